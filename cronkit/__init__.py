@@ -1,0 +1,8 @@
+"""cronkit: run a backend's scheduled work with the host's own cron."""
+
+from .context import TaskContext
+from .errors import Cancelled, TransientError
+from .registry import Registry, Task
+
+__version__ = "0.1.0"
+__all__ = ["Cancelled", "Registry", "Task", "TaskContext", "TransientError", "__version__"]

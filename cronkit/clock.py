@@ -1,0 +1,20 @@
+"""The one place that reads the clock; tests replace `now` through CRONKIT_NOW."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+
+def now() -> datetime:
+    """Return the current instant, timezone-aware in UTC.
+
+    `CRONKIT_NOW` (an ISO 8601 instant) pins the clock for tests and for "what if" checks.
+    """
+    pinned = os.environ.get("CRONKIT_NOW")
+    if pinned:
+        value = datetime.fromisoformat(pinned)
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+    return datetime.now(timezone.utc)

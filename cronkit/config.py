@@ -1,0 +1,205 @@
+"""Settings: command-line options > environment > cronkit.toml > defaults, validated once."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+DEFAULT_ENVIRONMENT = "development"
+DEFAULT_REGISTRY = "cronkit.tasks"
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_RUNLOG_RETENTION_DAYS = 90
+CONFIG_FILE_NAME = "cronkit.toml"
+
+# setting name -> environment variable; the file uses the setting name as its key.
+ENV_VARS: dict[str, str] = {
+    "home": "CRONKIT_HOME",
+    "db_url": "CRONKIT_DB_URL",
+    "app_db_url": "CRONKIT_APP_DB_URL",
+    "redis_url": "CRONKIT_REDIS_URL",
+    "environment": "CRONKIT_ENV",
+    "registry": "CRONKIT_TASKS",
+    "log_dir": "CRONKIT_LOG_DIR",
+    "reports_dir": "CRONKIT_REPORTS_DIR",
+    "timezone": "CRONKIT_TIMEZONE",
+    "secret_key": "CRONKIT_SECRET_KEY",
+    "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
+}
+FILE_ONLY_KEYS = {"tasks"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir"}
+_ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting cronkit reads, resolved and validated; built once per command."""
+
+    home: Path
+    db_url: str
+    app_db_url: str
+    redis_url: str | None
+    environment: str
+    registry: str
+    log_dir: Path
+    reports_dir: Path
+    timezone: str
+    secret_key: str | None = field(default=None, repr=False)
+    runlog_retention_days: int = DEFAULT_RUNLOG_RETENTION_DAYS
+    task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    config_file: Path | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def for_task(self, name: str) -> Mapping[str, Any]:
+        """Return the `[tasks.<name>]` table, empty when there is none."""
+        return self.task_config.get(name, {})
+
+    @property
+    def task_log_dir(self) -> Path:
+        return self.log_dir / "cronkit"
+
+
+def default_home(environ: Mapping[str, str]) -> Path:
+    """Return `$XDG_STATE_HOME/cronkit`, else `~/.local/state/cronkit`."""
+    state = environ.get("XDG_STATE_HOME")
+    base = Path(state) if state else Path(environ.get("HOME") or Path.home()) / ".local" / "state"
+    return base / "cronkit"
+
+
+def find_config_file(option: str | None, environ: Mapping[str, str]) -> Path | None:
+    """Return the config file to read: --config, else $CRONKIT_CONFIG, else ./cronkit.toml."""
+    explicit = option or environ.get("CRONKIT_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"config: file not found: {path}")
+        return path.resolve()
+    local = Path(CONFIG_FILE_NAME)
+    return local.resolve() if local.is_file() else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse a TOML config file, naming the file and line of a syntax error."""
+    import tomllib
+
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config: {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
+    known = set(ENV_VARS) | FILE_ONLY_KEYS
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"config: unknown key {key!r} in {path}")
+    tasks = data.get("tasks", {})
+    if not isinstance(tasks, dict) or not all(isinstance(v, dict) for v in tasks.values()):
+        raise ConfigError(f"config: 'tasks' must hold [tasks.<name>] tables in {path}")
+    return data
+
+
+def load_settings(
+    options: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_path: str | None = None,
+) -> Settings:
+    """Resolve every setting by precedence and validate it; raise ConfigError naming the key."""
+    options = {k: v for k, v in (options or {}).items() if v is not None}
+    environ = os.environ if environ is None else environ
+    path = find_config_file(config_path, environ)
+    file_data = read_config_file(path) if path else {}
+
+    raw: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for name, var in ENV_VARS.items():
+        if name in options:
+            raw[name], sources[name] = options[name], "option"
+        elif environ.get(var, "") != "":
+            raw[name], sources[name] = environ[var], "env"
+        elif name in file_data:
+            raw[name], sources[name] = file_data[name], "file"
+            if name in PATH_SETTINGS and path is not None:
+                raw[name] = str((path.parent / Path(str(raw[name])).expanduser()).resolve())
+
+    def text(name: str) -> str | None:
+        value = raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{name}: must be a non-empty string")
+        return value.strip()
+
+    def directory(name: str, default: Path) -> Path:
+        value = text(name)
+        return Path(value).expanduser().absolute() if value else default
+
+    home = directory("home", default_home(environ))
+    sources.setdefault("home", "default")
+    db_url = _url("db_url", text("db_url") or f"sqlite:///{home / 'cronkit.db'}")
+    app_db_url = _url("app_db_url", text("app_db_url") or f"sqlite:///{home / 'platform.db'}")
+    redis_url = text("redis_url")
+    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("redis_url: must start with redis://, rediss:// or unix://")
+
+    environment = text("environment") or DEFAULT_ENVIRONMENT
+    if not _ENV_NAME.fullmatch(environment):
+        raise ConfigError(f"environment: {environment!r} is not a lowercase name")
+
+    tz = text("timezone") or DEFAULT_TIMEZONE
+    _check_timezone("timezone", tz)
+
+    retention = raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)
+    try:
+        retention_days = int(retention)
+        if isinstance(retention, bool) or retention_days < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError("runlog_retention_days: must be a whole number of days >= 1") from None
+
+    return Settings(
+        home=home,
+        db_url=db_url,
+        app_db_url=app_db_url,
+        redis_url=redis_url,
+        environment=environment,
+        registry=text("registry") or DEFAULT_REGISTRY,
+        log_dir=directory("log_dir", home / "logs"),
+        reports_dir=directory("reports_dir", home / "reports"),
+        timezone=tz,
+        secret_key=text("secret_key"),
+        runlog_retention_days=retention_days,
+        task_config=file_data.get("tasks", {}),
+        config_file=path,
+        sources=sources,
+    )
+
+
+def _url(name: str, value: str) -> str:
+    if "://" not in value:
+        raise ConfigError(f"{name}: {value!r} is not a database URL (sqlite:///path, postgresql://...)")
+    return value
+
+
+def _check_timezone(name: str, value: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}: unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a `sqlite:///` URL, None for other databases or in-memory SQLite."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):].split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest if rest.startswith("/") else rest).absolute()

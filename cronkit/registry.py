@@ -1,0 +1,294 @@
+"""Task records, the Registry that collects them, and loading a registry by name."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from .errors import RegistryError
+
+NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+DEFAULT_ENVIRONMENTS = ("production",)
+DEFAULT_TIMEOUT = 3600.0
+DEFAULT_BACKOFF = 10.0
+DEFAULT_BACKOFF_MAX = 600.0
+DEFAULT_GRACE = 300.0
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+TaskFunc = Callable[..., Any]
+LockScope = Literal["global", "local"]
+
+
+def parse_duration(value: str | float | int, what: str = "duration") -> float:
+    """Return seconds for `90`, `"30s"`, `"30m"`, `"1h30m"` or `"2d"`."""
+    if isinstance(value, bool):
+        raise RegistryError(f"{what}: {value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        text = value.strip().lower().replace(" ", "")
+        pos, seconds = 0, 0.0
+        for match in _DURATION.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            if text.replace(".", "", 1).isdigit():
+                seconds, pos = float(text), len(text)
+            else:
+                raise RegistryError(f"{what}: {value!r} is not a duration such as 30s, 5m, 1h30m")
+    if seconds < 0:
+        raise RegistryError(f"{what}: must not be negative")
+    return seconds
+
+
+@dataclass(frozen=True)
+class Task:
+    """One scheduled task: what to call, when, where, and under which policy."""
+
+    name: str
+    schedule: str
+    target: str
+    timezone: str | None = None
+    environments: tuple[str, ...] = DEFAULT_ENVIRONMENTS
+    timeout: float = DEFAULT_TIMEOUT
+    retries: int = 0
+    backoff: float = DEFAULT_BACKOFF
+    backoff_max: float = DEFAULT_BACKOFF_MAX
+    singleton: bool = True
+    lock_scope: LockScope = "global"
+    redis_fallback: bool = False
+    grace: float = DEFAULT_GRACE
+    description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    func: TaskFunc | None = field(default=None, compare=False, repr=False)
+
+    def load(self) -> TaskFunc:
+        """Return the task's function, importing its module on first use."""
+        if self.func is not None:
+            return self.func
+        module_name, _, attr = self.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise RegistryError(f"task {self.name}: cannot import {module_name}: {exc}") from exc
+        obj: Any = module
+        for part in attr.split("."):
+            obj = getattr(obj, part, None)
+        if not callable(obj):
+            raise RegistryError(f"task {self.name}: {self.target} is not a function")
+        return obj  # type: ignore[no-any-return]
+
+    def zone(self, default: str) -> str:
+        """Return the task's IANA zone, the settings' default when it has none."""
+        return self.timezone or default
+
+    def runs_in(self, environment: str) -> bool:
+        return "*" in self.environments or environment in self.environments
+
+
+class Registry:
+    """An ordered set of tasks with unique names."""
+
+    def __init__(self, id: str | None = None) -> None:
+        self._tasks: dict[str, Task] = {}
+        self.id = id
+        self.source = ""
+
+    def task(self, schedule: str, **options: Any) -> Callable[[TaskFunc], TaskFunc]:
+        """Register the decorated function as a task; see `add` for the options."""
+
+        def decorate(func: TaskFunc) -> TaskFunc:
+            self.add(schedule, func, **options)
+            return func
+
+        return decorate
+
+    def add(
+        self,
+        schedule: str,
+        target: TaskFunc | str,
+        *,
+        name: str | None = None,
+        timezone: str | None = None,
+        environments: tuple[str, ...] | list[str] | str = DEFAULT_ENVIRONMENTS,
+        timeout: str | float = DEFAULT_TIMEOUT,
+        retries: int = 0,
+        backoff: str | float = DEFAULT_BACKOFF,
+        backoff_max: str | float = DEFAULT_BACKOFF_MAX,
+        singleton: bool = True,
+        lock_scope: LockScope = "global",
+        redis_fallback: bool = False,
+        grace: str | float = DEFAULT_GRACE,
+        description: str | None = None,
+        defaults: Mapping[str, Any] | None = None,
+    ) -> Task:
+        """Validate and record a task; `target` is a function or a lazy `"module:attr"`."""
+        from .schedule import validate_schedule
+
+        if callable(target):
+            func: TaskFunc | None = target
+            path = f"{target.__module__}:{target.__qualname__}"
+            name = name or target.__name__.replace("_", "-")
+            doc = (target.__doc__ or "").strip().splitlines()
+            description = description if description is not None else (doc[0] if doc else "")
+        else:
+            func, path = None, target
+            if ":" not in path:
+                raise RegistryError(f"task target {path!r}: use 'module:function'")
+            name = name or path.rpartition(":")[2].replace("_", "-")
+        if not NAME_PATTERN.fullmatch(name):
+            raise RegistryError(f"task name {name!r}: use a-z, 0-9 and '-', starting with a letter or digit, at most 64")
+        if name in self._tasks:
+            raise RegistryError(f"task name {name!r}: already registered")
+        where = f"task {name}"
+        schedule = validate_schedule(schedule, where=where)
+        if timezone is not None:
+            from .config import _check_timezone
+
+            _check_timezone(f"{where}: timezone", timezone)
+        envs = (environments,) if isinstance(environments, str) else tuple(environments)
+        if not retries >= 0 or isinstance(retries, bool) or not isinstance(retries, int):
+            raise RegistryError(f"{where}: retries must be a whole number >= 0")
+        if lock_scope not in ("global", "local"):
+            raise RegistryError(f"{where}: lock_scope must be 'global' or 'local'")
+        seconds = parse_duration(timeout, f"{where}: timeout")
+        if seconds <= 0:
+            raise RegistryError(f"{where}: timeout must be positive")
+        task = Task(
+            name=name,
+            schedule=schedule,
+            target=path,
+            timezone=timezone,
+            environments=envs,
+            timeout=seconds,
+            retries=retries,
+            backoff=parse_duration(backoff, f"{where}: backoff"),
+            backoff_max=parse_duration(backoff_max, f"{where}: backoff_max"),
+            singleton=singleton,
+            lock_scope=lock_scope,
+            redis_fallback=redis_fallback,
+            grace=parse_duration(grace, f"{where}: grace"),
+            description=description or "",
+            defaults=MappingProxyType(dict(defaults or {})),
+            func=func,
+        )
+        self._tasks[name] = task
+        return task
+
+    def __getitem__(self, name: str) -> Task:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            from .errors import UnknownTask
+
+            raise UnknownTask(name, list(self._tasks)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def __iter__(self) -> Iterator[Task]:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def names(self) -> list[str]:
+        return list(self._tasks)
+
+    def enabled_in(self, environment: str, task_config: Mapping[str, Mapping[str, Any]]) -> list[Task]:
+        """Return the tasks scheduled in `environment` and not switched off by `enabled = false`."""
+        return [
+            t for t in self if t.runs_in(environment) and task_config.get(t.name, {}).get("enabled", True)
+        ]
+
+
+def task_config(task: Task, table: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a `[tasks.<name>]` table over the task's defaults; reject unknown keys and types."""
+    merged = dict(task.defaults)
+    for key, value in table.items():
+        if key == "enabled":
+            if not isinstance(value, bool):
+                raise_config(f"tasks.{task.name}.enabled: must be true or false")
+            continue
+        if key not in task.defaults:
+            known = ", ".join(["enabled", *task.defaults]) or "enabled"
+            raise_config(f"tasks.{task.name}.{key}: unknown setting (known: {known})")
+        default = task.defaults[key]
+        if default is not None and not _same_kind(default, value):
+            raise_config(f"tasks.{task.name}.{key}: expected {type(default).__name__}, got {value!r}")
+        merged[key] = value
+    return merged
+
+
+def _same_kind(default: Any, value: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and (isinstance(default, float) or isinstance(value, int))
+    return isinstance(value, type(default))
+
+
+def raise_config(message: str) -> None:
+    from .errors import ConfigError
+
+    raise ConfigError(message)
+
+
+def check_task_tables(registry: Registry, tables: Mapping[str, Mapping[str, Any]]) -> None:
+    """Reject `[tasks.<name>]` tables that name no task or hold bad settings."""
+    for name, table in tables.items():
+        if name not in registry:
+            raise_config(f"tasks.{name}: no such task in the registry")
+        task_config(registry[name], table)
+
+
+def load_registry(spec: str) -> Registry:
+    """Load a registry from `pkg.module`, `pkg.module:attr` or a path to a `.py` file."""
+    attr = None
+    if spec.endswith(".py") or "/" in spec:
+        path = Path(spec).expanduser().resolve()
+        if not path.is_file():
+            raise RegistryError(f"registry: file not found: {path}")
+        module_name = path.stem
+        try:
+            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            assert module_spec is not None and module_spec.loader is not None
+            module = importlib.util.module_from_spec(module_spec)
+            sys.modules[module_name] = module
+            module_spec.loader.exec_module(module)
+        except RegistryError:
+            raise
+        except Exception as exc:
+            raise RegistryError(f"registry: {path} failed to import: {type(exc).__name__}: {exc}") from exc
+        source = str(path)
+    else:
+        module_name, _, attr = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except RegistryError:
+            raise
+        except Exception as exc:
+            raise RegistryError(f"registry: {module_name} failed to import: {type(exc).__name__}: {exc}") from exc
+        source = spec
+    if attr:
+        registry = getattr(module, attr, None)
+        if not isinstance(registry, Registry):
+            raise RegistryError(f"registry: {spec} is not a Registry")
+    else:
+        found = [v for v in vars(module).values() if isinstance(v, Registry)]
+        if len(found) != 1:
+            raise RegistryError(f"registry: {spec} must define exactly one Registry (found {len(found)}); name it with module:attr")
+        registry = found[0]
+    registry.id = registry.id or module_name
+    registry.source = source
+    return registry

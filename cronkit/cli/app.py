@@ -1,0 +1,43 @@
+"""The typer application: global options and the command groups."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from . import common
+
+app = typer.Typer(
+    name="cronkit",
+    help="Run a backend's scheduled work with the host's own cron.\n\n"
+    "Example: cronkit list; cronkit run hourly-metrics; cronkit history --limit 10",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def main(
+    config: Optional[str] = typer.Option(None, "--config", help="TOML config file (else $CRONKIT_CONFIG, else ./cronkit.toml)."),
+    home: Optional[str] = typer.Option(None, "--home", help="State directory (CRONKIT_HOME)."),
+    env: Optional[str] = typer.Option(None, "--env", help="Environment name (CRONKIT_ENV)."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help="Run log URL (CRONKIT_DB_URL)."),
+    tasks: Optional[str] = typer.Option(None, "--tasks", help="Task registry: pkg.module, pkg.module:attr or file.py (CRONKIT_TASKS)."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+) -> None:
+    """Run a backend's scheduled work with the host's own cron."""
+    import os
+
+    common.state.config, common.state.home, common.state.env = config, home, env
+    common.state.db_url, common.state.tasks = db_url, tasks
+    common.state.debug = debug or bool(os.environ.get("CRONKIT_DEBUG"))
+
+
+from . import tasks as _tasks  # noqa: E402
+from . import runs as _runs  # noqa: E402
+
+_tasks.register(app)
+_runs.register(app)

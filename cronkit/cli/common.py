@@ -1,0 +1,98 @@
+"""What every typer command shares: global options, settings, one-line errors, output helpers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from ..config import Settings
+from ..errors import CronkitError
+from ..registry import Registry
+from .run import GlobalOptions, report_error
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+state = GlobalOptions()
+_cache: dict[str, Any] = {}
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
+
+
+def get_settings() -> Settings:
+    """Return the settings of this command line, resolved once."""
+    if "settings" not in _cache:
+        _cache["settings"] = state.settings()
+    return _cache["settings"]  # type: ignore[no-any-return]
+
+
+def get_registry() -> Registry:
+    """Return the task registry named by the settings, its [tasks.*] tables checked."""
+    if "registry" not in _cache:
+        from ..registry import check_task_tables, load_registry
+
+        settings = get_settings()
+        registry = load_registry(settings.registry)
+        check_task_tables(registry, settings.task_config)
+        _cache["registry"] = registry
+    return _cache["registry"]  # type: ignore[no-any-return]
+
+
+def cli_errors(func: F) -> F:
+    """Turn a CronkitError into one line on stderr and its exit code (a traceback with --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CronkitError as exc:
+            raise typer.Exit(report_error(exc, state.debug)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def short_time(iso: str | None) -> str:
+    """Show an ISO instant as `2026-11-28 22:36:05+00:00`."""
+    return iso.replace("T", " ") if iso else "-"
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 120:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+STATUS_STYLE = {
+    "succeeded": "green", "failed": "bold red", "timed_out": "bold red", "lost": "bold red",
+    "interrupted": "yellow", "skipped": "dim", "running": "cyan",
+}
+
+
+def styled_status(status: str | None) -> str:
+    style = STATUS_STYLE.get(status or "", "")
+    return f"[{style}]{status}[/{style}]" if style else str(status)

@@ -1,0 +1,94 @@
+"""`cronkit list` and `cronkit run`."""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional
+
+import typer
+
+from .common import JSON_OPTION, cli_errors, console, get_registry, get_settings, print_json, state
+
+
+def task_rows() -> list[dict[str, Any]]:
+    """Describe every task of the registry for `list`, with its next run and whether it runs here."""
+    from ..clock import now
+    from ..schedule import describe, next_run
+
+    settings, registry = get_settings(), get_registry()
+    current = now()
+    rows = []
+    for task in registry:
+        zone = task.zone(settings.timezone)
+        upcoming = next_run(task.schedule, zone, current)
+        table = settings.for_task(task.name)
+        if not task.runs_in(settings.environment):
+            enabled, why = False, f"not scheduled in {settings.environment}"
+        elif not table.get("enabled", True):
+            enabled, why = False, f"enabled = false in [tasks.{task.name}]"
+        else:
+            enabled, why = True, ""
+        from zoneinfo import ZoneInfo
+
+        rows.append({
+            "name": task.name,
+            "schedule": task.schedule,
+            "schedule_text": describe(task.schedule),
+            "description": task.description,
+            "timezone": zone,
+            "environments": list(task.environments),
+            "next_run": upcoming.isoformat(timespec="seconds"),
+            "next_run_local": upcoming.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds"),
+            "enabled": enabled,
+            "disabled_reason": why,
+            "timeout_s": task.timeout,
+            "retries": task.retries,
+            "singleton": task.singleton,
+        })
+    return rows
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("list")
+    @cli_errors
+    def list_(json: bool = JSON_OPTION) -> None:
+        """List the registered tasks: schedule, what it means, zone, environments, next run.
+
+        Example: cronkit --env production list
+        """
+        rows = task_rows()
+        if json:
+            print_json(rows)
+            return
+        from rich.table import Table
+
+        settings = get_settings()
+        table = Table(title=f"{len(rows)} tasks · environment {settings.environment}", title_justify="left")
+        for column in ("task", "schedule", "when", "zone", "environments", "next run", "here"):
+            table.add_column(column, no_wrap=column in ("task", "schedule", "next run"))
+        for row in rows:
+            local = row["next_run_local"].replace("T", " ")
+            utc = row["next_run"][11:16] + " UTC"
+            nxt = local if row["timezone"] == "UTC" else f"{local} ({utc})"
+            here = "[green]yes[/green]" if row["enabled"] else f"[dim]no: {row['disabled_reason']}[/dim]"
+            table.add_row(row["name"], row["schedule"], row["schedule_text"], row["timezone"],
+                          ", ".join(row["environments"]), nxt, here)
+        console().print(table)
+
+    @app.command("run")
+    def run(
+        task: str = typer.Argument(..., help="Task name, as `cronkit list` shows it."),
+        param: Optional[List[str]] = typer.Option(None, "--param", help="KEY=VALUE passed to the task (repeatable)."),
+        date: Optional[str] = typer.Option(None, "--date", help="Compute the period of this day (YYYY-MM-DD): backfill."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report without changing anything."),
+        trigger: str = typer.Option("manual", "--trigger", help="cron (used by the crontab line), manual or retry."),
+        json: bool = JSON_OPTION,
+    ) -> None:
+        """Run one task now: lock, attempts, timeout, record; exit 0 on success.
+
+        Example: cronkit run daily-analytics-updates --date 2026-11-20 --dry-run
+        """
+        from .run import RunArgs, run_command
+
+        code = run_command(state, RunArgs(task=task, params=list(param or []), date=date, dry_run=dry_run,
+                                          trigger=trigger, json=json))
+        raise typer.Exit(code)

@@ -1,0 +1,271 @@
+"""The run path's writes to the run log.
+
+`cronkit run` starts on every cron tick, so this module imports no SQLAlchemy for a SQLite run log:
+the same SQL (named parameters, RETURNING) runs through the standard sqlite3 module there, and
+through SQLAlchemy for PostgreSQL. The tables themselves are defined once, in `cronkit.runlog`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+from .errors import ConfigError, ServiceUnavailable
+
+SCHEMA_VERSION = 1
+HEARTBEAT_INTERVAL = 30.0
+# A run on another host whose heartbeat is this old is taken for dead.
+LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
+OUTPUT_TAIL_BYTES = 64 * 1024
+HOST = socket.gethostname()
+
+
+class RunStatus(str, Enum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+    LOST = "lost"
+
+
+class Trigger(str, Enum):
+    CRON = "cron"
+    MANUAL = "manual"
+    RETRY = "retry"
+
+
+def to_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def now_ms() -> int:
+    from .clock import now
+
+    return to_ms(now())
+
+
+def process_start(pid: int) -> int | None:
+    """Return a process's start time in clock ticks since boot, None when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(b")")[2].split()
+    return int(fields[19])
+
+
+def is_alive(pid: int, start: int | None) -> bool:
+    """Tell whether the process that was `pid` (started at `start`) still runs on this host."""
+    current = process_start(pid)
+    if current is None:
+        return False
+    return start is None or current == start
+
+
+Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+
+
+class RunStore:
+    """Insert and update runs, attempts, slots and dead letters with plain SQL."""
+
+    def __init__(self, execute: Execute, close: Callable[[], None] = lambda: None) -> None:
+        self._execute = execute
+        self.close = close
+
+    @classmethod
+    def open(cls, url: str, home: str | os.PathLike[str] | None = None) -> RunStore:
+        """Open the run log at `url`, creating or upgrading its schema when needed."""
+        from .config import sqlite_path
+
+        path = sqlite_path(url)
+        if path is None:
+            from .dbutil import create_engine_for
+            from .runlog import upgrade
+
+            engine = create_engine_for(url)
+            try:
+                upgrade(engine)
+            except ServiceUnavailable:
+                raise
+            except Exception as exc:
+                from .runlog import describe_url, first_line
+
+                raise ServiceUnavailable(f"run log {describe_url(url)} is unusable: {first_line(exc)}") from None
+            return cls.for_engine(engine)
+        return cls._open_sqlite(str(path))
+
+    @classmethod
+    def _open_sqlite(cls, path: str) -> RunStore:
+        import sqlite3
+
+        directory = os.path.dirname(path)
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            if not os.path.exists(path):
+                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise ConfigError(f"run log: cannot create {path}: {exc.strerror}") from None
+        try:
+            conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 60000")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:
+                from .dbutil import create_engine_for
+                from .runlog import upgrade
+
+                upgrade(create_engine_for(f"sqlite:///{path}"))
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {exc}") from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("sqlalchemy"):
+                from .runlog import first_line
+
+                raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {first_line(exc)}") from None
+            raise
+
+        def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise ServiceUnavailable(f"run log {path}: {exc}") from None
+
+        return cls(execute, conn.close)
+
+    @classmethod
+    def for_engine(cls, engine: Any) -> RunStore:
+        from sqlalchemy import text
+
+        def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+            with engine.begin() as conn:
+                result = conn.execute(text(sql), dict(params))
+                return result.fetchall() if result.returns_rows else []
+
+        return cls(execute, engine.dispose)
+
+    def start_run(self, *, task: str, trigger: str, status: str = RunStatus.RUNNING,
+                  scheduled_for: int | None = None, started_at: int, user: str | None,
+                  params: Mapping[str, Any] | None = None, dry_run: bool = False,
+                  pid: int | None = None) -> int:
+        """Record a new run and return its id."""
+        pid = os.getpid() if pid is None else pid
+        rows = self._execute(
+            "INSERT INTO runs (task, status, trigger, scheduled_for, started_at, heartbeat_at, attempts,"
+            " host, pid, pid_start, user, params, dry_run)"
+            " VALUES (:task, :status, :trigger, :scheduled_for, :started_at, :started_at, 0,"
+            " :host, :pid, :pid_start, :user, :params, :dry_run) RETURNING id",
+            {
+                "task": task, "status": str(status.value if isinstance(status, Enum) else status),
+                "trigger": trigger, "scheduled_for": scheduled_for, "started_at": started_at,
+                "host": HOST, "pid": pid, "pid_start": process_start(pid), "user": user,
+                "params": json.dumps(dict(params), sort_keys=True) if params else None,
+                "dry_run": bool(dry_run),
+            },
+        )
+        return int(rows[0][0])
+
+    def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
+                   attempts: int, exit_code: int, error: str | None = None,
+                   traceback: str | None = None, result: Any = None, output: str | None = None) -> None:
+        """Record the outcome of a run."""
+        self._execute(
+            "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
+            " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
+            " result = :result, output = :output WHERE id = :id",
+            {
+                "id": run_id, "status": str(status), "finished_at": finished_at,
+                "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
+                "error": error, "traceback": traceback,
+                "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
+                "output": output,
+            },
+        )
+
+    def record_attempt(self, run_id: int, number: int, *, started_at: int, finished_at: int,
+                       status: str, error: str | None) -> None:
+        self._execute(
+            "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
+            " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error)",
+            {"run_id": run_id, "number": number, "started_at": started_at,
+             "finished_at": finished_at, "status": status, "error": error},
+        )
+
+    def heartbeat(self, run_id: int, at: int) -> None:
+        self._execute("UPDATE runs SET heartbeat_at = :at WHERE id = :id", {"id": run_id, "at": at})
+
+    def claim_slot(self, task: str, scheduled_for: int, run_id: int) -> int | None:
+        """Claim a slot for a run; return the id of the run that already holds it, else None."""
+        claimed = self._execute(
+            "INSERT INTO slots (task, scheduled_for, run_id) VALUES (:task, :slot, :run_id)"
+            " ON CONFLICT DO NOTHING RETURNING run_id",
+            {"task": task, "slot": scheduled_for, "run_id": run_id},
+        )
+        if claimed:
+            return None
+        rows = self._execute(
+            "SELECT run_id FROM slots WHERE task = :task AND scheduled_for = :slot",
+            {"task": task, "slot": scheduled_for},
+        )
+        return int(rows[0][0]) if rows else None
+
+    def dead_letter(self, *, run_id: int, task: str, params: Mapping[str, Any] | None,
+                    scheduled_for: int | None, error: str | None, traceback: str | None,
+                    attempts: int, created_at: int) -> int:
+        rows = self._execute(
+            "INSERT INTO dead_letters (run_id, task, params, scheduled_for, error, traceback, attempts,"
+            " created_at) VALUES (:run_id, :task, :params, :scheduled_for, :error, :traceback,"
+            " :attempts, :created_at) RETURNING id",
+            {"run_id": run_id, "task": task,
+             "params": json.dumps(dict(params), sort_keys=True) if params else None,
+             "scheduled_for": scheduled_for, "error": error, "traceback": traceback,
+             "attempts": attempts, "created_at": created_at},
+        )
+        return int(rows[0][0])
+
+    def resolve_dead_letter(self, letter_id: int, run_id: int, at: int) -> None:
+        self._execute(
+            "UPDATE dead_letters SET resolved_at = :at, resolved_by = :run_id WHERE id = :id",
+            {"id": letter_id, "run_id": run_id, "at": at},
+        )
+
+    def mark_lost(self, task: str | None = None, now: int | None = None) -> list[int]:
+        """Mark `running` runs whose process is provably gone as `lost`; return their ids.
+
+        On this host a run is gone when its pid no longer exists or belongs to a newer process;
+        on another host, when its heartbeat is older than LOST_AFTER_MS.
+        """
+        sql = "SELECT id, host, pid, pid_start, heartbeat_at, started_at FROM runs WHERE status = 'running'"
+        params: dict[str, Any] = {}
+        if task is not None:
+            sql += " AND task = :task"
+            params["task"] = task
+        now = now_ms() if now is None else now
+        lost = []
+        for run_id, host, pid, pid_start, heartbeat_at, started_at in self._execute(sql, params):
+            if host == HOST:
+                gone = not is_alive(int(pid), pid_start)
+            else:
+                gone = now - int(heartbeat_at or started_at) > LOST_AFTER_MS
+            if gone:
+                lost.append(int(run_id))
+        for run_id in lost:
+            self._execute(
+                "UPDATE runs SET status = 'lost', finished_at = :now, exit_code = NULL,"
+                " error = COALESCE(error, 'the run''s process died without recording an outcome')"
+                " WHERE id = :id AND status = 'running'",
+                {"id": run_id, "now": now},
+            )
+        return lost

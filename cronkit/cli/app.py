@@ -19,6 +19,14 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     config: Optional[str] = typer.Option(None, "--config", help="TOML config file (else $CRONKIT_CONFIG, else ./cronkit.toml)."),
@@ -27,6 +35,7 @@ def main(
     db_url: Optional[str] = typer.Option(None, "--db-url", help="Run log URL (CRONKIT_DB_URL)."),
     tasks: Optional[str] = typer.Option(None, "--tasks", help="Task registry: pkg.module, pkg.module:attr or file.py (CRONKIT_TASKS)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
 ) -> None:
     """Run a backend's scheduled work with the host's own cron."""
     import os

@@ -1,0 +1,349 @@
+"""daily-session-cleanup: expired refresh tokens, stale unverified accounts, old reset tokens.
+
+Refresh tokens live in Redis in the layout of `cronkit.tasks.platform` (`rt:{id}` hash with
+`user_id` and `expires_at`, the `rt:exp` sorted set scored by expiry, the `rt:user:{uid}` set),
+so that cleanup reads the expiry index from its low end and never scans the keyspace. Each
+batch is one server-side Lua script: it takes the `batch_size` oldest ids past the cut-off,
+removes their hashes and per-user set entries and then exactly those ranks of `rt:exp`; memory
+on both sides is bounded by the batch. The scripts build key names from their arguments, which
+a single Redis server (or a replica set) allows and Redis Cluster does not.
+
+Database work runs in batches, one transaction per batch. A batch of unverified accounts is
+chosen and deleted under a write lock (`BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED`
+on PostgreSQL), so an account verified while the batch runs is either left whole or was
+already unverified when it was deleted, never half deleted.
+
+Graceful degradation (SPEC 9): when Redis is down or not configured, the database cleanup
+still runs; the Redis part is recorded as failed and the run then fails with
+ServiceUnavailable (exit 69), naming what was done. Refresh tokens of accounts deleted while
+Redis was down stay until they expire and the expiry sweep removes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, false, func, select
+from sqlalchemy.engine import Connection, Engine
+
+from cronkit.context import TaskContext
+from cronkit.errors import ConfigError, ServiceUnavailable, UsageError
+from cronkit.tasks import platform
+from cronkit.tasks.platform import (
+    REFRESH_TOKEN_EXPIRY_ZSET,
+    REFRESH_TOKEN_PREFIX,
+    REFRESH_TOKEN_USER_PREFIX,
+    activity_events,
+    enrollments,
+    password_reset_tokens,
+    users,
+)
+
+if TYPE_CHECKING:
+    import redis
+
+TASK = "daily-session-cleanup"
+KNOWN_PARAMS = ("user_id",)
+
+# Remove up to ARGV[2] tokens whose expiry is below ARGV[1] (exclusive), with their hashes and
+# per-user set entries. ZRANGEBYSCORE from -inf returns ranks 0..n-1, so ZREMRANGEBYRANK
+# removes exactly the ids that were read.
+_SWEEP_EXPIRED = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local n = #ids
+if n == 0 then return 0 end
+local tprefix, uprefix = ARGV[3], ARGV[4]
+local keys = {}
+for i = 1, n do
+  local key = tprefix .. ids[i]
+  local uid = redis.call('HGET', key, 'user_id')
+  if uid then redis.call('SREM', uprefix .. uid, ids[i]) end
+  keys[#keys + 1] = key
+  if #keys == 500 then redis.call('DEL', unpack(keys)); keys = {} end
+end
+if #keys > 0 then redis.call('DEL', unpack(keys)) end
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+return n
+"""
+
+# Remove every refresh token of the users in ARGV[3..]; return how many tokens went.
+_DROP_USERS = """
+local tprefix, uprefix = ARGV[1], ARGV[2]
+local total = 0
+for i = 3, #ARGV do
+  local ukey = uprefix .. ARGV[i]
+  local ids = redis.call('SMEMBERS', ukey)
+  for j = 1, #ids, 500 do
+    local chunk, keys = {}, {}
+    for k = j, math.min(j + 499, #ids) do
+      chunk[#chunk + 1] = ids[k]
+      keys[#keys + 1] = tprefix .. ids[k]
+    end
+    redis.call('DEL', unpack(keys))
+    redis.call('ZREM', KEYS[1], unpack(chunk))
+  end
+  total = total + #ids
+  redis.call('DEL', ukey)
+end
+return total
+"""
+
+_COUNT_USERS = """
+local total = 0
+for i = 2, #ARGV do total = total + redis.call('SCARD', ARGV[1] .. ARGV[i]) end
+return total
+"""
+
+
+class _RedisPart:
+    """The Redis side of a run: remembers the first failure and stops using Redis after it."""
+
+    def __init__(self, ctx: TaskContext) -> None:
+        self.ctx = ctx
+        self.error: str | None = None
+        self._client: redis.Redis | None = None
+
+    def client(self) -> redis.Redis | None:
+        if self.error is not None:
+            return None
+        if self._client is None:
+            try:
+                self._client = self.ctx.redis
+            except ServiceUnavailable as exc:
+                self.error = str(exc)
+                return None
+        return self._client
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        import redis
+
+        try:
+            yield
+        except redis.exceptions.RedisError as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> int:
+        """Run a script; 0 and a recorded error when Redis is unavailable."""
+        client = self.client()
+        if client is None:
+            return 0
+        with self.guard():
+            return int(client.eval(script, len(keys), *keys, *args))
+        return 0
+
+
+def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
+    """Remove expired refresh tokens, stale unverified accounts and dead reset tokens."""
+    unknown = sorted(set(ctx.params) - set(KNOWN_PARAMS))
+    if unknown:
+        raise UsageError(f"{TASK}: unknown param {unknown[0]!r} (known: {', '.join(KNOWN_PARAMS)})")
+    batch = _positive_int(ctx.config, "batch_size")
+    engine = ctx.app_db
+    if not ctx.dry_run:
+        platform.create_all(engine)
+    rds = _RedisPart(ctx)
+    if "user_id" in ctx.params:
+        result = cleanup_user(ctx, engine, rds, _user_id(ctx.params["user_id"]))
+    else:
+        result = cleanup_all(ctx, engine, rds, batch)
+    result["dry_run"] = ctx.dry_run
+    if rds.error is not None:
+        result["redis"] = "failed"
+        done = ", ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool))
+        ctx.logger.error("%s: Redis part failed, database cleanup done: %s", TASK, done)
+        raise ServiceUnavailable(
+            f"{TASK}: Redis part failed ({rds.error}); the database cleanup ran: {done}"
+        )
+    result["redis"] = "ok"
+    return result
+
+
+def cleanup_all(ctx: TaskContext, engine: Engine, rds: _RedisPart, batch: int) -> dict[str, Any]:
+    """Run the three scheduled cleanups; return counts per kind."""
+    now = ctx.reference_time
+    token_cutoff = now - timedelta(days=_positive_int(ctx.config, "expired_token_retention_days", 0))
+    account_cutoff = now - timedelta(days=_positive_int(ctx.config, "unverified_account_retention_days"))
+    reset_cutoff = now - timedelta(hours=_positive_int(ctx.config, "password_reset_token_retention_hours", 0))
+
+    result: dict[str, Any] = {}
+    result["password_reset_tokens_deleted"] = delete_reset_tokens(ctx, engine, reset_cutoff, batch)
+    result.update(delete_unverified_accounts(ctx, engine, rds, account_cutoff, batch))
+    result["refresh_tokens_deleted"] = sweep_refresh_tokens(ctx, rds, token_cutoff, batch)
+    return result
+
+
+def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int) -> dict[str, Any]:
+    """Remove one user's refresh tokens and password reset tokens (after a password change)."""
+    result: dict[str, Any] = {"user_id": user_id}
+    by_user = password_reset_tokens.c.user_id == user_id
+    if ctx.dry_run:
+        with engine.connect() as conn:
+            result["password_reset_tokens_deleted"] = _count(conn, password_reset_tokens, by_user)
+        result["refresh_tokens_deleted"] = rds.run(_COUNT_USERS, [], [REFRESH_TOKEN_USER_PREFIX, user_id])
+    else:
+        with engine.begin() as conn:
+            result["password_reset_tokens_deleted"] = conn.execute(
+                delete(password_reset_tokens).where(by_user)
+            ).rowcount
+        result["refresh_tokens_deleted"] = rds.run(
+            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET], [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, user_id]
+        )
+    return result
+
+
+def delete_reset_tokens(ctx: TaskContext, engine: Engine, cutoff: datetime, batch: int) -> int:
+    """Delete reset tokens that have been dead (expired or used) since before `cutoff`.
+
+    Tokens still valid are kept whatever their age. Two passes so each one can use the
+    expires_at index: long expired, then used long ago but expiring recently.
+    """
+    t = password_reset_tokens
+    conditions = [
+        t.c.expires_at < cutoff,
+        (t.c.expires_at >= cutoff) & (t.c.used_at < cutoff),
+    ]
+    total = 0
+    for condition in conditions:
+        if ctx.dry_run:
+            with engine.connect() as conn:
+                total += _count(conn, t, condition)
+            continue
+        while True:
+            ctx.check_cancelled()
+            chosen = select(t.c.id).where(condition).order_by(t.c.id).limit(batch).scalar_subquery()
+            with engine.begin() as conn:
+                n = conn.execute(delete(t).where(t.c.id.in_(chosen))).rowcount
+            total += n
+            if n < batch:
+                break
+    return total
+
+
+def _owned_tables() -> list[Any]:
+    """Tables whose rows belong to a user (user_id column), deleted with the account."""
+    tables: list[Any] = [password_reset_tokens, enrollments, activity_events]
+    stats = getattr(platform, "daily_student_stats", None)
+    if stats is not None:
+        tables.append(stats)  # derived per-student rows are the user's data too
+    return tables
+
+
+def delete_unverified_accounts(
+    ctx: TaskContext, engine: Engine, rds: _RedisPart, cutoff: datetime, batch: int
+) -> dict[str, int]:
+    """Delete unverified accounts created before `cutoff` with everything they own."""
+    owned = _owned_tables()
+    names = {
+        password_reset_tokens.name: "account_password_reset_tokens_deleted",
+        enrollments.name: "enrollments_deleted",
+        activity_events.name: "activity_events_deleted",
+    }
+    counts = {"unverified_accounts_deleted": 0, **{v: 0 for v in names.values()},
+              "account_refresh_tokens_deleted": 0}
+    stale = (users.c.verified == false()) & (users.c.created_at < cutoff)
+
+    if ctx.dry_run:
+        with engine.connect() as conn:
+            ids = select(users.c.id).where(stale)
+            counts["unverified_accounts_deleted"] = _count(conn, users, stale)
+            for table in owned:
+                if table.name in names:
+                    counts[names[table.name]] = _count(conn, table, table.c.user_id.in_(ids))
+            last = 0
+            while True:
+                page = conn.execute(
+                    select(users.c.id).where(stale, users.c.id > last).order_by(users.c.id).limit(batch)
+                ).scalars().all()
+                if not page:
+                    break
+                last = page[-1]
+                counts["account_refresh_tokens_deleted"] += rds.run(
+                    _COUNT_USERS, [], [REFRESH_TOKEN_USER_PREFIX, *page]
+                )
+        return counts
+
+    while True:
+        ctx.check_cancelled()
+        with _write_transaction(engine) as conn:
+            query = select(users.c.id).where(stale).order_by(users.c.id).limit(batch)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(conn.execute(query).scalars())
+            if not ids:
+                break
+            for table in owned:
+                n = conn.execute(delete(table).where(table.c.user_id.in_(ids))).rowcount
+                if table.name in names:
+                    counts[names[table.name]] += n
+            counts["unverified_accounts_deleted"] += conn.execute(
+                delete(users).where(users.c.id.in_(ids))
+            ).rowcount
+        # After the commit: a failure here leaves tokens of deleted users, which expire.
+        counts["account_refresh_tokens_deleted"] += rds.run(
+            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET], [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, *ids]
+        )
+        if len(ids) < batch:
+            break
+    return counts
+
+
+def sweep_refresh_tokens(ctx: TaskContext, rds: _RedisPart, cutoff: datetime, batch: int) -> int:
+    """Delete refresh tokens whose expiry is before `cutoff`, one script per batch."""
+    limit = int(cutoff.timestamp())
+    client = rds.client()
+    if client is None:
+        return 0
+    total = 0
+    with rds.guard():
+        if ctx.dry_run:
+            return int(client.zcount(REFRESH_TOKEN_EXPIRY_ZSET, "-inf", f"({limit}"))
+        script = client.register_script(_SWEEP_EXPIRED)
+        while True:
+            ctx.check_cancelled()
+            n = int(script(keys=[REFRESH_TOKEN_EXPIRY_ZSET],
+                           args=[limit, batch, REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX]))
+            total += n
+            if n < batch:
+                break
+    return total
+
+
+@contextmanager
+def _write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Open a transaction that holds the write lock from its first statement (SQLite)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # A deferred transaction that reads first may fail to upgrade to a writer
+            # (SQLITE_BUSY_SNAPSHOT); taking the lock up front also freezes the batch.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def _count(conn: Connection, table: Any, condition: Any) -> int:
+    return int(conn.execute(select(func.count()).select_from(table).where(condition)).scalar() or 0)
+
+
+def _positive_int(config: Mapping[str, Any], key: str, minimum: int = 1) -> int:
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"tasks.{TASK}.{key}: must be a whole number >= {minimum}")
+    return value
+
+
+def _user_id(value: str) -> int:
+    try:
+        user_id = int(value)
+    except ValueError:
+        user_id = 0
+    if user_id < 1:
+        raise UsageError(f"{TASK}: --param user_id must be a positive whole number, got {value!r}")
+    return user_id

@@ -1,0 +1,237 @@
+"""daily-session-cleanup against a real redis-server and a real SQLite platform database."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import func, insert, select
+
+from cronkit.config import load_settings
+from cronkit.context import TaskContext
+from cronkit.errors import Cancelled, ServiceUnavailable, UsageError
+from cronkit.registry import task_config
+from cronkit.tasks import platform, registry
+from cronkit.tasks.platform import (
+    activity_events,
+    courses,
+    enrollments,
+    password_reset_tokens,
+    store_refresh_tokens,
+    users,
+)
+from cronkit.tasks.sessions import daily_session_cleanup
+
+NOW = datetime(2024, 6, 1, 3, 0, tzinfo=timezone.utc)
+DAY = timedelta(days=1)
+MINUTE = timedelta(minutes=1)
+EPOCH_NOW = int(NOW.timestamp())
+
+
+def make_ctx(home: Path, redis_url: str | None, *, params: dict[str, str] | None = None,
+             dry_run: bool = False, **config: Any) -> TaskContext:
+    task = registry["daily-session-cleanup"]
+    env = {"CRONKIT_HOME": str(home)}
+    if redis_url:
+        env["CRONKIT_REDIS_URL"] = redis_url
+    return TaskContext(task=task.name, settings=load_settings(environ=env),
+                       config=task_config(task, config), now=NOW, params=params or {},
+                       dry_run=dry_run)
+
+
+def seed(ctx: TaskContext, r: redis.Redis) -> None:
+    """Users, their data and tokens on both sides of every cut-off."""
+    engine = ctx.app_db
+    platform.create_all(engine)
+    rows = [
+        (1, True, NOW - 100 * DAY),                 # verified, old: never touched
+        (2, False, NOW - 30 * DAY - MINUTE),        # unverified past retention: deleted
+        (3, False, NOW - 30 * DAY + MINUTE),        # unverified, young: kept
+        (4, True, NOW - DAY),                       # verified, young
+    ] + [(100 + i, False, NOW - 40 * DAY - i * MINUTE) for i in range(25)]  # more stale ones
+    with engine.begin() as conn:
+        conn.execute(insert(users), [
+            {"id": uid, "email": f"u{uid}@example.org", "verified": ok, "created_at": created}
+            for uid, ok, created in rows
+        ])
+        conn.execute(insert(courses), [{"id": 1, "title": "Python", "created_at": NOW - 200 * DAY}])
+        conn.execute(insert(enrollments), [
+            {"user_id": uid, "course_id": 1, "enrolled_at": NOW - 20 * DAY, "progress": 0.1}
+            for uid in (1, 2, 3, 100, 101)
+        ])
+        conn.execute(insert(activity_events), [
+            {"user_id": uid, "course_id": 1, "kind": "lesson_viewed", "occurred_at": NOW - 2 * DAY,
+             "seconds_spent": 60}
+            for uid in (1, 2, 2, 3, 100, 124)
+        ])
+        conn.execute(insert(password_reset_tokens), [
+            # user, hash, created, expires, used
+            reset(1, "expired-long-ago", NOW - 30 * DAY, NOW - 24 * 60 * MINUTE - MINUTE, None),
+            reset(1, "expired-recently", NOW - 30 * DAY, NOW - 24 * 60 * MINUTE + MINUTE, None),
+            reset(1, "used-long-ago", NOW - 2 * DAY, NOW + 5 * DAY, NOW - 25 * 60 * MINUTE),
+            reset(1, "used-recently", NOW - 2 * DAY, NOW + 5 * DAY, NOW - 23 * 60 * MINUTE),
+            reset(1, "still-valid", NOW - 2 * DAY, NOW + 5 * DAY, None),
+            reset(4, "user-4-valid", NOW - MINUTE, NOW + DAY, None),
+            reset(2, "owned-by-stale-account", NOW - MINUTE, NOW + DAY, None),
+        ])
+    cutoff = EPOCH_NOW - 7 * 86400
+    tokens = [
+        ("t-expired-past-retention", 1, cutoff - 1),
+        ("t-at-cutoff", 1, cutoff),
+        ("t-expired-within-retention", 1, cutoff + 1),
+        ("t-live", 1, EPOCH_NOW + 86400),
+        ("t-user4-live", 4, EPOCH_NOW + 86400),
+        ("t-user4-old", 4, cutoff - 86400),
+        ("t-stale-account", 2, EPOCH_NOW + 3600),
+        ("t-stale-account-2", 101, EPOCH_NOW + 3600),
+        ("t-young-unverified", 3, EPOCH_NOW + 3600),
+    ] + [(f"bulk-{i}", 1000 + i % 50, cutoff - 10 - i) for i in range(2500)]
+    store_refresh_tokens(r, tokens)
+
+
+def reset(uid: int, token: str, created: datetime, expires: datetime, used: datetime | None) -> dict[str, Any]:
+    return {"user_id": uid, "token_hash": token, "created_at": created, "expires_at": expires,
+            "used_at": used}
+
+
+def reset_hashes(ctx: TaskContext) -> set[str]:
+    with ctx.app_db.connect() as conn:
+        return set(conn.execute(select(password_reset_tokens.c.token_hash)).scalars())
+
+
+def user_ids(ctx: TaskContext) -> set[int]:
+    with ctx.app_db.connect() as conn:
+        return set(conn.execute(select(users.c.id)).scalars())
+
+
+def count(ctx: TaskContext, table: Any) -> int:
+    with ctx.app_db.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+
+
+def redis_dump(r: redis.Redis) -> dict[bytes, Any]:
+    keys = list(r.scan_iter(count=1000))
+    pipe = r.pipeline(transaction=False)
+    for key in keys:
+        pipe.type(key)
+    kinds = pipe.execute()
+    for key, kind in zip(keys, kinds):
+        if kind == b"hash":
+            pipe.hgetall(key)
+        elif kind == b"set":
+            pipe.smembers(key)
+        else:
+            pipe.zrange(key, 0, -1, withscores=True)
+    return dict(zip(keys, pipe.execute()))
+
+
+def db_dump(ctx: TaskContext) -> dict[str, list[Any]]:
+    with ctx.app_db.connect() as conn:
+        return {t.name: sorted(map(tuple, conn.execute(select(t)).all()), key=repr)
+                for t in platform.PLATFORM_TABLES}
+
+
+@pytest.fixture
+def r(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+def test_cleans_every_kind_on_the_right_side_of_each_cutoff(tmp_path: Path, redis_url: str,
+                                                             r: redis.Redis) -> None:
+    ctx = make_ctx(tmp_path, redis_url, batch_size=10)
+    seed(ctx, r)
+
+    result = daily_session_cleanup(ctx)
+
+    assert result["refresh_tokens_deleted"] == 2 + 2500
+    assert result["unverified_accounts_deleted"] == 26
+    assert result["enrollments_deleted"] == 3
+    assert result["activity_events_deleted"] == 4
+    assert result["account_password_reset_tokens_deleted"] == 1
+    assert result["account_refresh_tokens_deleted"] == 2
+    assert result["password_reset_tokens_deleted"] == 2
+    assert result["redis"] == "ok" and result["dry_run"] is False
+
+    assert user_ids(ctx) == {1, 3, 4}
+    assert reset_hashes(ctx) == {"expired-recently", "used-recently", "still-valid", "user-4-valid"}
+    with ctx.app_db.connect() as conn:
+        assert set(conn.execute(select(enrollments.c.user_id)).scalars()) == {1, 3}
+        assert sorted(conn.execute(select(activity_events.c.user_id)).scalars()) == [1, 3]
+
+    kept = {b"t-at-cutoff", b"t-expired-within-retention", b"t-live", b"t-user4-live", b"t-young-unverified"}
+    assert set(r.zrange("rt:exp", 0, -1)) == kept
+    assert {k for k in r.scan_iter("rt:*") if r.type(k) == b"hash"} == {b"rt:" + t for t in kept}
+    assert r.smembers("rt:user:1") == {b"t-at-cutoff", b"t-expired-within-retention", b"t-live"}
+    assert r.smembers("rt:user:4") == {b"t-user4-live"}
+    assert not r.exists("rt:user:2", "rt:user:101", "rt:user:1000")
+
+    again = daily_session_cleanup(make_ctx(tmp_path, redis_url, batch_size=10))
+    assert again["refresh_tokens_deleted"] == 0 and again["unverified_accounts_deleted"] == 0
+
+
+def test_dry_run_counts_the_same_and_changes_nothing(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    seed(make_ctx(tmp_path, redis_url), r)
+    before_db, before_redis = db_dump(make_ctx(tmp_path, redis_url)), redis_dump(r)
+
+    dry = daily_session_cleanup(make_ctx(tmp_path, redis_url, dry_run=True, batch_size=7))
+
+    assert db_dump(make_ctx(tmp_path, redis_url)) == before_db
+    assert redis_dump(r) == before_redis
+    real = daily_session_cleanup(make_ctx(tmp_path, redis_url, batch_size=7))
+    assert {k: v for k, v in dry.items() if k != "dry_run"} == {k: v for k, v in real.items() if k != "dry_run"}
+
+
+def test_one_users_cleanup_leaves_everyone_else_alone(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    ctx = make_ctx(tmp_path, redis_url, params={"user_id": "4"})
+    seed(ctx, r)
+    before = redis_dump(r)
+
+    result = daily_session_cleanup(ctx)
+
+    assert result == {"user_id": 4, "password_reset_tokens_deleted": 1, "refresh_tokens_deleted": 2,
+                      "dry_run": False, "redis": "ok"}
+    after = redis_dump(r)
+    gone = {b"rt:t-user4-live", b"rt:t-user4-old", b"rt:user:4"}
+    assert set(before) - set(after) == gone
+    assert all(after[k] == before[k] for k in after if k != b"rt:exp")
+    assert set(before[b"rt:exp"]) - set(after[b"rt:exp"]) == {
+        (b"t-user4-live", EPOCH_NOW + 86400.0), (b"t-user4-old", EPOCH_NOW - 8 * 86400.0)}
+    assert "user-4-valid" not in reset_hashes(ctx) and len(reset_hashes(ctx)) == 6
+    assert user_ids(ctx) == {1, 2, 3, 4} | {100 + i for i in range(25)}
+
+
+def test_redis_down_still_cleans_the_database_then_fails_clearly(tmp_path: Path, redis_url: str,
+                                                                  r: redis.Redis) -> None:
+    seed(make_ctx(tmp_path, redis_url), r)
+    dead = make_ctx(tmp_path, "redis://127.0.0.1:1/0")
+
+    with pytest.raises(ServiceUnavailable) as err:
+        daily_session_cleanup(dead)
+
+    message = str(err.value)
+    assert message.startswith("daily-session-cleanup: Redis part failed (ConnectionError")
+    assert "unverified_accounts_deleted=26" in message and "password_reset_tokens_deleted=2" in message
+    assert user_ids(dead) == {1, 3, 4}
+    assert r.zcard("rt:exp") == 2509  # Redis untouched
+
+    with pytest.raises(ServiceUnavailable, match="CRONKIT_REDIS_URL is not set"):
+        daily_session_cleanup(make_ctx(tmp_path, None))
+
+
+def test_cancellation_stops_before_the_next_batch(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    ctx = make_ctx(tmp_path, redis_url, batch_size=5)
+    seed(ctx, r)
+    ctx.cancel_event.set()
+    with pytest.raises(Cancelled):
+        daily_session_cleanup(ctx)
+    assert len(user_ids(ctx)) == 29 and r.zcard("rt:exp") == 2509
+
+
+def test_rejects_bad_params(tmp_path: Path, redis_url: str) -> None:
+    with pytest.raises(UsageError, match="user_id must be a positive whole number"):
+        daily_session_cleanup(make_ctx(tmp_path, redis_url, params={"user_id": "abc"}))
+    with pytest.raises(UsageError, match="unknown param 'user'"):
+        daily_session_cleanup(make_ctx(tmp_path, redis_url, params={"user": "1"}))

@@ -365,12 +365,11 @@ def daily_analytics_updates(ctx: TaskContext) -> dict[str, Any]:
             conn.execute(delete(dcs).where(dcs.c.day == day))
             conn.execute(delete(dss).where(dss.c.day == day))
             ctx.check_cancelled()
-            course_rows = conn.execute(
-                insert(dcs).from_select([col.name for col in course_sel.selected_columns], course_sel)
-            ).rowcount
+            conn.execute(insert(dcs).from_select([col.name for col in course_sel.selected_columns], course_sel))
             ctx.check_cancelled()
             conn.execute(insert(dss).from_select([col.name for col in student_sel.selected_columns], student_sel))
             ctx.check_cancelled()
+            course_rows = conn.execute(select(func.count()).where(dcs.c.day == day)).scalar_one()
             totals = conn.execute(
                 select(func.count(), func.coalesce(func.sum(dss.c.events), 0),
                        func.coalesce(func.sum(dss.c.time_spent_seconds), 0)).where(dss.c.day == day)

@@ -108,9 +108,23 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# Version 2: the indexes of `status`, `health` and `stats` (cronkit.health): the runs that served
+# a task's slots in a window (missed slots), and a task's latest run of a given status.
+HEALTH_INDEXES = (
+    Index("ix_runs_task_scheduled_for", runs.c.task, runs.c.scheduled_for),
+    Index("ix_runs_task_status_id", runs.c.task, runs.c.status, runs.c.id),
+)
+
+
+def _add_health_indexes(conn: Connection) -> None:
+    for index in HEALTH_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     lambda conn: metadata.create_all(conn),
+    _add_health_indexes,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

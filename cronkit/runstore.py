@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import ConfigError, ServiceUnavailable
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 HEARTBEAT_INTERVAL = 30.0
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)

@@ -1,0 +1,157 @@
+"""`cronkit status`, `cronkit health` and `cronkit stats`: thin views over cronkit.health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from .common import JSON_OPTION, cli_errors, console, duration, get_registry, get_settings, print_json, short_time, styled_status
+
+SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
+
+
+def _yes(value: bool) -> str:
+    return "[green]yes[/green]" if value else "[bold red]no[/bold red]"
+
+
+def _missed(missed: dict[str, Any] | None) -> str:
+    if missed is None:
+        return "-"
+    if not missed["count"]:
+        return "0"
+    more = "+" if missed["capped"] else ""
+    return f"[bold red]{missed['count']}{more}[/bold red] (latest {short_time(missed['latest'])})"
+
+
+def _drift(items: list[dict[str, Any]]) -> str:
+    return ", ".join(f"[yellow]{item['kind']}[/yellow]" for item in items) or "-"
+
+
+def print_status(report: dict[str, Any]) -> None:
+    """Render a status report for people: summary, services, one row per task."""
+    from rich.table import Table
+
+    out = console()
+    out.print(
+        f"[bold]cronkit[/bold] · environment [bold]{report['environment']}[/bold] · zone {report['timezone']}"
+        f" · checked {short_time(report['checked_at'])}"
+    )
+    block = report["block"]
+    block_text = f"block {block['id']} ({block['target']})" if block["id"] else "no install recorded"
+    last_check = short_time(report["last_health_check"])
+    if report.get("last_health_result"):
+        last_check += f" ({report['last_health_result']})"
+    out.print(
+        f"initialized {_yes(report['initialized'])} · enabled {_yes(report['enabled'])} · {block_text}\n"
+        f"jobs {report['total_jobs']} scheduled of {report['registered_tasks']} registered · "
+        f"{report['active_jobs']} running · failed {report['failed_jobs']} · last health check {last_check}"
+    )
+    parts = []
+    for name, state in report["services"].items():
+        style = SERVICE_STYLE.get(state, "")
+        parts.append(f"{name} [{style}]{state}[/{style}]")
+    out.print("services: " + " · ".join(parts))
+    for name, error in report["service_errors"].items():
+        out.print(f"  [red]{name}[/red]: {error}", highlight=False)
+
+    table = Table(title_justify="left", show_edge=True)
+    for column in ("task", "schedule", "zone", "next run", "last run", "status", "duration", "missed", "drift"):
+        table.add_column(column, no_wrap=column not in ("drift",))
+    for task in report["tasks"]:
+        last = task["last_run"] or {}
+        table.add_row(
+            task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
+            task["schedule"],
+            task["timezone"],
+            short_time(task["next_run"]) if task["scheduled"] else "[dim]not scheduled here[/dim]",
+            short_time(last.get("started_at")),
+            styled_status(last["status"]) if last else "-",
+            duration(last.get("duration_ms")),
+            _missed(task["missed"]),
+            _drift(task["drift"]),
+        )
+    out.print(table)
+    orphans = [d for d in block["drift"] if d["task"] is None]
+    for item in orphans:
+        out.print(f"[yellow]block line naming no task ({item['kind']}):[/yellow] {' | '.join(item['installed'])}",
+                  highlight=False)
+
+
+def print_stats(rows: list[dict[str, Any]], days: float) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"last {days:g} days", title_justify="left")
+    for column in ("task", "runs", "ok", "failed", "skipped", "success", "p50", "p95",
+                   "last success", "last failure", "dead letters"):
+        table.add_column(column, no_wrap=True,
+                         justify="right" if column in ("runs", "ok", "failed", "skipped", "success", "p50", "p95", "dead letters") else "left")
+    for row in rows:
+        rate = "-" if row["success_rate"] is None else f"{row['success_rate'] * 100:.1f}%"
+        table.add_row(
+            row["task"], str(row["runs"]), str(row["successes"]),
+            f"[red]{row['failures']}[/red]" if row["failures"] else "0", str(row["skipped"]), rate,
+            duration(row["p50_ms"]), duration(row["p95_ms"]),
+            short_time(row["last_success"]), short_time(row["last_failure"]),
+            f"[bold red]{row['open_dead_letters']}[/bold red]" if row["open_dead_letters"] else "0",
+        )
+    console().print(table)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("status")
+    @cli_errors
+    def status(json: bool = JSON_OPTION) -> None:
+        """Show the scheduler's state: install, services, and per task next run, last run, missed slots, drift.
+
+        Example: cronkit --env production status --json
+        """
+        from ..clock import now
+        from ..health import status as build
+
+        report = build(get_settings(), get_registry(), now())
+        if json:
+            print_json(report)
+            return
+        print_status(report)
+
+    @app.command("health")
+    @cli_errors
+    def health(json: bool = JSON_OPTION) -> None:
+        """Check the scheduler: exit 0 when healthy, 1 with every reason (one per line) when not.
+
+        Example: cronkit --env production health || alert "cron is unhealthy"
+        """
+        from ..clock import now
+        from ..health import health_report
+
+        healthy, reasons, report = health_report(get_settings(), get_registry(), now())
+        if json:
+            print_json({"healthy": healthy, "reasons": reasons, "checked_at": report["checked_at"],
+                        "services": report["services"]})
+        elif healthy:
+            typer.echo("healthy")
+        else:
+            for reason in reasons:
+                typer.echo(reason)
+        if not healthy:
+            raise typer.Exit(1)
+
+    @app.command("stats")
+    @cli_errors
+    def stats(
+        days: float = typer.Option(7, "--days", min=0.01, max=3650, help="Window in days, ending now."),
+        json: bool = JSON_OPTION,
+    ) -> None:
+        """Show per task over the last days: runs, outcomes, success rate, p50/p95 duration, dead letters.
+
+        Percentiles are nearest-rank over the runs that executed the task. Example: cronkit stats --days 30
+        """
+        from ..clock import now
+        from ..health import stats as build
+
+        rows = build(get_settings(), days, now(), get_registry())
+        if json:
+            print_json(rows)
+            return
+        print_stats(rows, days)

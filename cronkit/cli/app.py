@@ -50,3 +50,7 @@ from . import runs as _runs  # noqa: E402
 
 _tasks.register(app)
 _runs.register(app)
+
+from . import ops as _ops  # noqa: E402
+
+_ops.register(app)

@@ -153,10 +153,10 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
     result["dry_run"] = ctx.dry_run
     if rds.error is not None:
         result["redis"] = "failed"
-        done = ", ".join(f"{k}={v}" for k, v in result.items() if isinstance(v, int) and not isinstance(v, bool))
+        done = _summary(result)
         ctx.logger.error("%s: Redis part failed, database cleanup done: %s", TASK, done)
         raise ServiceUnavailable(
-            f"{TASK}: Redis part failed ({rds.error}); the database cleanup ran: {done}"
+            f"{TASK}: Redis part failed ({rds.error}); the database cleanup ran and deleted {done}"
         )
     result["redis"] = "ok"
     return result
@@ -326,6 +326,20 @@ def _write_transaction(engine: Engine) -> Iterator[Connection]:
             conn.rollback()
             raise
         conn.commit()
+
+
+_SUMMARY = (
+    ("unverified_accounts_deleted", "unverified accounts"),
+    ("enrollments_deleted", "enrollments"),
+    ("activity_events_deleted", "activity events"),
+    ("account_password_reset_tokens_deleted", "reset tokens of those accounts"),
+    ("password_reset_tokens_deleted", "old password reset tokens"),
+)
+
+
+def _summary(result: Mapping[str, Any]) -> str:
+    """Say what the database part did in words (no `name=value` pairs the redactor would mask)."""
+    return ", ".join(f"{result[key]} {words}" for key, words in _SUMMARY if key in result)
 
 
 def _count(conn: Connection, table: Any, condition: Any) -> int:

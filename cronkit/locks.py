@@ -6,15 +6,33 @@ import fcntl
 import json
 import os
 import secrets as _random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import CronkitError, EXIT_SKIPPED, ServiceUnavailable
+from .errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from .runstore import HOST, is_alive, process_start
 
-LEASE_TTL_MS = 60_000
+LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
+LEASE_TTL_ENV = "CRONKIT_LEASE_TTL"
+LEASE_TTL_MS = int(LEASE_TTL * 1000)
 SLOT_TTL_S = 3 * 86400
+
+
+def lease_ttl_ms(environ: Mapping[str, str] = os.environ) -> int:
+    """Return the Redis lease TTL in ms: CRONKIT_LEASE_TTL seconds, else LEASE_TTL."""
+    raw = environ.get(LEASE_TTL_ENV, "").strip()
+    if not raw:
+        return LEASE_TTL_MS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 1.0 <= seconds <= 86400.0:
+        raise ConfigError(f"{LEASE_TTL_ENV}: {raw!r} is not a number of seconds between 1 and 86400")
+    return int(seconds * 1000)
 
 
 class LockHeld(CronkitError):
@@ -71,6 +89,11 @@ class LocalLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             current = Holder.parse(os.pread(fd, 4096, 0))
+            for _ in range(20):  # the holder writes its record just after taking the lock
+                if current is not None:
+                    break
+                time.sleep(0.01)
+                current = Holder.parse(os.pread(fd, 4096, 0))
             os.close(fd)
             raise LockHeld(self.task, current.as_dict() if current else None, "local") from None
         os.ftruncate(fd, 0)
@@ -95,9 +118,16 @@ class LocalLock:
             self.fd = None
 
 
+# Renew our lease; take it again when it vanished (a Redis restart without persistence):
+# nobody else holds it then, and we stop long before it could expire under us.
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
+local current = redis.call('get', KEYS[1])
+if current == ARGV[1] then
   return redis.call('pexpire', KEYS[1], ARGV[2])
+end
+if not current then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
 end
 return 0
 """
@@ -127,36 +157,48 @@ def slot_key(task: str, slot_ms: int) -> str:
 class RedisLease:
     """A lease in Redis with an owner token: taken atomically, renewed, released only by its owner."""
 
-    def __init__(self, client: Any, task: str, ttl_ms: int = LEASE_TTL_MS) -> None:
+    def __init__(self, client: Any, task: str, ttl_ms: int | None = None) -> None:
         self.client = client
         self.task = task
         self.key = lease_key(task)
-        self.ttl_ms = ttl_ms
+        self.ttl_ms = ttl_ms or lease_ttl_ms()
         self.value: bytes | None = None
+        # Monotonic instant until which the lease is surely ours: TTL counted from when the
+        # last successful SET or PEXPIRE was sent, not from when its reply arrived.
+        self.expires_at = 0.0
 
     def acquire(self, holder: Holder) -> None:
         """Take the lease; take over one whose holder on this host is provably dead; else LockHeld."""
         value = json.dumps({**holder.as_dict(), "token": _random.token_hex(16)}).encode()
+        sent = time.monotonic()
         with _redis_errors(self.task):
             if self.client.set(self.key, value, nx=True, px=self.ttl_ms):
-                self.value = value
+                self._took(value, sent)
                 return
             raw = self.client.get(self.key)
             current = Holder.parse(raw)
             if raw is not None and current is not None and not current.alive():
                 if self.client.eval(_REPLACE, 1, self.key, raw, value, self.ttl_ms):
-                    self.value = value
+                    self._took(value, sent)
                     return
             if raw is None and self.client.set(self.key, value, nx=True, px=self.ttl_ms):
-                self.value = value
+                self._took(value, sent)
                 return
         raise LockHeld(self.task, current.as_dict() if current else None, "Redis")
 
+    def _took(self, value: bytes, sent: float) -> None:
+        self.value = value
+        self.expires_at = sent + self.ttl_ms / 1000
+
     def renew(self) -> bool:
-        """Extend the lease; False when it is no longer ours. Redis errors propagate."""
+        """Extend the lease; False when another owner holds it now. Redis errors propagate."""
         if self.value is None:
             return False
-        return bool(self.client.eval(_RENEW, 1, self.key, self.value, self.ttl_ms))
+        sent = time.monotonic()
+        if self.client.eval(_RENEW, 1, self.key, self.value, self.ttl_ms):
+            self.expires_at = sent + self.ttl_ms / 1000
+            return True
+        return False
 
     def release(self) -> None:
         if self.value is not None:
@@ -180,36 +222,59 @@ def claim_slot(client: Any, task: str, slot_ms: int, run_id: int) -> dict[str, A
         return {}
 
 
-def unlock(client: Any | None, directory: Path, task: str) -> dict[str, Any]:
-    """Clear a lease (and report the local lock) whose holder is gone; refuse while it is alive."""
-    from .errors import CheckFailed
+def unlock(client: Any | None, directory: Path, task: str,
+           run_status: Callable[[int], str | None] | None = None) -> dict[str, Any]:
+    """Clear a task's Redis lease whose holder is gone; refuse (CheckFailed) while it may be alive.
 
-    report: dict[str, Any] = {"task": task, "redis": "unused", "local": "free"}
+    The local lock needs no clearing: the kernel releases a flock with its process, so a held
+    one has a live holder. A lease holder on this host is checked by pid and process start time;
+    one on another host by its run in the (shared) run log through `run_status`.
+    """
+    report: dict[str, Any] = {"task": task, "local": "free", "redis": "unused", "holder": None}
     local = LocalLock(directory, task)
     try:
         local.acquire(Holder.me(None))
         local.release()
     except LockHeld as held:
-        raise CheckFailed(f"{task}: refusing to unlock: the local lock is held by a live process ({held.holder})") from None
-    if client is not None:
-        key = lease_key(task)
-        with _redis_errors(task):
-            raw = client.get(key)
-            if raw is None:
-                report["redis"] = "free"
-                return report
-            holder = Holder.parse(raw)
-            if holder is not None and holder.host != HOST:
-                raise CheckFailed(
-                    f"{task}: refusing to unlock: the lease belongs to host {holder.host} (pid {holder.pid}),"
-                    " whose liveness cannot be checked from here; it expires by itself within"
-                    f" {LEASE_TTL_MS // 1000}s of its holder's death"
-                )
-            if holder is not None and holder.alive():
-                raise CheckFailed(f"{task}: refusing to unlock: pid {holder.pid} holding the lease is alive")
-            client.eval(_RELEASE, 1, key, raw)
-            report["redis"] = "cleared"
+        raise CheckFailed(f"refusing to unlock {task}: {_describe(held.holder)} holds its local lock and is alive") from None
+    if client is None:
+        return report
+    key = lease_key(task)
+    with _redis_errors(task):
+        raw = client.get(key)
+        if raw is None:
+            report["redis"] = "free"
+            return report
+        holder = Holder.parse(raw)
+        if holder is not None:
+            report["holder"] = holder.as_dict()
+            who = _describe(holder.as_dict())
+            if holder.host == HOST:
+                if is_alive(holder.pid, holder.pid_start):
+                    raise CheckFailed(f"refusing to unlock {task}: the Redis lease holder, {who}, is alive")
+            else:
+                status = run_status(holder.run_id) if run_status is not None and holder.run_id else None
+                if status is None:
+                    raise CheckFailed(
+                        f"refusing to unlock {task}: the Redis lease holder, {who}, is on another host and not in"
+                        f" this run log, so its liveness cannot be checked; the lease expires by itself"
+                        f" {lease_ttl_ms() // 1000}s after its holder stops renewing it"
+                    )
+                if status == "running":
+                    raise CheckFailed(f"refusing to unlock {task}: the Redis lease holder, {who}, is still running")
+        # Delete only the value we inspected: a new holder that took it meanwhile keeps its lease.
+        report["redis"] = "cleared" if client.eval(_RELEASE, 1, key, raw) else "free"
     return report
+
+
+def _describe(holder: Mapping[str, Any] | None) -> str:
+    holder = holder or {}
+    parts = [f"pid {holder['pid']}" if holder.get("pid") else "a process"]
+    if holder.get("host"):
+        parts.append(f"on {holder['host']}")
+    if holder.get("run_id"):
+        parts.append(f"(run {holder['run_id']})")
+    return " ".join(parts)
 
 
 class _redis_errors:

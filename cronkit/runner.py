@@ -30,6 +30,7 @@ from .errors import (
     EXIT_SKIPPED,
     EXIT_TIMEOUT,
     EXIT_UNAVAILABLE,
+    ConfigError,
     CronkitError,
     ServiceUnavailable,
 )
@@ -38,6 +39,8 @@ from .runstore import HEARTBEAT_INTERVAL, OUTPUT_TAIL_BYTES, RunStatus, RunStore
 
 STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
 STOP_GRACE_ENV = "CRONKIT_STOP_GRACE"
+# Stop a task this long before the grace period would run into its lease's expiry.
+LEASE_MARGIN = 1.0
 
 
 @dataclass
@@ -47,7 +50,8 @@ class RunRequest:
     params: dict[str, str] = field(default_factory=dict)
     date: date | None = None
     dry_run: bool = False
-    dead_letter_id: int | None = None
+    dead_letter_id: int | None = None  # set by `dlq retry`: resolve this letter on success
+    slot: datetime | None = None  # the slot a retried cron run served (ctx.slot); never claimed again
 
 
 @dataclass
@@ -61,6 +65,7 @@ class RunOutcome:
     result: Any = None
     duration_ms: int = 0
     quiet: bool = False  # nothing to print (a cron run that was not due)
+    dead_letter_id: int | None = None
 
 
 @dataclass
@@ -73,11 +78,18 @@ class AttemptResult:
     exit_code: int = EXIT_OK
 
 
-def stop_grace() -> float:
-    try:
-        return float(os.environ.get(STOP_GRACE_ENV, STOP_GRACE))
-    except ValueError:
+def stop_grace(environ: Mapping[str, str] = os.environ) -> float:
+    """Return the grace period between TERM and KILL: CRONKIT_STOP_GRACE seconds, else STOP_GRACE."""
+    raw = environ.get(STOP_GRACE_ENV, "").strip()
+    if not raw:
         return STOP_GRACE
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= 3600.0:
+        raise ConfigError(f"{STOP_GRACE_ENV}: {raw!r} is not a number of seconds between 0 and 3600")
+    return seconds
 
 
 def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str]) -> RunOutcome:
@@ -87,7 +99,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
     config = task_config(task, settings.for_task(task.name))
     started = clock_now()
-    slot = None
+    slot = request.slot if request.trigger != Trigger.CRON else None
     if request.trigger == Trigger.CRON:
         from .schedule import slot_for
 
@@ -105,8 +117,12 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
 class _Run:
     def __init__(self, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
                  environ: Mapping[str, str], store: RunStore, started: datetime, slot: datetime | None) -> None:
+        from .locks import lease_ttl_ms
         from .redact import redactor_for
 
+        self.grace = stop_grace(environ)
+        self.lease_ttl_ms = lease_ttl_ms(environ)
+        self.renew_every = self.lease_ttl_ms / 1000 / 3
         self.settings = settings
         self.task = task
         self.config = config
@@ -125,6 +141,11 @@ class _Run:
         self.local_lock: Any = None
         self.output_path: str | None = None
         self.notes: list[str] = []
+        self.next_beat = 0.0
+        self.next_renew = 0.0
+        self.lease_stop_at: float | None = None  # when to stop the task because the lease is going
+        self.lease_trouble: str | None = None
+        self.dead_letter_id: int | None = None
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -139,7 +160,7 @@ class _Run:
         self.run_id = store.start_run(
             task=task.name, trigger=self.request.trigger.value, started_at=to_ms(self.started),
             scheduled_for=to_ms(self.slot) if self.slot else None, user=_user(getpass),
-            params=params, dry_run=self.request.dry_run,
+            params=self.redact.value(params), dry_run=self.request.dry_run,  # type: ignore[arg-type]
         )
         previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         wake_r, wake_w = os.pipe()
@@ -153,9 +174,11 @@ class _Run:
         try:
             return self._execute()
         except BaseException as exc:  # record what we can; never leave the run `running`
-            message = f"cronkit internal error: {type(exc).__name__}: {exc}"
-            self._finish(RunStatus.FAILED, EXIT_FAILED, error=self.redact(message),
-                         traceback=self.redact(tb.format_exc()))
+            if isinstance(exc, CronkitError):
+                message, code = str(exc), exc.exit_code
+            else:
+                message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
+            self._finish(RunStatus.FAILED, code, error=self.redact(message), traceback=self.redact(tb.format_exc()))
             raise
         finally:
             self._release_locks()
@@ -178,18 +201,22 @@ class _Run:
             if not enabled:
                 return self._skip(f"not enabled in environment {settings.environment}")
         if task.singleton:
-            skipped = self._take_locks()
-            if skipped is not None:
-                return skipped
-        if self.slot is not None:
-            skipped = self._claim_slot()
-            if skipped is not None:
-                return skipped
+            stopped = self._take_locks()
+            if stopped is not None:
+                return stopped
+        if self.request.trigger == Trigger.CRON:  # a retry serves its slot again on purpose
+            stopped = self._claim_slot()
+            if stopped is not None:
+                return stopped
         return self._attempts()
 
     def _skip(self, reason: str) -> RunOutcome:
         self._finish(RunStatus.SKIPPED, EXIT_SKIPPED, error=reason)
         return self._outcome(RunStatus.SKIPPED, EXIT_SKIPPED, f"{self.task.name} skipped: {reason}")
+
+    def _uses_redis(self) -> bool:
+        """Redis guards global singletons (lease) and cron slots (claim) when it is configured."""
+        return bool(self.settings.redis_url) and self.task.lock_scope == "global"
 
     def _take_locks(self) -> RunOutcome | None:
         from .locks import Holder, LocalLock, LockHeld, RedisLease
@@ -204,22 +231,32 @@ class _Run:
         except OSError as exc:
             self.local_lock = None
             raise ServiceUnavailable(f"{self.task.name}: cannot take the local lock: {exc.strerror}") from None
-        if self.task.lock_scope == "global" and self.settings.redis_url:
+        if self._uses_redis():
             try:
-                self.redis = _redis_client(self.settings.redis_url)
-                lease = RedisLease(self.redis, self.task.name)
+                lease = RedisLease(self._redis(), self.task.name, self.lease_ttl_ms)
                 lease.acquire(me)
                 self.lease = lease
             except LockHeld as held:
                 return self._skip(str(held).split(": ", 1)[1])
             except ServiceUnavailable as exc:
-                self.redis = None
-                if not self.task.redis_fallback:
-                    message = f"{exc}; {self.task.name} needs the Redis lock (fail closed)"
-                    self._finish(RunStatus.FAILED, EXIT_UNAVAILABLE, error=self.redact(message))
-                    return self._outcome(RunStatus.FAILED, EXIT_UNAVAILABLE, self.redact(message))
-                self.notes.append(f"Redis unavailable ({exc}); running on the local lock only")
+                return self._redis_down(exc, "lock")
         return None
+
+    def _redis(self) -> Any:
+        if self.redis is None:
+            self.redis = _redis_client(self.settings.redis_url or "")
+        return self.redis
+
+    def _redis_down(self, exc: ServiceUnavailable, need: str) -> RunOutcome | None:
+        """Fail closed when Redis is unreachable, or go on without it when the task allows."""
+        self.redis = None
+        if self.task.redis_fallback:
+            self._note(f"{_after_colon(exc)}; running without the Redis {need} (redis_fallback)")
+            return None
+        message = self.redact(f"{exc}; {self.task.name} needs the Redis {need} (fail closed)")
+        self._finish(RunStatus.FAILED, EXIT_UNAVAILABLE, error=message)
+        self._write_dead_letter(message, None)
+        return self._outcome(RunStatus.FAILED, EXIT_UNAVAILABLE, self._failure_summary(RunStatus.FAILED, message))
 
     def _claim_slot(self) -> RunOutcome | None:
         assert self.slot is not None
@@ -227,14 +264,13 @@ class _Run:
         holder = self.store.claim_slot(self.task.name, slot_ms, self.run_id)
         if holder is not None:
             return self._skip(f"slot {self.slot.isoformat()} already served by run {holder}")
-        if self.redis is not None:
+        if self._uses_redis() and (self.redis is not None or not self.task.singleton):
             from .locks import claim_slot
 
             try:
-                other = claim_slot(self.redis, self.task.name, slot_ms, self.run_id)
+                other = claim_slot(self._redis(), self.task.name, slot_ms, self.run_id)
             except ServiceUnavailable as exc:
-                other = None
-                self.notes.append(f"slot not claimed in Redis: {exc}")
+                return self._redis_down(exc, "slot claim")
             if other is not None:
                 who = f"run {other.get('run_id')} on {other.get('host')}"
                 return self._skip(f"slot {self.slot.isoformat()} already served by {who}")
@@ -245,9 +281,12 @@ class _Run:
         deadline = self.t0 + task.timeout
         fd, self.output_path = tempfile.mkstemp(prefix=f"cronkit-{task.name}-", suffix=".out")
         os.close(fd)
-        if self.notes:
-            with open(self.output_path, "a") as fh:
-                fh.writelines(f"cronkit: {note}\n" for note in self.notes)
+        notes, self.notes = self.notes, []
+        for note in notes:
+            self._note(note)
+        now = time.monotonic()
+        self.next_beat = now + HEARTBEAT_INTERVAL
+        self.next_renew = now + self.renew_every
         last = AttemptResult(RunStatus.FAILED, error="no attempt was made")
         for number in range(1, task.retries + 2):
             self.attempts = number
@@ -261,13 +300,12 @@ class _Run:
                 break
             delay = min(task.backoff_max, task.backoff * 2 ** (number - 1)) * random.random()
             if time.monotonic() + delay >= deadline:
-                delay = max(0.0, deadline - time.monotonic())
-            if self._sleep(delay) or time.monotonic() >= deadline:
-                if self.signal_received is not None:
-                    last = self._interrupted_result()
-                else:
-                    last = AttemptResult(RunStatus.TIMED_OUT, error=f"timed out after {task.timeout:g}s "
-                                         f"(retrying {last.error})", exit_code=EXIT_TIMEOUT)
+                # No time left for another attempt inside the timeout: fail now rather than sleep to it.
+                last.error = f"{last.error} (no time left for attempt {number + 1} within the {task.timeout:g}s timeout)"
+                break
+            cut = self._sleep(delay)
+            if cut is not None:
+                last = cut
                 break
         return self._conclude(last)
 
@@ -275,6 +313,13 @@ class _Run:
         code = EXIT_SIGINT if self.signal_received == signal.SIGINT else EXIT_SIGTERM
         name = signal.Signals(self.signal_received or signal.SIGTERM).name
         return AttemptResult(RunStatus.INTERRUPTED, error=f"interrupted by {name}", exit_code=code)
+
+    def _lease_lost_result(self) -> AttemptResult:
+        return AttemptResult(
+            RunStatus.FAILED, exit_code=EXIT_UNAVAILABLE,
+            error=f"{self.lease_trouble}; stopped the task before its lease could expire, so that no other"
+            " host runs it at the same time",
+        )
 
     def _conclude(self, last: AttemptResult) -> RunOutcome:
         status = last.status
@@ -286,19 +331,35 @@ class _Run:
         result = self.redact.value(last.result) if last.result is not None else None
         self._finish(status, exit_code, error=error, traceback=trace, result=result)
         if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
-            self.store.dead_letter(
-                run_id=self.run_id, task=self.task.name, params=self._params(),
-                scheduled_for=to_ms(self.slot) if self.slot else None, error=error, traceback=trace,
-                attempts=self.attempts, created_at=to_ms(_now()),
-            )
+            self._write_dead_letter(error, trace)
         if status == RunStatus.SUCCEEDED and self.request.dead_letter_id is not None:
             self.store.resolve_dead_letter(self.request.dead_letter_id, self.run_id, to_ms(_now()))
         if status == RunStatus.SUCCEEDED:
             summary = f"{self.task.name} succeeded in {_seconds(self._elapsed_ms())} (run {self.run_id})"
+            if self.request.dead_letter_id is not None:
+                summary += f"; dead letter {self.request.dead_letter_id} resolved"
         else:
-            tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-            summary = f"{self.task.name} {status.value}{tries}: {error} (run {self.run_id}; cronkit show {self.run_id})"
+            summary = self._failure_summary(status, error)
         return self._outcome(status, exit_code, summary, result)
+
+    def _write_dead_letter(self, error: str | None, trace: str | None) -> None:
+        """Keep a run that failed for good for a person to act on; a failed retry keeps its letter open."""
+        if self.request.dead_letter_id is not None:
+            return
+        self.dead_letter_id = self.store.dead_letter(
+            run_id=self.run_id, task=self.task.name, params=self.redact.value(self._params()),  # type: ignore[arg-type]
+            scheduled_for=to_ms(self.slot) if self.slot else None, error=error, traceback=trace,
+            attempts=self.attempts, created_at=to_ms(_now()),
+        )
+
+    def _failure_summary(self, status: RunStatus, error: str | None) -> str:
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        summary = f"{self.task.name} {status.value}{tries}: {error} (run {self.run_id}; cronkit show {self.run_id}"
+        if self.dead_letter_id is not None:
+            summary += f"; dead letter {self.dead_letter_id}"
+        elif self.request.dead_letter_id is not None:
+            summary += f"; dead letter {self.request.dead_letter_id} stays open"
+        return summary + ")"
 
     def _params(self) -> dict[str, Any]:
         params: dict[str, Any] = dict(self.request.params)
@@ -309,7 +370,8 @@ class _Run:
         return params
 
     def _outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
-        return RunOutcome(exit_code, status.value, self.run_id, summary, result, self._elapsed_ms())
+        return RunOutcome(exit_code, status.value, self.run_id, summary, result, self._elapsed_ms(),
+                          dead_letter_id=self.dead_letter_id)
 
     def _elapsed_ms(self) -> int:
         return int((time.monotonic() - self.t0) * 1000)
@@ -323,11 +385,25 @@ class _Run:
             result=result, output=output,
         )
 
+    def _note(self, text: str) -> None:
+        """Add a line of cronkit's own to the run's captured output (before the first attempt: keep it)."""
+        if not self.output_path:
+            self.notes.append(text)
+            return
+        stamp = _now().isoformat(timespec="seconds")
+        try:
+            with open(self.output_path, "a", encoding="utf-8") as fh:  # O_APPEND: safe beside the task's writes
+                fh.write(f"cronkit: {stamp} {text}\n")
+        except OSError:
+            pass
+
     # -- one attempt in a child process ------------------------------------------------------------
 
     def _one_attempt(self, number: int, deadline: float) -> AttemptResult:
         if self.signal_received is not None:
             return self._interrupted_result()
+        if self.lease_stop_at is not None and time.monotonic() >= self.lease_stop_at:
+            return self._lease_lost_result()
         if time.monotonic() >= deadline:
             return AttemptResult(RunStatus.TIMED_OUT, error=f"timed out after {self.task.timeout:g}s",
                                  exit_code=EXIT_TIMEOUT)
@@ -340,6 +416,10 @@ class _Run:
             if self.local_lock is not None:
                 self.local_lock.close_in_child()
             _child_main(self, number, result_w, life_r)
+        try:  # also here, so that a TERM to the group cannot race the child's own setpgid
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
         os.close(result_w)
         os.close(life_r)
         try:
@@ -353,10 +433,6 @@ class _Run:
         status: int | None = None
         stop_at: float | None = None  # when to SIGKILL the group
         stopping: AttemptResult | None = None
-        next_beat = time.monotonic() + HEARTBEAT_INTERVAL
-        renew_every = 20.0
-        next_renew = time.monotonic() + renew_every
-        lease_lost_at: float | None = None
         pipe_open = True
         while status is None:
             now = time.monotonic()
@@ -364,35 +440,25 @@ class _Run:
                 if self.signal_received is not None:
                     stopping = self._interrupted_result()
                     _signal(pid, signal.SIGTERM, group=False)  # the task's cancellation flag
-                    stop_at = now + stop_grace()
+                    stop_at = now + self.grace
                 elif now >= deadline:
                     stopping = AttemptResult(RunStatus.TIMED_OUT, error=f"timed out after {self.task.timeout:g}s",
                                              exit_code=EXIT_TIMEOUT)
                     _signal(pid, signal.SIGTERM, group=True)
-                    stop_at = now + stop_grace()
-                elif lease_lost_at is not None and now >= lease_lost_at:
-                    stopping = AttemptResult(
-                        RunStatus.FAILED, exit_code=EXIT_UNAVAILABLE,
-                        error="lost the Redis lease (Redis unreachable); stopped so that no other host runs it twice",
-                    )
+                    stop_at = now + self.grace
+                elif self.lease_stop_at is not None and now >= self.lease_stop_at:
+                    stopping = self._lease_lost_result()
                     _signal(pid, signal.SIGTERM, group=True)
-                    stop_at = now + stop_grace()
+                    stop_at = now + self.grace
             elif stop_at is not None and now >= stop_at:
                 _signal(pid, signal.SIGKILL, group=True)
                 stop_at = None
-            if now >= next_beat:
-                self.store.heartbeat(self.run_id, to_ms(_now()))
-                next_beat = now + HEARTBEAT_INTERVAL
-            if self.lease is not None and now >= next_renew:
-                lease_lost_at = self._renew_lease(lease_lost_at, now)
-                next_renew = now + (2.0 if lease_lost_at is not None else renew_every)
-            waits = [next_beat - now, 1.0]
+            self._maintain(now)
+            waits = [self._next_duty() - now, 1.0]
             if stopping is None:
                 waits.append(deadline - now)
             if stop_at is not None:
                 waits.append(stop_at - now)
-            if self.lease is not None:
-                waits.append(next_renew - now)
             timeout = max(0.0, min(waits))
             readers = [self.wake_r] + ([result_r] if pipe_open else [])
             ready, _, _ = _select(readers, timeout)
@@ -419,26 +485,71 @@ class _Run:
             return stopping
         return _decode_child(b"".join(chunks), status)
 
-    def _renew_lease(self, lost_at: float | None, now: float) -> float | None:
-        try:
-            if self.lease.renew():
-                return None
-            return now  # someone else owns it now: stop at once
-        except Exception:
-            # Redis is unreachable: the lease stays ours until its TTL runs out; stop before then.
-            return lost_at if lost_at is not None else now + self.lease.ttl_ms / 1000 - 5.0
+    # -- duties while a task runs or waits: heartbeat, lease --------------------------------------
 
-    def _sleep(self, seconds: float) -> bool:
-        """Sleep between attempts; return True when a signal cut it short."""
+    def _maintain(self, now: float) -> None:
+        """Beat the run's heartbeat and renew its Redis lease when they are due."""
+        if now >= self.next_beat:
+            self.store.heartbeat(self.run_id, to_ms(_now()))
+            self.next_beat = now + HEARTBEAT_INTERVAL
+        if self.lease is not None and now >= self.next_renew:
+            self._renew_lease(now)
+
+    def _next_duty(self) -> float:
+        duties = [self.next_beat]
+        if self.lease is not None:
+            duties.append(self.next_renew)
+        if self.lease_stop_at is not None:
+            duties.append(self.lease_stop_at)
+        return min(duties)
+
+    def _renew_lease(self, now: float) -> None:
+        """Renew the lease; when that fails, decide when the task must stop (SPEC 6, README "Runs")."""
+        try:
+            renewed: bool | None = self.lease.renew()
+            why = "the Redis lease was taken over by another holder"
+        except Exception as exc:  # noqa: BLE001 - any Redis failure means the same here
+            renewed = None
+            why = f"the Redis lease could not be renewed (Redis unavailable: {_first_line(exc)})"
+        if renewed:
+            if self.lease_trouble is not None:
+                self._note("the Redis lease is renewed again")
+            self.lease_trouble = None
+            self.lease_stop_at = None
+            self.next_renew = now + self.renew_every
+            return
+        if self.lease_trouble is None:
+            if self.task.redis_fallback:
+                self._note(f"{why}; going on under the local lock (redis_fallback)")
+            else:
+                self._note(f"{why}; the task is stopped unless the lease is renewed in time")
+        self.lease_trouble = self.redact(why)
+        if self.task.redis_fallback:
+            self.next_renew = now + self.renew_every
+            return
+        if renewed is False:
+            stop = now  # someone else runs the task now: stop at once
+        else:
+            # The lease is ours until expires_at; the task must be dead by then, KILL included.
+            stop = self.lease.expires_at - self.grace - LEASE_MARGIN
+        self.lease_stop_at = stop if self.lease_stop_at is None else min(self.lease_stop_at, stop)
+        self.next_renew = now + min(self.renew_every, 1.0)  # keep trying: Redis may be back in time
+
+    def _sleep(self, seconds: float) -> AttemptResult | None:
+        """Sleep between attempts, keeping up heartbeat and lease; the result that cut it short, if any."""
         end = time.monotonic() + seconds
-        while self.signal_received is None:
-            left = end - time.monotonic()
-            if left <= 0:
-                return False
-            ready, _, _ = _select([self.wake_r], left)
+        while True:
+            if self.signal_received is not None:
+                return self._interrupted_result()
+            now = time.monotonic()
+            if self.lease_stop_at is not None and now >= self.lease_stop_at:
+                return self._lease_lost_result()
+            if now >= end:
+                return None
+            self._maintain(now)
+            ready, _, _ = _select([self.wake_r], max(0.0, min(end, self._next_duty()) - now))
             if ready:
                 _drain(self.wake_r)
-        return True
 
     def _on_signal(self, signum: int, _frame: Any) -> None:
         if self.signal_received is None:
@@ -628,6 +739,16 @@ def _redis_client(url: str) -> Any:
     from .redisutil import connect
 
     return connect(url, timeout=2.0)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _after_colon(exc: BaseException) -> str:
+    """Drop the leading "<task>: " of a cronkit error message."""
+    return str(exc).split(": ", 1)[-1]
 
 
 def _now() -> datetime:

@@ -23,7 +23,9 @@ HEARTBEAT_INTERVAL = 30.0
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
 OUTPUT_TAIL_BYTES = 64 * 1024
-HOST = socket.gethostname()
+# CRONKIT_HOSTNAME overrides the host name cronkit records and compares (locks, runs, slots): for
+# containers whose host names change with every start, and for tests that play several hosts.
+HOST = os.environ.get("CRONKIT_HOSTNAME") or socket.gethostname()
 
 
 class RunStatus(str, Enum):

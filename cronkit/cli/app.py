@@ -54,3 +54,13 @@ _runs.register(app)
 from . import ops as _ops  # noqa: E402
 
 _ops.register(app)
+
+from . import dlq as _dlq  # noqa: E402
+from . import locks as _locks  # noqa: E402
+
+_dlq.register(app)
+_locks.register(app)
+
+from . import crontab as _crontab  # noqa: E402
+
+_crontab.register(app)

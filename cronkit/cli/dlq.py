@@ -1,0 +1,166 @@
+"""`cronkit dlq list | show | retry | purge`: dead letters, runs that failed for good."""
+
+from __future__ import annotations
+
+import json as json_
+import os
+import sys
+from typing import Any, Optional
+
+import typer
+
+from ..errors import UsageError
+from .common import JSON_OPTION, cli_errors, console, get_registry, get_settings, print_json, short_time
+
+app = typer.Typer(
+    name="dlq",
+    help="Dead letters: runs that failed for good, kept for a person to act on.\n\n"
+    "Example: cronkit dlq list; cronkit dlq show 3; cronkit dlq retry 3",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _engine() -> Any:
+    from ..runlog import RunLog
+
+    return RunLog.open(get_settings()).engine
+
+
+def _first_line(text: str | None, width: int = 70) -> str:
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+@app.command("list")
+@cli_errors
+def list_(
+    all_: bool = typer.Option(False, "--all", help="Resolved letters too, not only open ones."),
+    task: Optional[str] = typer.Option(None, "--task", help="Only letters of this task."),
+    limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many letters."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """List dead letters, newest first: open ones unless --all.
+
+    Example: cronkit dlq list --task daily-session-cleanup --all
+    """
+    from ..deadletters import list_letters
+
+    letters = list_letters(_engine(), include_resolved=all_, task=task, limit=limit)
+    if json:
+        print_json(letters)
+        return
+    from rich.table import Table
+
+    kind = "dead letters" if all_ else "open dead letters"
+    table = Table(title=f"{len(letters)} {kind}, newest first", title_justify="left")
+    for column in ("id", "task", "run", "created (UTC)", "slot (UTC)", "tries", "state", "error"):
+        table.add_column(column, no_wrap=column != "error", justify="right" if column in ("id", "run", "tries") else "left")
+    for letter in letters:
+        state = "open" if letter["status"] == "open" else f"resolved by run {letter['resolved_by']}"
+        table.add_row(
+            str(letter["id"]), letter["task"], str(letter["run_id"]), short_time(letter["created_at"]),
+            short_time(letter["scheduled_for"]), str(letter["attempts"]), state, _first_line(letter["error"]),
+        )
+    console().print(table)
+
+
+@app.command("show")
+@cli_errors
+def show(
+    letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Show one dead letter: task, params, slot, error, traceback, attempts (redacted).
+
+    Example: cronkit dlq show 3
+    """
+    from ..deadletters import get_letter
+
+    letter = get_letter(_engine(), letter_id)
+    if json:
+        print_json(letter)
+        return
+    out = console()
+    state = "open" if letter["status"] == "open" else (
+        f"resolved {short_time(letter['resolved_at'])} by run {letter['resolved_by']}"
+    )
+    out.print(f"[bold]dead letter {letter['id']}[/bold]  {letter['task']}  {state}", highlight=False)
+    fields = [
+        ("run", f"{letter['run_id']} ({letter['run_status'] or 'pruned'}; cronkit show {letter['run_id']})"),
+        ("created", short_time(letter["created_at"])), ("slot", short_time(letter["scheduled_for"])),
+        ("attempts", letter["attempts"]), ("params", json_.dumps(letter["params"], sort_keys=True)),
+    ]
+    for label, value in fields:
+        out.print(f"  {label:<10} {value}", markup=False, highlight=False)
+    if letter["error"]:
+        out.print("\n[bold]error[/bold]")
+        out.print(f"  {letter['error']}", markup=False, highlight=False)
+    if letter["traceback"]:
+        out.print("\n[bold]traceback[/bold]")
+        out.print(letter["traceback"].rstrip(), markup=False, highlight=False)
+    if letter["status"] == "open":
+        out.print(f"\nRe-run it with: cronkit dlq retry {letter['id']}", markup=False, highlight=False)
+
+
+@app.command("retry")
+@cli_errors
+def retry(
+    letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Re-run a dead letter's task with the same params and slot (trigger retry); resolve it on success.
+
+    The retry takes the task's locks like any run; when it fails the letter stays open.
+
+    Example: cronkit dlq retry 3
+    """
+    from ..deadletters import get_letter, retry_request
+    from ..runner import run_task
+
+    request = retry_request(get_letter(_engine(), letter_id))
+    outcome = run_task(get_settings(), get_registry(), request, os.environ)
+    if json:
+        print_json({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
+                    "duration_ms": outcome.duration_ms, "result": outcome.result, "dead_letter_id": letter_id,
+                    "resolved": outcome.status == "succeeded"})
+    elif outcome.exit_code == 0:
+        print(outcome.summary)
+    else:
+        print(outcome.summary, file=sys.stderr)
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command("purge")
+@cli_errors
+def purge(
+    before: Optional[str] = typer.Option(None, "--before", help="Only letters created before: 2026-11-01, 2026-11-01T03:00, or 30d (ago)."),
+    include_open: bool = typer.Option(False, "--include-open", help="Open letters too (they are never retried then)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; delete nothing."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Delete resolved dead letters (and open ones with --include-open); the runs stay.
+
+    Example: cronkit dlq purge --before 30d
+    """
+    from ..clock import now
+    from ..deadletters import purge as purge_letters
+    from ..runlog import parse_since
+
+    try:
+        cutoff = parse_since(before, now()) if before else None
+    except UsageError as exc:
+        raise UsageError(str(exc).replace("--since", "--before")) from None
+    ids = purge_letters(_engine(), before=cutoff, include_open=include_open, dry_run=dry_run)
+    if json:
+        print_json({"deleted": 0 if dry_run else len(ids), "ids": ids, "dry_run": dry_run,
+                    "before": cutoff.isoformat(timespec="seconds") if cutoff else None})
+        return
+    kinds = "dead letters" if include_open else "resolved dead letters"
+    verb = "would delete" if dry_run else "deleted"
+    print(f"{verb} {len(ids)} {kinds}" + (f" created before {cutoff.isoformat(timespec='seconds')}" if cutoff else ""))
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="dlq")

@@ -1,0 +1,53 @@
+"""`cronkit unlock`: clear a stuck lock whose holder is gone."""
+
+from __future__ import annotations
+
+import typer
+
+from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("unlock")
+    @cli_errors
+    def unlock(
+        task: str = typer.Argument(..., help="Task whose lock to clear."),
+        json: bool = JSON_OPTION,
+    ) -> None:
+        """Clear a task's Redis lease whose holder is gone; refuse (exit 1) while the holder is alive.
+
+        The local lock needs no clearing: the kernel releases it when its process dies.
+        A holder on another host counts as gone when its run in the shared run log has ended
+        or was marked lost (its heartbeat stopped).
+
+        Example: cronkit unlock daily-session-cleanup
+        """
+        from ..locks import unlock as unlock_task
+        from ..runlog import RunLog
+
+        settings = get_settings()
+        get_registry()[task]  # an unknown task is a usage error (exit 2)
+        log = RunLog.open(settings)  # marks dead `running` runs lost first
+
+        def run_status(run_id: int) -> str | None:
+            record = log.run(run_id)
+            return None if record is None else str(record["status"])
+
+        client = None
+        if settings.redis_url:
+            from ..redisutil import connect
+
+            client = connect(settings.redis_url, timeout=2.0)
+        report = unlock_task(client, settings.home / "locks", task, run_status)
+        if json:
+            print_json(report)
+            return
+        holder = report["holder"] or {}
+        if report["redis"] == "cleared":
+            who = f"pid {holder.get('pid')} on {holder.get('host')}" + (
+                f", run {holder['run_id']}" if holder.get("run_id") else "")
+            print(f"{task}: cleared the Redis lease of {who}, which is gone; the local lock is free")
+        elif report["redis"] == "free":
+            print(f"{task}: not locked (Redis lease and local lock are free)")
+        else:
+            print(f"{task}: not locked (local lock free; no Redis configured)")

@@ -1,0 +1,266 @@
+"""`cronkit render`, `install`, `uninstall` and `due`: the registry and the host's crontab."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ..errors import CheckFailed, UsageError
+from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+
+TARGET_OPTION = typer.Option("user", "--target", help="user (your crontab, through `crontab`) or cron.d (a file in /etc/cron.d).")
+ID_OPTION = typer.Option(None, "--id", help="Block id: names the installation (default: the registry's module name).")
+USER_OPTION = typer.Option(None, "--user", help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you).")
+HOST_ZONE_OPTION = typer.Option(None, "--host-zone", help="Zone the host's cron runs in (default: from /etc/localtime).")
+EXECUTABLE_OPTION = typer.Option(None, "--executable", help="Absolute path of cronkit on the cron lines (default: this installation's).")
+RUN_CONFIG_OPTION = typer.Option(None, "--run-config", help="Config file the cron runs read; install then writes none (default: <home>/cron/<id>.toml, written by install).")
+MAX_WINDOW = timedelta(days=366)
+
+
+def _inputs(target: str, block_id: str | None, user: str | None, host_zone: str | None,
+            executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
+    """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
+    from ..install import invoking_user
+    from ..render import (
+        RenderInputs,
+        check_block_id,
+        check_target,
+        default_run_config,
+        detect_host_zone,
+        find_executable,
+    )
+
+    check_target(target)
+    settings, registry = get_settings(), get_registry()
+    block_id = check_block_id(block_id or registry.id or settings.registry)
+    line_user = (user or invoking_user()) if target == "cron.d" else None
+    inputs = RenderInputs(
+        block_id=block_id,
+        host_zone=host_zone or detect_host_zone(),
+        executable=executable or find_executable(),
+        run_config=run_config or str(default_run_config(settings, block_id)),
+        target=target,
+        user=line_user,
+    )
+    return inputs, (user if target == "user" else None), run_config is None
+
+
+def _report(outcome: Any, verb: str) -> None:
+    """Print one line per added, changed or removed task and a summary line."""
+    counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": 0}
+    out = sys.stderr if outcome.dry_run else sys.stdout
+    for change in outcome.changes:
+        counts[change.kind] += 1
+        if change.kind == "unchanged":
+            continue
+        prefix = f"would be {change.kind}" if outcome.dry_run else change.kind
+        lines = change.new if change.kind != "removed" else change.old
+        for line in lines:
+            print(f"{prefix} {change.task}: {line}", file=out)
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+    where = outcome.location.describe()
+    if outcome.dry_run:
+        state = "no change" if not outcome.changed else "nothing written"
+        print(f"dry run: block {outcome.block_id} in {where}: {summary}; {state}", file=out)
+        return
+    if not outcome.wrote:
+        print(f"block {outcome.block_id} in {where} is up to date: {summary}", file=out)
+        return
+    backup = f" (previous crontab saved in {outcome.backup})" if outcome.backup else ""
+    print(f"{verb} block {outcome.block_id} in {where}: {summary}{backup}", file=out)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("render")
+    @cli_errors
+    def render_(
+        target: str = TARGET_OPTION,
+        block_id: Optional[str] = ID_OPTION,
+        user: Optional[str] = USER_OPTION,
+        host_zone: Optional[str] = HOST_ZONE_OPTION,
+        executable: Optional[str] = EXECUTABLE_OPTION,
+        run_config: Optional[str] = RUN_CONFIG_OPTION,
+        check: Optional[Path] = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
+    ) -> None:
+        """Print the block `install` would write (for cron.d: the whole file); writes nothing.
+
+        Example: cronkit --env production render --target cron.d --check crontab.d/production
+        """
+        from ..install import unified_diff
+        from ..render import render
+
+        inputs, _, _ = _inputs(target, block_id, user, host_zone, executable, run_config)
+        text = render(get_registry(), get_settings(), inputs).text
+        if check is None:
+            sys.stdout.write(text)
+            return
+        try:
+            current = check.read_text()
+        except OSError as exc:
+            raise CheckFailed(f"--check: cannot read {check}: {exc.strerror}") from None
+        if current != text:
+            sys.stdout.write(unified_diff(current, text, str(check), "rendered"))
+            raise CheckFailed(f"{check} differs from the rendered {target} block")
+
+    @app.command("install")
+    @cli_errors
+    def install_(
+        target: str = TARGET_OPTION,
+        block_id: Optional[str] = ID_OPTION,
+        user: Optional[str] = USER_OPTION,
+        host_zone: Optional[str] = HOST_ZONE_OPTION,
+        executable: Optional[str] = EXECUTABLE_OPTION,
+        run_config: Optional[str] = RUN_CONFIG_OPTION,
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
+    ) -> None:
+        """Write the registry's block into the crontab, keeping every other line byte for byte.
+
+        Example: cronkit --env production install --target cron.d --dry-run
+        """
+        from ..install import install
+
+        settings = get_settings()
+        inputs, crontab_user, write_run_config = _inputs(target, block_id, user, host_zone, executable, run_config)
+        outcome = install(settings, get_registry(), inputs, user=crontab_user, dry_run=dry_run,
+                          write_run_config=write_run_config)
+        if outcome.nothing_scheduled and outcome.before == outcome.after:
+            print(f"environment {settings.environment} schedules no task; "
+                  f"nothing written to {outcome.location.describe()}")
+            return
+        if outcome.nothing_scheduled:
+            print(f"environment {settings.environment} schedules no task; emptying block {inputs.block_id}",
+                  file=sys.stderr if dry_run else sys.stdout)
+        if dry_run:
+            sys.stdout.write(outcome.diff())
+        _report(outcome, "installed")
+
+    @app.command("uninstall")
+    @cli_errors
+    def uninstall_(
+        target: str = TARGET_OPTION,
+        block_id: Optional[str] = ID_OPTION,
+        user: Optional[str] = USER_OPTION,
+        dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
+    ) -> None:
+        """Remove cronkit's block from the crontab and nothing else (a cron.d file left empty is deleted).
+
+        Example: cronkit uninstall --target cron.d --id cronkit.tasks
+        """
+        from ..install import uninstall
+        from ..render import check_block_id, check_target
+
+        check_target(target)
+        if block_id is None:
+            registry = get_registry()
+            block_id = registry.id or get_settings().registry
+        check_block_id(block_id)
+        outcome = uninstall(get_settings(), block_id, target, user=user if target == "user" else None,
+                            dry_run=dry_run)
+        if outcome.before == outcome.after:
+            print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
+            return
+        if dry_run:
+            sys.stdout.write(outcome.diff())
+        _report(outcome, "removed")
+
+    @app.command("due")
+    @cli_errors
+    def due(
+        at: str = typer.Option(..., "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
+        until: Optional[str] = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
+        expect: Optional[List[str]] = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
+        all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
+        json: bool = JSON_OPTION,
+    ) -> None:
+        """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
+
+        Example: cronkit --env production due --at 2026-03-29T03:00+02:00 --expect daily-session-cleanup
+        """
+        rows = due_rows(at, until, all_tasks)
+        settings, registry = get_settings(), get_registry()
+        missing = []
+        for name in expect or []:
+            registry[name]  # an unknown task is a usage error
+            if not any(row["task"] == name for row in rows):
+                missing.append(name)
+        if json:
+            print_json(rows)
+        elif not rows:
+            scope = "registered" if all_tasks else f"scheduled in {settings.environment}"
+            print(f"no task {scope} fires {_window_text(at, until)}")
+        else:
+            _print_due(rows)
+        if missing:
+            raise CheckFailed(f"not due {_window_text(at, until)}: {', '.join(missing)}")
+
+
+def parse_time(value: str, option: str) -> datetime:
+    """Parse an ISO time; naive means UTC. Raise UsageError naming the option."""
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
+    except ValueError:
+        raise UsageError(f"{option}: {value!r} is not an ISO time such as 2026-03-29T03:00+02:00") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _window_text(at: str, until: str | None) -> str:
+    start = parse_time(at, "--at").replace(second=0, microsecond=0)
+    if until is None:
+        return f"at {start.isoformat(sep=' ', timespec='minutes')}"
+    end = parse_time(until, "--until")
+    return f"from {start.isoformat(sep=' ', timespec='minutes')} to {end.isoformat(sep=' ', timespec='minutes')}"
+
+
+def due_rows(at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
+    """Return the slots of the window (or the minute of --at), ordered by time then task."""
+    from zoneinfo import ZoneInfo
+
+    from ..schedule import fires_at, slots_between
+
+    settings, registry = get_settings(), get_registry()
+    start = parse_time(at, "--at").replace(second=0, microsecond=0)
+    end = parse_time(until, "--until") if until is not None else None
+    if end is not None and end < start:
+        raise UsageError("--until: must not be before --at")
+    if end is not None and end - start > MAX_WINDOW:
+        raise UsageError("--until: the window is limited to 366 days")
+    here = {t.name for t in registry.enabled_in(settings.environment, settings.task_config)}
+    tasks = [t for t in registry if all_tasks or t.name in here]
+    rows = []
+    for task in tasks:
+        zone = task.zone(settings.timezone)
+        if end is None:
+            slots = [start] if fires_at(task.schedule, zone, start) else []
+        else:
+            slots = list(slots_between(task.schedule, zone, start - timedelta(seconds=1), end))
+        for slot in slots:
+            rows.append({
+                "task": task.name,
+                "schedule": task.schedule,
+                "timezone": zone,
+                "slot": slot.isoformat(),
+                "slot_local": slot.astimezone(ZoneInfo(zone)).isoformat(),
+                "enabled": task.name in here,
+            })
+    rows.sort(key=lambda row: (row["slot"], row["task"]))
+    return rows
+
+
+def _print_due(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from .common import console
+
+    table = Table(title=f"{len(rows)} slots", title_justify="left")
+    for column in ("task", "slot (task zone)", "zone", "slot (UTC)", "schedule"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(row["task"], row["slot_local"].replace("T", " "), row["timezone"],
+                      row["slot"].replace("T", " "), row["schedule"])
+    console().print(table)

@@ -334,3 +334,21 @@ def test_missing_log_dir_and_bad_settings(tmp_path: Path) -> None:
     assert result["log_dir_missing"] is True and result["files_deleted"] == 0
     with pytest.raises(ConfigError, match="max_files"):
         daily_log_pruning(make_ctx(tmp_path, tmp_path, max_files=-1))
+
+
+def test_cli_run_prunes_the_log_dir_and_its_own_logs(run_cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    logs = tmp_path / "var-log"
+    old = write(logs / "api.log.4.gz", b"o", age_days=45)
+    own_old = write(logs / "cronkit" / "hourly-metrics.log.2.gz", b"o", age_days=45)
+    kept = write(logs / "api.log.1.gz", b"k", age_days=3)
+    env = {"CRONKIT_LOG_DIR": str(logs), "CRONKIT_ENV": "production"}
+
+    dry = run_cli("run", "daily-log-pruning", "--dry-run", "--json", env=env)
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["result"]["files_deleted"] == 2 and old.exists()
+
+    proc = run_cli("run", "daily-log-pruning", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)["result"]
+    assert result["files_deleted"] == 2 and result["dry_run"] is False
+    assert not old.exists() and not own_old.exists() and kept.exists()

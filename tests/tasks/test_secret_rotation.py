@@ -189,3 +189,32 @@ def test_two_concurrent_rotations_make_one_new_version_each(tmp_path: Path) -> N
         assert final[(name, 1)]["status"] == "previous"
         assert final[(name, 2)]["status"] == "active"
         assert (name, 3) not in final
+
+
+def test_cli_run_refuses_without_key_and_leaves_no_plaintext(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+                                                             home: Path) -> None:
+    missing = run_cli("run", "secret-rotation")
+    assert missing.returncode == 78
+    assert "is not set" in missing.stderr
+
+    env = {"CRONKIT_SECRET_KEY": KEY, "CRONKIT_ENV": "production"}
+    settings = load_settings(environ={**cronkit_env, **env})
+    engine = platform.engine_for(settings)
+    now = datetime.now(timezone.utc)
+    seed_demo_secrets(engine, settings, now)
+    before = {Keyring(KEY).decrypt(r.name, r.version, r.value_encrypted)
+              for r in engine.connect().execute(select(secrets_table)) if r.value_encrypted is not None}
+    engine.dispose()
+
+    proc = run_cli("run", "secret-rotation", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["result"]["rotated"] == 2
+    shown = run_cli("show", "2", "--json", env=env)
+    history = run_cli("history", "--json", env=env)
+    engine = platform.engine_for(settings)
+    after = {Keyring(KEY).decrypt(r.name, r.version, r.value_encrypted)
+             for r in engine.connect().execute(select(secrets_table)) if r.value_encrypted is not None}
+    engine.dispose()
+    assert len(after - before) == 2
+    produced = files_under(home) + [p.stdout.encode() + p.stderr.encode() for p in (missing, proc, shown, history)]
+    assert search(produced, before | after | {KEY}) == []

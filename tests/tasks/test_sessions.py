@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -239,3 +240,22 @@ def test_rejects_bad_params(tmp_path: Path, redis_url: str) -> None:
         daily_session_cleanup(make_ctx(tmp_path, redis_url, params={"user_id": "abc"}))
     with pytest.raises(UsageError, match="unknown param 'user'"):
         daily_session_cleanup(make_ctx(tmp_path, redis_url, params={"user": "1"}))
+
+
+def test_cli_run_user_cleanup_and_redis_outage(run_cli, cronkit_env: dict[str, str], redis_url: str,  # type: ignore[no-untyped-def]
+                                               r: redis.Redis) -> None:
+    ctx = TaskContext(task="daily-session-cleanup", settings=load_settings(environ=cronkit_env),
+                      config={}, now=NOW)
+    seed(ctx, r)
+    env = {"CRONKIT_REDIS_URL": redis_url, "CRONKIT_ENV": "production"}
+
+    proc = run_cli("run", "daily-session-cleanup", "--param", "user_id=4", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["result"]["refresh_tokens_deleted"] == 2
+    assert not r.exists("rt:user:4") and r.exists("rt:user:1")
+
+    down = run_cli("run", "daily-session-cleanup",
+                   env={"CRONKIT_REDIS_URL": "redis://127.0.0.1:1/0", "CRONKIT_NOW": NOW.isoformat()})
+    assert down.returncode == 69
+    assert "Redis part failed" in down.stderr
+    assert user_ids(ctx) == {1, 3, 4}  # the database part still ran

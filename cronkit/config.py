@@ -124,8 +124,9 @@ def load_settings(
             raw[name], sources[name] = environ[var], "env"
         elif name in file_data:
             raw[name], sources[name] = file_data[name], "file"
-            if name in PATH_SETTINGS and path is not None:
-                raw[name] = str((path.parent / Path(str(raw[name])).expanduser()).resolve())
+            # A relative path in the file means relative to the file; a non-string is left for text() to reject.
+            if name in PATH_SETTINGS and path is not None and isinstance(raw[name], str) and raw[name].strip():
+                raw[name] = str((path.parent / Path(raw[name].strip()).expanduser()).resolve())
 
     def text(name: str) -> str | None:
         value = raw.get(name)
@@ -156,8 +157,11 @@ def load_settings(
 
     retention = raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)
     try:
-        retention_days = int(retention)
-        if isinstance(retention, bool) or retention_days < 1:
+        # int() would truncate 1.5 and accept True; a retention is a whole number, from TOML or text.
+        if isinstance(retention, bool) or (isinstance(retention, float) and not retention.is_integer()):
+            raise ValueError
+        retention_days = int(retention.strip() if isinstance(retention, str) else retention)
+        if retention_days < 1:
             raise ValueError
     except (TypeError, ValueError):
         raise ConfigError("runlog_retention_days: must be a whole number of days >= 1") from None

@@ -9,7 +9,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 from .config import sqlite_path
-from .errors import ServiceUnavailable
+from .errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -24,7 +24,8 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
                 fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
                 os.close(fd)
         except OSError as exc:
-            raise ServiceUnavailable(f"cannot create database {path}: {exc.strerror}") from None
+            # The path comes from the settings (CRONKIT_HOME or a URL): fixing it is a configuration change.
+            raise ConfigError(f"cannot create database {path}: {exc.strerror}") from None
         engine = create_engine(
             url,
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},

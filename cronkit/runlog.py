@@ -8,6 +8,7 @@ these same tables without importing SQLAlchemy.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,6 +132,12 @@ assert len(MIGRATIONS) == SCHEMA_VERSION
 
 def upgrade(engine: Engine) -> int:
     """Bring the schema to SCHEMA_VERSION, one migration at a time; return the version found."""
+    if engine.dialect.name == "sqlite":
+        # The common case costs one read and no lock; it also fails on a file that is not a
+        # database before a lock file is created next to it.
+        with engine.connect() as conn:
+            if conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION:
+                return SCHEMA_VERSION
     with _schema_lock(engine), engine.begin() as conn:
         found = _version(conn)
         if found > SCHEMA_VERSION:
@@ -166,9 +173,12 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
     if path is not None:
         import fcntl
 
-        with open(f"{path}.lock", "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+        fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)
         return
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:

@@ -80,6 +80,25 @@ def is_alive(pid: int, start: int | None) -> bool:
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 
+def _sqlite_schema_current(conn: Any, path: str) -> bool:
+    """Tell whether the SQLite run log has this cronkit's schema, waiting out an upgrade in progress.
+
+    When many runs start at once on a fresh run log, one of them creates the schema (under the same
+    file lock `runlog.upgrade` takes) while the others wait here and then find it current, instead
+    of each importing SQLAlchemy only to learn that there is nothing left to do.
+    """
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return True
+    import fcntl
+
+    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return bool(conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+    finally:
+        os.close(fd)  # releases the lock: runlog.upgrade takes it again on its own descriptor
+
+
 class RunStore:
     """Insert and update runs, attempts, slots and dead letters with plain SQL."""
 
@@ -123,8 +142,7 @@ class RunStore:
         try:
             conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 60000")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version != SCHEMA_VERSION:
+            if not _sqlite_schema_current(conn, path):
                 from .dbutil import create_engine_for
                 from .runlog import upgrade
 

@@ -76,9 +76,12 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
                              date=parse_date(args.date), dry_run=args.dry_run)
         settings = opts.settings()
-        from ..registry import load_registry
+        from ..registry import check_task_tables, load_registry
 
         registry = load_registry(settings.registry)
+        # Settings are validated once, the same way for every command: a [tasks.x] table that names
+        # no task or holds a bad key fails `run` too, not only `list` and `install`.
+        check_task_tables(registry, settings.task_config)
         outcome = run_task(settings, registry, request, os.environ)
     except CronkitError as exc:
         return report_error(exc, opts.debug)

@@ -1,0 +1,261 @@
+"""Settings (SPEC 2): option > environment > config file > default, and errors that name the key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cronkit.config import ENV_VARS, load_settings
+from cronkit.errors import ConfigError
+
+from .conftest import write_registry
+
+# setting -> (option value, env value, file value, expected default given home=/h)
+VALUES: dict[str, tuple[Any, str, Any, Any]] = {
+    "home": ("/opt/o", "/opt/e", "/opt/f", None),
+    "db_url": ("sqlite:////o.db", "sqlite:////e.db", "sqlite:////f.db", "sqlite:////h/cronkit.db"),
+    "app_db_url": ("sqlite:////o.db", "postgresql://e/db", "sqlite:////f.db", "sqlite:////h/platform.db"),
+    "redis_url": ("redis://o:1/0", "redis://e:2/0", "redis://f:3/0", None),
+    "environment": ("opt", "envv", "filev", "development"),
+    "registry": ("a.opt", "a.env", "a.file:registry", "cronkit.tasks"),
+    "log_dir": ("/opt/lo", "/opt/le", "/opt/lf", "/h/logs"),
+    "reports_dir": ("/opt/ro", "/opt/re", "/opt/rf", "/h/reports"),
+    "timezone": ("Europe/Paris", "Asia/Tokyo", "America/New_York", "UTC"),
+    "secret_key": ("k-opt", "k-env", "k-file", None),
+    "runlog_retention_days": (5, "6", 7, 90),
+}
+
+
+def toml_value(value: Any) -> str:
+    return json.dumps(value)  # a JSON string or integer is valid TOML
+
+
+def plain(value: Any) -> Any:
+    return str(value) if isinstance(value, Path) else value
+
+
+def test_every_setting_is_covered() -> None:
+    assert set(VALUES) == set(ENV_VARS)
+
+
+@pytest.mark.parametrize("name", sorted(VALUES))
+def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
+    opt, env, file_value, default = VALUES[name]
+    config = tmp_path / "cronkit.toml"
+    config.write_text(f"{name} = {toml_value(file_value)}\n")
+    base = {"CRONKIT_HOME": "/h"} if name != "home" else {}
+    environ = {**base, ENV_VARS[name]: env}
+
+    def get(**kwargs: Any) -> Any:
+        return plain(getattr(load_settings(**kwargs), name))
+
+    expect = {"runlog_retention_days": (5, 6, 7)}.get(name, (opt, env, file_value))
+    assert get(options={name: opt}, environ=environ, config_path=str(config)) == expect[0]
+    assert load_settings(options={name: opt}, environ=environ, config_path=str(config)).sources[name] == "option"
+    assert get(environ=environ, config_path=str(config)) == expect[1]
+    assert get(environ=base, config_path=str(config)) == expect[2]
+    assert load_settings(environ=base, config_path=str(config)).sources[name] == "file"
+    if name == "home":
+        assert get(environ={"HOME": "/u"}) == "/u/.local/state/cronkit"
+        assert get(environ={"HOME": "/u", "XDG_STATE_HOME": "/x"}) == "/x/cronkit"
+    else:
+        empty = tmp_path / "empty.toml"
+        empty.write_text("")
+        assert get(environ=base, config_path=str(empty)) == default
+
+
+def test_empty_environment_variable_counts_as_unset(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('environment = "staging"\n')
+    settings = load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_ENV": ""}, config_path=str(config))
+    assert settings.environment == "staging"
+
+
+def test_paths_in_the_file_are_relative_to_the_file(tmp_path: Path) -> None:
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "cronkit.toml"
+    config.write_text('home = "state"\nlog_dir = "../logs"\n')
+    settings = load_settings(environ={}, config_path=str(config))
+    assert settings.home == tmp_path / "etc" / "state"
+    assert settings.log_dir == tmp_path / "logs"
+    assert settings.db_url == f"sqlite:///{tmp_path / 'etc' / 'state' / 'cronkit.db'}"
+    assert settings.config_file == config
+
+
+def test_config_file_lookup_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cronkit.toml").write_text('environment = "local"\n')
+    (tmp_path / "env.toml").write_text('environment = "fromenv"\n')
+    (tmp_path / "opt.toml").write_text('environment = "fromopt"\n')
+    environ = {"CRONKIT_HOME": "/h", "CRONKIT_CONFIG": str(tmp_path / "env.toml")}
+    assert load_settings(environ=environ, config_path=str(tmp_path / "opt.toml")).environment == "fromopt"
+    assert load_settings(environ=environ).environment == "fromenv"
+    assert load_settings(environ={"CRONKIT_HOME": "/h"}).environment == "local"
+    (tmp_path / "cronkit.toml").unlink()
+    assert load_settings(environ={"CRONKIT_HOME": "/h"}).config_file is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("bogus = 1", "'bogus'"),
+        ('timezone = "Mars/Base"', "timezone"),
+        ('timezone = ""', "timezone"),
+        ('environment = "Prod uction"', "environment"),
+        ("environment = 3", "environment"),
+        ('db_url = "cronkit.db"', "db_url"),
+        ('app_db_url = "nope"', "app_db_url"),
+        ('redis_url = "http://localhost:6379"', "redis_url"),
+        ("runlog_retention_days = 0", "runlog_retention_days"),
+        ("runlog_retention_days = 1.5", "runlog_retention_days"),
+        ('runlog_retention_days = "ninety"', "runlog_retention_days"),
+        ("runlog_retention_days = true", "runlog_retention_days"),
+        ("home = 5", "home"),
+        ("log_dir = []", "log_dir"),
+        ("tasks = 3", "tasks"),
+        ("[tasks]\nx = 1", "tasks"),
+        ("environment = ", "cronkit.toml"),  # a TOML syntax error names the file
+    ],
+)
+def test_bad_file_values_name_the_key(text: str, key: str, tmp_path: Path) -> None:
+    config = tmp_path / "cronkit.toml"
+    config.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=key) as info:
+        load_settings(environ={"HOME": "/u"}, config_path=str(config))
+    assert info.value.exit_code == 78
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "key"),
+    [
+        ("CRONKIT_TIMEZONE", "Not/AZone", "timezone"),
+        ("CRONKIT_ENV", "PROD", "environment"),
+        ("CRONKIT_DB_URL", "/var/lib/cronkit.db", "db_url"),
+        ("CRONKIT_REDIS_URL", "localhost:6379", "redis_url"),
+        ("CRONKIT_RUNLOG_RETENTION_DAYS", "-3", "runlog_retention_days"),
+        ("CRONKIT_RUNLOG_RETENTION_DAYS", "2.5", "runlog_retention_days"),
+    ],
+)
+def test_bad_environment_values_name_the_key(var: str, value: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_settings(environ={"CRONKIT_HOME": "/h", var: value})
+
+
+def test_missing_explicit_config_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(environ={"CRONKIT_HOME": "/h"}, config_path=str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_task_tables_reach_the_settings(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[tasks.a]\nbatch_size = 10\nenabled = false\n")
+    settings = load_settings(environ={"CRONKIT_HOME": "/h"}, config_path=str(config))
+    assert settings.for_task("a") == {"batch_size": 10, "enabled": False}
+    assert settings.for_task("b") == {}
+
+
+def test_secret_key_is_not_in_the_repr() -> None:
+    settings = load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_SECRET_KEY": "s3cr3t-value"})
+    assert "s3cr3t-value" not in repr(settings)
+
+
+# -- through the CLI -------------------------------------------------------------------------------
+
+REGISTRY = """
+@registry.task("0 * * * *", environments=["production"], defaults={"batch_size": 100, "label": "x"})
+def only_prod(ctx: TaskContext) -> dict:
+    return {"batch_size": ctx.config["batch_size"], "label": ctx.config["label"]}
+"""
+
+
+@pytest.fixture
+def registry_file(tmp_path: Path) -> Path:
+    return write_registry(tmp_path / "cfg_registry.py", REGISTRY)
+
+
+def test_cli_precedence_of_env_and_tasks(run_cli, registry_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "cronkit.toml").write_text('environment = "staging"\n')
+
+    def enabled(*args: str, env: dict[str, str] | None = None) -> bool:
+        proc = run_cli(*args, "list", "--json", env={"CRONKIT_TASKS": str(registry_file), **(env or {})})
+        assert proc.returncode == 0, proc.stderr
+        return bool(json.loads(proc.stdout)[0]["enabled"])
+
+    assert enabled() is False  # file: staging
+    assert enabled(env={"CRONKIT_ENV": "production"}) is True  # env beats file
+    assert enabled("--env", "staging", env={"CRONKIT_ENV": "production"}) is False  # option beats env
+    assert enabled("--env", "production") is True
+
+
+def test_cli_precedence_of_home_and_db_url(run_cli, registry_file: Path, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"CRONKIT_TASKS": str(registry_file)}
+    (tmp_path / "cronkit.toml").write_text(f'home = "{tmp_path / "filehome"}"\n')
+    assert run_cli("run", "only-prod", env=env).returncode == 0  # CRONKIT_HOME beats the file
+    assert (home / "cronkit.db").exists() and not (tmp_path / "filehome").exists()
+    assert run_cli("--home", str(tmp_path / "opthome"), "run", "only-prod", env=env).returncode == 0
+    assert (tmp_path / "opthome" / "cronkit.db").exists()
+    db = tmp_path / "explicit.db"
+    proc = run_cli("--db-url", f"sqlite:///{db}", "run", "only-prod", env={**env, "CRONKIT_DB_URL": "sqlite:////nonexistent/x.db"})
+    assert proc.returncode == 0, proc.stderr
+    assert db.exists()
+
+
+def test_cli_config_option_env_and_local_file(run_cli, registry_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "cronkit.toml").write_text("[tasks.only-prod]\nbatch_size = 1\n")
+    (tmp_path / "env.toml").write_text("[tasks.only-prod]\nbatch_size = 2\n")
+    (tmp_path / "opt.toml").write_text("[tasks.only-prod]\nbatch_size = 3\n")
+    base = {"CRONKIT_TASKS": str(registry_file)}
+
+    def batch(*args: str, env: dict[str, str]) -> int:
+        proc = run_cli(*args, "run", "only-prod", "--json", env=env)
+        assert proc.returncode == 0, proc.stderr
+        return int(json.loads(proc.stdout)["result"]["batch_size"])
+
+    assert batch(env=base) == 1
+    assert batch(env={**base, "CRONKIT_CONFIG": str(tmp_path / "env.toml")}) == 2
+    assert batch("--config", str(tmp_path / "opt.toml"), env={**base, "CRONKIT_CONFIG": str(tmp_path / "env.toml")}) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus = 1", "unknown key 'bogus'"),
+        ('timezone = "Mars/Base"', "timezone: unknown timezone 'Mars/Base'"),
+        ('environment = "Prod"', "environment: 'Prod' is not a lowercase name"),
+        ('db_url = "x.db"', "db_url: 'x.db' is not a database URL"),
+        ('redis_url = "http://r"', "redis_url: must start with redis://"),
+        ("runlog_retention_days = 0", "runlog_retention_days: must be a whole number"),
+        ("[tasks.ghost]\nbatch_size = 1", "tasks.ghost: no such task in the registry"),
+        ("[tasks.only-prod]\nbatchsize = 1", "tasks.only-prod.batchsize: unknown setting"),
+        ('[tasks.only-prod]\nbatch_size = "many"', "tasks.only-prod.batch_size: expected int"),
+        ('[tasks.only-prod]\nenabled = "no"', "tasks.only-prod.enabled: must be true or false"),
+    ],
+)
+@pytest.mark.parametrize("command", [("list",), ("run", "only-prod")])
+def test_cli_config_errors_exit_78_naming_the_key(run_cli, registry_file: Path, tmp_path: Path, home: Path,  # type: ignore[no-untyped-def]
+                                                  text: str, message: str, command: tuple[str, ...]) -> None:
+    (tmp_path / "cronkit.toml").write_text(text + "\n")
+    proc = run_cli(*command, env={"CRONKIT_TASKS": str(registry_file)})
+    assert proc.returncode == 78, proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("cronkit: error: ") and message in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert not (home / "cronkit.db").exists()  # nothing recorded
+
+
+def test_cli_missing_config_file_exits_78(run_cli, registry_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    for args, env in [(("--config", str(tmp_path / "no.toml")), {}), ((), {"CRONKIT_CONFIG": str(tmp_path / "no.toml")})]:
+        proc = run_cli(*args, "run", "only-prod", env={"CRONKIT_TASKS": str(registry_file), **env})
+        assert proc.returncode == 78
+        assert proc.stderr == f"cronkit: error: config: file not found: {tmp_path / 'no.toml'}\n"
+
+
+def test_cli_bad_env_option_exits_78(run_cli, registry_file: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("--env", "Prod!", "list", env={"CRONKIT_TASKS": str(registry_file)})
+    assert proc.returncode == 78
+    assert proc.stderr == "cronkit: error: environment: 'Prod!' is not a lowercase name\n"

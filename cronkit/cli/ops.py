@@ -11,6 +11,15 @@ from .common import JSON_OPTION, cli_errors, console, duration, get_registry, ge
 SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
 
 
+def _minute(iso: str | None) -> str:
+    """Show an ISO instant as `2026-06-12 03:00` (UTC; the column header says so)."""
+    if not iso:
+        return "-"
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
 def _yes(value: bool) -> str:
     return "[green]yes[/green]" if value else "[bold red]no[/bold red]"
 
@@ -21,7 +30,7 @@ def _missed(missed: dict[str, Any] | None) -> str:
     if not missed["count"]:
         return "0"
     more = "+" if missed["capped"] else ""
-    return f"[bold red]{missed['count']}{more}[/bold red] (latest {short_time(missed['latest'])})"
+    return f"[bold red]{missed['count']}{more}[/bold red], latest {_minute(missed['latest'])}"
 
 
 def _drift(items: list[dict[str, Any]]) -> str:
@@ -56,16 +65,16 @@ def print_status(report: dict[str, Any]) -> None:
         out.print(f"  [red]{name}[/red]: {error}", highlight=False)
 
     table = Table(title_justify="left", show_edge=True)
-    for column in ("task", "schedule", "zone", "next run", "last run", "status", "duration", "missed", "drift"):
-        table.add_column(column, no_wrap=column not in ("drift",))
+    for column in ("task", "schedule", "zone", "next run (UTC)", "last run (UTC)", "status", "took", "missed", "drift"):
+        table.add_column(column, no_wrap=column != "drift", overflow="fold")
     for task in report["tasks"]:
         last = task["last_run"] or {}
         table.add_row(
             task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
             task["schedule"],
             task["timezone"],
-            short_time(task["next_run"]) if task["scheduled"] else "[dim]not scheduled here[/dim]",
-            short_time(last.get("started_at")),
+            _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
+            _minute(last.get("started_at")),
             styled_status(last["status"]) if last else "-",
             duration(last.get("duration_ms")),
             _missed(task["missed"]),

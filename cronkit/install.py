@@ -47,6 +47,7 @@ BACKUP_DIR = "backups"
 BACKUPS_KEPT = 20
 LOCK_WAIT_SECONDS = 30.0
 STATE_VERSION = 1
+DEFAULT_TARGET = "user"
 
 
 class CrontabParseError(ConfigError):
@@ -77,13 +78,16 @@ def find_block(text: str, block_id: str) -> tuple[int, int] | None:
     begins: list[int] = []
     ends: list[tuple[int, int]] = []
     pos = 0
-    for line in text.splitlines(keepends=True):
-        bare = line.rstrip("\n")
+    while pos < len(text):
+        # Lines end at "\n" only, as cron reads them (str.splitlines would also split at \r, \f, ...).
+        stop = text.find("\n", pos)
+        stop = len(text) if stop < 0 else stop + 1
+        bare = text[pos:stop].removesuffix("\n")
         if bare == begin:
             begins.append(pos)
         elif bare == end:
-            ends.append((pos, pos + len(line)))
-        pos += len(line)
+            ends.append((pos, stop))
+        pos = stop
     if not begins and not ends:
         return None
     if len(begins) != 1 or len(ends) != 1:
@@ -383,7 +387,8 @@ def read_install_state(settings: Settings) -> dict[str, Any] | None:
     "executable": str, "run_config": str, "run_config_written": bool, "environment": str,
     "registry": str, "installed_at": ISO UTC of the last write,
     "tasks": {task: {"schedule": str, "timezone": str, "lines": [str], "installed_at": ISO UTC
-    since when this exact line is installed}}, "block": str (the block text written)}.
+    since when this exact line is installed}}, "lines": [str] (every task line, block order),
+    "block": str (the block text written)}.
     """
     path = settings.home / STATE_FILE
     try:
@@ -424,15 +429,59 @@ def installed_block(settings: Settings, target: str | None = None, block_id: str
     return None if text is None else extract(text, block_id)
 
 
+def default_inputs(settings: Settings, registry: Registry, target: str = DEFAULT_TARGET,
+                   state: Mapping[str, Any] | None = None) -> RenderInputs:
+    """Return the render inputs of a reinstall: the recorded ones when `state` is for `target`."""
+    from .render import default_run_config, detect_host_zone, find_executable
+
+    if state and state.get("target") == target:
+        return RenderInputs(
+            block_id=state["block_id"], host_zone=state["host_zone"], executable=state["executable"],
+            run_config=state["run_config"], target=target,
+            user=state.get("user") if target == "cron.d" else None,
+        )
+    block_id = registry.id or settings.registry
+    return RenderInputs(
+        block_id=block_id, host_zone=detect_host_zone(), executable=find_executable(),
+        run_config=str(default_run_config(settings, block_id)), target=target,
+        user=invoking_user() if target == "cron.d" else None,
+    )
+
+
 def expected_block(settings: Settings, registry: Registry, state: Mapping[str, Any]) -> str:
     """Return the block a reinstall with the recorded inputs would write now (for drift checks)."""
-    inputs = RenderInputs(
-        block_id=state["block_id"],
-        host_zone=state["host_zone"],
-        executable=state["executable"], run_config=state["run_config"], target=state["target"],
-        user=state.get("user") if state["target"] == "cron.d" else None,
-    )
-    return render(registry, settings, inputs).text
+    return render(registry, settings, default_inputs(settings, registry, state["target"], state)).text
+
+
+def _inner_lines(block: str) -> list[str]:
+    return block.splitlines()[1:-1]
+
+
+def expected_lines(settings: Settings, registry: Registry, target: str = DEFAULT_TARGET) -> list[str]:
+    """Return the lines (between the markers, comments included) a reinstall would write now.
+
+    Uses the inputs of the recorded install when it was for `target`, else the defaults.
+    """
+    inputs = default_inputs(settings, registry, target, read_install_state(settings))
+    return _inner_lines(render(registry, settings, inputs).text)
+
+
+def installed_lines(settings: Settings, registry: Registry, target: str = DEFAULT_TARGET,
+                    state: Mapping[str, Any] | None = None,
+                    environ: Mapping[str, str] | None = None) -> list[str] | None:
+    """Return the lines between our markers in the crontab now, None when there is no block.
+
+    The block id and location come from `state` when it is for `target`, else the defaults.
+    Raises CrontabUnavailable (69) or CrontabParseError (78) like `installed_block`.
+    """
+    if state and state.get("target") == target:
+        block_id, location = state["block_id"], state_location(state)
+    else:
+        block_id = registry.id or settings.registry
+        location = location_for(target, block_id, environ=environ)
+    text = read_crontab(location, environ)
+    block = None if text is None else extract(text, block_id)
+    return None if block is None else _inner_lines(block)
 
 
 # --- install and uninstall -------------------------------------------------------------------
@@ -588,6 +637,7 @@ def _record_state(settings: Settings, registry: Registry, inputs: RenderInputs, 
         "installed_at": when if (not same or previous.get("block") != rendered.text)
         else previous.get("installed_at", when),
         "tasks": tasks,
+        "lines": [line for task in rendered.tasks for line in task.lines],
         "block": rendered.text,
     }
     _write_private(settings.home / STATE_FILE, json.dumps(state, indent=2, sort_keys=True) + "\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from .errors import RegistryError
+from .errors import CronkitError, RegistryError
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 DEFAULT_ENVIRONMENTS = ("production",)
@@ -266,7 +266,7 @@ def load_registry(spec: str) -> Registry:
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_name] = module
             module_spec.loader.exec_module(module)
-        except RegistryError:
+        except CronkitError:  # a registration error (bad schedule, name, option) says it all already
             raise
         except Exception as exc:
             raise RegistryError(f"registry: {path} failed to import: {type(exc).__name__}: {exc}") from exc
@@ -275,7 +275,7 @@ def load_registry(spec: str) -> Registry:
         module_name, _, attr = spec.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except RegistryError:
+        except CronkitError:  # a registration error (bad schedule, name, option) says it all already
             raise
         except Exception as exc:
             raise RegistryError(f"registry: {module_name} failed to import: {type(exc).__name__}: {exc}") from exc

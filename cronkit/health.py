@@ -473,7 +473,7 @@ def _open_runlog(settings: Settings) -> Any:
 
     log = RunLog.open(settings)
     with log.engine.connect() as conn:
-        conn.execute(text("SELECT 1 FROM runs LIMIT 1")).all()
+        conn.execute(text("SELECT max(id) FROM runs")).all()
     return log
 
 

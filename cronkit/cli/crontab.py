@@ -178,7 +178,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
 
-        Example: cronkit --env production due --at 2026-03-29T03:00+02:00 --expect daily-session-cleanup
+        Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
         """
         rows = due_rows(at, until, all_tasks)
         settings, registry = get_settings(), get_registry()
@@ -258,9 +258,14 @@ def _print_due(rows: list[dict[str, Any]]) -> None:
     from .common import console
 
     table = Table(title=f"{len(rows)} slots", title_justify="left")
-    for column in ("task", "slot (task zone)", "zone", "slot (UTC)", "schedule"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    table.add_column("slot in the task's zone", no_wrap=True)
+    table.add_column("slot (UTC)", no_wrap=True)
     for row in rows:
-        table.add_row(row["task"], row["slot_local"].replace("T", " "), row["timezone"],
-                      row["slot"].replace("T", " "), row["schedule"])
+        local = row["slot_local"][:16].replace("T", " ")
+        if row["timezone"] == "UTC":
+            local += " UTC"
+        else:
+            local += f"{row['slot_local'][19:]} {row['timezone']}"
+        table.add_row(row["task"], local, row["slot"][:16].replace("T", " "))
     console().print(table)

@@ -1,0 +1,371 @@
+"""Schedules: Debian-cron validation, slots in a zone, and host lines proved over a whole year."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import pytest
+from cronsim import CronSim
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cronkit.errors import ScheduleError
+from cronkit.schedule import (
+    NICKNAMES,
+    describe,
+    expand,
+    fires_at,
+    host_lines,
+    next_run,
+    slot_for,
+    slots_between,
+    validate_schedule,
+)
+
+UTC = timezone.utc
+YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)
+YEAR_END = datetime(2027, 1, 1, tzinfo=UTC)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+# --- validation ---------------------------------------------------------------------------
+
+ACCEPTED = [
+    ("0 3 * * *", "0 3 * * *"),
+    ("  0   3 *  * *  ", "0 3 * * *"),
+    ("*/15 * * * *", "*/15 * * * *"),
+    ("0-30/10 8-18 * * 1-5", "0-30/10 8-18 * * 1-5"),
+    ("5,10,15 0 1,15 * *", "5,10,15 0 1,15 * *"),
+    ("0 0 * jan *", "0 0 * jan *"),
+    ("0 0 * DEC sun", "0 0 * DEC sun"),
+    ("0 0 * * 7", "0 0 * * 7"),
+    ("0 0 * * 5-7", "0 0 * * 5-7"),
+    ("0 0 29 2 *", "0 0 29 2 *"),
+    ("0 0 31 2 1", "0 0 31 2 1"),
+    ("0 0 30 1-3 *", "0 0 30 1-3 *"),
+    ("59 23 31 12 *", "59 23 31 12 *"),
+    ("0 0 */2 * *", "0 0 */2 * *"),
+    *[(name, name) for name in NICKNAMES],
+]
+
+
+@pytest.mark.parametrize(("expr", "normalised"), ACCEPTED)
+def test_accepted_forms_are_normalised(expr: str, normalised: str) -> None:
+    assert validate_schedule(expr) == normalised
+
+
+REJECTED = [
+    ("60 * * * *", "task x: minute: 60 is out of range 0-59"),
+    ("0 24 * * *", "task x: hour: 24 is out of range 0-23"),
+    ("0 0 32 * *", "task x: day-of-month: 32 is out of range 1-31"),
+    ("0 0 0 * *", "task x: day-of-month: 0 is out of range 1-31"),
+    ("0 0 * 13 *", "task x: month: 13 is out of range 1-12"),
+    ("0 0 * * 8", "task x: day-of-week: 8 is out of range 0-7"),
+    ("L * * * *", "task x: minute: 'L' is not accepted by Debian cron"),
+    ("0 0 L * *", "task x: day-of-month: 'L' is not accepted by Debian cron"),
+    ("0 0 15W * *", "task x: day-of-month: 'W' is not accepted by Debian cron"),
+    ("0 0 LW * *", "task x: day-of-month: 'L' is not accepted by Debian cron"),
+    ("0 0 * * 5L", "task x: day-of-week: 'L' is not accepted by Debian cron"),
+    ("0 0 * * 1#2", "task x: day-of-week: '#' is not accepted by Debian cron"),
+    ("0 0 ? * 1", "task x: day-of-month: '?' is not accepted by Debian cron"),
+    ("0 0 0 * * *", "task x: 6 fields: cron has no seconds field"),
+    ("0 0 * *", "task x: 4 fields: expected 5 (minute hour day-of-month month day-of-week)"),
+    ("*/0 * * * *", "task x: minute: step 0 in '*/0' must be at least 1"),
+    ("0 5-2 * * *", "task x: hour: range '5-2' is reversed"),
+    ("5/10 * * * *", "task x: minute: '5/10': a step needs a range or '*' before it, as in '*/10'"),
+    ("0 0 * * mon-fri", "task x: day-of-week: 'mon-fri': names are accepted only as a single value"),
+    ("0 0 * jan,feb *", "task x: month: 'jan,feb': names are accepted only as a single value"),
+    ("0 0 * foo *", "task x: month: 'foo' is not a number"),
+    ("0 0 * * monday", "task x: day-of-week: 'monday' is not a number"),
+    ("1,,2 * * * *", "task x: minute: '1,,2' has an empty list element"),
+    ("0 0 31 2 *", "task x: day-of-month: '31' never occurs in February"),
+    ("0 0 30 2 *", "task x: day-of-month: '30' never occurs in February"),
+    ("0 0 31 4,6 *", "task x: day-of-month: '31' never occurs in April, June"),
+    ("0 0 31 2 */2", "task x: day-of-month: '31' never occurs in February"),
+    ("@reboot", "task x: '@reboot' is not supported"),
+    ("@every 5m", "task x: '@every 5m' is not supported"),
+    ("@Daily", "task x: '@Daily' is not supported"),
+    ("", "task x: the schedule is empty"),
+]
+
+
+@pytest.mark.parametrize(("expr", "message"), REJECTED)
+def test_rejections_name_the_field(expr: str, message: str) -> None:
+    with pytest.raises(ScheduleError) as caught:
+        validate_schedule(expr, where="task x")
+    assert str(caught.value).startswith(message)
+
+
+def test_expand_and_describe() -> None:
+    assert expand("@daily") == "0 0 * * *"
+    assert expand("@weekly") == "0 0 * * 0"
+    assert expand(" 0  3 * * *") == "0 3 * * *"
+    assert describe("0 3 * * *") == "At 03:00"
+    assert describe("@hourly") == describe("0 * * * *")
+    assert describe("15 0 * * 1-5") == "At 00:15, Monday through Friday"
+    assert describe("*/15 * * * *") == "Every 15 minutes"
+
+
+# --- slots in a zone -----------------------------------------------------------------------
+
+
+def test_paris_spring_forward_gap_fires_at_gap_end_and_fall_back_once() -> None:
+    # 2026-03-29: Paris jumps 02:00 -> 03:00 at 01:00 UTC; 2026-10-25: 03:00 -> 02:00 at 01:00 UTC.
+    spring = list(slots_between("30 2 * * *", "Europe/Paris", at("2026-03-28T00:00Z"), at("2026-03-30T23:00Z")))
+    assert spring == [at("2026-03-28T01:30Z"), at("2026-03-29T01:00Z"), at("2026-03-30T00:30Z")]
+    autumn = list(slots_between("30 2 * * *", "Europe/Paris", at("2026-10-24T12:00Z"), at("2026-10-26T12:00Z")))
+    assert autumn == [at("2026-10-25T00:30Z"), at("2026-10-26T01:30Z")]
+    # A wildcard-hour schedule follows the clock: both passes of the repeated hour, none in the gap.
+    hourly = list(slots_between("30 * * * *", "Europe/Paris", at("2026-10-24T23:00Z"), at("2026-10-25T02:00Z")))
+    assert hourly == [at("2026-10-24T23:30Z"), at("2026-10-25T00:30Z"), at("2026-10-25T01:30Z")]
+    gap = list(slots_between("30 * * * *", "Europe/Paris", at("2026-03-28T23:00Z"), at("2026-03-29T02:00Z")))
+    local = [slot.astimezone(ZoneInfo("Europe/Paris")).strftime("%H:%M") for slot in gap]
+    assert local == ["00:30", "01:30", "03:30"]
+
+
+def test_slots_between_starts_inside_repeated_hour_without_looking_back() -> None:
+    # 02:45 CET (second pass) is after the 02:30 CEST slot: the next one is the next day's.
+    start = at("2026-10-25T01:45Z")
+    assert next(slots_between("30 2 * * *", "Europe/Paris", start, YEAR_END)) == at("2026-10-26T01:30Z")
+    assert next_run("30 2 * * *", "Europe/Paris", start) == at("2026-10-26T01:30Z")
+
+
+def test_next_run_is_strictly_after() -> None:
+    assert next_run("0 3 * * *", "UTC", at("2026-05-01T03:00Z")) == at("2026-05-02T03:00Z")
+    assert next_run("0 3 * * *", "UTC", at("2026-05-01T02:59:59.5Z")) == at("2026-05-01T03:00Z")
+    assert next_run("@yearly", "Asia/Tokyo", at("2026-06-01T00:00Z")) == at("2026-12-31T15:00Z")
+    assert next_run("0 0 29 2 *", "UTC", at("2026-01-01T00:00Z")) == at("2028-02-29T00:00Z")
+
+
+def test_slot_for_floors_the_minute_only_when_due() -> None:
+    assert slot_for("0 3 * * *", "Europe/Paris", at("2026-07-01T01:00:42.5Z")) == at("2026-07-01T01:00Z")
+    assert slot_for("0 3 * * *", "Europe/Paris", at("2026-07-01T02:00:01Z")) is None
+    assert slot_for("0 3 * * *", "Europe/Paris", at("2026-01-01T02:00:59Z")) == at("2026-01-01T02:00Z")
+    assert fires_at("0 0 29 2 *", "UTC", at("2028-02-29T00:00Z"))
+    assert not fires_at("0 0 29 2 *", "UTC", at("2026-03-01T00:00Z"))
+
+
+def test_naive_datetimes_are_refused() -> None:
+    with pytest.raises(ValueError):
+        fires_at("* * * * *", "UTC", datetime(2026, 1, 1))
+    with pytest.raises(ScheduleError):
+        next_run("* * * * *", "Mars/Olympus", YEAR_START)
+
+
+def test_a_month_of_minutes_is_lazy_and_fast_enough() -> None:
+    slots = slots_between("* * * * *", "Europe/London", at("2026-03-15T00:00Z"), at("2026-04-14T00:00Z"))
+    first = next(slots)
+    assert first == at("2026-03-15T00:01Z")
+    assert sum(1 for _ in slots) + 1 == 43_200
+
+
+# --- host lines: a whole year (2026; 2028 for 29 February), minute by minute --------------------------------------------
+
+SPARSE = ["0 3 * * *", "30 2 * * *", "0 1 * * 0", "0 2 1 * *", "15 0 * * 1-5", "0 0 29 2 *"]
+TASK_ZONES = ["UTC", "Europe/Paris", "America/New_York"]
+HOST_ZONES = [
+    "Europe/London",
+    "America/New_York",
+    "Australia/Sydney",
+    "Asia/Kolkata",
+    "Australia/Adelaide",
+    "UTC",
+    "Asia/Tokyo",
+]
+# Every-15-minutes costs seconds per pair, so it runs against a covering subset: a
+# half-hour zone with DST, a half-hour zone without, and DST zones whose changes fall on
+# other days than the task's (the sparse schedules cover every pair).
+DENSE = [
+    ("*/15 * * * *", "UTC", "Australia/Adelaide"),
+    ("*/15 * * * *", "Europe/Paris", "Asia/Kolkata"),
+    ("*/15 * * * *", "America/New_York", "Europe/London"),
+    # Chatham falls back at 03:45: cronsim's answer there depends on where it starts.
+    ("*/5 2 * * *", "Pacific/Chatham", "Australia/Sydney"),
+]
+PAIRS = [(e, t, h) for e in SPARSE for t in TASK_ZONES for h in HOST_ZONES] + DENSE
+
+
+def epoch_minute(instant: datetime) -> int:
+    return int(instant.timestamp()) // 60
+
+
+def year_of(expr: str) -> tuple[datetime, datetime]:
+    """Return the year simulated for `expr`: 2026, or the next leap year for 29 February."""
+    year = 2028 if expr == "0 0 29 2 *" else 2026
+    return datetime(year, 1, 1, tzinfo=UTC), datetime(year + 1, 1, 1, tzinfo=UTC)
+
+
+def cronsim_minutes(expr: str, zone: str, year: tuple[datetime, datetime]) -> list[int]:
+    """Return the epoch minutes of `year` at which cronsim fires `expr` in `zone`, in order."""
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
+    start, end = year
+    found: list[int] = []
+    for local in CronSim(expand(expr), (start - timedelta(seconds=1)).astimezone(tz)):
+        instant = local.astimezone(UTC)
+        if instant >= end:
+            break
+        found.append(epoch_minute(instant))
+    return found
+
+
+@cache
+def task_minutes(expr: str, zone: str) -> frozenset[int]:
+    return frozenset(cronsim_minutes(expr, zone, year_of(expr)))
+
+
+@pytest.mark.parametrize(("expr", "task_zone", "host_zone"), PAIRS)
+def test_host_lines_fire_exactly_the_task_slots_over_a_year(expr: str, task_zone: str, host_zone: str) -> None:
+    year = year_of(expr)
+    lines = host_lines(expr, task_zone, host_zone)
+    assert lines == host_lines(expr, task_zone, host_zone)
+    assert all(len(line) < 200 for line in lines) and 1 <= len(lines) <= 3
+    # Each line is something Debian's cron accepts.
+    for line in lines:
+        validate_schedule(line)
+
+    # What cron does: every firing of every line, in the host zone (duplicates kept).
+    invocations = sorted(m for line in lines for m in cronsim_minutes(line, host_zone, year))
+    # What `cronkit run` does at each invocation: check the slot, run once per slot.
+    slot_of = {
+        minute: slot_for(expr, task_zone, datetime.fromtimestamp(minute * 60 + 7, UTC))
+        for minute in set(invocations)
+    }
+    table: set[datetime] = set()
+    for minute in invocations:
+        slot = slot_of[minute]
+        if slot is not None and slot not in table:
+            table.add(slot)
+    accepted = {epoch_minute(slot) for slot in table}
+
+    expected = task_minutes(expr, task_zone)
+    assert expected, "the schedule fires in the simulated year"
+    # Minute by minute through the year: accepted exactly when the task is due.
+    wrong = [
+        minute
+        for minute in range(epoch_minute(year[0]), epoch_minute(year[1]))
+        if (minute in accepted) != (minute in expected)
+    ]
+    assert not wrong, [datetime.fromtimestamp(m * 60, UTC).isoformat() for m in wrong[:5]]
+    # Distinct cron invocation minutes never map to one slot (a fall-back rerun is refused
+    # by the slot check itself); only lines firing in the same minute share a slot.
+    served = Counter(slot for slot in slot_of.values() if slot is not None)
+    assert max(served.values()) == 1
+
+
+def test_host_lines_are_exact_where_a_conversion_exists() -> None:
+    assert host_lines("0 3 * * *", "UTC", "UTC") == ["0 3 * * *"]
+    assert host_lines("@daily", "Europe/Paris", "Europe/Paris") == ["@daily"]
+    assert host_lines("30 2 * * *", "Europe/Paris", "Europe/Berlin") == ["30 2 * * *"]
+    assert host_lines("0 3 * * *", "Asia/Tokyo", "Etc/GMT-9") == ["0 3 * * *"]
+    assert host_lines("0 3 * * *", "UTC", "Asia/Tokyo") == ["0 12 * * *"]
+    assert host_lines("0 3 * * *", "UTC", "Asia/Kolkata") == ["30 8 * * *"]
+    assert host_lines("0 22 * * 1-5", "UTC", "Asia/Tokyo") == ["0 7 * * 2-6"]
+    assert host_lines("0 3 * * *", "Europe/Paris", "Europe/London") == ["0 2 * * *"]
+    assert host_lines("*/15 * * * *", "UTC", "Australia/Adelaide") == ["*/15 * * * *"]
+
+
+def test_host_lines_widen_only_what_dst_moves() -> None:
+    # Paris is UTC+1 or +2: both hours, plus the slot the spring-forward gap moves to 03:00.
+    assert host_lines("30 2 * * *", "Europe/Paris", "UTC") == ["30 0,1 * * *", "0 1 * 3 0"]
+    # 01:00 UTC on London's fall-back Sunday is the repeated hour's second pass: only a
+    # line with a leading '*' fires there.
+    assert host_lines("0 1 * * 0", "UTC", "Europe/London") == ["0 1,2 * * 0", "*/30 1 * 10 0"]
+    # The previous evening in New York: the last day of whichever month precedes.
+    assert host_lines("0 2 1 * *", "Europe/Paris", "America/New_York") == ["0 20,21 28-31 * *"]
+
+
+# --- properties ----------------------------------------------------------------------------
+
+ZONES = [
+    "UTC",
+    "Europe/Paris",
+    "Europe/London",
+    "America/New_York",
+    "America/Sao_Paulo",
+    "Australia/Sydney",
+    "Australia/Adelaide",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Asia/Tokyo",
+    "Pacific/Chatham",
+]
+# Instants near DST changes of the zones above, so the windows often straddle one.
+STARTS = [
+    at("2026-03-08T05:00Z"),
+    at("2026-03-29T00:00Z"),
+    at("2026-04-04T14:00Z"),
+    at("2026-10-03T15:00Z"),
+    at("2026-10-25T00:00Z"),
+    at("2026-11-01T04:00Z"),
+    at("2026-06-15T12:00Z"),
+]
+
+
+def field(low: int, high: int, names: tuple[str, ...] = ()) -> st.SearchStrategy[str]:
+    number = st.integers(low, high)
+    ranged = st.tuples(number, number).map(lambda p: f"{min(p)}-{max(p)}")
+    stepped = st.tuples(st.sampled_from(["*", "range"]), number, number, st.integers(1, high - low + 1)).map(
+        lambda p: f"*/{p[3]}" if p[0] == "*" else f"{min(p[1], p[2])}-{max(p[1], p[2])}/{p[3]}"
+    )
+    element = st.one_of(number.map(str), ranged, stepped)
+    listed = st.lists(element, min_size=1, max_size=3).map(",".join)
+    options = [st.just("*"), listed]
+    if names:
+        options.append(st.sampled_from(names))
+    return st.one_of(*options)
+
+
+expressions = st.tuples(
+    field(0, 59),
+    field(0, 23),
+    field(1, 28),
+    field(1, 12, ("jan", "Jun", "DEC")),
+    field(0, 7, ("sun", "Wed", "SAT")),
+).map(" ".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(expr=expressions)
+def test_generated_expressions_validate(expr: str) -> None:
+    assert validate_schedule(expr) == expr
+    CronSim(expr, YEAR_START)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    expr=expressions,
+    zone=st.sampled_from(ZONES),
+    start=st.sampled_from(STARTS),
+    shift=st.integers(0, 180),
+    hours=st.integers(1, 30),
+)
+def test_slots_between_agrees_with_cronsim(expr: str, zone: str, start: datetime, shift: int, hours: int) -> None:
+    start = start + timedelta(minutes=shift)
+    end = start + timedelta(hours=hours)
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
+    direct: list[datetime] = []
+    for local in CronSim(expr, start.astimezone(tz)):
+        instant = local.astimezone(UTC)
+        if instant > end:
+            break
+        if instant > start and (not direct or instant > direct[-1]):
+            direct.append(instant)
+    slots = list(slots_between(expr, zone, start, end))
+    assert slots == direct
+    assert all(s.second == 0 and s.microsecond == 0 and s.tzinfo is UTC for s in slots)
+    # The one-step check a cron-triggered run makes agrees with the iteration.
+    for slot in slots[:50]:
+        assert slot_for(expr, zone, slot + timedelta(seconds=30)) == slot
+    due = set(slots)
+    minute = start.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    for _ in range(min(120, hours * 60)):
+        assert fires_at(expr, zone, minute) == (minute in due)
+        minute += timedelta(minutes=7)
+        if minute > end:
+            break

@@ -168,11 +168,17 @@ class RunStore:
     @classmethod
     def for_engine(cls, engine: Any) -> RunStore:
         from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
 
         def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-            with engine.begin() as conn:
-                result = conn.execute(text(sql), dict(params))
-                return result.fetchall() if result.returns_rows else []
+            try:
+                with engine.begin() as conn:
+                    result = conn.execute(text(sql), dict(params))
+                    return result.fetchall() if result.returns_rows else []
+            except SQLAlchemyError as exc:  # one line, as on the SQLite path, not a driver's essay
+                from .runlog import describe_url, first_line
+
+                raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
         return cls(execute, engine.dispose)
 
@@ -184,7 +190,7 @@ class RunStore:
         pid = os.getpid() if pid is None else pid
         rows = self._execute(
             "INSERT INTO runs (task, status, trigger, scheduled_for, started_at, heartbeat_at, attempts,"
-            " host, pid, pid_start, user, params, dry_run)"
+            ' host, pid, pid_start, "user", params, dry_run)'  # quoted: USER is reserved in PostgreSQL
             " VALUES (:task, :status, :trigger, :scheduled_for, :started_at, :started_at, 0,"
             " :host, :pid, :pid_start, :user, :params, :dry_run) RETURNING id",
             {

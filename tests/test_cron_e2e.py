@@ -86,6 +86,11 @@ def test_cron_runs_an_installed_task(run_cli, cronkit_env: dict[str, str], tmp_p
         if daemon is not None:
             daemon.terminate()
             daemon.wait(10)
+            try:  # the daemon we started leaves its pidfile behind
+                if int(PIDFILE.read_text().split()[0]) == daemon.pid:
+                    PIDFILE.unlink()
+            except (OSError, ValueError, IndexError):
+                pass
 
 
 def _runs(home: Path) -> list[tuple[str, str, int | None]]:

@@ -634,8 +634,9 @@ def status(settings: Settings, registry: Registry, now: datetime, *, timeout: fl
         "timezone": settings.timezone,
         "total_jobs": len(scheduled),
         "registered_tasks": len(registry),
-        "active_jobs": db.get("active", 0),
-        "failed_jobs": failed_jobs,
+        # None, not 0, when the run log could not tell.
+        "active_jobs": db.get("active"),
+        "failed_jobs": failed_jobs if db else None,
         "last_health_check": db.get("last_health_check"),
         "last_health_result": db.get("last_health_result"),
         "services": services,

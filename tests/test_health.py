@@ -294,3 +294,19 @@ def test_health_with_a_hanging_redis_stays_bounded(run_cli: Any, env: dict[str, 
         result = run_cli("health", env={**env, "CRONKIT_REDIS_URL": f"redis://127.0.0.1:{port}/0"}, timeout=30)
     assert result.returncode == 1
     assert result.stdout.startswith("redis down: ")
+
+
+def test_health_with_a_run_log_that_hangs(run_cli: Any, env: dict[str, str], home: Path) -> None:
+    assert run_cli("run", "nightly", env=env).returncode == 0
+    # Another process holds the SQLite file exclusively: every reader waits out its busy timeout (60 s).
+    holder = sqlite3.connect(home / "cronkit.db", isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("UPDATE meta SET value = value")
+    try:
+        result = run_cli("health", env=env, timeout=30)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert result.returncode == 1
+    assert result.stdout == "run log unreachable: no answer within 4 s\n"

@@ -449,7 +449,8 @@ class _Run:
                 elif self.lease_stop_at is not None and now >= self.lease_stop_at:
                     stopping = self._lease_lost_result()
                     _signal(pid, signal.SIGTERM, group=True)
-                    stop_at = now + self.grace
+                    # Dead before the lease can expire, even when the grace period is longer than that.
+                    stop_at = max(now, min(now + self.grace, self.lease.expires_at - LEASE_MARGIN))
             elif stop_at is not None and now >= stop_at:
                 _signal(pid, signal.SIGKILL, group=True)
                 stop_at = None
@@ -490,8 +491,11 @@ class _Run:
     def _maintain(self, now: float) -> None:
         """Beat the run's heartbeat and renew its Redis lease when they are due."""
         if now >= self.next_beat:
-            self.store.heartbeat(self.run_id, to_ms(_now()))
-            self.next_beat = now + HEARTBEAT_INTERVAL
+            try:
+                self.store.heartbeat(self.run_id, to_ms(_now()))
+                self.next_beat = now + HEARTBEAT_INTERVAL
+            except ServiceUnavailable:  # a busy or unreachable run log must not fail the task: beat again soon
+                self.next_beat = now + HEARTBEAT_INTERVAL / 6
         if self.lease is not None and now >= self.next_renew:
             self._renew_lease(now)
 

@@ -13,7 +13,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from cronkit.errors import ConfigError, UsageError
 from . import platform as p
 from .platform import UTCDateTime
 
-UTC = timezone.utc
+UTC = UTC
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)
@@ -61,7 +61,7 @@ def _require_ended(task: str, end: datetime, now: datetime) -> None:
 
 
 def parse_hour(text: str) -> datetime:
-    """Parse `2026-11-20T13` (or `...T13:00`, with or without an offset) into that hour's start, UTC."""
+    """Parse `2026-11-20T13` (or `...T13:00`, optional offset) into the hour's start, UTC."""
     raw = text.strip()
     candidate = raw + ":00" if len(raw) == 13 else raw
     try:
@@ -96,7 +96,7 @@ def hours_to_compute(ctx: TaskContext) -> list[datetime]:
 
 
 def day_to_compute(ctx: TaskContext) -> date:
-    """Return the UTC day daily-analytics-updates computes: `--date D`, else the day before the reference day."""
+    """Return the UTC day to compute: `--date D`, else the day before the reference day."""
     day = ctx.date if ctx.date is not None else _utc(ctx.reference_time).date() - DAY
     _require_ended(ctx.task, _midnight(day) + DAY, ctx.now)
     return day
@@ -104,7 +104,7 @@ def day_to_compute(ctx: TaskContext) -> date:
 
 @dataclass(frozen=True)
 class Period:
-    """A report period `[start, end)` compared with the period `[previous_start, start)` before it."""
+    """A report period `[start, end)`, compared with the period `[previous_start, start)`."""
 
     kind: str
     key: str
@@ -120,7 +120,7 @@ class Period:
 
 
 def week_key(start: date) -> str:
-    """Name the Sunday-to-Saturday week starting `start` by the ISO week of its Monday to Saturday."""
+    """Name the Sunday-to-Saturday week starting `start` after the ISO week of its Monday."""
     year, week, _ = (start + timedelta(days=1)).isocalendar()
     return f"{year}-W{week:02d}"
 
@@ -138,8 +138,12 @@ def week_to_compute(ctx: TaskContext) -> Period:
         ref = _utc(ctx.reference_time).date()
         start = ref - timedelta(days=(ref.weekday() + 1) % 7) - WEEK
     period = Period(
-        kind="weekly", key=week_key(start), start=_midnight(start), end=_midnight(start + WEEK),
-        previous_start=_midnight(start - WEEK), previous_key=week_key(start - WEEK),
+        kind="weekly",
+        key=week_key(start),
+        start=_midnight(start),
+        end=_midnight(start + WEEK),
+        previous_start=_midnight(start - WEEK),
+        previous_key=week_key(start - WEEK),
     )
     _require_ended(ctx.task, period.end, ctx.now)
     return period
@@ -154,7 +158,7 @@ def _month_start(year: int, month: int) -> date:
 
 
 def month_to_compute(ctx: TaskContext) -> Period:
-    """Return the calendar month monthly-executive-summaries covers: `--date D`'s month, else the previous one."""
+    """Return the calendar month to summarise: `--date D`'s month, else the previous one."""
     if ctx.date is not None:
         first = ctx.date.replace(day=1)
     else:
@@ -163,8 +167,12 @@ def month_to_compute(ctx: TaskContext) -> Period:
     nxt = _month_start(first.year, first.month + 1)
     prev = _month_start(first.year, first.month - 1)
     period = Period(
-        kind="monthly", key=f"{first:%Y-%m}", start=_midnight(first), end=_midnight(nxt),
-        previous_start=_midnight(prev), previous_key=f"{prev:%Y-%m}",
+        kind="monthly",
+        key=f"{first:%Y-%m}",
+        start=_midnight(first),
+        end=_midnight(nxt),
+        previous_start=_midnight(prev),
+        previous_key=f"{prev:%Y-%m}",
     )
     _require_ended(ctx.task, period.end, ctx.now)
     return period
@@ -210,12 +218,18 @@ def _hour_metrics(conn: Connection, start: datetime) -> tuple[dict[str, Any], di
             select(func.count(ev.c.user_id.distinct())).where(in_hour).scalar_subquery(),
             select(func.count()).select_from(ev).where(in_hour).scalar_subquery(),
             select(func.coalesce(func.sum(ev.c.seconds_spent), 0)).where(in_hour).scalar_subquery(),
-            select(func.count()).select_from(p.users)
-            .where(_between(p.users.c.created_at, start, end)).scalar_subquery(),
-            select(func.count()).select_from(p.enrollments)
-            .where(_between(p.enrollments.c.enrolled_at, start, end)).scalar_subquery(),
-            select(func.count()).select_from(p.enrollments)
-            .where(_between(p.enrollments.c.completed_at, start, end)).scalar_subquery(),
+            select(func.count())
+            .select_from(p.users)
+            .where(_between(p.users.c.created_at, start, end))
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(p.enrollments)
+            .where(_between(p.enrollments.c.enrolled_at, start, end))
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(p.enrollments)
+            .where(_between(p.enrollments.c.completed_at, start, end))
+            .scalar_subquery(),
         )
     ).one()
     metrics = {
@@ -237,11 +251,17 @@ def _hour_metrics(conn: Connection, start: datetime) -> tuple[dict[str, Any], di
 
 
 def hourly_metrics(ctx: TaskContext) -> dict[str, Any]:
-    """Compute platform metrics for the previous full hour (or the hours named by --param hour / --date)."""
+    """Compute platform metrics for the previous full hour (or those of --param hour / --date)."""
     hours = hours_to_compute(ctx)
     engine = _open(ctx)
     ctx.logger.info("hourly-metrics: %d hour(s) from %s", len(hours), hours[0].isoformat())
-    totals: dict[str, int] = {"active_users": 0, "events": 0, "signups": 0, "enrollments": 0, "completions": 0}
+    totals: dict[str, int] = {
+        "active_users": 0,
+        "events": 0,
+        "signups": 0,
+        "enrollments": 0,
+        "completions": 0,
+    }
     kinds: dict[str, int] = {}
     rows_written = 0
     for start in hours:
@@ -249,7 +269,9 @@ def hourly_metrics(ctx: TaskContext) -> dict[str, Any]:
         with engine.begin() as conn:
             metrics, by_kind = _hour_metrics(conn, start)
             if not ctx.dry_run:
-                conn.execute(delete(p.hourly_event_counts).where(p.hourly_event_counts.c.hour_start == start))
+                conn.execute(
+                    delete(p.hourly_event_counts).where(p.hourly_event_counts.c.hour_start == start)
+                )
                 conn.execute(delete(p.hourly_metrics).where(p.hourly_metrics.c.hour_start == start))
                 conn.execute(insert(p.hourly_metrics), [metrics])
                 if by_kind:
@@ -282,7 +304,7 @@ def hourly_metrics(ctx: TaskContext) -> dict[str, Any]:
 
 
 def daily_course_select(day: date) -> Any:
-    """Return the SELECT that yields one daily_course_stats row per course existing by the end of `day`."""
+    """Return the SELECT of one daily_course_stats row per course existing by the end of `day`."""
     start, end = _midnight(day), _midnight(day) + DAY
     ev, en, c = p.activity_events, p.enrollments, p.courses
     events = (
@@ -328,7 +350,7 @@ def daily_course_select(day: date) -> Any:
 
 
 def daily_student_select(day: date) -> Any:
-    """Return the SELECT that yields one daily_student_stats row per student with an event on `day`."""
+    """Return the SELECT of one daily_student_stats row per student with an event on `day`."""
     start, end = _midnight(day), _midnight(day) + DAY
     ev = p.activity_events
     return (
@@ -354,25 +376,41 @@ def daily_analytics_updates(ctx: TaskContext) -> dict[str, Any]:
     dcs, dss = p.daily_course_stats, p.daily_student_stats
     with engine.begin() as conn:
         if ctx.dry_run:
-            course_rows = conn.execute(select(func.count()).select_from(course_sel.subquery())).scalar_one()
+            course_rows = conn.execute(
+                select(func.count()).select_from(course_sel.subquery())
+            ).scalar_one()
             ctx.check_cancelled()
             sub = student_sel.subquery()
             totals = conn.execute(
-                select(func.count(), func.coalesce(func.sum(sub.c.events), 0),
-                       func.coalesce(func.sum(sub.c.time_spent_seconds), 0))
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(sub.c.events), 0),
+                    func.coalesce(func.sum(sub.c.time_spent_seconds), 0),
+                )
             ).one()
         else:
             conn.execute(delete(dcs).where(dcs.c.day == day))
             conn.execute(delete(dss).where(dss.c.day == day))
             ctx.check_cancelled()
-            conn.execute(insert(dcs).from_select([col.name for col in course_sel.selected_columns], course_sel))
+            conn.execute(
+                insert(dcs).from_select(
+                    [col.name for col in course_sel.selected_columns], course_sel
+                )
+            )
             ctx.check_cancelled()
-            conn.execute(insert(dss).from_select([col.name for col in student_sel.selected_columns], student_sel))
+            conn.execute(
+                insert(dss).from_select(
+                    [col.name for col in student_sel.selected_columns], student_sel
+                )
+            )
             ctx.check_cancelled()
             course_rows = conn.execute(select(func.count()).where(dcs.c.day == day)).scalar_one()
             totals = conn.execute(
-                select(func.count(), func.coalesce(func.sum(dss.c.events), 0),
-                       func.coalesce(func.sum(dss.c.time_spent_seconds), 0)).where(dss.c.day == day)
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(dss.c.events), 0),
+                    func.coalesce(func.sum(dss.c.time_spent_seconds), 0),
+                ).where(dss.c.day == day)
             ).one()
     result: dict[str, Any] = {
         "day": day.isoformat(),
@@ -403,9 +441,9 @@ def _change(current: float, previous: float) -> dict[str, Any]:
     }
 
 
-def _window_stats(conn: Connection, prev_start: datetime, start: datetime, end: datetime) -> tuple[
-    dict[str, dict[str, Any]], dict[int, dict[str, Any]]
-]:
+def _window_stats(
+    conn: Connection, prev_start: datetime, start: datetime, end: datetime
+) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
     """Aggregate events and enrollments for [prev_start, start) ("prev") and [start, end) ("cur").
 
     Returns the overall figures and the figures per course (courses created before `end`).
@@ -430,11 +468,27 @@ def _window_stats(conn: Connection, prev_start: datetime, start: datetime, end: 
         overall["cur"][name], overall["prev"][name] = int(row[2 * i]), int(row[2 * i + 1])
 
     per_course: dict[int, dict[str, Any]] = {}
-    for course_id, title in conn.execute(select(c.c.id, c.c.title).where(c.c.created_at < end).order_by(c.c.id)):
-        per_course[int(course_id)] = {"title": title, **{f"{s}_{n}": 0 for s in ("cur", "prev") for n in (
-            "active", "time_spent_seconds", "enrollments", "completions", "in_progress")}}
+    for course_id, title in conn.execute(
+        select(c.c.id, c.c.title).where(c.c.created_at < end).order_by(c.c.id)
+    ):
+        per_course[int(course_id)] = {
+            "title": title,
+            **{
+                f"{s}_{n}": 0
+                for s in ("cur", "prev")
+                for n in (
+                    "active",
+                    "time_spent_seconds",
+                    "enrollments",
+                    "completions",
+                    "in_progress",
+                )
+            },
+        }
     for course_id, *vals in conn.execute(
-        select(ev.c.course_id, *event_cols()).where(window, ev.c.course_id.is_not(None)).group_by(ev.c.course_id)
+        select(ev.c.course_id, *event_cols())
+        .where(window, ev.c.course_id.is_not(None))
+        .group_by(ev.c.course_id)
     ):
         stats = per_course.get(int(course_id))
         if stats is None:
@@ -449,7 +503,12 @@ def _window_stats(conn: Connection, prev_start: datetime, start: datetime, end: 
         _count_if(_between(en.c.completed_at, start, end)),
         _count_if(_between(en.c.completed_at, prev_start, start)),
         _count_if(or_(en.c.completed_at.is_(None), en.c.completed_at >= start)),
-        _count_if(and_(en.c.enrolled_at < start, or_(en.c.completed_at.is_(None), en.c.completed_at >= prev_start))),
+        _count_if(
+            and_(
+                en.c.enrolled_at < start,
+                or_(en.c.completed_at.is_(None), en.c.completed_at >= prev_start),
+            )
+        ),
     ]
     for key in ("enrollments", "completions", "in_progress"):
         overall["cur"][key] = overall["prev"][key] = 0
@@ -468,7 +527,9 @@ def _window_stats(conn: Connection, prev_start: datetime, start: datetime, end: 
         o["completion_rate"] = _ratio(o["completions"], o["in_progress"])
     for stats in per_course.values():
         for side in ("cur", "prev"):
-            stats[f"{side}_completion_rate"] = _ratio(stats[f"{side}_completions"], stats[f"{side}_in_progress"])
+            stats[f"{side}_completion_rate"] = _ratio(
+                stats[f"{side}_completions"], stats[f"{side}_in_progress"]
+            )
     return overall, per_course
 
 
@@ -496,16 +557,28 @@ def report_paths(reports_dir: Path, kind: str, key: str) -> tuple[Path, Path]:
     return reports_dir / f"{stem}.md", reports_dir / f"{stem}.json"
 
 
-def _save_report(ctx: TaskContext, engine: Engine, period: Period, body: dict[str, Any], markdown: str) -> list[str]:
+def _save_report(
+    ctx: TaskContext, engine: Engine, period: Period, body: dict[str, Any], markdown: str
+) -> list[str]:
     """Replace the period's row in `reports`, then (re)write its Markdown and JSON files."""
     body_text = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
     rep = p.reports
     with engine.begin() as conn:
         conn.execute(delete(rep).where(rep.c.kind == period.kind, rep.c.period == period.key))
-        conn.execute(insert(rep), [{
-            "kind": period.kind, "period": period.key, "period_start": period.start, "period_end": period.end,
-            "created_at": _utc(ctx.now), "body": body_text, "markdown": markdown,
-        }])
+        conn.execute(
+            insert(rep),
+            [
+                {
+                    "kind": period.kind,
+                    "period": period.key,
+                    "period_start": period.start,
+                    "period_end": period.end,
+                    "created_at": _utc(ctx.now),
+                    "body": body_text,
+                    "markdown": markdown,
+                }
+            ],
+        )
     md_path, json_path = report_paths(ctx.settings.reports_dir, period.kind, period.key)
     _atomic_write(md_path, markdown)
     _atomic_write(json_path, body_text)
@@ -542,7 +615,8 @@ def _kpi_table(rows: list[tuple[str, Mapping[str, Any], str]], this: str, last: 
     lines = [f"| metric | {this} | {last} | change |", "|---|---:|---:|---:|"]
     for label, metric, kind in rows:
         lines.append(
-            f"| {label} | {_fmt_num(metric['current'], kind)} | {_fmt_num(metric['previous'], kind)} "
+            f"| {label} | {_fmt_num(metric['current'], kind)} "
+            f"| {_fmt_num(metric['previous'], kind)} "
             f"| {_fmt_change(metric, kind)} |"
         )
     return lines
@@ -575,13 +649,23 @@ def build_weekly_report(conn: Connection, period: Period, top_movers: int) -> di
     def delta(entry: dict[str, Any]) -> float:
         return float(entry["active_students"]["change"])
 
-    up = sorted((e for e in courses if delta(e) > 0), key=lambda e: (-delta(e), e["course_id"]))[:top_movers]
-    down = sorted((e for e in courses if delta(e) < 0), key=lambda e: (delta(e), e["course_id"]))[:top_movers]
+    up = sorted((e for e in courses if delta(e) > 0), key=lambda e: (-delta(e), e["course_id"]))[
+        :top_movers
+    ]
+    down = sorted((e for e in courses if delta(e) < 0), key=lambda e: (delta(e), e["course_id"]))[
+        :top_movers
+    ]
 
     def mover(entry: dict[str, Any]) -> dict[str, Any]:
         a = entry["active_students"]
-        return {"course_id": entry["course_id"], "title": entry["title"], "active_students": a["current"],
-                "previous": a["previous"], "change": a["change"], "change_pct": a["change_pct"]}
+        return {
+            "course_id": entry["course_id"],
+            "title": entry["title"],
+            "active_students": a["current"],
+            "previous": a["previous"],
+            "change": a["change"],
+            "change_pct": a["change_pct"],
+        }
 
     return {
         "kind": "weekly",
@@ -590,8 +674,10 @@ def build_weekly_report(conn: Connection, period: Period, top_movers: int) -> di
         "end": period.end.isoformat(),
         "previous_period": period.previous_key,
         "previous_start": period.previous_start.isoformat(),
-        "overall": {name: _change(overall["cur"][field], overall["prev"][field])
-                    for name, field, _, _ in WEEKLY_METRICS},
+        "overall": {
+            name: _change(overall["cur"][field], overall["prev"][field])
+            for name, field, _, _ in WEEKLY_METRICS
+        },
         "top_movers": {"up": [mover(e) for e in up], "down": [mover(e) for e in down]},
         "courses": courses,
     }
@@ -603,12 +689,16 @@ def render_weekly_markdown(body: Mapping[str, Any], period: Period) -> str:
         f"# Weekly trend report {period.key}",
         "",
         f"Week: {period.label}, compared with {period.previous_key} "
-        f"({period.previous_start.date().isoformat()} to {(period.start - DAY).date().isoformat()}).",
+        f"({period.previous_start.date().isoformat()} to "
+        f"{(period.start - DAY).date().isoformat()}).",
         "",
         "## Overall",
         "",
-        *_kpi_table([(label, body["overall"][name], kind) for name, _, kind, label in WEEKLY_METRICS],
-                    "this week", "previous week"),
+        *_kpi_table(
+            [(label, body["overall"][name], kind) for name, _, kind, label in WEEKLY_METRICS],
+            "this week",
+            "previous week",
+        ),
         "",
     ]
     for direction, title in (("up", "Top movers up"), ("down", "Top movers down")):
@@ -620,28 +710,38 @@ def render_weekly_markdown(body: Mapping[str, Any], period: Period) -> str:
         lines += ["| course | this week | previous week | change |", "|---|---:|---:|---:|"]
         for m in movers:
             pct = f" ({m['change_pct']:+.1f}%)" if m["change_pct"] is not None else " (new)"
-            lines.append(f"| {_md_cell(m['title'])} | {m['active_students']:,} | {m['previous']:,} "
-                         f"| {int(m['change']):+,}{pct} |")
+            lines.append(
+                f"| {_md_cell(m['title'])} | {m['active_students']:,} | {m['previous']:,} "
+                f"| {int(m['change']):+,}{pct} |"
+            )
         lines.append("")
-    active = [c for c in body["courses"]
-              if any(c[name]["current"] or c[name]["previous"] for name, _, _, _ in WEEKLY_METRICS)]
+    active = [
+        c
+        for c in body["courses"]
+        if any(c[name]["current"] or c[name]["previous"] for name, _, _, _ in WEEKLY_METRICS)
+    ]
     active.sort(key=lambda c: (-c["active_students"]["current"], c["course_id"]))
     lines += ["## Per course", ""]
     if not active:
         lines += ["No course activity in either week.", ""]
     else:
-        lines += ["| course | active students | new enrollments | completions | completion rate |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [
+            "| course | active students | new enrollments | completions | completion rate |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for c in active:
-            cells = [f"{_fmt_num(c[name]['current'], kind)} ({_fmt_change(c[name], kind, with_pct=False)})"
-                     for name, _, kind, _ in WEEKLY_METRICS]
+            cells = [
+                f"{_fmt_num(c[name]['current'], kind)} "
+                f"({_fmt_change(c[name], kind, with_pct=False)})"
+                for name, _, kind, _ in WEEKLY_METRICS
+            ]
             lines.append(f"| {_md_cell(c['title'])} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
 def weekly_trend_reports(ctx: TaskContext) -> dict[str, Any]:
-    """Write the week-over-week trend report for the previous Sunday-to-Saturday week (or --date D's week)."""
+    """Write the week-over-week trend report of the previous Sunday-Saturday week (or --date's)."""
     period = week_to_compute(ctx)
     top_movers = _int_config(ctx, "top_movers", 5)
     engine = _open(ctx)
@@ -712,15 +812,26 @@ def build_monthly_report(conn: Connection, period: Period, top_courses: int) -> 
         "time_spent_seconds": _change(cur["time_spent_seconds"], prev["time_spent_seconds"]),
     }
     ranked = sorted(
-        (s | {"course_id": cid} for cid, s in per_course.items() if s["cur_active"] or s["cur_time_spent_seconds"]),
+        (
+            s | {"course_id": cid}
+            for cid, s in per_course.items()
+            if s["cur_active"] or s["cur_time_spent_seconds"]
+        ),
         key=lambda s: (-s["cur_active"], -s["cur_time_spent_seconds"], s["course_id"]),
     )[:top_courses]
-    top = [{
-        "course_id": s["course_id"], "title": s["title"],
-        "active_students": s["cur_active"], "active_students_previous": s["prev_active"],
-        "enrollments": s["cur_enrollments"], "completions": s["cur_completions"],
-        "completion_rate": s["cur_completion_rate"], "time_spent_seconds": s["cur_time_spent_seconds"],
-    } for s in ranked]
+    top = [
+        {
+            "course_id": s["course_id"],
+            "title": s["title"],
+            "active_students": s["cur_active"],
+            "active_students_previous": s["prev_active"],
+            "enrollments": s["cur_enrollments"],
+            "completions": s["cur_completions"],
+            "completion_rate": s["cur_completion_rate"],
+            "time_spent_seconds": s["cur_time_spent_seconds"],
+        }
+        for s in ranked
+    ]
     return {
         "kind": "monthly",
         "period": period.key,
@@ -741,8 +852,11 @@ def render_monthly_markdown(body: Mapping[str, Any], period: Period) -> str:
         "",
         "## Key figures",
         "",
-        *_kpi_table([(label, body["kpis"][name], kind) for name, kind, label in MONTHLY_METRICS],
-                    period.key, period.previous_key),
+        *_kpi_table(
+            [(label, body["kpis"][name], kind) for name, kind, label in MONTHLY_METRICS],
+            period.key,
+            period.previous_key,
+        ),
         "",
         "## Top courses (by active students)",
         "",
@@ -750,8 +864,11 @@ def render_monthly_markdown(body: Mapping[str, Any], period: Period) -> str:
     if not body["top_courses"]:
         lines += ["No course activity this month.", ""]
     else:
-        lines += ["| # | course | active students | new enrollments | completions | completion rate | time spent |",
-                  "|---:|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| # | course | active students | new enrollments | completions | completion rate "
+            "| time spent |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+        ]
         for i, c in enumerate(body["top_courses"], 1):
             lines.append(
                 f"| {i} | {_md_cell(c['title'])} | {c['active_students']:,} | {c['enrollments']:,} "
@@ -778,8 +895,17 @@ def monthly_executive_summaries(ctx: TaskContext) -> dict[str, Any]:
         "period": period.key,
         "start": period.start.isoformat(),
         "end": period.end.isoformat(),
-        **{name: kpis[name]["current"] for name in ("total_users", "active_users", "signups", "enrollments",
-                                                     "completions", "time_spent_seconds")},
+        **{
+            name: kpis[name]["current"]
+            for name in (
+                "total_users",
+                "active_users",
+                "signups",
+                "enrollments",
+                "completions",
+                "time_spent_seconds",
+            )
+        },
         "top_courses": len(body["top_courses"]),
         "files": files,
     }

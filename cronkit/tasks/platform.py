@@ -9,7 +9,7 @@ handed to the database are taken as UTC.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -48,14 +48,14 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        # SQLite has no zone-aware type: keep one text format, naive UTC, so text order is time order.
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite has no zone-aware type: one text format, naive UTC, so text order is time order.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 # 64-bit ids on PostgreSQL; SQLite needs INTEGER PRIMARY KEY for its rowid alias.
@@ -66,7 +66,8 @@ metadata = MetaData()
 # --- the platform's own data -------------------------------------------------------------
 
 users = Table(
-    "users", metadata,
+    "users",
+    metadata,
     Column("id", BigId, primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("verified", Boolean, nullable=False, default=False),
@@ -77,14 +78,16 @@ users = Table(
 )
 
 courses = Table(
-    "courses", metadata,
+    "courses",
+    metadata,
     Column("id", BigId, primary_key=True),
     Column("title", String(200), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
 
 enrollments = Table(
-    "enrollments", metadata,
+    "enrollments",
+    metadata,
     Column("id", BigId, primary_key=True),
     Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("course_id", BigId, ForeignKey("courses.id", ondelete="CASCADE"), nullable=False),
@@ -99,7 +102,8 @@ enrollments = Table(
 )
 
 activity_events = Table(
-    "activity_events", metadata,
+    "activity_events",
+    metadata,
     Column("id", BigId, primary_key=True),
     Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("course_id", BigId, ForeignKey("courses.id", ondelete="CASCADE"), nullable=True),
@@ -115,10 +119,18 @@ activity_events = Table(
 LESSON_VIEWED = "lesson_viewed"
 QUIZ_SUBMITTED = "quiz_submitted"
 LESSON_COMPLETED = "lesson_completed"
-EVENT_KINDS = (LESSON_VIEWED, QUIZ_SUBMITTED, LESSON_COMPLETED, "video_watched", "forum_posted", "login")
+EVENT_KINDS = (
+    LESSON_VIEWED,
+    QUIZ_SUBMITTED,
+    LESSON_COMPLETED,
+    "video_watched",
+    "forum_posted",
+    "login",
+)
 
 password_reset_tokens = Table(
-    "password_reset_tokens", metadata,
+    "password_reset_tokens",
+    metadata,
     Column("id", BigId, primary_key=True),
     Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("token_hash", String(128), nullable=False, unique=True),
@@ -134,7 +146,8 @@ SECRET_PREVIOUS = "previous"
 SECRET_RETIRED = "retired"
 
 secrets = Table(
-    "secrets", metadata,
+    "secrets",
+    metadata,
     Column("id", BigId, primary_key=True),
     Column("name", String(128), nullable=False),
     Column("version", Integer, nullable=False),
@@ -153,7 +166,8 @@ secrets = Table(
 # --- what the analytics tasks fill (primary keys on the period: re-runs replace rows) ----
 
 hourly_metrics = Table(
-    "hourly_metrics", metadata,
+    "hourly_metrics",
+    metadata,
     Column("hour_start", UTCDateTime, primary_key=True),
     Column("active_users", Integer, nullable=False),
     Column("events", Integer, nullable=False),
@@ -164,14 +178,16 @@ hourly_metrics = Table(
 )
 
 hourly_event_counts = Table(
-    "hourly_event_counts", metadata,
+    "hourly_event_counts",
+    metadata,
     Column("hour_start", UTCDateTime, primary_key=True),
     Column("kind", String(32), primary_key=True),
     Column("events", Integer, nullable=False),
 )
 
 daily_course_stats = Table(
-    "daily_course_stats", metadata,
+    "daily_course_stats",
+    metadata,
     Column("day", Date, primary_key=True),
     Column("course_id", BigId, primary_key=True),
     Column("active_students", Integer, nullable=False),
@@ -184,7 +200,8 @@ daily_course_stats = Table(
 )
 
 daily_student_stats = Table(
-    "daily_student_stats", metadata,
+    "daily_student_stats",
+    metadata,
     Column("day", Date, primary_key=True),
     Column("user_id", BigId, primary_key=True),
     Column("events", Integer, nullable=False),
@@ -194,7 +211,8 @@ daily_student_stats = Table(
 )
 
 reports = Table(
-    "reports", metadata,
+    "reports",
+    metadata,
     Column("kind", String(32), primary_key=True),
     Column("period", String(32), primary_key=True),
     Column("period_start", UTCDateTime, nullable=False),
@@ -205,7 +223,13 @@ reports = Table(
 )
 
 PLATFORM_TABLES = (users, courses, enrollments, activity_events, password_reset_tokens, secrets)
-STATS_TABLES = (hourly_metrics, hourly_event_counts, daily_course_stats, daily_student_stats, reports)
+STATS_TABLES = (
+    hourly_metrics,
+    hourly_event_counts,
+    daily_course_stats,
+    daily_student_stats,
+    reports,
+)
 
 
 def create_all(engine: Engine) -> None:
@@ -254,7 +278,10 @@ def store_refresh_tokens(
     pipe: Any = client.pipeline(transaction=False)
     pending = 0
     for token_id, user_id, expires_at in rows:
-        pipe.hset(refresh_token_key(token_id), mapping={"user_id": int(user_id), "expires_at": int(expires_at)})
+        pipe.hset(
+            refresh_token_key(token_id),
+            mapping={"user_id": int(user_id), "expires_at": int(expires_at)},
+        )
         pipe.zadd(REFRESH_TOKEN_EXPIRY_ZSET, {token_id: int(expires_at)})
         pipe.sadd(user_tokens_key(user_id), token_id)
         pending += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from cronkit.tasks import registry
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 # --- databases ---------------------------------------------------------------------------
@@ -88,12 +88,28 @@ class Runner:
         self.settings = settings
         self.contexts: list[TaskContext] = []
 
-    def __call__(self, name: str, now: datetime, *, day: date | None = None, params: dict[str, str] | None = None,
-                 dry_run: bool = False, slot: datetime | None = None, config: dict[str, Any] | None = None
-                 ) -> dict[str, Any]:
+    def __call__(
+        self,
+        name: str,
+        now: datetime,
+        *,
+        day: date | None = None,
+        params: dict[str, str] | None = None,
+        dry_run: bool = False,
+        slot: datetime | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         task = registry[name]
-        ctx = TaskContext(task=name, settings=self.settings, config=task_config(task, config or {}),
-                          now=now, params=params or {}, slot=slot, date=day, dry_run=dry_run)
+        ctx = TaskContext(
+            task=name,
+            settings=self.settings,
+            config=task_config(task, config or {}),
+            now=now,
+            params=params or {},
+            slot=slot,
+            date=day,
+            dry_run=dry_run,
+        )
         self.contexts.append(ctx)
         result = task.load()(ctx)
         json.dumps(result)  # a run's result must be JSON-serialisable
@@ -119,35 +135,125 @@ COURSES = [
     {"id": 1, "title": "Algebra", "created_at": utc(2026, 1, 1)},
     {"id": 2, "title": "Biology", "created_at": utc(2026, 1, 1)},
     {"id": 3, "title": "Chemistry", "created_at": utc(2026, 1, 1)},  # never enrolled, never active
-    {"id": 4, "title": "Drawing", "created_at": utc(2026, 11, 25)},  # created after the day and week
+    {
+        "id": 4,
+        "title": "Drawing",
+        "created_at": utc(2026, 11, 25),
+    },  # created after the day and week
 ]
 USERS = [
-    {"id": 1, "email": "u1@x.test", "verified": True, "created_at": utc(2026, 10, 5), "last_login_at": None},
-    {"id": 2, "email": "u2@x.test", "verified": True, "created_at": utc(2026, 10, 20), "last_login_at": None},
-    {"id": 3, "email": "u3@x.test", "verified": False, "created_at": utc(2026, 11, 20, 13), "last_login_at": None},
-    {"id": 4, "email": "u4@x.test", "verified": True, "created_at": utc(2026, 11, 20, 14), "last_login_at": None},
-    {"id": 5, "email": "u5@x.test", "verified": True, "created_at": utc(2026, 9, 15), "last_login_at": None},
+    {
+        "id": 1,
+        "email": "u1@x.test",
+        "verified": True,
+        "created_at": utc(2026, 10, 5),
+        "last_login_at": None,
+    },
+    {
+        "id": 2,
+        "email": "u2@x.test",
+        "verified": True,
+        "created_at": utc(2026, 10, 20),
+        "last_login_at": None,
+    },
+    {
+        "id": 3,
+        "email": "u3@x.test",
+        "verified": False,
+        "created_at": utc(2026, 11, 20, 13),
+        "last_login_at": None,
+    },
+    {
+        "id": 4,
+        "email": "u4@x.test",
+        "verified": True,
+        "created_at": utc(2026, 11, 20, 14),
+        "last_login_at": None,
+    },
+    {
+        "id": 5,
+        "email": "u5@x.test",
+        "verified": True,
+        "created_at": utc(2026, 9, 15),
+        "last_login_at": None,
+    },
 ]
 ENROLLMENTS = [
-    {"id": 1, "user_id": 1, "course_id": 1, "enrolled_at": utc(2026, 10, 6, 10), "progress": 1.0,
-     "completed_at": utc(2026, 11, 20, 13, 30)},
-    {"id": 2, "user_id": 1, "course_id": 2, "enrolled_at": utc(2026, 11, 20), "progress": 0.25, "completed_at": None},
-    {"id": 3, "user_id": 2, "course_id": 1, "enrolled_at": utc(2026, 11, 10, 12), "progress": 0.5, "completed_at": None},
-    {"id": 4, "user_id": 4, "course_id": 2, "enrolled_at": utc(2026, 11, 21), "progress": 0.0, "completed_at": None},
-    {"id": 5, "user_id": 5, "course_id": 1, "enrolled_at": utc(2026, 9, 16), "progress": 0.1, "completed_at": None},
-    {"id": 6, "user_id": 2, "course_id": 2, "enrolled_at": utc(2026, 11, 9, 8), "progress": 1.0,
-     "completed_at": utc(2026, 11, 14, 23, 59, 59)},
+    {
+        "id": 1,
+        "user_id": 1,
+        "course_id": 1,
+        "enrolled_at": utc(2026, 10, 6, 10),
+        "progress": 1.0,
+        "completed_at": utc(2026, 11, 20, 13, 30),
+    },
+    {
+        "id": 2,
+        "user_id": 1,
+        "course_id": 2,
+        "enrolled_at": utc(2026, 11, 20),
+        "progress": 0.25,
+        "completed_at": None,
+    },
+    {
+        "id": 3,
+        "user_id": 2,
+        "course_id": 1,
+        "enrolled_at": utc(2026, 11, 10, 12),
+        "progress": 0.5,
+        "completed_at": None,
+    },
+    {
+        "id": 4,
+        "user_id": 4,
+        "course_id": 2,
+        "enrolled_at": utc(2026, 11, 21),
+        "progress": 0.0,
+        "completed_at": None,
+    },
+    {
+        "id": 5,
+        "user_id": 5,
+        "course_id": 1,
+        "enrolled_at": utc(2026, 9, 16),
+        "progress": 0.1,
+        "completed_at": None,
+    },
+    {
+        "id": 6,
+        "user_id": 2,
+        "course_id": 2,
+        "enrolled_at": utc(2026, 11, 9, 8),
+        "progress": 1.0,
+        "completed_at": utc(2026, 11, 14, 23, 59, 59),
+    },
 ]
 
 
-def ev(i: int, user: int, course: int | None, kind: str, at: datetime, seconds: int) -> dict[str, Any]:
-    return {"id": i, "user_id": user, "course_id": course, "kind": kind, "occurred_at": at, "seconds_spent": seconds}
+def ev(
+    i: int, user: int, course: int | None, kind: str, at: datetime, seconds: int
+) -> dict[str, Any]:
+    return {
+        "id": i,
+        "user_id": user,
+        "course_id": course,
+        "kind": kind,
+        "occurred_at": at,
+        "seconds_spent": seconds,
+    }
 
 
 EVENTS = [
     ev(1, 1, 1, "lesson_viewed", utc(2026, 11, 20), 300),  # first instant of the day, hour 00
     ev(2, 1, 1, "lesson_completed", utc(2026, 11, 20, 13), 60),  # first instant of hour 13
-    ev(3, 1, 2, "quiz_submitted", datetime(2026, 11, 20, 13, 59, 59, 999999, tzinfo=timezone.utc), 120),
+    ev(
+        3,
+        1,
+        2,
+        "quiz_submitted",
+        datetime(2026, 11, 20, 13, 59, 59, 999999, tzinfo=UTC),
+        120,
+    ),
     ev(4, 2, 1, "lesson_viewed", utc(2026, 11, 20, 13, 15), 200),
     ev(5, 2, None, "login", utc(2026, 11, 20, 13, 20), 0),
     ev(6, 2, 1, "lesson_viewed", utc(2026, 11, 20, 14), 100),  # first instant of hour 14
@@ -156,7 +262,9 @@ EVENTS = [
     ev(9, 2, 1, "lesson_viewed", utc(2026, 11, 12, 10), 400),  # previous week
     ev(10, 1, 2, "lesson_viewed", utc(2026, 11, 8), 30),  # first instant of the previous week
     ev(11, 2, 2, "video_watched", utc(2026, 11, 15), 90),  # first instant of the week
-    ev(12, 1, 1, "lesson_viewed", utc(2026, 11, 7, 23, 59, 59), 10),  # just before the previous week
+    ev(
+        12, 1, 1, "lesson_viewed", utc(2026, 11, 7, 23, 59, 59), 10
+    ),  # just before the previous week
 ]
 
 
@@ -188,24 +296,49 @@ AFTER_W47 = utc(2026, 11, 22, 1, 0, 5)  # the scheduled Sunday 01:00 run that fo
 def test_hourly_metrics_for_one_hour(data: Engine, run: Runner) -> None:
     result = run("hourly-metrics", AFTER_W47, params={"hour": "2026-11-20T13"})
     assert result == {
-        "hours": 1, "from": "2026-11-20T13:00:00+00:00", "to": "2026-11-20T14:00:00+00:00",
-        "active_users": 2, "events": 4, "signups": 1, "enrollments": 0, "completions": 1,
-        "events_by_kind": {"lesson_completed": 1, "lesson_viewed": 1, "login": 1, "quiz_submitted": 1},
+        "hours": 1,
+        "from": "2026-11-20T13:00:00+00:00",
+        "to": "2026-11-20T14:00:00+00:00",
+        "active_users": 2,
+        "events": 4,
+        "signups": 1,
+        "enrollments": 0,
+        "completions": 1,
+        "events_by_kind": {
+            "lesson_completed": 1,
+            "lesson_viewed": 1,
+            "login": 1,
+            "quiz_submitted": 1,
+        },
         "rows_written": 5,
     }
-    assert rows(data, p.hourly_metrics) == [{
-        "hour_start": utc(2026, 11, 20, 13), "active_users": 2, "events": 4, "time_spent_seconds": 380,
-        "signups": 1, "enrollments": 0, "completions": 1,
-    }]
+    assert rows(data, p.hourly_metrics) == [
+        {
+            "hour_start": utc(2026, 11, 20, 13),
+            "active_users": 2,
+            "events": 4,
+            "time_spent_seconds": 380,
+            "signups": 1,
+            "enrollments": 0,
+            "completions": 1,
+        }
+    ]
     assert [(r["kind"], r["events"]) for r in rows(data, p.hourly_event_counts)] == [
-        ("lesson_completed", 1), ("lesson_viewed", 1), ("login", 1), ("quiz_submitted", 1)]
+        ("lesson_completed", 1),
+        ("lesson_viewed", 1),
+        ("login", 1),
+        ("quiz_submitted", 1),
+    ]
 
 
 def test_hourly_metrics_defaults_to_the_last_full_hour(data: Engine, run: Runner) -> None:
     run("hourly-metrics", utc(2026, 11, 20, 14, 0, 3))
     run("hourly-metrics", utc(2026, 11, 20, 15, 0, 2), slot=utc(2026, 11, 20, 15))
     hours = rows(data, p.hourly_metrics)
-    assert [(h["hour_start"], h["events"], h["active_users"], h["time_spent_seconds"], h["signups"]) for h in hours] == [
+    assert [
+        (h["hour_start"], h["events"], h["active_users"], h["time_spent_seconds"], h["signups"])
+        for h in hours
+    ] == [
         (utc(2026, 11, 20, 13), 4, 2, 380, 1),
         (utc(2026, 11, 20, 14), 1, 1, 100, 1),
     ]
@@ -214,18 +347,40 @@ def test_hourly_metrics_defaults_to_the_last_full_hour(data: Engine, run: Runner
 def test_hourly_metrics_backfills_every_hour_of_a_date(data: Engine, run: Runner) -> None:
     result = run("hourly-metrics", AFTER_W47, day=date(2026, 11, 20))
     assert result["hours"] == 24
-    assert (result["events"], result["active_user_hours"], result["signups"], result["enrollments"],
-            result["completions"]) == (6, 4, 2, 1, 1)
-    assert result["events_by_kind"] == {"lesson_completed": 1, "lesson_viewed": 3, "login": 1, "quiz_submitted": 1}
+    assert (
+        result["events"],
+        result["active_user_hours"],
+        result["signups"],
+        result["enrollments"],
+        result["completions"],
+    ) == (6, 4, 2, 1, 1)
+    assert result["events_by_kind"] == {
+        "lesson_completed": 1,
+        "lesson_viewed": 3,
+        "login": 1,
+        "quiz_submitted": 1,
+    }
     hours = {h["hour_start"].hour: h for h in rows(data, p.hourly_metrics)}
     assert len(hours) == 24
-    assert {k: (v["events"], v["enrollments"]) for k, v in hours.items() if v["events"] or v["enrollments"]} == {
-        0: (1, 1), 13: (4, 0), 14: (1, 0)}
-    assert hours[5] == {"hour_start": utc(2026, 11, 20, 5), "active_users": 0, "events": 0,
-                        "time_spent_seconds": 0, "signups": 0, "enrollments": 0, "completions": 0}
+    assert {
+        k: (v["events"], v["enrollments"])
+        for k, v in hours.items()
+        if v["events"] or v["enrollments"]
+    } == {0: (1, 1), 13: (4, 0), 14: (1, 0)}
+    assert hours[5] == {
+        "hour_start": utc(2026, 11, 20, 5),
+        "active_users": 0,
+        "events": 0,
+        "time_spent_seconds": 0,
+        "signups": 0,
+        "enrollments": 0,
+        "completions": 0,
+    }
 
 
-def test_hourly_metrics_refuses_an_unfinished_hour_and_a_bad_hour(data: Engine, run: Runner) -> None:
+def test_hourly_metrics_refuses_an_unfinished_hour_and_a_bad_hour(
+    data: Engine, run: Runner
+) -> None:
     with pytest.raises(UsageError, match="has not ended"):
         run("hourly-metrics", utc(2026, 11, 20, 13, 30), params={"hour": "2026-11-20T13"})
     with pytest.raises(UsageError, match="not an hour"):
@@ -238,31 +393,77 @@ def test_hourly_metrics_refuses_an_unfinished_hour_and_a_bad_hour(data: Engine, 
 # --- daily-analytics-updates -------------------------------------------------------------
 
 DAY_20_COURSES = [
-    {"day": date(2026, 11, 20), "course_id": 1, "active_students": 2, "new_enrollments": 0, "completions": 1,
-     "lessons_viewed": 3, "enrolled_students": 3, "avg_progress": pytest.approx(1.6 / 3),
-     "time_spent_seconds": 660},
-    {"day": date(2026, 11, 20), "course_id": 2, "active_students": 1, "new_enrollments": 1, "completions": 0,
-     "lessons_viewed": 0, "enrolled_students": 2, "avg_progress": pytest.approx(0.625), "time_spent_seconds": 120},
-    {"day": date(2026, 11, 20), "course_id": 3, "active_students": 0, "new_enrollments": 0, "completions": 0,
-     "lessons_viewed": 0, "enrolled_students": 0, "avg_progress": 0.0, "time_spent_seconds": 0},
+    {
+        "day": date(2026, 11, 20),
+        "course_id": 1,
+        "active_students": 2,
+        "new_enrollments": 0,
+        "completions": 1,
+        "lessons_viewed": 3,
+        "enrolled_students": 3,
+        "avg_progress": pytest.approx(1.6 / 3),
+        "time_spent_seconds": 660,
+    },
+    {
+        "day": date(2026, 11, 20),
+        "course_id": 2,
+        "active_students": 1,
+        "new_enrollments": 1,
+        "completions": 0,
+        "lessons_viewed": 0,
+        "enrolled_students": 2,
+        "avg_progress": pytest.approx(0.625),
+        "time_spent_seconds": 120,
+    },
+    {
+        "day": date(2026, 11, 20),
+        "course_id": 3,
+        "active_students": 0,
+        "new_enrollments": 0,
+        "completions": 0,
+        "lessons_viewed": 0,
+        "enrolled_students": 0,
+        "avg_progress": 0.0,
+        "time_spent_seconds": 0,
+    },
 ]
 DAY_20_STUDENTS = [
-    {"day": date(2026, 11, 20), "user_id": 1, "events": 3, "time_spent_seconds": 480, "lessons_completed": 1,
-     "courses_active": 2},
-    {"day": date(2026, 11, 20), "user_id": 2, "events": 3, "time_spent_seconds": 300, "lessons_completed": 0,
-     "courses_active": 1},
+    {
+        "day": date(2026, 11, 20),
+        "user_id": 1,
+        "events": 3,
+        "time_spent_seconds": 480,
+        "lessons_completed": 1,
+        "courses_active": 2,
+    },
+    {
+        "day": date(2026, 11, 20),
+        "user_id": 2,
+        "events": 3,
+        "time_spent_seconds": 300,
+        "lessons_completed": 0,
+        "courses_active": 1,
+    },
 ]
 
 
 def test_daily_analytics_for_the_previous_day(data: Engine, run: Runner) -> None:
     result = run("daily-analytics-updates", utc(2026, 11, 21, 0, 0, 4), slot=utc(2026, 11, 21))
-    assert result == {"day": "2026-11-20", "course_rows": 3, "student_rows": 2, "active_students": 2,
-                      "events": 6, "time_spent_seconds": 780}
+    assert result == {
+        "day": "2026-11-20",
+        "course_rows": 3,
+        "student_rows": 2,
+        "active_students": 2,
+        "events": 6,
+        "time_spent_seconds": 780,
+    }
     assert rows(data, p.daily_course_stats) == DAY_20_COURSES
     assert rows(data, p.daily_student_stats) == DAY_20_STUDENTS
 
 
-def test_daily_analytics_rerun_leaves_identical_rows_and_drops_stale_ones(data: Engine, run: Runner) -> None:
+def test_daily_analytics_rerun_leaves_identical_rows_and_drops_stale_ones(
+    data: Engine, run: Runner
+) -> None:
     now = utc(2026, 11, 21, 0, 0, 4)
     first = run("daily-analytics-updates", now)
     before = (rows(data, p.daily_course_stats), rows(data, p.daily_student_stats))
@@ -279,30 +480,77 @@ def test_daily_analytics_rerun_leaves_identical_rows_and_drops_stale_ones(data: 
 def test_daily_analytics_backfill_keeps_other_days(data: Engine, run: Runner) -> None:
     run("daily-analytics-updates", AFTER_W47, day=date(2026, 11, 20))
     result = run("daily-analytics-updates", AFTER_W47, day=date(2026, 11, 19))
-    assert result == {"day": "2026-11-19", "course_rows": 3, "student_rows": 1, "active_students": 1,
-                      "events": 1, "time_spent_seconds": 0}
+    assert result == {
+        "day": "2026-11-19",
+        "course_rows": 3,
+        "student_rows": 1,
+        "active_students": 1,
+        "events": 1,
+        "time_spent_seconds": 0,
+    }
     courses = [r for r in rows(data, p.daily_course_stats) if r["day"] == date(2026, 11, 19)]
     assert courses == [
-        {"day": date(2026, 11, 19), "course_id": 1, "active_students": 0, "new_enrollments": 0, "completions": 0,
-         "lessons_viewed": 0, "enrolled_students": 3, "avg_progress": pytest.approx(1.6 / 3),
-         "time_spent_seconds": 0},
-        {"day": date(2026, 11, 19), "course_id": 2, "active_students": 0, "new_enrollments": 0, "completions": 0,
-         "lessons_viewed": 0, "enrolled_students": 1, "avg_progress": 1.0, "time_spent_seconds": 0},
-        {"day": date(2026, 11, 19), "course_id": 3, "active_students": 0, "new_enrollments": 0, "completions": 0,
-         "lessons_viewed": 0, "enrolled_students": 0, "avg_progress": 0.0, "time_spent_seconds": 0},
+        {
+            "day": date(2026, 11, 19),
+            "course_id": 1,
+            "active_students": 0,
+            "new_enrollments": 0,
+            "completions": 0,
+            "lessons_viewed": 0,
+            "enrolled_students": 3,
+            "avg_progress": pytest.approx(1.6 / 3),
+            "time_spent_seconds": 0,
+        },
+        {
+            "day": date(2026, 11, 19),
+            "course_id": 2,
+            "active_students": 0,
+            "new_enrollments": 0,
+            "completions": 0,
+            "lessons_viewed": 0,
+            "enrolled_students": 1,
+            "avg_progress": 1.0,
+            "time_spent_seconds": 0,
+        },
+        {
+            "day": date(2026, 11, 19),
+            "course_id": 3,
+            "active_students": 0,
+            "new_enrollments": 0,
+            "completions": 0,
+            "lessons_viewed": 0,
+            "enrolled_students": 0,
+            "avg_progress": 0.0,
+            "time_spent_seconds": 0,
+        },
     ]
     students = rows(data, p.daily_student_stats)
     assert [r for r in students if r["day"] == date(2026, 11, 19)] == [
-        {"day": date(2026, 11, 19), "user_id": 3, "events": 1, "time_spent_seconds": 0, "lessons_completed": 0,
-         "courses_active": 0}]
+        {
+            "day": date(2026, 11, 19),
+            "user_id": 3,
+            "events": 1,
+            "time_spent_seconds": 0,
+            "lessons_completed": 0,
+            "courses_active": 0,
+        }
+    ]
     assert [r for r in students if r["day"] == date(2026, 11, 20)] == DAY_20_STUDENTS
-    assert [r for r in rows(data, p.daily_course_stats) if r["day"] == date(2026, 11, 20)] == DAY_20_COURSES
+    assert [
+        r for r in rows(data, p.daily_course_stats) if r["day"] == date(2026, 11, 20)
+    ] == DAY_20_COURSES
 
 
 def test_daily_analytics_empty_day_gives_zeros(data: Engine, run: Runner) -> None:
     result = run("daily-analytics-updates", AFTER_W47, day=date(2026, 6, 1))
-    assert result == {"day": "2026-06-01", "course_rows": 3, "student_rows": 0, "active_students": 0,
-                      "events": 0, "time_spent_seconds": 0}
+    assert result == {
+        "day": "2026-06-01",
+        "course_rows": 3,
+        "student_rows": 0,
+        "active_students": 0,
+        "events": 0,
+        "time_spent_seconds": 0,
+    }
     assert {r["enrolled_students"] for r in rows(data, p.daily_course_stats)} == {0}
 
 
@@ -318,16 +566,30 @@ def test_empty_database_gives_zeros(engine: Engine, run: Runner) -> None:
 
 
 def change(cur: float, prev: float) -> dict[str, Any]:
-    return {"current": cur, "previous": prev, "change": cur - prev,
-            "change_pct": (cur - prev) / prev * 100 if prev else None}
+    return {
+        "current": cur,
+        "previous": prev,
+        "change": cur - prev,
+        "change_pct": (cur - prev) / prev * 100 if prev else None,
+    }
 
 
 def test_weekly_trend_report_numbers(data: Engine, run: Runner, settings: Settings) -> None:
     result = run("weekly-trend-reports", AFTER_W47, slot=utc(2026, 11, 22, 1))
-    md_path, json_path = settings.reports_dir / "weekly-2026-W47.md", settings.reports_dir / "weekly-2026-W47.json"
+    md_path, json_path = (
+        settings.reports_dir / "weekly-2026-W47.md",
+        settings.reports_dir / "weekly-2026-W47.json",
+    )
     assert result == {
-        "period": "2026-W47", "start": "2026-11-15T00:00:00+00:00", "end": "2026-11-22T00:00:00+00:00",
-        "courses": 3, "active_students": 3, "enrollments": 2, "completions": 1, "movers_up": 2, "movers_down": 0,
+        "period": "2026-W47",
+        "start": "2026-11-15T00:00:00+00:00",
+        "end": "2026-11-22T00:00:00+00:00",
+        "courses": 3,
+        "active_students": 3,
+        "enrollments": 2,
+        "completions": 1,
+        "movers_up": 2,
+        "movers_down": 0,
         "files": [str(md_path), str(json_path)],
     }
     body = json.loads(json_path.read_text())
@@ -339,38 +601,81 @@ def test_weekly_trend_report_numbers(data: Engine, run: Runner, settings: Settin
     }
     courses = {c["course_id"]: c for c in body["courses"]}
     assert set(courses) == {1, 2, 3}
-    assert courses[1] == {"course_id": 1, "title": "Algebra", "active_students": change(2, 1),
-                          "enrollments": change(0, 1), "completions": change(1, 0),
-                          "completion_rate": change(1 / 3, 0)}
-    assert courses[2] == {"course_id": 2, "title": "Biology", "active_students": change(2, 1),
-                          "enrollments": change(2, 1), "completions": change(0, 1),
-                          "completion_rate": change(0, 1)}
-    assert courses[3] == {"course_id": 3, "title": "Chemistry", "active_students": change(0, 0),
-                          "enrollments": change(0, 0), "completions": change(0, 0),
-                          "completion_rate": change(0, 0)}
-    assert body["top_movers"] == {"up": [
-        {"course_id": 1, "title": "Algebra", "active_students": 2, "previous": 1, "change": 1, "change_pct": 100.0},
-        {"course_id": 2, "title": "Biology", "active_students": 2, "previous": 1, "change": 1, "change_pct": 100.0},
-    ], "down": []}
+    assert courses[1] == {
+        "course_id": 1,
+        "title": "Algebra",
+        "active_students": change(2, 1),
+        "enrollments": change(0, 1),
+        "completions": change(1, 0),
+        "completion_rate": change(1 / 3, 0),
+    }
+    assert courses[2] == {
+        "course_id": 2,
+        "title": "Biology",
+        "active_students": change(2, 1),
+        "enrollments": change(2, 1),
+        "completions": change(0, 1),
+        "completion_rate": change(0, 1),
+    }
+    assert courses[3] == {
+        "course_id": 3,
+        "title": "Chemistry",
+        "active_students": change(0, 0),
+        "enrollments": change(0, 0),
+        "completions": change(0, 0),
+        "completion_rate": change(0, 0),
+    }
+    assert body["top_movers"] == {
+        "up": [
+            {
+                "course_id": 1,
+                "title": "Algebra",
+                "active_students": 2,
+                "previous": 1,
+                "change": 1,
+                "change_pct": 100.0,
+            },
+            {
+                "course_id": 2,
+                "title": "Biology",
+                "active_students": 2,
+                "previous": 1,
+                "change": 1,
+                "change_pct": 100.0,
+            },
+        ],
+        "down": [],
+    }
     assert (body["start"], body["end"], body["previous_period"]) == (
-        "2026-11-15T00:00:00+00:00", "2026-11-22T00:00:00+00:00", "2026-W46")
+        "2026-11-15T00:00:00+00:00",
+        "2026-11-22T00:00:00+00:00",
+        "2026-W46",
+    )
 
     markdown = md_path.read_text()
-    assert markdown.startswith("# Weekly trend report 2026-W47\n\nWeek: 2026-11-15 to 2026-11-21 (UTC), "
-                               "compared with 2026-W46 (2026-11-08 to 2026-11-14).")
+    assert markdown.startswith(
+        "# Weekly trend report 2026-W47\n\nWeek: 2026-11-15 to 2026-11-21 (UTC), "
+        "compared with 2026-W46 (2026-11-08 to 2026-11-14)."
+    )
     assert "| Active students | 3 | 2 | +1 (+50.0%) |" in markdown
     assert "| Completion rate | 20.0% | 25.0% | -5.0 pp |" in markdown
     assert "| Chemistry |" not in markdown  # no activity in either week
     with data.connect() as conn:
         stored = conn.execute(select(p.reports)).one()._mapping
     assert (stored["kind"], stored["period"], stored["period_start"], stored["period_end"]) == (
-        "weekly", "2026-W47", utc(2026, 11, 15), utc(2026, 11, 22))
+        "weekly",
+        "2026-W47",
+        utc(2026, 11, 15),
+        utc(2026, 11, 22),
+    )
     assert json.loads(stored["body"]) == body and stored["markdown"] == markdown
 
 
 def test_weekly_top_movers_limit_and_down(data: Engine, run: Runner, settings: Settings) -> None:
     # Week W46 against W45: Algebra 1 (u2) vs 1 (u1, 11-07), Biology 1 (u1) vs 0.
-    result = run("weekly-trend-reports", AFTER_W47, day=date(2026, 11, 14), config={"top_movers": 1})
+    result = run(
+        "weekly-trend-reports", AFTER_W47, day=date(2026, 11, 14), config={"top_movers": 1}
+    )
     assert (result["period"], result["active_students"], result["movers_up"]) == ("2026-W46", 2, 1)
     body = json.loads((settings.reports_dir / "weekly-2026-W46.json").read_text())
     assert body["overall"]["active_students"] == change(2, 1)
@@ -385,14 +690,19 @@ def test_weekly_top_movers_limit_and_down(data: Engine, run: Runner, settings: S
         run("weekly-trend-reports", AFTER_W47, config={"top_movers": "many"})
 
 
-def test_weekly_rerun_rewrites_files_in_place(data: Engine, run: Runner, settings: Settings) -> None:
+def test_weekly_rerun_rewrites_files_in_place(
+    data: Engine, run: Runner, settings: Settings
+) -> None:
     run("weekly-trend-reports", AFTER_W47)
     first = {f.name: f.read_bytes() for f in settings.reports_dir.iterdir()}
-    run("weekly-trend-reports", utc(2026, 11, 23, 9), day=date(2026, 11, 15))  # backfill of the same week
+    run(
+        "weekly-trend-reports", utc(2026, 11, 23, 9), day=date(2026, 11, 15)
+    )  # backfill of the same week
     assert {f.name: f.read_bytes() for f in settings.reports_dir.iterdir()} == first
     assert sorted(first) == ["weekly-2026-W47.json", "weekly-2026-W47.md"]
     assert [(r["kind"], r["period"], r["created_at"]) for r in rows(data, p.reports)] == [
-        ("weekly", "2026-W47", utc(2026, 11, 23, 9))]
+        ("weekly", "2026-W47", utc(2026, 11, 23, 9))
+    ]
 
 
 # --- monthly-executive-summaries ---------------------------------------------------------
@@ -401,10 +711,20 @@ def test_weekly_rerun_rewrites_files_in_place(data: Engine, run: Runner, setting
 def test_monthly_summary_numbers(data: Engine, run: Runner, settings: Settings) -> None:
     result = run("monthly-executive-summaries", utc(2026, 12, 1, 2, 0, 7), slot=utc(2026, 12, 1, 2))
     assert result == {
-        "period": "2026-11", "start": "2026-11-01T00:00:00+00:00", "end": "2026-12-01T00:00:00+00:00",
-        "total_users": 5, "active_users": 3, "signups": 2, "enrollments": 4, "completions": 2,
-        "time_spent_seconds": 1360, "top_courses": 2,
-        "files": [str(settings.reports_dir / "monthly-2026-11.md"), str(settings.reports_dir / "monthly-2026-11.json")],
+        "period": "2026-11",
+        "start": "2026-11-01T00:00:00+00:00",
+        "end": "2026-12-01T00:00:00+00:00",
+        "total_users": 5,
+        "active_users": 3,
+        "signups": 2,
+        "enrollments": 4,
+        "completions": 2,
+        "time_spent_seconds": 1360,
+        "top_courses": 2,
+        "files": [
+            str(settings.reports_dir / "monthly-2026-11.md"),
+            str(settings.reports_dir / "monthly-2026-11.json"),
+        ],
     }
     body = json.loads((settings.reports_dir / "monthly-2026-11.json").read_text())
     assert body["kpis"] == {
@@ -418,33 +738,73 @@ def test_monthly_summary_numbers(data: Engine, run: Runner, settings: Settings) 
         "time_spent_seconds": change(1360, 0),
     }
     assert body["top_courses"] == [
-        {"course_id": 1, "title": "Algebra", "active_students": 2, "active_students_previous": 0,
-         "enrollments": 1, "completions": 1, "completion_rate": 1 / 3, "time_spent_seconds": 1120},
-        {"course_id": 2, "title": "Biology", "active_students": 2, "active_students_previous": 0,
-         "enrollments": 3, "completions": 1, "completion_rate": 1 / 3, "time_spent_seconds": 240},
+        {
+            "course_id": 1,
+            "title": "Algebra",
+            "active_students": 2,
+            "active_students_previous": 0,
+            "enrollments": 1,
+            "completions": 1,
+            "completion_rate": 1 / 3,
+            "time_spent_seconds": 1120,
+        },
+        {
+            "course_id": 2,
+            "title": "Biology",
+            "active_students": 2,
+            "active_students_previous": 0,
+            "enrollments": 3,
+            "completions": 1,
+            "completion_rate": 1 / 3,
+            "time_spent_seconds": 240,
+        },
     ]
     markdown = (settings.reports_dir / "monthly-2026-11.md").read_text()
-    assert markdown.startswith("# Executive summary 2026-11\n\nMonth: 2026-11-01 to 2026-11-30 (UTC), "
-                               "compared with 2026-10.")
+    assert markdown.startswith(
+        "# Executive summary 2026-11\n\nMonth: 2026-11-01 to 2026-11-30 (UTC), "
+        "compared with 2026-10."
+    )
     assert "| Verified share | 80.0% | 100.0% | -20.0 pp |" in markdown
     assert "| Time spent | 0.4 h | 0.0 h | +0.4 h (new) |" in markdown
     assert "| 1 | Algebra | 2 | 1 | 1 | 33.3% | 0.3 h |" in markdown
 
 
-def test_monthly_backfill_limit_and_empty_month(data: Engine, run: Runner, settings: Settings) -> None:
-    result = run("monthly-executive-summaries", AFTER_W47, day=date(2026, 10, 31), config={"top_courses": 1})
+def test_monthly_backfill_limit_and_empty_month(
+    data: Engine, run: Runner, settings: Settings
+) -> None:
+    result = run(
+        "monthly-executive-summaries", AFTER_W47, day=date(2026, 10, 31), config={"top_courses": 1}
+    )
     # October against September: u1, u2 signed up; e1 enrolled; no events.
-    assert (result["period"], result["total_users"], result["signups"], result["enrollments"],
-            result["active_users"], result["top_courses"]) == ("2026-10", 3, 2, 1, 0, 0)
+    assert (
+        result["period"],
+        result["total_users"],
+        result["signups"],
+        result["enrollments"],
+        result["active_users"],
+        result["top_courses"],
+    ) == ("2026-10", 3, 2, 1, 0, 0)
     result = run("monthly-executive-summaries", utc(2026, 12, 1, 2), config={"top_courses": 1})
     assert result["top_courses"] == 1
     empty = run("monthly-executive-summaries", AFTER_W47, day=date(2025, 1, 15))
     assert {k: v for k, v in empty.items() if k not in ("files", "start", "end")} == {
-        "period": "2025-01", "total_users": 0, "active_users": 0, "signups": 0, "enrollments": 0,
-        "completions": 0, "time_spent_seconds": 0, "top_courses": 0}
+        "period": "2025-01",
+        "total_users": 0,
+        "active_users": 0,
+        "signups": 0,
+        "enrollments": 0,
+        "completions": 0,
+        "time_spent_seconds": 0,
+        "top_courses": 0,
+    }
     assert sorted(f.name for f in settings.reports_dir.iterdir()) == [
-        "monthly-2025-01.json", "monthly-2025-01.md", "monthly-2026-10.json", "monthly-2026-10.md",
-        "monthly-2026-11.json", "monthly-2026-11.md"]
+        "monthly-2025-01.json",
+        "monthly-2025-01.md",
+        "monthly-2026-10.json",
+        "monthly-2026-10.md",
+        "monthly-2026-11.json",
+        "monthly-2026-11.md",
+    ]
     with pytest.raises(UsageError, match="has not ended"):
         run("monthly-executive-summaries", AFTER_W47, day=date(2026, 11, 2))
 
@@ -455,10 +815,22 @@ def test_monthly_backfill_limit_and_empty_month(data: Engine, run: Runner, setti
 def test_dry_run_writes_nothing(data: Engine, run: Runner, settings: Settings) -> None:
     now = utc(2026, 12, 1, 2, 0, 7)
     hourly = run("hourly-metrics", now, params={"hour": "2026-11-20T13"}, dry_run=True)
-    assert (hourly["events"], hourly["active_users"], hourly["rows_written"], hourly["dry_run"]) == (4, 2, 0, True)
+    assert (
+        hourly["events"],
+        hourly["active_users"],
+        hourly["rows_written"],
+        hourly["dry_run"],
+    ) == (4, 2, 0, True)
     daily = run("daily-analytics-updates", now, day=date(2026, 11, 20), dry_run=True)
-    assert daily == {"day": "2026-11-20", "course_rows": 3, "student_rows": 2, "active_students": 2,
-                     "events": 6, "time_spent_seconds": 780, "dry_run": True}
+    assert daily == {
+        "day": "2026-11-20",
+        "course_rows": 3,
+        "student_rows": 2,
+        "active_students": 2,
+        "events": 6,
+        "time_spent_seconds": 780,
+        "dry_run": True,
+    }
     weekly = run("weekly-trend-reports", now, day=date(2026, 11, 20), dry_run=True)
     assert (weekly["active_students"], weekly["files"], weekly["dry_run"]) == (3, [], True)
     monthly = run("monthly-executive-summaries", now, dry_run=True)
@@ -472,25 +844,43 @@ def test_dry_run_writes_nothing(data: Engine, run: Runner, settings: Settings) -
 
 
 def ctx_at(settings: Settings, reference: datetime, day: date | None = None) -> TaskContext:
-    return TaskContext(task="t", settings=settings, config={}, now=utc(2030, 1, 1), slot=reference, date=day)
+    return TaskContext(
+        task="t", settings=settings, config={}, now=utc(2030, 1, 1), slot=reference, date=day
+    )
 
 
 def test_period_rules(tmp_path: Path) -> None:
     settings = load_settings(environ={"CRONKIT_HOME": str(tmp_path)})
     # Weeks run Sunday to Saturday; a Sunday run covers the 7 days before it.
     sunday = ctx_at(settings, utc(2026, 11, 22, 1))
-    assert (a.week_to_compute(sunday).start, a.week_to_compute(sunday).key) == (utc(2026, 11, 15), "2026-W47")
+    assert (a.week_to_compute(sunday).start, a.week_to_compute(sunday).key) == (
+        utc(2026, 11, 15),
+        "2026-W47",
+    )
     wednesday = ctx_at(settings, utc(2026, 11, 25, 9))
     assert a.week_to_compute(wednesday).start == utc(2026, 11, 15)
     for day in (date(2026, 11, 15), date(2026, 11, 18), date(2026, 11, 21)):
-        assert a.week_to_compute(ctx_at(settings, utc(2026, 11, 25), day)).start == utc(2026, 11, 15)
+        assert a.week_to_compute(ctx_at(settings, utc(2026, 11, 25), day)).start == utc(
+            2026, 11, 15
+        )
     # The week named after ISO week 1 of 2027 starts on Sunday 2027-01-03.
     new_year = a.week_to_compute(ctx_at(settings, utc(2027, 1, 10, 1)))
-    assert (new_year.key, new_year.start, new_year.previous_key) == ("2027-W01", utc(2027, 1, 3), "2026-W53")
+    assert (new_year.key, new_year.start, new_year.previous_key) == (
+        "2027-W01",
+        utc(2027, 1, 3),
+        "2026-W53",
+    )
     # Months: January's previous month is December of the year before.
     jan = a.month_to_compute(ctx_at(settings, utc(2027, 2, 1, 2)))
     assert (jan.key, jan.start, jan.end, jan.previous_key, jan.previous_start) == (
-        "2027-01", utc(2027, 1, 1), utc(2027, 2, 1), "2026-12", utc(2026, 12, 1))
-    assert a.month_to_compute(ctx_at(settings, utc(2027, 6, 9), date(2028, 2, 29))).end == utc(2028, 3, 1)
+        "2027-01",
+        utc(2027, 1, 1),
+        utc(2027, 2, 1),
+        "2026-12",
+        utc(2026, 12, 1),
+    )
+    assert a.month_to_compute(ctx_at(settings, utc(2027, 6, 9), date(2028, 2, 29))).end == utc(
+        2028, 3, 1
+    )
     assert a.day_to_compute(ctx_at(settings, utc(2026, 11, 21, 0, 0))) == date(2026, 11, 20)
     assert a.hours_to_compute(ctx_at(settings, utc(2026, 11, 21, 0, 0))) == [utc(2026, 11, 20, 23)]

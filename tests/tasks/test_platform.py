@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     with admin.begin() as conn:
         conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = create_engine_for(url, connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 5})
+    eng = create_engine_for(
+        url, connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 5}
+    )
     yield eng
     eng.dispose()
     with admin.begin() as conn:
@@ -51,49 +53,133 @@ def test_timestamps_round_trip_as_aware_utc(engine: Engine) -> None:
     p.create_all(engine)
     paris = timezone(timedelta(hours=1))
     with engine.begin() as conn:
-        conn.execute(insert(p.users), [
-            {"id": 1, "email": "a@x.test", "verified": True, "created_at": datetime(2026, 11, 20, 14, 30, tzinfo=paris)},
-            # Naive values are taken as UTC.
-            {"id": 2, "email": "b@x.test", "verified": False, "created_at": datetime(2026, 11, 20, 13, 30, 0, 5)},
-        ])
-        got = conn.execute(select(p.users.c.id, p.users.c.created_at, p.users.c.verified).order_by("id")).all()
-        assert got == [(1, datetime(2026, 11, 20, 13, 30, tzinfo=timezone.utc), True),
-                       (2, datetime(2026, 11, 20, 13, 30, 0, 5, tzinfo=timezone.utc), False)]
-        assert all(row[1].tzinfo is timezone.utc for row in got)
+        conn.execute(
+            insert(p.users),
+            [
+                {
+                    "id": 1,
+                    "email": "a@x.test",
+                    "verified": True,
+                    "created_at": datetime(2026, 11, 20, 14, 30, tzinfo=paris),
+                },
+                # Naive values are taken as UTC.
+                {
+                    "id": 2,
+                    "email": "b@x.test",
+                    "verified": False,
+                    "created_at": datetime(2026, 11, 20, 13, 30, 0, 5),
+                },
+            ],
+        )
+        got = conn.execute(
+            select(p.users.c.id, p.users.c.created_at, p.users.c.verified).order_by("id")
+        ).all()
+        assert got == [
+            (1, datetime(2026, 11, 20, 13, 30, tzinfo=UTC), True),
+            (2, datetime(2026, 11, 20, 13, 30, 0, 5, tzinfo=UTC), False),
+        ]
+        assert all(row[1].tzinfo is UTC for row in got)
         # Comparisons happen in UTC whatever the zone of the bound value.
-        later = conn.execute(select(p.users.c.id).where(
-            p.users.c.created_at > datetime(2026, 11, 20, 14, 30, tzinfo=paris))).scalars().all()
+        later = (
+            conn.execute(
+                select(p.users.c.id).where(
+                    p.users.c.created_at > datetime(2026, 11, 20, 14, 30, tzinfo=paris)
+                )
+            )
+            .scalars()
+            .all()
+        )
         assert later == [2]
 
 
 def test_constraints(engine: Engine) -> None:
     p.create_all(engine)
-    now = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(insert(p.secrets), [{"name": "jwt", "version": 1, "value_encrypted": b"x", "created_at": now,
-                                          "rotate_after": now, "status": "active"}])
+        conn.execute(
+            insert(p.secrets),
+            [
+                {
+                    "name": "jwt",
+                    "version": 1,
+                    "value_encrypted": b"x",
+                    "created_at": now,
+                    "rotate_after": now,
+                    "status": "active",
+                }
+            ],
+        )
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        conn.execute(insert(p.secrets), [{"name": "jwt", "version": 1, "value_encrypted": None, "created_at": now,
-                                          "rotate_after": now, "status": "active"}])
+        conn.execute(
+            insert(p.secrets),
+            [
+                {
+                    "name": "jwt",
+                    "version": 1,
+                    "value_encrypted": None,
+                    "created_at": now,
+                    "rotate_after": now,
+                    "status": "active",
+                }
+            ],
+        )
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        conn.execute(insert(p.secrets), [{"name": "jwt", "version": 2, "value_encrypted": None, "created_at": now,
-                                          "rotate_after": now, "status": "stale"}])
+        conn.execute(
+            insert(p.secrets),
+            [
+                {
+                    "name": "jwt",
+                    "version": 2,
+                    "value_encrypted": None,
+                    "created_at": now,
+                    "rotate_after": now,
+                    "status": "stale",
+                }
+            ],
+        )
     with pytest.raises(IntegrityError), engine.begin() as conn:
-        conn.execute(insert(p.activity_events), [{"user_id": 999, "course_id": None, "kind": "login",
-                                                  "occurred_at": now, "seconds_spent": 0}])
+        conn.execute(
+            insert(p.activity_events),
+            [
+                {
+                    "user_id": 999,
+                    "course_id": None,
+                    "kind": "login",
+                    "occurred_at": now,
+                    "seconds_spent": 0,
+                }
+            ],
+        )
 
 
 def test_deleting_a_user_cascades(engine: Engine) -> None:
     p.create_all(engine)
-    now = datetime(2026, 11, 20, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 20, tzinfo=UTC)
     with engine.begin() as conn:
-        conn.execute(insert(p.users), [{"id": 1, "email": "a@x.test", "verified": False, "created_at": now}])
+        conn.execute(
+            insert(p.users), [{"id": 1, "email": "a@x.test", "verified": False, "created_at": now}]
+        )
         conn.execute(insert(p.courses), [{"id": 1, "title": "A", "created_at": now}])
-        conn.execute(insert(p.enrollments), [{"user_id": 1, "course_id": 1, "enrolled_at": now, "progress": 0.5}])
-        conn.execute(insert(p.activity_events), [{"user_id": 1, "course_id": 1, "kind": "login",
-                                                  "occurred_at": now, "seconds_spent": 0}])
-        conn.execute(insert(p.password_reset_tokens), [{"user_id": 1, "token_hash": "h", "created_at": now,
-                                                        "expires_at": now}])
+        conn.execute(
+            insert(p.enrollments),
+            [{"user_id": 1, "course_id": 1, "enrolled_at": now, "progress": 0.5}],
+        )
+        conn.execute(
+            insert(p.activity_events),
+            [
+                {
+                    "user_id": 1,
+                    "course_id": 1,
+                    "kind": "login",
+                    "occurred_at": now,
+                    "seconds_spent": 0,
+                }
+            ],
+        )
+        conn.execute(
+            insert(p.password_reset_tokens),
+            [{"user_id": 1, "token_hash": "h", "created_at": now, "expires_at": now}],
+        )
         conn.execute(p.users.delete())
         for table in (p.enrollments, p.activity_events, p.password_reset_tokens):
             assert conn.execute(select(table)).all() == []

@@ -1,0 +1,477 @@
+"""Deterministic sample data for the learning platform: database rows, Redis tokens, log files.
+
+`seed_demo` fills what the built-in tasks work on, so every task has something to do on a
+fresh installation. The same seed and the same clock (CRONKIT_NOW) give the same data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cronkit import clock
+from cronkit.errors import UsageError
+
+from . import platform as p
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from cronkit.config import Settings
+
+DEFAULT_USERS = 1000
+DEFAULT_COURSES = 30
+DEFAULT_DAYS = 60
+DEFAULT_SEED = 42
+# Just over log pruning's default max_file_size_mb, so the demo shows a size cap at work.
+DEFAULT_LARGE_LOG_MB = 101
+INSERT_BATCH = 10_000
+DEMO_EMAIL_DOMAIN = "demo.cronkit.invalid"
+REFRESH_TOKEN_DAYS = 30
+
+SUBJECTS = (
+    "Python",
+    "Statistics",
+    "Linear Algebra",
+    "Web Development",
+    "Databases",
+    "Machine Learning",
+    "Design",
+    "Writing",
+    "Spanish",
+    "Marketing",
+    "Finance",
+    "Photography",
+    "Music Theory",
+    "Cloud Computing",
+    "Security",
+    "Product Management",
+    "Data Visualization",
+    "Rust",
+    "Biology",
+    "Chemistry",
+)
+LEVELS = ("Foundations", "Essentials", "In Practice", "Advanced", "Masterclass")
+# (kind, weight, typical seconds spent)
+EVENT_MIX = (
+    (p.LESSON_VIEWED, 55, 420),
+    ("video_watched", 15, 600),
+    (p.QUIZ_SUBMITTED, 12, 300),
+    (p.LESSON_COMPLETED, 10, 60),
+    ("forum_posted", 8, 180),
+)
+PLATFORM_DATA_TABLES = (
+    p.activity_events,
+    p.enrollments,
+    p.password_reset_tokens,
+    p.users,
+    p.courses,
+    p.hourly_event_counts,
+    p.hourly_metrics,
+    p.daily_course_stats,
+    p.daily_student_stats,
+    p.reports,
+)
+
+
+def _batched(
+    rows: Iterator[dict[str, Any]] | list[dict[str, Any]], size: int = INSERT_BATCH
+) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert(
+    conn: Connection, table: Any, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]
+) -> int:
+    from sqlalchemy import insert
+
+    count = 0
+    for batch in _batched(rows):
+        conn.execute(insert(table), batch)
+        count += len(batch)
+    return count
+
+
+def _reset(conn: Connection) -> None:
+    from sqlalchemy import delete
+
+    for table in PLATFORM_DATA_TABLES:
+        conn.execute(delete(table))
+
+
+def _fix_sequences(conn: Connection) -> None:
+    """Move PostgreSQL's id sequences past the ids the seed chose, so later inserts fit."""
+    from sqlalchemy import text
+
+    if conn.dialect.name != "postgresql":
+        return
+    for table in (p.users, p.courses):
+        conn.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                f"COALESCE((SELECT MAX(id) FROM {table.name}), 0) + 1, false)"
+            )
+        )
+
+
+def seed_demo(
+    settings: Settings,
+    *,
+    users: int = DEFAULT_USERS,
+    courses: int = DEFAULT_COURSES,
+    days: int = DEFAULT_DAYS,
+    seed: int = DEFAULT_SEED,
+    large_log_mb: float = DEFAULT_LARGE_LOG_MB,
+    reset: bool = False,
+    now: datetime | None = None,
+    engine: Engine | None = None,
+) -> dict[str, Any]:
+    """Fill the platform database, Redis (when configured) and the log directory; return the counts.
+
+    Refuses a platform database that already holds users unless `reset` is true, which first
+    empties the platform's data and stats tables (never the secrets table).
+    """
+    if users < 1 or courses < 1 or days < 1:
+        raise UsageError("demo seed: --users, --courses and --days must be at least 1")
+    if large_log_mb < 0:
+        raise UsageError("demo seed: --large-log-mb must not be negative")
+    from sqlalchemy import func, select
+
+    now = (now or clock.now()).astimezone(UTC)
+    rng = random.Random(seed)
+    engine = engine or p.engine_for(settings)
+    p.create_all(engine)
+
+    with engine.begin() as conn:
+        existing = conn.execute(select(func.count()).select_from(p.users)).scalar_one()
+        if existing and not reset:
+            raise UsageError(
+                f"demo seed: the platform database already holds {existing:,} users; "
+                "pass --reset to replace its data with demo data"
+            )
+        if reset:
+            _reset(conn)
+        counts = _seed_database(conn, rng, now, users=users, courses=courses, days=days)
+        _fix_sequences(conn)
+
+    counts["secrets"] = _seed_secrets(engine, settings, now)
+    counts.update(_seed_redis(settings, rng, now, counts.pop("_login_users"), reset=reset))
+    counts.update(seed_logs(settings.log_dir, now, rng, large_log_mb=large_log_mb))
+    counts["now"] = now.isoformat()
+    return counts
+
+
+def _seed_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
+    from .secret_rotation import seed_demo_secrets
+
+    return int(seed_demo_secrets(engine, settings, now))
+
+
+def _seed_database(
+    conn: Connection, rng: random.Random, now: datetime, *, users: int, courses: int, days: int
+) -> dict[str, Any]:
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    window_start = today - timedelta(days=days)
+
+    # Courses: most exist before the window; the last one is brand new and has no enrollments.
+    course_rows = []
+    for cid in range(1, courses + 1):
+        subject = SUBJECTS[(cid - 1) % len(SUBJECTS)]
+        title = f"{subject} {LEVELS[((cid - 1) // len(SUBJECTS)) % len(LEVELS)]}"
+        if (cid - 1) >= len(SUBJECTS) * len(LEVELS):
+            title += f" {cid}"
+        created = window_start - timedelta(days=rng.uniform(30, 400))
+        if cid == courses and courses > 1:
+            created = now - timedelta(hours=rng.uniform(1, 20))
+        course_rows.append({"id": cid, "title": title, "created_at": created})
+    enrollable = course_rows[:-1] if courses > 1 else course_rows
+    popularity = [1.0 / (rank + 1) ** 0.8 for rank in range(len(enrollable))]
+
+    # Users: sign-ups over the last year, more recently; ~12% never verified their email.
+    user_rows = []
+    for uid in range(1, users + 1):
+        created = now - timedelta(days=365 * rng.random() ** 1.5, seconds=rng.randrange(86_400))
+        verified = rng.random() > 0.12
+        last_login = None
+        if verified:
+            last_login = created + (now - created) * rng.uniform(0.3, 1.0)
+        user_rows.append(
+            {
+                "id": uid,
+                "email": f"user{uid:06d}@{DEMO_EMAIL_DOMAIN}",
+                "verified": verified,
+                "created_at": created,
+                "last_login_at": last_login,
+            }
+        )
+    unverified = [u for u in user_rows if not u["verified"]]
+    stale_unverified = sum(1 for u in unverified if u["created_at"] < now - timedelta(days=30))
+
+    # Enrollments: verified users take 1-4 courses, popular courses more often.
+    enrollment_rows = []
+    learner_courses: dict[int, list[tuple[int, datetime, datetime | None]]] = {}
+    for u in user_rows:
+        if not u["verified"]:
+            continue
+        picks = {
+            c["id"]: c for c in rng.choices(enrollable, weights=popularity, k=rng.randint(1, 4))
+        }
+        for cid, course in sorted(picks.items()):
+            start = max(u["created_at"], course["created_at"])
+            enrolled = start + (now - start) * rng.random() ** 2
+            completed = None
+            progress = round(rng.random() * 0.95, 3)
+            if rng.random() < 0.3 and enrolled < now - timedelta(days=3):
+                completed = enrolled + (now - enrolled) * rng.uniform(0.2, 1.0)
+                progress = 1.0
+            enrollment_rows.append(
+                {
+                    "user_id": u["id"],
+                    "course_id": cid,
+                    "enrolled_at": enrolled,
+                    "progress": progress,
+                    "completed_at": completed,
+                }
+            )
+            learner_courses.setdefault(u["id"], []).append((cid, enrolled, completed))
+
+    counts: dict[str, Any] = {
+        "courses": _insert(conn, p.courses, course_rows),
+        "users": _insert(conn, p.users, user_rows),
+        "unverified_users": len(unverified),
+        "stale_unverified_users": stale_unverified,
+        "enrollments": _insert(conn, p.enrollments, enrollment_rows),
+        "completed_enrollments": sum(1 for e in enrollment_rows if e["completed_at"] is not None),
+    }
+    counts["activity_events"] = _insert(
+        conn, p.activity_events, _events(rng, now, today, days, learner_courses)
+    )
+    resets, expired = _reset_tokens(rng, now, user_rows)
+    counts["password_reset_tokens"] = _insert(conn, p.password_reset_tokens, resets)
+    counts["expired_password_reset_tokens"] = expired
+    counts["from"] = window_start.isoformat()
+    counts["_login_users"] = [u["id"] for u in user_rows if u["last_login_at"] is not None]
+    return counts
+
+
+def _events(
+    rng: random.Random,
+    now: datetime,
+    today: datetime,
+    days: int,
+    learner_courses: dict[int, list[tuple[int, datetime, datetime | None]]],
+) -> Iterator[dict[str, Any]]:
+    """Yield activity events day by day: engaged learners come back often, weekends are quieter."""
+    kinds = [k for k, _, _ in EVENT_MIX]
+    weights = [w for _, w, _ in EVENT_MIX]
+    typical = {k: s for k, _, s in EVENT_MIX}
+    engagement = {uid: rng.betavariate(1.2, 4.0) for uid in learner_courses}
+    for offset in range(days, -1, -1):
+        day = today - timedelta(days=offset)
+        factor = 1.0 if day.weekday() < 5 else 0.45
+        for uid, taken in learner_courses.items():
+            if rng.random() >= engagement[uid] * factor:
+                continue
+            open_courses = [
+                (cid, enrolled)
+                for cid, enrolled, done in taken
+                if enrolled < day + timedelta(days=1) and (done is None or done > day)
+            ]
+            if not open_courses:
+                continue
+            # Sessions happen in the daytime, mostly 08:00-22:00 UTC.
+            at = day + timedelta(hours=min(23.9, max(0.0, rng.gauss(14, 4))))
+            cid, enrolled = rng.choice(open_courses)
+            if at >= now:
+                continue
+            yield {
+                "user_id": uid,
+                "course_id": None,
+                "kind": "login",
+                "occurred_at": at,
+                "seconds_spent": 0,
+            }
+            for _ in range(rng.randint(2, 9)):
+                at += timedelta(seconds=rng.randint(30, 900))
+                if at >= now:
+                    break
+                if at < enrolled:
+                    continue
+                kind = rng.choices(kinds, weights=weights)[0]
+                seconds = max(5, int(rng.gauss(typical[kind], typical[kind] / 3)))
+                yield {
+                    "user_id": uid,
+                    "course_id": cid,
+                    "kind": kind,
+                    "occurred_at": at,
+                    "seconds_spent": seconds,
+                }
+
+
+def _reset_tokens(
+    rng: random.Random, now: datetime, user_rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    rows, expired = [], 0
+    for u in user_rows:
+        if rng.random() >= 0.06:
+            continue
+        # A fifth are still valid (issued in the last hour); the rest expired over the last 20 days.
+        hours_ago = rng.uniform(0.05, 0.9) if rng.random() < 0.2 else rng.uniform(1, 24 * 20)
+        created = now - timedelta(hours=hours_ago)
+        if created < u["created_at"]:
+            continue
+        expires = created + timedelta(hours=1)
+        used = created + timedelta(minutes=rng.uniform(1, 50)) if rng.random() < 0.5 else None
+        expired += expires < now
+        rows.append(
+            {
+                "user_id": u["id"],
+                "token_hash": hashlib.sha256(rng.randbytes(32)).hexdigest(),
+                "created_at": created,
+                "expires_at": expires,
+                "used_at": used,
+            }
+        )
+    return rows, expired
+
+
+def _seed_redis(
+    settings: Settings, rng: random.Random, now: datetime, login_users: list[int], *, reset: bool
+) -> dict[str, int]:
+    """Store 1-3 refresh tokens per user who logged in; some expired, most valid."""
+    if not settings.redis_url:
+        return {"refresh_tokens": 0, "expired_refresh_tokens": 0}
+    from cronkit.redisutil import connect
+
+    client = connect(settings.redis_url)
+    try:
+        if reset:
+            batch: list[bytes] = []
+            for key in client.scan_iter(match=f"{p.REFRESH_TOKEN_PREFIX}*", count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    client.delete(*batch)
+                    batch = []
+            if batch:
+                client.delete(*batch)
+        rows = []
+        now_s = int(now.timestamp())
+        for uid in login_users:
+            for _ in range(rng.randint(1, 3)):
+                issued = now_s - rng.randrange(0, 60 * 86_400)
+                rows.append((rng.randbytes(16).hex(), uid, issued + REFRESH_TOKEN_DAYS * 86_400))
+        written = p.store_refresh_tokens(client, rows)
+    finally:
+        client.close()
+    return {
+        "refresh_tokens": written,
+        "expired_refresh_tokens": sum(1 for _, _, exp in rows if exp < now_s),
+    }
+
+
+# --- log files ---------------------------------------------------------------------------
+
+LOG_PATHS = (
+    "/api/courses",
+    "/api/lessons/42",
+    "/api/quizzes/7/submit",
+    "/api/me",
+    "/api/enrollments",
+    "/health",
+)
+
+
+def _log_text(rng: random.Random, at: datetime, size: int) -> bytes:
+    """Return about `size` bytes of plausible access-log lines ending before `at`."""
+    lines, total = [], 0
+    t = at - timedelta(seconds=size // 20)
+    while total < size:
+        t += timedelta(milliseconds=rng.randint(5, 400))
+        status = rng.choices((200, 201, 304, 404, 500), weights=(80, 5, 8, 5, 2))[0]
+        line = (
+            f"{t:%Y-%m-%dT%H:%M:%S.%f}Z {'ERROR' if status >= 500 else 'INFO'} "
+            f"{rng.choice(('GET', 'POST'))} {rng.choice(LOG_PATHS)} status={status} "
+            f"ms={rng.randint(2, 900)}\n"
+        )
+        lines.append(line)
+        total += len(line)
+    return "".join(lines).encode()
+
+
+def _write_large(path: Path, rng: random.Random, at: datetime, size: int) -> None:
+    chunk = _log_text(rng, at, 1 << 20)
+    with path.open("wb") as fh:
+        remaining = size
+        while remaining > 0:
+            piece = chunk[:remaining]
+            fh.write(piece)
+            remaining -= len(piece)
+
+
+def seed_logs(
+    log_dir: Path,
+    now: datetime,
+    rng: random.Random | None = None,
+    *,
+    large_log_mb: float = DEFAULT_LARGE_LOG_MB,
+) -> dict[str, int]:
+    """Write log files of various ages and sizes into `log_dir`, mtimes set; return counts.
+
+    app.log (current), app.log.1 (yesterday), app.log.2.gz ... app.log.14.gz (one per day, older),
+    worker.log and its rotations, three logs older than 30 days, and api.log larger than
+    `large_log_mb`. Existing files of the same names are rewritten.
+    """
+    rng = rng or random.Random(0)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    files: list[tuple[str, float, int, bool]] = [
+        ("app.log", 0.02, 64_000, False),
+        ("app.log.1", 1, 48_000, False),
+    ]
+    files += [(f"app.log.{n}.gz", n, 40_000, True) for n in range(2, 15)]
+    files += [
+        ("worker.log", 0.1, 20_000, False),
+        ("worker.log.1", 3, 20_000, False),
+        ("worker.log.2", 9, 20_000, False),
+    ]
+    files += [
+        ("worker.log.3.gz", 31, 20_000, True),
+        ("audit-old.log", 45, 30_000, False),
+        ("app-archive.log.gz", 95, 30_000, True),
+    ]
+    total = old = 0
+    for name, age_days, size, compressed in files:
+        path = log_dir / name
+        at = now - timedelta(days=age_days)
+        data = _log_text(rng, at, size)
+        path.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
+        os.utime(path, (at.timestamp(), at.timestamp()))
+        total += path.stat().st_size
+        old += age_days > 30
+    count = len(files)
+    large_bytes = int(large_log_mb * 1024 * 1024)
+    if large_bytes:
+        path = log_dir / "api.log"
+        at = now - timedelta(minutes=5)
+        _write_large(path, rng, at, large_bytes)
+        os.utime(path, (at.timestamp(), at.timestamp()))
+        total += large_bytes
+        count += 1
+    return {
+        "log_files": count,
+        "old_log_files": old,
+        "log_bytes": total,
+        "large_log_files": 1 if large_bytes else 0,
+    }

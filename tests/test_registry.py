@@ -279,18 +279,16 @@ def test_cli_loads_a_package_module(run_cli, tmp_path: Path) -> None:  # type: i
         ("registry.add('* * * * *', 'os:getcwd', name='Bad_Name')\n", "task name 'Bad_Name'"),
     ],
 )
-@pytest.mark.parametrize("command", [("run", "anything"), ("list",)])
-def test_cli_registry_that_fails_to_load(run_cli, tmp_path: Path, home: Path, body: str, message: str,  # type: ignore[no-untyped-def]
-                                         command: tuple[str, ...]) -> None:
+def test_cli_registry_that_fails_to_load(run_cli, tmp_path: Path, home: Path, body: str, message: str) -> None:  # type: ignore[no-untyped-def]
     path = write_registry(tmp_path / "failing.py", body)
+    # `run` parses its command line by hand, the rest goes through typer: one case of each suffices there
+    command = ("list",) if "no_such_dependency_xyz" in body else ("run", "anything")
     proc = run_cli(*command, env={"CRONKIT_TASKS": str(path)})
     assert proc.returncode == 78
     assert proc.stdout == ""
     assert proc.stderr.startswith("cronkit: error: ") and message in proc.stderr
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert not (home / "cronkit.db").exists()
-    if command != ("run", "anything"):
-        return
     debug = run_cli("--debug", *command, env={"CRONKIT_TASKS": str(path)})
     assert debug.returncode == 78
     assert "Traceback (most recent call last)" in debug.stderr

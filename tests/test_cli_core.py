@@ -1,0 +1,353 @@
+"""`cronkit run`, `list`, `history`, `show` (SPEC 4, 6): exact output, exit codes, errors, help."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from .conftest import write_registry
+
+REGISTRY = """
+@registry.task("0 10 * * *", environments=["*"])
+def noop(ctx: TaskContext) -> dict:
+    \"\"\"Do nothing, successfully.\"\"\"
+    return {}
+
+
+@registry.task("* * * * *", name="echo-ctx", environments=["*"], timezone="Europe/Paris")
+def echo_ctx(ctx: TaskContext) -> dict:
+    print("echo ran")
+    return {"params": dict(ctx.params), "date": ctx.date.isoformat() if ctx.date else None,
+            "dry_run": ctx.dry_run, "slot": ctx.slot.isoformat() if ctx.slot else None,
+            "config": dict(ctx.config), "run_id": ctx.run_id}
+
+
+@registry.task("0 * * * *", environments=["*"])
+def boom(ctx: TaskContext) -> dict:
+    raise ValueError("bad thing")
+
+
+@registry.task("0 * * * *", environments=["production"], retries=2, timeout="1h", description="Production only")
+def prod_only(ctx: TaskContext) -> dict:
+    return {"ran": True}
+"""
+
+RUN_KEYS = {"attempts", "dry_run", "duration_ms", "error", "exit_code", "finished_at", "heartbeat_at", "host", "id",
+            "params", "pid", "pid_start", "result", "scheduled_for", "started_at", "status", "task", "trigger", "user"}
+SHOW_KEYS = RUN_KEYS | {"attempt_log", "dead_letter", "output", "traceback"}
+LIST_KEYS = {"name", "schedule", "schedule_text", "description", "timezone", "environments", "next_run",
+             "next_run_local", "enabled", "disabled_reason", "timeout_s", "retries", "singleton"}
+ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
+
+
+@pytest.fixture
+def cli(run_cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """run_cli with this file's registry."""
+    registry = write_registry(tmp_path / "core_registry.py", REGISTRY)
+
+    def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+        return run_cli(*args, env={"CRONKIT_TASKS": str(registry), **(env or {})})
+
+    return run
+
+
+def runs_in(home: Path) -> list[dict]:
+    db = home / "cronkit.db"
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY id")]
+    conn.close()
+    return rows
+
+
+def one_error_line(stderr: str) -> str:
+    assert stderr.count("\n") == 1 and stderr.endswith("\n"), stderr
+    assert "Traceback" not in stderr
+    return stderr.rstrip("\n")
+
+
+# -- run -------------------------------------------------------------------------------------------
+
+def test_run_success_prints_summary_and_result(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "echo-ctx", "--param", "a=1", "--param", "b=x=y", "--date", "2026-11-20", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    summary, _, result = proc.stdout.partition("\n")
+    assert re.fullmatch(r"echo-ctx succeeded in \d+(ms|\.\ds) \(run 1\)", summary)
+    assert json.loads(result) == {"params": {"a": "1", "b": "x=y"}, "date": "2026-11-20", "dry_run": True,
+                                  "slot": None, "config": {}, "run_id": 1}
+    assert result == json.dumps(json.loads(result), sort_keys=True, indent=2) + "\n"
+    [run] = runs_in(home)
+    assert (run["status"], run["trigger"], run["exit_code"], run["attempts"]) == ("succeeded", "manual", 0, 1)
+    assert json.loads(run["params"]) == {"a": "1", "b": "x=y", "date": "2026-11-20"}
+    assert run["dry_run"] == 1 and run["output"] == "echo ran\n" and run["scheduled_for"] is None
+    assert run["pid"] != os.getpid() and run["host"]
+
+
+def test_run_success_with_empty_result_prints_only_the_summary(cli) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "noop")
+    assert proc.returncode == 0
+    assert re.fullmatch(r"noop succeeded in \d+(ms|\.\ds) \(run 1\)\n", proc.stdout)
+
+
+def test_run_records_the_invoking_user(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "noop", env={"LOGNAME": "alice-ops", "USER": "alice-ops"}).returncode == 0
+    assert runs_in(home)[0]["user"] == "alice-ops"
+
+
+def test_run_failure_exits_1_with_one_line_on_stderr(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "boom")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == "boom failed: ValueError: bad thing (run 1; cronkit show 1; dead letter 1)\n"
+    [run] = runs_in(home)
+    assert (run["status"], run["exit_code"], run["error"]) == ("failed", 1, "ValueError: bad thing")
+    assert run["traceback"].rstrip().endswith("ValueError: bad thing")
+
+
+def test_run_json(cli) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "echo-ctx", "--json")
+    assert proc.returncode == 0
+    data = json.loads(proc.stdout)
+    assert set(data) == {"run_id", "status", "exit_code", "duration_ms", "result"}
+    assert (data["run_id"], data["status"], data["exit_code"]) == (1, "succeeded", 0)
+    proc = cli("run", "boom", "--json")
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["status"] == "failed"
+
+
+def test_manual_run_runs_whatever_the_environment(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "prod-only")  # development: not scheduled here, but a person asked for it
+    assert proc.returncode == 0, proc.stderr
+    assert runs_in(home)[0]["status"] == "succeeded"
+
+
+def test_cron_trigger_is_quiet_records_the_slot(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {"CRONKIT_NOW": "2026-11-28T10:00:20+00:00"}
+    proc = cli("run", "noop", "--trigger", "cron", env=env)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    [run] = runs_in(home)
+    assert (run["trigger"], run["status"]) == ("cron", "succeeded")
+    assert run["scheduled_for"] == 1795860000000  # 2026-11-28T10:00:00Z in ms
+
+    proc = cli("run", "noop", "--trigger", "cron", env=env)  # the same slot again: not run twice
+    assert (proc.returncode, proc.stdout, proc.stderr) == (75, "", "")
+    assert [r["status"] for r in runs_in(home)] == ["succeeded", "skipped"]
+
+    proc = cli("run", "noop", "--trigger", "cron", env={"CRONKIT_NOW": "2026-11-28T10:01:00+00:00"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")  # not due: nothing to do, nothing recorded
+    assert len(runs_in(home)) == 2
+
+    proc = cli("run", "prod-only", "--trigger", "cron", env={"CRONKIT_NOW": "2026-11-28T10:00:00+00:00"})
+    assert (proc.returncode, proc.stdout, proc.stderr) == (75, "", "")
+    last = runs_in(home)[-1]
+    assert (last["task"], last["status"], last["error"]) == ("prod-only", "skipped", "not enabled in environment development")
+
+
+def test_cron_failure_prints_a_short_summary(cli) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "boom", "--trigger", "cron", env={"CRONKIT_NOW": "2026-11-28T10:00:00+00:00"})
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == "boom failed: ValueError: bad thing (run 1; cronkit show 1; dead letter 1)\n"
+
+
+def test_unknown_task_exits_2_with_suggestions_and_records_nothing(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "nop")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr == "cronkit: error: unknown task 'nop'; did you mean noop?\n"
+    proc = cli("run", "zzzzzz")
+    assert (proc.returncode, proc.stderr) == (2, "cronkit: error: unknown task 'zzzzzz'\n")
+    assert not (home / "cronkit.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--param", "novalue"), "cronkit: error: --param: expected KEY=VALUE, got 'novalue'"),
+        (("--date", "2026-13-01"), "cronkit: error: --date: '2026-13-01' is not a date (YYYY-MM-DD)"),
+        (("--trigger", "sometimes"), "cronkit: error: --trigger: must be cron, manual or retry, not 'sometimes'"),
+    ],
+)
+def test_run_usage_errors_exit_2(cli, home: Path, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "noop", *args)
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr) == message
+    assert runs_in(home) == []
+
+
+def test_run_unknown_option_is_a_usage_error(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("run", "noop", "--frobnicate")
+    assert proc.returncode == 2
+    assert "--frobnicate" in proc.stderr and "Traceback" not in proc.stderr
+    assert runs_in(home) == []
+
+
+# -- list, history, show ---------------------------------------------------------------------------
+
+def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("list", "--json", env={"CRONKIT_NOW": "2026-11-28T09:30:00+00:00"})
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["name"]: row for row in json.loads(proc.stdout)}
+    assert list(rows) == ["noop", "echo-ctx", "boom", "prod-only"]
+    assert all(set(row) == LIST_KEYS for row in rows.values())
+    assert rows["noop"]["next_run"] == "2026-11-28T10:00:00+00:00"
+    assert rows["echo-ctx"]["timezone"] == "Europe/Paris"
+    assert rows["echo-ctx"]["next_run"] == "2026-11-28T09:31:00+00:00"
+    assert rows["echo-ctx"]["next_run_local"] == "2026-11-28T10:31:00+01:00"
+    assert rows["prod-only"] | {"schedule_text": None} == {
+        "name": "prod-only", "schedule": "0 * * * *", "schedule_text": None, "description": "Production only",
+        "timezone": "UTC", "environments": ["production"], "next_run": "2026-11-28T10:00:00+00:00",
+        "next_run_local": "2026-11-28T10:00:00+00:00", "enabled": False,
+        "disabled_reason": "not scheduled in development", "timeout_s": 3600.0, "retries": 2, "singleton": True}
+    assert rows["noop"]["description"] == "Do nothing, successfully."
+    table = cli("list", env={"CRONKIT_NOW": "2026-11-28T09:30:00+00:00"})
+    assert table.returncode == 0
+    assert "4 tasks · environment development" in table.stdout
+    assert "2026-11-28 10:31:00+01:00 (09:31 UTC)" in table.stdout
+
+
+def test_history_and_show(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "noop").returncode == 0
+    assert cli("run", "boom").returncode == 1
+    assert cli("run", "echo-ctx", "--param", "k=v").returncode == 0
+
+    proc = cli("history", "--json")
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads(proc.stdout)
+    assert [(r["id"], r["task"], r["status"]) for r in runs] == [(3, "echo-ctx", "succeeded"), (2, "boom", "failed"),
+                                                                  (1, "noop", "succeeded")]
+    assert all(set(r) == RUN_KEYS for r in runs)
+    assert all(ISO_UTC.match(r["started_at"]) and ISO_UTC.match(r["finished_at"]) for r in runs)
+    assert runs[0]["params"] == {"k": "v"} and runs[0]["trigger"] == "manual"
+
+    # the filters themselves are tested in test_runlog.py; here, that the options reach them
+    assert [r["id"] for r in json.loads(cli("history", "echo-ctx", "--status", "succeeded", "--since", "1h",
+                                            "--limit", "5", "--json").stdout)] == [3]
+
+    table = cli("history")
+    assert table.returncode == 0
+    assert table.stdout.splitlines()[0].strip() == "3 runs, newest first"
+    assert re.search(r"│\s+2 │ boom\s+│ failed\s+│ manual\s+│ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00 │", table.stdout)
+    assert "ValueError: bad thing" in table.stdout
+
+    shown = cli("show", "2", "--json")
+    assert shown.returncode == 0
+    run = json.loads(shown.stdout)
+    assert set(run) == SHOW_KEYS
+    assert run["error"] == "ValueError: bad thing" and run["dead_letter"]["resolved_at"] is None
+    assert [a["status"] for a in run["attempt_log"]] == ["failed"]
+    text = cli("show", "3")
+    assert text.returncode == 0
+    lines = text.stdout.splitlines()
+    assert lines[0] == "run 3  echo-ctx  succeeded"
+    assert any(re.fullmatch(r"  started +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00", line) for line in lines)
+    assert "  trigger        manual" in lines and "  params         {'k': 'v'}" in lines
+    assert "output (last 64 KiB)" in text.stdout and "echo ran" in text.stdout
+
+
+def test_history_and_show_usage_errors(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("show", "99")
+    assert (proc.returncode, one_error_line(proc.stderr)) == (2, "cronkit: error: no run with id 99")
+    proc = cli("history", "--status", "exploded")
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr).startswith("cronkit: error: --status: 'exploded' is not one of running, ")
+    proc = cli("history", "--since", "last tuesday")
+    assert proc.returncode == 2
+    assert one_error_line(proc.stderr).startswith("cronkit: error: --since: 'last tuesday' is neither")
+
+
+def test_history_on_an_empty_home_is_empty(cli) -> None:  # type: ignore[no-untyped-def]
+    proc = cli("history", "--json")
+    assert (proc.returncode, proc.stdout) == (0, "[]\n")
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+def test_unwritable_home(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory\n")
+    home = blocker / "home"  # mkdir fails with ENOTDIR, for root too
+    for args in (("run", "noop"), ("history",)):
+        proc = cli(*args, env={"CRONKIT_HOME": str(home)})
+        assert proc.returncode == 78, (args, proc.stderr)
+        assert proc.stdout == ""
+        line = one_error_line(proc.stderr)
+        assert line.startswith("cronkit: error: ") and f"{home}/cronkit.db: Not a directory" in line
+    assert blocker.read_text() == "not a directory\n"
+
+
+def test_run_log_that_is_not_a_database(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    garbage = os.urandom(8192)
+    (home / "cronkit.db").write_bytes(garbage)
+    for args in (("run", "noop"), ("show", "1")):
+        proc = cli(*args)
+        assert proc.returncode == 69, (args, proc.stderr)
+        assert proc.stdout == ""
+        line = one_error_line(proc.stderr)
+        assert line.startswith("cronkit: error: run log ") and line.endswith("file is not a database")
+    assert (home / "cronkit.db").read_bytes() == garbage
+    assert sorted(p.name for p in home.iterdir()) == ["cronkit.db"]  # nothing written next to it
+    debug = cli("--debug", "history")
+    assert debug.returncode == 69 and "Traceback (most recent call last)" in debug.stderr
+
+
+def test_registry_that_fails_to_import(run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    registry = write_registry(tmp_path / "broken_registry.py", "from no_such_lib import thing\n")
+    proc = run_cli("run", "noop", env={"CRONKIT_TASKS": str(registry)})
+    assert proc.returncode == 78
+    assert one_error_line(proc.stderr) == (
+        f"cronkit: error: registry: {registry} failed to import: ModuleNotFoundError: No module named 'no_such_lib'")
+    assert list(home.iterdir()) == []
+
+
+# -- help ------------------------------------------------------------------------------------------
+
+def all_commands() -> list[list[str]]:
+    import typer.main
+
+    from cronkit.cli.app import app
+
+    def walk(command, prefix: list[str]):  # type: ignore[no-untyped-def]
+        yield prefix
+        if hasattr(command, "list_commands"):
+            for name in command.list_commands(None):
+                yield from walk(command.get_command(None, name), [*prefix, name])
+
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    from typer.testing import CliRunner
+
+    from cronkit.cli.app import app
+
+    commands = all_commands()
+    assert ["run"] in commands and ["history"] in commands and ["show"] in commands and ["list"] in commands
+    runner = CliRunner()
+    missing = []
+    for command in commands:
+        result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+        assert result.exit_code == 0, (command, result.output)
+        if "Example:" not in result.output:
+            missing.append(" ".join(command) or "cronkit")
+    assert missing == []
+
+
+def test_help_through_the_executable(run_cli) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("run", "--help")  # not the lean run path: typer's help
+    assert proc.returncode == 0
+    assert "Usage: cronkit run [OPTIONS] {task}" in proc.stdout
+    assert "Example: cronkit run daily-analytics-updates --date 2026-11-20 --dry-run" in proc.stdout
+    assert "--param" in proc.stdout and "--dry-run" in proc.stdout and "--trigger" in proc.stdout
+    top = run_cli("--help")
+    assert top.returncode == 0 and "Example:" in top.stdout
+    for name in ("list", "run", "history", "show"):
+        assert re.search(rf"│ {name} ", top.stdout), name

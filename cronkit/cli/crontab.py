@@ -12,12 +12,21 @@ import typer
 from ..errors import CheckFailed, UsageError
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 
-TARGET_OPTION = typer.Option("user", "--target", help="user (your crontab, through `crontab`) or cron.d (a file in /etc/cron.d).")
-ID_OPTION = typer.Option(None, "--id", help="Block id: names the installation (default: the registry's module name).")
-USER_OPTION = typer.Option(None, "--user", help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you).")
-HOST_ZONE_OPTION = typer.Option(None, "--host-zone", help="Zone the host's cron runs in (default: from /etc/localtime).")
-EXECUTABLE_OPTION = typer.Option(None, "--executable", help="Absolute path of cronkit on the cron lines (default: this installation's).")
-RUN_CONFIG_OPTION = typer.Option(None, "--run-config", help="Config file the cron runs read; install then writes none (default: <home>/cron/<id>.toml, written by install).")
+TARGET_OPTION = typer.Option(
+    "user", "--target", help="user (your crontab, through `crontab`) or cron.d (a file in /etc/cron.d).")
+ID_OPTION = typer.Option(
+    None, "--id", help="Block id: names the installation (default: the registry's module name).")
+USER_OPTION = typer.Option(
+    None, "--user",
+    help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you).")
+HOST_ZONE_OPTION = typer.Option(
+    None, "--host-zone", help="Zone the host's cron runs in (default: from /etc/localtime).")
+EXECUTABLE_OPTION = typer.Option(
+    None, "--executable", help="Absolute path of cronkit on the cron lines (default: this installation's).")
+RUN_CONFIG_OPTION = typer.Option(
+    None, "--run-config",
+    help="Config file the cron runs read; install then writes none "
+    "(default: <home>/cron/<id>.toml, written by install).")
 MAX_WINDOW = timedelta(days=366)
 
 

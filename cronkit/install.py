@@ -509,6 +509,7 @@ class Outcome:
     nothing_scheduled: bool = False
     backup: Path | None = None
     run_config: Path | None = None
+    run_config_written: bool = False  # the run settings file was created or changed
 
     @property
     def changed(self) -> bool:
@@ -588,6 +589,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
         previous_settings = _read_text(run_config) if settings_text is not None else None
         if settings_text is not None and previous_settings != settings_text:
             _write_private(run_config, settings_text)
+            outcome.run_config_written = True
         try:
             if outcome.after != before:
                 outcome.backup = _commit(settings, location, before, outcome.after, environ)

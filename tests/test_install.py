@@ -173,6 +173,7 @@ def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, h
         f"added nightly: 0 3 * * * app /usr/local/bin/cronkit --config {config} run nightly --trigger cron"
     )
     assert "2 added, 0 changed, 0 removed, 0 unchanged" in done.stdout.splitlines()[-1]
+    assert f"wrote the settings the cron runs read to {config}\n" in done.stdout
     backups = list((home / "backups").iterdir())
     assert len(backups) == 1 and backups[0].read_text() == foreign
     assert stat.S_IMODE(backups[0].stat().st_mode) == 0o600

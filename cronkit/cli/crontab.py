@@ -76,6 +76,8 @@ def _report(outcome: Any, verb: str) -> None:
         state = "no change" if not outcome.changed else "nothing written"
         print(f"dry run: block {outcome.block_id} in {where}: {summary}; {state}", file=out)
         return
+    if outcome.run_config_written:
+        print(f"wrote the settings the cron runs read to {outcome.run_config}", file=out)
     if not outcome.wrote:
         print(f"block {outcome.block_id} in {where} is up to date: {summary}", file=out)
         return

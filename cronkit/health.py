@@ -318,7 +318,8 @@ def candidate_slots(expr: str, zone: str, *, installed_at: datetime, now: dateti
         low = max(floor, high - width)
         found[:0] = list(slots_between(expr, zone, low, high))
         high, width = low, width * 2
-    capped = high > floor or len(found) > max_slots
+    # Capped: older slots within the lookback exist that were not examined.
+    capped = len(found) > max_slots or (high > floor and next(slots_between(expr, zone, floor, high), None) is not None)
     found = found[-max_slots:]
     since = found[0] - timedelta(seconds=1) if capped and found else floor
     return Window(task, tuple(found), since, capped)

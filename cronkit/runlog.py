@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -130,15 +130,19 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def upgrade(engine: Engine) -> int:
-    """Bring the schema to SCHEMA_VERSION, one migration at a time; return the version found."""
-    if engine.dialect.name == "sqlite":
+def upgrade(engine: Engine, *, locked: bool = False) -> int:
+    """Bring the schema to SCHEMA_VERSION, one migration at a time; return the version found.
+
+    `locked`: the caller already holds the schema lock (flock is per open file, so taking it
+    again here would wait for ourselves).
+    """
+    if engine.dialect.name == "sqlite" and not locked:
         # The common case costs one read and no lock; it also fails on a file that is not a
         # database before a lock file is created next to it.
         with engine.connect() as conn:
             if conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION:
                 return SCHEMA_VERSION
-    with _schema_lock(engine), engine.begin() as conn:
+    with (nullcontext() if locked else _schema_lock(engine)), engine.begin() as conn:
         found = _version(conn)
         if found > SCHEMA_VERSION:
             raise ServiceUnavailable(

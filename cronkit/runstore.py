@@ -80,23 +80,31 @@ def is_alive(pid: int, start: int | None) -> bool:
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 
-def _sqlite_schema_current(conn: Any, path: str) -> bool:
-    """Tell whether the SQLite run log has this cronkit's schema, waiting out an upgrade in progress.
+def _ensure_sqlite_schema(conn: Any, path: str) -> None:
+    """Bring a SQLite run log to this cronkit's schema; cheap when it already is.
 
-    When many runs start at once on a fresh run log, one of them creates the schema (under the same
-    file lock `runlog.upgrade` takes) while the others wait here and then find it current, instead
-    of each importing SQLAlchemy only to learn that there is nothing left to do.
+    When many runs start at once on a fresh run log, the first to take the schema lock (the file
+    lock `runlog.upgrade` uses) creates the schema while holding it; the others wait, re-read
+    user_version and go on, instead of each importing SQLAlchemy to find nothing left to do.
     """
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return True
+        return
     import fcntl
 
     fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        return bool(conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION)
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            from .dbutil import create_engine_for
+            from .runlog import upgrade
+
+            engine = create_engine_for(f"sqlite:///{path}")
+            try:
+                upgrade(engine, locked=True)
+            finally:
+                engine.dispose()
     finally:
-        os.close(fd)  # releases the lock: runlog.upgrade takes it again on its own descriptor
+        os.close(fd)
 
 
 class RunStore:
@@ -142,11 +150,7 @@ class RunStore:
         try:
             conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA busy_timeout = 60000")
-            if not _sqlite_schema_current(conn, path):
-                from .dbutil import create_engine_for
-                from .runlog import upgrade
-
-                upgrade(create_engine_for(f"sqlite:///{path}"))
+            _ensure_sqlite_schema(conn, path)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {exc}") from None

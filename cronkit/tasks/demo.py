@@ -187,7 +187,7 @@ def _seed_database(
     window_start = today - timedelta(days=days)
 
     # Courses: most exist before the window; the last one is brand new and has no enrollments.
-    course_rows = []
+    course_rows: list[dict[str, Any]] = []
     for cid in range(1, courses + 1):
         subject = SUBJECTS[(cid - 1) % len(SUBJECTS)]
         title = f"{subject} {LEVELS[((cid - 1) // len(SUBJECTS)) % len(LEVELS)]}"
@@ -201,7 +201,7 @@ def _seed_database(
     popularity = [1.0 / (rank + 1) ** 0.8 for rank in range(len(enrollable))]
 
     # Users: sign-ups over the last year, more recently; ~12% never verified their email.
-    user_rows = []
+    user_rows: list[dict[str, Any]] = []
     for uid in range(1, users + 1):
         created = now - timedelta(days=365 * rng.random() ** 1.5, seconds=rng.randrange(86_400))
         verified = rng.random() > 0.12
@@ -221,7 +221,7 @@ def _seed_database(
     stale_unverified = sum(1 for u in unverified if u["created_at"] < now - timedelta(days=30))
 
     # Enrollments: verified users take 1-4 courses, popular courses more often.
-    enrollment_rows = []
+    enrollment_rows: list[dict[str, Any]] = []
     learner_courses: dict[int, list[tuple[int, datetime, datetime | None]]] = {}
     for u in user_rows:
         if not u["verified"]:

@@ -66,7 +66,7 @@ def seed(
 
     table = Table(title="Demo data", show_header=True)
     table.add_column("what")
-    table.add_column("count", justify="right")
+    table.add_column("count")
     rows = [
         (
             "users",

@@ -64,3 +64,7 @@ _locks.register(app)
 from . import crontab as _crontab  # noqa: E402
 
 _crontab.register(app)
+
+from . import demo as _demo  # noqa: E402
+
+app.add_typer(_demo.app, name="demo")

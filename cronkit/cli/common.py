@@ -68,8 +68,11 @@ def console() -> Any:
 
 
 def short_time(iso: str | None) -> str:
-    """Show an ISO instant as `2026-11-28 22:36:05+00:00`."""
-    return iso.replace("T", " ") if iso else "-"
+    """Show an ISO instant compactly: `2026-11-28 22:36:05Z` in UTC, the offset kept otherwise."""
+    if not iso:
+        return "-"
+    text = iso.replace("T", " ")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def duration(ms: int | None) -> str:

@@ -53,17 +53,30 @@ def register(app: typer.Typer) -> None:
             return
         from rich.table import Table
 
-        table = Table(title=f"{len(runs)} runs, newest first", title_justify="left")
-        for column in ("id", "task", "status", "trigger", "started (UTC)", "duration", "tries", "exit", "error"):
-            table.add_column(column, no_wrap=column != "error", justify="right" if column in ("id", "tries", "exit") else "left")
+        from rich import box
+
+        table = Table(title=f"{len(runs)} runs, newest first", title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False, collapse_padding=True)
+        out = console()
+        wide = out.width >= 110
+        columns = ["id", "task", "status", "trigger", "started", "took", "tries", "exit"] if wide else \
+            ["id", "task", "status", "started", "took", "exit"]
+        for column in columns:
+            table.add_column(column, no_wrap=True, justify="right" if column in ("id", "tries", "exit") else "left")
+        if wide:
+            table.add_column("error", overflow="fold", ratio=1)
         for run in runs:
-            table.add_row(
-                str(run["id"]), run["task"], styled_status(run["status"]), run["trigger"],
-                short_time(run["started_at"]), duration(run["duration_ms"]), str(run["attempts"]),
-                "-" if run["exit_code"] is None else str(run["exit_code"]),
-                (run["error"] or "")[:80],
-            )
-        console().print(table)
+            cells = {
+                "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
+                "trigger": run["trigger"], "started": short_time(run["started_at"]),
+                "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
+                "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
+            }
+            row = [cells[c] for c in columns]
+            if wide:
+                row.append((run["error"] or "")[:160])
+            table.add_row(*row)
+        out.print(table)
 
     @app.command("show")
     @cli_errors

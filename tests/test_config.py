@@ -260,3 +260,11 @@ def test_cli_bad_env_option_exits_78(run_cli, registry_file: Path) -> None:  # t
     proc = run_cli("--env", "Prod!", "list", env={"CRONKIT_TASKS": str(registry_file)})
     assert proc.returncode == 78
     assert proc.stderr == "cronkit: error: environment: 'Prod!' is not a lowercase name\n"
+
+
+def test_cli_run_checks_every_task_table(run_cli, registry_file: Path, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "cronkit.toml").write_text("[tasks.ghost]\nbatch_size = 1\n")
+    proc = run_cli("run", "only-prod", env={"CRONKIT_TASKS": str(registry_file)})
+    assert proc.returncode == 78
+    assert proc.stderr == "cronkit: error: tasks.ghost: no such task in the registry\n"
+    assert not (home / "cronkit.db").exists()

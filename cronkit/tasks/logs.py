@@ -221,10 +221,9 @@ def prune_directory(
         if ctx is not None:
             ctx.check_cancelled()
         pruner = _Pruner(policy, now, dry_run, report, ctx)
+        # Compression and rotation sync their directory themselves; plain deletions need no
+        # sync (a deletion lost in a crash is simply redone by the next run).
         pruner.run(entries)
-        if not dry_run:
-            for fd in dir_fds:
-                _fsync_quietly(fd)
     finally:
         for fd in dir_fds:
             os.close(fd)

@@ -52,20 +52,23 @@ KNOWN_PARAMS = ("user_id",)
 # per-user set entries. ZRANGEBYSCORE from -inf returns ranks 0..n-1, so ZREMRANGEBYRANK
 # removes exactly the ids that were read.
 _SWEEP_EXPIRED = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local call = redis.call
+local ids = call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local n = #ids
 if n == 0 then return 0 end
 local tprefix, uprefix = ARGV[3], ARGV[4]
-local keys = {}
+local keys, k = {}, 0
 for i = 1, n do
-  local key = tprefix .. ids[i]
-  local uid = redis.call('HGET', key, 'user_id')
-  if uid then redis.call('SREM', uprefix .. uid, ids[i]) end
-  keys[#keys + 1] = key
-  if #keys == 500 then redis.call('DEL', unpack(keys)); keys = {} end
+  local id = ids[i]
+  local key = tprefix .. id
+  local uid = call('HGET', key, 'user_id')
+  if uid then call('SREM', uprefix .. uid, id) end
+  k = k + 1
+  keys[k] = key
+  if k == 500 then call('DEL', unpack(keys, 1, k)); k = 0 end
 end
-if #keys > 0 then redis.call('DEL', unpack(keys)) end
-redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+if k > 0 then call('DEL', unpack(keys, 1, k)) end
+call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
 return n
 """
 

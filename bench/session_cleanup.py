@@ -1,0 +1,162 @@
+"""Bench daily-session-cleanup's refresh-token sweep against redis-benchmark's SET rate.
+
+Starts its own redis-server on a free port (no persistence), loads N refresh tokens in the
+platform's layout (half expired past the retention, spread over 200,000 users) with a
+server-side loader script, runs the task in a subprocess (wall time and peak RSS of that
+process), then runs `redis-benchmark -P 100 -t set -n 1000000` against the same server.
+Prints tokens removed per second as a fraction of the SET rate (target: >= 0.2) and the
+cleanup's peak memory at 500k and at N tokens (target: flat).
+
+    .venv/bin/python bench/session_cleanup.py [--tokens 2000000] [--small 500000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+
+USERS = 200_000
+LOAD_CHUNK = 20_000
+RETENTION_DAYS = 7
+
+# Write tokens ARGV[1]..ARGV[2]: even ones expired past retention, odd ones still valid.
+_LOADER = """
+local first, last, now, users = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+for i = first, last do
+  local id = 'tok' .. i
+  local exp
+  if i % 2 == 0 then exp = now - 8 * 86400 - (i % 100000) else exp = now + 86400 + (i % 100000) end
+  local uid = i % users
+  redis.call('HSET', 'rt:' .. id, 'user_id', uid, 'expires_at', exp)
+  redis.call('ZADD', 'rt:exp', exp, id)
+  redis.call('SADD', 'rt:user:' .. uid, id)
+end
+return last - first + 1
+"""
+
+_CLEANUP = """
+import json, resource, sys, time
+from datetime import datetime, timezone
+from cronkit.config import load_settings
+from cronkit.context import TaskContext
+from cronkit.registry import task_config
+from cronkit.tasks import registry
+from cronkit.tasks.sessions import daily_session_cleanup
+
+task = registry["daily-session-cleanup"]
+settings = load_settings(environ={"CRONKIT_HOME": sys.argv[1], "CRONKIT_REDIS_URL": sys.argv[2]})
+ctx = TaskContext(task=task.name, settings=settings, config=task_config(task, {}),
+                  now=datetime.fromtimestamp(int(sys.argv[3]), timezone.utc))
+start = time.perf_counter()
+result = daily_session_cleanup(ctx)
+elapsed = time.perf_counter() - start
+print(json.dumps({"elapsed": elapsed, "removed": result["refresh_tokens_deleted"],
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_redis(workdir: str) -> tuple[subprocess.Popen[bytes], int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, port
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def load(client: redis.Redis, count: int, now: int) -> float:
+    loader = client.register_script(_LOADER)
+    start = time.perf_counter()
+    for first in range(0, count, LOAD_CHUNK):
+        loader(args=[first, min(first + LOAD_CHUNK, count) - 1, now, USERS])
+    return time.perf_counter() - start
+
+
+def cleanup(home: str, url: str, now: int) -> dict[str, float]:
+    out = subprocess.run([sys.executable, "-c", _CLEANUP, home, url, str(now)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def set_rate(port: int) -> float:
+    out = subprocess.run(["redis-benchmark", "-p", str(port), "-P", "100", "-t", "set", "-n", "1000000", "-q"],
+                         check=True, capture_output=True, text=True).stdout
+    match = re.search(r"SET: ([\d.]+) requests per second", out.replace("\r", "\n"))
+    if not match:
+        raise SystemExit(f"cannot read redis-benchmark output: {out!r}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tokens", type=int, default=2_000_000)
+    parser.add_argument("--small", type=int, default=500_000)
+    args = parser.parse_args()
+    for tool in ("redis-server", "redis-benchmark"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found: apt-get install redis-server redis-tools")
+
+    with tempfile.TemporaryDirectory(prefix="cronkit-bench-") as tmp:
+        proc, port = start_redis(tmp)
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url)
+        now = int(time.time())
+        try:
+            rows = {}
+            for count in (args.small, args.tokens):
+                client.flushall()
+                load_s = load(client, count, now)
+                assert client.zcard("rt:exp") == count
+                home = os.path.join(tmp, f"home-{count}")
+                run = cleanup(home, url, now)
+                assert run["removed"] == count // 2 + count % 2 * 0, run
+                assert client.zcard("rt:exp") == count - run["removed"]
+                rows[count] = (load_s, run)
+                print(f"{count:>9,} tokens: loaded in {load_s:5.1f}s, cleanup removed {int(run['removed']):,}"
+                      f" in {run['elapsed']:.2f}s = {run['removed'] / run['elapsed']:,.0f} tokens/s,"
+                      f" peak RSS {run['maxrss_kb'] / 1024:.1f} MiB")
+            client.flushall()
+            rate = set_rate(port)
+        finally:
+            client.close()
+            proc.terminate()
+            proc.wait(10)
+
+    load_s, big = rows[args.tokens]
+    removal = big["removed"] / big["elapsed"]
+    small_rss = rows[args.small][1]["maxrss_kb"]
+    print(f"redis-benchmark -P 100 -t set: {rate:,.0f} SET/s")
+    print(f"tokens removed per second / SET rate: {removal / rate:.3f}  (target >= 0.2)")
+    print(f"peak RSS of the cleanup: {small_rss / 1024:.1f} MiB at {args.small:,} tokens, "
+          f"{big['maxrss_kb'] / 1024:.1f} MiB at {args.tokens:,} (ratio {big['maxrss_kb'] / small_rss:.2f}, "
+          "target: flat)")
+
+
+if __name__ == "__main__":
+    main()

@@ -149,7 +149,7 @@ def test_status_screen_for_people(run_cli: Any, env: dict[str, str], installed: 
     result = run_cli("status", env={**env, "CRONKIT_NOW": "2026-06-10T13:00:00+00:00"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "cronkit · environment production · zone UTC · checked 2026-06-10 13:00:00+00:00"
+    assert lines[0] == "cronkit · environment production · zone UTC · checked 2026-06-10 13:00:00 UTC"
     assert lines[1] == "initialized yes · enabled yes · block statusreg (cron.d)"
     assert "services: run_log up · redis unused · crontab up · cron_daemon " in lines[3]
     row = next(line for line in lines if "│ paris" in line)

@@ -20,6 +20,15 @@ def _minute(iso: str | None) -> str:
     return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
+def _second(iso: str | None) -> str:
+    """Show an ISO instant as `2026-06-12 03:00:05 UTC`."""
+    if not iso:
+        return "-"
+    from datetime import datetime, timezone
+
+    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _yes(value: bool) -> str:
     return "[green]yes[/green]" if value else "[bold red]no[/bold red]"
 
@@ -44,11 +53,11 @@ def print_status(report: dict[str, Any]) -> None:
     out = console()
     out.print(
         f"[bold]cronkit[/bold] · environment [bold]{report['environment']}[/bold] · zone {report['timezone']}"
-        f" · checked {short_time(report['checked_at'])}"
+        f" · checked {_second(report['checked_at'])}"
     )
     block = report["block"]
     block_text = f"block {block['id']} ({block['target']})" if block["id"] else "no install recorded"
-    last_check = short_time(report["last_health_check"])
+    last_check = _second(report["last_health_check"])
     if report.get("last_health_result"):
         last_check += f" ({report['last_health_result']})"
     out.print(

@@ -52,10 +52,13 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lz4")
 
 # A rotation mark at the end of a name: .N, -YYYYMMDD[-HHMMSS], .YYYY-MM-DD[_HH[-MM[-SS]]].
 _SUFFIX = re.compile(
-    r"(?P<base>.+?)(?:\.\d{1,6}|-\d{8}(?:[-_]?\d{2,6})?|\.\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}){0,2})?)"
+    r"(?P<base>.+?)"
+    r"(?:\.\d{1,6}|-\d{8}(?:[-_]?\d{2,6})?|\.\d{4}-\d{2}-\d{2}(?:_\d{2}(?:-\d{2}){0,2})?)"
 )
 # A date inside the name, before the extension: app-2024-05-01.log, app.20240501.log.
-_INFIX = re.compile(r"(?P<stem>.+?)[-._](?:\d{4}-\d{2}-\d{2}|\d{8})(?P<ext>\.[A-Za-z][A-Za-z0-9]{0,9})")
+_INFIX = re.compile(
+    r"(?P<stem>.+?)[-._](?:\d{4}-\d{2}-\d{2}|\d{8})(?P<ext>\.[A-Za-z][A-Za-z0-9]{0,9})"
+)
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -212,11 +215,14 @@ def prune_directory(
         report.counts["log_dir_missing"] = 1
         return report
     except OSError as exc:
-        raise ConfigError(f"daily-log-pruning: cannot open log directory {log_dir}: {exc.strerror}") from None
+        raise ConfigError(
+            f"daily-log-pruning: cannot open log directory {log_dir}: {exc.strerror}"
+        ) from None
     root_real = os.path.realpath(log_dir)
     dir_fds = [root_fd]
     try:
-        entries = list(_scan(root_fd, "", root_real, os.fstat(root_fd).st_dev, 0, dir_fds, report, now))
+        root_dev = os.fstat(root_fd).st_dev
+        entries = list(_scan(root_fd, "", root_real, root_dev, 0, dir_fds, report, now))
         report.counts["files_scanned"] = len(entries)
         if ctx is not None:
             ctx.check_cancelled()
@@ -278,7 +284,9 @@ def _scan(
         yield from _scan(fd, rel, root_real, root_dev, depth + 1, dir_fds, report, now)
 
 
-def _report_link(dir_fd: int, rel_dir: str, name: str, rel: str, root_real: str, report: Report) -> None:
+def _report_link(
+    dir_fd: int, rel_dir: str, name: str, rel: str, root_real: str, report: Report
+) -> None:
     try:
         target = os.readlink(name, dir_fd=dir_fd)
     except OSError:
@@ -541,7 +549,9 @@ def _copy_range(src: int, dst: int, start: int, end: int) -> None:
         pos = hole
 
 
-def copy_truncate(dir_fd: int, name: str, expected: os.stat_result, rotated: str) -> tuple[str, os.stat_result, int]:
+def copy_truncate(
+    dir_fd: int, name: str, expected: os.stat_result, rotated: str
+) -> tuple[str, os.stat_result, int]:
     """Rotate a live log in place: copy it aside, catch up with appends, then truncate it.
 
     Writers keep their descriptor; what they append between the last catch-up and the

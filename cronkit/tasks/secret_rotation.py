@@ -82,7 +82,8 @@ class Keyring:
         if self.salt is None:
             self.salt = os.urandom(SALT_BYTES)
         nonce = os.urandom(NONCE_BYTES)
-        sealed = AESGCM(self.key(self.salt)).encrypt(nonce, value.encode("utf-8"), _aad(name, version))
+        aead = AESGCM(self.key(self.salt))
+        sealed = aead.encrypt(nonce, value.encode("utf-8"), _aad(name, version))
         return FORMAT_V1 + self.salt + nonce + sealed
 
     def decrypt(self, name: str, version: int, blob: bytes) -> str:
@@ -95,7 +96,8 @@ class Keyring:
         salt = blob[1:1 + SALT_BYTES]
         nonce = blob[1 + SALT_BYTES:1 + SALT_BYTES + NONCE_BYTES]
         try:
-            plain = AESGCM(self.key(salt)).decrypt(nonce, blob[1 + SALT_BYTES + NONCE_BYTES:], _aad(name, version))
+            sealed = blob[1 + SALT_BYTES + NONCE_BYTES:]
+            plain = AESGCM(self.key(salt)).decrypt(nonce, sealed, _aad(name, version))
         except InvalidTag:
             raise _wrong_key(name) from None
         if self.salt is None:
@@ -152,11 +154,14 @@ def secret_rotation(ctx: TaskContext) -> dict[str, Any]:
     t = secrets_table
     with engine.connect() as conn:
         due = list(conn.execute(
-            select(t.c.name).where(t.c.status == SECRET_ACTIVE, t.c.rotate_after <= now).order_by(t.c.name)
+            select(t.c.name)
+            .where(t.c.status == SECRET_ACTIVE, t.c.rotate_after <= now)
+            .order_by(t.c.name)
         ).scalars())
         expiring = [f"{n}@v{v}" for n, v in conn.execute(
             select(t.c.name, t.c.version)
-            .where(t.c.status == SECRET_PREVIOUS, t.c.previous_until <= now).order_by(t.c.name, t.c.version)
+            .where(t.c.status == SECRET_PREVIOUS, t.c.previous_until <= now)
+            .order_by(t.c.name, t.c.version)
         )]
     result: dict[str, Any] = {"dry_run": ctx.dry_run, "secrets_checked": checked}
     if ctx.dry_run:
@@ -246,7 +251,8 @@ def active_value(engine: Engine, settings: Settings, name: str) -> str:
     t = secrets_table
     with engine.connect() as conn:
         row = conn.execute(
-            select(t.c.version, t.c.value_encrypted).where(t.c.name == name, t.c.status == SECRET_ACTIVE)
+            select(t.c.version, t.c.value_encrypted)
+            .where(t.c.name == name, t.c.status == SECRET_ACTIVE)
         ).first()
     if row is None or row.value_encrypted is None:
         raise SecretNotFound(f"{TASK}: no active secret named {name!r}")
@@ -292,7 +298,8 @@ def seed_demo_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
                 continue
             for spec in versions:
                 erased = spec.pop("erased", False)
-                add_secret(conn, keyring, name, spec.pop("version"), None if erased else new_value(), **spec)
+                value = None if erased else new_value()
+                add_secret(conn, keyring, name, spec.pop("version"), value, **spec)
                 written += 1
     return written
 

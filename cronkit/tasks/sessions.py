@@ -168,9 +168,13 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
 def cleanup_all(ctx: TaskContext, engine: Engine, rds: _RedisPart, batch: int) -> dict[str, Any]:
     """Run the three scheduled cleanups; return counts per kind."""
     now = ctx.reference_time
-    token_cutoff = now - timedelta(days=_positive_int(ctx.config, "expired_token_retention_days", 0))
-    account_cutoff = now - timedelta(days=_positive_int(ctx.config, "unverified_account_retention_days"))
-    reset_cutoff = now - timedelta(hours=_positive_int(ctx.config, "password_reset_token_retention_hours", 0))
+    config = ctx.config
+    token_cutoff = now - timedelta(days=_positive_int(config, "expired_token_retention_days", 0))
+    account_days = _positive_int(config, "unverified_account_retention_days")
+    account_cutoff = now - timedelta(days=account_days)
+    reset_cutoff = now - timedelta(
+        hours=_positive_int(config, "password_reset_token_retention_hours", 0)
+    )
 
     result: dict[str, Any] = {}
     result["password_reset_tokens_deleted"] = delete_reset_tokens(ctx, engine, reset_cutoff, batch)
@@ -186,14 +190,17 @@ def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int
     if ctx.dry_run:
         with engine.connect() as conn:
             result["password_reset_tokens_deleted"] = _count(conn, password_reset_tokens, by_user)
-        result["refresh_tokens_deleted"] = rds.run(_COUNT_USERS, [], [REFRESH_TOKEN_USER_PREFIX, user_id])
+        result["refresh_tokens_deleted"] = rds.run(
+            _COUNT_USERS, [], [REFRESH_TOKEN_USER_PREFIX, user_id]
+        )
     else:
         with engine.begin() as conn:
             result["password_reset_tokens_deleted"] = conn.execute(
                 delete(password_reset_tokens).where(by_user)
             ).rowcount
         result["refresh_tokens_deleted"] = rds.run(
-            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET], [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, user_id]
+            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
+            [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, user_id],
         )
     return result
 
@@ -259,7 +266,8 @@ def delete_unverified_accounts(
             last = 0
             while True:
                 page = conn.execute(
-                    select(users.c.id).where(stale, users.c.id > last).order_by(users.c.id).limit(batch)
+                    select(users.c.id).where(stale, users.c.id > last)
+                    .order_by(users.c.id).limit(batch)
                 ).scalars().all()
                 if not page:
                     break
@@ -287,7 +295,8 @@ def delete_unverified_accounts(
             ).rowcount
         # After the commit: a failure here leaves tokens of deleted users, which expire.
         counts["account_refresh_tokens_deleted"] += rds.run(
-            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET], [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, *ids]
+            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
+            [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, *ids],
         )
         if len(ids) < batch:
             break

@@ -39,8 +39,10 @@ from .runstore import HEARTBEAT_INTERVAL, OUTPUT_TAIL_BYTES, RunStatus, RunStore
 
 STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
 STOP_GRACE_ENV = "CRONKIT_STOP_GRACE"
-# Stop a task this long before the grace period would run into its lease's expiry.
-LEASE_MARGIN = 1.0
+# Stop a task this long (plus one Redis timeout, which a hung renewal may cost) before the
+# grace period would run into its lease's expiry.
+LEASE_MARGIN = 0.5
+REDIS_TIMEOUT = 2.0  # seconds; at most a quarter of the lease TTL
 
 
 @dataclass
@@ -123,6 +125,8 @@ class _Run:
         self.grace = stop_grace(environ)
         self.lease_ttl_ms = lease_ttl_ms(environ)
         self.renew_every = self.lease_ttl_ms / 1000 / 3
+        self.redis_timeout = min(REDIS_TIMEOUT, self.lease_ttl_ms / 1000 / 4)
+        self.lease_margin = self.redis_timeout + LEASE_MARGIN
         self.settings = settings
         self.task = task
         self.config = config
@@ -244,7 +248,7 @@ class _Run:
 
     def _redis(self) -> Any:
         if self.redis is None:
-            self.redis = _redis_client(self.settings.redis_url or "")
+            self.redis = _redis_client(self.settings.redis_url or "", self.redis_timeout)
         return self.redis
 
     def _redis_down(self, exc: ServiceUnavailable, need: str) -> RunOutcome | None:
@@ -450,12 +454,12 @@ class _Run:
                     stopping = self._lease_lost_result()
                     _signal(pid, signal.SIGTERM, group=True)
                     # Dead before the lease can expire, even when the grace period is longer than that.
-                    stop_at = max(now, min(now + self.grace, self.lease.expires_at - LEASE_MARGIN))
+                    stop_at = max(now, min(now + self.grace, self.lease.expires_at - self.lease_margin))
             elif stop_at is not None and now >= stop_at:
                 _signal(pid, signal.SIGKILL, group=True)
                 stop_at = None
             self._maintain(now)
-            waits = [self._next_duty() - now, 1.0]
+            waits = [self._next_duty(now) - now, 1.0]
             if stopping is None:
                 waits.append(deadline - now)
             if stop_at is not None:
@@ -497,13 +501,17 @@ class _Run:
             except ServiceUnavailable:  # a busy or unreachable run log must not fail the task: beat again soon
                 self.next_beat = now + HEARTBEAT_INTERVAL / 6
         if self.lease is not None and now >= self.next_renew:
-            self._renew_lease(now)
+            # A renewal blocks up to one Redis timeout: none may delay a stop the lease requires.
+            if self.lease_stop_at is None or now + self.redis_timeout < self.lease_stop_at:
+                self._renew_lease(now)
+            else:
+                self.next_renew = float("inf")
 
-    def _next_duty(self) -> float:
+    def _next_duty(self, now: float) -> float:
         duties = [self.next_beat]
         if self.lease is not None:
             duties.append(self.next_renew)
-        if self.lease_stop_at is not None:
+        if self.lease_stop_at is not None and self.lease_stop_at > now:
             duties.append(self.lease_stop_at)
         return min(duties)
 
@@ -535,7 +543,7 @@ class _Run:
             stop = now  # someone else runs the task now: stop at once
         else:
             # The lease is ours until expires_at; the task must be dead by then, KILL included.
-            stop = self.lease.expires_at - self.grace - LEASE_MARGIN
+            stop = self.lease.expires_at - self.grace - self.lease_margin
         self.lease_stop_at = stop if self.lease_stop_at is None else min(self.lease_stop_at, stop)
         self.next_renew = now + min(self.renew_every, 1.0)  # keep trying: Redis may be back in time
 
@@ -551,7 +559,7 @@ class _Run:
             if now >= end:
                 return None
             self._maintain(now)
-            ready, _, _ = _select([self.wake_r], max(0.0, min(end, self._next_duty()) - now))
+            ready, _, _ = _select([self.wake_r], max(0.0, min(end, self._next_duty(now)) - now))
             if ready:
                 _drain(self.wake_r)
 
@@ -739,10 +747,10 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _redis_client(url: str) -> Any:
+def _redis_client(url: str, timeout: float) -> Any:
     from .redisutil import connect
 
-    return connect(url, timeout=2.0)
+    return connect(url, timeout=timeout)
 
 
 def _first_line(exc: BaseException) -> str:

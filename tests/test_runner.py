@@ -240,23 +240,35 @@ def test_redis_down_before_a_run_fails_closed_or_falls_back(env, home, db, tmp_p
     assert_unlocked(home, "hold-fallback", redis_url)
 
 
-def test_redis_down_mid_run_stops_the_task_before_its_lease_expires(env, home, db, tmp_path, redis_server, redis_url, run_cli) -> None:
+@pytest.mark.parametrize("outage", ["stopped", "hung"])
+def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env, home, db, tmp_path, redis_server, redis_url, run_cli, outage) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url, "CRONKIT_LEASE_TTL": "2", "CRONKIT_STOP_GRACE": "0.3"}
     ready = tmp_path / "ready"
     proc = start(env, "hold", "--param", f"ready={ready}", "--param", "for=30")
     try:
         task_pid = int(wait_for(ready, proc=proc))
         assert lease(redis_url, "hold")["pid"] == proc.pid
-        redis_server.stop()
+        if outage == "stopped":
+            redis_server.stop()
+        else:  # a network partition: connections stay open, nothing answers
+            redis_server.proc.send_signal(signal.SIGSTOP)
         returncode, out, err = finish(proc)
     finally:
         if redis_server.proc is None:
             redis_server.start()
+        else:
+            redis_server.proc.send_signal(signal.SIGCONT)
     assert returncode == 69
     assert gone(task_pid)
     [run] = runs(db)
     assert run["status"] == "failed" and run["exit_code"] == 69
     assert run["error"].startswith("the Redis lease could not be renewed (Redis unavailable: ")
+    if outage == "hung":
+        assert "Timeout reading from socket" in run["error"]
+        # Commands queued while Redis hung may have renewed it once more; it expires by itself.
+        deadline = time.monotonic() + 10
+        while lease(redis_url, "hold") is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
     assert run["error"].endswith("stopped the task before its lease could expire, so that no other host runs it at the same time")
     assert "the task is stopped unless the lease is renewed in time" in run["output"]
     assert [a["status"] for a in attempts(db, run["id"])] == ["failed"]

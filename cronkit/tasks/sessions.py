@@ -145,12 +145,20 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
     if unknown:
         raise UsageError(f"{TASK}: unknown param {unknown[0]!r} (known: {', '.join(KNOWN_PARAMS)})")
     batch = _positive_int(ctx.config, "batch_size")
+    user_id = _user_id(ctx.params["user_id"]) if "user_id" in ctx.params else None
     engine = ctx.app_db
     if not ctx.dry_run:
         platform.create_all(engine)
+    elif not _has_schema(engine):
+        # A dry run changes nothing, not even by creating tables: an empty database holds
+        # nothing to count, so count against an empty in-memory copy of the schema.
+        from cronkit.dbutil import create_engine_for
+
+        engine = create_engine_for("sqlite://")
+        platform.create_all(engine)
     rds = _RedisPart(ctx)
-    if "user_id" in ctx.params:
-        result = cleanup_user(ctx, engine, rds, _user_id(ctx.params["user_id"]))
+    if user_id is not None:
+        result = cleanup_user(ctx, engine, rds, user_id)
     else:
         result = cleanup_all(ctx, engine, rds, batch)
     result["dry_run"] = ctx.dry_run
@@ -352,6 +360,13 @@ _SUMMARY = (
 def _summary(result: Mapping[str, Any]) -> str:
     """Say what the database part did in words (no `name=value` pairs the redactor would mask)."""
     return ", ".join(f"{result[key]} {words}" for key, words in _SUMMARY if key in result)
+
+
+def _has_schema(engine: Engine) -> bool:
+    from sqlalchemy import inspect
+
+    names = set(inspect(engine).get_table_names())
+    return all(t.name in names for t in (users, password_reset_tokens, enrollments, activity_events))
 
 
 def _count(conn: Connection, table: Any, condition: Any) -> int:

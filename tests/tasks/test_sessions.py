@@ -259,3 +259,11 @@ def test_cli_run_user_cleanup_and_redis_outage(run_cli, cronkit_env: dict[str, s
     assert down.returncode == 69
     assert "Redis part failed" in down.stderr
     assert user_ids(ctx) == {1, 3, 4}  # the database part still ran
+
+
+def test_dry_run_on_an_empty_platform_database_creates_nothing(tmp_path: Path, redis_url: str) -> None:
+    ctx = make_ctx(tmp_path, redis_url, dry_run=True)
+    result = daily_session_cleanup(ctx)
+    assert result["unverified_accounts_deleted"] == 0 and result["refresh_tokens_deleted"] == 0
+    from sqlalchemy import inspect
+    assert inspect(ctx.app_db).get_table_names() == []

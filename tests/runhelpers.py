@@ -167,6 +167,18 @@ def runs(db: Path) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY id")]
 
 
+def runs_at(url: str) -> list[dict[str, Any]]:
+    """All runs of the run log at any SQLAlchemy URL, oldest first."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(text("SELECT * FROM runs ORDER BY id"))]
+    finally:
+        engine.dispose()
+
+
 def attempts(db: Path, run_id: int) -> list[dict[str, Any]]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from tests.runhelpers import (
     pids_of,
     run_json,
     runs,
+    runs_at,
     start,
     wait_for,
     wait_gone,
@@ -82,21 +84,39 @@ def test_manual_skip_prints_the_reason(env, home, tmp_path, run_cli) -> None:
     assert_unlocked(home, "hold")
 
 
-def _host(env: dict[str, str], tmp_path: Path, name: str, shared_db: Path | None, redis_url: str) -> dict[str, str]:
+def _host(env: dict[str, str], tmp_path: Path, name: str, shared_db: str | None, redis_url: str) -> dict[str, str]:
     """The environment of one simulated host: its own home and host name, shared Redis, pinned clock."""
     home = tmp_path / name
     home.mkdir()
     host = {**env, "CRONKIT_HOME": str(home), "CRONKIT_HOSTNAME": name, "CRONKIT_REDIS_URL": redis_url,
             "CRONKIT_NOW": SLOT}
     if shared_db is not None:
-        host["CRONKIT_DB_URL"] = f"sqlite:///{shared_db}"
+        host["CRONKIT_DB_URL"] = shared_db
     return host
 
 
-def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_url) -> None:
-    shared = tmp_path / "shared.db"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def shared_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A run log several hosts share: a SQLite file, or a fresh schema on the test PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'shared.db'}"
+        return
+    import psycopg
+
+    base = request.getfixturevalue("pg_url")
+    schema = f"cronkit_runner_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_url, shared_log) -> None:
     count = tmp_path / "count"
-    hosts = [_host(env, tmp_path, name, shared, redis_url) for name in ("host-a", "host-b")]
+    hosts = [_host(env, tmp_path, name, shared_log, redis_url) for name in ("host-a", "host-b")]
     args = ("hold", "--trigger", "cron", "--param", f"count={count}", "--param", "for=0.5", "--json")
     procs = [start(h, *args) for h in hosts]
     results = [finish(p) for p in procs]
@@ -104,7 +124,7 @@ def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_u
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 75], results
     assert len(count.read_text().splitlines()) == 1  # the task ran once
-    records = runs(shared)
+    records = runs_at(shared_log)
     assert sorted(r["status"] for r in records) == ["skipped", "succeeded"]
     assert {r["host"] for r in records} == {"host-a", "host-b"}
     assert all(r["scheduled_for"] == records[0]["scheduled_for"] for r in records)
@@ -328,16 +348,22 @@ def test_a_permanent_error_fails_at_once(env, home, db, tmp_path, run_cli) -> No
     assert_unlocked(home, "broken")
 
 
-def test_a_dead_runner_is_marked_lost_by_the_next_reader(env, db, tmp_path, run_cli) -> None:
+@pytest.mark.parametrize("reader", [("show", "1", "--json"), ("status", "--json")], ids=["show", "status"])
+def test_a_dead_runner_is_marked_lost_by_the_next_reader(env, home, db, tmp_path, run_cli, reader) -> None:
     ready = tmp_path / "ready"
-    victim = start(env, "hold-many", "--param", f"ready={ready}", "--param", "for=30")
-    wait_for(ready, proc=victim)
+    victim = start(env, "hold", "--param", f"ready={ready}", "--param", "for=30")
+    task_pid = int(wait_for(ready, proc=victim))
     victim.kill()
     victim.wait(10)
-    assert runs(db)[0]["status"] == "running"
-    shown = run_cli("show", "1", "--json", env=env)
-    assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["status"] == "lost"
+    assert wait_gone(task_pid)
+    assert runs(db)[0]["status"] == "running"  # nothing has looked yet
+    result = run_cli(*reader, env=env)
+    assert result.returncode == 0, result.stderr
+    [run] = runs(db)
+    assert run["status"] == "lost" and run["exit_code"] is None and run["finished_at"] is not None
+    if reader[0] == "show":
+        assert json.loads(result.stdout)["status"] == "lost"
+    assert_unlocked(home, "hold")
 
 
 def test_a_run_on_another_host_is_lost_once_its_heartbeat_is_stale(env, db, tmp_path, run_cli) -> None:

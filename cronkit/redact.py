@@ -12,15 +12,17 @@ MIN_KNOWN_VALUE = 4
 
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?=@)")
 _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Token|Basic)\s+)(?P<secret>[A-Za-z0-9._~+/=-]{6,})", re.IGNORECASE)
+# `name: value` / `name=value` where the name ENDS in a secret word (db_password=..., "api_key": ...);
+# names that merely contain one (secret-rotation: ..., password_reset_tokens_deleted=0) are left alone.
 _ASSIGNMENT = re.compile(
-    r"""(?P<head>[\w.-]*(?:secret|token|password|passwd|pwd|api[_-]?key|private[_-]?key|access[_-]?key|credential)[\w.-]*["']?\s*[:=]\s*["']?)"""
-    r"""(?P<secret>[^\s"',;&}]+)""",
+    r"""(?P<head>\b(?:[\w.]*[_.-])?(?:secret|token|password|passwd|pwd|apikey|credentials?)s?"""
+    r"""|\b[\w.]*[_.-]key)(?P<sep>["']?\s*[:=]\s*["']?)(?P<secret>[^\s"',;&}]+)""",
     re.IGNORECASE,
 )
 
 
 def _mask(match: re.Match[str]) -> str:
-    return match.group("head") + MASK
+    return match.group("head") + (match.groupdict().get("sep") or "") + MASK
 
 
 class Redactor:

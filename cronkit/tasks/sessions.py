@@ -157,11 +157,18 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
         engine = create_engine_for("sqlite://")
         platform.create_all(engine)
     rds = _RedisPart(ctx)
+    if not ctx.settings.redis_url:
+        # A deployment without Redis keeps no refresh tokens there: nothing to sweep, not a failure.
+        rds.error = "unused"
     if user_id is not None:
         result = cleanup_user(ctx, engine, rds, user_id)
     else:
         result = cleanup_all(ctx, engine, rds, batch)
     result["dry_run"] = ctx.dry_run
+    if rds.error == "unused":
+        ctx.logger.info("%s: CRONKIT_REDIS_URL is not set: no refresh tokens to sweep", TASK)
+        result["redis"] = "not configured"
+        return result
     if rds.error is not None:
         result["redis"] = "failed"
         done = _summary(result)

@@ -222,8 +222,15 @@ def test_redis_down_still_cleans_the_database_then_fails_clearly(tmp_path: Path,
     assert user_ids(dead) == {1, 3, 4}
     assert r.zcard("rt:exp") == 2509  # Redis untouched
 
-    with pytest.raises(ServiceUnavailable, match="CRONKIT_REDIS_URL is not set"):
-        daily_session_cleanup(make_ctx(tmp_path, None))
+
+
+def test_without_redis_configured_only_the_database_is_cleaned(tmp_path: Path, redis_url: str,
+                                                                r: redis.Redis) -> None:
+    seed(make_ctx(tmp_path, redis_url), r)
+    result = daily_session_cleanup(make_ctx(tmp_path, None))
+    assert result["redis"] == "not configured"
+    assert result["unverified_accounts_deleted"] == 26
+    assert r.zcard("rt:exp") == 2509  # a deployment without CRONKIT_REDIS_URL never reaches Redis
 
 
 def test_cancellation_stops_before_the_next_batch(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:

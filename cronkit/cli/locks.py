@@ -16,9 +16,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Clear a task's Redis lease whose holder is gone; refuse (exit 1) while the holder is alive.
 
-        The local lock needs no clearing: the kernel releases it when its process dies.
-        A holder on another host counts as gone when its run in the shared run log has ended
-        or was marked lost (its heartbeat stopped).
+        The kernel frees the local lock when its process dies. A lease holder on another host is gone once its run in the shared run log has ended or was marked lost.
 
         Example: cronkit unlock daily-session-cleanup
         """

@@ -21,7 +21,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DAY = 86400
@@ -94,7 +94,7 @@ def main() -> None:
             find_cpu.append(_cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu(cpu0))
 
             ctx = TaskContext(task=task.name, settings=settings, config=task_config(task, {}),
-                              now=datetime.now(timezone.utc))
+                              now=datetime.now(UTC))
             cpu0 = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
             result = daily_log_pruning(ctx)

@@ -30,10 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 TASKS = [("task-00", "* * * * *", 1, 0), ("task-01", "*/5 * * * *", 5, 0)] + [
     (f"task-{n:02d}", f"{n} * * * *", 60, n) for n in range(2, 50)

@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -252,13 +252,13 @@ def compare_lines(installed: Sequence[str], expected: Sequence[str], recorded: S
 
 def _parse_instant(value: Any) -> datetime | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, tz=timezone.utc)
+        return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, tz=UTC)
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value)
         except ValueError:
             return None
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     return None
 
 
@@ -310,8 +310,8 @@ def candidate_slots(expr: str, zone: str, *, installed_at: datetime, now: dateti
     """
     from .schedule import slots_between
 
-    end = now.astimezone(timezone.utc) - timedelta(seconds=grace)
-    floor = max(installed_at.astimezone(timezone.utc) + INSTALL_SETTLE, now - lookback)
+    end = now.astimezone(UTC) - timedelta(seconds=grace)
+    floor = max(installed_at.astimezone(UTC) + INSTALL_SETTLE, now - lookback)
     found: list[datetime] = []
     high, width = end, timedelta(hours=1)
     while high > floor and len(found) < max_slots:
@@ -429,7 +429,7 @@ def _iso(value: datetime | int | None) -> str | None:
         from .runlog import iso
 
         return iso(value)
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _run_summary(row: Any) -> dict[str, Any] | None:
@@ -486,7 +486,7 @@ def status(settings: Settings, registry: Registry, now: datetime, *, timeout: fl
     """Return the scheduler's state (SPEC section 8) as a JSON-ready dict with stable keys."""
     from .schedule import describe, next_run
 
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     scheduled = _scheduled_here(settings, registry)
     scheduled_names = {t.name for t in scheduled}
     services: dict[str, str] = {}
@@ -765,7 +765,7 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     from .runlog import RunLog
     from .runstore import to_ms
 
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     since = now - timedelta(days=days)
     log = RunLog.open(settings)
     counts: dict[str, dict[str, int]] = {}

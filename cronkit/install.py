@@ -27,8 +27,8 @@ from .config import Settings
 from .errors import EXIT_SKIPPED, ConfigError, CronkitError, ServiceUnavailable
 from .registry import Registry
 from .render import (
-    RenderInputs,
     Rendered,
+    RenderInputs,
     begin_line,
     check_target,
     cron_d_name,

@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -331,12 +331,12 @@ def parse_since(value: str, now: datetime) -> datetime:
 
     try:
         parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
     except ValueError:
         pass
     from datetime import timedelta
 
-    from .errors import UsageError, RegistryError
+    from .errors import RegistryError, UsageError
 
     try:
         return now - timedelta(seconds=parse_duration(value, "--since"))

@@ -692,7 +692,8 @@ def _is_transient(exc: BaseException) -> bool:
 
         return isinstance(exc, TRANSIENT_ERRORS)
     if module.startswith("sqlalchemy"):
-        from sqlalchemy.exc import DBAPIError, OperationalError, TimeoutError as PoolTimeout
+        from sqlalchemy.exc import DBAPIError, OperationalError
+        from sqlalchemy.exc import TimeoutError as PoolTimeout
 
         return isinstance(exc, (OperationalError, PoolTimeout)) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated

@@ -11,7 +11,7 @@ zoneinfo; cron-descriptor is imported when a description is asked for.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -19,7 +19,7 @@ from cronsim import CronSim, CronSimError
 
 from .errors import ScheduleError
 
-UTC = timezone.utc
+UTC = UTC
 
 NICKNAMES = {
     "@hourly": "0 * * * *",

@@ -6,7 +6,7 @@ import json
 import socket
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +15,19 @@ import pytest
 from cronkit.dbutil import create_engine_for
 from cronkit.health import (
     MISSED_MAX_SLOTS,
+    NoAnswer,
     bounded,
     candidate_slots,
     compare_lines,
     cron_daemon_pids,
     missed_slots,
-    NoAnswer,
     task_of_line,
 )
 from cronkit.registry import Registry, Task
 from cronkit.runstore import RunStore, to_ms
 from tests.conftest import write_registry
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(text: str) -> datetime:
@@ -102,7 +102,7 @@ def test_wildcard_hour_runs_both_passes_of_the_fall_back(runlog: tuple[RunStore,
     installed, now = at("2026-10-24T22:00"), at("2026-10-25T03:00")
     slots = candidate_slots(job.schedule, "Europe/Paris", installed_at=installed, now=now, grace=300).slots
     # 02:30 CEST (00:30 UTC) and 02:30 CET (01:30 UTC) are both slots: one per UTC hour.
-    assert list(slots) == [at(f"2026-10-24T22:30"), at("2026-10-24T23:30")] + [
+    assert list(slots) == [at("2026-10-24T22:30"), at("2026-10-24T23:30")] + [
         at(f"2026-10-25T{h:02d}:30") for h in range(0, 3)
     ]
     for slot in slots:

@@ -12,7 +12,15 @@ import pytest
 import redis
 
 from cronkit.errors import ConfigError
-from cronkit.locks import Holder, LocalLock, LockHeld, RedisLease, claim_slot, lease_key, lease_ttl_ms
+from cronkit.locks import (
+    Holder,
+    LocalLock,
+    LockHeld,
+    RedisLease,
+    claim_slot,
+    lease_key,
+    lease_ttl_ms,
+)
 from cronkit.runstore import HOST
 from tests.runhelpers import assert_unlocked, lease, local_lock_free, make_registry, start, wait_for
 

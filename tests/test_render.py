@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from cronkit.render import RenderInputs, cron_d_name, render, run_settings_toml
 from cronkit.schedule import fires_at, slot_for, slots_between
 from tests.conftest import write_registry
 
-UTC = timezone.utc
+UTC = UTC
 REPO = Path(__file__).resolve().parent.parent
 
 

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from cronkit.runstore import SCHEMA_VERSION, RunStore, to_ms
 
 from .conftest import write_registry
 
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 _schemas = itertools.count()
 
 # Every field of SPEC 6's run record, as `history --json` names it.
@@ -310,9 +310,9 @@ def test_open_marks_dead_running_runs_lost(db_url: str, tmp_path: Path) -> None:
 
 
 def test_parse_since() -> None:
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("2026-11-20", now) == datetime(2026, 11, 20, tzinfo=timezone.utc)
-    assert parse_since("2026-11-20T03:00+01:00", now) == datetime(2026, 11, 20, 2, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_since("2026-11-20", now) == datetime(2026, 11, 20, tzinfo=UTC)
+    assert parse_since("2026-11-20T03:00+01:00", now) == datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
     assert parse_since("2h", now) == now - timedelta(hours=2)
     assert parse_since("7d", now) == now - timedelta(days=7)
     with pytest.raises(Exception, match="--since"):

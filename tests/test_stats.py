@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from cronkit.health import Window, count_missed, percentile, stats, status
 from cronkit.registry import Registry
 from cronkit.runstore import RunStore, to_ms
 
-UTC = timezone.utc
+UTC = UTC
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 

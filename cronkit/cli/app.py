@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from . import common
@@ -29,11 +27,11 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def main(
-    config: Optional[str] = typer.Option(None, "--config", help="TOML config file (else $CRONKIT_CONFIG, else ./cronkit.toml)."),
-    home: Optional[str] = typer.Option(None, "--home", help="State directory (CRONKIT_HOME)."),
-    env: Optional[str] = typer.Option(None, "--env", help="Environment name (CRONKIT_ENV)."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help="Run log URL (CRONKIT_DB_URL)."),
-    tasks: Optional[str] = typer.Option(None, "--tasks", help="Task registry: pkg.module, pkg.module:attr or file.py (CRONKIT_TASKS)."),
+    config: str | None = typer.Option(None, "--config", help="TOML config file (else $CRONKIT_CONFIG, else ./cronkit.toml)."),
+    home: str | None = typer.Option(None, "--home", help="State directory (CRONKIT_HOME)."),
+    env: str | None = typer.Option(None, "--env", help="Environment name (CRONKIT_ENV)."),
+    db_url: str | None = typer.Option(None, "--db-url", help="Run log URL (CRONKIT_DB_URL)."),
+    tasks: str | None = typer.Option(None, "--tasks", help="Task registry: pkg.module, pkg.module:attr or file.py (CRONKIT_TASKS)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
 ) -> None:
@@ -45,8 +43,8 @@ def main(
     common.state.debug = debug or bool(os.environ.get("CRONKIT_DEBUG"))
 
 
-from . import tasks as _tasks  # noqa: E402
 from . import runs as _runs  # noqa: E402
+from . import tasks as _tasks  # noqa: E402
 
 _tasks.register(app)
 _runs.register(app)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -90,12 +90,12 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def render_(
         target: str = TARGET_OPTION,
-        block_id: Optional[str] = ID_OPTION,
-        user: Optional[str] = USER_OPTION,
-        host_zone: Optional[str] = HOST_ZONE_OPTION,
-        executable: Optional[str] = EXECUTABLE_OPTION,
-        run_config: Optional[str] = RUN_CONFIG_OPTION,
-        check: Optional[Path] = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
+        block_id: str | None = ID_OPTION,
+        user: str | None = USER_OPTION,
+        host_zone: str | None = HOST_ZONE_OPTION,
+        executable: str | None = EXECUTABLE_OPTION,
+        run_config: str | None = RUN_CONFIG_OPTION,
+        check: Path | None = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
     ) -> None:
         """Print the block `install` would write (for cron.d: the whole file); writes nothing.
 
@@ -121,11 +121,11 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def install_(
         target: str = TARGET_OPTION,
-        block_id: Optional[str] = ID_OPTION,
-        user: Optional[str] = USER_OPTION,
-        host_zone: Optional[str] = HOST_ZONE_OPTION,
-        executable: Optional[str] = EXECUTABLE_OPTION,
-        run_config: Optional[str] = RUN_CONFIG_OPTION,
+        block_id: str | None = ID_OPTION,
+        user: str | None = USER_OPTION,
+        host_zone: str | None = HOST_ZONE_OPTION,
+        executable: str | None = EXECUTABLE_OPTION,
+        run_config: str | None = RUN_CONFIG_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
     ) -> None:
         """Write the registry's block into the crontab, keeping every other line byte for byte.
@@ -153,8 +153,8 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def uninstall_(
         target: str = TARGET_OPTION,
-        block_id: Optional[str] = ID_OPTION,
-        user: Optional[str] = USER_OPTION,
+        block_id: str | None = ID_OPTION,
+        user: str | None = USER_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
     ) -> None:
         """Remove cronkit's block from the crontab and nothing else (a cron.d file left empty is deleted).
@@ -182,8 +182,8 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def due(
         at: str = typer.Option(..., "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
-        until: Optional[str] = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
-        expect: Optional[List[str]] = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
+        until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
+        expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
         all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
         json: bool = JSON_OPTION,
     ) -> None:
@@ -216,8 +216,8 @@ def parse_time(value: str, option: str) -> datetime:
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not an ISO time such as 2026-03-29T03:00+02:00") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _window_text(at: str, until: str | None) -> str:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import json as json_
 import os
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
 from ..errors import UsageError
-from .common import JSON_OPTION, cli_errors, console, get_registry, get_settings, print_json, short_time
+from .common import (
+    JSON_OPTION,
+    cli_errors,
+    console,
+    get_registry,
+    get_settings,
+    print_json,
+    short_time,
+)
 
 app = typer.Typer(
     name="dlq",
@@ -37,7 +45,7 @@ def _first_line(text: str | None, width: int = 70) -> str:
 @cli_errors
 def list_(
     all_: bool = typer.Option(False, "--all", help="Resolved letters too, not only open ones."),
-    task: Optional[str] = typer.Option(None, "--task", help="Only letters of this task."),
+    task: str | None = typer.Option(None, "--task", help="Only letters of this task."),
     limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many letters."),
     json: bool = JSON_OPTION,
 ) -> None:
@@ -135,7 +143,7 @@ def retry(
 @app.command("purge")
 @cli_errors
 def purge(
-    before: Optional[str] = typer.Option(None, "--before", help="Only letters created before: 2026-11-01, 2026-11-01T03:00, or 30d (ago)."),
+    before: str | None = typer.Option(None, "--before", help="Only letters created before: 2026-11-01, 2026-11-01T03:00, or 30d (ago)."),
     include_open: bool = typer.Option(False, "--include-open", help="Open letters too (they are never retried then)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; delete nothing."),
     json: bool = JSON_OPTION,

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, console, duration, get_registry, get_settings, print_json, short_time, styled_status
+from .common import (
+    JSON_OPTION,
+    cli_errors,
+    console,
+    duration,
+    get_registry,
+    get_settings,
+    print_json,
+    short_time,
+    styled_status,
+)
 
 SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
 
@@ -15,18 +26,18 @@ def _minute(iso: str | None) -> str:
     """Show an ISO instant as `2026-06-12 03:00` (UTC; the column header says so)."""
     if not iso:
         return "-"
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _second(iso: str | None) -> str:
     """Show an ISO instant as `2026-06-12 03:00:05 UTC`."""
     if not iso:
         return "-"
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromisoformat(iso).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _yes(value: bool) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ..errors import UsageError
@@ -31,9 +29,9 @@ def register(app: typer.Typer) -> None:
     @app.command("history")
     @cli_errors
     def history(
-        task: Optional[str] = typer.Argument(None, help="Only runs of this task."),
-        status: Optional[str] = typer.Option(None, "--status", help=f"Only runs with this status: {', '.join(STATUSES)}."),
-        since: Optional[str] = typer.Option(None, "--since", help="Only runs started since: 2026-11-28, 2026-11-28T03:00, or 2h / 7d ago."),
+        task: str | None = typer.Argument(None, help="Only runs of this task."),
+        status: str | None = typer.Option(None, "--status", help=f"Only runs with this status: {', '.join(STATUSES)}."),
+        since: str | None = typer.Option(None, "--since", help="Only runs started since: 2026-11-28, 2026-11-28T03:00, or 2h / 7d ago."),
         limit: int = typer.Option(20, "--limit", min=1, max=100_000, help="At most this many runs."),
         json: bool = JSON_OPTION,
     ) -> None:
@@ -51,9 +49,8 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(runs)
             return
-        from rich.table import Table
-
         from rich import box
+        from rich.table import Table
 
         table = Table(title=f"{len(runs)} runs, newest first", title_justify="left", box=box.SIMPLE_HEAD,
                       pad_edge=False, collapse_padding=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any
 
 import typer
 
@@ -77,8 +77,8 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         task: str = typer.Argument(..., help="Task name, as `cronkit list` shows it."),
-        param: Optional[List[str]] = typer.Option(None, "--param", help="KEY=VALUE passed to the task (repeatable)."),
-        date: Optional[str] = typer.Option(None, "--date", help="Compute the period of this day (YYYY-MM-DD): backfill."),
+        param: list[str] | None = typer.Option(None, "--param", help="KEY=VALUE passed to the task (repeatable)."),
+        date: str | None = typer.Option(None, "--date", help="Compute the period of this day (YYYY-MM-DD): backfill."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report without changing anything."),
         trigger: str = typer.Option("manual", "--trigger", help="cron (used by the crontab line), manual or retry."),
         json: bool = JSON_OPTION,

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ def make_ctx(home: Path, log_dir: Path, *, dry_run: bool = False, now: datetime 
     task = registry["daily-log-pruning"]
     settings = load_settings(environ={"CRONKIT_HOME": str(home), "CRONKIT_LOG_DIR": str(log_dir)})
     return TaskContext(task=task.name, settings=settings, config=task_config(task, config),
-                       now=now or datetime.now(timezone.utc), dry_run=dry_run)
+                       now=now or datetime.now(UTC), dry_run=dry_run)
 
 
 def write(path: Path, data: bytes | str = b"line\n", age_days: float = 0) -> Path:
@@ -313,7 +313,7 @@ def test_prunes_the_run_log_by_its_retention(tmp_path: Path) -> None:
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ctx = make_ctx(tmp_path, logs, now=now)
     store = RunStore.open(ctx.settings.db_url)
     for days in (91, 89):

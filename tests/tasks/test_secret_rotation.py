@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from cronkit.tasks.secret_rotation import (
     seed_demo_secrets,
 )
 
-NOW = datetime(2024, 6, 1, 5, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 5, 0, tzinfo=UTC)
 KEY = "correct horse battery staple, but longer and random: 8d1f0c"
 HOUR = timedelta(hours=1)
 
@@ -200,7 +200,7 @@ def test_cli_run_refuses_without_key_and_leaves_no_plaintext(run_cli, cronkit_en
     env = {"CRONKIT_SECRET_KEY": KEY, "CRONKIT_ENV": "production"}
     settings = load_settings(environ={**cronkit_env, **env})
     engine = platform.engine_for(settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     seed_demo_secrets(engine, settings, now)
     before = {Keyring(KEY).decrypt(r.name, r.version, r.value_encrypted)
               for r in engine.connect().execute(select(secrets_table)) if r.value_encrypted is not None}

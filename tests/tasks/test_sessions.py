@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from cronkit.tasks.platform import (
 )
 from cronkit.tasks.sessions import daily_session_cleanup
 
-NOW = datetime(2024, 6, 1, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 1, 3, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 MINUTE = timedelta(minutes=1)
 EPOCH_NOW = int(NOW.timestamp())

@@ -211,7 +211,7 @@ def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
     table = cli("list", env={"CRONKIT_NOW": "2026-11-28T09:30:00+00:00"})
     assert table.returncode == 0
     assert "4 tasks · environment development" in table.stdout
-    assert "2026-11-28 10:31:00+01:00 (09:31 UTC)" in table.stdout
+    assert "2026-11-28 10:31 (09:31Z)" in table.stdout and "not here (not scheduled in development): prod-only" in table.stdout
 
 
 def test_history_and_show(cli, home: Path) -> None:  # type: ignore[no-untyped-def]

@@ -62,17 +62,32 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         settings = get_settings()
-        table = Table(title=f"{len(rows)} tasks · environment {settings.environment}", title_justify="left")
-        for column in ("task", "schedule", "when", "zone", "environments", "next run", "here"):
-            table.add_column(column, no_wrap=column in ("task", "schedule", "next run"))
+        from rich import box
+
+        table = Table(title=f"{len(rows)} tasks · environment {settings.environment}", title_justify="left",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+        out = console()
+        wide = out.width >= 120  # narrow terminals get the columns an operator scans first
+        columns = ["task", "schedule", "when", "zone", "environments", "next run", "here"] if wide else \
+            ["task", "schedule", "zone", "next run", "here"]
+        for column in columns:
+            table.add_column(column, no_wrap=column not in ("when", "environments"))
         for row in rows:
-            local = row["next_run_local"].replace("T", " ")
-            utc = row["next_run"][11:16] + " UTC"
-            nxt = local if row["timezone"] == "UTC" else f"{local} ({utc})"
-            here = "[green]yes[/green]" if row["enabled"] else f"[dim]no: {row['disabled_reason']}[/dim]"
-            table.add_row(row["name"], row["schedule"], row["schedule_text"], row["timezone"],
-                          ", ".join(row["environments"]), nxt, here)
-        console().print(table)
+            local = row["next_run_local"][:16].replace("T", " ")
+            nxt = f"{local}Z" if row["timezone"] == "UTC" else f"{local} ({row['next_run'][11:16]}Z)"
+            cells = {
+                "task": row["name"], "schedule": row["schedule"], "when": row["schedule_text"],
+                "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
+                "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
+            }
+            table.add_row(*(cells[c] for c in columns))
+        out.print(table)
+        reasons: dict[str, list[str]] = {}
+        for row in rows:
+            if not row["enabled"]:
+                reasons.setdefault(row["disabled_reason"], []).append(row["name"])
+        for reason, names in reasons.items():
+            out.print(f"[dim]not here ({reason}): {', '.join(names)}[/dim]")
 
     @app.command("run")
     def run(

@@ -7,7 +7,8 @@ import json
 import os
 import secrets as _random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,16 +278,12 @@ def _describe(holder: Mapping[str, Any] | None) -> str:
     return " ".join(parts)
 
 
-class _redis_errors:
+@contextmanager
+def _redis_errors(task: str) -> Iterator[None]:
     """Turn redis-py connection failures into ServiceUnavailable."""
-
-    def __init__(self, task: str) -> None:
-        self.task = task
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        if exc is not None and type(exc).__module__.startswith("redis"):
-            raise ServiceUnavailable(f"{self.task}: Redis unavailable: {exc}") from None
-        return False
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__module__.startswith("redis"):
+            raise ServiceUnavailable(f"{task}: Redis unavailable: {exc}") from None
+        raise

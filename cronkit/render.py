@@ -185,8 +185,8 @@ def _cron_line(schedule: str, command: str, user: str | None) -> str:
     # python-crontab rewrites some schedules (`0 * * * *` as `@hourly`, `0-59/20` as `*/20`);
     # Debian's cron treats a leading '*' differently across DST, so the schedule text must be
     # exactly the one host_lines chose: swap python-crontab's rendering of it back.
-    rendered = job.render()
-    slices = job.slices.render()
+    rendered = str(job.render())
+    slices = str(job.slices.render())
     if not rendered.startswith(slices + " "):
         raise ConfigError(f"python-crontab rendered an unexpected line: {rendered!r}")
     return schedule + rendered[len(slices):]

@@ -262,10 +262,12 @@ def load_registry(spec: str) -> Registry:
         module_name = path.stem
         try:
             module_spec = importlib.util.spec_from_file_location(module_name, path)
-            assert module_spec is not None and module_spec.loader is not None
+            assert module_spec is not None
             module = importlib.util.module_from_spec(module_spec)
             sys.modules[module_name] = module
-            module_spec.loader.exec_module(module)
+            # Compiled from source every time, never through a .pyc: a registry file edited in
+            # place within the same second and to the same size would otherwise load stale.
+            exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
         except CronkitError:  # a registration error (bad schedule, name, option) says it all already
             raise
         except Exception as exc:

@@ -99,3 +99,41 @@ STATUS_STYLE = {
 def styled_status(status: str | None) -> str:
     style = STATUS_STYLE.get(status or "", "")
     return f"[{style}]{status}[/{style}]" if style else str(status)
+
+
+def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict[str, str]],
+                wrap: str | None = None) -> None:
+    """Print rows as a compact rich table that fits the terminal.
+
+    `columns` holds (name, justify, priority); when the natural widths do not fit, columns of the
+    lowest priority (highest number) go first, so a narrow terminal keeps what an operator scans
+    for. `wrap` names the one column allowed to fold instead (it fills what is left).
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+
+    def width(name: str) -> int:
+        cells = [Text.from_markup(row.get(name, "")).cell_len for row in rows]
+        return max([len(name), *cells])
+
+    kept = list(columns)
+    budget = out.width - 1
+    while len(kept) > 1:
+        fixed = sum(width(name) for name, _, _ in kept if name != wrap) + 2 * (len(kept) - 1)
+        room = 20 if any(name == wrap for name, _, _ in kept) else 0
+        if fixed + room <= budget:
+            break
+        kept.remove(max(kept, key=lambda column: column[2]))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for name, justify, _ in kept:
+        if name == wrap:
+            table.add_column(name, overflow="fold", ratio=1)
+        else:
+            table.add_column(name, no_wrap=True, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(row.get(name, "") for name, _, _ in kept))
+    out.print(table)

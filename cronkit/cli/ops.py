@@ -15,6 +15,7 @@ from .common import (
     get_registry,
     get_settings,
     print_json,
+    print_table,
     short_time,
     styled_status,
 )
@@ -59,7 +60,6 @@ def _drift(items: list[dict[str, Any]]) -> str:
 
 def print_status(report: dict[str, Any]) -> None:
     """Render a status report for people: summary, services, one row per task."""
-    from rich.table import Table
 
     out = console()
     out.print(
@@ -84,23 +84,22 @@ def print_status(report: dict[str, Any]) -> None:
     for name, error in report["service_errors"].items():
         out.print(f"  [red]{name}[/red]: {error}", highlight=False)
 
-    table = Table(title_justify="left", show_edge=True)
-    for column in ("task", "schedule", "zone", "next run (UTC)", "last run (UTC)", "status", "took", "missed", "drift"):
-        table.add_column(column, no_wrap=column != "drift", overflow="fold")
+    columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
+               ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),
+               ("drift", "left", 4)]
+    rows = []
     for task in report["tasks"]:
         last = task["last_run"] or {}
-        table.add_row(
-            task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
-            task["schedule"],
-            task["timezone"],
-            _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
-            _minute(last.get("started_at")),
-            styled_status(last["status"]) if last else "-",
-            duration(last.get("duration_ms")),
-            _missed(task["missed"]),
-            _drift(task["drift"]),
-        )
-    out.print(table)
+        rows.append({
+            "task": task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
+            "schedule": task["schedule"], "zone": task["timezone"],
+            "next run (UTC)": _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
+            "last run (UTC)": _minute(last.get("started_at")),
+            "status": styled_status(last["status"]) if last else "-",
+            "took": duration(last.get("duration_ms")), "missed": _missed(task["missed"]),
+            "drift": _drift(task["drift"]),
+        })
+    print_table("", columns, rows)
     orphans = [d for d in block["drift"] if d["task"] is None]
     for item in orphans:
         out.print(f"[yellow]block line naming no task ({item['kind']}):[/yellow] {' | '.join(item['installed'])}",
@@ -108,23 +107,22 @@ def print_status(report: dict[str, Any]) -> None:
 
 
 def print_stats(rows: list[dict[str, Any]], days: float) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"last {days:g} days", title_justify="left")
-    for column in ("task", "runs", "ok", "failed", "skipped", "success", "p50", "p95",
-                   "last success", "last failure", "dead letters"):
-        table.add_column(column, no_wrap=True,
-                         justify="right" if column in ("runs", "ok", "failed", "skipped", "success", "p50", "p95", "dead letters") else "left")
+    right = "right"
+    columns = [("task", "left", 0), ("runs", right, 0), ("ok", right, 3), ("failed", right, 0),
+               ("skipped", right, 5), ("success", right, 0), ("p50", right, 2), ("p95", right, 1),
+               ("last success", "left", 4), ("last failure", "left", 4), ("dead letters", right, 0)]
+    table_rows = []
     for row in rows:
-        rate = "-" if row["success_rate"] is None else f"{row['success_rate'] * 100:.1f}%"
-        table.add_row(
-            row["task"], str(row["runs"]), str(row["successes"]),
-            f"[red]{row['failures']}[/red]" if row["failures"] else "0", str(row["skipped"]), rate,
-            duration(row["p50_ms"]), duration(row["p95_ms"]),
-            short_time(row["last_success"]), short_time(row["last_failure"]),
-            f"[bold red]{row['open_dead_letters']}[/bold red]" if row["open_dead_letters"] else "0",
-        )
-    console().print(table)
+        table_rows.append({
+            "task": row["task"], "runs": str(row["runs"]), "ok": str(row["successes"]),
+            "failed": f"[red]{row['failures']}[/red]" if row["failures"] else "0",
+            "skipped": str(row["skipped"]),
+            "success": "-" if row["success_rate"] is None else f"{row['success_rate'] * 100:.1f}%",
+            "p50": duration(row["p50_ms"]), "p95": duration(row["p95_ms"]),
+            "last success": short_time(row["last_success"]), "last failure": short_time(row["last_failure"]),
+            "dead letters": f"[bold red]{row['open_dead_letters']}[/bold red]" if row["open_dead_letters"] else "0",
+        })
+    print_table(f"last {days:g} days", columns, table_rows)
 
 
 def register(app: typer.Typer) -> None:

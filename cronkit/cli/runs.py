@@ -12,9 +12,17 @@ from .common import (
     duration,
     get_settings,
     print_json,
+    print_table,
     short_time,
     styled_status,
 )
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
 
 STATUSES = ("running", "succeeded", "failed", "timed_out", "interrupted", "skipped", "lost")
 
@@ -49,31 +57,17 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(runs)
             return
-        from rich import box
-        from rich.table import Table
-
-        table = Table(title=f"{len(runs)} runs, newest first", title_justify="left", box=box.SIMPLE_HEAD,
-                      pad_edge=False, collapse_padding=True)
-        out = console()
-        wide = out.width >= 110
-        columns = ["id", "task", "status", "trigger", "started", "took", "tries", "exit"] if wide else \
-            ["id", "task", "status", "started", "took", "exit"]
-        for column in columns:
-            table.add_column(column, no_wrap=True, justify="right" if column in ("id", "tries", "exit") else "left")
-        if wide:
-            table.add_column("error", overflow="fold", ratio=1)
-        for run in runs:
-            cells = {
-                "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
-                "trigger": run["trigger"], "started": short_time(run["started_at"]),
-                "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
-                "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
-            }
-            row = [cells[c] for c in columns]
-            if wide:
-                row.append((run["error"] or "")[:160])
-            table.add_row(*row)
-        out.print(table)
+        columns = [("id", "right", 0), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 5),
+                   ("started", "left", 1), ("took", "left", 2), ("tries", "right", 6), ("exit", "right", 3),
+                   ("error", "left", 4)]
+        rows = [{
+            "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
+            "trigger": run["trigger"], "started": short_time(run["started_at"]),
+            "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
+            "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
+            "error": escape((run["error"] or "")[:200]),
+        } for run in runs]
+        print_table(f"{len(runs)} runs, newest first", columns, rows, wrap="error")
 
     @app.command("show")
     @cli_errors

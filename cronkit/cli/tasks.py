@@ -6,7 +6,16 @@ from typing import Any
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, console, get_registry, get_settings, print_json, state
+from .common import (
+    JSON_OPTION,
+    cli_errors,
+    console,
+    get_registry,
+    get_settings,
+    print_json,
+    print_table,
+    state,
+)
 
 
 def task_rows() -> list[dict[str, Any]]:
@@ -59,29 +68,20 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(rows)
             return
-        from rich.table import Table
-
         settings = get_settings()
-        from rich import box
-
-        table = Table(title=f"{len(rows)} tasks · environment {settings.environment}", title_justify="left",
-                      box=box.SIMPLE_HEAD, pad_edge=False)
-        out = console()
-        wide = out.width >= 120  # narrow terminals get the columns an operator scans first
-        columns = ["task", "schedule", "when", "zone", "environments", "next run", "here"] if wide else \
-            ["task", "schedule", "zone", "next run", "here"]
-        for column in columns:
-            table.add_column(column, no_wrap=column not in ("when", "environments"))
+        columns = [("task", "left", 0), ("schedule", "left", 0), ("when", "left", 3), ("zone", "left", 1),
+                   ("environments", "left", 4), ("next run", "left", 0), ("here", "left", 0)]
+        table_rows = []
         for row in rows:
             local = row["next_run_local"][:16].replace("T", " ")
             nxt = f"{local}Z" if row["timezone"] == "UTC" else f"{local} ({row['next_run'][11:16]}Z)"
-            cells = {
+            table_rows.append({
                 "task": row["name"], "schedule": row["schedule"], "when": row["schedule_text"],
                 "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
                 "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
-            }
-            table.add_row(*(cells[c] for c in columns))
-        out.print(table)
+            })
+        print_table(f"{len(rows)} tasks · environment {settings.environment}", columns, table_rows)
+        out = console()
         reasons: dict[str, list[str]] = {}
         for row in rows:
             if not row["enabled"]:

@@ -193,7 +193,8 @@ def test_store_refresh_tokens_writes_the_three_structures(redis_url: str) -> Non
     assert p.store_refresh_tokens(client, iter(rows), batch_size=1000) == 2500
     assert client.hgetall("rt:t7") == {b"user_id": b"1", b"expires_at": b"1700000007"}
     assert client.zcard(p.REFRESH_TOKEN_EXPIRY_ZSET) == 2500
-    assert client.zscore("rt:exp", "t2499") == 1_700_002_499
+    assert client.zscore("rt:exp", "0:t2499") == 1_700_002_499  # member `{user_id}:{token_id}`
+    assert p.expiry_member("2", "a:b") == "2:a:b"
     assert client.scard("rt:user:0") == 834 and client.sismember("rt:user:2", "t5")
     assert p.store_refresh_tokens(client, []) == 0
     client.close()

@@ -163,7 +163,9 @@ def test_cleans_every_kind_on_the_right_side_of_each_cutoff(tmp_path: Path, redi
         assert sorted(conn.execute(select(activity_events.c.user_id)).scalars()) == [1, 3]
 
     kept = {b"t-at-cutoff", b"t-expired-within-retention", b"t-live", b"t-user4-live", b"t-young-unverified"}
-    assert set(r.zrange("rt:exp", 0, -1)) == kept
+    assert set(r.zrange("rt:exp", 0, -1)) == {
+        b"1:t-at-cutoff", b"1:t-expired-within-retention", b"1:t-live", b"4:t-user4-live",
+        b"3:t-young-unverified"}
     assert {k for k in r.scan_iter("rt:*") if r.type(k) == b"hash"} == {b"rt:" + t for t in kept}
     assert r.smembers("rt:user:1") == {b"t-at-cutoff", b"t-expired-within-retention", b"t-live"}
     assert r.smembers("rt:user:4") == {b"t-user4-live"}
@@ -199,9 +201,26 @@ def test_one_users_cleanup_leaves_everyone_else_alone(tmp_path: Path, redis_url:
     assert set(before) - set(after) == gone
     assert all(after[k] == before[k] for k in after if k != b"rt:exp")
     assert set(before[b"rt:exp"]) - set(after[b"rt:exp"]) == {
-        (b"t-user4-live", EPOCH_NOW + 86400.0), (b"t-user4-old", EPOCH_NOW - 8 * 86400.0)}
+        (b"4:t-user4-live", EPOCH_NOW + 86400.0), (b"4:t-user4-old", EPOCH_NOW - 8 * 86400.0)}
     assert "user-4-valid" not in reset_hashes(ctx) and len(reset_hashes(ctx)) == 6
     assert user_ids(ctx) == {1, 2, 3, 4} | {100 + i for i in range(25)}
+
+
+def test_sweeps_an_index_member_that_does_not_name_its_user(tmp_path: Path, redis_url: str,
+                                                           r: redis.Redis) -> None:
+    # A bare `token_id` member (not written by store_refresh_tokens) has its user read from the hash.
+    cutoff = EPOCH_NOW - 7 * 86400
+    store_refresh_tokens(r, [("t-new", 7, cutoff - 5), ("t-kept", 7, cutoff + 5)])
+    r.hset("rt:t-bare", mapping={"user_id": 7, "expires_at": cutoff - 9})
+    r.zadd("rt:exp", {"t-bare": cutoff - 9})
+    r.sadd("rt:user:7", "t-bare")
+
+    result = daily_session_cleanup(make_ctx(tmp_path, redis_url, batch_size=2))
+
+    assert result["refresh_tokens_deleted"] == 2
+    assert r.zrange("rt:exp", 0, -1) == [b"7:t-kept"]
+    assert r.smembers("rt:user:7") == {b"t-kept"}
+    assert not r.exists("rt:t-new", "rt:t-bare") and r.exists("rt:t-kept")
 
 
 def test_redis_down_still_cleans_the_database_then_fails_clearly(tmp_path: Path, redis_url: str,

@@ -42,7 +42,7 @@ for i = first, last do
   else exp = now + 86400 + math.floor((i - half) / 4) end
   local uid = (i * 7919) % users
   redis.call('HSET', 'rt:' .. id, 'user_id', uid, 'expires_at', exp)
-  redis.call('ZADD', 'rt:exp', exp, id)
+  redis.call('ZADD', 'rt:exp', exp, uid .. ':' .. id)
   redis.call('SADD', 'rt:user:' .. uid, id)
 end
 return last - first + 1

@@ -62,9 +62,12 @@ def test_the_kernel_releases_a_local_lock_with_its_process(tmp_path: Path) -> No
         f"LocalLock(Path({str(tmp_path)!r}), 't').acquire(Holder.me(1))\n"
         "os.kill(os.getpid(), 9)\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=False)
+    child = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
+    assert child.returncode == -9, child.stderr  # it took the lock and died holding it
+    assert json.loads((tmp_path / "t.lock").read_text())["run_id"] == 1
     lock = LocalLock(tmp_path, "t")
     lock.acquire(Holder.me(2))
+    assert json.loads((tmp_path / "t.lock").read_text())["run_id"] == 2
     lock.release()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -13,9 +14,30 @@ def main(argv: list[str] | None = None) -> None:
         code = run_main(args)
         if code is not None:
             sys.exit(code)
+    sys.exit(_typer_main(args))
+
+
+def _typer_main(args: list[str]) -> int:
+    """Run the typer app; a usage error becomes one line on stderr and exit 2, as SPEC asks."""
     from .cli.app import app
 
-    app(args=args, prog_name="cronkit")
+    if not args:
+        args = ["--help"]
+    try:
+        result: Any = app(args=args, prog_name="cronkit", standalone_mode=False)
+    except Exception as exc:
+        # click's exceptions (typer vendors its own copy of click, so match by shape, not class)
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `cronkit dlq`: show that group's help
+            app(args=[*args, "--help"], prog_name="cronkit")
+        if type(exc).__name__ == "Abort":
+            return 130
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        print(f"cronkit: error: {exc.format_message()}{hint}", file=sys.stderr)
+        return int(exc.exit_code)
+    return result if isinstance(result, int) else 0
 
 
 def _is_plain_run(args: list[str]) -> bool:

@@ -352,3 +352,18 @@ def test_help_through_the_executable(run_cli) -> None:  # type: ignore[no-untype
     assert top.returncode == 0 and "Example:" in top.stdout
     for name in ("list", "run", "history", "show"):
         assert re.search(rf"│ {name} ", top.stdout), name
+
+
+def test_usage_errors_are_one_line_with_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
+    for args, message in (
+        (("frobnicate",), "cronkit: error: No such command 'frobnicate'. (see 'cronkit --help')\n"),
+        (("run", "x", "--bogus"), "cronkit: error: No such option: --bogus (see 'cronkit run --help')\n"),
+        (("history", "--limit", "0"), None),
+    ):
+        proc = run_cli(*args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert proc.stdout == "" and proc.stderr.count("\n") == 1 and proc.stderr.startswith("cronkit: error: ")
+        if message is not None:
+            assert proc.stderr == message
+    bare = run_cli()
+    assert bare.returncode == 0 and "Usage: cronkit" in bare.stdout

@@ -259,12 +259,17 @@ def load_registry(spec: str) -> Registry:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
             raise RegistryError(f"registry: file not found: {path}")
-        module_name = path.stem
+        module_name = path.stem  # the block id: stable across release directories
+        # A private module name, so that a registry file called like an installed module
+        # (redis.py, tasks.py) does not replace it; its own directory is importable, last.
+        key = f"cronkit_registry_{module_name}"
+        if str(path.parent) not in sys.path:
+            sys.path.append(str(path.parent))
         try:
-            module_spec = importlib.util.spec_from_file_location(module_name, path)
+            module_spec = importlib.util.spec_from_file_location(key, path)
             assert module_spec is not None
             module = importlib.util.module_from_spec(module_spec)
-            sys.modules[module_name] = module
+            sys.modules[key] = module
             # Compiled from source every time, never through a .pyc: a registry file edited in
             # place within the same second and to the same size would otherwise load stale.
             exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)

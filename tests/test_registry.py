@@ -307,3 +307,16 @@ def test_cli_names_in_lists_are_rejected_like_debian_cron(run_cli, tmp_path: Pat
     proc = run_cli("list", env={"CRONKIT_TASKS": str(path)})
     assert proc.returncode == 78
     assert proc.stderr.startswith("cronkit: error: task weekdays: day-of-week: 'mon-fri'")
+
+
+def test_a_registry_file_named_like_a_library_does_not_shadow_it(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "helper_mod.py").write_text("VALUE = 42\n")
+    registry = tmp_path / "json.py"  # the run path itself uses the json module
+    registry.write_text(
+        "from cronkit import Registry\nfrom helper_mod import VALUE\nregistry = Registry()\n"
+        "@registry.task('* * * * *', environments=['*'])\ndef hello(ctx):\n    return {'v': VALUE}\n"
+    )
+    proc = run_cli("run", "hello", "--json", env={"CRONKIT_TASKS": str(registry)})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["result"] == {"v": 42}
+    assert load_registry(str(registry)).id == "json"  # the block id stays the file's name

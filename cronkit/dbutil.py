@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from sqlalchemy import create_engine, event
@@ -10,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from .config import sqlite_path
 from .errors import ConfigError
+from .runstore import create_private_file
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 
@@ -19,10 +19,7 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     path = sqlite_path(url)
     if path is not None:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
-                os.close(fd)
+            create_private_file(path)
         except OSError as exc:
             # The path comes from the settings (CRONKIT_HOME or a URL): fixing it is a configuration change.
             raise ConfigError(f"cannot create database {path}: {exc.strerror}") from None

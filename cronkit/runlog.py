@@ -8,7 +8,6 @@ these same tables without importing SQLAlchemy.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -33,11 +32,11 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DatabaseError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from .config import Settings, sqlite_path
 from .errors import ServiceUnavailable
-from .runstore import SCHEMA_VERSION, RunStatus, from_ms, to_ms
+from .runstore import SCHEMA_VERSION, RunStatus, from_ms, schema_file_lock, to_ms
 
 metadata = MetaData()
 
@@ -175,14 +174,8 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
     """Serialise schema upgrades between processes: a file lock for SQLite, an advisory lock elsewhere."""
     path = sqlite_path(str(engine.url))
     if path is not None:
-        import fcntl
-
-        fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with schema_file_lock(path):
             yield
-        finally:
-            os.close(fd)
         return
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
@@ -344,4 +337,4 @@ def parse_since(value: str, now: datetime) -> datetime:
         raise UsageError(f"--since: {value!r} is neither a date, an instant nor a duration such as 2h or 7d") from None
 
 
-__all__: Sequence[str] = ["RunLog", "HistoryFilter", "upgrade", "metadata", "runs", "attempts", "slots", "dead_letters", "meta", "SQLAlchemyError"]
+__all__: Sequence[str] = ["RunLog", "HistoryFilter", "upgrade", "metadata", "runs", "attempts", "slots", "dead_letters", "meta"]

@@ -18,7 +18,6 @@ import traceback as tb
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 from .config import Settings
@@ -781,4 +780,4 @@ def _seconds(ms: int) -> str:
     return f"{ms / 1000:.1f}s" if ms >= 100 else f"{ms}ms"
 
 
-__all__ = ["RunOutcome", "RunRequest", "run_task", "Path"]
+__all__ = ["RunOutcome", "RunRequest", "run_task"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -79,6 +80,26 @@ def is_alive(pid: int, start: int | None) -> bool:
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 
+def create_private_file(path: str | os.PathLike[str]) -> None:
+    """Create a database file readable by its owner only (0600), with its directory (0700)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    if not os.path.exists(path):
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+
+
+@contextmanager
+def schema_file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the flock on `<db>.lock` that serialises schema upgrades of one SQLite file."""
+    import fcntl
+
+    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _ensure_sqlite_schema(conn: Any, path: str) -> None:
     """Bring a SQLite run log to this cronkit's schema; cheap when it already is.
 
@@ -88,11 +109,7 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
     """
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return
-    import fcntl
-
-    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with schema_file_lock(path):
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             from .dbutil import create_engine_for
             from .runlog import upgrade
@@ -102,8 +119,6 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
                 upgrade(engine, locked=True)
             finally:
                 engine.dispose()
-    finally:
-        os.close(fd)
 
 
 class RunStore:
@@ -114,7 +129,7 @@ class RunStore:
         self.close = close
 
     @classmethod
-    def open(cls, url: str, home: str | os.PathLike[str] | None = None) -> RunStore:
+    def open(cls, url: str) -> RunStore:
         """Open the run log at `url`, creating or upgrading its schema when needed."""
         from .config import sqlite_path
 
@@ -139,11 +154,8 @@ class RunStore:
     def _open_sqlite(cls, path: str) -> RunStore:
         import sqlite3
 
-        directory = os.path.dirname(path)
         try:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
-            if not os.path.exists(path):
-                os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+            create_private_file(path)
         except OSError as exc:
             raise ConfigError(f"run log: cannot create {path}: {exc.strerror}") from None
         try:

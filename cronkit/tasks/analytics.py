@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -585,6 +585,32 @@ def _save_report(
     return [str(md_path), str(json_path)]
 
 
+def _run_report(
+    ctx: TaskContext,
+    period: Period,
+    build: Callable[[Connection], dict[str, Any]],
+    render: Callable[[dict[str, Any], Period], str],
+    summary: Callable[[dict[str, Any]], dict[str, Any]],
+) -> dict[str, Any]:
+    """Build a report body for `period`, store and write it (unless a dry run), return the counts."""
+    engine = _open(ctx)
+    ctx.logger.info("%s: %s", ctx.task, period.key)
+    with engine.connect() as conn:
+        body = build(conn)
+    ctx.check_cancelled()
+    files = [] if ctx.dry_run else _save_report(ctx, engine, period, body, render(body, period))
+    result: dict[str, Any] = {
+        "period": period.key,
+        "start": period.start.isoformat(),
+        "end": period.end.isoformat(),
+        **summary(body),
+        "files": files,
+    }
+    if ctx.dry_run:
+        result["dry_run"] = True
+    return result
+
+
 def _fmt_num(value: float | None, kind: str = "int") -> str:
     if value is None:
         return "–"
@@ -744,29 +770,21 @@ def weekly_trend_reports(ctx: TaskContext) -> dict[str, Any]:
     """Write the week-over-week trend report of the previous Sunday-Saturday week (or --date's)."""
     period = week_to_compute(ctx)
     top_movers = _int_config(ctx, "top_movers", 5)
-    engine = _open(ctx)
-    ctx.logger.info("weekly-trend-reports: %s", period.key)
-    with engine.connect() as conn:
-        body = build_weekly_report(conn, period, top_movers)
-    ctx.check_cancelled()
-    markdown = render_weekly_markdown(body, period)
-    files = [] if ctx.dry_run else _save_report(ctx, engine, period, body, markdown)
-    overall = body["overall"]
-    result: dict[str, Any] = {
-        "period": period.key,
-        "start": period.start.isoformat(),
-        "end": period.end.isoformat(),
-        "courses": len(body["courses"]),
-        "active_students": overall["active_students"]["current"],
-        "enrollments": overall["enrollments"]["current"],
-        "completions": overall["completions"]["current"],
-        "movers_up": len(body["top_movers"]["up"]),
-        "movers_down": len(body["top_movers"]["down"]),
-        "files": files,
-    }
-    if ctx.dry_run:
-        result["dry_run"] = True
-    return result
+
+    def summary(body: dict[str, Any]) -> dict[str, Any]:
+        overall = body["overall"]
+        return {
+            "courses": len(body["courses"]),
+            "active_students": overall["active_students"]["current"],
+            "enrollments": overall["enrollments"]["current"],
+            "completions": overall["completions"]["current"],
+            "movers_up": len(body["top_movers"]["up"]),
+            "movers_down": len(body["top_movers"]["down"]),
+        }
+
+    return _run_report(
+        ctx, period, lambda conn: build_weekly_report(conn, period, top_movers), render_weekly_markdown, summary
+    )
 
 
 # --- monthly-executive-summaries ---------------------------------------------------------
@@ -883,32 +901,12 @@ def monthly_executive_summaries(ctx: TaskContext) -> dict[str, Any]:
     """Write the KPI summary of the previous calendar month (or --date D's month)."""
     period = month_to_compute(ctx)
     top_courses = _int_config(ctx, "top_courses", 10)
-    engine = _open(ctx)
-    ctx.logger.info("monthly-executive-summaries: %s", period.key)
-    with engine.connect() as conn:
-        body = build_monthly_report(conn, period, top_courses)
-    ctx.check_cancelled()
-    markdown = render_monthly_markdown(body, period)
-    files = [] if ctx.dry_run else _save_report(ctx, engine, period, body, markdown)
-    kpis = body["kpis"]
-    result: dict[str, Any] = {
-        "period": period.key,
-        "start": period.start.isoformat(),
-        "end": period.end.isoformat(),
-        **{
-            name: kpis[name]["current"]
-            for name in (
-                "total_users",
-                "active_users",
-                "signups",
-                "enrollments",
-                "completions",
-                "time_spent_seconds",
-            )
-        },
-        "top_courses": len(body["top_courses"]),
-        "files": files,
-    }
-    if ctx.dry_run:
-        result["dry_run"] = True
-    return result
+    kpi_names = ("total_users", "active_users", "signups", "enrollments", "completions", "time_spent_seconds")
+
+    def summary(body: dict[str, Any]) -> dict[str, Any]:
+        kpis = body["kpis"]
+        return {**{name: kpis[name]["current"] for name in kpi_names}, "top_courses": len(body["top_courses"])}
+
+    return _run_report(
+        ctx, period, lambda conn: build_monthly_report(conn, period, top_courses), render_monthly_markdown, summary
+    )

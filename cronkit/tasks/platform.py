@@ -245,34 +245,34 @@ def engine_for(settings: Settings) -> Engine:
 
 
 # --- Redis refresh tokens ----------------------------------------------------------------
-# rt:{token_id}       hash: user_id, expires_at (epoch seconds)
-# rt:exp              sorted set: member "{user_id}:{token_id}", score expires_at (epoch seconds)
-# rt:user:{user_id}   set of token_ids
+# rt:{user_id}:{token_id}  hash: user_id, expires_at (epoch seconds); one key per token
+# rt:exp                   sorted set: member = a token's key, score = its expires_at
+# rt:{user_id}             hash: field = a token's key, value = its expires_at; the user's tokens
 #
-# The expiry index carries the user in its member so the sweep can remove a token's per-user
-# entry without reading its hash first (one Redis call per token fewer), and a user's cleanup
-# can build the index members from the user id and the user's set. User ids are integers, so
-# the first ':' of a member ends the user id whatever the token id holds.
+# The token's key names its user and is itself the member of both indexes, so the sweep
+# deletes the keys it reads from `rt:exp` as they are and finds the user's index by cutting
+# the key at the `:` that ends the user id: no hash read, and one string built in Lua per
+# token. User ids are whole numbers, so `rt:exp` and `rt:{user_id}` never meet, and a token
+# id may hold any character, `:` included.
 
 REFRESH_TOKEN_PREFIX = "rt:"
 REFRESH_TOKEN_EXPIRY_ZSET = "rt:exp"
-REFRESH_TOKEN_USER_PREFIX = "rt:user:"
 REDIS_BATCH_SIZE = 1000
 
 
-def refresh_token_key(token_id: str) -> str:
-    """Return the key of one refresh token's hash."""
-    return f"{REFRESH_TOKEN_PREFIX}{token_id}"
-
-
 def user_tokens_key(user_id: int | str) -> str:
-    """Return the key of the set of a user's refresh token ids."""
-    return f"{REFRESH_TOKEN_USER_PREFIX}{user_id}"
+    """Return the key of the hash of a user's refresh tokens (`rt:{user_id}`)."""
+    uid = int(user_id)
+    if uid < 0:
+        raise ValueError(f"a user id is a whole number >= 0, got {user_id!r}")
+    return f"{REFRESH_TOKEN_PREFIX}{uid}"
 
 
-def expiry_member(user_id: int | str, token_id: str) -> str:
-    """Return a token's member in the `rt:exp` expiry index: `{user_id}:{token_id}`."""
-    return f"{int(user_id)}:{token_id}"
+def refresh_token_key(user_id: int | str, token_id: str) -> str:
+    """Return the key of one refresh token (`rt:{user_id}:{token_id}`)."""
+    if not token_id:
+        raise ValueError("a refresh token id cannot be empty")
+    return f"{user_tokens_key(user_id)}:{token_id}"
 
 
 def store_refresh_tokens(
@@ -288,12 +288,10 @@ def store_refresh_tokens(
     pipe: Any = client.pipeline(transaction=False)
     pending = 0
     for token_id, user_id, expires_at in rows:
-        pipe.hset(
-            refresh_token_key(token_id),
-            mapping={"user_id": int(user_id), "expires_at": int(expires_at)},
-        )
-        pipe.zadd(REFRESH_TOKEN_EXPIRY_ZSET, {expiry_member(user_id, token_id): int(expires_at)})
-        pipe.sadd(user_tokens_key(user_id), token_id)
+        key, expiry = refresh_token_key(user_id, token_id), int(expires_at)
+        pipe.hset(key, mapping={"user_id": int(user_id), "expires_at": expiry})
+        pipe.zadd(REFRESH_TOKEN_EXPIRY_ZSET, {key: expiry})
+        pipe.hset(user_tokens_key(user_id), key, expiry)
         pending += 1
         if pending >= batch_size:
             pipe.execute()

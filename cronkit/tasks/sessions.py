@@ -1,13 +1,13 @@
 """daily-session-cleanup: expired refresh tokens, stale unverified accounts, old reset tokens.
 
-Refresh tokens live in Redis in the layout of `cronkit.tasks.platform` (`rt:{id}` hash with
-`user_id` and `expires_at`, the `rt:exp` sorted set of `{uid}:{id}` members scored by expiry,
-the `rt:user:{uid}` set), so that cleanup reads the expiry index from its low end and never
-scans the keyspace. Each batch is one server-side Lua script: it takes the `batch_size` oldest
-members past the cut-off, removes their hashes and per-user set entries and then exactly those
-ranks of `rt:exp`; memory on both sides is bounded by the batch. The scripts build key names
-from their arguments, which a single Redis server (or a replica set) allows and Redis Cluster
-does not.
+Refresh tokens live in Redis in the layout of `cronkit.tasks.platform` (one `rt:{uid}:{id}`
+hash per token with `user_id` and `expires_at`; the `rt:exp` sorted set of token keys scored
+by expiry; the `rt:{uid}` hash of a user's token keys), so that cleanup reads the expiry index
+from its low end and never scans the keyspace. Each batch is one server-side Lua script: it
+takes the `batch_size` oldest members past the cut-off, deletes those keys and their entries
+in their users' indexes, then exactly those ranks of `rt:exp`; memory on both sides is bounded
+by the batch. The scripts build key names from their arguments, which a single Redis server
+(or a replica set) allows and Redis Cluster does not.
 
 Database work runs in batches, one transaction per batch. A batch of unverified accounts is
 chosen and deleted under a write lock (`BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED`
@@ -36,7 +36,6 @@ from cronkit.tasks import platform
 from cronkit.tasks.platform import (
     REFRESH_TOKEN_EXPIRY_ZSET,
     REFRESH_TOKEN_PREFIX,
-    REFRESH_TOKEN_USER_PREFIX,
     activity_events,
     enrollments,
     password_reset_tokens,
@@ -49,57 +48,55 @@ if TYPE_CHECKING:
 TASK = "daily-session-cleanup"
 KNOWN_PARAMS = ("user_id",)
 
-# Remove up to ARGV[2] tokens whose expiry is below ARGV[1] (exclusive), with their hashes and
-# per-user set entries. ZRANGEBYSCORE from -inf returns ranks 0..n-1, so ZREMRANGEBYRANK
-# removes exactly the members that were read. Each member names its user (`{uid}:{id}`), so a
-# token costs one SREM here and its share of one DEL: no HGET, and redis.call is where the time
-# goes. A member without the user (not written by store_refresh_tokens) has it read from the
-# hash. DEL takes at most 5000 keys so unpack stays below Lua's C stack limit (~8000).
+# Remove up to ARGV[2] tokens whose expiry is below ARGV[1] (exclusive), each with its entry in
+# its user's index; return {tokens removed, index entries read}. A member of `rt:exp` is the
+# token's key, so DEL takes the members as they are, and the user's index is the key up to the
+# `:` that ends the user id (ARGV[3] is the Lua pattern of that part); a member that is not a
+# token key (not written by store_refresh_tokens) loses its index entry and nothing else, so a
+# stray member never deletes a key it merely names. ZRANGEBYSCORE from -inf returns ranks
+# 0..n-1, so ZREMRANGEBYRANK removes exactly the members read. DEL takes at most 5000 keys so
+# unpack stays below Lua's C stack limit (~8000).
 _SWEEP_EXPIRED = """
-local call, match = redis.call, string.match
+local call, find, sub = redis.call, string.find, string.sub
 local members = call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 local n = #members
-if n == 0 then return 0 end
-local tprefix, uprefix = ARGV[3], ARGV[4]
+if n == 0 then return {0, 0} end
+local pattern = ARGV[3]
 local keys, k = {}, 0
 for i = 1, n do
   local m = members[i]
-  local uid, id = match(m, '^(%d+):(.+)$')
-  if not uid then
-    id = m
-    uid = call('HGET', tprefix .. id, 'user_id')
+  local _, e = find(m, pattern)
+  if e then
+    call('HDEL', sub(m, 1, e - 1), m)
+    k = k + 1
+    keys[k] = m
   end
-  if uid then call('SREM', uprefix .. uid, id) end
-  k = k + 1
-  keys[k] = tprefix .. id
-  if k == 5000 then call('DEL', unpack(keys, 1, k)); k = 0 end
 end
-if k > 0 then call('DEL', unpack(keys, 1, k)) end
+for i = 1, k, 5000 do call('DEL', unpack(keys, i, math.min(i + 4999, k))) end
 call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
-return n
+return {k, n}
 """
 
-# Remove every refresh token of the users in ARGV[3..]; return how many tokens went. The
-# expiry index members are built from the user id and the ids in the user's set.
+# Remove every refresh token of the users in ARGV[2..] (ARGV[1] is the key prefix), with their
+# index entries and the user's index; return how many tokens went. Only fields that are keys
+# of that user's tokens are deleted as keys.
 _DROP_USERS = """
-local call = redis.call
-local tprefix, uprefix = ARGV[1], ARGV[2]
+local call, sub = redis.call, string.sub
 local total = 0
-for i = 3, #ARGV do
-  local uid = ARGV[i]
-  local ukey = uprefix .. uid
-  local mprefix = uid .. ':'
-  local ids = call('SMEMBERS', ukey)
-  for j = 1, #ids, 1000 do
-    local members, keys = {}, {}
-    for k = j, math.min(j + 999, #ids) do
-      members[#members + 1] = mprefix .. ids[k]
-      keys[#keys + 1] = tprefix .. ids[k]
-    end
-    call('DEL', unpack(keys))
-    call('ZREM', KEYS[1], unpack(members))
+for i = 2, #ARGV do
+  local ukey = ARGV[1] .. ARGV[i]
+  local own, len = ukey .. ':', #ukey + 1
+  local fields = call('HKEYS', ukey)
+  local keys = {}
+  for j = 1, #fields do
+    if sub(fields[j], 1, len) == own and #fields[j] > len then keys[#keys + 1] = fields[j] end
   end
-  total = total + #ids
+  for j = 1, #keys, 1000 do
+    local last = math.min(j + 999, #keys)
+    call('DEL', unpack(keys, j, last))
+    call('ZREM', KEYS[1], unpack(keys, j, last))
+  end
+  total = total + #keys
   call('DEL', ukey)
 end
 return total
@@ -107,9 +104,18 @@ return total
 
 _COUNT_USERS = """
 local total = 0
-for i = 2, #ARGV do total = total + redis.call('SCARD', ARGV[1] .. ARGV[i]) end
+for i = 2, #ARGV do total = total + redis.call('HLEN', ARGV[1] .. ARGV[i]) end
 return total
 """
+
+
+def _lua_pattern(literal: str) -> str:
+    """Return a Lua pattern matching `literal` exactly (its magic characters escaped)."""
+    return "".join("%" + c if c in "^$()%.[]*+-?" else c for c in literal)
+
+
+# The part of a token key that names its user's index: `rt:{user_id}` then the `:`.
+_TOKEN_KEY_USER_PART = "^" + _lua_pattern(REFRESH_TOKEN_PREFIX) + "%d+:"
 
 
 class _RedisPart:
@@ -217,7 +223,7 @@ def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int
         with engine.connect() as conn:
             result["password_reset_tokens_deleted"] = _count(conn, password_reset_tokens, by_user)
         result["refresh_tokens_deleted"] = rds.run(
-            _COUNT_USERS, [], [REFRESH_TOKEN_USER_PREFIX, user_id]
+            _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, user_id]
         )
     else:
         with engine.begin() as conn:
@@ -226,7 +232,7 @@ def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int
             ).rowcount
         result["refresh_tokens_deleted"] = rds.run(
             _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
-            [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, user_id],
+            [REFRESH_TOKEN_PREFIX, user_id],
         )
     return result
 
@@ -299,7 +305,7 @@ def delete_unverified_accounts(
                     break
                 last = page[-1]
                 counts["account_refresh_tokens_deleted"] += rds.run(
-                    _COUNT_USERS, [], [REFRESH_TOKEN_USER_PREFIX, *page]
+                    _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, *page]
                 )
         return counts
 
@@ -322,7 +328,7 @@ def delete_unverified_accounts(
         # After the commit: a failure here leaves tokens of deleted users, which expire.
         counts["account_refresh_tokens_deleted"] += rds.run(
             _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
-            [REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX, *ids],
+            [REFRESH_TOKEN_PREFIX, *ids],
         )
         if len(ids) < batch:
             break
@@ -335,18 +341,25 @@ def sweep_refresh_tokens(ctx: TaskContext, rds: _RedisPart, cutoff: datetime, ba
     client = rds.client()
     if client is None:
         return 0
-    total = 0
+    total = strays = 0
     with rds.guard():
         if ctx.dry_run:
             return int(client.zcount(REFRESH_TOKEN_EXPIRY_ZSET, "-inf", f"({limit}"))
         script = client.register_script(_SWEEP_EXPIRED)
         while True:
             ctx.check_cancelled()
-            n = int(script(keys=[REFRESH_TOKEN_EXPIRY_ZSET],
-                           args=[limit, batch, REFRESH_TOKEN_PREFIX, REFRESH_TOKEN_USER_PREFIX]))
-            total += n
-            if n < batch:
+            removed, read = (int(x) for x in script(
+                keys=[REFRESH_TOKEN_EXPIRY_ZSET], args=[limit, batch, _TOKEN_KEY_USER_PART]
+            ))
+            total += removed
+            strays += read - removed
+            if read < batch:
                 break
+    if strays:
+        ctx.logger.warning(
+            "%s: dropped %d expired entries of %s that name no refresh token key",
+            TASK, strays, REFRESH_TOKEN_EXPIRY_ZSET,
+        )
     return total
 
 

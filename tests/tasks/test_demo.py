@@ -134,11 +134,10 @@ def test_seed_writes_redis_tokens_and_secrets(tmp_path: Path, redis_url: str) ->
         assert counts["refresh_tokens"] == client.zcard(p.REFRESH_TOKEN_EXPIRY_ZSET) > 0
         expired = client.zcount(p.REFRESH_TOKEN_EXPIRY_ZSET, "-inf", f"({int(NOW.timestamp())}")
         assert 0 < counts["expired_refresh_tokens"] == expired < counts["refresh_tokens"]
-        member = client.zrange(p.REFRESH_TOKEN_EXPIRY_ZSET, 0, 0)[0].decode()
-        uid, token = member.split(":", 1)  # `{user_id}:{token_id}`
-        fields = client.hgetall(p.refresh_token_key(token))
-        assert fields[b"user_id"].decode() == uid
-        assert client.sismember(p.user_tokens_key(uid), token)
+        key = client.zrange(p.REFRESH_TOKEN_EXPIRY_ZSET, 0, 0)[0].decode()
+        uid = key.split(":")[1]  # `rt:{user_id}:{token_id}`
+        assert client.hgetall(key)[b"user_id"].decode() == uid
+        assert client.hexists(p.user_tokens_key(uid), key)
         # --reset replaces the tokens instead of adding to them.
         again = seed_demo(settings, now=NOW, reset=True, **SMALL)  # type: ignore[arg-type]
         assert (

@@ -191,10 +191,13 @@ def test_store_refresh_tokens_writes_the_three_structures(redis_url: str) -> Non
     client = redis.Redis.from_url(redis_url)
     rows = [(f"t{i}", i % 3, 1_700_000_000 + i) for i in range(2500)]
     assert p.store_refresh_tokens(client, iter(rows), batch_size=1000) == 2500
-    assert client.hgetall("rt:t7") == {b"user_id": b"1", b"expires_at": b"1700000007"}
+    assert client.hgetall("rt:1:t7") == {b"user_id": b"1", b"expires_at": b"1700000007"}
     assert client.zcard(p.REFRESH_TOKEN_EXPIRY_ZSET) == 2500
-    assert client.zscore("rt:exp", "0:t2499") == 1_700_002_499  # member `{user_id}:{token_id}`
-    assert p.expiry_member("2", "a:b") == "2:a:b"
-    assert client.scard("rt:user:0") == 834 and client.sismember("rt:user:2", "t5")
+    assert client.zscore("rt:exp", "rt:0:t2499") == 1_700_002_499  # member: the token's key
+    assert client.hlen("rt:0") == 834 and client.hget("rt:2", "rt:2:t5") == b"1700000005"
+    assert p.refresh_token_key("2", "a:b") == "rt:2:a:b" and p.user_tokens_key(2) == "rt:2"
+    for bad in (lambda: p.refresh_token_key(1, ""), lambda: p.user_tokens_key(-1)):
+        with pytest.raises(ValueError):
+            bad()
     assert p.store_refresh_tokens(client, []) == 0
     client.close()

@@ -122,8 +122,6 @@ def redis_dump(r: redis.Redis) -> dict[bytes, Any]:
     for key, kind in zip(keys, kinds):
         if kind == b"hash":
             pipe.hgetall(key)
-        elif kind == b"set":
-            pipe.smembers(key)
         else:
             pipe.zrange(key, 0, -1, withscores=True)
     return dict(zip(keys, pipe.execute()))
@@ -162,14 +160,14 @@ def test_cleans_every_kind_on_the_right_side_of_each_cutoff(tmp_path: Path, redi
         assert set(conn.execute(select(enrollments.c.user_id)).scalars()) == {1, 3}
         assert sorted(conn.execute(select(activity_events.c.user_id)).scalars()) == [1, 3]
 
-    kept = {b"t-at-cutoff", b"t-expired-within-retention", b"t-live", b"t-user4-live", b"t-young-unverified"}
-    assert set(r.zrange("rt:exp", 0, -1)) == {
-        b"1:t-at-cutoff", b"1:t-expired-within-retention", b"1:t-live", b"4:t-user4-live",
-        b"3:t-young-unverified"}
-    assert {k for k in r.scan_iter("rt:*") if r.type(k) == b"hash"} == {b"rt:" + t for t in kept}
-    assert r.smembers("rt:user:1") == {b"t-at-cutoff", b"t-expired-within-retention", b"t-live"}
-    assert r.smembers("rt:user:4") == {b"t-user4-live"}
-    assert not r.exists("rt:user:2", "rt:user:101", "rt:user:1000")
+    kept = {b"rt:1:t-at-cutoff", b"rt:1:t-expired-within-retention", b"rt:1:t-live",
+            b"rt:4:t-user4-live", b"rt:3:t-young-unverified"}
+    assert set(r.zrange("rt:exp", 0, -1)) == kept
+    assert set(r.scan_iter("rt:*")) == kept | {b"rt:exp", b"rt:1", b"rt:3", b"rt:4"}
+    assert r.hgetall("rt:1") == {b"rt:1:t-at-cutoff": str(EPOCH_NOW - 7 * 86400).encode(),
+                                 b"rt:1:t-expired-within-retention": str(EPOCH_NOW - 7 * 86400 + 1).encode(),
+                                 b"rt:1:t-live": str(EPOCH_NOW + 86400).encode()}
+    assert r.hkeys("rt:4") == [b"rt:4:t-user4-live"]
 
     again = daily_session_cleanup(make_ctx(tmp_path, redis_url, batch_size=10))
     assert again["refresh_tokens_deleted"] == 0 and again["unverified_accounts_deleted"] == 0
@@ -197,30 +195,49 @@ def test_one_users_cleanup_leaves_everyone_else_alone(tmp_path: Path, redis_url:
     assert result == {"user_id": 4, "password_reset_tokens_deleted": 1, "refresh_tokens_deleted": 2,
                       "dry_run": False, "redis": "ok"}
     after = redis_dump(r)
-    gone = {b"rt:t-user4-live", b"rt:t-user4-old", b"rt:user:4"}
+    gone = {b"rt:4:t-user4-live", b"rt:4:t-user4-old", b"rt:4"}
     assert set(before) - set(after) == gone
     assert all(after[k] == before[k] for k in after if k != b"rt:exp")
     assert set(before[b"rt:exp"]) - set(after[b"rt:exp"]) == {
-        (b"4:t-user4-live", EPOCH_NOW + 86400.0), (b"4:t-user4-old", EPOCH_NOW - 8 * 86400.0)}
+        (b"rt:4:t-user4-live", EPOCH_NOW + 86400.0), (b"rt:4:t-user4-old", EPOCH_NOW - 8 * 86400.0)}
     assert "user-4-valid" not in reset_hashes(ctx) and len(reset_hashes(ctx)) == 6
     assert user_ids(ctx) == {1, 2, 3, 4} | {100 + i for i in range(25)}
 
 
-def test_sweeps_an_index_member_that_does_not_name_its_user(tmp_path: Path, redis_url: str,
-                                                           r: redis.Redis) -> None:
-    # A bare `token_id` member (not written by store_refresh_tokens) has its user read from the hash.
+def test_an_index_member_that_is_no_token_key_only_loses_its_index_entry(
+        tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
+    # Members not written by store_refresh_tokens: the sweep drops them from rt:exp but never
+    # deletes a key they merely name, nor touches anything else.
     cutoff = EPOCH_NOW - 7 * 86400
-    store_refresh_tokens(r, [("t-new", 7, cutoff - 5), ("t-kept", 7, cutoff + 5)])
-    r.hset("rt:t-bare", mapping={"user_id": 7, "expires_at": cutoff - 9})
-    r.zadd("rt:exp", {"t-bare": cutoff - 9})
-    r.sadd("rt:user:7", "t-bare")
+    store_refresh_tokens(r, [("t-new", 7, cutoff - 5), ("t:with:colons", 7, cutoff - 4),
+                             ("t-kept", 7, cutoff + 5)])
+    strays = {"session:precious": cutoff - 9, "rt:7": cutoff - 8, "rt:exp": cutoff - 7,
+              "rt:x:1": cutoff - 6, "rt:": cutoff - 3}
+    r.zadd("rt:exp", strays)
+    r.set("session:precious", "keep me")
 
     result = daily_session_cleanup(make_ctx(tmp_path, redis_url, batch_size=2))
 
     assert result["refresh_tokens_deleted"] == 2
-    assert r.zrange("rt:exp", 0, -1) == [b"7:t-kept"]
-    assert r.smembers("rt:user:7") == {b"t-kept"}
-    assert not r.exists("rt:t-new", "rt:t-bare") and r.exists("rt:t-kept")
+    assert r.zrange("rt:exp", 0, -1) == [b"rt:7:t-kept"]
+    assert r.hkeys("rt:7") == [b"rt:7:t-kept"]
+    assert not r.exists("rt:7:t-new", "rt:7:t:with:colons") and r.exists("rt:7:t-kept")
+    assert r.get("session:precious") == b"keep me"
+
+
+def test_a_users_cleanup_deletes_only_that_users_token_keys(tmp_path: Path, redis_url: str,
+                                                            r: redis.Redis) -> None:
+    store_refresh_tokens(r, [("a", 5, EPOCH_NOW + 60), ("b", 6, EPOCH_NOW + 60)])
+    r.hset("rt:5", "session:precious", 1)  # a field that is not one of user 5's token keys
+    r.hset("rt:5", "rt:6:b", 1)
+    r.set("session:precious", "keep me")
+
+    result = daily_session_cleanup(make_ctx(tmp_path, redis_url, params={"user_id": "5"}))
+
+    assert result["refresh_tokens_deleted"] == 1
+    assert not r.exists("rt:5", "rt:5:a")
+    assert r.exists("rt:6:b") and r.get("session:precious") == b"keep me"
+    assert r.zrange("rt:exp", 0, -1) == [b"rt:6:b"]
 
 
 def test_redis_down_still_cleans_the_database_then_fails_clearly(tmp_path: Path, redis_url: str,
@@ -278,7 +295,7 @@ def test_cli_run_user_cleanup_and_redis_outage(run_cli, cronkit_env: dict[str, s
     proc = run_cli("run", "daily-session-cleanup", "--param", "user_id=4", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["result"]["refresh_tokens_deleted"] == 2
-    assert not r.exists("rt:user:4") and r.exists("rt:user:1")
+    assert not r.exists("rt:4") and r.exists("rt:1")
 
     down = run_cli("run", "daily-session-cleanup",
                    env={"CRONKIT_REDIS_URL": "redis://127.0.0.1:1/0", "CRONKIT_NOW": NOW.isoformat()})

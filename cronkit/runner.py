@@ -93,8 +93,13 @@ def stop_grace(environ: Mapping[str, str] = os.environ) -> float:
     return seconds
 
 
-def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str]) -> RunOutcome:
-    """Run one task as SPEC section 6 says, record it, and return what the CLI should report."""
+def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],
+             *, adopt_orphans: bool = False) -> RunOutcome:
+    """Run one task as SPEC section 6 says, record it, and return what the CLI should report.
+
+    `adopt_orphans` (for a process that starts no children of its own, like the `cronkit run`
+    CLI) makes this process the reaper of what the task detaches, so that it is stopped too.
+    """
     from .clock import now as clock_now
 
     task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
@@ -110,7 +115,9 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
 
     store = RunStore.open(settings.db_url)
     try:
-        return _Run(settings, task, config, request, environ, store, started, slot).execute()
+        run = _Run(settings, task, config, request, environ, store, started, slot)
+        run.adopting = adopt_orphans and _become_subreaper()
+        return run.execute()
     finally:
         store.close()
 
@@ -149,6 +156,7 @@ class _Run:
         self.lease_stop_at: float | None = None  # when to stop the task because the lease is going
         self.lease_trouble: str | None = None
         self.dead_letter_id: int | None = None
+        self.adopting = False  # this process reaps the task's orphans (see _become_subreaper)
 
     # -- the run ------------------------------------------------------------------------------------
 
@@ -485,6 +493,10 @@ class _Run:
             except BlockingIOError:
                 pass
         _signal(pid, signal.SIGKILL, group=True)  # nothing the task started outlives the attempt
+        if self.adopting:  # nor what it detached from its group (setsid, a daemon's double fork)
+            left = _stop_adopted()
+            if left:
+                self._note(f"killed {left} process(es) the task left running outside its process group")
         if stopping is not None:  # the runner decided the outcome, whatever the task said
             return stopping
         return _decode_child(b"".join(chunks), status)
@@ -720,6 +732,66 @@ def _decode_child(payload: bytes, status: int) -> AttemptResult:
         transient=bool(report.get("transient")),
         exit_code=int(report.get("exit_code") or (EXIT_SIGTERM if kind == RunStatus.INTERRUPTED else EXIT_FAILED)),
     )
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def _become_subreaper() -> bool:
+    """Make this process the reaper of its orphaned descendants (Linux); True if it now is.
+
+    A process the task detaches (setsid, a daemon's double fork) leaves the attempt's process
+    group, so killing the group misses it; as a subreaper, the runner gets it as a child when its
+    parent dies, and _stop_adopted finds it there. Only for a process that owns all its children:
+    _stop_adopted reaps any child it finds.
+    """
+    try:
+        import ctypes
+
+        return int(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # not Linux, or no prctl
+        return False
+
+
+def _stop_adopted(limit: float = 5.0) -> int:
+    """SIGKILL and reap the processes an attempt left behind, adopted by this process; return how many.
+
+    A killed process's own children are adopted in turn and go in the next round. Gives up after
+    `limit` seconds (a process stuck in the kernel cannot be reaped), leaving the rest to init.
+    """
+    me = os.getpid()
+    killed: set[int] = set()
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:  # no children left
+            return len(killed)
+        if pid:
+            continue
+        if time.monotonic() >= deadline:
+            return len(killed)
+        for child in _children_of(me):
+            _signal(child, signal.SIGKILL, group=False)
+            killed.add(child)
+        time.sleep(0.005)
+
+
+def _children_of(parent: int) -> list[int]:
+    """Return the pids whose parent is `parent`, from /proc."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:  # gone meanwhile
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'
+        if int(stat[stat.rindex(b")") + 2:].split()[1]) == parent:
+            found.append(int(name))
+    return found
 
 
 def _signal(pid: int, sig: int, group: bool) -> None:

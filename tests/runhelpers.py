@@ -65,6 +65,19 @@ def stuck(ctx):
     return {"slept": 1}
 
 
+@registry.task("* * * * *", name="detach", environments=["*"], timeout="3s")
+def detach(ctx):
+    """Start `sleep secs` twice outside the group (setsid with its parent gone; a new session),
+    then hang past the timeout, or return once the `release` file appears."""
+    subprocess.run(["sh", "-c", f"setsid sleep {ctx.params['secs']} >/dev/null 2>&1 &"])
+    subprocess.Popen(["sleep", ctx.params["secs"]], start_new_session=True)
+    _ready(ctx)
+    release = ctx.params.get("release")
+    while not (release and os.path.exists(release)):
+        time.sleep(0.02)
+    return {"detached": 2}
+
+
 @registry.task("* * * * *", name="flaky", environments=["*"], timeout="30s", retries=4, backoff="0.05s")
 def flaky(ctx):
     """Fail with a transient error until the third attempt."""

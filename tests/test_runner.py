@@ -238,6 +238,22 @@ def test_a_task_stuck_in_a_child_process_times_out(env, home, db, tmp_path, redi
     assert_unlocked(home, "stuck", redis_url)
 
 
+@pytest.mark.parametrize("hang", [False, True], ids=["returns", "times-out"])
+def test_processes_the_task_detached_from_its_group_are_stopped_too(env, home, db, tmp_path, hang) -> None:
+    secs = f"600.{uuid.uuid4().int % 10**9}"  # a sleep no one else runs
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    proc = start(env, "detach", "--param", f"ready={ready}", "--param", f"secs={secs}",
+                 "--param", f"release={'' if hang else release}")
+    wait_for(ready, proc=proc)
+    assert len(pids_of(f"sleep {secs}")) == 2  # both running, each in a session of its own
+    release.touch()
+    returncode, out, err = finish(proc)
+    assert returncode == (124 if hang else 0), err
+    assert pids_of(f"sleep {secs}") == []  # setsid and a dead parent did not take them out of reach
+    [run] = runs(db)
+    assert "killed 2 process(es) the task left running outside its process group" in run["output"]
+
+
 def test_redis_down_before_a_run_fails_closed_or_falls_back(env, home, db, tmp_path, redis_server, redis_url, run_cli) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     redis_server.stop()

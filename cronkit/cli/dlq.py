@@ -128,7 +128,7 @@ def retry(
     from ..runner import run_task
 
     request = retry_request(get_letter(_engine(), letter_id))
-    outcome = run_task(get_settings(), get_registry(), request, os.environ)
+    outcome = run_task(get_settings(), get_registry(), request, os.environ, adopt_orphans=True)
     if json:
         print_json({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                     "duration_ms": outcome.duration_ms, "result": outcome.result, "dead_letter_id": letter_id,

@@ -82,7 +82,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.
         check_task_tables(registry, settings.task_config)
-        outcome = run_task(settings, registry, request, os.environ)
+        outcome = run_task(settings, registry, request, os.environ, adopt_orphans=True)
     except CronkitError as exc:
         return report_error(exc, opts.debug)
     if args.json:

@@ -20,6 +20,10 @@ from .errors import ConfigError, ServiceUnavailable
 
 SCHEMA_VERSION = 2
 HEARTBEAT_INTERVAL = 30.0
+# How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
+# takes turns); a heartbeat gives up and is tried again soon, because the runner beats from its
+# supervision loop, where a long wait would also hold up the timeout and the lease renewal.
+HEARTBEAT_WAIT_MS = 250
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
 OUTPUT_TAIL_BYTES = 64 * 1024
@@ -124,8 +128,10 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
 class RunStore:
     """Insert and update runs, attempts, slots and dead letters with plain SQL."""
 
-    def __init__(self, execute: Execute, close: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, execute: Execute, close: Callable[[], None] = lambda: None,
+                 execute_briefly: Execute | None = None) -> None:
         self._execute = execute
+        self._execute_briefly = execute_briefly or execute  # waits at most HEARTBEAT_WAIT_MS for locks
         self.close = close
 
     @classmethod
@@ -178,16 +184,25 @@ class RunStore:
             except sqlite3.DatabaseError as exc:
                 raise ServiceUnavailable(f"run log {path}: {exc}") from None
 
-        return cls(execute, conn.close)
+        def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+            conn.execute(f"PRAGMA busy_timeout = {HEARTBEAT_WAIT_MS}")
+            try:
+                return execute(sql, params)
+            finally:
+                conn.execute("PRAGMA busy_timeout = 60000")
+
+        return cls(execute, conn.close, execute_briefly)
 
     @classmethod
     def for_engine(cls, engine: Any) -> RunStore:
         from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
-        def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        def execute(sql: str, params: Mapping[str, Any], brief: bool = False) -> Sequence[Sequence[Any]]:
             try:
                 with engine.begin() as conn:
+                    if brief and conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {HEARTBEAT_WAIT_MS}")
                     result = conn.execute(text(sql), dict(params))
                     return result.fetchall() if result.returns_rows else []
             except SQLAlchemyError as exc:  # one line, as on the SQLite path, not a driver's essay
@@ -195,7 +210,10 @@ class RunStore:
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
-        return cls(execute, engine.dispose)
+        def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+            return execute(sql, params, brief=True)
+
+        return cls(execute, engine.dispose, execute_briefly)
 
     def start_run(self, *, task: str, trigger: str, status: str = RunStatus.RUNNING,
                   scheduled_for: int | None = None, started_at: int, user: str | None,
@@ -245,7 +263,8 @@ class RunStore:
         )
 
     def heartbeat(self, run_id: int, at: int) -> None:
-        self._execute("UPDATE runs SET heartbeat_at = :at WHERE id = :id", {"id": run_id, "at": at})
+        """Beat a run's heartbeat; ServiceUnavailable when the run log stays busy for HEARTBEAT_WAIT_MS."""
+        self._execute_briefly("UPDATE runs SET heartbeat_at = :at WHERE id = :id", {"id": run_id, "at": at})
 
     def claim_slot(self, task: str, scheduled_for: int, run_id: int) -> int | None:
         """Claim a slot for a run; return the id of the run that already holds it, else None."""

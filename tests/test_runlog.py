@@ -146,6 +146,47 @@ def test_sqlite_wal_busy_timeout_and_private_files(tmp_path: Path) -> None:
         os.umask(old)
 
 
+def test_a_heartbeat_gives_up_on_a_busy_run_log_where_other_writes_wait(db_url: str) -> None:
+    # The runner beats from its supervision loop: a heartbeat that waited as long as other writes
+    # (a minute) would hold up the task's timeout and its Redis lease renewal meanwhile.
+    store = RunStore.open(db_url)
+    run_id = store.start_run(task="t", trigger="manual", started_at=to_ms(T0), user=None)
+    if db_url.startswith("sqlite"):
+        blocker: Any = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None,
+                                       check_same_thread=False)
+        blocker.execute("BEGIN IMMEDIATE")
+        blocker.execute("UPDATE runs SET user = 'blocker' WHERE id = ?", (run_id,))
+    else:
+        import psycopg
+
+        blocker = psycopg.connect(db_url)  # a transaction that holds the run's row
+        blocker.execute("UPDATE runs SET \"user\" = 'blocker' WHERE id = %s", (run_id,))
+    outcome: list[BaseException | None] = []
+
+    def beat() -> None:
+        try:
+            store.heartbeat(run_id, to_ms(T0) + 1000)
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001
+            outcome.append(exc)
+
+    beater = threading.Thread(target=beat)
+    beater.start()
+    beater.join(20)  # far below the minute other writes wait
+    assert not beater.is_alive(), "the heartbeat waited for the busy run log"
+    assert isinstance(outcome[0], ServiceUnavailable)
+    blocker.execute("COMMIT") if db_url.startswith("sqlite") else blocker.commit()
+    blocker.close()
+    store.heartbeat(run_id, to_ms(T0) + 2000)  # once the run log is free again, it beats
+    engine = create_engine_for(db_url)
+    with engine.connect() as conn:
+        row = conn.execute(text('SELECT heartbeat_at, "user" FROM runs WHERE id = :id'), {"id": run_id}).one()
+    engine.dispose()
+    assert tuple(row) == (to_ms(T0) + 2000, "blocker")
+    # ...and other writes still wait for the lock instead of failing (see the test above).
+    store.close()
+
+
 def test_version_zero_database_is_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:  # a database from before the schema was versioned

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, false, func, select
+from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from cronkit.context import TaskContext
@@ -102,10 +102,24 @@ end
 return total
 """
 
+# Count what _DROP_USERS would remove for the users in ARGV[3..] (ARGV[1] is the key prefix):
+# return {their tokens, those of them that expired before ARGV[2]}, the second so that a dry
+# run does not count them again for the expiry sweep, which comes after the accounts.
 _COUNT_USERS = """
-local total = 0
-for i = 2, #ARGV do total = total + redis.call('HLEN', ARGV[1] .. ARGV[i]) end
-return total
+local sub, cut = string.sub, tonumber(ARGV[2])
+local total, expired = 0, 0
+for i = 3, #ARGV do
+  local own = ARGV[1] .. ARGV[i] .. ':'
+  local kv = redis.call('HGETALL', ARGV[1] .. ARGV[i])
+  for j = 1, #kv, 2 do
+    local f = kv[j]
+    if sub(f, 1, #own) == own and #f > #own then
+      total = total + 1
+      if (tonumber(kv[j + 1]) or cut) < cut then expired = expired + 1 end
+    end
+  end
+end
+return {total, expired}
 """
 
 
@@ -147,13 +161,18 @@ class _RedisPart:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> int:
-        """Run a script; 0 and a recorded error when Redis is unavailable."""
+        """Run a script that returns a count; 0 and a recorded error when Redis is unavailable."""
+        return self.counts(script, keys, args, 1)[0]
+
+    def counts(self, script: str, keys: Sequence[str], args: Sequence[Any], n: int) -> list[int]:
+        """Run a script that returns `n` counts (one as a number); zeros when Redis is unavailable."""
         client = self.client()
         if client is None:
-            return 0
+            return [0] * n
         with self.guard():
-            return int(client.eval(script, len(keys), *keys, *args))
-        return 0
+            reply = client.eval(script, len(keys), *keys, *args)
+            return [int(x) for x in reply] if isinstance(reply, list) else [int(reply)]
+        return [0] * n
 
 
 def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
@@ -210,8 +229,13 @@ def cleanup_all(ctx: TaskContext, engine: Engine, rds: _RedisPart, batch: int) -
 
     result: dict[str, Any] = {}
     result["password_reset_tokens_deleted"] = delete_reset_tokens(ctx, engine, reset_cutoff, batch)
-    result.update(delete_unverified_accounts(ctx, engine, rds, account_cutoff, batch))
-    result["refresh_tokens_deleted"] = sweep_refresh_tokens(ctx, rds, token_cutoff, batch)
+    accounts, swept_with_them = delete_unverified_accounts(
+        ctx, engine, rds, account_cutoff, batch, reset_cutoff=reset_cutoff, token_cutoff=token_cutoff
+    )
+    result.update(accounts)
+    # A dry run counts each kind from the untouched data, so what an earlier step would already
+    # have removed comes off the later count: the real run's figures, not a sum with overlaps.
+    result["refresh_tokens_deleted"] = sweep_refresh_tokens(ctx, rds, token_cutoff, batch) - swept_with_them
     return result
 
 
@@ -222,9 +246,9 @@ def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int
     if ctx.dry_run:
         with engine.connect() as conn:
             result["password_reset_tokens_deleted"] = _count(conn, password_reset_tokens, by_user)
-        result["refresh_tokens_deleted"] = rds.run(
-            _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, user_id]
-        )
+        result["refresh_tokens_deleted"] = rds.counts(
+            _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, 0, user_id], 2
+        )[0]
     else:
         with engine.begin() as conn:
             result["password_reset_tokens_deleted"] = conn.execute(
@@ -244,12 +268,8 @@ def delete_reset_tokens(ctx: TaskContext, engine: Engine, cutoff: datetime, batc
     expires_at index: long expired, then used long ago but expiring recently.
     """
     t = password_reset_tokens
-    conditions = [
-        t.c.expires_at < cutoff,
-        (t.c.expires_at >= cutoff) & (t.c.used_at < cutoff),
-    ]
     total = 0
-    for condition in conditions:
+    for condition in _dead_reset_tokens(cutoff):
         if ctx.dry_run:
             with engine.connect() as conn:
                 total += _count(conn, t, condition)
@@ -265,6 +285,15 @@ def delete_reset_tokens(ctx: TaskContext, engine: Engine, cutoff: datetime, batc
     return total
 
 
+def _dead_reset_tokens(cutoff: datetime) -> list[Any]:
+    """The reset tokens dead since before `cutoff`, as two conditions that each use an index."""
+    t = password_reset_tokens
+    # used_at IS NOT NULL keeps the second one false, not NULL, for an unused token, so that its
+    # negation (a dry run's "still alive") holds for it too.
+    used_long_ago = t.c.used_at.is_not(None) & (t.c.used_at < cutoff)
+    return [t.c.expires_at < cutoff, (t.c.expires_at >= cutoff) & used_long_ago]
+
+
 def _owned_tables() -> list[Any]:
     """Tables whose rows belong to a user (user_id column), deleted with the account."""
     tables: list[Any] = [password_reset_tokens, enrollments, activity_events]
@@ -275,9 +304,15 @@ def _owned_tables() -> list[Any]:
 
 
 def delete_unverified_accounts(
-    ctx: TaskContext, engine: Engine, rds: _RedisPart, cutoff: datetime, batch: int
-) -> dict[str, int]:
-    """Delete unverified accounts created before `cutoff` with everything they own."""
+    ctx: TaskContext, engine: Engine, rds: _RedisPart, cutoff: datetime, batch: int, *,
+    reset_cutoff: datetime, token_cutoff: datetime,
+) -> tuple[dict[str, int], int]:
+    """Delete unverified accounts created before `cutoff` with everything they own.
+
+    Return the counts and, for a dry run, how many of those accounts' refresh tokens expired
+    before `token_cutoff` (the expiry sweep would otherwise count them again). A dry run leaves
+    out their reset tokens that died before `reset_cutoff`, which delete_reset_tokens counted.
+    """
     owned = _owned_tables()
     names = {
         password_reset_tokens.name: "account_password_reset_tokens_deleted",
@@ -289,12 +324,17 @@ def delete_unverified_accounts(
     stale = (users.c.verified == false()) & (users.c.created_at < cutoff)
 
     if ctx.dry_run:
+        expired_tokens = 0
+        alive = ~or_(*_dead_reset_tokens(reset_cutoff))
         with engine.connect() as conn:
             ids = select(users.c.id).where(stale)
             counts["unverified_accounts_deleted"] = _count(conn, users, stale)
             for table in owned:
                 if table.name in names:
-                    counts[names[table.name]] = _count(conn, table, table.c.user_id.in_(ids))
+                    owned_rows = table.c.user_id.in_(ids)
+                    if table is password_reset_tokens:
+                        owned_rows = owned_rows & alive
+                    counts[names[table.name]] = _count(conn, table, owned_rows)
             last = 0
             while True:
                 page = conn.execute(
@@ -304,10 +344,12 @@ def delete_unverified_accounts(
                 if not page:
                     break
                 last = page[-1]
-                counts["account_refresh_tokens_deleted"] += rds.run(
-                    _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, *page]
+                tokens, expired = rds.counts(
+                    _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, int(token_cutoff.timestamp()), *page], 2
                 )
-        return counts
+                counts["account_refresh_tokens_deleted"] += tokens
+                expired_tokens += expired
+        return counts, expired_tokens
 
     while True:
         ctx.check_cancelled()
@@ -332,7 +374,7 @@ def delete_unverified_accounts(
         )
         if len(ids) < batch:
             break
-    return counts
+    return counts, 0
 
 
 def sweep_refresh_tokens(ctx: TaskContext, rds: _RedisPart, cutoff: datetime, batch: int) -> int:

@@ -185,6 +185,30 @@ def test_dry_run_counts_the_same_and_changes_nothing(tmp_path: Path, redis_url: 
     assert {k: v for k, v in dry.items() if k != "dry_run"} == {k: v for k, v in real.items() if k != "dry_run"}
 
 
+def test_dry_run_does_not_count_twice_what_two_steps_would_remove(tmp_path: Path, redis_url: str,
+                                                                   r: redis.Redis) -> None:
+    # A stale account's long-dead reset token goes with the old reset tokens, and its refresh
+    # token expired past retention goes with the account: the expiry sweep and the account step
+    # must not count them again, in a dry run as in the real one.
+    ctx = make_ctx(tmp_path, redis_url)
+    seed(ctx, r)
+    with ctx.app_db.begin() as conn:
+        conn.execute(insert(password_reset_tokens), [
+            reset(2, "stale-and-dead", NOW - 30 * DAY, NOW - 10 * DAY, None),
+            reset(100, "stale-used-long-ago", NOW - 5 * DAY, NOW + 5 * DAY, NOW - 3 * DAY),
+        ])
+    store_refresh_tokens(r, [("t-stale-expired", 2, EPOCH_NOW - 30 * 86400),
+                             ("t-stale-expired-2", 101, EPOCH_NOW - 20 * 86400)])
+
+    dry = daily_session_cleanup(make_ctx(tmp_path, redis_url, dry_run=True, batch_size=7))
+    real = daily_session_cleanup(make_ctx(tmp_path, redis_url, batch_size=7))
+
+    assert real["password_reset_tokens_deleted"] == 2 + 2
+    assert real["account_password_reset_tokens_deleted"] == 1
+    assert real["account_refresh_tokens_deleted"] == 2 + 2 and real["refresh_tokens_deleted"] == 2 + 2500
+    assert {k: v for k, v in dry.items() if k != "dry_run"} == {k: v for k, v in real.items() if k != "dry_run"}
+
+
 def test_one_users_cleanup_leaves_everyone_else_alone(tmp_path: Path, redis_url: str, r: redis.Redis) -> None:
     ctx = make_ctx(tmp_path, redis_url, params={"user_id": "4"})
     seed(ctx, r)

@@ -137,7 +137,8 @@ def timed(args: list[str], env: dict[str, str]) -> float:
 def in_process(empty: dict[str, str], full: dict[str, str], repeat: int) -> dict[str, tuple[float, float]]:
     """Time the library calls behind the commands, without process start-up; return medians."""
     from cronkit.config import load_settings
-    from cronkit.health import stats, status
+    from cronkit.health.stats import stats
+    from cronkit.health.status import status
     from cronkit.registry import load_registry
     from cronkit.runlog import HistoryFilter, RunLog
 

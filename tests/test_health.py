@@ -12,17 +12,10 @@ from typing import Any
 
 import pytest
 
+from cronkit.cronfile.drift import compare_lines, task_of_line
 from cronkit.dbutil import create_engine_for
-from cronkit.health import (
-    MISSED_MAX_SLOTS,
-    NoAnswer,
-    bounded,
-    candidate_slots,
-    compare_lines,
-    cron_daemon_pids,
-    missed_slots,
-    task_of_line,
-)
+from cronkit.health.missed import MISSED_MAX_SLOTS, candidate_slots, missed_slots
+from cronkit.health.probes import NoAnswer, bounded, cron_daemon_pids
 from cronkit.registry import Registry, Task
 from cronkit.runstore import RunStore, to_ms
 from tests.conftest import write_registry

@@ -14,7 +14,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from cronkit.config import Settings, load_settings
-from cronkit.health import Window, count_missed, percentile, stats, status
+from cronkit.health.missed import Window, count_missed
+from cronkit.health.stats import percentile, stats
+from cronkit.health.status import status
 from cronkit.registry import Registry
 from cronkit.runstore import RunStore, to_ms
 

@@ -64,7 +64,7 @@ def status(_run_cli: Any, env: dict[str, str], now: str) -> dict[str, Any]:
     """Return `cronkit status --json` at `now`, computed in process (the CLI is a thin view of it)."""
     import os
 
-    from cronkit.health import status as build
+    from cronkit.health.status import status_dict as build
 
     settings, registry = load({**{k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}, **env})
     report = build(settings, registry, datetime.fromisoformat(now))
@@ -96,7 +96,7 @@ def test_status_after_install_and_runs(run_cli: Any, env: dict[str, str], instal
                                           "capped": False}
     assert tasks["paris"]["missed"]["count"] == 0
     assert tasks["devonly"]["scheduled"] is False and tasks["devonly"]["missed"] is None
-    from cronkit.health import reasons_from_status
+    from cronkit.health.verdict import reasons_from_status
 
     assert reasons_from_status(report) == []
 
@@ -131,7 +131,7 @@ def test_hand_edit_is_reported_as_drift(run_cli: Any, env: dict[str, str], insta
     kinds = {d["task"]: d["kind"] for d in status(run_cli, env, "2026-06-10T13:00:00+00:00")["block"]["drift"]}
     assert kinds == {"nightly": "hand-edited", "paris": "missing"}
     installed.write_text("# nothing of cronkit's left\n")
-    from cronkit.health import reasons_from_status
+    from cronkit.health.verdict import reasons_from_status
 
     assert reasons_from_status(status(run_cli, env, "2026-06-10T13:00:00+00:00")) == [
         "crontab: the cronkit block is not installed while 2 tasks are scheduled in production: run cronkit install"

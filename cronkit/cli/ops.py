@@ -134,7 +134,7 @@ def register(app: typer.Typer) -> None:
         Example: cronkit --env production status --json
         """
         from ..clock import now
-        from ..health import status as build
+        from ..health.status import status_dict as build
 
         report = build(get_settings(), get_registry(), now())
         if json:
@@ -150,12 +150,12 @@ def register(app: typer.Typer) -> None:
         Example: cronkit --env production health || alert "cron is unhealthy"
         """
         from ..clock import now
-        from ..health import health_report
+        from ..health.verdict import health_report
 
         healthy, reasons, report = health_report(get_settings(), get_registry(), now())
         if json:
-            print_json({"healthy": healthy, "reasons": reasons, "checked_at": report["checked_at"],
-                        "services": report["services"]})
+            print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
+                        "services": report.services})
         elif healthy:
             typer.echo("healthy")
         else:
@@ -175,7 +175,7 @@ def register(app: typer.Typer) -> None:
         Percentiles are nearest-rank over the runs that executed the task. Example: cronkit stats --days 30
         """
         from ..clock import now
-        from ..health import stats as build
+        from ..health.stats import stats as build
 
         rows = build(get_settings(), days, now(), get_registry())
         if json:

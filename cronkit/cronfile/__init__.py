@@ -1,0 +1,1 @@
+"""The crontab block cronkit installs: the pure block functions, crontab and cron.d I/O, install, drift."""

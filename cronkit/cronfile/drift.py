@@ -1,0 +1,147 @@
+"""Compare the installed cronkit block with what the registry renders now, task by task.
+
+A task's lines are told apart by the `cronkit run TASK` they contain. Install state (what the
+last install wrote) tells a hand edit of the installed lines from a change in the registry or
+settings since the install.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..config import Settings
+from ..registry import Registry
+
+_RUN_IN_LINE = re.compile(r"\srun\s+([a-z0-9][a-z0-9-]{0,63})(?:\s|$)")
+
+
+@dataclass
+class Drift:
+    """One difference between the installed block and what the registry renders now."""
+
+    task: str | None
+    kind: str  # missing, extra, changed, hand-edited
+    installed: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the JSON shape of `status --json` (`block.drift` and each task's `drift`)."""
+        return {"task": self.task, "kind": self.kind, "installed": self.installed, "expected": self.expected}
+
+    def reason(self) -> str:
+        """Return the line `cronkit health` prints for this difference."""
+        who = f"task {self.task}" if self.task else "a line of the block that names no task"
+        return {
+            "missing": f"crontab: {who} is not in the installed block: run cronkit install",
+            "extra": f"crontab: {who} is installed but not rendered by the registry here: run cronkit install",
+            "changed": f"crontab: {who} renders differently now than when installed: run cronkit install",
+            "hand-edited": f"crontab: {who}: the installed line was edited by hand: run cronkit install",
+        }[self.kind]
+
+
+@dataclass
+class Installation:
+    """What is installed, compared with what would be installed now."""
+
+    state: dict[str, Any] | None
+    block_id: str | None
+    target: str | None
+    installed: list[str] | None  # lines of the block found in the crontab; None: no block
+    expected: list[str]
+    installed_at: dict[str, datetime]
+    drift: list[Drift]
+
+    @property
+    def block_present(self) -> bool:
+        return self.installed is not None
+
+
+def task_of_line(line: str) -> str | None:
+    """Return the task a rendered cron line runs (`... cronkit run TASK ...`), None for other lines."""
+    match = _RUN_IN_LINE.search(" " + line)
+    return match.group(1) if match else None
+
+
+def _by_task(lines: Iterable[str]) -> dict[str | None, list[str]]:
+    grouped: dict[str | None, list[str]] = {}
+    for line in lines:
+        text = line.rstrip("\n")
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        grouped.setdefault(task_of_line(text), []).append(text)
+    return grouped
+
+
+def compare_lines(installed: Sequence[str], expected: Sequence[str], recorded: Sequence[str] | None) -> list[Drift]:
+    """Report, by task, how the installed block differs from what the registry renders now.
+
+    `recorded` is what the last install wrote (install state): a task whose installed lines
+    differ from them was edited by hand; one whose recorded lines differ from the expected
+    ones changed in the registry or settings since.
+    """
+    have, want = _by_task(installed), _by_task(expected)
+    was = _by_task(recorded) if recorded is not None else None
+    drift: list[Drift] = []
+    for task in sorted(set(have) | set(want), key=lambda t: (t is None, t or "")):
+        got, exp = have.get(task, []), want.get(task, [])
+        if got == exp:
+            continue
+        if not got:
+            kind = "missing"
+        elif not exp:
+            kind = "extra" if task is not None and (was is None or got == was.get(task, [])) else "hand-edited"
+        elif was is not None and got != was.get(task, []):
+            kind = "hand-edited"
+        else:
+            kind = "changed"
+        drift.append(Drift(task, kind, got, exp))
+    return drift
+
+
+def _parse_instant(value: Any) -> datetime | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, tz=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return None
+
+
+def _installed_at(state: Mapping[str, Any]) -> dict[str, datetime]:
+    """Return when each task was installed: its own entry in state, else the install's time."""
+    installed_at: dict[str, datetime] = {}
+    default = _parse_instant(state.get("installed_at"))
+    per_task = state.get("tasks") or {}
+    for name, info in per_task.items():
+        when = _parse_instant(info.get("installed_at") if isinstance(info, Mapping) else info)
+        if when is not None:
+            installed_at[name] = when
+    if default is not None:
+        for name in _by_task(state.get("lines") or []):
+            if name is not None:
+                installed_at.setdefault(name, default)
+    return installed_at
+
+
+def read_installation(settings: Settings, registry: Registry) -> Installation:
+    """Read install state and the installed block, render the registry now, and compare them."""
+    from .. import install
+
+    state = install.read_install_state(settings)
+    target = (state or {}).get("target") or install.DEFAULT_TARGET
+    expected = install.expected_lines(settings, registry, target)
+    installed = install.installed_lines(settings, registry, target, state)
+    installed_at = _installed_at(state) if state else {}
+    recorded = state.get("lines") if state else None
+    drift = compare_lines(installed, expected, recorded) if installed is not None else []
+    return Installation(state, (state or {}).get("block_id"), target, installed, expected, installed_at, drift)
+
+
+__all__ = ["Drift", "Installation", "compare_lines", "read_installation", "task_of_line"]

@@ -1,0 +1,163 @@
+"""Probe the services the scheduler needs, each within a deadline.
+
+Every probe runs in a daemon thread joined with a deadline, so a hanging Redis, PostgreSQL or a
+locked SQLite file makes a check report "no answer within N s" instead of hanging the command.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from ..errors import ServiceUnavailable
+
+T = TypeVar("T")
+
+UP, DOWN, UNUSED = "up", "down", "unused"
+SERVICES = ("run_log", "redis", "crontab", "cron_daemon", "log_dir")
+
+# Budget of every probe and of the run-log queries of one command; `health` must stay within a
+# few seconds even with a service hanging.
+CHECK_TIMEOUT = 4.0
+REDIS_TIMEOUT = 1.5
+# Process names of cron daemons (Debian cron, cronie/busybox crond, fcron, dcron).
+CRON_DAEMON_NAMES = frozenset({"cron", "crond", "fcron", "dcron", "cronie"})
+
+
+class NoAnswer(ServiceUnavailable):
+    """A service did not answer within its deadline."""
+
+
+class Pending(Generic[T]):
+    """Run a call in a daemon thread at once; wait for it later, with a deadline.
+
+    The thread is abandoned, not killed, when the deadline passes: it dies with the process,
+    which is what a CLI check wants.
+    """
+
+    def __init__(self, what: str, func: Callable[[], T]) -> None:
+        self.what = what
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(func,), name=f"cronkit-{what}", daemon=True)
+        self._thread.start()
+
+    def _run(self, func: Callable[[], T]) -> None:
+        try:
+            self._value = func()
+        except BaseException as exc:  # handed to the waiting thread
+            self._error = exc
+
+    def outcome(self, seconds: float, *, budget: float | None = None) -> T | BaseException:
+        """Wait up to `seconds`; return the value, the exception the call raised, or NoAnswer.
+
+        With `budget` (the deadline shared by several waits), NoAnswer says "no answer within
+        `budget` s" rather than naming the call and the share of the budget that was left.
+        """
+        self._thread.join(max(seconds, 0.0))
+        if self._thread.is_alive():
+            if budget is not None:
+                return NoAnswer(f"no answer within {budget:g} s")
+            return NoAnswer(f"{self.what}: no answer within {seconds:g} s")
+        if self._error is not None:
+            return self._error
+        return self._value  # type: ignore[return-value]
+
+    def result(self, seconds: float) -> T:
+        """Return the value within `seconds`; raise what the call raised, or NoAnswer."""
+        out = self.outcome(seconds)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+
+def bounded(what: str, seconds: float, func: Callable[[], T]) -> T:
+    """Return func() computed in a daemon thread; raise NoAnswer when it takes longer than `seconds`."""
+    return Pending(what, func).result(seconds)
+
+
+def message(exc: BaseException) -> str:
+    """Return the first line of an error, as a check reports it."""
+    from ..runlog import first_line
+
+    return first_line(exc)
+
+
+def redacted(url: str) -> str:
+    """Return `url` with its secrets hidden, as the checks show it."""
+    from ..runlog import describe_url
+
+    return describe_url(url)
+
+
+@dataclass
+class Probe:
+    """What one probe found: a state (up, down) and a one-line detail."""
+
+    state: str
+    detail: str = ""
+
+
+def cron_daemon_pids(proc: Path = Path("/proc")) -> list[int]:
+    """Return the pids of cron daemon processes running on this host (not zombies)."""
+    pids = []
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            if name not in CRON_DAEMON_NAMES:
+                continue
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state = stat.rpartition(")")[2].split()[:1]
+        if state and state[0] not in ("Z", "X"):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def probe_cron_daemon() -> Probe:
+    """Tell whether a cron daemon runs on this host."""
+    pids = cron_daemon_pids()
+    if pids:
+        return Probe(UP, f"pid {', '.join(map(str, pids))}")
+    return Probe(DOWN, "no cron daemon process (cron, crond) is running on this host")
+
+
+def probe_log_dir(path: Path) -> Probe:
+    """Tell whether runs can write their logs under `path` (or create it)."""
+    if path.is_dir():
+        if os.access(path, os.W_OK | os.X_OK):
+            return Probe(UP, str(path))
+        return Probe(DOWN, f"{path} is not writable")
+    if path.exists():
+        return Probe(DOWN, f"{path} is not a directory")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.is_dir() and os.access(parent, os.W_OK | os.X_OK):
+        return Probe(UP, f"{path} (created on first run)")
+    return Probe(DOWN, f"{path} does not exist and {parent} is not writable")
+
+
+def probe_redis(url: str, timeout: float = REDIS_TIMEOUT) -> Probe:
+    """Ping Redis at `url` with socket timeouts of `timeout` seconds."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        return Probe(DOWN, f"{redacted(url)}: {message(exc)}")
+    finally:
+        client.close()
+    return Probe(UP, redacted(url))

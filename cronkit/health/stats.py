@@ -1,0 +1,92 @@
+"""Figures per task over a window: runs, outcomes, success rate, duration percentiles, dead letters.
+
+**Durations** are the runs that executed the task (succeeded, failed, timed_out, interrupted);
+percentiles use the nearest-rank method: the p-th percentile of n sorted values is the value at
+1-based rank ceil(p/100 * n).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from ..config import Settings
+from ..registry import Registry
+from .queries import (
+    EXECUTED_STATUSES,
+    FAILED_STATUSES,
+    instant_iso,
+    latest_run_query,
+    open_dead_letters_query,
+    window_runs_query,
+)
+
+
+def percentile(values: Sequence[int], p: float) -> int | None:
+    """Return the p-th percentile of sorted `values` by nearest rank (None when empty)."""
+    if not values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(values)))
+    return values[min(rank, len(values)) - 1]
+
+
+def _row(conn: Connection, name: str, by_status: dict[str, int], durations: list[int],
+         open_letters: int) -> dict[str, Any]:
+    """Return the stats row of one task from its counts by status and its durations in the window."""
+    successes = by_status.get("succeeded", 0)
+    failures = sum(by_status.get(s, 0) for s in FAILED_STATUSES)
+    decided = successes + failures + by_status.get("interrupted", 0)
+    values = sorted(durations)
+    last_success = conn.execute(latest_run_query(name, "succeeded")).first()
+    last_failures = [conn.execute(latest_run_query(name, s)).first() for s in FAILED_STATUSES]
+    last_failure = max((r for r in last_failures if r is not None), key=lambda r: r.id, default=None)
+    return {
+        "task": name,
+        "runs": sum(by_status.values()),
+        "successes": successes,
+        "failures": failures,
+        "skipped": by_status.get("skipped", 0),
+        "interrupted": by_status.get("interrupted", 0),
+        "running": by_status.get("running", 0),
+        "success_rate": round(successes / decided, 4) if decided else None,
+        "p50_ms": percentile(values, 50),
+        "p95_ms": percentile(values, 95),
+        "last_success": instant_iso(last_success.started_at) if last_success is not None else None,
+        "last_failure": instant_iso(last_failure.started_at) if last_failure is not None else None,
+        "last_failure_status": last_failure.status if last_failure is not None else None,
+        "open_dead_letters": open_letters,
+    }
+
+
+def stats(settings: Settings, days: float, now: datetime, registry: Registry | None = None) -> list[dict[str, Any]]:
+    """Return per task, over the last `days`: runs, outcomes, success rate, p50/p95, last success and failure.
+
+    Reads only the runs of the window (index on started_at), plus one indexed lookup per task
+    and status for the last success and failure, whenever they were.
+    """
+    from ..runlog import RunLog
+    from ..runstore import to_ms
+
+    now = now.astimezone(UTC)
+    since = now - timedelta(days=days)
+    log = RunLog.open(settings)
+    counts: dict[str, dict[str, int]] = {}
+    durations: dict[str, list[int]] = {}
+    try:
+        with log.engine.connect() as conn:
+            for task, status_, duration_ms in conn.execute(window_runs_query(to_ms(since), to_ms(now))):
+                by_status = counts.setdefault(task, {})
+                by_status[status_] = by_status.get(status_, 0) + 1
+                if status_ in EXECUTED_STATUSES and duration_ms is not None:
+                    durations.setdefault(task, []).append(int(duration_ms))
+            letters = {task: int(n) for task, n in conn.execute(open_dead_letters_query())}
+            names = list(registry.names()) if registry is not None else []
+            names += sorted(set(counts) - set(names))
+            return [_row(conn, name, counts.get(name, {}), durations.get(name, []), letters.get(name, 0))
+                    for name in names]
+    finally:
+        log.engine.dispose()

@@ -1,0 +1,90 @@
+"""Judge a status report: every reason the scheduler is unhealthy, and the check `cronkit health` records."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ..config import Settings
+from ..cronfile.drift import Drift
+from ..registry import Registry
+from .probes import CHECK_TIMEOUT, DOWN, UP, bounded, message
+from .queries import FAILED_STATUSES, LAST_HEALTH_CHECK, LAST_HEALTH_RESULT, instant_iso, write_meta
+from .status import StatusReport, check_status
+
+
+def _task_reasons(task: Mapping[str, Any]) -> list[str]:
+    reasons = []
+    missed = task["missed"]
+    if missed and missed["count"]:
+        more = " (at least; older slots not examined)" if missed["capped"] else ""
+        reasons.append(
+            f"task {task['name']}: missed {missed['count']} slot{'s' if missed['count'] != 1 else ''}"
+            f"{more} since {missed['since']}, latest {missed['latest']}"
+        )
+    last = task["last_run"]
+    if task["scheduled"] and last and last["status"] in FAILED_STATUSES:
+        error = f": {last['error'].splitlines()[0][:200]}" if last.get("error") else ""
+        reasons.append(f"task {task['name']}: latest run {last['id']} {last['status']} at {last['started_at']}{error}")
+    return reasons
+
+
+def reasons_from_status(report: Mapping[str, Any]) -> list[str]:
+    """Return every reason the scheduler described by `report` is unhealthy.
+
+    `report` is the JSON form (`StatusReport.as_dict()`, or `status --json` read back), so the
+    verdict can be drawn again from a report saved elsewhere.
+    """
+    reasons: list[str] = []
+    services, errors = report["services"], report["service_errors"]
+    if services["run_log"] == DOWN:
+        reasons.append(f"run log unreachable: {errors.get('run_log', 'unknown error')}")
+    if services["redis"] == DOWN:
+        reasons.append(f"redis down: {errors.get('redis', 'unknown error')}")
+    block = report["block"]
+    if report["total_jobs"]:
+        if services["crontab"] == DOWN:
+            reasons.append(f"crontab unreadable: {errors.get('crontab', 'unknown error')}")
+        elif not block["present"]:
+            reasons.append(
+                f"crontab: the cronkit block is not installed while {report['total_jobs']} tasks are scheduled"
+                f" in {report['environment']}: run cronkit install"
+            )
+    if block["present"]:
+        for item in block["drift"]:
+            reasons.append(Drift(item["task"], item["kind"], item["installed"], item["expected"]).reason())
+    for task in report["tasks"]:
+        reasons.extend(_task_reasons(task))
+    return reasons
+
+
+def health_report(settings: Settings, registry: Registry, now: datetime, *,
+                  timeout: float = CHECK_TIMEOUT) -> tuple[bool, list[str], StatusReport]:
+    """Check the scheduler; return (healthy, every reason it is not, the status judged).
+
+    Records the check (`last_health_check`, `last_health_result`) in the run log the status was
+    read from, within what is left of `timeout`.
+    """
+    check = check_status(settings, registry, now, timeout=timeout)
+    try:
+        report = check.report
+        reasons = reasons_from_status(report.as_dict())
+        healthy = not reasons
+        if report.services["run_log"] == UP and check.runlog is not None:
+            engine = check.runlog.engine
+            checked_at = instant_iso(now) or ""
+            plural = "s" if len(reasons) != 1 else ""
+            result = "healthy" if healthy else f"unhealthy: {len(reasons)} reason{plural}"
+            try:
+                bounded("run log", max(0.5, check.budget_end - time.monotonic()),
+                        lambda: write_meta(engine, {LAST_HEALTH_CHECK: checked_at, LAST_HEALTH_RESULT: result}))
+                report = dataclasses.replace(report, last_health_check=instant_iso(now))
+            except Exception as exc:
+                reasons.append(f"run log unreachable: recording the health check failed: {message(exc)}")
+                healthy = False
+    finally:
+        check.close()
+    return healthy, reasons, report

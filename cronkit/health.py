@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .config import Settings
+from .cronfile.block import task_of_line
 from .errors import ServiceUnavailable
 from .registry import Registry, Task
 
@@ -57,7 +57,6 @@ FAILED_STATUSES = ("failed", "timed_out", "lost")
 EXECUTED_STATUSES = ("succeeded", "failed", "timed_out", "interrupted")
 LAST_HEALTH_CHECK = "last_health_check"
 LAST_HEALTH_RESULT = "last_health_result"
-_RUN_IN_LINE = re.compile(r"\srun\s+([a-z0-9][a-z0-9-]{0,63})(?:\s|$)")
 
 
 # --- bounded calls ---------------------------------------------------------------------------
@@ -208,12 +207,6 @@ class Installation:
         return self.installed is not None
 
 
-def task_of_line(line: str) -> str | None:
-    """Return the task a rendered cron line runs (`... cronkit run TASK ...`), None for other lines."""
-    match = _RUN_IN_LINE.search(" " + line)
-    return match.group(1) if match else None
-
-
 def _by_task(lines: Iterable[str]) -> dict[str | None, list[str]]:
     grouped: dict[str | None, list[str]] = {}
     for line in lines:
@@ -264,12 +257,12 @@ def _parse_instant(value: Any) -> datetime | None:
 
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
-    from . import install
+    from .cronfile import state as install_state
 
-    state = install.read_install_state(settings)
-    target = (state or {}).get("target") or install.DEFAULT_TARGET
-    expected = install.expected_lines(settings, registry, target)
-    installed = install.installed_lines(settings, registry, target, state)
+    state = install_state.read_install_state(settings)
+    target = (state or {}).get("target") or install_state.DEFAULT_TARGET
+    expected = install_state.expected_lines(settings, registry, target)
+    installed = install_state.installed_lines(settings, registry, target, state)
     installed_at: dict[str, datetime] = {}
     if state:
         default = _parse_instant(state.get("installed_at"))
@@ -495,7 +488,8 @@ def status(settings: Settings, registry: Registry, now: datetime, *, timeout: fl
 
     # Import what the probes need first: the deadline is for services that hang, not for a
     # loaded machine importing SQLAlchemy.
-    from . import dbutil, install, runlog  # noqa: F401
+    from . import dbutil, runlog  # noqa: F401
+    from .cronfile import state as install_state  # noqa: F401
 
     if settings.redis_url:
         import redis  # noqa: F401

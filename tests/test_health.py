@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from cronkit.cronfile.block import task_of_line
 from cronkit.dbutil import create_engine_for
 from cronkit.health import (
     MISSED_MAX_SLOTS,
@@ -21,7 +22,6 @@ from cronkit.health import (
     compare_lines,
     cron_daemon_pids,
     missed_slots,
-    task_of_line,
 )
 from cronkit.registry import Registry, Task
 from cronkit.runstore import RunStore, to_ms

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from cronkit.cronfile.drift import compare_lines, task_of_line
+from cronkit.cronfile.block import task_of_line
+from cronkit.cronfile.drift import compare_lines
 from cronkit.dbutil import create_engine_for
 from cronkit.health.missed import MISSED_MAX_SLOTS, candidate_slots, missed_slots
 from cronkit.health.probes import NoAnswer, bounded, cron_daemon_pids

@@ -17,17 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronkit.config import load_settings
-from cronkit.install import (
-    CrontabParseError,
-    InstallBusy,
-    extract,
-    find_block,
-    install_lock,
-    installed_block,
-    read_install_state,
-    splice,
-)
-from tests.conftest import IN_CI, need, write_registry
+from cronkit.cronfile.block import CrontabParseError, extract, find_block, splice
+from cronkit.cronfile.state import InstallBusy, install_lock, installed_block, read_install_state
+from tests.conftest import need, write_registry
 
 ID = "app.tasks"
 BEGIN, END = f"# BEGIN cronkit:{ID}", f"# END cronkit:{ID}"
@@ -337,9 +329,7 @@ def throwaway_user() -> Iterator[str]:
     if shutil.which("crontab") is None:
         need("the crontab command", "apt-get install cron")
     if os.geteuid() != 0 or shutil.which("useradd") is None:
-        if IN_CI:
-            pytest.fail("the user-crontab tests need root and useradd in CI", pytrace=False)
-        pytest.skip("needs root (crontab -u) and useradd")
+        need("root (crontab -u) and useradd", "run the tests as root on a host with useradd")
     name = f"ckt{uuid.uuid4().hex[:8]}"
     subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
                    check=True, capture_output=True)
@@ -394,7 +384,7 @@ def test_crontab_refusing_the_text_leaves_it_untouched(run_cli, env, throwaway_u
     # of the spool file would): installing must fail cleanly and change nothing.
     spool = Path("/var/spool/cron/crontabs") / user
     if not spool.parent.is_dir():
-        pytest.skip("no Debian crontab spool directory")
+        need("Debian's crontab spool directory /var/spool/cron/crontabs", "apt-get install cron")
     spool.write_text("this is not a cron line\n")
     os.chown(spool, pwd.getpwnam(user).pw_uid, 0)
     os.chmod(spool, 0o600)
@@ -406,8 +396,10 @@ def test_crontab_refusing_the_text_leaves_it_untouched(run_cli, env, throwaway_u
 
 
 def test_unknown_user_exits_69(run_cli, env) -> None:  # type: ignore[no-untyped-def]
-    if shutil.which("crontab") is None or os.geteuid() != 0:
-        pytest.skip("needs root and the crontab command")
+    if shutil.which("crontab") is None:
+        need("the crontab command", "apt-get install cron")
+    if os.geteuid() != 0:
+        need("root (crontab -u another user)", "run the tests as root")
     done = run_cli("install", "--user", "nosuchuser-ckt", *FIXED, env=env)
     assert done.returncode == 69
     assert done.stderr.startswith("cronkit: error: crontab -l failed")

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cronkit.config import load_settings
+from cronkit.cronfile.render import RenderInputs, cron_d_name, render, run_settings_toml
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import Registry, load_registry
-from cronkit.render import RenderInputs, cron_d_name, render, run_settings_toml
 from cronkit.schedule import fires_at, slot_for, slots_between
 from tests.conftest import write_registry
 

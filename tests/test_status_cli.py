@@ -50,7 +50,8 @@ def load(environ: dict[str, str]) -> tuple[Any, Any]:
 @pytest.fixture
 def installed(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:
     """Install the block into the test's cron.d directory, in process, at INSTALLED."""
-    from cronkit.install import default_inputs, install
+    from cronkit.cronfile.install import install
+    from cronkit.cronfile.state import default_inputs
 
     monkeypatch.setenv("CRONKIT_NOW", INSTALLED)
     monkeypatch.setenv("CRONKIT_CRON_D", settings_env["CRONKIT_CRON_D"])

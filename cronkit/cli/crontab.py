@@ -33,28 +33,12 @@ MAX_WINDOW = timedelta(days=366)
 def _inputs(target: str, block_id: str | None, user: str | None, host_zone: str | None,
             executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
     """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
-    from ..install import invoking_user
-    from ..render import (
-        RenderInputs,
-        check_block_id,
-        check_target,
-        default_run_config,
-        detect_host_zone,
-        find_executable,
-    )
+    from ..cronfile.render import check_target
+    from ..cronfile.state import default_inputs
 
     check_target(target)
-    settings, registry = get_settings(), get_registry()
-    block_id = check_block_id(block_id or registry.id or settings.registry)
-    line_user = (user or invoking_user()) if target == "cron.d" else None
-    inputs = RenderInputs(
-        block_id=block_id,
-        host_zone=host_zone or detect_host_zone(),
-        executable=executable or find_executable(),
-        run_config=run_config or str(default_run_config(settings, block_id)),
-        target=target,
-        user=line_user,
-    )
+    inputs = default_inputs(get_settings(), get_registry(), target, block_id=block_id, user=user,
+                            host_zone=host_zone, executable=executable, run_config=run_config)
     return inputs, (user if target == "user" else None), run_config is None
 
 
@@ -101,8 +85,8 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit --env production render --target cron.d --check crontab.d/production
         """
-        from ..install import unified_diff
-        from ..render import render
+        from ..cronfile.block import unified_diff
+        from ..cronfile.render import render
 
         inputs, _, _ = _inputs(target, block_id, user, host_zone, executable, run_config)
         text = render(get_registry(), get_settings(), inputs).text
@@ -132,7 +116,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit --env production install --target cron.d --dry-run
         """
-        from ..install import install
+        from ..cronfile.install import install
 
         settings = get_settings()
         inputs, crontab_user, write_run_config = _inputs(target, block_id, user, host_zone, executable, run_config)
@@ -161,13 +145,13 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit uninstall --target cron.d --id cronkit.tasks
         """
-        from ..install import uninstall
-        from ..render import check_block_id, check_target
+        from ..cronfile.install import uninstall
+        from ..cronfile.render import check_block_id, check_target
+        from ..cronfile.state import default_block_id
 
         check_target(target)
         if block_id is None:
-            registry = get_registry()
-            block_id = registry.id or get_settings().registry
+            block_id = default_block_id(get_settings(), get_registry())
         check_block_id(block_id)
         outcome = uninstall(get_settings(), block_id, target, user=user if target == "user" else None,
                             dry_run=dry_run)

@@ -7,7 +7,6 @@ settings since the install.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,8 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Registry
-
-_RUN_IN_LINE = re.compile(r"\srun\s+([a-z0-9][a-z0-9-]{0,63})(?:\s|$)")
+from .block import task_of_line
 
 
 @dataclass
@@ -58,12 +56,6 @@ class Installation:
     @property
     def block_present(self) -> bool:
         return self.installed is not None
-
-
-def task_of_line(line: str) -> str | None:
-    """Return the task a rendered cron line runs (`... cronkit run TASK ...`), None for other lines."""
-    match = _RUN_IN_LINE.search(" " + line)
-    return match.group(1) if match else None
 
 
 def _by_task(lines: Iterable[str]) -> dict[str | None, list[str]]:
@@ -132,7 +124,7 @@ def _installed_at(state: Mapping[str, Any]) -> dict[str, datetime]:
 
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
-    from .. import install
+    from . import state as install
 
     state = install.read_install_state(settings)
     target = (state or {}).get("target") or install.DEFAULT_TARGET
@@ -144,4 +136,4 @@ def read_installation(settings: Settings, registry: Registry) -> Installation:
     return Installation(state, (state or {}).get("block_id"), target, installed, expected, installed_at, drift)
 
 
-__all__ = ["Drift", "Installation", "compare_lines", "read_installation", "task_of_line"]
+__all__ = ["Drift", "Installation", "compare_lines", "read_installation"]

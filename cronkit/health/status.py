@@ -219,7 +219,8 @@ def _start_probes(settings: Settings, registry: Registry) -> dict[str, Pending[A
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not for a
     # loaded machine importing SQLAlchemy.
-    from .. import dbutil, install, runlog  # noqa: F401
+    from .. import dbutil, runlog  # noqa: F401
+    from ..cronfile import state as install_state  # noqa: F401
 
     if settings.redis_url:
         import redis  # noqa: F401

@@ -18,27 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ENV_VARS, Settings
-from .errors import ConfigError, UsageError
-from .registry import Registry
+from ..config import ENV_VARS, Settings
+from ..errors import ConfigError, UsageError
+from ..registry import Registry
+from .block import begin_line, end_line
 
 TARGETS = ("user", "cron.d")
-BEGIN_MARK = "# BEGIN cronkit:"
-END_MARK = "# END cronkit:"
 # Debian's cron reads a line into a 1000-byte buffer (MAX_COMMAND); stay below it.
 MAX_LINE = 998
 BLOCK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 CRON_D_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
 USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)
 RUN_CONFIG_DIR = "cron"
-
-
-def begin_line(block_id: str) -> str:
-    return f"{BEGIN_MARK}{block_id}"
-
-
-def end_line(block_id: str) -> str:
-    return f"{END_MARK}{block_id}"
 
 
 def check_target(target: str) -> str:
@@ -142,7 +133,7 @@ class RenderInputs:
             if not self.user:
                 raise UsageError("--target cron.d needs the user the lines run as (--user NAME)")
             check_user(self.user)
-        from .config import _check_timezone
+        from ..config import _check_timezone
 
         _check_timezone("--host-zone", self.host_zone)
 
@@ -199,7 +190,7 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
     differs from the task's, the lines fire at a superset of the task's instants and
     `cronkit run --trigger cron` drops the minutes that are not its slots.
     """
-    from .schedule import host_lines
+    from ..schedule import host_lines
 
     user = inputs.user if inputs.target == "cron.d" else None
     body: list[str] = []

@@ -1,0 +1,173 @@
+"""Write cronkit's block into a crontab or a cron.d file, and take it out again, safely.
+
+Read-modify-write under a lock: read the crontab, splice the block into the text (a pure
+function that keeps every other byte), back up the previous text under `<home>/backups/`,
+write (the `crontab` command, or a rename inside the cron.d directory), re-read to verify,
+and restore the backup if anything failed. A crontab whose markers for our block do not
+pair up is left untouched with an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import Settings
+from ..errors import CronkitError
+from ..registry import Registry
+from .block import extract, splice, tasks_in_block, unified_diff
+from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
+from .render import RenderInputs, render, run_settings_toml
+from .state import backup, forget_install, install_lock, record_install, write_private
+
+
+@dataclass(frozen=True)
+class TaskChange:
+    """How one task's lines change: added, changed, removed or unchanged."""
+
+    task: str
+    kind: str  # added, changed, removed, unchanged
+    old: tuple[str, ...] = ()
+    new: tuple[str, ...] = ()
+
+
+@dataclass
+class Outcome:
+    """What install or uninstall did (or, with dry_run, would do)."""
+
+    location: Location
+    block_id: str
+    before: str | None
+    after: str | None
+    changes: list[TaskChange] = field(default_factory=list)
+    wrote: bool = False
+    dry_run: bool = False
+    nothing_scheduled: bool = False
+    backup: Path | None = None
+    run_config: Path | None = None
+    run_config_written: bool = False  # the run settings file was created or changed
+
+    @property
+    def changed(self) -> bool:
+        """Return whether the crontab text changes."""
+        return self.before != self.after
+
+    def diff(self) -> str:
+        """Return the unified diff of the crontab before and after."""
+        where = self.location.describe()
+        return unified_diff(self.before or "", self.after or "", f"{where} (now)", f"{where} (after)")
+
+
+def _changes(old: dict[str, list[str]], new: dict[str, list[str]]) -> list[TaskChange]:
+    changes = []
+    for name, lines in new.items():
+        if name not in old:
+            changes.append(TaskChange(name, "added", (), tuple(lines)))
+        elif old[name] != lines:
+            changes.append(TaskChange(name, "changed", tuple(old[name]), tuple(lines)))
+        else:
+            changes.append(TaskChange(name, "unchanged", tuple(lines), tuple(lines)))
+    for name, lines in old.items():
+        if name not in new:
+            changes.append(TaskChange(name, "removed", tuple(lines), ()))
+    return changes
+
+
+def _commit(settings: Settings, location: Location, before: str | None, after: str | None,
+            environ: Mapping[str, str] | None) -> Path | None:
+    """Back up, write, re-read and verify; put the previous crontab back if anything fails."""
+    saved = backup(settings, location, before)
+    try:
+        write_crontab(location, after, environ)
+        found = read_crontab(location, environ)
+        if found != after:
+            raise CrontabUnavailable(
+                f"verification failed: {location.describe()} does not hold what cronkit wrote"
+            )
+    except BaseException as exc:
+        try:
+            # Only put the previous text back if the crontab changed: a refused write left it as it was.
+            if read_crontab(location, environ) != before:
+                write_crontab(location, before, environ)
+        except CronkitError as again:
+            kept = f"; the previous crontab is in {saved}" if saved else ""
+            raise CrontabUnavailable(f"{exc}; restoring it failed too: {again}{kept}") from None
+        raise
+    return saved
+
+
+def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, user: str | None = None,
+            dry_run: bool = False, write_run_config: bool = True,
+            environ: Mapping[str, str] | None = None) -> Outcome:
+    """Render the registry and write its block into the target crontab (see the module docstring).
+
+    `user` is the `crontab -u` user of the user target. In an environment that schedules
+    nothing, an existing block is emptied and no new one is written.
+    """
+    from ..clock import now
+
+    rendered = render(registry, settings, inputs)
+    location = location_for(inputs.target, inputs.block_id, user=user, environ=environ)
+    run_config = Path(inputs.run_config)
+    # A dry run only reads: it takes no lock, so it creates nothing under the home.
+    with nullcontext() if dry_run else install_lock(settings):
+        before = read_crontab(location, environ)
+        old_block = extract(before or "", inputs.block_id)
+        outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
+                          run_config=run_config if write_run_config else None)
+        outcome.changes = _changes(tasks_in_block(old_block), rendered.lines)
+        if not rendered.tasks and old_block is None:
+            outcome.nothing_scheduled = True
+            return outcome
+        outcome.nothing_scheduled = not rendered.tasks
+        outcome.after = splice(before or "", inputs.block_id, rendered.text)
+        settings_text = run_settings_toml(settings, registry, inputs.block_id) if write_run_config else None
+        if dry_run:
+            return outcome
+        previous_settings = _read_text(run_config) if settings_text is not None else None
+        if settings_text is not None and previous_settings != settings_text:
+            write_private(run_config, settings_text)
+            outcome.run_config_written = True
+        try:
+            if outcome.after != before:
+                outcome.backup = _commit(settings, location, before, outcome.after, environ)
+                outcome.wrote = True
+        except BaseException:
+            if settings_text is not None and previous_settings != settings_text:
+                if previous_settings is None:
+                    run_config.unlink(missing_ok=True)
+                else:
+                    write_private(run_config, previous_settings)
+            raise
+        record_install(settings, registry, inputs, location, rendered, write_run_config, now().isoformat())
+    return outcome
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return None
+
+
+def uninstall(settings: Settings, block_id: str, target: str, *, user: str | None = None,
+              dry_run: bool = False, environ: Mapping[str, str] | None = None) -> Outcome:
+    """Remove our block and nothing else; a cron.d file left empty is deleted, as is an empty crontab."""
+    location = location_for(target, block_id, user=user, environ=environ)
+    with nullcontext() if dry_run else install_lock(settings):
+        before = read_crontab(location, environ)
+        old_block = extract(before or "", block_id)
+        outcome = Outcome(location, block_id, before, before, dry_run=dry_run)
+        if old_block is None:
+            return outcome
+        outcome.changes = _changes(tasks_in_block(old_block), {})
+        remaining = splice(before or "", block_id, None)
+        outcome.after = remaining if remaining else None
+        if dry_run:
+            return outcome
+        outcome.backup = _commit(settings, location, before, outcome.after, environ)
+        outcome.wrote = True
+        forget_install(settings, block_id, target)
+    return outcome

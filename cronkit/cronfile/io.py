@@ -1,0 +1,186 @@
+"""Read and write a crontab: a user's through the `crontab` command, or a file in cron.d.
+
+The crontab command comes from CRONKIT_CRONTAB_COMMAND (default `crontab`) and the cron.d
+directory from CRONKIT_CRON_D (default /etc/cron.d). A cron.d file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, ServiceUnavailable
+from .render import check_target, cron_d_name
+
+CRONTAB_COMMAND_ENV = "CRONKIT_CRONTAB_COMMAND"
+CRON_D_ENV = "CRONKIT_CRON_D"
+DEFAULT_CRONTAB_COMMAND = "crontab"
+DEFAULT_CRON_D = "/etc/cron.d"
+
+
+class CrontabUnavailable(ServiceUnavailable):
+    """The crontab command is missing or failed, or the cron.d file cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A crontab: a user's (through the crontab command) or a file in the cron.d directory."""
+
+    target: str
+    user: str | None = None  # user target: `crontab -u USER`; None: the invoking user
+    path: Path | None = None  # cron.d target: the file
+
+    def describe(self) -> str:
+        """Return how messages name this crontab."""
+        if self.target == "cron.d":
+            return str(self.path)
+        return f"the crontab of {self.user}" if self.user else "your crontab"
+
+    @property
+    def slug(self) -> str:
+        """Return a file-name-safe name of this crontab (for its backups)."""
+        if self.target == "cron.d":
+            assert self.path is not None
+            return f"cron.d-{self.path.name}"
+        return f"user-{self.user or invoking_user()}"
+
+
+def invoking_user() -> str:
+    """Return the name of the user running this process (the default user field of cron.d lines)."""
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def cron_d_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Return the cron.d directory (CRONKIT_CRON_D, default /etc/cron.d)."""
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(CRON_D_ENV) or DEFAULT_CRON_D)
+
+
+def location_for(target: str, block_id: str, user: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> Location:
+    """Return where a block of `block_id` lives for `target` (cron.d: a file named after the id)."""
+    check_target(target)
+    if target == "cron.d":
+        return Location("cron.d", user=None, path=cron_d_dir(environ) / cron_d_name(block_id))
+    return Location("user", user=user)
+
+
+def crontab_command(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Return the words of the crontab command (CRONKIT_CRONTAB_COMMAND, default `crontab`)."""
+    environ = os.environ if environ is None else environ
+    words = shlex.split(environ.get(CRONTAB_COMMAND_ENV) or DEFAULT_CRONTAB_COMMAND)
+    if not words:
+        raise ConfigError(f"{CRONTAB_COMMAND_ENV}: empty command")
+    return words
+
+
+def _crontab(location: Location, args: list[str], environ: Mapping[str, str] | None,
+             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = crontab_command(environ)
+    if location.user:
+        command += ["-u", location.user]
+    try:
+        return subprocess.run(command + args, input=stdin, capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise CrontabUnavailable(f"crontab command not found: {command[0]} (install cron)") from None
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CrontabUnavailable(f"crontab command failed: {exc}") from None
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "no message"
+
+
+def read_crontab(location: Location, environ: Mapping[str, str] | None = None) -> str | None:
+    """Return the crontab's text, None when there is none (no crontab, no file)."""
+    if location.target == "cron.d":
+        assert location.path is not None
+        try:
+            return location.path.read_bytes().decode("utf-8", errors="surrogateescape")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise CrontabUnavailable(f"cannot read {location.path}: {exc.strerror}") from None
+    done = _crontab(location, ["-l"], environ)
+    if done.returncode == 0:
+        return done.stdout
+    if "no crontab for" in done.stderr:
+        return None
+    raise CrontabUnavailable(f"crontab -l failed (exit {done.returncode}): {_first_line(done.stderr)}")
+
+
+def write_crontab(location: Location, text: str | None, environ: Mapping[str, str] | None = None) -> None:
+    """Replace the crontab with `text`; None removes it (the cron.d file, or `crontab -r`)."""
+    if location.target == "cron.d":
+        assert location.path is not None
+        if text is None:
+            try:
+                location.path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise CrontabUnavailable(f"cannot remove {location.path}: {exc.strerror}") from None
+            _fsync_dir(location.path.parent)
+            return
+        _write_cron_d(location.path, text)
+        return
+    if text is None:
+        done = _crontab(location, ["-r"], environ)
+        if done.returncode != 0 and "no crontab for" not in done.stderr:
+            raise CrontabUnavailable(f"crontab -r failed (exit {done.returncode}): {_first_line(done.stderr)}")
+        return
+    done = _crontab(location, ["-"], environ, stdin=text)
+    if done.returncode != 0:
+        raise CrontabUnavailable(f"crontab - failed (exit {done.returncode}): {_first_line(done.stderr)}")
+
+
+def _write_cron_d(path: Path, text: str) -> None:
+    """Write a cron.d file atomically: a dot-named temp file in the same directory, then rename.
+
+    Debian's cron ignores names holding a dot, so it never reads the half-written temp file.
+    """
+    tmp = path.parent / f".cronkit-tmp.{os.getpid()}"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+        try:
+            os.fchmod(fd, 0o644)  # not group- or world-writable, or cron refuses the file
+            if os.geteuid() == 0:
+                os.fchown(fd, 0, 0)
+            os.write(fd, text.encode("utf-8", errors="surrogateescape"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise CrontabUnavailable(f"cannot write {path}: {exc.strerror}") from None
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    # cron notices changes in the cron.d directory by its mtime; a rename within one second
+    # of the previous change would be missed on filesystems with coarse timestamps.
+    try:
+        os.utime(directory)
+    except OSError:
+        pass

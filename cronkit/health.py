@@ -35,7 +35,9 @@ from typing import Any, TypeVar
 
 from .config import Settings
 from .errors import ServiceUnavailable
+from .host import cron_daemon_pids
 from .registry import Registry, Task
+from .status import RunStatus
 
 T = TypeVar("T")
 
@@ -51,10 +53,8 @@ INSTALL_SETTLE = timedelta(minutes=1)
 # few seconds even with a service hanging.
 CHECK_TIMEOUT = 4.0
 REDIS_TIMEOUT = 1.5
-# Process names of cron daemons (Debian cron, cronie/busybox crond, fcron, dcron).
-CRON_DAEMON_NAMES = frozenset({"cron", "crond", "fcron", "dcron", "cronie"})
-FAILED_STATUSES = ("failed", "timed_out", "lost")
-EXECUTED_STATUSES = ("succeeded", "failed", "timed_out", "interrupted")
+FAILED_STATUSES = (RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.LOST)
+EXECUTED_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.INTERRUPTED)
 LAST_HEALTH_CHECK = "last_health_check"
 LAST_HEALTH_RESULT = "last_health_result"
 _RUN_IN_LINE = re.compile(r"\srun\s+([a-z0-9][a-z0-9-]{0,63})(?:\s|$)")
@@ -91,7 +91,7 @@ def bounded(what: str, seconds: float, func: Callable[[], T]) -> T:
 
 
 def _message(exc: BaseException) -> str:
-    from .runlog import first_line
+    from .runlog.engines import first_line
 
     return first_line(exc)
 
@@ -103,29 +103,6 @@ def _message(exc: BaseException) -> str:
 class Probe:
     state: str
     detail: str = ""
-
-
-def cron_daemon_pids(proc: Path = Path("/proc")) -> list[int]:
-    """Return the pids of cron daemon processes running on this host (not zombies)."""
-    pids = []
-    try:
-        entries = list(proc.iterdir())
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            name = (entry / "comm").read_text().strip()
-            if name not in CRON_DAEMON_NAMES:
-                continue
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state = stat.rpartition(")")[2].split()[:1]
-        if state and state[0] not in ("Z", "X"):
-            pids.append(int(entry.name))
-    return sorted(pids)
 
 
 def probe_cron_daemon() -> Probe:
@@ -154,7 +131,7 @@ def probe_log_dir(path: Path) -> Probe:
 def probe_redis(url: str, timeout: float = REDIS_TIMEOUT) -> Probe:
     import redis
 
-    from .runlog import describe_url
+    from .runlog.engines import describe_url
 
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
@@ -341,22 +318,10 @@ class Missed:
         }
 
 
-def served_slots_query(task: str, first_ms: int, last_ms: int) -> Any:
-    """Return the query for the slots of `task` in [first, last] that some run served."""
-    from sqlalchemy import select
-
-    from .runlog import runs
-
-    return (
-        select(runs.c.scheduled_for)
-        .where(runs.c.task == task, runs.c.scheduled_for >= first_ms, runs.c.scheduled_for <= last_ms)
-        .distinct()
-    )
-
-
 def count_missed(conn: Any, window: Window) -> Missed:
     """Count the slots of `window` no run served, with one indexed query."""
-    from .runstore import to_ms
+    from .runlog.reader import served_slots_query
+    from .runlog.times import to_ms
 
     if not window.slots:
         return Missed(0, None, window.since, window.capped)
@@ -375,58 +340,11 @@ def missed_slots(engine: Any, task: Task, zone: str, *, installed_at: datetime, 
         return count_missed(conn, window)
 
 
-# --- queries ---------------------------------------------------------------------------------
-
-
-def latest_run_query(task: str, status: str | None = None) -> Any:
-    from sqlalchemy import select
-
-    from .runlog import runs
-
-    cols = [runs.c.id, runs.c.status, runs.c.trigger, runs.c.scheduled_for, runs.c.started_at,
-            runs.c.finished_at, runs.c.duration_ms, runs.c.error]
-    query = select(*cols).where(runs.c.task == task)
-    if status is not None:
-        query = query.where(runs.c.status == status)
-    return query.order_by(runs.c.id.desc()).limit(1)
-
-
-def window_runs_query(since_ms: int, until_ms: int) -> Any:
-    """Return the query for (task, status, duration) of the runs started in [since, until]."""
-    from sqlalchemy import select
-
-    from .runlog import runs
-
-    return select(runs.c.task, runs.c.status, runs.c.duration_ms).where(
-        runs.c.started_at >= since_ms, runs.c.started_at <= until_ms
-    )
-
-
-def active_runs_query() -> Any:
-    from sqlalchemy import func, select
-
-    from .runlog import runs
-
-    return select(func.count()).select_from(runs).where(runs.c.status == "running")
-
-
-def open_dead_letters_query() -> Any:
-    from sqlalchemy import func, select
-
-    from .runlog import dead_letters
-
-    return (
-        select(dead_letters.c.task, func.count())
-        .where(dead_letters.c.resolved_at.is_(None))
-        .group_by(dead_letters.c.task)
-    )
-
-
 def _iso(value: datetime | int | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, int):
-        from .runlog import iso
+        from .runlog.times import iso
 
         return iso(value)
     return value.astimezone(UTC).isoformat(timespec="seconds")
@@ -447,30 +365,13 @@ def _run_summary(row: Any) -> dict[str, Any] | None:
     }
 
 
-def read_meta(conn: Any, key: str) -> str | None:
-    from sqlalchemy import select
-
-    from .runlog import meta
-
-    value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
-    return str(value) if value is not None else None
-
-
-def write_meta(engine: Any, values: Mapping[str, str]) -> None:
-    from .runlog import _set_meta
-
-    with engine.begin() as conn:
-        for key, value in values.items():
-            _set_meta(conn, key, value)
-
-
 # --- status ----------------------------------------------------------------------------------
 
 
 def _open_runlog(settings: Settings) -> Any:
     from sqlalchemy import text
 
-    from .runlog import RunLog
+    from .runlog.reader import RunLog
 
     log = RunLog.open(settings)
     with log.engine.connect() as conn:
@@ -495,7 +396,8 @@ def status(settings: Settings, registry: Registry, now: datetime, *, timeout: fl
 
     # Import what the probes need first: the deadline is for services that hang, not for a
     # loaded machine importing SQLAlchemy.
-    from . import dbutil, install, runlog  # noqa: F401
+    from . import install  # noqa: F401
+    from .runlog import engines, reader  # noqa: F401
 
     if settings.redis_url:
         import redis  # noqa: F401
@@ -596,6 +498,8 @@ def status(settings: Settings, registry: Registry, now: datetime, *, timeout: fl
     if log is not None:
         engine = log.engine
 
+        from .runlog.reader import active_runs_query, latest_run_query, read_meta
+
         def read_runlog() -> dict[str, Any]:
             out: dict[str, Any] = {"last": {}, "missed": {}}
             with engine.connect() as conn:
@@ -663,7 +567,7 @@ def status(settings: Settings, registry: Registry, now: datetime, *, timeout: fl
 
 
 def _redacted(url: str) -> str:
-    from .runlog import describe_url
+    from .runlog.engines import describe_url
 
     return describe_url(url)
 
@@ -723,7 +627,7 @@ def health_report(settings: Settings, registry: Registry, now: datetime, *,
     reasons = reasons_from_status(report)
     healthy = not reasons
     if report["services"]["run_log"] == UP:
-        from .runlog import RunLog
+        from .runlog.reader import RunLog, write_meta
 
         def record() -> None:
             log = RunLog(_engine_for(settings))
@@ -740,7 +644,7 @@ def health_report(settings: Settings, registry: Registry, now: datetime, *,
 
 
 def _engine_for(settings: Settings) -> Any:
-    from .dbutil import create_engine_for
+    from .runlog.engines import create_engine_for
 
     return create_engine_for(settings.db_url)
 
@@ -762,8 +666,8 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     Reads only the runs of the window (index on started_at), plus one indexed lookup per task
     and status for the last success and failure, whenever they were.
     """
-    from .runlog import RunLog
-    from .runstore import to_ms
+    from .runlog.reader import RunLog, latest_run_query, open_dead_letters_query, window_runs_query
+    from .runlog.times import to_ms
 
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)
@@ -782,11 +686,11 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
         rows = []
         for name in names:
             by_status = counts.get(name, {})
-            successes = by_status.get("succeeded", 0)
+            successes = by_status.get(RunStatus.SUCCEEDED, 0)
             failures = sum(by_status.get(s, 0) for s in FAILED_STATUSES)
-            decided = successes + failures + by_status.get("interrupted", 0)
+            decided = successes + failures + by_status.get(RunStatus.INTERRUPTED, 0)
             values = sorted(durations.get(name, []))
-            last_success = conn.execute(latest_run_query(name, "succeeded")).first()
+            last_success = conn.execute(latest_run_query(name, RunStatus.SUCCEEDED)).first()
             last_failures = [conn.execute(latest_run_query(name, s)).first() for s in FAILED_STATUSES]
             last_failure = max((r for r in last_failures if r is not None), key=lambda r: r.id, default=None)
             rows.append({
@@ -794,9 +698,9 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
                 "runs": sum(by_status.values()),
                 "successes": successes,
                 "failures": failures,
-                "skipped": by_status.get("skipped", 0),
-                "interrupted": by_status.get("interrupted", 0),
-                "running": by_status.get("running", 0),
+                "skipped": by_status.get(RunStatus.SKIPPED, 0),
+                "interrupted": by_status.get(RunStatus.INTERRUPTED, 0),
+                "running": by_status.get(RunStatus.RUNNING, 0),
                 "success_rate": round(successes / decided, 4) if decided else None,
                 "p50_ms": percentile(values, 50),
                 "p95_ms": percentile(values, 95),
@@ -811,5 +715,5 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
 
 __all__ = [
     "status", "health", "health_report", "stats", "missed_slots", "candidate_slots", "count_missed",
-    "percentile", "compare_lines", "read_installation", "cron_daemon_pids", "bounded", "NoAnswer",
+    "percentile", "compare_lines", "read_installation", "bounded", "NoAnswer",
 ]

@@ -25,6 +25,7 @@ from typing import Any
 
 from .config import Settings
 from .errors import EXIT_SKIPPED, ConfigError, CronkitError, ServiceUnavailable
+from .host import invoking_user
 from .registry import Registry
 from .render import (
     Rendered,
@@ -174,18 +175,7 @@ class Location:
         if self.target == "cron.d":
             assert self.path is not None
             return f"cron.d-{self.path.name}"
-        return f"user-{self.user or _whoami()}"
-
-
-def _whoami() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
-
-
-def invoking_user() -> str:
-    """Return the name of the user running this process (the default user field of cron.d lines)."""
-    return _whoami()
+        return f"user-{self.user or invoking_user()}"
 
 
 def cron_d_dir(environ: Mapping[str, str] | None = None) -> Path:

@@ -12,19 +12,20 @@ from typing import Any
 
 import pytest
 
-from cronkit.dbutil import create_engine_for
 from cronkit.health import (
     MISSED_MAX_SLOTS,
     NoAnswer,
     bounded,
     candidate_slots,
     compare_lines,
-    cron_daemon_pids,
     missed_slots,
     task_of_line,
 )
+from cronkit.host import cron_daemon_pids
 from cronkit.registry import Registry, Task
-from cronkit.runstore import RunStore, to_ms
+from cronkit.runlog.engines import create_engine_for
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 from tests.conftest import write_registry
 
 UTC = UTC

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Engine
 from cronkit.config import Settings, load_settings
 from cronkit.health import Window, count_missed, percentile, stats, status
 from cronkit.registry import Registry
-from cronkit.runstore import RunStore, to_ms
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 UTC = UTC
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -167,7 +168,7 @@ def assert_indexed(found: list[tuple[str, list[str]]]) -> None:
 
 
 def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
-    from cronkit.runlog import HistoryFilter, RunLog
+    from cronkit.runlog.reader import HistoryFilter, RunLog
 
     fill(store)
     log = RunLog.open(settings)

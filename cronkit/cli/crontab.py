@@ -33,7 +33,7 @@ MAX_WINDOW = timedelta(days=366)
 def _inputs(target: str, block_id: str | None, user: str | None, host_zone: str | None,
             executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
     """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
-    from ..install import invoking_user
+    from ..host import invoking_user
     from ..render import (
         RenderInputs,
         check_block_id,

@@ -45,7 +45,7 @@ def ts(value: datetime) -> str:
 
 def build(path: Path, events: int, students: int, courses: int, seed: int = 1) -> float:
     """Create the platform schema in `path`, bulk-load one day of events; return seconds."""
-    from cronkit.dbutil import create_engine_for
+    from cronkit.runlog.engines import create_engine_for
     from cronkit.tasks import platform as p
 
     started = time.perf_counter()

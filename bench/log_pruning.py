@@ -63,7 +63,7 @@ def main() -> None:
     from cronkit.config import load_settings
     from cronkit.context import TaskContext
     from cronkit.registry import task_config
-    from cronkit.runlog import RunLog
+    from cronkit.runlog.reader import RunLog
     from cronkit.tasks import registry
     from cronkit.tasks.logs import Policy, daily_log_pruning, prune_directory
 

@@ -140,7 +140,7 @@ def in_process(empty: dict[str, str], full: dict[str, str], repeat: int) -> dict
     from cronkit.health.stats import stats
     from cronkit.health.status import status
     from cronkit.registry import load_registry
-    from cronkit.runlog import HistoryFilter, RunLog
+    from cronkit.runlog.reader import HistoryFilter, RunLog
 
     sys.path.insert(0, str(Path(empty["CRONKIT_TASKS"]).parent))
     os.environ["CRONKIT_CRON_D"] = empty["CRONKIT_CRON_D"]

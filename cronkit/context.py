@@ -61,7 +61,7 @@ class TaskContext:
     @cached_property
     def app_db(self) -> Engine:
         """Open the platform database (CRONKIT_APP_DB_URL) on first use."""
-        from .dbutil import create_engine_for
+        from .runlog.engines import create_engine_for
 
         return create_engine_for(self.settings.app_db_url)
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
-from .runstore import HOST, is_alive, process_start
+from .host import HOST, is_alive, process_start
+from .status import RunStatus
 
 LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
 LEASE_TTL_ENV = "CRONKIT_LEASE_TTL"
@@ -261,7 +262,7 @@ def unlock(client: Any | None, directory: Path, task: str,
                         f" this run log, so its liveness cannot be checked; the lease expires by itself"
                         f" {lease_ttl_ms() // 1000}s after its holder stops renewing it"
                     )
-                if status == "running":
+                if status == RunStatus.RUNNING:
                     raise CheckFailed(f"refusing to unlock {task}: the Redis lease holder, {who}, is still running")
         # Delete only the value we inspected: a new holder that took it meanwhile keeps its lease.
         report["redis"] = "cleared" if client.eval(_RELEASE, 1, key, raw) else "free"

@@ -33,8 +33,11 @@ from .errors import (
     CronkitError,
     ServiceUnavailable,
 )
+from .host import children_of
 from .registry import Registry, Task, task_config
-from .runstore import HEARTBEAT_INTERVAL, OUTPUT_TAIL_BYTES, RunStatus, RunStore, Trigger, to_ms
+from .runlog.times import to_ms
+from .runlog.writer import HEARTBEAT_INTERVAL, OUTPUT_TAIL_BYTES, RunStore
+from .status import RunStatus, Trigger
 
 STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
 STOP_GRACE_ENV = "CRONKIT_STOP_GRACE"
@@ -771,27 +774,10 @@ def _stop_adopted(limit: float = 5.0) -> int:
             continue
         if time.monotonic() >= deadline:
             return len(killed)
-        for child in _children_of(me):
+        for child in children_of(me):
             _signal(child, signal.SIGKILL, group=False)
             killed.add(child)
         time.sleep(0.005)
-
-
-def _children_of(parent: int) -> list[int]:
-    """Return the pids whose parent is `parent`, from /proc."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                stat = fh.read()
-        except OSError:  # gone meanwhile
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'
-        if int(stat[stat.rindex(b")") + 2:].split()[1]) == parent:
-            found.append(int(name))
-    return found
 
 
 def _signal(pid: int, sig: int, group: bool) -> None:

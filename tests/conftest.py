@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -94,12 +95,39 @@ def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     yield url
 
 
-@pytest.fixture
-def pg_url() -> str:
-    url = os.environ.get("CRONKIT_TEST_PG_URL")
-    if not url:
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of this test session's own on the PostgreSQL of CRONKIT_TEST_PG_URL, dropped at the end."""
+    base = os.environ.get("CRONKIT_TEST_PG_URL")
+    if not base:
         need("PostgreSQL", "set CRONKIT_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test")
-    return str(url)
+    import psycopg
+
+    name = f"cronkit_test_{os.getpid()}"
+    with psycopg.connect(str(base), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name}")
+        conn.execute(f"CREATE DATABASE {name}")
+    yield str(base).rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(str(base), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+_pg_schemas = itertools.count()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """A PostgreSQL URL whose connections see only a fresh, empty schema of the session database.
+
+    The one way tests isolate on PostgreSQL: every test gets its own schema (through search_path,
+    so cronkit's unqualified table names land there); the session's database goes at the end.
+    """
+    import psycopg
+
+    schema = f"t{next(_pg_schemas)}"
+    with psycopg.connect(pg_database, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{pg_database}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture

@@ -14,11 +14,13 @@ import pytest
 
 from cronkit.cronfile.block import task_of_line
 from cronkit.cronfile.drift import compare_lines
-from cronkit.dbutil import create_engine_for
 from cronkit.health.missed import MISSED_MAX_SLOTS, candidate_slots, missed_slots
-from cronkit.health.probes import NoAnswer, bounded, cron_daemon_pids
+from cronkit.health.probes import NoAnswer, bounded
+from cronkit.host import cron_daemon_pids
 from cronkit.registry import Registry, Task
-from cronkit.runstore import RunStore, to_ms
+from cronkit.runlog.engines import create_engine_for
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 from tests.conftest import write_registry
 
 UTC = UTC

@@ -12,6 +12,7 @@ import pytest
 import redis
 
 from cronkit.errors import ConfigError
+from cronkit.host import HOST
 from cronkit.locks import (
     Holder,
     LocalLock,
@@ -21,7 +22,6 @@ from cronkit.locks import (
     lease_key,
     lease_ttl_ms,
 )
-from cronkit.runstore import HOST
 from tests.runhelpers import assert_unlocked, lease, local_lock_free, make_registry, start, wait_for
 
 SLOT = "2026-03-01T10:00:00+00:00"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import sqlite3
@@ -11,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,17 +17,19 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from cronkit import runlog
 from cronkit.config import Settings, load_settings
-from cronkit.dbutil import create_engine_for
 from cronkit.errors import ServiceUnavailable
-from cronkit.runlog import HistoryFilter, RunLog, parse_since, upgrade
-from cronkit.runstore import SCHEMA_VERSION, RunStore, to_ms
+from cronkit.runlog import SCHEMA_VERSION
+from cronkit.runlog import schema as runlog
+from cronkit.runlog.engines import create_engine_for
+from cronkit.runlog.reader import HistoryFilter, RunLog
+from cronkit.runlog.schema import upgrade
+from cronkit.runlog.times import parse_since, to_ms
+from cronkit.runlog.writer import RunStore
 
 from .conftest import write_registry
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-_schemas = itertools.count()
 
 # Every field of SPEC 6's run record, as `history --json` names it.
 RUN_RECORD_KEYS = {"id", "task", "status", "trigger", "scheduled_for", "started_at", "finished_at", "duration_ms",
@@ -38,41 +38,11 @@ RUN_RECORD_KEYS = {"id", "task", "status", "trigger", "scheduled_for", "started_
 
 # -- databases -------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A database of this test session's own on the PostgreSQL of CRONKIT_TEST_PG_URL, dropped at the end."""
-    base = os.environ.get("CRONKIT_TEST_PG_URL")
-    if not base:
-        from .conftest import need
-
-        need("PostgreSQL", "set CRONKIT_TEST_PG_URL=postgresql://postgres@127.0.0.1:5432/test")
-    import psycopg
-
-    name = f"cronkit_test_{os.getpid()}"
-    with psycopg.connect(str(base), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    yield str(base).rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(str(base), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-@pytest.fixture
-def pg_schema_url(pg_database: str) -> str:
-    """A URL whose connections see only a fresh, empty schema of the session database."""
-    import psycopg
-
-    schema = f"t{next(_schemas)}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    return f"{pg_database}?options=-csearch_path%3D{schema}"
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'state' / 'runlog.db'}"
-    return str(request.getfixturevalue("pg_schema_url"))
+    return str(request.getfixturevalue("pg_url"))
 
 
 def settings_for(url: str, tmp_path: Path) -> Settings:

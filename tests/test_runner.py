@@ -7,7 +7,6 @@ real redis-server, and checks the run record, the exit code and that no lock sta
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -101,17 +100,7 @@ def shared_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'shared.db'}"
         return
-    import psycopg
-
-    base = request.getfixturevalue("pg_url")
-    schema = f"cronkit_runner_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield f"{base}?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    yield request.getfixturevalue("pg_url")
 
 
 def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_url, shared_log) -> None:

@@ -18,7 +18,8 @@ from cronkit.health.missed import Window, count_missed
 from cronkit.health.stats import percentile, stats
 from cronkit.health.status import status
 from cronkit.registry import Registry
-from cronkit.runstore import RunStore, to_ms
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 UTC = UTC
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
@@ -169,7 +170,7 @@ def assert_indexed(found: list[tuple[str, list[str]]]) -> None:
 
 
 def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
-    from cronkit.runlog import HistoryFilter, RunLog
+    from cronkit.runlog.reader import HistoryFilter, RunLog
 
     fill(store)
     log = RunLog.open(settings)

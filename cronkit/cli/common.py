@@ -13,6 +13,7 @@ import typer
 from ..config import Settings
 from ..errors import CronkitError
 from ..registry import Registry
+from ..status import RunStatus
 from .run import GlobalOptions, report_error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -90,9 +91,10 @@ def duration(ms: int | None) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-STATUS_STYLE = {
-    "succeeded": "green", "failed": "bold red", "timed_out": "bold red", "lost": "bold red",
-    "interrupted": "yellow", "skipped": "dim", "running": "cyan",
+STATUS_STYLE: dict[str, str] = {
+    RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "bold red", RunStatus.TIMED_OUT: "bold red",
+    RunStatus.LOST: "bold red", RunStatus.INTERRUPTED: "yellow", RunStatus.SKIPPED: "dim",
+    RunStatus.RUNNING: "cyan",
 }
 
 

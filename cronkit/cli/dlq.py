@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import UsageError
+from ..status import RunStatus
 from .common import (
     JSON_OPTION,
     cli_errors,
@@ -31,7 +32,7 @@ app = typer.Typer(
 
 
 def _engine() -> Any:
-    from ..runlog import RunLog
+    from ..runlog.reader import RunLog
 
     return RunLog.open(get_settings()).engine
 
@@ -53,7 +54,7 @@ def list_(
 
     Example: cronkit dlq list --task daily-session-cleanup --all
     """
-    from ..deadletters import list_letters
+    from ..runlog.deadletters import list_letters
 
     letters = list_letters(_engine(), include_resolved=all_, task=task, limit=limit)
     if json:
@@ -84,7 +85,7 @@ def show(
 
     Example: cronkit dlq show 3
     """
-    from ..deadletters import get_letter
+    from ..runlog.deadletters import get_letter
 
     letter = get_letter(_engine(), letter_id)
     if json:
@@ -124,15 +125,16 @@ def retry(
 
     Example: cronkit dlq retry 3
     """
-    from ..deadletters import get_letter, retry_request
-    from ..runner import run_task
+    from ..runlog.deadletters import get_letter, retry_fields
+    from ..runner import RunRequest, run_task
+    from ..status import Trigger
 
-    request = retry_request(get_letter(_engine(), letter_id))
+    request = RunRequest(trigger=Trigger.RETRY, **vars(retry_fields(get_letter(_engine(), letter_id))))
     outcome = run_task(get_settings(), get_registry(), request, os.environ, adopt_orphans=True)
     if json:
         print_json({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                     "duration_ms": outcome.duration_ms, "result": outcome.result, "dead_letter_id": letter_id,
-                    "resolved": outcome.status == "succeeded"})
+                    "resolved": outcome.status == RunStatus.SUCCEEDED})
     elif outcome.exit_code == 0:
         print(outcome.summary)
     else:
@@ -153,8 +155,8 @@ def purge(
     Example: cronkit dlq purge --before 30d
     """
     from ..clock import now
-    from ..deadletters import purge as purge_letters
-    from ..runlog import parse_since
+    from ..runlog.deadletters import purge as purge_letters
+    from ..runlog.times import parse_since
 
     try:
         cutoff = parse_since(before, now()) if before else None

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         Example: cronkit unlock daily-session-cleanup
         """
         from ..locks import unlock as unlock_task
-        from ..runlog import RunLog
+        from ..runlog.reader import RunLog
 
         settings = get_settings()
         get_registry()[task]  # an unknown task is a usage error (exit 2)

@@ -66,7 +66,7 @@ def parse_date(value: str | None) -> date | None:
 def run_command(opts: GlobalOptions, args: RunArgs) -> int:
     """Run a task for the CLI: print per SPEC (quiet cron success), return the exit code."""
     from ..runner import RunRequest, run_task
-    from ..runstore import Trigger
+    from ..status import RunStatus, Trigger
 
     try:
         try:
@@ -96,7 +96,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
             print(outcome.summary)
             if outcome.result:
                 print(json.dumps(outcome.result, sort_keys=True, indent=2, default=str))
-    elif not (trigger == Trigger.CRON and outcome.status == "skipped"):
+    elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(outcome.summary, file=sys.stderr)
     return outcome.exit_code
 

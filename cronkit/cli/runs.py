@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from ..errors import UsageError
+from ..status import RunStatus
 from .common import (
     JSON_OPTION,
     cli_errors,
@@ -24,11 +25,11 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
-STATUSES = ("running", "succeeded", "failed", "timed_out", "interrupted", "skipped", "lost")
+STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, timed_out, interrupted, skipped, lost
 
 
 def open_runlog():  # type: ignore[no-untyped-def]
-    from ..runlog import RunLog
+    from ..runlog.reader import RunLog
 
     return RunLog.open(get_settings())
 
@@ -48,7 +49,8 @@ def register(app: typer.Typer) -> None:
         Example: cronkit history daily-session-cleanup --status failed --since 7d
         """
         from ..clock import now
-        from ..runlog import HistoryFilter, parse_since
+        from ..runlog.reader import HistoryFilter
+        from ..runlog.times import parse_since
 
         if status is not None and status not in STATUSES:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ServiceUnavailable
+from ..host import invoking_user
 from .render import check_target, cron_d_name
 
 CRONTAB_COMMAND_ENV = "CRONKIT_CRONTAB_COMMAND"
@@ -47,13 +48,6 @@ class Location:
             assert self.path is not None
             return f"cron.d-{self.path.name}"
         return f"user-{self.user or invoking_user()}"
-
-
-def invoking_user() -> str:
-    """Return the name of the user running this process (the default user field of cron.d lines)."""
-    import pwd
-
-    return pwd.getpwuid(os.geteuid()).pw_name
 
 
 def cron_d_dir(environ: Mapping[str, str] | None = None) -> Path:

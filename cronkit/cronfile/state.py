@@ -20,9 +20,10 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import EXIT_SKIPPED, ConfigError, CronkitError
+from ..host import invoking_user
 from ..registry import Registry
 from .block import extract, inner_lines
-from .io import Location, invoking_user, location_for, read_crontab
+from .io import Location, location_for, read_crontab
 from .render import (
     Rendered,
     RenderInputs,

@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from ..registry import Task
-from .queries import instant_iso, served_slots_query
+from ..runlog.reader import served_slots_query
+from ..runlog.times import instant_iso
 
 MISSED_LOOKBACK = timedelta(days=7)
 MISSED_MAX_SLOTS = 1440
@@ -86,7 +87,7 @@ class Missed:
 
 def count_missed(conn: Connection, window: Window) -> Missed:
     """Count the slots of `window` no run served, with one indexed query."""
-    from ..runstore import to_ms
+    from ..runlog.times import to_ms
 
     if not window.slots:
         return Missed(0, None, window.since, window.capped)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from ..errors import ServiceUnavailable
+from ..host import cron_daemon_pids
 
 T = TypeVar("T")
 
@@ -24,8 +25,6 @@ SERVICES = ("run_log", "redis", "crontab", "cron_daemon", "log_dir")
 # few seconds even with a service hanging.
 CHECK_TIMEOUT = 4.0
 REDIS_TIMEOUT = 1.5
-# Process names of cron daemons (Debian cron, cronie/busybox crond, fcron, dcron).
-CRON_DAEMON_NAMES = frozenset({"cron", "crond", "fcron", "dcron", "cronie"})
 
 
 class NoAnswer(ServiceUnavailable):
@@ -82,14 +81,14 @@ def bounded(what: str, seconds: float, func: Callable[[], T]) -> T:
 
 def message(exc: BaseException) -> str:
     """Return the first line of an error, as a check reports it."""
-    from ..runlog import first_line
+    from ..runlog.engines import first_line
 
     return first_line(exc)
 
 
 def redacted(url: str) -> str:
     """Return `url` with its secrets hidden, as the checks show it."""
-    from ..runlog import describe_url
+    from ..runlog.engines import describe_url
 
     return describe_url(url)
 
@@ -100,29 +99,6 @@ class Probe:
 
     state: str
     detail: str = ""
-
-
-def cron_daemon_pids(proc: Path = Path("/proc")) -> list[int]:
-    """Return the pids of cron daemon processes running on this host (not zombies)."""
-    pids = []
-    try:
-        entries = list(proc.iterdir())
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.name.isdigit():
-            continue
-        try:
-            name = (entry / "comm").read_text().strip()
-            if name not in CRON_DAEMON_NAMES:
-                continue
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        state = stat.rpartition(")")[2].split()[:1]
-        if state and state[0] not in ("Z", "X"):
-            pids.append(int(entry.name))
-    return sorted(pids)
 
 
 def probe_cron_daemon() -> Probe:

@@ -16,14 +16,9 @@ from sqlalchemy.engine import Connection
 
 from ..config import Settings
 from ..registry import Registry
-from .queries import (
-    EXECUTED_STATUSES,
-    FAILED_STATUSES,
-    instant_iso,
-    latest_run_query,
-    open_dead_letters_query,
-    window_runs_query,
-)
+from ..runlog.reader import latest_run_query, open_dead_letters_query, window_runs_query
+from ..runlog.times import instant_iso
+from ..status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
 
 
 def percentile(values: Sequence[int], p: float) -> int | None:
@@ -37,11 +32,11 @@ def percentile(values: Sequence[int], p: float) -> int | None:
 def _row(conn: Connection, name: str, by_status: dict[str, int], durations: list[int],
          open_letters: int) -> dict[str, Any]:
     """Return the stats row of one task from its counts by status and its durations in the window."""
-    successes = by_status.get("succeeded", 0)
+    successes = by_status.get(RunStatus.SUCCEEDED, 0)
     failures = sum(by_status.get(s, 0) for s in FAILED_STATUSES)
-    decided = successes + failures + by_status.get("interrupted", 0)
+    decided = successes + failures + by_status.get(RunStatus.INTERRUPTED, 0)
     values = sorted(durations)
-    last_success = conn.execute(latest_run_query(name, "succeeded")).first()
+    last_success = conn.execute(latest_run_query(name, RunStatus.SUCCEEDED)).first()
     last_failures = [conn.execute(latest_run_query(name, s)).first() for s in FAILED_STATUSES]
     last_failure = max((r for r in last_failures if r is not None), key=lambda r: r.id, default=None)
     return {
@@ -50,8 +45,8 @@ def _row(conn: Connection, name: str, by_status: dict[str, int], durations: list
         "successes": successes,
         "failures": failures,
         "skipped": by_status.get("skipped", 0),
-        "interrupted": by_status.get("interrupted", 0),
-        "running": by_status.get("running", 0),
+        "interrupted": by_status.get(RunStatus.INTERRUPTED, 0),
+        "running": by_status.get(RunStatus.RUNNING, 0),
         "success_rate": round(successes / decided, 4) if decided else None,
         "p50_ms": percentile(values, 50),
         "p95_ms": percentile(values, 95),
@@ -68,8 +63,8 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     Reads only the runs of the window (index on started_at), plus one indexed lookup per task
     and status for the last success and failure, whenever they were.
     """
-    from ..runlog import RunLog
-    from ..runstore import to_ms
+    from ..runlog.reader import RunLog
+    from ..runlog.times import to_ms
 
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)

@@ -17,6 +17,15 @@ from typing import TYPE_CHECKING, Any
 from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
 from ..registry import Registry, Task
+from ..runlog.reader import (
+    LAST_HEALTH_CHECK,
+    LAST_HEALTH_RESULT,
+    active_runs_query,
+    latest_run_query,
+    read_meta,
+)
+from ..runlog.times import instant_iso
+from ..status import FAILED_STATUSES
 from .missed import Missed, Window, candidate_slots, count_missed
 from .probes import (
     CHECK_TIMEOUT,
@@ -32,18 +41,9 @@ from .probes import (
     probe_redis,
     redacted,
 )
-from .queries import (
-    FAILED_STATUSES,
-    LAST_HEALTH_CHECK,
-    LAST_HEALTH_RESULT,
-    active_runs_query,
-    instant_iso,
-    latest_run_query,
-    read_meta,
-)
 
 if TYPE_CHECKING:
-    from ..runlog import RunLog
+    from ..runlog.reader import RunLog
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class _Services:
 def _open_runlog(settings: Settings) -> RunLog:
     from sqlalchemy import text
 
-    from ..runlog import RunLog
+    from ..runlog.reader import RunLog
 
     log = RunLog.open(settings)
     with log.engine.connect() as conn:
@@ -219,8 +219,8 @@ def _start_probes(settings: Settings, registry: Registry) -> dict[str, Pending[A
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not for a
     # loaded machine importing SQLAlchemy.
-    from .. import dbutil, runlog  # noqa: F401
     from ..cronfile import state as install_state  # noqa: F401
+    from ..runlog import engines, reader  # noqa: F401
 
     if settings.redis_url:
         import redis  # noqa: F401

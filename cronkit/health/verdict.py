@@ -11,8 +11,10 @@ from typing import Any
 from ..config import Settings
 from ..cronfile.drift import Drift
 from ..registry import Registry
+from ..runlog.reader import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT, write_meta
+from ..runlog.times import instant_iso
+from ..status import FAILED_STATUSES
 from .probes import CHECK_TIMEOUT, DOWN, UP, bounded, message
-from .queries import FAILED_STATUSES, LAST_HEALTH_CHECK, LAST_HEALTH_RESULT, instant_iso, write_meta
 from .status import StatusReport, check_status
 
 

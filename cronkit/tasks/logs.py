@@ -185,7 +185,7 @@ def report_dict(report: Report, log_dir: str) -> dict[str, Any]:
 
 def prune_run_log(ctx: TaskContext) -> int:
     """Apply the run log's retention (SPEC 7); in a dry run, count what would go."""
-    from cronkit.runlog import RunLog
+    from cronkit.runlog.reader import RunLog
 
     cutoff = ctx.now - timedelta(days=ctx.settings.runlog_retention_days)
     runlog = RunLog.open(ctx.settings)

@@ -239,7 +239,7 @@ def create_all(engine: Engine) -> None:
 
 def engine_for(settings: Settings) -> Engine:
     """Open the platform database named by CRONKIT_APP_DB_URL."""
-    from cronkit.dbutil import create_engine_for
+    from cronkit.runlog.engines import create_engine_for
 
     return create_engine_for(settings.app_db_url)
 

@@ -188,7 +188,7 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
     elif not _has_schema(engine):
         # A dry run changes nothing, not even by creating tables: an empty database holds
         # nothing to count, so count against an empty in-memory copy of the schema.
-        from cronkit.dbutil import create_engine_for
+        from cronkit.runlog.engines import create_engine_for
 
         engine = create_engine_for("sqlite://")
         platform.create_all(engine)

@@ -1,27 +1,25 @@
 """The analytics tasks against a small hand-built dataset, every number computed by hand.
 
-Runs on SQLite always and on PostgreSQL when CRONKIT_TEST_PG_URL is set (a database of its
-own per test session, dropped at the end).
+Runs on SQLite always and on PostgreSQL when CRONKIT_TEST_PG_URL is set (a fresh schema per test).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
 from cronkit.config import Settings, load_settings
 from cronkit.context import TaskContext
-from cronkit.dbutil import create_engine_for
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import task_config
+from cronkit.runlog.engines import create_engine_for
 from cronkit.tasks import analytics as a
 from cronkit.tasks import platform as p
 from cronkit.tasks import registry
@@ -34,37 +32,13 @@ def utc(*args: int) -> datetime:
 # --- databases ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """Create a database of this session's own next to CRONKIT_TEST_PG_URL's; drop it at the end."""
-    base = os.environ["CRONKIT_TEST_PG_URL"]
-    name = f"cronkit_analytics_{os.getpid()}"
-    admin = create_engine_for(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    prefix, _, _ = base.rpartition("/")
-    yield f"{prefix}/{name}"
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def app_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty platform database: a SQLite file, or the session's PostgreSQL database emptied."""
+    """An empty platform database: a SQLite file, or a fresh schema on the test PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'platform.db'}"
         return
-    request.getfixturevalue("pg_url")
-    url = request.getfixturevalue("pg_database")
-    engine = create_engine_for(url)
-    p.metadata.drop_all(engine)
-    engine.dispose()
-    yield url
-    engine = create_engine_for(url)
-    p.metadata.drop_all(engine)
-    engine.dispose()
+    yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from cronkit.config import Settings, load_settings
 from cronkit.context import TaskContext
-from cronkit.dbutil import create_engine_for
 from cronkit.errors import UsageError
 from cronkit.registry import task_config
+from cronkit.runlog.engines import create_engine_for
 from cronkit.tasks import platform as p
 from cronkit.tasks import registry
 from cronkit.tasks.demo import seed_demo

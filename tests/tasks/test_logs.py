@@ -309,7 +309,8 @@ def test_dry_run_counts_what_a_real_run_does_and_changes_nothing(tmp_path: Path)
 
 
 def test_prunes_the_run_log_by_its_retention(tmp_path: Path) -> None:
-    from cronkit.runstore import RunStore, to_ms
+    from cronkit.runlog.times import to_ms
+    from cronkit.runlog.writer import RunStore
 
     logs = tmp_path / "logs"
     logs.mkdir()

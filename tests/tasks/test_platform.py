@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, inspect, select, text
+from sqlalchemy import insert, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from cronkit.dbutil import create_engine_for
+from cronkit.runlog.engines import create_engine_for
 from cronkit.tasks import platform as p
 
 
@@ -24,20 +23,9 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
-    url = request.getfixturevalue("pg_url")
-    schema = f"cronkit_platform_{os.getpid()}"
-    admin = create_engine_for(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = create_engine_for(
-        url, connect_args={"options": f"-csearch_path={schema}", "connect_timeout": 5}
-    )
+    eng = create_engine_for(request.getfixturevalue("pg_url"))
     yield eng
     eng.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
 
 
 def test_create_all_is_idempotent_and_makes_every_table(engine: Engine) -> None:

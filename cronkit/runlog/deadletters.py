@@ -1,17 +1,22 @@
-"""Dead letters: runs that failed for good, kept in the run log for a person to act on."""
+"""Dead letters: runs that failed for good, kept in the run log for a person to act on.
+
+The runner writes them (through `writer.RunStore`); this module lists, shows and purges them, and
+says what re-running one means (`retry_fields`), leaving the run itself to the runner.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.engine import Engine
 
-from .errors import CheckFailed, UsageError
-from .runlog import dead_letters, iso, runs
-from .runstore import to_ms
+from ..errors import CheckFailed, UsageError
+from .schema import dead_letters, runs
+from .times import iso, to_ms
 
 
 def letter_dict(row: Any, traceback: bool = False) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def letter_dict(row: Any, traceback: bool = False) -> dict[str, Any]:
     return record
 
 
-def _query(traceback: bool = False) -> Any:
+def _query(traceback: bool = False) -> Select[Any]:
     cols = [c for c in dead_letters.c if traceback or c.name != "traceback"]
     return select(*cols, runs.c.status.label("run_status")).select_from(
         dead_letters.outerjoin(runs, runs.c.id == dead_letters.c.run_id)
@@ -70,7 +75,7 @@ def purge(engine: Engine, *, before: datetime | None = None, include_open: bool 
     Return the ids deleted (or that would be, with `dry_run`). The runs themselves stay; the run
     log's own retention prunes them.
     """
-    where = []
+    where: list[ColumnElement[bool]] = []
     if not include_open:
         where.append(dead_letters.c.resolved_at.is_not(None))
     if before is not None:
@@ -82,19 +87,23 @@ def purge(engine: Engine, *, before: datetime | None = None, include_open: bool 
     return ids
 
 
-def count_open(engine: Engine, task: str | None = None) -> int:
-    query = select(func.count()).select_from(dead_letters).where(dead_letters.c.resolved_at.is_(None))
-    if task:
-        query = query.where(dead_letters.c.task == task)
-    with engine.connect() as conn:
-        return int(conn.execute(query).scalar() or 0)
+@dataclass(frozen=True)
+class RetryFields:
+    """What re-running a letter means: the fields of the runner's RunRequest, trigger `retry` aside."""
+
+    task: str
+    params: dict[str, str] = field(default_factory=dict)
+    date: date | None = None
+    dry_run: bool = False
+    dead_letter_id: int | None = None  # resolved when the retry succeeds
+    slot: datetime | None = None  # the slot the failed run served; never claimed again
 
 
-def retry_request(letter: dict[str, Any]) -> Any:
-    """Build the RunRequest that re-runs a letter: same task, params, date, dry run and slot."""
-    from .runner import RunRequest
-    from .runstore import Trigger
+def retry_fields(letter: dict[str, Any]) -> RetryFields:
+    """Return how to re-run an open letter: same task, params, date, dry run and slot.
 
+    CheckFailed when the letter was already resolved.
+    """
     if letter["status"] != "open":
         raise CheckFailed(
             f"dead letter {letter['id']} was resolved by run {letter['resolved_by']} at {letter['resolved_at']}"
@@ -103,11 +112,11 @@ def retry_request(letter: dict[str, Any]) -> Any:
     day = params.pop("date", None)
     dry_run = bool(params.pop("dry_run", False))
     slot = letter["scheduled_for"]
-    return RunRequest(
-        task=letter["task"], trigger=Trigger.RETRY, params={k: str(v) for k, v in params.items()},
+    return RetryFields(
+        task=letter["task"], params={k: str(v) for k, v in params.items()},
         date=date.fromisoformat(day) if day else None, dry_run=dry_run, dead_letter_id=int(letter["id"]),
         slot=datetime.fromisoformat(slot) if slot else None,
     )
 
 
-__all__ = ["count_open", "get_letter", "letter_dict", "list_letters", "purge", "retry_request"]
+__all__ = ["RetryFields", "get_letter", "letter_dict", "list_letters", "purge", "retry_fields"]

@@ -1,24 +1,26 @@
-"""The run path's writes to the run log.
+"""The run path's writes to the run log: RunStore.
 
 `cronkit run` starts on every cron tick, so this module imports no SQLAlchemy for a SQLite run log:
 the same SQL (named parameters, RETURNING) runs through the standard sqlite3 module there, and
-through SQLAlchemy for PostgreSQL. The tables themselves are defined once, in `cronkit.runlog`.
+through SQLAlchemy for PostgreSQL. The tables themselves are defined once, in `schema`, which is
+imported only when a SQLite file's schema needs creating or upgrading.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from .errors import ConfigError, ServiceUnavailable
+from ..errors import ConfigError, ServiceUnavailable
+from ..host import HOST, is_alive, process_start
+from ..status import RunStatus
+from . import SCHEMA_VERSION
+from .engines import create_private_file, schema_file_lock
+from .times import now_ms
 
-SCHEMA_VERSION = 2
 HEARTBEAT_INTERVAL = 30.0
 # How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
 # takes turns); a heartbeat gives up and is tried again soon, because the runner beats from its
@@ -27,96 +29,28 @@ HEARTBEAT_WAIT_MS = 250
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
 OUTPUT_TAIL_BYTES = 64 * 1024
-# CRONKIT_HOSTNAME overrides the host name cronkit records and compares (locks, runs, slots): for
-# containers whose host names change with every start, and for tests that play several hosts.
-HOST = os.environ.get("CRONKIT_HOSTNAME") or socket.gethostname()
-
-
-class RunStatus(str, Enum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    TIMED_OUT = "timed_out"
-    INTERRUPTED = "interrupted"
-    SKIPPED = "skipped"
-    LOST = "lost"
-
-
-class Trigger(str, Enum):
-    CRON = "cron"
-    MANUAL = "manual"
-    RETRY = "retry"
-
-
-def to_ms(value: datetime) -> int:
-    return int(value.timestamp() * 1000)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
-
-
-def now_ms() -> int:
-    from .clock import now
-
-    return to_ms(now())
-
-
-def process_start(pid: int) -> int | None:
-    """Return a process's start time in clock ticks since boot, None when it does not exist."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    fields = stat.rpartition(b")")[2].split()
-    return int(fields[19])
-
-
-def is_alive(pid: int, start: int | None) -> bool:
-    """Tell whether the process that was `pid` (started at `start`) still runs on this host."""
-    current = process_start(pid)
-    if current is None:
-        return False
-    return start is None or current == start
-
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 
-def create_private_file(path: str | os.PathLike[str]) -> None:
-    """Create a database file readable by its owner only (0600), with its directory (0700)."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    if not os.path.exists(path):
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-
-
-@contextmanager
-def schema_file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Hold the flock on `<db>.lock` that serialises schema upgrades of one SQLite file."""
-    import fcntl
-
-    fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+def _word(status: str) -> str:
+    """Return the stored word of a status given as a RunStatus member or as its value."""
+    return str(status.value if isinstance(status, Enum) else status)
 
 
 def _ensure_sqlite_schema(conn: Any, path: str) -> None:
     """Bring a SQLite run log to this cronkit's schema; cheap when it already is.
 
     When many runs start at once on a fresh run log, the first to take the schema lock (the file
-    lock `runlog.upgrade` uses) creates the schema while holding it; the others wait, re-read
+    lock `schema.upgrade` uses) creates the schema while holding it; the others wait, re-read
     user_version and go on, instead of each importing SQLAlchemy to find nothing left to do.
     """
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return
     with schema_file_lock(path):
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            from .dbutil import create_engine_for
-            from .runlog import upgrade
+            from .engines import create_engine_for
+            from .schema import upgrade
 
             engine = create_engine_for(f"sqlite:///{path}")
             try:
@@ -137,12 +71,12 @@ class RunStore:
     @classmethod
     def open(cls, url: str) -> RunStore:
         """Open the run log at `url`, creating or upgrading its schema when needed."""
-        from .config import sqlite_path
+        from ..config import sqlite_path
 
         path = sqlite_path(url)
         if path is None:
-            from .dbutil import create_engine_for
-            from .runlog import upgrade
+            from .engines import create_engine_for, describe_url, first_line
+            from .schema import upgrade
 
             engine = create_engine_for(url)
             try:
@@ -150,8 +84,6 @@ class RunStore:
             except ServiceUnavailable:
                 raise
             except Exception as exc:
-                from .runlog import describe_url, first_line
-
                 raise ServiceUnavailable(f"run log {describe_url(url)} is unusable: {first_line(exc)}") from None
             return cls.for_engine(engine)
         return cls._open_sqlite(str(path))
@@ -173,7 +105,7 @@ class RunStore:
             raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {exc}") from None
         except Exception as exc:
             if type(exc).__module__.startswith("sqlalchemy"):
-                from .runlog import first_line
+                from .engines import first_line
 
                 raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {first_line(exc)}") from None
             raise
@@ -195,6 +127,7 @@ class RunStore:
 
     @classmethod
     def for_engine(cls, engine: Any) -> RunStore:
+        """Write through a SQLAlchemy engine (PostgreSQL, or a reader's engine)."""
         from sqlalchemy import text
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -206,7 +139,7 @@ class RunStore:
                     result = conn.execute(text(sql), dict(params))
                     return result.fetchall() if result.returns_rows else []
             except SQLAlchemyError as exc:  # one line, as on the SQLite path, not a driver's essay
-                from .runlog import describe_url, first_line
+                from .engines import describe_url, first_line
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
@@ -227,7 +160,7 @@ class RunStore:
             " VALUES (:task, :status, :trigger, :scheduled_for, :started_at, :started_at, 0,"
             " :host, :pid, :pid_start, :user, :params, :dry_run) RETURNING id",
             {
-                "task": task, "status": str(status.value if isinstance(status, Enum) else status),
+                "task": task, "status": _word(status),
                 "trigger": trigger, "scheduled_for": scheduled_for, "started_at": started_at,
                 "host": HOST, "pid": pid, "pid_start": process_start(pid), "user": user,
                 "params": json.dumps(dict(params), sort_keys=True) if params else None,
@@ -245,7 +178,7 @@ class RunStore:
             " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
             " result = :result, output = :output WHERE id = :id",
             {
-                "id": run_id, "status": str(status), "finished_at": finished_at,
+                "id": run_id, "status": _word(status), "finished_at": finished_at,
                 "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
                 "error": error, "traceback": traceback,
                 "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
@@ -255,11 +188,12 @@ class RunStore:
 
     def record_attempt(self, run_id: int, number: int, *, started_at: int, finished_at: int,
                        status: str, error: str | None) -> None:
+        """Record one finished attempt of a run."""
         self._execute(
             "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
             " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error)",
             {"run_id": run_id, "number": number, "started_at": started_at,
-             "finished_at": finished_at, "status": status, "error": error},
+             "finished_at": finished_at, "status": _word(status), "error": error},
         )
 
     def heartbeat(self, run_id: int, at: int) -> None:
@@ -284,6 +218,7 @@ class RunStore:
     def dead_letter(self, *, run_id: int, task: str, params: Mapping[str, Any] | None,
                     scheduled_for: int | None, error: str | None, traceback: str | None,
                     attempts: int, created_at: int) -> int:
+        """Record a run that failed for good as an open dead letter; return the letter's id."""
         rows = self._execute(
             "INSERT INTO dead_letters (run_id, task, params, scheduled_for, error, traceback, attempts,"
             " created_at) VALUES (:run_id, :task, :params, :scheduled_for, :error, :traceback,"
@@ -296,6 +231,7 @@ class RunStore:
         return int(rows[0][0])
 
     def resolve_dead_letter(self, letter_id: int, run_id: int, at: int) -> None:
+        """Mark a dead letter resolved by the (successful) run `run_id`."""
         self._execute(
             "UPDATE dead_letters SET resolved_at = :at, resolved_by = :run_id WHERE id = :id",
             {"id": letter_id, "run_id": run_id, "at": at},
@@ -307,8 +243,8 @@ class RunStore:
         On this host a run is gone when its pid no longer exists or belongs to a newer process;
         on another host, when its heartbeat is older than LOST_AFTER_MS.
         """
-        sql = "SELECT id, host, pid, pid_start, heartbeat_at, started_at FROM runs WHERE status = 'running'"
-        params: dict[str, Any] = {}
+        sql = "SELECT id, host, pid, pid_start, heartbeat_at, started_at FROM runs WHERE status = :running"
+        params: dict[str, Any] = {"running": RunStatus.RUNNING.value}
         if task is not None:
             sql += " AND task = :task"
             params["task"] = task
@@ -323,9 +259,12 @@ class RunStore:
                 lost.append(int(run_id))
         for run_id in lost:
             self._execute(
-                "UPDATE runs SET status = 'lost', finished_at = :now, exit_code = NULL,"
+                "UPDATE runs SET status = :lost, finished_at = :now, exit_code = NULL,"
                 " error = COALESCE(error, 'the run''s process died without recording an outcome')"
-                " WHERE id = :id AND status = 'running'",
-                {"id": run_id, "now": now},
+                " WHERE id = :id AND status = :running",
+                {"id": run_id, "now": now, "lost": RunStatus.LOST.value, "running": RunStatus.RUNNING.value},
             )
         return lost
+
+
+__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore"]

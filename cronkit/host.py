@@ -1,0 +1,86 @@
+"""Facts about this host: its name as cronkit records it, its processes (from /proc), its user.
+
+Imported on the run path: standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+# CRONKIT_HOSTNAME overrides the host name cronkit records and compares (locks, runs, slots): for
+# containers whose host names change with every start, and for tests that play several hosts.
+HOST = os.environ.get("CRONKIT_HOSTNAME") or socket.gethostname()
+# Process names of cron daemons (Debian cron, cronie/busybox crond, fcron, dcron).
+CRON_DAEMON_NAMES = frozenset({"cron", "crond", "fcron", "dcron", "cronie"})
+
+
+def process_start(pid: int) -> int | None:
+    """Return a process's start time in clock ticks since boot, None when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat.rpartition(b")")[2].split()
+    return int(fields[19])
+
+
+def is_alive(pid: int, start: int | None) -> bool:
+    """Tell whether the process that was `pid` (started at `start`) still runs on this host."""
+    current = process_start(pid)
+    if current is None:
+        return False
+    return start is None or current == start
+
+
+def children_of(parent: int) -> list[int]:
+    """Return the pids whose parent is `parent`, from /proc."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:  # gone meanwhile
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses, so split after the last ')'
+        if int(stat[stat.rindex(b")") + 2:].split()[1]) == parent:
+            found.append(int(name))
+    return found
+
+
+def cron_daemon_pids(proc: Path = Path("/proc")) -> list[int]:
+    """Return the pids of cron daemon processes running on this host (not zombies)."""
+    pids = []
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            name = (entry / "comm").read_text().strip()
+            if name not in CRON_DAEMON_NAMES:
+                continue
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state = stat.rpartition(")")[2].split()[:1]
+        if state and state[0] not in ("Z", "X"):
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def invoking_user() -> str:
+    """Return the name of the user running this process (the default user field of cron.d lines)."""
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+__all__ = ["HOST", "CRON_DAEMON_NAMES", "children_of", "cron_daemon_pids", "invoking_user", "is_alive",
+           "process_start"]

@@ -1,0 +1,19 @@
+"""The run log: every run, attempt, claimed slot and dead letter, in SQLite or PostgreSQL.
+
+- `schema`: the tables and the migrations that build them (SCHEMA_VERSION is asserted there);
+- `engines`: SQLAlchemy engines with cronkit's settings, private database files, the schema lock;
+- `writer`: RunStore, the run path's writes (no SQLAlchemy for a SQLite run log);
+- `reader`: RunLog, history, pruning, and the queries `status`, `health` and `stats` run;
+- `deadletters`: listing, showing, purging and retrying dead letters;
+- `times`: epoch milliseconds, the run log's unit of time.
+
+Times are stored as integer milliseconds since the Unix epoch (UTC): exact, dialect-neutral and
+cheap to index, compare and aggregate.
+"""
+
+from __future__ import annotations
+
+# The schema version this cronkit writes. It lives here, not in `schema`, because the run path
+# compares it with a SQLite file's user_version without importing SQLAlchemy; `schema` asserts
+# that it equals the number of its migrations. Bump it together with schema.MIGRATIONS.
+SCHEMA_VERSION = 2

@@ -1,0 +1,199 @@
+"""Reading the run log: RunLog (history, one run, pruning) and the queries `status`, `health` and
+`stats` run (a task's latest run, a window's runs, served slots, open dead letters, meta keys)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from ..config import Settings
+from ..errors import ServiceUnavailable
+from ..status import RunStatus
+from .engines import create_engine_for, describe_url, first_line
+from .schema import attempts, dead_letters, meta, runs, set_meta, slots, upgrade
+from .times import iso, to_ms
+
+
+@dataclass(frozen=True)
+class HistoryFilter:
+    """Which runs `history` shows: of a task, of a status, started since, at most `limit`."""
+
+    task: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    limit: int = 20
+
+
+class RunLog:
+    """Read access to the run log, plus the few writes the read commands make."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, settings: Settings) -> RunLog:
+        """Open and upgrade the run log of `settings`; ServiceUnavailable when it cannot be used."""
+        engine = create_engine_for(settings.db_url)
+        try:
+            upgrade(engine)
+        except (DatabaseError, OperationalError) as exc:
+            raise ServiceUnavailable(f"run log {describe_url(settings.db_url)} is unusable: {first_line(exc)}") from None
+        log = cls(engine)
+        from .writer import RunStore
+
+        RunStore.for_engine(engine).mark_lost()
+        return log
+
+    def history(self, flt: HistoryFilter) -> list[dict[str, Any]]:
+        """Return runs newest first, filtered."""
+        cols = [c for c in runs.c if c.name not in ("output", "traceback")]
+        query = select(*cols).order_by(runs.c.id.desc()).limit(flt.limit)
+        if flt.task:
+            query = query.where(runs.c.task == flt.task)
+        if flt.status:
+            query = query.where(runs.c.status == flt.status)
+        if flt.since:
+            query = query.where(runs.c.started_at >= to_ms(flt.since))
+        with self.engine.connect() as conn:
+            return [run_dict(row._mapping) for row in conn.execute(query)]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """Return one run with its attempts and dead letter, None when there is no such run."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                return None
+            record = run_dict(row._mapping)
+            record["attempt_log"] = [
+                {
+                    "number": a.number,
+                    "status": a.status,
+                    "started_at": iso(a.started_at),
+                    "finished_at": iso(a.finished_at),
+                    "error": a.error,
+                }
+                for a in conn.execute(
+                    select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)
+                )
+            ]
+            letter = conn.execute(
+                select(dead_letters.c.id, dead_letters.c.resolved_at).where(dead_letters.c.run_id == run_id)
+            ).first()
+            record["dead_letter"] = (
+                {"id": letter.id, "resolved_at": iso(letter.resolved_at)} if letter is not None else None
+            )
+            return record
+
+    def prune(self, older_than: datetime) -> int:
+        """Delete runs (and their attempts, slots, resolved dead letters) that started before the cutoff."""
+        cutoff = to_ms(older_than)
+        with self.engine.begin() as conn:
+            old = select(runs.c.id).where(runs.c.started_at < cutoff, runs.c.status != RunStatus.RUNNING)
+            open_letters = select(dead_letters.c.run_id).where(dead_letters.c.resolved_at.is_(None))
+            old = old.where(runs.c.id.not_in(open_letters))
+            conn.execute(delete(attempts).where(attempts.c.run_id.in_(old)))
+            conn.execute(delete(slots).where(slots.c.run_id.in_(old)))
+            conn.execute(
+                delete(dead_letters).where(
+                    and_(dead_letters.c.run_id.in_(old), dead_letters.c.resolved_at.is_not(None))
+                )
+            )
+            return conn.execute(delete(runs).where(runs.c.id.in_(old))).rowcount or 0
+
+    def count_prunable(self, older_than: datetime) -> int:
+        """Return how many runs `prune(older_than)` would delete."""
+        cutoff = to_ms(older_than)
+        open_letters = select(dead_letters.c.run_id).where(dead_letters.c.resolved_at.is_(None))
+        query = select(func.count()).select_from(runs).where(
+            runs.c.started_at < cutoff, runs.c.status != RunStatus.RUNNING, runs.c.id.not_in(open_letters)
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+
+def run_dict(row: Any) -> dict[str, Any]:
+    """Turn a runs row into the stable JSON shape of `history --json` and `show --json`."""
+    record: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if key in ("scheduled_for", "started_at", "finished_at", "heartbeat_at"):
+            record[key] = iso(value)
+        elif key in ("result", "params"):
+            record[key] = json.loads(value) if value else None
+        elif key == "dry_run":
+            record[key] = bool(value)
+        else:
+            record[key] = value
+    return record
+
+
+# --- the queries of status, health and stats ---------------------------------------------------
+# Each is served by an index (schema.HEALTH_INDEXES and the runs indexes), whatever the log's size.
+
+
+def served_slots_query(task: str, first_ms: int, last_ms: int) -> Select[Any]:
+    """Return the query for the slots of `task` in [first, last] that some run served."""
+    return (
+        select(runs.c.scheduled_for)
+        .where(runs.c.task == task, runs.c.scheduled_for >= first_ms, runs.c.scheduled_for <= last_ms)
+        .distinct()
+    )
+
+
+def latest_run_query(task: str, status: str | None = None) -> Select[Any]:
+    """Return the query for the summary of a task's latest run (of `status`, when given)."""
+    cols = [runs.c.id, runs.c.status, runs.c.trigger, runs.c.scheduled_for, runs.c.started_at,
+            runs.c.finished_at, runs.c.duration_ms, runs.c.error]
+    query = select(*cols).where(runs.c.task == task)
+    if status is not None:
+        query = query.where(runs.c.status == status)
+    return query.order_by(runs.c.id.desc()).limit(1)
+
+
+def window_runs_query(since_ms: int, until_ms: int) -> Select[Any]:
+    """Return the query for (task, status, duration) of the runs started in [since, until]."""
+    return select(runs.c.task, runs.c.status, runs.c.duration_ms).where(
+        runs.c.started_at >= since_ms, runs.c.started_at <= until_ms
+    )
+
+
+def active_runs_query() -> Select[Any]:
+    """Return the query counting the runs that are running."""
+    return select(func.count()).select_from(runs).where(runs.c.status == RunStatus.RUNNING)
+
+
+def open_dead_letters_query() -> Select[Any]:
+    """Return the query for (task, count) of the open dead letters."""
+    return (
+        select(dead_letters.c.task, func.count())
+        .where(dead_letters.c.resolved_at.is_(None))
+        .group_by(dead_letters.c.task)
+    )
+
+
+# The meta keys `cronkit health` keeps: when it last ran and what it found.
+LAST_HEALTH_CHECK = "last_health_check"
+LAST_HEALTH_RESULT = "last_health_result"
+
+
+def read_meta(conn: Connection, key: str) -> str | None:
+    """Return the value of a `meta` key, None when unset."""
+    value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+    return str(value) if value is not None else None
+
+
+def write_meta(engine: Engine, values: Mapping[str, str]) -> None:
+    """Set `meta` keys in one transaction."""
+    with engine.begin() as conn:
+        for key, value in values.items():
+            set_meta(conn, key, value)
+
+
+__all__ = ["LAST_HEALTH_CHECK", "LAST_HEALTH_RESULT", "HistoryFilter", "RunLog", "active_runs_query", "latest_run_query", "open_dead_letters_query",
+           "read_meta", "run_dict", "served_slots_query", "window_runs_query", "write_meta"]

@@ -1,0 +1,186 @@
+"""The run log's tables (SQLAlchemy Core) and the migrations that bring a database to them.
+
+The run path writes these same tables through `writer` with plain SQL, without importing this
+module unless the schema needs creating or upgrading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from ..config import sqlite_path
+from ..errors import ServiceUnavailable
+from . import SCHEMA_VERSION
+from .engines import schema_file_lock
+
+metadata = MetaData()
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("trigger", String(16), nullable=False),
+    Column("scheduled_for", BigInteger),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("duration_ms", BigInteger),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("exit_code", Integer),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("pid_start", BigInteger),
+    Column("user", String(255)),
+    Column("heartbeat_at", BigInteger),
+    Column("params", Text),
+    Column("dry_run", Boolean, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("traceback", Text),
+    Column("result", Text),
+    Column("output", Text),
+    Index("ix_runs_task_id", "task", "id"),
+    Index("ix_runs_status_id", "status", "id"),
+    Index("ix_runs_started_at", "started_at"),
+    Index("ix_runs_task_started_at", "task", "started_at"),
+)
+
+attempts = Table(
+    "attempts", metadata,
+    Column("run_id", Integer, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("started_at", BigInteger, nullable=False),
+    Column("finished_at", BigInteger),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+)
+
+slots = Table(
+    "slots", metadata,
+    Column("task", String(64), primary_key=True),
+    Column("scheduled_for", BigInteger, primary_key=True),
+    Column("run_id", Integer, nullable=False),
+)
+
+dead_letters = Table(
+    "dead_letters", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False),
+    Column("task", String(64), nullable=False),
+    Column("params", Text),
+    Column("scheduled_for", BigInteger),
+    Column("error", Text),
+    Column("traceback", Text),
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger),
+    Column("resolved_by", Integer),
+    Index("ix_dead_letters_task", "task", "id"),
+)
+
+meta = Table(
+    "meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# Version 2: the indexes of `status`, `health` and `stats` (cronkit.health): the runs that served
+# a task's slots in a window (missed slots), and a task's latest run of a given status.
+HEALTH_INDEXES = (
+    Index("ix_runs_task_scheduled_for", runs.c.task, runs.c.scheduled_for),
+    Index("ix_runs_task_status_id", runs.c.task, runs.c.status, runs.c.id),
+)
+
+
+def _add_health_indexes(conn: Connection) -> None:
+    for index in HEALTH_INDEXES:
+        index.create(conn, checkfirst=True)
+
+
+# Each entry upgrades the schema from version N-1 to N; append, never edit.
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    lambda conn: metadata.create_all(conn),
+    _add_health_indexes,
+]
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+
+def upgrade(engine: Engine, *, locked: bool = False) -> int:
+    """Bring the schema to SCHEMA_VERSION, one migration at a time; return the version found.
+
+    `locked`: the caller already holds the schema lock (flock is per open file, so taking it
+    again here would wait for ourselves).
+    """
+    if engine.dialect.name == "sqlite" and not locked:
+        # The common case costs one read and no lock; it also fails on a file that is not a
+        # database before a lock file is created next to it.
+        with engine.connect() as conn:
+            if conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION:
+                return SCHEMA_VERSION
+    with (nullcontext() if locked else _schema_lock(engine)), engine.begin() as conn:
+        found = _version(conn)
+        if found > SCHEMA_VERSION:
+            raise ServiceUnavailable(
+                f"run log schema version {found} is newer than this cronkit ({SCHEMA_VERSION}): upgrade cronkit"
+            )
+        for number in range(found, SCHEMA_VERSION):
+            MIGRATIONS[number](conn)
+        if found != SCHEMA_VERSION:
+            set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return found
+
+
+def _version(conn: Connection) -> int:
+    if not inspect(conn).has_table("meta"):
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value else 0
+
+
+def set_meta(conn: Connection, key: str, value: str) -> None:
+    """Set one key of the `meta` table, in the caller's transaction."""
+    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(meta.insert().values(key=key, value=value))
+
+
+@contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """Serialise schema upgrades between processes: a file lock for SQLite, an advisory lock elsewhere."""
+    path = sqlite_path(str(engine.url))
+    if path is not None:
+        with schema_file_lock(path):
+            yield
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(727274)"))
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(727274)"))
+                conn.commit()
+        return
+    yield
+
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "attempts", "dead_letters", "meta", "metadata", "runs",
+           "set_meta", "slots", "upgrade"]

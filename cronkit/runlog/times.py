@@ -1,0 +1,57 @@
+"""Time in the run log: integer milliseconds since the Unix epoch (UTC), and the `--since` syntax."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+
+def to_ms(value: datetime) -> int:
+    """Return an aware datetime as epoch milliseconds."""
+    return int(value.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    """Return epoch milliseconds as an aware datetime in UTC."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def now_ms() -> int:
+    """Return cronkit's clock (CRONKIT_NOW in tests) as epoch milliseconds."""
+    from ..clock import now
+
+    return to_ms(now())
+
+
+def iso(ms: int | None) -> str | None:
+    """Format epoch milliseconds as ISO 8601 in UTC with its offset."""
+    if ms is None:
+        return None
+    return from_ms(ms).isoformat(timespec="seconds")
+
+
+def instant_iso(value: datetime | int | None) -> str | None:
+    """Format an instant (aware datetime or epoch milliseconds) as ISO 8601 in UTC, to the second."""
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return iso(value)
+    return value.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """Parse `--since`: an ISO date or instant (UTC when no offset) or a duration ago such as 2h, 7d."""
+    from ..errors import RegistryError, UsageError
+    from ..registry import parse_duration
+
+    try:
+        parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    except ValueError:
+        pass
+    try:
+        return now - timedelta(seconds=parse_duration(value, "--since"))
+    except RegistryError:
+        raise UsageError(f"--since: {value!r} is neither a date, an instant nor a duration such as 2h or 7d") from None
+
+
+__all__ = ["from_ms", "instant_iso", "iso", "now_ms", "parse_since", "to_ms"]

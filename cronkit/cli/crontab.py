@@ -23,9 +23,9 @@ ID_OPTION = typer.Option(
 USER_OPTION = typer.Option(
     None, "--user",
     help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you).")
-# `install --target systemd --user` takes no value: a bare --user means the user's systemd units.
+# `install --target systemd --user` takes no value: main turns a bare --user into `--user=`.
 INSTALL_USER_OPTION = typer.Option(
-    None, "--user", is_flag=False, flag_value="",
+    None, "--user",
     help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you); "
     "systemd: bare --user installs into ~/.config/systemd/user.")
 HOST_ZONE_OPTION = typer.Option(

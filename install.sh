@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install cronkit into a virtual environment beside this file and put `cronkit` on the PATH.
 #   ./install.sh          the tool
-#   ./install.sh --dev    the tool plus the test dependencies (pytest, hypothesis)
+#   ./install.sh --dev    the tool plus the test dependencies (pytest, hypothesis, kubernetes-validate)
 # Running it again upgrades in place; it never touches a crontab.
 set -euo pipefail
 

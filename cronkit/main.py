@@ -23,6 +23,7 @@ def _typer_main(args: list[str]) -> int:
 
     if not args:
         args = ["--help"]
+    args = _bare_user_flag(args)
     try:
         result: Any = app(args=args, prog_name="cronkit", standalone_mode=False)
     except Exception as exc:
@@ -38,6 +39,20 @@ def _typer_main(args: list[str]) -> int:
         print(f"cronkit: error: {exc.format_message()}{hint}", file=sys.stderr)
         return int(exc.exit_code)
     return result if isinstance(result, int) else 0
+
+
+def _bare_user_flag(args: list[str]) -> list[str]:
+    """Return args with a bare `--user` (systemd's user units, SPEC 13) written as `--user=`.
+
+    `--user NAME` names a crontab's user elsewhere; click has no option whose value is optional.
+    """
+    out = list(args)
+    for index, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--user" and (index + 1 == len(out) or out[index + 1].startswith("-")):
+            out[index] = "--user="
+    return out
 
 
 def _is_plain_run(args: list[str]) -> bool:

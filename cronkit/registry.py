@@ -20,11 +20,17 @@ DEFAULT_TIMEOUT = 3600.0
 DEFAULT_BACKOFF = 10.0
 DEFAULT_BACKOFF_MAX = 600.0
 DEFAULT_GRACE = 300.0
+DEFAULT_CATCHUP_WINDOW = 86400.0  # "24h"
+DEFAULT_CATCHUP_MAX = 24
+CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
+CATCHUP_POLICIES = ("skip", "latest", "all")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 TaskFunc = Callable[..., Any]
 LockScope = Literal["global", "local"]
+Concurrency = Literal["forbid", "allow", "replace"]
+Catchup = Literal["skip", "latest", "all"]
 
 
 def parse_duration(value: str | float | int, what: str = "duration") -> float:
@@ -68,6 +74,10 @@ class Task:
     lock_scope: LockScope = "global"
     redis_fallback: bool = False
     grace: float = DEFAULT_GRACE
+    concurrency: Concurrency = "forbid"
+    catchup: Catchup = "skip"
+    catchup_window: float = DEFAULT_CATCHUP_WINDOW
+    catchup_max: int = DEFAULT_CATCHUP_MAX
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     func: TaskFunc | None = field(default=None, compare=False, repr=False)
@@ -125,15 +135,24 @@ class Registry:
         retries: int = 0,
         backoff: str | float = DEFAULT_BACKOFF,
         backoff_max: str | float = DEFAULT_BACKOFF_MAX,
-        singleton: bool = True,
+        singleton: bool | None = None,
         lock_scope: LockScope = "global",
         redis_fallback: bool = False,
         grace: str | float = DEFAULT_GRACE,
+        concurrency: Concurrency | None = None,
+        catchup: Catchup | None = None,
+        catchup_window: str | float = DEFAULT_CATCHUP_WINDOW,
+        catchup_max: int = DEFAULT_CATCHUP_MAX,
         description: str | None = None,
         defaults: Mapping[str, Any] | None = None,
     ) -> Task:
-        """Validate and record a task; `target` is a function or a lazy `"module:attr"`."""
-        from .schedule import validate_schedule
+        """Validate and record a task; `target` is a function or a lazy `"module:attr"`.
+
+        `concurrency` and `singleton` say one thing (SPEC section 12): `singleton=False` means
+        `"allow"`, `"allow"` means no singleton lock; given both, they must agree. `catchup`
+        defaults to `"latest"` for a schedule whose period is an hour or more, else `"skip"`.
+        """
+        from .schedule import period_at_least_an_hour, validate_schedule
 
         if callable(target):
             func: TaskFunc | None = target
@@ -164,6 +183,16 @@ class Registry:
         seconds = parse_duration(timeout, f"{where}: timeout")
         if seconds <= 0:
             raise RegistryError(f"{where}: timeout must be positive")
+        singleton, concurrency = _concurrency(where, singleton, concurrency)
+        if catchup is None:
+            catchup = "latest" if period_at_least_an_hour(schedule) else "skip"
+        elif catchup not in CATCHUP_POLICIES:
+            raise RegistryError(f"{where}: catchup must be 'skip', 'latest' or 'all', not {catchup!r}")
+        window = parse_duration(catchup_window, f"{where}: catchup_window")
+        if window < 60:
+            raise RegistryError(f"{where}: catchup_window must be at least 1m")
+        if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or catchup_max < 1:
+            raise RegistryError(f"{where}: catchup_max must be a whole number >= 1")
         task = Task(
             name=name,
             schedule=schedule,
@@ -178,6 +207,10 @@ class Registry:
             lock_scope=lock_scope,
             redis_fallback=redis_fallback,
             grace=parse_duration(grace, f"{where}: grace"),
+            concurrency=concurrency,
+            catchup=catchup,
+            catchup_window=window,
+            catchup_max=catchup_max,
             description=description or "",
             defaults=MappingProxyType(dict(defaults or {})),
             func=func,
@@ -210,6 +243,23 @@ class Registry:
         return [
             t for t in self if t.runs_in(environment) and task_config.get(t.name, {}).get("enabled", True)
         ]
+
+
+def _concurrency(where: str, singleton: bool | None, concurrency: str | None) -> tuple[bool, Concurrency]:
+    """Return (singleton, concurrency) resolved from either or both, which must agree."""
+    if concurrency is not None and concurrency not in CONCURRENCY_POLICIES:
+        raise RegistryError(f"{where}: concurrency must be 'forbid', 'allow' or 'replace', not {concurrency!r}")
+    if singleton is not None and not isinstance(singleton, bool):
+        raise RegistryError(f"{where}: singleton must be True or False")
+    if concurrency is None:
+        return (True, "forbid") if singleton is None or singleton else (False, "allow")
+    policy: Concurrency = concurrency  # type: ignore[assignment]
+    if singleton is not None and singleton != (policy != "allow"):
+        raise RegistryError(
+            f"{where}: singleton={singleton} contradicts concurrency={policy!r} "
+            "(singleton=False means concurrency='allow')"
+        )
+    return policy != "allow", policy
 
 
 def task_config(task: Task, table: Mapping[str, Any]) -> dict[str, Any]:

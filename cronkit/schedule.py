@@ -183,6 +183,35 @@ def validate_schedule(expr: str, where: str = "schedule") -> str:
     return " ".join(expr.split())
 
 
+def period_at_least_an_hour(expr: str) -> bool:
+    """Return whether consecutive slots are an hour or more apart: one minute of the hour named."""
+    _, sets = _parse(expr, "schedule")
+    return len(sets[0]) == 1
+
+
+def parse_fields(expr: str) -> tuple[list[str], list[set[int]]]:
+    """Return a schedule's five field texts (a nickname expanded) and the values each names.
+
+    Day-of-week values are 0-6 (Debian's 7 for Sunday folded into 0), for other schedulers.
+    """
+    fields, sets = _parse(expr, "schedule")
+    sets[4] = {day % 7 for day in sets[4]}
+    return fields, sets
+
+
+def days_and(fields: list[str]) -> bool:
+    """Return whether a day must match day-of-month AND day-of-week (Debian: either starts with '*').
+
+    With both restricted, a day matching either one fires (OR).
+    """
+    return fields[2].startswith("*") or fields[4].startswith("*")
+
+
+def whole_hour_offsets(zone: str) -> bool:
+    """Return whether every UTC offset of `zone` within the horizon is a whole number of hours."""
+    return all(offset.total_seconds() % 3600 == 0 for _, offset in _transitions(zone))
+
+
 def expand(expr: str) -> str:
     """Return the five fields a schedule stands for (a nickname expanded)."""
     text = " ".join(expr.split())

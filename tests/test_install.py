@@ -242,7 +242,7 @@ def test_unparseable_crontab_is_left_untouched(run_cli, env, cron_d: Path) -> No
 
 def test_usage_errors(run_cli, env) -> None:  # type: ignore[no-untyped-def]
     bad = run_cli("install", "--target", "system", env=env)
-    assert (bad.returncode, bad.stderr) == (2, "cronkit: error: --target: must be user or cron.d, not 'system'\n")
+    assert (bad.returncode, bad.stderr) == (2, "cronkit: error: --target: must be user, cron.d, kubernetes or systemd, not 'system'\n")
     bad_id = run_cli("render", "--id", "a b", env=env)
     assert bad_id.returncode == 2 and len(bad_id.stderr.splitlines()) == 1
     relative = run_cli("render", "--executable", "bin/cronkit", env=env)

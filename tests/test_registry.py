@@ -35,7 +35,8 @@ def test_decorator_records_every_option() -> None:
         name="daily-session-cleanup", schedule="0 3 * * *", target=f"{__name__}:test_decorator_records_every_option.<locals>.cleanup",
         timezone="Europe/Paris", environments=("production", "staging"), timeout=1800.0, retries=3,
         backoff=30.0, backoff_max=300.0, singleton=False, lock_scope="local", redis_fallback=True,
-        grace=120.0, description="Clean up sessions", defaults={"batch_size": 500},
+        grace=120.0, concurrency="allow", catchup="latest", catchup_window=86400.0, catchup_max=24,
+        description="Clean up sessions", defaults={"batch_size": 500},
     )
     assert task.load() is cleanup
     assert registry.names() == ["daily-session-cleanup"] and len(registry) == 1

@@ -13,12 +13,21 @@ from ..errors import CheckFailed, UsageError
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 
 TARGET_OPTION = typer.Option(
-    "user", "--target", help="user (your crontab, through `crontab`) or cron.d (a file in /etc/cron.d).")
+    "user", "--target",
+    help="user (your crontab, through `crontab`), cron.d (a file in /etc/cron.d), "
+    "kubernetes (CronJobs) or systemd (timers).")
+OUTPUT_OPTION = typer.Option(
+    None, "--output", help="kubernetes, systemd: write the files into DIR instead of printing them.")
 ID_OPTION = typer.Option(
     None, "--id", help="Block id: names the installation (default: the registry's module name).")
 USER_OPTION = typer.Option(
     None, "--user",
     help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you).")
+# `install --target systemd --user` takes no value: main turns a bare --user into `--user=`.
+INSTALL_USER_OPTION = typer.Option(
+    None, "--user",
+    help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you); "
+    "systemd: bare --user installs into ~/.config/systemd/user.")
 HOST_ZONE_OPTION = typer.Option(
     None, "--host-zone", help="Zone the host's cron runs in (default: from /etc/localtime).")
 EXECUTABLE_OPTION = typer.Option(
@@ -80,13 +89,28 @@ def register(app: typer.Typer) -> None:
         executable: str | None = EXECUTABLE_OPTION,
         run_config: str | None = RUN_CONFIG_OPTION,
         check: Path | None = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
+        output: Path | None = OUTPUT_OPTION,
     ) -> None:
         """Print the block `install` would write (for cron.d: the whole file); writes nothing.
+
+        kubernetes and systemd print each file after a line `# --- <file name>`, or write them
+        into --output DIR.
 
         Example: cronkit --env production render --target cron.d --check crontab.d/production
         """
         from ..cronfile.block import unified_diff
         from ..cronfile.render import render
+        from ..targets import TARGETS
+
+        if target in TARGETS:
+            from . import targets
+
+            if check is not None:
+                raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
+            targets.render(target, output, executable)
+            return
+        if output is not None:
+            raise UsageError("--output: only for --target kubernetes or systemd")
 
         inputs, _, _ = _inputs(target, block_id, user, host_zone, executable, run_config)
         text = render(get_registry(), get_settings(), inputs).text
@@ -106,17 +130,37 @@ def register(app: typer.Typer) -> None:
     def install_(
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
-        user: str | None = USER_OPTION,
+        user: str | None = INSTALL_USER_OPTION,
         host_zone: str | None = HOST_ZONE_OPTION,
         executable: str | None = EXECUTABLE_OPTION,
         run_config: str | None = RUN_CONFIG_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
+        output: Path | None = OUTPUT_OPTION,
+        unit_dir: Path | None = typer.Option(
+            None, "--unit-dir", help="systemd: write the units here instead of /etc/systemd/system."),
     ) -> None:
         """Write the registry's block into the crontab, keeping every other line byte for byte.
+
+        kubernetes writes the CronJobs into --output DIR; systemd writes units into
+        /etc/systemd/system (--user: ~/.config/systemd/user), keeps files it did not write, and
+        enables the timers when systemd runs.
 
         Example: cronkit --env production install --target cron.d --dry-run
         """
         from ..cronfile.install import install
+        from ..targets import TARGETS
+
+        if target in TARGETS:
+            from . import targets
+
+            if user not in (None, ""):
+                raise UsageError(f"--user: takes no value with --target {target}")
+            targets.install(target, output, user == "", unit_dir, dry_run, executable)
+            return
+        if output is not None or unit_dir is not None:
+            raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
+        if user == "":
+            raise UsageError("--user: needs a user name with --target user or cron.d")
 
         settings = get_settings()
         inputs, crontab_user, write_run_config = _inputs(target, block_id, user, host_zone, executable, run_config)

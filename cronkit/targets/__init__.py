@@ -1,0 +1,43 @@
+"""Other schedulers rendered from the registry: Kubernetes CronJobs and systemd timers.
+
+Each renderer is a pure function of (registry, settings[, executable]) returning
+{file name: text}, deterministic byte for byte; every unit it writes runs
+`cronkit run TASK --trigger cron`, so locks, retries and the run log stay cronkit's.
+Writing the files (with the record of what cronkit wrote) is `targets.files`.
+"""
+
+from __future__ import annotations
+
+from ..config import Settings
+from ..errors import UsageError
+from ..registry import Registry
+
+TARGETS = ("kubernetes", "systemd")
+# The outer schedulers kill a run only if cronkit itself hangs: cronkit stops the task at its
+# timeout, waits runner.STOP_GRACE (10 s) between TERM and KILL and records the outcome; this
+# margin leaves it the time to do so.
+OUTER_MARGIN = 60
+# The Kubernetes CronJob controller checks every 10 s: a shorter starting deadline may miss.
+MIN_STARTING_DEADLINE = 10
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise UsageError(f"--target: must be one of {', '.join(TARGETS)}, not {target!r}")
+    return target
+
+
+def render_target(target: str, registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
+    """Return {file name: text} for `target`; the executable matters to systemd only."""
+    if check_target(target) == "kubernetes":
+        from .kubernetes import render
+
+        return render(registry, settings)
+    from .systemd import render as render_systemd
+
+    return render_systemd(registry, settings, executable)
+
+
+def joined(files: dict[str, str]) -> str:
+    """Return the files as one text, each preceded by `# --- <file name>`, in name order."""
+    return "".join(f"# --- {name}\n{files[name]}" for name in sorted(files))

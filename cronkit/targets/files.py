@@ -1,0 +1,198 @@
+"""Write rendered files into a directory, keeping every file cronkit did not write.
+
+A manifest in the directory (`.cronkit-manifest.json`) records, per installation id, the
+files cronkit wrote and their SHA-256. An install writes the new files, removes only the
+files its installation wrote before and no longer renders, and refuses to overwrite a file
+of the same name that it did not write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+
+MANIFEST = ".cronkit-manifest.json"
+MODE = 0o644
+
+
+@dataclass
+class FileChanges:
+    directory: Path
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def touched(self) -> bool:
+        return bool(self.added or self.changed or self.removed)
+
+    def summary(self) -> str:
+        counts = (f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed, "
+                  f"{len(self.unchanged)} unchanged")
+        return f"{'dry run: ' if self.dry_run else ''}{self.directory}: {counts}"
+
+
+def _digest(text: str | bytes) -> str:
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
+
+
+def read_manifest(directory: Path) -> dict[str, dict[str, str]]:
+    """Return {installation id: {file name: sha256}}; empty when there is none."""
+    path = directory / MANIFEST
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"{path}: not a cronkit manifest")
+    return data
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def plan(directory: Path, files: dict[str, str], install_id: str) -> FileChanges:
+    """Return what `write_files` would do; raise ConfigError on a foreign file in the way."""
+    manifest = read_manifest(directory)
+    ours = manifest.get(install_id, {})
+    owned_elsewhere = {name for other, names in manifest.items() if other != install_id for name in names}
+    changes = FileChanges(directory)
+    for name in sorted(files):
+        path = directory / name
+        if name in owned_elsewhere:
+            raise ConfigError(f"{path}: written by another cronkit installation; not overwritten")
+        try:
+            current: bytes | None = path.read_bytes()
+        except FileNotFoundError:
+            current = None
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+        if current is not None and name not in ours:
+            raise ConfigError(f"{path}: exists and was not written by cronkit; move it away or rename the task")
+        if current is None:
+            changes.added.append(name)
+        elif current == files[name].encode():
+            changes.unchanged.append(name)
+        else:
+            changes.changed.append(name)
+    changes.removed = sorted(name for name in ours if name not in files and (directory / name).exists())
+    return changes
+
+
+def write_files(directory: Path, files: dict[str, str], install_id: str, dry_run: bool = False) -> FileChanges:
+    """Write `files` into `directory` (mode 0644, atomically) and drop the stale ones cronkit wrote."""
+    changes = plan(directory, files, install_id)
+    changes.dry_run = dry_run
+    if dry_run:
+        return changes
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {directory}: {exc.strerror}") from None
+    manifest = read_manifest(directory)
+    try:
+        for name in changes.added + changes.changed:
+            _write_atomic(directory / name, files[name])
+        for name in changes.removed:
+            (directory / name).unlink(missing_ok=True)
+        manifest[install_id] = {name: _digest(files[name]) for name in sorted(files)}
+        if not manifest[install_id]:
+            del manifest[install_id]
+        _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"cannot write into {directory}: {exc.strerror}") from None
+    return changes
+
+
+# --- systemd units ----------------------------------------------------------------------------
+
+SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
+
+
+def user_unit_dir(environ: dict[str, str] | None = None) -> Path:
+    """Return `$XDG_CONFIG_HOME/systemd/user`, else `~/.config/systemd/user`."""
+    environ = dict(os.environ) if environ is None else environ
+    config = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".config")
+    return Path(config) / "systemd" / "user"
+
+
+def pid1_name(proc: Path = Path("/proc")) -> str:
+    """Return the name of the process with id 1 (`systemd` on a host that systemd runs)."""
+    try:
+        return (proc / "1" / "comm").read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+@dataclass
+class UnitsOutcome:
+    changes: FileChanges
+    timers: list[str]
+    pid1: str
+    commands: list[list[str]] = field(default_factory=list)
+
+    @property
+    def systemd_running(self) -> bool:
+        return self.pid1 == "systemd"
+
+
+def _systemctl(args: list[str], user: bool, commands: list[list[str]]) -> None:
+    import subprocess
+
+    argv = ["systemctl", *(["--user"] if user else []), *args]
+    commands.append(argv)
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        from ..errors import ServiceUnavailable
+
+        raise ServiceUnavailable(f"{' '.join(argv)}: {exc}") from None
+    if done.returncode != 0:
+        from ..errors import ServiceUnavailable
+
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise ServiceUnavailable(f"{' '.join(argv)} failed: {message[-1] if message else done.returncode}")
+
+
+def install_units(directory: Path, files: dict[str, str], install_id: str, user: bool = False,
+                  dry_run: bool = False, proc: Path = Path("/proc")) -> UnitsOutcome:
+    """Write the units, then, where systemd runs, reload it and enable the timers.
+
+    Timers of tasks no longer rendered are stopped and disabled before their units go.
+    """
+    pid1 = pid1_name(proc)
+    timers = sorted(name for name in files if name.endswith(".timer"))
+    outcome = UnitsOutcome(plan(directory, files, install_id), timers, pid1)
+    if dry_run:
+        outcome.changes.dry_run = True
+        return outcome
+    stale = [name for name in outcome.changes.removed if name.endswith(".timer")]
+    if outcome.systemd_running and stale:
+        _systemctl(["disable", "--now", *stale], user, outcome.commands)
+    outcome.changes = write_files(directory, files, install_id)
+    if outcome.systemd_running:
+        _systemctl(["daemon-reload"], user, outcome.commands)
+        if timers:
+            _systemctl(["enable", "--now", *timers], user, outcome.commands)
+    return outcome

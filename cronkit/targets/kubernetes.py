@@ -1,0 +1,205 @@
+"""Render the registry as Kubernetes `batch/v1` CronJobs, one file `<name>.yaml` per task.
+
+The CronJob controller parses schedules with robfig/cron v3, which differs from Debian's
+cron in three ways this module accounts for: day-of-week 7 is not accepted (written as 0);
+a field such as `*/2` counts as restricted, not as `*`, in the day-of-month/day-of-week rule
+(so the day fields are rewritten from their values); and across DST it skips the wall
+times a spring-forward removes and runs a fixed time twice in a fall-back (the README's
+"Other schedulers" pins this; `cronkit run` drops a start that is not a slot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from typing import Any
+
+from ..config import Settings
+from ..registry import Registry, Task
+from . import MIN_STARTING_DEADLINE, OUTER_MARGIN
+
+# A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
+MAX_NAME = 52
+HASH_LENGTH = 8
+_LABEL_VALUE = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9]")
+APP_LABEL = "app.kubernetes.io/name"
+TASK_LABEL = "cronkit/task"
+# Secret keys the pods read, each into the environment variable of the same name.
+SECRET_KEYS = (
+    ("CRONKIT_DB_URL", False),
+    ("CRONKIT_REDIS_URL", True),
+    ("CRONKIT_APP_DB_URL", True),
+    ("CRONKIT_SECRET_KEY", True),
+)
+CONCURRENCY_POLICY = {"forbid": "Forbid", "allow": "Allow", "replace": "Replace"}
+
+
+def object_name(task: str) -> str:
+    """Return the CronJob name of a task: the task name, else a prefix plus a short hash.
+
+    Task names may reach 64 characters or end with '-'; a CronJob name may not.
+    """
+    if len(task) <= MAX_NAME and task[-1] != "-":
+        return task
+    digest = hashlib.sha256(task.encode()).hexdigest()[:HASH_LENGTH]
+    head = task[: MAX_NAME - HASH_LENGTH - 1].rstrip("-")
+    return f"{head}-{digest}"
+
+
+def kubernetes_schedule(expr: str) -> tuple[str, bool]:
+    """Return (schedule for the CronJob controller, whether it fires at exactly expr's days).
+
+    When Debian's rule asks for day-of-month AND day-of-week with both restricted (as in
+    `0 0 */2 * 1`), robfig cannot say it: the schedule keeps the day-of-month alone, a
+    superset of the days, and `cronkit run --trigger cron` skips the others.
+    """
+    from ..schedule import FIELD_RANGES, days_and, parse_fields
+
+    fields, sets = parse_fields(expr)
+    all_days = set(range(FIELD_RANGES[2][0], FIELD_RANGES[2][1] + 1))
+    all_weekdays = set(range(7))
+    dom, dow = sets[2], sets[4]
+    exact = True
+    if days_and(fields):
+        if dom == all_days:
+            dom_text, dow_text = "*", _values(dow, all_weekdays)
+        elif dow == all_weekdays:
+            dom_text, dow_text = _values(dom, all_days), "*"
+        else:
+            dom_text, dow_text, exact = _values(dom, all_days), "*", False
+    elif dom == all_days or dow == all_weekdays:
+        dom_text, dow_text = "*", "*"
+    else:
+        # Both restricted: written as plain lists so that robfig, like cron, fires on either.
+        dom_text, dow_text = _values(dom, set()), _values(dow, set())
+    return " ".join([fields[0], fields[1], dom_text, fields[3], dow_text]), exact
+
+
+def _values(values: set[int], full: set[int]) -> str:
+    """Return a field listing `values` ('*' when they are `full`), runs as ranges."""
+    if values == full:
+        return "*"
+    ordered = sorted(values)
+    parts: list[str] = []
+    start = previous = ordered[0]
+    for value in [*ordered[1:], None]:
+        if value is not None and value == previous + 1:
+            previous = value
+            continue
+        parts.append(f"{start}-{previous}" if previous - start >= 2 else
+                     ",".join(str(v) for v in range(start, previous + 1)))
+        if value is not None:
+            start = previous = value
+    return ",".join(parts)
+
+
+def _labels(task: Task, name: str) -> dict[str, str]:
+    value = task.name if _LABEL_VALUE.fullmatch(task.name) else name
+    return {APP_LABEL: "cronkit", TASK_LABEL: value}
+
+
+def starting_deadline(task: Task) -> int:
+    """Return how late a Job may still start: the catch-up window, else the task's grace."""
+    seconds = task.grace if task.catchup == "skip" else task.catchup_window
+    return max(MIN_STARTING_DEADLINE, math.ceil(seconds))
+
+
+def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
+    """Return the CronJob object of one task (a plain dict, in the order it is written)."""
+    k8s = settings.kubernetes
+    name = object_name(task.name)
+    labels = _labels(task, name)
+    schedule, exact = kubernetes_schedule(task.schedule)
+    annotations = {"cronkit/task-name": task.name, "cronkit/schedule": task.schedule}
+    if not exact:
+        annotations["cronkit/schedule-note"] = (
+            "superset of the task's days; cronkit run skips the starts that are not slots")
+    env: list[dict[str, Any]] = [
+        {"name": "CRONKIT_ENV", "value": settings.environment},
+        {"name": "CRONKIT_TASKS", "value": settings.registry},
+        {"name": "CRONKIT_TIMEZONE", "value": settings.timezone},
+    ]
+    for key, optional in SECRET_KEYS:
+        ref: dict[str, Any] = {"name": k8s.secret_name, "key": key}
+        if optional:
+            ref["optional"] = True
+        env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    container: dict[str, Any] = {
+        "name": "cronkit",
+        "image": k8s.image,
+        "command": ["cronkit"],
+        "args": ["run", task.name, "--trigger", "cron"],
+        "env": env,
+    }
+    if k8s.env_from:
+        container["envFrom"] = [
+            {"secretRef" if kind == "secret" else "configMapRef": {"name": ref_name}}
+            for kind, _, ref_name in (item.partition("/") for item in k8s.env_from)
+        ]
+    if k8s.resources:
+        container["resources"] = {kind: dict(table) for kind, table in k8s.resources.items()}
+    container["securityContext"] = {"allowPrivilegeEscalation": False, "runAsNonRoot": True}
+    pod_spec: dict[str, Any] = {"restartPolicy": "Never"}
+    if k8s.service_account:
+        pod_spec["serviceAccountName"] = k8s.service_account
+    pod_spec["containers"] = [container]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {"name": name, "namespace": k8s.namespace, "labels": labels, "annotations": annotations},
+        "spec": {
+            "schedule": schedule,
+            "timeZone": task.zone(settings.timezone),
+            "concurrencyPolicy": CONCURRENCY_POLICY[task.concurrency],
+            "startingDeadlineSeconds": starting_deadline(task),
+            "suspend": suspended,
+            "successfulJobsHistoryLimit": k8s.successful_jobs_history_limit,
+            "failedJobsHistoryLimit": k8s.failed_jobs_history_limit,
+            "jobTemplate": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    # cronkit retries inside the run: a Job retry would run the task twice.
+                    "backoffLimit": 0,
+                    "activeDeadlineSeconds": math.ceil(task.timeout) + OUTER_MARGIN,
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                },
+            },
+        },
+    }
+
+
+def to_yaml(document: Any) -> str:
+    """Return `document` as block YAML, keys in the given order, no anchors (`&id001`)."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):  # type: ignore[misc]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return str(yaml.dump(document, Dumper=Dumper, sort_keys=False, default_flow_style=False,
+                         width=1000, allow_unicode=True))
+
+
+def render(registry: Registry, settings: Settings) -> dict[str, str]:
+    """Return {`<name>.yaml`: CronJob} for every task scheduled in the settings' environment.
+
+    A task switched off with `enabled = false` is rendered suspended, so that applying the
+    files stops a CronJob applied before. No setting's value is inlined except the
+    environment, registry and default zone: URLs and keys come from the Secret.
+    """
+    from ..errors import ConfigError
+
+    enabled = {t.name for t in registry.enabled_in(settings.environment, settings.task_config)}
+    files: dict[str, str] = {}
+    for task in registry:
+        if not task.runs_in(settings.environment):
+            continue
+        document = cronjob(task, settings, suspended=task.name not in enabled)
+        file_name = f"{document['metadata']['name']}.yaml"
+        if file_name in files:
+            raise ConfigError(f"task {task.name}: its CronJob name {file_name[:-5]!r} is taken by another task")
+        header = (f"# Rendered by cronkit from registry {registry.id or settings.registry}, environment "
+                  f"{settings.environment}: task {task.name}. Edits are overwritten.\n")
+        files[file_name] = header + to_yaml(document)
+    return files

@@ -1,0 +1,172 @@
+"""Render the registry as systemd units: `<prefix><task>.service` and `<prefix><task>.timer`.
+
+A timer's `OnCalendar=` lines name the schedule in the task's zone (`... Europe/Paris`).
+systemd matches all the fields of one expression (AND); Debian's cron fires on a day that
+matches the day-of-month OR the day-of-week when both are restricted, so such a schedule
+gets two lines. A schedule that fires every hour at fixed minutes on every day is written
+in UTC when the zone's offsets are whole hours: the same instants, and unlike a zone form it
+keeps both passes of a repeated fall-back hour, as cron does. What remains different across
+DST is pinned by the tests and stated in the README ("Other schedulers").
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+
+from ..config import ENV_VARS, Settings
+from ..registry import Registry, Task
+from . import OUTER_MARGIN
+
+WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+
+
+def _escape(text: str, command: bool = False) -> str:
+    """Return `text` with systemd's specifiers (and a command's `$` variables) taken literally."""
+    text = text.replace("%", "%%")
+    return text.replace("$", "$$") if command else text
+
+
+def unit_base(settings: Settings, task: str) -> str:
+    return f"{settings.systemd.unit_prefix}{task}"
+
+
+def _values(values: set[int], low: int, high: int) -> str:
+    """Return a calendar component: '*' for all, else a list with `a..b` runs."""
+    if values == set(range(low, high + 1)):
+        return "*"
+    ordered = sorted(values)
+    parts: list[str] = []
+    start = previous = ordered[0]
+    for value in [*ordered[1:], None]:
+        if value is not None and value == previous + 1:
+            previous = value
+            continue
+        if previous - start >= 2:
+            parts.append(f"{start:02d}..{previous:02d}")
+        else:
+            parts.extend(f"{v:02d}" for v in range(start, previous + 1))
+        if value is not None:
+            start = previous = value
+    return ",".join(parts)
+
+
+def _weekdays(values: set[int]) -> str:
+    # Monday first, as systemd counts: a range never wraps past Sunday.
+    order = [1, 2, 3, 4, 5, 6, 0]
+    picked = [i for i, day in enumerate(order) if day in values]
+    parts: list[str] = []
+    start = previous = picked[0]
+    for value in [*picked[1:], None]:
+        if value is not None and value == previous + 1:
+            previous = value
+            continue
+        names = [WEEKDAYS[order[i]] for i in range(start, previous + 1)]
+        parts.append(f"{names[0]}..{names[-1]}" if len(names) > 2 else ",".join(names))
+        if value is not None:
+            start = previous = value
+    return ",".join(parts)
+
+
+def calendar_expressions(expr: str, zone: str) -> list[str]:
+    """Return the `OnCalendar=` values that fire at the schedule's instants in `zone`."""
+    from ..schedule import days_and, parse_fields, whole_hour_offsets
+
+    fields, sets = parse_fields(expr)
+    minutes, hours, dom, months, dow = sets
+    every_day = fields[2] == fields[3] == fields[4] == "*"
+    if fields[1] == "*" and every_day and whole_hour_offsets(zone):
+        zone = "UTC"
+    time = f"{_values(hours, 0, 23)}:{_values(minutes, 0, 59)}:00"
+    month_text = _values(months, 1, 12)
+    all_days, all_weekdays = set(range(1, 32)), set(range(7))
+
+    def line(days: set[int], weekdays: set[int]) -> str:
+        prefix = "" if weekdays == all_weekdays else _weekdays(weekdays) + " "
+        return f"{prefix}*-{month_text}-{_values(days, 1, 31)} {time} {zone}"
+
+    if days_and(fields) or dom == all_days or dow == all_weekdays:
+        if not days_and(fields):  # either covers every day: cron's OR fires daily
+            return [line(all_days, all_weekdays)]
+        return [line(dom, dow)]
+    return [line(dom, all_weekdays), line(all_days, dow)]
+
+
+def timeout_start(task: Task) -> int:
+    return math.ceil(task.timeout) + OUTER_MARGIN
+
+
+def service(task: Task, settings: Settings, executable: str, registry_spec: str) -> str:
+    """Return the `.service` unit: one oneshot `cronkit run TASK --trigger cron`."""
+    command = [executable]
+    if settings.config_file is not None:
+        command += ["--config", str(settings.config_file)]
+    command += ["run", task.name, "--trigger", "cron"]
+    environment = {
+        ENV_VARS["environment"]: settings.environment,
+        ENV_VARS["registry"]: registry_spec,
+        ENV_VARS["timezone"]: settings.timezone,
+    }
+    if settings.sources.get("home", "default") != "default":
+        environment[ENV_VARS["home"]] = str(settings.home)
+    lines = [
+        "[Unit]",
+        f"Description={_escape(f'cronkit task {task.name}: {task.description or task.schedule}')}",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={_escape(shlex.join(command), command=True)}",
+        *(f"Environment={_escape(shlex.quote(f'{key}={value}'))}" for key, value in environment.items()),
+    ]
+    if settings.systemd.environment_file:
+        lines.append(f"EnvironmentFile=-{settings.systemd.environment_file}")
+    if settings.systemd.user:
+        lines.append(f"User={settings.systemd.user}")
+    lines += [
+        # cronkit enforces the timeout and records it; systemd steps in only if cronkit hangs.
+        f"TimeoutStartSec={timeout_start(task)}",
+        # Exit 75 means skipped (lock held, not enabled here): not a failure of the unit.
+        "SuccessExitStatus=75",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def timer(task: Task, settings: Settings, base: str) -> str:
+    """Return the `.timer` unit firing at the task's instants in its zone."""
+    zone = task.zone(settings.timezone)
+    lines = [
+        "[Unit]",
+        f"Description=cronkit schedule of {task.name}: {task.schedule} in {zone}",
+        "",
+        "[Timer]",
+        *(f"OnCalendar={expression}" for expression in calendar_expressions(task.schedule, zone)),
+        # A slot missed while the machine was off runs at boot unless the task skips catch-up.
+        f"Persistent={'false' if task.catchup == 'skip' else 'true'}",
+        "AccuracySec=1s",
+        "RandomizedDelaySec=0",
+        f"Unit={base}.service",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render(registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
+    """Return {unit file name: text} for the tasks enabled in the settings' environment."""
+    from ..errors import UsageError
+
+    if not Path(executable).is_absolute():
+        raise UsageError(f"--executable: {executable!r} must be an absolute path")
+    spec = registry.source if registry.source.startswith("/") else settings.registry
+    header = (f"# Rendered by cronkit from registry {registry.id or settings.registry}, environment "
+              f"{settings.environment}. Edits are overwritten by `cronkit install --target systemd`.\n")
+    files: dict[str, str] = {}
+    for task in registry.enabled_in(settings.environment, settings.task_config):
+        base = unit_base(settings, task.name)
+        files[f"{base}.service"] = header + service(task, settings, executable, spec)
+        files[f"{base}.timer"] = header + timer(task, settings, base)
+    return files

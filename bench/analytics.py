@@ -124,7 +124,7 @@ def floor_queries() -> list[tuple[str, list[object]]]:
     """Compile the task's two aggregate SELECTs for SQLite with their bound values processed."""
     from sqlalchemy.dialects import sqlite as sqlite_dialect
 
-    from cronkit.tasks.analytics import daily_course_select, daily_student_select
+    from cronkit.tasks.analytics.daily import daily_course_select, daily_student_select
 
     dialect = sqlite_dialect.dialect()
     out = []
@@ -174,7 +174,7 @@ from cronkit.config import load_settings
 from cronkit.context import TaskContext
 from cronkit.registry import task_config
 from cronkit.tasks import registry
-from cronkit.tasks.analytics import daily_analytics_updates
+from cronkit.tasks.analytics.daily import daily_analytics_updates
 import sqlalchemy.dialects.sqlite  # imported by the task on first use; keep it out of the timing
 path, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
 settings = load_settings(environ={"CRONKIT_HOME": sys.argv[3], "CRONKIT_APP_DB_URL": f"sqlite:///{path}"})
@@ -205,7 +205,7 @@ BASELINE_CHILD = (
 import json
 from cronkit.config import load_settings
 from cronkit.context import TaskContext
-from cronkit.tasks.analytics import daily_analytics_updates
+from cronkit.tasks.analytics.daily import daily_analytics_updates
 import sqlalchemy.dialects.sqlite
 print(json.dumps({"maxrss_kib": peak_rss_kib()}))
 """

@@ -65,7 +65,9 @@ def main() -> None:
     from cronkit.registry import task_config
     from cronkit.runlog.reader import RunLog
     from cronkit.tasks import registry
-    from cronkit.tasks.logs import Policy, daily_log_pruning, prune_directory
+    from cronkit.tasks.logs.policy import Policy
+    from cronkit.tasks.logs.pruning import prune_directory
+    from cronkit.tasks.logs.task import daily_log_pruning
 
     task = registry["daily-log-pruning"]
     with tempfile.TemporaryDirectory(prefix="cronkit-bench-logs-") as tmp_name:

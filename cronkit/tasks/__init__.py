@@ -1,7 +1,8 @@
 """The learning platform's built-in tasks (SPEC section 9).
 
-Targets are lazy "module:function" strings: `cronkit run hourly-metrics` imports the analytics
-module and nothing else, and `cronkit list` imports no task module at all.
+Targets are lazy "module:function" strings naming the module of one task:
+`cronkit run hourly-metrics` imports cronkit.tasks.analytics.hourly (and the few modules it
+uses) and no other task's module, and `cronkit list` imports no task module at all.
 """
 
 from cronkit.registry import Registry
@@ -12,28 +13,28 @@ PRODUCTION = ("production",)
 PROD_AND_STAGING = ("production", "staging")
 
 registry.add(
-    "0 * * * *", "cronkit.tasks.analytics:hourly_metrics",
+    "0 * * * *", "cronkit.tasks.analytics.hourly:hourly_metrics",
     name="hourly-metrics", timezone="UTC", environments=PRODUCTION,
     timeout="15m", retries=2, backoff="30s", redis_fallback=True,
     description="Platform metrics for the previous full hour",
     defaults={"batch_size": 10_000},
 )
 registry.add(
-    "0 0 * * *", "cronkit.tasks.analytics:daily_analytics_updates",
+    "0 0 * * *", "cronkit.tasks.analytics.daily:daily_analytics_updates",
     name="daily-analytics-updates", timezone="UTC", environments=PROD_AND_STAGING,
     timeout="1h", retries=3, backoff="30s", redis_fallback=True,
     description="Per-course and per-student stats for the previous UTC day",
     defaults={"batch_size": 10_000},
 )
 registry.add(
-    "0 1 * * 0", "cronkit.tasks.analytics:weekly_trend_reports",
+    "0 1 * * 0", "cronkit.tasks.analytics.trend:weekly_trend_reports",
     name="weekly-trend-reports", timezone="UTC", environments=PRODUCTION,
     timeout="1h", retries=3, backoff="30s", redis_fallback=True,
     description="Week-over-week trend report for the previous 7 days",
     defaults={"top_movers": 5},
 )
 registry.add(
-    "0 2 1 * *", "cronkit.tasks.analytics:monthly_executive_summaries",
+    "0 2 1 * *", "cronkit.tasks.analytics.executive:monthly_executive_summaries",
     name="monthly-executive-summaries", timezone="UTC", environments=PRODUCTION,
     timeout="2h", retries=3, backoff="30s", redis_fallback=True,
     description="KPI summary of the previous calendar month",
@@ -52,7 +53,7 @@ registry.add(
     },
 )
 registry.add(
-    "0 4 * * *", "cronkit.tasks.logs:daily_log_pruning",
+    "0 4 * * *", "cronkit.tasks.logs.task:daily_log_pruning",
     name="daily-log-pruning", timezone="UTC", environments=PROD_AND_STAGING,
     timeout="30m", retries=1, backoff="30s", lock_scope="local",
     description="Delete, compress, rotate and cap log files in the log directory",

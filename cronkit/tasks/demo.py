@@ -6,19 +6,17 @@ fresh installation. The same seed and the same clock (CRONKIT_NOW) give the same
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import os
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cronkit import clock
 from cronkit.errors import UsageError
 
 from . import platform as p
+from .demo_logs import DEFAULT_LARGE_LOG_MB, seed_logs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -29,8 +27,6 @@ DEFAULT_USERS = 1000
 DEFAULT_COURSES = 30
 DEFAULT_DAYS = 60
 DEFAULT_SEED = 42
-# Just over log pruning's default max_file_size_mb, so the demo shows a size cap at work.
-DEFAULT_LARGE_LOG_MB = 101
 INSERT_BATCH = 10_000
 DEMO_EMAIL_DOMAIN = "demo.cronkit.invalid"
 REFRESH_TOKEN_DAYS = 30
@@ -180,13 +176,10 @@ def _seed_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
     return int(seed_demo_secrets(engine, settings, now))
 
 
-def _seed_database(
-    conn: Connection, rng: random.Random, now: datetime, *, users: int, courses: int, days: int
-) -> dict[str, Any]:
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    window_start = today - timedelta(days=days)
-
-    # Courses: most exist before the window; the last one is brand new and has no enrollments.
+def _course_rows(
+    rng: random.Random, now: datetime, window_start: datetime, courses: int
+) -> list[dict[str, Any]]:
+    """Return the courses: most exist before the window; the last one is brand new."""
     course_rows: list[dict[str, Any]] = []
     for cid in range(1, courses + 1):
         subject = SUBJECTS[(cid - 1) % len(SUBJECTS)]
@@ -197,10 +190,11 @@ def _seed_database(
         if cid == courses and courses > 1:
             created = now - timedelta(hours=rng.uniform(1, 20))
         course_rows.append({"id": cid, "title": title, "created_at": created})
-    enrollable = course_rows[:-1] if courses > 1 else course_rows
-    popularity = [1.0 / (rank + 1) ** 0.8 for rank in range(len(enrollable))]
+    return course_rows
 
-    # Users: sign-ups over the last year, more recently; ~12% never verified their email.
+
+def _user_rows(rng: random.Random, now: datetime, users: int) -> list[dict[str, Any]]:
+    """Return the users: sign-ups over the last year, more recently; ~12% never verified."""
     user_rows: list[dict[str, Any]] = []
     for uid in range(1, users + 1):
         created = now - timedelta(days=365 * rng.random() ** 1.5, seconds=rng.randrange(86_400))
@@ -217,10 +211,18 @@ def _seed_database(
                 "last_login_at": last_login,
             }
         )
-    unverified = [u for u in user_rows if not u["verified"]]
-    stale_unverified = sum(1 for u in unverified if u["created_at"] < now - timedelta(days=30))
+    return user_rows
 
-    # Enrollments: verified users take 1-4 courses, popular courses more often.
+
+def _enrollment_rows(
+    rng: random.Random, now: datetime, user_rows: list[dict[str, Any]],
+    enrollable: list[dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[int, list[tuple[int, datetime, datetime | None]]]]:
+    """Return the enrollments and each learner's (course, enrolled, completed).
+
+    Verified users take 1-4 courses, popular (earlier) courses more often.
+    """
+    popularity = [1.0 / (rank + 1) ** 0.8 for rank in range(len(enrollable))]
     enrollment_rows: list[dict[str, Any]] = []
     learner_courses: dict[int, list[tuple[int, datetime, datetime | None]]] = {}
     for u in user_rows:
@@ -247,6 +249,21 @@ def _seed_database(
                 }
             )
             learner_courses.setdefault(u["id"], []).append((cid, enrolled, completed))
+    return enrollment_rows, learner_courses
+
+
+def _seed_database(
+    conn: Connection, rng: random.Random, now: datetime, *, users: int, courses: int, days: int
+) -> dict[str, Any]:
+    """Insert the platform's rows; the order of the random draws makes the dataset."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    window_start = today - timedelta(days=days)
+    course_rows = _course_rows(rng, now, window_start, courses)
+    enrollable = course_rows[:-1] if courses > 1 else course_rows
+    user_rows = _user_rows(rng, now, users)
+    unverified = [u for u in user_rows if not u["verified"]]
+    stale_unverified = sum(1 for u in unverified if u["created_at"] < now - timedelta(days=30))
+    enrollment_rows, learner_courses = _enrollment_rows(rng, now, user_rows, enrollable)
 
     counts: dict[str, Any] = {
         "courses": _insert(conn, p.courses, course_rows),
@@ -379,99 +396,4 @@ def _seed_redis(
     return {
         "refresh_tokens": written,
         "expired_refresh_tokens": sum(1 for _, _, exp in rows if exp < now_s),
-    }
-
-
-# --- log files ---------------------------------------------------------------------------
-
-LOG_PATHS = (
-    "/api/courses",
-    "/api/lessons/42",
-    "/api/quizzes/7/submit",
-    "/api/me",
-    "/api/enrollments",
-    "/health",
-)
-
-
-def _log_text(rng: random.Random, at: datetime, size: int) -> bytes:
-    """Return about `size` bytes of plausible access-log lines ending before `at`."""
-    lines, total = [], 0
-    t = at - timedelta(seconds=size // 20)
-    while total < size:
-        t += timedelta(milliseconds=rng.randint(5, 400))
-        status = rng.choices((200, 201, 304, 404, 500), weights=(80, 5, 8, 5, 2))[0]
-        line = (
-            f"{t:%Y-%m-%dT%H:%M:%S.%f}Z {'ERROR' if status >= 500 else 'INFO'} "
-            f"{rng.choice(('GET', 'POST'))} {rng.choice(LOG_PATHS)} status={status} "
-            f"ms={rng.randint(2, 900)}\n"
-        )
-        lines.append(line)
-        total += len(line)
-    return "".join(lines).encode()
-
-
-def _write_large(path: Path, rng: random.Random, at: datetime, size: int) -> None:
-    chunk = _log_text(rng, at, 1 << 20)
-    with path.open("wb") as fh:
-        remaining = size
-        while remaining > 0:
-            piece = chunk[:remaining]
-            fh.write(piece)
-            remaining -= len(piece)
-
-
-def seed_logs(
-    log_dir: Path,
-    now: datetime,
-    rng: random.Random | None = None,
-    *,
-    large_log_mb: float = DEFAULT_LARGE_LOG_MB,
-) -> dict[str, int]:
-    """Write log files of various ages and sizes into `log_dir`, mtimes set; return counts.
-
-    app.log (current), app.log.1 (yesterday), app.log.2.gz ... app.log.14.gz (one per day, older),
-    worker.log and its rotations, three logs older than 30 days, and api.log larger than
-    `large_log_mb`. Existing files of the same names are rewritten.
-    """
-    rng = rng or random.Random(0)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    files: list[tuple[str, float, int, bool]] = [
-        ("app.log", 0.02, 64_000, False),
-        ("app.log.1", 1, 48_000, False),
-    ]
-    files += [(f"app.log.{n}.gz", n, 40_000, True) for n in range(2, 15)]
-    files += [
-        ("worker.log", 0.1, 20_000, False),
-        ("worker.log.1", 3, 20_000, False),
-        ("worker.log.2", 9, 20_000, False),
-    ]
-    files += [
-        ("worker.log.3.gz", 31, 20_000, True),
-        ("audit-old.log", 45, 30_000, False),
-        ("app-archive.log.gz", 95, 30_000, True),
-    ]
-    total = old = 0
-    for name, age_days, size, compressed in files:
-        path = log_dir / name
-        at = now - timedelta(days=age_days)
-        data = _log_text(rng, at, size)
-        path.write_bytes(gzip.compress(data, mtime=0) if compressed else data)
-        os.utime(path, (at.timestamp(), at.timestamp()))
-        total += path.stat().st_size
-        old += age_days > 30
-    count = len(files)
-    large_bytes = int(large_log_mb * 1024 * 1024)
-    if large_bytes:
-        path = log_dir / "api.log"
-        at = now - timedelta(minutes=5)
-        _write_large(path, rng, at, large_bytes)
-        os.utime(path, (at.timestamp(), at.timestamp()))
-        total += large_bytes
-        count += 1
-    return {
-        "log_files": count,
-        "old_log_files": old,
-        "log_bytes": total,
-        "large_log_files": 1 if large_bytes else 0,
     }

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import os
 import secrets as _random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,6 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError, CronkitError
 from cronkit.tasks import platform
+from cronkit.tasks._support import write_transaction
 from cronkit.tasks.platform import SECRET_ACTIVE, SECRET_PREVIOUS, SECRET_RETIRED
 from cronkit.tasks.platform import secrets as secrets_table
 
@@ -190,7 +189,7 @@ def rotate_one(engine: Engine, keyring: Keyring, name: str, now: datetime, grace
 
     t = secrets_table
     try:
-        with _write_transaction(engine) as conn:
+        with write_transaction(engine) as conn:
             query = select(t.c.id, t.c.version).where(
                 t.c.name == name, t.c.status == SECRET_ACTIVE, t.c.rotate_after <= now
             )
@@ -223,7 +222,7 @@ def retire_expired(engine: Engine, now: datetime) -> list[str]:
     """Retire `previous` versions past their grace period and erase their values."""
     t = secrets_table
     expired = and_(t.c.status == SECRET_PREVIOUS, t.c.previous_until <= now)
-    with _write_transaction(engine, secure_delete=True) as conn:
+    with write_transaction(engine, secure_delete=True) as conn:
         names = [f"{n}@v{v}" for n, v in conn.execute(
             select(t.c.name, t.c.version).where(expired).order_by(t.c.name, t.c.version)
         )]
@@ -291,7 +290,7 @@ def seed_demo_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
     ]
     written = 0
     t = secrets_table
-    with _write_transaction(engine) as conn:
+    with write_transaction(engine) as conn:
         existing = set(conn.execute(select(t.c.name).distinct()).scalars())
         for name, versions in plan:
             if name in existing:
@@ -302,25 +301,6 @@ def seed_demo_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
                 add_secret(conn, keyring, name, spec.pop("version"), value, **spec)
                 written += 1
     return written
-
-
-@contextmanager
-def _write_transaction(engine: Engine, secure_delete: bool = False) -> Iterator[Connection]:
-    """A transaction holding the write lock from its start (SQLite: BEGIN IMMEDIATE)."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            if secure_delete:
-                # Overwrite erased values in the file instead of leaving them in free pages.
-                conn.exec_driver_sql("PRAGMA secure_delete = ON")
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction():
-                conn.rollback()
-            raise
-        if conn.in_transaction():
-            conn.commit()
 
 
 def _has_table(engine: Engine) -> bool:

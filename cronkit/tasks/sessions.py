@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection, Engine
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError, ServiceUnavailable, UsageError
 from cronkit.tasks import platform
+from cronkit.tasks._support import write_transaction
 from cronkit.tasks.platform import (
     REFRESH_TOKEN_EXPIRY_ZSET,
     REFRESH_TOKEN_PREFIX,
@@ -324,36 +325,15 @@ def delete_unverified_accounts(
     stale = (users.c.verified == false()) & (users.c.created_at < cutoff)
 
     if ctx.dry_run:
-        expired_tokens = 0
-        alive = ~or_(*_dead_reset_tokens(reset_cutoff))
-        with engine.connect() as conn:
-            ids = select(users.c.id).where(stale)
-            counts["unverified_accounts_deleted"] = _count(conn, users, stale)
-            for table in owned:
-                if table.name in names:
-                    owned_rows = table.c.user_id.in_(ids)
-                    if table is password_reset_tokens:
-                        owned_rows = owned_rows & alive
-                    counts[names[table.name]] = _count(conn, table, owned_rows)
-            last = 0
-            while True:
-                page = conn.execute(
-                    select(users.c.id).where(stale, users.c.id > last)
-                    .order_by(users.c.id).limit(batch)
-                ).scalars().all()
-                if not page:
-                    break
-                last = page[-1]
-                tokens, expired = rds.counts(
-                    _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, int(token_cutoff.timestamp()), *page], 2
-                )
-                counts["account_refresh_tokens_deleted"] += tokens
-                expired_tokens += expired
+        expired_tokens = _count_unverified_accounts(
+            engine, rds, stale, batch, counts, names,
+            reset_cutoff=reset_cutoff, token_cutoff=token_cutoff,
+        )
         return counts, expired_tokens
 
     while True:
         ctx.check_cancelled()
-        with _write_transaction(engine) as conn:
+        with write_transaction(engine) as conn:
             query = select(users.c.id).where(stale).order_by(users.c.id).limit(batch)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -375,6 +355,42 @@ def delete_unverified_accounts(
         if len(ids) < batch:
             break
     return counts, 0
+
+
+def _count_unverified_accounts(
+    engine: Engine, rds: _RedisPart, stale: Any, batch: int, counts: dict[str, int],
+    names: Mapping[str, str], *, reset_cutoff: datetime, token_cutoff: datetime,
+) -> int:
+    """Fill `counts` with what deleting the `stale` accounts would remove (a dry run).
+
+    Return how many of their refresh tokens expired before `token_cutoff`.
+    """
+    expired_tokens = 0
+    alive = ~or_(*_dead_reset_tokens(reset_cutoff))
+    with engine.connect() as conn:
+        stale_ids = select(users.c.id).where(stale)
+        counts["unverified_accounts_deleted"] = _count(conn, users, stale)
+        for table in _owned_tables():
+            if table.name in names:
+                owned_rows = table.c.user_id.in_(stale_ids)
+                if table is password_reset_tokens:
+                    owned_rows = owned_rows & alive
+                counts[names[table.name]] = _count(conn, table, owned_rows)
+        last = 0
+        while True:
+            page = conn.execute(
+                select(users.c.id).where(stale, users.c.id > last)
+                .order_by(users.c.id).limit(batch)
+            ).scalars().all()
+            if not page:
+                break
+            last = page[-1]
+            tokens, expired = rds.counts(
+                _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, int(token_cutoff.timestamp()), *page], 2
+            )
+            counts["account_refresh_tokens_deleted"] += tokens
+            expired_tokens += expired
+    return expired_tokens
 
 
 def sweep_refresh_tokens(ctx: TaskContext, rds: _RedisPart, cutoff: datetime, batch: int) -> int:
@@ -403,22 +419,6 @@ def sweep_refresh_tokens(ctx: TaskContext, rds: _RedisPart, cutoff: datetime, ba
             TASK, strays, REFRESH_TOKEN_EXPIRY_ZSET,
         )
     return total
-
-
-@contextmanager
-def _write_transaction(engine: Engine) -> Iterator[Connection]:
-    """Open a transaction that holds the write lock from its first statement (SQLite)."""
-    with engine.connect() as conn:
-        if conn.dialect.name == "sqlite":
-            # A deferred transaction that reads first may fail to upgrade to a writer
-            # (SQLITE_BUSY_SNAPSHOT); taking the lock up front also freezes the batch.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.rollback()
-            raise
-        conn.commit()
 
 
 _SUMMARY = (

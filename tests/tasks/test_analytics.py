@@ -20,9 +20,9 @@ from cronkit.context import TaskContext
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import task_config
 from cronkit.runlog.engines import create_engine_for
-from cronkit.tasks import analytics as a
 from cronkit.tasks import platform as p
 from cronkit.tasks import registry
+from cronkit.tasks.analytics import periods as a
 
 
 def utc(*args: int) -> datetime:

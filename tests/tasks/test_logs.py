@@ -19,7 +19,8 @@ from cronkit.context import TaskContext
 from cronkit.errors import ConfigError
 from cronkit.registry import task_config
 from cronkit.tasks import registry
-from cronkit.tasks.logs import classify, daily_log_pruning
+from cronkit.tasks.logs.names import classify
+from cronkit.tasks.logs.task import daily_log_pruning
 
 MB = 1024 * 1024
 DAY = 86400

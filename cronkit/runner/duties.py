@@ -7,7 +7,6 @@ lease that cannot be renewed sets Duties.stop_at, the instant by which the loop 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ServiceUnavailable
@@ -22,24 +21,14 @@ LEASE_MARGIN = 0.5
 REDIS_TIMEOUT = 2.0  # seconds; at most a quarter of the lease TTL
 
 
-@dataclass(frozen=True)
 class LeaseTiming:
-    """How often a lease of `ttl_ms` is renewed and how long one Redis call may take."""
+    """How often a lease of `ttl_ms` is renewed, how long one Redis call may take, the safety margin."""
 
-    ttl_ms: int
-
-    @property
-    def renew_every(self) -> float:
-        return self.ttl_ms / 1000 / 3
-
-    @property
-    def redis_timeout(self) -> float:
-        return min(REDIS_TIMEOUT, self.ttl_ms / 1000 / 4)
-
-    @property
-    def margin(self) -> float:
-        """Return how long before the lease's expiry a stopped task must be dead."""
-        return self.redis_timeout + LEASE_MARGIN
+    def __init__(self, ttl_ms: int) -> None:
+        self.ttl_ms = ttl_ms
+        self.renew_every = ttl_ms / 1000 / 3
+        self.redis_timeout = min(REDIS_TIMEOUT, ttl_ms / 1000 / 4)
+        self.margin = self.redis_timeout + LEASE_MARGIN  # how long before the lease expires a task must be dead
 
 
 class Heartbeat:

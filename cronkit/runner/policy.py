@@ -13,7 +13,7 @@ import random
 import time
 import traceback as tb
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -73,13 +73,13 @@ class RunFacts:
         return params
 
 
-@dataclass
 class Guards:
     """The singleton locks a run holds, and the Redis client it connected for them."""
 
-    local: LocalLock | None = None
-    lease: RedisLease | None = None
-    redis: Any = None
+    def __init__(self) -> None:
+        self.local: LocalLock | None = None
+        self.lease: RedisLease | None = None
+        self.redis: Any = None
 
     def release(self) -> None:
         if self.lease is not None:
@@ -90,17 +90,17 @@ class Guards:
             self.local = None
 
 
-@dataclass
 class Record:
     """The run's row in the run log: what it has done so far, and how it is written and reported."""
 
-    facts: RunFacts
-    store: RunStore
-    capture: Capture
-    run_id: int = 0
-    attempts: int = 0
-    dead_letter_id: int | None = None
-    t0: float = field(default_factory=time.monotonic)
+    def __init__(self, facts: RunFacts, store: RunStore, capture: Capture) -> None:
+        self.facts = facts
+        self.store = store
+        self.capture = capture
+        self.t0 = time.monotonic()
+        self.run_id = 0
+        self.attempts = 0
+        self.dead_letter_id: int | None = None
 
     def start(self) -> None:
         import getpass

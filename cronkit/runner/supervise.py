@@ -13,7 +13,6 @@ import select
 import signal
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -97,17 +96,17 @@ class SignalWatch:
         return ready
 
 
-@dataclass
 class _Child:
     """One forked attempt as the supervision loop sees it."""
 
-    pid: int
-    result_r: int
-    chunks: list[bytes] = field(default_factory=list)
-    status: int | None = None  # its wait status, once reaped
-    pipe_open: bool = True
-    stopping: AttemptResult | None = None  # the outcome the runner decided when it began to stop it
-    kill_at: float | None = None  # when to SIGKILL its group
+    def __init__(self, pid: int, result_r: int) -> None:
+        self.pid = pid
+        self.result_r = result_r
+        self.chunks: list[bytes] = []
+        self.status: int | None = None  # its wait status, once reaped
+        self.pipe_open = True
+        self.stopping: AttemptResult | None = None  # the outcome the runner decided when it began to stop it
+        self.kill_at: float | None = None  # when to SIGKILL its group
 
     def stop(self, outcome: AttemptResult, *, group: bool, kill_at: float) -> None:
         """Ask the task to stop (SIGTERM) and decide the attempt's outcome, whatever the task says."""

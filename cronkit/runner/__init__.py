@@ -1,0 +1,56 @@
+"""One run of one task: slot, locks, attempts in a child process, timeout, signals, capture, record.
+
+- policy.py: whether the run goes ahead (enabled, locks, slot), attempts and backoff, the record.
+- supervise.py: one attempt as a forked process group, given a plain AttemptSpec.
+- child.py: the forked child's side: it calls the task function and reports the result.
+- duties.py: what the supervision loop keeps up meanwhile: heartbeat and Redis lease.
+- capture.py: the run's output, in a temp file, then the task's log file and the run log.
+- spec.py: the plain data passed between them (RunRequest, RunOutcome, AttemptSpec, ...).
+
+Data passed across a seam is a dataclass; objects with state and behaviour (RunPolicy, Record,
+Guards, Supervisor, Duties, Capture) are plain classes, because each dataclass costs about half a
+millisecond to create at import, on the path cron starts every minute (bench/run_overhead.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..config import Settings
+from ..errors import EXIT_OK
+from ..registry import Registry, task_config
+from ..runlog.writer import RunStore
+from ..status import Trigger
+from .policy import RunFacts, RunPolicy
+from .spec import RunOutcome, RunRequest
+
+
+def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],
+             *, adopt_orphans: bool = False) -> RunOutcome:
+    """Run one task as SPEC section 6 says, record it, and return what the CLI should report.
+
+    `adopt_orphans` (for a process that starts no children of its own, like the `cronkit run`
+    CLI) makes this process the reaper of what the task detaches, so that it is stopped too.
+    """
+    from ..clock import now as clock_now
+
+    task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
+    config = task_config(task, settings.for_task(task.name))
+    started = clock_now()
+    slot = request.slot if request.trigger != Trigger.CRON else None
+    if request.trigger == Trigger.CRON:
+        from ..schedule import slot_for
+
+        slot = slot_for(task.schedule, task.zone(settings.timezone), started)
+        if slot is None:
+            return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {task.zone(settings.timezone)}")
+
+    store = RunStore.open(settings.db_url)
+    try:
+        facts = RunFacts.build(settings, task, config, request, environ, started, slot)
+        return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
+    finally:
+        store.close()
+
+
+__all__ = ["RunOutcome", "RunRequest", "run_task"]

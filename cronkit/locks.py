@@ -102,20 +102,9 @@ class LocalLock:
         os.pwrite(fd, json.dumps(holder.as_dict()).encode(), 0)
         self.fd = fd
 
-    def update(self, holder: Holder) -> None:
-        if self.fd is not None:
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, json.dumps(holder.as_dict()).encode(), 0)
-
     def release(self) -> None:
         if self.fd is not None:
             os.ftruncate(self.fd, 0)
-            os.close(self.fd)
-            self.fd = None
-
-    def close_in_child(self) -> None:
-        """Drop the child's copy of the descriptor so the lock dies with the runner alone."""
-        if self.fd is not None:
             os.close(self.fd)
             self.fd = None
 

@@ -30,7 +30,7 @@ RUN_CONFIG_OPTION = typer.Option(
 MAX_WINDOW = timedelta(days=366)
 
 
-def _inputs(target: str, block_id: str | None, user: str | None, host_zone: str | None,
+def _inputs(ctx: typer.Context, target: str, block_id: str | None, user: str | None, host_zone: str | None,
             executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
     """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
     from ..install import invoking_user
@@ -44,7 +44,7 @@ def _inputs(target: str, block_id: str | None, user: str | None, host_zone: str 
     )
 
     check_target(target)
-    settings, registry = get_settings(), get_registry()
+    settings, registry = get_settings(ctx), get_registry(ctx)
     block_id = check_block_id(block_id or registry.id or settings.registry)
     line_user = (user or invoking_user()) if target == "cron.d" else None
     inputs = RenderInputs(
@@ -89,6 +89,7 @@ def register(app: typer.Typer) -> None:
     @app.command("render")
     @cli_errors
     def render_(
+        ctx: typer.Context,
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
@@ -104,8 +105,8 @@ def register(app: typer.Typer) -> None:
         from ..install import unified_diff
         from ..render import render
 
-        inputs, _, _ = _inputs(target, block_id, user, host_zone, executable, run_config)
-        text = render(get_registry(), get_settings(), inputs).text
+        inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
+        text = render(get_registry(ctx), get_settings(ctx), inputs).text
         if check is None:
             sys.stdout.write(text)
             return
@@ -120,6 +121,7 @@ def register(app: typer.Typer) -> None:
     @app.command("install")
     @cli_errors
     def install_(
+        ctx: typer.Context,
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
@@ -134,9 +136,9 @@ def register(app: typer.Typer) -> None:
         """
         from ..install import install
 
-        settings = get_settings()
-        inputs, crontab_user, write_run_config = _inputs(target, block_id, user, host_zone, executable, run_config)
-        outcome = install(settings, get_registry(), inputs, user=crontab_user, dry_run=dry_run,
+        settings = get_settings(ctx)
+        inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
+        outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
                           write_run_config=write_run_config)
         if outcome.nothing_scheduled and outcome.before == outcome.after:
             print(f"environment {settings.environment} schedules no task; "
@@ -152,6 +154,7 @@ def register(app: typer.Typer) -> None:
     @app.command("uninstall")
     @cli_errors
     def uninstall_(
+        ctx: typer.Context,
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
@@ -166,10 +169,10 @@ def register(app: typer.Typer) -> None:
 
         check_target(target)
         if block_id is None:
-            registry = get_registry()
-            block_id = registry.id or get_settings().registry
+            registry = get_registry(ctx)
+            block_id = registry.id or get_settings(ctx).registry
         check_block_id(block_id)
-        outcome = uninstall(get_settings(), block_id, target, user=user if target == "user" else None,
+        outcome = uninstall(get_settings(ctx), block_id, target, user=user if target == "user" else None,
                             dry_run=dry_run)
         if outcome.before == outcome.after:
             print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
@@ -181,6 +184,7 @@ def register(app: typer.Typer) -> None:
     @app.command("due")
     @cli_errors
     def due(
+        ctx: typer.Context,
         at: str = typer.Option(..., "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
         until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
         expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
@@ -191,8 +195,8 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
         """
-        rows = due_rows(at, until, all_tasks)
-        settings, registry = get_settings(), get_registry()
+        rows = due_rows(ctx, at, until, all_tasks)
+        settings, registry = get_settings(ctx), get_registry(ctx)
         missing = []
         for name in expect or []:
             registry[name]  # an unknown task is a usage error
@@ -228,13 +232,13 @@ def _window_text(at: str, until: str | None) -> str:
     return f"from {start.isoformat(sep=' ', timespec='minutes')} to {end.isoformat(sep=' ', timespec='minutes')}"
 
 
-def due_rows(at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
+def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
     """Return the slots of the window (or the minute of --at), ordered by time then task."""
     from zoneinfo import ZoneInfo
 
     from ..schedule import fires_at, slots_between
 
-    settings, registry = get_settings(), get_registry()
+    settings, registry = get_settings(ctx), get_registry(ctx)
     start = parse_time(at, "--at").replace(second=0, microsecond=0)
     end = parse_time(until, "--until") if until is not None else None
     if end is not None and end < start:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -279,6 +278,8 @@ def _instant(name: str, value: Any) -> datetime | None:
 def _command(name: str, value: str | None) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_CRONTAB_COMMAND
+    import shlex  # not on the run path, which never sets it
+
     try:
         words = tuple(shlex.split(value))
     except ValueError as exc:

@@ -11,7 +11,14 @@ import pytest
 import typer.main
 
 from cronkit.cli.app import app
-from cronkit.cli.run import GLOBAL_OPTIONS, RUN_OPTIONS, TASK_HELP, GlobalOptions, RunArgs, parse_run_line
+from cronkit.cli.run import (
+    GLOBAL_OPTIONS,
+    RUN_OPTIONS,
+    TASK_HELP,
+    GlobalOptions,
+    RunArgs,
+    parse_run_line,
+)
 
 from .conftest import run_in_process, write_registry
 

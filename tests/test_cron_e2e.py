@@ -43,6 +43,7 @@ def cron_running() -> bool:
     return False
 
 
+@pytest.mark.slow
 @pytest.mark.cron
 def test_cron_runs_an_installed_task(run_cli, cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
     if shutil.which("cron") is None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,14 @@ DEFAULT_REGISTRY = "cronkit.tasks"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
+DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
+STOP_GRACE_RANGE = (0.0, 3600.0)
+DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
+LEASE_TTL_RANGE = (1.0, 86400.0)
+DEFAULT_CRONTAB_COMMAND = ("crontab",)
+DEFAULT_CRON_D = Path("/etc/cron.d")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 # setting name -> environment variable; the file uses the setting name as its key.
 ENV_VARS: dict[str, str] = {
@@ -31,8 +41,21 @@ ENV_VARS: dict[str, str] = {
     "secret_key": "CRONKIT_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
 }
+# Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
+# the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
+# Same precedence as the others (option > environment > file > default).
+RUNTIME_ENV_VARS: dict[str, str] = {
+    "stop_grace": "CRONKIT_STOP_GRACE",
+    "lease_ttl": "CRONKIT_LEASE_TTL",
+    "hostname": "CRONKIT_HOSTNAME",
+    "now": "CRONKIT_NOW",
+    "crontab_command": "CRONKIT_CRONTAB_COMMAND",
+    "cron_d": "CRONKIT_CRON_D",
+    "debug": "CRONKIT_DEBUG",
+}
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d"}
+_HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -94,6 +117,13 @@ class Settings:
     systemd: SystemdSettings = field(default_factory=SystemdSettings)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    stop_grace: float = DEFAULT_STOP_GRACE
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    hostname: str = field(default_factory=socket.gethostname)
+    now: datetime | None = None  # a pinned clock (UTC), None for the real one
+    crontab_command: tuple[str, ...] = DEFAULT_CRONTAB_COMMAND
+    cron_d: Path = DEFAULT_CRON_D
+    debug: bool = False
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -102,6 +132,11 @@ class Settings:
     @property
     def task_log_dir(self) -> Path:
         return self.log_dir / "cronkit"
+
+    @property
+    def lease_ttl_ms(self) -> int:
+        """Return the Redis lease TTL in whole milliseconds."""
+        return int(self.lease_ttl * 1000)
 
 
 def default_home(environ: Mapping[str, str]) -> Path:
@@ -134,7 +169,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config: {path}: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
-    known = set(ENV_VARS) | FILE_ONLY_KEYS
+    known = set(ENV_VARS) | set(RUNTIME_ENV_VARS) | FILE_ONLY_KEYS
     for key in data:
         if key not in known:
             raise ConfigError(f"config: unknown key {key!r} in {path}")
@@ -160,7 +195,7 @@ def load_settings(
 
     raw: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for name, var in ENV_VARS.items():
+    for name, var in (ENV_VARS | RUNTIME_ENV_VARS).items():
         if name in options:
             raw[name], sources[name] = options[name], "option"
         elif environ.get(var, "") != "":
@@ -226,6 +261,13 @@ def load_settings(
         systemd=systemd_settings(file_data.get("systemd", {})),
         config_file=path,
         sources=sources,
+        stop_grace=_seconds("stop_grace", raw.get("stop_grace", DEFAULT_STOP_GRACE), STOP_GRACE_RANGE),
+        lease_ttl=_seconds("lease_ttl", raw.get("lease_ttl", DEFAULT_LEASE_TTL), LEASE_TTL_RANGE),
+        hostname=_hostname(text("hostname")),
+        now=_instant("now", raw.get("now")),
+        crontab_command=_command("crontab_command", text("crontab_command")),
+        cron_d=directory("cron_d", DEFAULT_CRON_D),
+        debug=_flag("debug", raw.get("debug", False)),
     )
 
 
@@ -319,6 +361,77 @@ def systemd_settings(data: Mapping[str, Any]) -> SystemdSettings:
         if not env_file.startswith("/") or any(ch.isspace() for ch in env_file):
             raise ConfigError(f"systemd.environment_file: {env_file!r} must be an absolute path without spaces")
     return SystemdSettings(unit_prefix=prefix, user=user, environment_file=env_file)
+
+
+def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """Return whether CRONKIT_DEBUG asks for tracebacks, False when it is unset or unreadable.
+
+    For the CLI to report an error raised before the settings exist (a bad setting, a broken
+    config file); afterwards `Settings.debug` answers, and a bad value is its config error.
+    """
+    environ = os.environ if environ is None else environ
+    try:
+        return _flag("debug", environ.get(RUNTIME_ENV_VARS["debug"], "") or False)
+    except ConfigError:
+        return False
+
+
+def _seconds(name: str, value: Any, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        seconds = float(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not low <= seconds <= high:
+        raise ConfigError(f"{name}: {value!r} is not a number of seconds between {low:g} and {high:g}")
+    return seconds
+
+
+def _hostname(value: str | None) -> str:
+    if value is None:
+        return socket.gethostname()
+    if not _HOSTNAME.fullmatch(value):
+        raise ConfigError(f"hostname: {value!r} is not a host name (no spaces, at most 253 characters)")
+    return value
+
+
+def _instant(name: str, value: Any) -> datetime | None:
+    """Read an ISO 8601 instant (a TOML date-time too); one without an offset is UTC."""
+    if value is None:
+        return None
+    try:
+        instant = datetime.fromisoformat(value.strip()) if isinstance(value, str) else value
+        if not isinstance(instant, datetime):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not an ISO 8601 instant (2026-11-28T10:00:00+00:00)") from None
+    if instant.tzinfo is None:
+        instant = instant.replace(tzinfo=UTC)
+    return instant.astimezone(UTC)
+
+
+def _command(name: str, value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return DEFAULT_CRONTAB_COMMAND
+    import shlex  # not on the run path, which never sets it
+
+    try:
+        words = tuple(shlex.split(value))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {value!r}: {exc}") from None
+    if not words:
+        raise ConfigError(f"{name}: empty command")
+    return words
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError(f"{name}: {value!r} is not a boolean (1/0, true/false, yes/no, on/off)")
 
 
 def _url(name: str, value: str) -> str:

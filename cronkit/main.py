@@ -28,8 +28,13 @@ def _typer_main(args: list[str]) -> int:
         result: Any = app(args=args, prog_name="cronkit", standalone_mode=False)
     except Exception as exc:
         # click's exceptions (typer vendors its own copy of click, so match by shape, not class)
-        if type(exc).__name__ == "NoArgsIsHelpError":  # `cronkit dlq`: show that group's help
-            app(args=[*args, "--help"], prog_name="cronkit")
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # `cronkit dlq`: that group's help, as `cronkit dlq --help` shows it. Building the
+            # error already rendered the help (typer's rich help prints as it is built and
+            # leaves the message empty; plain click help is the message): finish it the way
+            # the --help option does, once.
+            print(exc.format_message())  # type: ignore[attr-defined]
+            return 0
         if type(exc).__name__ == "Abort":
             return 130
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):

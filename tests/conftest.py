@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 import shutil
@@ -9,7 +10,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -68,10 +70,16 @@ class RedisServer:
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    if os.environ.get("CRONKIT_TEST_REDIS_URL"):
-        pytest.skip("uses its own redis-server; CRONKIT_TEST_REDIS_URL points elsewhere")
+    """A redis-server of the test session's own, which a test may stop and start again.
+
+    Even with CRONKIT_TEST_REDIS_URL set (a server no test may stop), a test that takes this
+    fixture gets a server of its own: without the redis-server binary it fails in CI (skips
+    elsewhere) and says so, never skips silently.
+    """
     if shutil.which("redis-server") is None:
-        need("redis-server", "apt-get install redis-server")
+        elsewhere = " (CRONKIT_TEST_REDIS_URL serves the other tests; this one stops its server)" \
+            if os.environ.get("CRONKIT_TEST_REDIS_URL") else ""
+        need("redis-server", "apt-get install redis-server" + elsewhere)
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
@@ -80,9 +88,12 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 @pytest.fixture
 def redis_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real, empty Redis database for this test."""
+    """A real, empty Redis database for this test: CRONKIT_TEST_REDIS_URL's, else the session's own.
+
+    A test that also takes `redis_server` (to stop it) gets that server's URL.
+    """
     url = os.environ.get("CRONKIT_TEST_REDIS_URL")
-    if not url:
+    if not url or "redis_server" in request.fixturenames:
         server: RedisServer = request.getfixturevalue("redis_server")
         if server.proc is None:  # a test stopped it: start it again
             server.start()
@@ -146,8 +157,59 @@ def cronkit_env(home: Path, tmp_path: Path) -> dict[str, str]:
     return env
 
 
+# Words of a command line that runs a task: `cronkit run`, `cronkit dlq retry`, `cronkit demo run`.
+# A run forks, handles signals, makes its process a subreaper and lets child processes write to
+# its file descriptors: only a real process shows that. Some variables are read only when a
+# process starts: PYTHON* by the interpreter, CRONKIT_HOSTNAME when the run log module is
+# imported; a command line that sets them differently needs a process of its own too.
+RUNS_A_TASK = frozenset({"run", "retry"})
+
+
+def needs_process(args: Sequence[str], env: dict[str, str]) -> bool:
+    """Tell a command line that only a real `cronkit` process runs faithfully."""
+    if RUNS_A_TASK.intersection(args) or "CRONKIT_HOSTNAME" in env:
+        return True
+    python = {k for k in {*env, *os.environ} if k.startswith("PYTHON")}
+    return any(env.get(k) != os.environ.get(k) for k in python)
+
+
+def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
+                   input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `cronkit ARGS` through its console-script function in this process, as a subprocess would.
+
+    The environment is replaced (not merged) and the working directory changed for the call,
+    stdin reads `input`, stdout and stderr are captured, SystemExit becomes the return code;
+    all of it is restored afterwards.
+    """
+    from cronkit.main import main
+
+    saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdin = io.StringIO(input or "")
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                if exc.code is None or isinstance(exc.code, int):
+                    code = exc.code or 0
+                else:  # sys.exit("message"), as the interpreter reports it
+                    print(exc.code, file=sys.stderr)
+                    code = 1
+    finally:
+        sys.stdin = saved_stdin
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess([CRONKIT, *args], code, out.getvalue(), err.getvalue())
+
+
 @pytest.fixture
-def run_cli(cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+def run_process(cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run the installed `cronkit` executable; return the CompletedProcess (text)."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
@@ -156,6 +218,21 @@ def run_cli(cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no-unt
             [CRONKIT, *args], env={**cronkit_env, **(env or {})}, cwd=tmp_path,
             capture_output=True, text=True, timeout=timeout, input=input,
         )
+
+    return run
+
+
+@pytest.fixture
+def run_cli(run_process, cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run `cronkit`: in this process, or as the installed executable when the command line needs
+    a real process (needs_process); return the CompletedProcess (text) either way."""
+
+    def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        full = {**cronkit_env, **(env or {})}
+        if needs_process(args, full):
+            return run_process(*args, env=env, timeout=timeout, input=input)  # type: ignore[no-any-return]
+        return run_in_process(args, full, tmp_path, input=input)
 
     return run
 

@@ -7,11 +7,14 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from .conftest import CRONKIT, write_registry
 
 PROCESSES = 50
 
 
+@pytest.mark.slow
 def test_burst_of_runs_records_each_once(cronkit_env: dict[str, str], home: Path, tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "burst_registry.py", (
         "@registry.task('* * * * *', environments=['*'], singleton=False)\n"

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from cronkit.config import ENV_VARS, load_settings
+from cronkit.config import (
+    DEFAULT_CRON_D,
+    DEFAULT_CRONTAB_COMMAND,
+    DEFAULT_LEASE_TTL,
+    DEFAULT_STOP_GRACE,
+    ENV_VARS,
+    RUNTIME_ENV_VARS,
+    debug_requested,
+    load_settings,
+)
 from cronkit.errors import ConfigError
 
 from .conftest import write_registry
@@ -162,6 +173,104 @@ def test_task_tables_reach_the_settings(tmp_path: Path) -> None:
 def test_secret_key_is_not_in_the_repr() -> None:
     settings = load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_SECRET_KEY": "s3cr3t-value"})
     assert "s3cr3t-value" not in repr(settings)
+
+
+# -- settings SPEC 2 does not list (runner tuning, host name, clock pin, crontab access, debug) -----
+
+# setting -> (option value, env value, file value as TOML, expected option/env/file/default)
+RUNTIME_VALUES: dict[str, tuple[Any, str, str, tuple[Any, Any, Any, Any]]] = {
+    "stop_grace": (1.5, "2.5", "3", (1.5, 2.5, 3.0, DEFAULT_STOP_GRACE)),
+    "lease_ttl": ("5", "6.5", "7", (5.0, 6.5, 7.0, DEFAULT_LEASE_TTL)),
+    "hostname": ("host-o", "host-e", '"host-f"', ("host-o", "host-e", "host-f", socket.gethostname())),
+    "now": ("2026-01-01T00:00:00+01:00", "2026-02-01T00:00:00Z", "2026-03-01T10:00:00Z",
+            (datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC),
+             datetime(2026, 3, 1, 10, tzinfo=UTC), None)),
+    "crontab_command": ("sudo crontab", "/opt/bin/crontab -n", '"fake-crontab"',
+                        (("sudo", "crontab"), ("/opt/bin/crontab", "-n"), ("fake-crontab",), DEFAULT_CRONTAB_COMMAND)),
+    "cron_d": ("/o/cron.d", "/e/cron.d", '"/f/cron.d"', (Path("/o/cron.d"), Path("/e/cron.d"), Path("/f/cron.d"), DEFAULT_CRON_D)),
+    "debug": (True, "1", "true", (True, True, True, False)),
+}
+
+
+def test_every_runtime_setting_is_covered() -> None:
+    assert set(RUNTIME_VALUES) == set(RUNTIME_ENV_VARS)
+    assert not set(RUNTIME_ENV_VARS) & set(ENV_VARS)
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIME_VALUES))
+def test_runtime_settings_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
+    opt, env, file_text, expect = RUNTIME_VALUES[name]
+    config = tmp_path / "cronkit.toml"
+    config.write_text(f"{name} = {file_text}\n")
+    base = {"CRONKIT_HOME": "/h"}
+    environ = {**base, RUNTIME_ENV_VARS[name]: env}
+    by_option = load_settings(options={name: opt}, environ=environ, config_path=str(config))
+    assert (getattr(by_option, name), by_option.sources[name]) == (expect[0], "option")
+    by_env = load_settings(environ=environ, config_path=str(config))
+    assert (getattr(by_env, name), by_env.sources[name]) == (expect[1], "env")
+    by_file = load_settings(environ=base, config_path=str(config))
+    assert (getattr(by_file, name), by_file.sources[name]) == (expect[2], "file")
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    by_default = load_settings(environ={**base, RUNTIME_ENV_VARS[name]: ""}, config_path=str(empty))
+    assert getattr(by_default, name) == expect[3] and name not in by_default.sources
+
+
+def test_runtime_settings_derived_values(tmp_path: Path) -> None:
+    settings = load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_LEASE_TTL": "2.5", "CRONKIT_NOW": "2026-11-28T10:00:20"})
+    assert settings.lease_ttl_ms == 2500
+    assert settings.now == datetime(2026, 11, 28, 10, 0, 20, tzinfo=UTC)  # no offset: UTC
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "cronkit.toml"
+    config.write_text('cron_d = "../cron.d"\nnow = 2026-11-28T11:00:00+01:00\n')
+    settings = load_settings(environ={"CRONKIT_HOME": "/h"}, config_path=str(config))
+    assert settings.cron_d == tmp_path / "cron.d"  # relative to the file, like the other paths
+    assert settings.now == datetime(2026, 11, 28, 10, tzinfo=UTC)  # a TOML date-time
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("CRONKIT_STOP_GRACE", "soon", "stop_grace: 'soon' is not a number of seconds between 0 and 3600"),
+        ("CRONKIT_STOP_GRACE", "-1", "stop_grace: '-1' is not a number of seconds between 0 and 3600"),
+        ("CRONKIT_STOP_GRACE", "nan", "stop_grace: 'nan' is not a number of seconds"),
+        ("CRONKIT_LEASE_TTL", "0.5", "lease_ttl: '0.5' is not a number of seconds between 1 and 86400"),
+        ("CRONKIT_LEASE_TTL", "inf", "lease_ttl: 'inf' is not a number of seconds"),
+        ("CRONKIT_HOSTNAME", "web 1", "hostname: 'web 1' is not a host name"),
+        ("CRONKIT_HOSTNAME", "  ", "hostname: must be a non-empty string"),
+        ("CRONKIT_NOW", "yesterday", "now: 'yesterday' is not an ISO 8601 instant"),
+        ("CRONKIT_CRONTAB_COMMAND", "  ", "crontab_command: must be a non-empty string"),
+        ("CRONKIT_CRONTAB_COMMAND", "crontab 'unclosed", "crontab_command: \"crontab 'unclosed\": No closing quotation"),
+        ("CRONKIT_CRON_D", " ", "cron_d: must be a non-empty string"),
+        ("CRONKIT_DEBUG", "maybe", "debug: 'maybe' is not a boolean"),
+    ],
+)
+def test_bad_runtime_values_name_the_key(var: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"CRONKIT_HOME": "/h", var: value})
+    assert str(info.value).startswith(message)
+    assert info.value.exit_code == 78
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [("stop_grace = true", "stop_grace"), ('lease_ttl = "a minute"', "lease_ttl"), ("hostname = 3", "hostname"),
+     ("now = 2026-11-28", "now"), ("crontab_command = []", "crontab_command"), ("cron_d = 1", "cron_d"),
+     ('debug = "sometimes"', "debug")],
+)
+def test_bad_runtime_file_values_name_the_key(text: str, key: str, tmp_path: Path) -> None:
+    config = tmp_path / "cronkit.toml"
+    config.write_text(text + "\n")
+    with pytest.raises(ConfigError, match=f"^{key}: "):
+        load_settings(environ={"CRONKIT_HOME": "/h"}, config_path=str(config))
+
+
+def test_debug_requested_reads_only_a_valid_environment_flag() -> None:
+    assert debug_requested({"CRONKIT_DEBUG": "yes"}) is True
+    assert debug_requested({"CRONKIT_DEBUG": "0"}) is False
+    assert debug_requested({"CRONKIT_DEBUG": ""}) is False
+    assert debug_requested({}) is False
+    assert debug_requested({"CRONKIT_DEBUG": "maybe"}) is False  # load_settings reports it
 
 
 # -- through the CLI -------------------------------------------------------------------------------

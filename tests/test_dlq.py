@@ -22,6 +22,7 @@ def db(home: Path) -> Path:
     return home / "cronkit.db"
 
 
+@pytest.mark.slow
 def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env, home, db, tmp_path, run_cli) -> None:
     flag, count = tmp_path / "flag", tmp_path / "count"
     failed = run_cli("run", "broken", "--trigger", "cron", "--param", f"flag={flag}", "--param", f"count={count}",
@@ -86,6 +87,7 @@ def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env, home, d
     assert_unlocked(home, "broken")
 
 
+@pytest.mark.slow
 def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, tmp_path, run_cli) -> None:
     for _ in range(3):
         assert run_cli("run", "broken", "--param", f"flag={tmp_path / 'flag'}", env=env).returncode == 1

@@ -282,6 +282,7 @@ def test_health_with_redis_stopped(run_cli: Any, env: dict[str, str], redis_serv
     assert run_cli("health", env=env).returncode == 0
 
 
+@pytest.mark.slow
 def test_health_with_a_hanging_redis_stays_bounded(run_cli: Any, env: dict[str, str]) -> None:
     # A listening socket nobody accepts from: connects succeed, every reply hangs.
     with socket.socket() as sock:
@@ -293,6 +294,7 @@ def test_health_with_a_hanging_redis_stays_bounded(run_cli: Any, env: dict[str, 
     assert result.stdout.startswith("redis down: ")
 
 
+@pytest.mark.slow
 def test_health_with_a_run_log_that_hangs(run_cli: Any, env: dict[str, str], home: Path) -> None:
     assert run_cli("run", "nightly", env=env).returncode == 0
     # Another process holds the SQLite file exclusively: every reader waits out its busy timeout (60 s).

@@ -71,6 +71,7 @@ def other_blocks(draw: st.DrawFn) -> str:
     return before + sep + block("0 1 * * * /x run y", block_id="other") + after
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(foreign_crontabs(), other_blocks()))
 def test_splice_keeps_every_foreign_byte(foreign: str) -> None:

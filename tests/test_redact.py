@@ -48,6 +48,7 @@ def test_settings_and_task_tables_feed_the_redactor() -> None:
     assert redact("dbpass99 cred-12345") == f"{MASK} {MASK}"
 
 
+@pytest.mark.slow
 def test_a_leaky_task_stores_and_prints_no_secret(cronkit_env, home, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     env = {**cronkit_env, "CRONKIT_TASKS": str(make_registry(tmp_path)), "PLATFORM_API_KEY": SECRETS[-1]}
     param_secret = "param-s3cret-value"

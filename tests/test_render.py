@@ -92,6 +92,7 @@ def test_lines_stay_within_crons_limit(tmp_path: Path) -> None:
         render(registry(), make_settings(tmp_path), inputs(executable="/" + "x" * 990))
 
 
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None)
 @given(
     minute=st.sampled_from(["0", "*/5", "0-59/20", "15,45", "7"]),

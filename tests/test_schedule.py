@@ -219,6 +219,7 @@ def task_minutes(expr: str, zone: str) -> frozenset[int]:
     return frozenset(cronsim_minutes(expr, zone, year_of(expr)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("expr", "task_zone", "host_zone"), PAIRS)
 def test_host_lines_fire_exactly_the_task_slots_over_a_year(expr: str, task_zone: str, host_zone: str) -> None:
     year = year_of(expr)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from . import common
+from .common import CliState
+from .run import GLOBAL_OPTIONS, GlobalOptions
+
+
+def _help(name: str) -> str:
+    return next(option.help for option in GLOBAL_OPTIONS if option.name == name)
+
 
 app = typer.Typer(
     name="cronkit",
@@ -25,22 +31,21 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# The global options come from cli/run.py's GLOBAL_OPTIONS, which the lean `run` parser reads.
 @app.callback()
 def main(
-    config: str | None = typer.Option(None, "--config", help="TOML config file (else $CRONKIT_CONFIG, else ./cronkit.toml)."),
-    home: str | None = typer.Option(None, "--home", help="State directory (CRONKIT_HOME)."),
-    env: str | None = typer.Option(None, "--env", help="Environment name (CRONKIT_ENV)."),
-    db_url: str | None = typer.Option(None, "--db-url", help="Run log URL (CRONKIT_DB_URL)."),
-    tasks: str | None = typer.Option(None, "--tasks", help="Task registry: pkg.module, pkg.module:attr or file.py (CRONKIT_TASKS)."),
-    debug: bool = typer.Option(False, "--debug", help="Show tracebacks of errors."),
+    ctx: typer.Context,
+    config: str | None = typer.Option(None, "--config", help=_help("--config")),
+    home: str | None = typer.Option(None, "--home", help=_help("--home")),
+    env: str | None = typer.Option(None, "--env", help=_help("--env")),
+    db_url: str | None = typer.Option(None, "--db-url", help=_help("--db-url")),
+    tasks: str | None = typer.Option(None, "--tasks", help=_help("--tasks")),
+    debug: bool = typer.Option(False, "--debug", help=_help("--debug")),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
 ) -> None:
     """Run a backend's scheduled work with the host's own cron."""
-    import os
-
-    common.state.config, common.state.home, common.state.env = config, home, env
-    common.state.db_url, common.state.tasks = db_url, tasks
-    common.state.debug = debug or bool(os.environ.get("CRONKIT_DEBUG"))
+    # A fresh state for every invocation: nothing of one command line outlives it.
+    ctx.obj = CliState(GlobalOptions(config=config, home=home, env=env, db_url=db_url, tasks=tasks, debug=debug))
 
 
 from . import runs as _runs  # noqa: E402

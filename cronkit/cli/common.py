@@ -6,6 +6,7 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import typer
@@ -18,40 +19,70 @@ from .run import GlobalOptions, report_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-state = GlobalOptions()
-_cache: dict[str, Any] = {}
-
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
 
 
-def get_settings() -> Settings:
+@dataclass
+class CliState:
+    """What one command line resolved: its global options, then its settings and registry, once each.
+
+    The app's callback puts a fresh one in the root context's `obj` for every invocation, so
+    the app can run in-process again and again without one command line leaking into the next.
+    """
+
+    options: GlobalOptions = field(default_factory=GlobalOptions)
+    _settings: Settings | None = None
+    _registry: Registry | None = None
+
+    def settings(self) -> Settings:
+        """Return the settings of this command line, resolved once."""
+        if self._settings is None:
+            self._settings = self.options.settings()
+        return self._settings
+
+    def registry(self) -> Registry:
+        """Return the task registry named by the settings, its [tasks.*] tables checked."""
+        if self._registry is None:
+            from ..registry import check_task_tables, load_registry
+
+            settings = self.settings()
+            registry = load_registry(settings.registry)
+            check_task_tables(registry, settings.task_config)
+            self._registry = registry
+        return self._registry
+
+    @property
+    def debug(self) -> bool:
+        return self.options.wants_debug(self._settings)
+
+
+def state_of(ctx: typer.Context) -> CliState:
+    """Return the state of this command line (a default one when the app's callback did not run)."""
+    return ctx.ensure_object(CliState)
+
+
+def get_settings(ctx: typer.Context) -> Settings:
     """Return the settings of this command line, resolved once."""
-    if "settings" not in _cache:
-        _cache["settings"] = state.settings()
-    return _cache["settings"]  # type: ignore[no-any-return]
+    return state_of(ctx).settings()
 
 
-def get_registry() -> Registry:
+def get_registry(ctx: typer.Context) -> Registry:
     """Return the task registry named by the settings, its [tasks.*] tables checked."""
-    if "registry" not in _cache:
-        from ..registry import check_task_tables, load_registry
-
-        settings = get_settings()
-        registry = load_registry(settings.registry)
-        check_task_tables(registry, settings.task_config)
-        _cache["registry"] = registry
-    return _cache["registry"]  # type: ignore[no-any-return]
+    return state_of(ctx).registry()
 
 
 def cli_errors(func: F) -> F:
-    """Turn a CronkitError into one line on stderr and its exit code (a traceback with --debug)."""
+    """Turn a CronkitError into one line on stderr and its exit code (a traceback with --debug).
+
+    The command takes `ctx: typer.Context` (by keyword, as typer passes it): it holds the state.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CronkitError as exc:
-            raise typer.Exit(report_error(exc, state.debug)) from None
+            raise typer.Exit(report_error(exc, state_of(kwargs["ctx"]).debug)) from None
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
 

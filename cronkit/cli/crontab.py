@@ -39,14 +39,14 @@ RUN_CONFIG_OPTION = typer.Option(
 MAX_WINDOW = timedelta(days=366)
 
 
-def _inputs(target: str, block_id: str | None, user: str | None, host_zone: str | None,
+def _inputs(ctx: typer.Context, target: str, block_id: str | None, user: str | None, host_zone: str | None,
             executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
     """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
     from ..cronfile.render import check_target
     from ..cronfile.state import default_inputs
 
     check_target(target)
-    inputs = default_inputs(get_settings(), get_registry(), target, block_id=block_id, user=user,
+    inputs = default_inputs(get_settings(ctx), get_registry(ctx), target, block_id=block_id, user=user,
                             host_zone=host_zone, executable=executable, run_config=run_config)
     return inputs, (user if target == "user" else None), run_config is None
 
@@ -82,6 +82,7 @@ def register(app: typer.Typer) -> None:
     @app.command("render")
     @cli_errors
     def render_(
+        ctx: typer.Context,
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
@@ -107,13 +108,13 @@ def register(app: typer.Typer) -> None:
 
             if check is not None:
                 raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
-            targets.render(target, output, executable)
+            targets.render(ctx, target, output, executable)
             return
         if output is not None:
             raise UsageError("--output: only for --target kubernetes or systemd")
 
-        inputs, _, _ = _inputs(target, block_id, user, host_zone, executable, run_config)
-        text = render(get_registry(), get_settings(), inputs).text
+        inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
+        text = render(get_registry(ctx), get_settings(ctx), inputs).text
         if check is None:
             sys.stdout.write(text)
             return
@@ -128,6 +129,7 @@ def register(app: typer.Typer) -> None:
     @app.command("install")
     @cli_errors
     def install_(
+        ctx: typer.Context,
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = INSTALL_USER_OPTION,
@@ -155,16 +157,16 @@ def register(app: typer.Typer) -> None:
 
             if user not in (None, ""):
                 raise UsageError(f"--user: takes no value with --target {target}")
-            targets.install(target, output, user == "", unit_dir, dry_run, executable)
+            targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
             return
         if output is not None or unit_dir is not None:
             raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
         if user == "":
             raise UsageError("--user: needs a user name with --target user or cron.d")
 
-        settings = get_settings()
-        inputs, crontab_user, write_run_config = _inputs(target, block_id, user, host_zone, executable, run_config)
-        outcome = install(settings, get_registry(), inputs, user=crontab_user, dry_run=dry_run,
+        settings = get_settings(ctx)
+        inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
+        outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
                           write_run_config=write_run_config)
         if outcome.nothing_scheduled and outcome.before == outcome.after:
             print(f"environment {settings.environment} schedules no task; "
@@ -180,6 +182,7 @@ def register(app: typer.Typer) -> None:
     @app.command("uninstall")
     @cli_errors
     def uninstall_(
+        ctx: typer.Context,
         target: str = TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
@@ -195,9 +198,9 @@ def register(app: typer.Typer) -> None:
 
         check_target(target)
         if block_id is None:
-            block_id = default_block_id(get_settings(), get_registry())
+            block_id = default_block_id(get_settings(ctx), get_registry(ctx))
         check_block_id(block_id)
-        outcome = uninstall(get_settings(), block_id, target, user=user if target == "user" else None,
+        outcome = uninstall(get_settings(ctx), block_id, target, user=user if target == "user" else None,
                             dry_run=dry_run)
         if outcome.before == outcome.after:
             print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
@@ -209,6 +212,7 @@ def register(app: typer.Typer) -> None:
     @app.command("due")
     @cli_errors
     def due(
+        ctx: typer.Context,
         at: str = typer.Option(..., "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
         until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
         expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
@@ -219,8 +223,8 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
         """
-        rows = due_rows(at, until, all_tasks)
-        settings, registry = get_settings(), get_registry()
+        rows = due_rows(ctx, at, until, all_tasks)
+        settings, registry = get_settings(ctx), get_registry(ctx)
         missing = []
         for name in expect or []:
             registry[name]  # an unknown task is a usage error
@@ -256,13 +260,13 @@ def _window_text(at: str, until: str | None) -> str:
     return f"from {start.isoformat(sep=' ', timespec='minutes')} to {end.isoformat(sep=' ', timespec='minutes')}"
 
 
-def due_rows(at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
+def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
     """Return the slots of the window (or the minute of --at), ordered by time then task."""
     from zoneinfo import ZoneInfo
 
     from ..schedule import fires_at, slots_between
 
-    settings, registry = get_settings(), get_registry()
+    settings, registry = get_settings(ctx), get_registry(ctx)
     start = parse_time(at, "--at").replace(second=0, microsecond=0)
     end = parse_time(until, "--until") if until is not None else None
     if end is not None and end < start:

@@ -23,6 +23,7 @@ DEFAULT_LARGE_LOG_MB = 101.0
 @app.command("seed")
 @cli_errors
 def seed(
+    ctx: typer.Context,
     users: int = typer.Option(DEFAULT_USERS, "--users", min=1, help="Number of users."),
     courses: int = typer.Option(DEFAULT_COURSES, "--courses", min=1, help="Number of courses."),
     days: int = typer.Option(
@@ -49,7 +50,7 @@ def seed(
     """
     from ..tasks.demo import seed_demo
 
-    settings = get_settings()
+    settings = get_settings(ctx)
     counts = seed_demo(
         settings,
         users=users,
@@ -115,6 +116,7 @@ DEMO_KEY_FILE = "demo.key"
 @app.command("run")
 @cli_errors
 def run_all(
+    ctx: typer.Context,
     users: int = typer.Option(DEFAULT_USERS, "--users", min=1, help="Number of users to seed."),
     days: int = typer.Option(DEFAULT_DAYS, "--days", min=1, help="Days of activity events, ending now."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Random seed of the demo data."),
@@ -136,7 +138,7 @@ def run_all(
     from ..registry import load_registry
     from ..tasks.demo import seed_demo
 
-    settings = get_settings()
+    settings = get_settings(ctx)
     env = dict(os.environ)
     out = console()
     if settings.secret_key is None:

@@ -31,10 +31,10 @@ app = typer.Typer(
 )
 
 
-def _engine() -> Any:
+def _engine(ctx: typer.Context) -> Any:
     from ..runlog.reader import RunLog
 
-    return RunLog.open(get_settings()).engine
+    return RunLog.open(get_settings(ctx)).engine
 
 
 def _first_line(text: str | None, width: int = 70) -> str:
@@ -45,6 +45,7 @@ def _first_line(text: str | None, width: int = 70) -> str:
 @app.command("list")
 @cli_errors
 def list_(
+    ctx: typer.Context,
     all_: bool = typer.Option(False, "--all", help="Resolved letters too, not only open ones."),
     task: str | None = typer.Option(None, "--task", help="Only letters of this task."),
     limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many letters."),
@@ -56,7 +57,7 @@ def list_(
     """
     from ..runlog.deadletters import list_letters
 
-    letters = list_letters(_engine(), include_resolved=all_, task=task, limit=limit)
+    letters = list_letters(_engine(ctx), include_resolved=all_, task=task, limit=limit)
     if json:
         print_json(letters)
         return
@@ -78,6 +79,7 @@ def list_(
 @app.command("show")
 @cli_errors
 def show(
+    ctx: typer.Context,
     letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
     json: bool = JSON_OPTION,
 ) -> None:
@@ -87,7 +89,7 @@ def show(
     """
     from ..runlog.deadletters import get_letter
 
-    letter = get_letter(_engine(), letter_id)
+    letter = get_letter(_engine(ctx), letter_id)
     if json:
         print_json(letter)
         return
@@ -116,6 +118,7 @@ def show(
 @app.command("retry")
 @cli_errors
 def retry(
+    ctx: typer.Context,
     letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
     json: bool = JSON_OPTION,
 ) -> None:
@@ -129,8 +132,8 @@ def retry(
     from ..runner import RunRequest, run_task
     from ..status import Trigger
 
-    request = RunRequest(trigger=Trigger.RETRY, **vars(retry_fields(get_letter(_engine(), letter_id))))
-    outcome = run_task(get_settings(), get_registry(), request, os.environ, adopt_orphans=True)
+    request = RunRequest(trigger=Trigger.RETRY, **vars(retry_fields(get_letter(_engine(ctx), letter_id))))
+    outcome = run_task(get_settings(ctx), get_registry(ctx), request, os.environ, adopt_orphans=True)
     if json:
         print_json({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                     "duration_ms": outcome.duration_ms, "result": outcome.result, "dead_letter_id": letter_id,
@@ -145,6 +148,7 @@ def retry(
 @app.command("purge")
 @cli_errors
 def purge(
+    ctx: typer.Context,
     before: str | None = typer.Option(None, "--before", help="Only letters created before: 2026-11-01, 2026-11-01T03:00, or 30d (ago)."),
     include_open: bool = typer.Option(False, "--include-open", help="Open letters too (they are never retried then)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be deleted; delete nothing."),
@@ -162,7 +166,7 @@ def purge(
         cutoff = parse_since(before, now()) if before else None
     except UsageError as exc:
         raise UsageError(str(exc).replace("--since", "--before")) from None
-    ids = purge_letters(_engine(), before=cutoff, include_open=include_open, dry_run=dry_run)
+    ids = purge_letters(_engine(ctx), before=cutoff, include_open=include_open, dry_run=dry_run)
     if json:
         print_json({"deleted": 0 if dry_run else len(ids), "ids": ids, "dry_run": dry_run,
                     "before": cutoff.isoformat(timespec="seconds") if cutoff else None})

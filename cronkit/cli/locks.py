@@ -11,6 +11,7 @@ def register(app: typer.Typer) -> None:
     @app.command("unlock")
     @cli_errors
     def unlock(
+        ctx: typer.Context,
         task: str = typer.Argument(..., help="Task whose lock to clear."),
         json: bool = JSON_OPTION,
     ) -> None:
@@ -23,8 +24,8 @@ def register(app: typer.Typer) -> None:
         from ..locks import unlock as unlock_task
         from ..runlog.reader import RunLog
 
-        settings = get_settings()
-        get_registry()[task]  # an unknown task is a usage error (exit 2)
+        settings = get_settings(ctx)
+        get_registry(ctx)[task]  # an unknown task is a usage error (exit 2)
         log = RunLog.open(settings)  # marks dead `running` runs lost first
 
         def run_status(run_id: int) -> str | None:

@@ -128,7 +128,7 @@ def print_stats(rows: list[dict[str, Any]], days: float) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("status")
     @cli_errors
-    def status(json: bool = JSON_OPTION) -> None:
+    def status(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
         """Show the scheduler's state: install, services, and per task next run, last run, missed slots, drift.
 
         Example: cronkit --env production status --json
@@ -136,7 +136,7 @@ def register(app: typer.Typer) -> None:
         from ..clock import now
         from ..health.status import status_dict as build
 
-        report = build(get_settings(), get_registry(), now())
+        report = build(get_settings(ctx), get_registry(ctx), now())
         if json:
             print_json(report)
             return
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("health")
     @cli_errors
-    def health(json: bool = JSON_OPTION) -> None:
+    def health(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
         """Check the scheduler: exit 0 when healthy, 1 with every reason (one per line) when not.
 
         Example: cronkit --env production health || alert "cron is unhealthy"
@@ -152,7 +152,7 @@ def register(app: typer.Typer) -> None:
         from ..clock import now
         from ..health.verdict import health_report
 
-        healthy, reasons, report = health_report(get_settings(), get_registry(), now())
+        healthy, reasons, report = health_report(get_settings(ctx), get_registry(ctx), now())
         if json:
             print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
                         "services": report.services})
@@ -167,6 +167,7 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     @cli_errors
     def stats(
+        ctx: typer.Context,
         days: float = typer.Option(7, "--days", min=0.01, max=3650, help="Window in days, ending now."),
         json: bool = JSON_OPTION,
     ) -> None:
@@ -177,7 +178,7 @@ def register(app: typer.Typer) -> None:
         from ..clock import now
         from ..health.stats import stats as build
 
-        rows = build(get_settings(), days, now(), get_registry())
+        rows = build(get_settings(ctx), days, now(), get_registry(ctx))
         if json:
             print_json(rows)
             return

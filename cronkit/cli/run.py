@@ -7,11 +7,46 @@ import os
 import sys
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import EXIT_USAGE, CronkitError, UsageError
 
-GLOBAL_OPTIONS = ("--config", "--home", "--env", "--db-url", "--tasks")
+if TYPE_CHECKING:
+    from ..config import Settings
+
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of `cronkit run`'s command line: the lean parser reads it, typer's help shows it."""
+
+    name: str
+    dest: str
+    help: str
+    flag: bool = False  # takes no value
+    repeat: bool = False  # may be given more than once; the values are kept in order
+
+
+# The one description of `cronkit [global options] run TASK [options]`: main()'s lean parser
+# below walks these tables, and the typer app builds its global options (cli/app.py) and its
+# `run` command (cli/tasks.py) from them, so `--help` shows exactly what the parser accepts.
+GLOBAL_OPTIONS: tuple[Option, ...] = (
+    Option("--config", "config", "TOML config file (else $CRONKIT_CONFIG, else ./cronkit.toml)."),
+    Option("--home", "home", "State directory (CRONKIT_HOME)."),
+    Option("--env", "env", "Environment name (CRONKIT_ENV)."),
+    Option("--db-url", "db_url", "Run log URL (CRONKIT_DB_URL)."),
+    Option("--tasks", "tasks", "Task registry: pkg.module, pkg.module:attr or file.py (CRONKIT_TASKS)."),
+    Option("--debug", "debug", "Show tracebacks of errors.", flag=True),
+)
+TASK_HELP = "Task name, as `cronkit list` shows it."
+RUN_OPTIONS: tuple[Option, ...] = (
+    Option("--param", "params", "KEY=VALUE passed to the task (repeatable).", repeat=True),
+    Option("--date", "date", "Compute the period of this day (YYYY-MM-DD): backfill."),
+    Option("--dry-run", "dry_run", "Compute and report without changing anything.", flag=True),
+    Option("--trigger", "trigger", "cron (used by the crontab line), manual or retry."),
+    Option("--json", "json", "Print JSON with stable keys instead of a table.", flag=True),
+)
+DEFAULT_TRIGGER = "manual"
 
 
 @dataclass
@@ -26,12 +61,26 @@ class GlobalOptions:
     debug: bool = False
 
     def setting_overrides(self) -> dict[str, Any]:
-        return {"home": self.home, "environment": self.env, "db_url": self.db_url, "registry": self.tasks}
+        return {"home": self.home, "environment": self.env, "db_url": self.db_url, "registry": self.tasks,
+                "debug": True if self.debug else None}
 
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         from ..config import load_settings
 
         return load_settings(self.setting_overrides(), config_path=self.config)
+
+    def wants_debug(self, settings: Settings | None) -> bool:
+        """Tell whether an error should show its traceback: --debug, else the settings' `debug`.
+
+        Before the settings exist (the error may be theirs), CRONKIT_DEBUG alone decides.
+        """
+        if self.debug:
+            return True
+        if settings is not None:
+            return settings.debug
+        from ..config import debug_requested
+
+        return debug_requested()
 
 
 @dataclass
@@ -40,7 +89,7 @@ class RunArgs:
     params: list[str] = field(default_factory=list)
     date: str | None = None
     dry_run: bool = False
-    trigger: str = "manual"
+    trigger: str = DEFAULT_TRIGGER
     json: bool = False
 
 
@@ -68,6 +117,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
     from ..runner import RunRequest, run_task
     from ..status import RunStatus, Trigger
 
+    settings: Settings | None = None
     try:
         try:
             trigger = Trigger(args.trigger)
@@ -84,7 +134,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         check_task_tables(registry, settings.task_config)
         outcome = run_task(settings, registry, request, os.environ, adopt_orphans=True)
     except CronkitError as exc:
-        return report_error(exc, opts.debug)
+        return report_error(exc, opts.wants_debug(settings))
     if args.json:
         print(json.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                           "duration_ms": outcome.duration_ms, "result": outcome.result}, sort_keys=True))
@@ -112,78 +162,68 @@ def report_error(exc: BaseException, debug: bool) -> int:
 
 
 def main(argv: list[str]) -> int | None:
-    """Parse `[global options] run TASK [options]` by hand; None hands an odd command line to typer."""
-    opts = GlobalOptions(debug=bool(os.environ.get("CRONKIT_DEBUG")))
+    """Run `[global options] run TASK [options]`; None hands any other command line to typer."""
+    parsed = parse_run_line(argv)
+    return None if parsed is None else run_command(*parsed)
+
+
+def parse_run_line(argv: list[str]) -> tuple[GlobalOptions, RunArgs] | None:
+    """Parse `[global options] run TASK [options]` by hand, by the tables above.
+
+    Global options may also follow the task. Anything else (an unknown option, a missing value,
+    a second task, no task) returns None: typer then parses it and reports the usage error.
+    """
+    opts, run = GlobalOptions(), RunArgs(task="")
     args = list(argv)
     try:
         while args and args[0] != "run":
-            name, value = _option(args)
-            if name == "--debug":
-                opts.debug = True
-            elif name in GLOBAL_OPTIONS:
-                setattr(opts, name[2:].replace("-", "_"), value)
-            else:
+            if not _take(args, GLOBAL_OPTIONS, opts):
                 return None
         if not args:
             return None
         args.pop(0)
-        run = RunArgs(task="")
         while args:
             if not args[0].startswith("-"):
                 if run.task:
                     return None
                 run.task = args.pop(0)
-                continue
-            name, value = _option(args)
-            if name == "--param":
-                run.params.append(_need(value))
-            elif name == "--date":
-                run.date = _need(value)
-            elif name == "--trigger":
-                run.trigger = _need(value)
-            elif name == "--dry-run":
-                run.dry_run = True
-            elif name == "--json":
-                run.json = True
-            elif name == "--debug":
-                opts.debug = True
-            elif name in GLOBAL_OPTIONS:
-                setattr(opts, name[2:].replace("-", "_"), _need(value))
-            else:
+            elif not (_take(args, RUN_OPTIONS, run) or _take(args, GLOBAL_OPTIONS, opts)):
                 return None
-        if not run.task:
-            return None
     except _Fallback:
         return None
-    return run_command(opts, run)
+    return (opts, run) if run.task else None
 
 
 class _Fallback(Exception):
     pass
 
 
-_FLAGS = {"--debug", "--dry-run", "--json"}
+def _take(args: list[str], table: tuple[Option, ...], into: Any) -> bool:
+    """Pop the option at the front of args into `into` if `table` knows it (False, args intact, if not).
+
+    Takes `--name value`, `--name=value` and flags; a flag given a value, or a valued option
+    without one, raises _Fallback.
+    """
+    name, sep, value = args[0].partition("=")
+    option = next((o for o in table if o.name == name), None)
+    if option is None:
+        return False
+    args.pop(0)
+    if option.flag:
+        if sep:
+            raise _Fallback
+        setattr(into, option.dest, True)
+        return True
+    if not sep:
+        if not args:
+            raise _Fallback
+        value = args.pop(0)
+    if option.repeat:
+        getattr(into, option.dest).append(value)
+    else:
+        setattr(into, option.dest, value)
+    return True
 
 
-def _option(args: list[str]) -> tuple[str, str | None]:
-    """Pop `--name value`, `--name=value` or a flag from the front of args."""
-    head = args.pop(0)
-    if not head.startswith("--"):
-        raise _Fallback
-    name, sep, value = head.partition("=")
-    if sep:
-        return name, value
-    if name in _FLAGS:
-        return name, None
-    if not args:
-        raise _Fallback
-    return name, args.pop(0)
-
-
-def _need(value: str | None) -> str:
-    if value is None:
-        raise _Fallback
-    return value
-
-
-__all__ = ["EXIT_USAGE", "GlobalOptions", "RunArgs", "main", "run_command"]
+__all__ = ["EXIT_USAGE", "GLOBAL_OPTIONS", "RUN_OPTIONS", "GlobalOptions", "RunArgs", "main",
+           "parse_run_line", "run_command"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from ..errors import UsageError
@@ -28,16 +30,17 @@ def escape(text: str) -> str:
 STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, timed_out, interrupted, skipped, lost
 
 
-def open_runlog():  # type: ignore[no-untyped-def]
+def open_runlog(ctx: typer.Context) -> Any:
     from ..runlog.reader import RunLog
 
-    return RunLog.open(get_settings())
+    return RunLog.open(get_settings(ctx))
 
 
 def register(app: typer.Typer) -> None:
     @app.command("history")
     @cli_errors
     def history(
+        ctx: typer.Context,
         task: str | None = typer.Argument(None, help="Only runs of this task."),
         status: str | None = typer.Option(None, "--status", help=f"Only runs with this status: {', '.join(STATUSES)}."),
         since: str | None = typer.Option(None, "--since", help="Only runs started since: 2026-11-28, 2026-11-28T03:00, or 2h / 7d ago."),
@@ -55,7 +58,7 @@ def register(app: typer.Typer) -> None:
         if status is not None and status not in STATUSES:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
         flt = HistoryFilter(task=task, status=status, since=parse_since(since, now()) if since else None, limit=limit)
-        runs = open_runlog().history(flt)
+        runs = open_runlog(ctx).history(flt)
         if json:
             print_json(runs)
             return
@@ -74,6 +77,7 @@ def register(app: typer.Typer) -> None:
     @app.command("show")
     @cli_errors
     def show(
+        ctx: typer.Context,
         run_id: int = typer.Argument(..., help="Run id, as `cronkit history` shows it."),
         json: bool = JSON_OPTION,
     ) -> None:
@@ -81,7 +85,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit show 42
         """
-        run = open_runlog().run(run_id)
+        run = open_runlog(ctx).run(run_id)
         if run is None:
             raise UsageError(f"no run with id {run_id}")
         if json:

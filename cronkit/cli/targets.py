@@ -5,29 +5,31 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import typer
+
 from ..errors import UsageError
 from .common import get_registry, get_settings
 
 
-def _files(target: str, executable: str | None) -> dict[str, str]:
+def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str, str]:
     from ..targets import render_target
 
     if target == "systemd" and executable is None:
         from ..cronfile.render import find_executable
 
         executable = find_executable()
-    return render_target(target, get_registry(), get_settings(), executable or "")
+    return render_target(target, get_registry(ctx), get_settings(ctx), executable or "")
 
 
-def render(target: str, output: Path | None, executable: str | None) -> None:
+def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None) -> None:
     """Print the files, each after `# --- <name>`, or write them into `output`."""
     from ..targets import joined
     from ..targets.files import _write_atomic
 
-    files = _files(target, executable)
+    files = _files(ctx, target, executable)
     if output is None:
         if not files:
-            print(f"# environment {get_settings().environment} schedules no task", file=sys.stderr)
+            print(f"# environment {get_settings(ctx).environment} schedules no task", file=sys.stderr)
         sys.stdout.write(joined(files))
         return
     output.mkdir(parents=True, exist_ok=True)
@@ -49,14 +51,14 @@ def _report_changes(changes: object) -> None:
     print(changes.summary())
 
 
-def install(target: str, output: Path | None, user_units: bool, unit_dir: Path | None,
+def install(ctx: typer.Context, target: str, output: Path | None, user_units: bool, unit_dir: Path | None,
             dry_run: bool, executable: str | None) -> None:
     """Write the files (Kubernetes: into --output; systemd: into the unit directory)."""
     from ..targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
 
-    settings, registry = get_settings(), get_registry()
+    settings, registry = get_settings(ctx), get_registry(ctx)
     install_id = registry.id or settings.registry
-    files = _files(target, executable)
+    files = _files(ctx, target, executable)
     if not files:
         print(f"environment {settings.environment} schedules no task", file=sys.stderr)
     if target == "kubernetes":

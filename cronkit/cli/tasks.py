@@ -14,16 +14,21 @@ from .common import (
     get_settings,
     print_json,
     print_table,
-    state,
+    state_of,
 )
+from .run import DEFAULT_TRIGGER, RUN_OPTIONS, TASK_HELP
 
 
-def task_rows() -> list[dict[str, Any]]:
+def _help(name: str) -> str:
+    return next(option.help for option in RUN_OPTIONS if option.name == name)
+
+
+def task_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Describe every task of the registry for `list`, with its next run and whether it runs here."""
     from ..clock import now
     from ..schedule import describe, next_run
 
-    settings, registry = get_settings(), get_registry()
+    settings, registry = get_settings(ctx), get_registry(ctx)
     current = now()
     rows = []
     for task in registry:
@@ -59,16 +64,16 @@ def task_rows() -> list[dict[str, Any]]:
 def register(app: typer.Typer) -> None:
     @app.command("list")
     @cli_errors
-    def list_(json: bool = JSON_OPTION) -> None:
+    def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
         """List the registered tasks: schedule, what it means, zone, environments, next run.
 
         Example: cronkit --env production list
         """
-        rows = task_rows()
+        rows = task_rows(ctx)
         if json:
             print_json(rows)
             return
-        settings = get_settings()
+        settings = get_settings(ctx)
         columns = [("task", "left", 0), ("schedule", "left", 0), ("when", "left", 3), ("zone", "left", 1),
                    ("environments", "left", 4), ("next run", "left", 0), ("here", "left", 0)]
         table_rows = []
@@ -89,14 +94,17 @@ def register(app: typer.Typer) -> None:
         for reason, names in reasons.items():
             out.print(f"[dim]not here ({reason}): {', '.join(names)}[/dim]")
 
+    # The options come from cli/run.py's RUN_OPTIONS, which the lean parser of main() reads: a
+    # plain `cronkit run` never reaches this command; `run --help` and odd command lines do.
     @app.command("run")
     def run(
-        task: str = typer.Argument(..., help="Task name, as `cronkit list` shows it."),
-        param: list[str] | None = typer.Option(None, "--param", help="KEY=VALUE passed to the task (repeatable)."),
-        date: str | None = typer.Option(None, "--date", help="Compute the period of this day (YYYY-MM-DD): backfill."),
-        dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report without changing anything."),
-        trigger: str = typer.Option("manual", "--trigger", help="cron (used by the crontab line), manual or retry."),
-        json: bool = JSON_OPTION,
+        ctx: typer.Context,
+        task: str = typer.Argument(..., help=TASK_HELP),
+        params: list[str] | None = typer.Option(None, "--param", help=_help("--param")),
+        date: str | None = typer.Option(None, "--date", help=_help("--date")),
+        dry_run: bool = typer.Option(False, "--dry-run", help=_help("--dry-run")),
+        trigger: str = typer.Option(DEFAULT_TRIGGER, "--trigger", help=_help("--trigger")),
+        json: bool = typer.Option(False, "--json", help=_help("--json")),
     ) -> None:
         """Run one task now: lock, attempts, timeout, record; exit 0 on success.
 
@@ -104,6 +112,6 @@ def register(app: typer.Typer) -> None:
         """
         from .run import RunArgs, run_command
 
-        code = run_command(state, RunArgs(task=task, params=list(param or []), date=date, dry_run=dry_run,
-                                          trigger=trigger, json=json))
+        code = run_command(state_of(ctx).options, RunArgs(task=task, params=list(params or []), date=date,
+                                                          dry_run=dry_run, trigger=trigger, json=json))
         raise typer.Exit(code)

@@ -103,6 +103,7 @@ def shared_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield request.getfixturevalue("pg_url")
 
 
+@pytest.mark.slow
 def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_url, shared_log) -> None:
     count = tmp_path / "count"
     hosts = [_host(env, tmp_path, name, shared_log, redis_url) for name in ("host-a", "host-b")]
@@ -125,6 +126,7 @@ def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_u
         assert_unlocked(Path(h["CRONKIT_HOME"]), "hold", redis_url)
 
 
+@pytest.mark.slow
 def test_two_hosts_with_separate_run_logs_share_the_slot_through_redis(env, tmp_path, redis_url, run_cli) -> None:
     count = tmp_path / "count"
     host_a, host_b = (_host(env, tmp_path, name, None, redis_url) for name in ("host-a", "host-b"))
@@ -149,6 +151,7 @@ def test_two_hosts_with_separate_run_logs_share_the_slot_through_redis(env, tmp_
         assert_unlocked(Path(h["CRONKIT_HOME"]), "hold", redis_url)
 
 
+@pytest.mark.slow
 def test_kill_9_of_the_runner_then_a_new_run(env, home, db, tmp_path, redis_url, run_cli) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     ready = tmp_path / "ready"
@@ -265,6 +268,7 @@ def test_redis_down_before_a_run_fails_closed_or_falls_back(env, home, db, tmp_p
     assert_unlocked(home, "hold-fallback", redis_url)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("outage", ["stopped", "hung"])
 def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env, home, db, tmp_path, redis_server, redis_url, run_cli, outage) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url, "CRONKIT_LEASE_TTL": "2", "CRONKIT_STOP_GRACE": "0.3"}
@@ -303,6 +307,7 @@ def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env, home, d
     assert again.returncode == 0, again.stderr
 
 
+@pytest.mark.slow
 def test_redis_down_mid_run_of_a_fallback_task_goes_on(env, home, db, tmp_path, redis_server, redis_url) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url, "CRONKIT_LEASE_TTL": "1.5"}
     ready, release = tmp_path / "ready", tmp_path / "release"

@@ -191,6 +191,7 @@ def test_two_concurrent_rotations_make_one_new_version_each(tmp_path: Path) -> N
         assert (name, 3) not in final
 
 
+@pytest.mark.slow
 def test_cli_run_refuses_without_key_and_leaves_no_plaintext(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
                                                              home: Path) -> None:
     missing = run_cli("run", "secret-rotation")

@@ -309,6 +309,7 @@ def test_rejects_bad_params(tmp_path: Path, redis_url: str) -> None:
         daily_session_cleanup(make_ctx(tmp_path, redis_url, params={"user": "1"}))
 
 
+@pytest.mark.slow
 def test_cli_run_user_cleanup_and_redis_outage(run_cli, cronkit_env: dict[str, str], redis_url: str,  # type: ignore[no-untyped-def]
                                                r: redis.Redis) -> None:
     ctx = TaskContext(task="daily-session-cleanup", settings=load_settings(environ=cronkit_env),

@@ -211,3 +211,19 @@ def test_the_lists_agree_with_the_real_crontab(expr: str, accepted: bool, tmp_pa
     if "invalid option" in done.stderr:
         pytest.skip("this crontab has no -n")
     assert (done.returncode == 0) == accepted, done.stderr
+
+
+@pytest.mark.parametrize("expr", ["*/60 * * * *", "0 */24 * * *", "*/90 */30 */40 */13 */8", "0 4-4/1 * * *"])
+def test_steps_wider_than_their_range_render_as_cron_reads_them(expr: str, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12: accepted at registration, then render crashed with a traceback.
+    from .conftest import write_registry
+
+    path = write_registry(tmp_path / "steps.py", f"registry.add({expr!r}, 'os:getcwd', name='wide', environments=['*'])\n")
+    for zone in ("UTC", "Pacific/Chatham"):
+        proc = run_cli("render", "--host-zone", zone, env={"CRONKIT_TASKS": str(path)})
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and " run wide " in proc.stdout
+    spec = parse_line(expr)
+    assert spec is not None
+    first = next_run(expr, "UTC", datetime(2026, 1, 1, tzinfo=UTC))
+    assert first.minute in spec.minute and first.hour in spec.hour

@@ -1,11 +1,16 @@
-"""Cron schedules: Debian-cron validation, slots in a zone, plain-language text.
+"""Cron schedules: Debian-cron validation, slots in a zone, host lines, plain-language text.
 
-A schedule's instants are those cronsim yields when iterating it in the task's zone
-(cronsim mimics Debian cron across DST: a fixed-time job whose local time falls in a
-spring-forward gap fires at the end of the gap, and fires once in a fall-back; a job with
-`*` leading its minute or hour field follows the wall clock through both passes).
-`cronkit run` imports this module on every cron tick, so it imports only cronsim and
-zoneinfo; cron-descriptor is imported when a description is asked for.
+One reading of a schedule, Debian cron 3.0pl1's (cronkit.debcron, written from cron's
+entry.c and cron.c), serves validation, host lines and slots alike. A task's slots are the
+UTC minutes at which Debian's cron, running on a host in the task's zone and waking up on
+time, starts the job: a fixed-time job whose wall time a spring-forward skips starts at
+the end of the gap, a fixed-time job runs once in a fall-back, a job with `*` leading its
+minute or hour field follows the wall clock through both passes of a fall-back and skips
+the gap. Each answer is computed from the zone's offsets around the instants asked about
+(never by iterating from the caller's starting point), so "is T a slot", "the next slot
+after T" and "the slots in (a, b]" agree whatever the start; every search is bounded.
+`cronkit run` imports this module on every cron tick, so it imports only the standard
+library; cron-descriptor is imported when a description is asked for.
 """
 
 from __future__ import annotations
@@ -15,8 +20,15 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
-
+from .debcron import (
+    FIELD_RANGES,
+    MINUTES_PER_DAY,
+    SEARCH_YEARS,
+    Clock,
+    CronSpec,
+    cron_spec,
+    parse_field,
+)
 from .errors import ScheduleError
 
 UTC = UTC
@@ -31,14 +43,10 @@ NICKNAMES = {
     "@annually": "0 0 1 1 *",
 }
 
-FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
-FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 MONTH_TITLES = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )
-DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # February counts 29 days: a schedule is possible when it can fire in some year.
 DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -49,94 +57,19 @@ HORIZON_YEARS = (2024, 2050)
 TRANSITION_REACH = timedelta(hours=3)
 
 MINUTE = timedelta(minutes=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Slots are computed a week at a time; a search for the next slot takes this many steps at most.
+CHUNK = 7 * MINUTES_PER_DAY
+SEARCH_STEPS = 2000
+
 
 
 # --- validation ---------------------------------------------------------------------------
 
 
-def _names_for(index: int) -> tuple[str, ...]:
-    if index == 3:
-        return MONTH_NAMES
-    if index == 4:
-        return DAY_NAMES
-    return ()
-
-
-def _number(token: str, index: int, prefix: str) -> int:
-    """Return `token` as a number within the field's range, or raise naming the field."""
-    low, high = FIELD_RANGES[index]
-    if not token.isdigit() or not token.isascii():
-        letters = "".join(ch for ch in token.upper() if not ch.isdigit())
-        if letters in ("L", "W", "LW"):
-            # Quartz's last-day and weekday extensions (5L, 15W, LW); Debian has neither.
-            raise ScheduleError(f"{prefix}: {letters[0]!r} is not accepted by Debian cron")
-        if token == "":
-            raise ScheduleError(f"{prefix}: a number is missing")
-        raise ScheduleError(f"{prefix}: {token!r} is not a number")
-    value = int(token)
-    if not low <= value <= high:
-        raise ScheduleError(f"{prefix}: {value} is out of range {low}-{high}")
-    return value
-
-
 def _parse_field(text: str, index: int, where: str) -> set[int]:
-    """Return the values a field names, accepting what Debian's cron 3.0pl1 accepts."""
-    name = FIELD_NAMES[index]
-    prefix = f"{where}: {name}"
-    low, high = FIELD_RANGES[index]
-    for bad in ("?", "#"):
-        if bad in text:
-            raise ScheduleError(f"{prefix}: {bad!r} is not accepted by Debian cron")
-    names = _names_for(index)
-    if names and text.lower() in names:
-        value = names.index(text.lower())
-        return {value + 1 if index == 3 else value}
-    if names and any(part.lower() in names for part in _alpha_parts(text)):
-        raise ScheduleError(
-            f"{prefix}: {text!r}: names are accepted only as a single value, not in lists or ranges"
-        )
-    values: set[int] = set()
-    for item in text.split(","):
-        if item == "":
-            raise ScheduleError(f"{prefix}: {text!r} has an empty list element")
-        base, slash, step_text = item.partition("/")
-        step = 1
-        if slash:
-            if step_text == "":
-                raise ScheduleError(f"{prefix}: {item!r} has no step after '/'")
-            if not (step_text.isdigit() and step_text.isascii()):
-                raise ScheduleError(f"{prefix}: step {step_text!r} in {item!r} is not a number")
-            step = int(step_text)
-            if step == 0:
-                raise ScheduleError(f"{prefix}: step 0 in {item!r} must be at least 1")
-        if base == "*":
-            start, end = low, high
-        elif "-" in base:
-            first, _, last = base.partition("-")
-            start, end = _number(first, index, prefix), _number(last, index, prefix)
-            if start > end:
-                raise ScheduleError(f"{prefix}: range {base!r} is reversed")
-        else:
-            start = end = _number(base, index, prefix)
-            if slash:
-                raise ScheduleError(
-                    f"{prefix}: {item!r}: a step needs a range or '*' before it, as in '*/{step}'"
-                )
-        values.update(range(start, end + 1, step))
-    return values
-
-
-def _alpha_parts(text: str) -> list[str]:
-    parts, current = [], ""
-    for ch in text:
-        if ch.isalpha():
-            current += ch
-        elif current:
-            parts.append(current)
-            current = ""
-    if current:
-        parts.append(current)
-    return parts
+    """Return the values a field names, as Debian's cron 3.0pl1 reads it (see debcron)."""
+    return set(parse_field(text, index, where))
 
 
 def _check_possible(fields: list[str], sets: list[set[int]], where: str) -> None:
@@ -251,22 +184,31 @@ def _floor_minute(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(second=0, microsecond=0)
 
 
+def _minute(instant: datetime) -> int:
+    """Return the UTC minute (minutes since the epoch) containing `instant`."""
+    return (instant - EPOCH) // MINUTE
+
+
+def _instant(minute: int) -> datetime:
+    return datetime.fromtimestamp(minute * 60, UTC)
+
+
+def _spec(expr: str) -> CronSpec:
+    fields = expand(expr).split()
+    if len(fields) != 5:
+        validate_schedule(expr)
+    return cron_spec((fields[0], fields[1], fields[2], fields[3], fields[4]))
+
+
 def fires_at(expr: str, zone: str, instant: datetime) -> bool:
     """Return whether the schedule, in `zone`, fires at the UTC minute containing `instant`."""
     _require_aware(instant, "instant")
-    minute = _floor_minute(instant)
-    tz = zone_info(zone)
-    start = minute - timedelta(seconds=1)
-    earlier = minute - TRANSITION_REACH
-    if tz is not UTC and _offset(earlier, tz) != _offset(minute, tz):
-        # Near a DST change cronsim's answer depends on where it starts (a fall-back that
-        # is not on the hour, as in Chatham or Lord Howe): start where a long iteration
-        # would come from, before the change, so the check agrees with slots_between.
-        start = earlier
-    for instant in _iterate(expr, zone, start):
-        if instant >= minute:
-            return instant == minute
-    return False
+    minute = _minute(instant)
+    spec, tz = _spec(expr), zone_info(zone)
+    try:
+        return Clock(tz, minute, minute + 1).fires(spec, minute)
+    except (OverflowError, ValueError) as exc:
+        raise ScheduleError(f"schedule {expr!r} in {zone}: {exc}") from None
 
 
 def slot_for(expr: str, zone: str, instant: datetime) -> datetime | None:
@@ -274,38 +216,58 @@ def slot_for(expr: str, zone: str, instant: datetime) -> datetime | None:
     return _floor_minute(instant) if fires_at(expr, zone, instant) else None
 
 
-def _iterate(expr: str, zone: str, after: datetime) -> Iterator[datetime]:
-    """Yield the schedule's UTC instants strictly after `after`, ascending, each once."""
-    _require_aware(after, "after")
-    last = after.astimezone(UTC)
-    try:
-        sim = CronSim(expand(expr), last.astimezone(zone_info(zone)))
-    except CronSimError as exc:
-        raise ScheduleError(f"schedule {expr!r}: {exc}") from None
-    for found in sim:
-        instant = found.astimezone(UTC)
-        # In a fall-back hour cronsim walks the local clock and may name the first pass
-        # of a time that lies before `after`; skip anything not strictly later.
-        if instant > last:
-            last = instant
-            yield instant
+def _slot_minutes(spec: CronSpec, tz: tzinfo, start: int, end: int) -> Iterator[int]:
+    """Yield the UTC minutes in [start, end) at which Debian's cron runs `spec` in `tz`."""
+    cursor = start
+    while cursor < end:
+        stop = min(end, cursor + CHUNK)
+        yield from Clock(tz, cursor, stop).slots(spec, cursor, stop)
+        cursor = stop
+
+
+def _next_day(spec: CronSpec, day: int, limit: int) -> int | None:
+    """Return the first local day >= `day` (days since 1970-01-01) whose date matches, or None."""
+    found = spec.first_match(day * MINUTES_PER_DAY, limit * MINUTES_PER_DAY)
+    return None if found is None else found // MINUTES_PER_DAY
+
+
+def _next_minute(spec: CronSpec, tz: tzinfo, start: int) -> int | None:
+    """Return the first slot at or after UTC minute `start`, searching SEARCH_YEARS at most."""
+    limit_day = start // MINUTES_PER_DAY + SEARCH_YEARS * 366
+    cursor = start
+    for _ in range(SEARCH_STEPS):
+        stop = cursor + CHUNK
+        for found in Clock(tz, cursor, stop).slots(spec, cursor, stop):
+            return found
+        # Nothing in this stretch: go to two days before the next local day that matches
+        # (a zone's offset is within a day of UTC), never backwards.
+        day = _next_day(spec, stop // MINUTES_PER_DAY - 1, limit_day)
+        if day is None:
+            return None
+        cursor = max(stop, (day - 2) * MINUTES_PER_DAY)
+    raise ScheduleError(f"gave up after {SEARCH_STEPS} searches for the next slot")
 
 
 def next_run(expr: str, zone: str, after: datetime) -> datetime:
     """Return the first slot (UTC) strictly after `after`."""
-    for instant in _iterate(expr, zone, after):
-        return instant
-    raise ScheduleError(f"schedule {expr!r} never fires after {after.isoformat()}")
+    _require_aware(after, "after")
+    spec, tz = _spec(expr), zone_info(zone)
+    try:
+        found = _next_minute(spec, tz, _minute(after) + 1)
+    except (OverflowError, ValueError) as exc:
+        raise ScheduleError(f"schedule {expr!r} in {zone}: {exc}") from None
+    if found is None:
+        raise ScheduleError(f"schedule {expr!r} never fires within {SEARCH_YEARS} years after {after.isoformat()}")
+    return _instant(found)
 
 
 def slots_between(expr: str, zone: str, start: datetime, end: datetime) -> Iterator[datetime]:
     """Yield the slots (UTC) with start < slot <= end, ascending, each instant once."""
+    _require_aware(start, "start")
     _require_aware(end, "end")
-    stop = end.astimezone(UTC)
-    for instant in _iterate(expr, zone, start):
-        if instant > stop:
-            return
-        yield instant
+    spec, tz = _spec(expr), zone_info(zone)
+    first, last = _minute(start) + 1, _minute(end)
+    return (_instant(minute) for minute in _slot_minutes(spec, tz, first, last + 1))
 
 
 # --- host crontab lines --------------------------------------------------------------------

@@ -303,11 +303,21 @@ def test_cli_history_does_not_need_the_registry(run_cli, tmp_path: Path) -> None
     assert json.loads(proc.stdout) == []
 
 
-def test_cli_names_in_lists_are_rejected_like_debian_cron(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    path = write_registry(tmp_path / "names.py", "registry.add('0 9 * * mon-fri', 'os:getcwd', name='weekdays')\n")
+def test_cli_names_in_lists_and_ranges_are_read_like_debian_cron(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Debian's crontab installs `MON-FRI` and `mon,wed` and its daemon runs them.
+    body = (
+        "registry.add('0 9 * * MON-FRI', 'os:getcwd', name='weekdays')\n"
+        "registry.add('0 9 1 jan,jul *', 'os:getcwd', name='halves')\n"
+    )
+    path = write_registry(tmp_path / "names.py", body)
+    proc = run_cli("list", env={"CRONKIT_TASKS": str(path)})
+    assert proc.returncode == 0, proc.stderr
+    assert "weekdays" in proc.stdout and "halves" in proc.stdout
+    # A reversed range is refused (cron would read it as no day at all), naming the field.
+    path = write_registry(tmp_path / "reversed.py", "registry.add('0 9 * * fri-mon', 'os:getcwd', name='weekend')\n")
     proc = run_cli("list", env={"CRONKIT_TASKS": str(path)})
     assert proc.returncode == 78
-    assert proc.stderr.startswith("cronkit: error: task weekdays: day-of-week: 'mon-fri'")
+    assert proc.stderr.startswith("cronkit: error: task weekend: day-of-week: range 'fri-mon' is reversed")
 
 
 def test_a_registry_file_named_like_a_library_does_not_shadow_it(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]

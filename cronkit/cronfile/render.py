@@ -172,10 +172,11 @@ def _cron_line(schedule: str, command: str, user: str | None) -> str:
 
     tab = python_crontab.CronTab(tab="", user=False if user else None)
     job = tab.new(command=command, user=user)
-    job.setall(schedule)
-    # python-crontab rewrites some schedules (`0 * * * *` as `@hourly`, `0-59/20` as `*/20`);
-    # Debian's cron treats a leading '*' differently across DST, so the schedule text must be
-    # exactly the one host_lines chose: swap python-crontab's rendering of it back.
+    # python-crontab rewrites some schedules (`0 * * * *` as `@hourly`, `0-59/20` as `*/20`)
+    # and refuses steps Debian's cron accepts (`*/60`); Debian's cron treats a leading '*'
+    # differently across DST, so the schedule text must be exactly the one host_lines chose
+    # (validated there): python-crontab renders the rest of the line around a placeholder.
+    job.setall("* * * * *")
     rendered = str(job.render())
     slices = str(job.slices.render())
     if not rendered.startswith(slices + " "):

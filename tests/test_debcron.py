@@ -1,0 +1,229 @@
+"""cronkit's reading of a schedule against a model of Debian cron 3.0pl1 (tests/debcron_model.py).
+
+A seeded, bounded sample: random expressions (steps wider than their range, `a-a/s`,
+lists, names in lists and ranges, 7 for Sunday, both day fields restricted) in zones with
+30- and 45-minute offsets or DST changes, the southern hemisphere and the usual ones, over
+a whole year, minute by minute on the model's side. bench/time_exact.py runs more.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+import pytest
+
+from cronkit.debcron import cron_spec
+from cronkit.errors import ScheduleError
+from cronkit.schedule import _slot_minutes as slot_minutes
+from cronkit.schedule import fires_at, next_run, slots_between, validate_schedule, zone_info
+
+from .debcron_model import Host, parse_line
+
+ZONES = [
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "Asia/Kathmandu",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Australia/Adelaide",
+    "America/Santiago",
+    "Pacific/Auckland",
+    "Europe/London",
+    "America/New_York",
+    "UTC",
+]
+YEAR = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+MONTHS = ["jan", "Feb", "MAR", "apr", "may", "jun", "Jul", "aug", "sep", "oct", "nov", "DEC"]
+DAYS = ["sun", "Mon", "TUE", "wed", "thu", "Fri", "sat"]
+
+
+def random_field(rng: random.Random, low: int, high: int, names: list[str], dense: bool) -> str:
+    """One field: '*', '*/s' (s may exceed the range), or a list of numbers, ranges, `a-a/s`, names."""
+    roll = rng.random()
+    if dense and roll < 0.25:
+        return "*"
+    if roll < 0.4:
+        return f"*/{rng.choice([rng.randint(1, high - low + 1), rng.randint(high - low, 3 * (high - low) + 2)])}"
+
+    def value(v: int) -> str:
+        if names and rng.random() < 0.4:
+            return names[v % 7] if len(names) == 7 else names[v - 1]
+        return str(v)
+
+    items = []
+    for _ in range(rng.randint(1, 3)):
+        a = rng.randint(low, high)
+        kind = rng.random()
+        if kind < 0.35:
+            items.append(value(a))
+        elif kind < 0.55:
+            items.append(f"{value(a)}-{value(a)}/{rng.randint(1, 5)}")  # a-a/s is {a}
+        else:
+            b = rng.randint(a, high)
+            step = f"/{rng.randint(1, high - low + 3)}" if rng.random() < 0.5 else ""
+            items.append(f"{value(a)}-{value(b)}{step}")
+    return ",".join(items)
+
+
+def random_expression(rng: random.Random) -> str:
+    minute = random_field(rng, 0, 59, [], dense=False)
+    hour = random_field(rng, 0, 23, [], dense=True)
+    dom = random_field(rng, 1, 31, [], dense=True)
+    month = random_field(rng, 1, 12, MONTHS, dense=True)
+    dow = random_field(rng, 0, 7, DAYS, dense=True)
+    return f"{minute} {hour} {dom} {month} {dow}"
+
+
+def valid_expressions(seed: int, count: int) -> list[str]:
+    rng = random.Random(seed)
+    found: list[str] = []
+    while len(found) < count:
+        expr = random_expression(rng)
+        try:
+            validate_schedule(expr)
+        except ScheduleError:
+            continue
+        found.append(expr)
+    # Hand-picked: the hangs and misreadings of issue 19, and both day fields restricted.
+    return [
+        "*/5 3 * * *", "45 */3 * * *", "0 4-4/1 * * *", "*/60 */24 * * *", "30 2 * * 0",
+        "* 1 * * *", "15,45 1-3 1,15 * mon-fri", "0 0 13 * FRI", "50 2 * jan-mar,oct-dec 7",
+        *found,
+    ]
+
+
+@cache
+def host(zone: str) -> Host:
+    return Host(zone, *YEAR)
+
+
+def year_minutes() -> tuple[int, int]:
+    return int(YEAR[0].timestamp()) // 60, int(YEAR[1].timestamp()) // 60
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_slots_match_the_model_minute_by_minute_over_a_year(zone: str) -> None:
+    start, end = year_minutes()
+    disagreements = []
+    for expr in valid_expressions(seed=19 + len(zone), count=10):
+        model = host(zone).runs(parse_line(expr))
+        fields = expr.split()
+        spec = cron_spec((fields[0], fields[1], fields[2], fields[3], fields[4]))
+        mine = list(slot_minutes(spec, zone_info(zone), start, end))
+        assert mine == sorted(set(mine)), "ascending, each once"
+        if set(mine) != set(model):
+            disagreements.append((expr, sorted(set(mine) ^ set(model))[:3]))
+    assert disagreements == []
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Chatham", "Australia/Lord_Howe", "America/Santiago"])
+def test_every_answer_is_the_same_whatever_the_starting_point(zone: str) -> None:
+    # Around each offset change of the year: next_run from every minute, fires_at at every
+    # minute and slots_between from several starts all give the model's slots.
+    rng = random.Random(7)
+    start, _ = year_minutes()
+    model_host = host(zone)
+    changes = sorted(m for m in model_host.special if m - 1 not in model_host.special)
+    exprs = ["*/5 3 * * *", "45 */3 * * *", "* 1 * * *", "30 2 * * *", "0 3 * * *", "15,45 * * * 0", "0 0 * * *"]
+    for expr in exprs:
+        slots = set(model_host.runs(parse_line(expr)))
+        for change in changes:
+            window = range(change - 200, change + 200)
+            expected = sorted(m for m in slots if m in window)
+            for minute in window:
+                at = datetime.fromtimestamp(minute * 60 + rng.randint(0, 59), UTC)
+                assert fires_at(expr, zone, at) == (minute in slots), (expr, at)
+            for first in rng.sample(list(window), 8):
+                after = datetime.fromtimestamp(first * 60, UTC)
+                got = [int(s.timestamp()) // 60 for s in slots_between(expr, zone, after, after + timedelta(minutes=change + 200 - first - 1))]
+                assert got == [m for m in expected if m > first], (expr, after)
+                following = min(m for m in slots if m > first)
+                assert int(next_run(expr, zone, after).timestamp()) // 60 == following
+    assert start  # the span starts in 2026
+
+
+def test_the_hangs_of_issue_19_return() -> None:
+    after = datetime(2026, 4, 4, 13, 0, tzinfo=UTC)
+    for expr in ("*/5 3 * * *", "45 */3 * * *"):
+        slots = list(slots_between(expr, "Pacific/Chatham", after - timedelta(days=7), after + timedelta(days=7)))
+        assert slots
+    # Lord Howe's 30-minute fall-back: from any start the next 03:xx slot is the same one.
+    assert next_run("* 3 * * *", "Australia/Lord_Howe", datetime(2026, 4, 4, 15, 31, tzinfo=UTC)) == datetime(
+        2026, 4, 4, 16, 30, tzinfo=UTC
+    )
+
+
+def test_rare_schedules_are_found_and_impossible_ones_end() -> None:
+    assert next_run("0 0 29 2 */7", "UTC", datetime(2026, 1, 1, tzinfo=UTC)).date().isoformat() == "2032-02-29"
+    assert next_run("0 0 29 2 mon", "Pacific/Chatham", datetime(2026, 1, 1, tzinfo=UTC)) < datetime(2026, 2, 3, tzinfo=UTC)
+
+
+# --- the syntax -------------------------------------------------------------------------------
+
+
+def test_what_cronkit_accepts_cron_reads_the_same_way() -> None:
+    rng = random.Random(13)
+    checked = 0
+    for _ in range(3000):
+        expr = random_expression(rng)
+        model = parse_line(expr)
+        try:
+            validate_schedule(expr)
+        except ScheduleError:
+            continue
+        assert model is not None, expr
+        fields = expr.split()
+        spec = cron_spec((fields[0], fields[1], fields[2], fields[3], fields[4]))
+        assert (spec.minutes, spec.hours, spec.doms, spec.months) == (model.minute, model.hour, model.dom, model.month)
+        assert spec.dows == {d % 7 for d in model.dow}
+        assert (spec.dom_star, spec.dow_star, spec.wild) == (model.dom_star, model.dow_star, model.wild)
+        checked += 1
+    assert checked > 1500
+
+
+REFUSED_BY_BOTH = ["1/5 * * * *", "*/0 * * * *", "60 * * * *", "* * * jan-foo *", "* * * * mon/2", "* * * * */mon"]
+REFUSED_BY_CRONKIT_ONLY = ["0 0 * * fri-mon", "1-5.3 * * * *", "*5 * * * *"]
+ACCEPTED_BY_BOTH = ["* * * * MON-FRI", "0 9 * * mon,wed", "0 0 1 jan-mar *", "*/60 * * * *", "0 */24 * * *", "0 4-4/1 * * *"]
+
+
+def test_the_lists_agree_with_the_model() -> None:
+    for expr in REFUSED_BY_BOTH + REFUSED_BY_CRONKIT_ONLY:
+        with pytest.raises(ScheduleError):
+            validate_schedule(expr)
+    assert all(parse_line(expr) is None for expr in REFUSED_BY_BOTH)
+    assert all(parse_line(expr) is not None for expr in REFUSED_BY_CRONKIT_ONLY + ACCEPTED_BY_BOTH)
+    assert parse_line("*/60 * * * *").minute == {0}  # type: ignore[union-attr]
+    assert parse_line("0 */24 * * *").hour == {0}  # type: ignore[union-attr]
+
+
+@pytest.mark.skipif(shutil.which("crontab") is None, reason="needs Debian's crontab")
+@pytest.mark.parametrize(("expr", "accepted"), [(e, False) for e in REFUSED_BY_BOTH] + [(e, True) for e in ACCEPTED_BY_BOTH])
+def test_the_lists_agree_with_the_real_crontab(expr: str, accepted: bool, tmp_path: object) -> None:
+    # `crontab -n FILE` checks the syntax and installs nothing.
+    path = f"{tmp_path}/crontab"
+    with open(path, "w") as handle:
+        handle.write(f"{expr} true\n")
+    done = subprocess.run(["crontab", "-n", path], capture_output=True, text=True, timeout=30, check=False)
+    if "invalid option" in done.stderr:
+        pytest.skip("this crontab has no -n")
+    assert (done.returncode == 0) == accepted, done.stderr
+
+
+@pytest.mark.parametrize("expr", ["*/60 * * * *", "0 */24 * * *", "*/90 */30 */40 */13 */8", "0 4-4/1 * * *"])
+def test_steps_wider_than_their_range_render_as_cron_reads_them(expr: str, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Issue 12: accepted at registration, then render crashed with a traceback.
+    from .conftest import write_registry
+
+    path = write_registry(tmp_path / "steps.py", f"registry.add({expr!r}, 'os:getcwd', name='wide', environments=['*'])\n")
+    for zone in ("UTC", "Pacific/Chatham"):
+        proc = run_cli("render", "--host-zone", zone, env={"CRONKIT_TASKS": str(path)})
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr and " run wide " in proc.stdout
+    spec = parse_line(expr)
+    assert spec is not None
+    first = next_run(expr, "UTC", datetime(2026, 1, 1, tzinfo=UTC))
+    assert first.minute in spec.minute and first.hour in spec.hour

@@ -54,7 +54,8 @@ def kubernetes_schedule(expr: str) -> tuple[str, bool]:
     `0 0 */2 * 1`), robfig cannot say it: the schedule keeps the day-of-month alone, a
     superset of the days, and `cronkit run --trigger cron` skips the others.
     """
-    from ..schedule import FIELD_RANGES, days_and, parse_fields
+    from ..debcron import FIELD_RANGES
+    from ..schedule import days_and, parse_fields
 
     fields, sets = parse_fields(expr)
     all_days = set(range(FIELD_RANGES[2][0], FIELD_RANGES[2][1] + 1))

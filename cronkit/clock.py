@@ -1,20 +1,18 @@
-"""The one place that reads the clock; tests replace `now` through CRONKIT_NOW."""
+"""The one place that reads the clock; the `now` setting (CRONKIT_NOW) pins it for tests and "what if"."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
+
+_pinned: datetime | None = None
+
+
+def pin(instant: datetime | None) -> None:
+    """Make `now()` answer `instant` (an aware datetime) from here on; None restores the real clock."""
+    global _pinned
+    _pinned = None if instant is None else instant.astimezone(UTC)
 
 
 def now() -> datetime:
-    """Return the current instant, timezone-aware in UTC.
-
-    `CRONKIT_NOW` (an ISO 8601 instant) pins the clock for tests and for "what if" checks.
-    """
-    pinned = os.environ.get("CRONKIT_NOW")
-    if pinned:
-        value = datetime.fromisoformat(pinned)
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    return datetime.now(UTC)
+    """Return the current instant, timezone-aware in UTC (the pinned one, when the settings pin it)."""
+    return _pinned if _pinned is not None else datetime.now(UTC)

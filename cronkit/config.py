@@ -182,6 +182,19 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def activate(settings: Settings) -> Settings:
+    """Apply the settings this whole process shares: the clock pin (`now`) and the host name.
+
+    Called once by each command line after it resolved its settings; library callers that
+    want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
+    """
+    from . import clock, host
+
+    clock.pin(settings.now)
+    host.set_hostname(settings.hostname)
+    return settings
+
+
 def load_settings(
     options: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,

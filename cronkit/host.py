@@ -9,11 +9,25 @@ import os
 import socket
 from pathlib import Path
 
-# CRONKIT_HOSTNAME overrides the host name cronkit records and compares (locks, runs, slots): for
-# containers whose host names change with every start, and for tests that play several hosts.
-HOST = os.environ.get("CRONKIT_HOSTNAME") or socket.gethostname()
+_name = socket.gethostname()
 # Process names of cron daemons (Debian cron, cronie/busybox crond, fcron, dcron).
 CRON_DAEMON_NAMES = frozenset({"cron", "crond", "fcron", "dcron", "cronie"})
+
+
+def hostname() -> str:
+    """Return the host name cronkit records and compares (runs, locks, slots).
+
+    The `hostname` setting (CRONKIT_HOSTNAME) overrides the system's, for containers whose host
+    names change with every start and for tests that play several hosts; `config.activate`
+    applies it.
+    """
+    return _name
+
+
+def set_hostname(name: str) -> None:
+    """Record this process's host name (called by `config.activate` with the setting)."""
+    global _name
+    _name = name
 
 
 def process_start(pid: int) -> int | None:
@@ -82,5 +96,5 @@ def invoking_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
-__all__ = ["HOST", "CRON_DAEMON_NAMES", "children_of", "cron_daemon_pids", "invoking_user", "is_alive",
-           "process_start"]
+__all__ = ["CRON_DAEMON_NAMES", "children_of", "cron_daemon_pids", "hostname", "invoking_user", "is_alive",
+           "process_start", "set_hostname"]

@@ -13,28 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
-from .host import HOST, is_alive, process_start
+from .config import DEFAULT_LEASE_TTL
+from .errors import EXIT_SKIPPED, CheckFailed, CronkitError, ServiceUnavailable
+from .host import hostname, is_alive, process_start
 from .status import RunStatus
 
-LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
-LEASE_TTL_ENV = "CRONKIT_LEASE_TTL"
-LEASE_TTL_MS = int(LEASE_TTL * 1000)
+LEASE_TTL_MS = int(DEFAULT_LEASE_TTL * 1000)
 SLOT_TTL_S = 3 * 86400
-
-
-def lease_ttl_ms(environ: Mapping[str, str] = os.environ) -> int:
-    """Return the Redis lease TTL in ms: CRONKIT_LEASE_TTL seconds, else LEASE_TTL."""
-    raw = environ.get(LEASE_TTL_ENV, "").strip()
-    if not raw:
-        return LEASE_TTL_MS
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0.0
-    if not 1.0 <= seconds <= 86400.0:
-        raise ConfigError(f"{LEASE_TTL_ENV}: {raw!r} is not a number of seconds between 1 and 86400")
-    return int(seconds * 1000)
 
 
 class LockHeld(CronkitError):
@@ -60,12 +45,12 @@ class Holder:
 
     def alive(self) -> bool:
         """Tell whether the holder provably still runs; only knowable on its own host."""
-        return self.host != HOST or is_alive(self.pid, self.pid_start)
+        return self.host != hostname() or is_alive(self.pid, self.pid_start)
 
     @classmethod
     def me(cls, run_id: int | None) -> Holder:
         pid = os.getpid()
-        return cls(HOST, pid, process_start(pid), run_id)
+        return cls(hostname(), pid, process_start(pid), run_id)
 
     @classmethod
     def parse(cls, raw: bytes | str | None) -> Holder | None:
@@ -152,7 +137,7 @@ class RedisLease:
         self.client = client
         self.task = task
         self.key = lease_key(task)
-        self.ttl_ms = ttl_ms or lease_ttl_ms()
+        self.ttl_ms = ttl_ms or LEASE_TTL_MS
         self.value: bytes | None = None
         # Monotonic instant until which the lease is surely ours: TTL counted from when the
         # last successful SET or PEXPIRE was sent, not from when its reply arrived.
@@ -202,7 +187,7 @@ class RedisLease:
 
 def claim_slot(client: Any, task: str, slot_ms: int, run_id: int) -> dict[str, Any] | None:
     """Claim a slot across hosts; return the holder's record when another run already has it."""
-    value = json.dumps({"host": HOST, "run_id": run_id}).encode()
+    value = json.dumps({"host": hostname(), "run_id": run_id}).encode()
     with _redis_errors(task):
         if client.set(slot_key(task, slot_ms), value, nx=True, ex=SLOT_TTL_S):
             return None
@@ -214,7 +199,8 @@ def claim_slot(client: Any, task: str, slot_ms: int, run_id: int) -> dict[str, A
 
 
 def unlock(client: Any | None, directory: Path, task: str,
-           run_status: Callable[[int], str | None] | None = None) -> dict[str, Any]:
+           run_status: Callable[[int], str | None] | None = None,
+           lease_ttl_s: float = DEFAULT_LEASE_TTL) -> dict[str, Any]:
     """Clear a task's Redis lease whose holder is gone; refuse (CheckFailed) while it may be alive.
 
     The local lock needs no clearing: the kernel releases a flock with its process, so a held
@@ -240,7 +226,7 @@ def unlock(client: Any | None, directory: Path, task: str,
         if holder is not None:
             report["holder"] = holder.as_dict()
             who = _describe(holder.as_dict())
-            if holder.host == HOST:
+            if holder.host == hostname():
                 if is_alive(holder.pid, holder.pid_start):
                     raise CheckFailed(f"refusing to unlock {task}: the Redis lease holder, {who}, is alive")
             else:
@@ -249,7 +235,7 @@ def unlock(client: Any | None, directory: Path, task: str,
                     raise CheckFailed(
                         f"refusing to unlock {task}: the Redis lease holder, {who}, is on another host and not in"
                         f" this run log, so its liveness cannot be checked; the lease expires by itself"
-                        f" {lease_ttl_ms() // 1000}s after its holder stops renewing it"
+                        f" {lease_ttl_s:g}s after its holder stops renewing it"
                     )
                 if status == RunStatus.RUNNING:
                     raise CheckFailed(f"refusing to unlock {task}: the Redis lease holder, {who}, is still running")

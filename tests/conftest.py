@@ -205,6 +205,11 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
+        # The command line pinned the process-wide clock and host name (config.activate): unpin.
+        from cronkit import clock, host
+
+        clock.pin(None)
+        host.set_hostname(socket.gethostname())
     return subprocess.CompletedProcess([CRONKIT, *args], code, out.getvalue(), err.getvalue())
 
 

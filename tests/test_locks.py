@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from cronkit.errors import ConfigError
-from cronkit.host import HOST
+from cronkit.host import hostname
 from cronkit.locks import (
     Holder,
     LocalLock,
@@ -20,9 +20,10 @@ from cronkit.locks import (
     RedisLease,
     claim_slot,
     lease_key,
-    lease_ttl_ms,
 )
 from tests.runhelpers import assert_unlocked, lease, local_lock_free, make_registry, start, wait_for
+
+HOST = hostname()
 
 SLOT = "2026-03-01T10:00:00+00:00"
 
@@ -115,11 +116,13 @@ def test_a_slot_is_claimed_once_across_hosts(client) -> None:  # type: ignore[no
 
 
 def test_lease_ttl_comes_from_the_environment() -> None:
-    assert lease_ttl_ms({}) == 60_000
-    assert lease_ttl_ms({"CRONKIT_LEASE_TTL": "2.5"}) == 2500
+    from cronkit.config import load_settings
+
+    assert load_settings(environ={}).lease_ttl_ms == 60_000
+    assert load_settings(environ={"CRONKIT_LEASE_TTL": "2.5"}).lease_ttl_ms == 2500
     for bad in ("soon", "0", "-3"):
-        with pytest.raises(ConfigError, match="CRONKIT_LEASE_TTL"):
-            lease_ttl_ms({"CRONKIT_LEASE_TTL": bad})
+        with pytest.raises(ConfigError, match="lease_ttl"):
+            load_settings(environ={"CRONKIT_LEASE_TTL": bad})
 
 
 # -- cronkit unlock ---------------------------------------------------------------------------------

@@ -50,14 +50,17 @@ def load(environ: dict[str, str]) -> tuple[Any, Any]:
 @pytest.fixture
 def installed(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:
     """Install the block into the test's cron.d directory, in process, at INSTALLED."""
+    from cronkit import clock
+    from cronkit.config import activate
     from cronkit.cronfile.install import install
     from cronkit.cronfile.state import default_inputs
 
-    monkeypatch.setenv("CRONKIT_NOW", INSTALLED)
-    monkeypatch.setenv("CRONKIT_CRON_D", settings_env["CRONKIT_CRON_D"])
-    settings, registry = load(settings_env)
-    install(settings, registry, default_inputs(settings, registry, "cron.d"), environ=settings_env)
-    monkeypatch.delenv("CRONKIT_NOW")
+    settings, registry = load({**settings_env, "CRONKIT_NOW": INSTALLED})
+    activate(settings)
+    try:
+        install(settings, registry, default_inputs(settings, registry, "cron.d"))
+    finally:
+        clock.pin(None)
     return Path(settings_env["CRONKIT_CRON_D"]) / "statusreg"
 
 

@@ -65,9 +65,9 @@ class GlobalOptions:
                 "debug": True if self.debug else None}
 
     def settings(self) -> Settings:
-        from ..config import load_settings
+        from ..config import activate, load_settings
 
-        return load_settings(self.setting_overrides(), config_path=self.config)
+        return activate(load_settings(self.setting_overrides(), config_path=self.config))
 
     def wants_debug(self, settings: Settings | None) -> bool:
         """Tell whether an error should show its traceback: --debug, else the settings' `debug`.

@@ -9,7 +9,6 @@ pair up is left untouched with an error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,13 +74,12 @@ def _changes(old: dict[str, list[str]], new: dict[str, list[str]]) -> list[TaskC
     return changes
 
 
-def _commit(settings: Settings, location: Location, before: str | None, after: str | None,
-            environ: Mapping[str, str] | None) -> Path | None:
+def _commit(settings: Settings, location: Location, before: str | None, after: str | None) -> Path | None:
     """Back up, write, re-read and verify; put the previous crontab back if anything fails."""
     saved = backup(settings, location, before)
     try:
-        write_crontab(location, after, environ)
-        found = read_crontab(location, environ)
+        write_crontab(location, after)
+        found = read_crontab(location)
         if found != after:
             raise CrontabUnavailable(
                 f"verification failed: {location.describe()} does not hold what cronkit wrote"
@@ -89,8 +87,8 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
     except BaseException as exc:
         try:
             # Only put the previous text back if the crontab changed: a refused write left it as it was.
-            if read_crontab(location, environ) != before:
-                write_crontab(location, before, environ)
+            if read_crontab(location) != before:
+                write_crontab(location, before)
         except CronkitError as again:
             kept = f"; the previous crontab is in {saved}" if saved else ""
             raise CrontabUnavailable(f"{exc}; restoring it failed too: {again}{kept}") from None
@@ -99,8 +97,7 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
 
 
 def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, user: str | None = None,
-            dry_run: bool = False, write_run_config: bool = True,
-            environ: Mapping[str, str] | None = None) -> Outcome:
+            dry_run: bool = False, write_run_config: bool = True) -> Outcome:
     """Render the registry and write its block into the target crontab (see the module docstring).
 
     `user` is the `crontab -u` user of the user target. In an environment that schedules
@@ -109,11 +106,11 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     from ..clock import now
 
     rendered = render(registry, settings, inputs)
-    location = location_for(inputs.target, inputs.block_id, user=user, environ=environ)
+    location = location_for(settings, inputs.target, inputs.block_id, user=user)
     run_config = Path(inputs.run_config)
     # A dry run only reads: it takes no lock, so it creates nothing under the home.
     with nullcontext() if dry_run else install_lock(settings):
-        before = read_crontab(location, environ)
+        before = read_crontab(location)
         old_block = extract(before or "", inputs.block_id)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
                           run_config=run_config if write_run_config else None)
@@ -132,7 +129,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
             outcome.run_config_written = True
         try:
             if outcome.after != before:
-                outcome.backup = _commit(settings, location, before, outcome.after, environ)
+                outcome.backup = _commit(settings, location, before, outcome.after)
                 outcome.wrote = True
         except BaseException:
             if settings_text is not None and previous_settings != settings_text:
@@ -153,11 +150,11 @@ def _read_text(path: Path) -> str | None:
 
 
 def uninstall(settings: Settings, block_id: str, target: str, *, user: str | None = None,
-              dry_run: bool = False, environ: Mapping[str, str] | None = None) -> Outcome:
+              dry_run: bool = False) -> Outcome:
     """Remove our block and nothing else; a cron.d file left empty is deleted, as is an empty crontab."""
-    location = location_for(target, block_id, user=user, environ=environ)
+    location = location_for(settings, target, block_id, user=user)
     with nullcontext() if dry_run else install_lock(settings):
-        before = read_crontab(location, environ)
+        before = read_crontab(location)
         old_block = extract(before or "", block_id)
         outcome = Outcome(location, block_id, before, before, dry_run=dry_run)
         if old_block is None:
@@ -167,7 +164,7 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
         outcome.after = remaining if remaining else None
         if dry_run:
             return outcome
-        outcome.backup = _commit(settings, location, before, outcome.after, environ)
+        outcome.backup = _commit(settings, location, before, outcome.after)
         outcome.wrote = True
         forget_install(settings, block_id, target)
     return outcome

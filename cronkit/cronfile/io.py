@@ -7,20 +7,14 @@ directory from CRONKIT_CRON_D (default /etc/cron.d). A cron.d file is replaced a
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ConfigError, ServiceUnavailable
+from ..config import DEFAULT_CRONTAB_COMMAND, Settings
+from ..errors import ServiceUnavailable
 from ..host import invoking_user
 from .render import check_target, cron_d_name
-
-CRONTAB_COMMAND_ENV = "CRONKIT_CRONTAB_COMMAND"
-CRON_D_ENV = "CRONKIT_CRON_D"
-DEFAULT_CRONTAB_COMMAND = "crontab"
-DEFAULT_CRON_D = "/etc/cron.d"
 
 
 class CrontabUnavailable(ServiceUnavailable):
@@ -34,6 +28,7 @@ class Location:
     target: str
     user: str | None = None  # user target: `crontab -u USER`; None: the invoking user
     path: Path | None = None  # cron.d target: the file
+    command: tuple[str, ...] = DEFAULT_CRONTAB_COMMAND  # user target: the crontab command's words
 
     def describe(self) -> str:
         """Return how messages name this crontab."""
@@ -50,33 +45,16 @@ class Location:
         return f"user-{self.user or invoking_user()}"
 
 
-def cron_d_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Return the cron.d directory (CRONKIT_CRON_D, default /etc/cron.d)."""
-    environ = os.environ if environ is None else environ
-    return Path(environ.get(CRON_D_ENV) or DEFAULT_CRON_D)
-
-
-def location_for(target: str, block_id: str, user: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> Location:
+def location_for(settings: Settings, target: str, block_id: str, user: str | None = None) -> Location:
     """Return where a block of `block_id` lives for `target` (cron.d: a file named after the id)."""
     check_target(target)
     if target == "cron.d":
-        return Location("cron.d", user=None, path=cron_d_dir(environ) / cron_d_name(block_id))
-    return Location("user", user=user)
+        return Location("cron.d", user=None, path=settings.cron_d / cron_d_name(block_id))
+    return Location("user", user=user, command=settings.crontab_command)
 
 
-def crontab_command(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Return the words of the crontab command (CRONKIT_CRONTAB_COMMAND, default `crontab`)."""
-    environ = os.environ if environ is None else environ
-    words = shlex.split(environ.get(CRONTAB_COMMAND_ENV) or DEFAULT_CRONTAB_COMMAND)
-    if not words:
-        raise ConfigError(f"{CRONTAB_COMMAND_ENV}: empty command")
-    return words
-
-
-def _crontab(location: Location, args: list[str], environ: Mapping[str, str] | None,
-             stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    command = crontab_command(environ)
+def _crontab(location: Location, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    command = list(location.command)
     if location.user:
         command += ["-u", location.user]
     try:
@@ -92,7 +70,7 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else "no message"
 
 
-def read_crontab(location: Location, environ: Mapping[str, str] | None = None) -> str | None:
+def read_crontab(location: Location) -> str | None:
     """Return the crontab's text, None when there is none (no crontab, no file)."""
     if location.target == "cron.d":
         assert location.path is not None
@@ -102,7 +80,7 @@ def read_crontab(location: Location, environ: Mapping[str, str] | None = None) -
             return None
         except OSError as exc:
             raise CrontabUnavailable(f"cannot read {location.path}: {exc.strerror}") from None
-    done = _crontab(location, ["-l"], environ)
+    done = _crontab(location, ["-l"])
     if done.returncode == 0:
         return done.stdout
     if "no crontab for" in done.stderr:
@@ -110,7 +88,7 @@ def read_crontab(location: Location, environ: Mapping[str, str] | None = None) -
     raise CrontabUnavailable(f"crontab -l failed (exit {done.returncode}): {_first_line(done.stderr)}")
 
 
-def write_crontab(location: Location, text: str | None, environ: Mapping[str, str] | None = None) -> None:
+def write_crontab(location: Location, text: str | None) -> None:
     """Replace the crontab with `text`; None removes it (the cron.d file, or `crontab -r`)."""
     if location.target == "cron.d":
         assert location.path is not None
@@ -126,11 +104,11 @@ def write_crontab(location: Location, text: str | None, environ: Mapping[str, st
         _write_cron_d(location.path, text)
         return
     if text is None:
-        done = _crontab(location, ["-r"], environ)
+        done = _crontab(location, ["-r"])
         if done.returncode != 0 and "no crontab for" not in done.stderr:
             raise CrontabUnavailable(f"crontab -r failed (exit {done.returncode}): {_first_line(done.stderr)}")
         return
-    done = _crontab(location, ["-"], environ, stdin=text)
+    done = _crontab(location, ["-"], stdin=text)
     if done.returncode != 0:
         raise CrontabUnavailable(f"crontab - failed (exit {done.returncode}): {_first_line(done.stderr)}")
 

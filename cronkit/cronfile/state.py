@@ -225,19 +225,19 @@ def default_inputs(settings: Settings, registry: Registry, target: str = DEFAULT
 # --- what is installed, and what a reinstall would write -------------------------------------
 
 
-def _recorded_location(target: str, block_id: str, state: Mapping[str, Any], user: str | None,
-                       environ: Mapping[str, str] | None) -> Location:
+def _recorded_location(settings: Settings, target: str, block_id: str, state: Mapping[str, Any],
+                       user: str | None) -> Location:
     """Return where the block lives: where `state` says it was installed, else the default place."""
     if target == "user" and user is None and state.get("target") == "user":
         user = state.get("user")
-    location = location_for(target, block_id, user=user if target == "user" else None, environ=environ)
+    location = location_for(settings, target, block_id, user=user if target == "user" else None)
     if target == "cron.d" and state.get("target") == "cron.d" and state.get("block_id") == block_id:
         location = Location("cron.d", path=Path(state["path"]))
     return location
 
 
 def installed_block(settings: Settings, target: str | None = None, block_id: str | None = None,
-                    user: str | None = None, environ: Mapping[str, str] | None = None) -> str | None:
+                    user: str | None = None) -> str | None:
     """Return the block currently in the crontab (markers included), None when it is absent.
 
     Target, block id and user default to what `read_install_state` recorded (target `user`
@@ -250,13 +250,12 @@ def installed_block(settings: Settings, target: str | None = None, block_id: str
     if block_id is None:
         return None
     target = target or state.get("target") or DEFAULT_TARGET
-    text = read_crontab(_recorded_location(target, block_id, state, user, environ), environ)
+    text = read_crontab(_recorded_location(settings, target, block_id, state, user))
     return None if text is None else extract(text, block_id)
 
 
 def installed_lines(settings: Settings, registry: Registry, target: str = DEFAULT_TARGET,
-                    state: Mapping[str, Any] | None = None,
-                    environ: Mapping[str, str] | None = None) -> list[str] | None:
+                    state: Mapping[str, Any] | None = None) -> list[str] | None:
     """Return the lines between our markers in the crontab now, None when there is no block.
 
     The block id and location come from `state` when it is for `target`, else the defaults.
@@ -265,8 +264,8 @@ def installed_lines(settings: Settings, registry: Registry, target: str = DEFAUL
     state = state or {}
     recorded = state.get("target") == target
     block_id = state["block_id"] if recorded else default_block_id(settings, registry)
-    location = _recorded_location(target, block_id, state if recorded else {}, None, environ)
-    text = read_crontab(location, environ)
+    location = _recorded_location(settings, target, block_id, state if recorded else {}, None)
+    text = read_crontab(location)
     block = None if text is None else extract(text, block_id)
     return None if block is None else inner_lines(block)
 

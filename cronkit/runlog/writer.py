@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any
 
 from ..errors import ConfigError, ServiceUnavailable
-from ..host import HOST, is_alive, process_start
+from ..host import hostname, is_alive, process_start
 from ..status import RunStatus
 from . import SCHEMA_VERSION
 from .engines import create_private_file, schema_file_lock
@@ -162,7 +162,7 @@ class RunStore:
             {
                 "task": task, "status": _word(status),
                 "trigger": trigger, "scheduled_for": scheduled_for, "started_at": started_at,
-                "host": HOST, "pid": pid, "pid_start": process_start(pid), "user": user,
+                "host": hostname(), "pid": pid, "pid_start": process_start(pid), "user": user,
                 "params": json.dumps(dict(params), sort_keys=True) if params else None,
                 "dry_run": bool(dry_run),
             },
@@ -251,7 +251,7 @@ class RunStore:
         now = now_ms() if now is None else now
         lost = []
         for run_id, host, pid, pid_start, heartbeat_at, started_at in self._execute(sql, params):
-            if host == HOST:
+            if host == hostname():
                 gone = not is_alive(int(pid), pid_start)
             else:
                 gone = now - int(heartbeat_at or started_at) > LOST_AFTER_MS

@@ -33,7 +33,7 @@ from ..status import RunStatus, Trigger
 from .capture import Capture
 from .duties import Duties, Heartbeat, LeaseKeeper, LeaseTiming
 from .spec import AttemptResult, AttemptSpec, RunOutcome, RunRequest, TaskCall
-from .supervise import SignalWatch, Supervisor, become_subreaper, stop_grace
+from .supervise import SignalWatch, Supervisor, become_subreaper
 
 if TYPE_CHECKING:
     from ..locks import LocalLock, RedisLease
@@ -58,11 +58,10 @@ class RunFacts:
     def build(cls, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
               environ: Mapping[str, str], started: datetime, slot: datetime | None) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
-        from ..locks import lease_ttl_ms
         from ..redact import redactor_for
 
-        grace = stop_grace(environ)
-        timing = LeaseTiming(lease_ttl_ms(environ))
+        grace = settings.stop_grace
+        timing = LeaseTiming(settings.lease_ttl_ms)
         return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ))
 
     def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:

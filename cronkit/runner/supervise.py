@@ -12,34 +12,18 @@ import os
 import select
 import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ..errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE, ConfigError
+from ..errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
 from ..host import children_of
 from ..status import RunStatus
 from .child import child_main, decode_report
 from .duties import Duties
 from .spec import AttemptResult, AttemptSpec
 
-STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
-STOP_GRACE_ENV = "CRONKIT_STOP_GRACE"
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
-
-
-def stop_grace(environ: Mapping[str, str] = os.environ) -> float:
-    """Return the grace period between TERM and KILL: CRONKIT_STOP_GRACE seconds, else STOP_GRACE."""
-    raw = environ.get(STOP_GRACE_ENV, "").strip()
-    if not raw:
-        return STOP_GRACE
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0.0 <= seconds <= 3600.0:
-        raise ConfigError(f"{STOP_GRACE_ENV}: {raw!r} is not a number of seconds between 0 and 3600")
-    return seconds
 
 
 class SignalWatch:

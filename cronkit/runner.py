@@ -32,6 +32,7 @@ from .errors import (
     ConfigError,
     CronkitError,
     ServiceUnavailable,
+    UsageError,
 )
 from .host import children_of
 from .registry import Registry, Task, task_config
@@ -56,6 +57,7 @@ class RunRequest:
     dry_run: bool = False
     dead_letter_id: int | None = None  # set by `dlq retry`: resolve this letter on success
     slot: datetime | None = None  # the slot a retried cron run served (ctx.slot); never claimed again
+    run_id: int | None = None  # adopt this `running` run (recorded by `cronkit serve`) instead of a new one
 
 
 @dataclass
@@ -165,17 +167,26 @@ class _Run:
 
     def execute(self) -> RunOutcome:
         store, task = self.store, self.task
-        store.mark_lost(task=task.name)
-        params: dict[str, Any] = dict(self.request.params)
-        if self.request.date is not None:
-            params["date"] = self.request.date.isoformat()
-        import getpass
+        if self.request.run_id is not None:
+            # Adopt before marking lost: until now the run's pid was the server's (or ours).
+            if not store.adopt_run(self.request.run_id, task=task.name, trigger=self.request.trigger.value,
+                                   at=to_ms(_now())):
+                raise UsageError(f"--run-id: no running {self.request.trigger.value} run "
+                                 f"{self.request.run_id} of {task.name} to adopt")
+            self.run_id = self.request.run_id
+            store.mark_lost(task=task.name)
+        else:
+            store.mark_lost(task=task.name)
+            params: dict[str, Any] = dict(self.request.params)
+            if self.request.date is not None:
+                params["date"] = self.request.date.isoformat()
+            import getpass
 
-        self.run_id = store.start_run(
-            task=task.name, trigger=self.request.trigger.value, started_at=to_ms(self.started),
-            scheduled_for=to_ms(self.slot) if self.slot else None, user=_user(getpass),
-            params=self.redact.value(params), dry_run=self.request.dry_run,  # type: ignore[arg-type]
-        )
+            self.run_id = store.start_run(
+                task=task.name, trigger=self.request.trigger.value, started_at=to_ms(self.started),
+                scheduled_for=to_ms(self.slot) if self.slot else None, user=_user(getpass),
+                params=self.redact.value(params), dry_run=self.request.dry_run,  # type: ignore[arg-type]
+            )
         previous = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)

@@ -42,6 +42,7 @@ class RunArgs:
     dry_run: bool = False
     trigger: str = "manual"
     json: bool = False
+    run_id: str | None = None  # adopt a run `cronkit serve` recorded (trigger api)
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -52,6 +53,14 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"--param: expected KEY=VALUE, got {pair!r}")
         params[key.strip()] = value
     return params
+
+
+def parse_run_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"--run-id: {value!r} is not a run id")
+    return int(value)
 
 
 def parse_date(value: str | None) -> date | None:
@@ -72,9 +81,9 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         try:
             trigger = Trigger(args.trigger)
         except ValueError:
-            raise UsageError(f"--trigger: must be cron, manual or retry, not {args.trigger!r}") from None
+            raise UsageError(f"--trigger: must be cron, manual, retry or api, not {args.trigger!r}") from None
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
-                             date=parse_date(args.date), dry_run=args.dry_run)
+                             date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
         settings = opts.settings()
         from ..registry import check_task_tables, load_registry
 
@@ -141,6 +150,8 @@ def main(argv: list[str]) -> int | None:
                 run.date = _need(value)
             elif name == "--trigger":
                 run.trigger = _need(value)
+            elif name == "--run-id":
+                run.run_id = _need(value)
             elif name == "--dry-run":
                 run.dry_run = True
             elif name == "--json":

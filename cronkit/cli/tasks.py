@@ -21,39 +21,9 @@ from .common import (
 def task_rows() -> list[dict[str, Any]]:
     """Describe every task of the registry for `list`, with its next run and whether it runs here."""
     from ..clock import now
-    from ..schedule import describe, next_run
+    from ..tasklist import task_rows as rows_of
 
-    settings, registry = get_settings(), get_registry()
-    current = now()
-    rows = []
-    for task in registry:
-        zone = task.zone(settings.timezone)
-        upcoming = next_run(task.schedule, zone, current)
-        table = settings.for_task(task.name)
-        if not task.runs_in(settings.environment):
-            enabled, why = False, f"not scheduled in {settings.environment}"
-        elif not table.get("enabled", True):
-            enabled, why = False, f"enabled = false in [tasks.{task.name}]"
-        else:
-            enabled, why = True, ""
-        from zoneinfo import ZoneInfo
-
-        rows.append({
-            "name": task.name,
-            "schedule": task.schedule,
-            "schedule_text": describe(task.schedule),
-            "description": task.description,
-            "timezone": zone,
-            "environments": list(task.environments),
-            "next_run": upcoming.isoformat(timespec="seconds"),
-            "next_run_local": upcoming.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds"),
-            "enabled": enabled,
-            "disabled_reason": why,
-            "timeout_s": task.timeout,
-            "retries": task.retries,
-            "singleton": task.singleton,
-        })
-    return rows
+    return rows_of(get_settings(), get_registry(), now())
 
 
 def register(app: typer.Typer) -> None:
@@ -95,7 +65,7 @@ def register(app: typer.Typer) -> None:
         param: list[str] | None = typer.Option(None, "--param", help="KEY=VALUE passed to the task (repeatable)."),
         date: str | None = typer.Option(None, "--date", help="Compute the period of this day (YYYY-MM-DD): backfill."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Compute and report without changing anything."),
-        trigger: str = typer.Option("manual", "--trigger", help="cron (used by the crontab line), manual or retry."),
+        trigger: str = typer.Option("manual", "--trigger", help="cron (used by the crontab line), manual, retry or api."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Run one task now: lock, attempts, timeout, record; exit 0 on success.

@@ -123,11 +123,16 @@ class RunTotals:
             return out
 
 
-_LATEST_SQL = (
-    "SELECT (SELECT MAX(id) FROM runs WHERE task = :task),"
-    " (SELECT MAX(id) FROM runs WHERE task = :task AND status = :succeeded),"
-    + ",".join(f" (SELECT MAX(id) FROM runs WHERE task = :task AND status = '{s.value}')" for s in FAILED_STATUSES)
-)
+def _latest_sql(count: int) -> str:
+    """Return one statement for the ids of each task's latest run, success and failures (indexed seeks)."""
+
+    def latest(i: int, status: str | None) -> str:
+        where = f"task = :t{i}" + (f" AND status = '{status}'" if status else "")
+        return f"(SELECT id FROM runs WHERE {where} ORDER BY id DESC LIMIT 1)"
+
+    statuses = [None, RunStatus.SUCCEEDED.value, *(s.value for s in FAILED_STATUSES)]
+    return " UNION ALL ".join(
+        f"SELECT {i}, " + ", ".join(latest(i, status) for status in statuses) for i in range(count))
 
 
 def interval_seconds(task: Task, zone: str) -> float:
@@ -152,6 +157,7 @@ class RunLogCollector(Collector):
         self.status = status
         self.totals = RunTotals()
         self._intervals = {t.name: interval_seconds(t, t.zone(settings.timezone)) for t in registry}
+        self._latest = text(_latest_sql(len(registry)))
 
     def describe(self) -> Iterable[Metric]:
         return []  # computed at scrape time: nothing to collect when registering
@@ -160,8 +166,8 @@ class RunLogCollector(Collector):
         names = [t.name for t in self.registry]
         known = set(names)
         with self.engine.connect() as conn:
-            latest = {name: conn.execute(text(_LATEST_SQL), {"task": name, "succeeded": RunStatus.SUCCEEDED.value}).one()
-                      for name in names}
+            latest = {names[int(row[0])]: tuple(row[1:]) for row in conn.execute(
+                self._latest, {f"t{i}": name for i, name in enumerate(names)})} if names else {}
             ids = sorted({int(i) for row in latest.values() for i in row if i is not None})
             times: dict[int, tuple[int | None, int | None]] = {}
             for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):

@@ -40,6 +40,11 @@ ENV_VARS: dict[str, str] = {
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
+    # `cronkit serve` (the HTTP service)
+    "serve_host": "CRONKIT_SERVE_HOST",
+    "serve_port": "CRONKIT_SERVE_PORT",
+    "health_public": "CRONKIT_HEALTH_PUBLIC",
+    "public_url": "CRONKIT_PUBLIC_URL",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -72,6 +77,8 @@ DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
 }
 DEFAULT_SUCCESSFUL_JOBS_HISTORY = 3
 DEFAULT_FAILED_JOBS_HISTORY = 5
+DEFAULT_SERVE_HOST = "127.0.0.1"
+DEFAULT_SERVE_PORT = 8765
 
 
 @dataclass(frozen=True)
@@ -124,6 +131,11 @@ class Settings:
     crontab_command: tuple[str, ...] = DEFAULT_CRONTAB_COMMAND
     cron_d: Path = DEFAULT_CRON_D
     debug: bool = False
+    # `cronkit serve` (the HTTP service, SPEC 10)
+    serve_host: str = DEFAULT_SERVE_HOST
+    serve_port: int = DEFAULT_SERVE_PORT
+    health_public: bool = False  # /health/deep without a token, details reduced to up/down
+    public_url: str | None = None  # the service's address in links sent out
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -281,7 +293,42 @@ def load_settings(
         crontab_command=_command("crontab_command", text("crontab_command")),
         cron_d=directory("cron_d", DEFAULT_CRON_D),
         debug=_flag("debug", raw.get("debug", False)),
+        **serve_settings(raw),
     )
+
+
+def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the settings of `cronkit serve` (from options, environment or file)."""
+    out: dict[str, Any] = {}
+    host = raw.get("serve_host")
+    if host is not None:
+        out["serve_host"] = _str("serve_host", host).strip()
+    port = raw.get("serve_port")
+    if port is not None:
+        try:
+            if isinstance(port, bool) or isinstance(port, float):
+                raise ValueError
+            out["serve_port"] = int(port.strip() if isinstance(port, str) else port)
+            if not 1 <= out["serve_port"] <= 65535:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError("serve_port: must be a port number (1-65535)") from None
+    public = raw.get("health_public")
+    if public is not None:
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if isinstance(public, bool):
+            out["health_public"] = public
+        elif isinstance(public, str) and public.strip().lower() in words:
+            out["health_public"] = words[public.strip().lower()]
+        else:
+            raise ConfigError("health_public: must be true or false")
+    url = raw.get("public_url")
+    if url is not None:
+        url = _str("public_url", url).strip().rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"public_url: {url!r} must start with http:// or https://")
+        out["public_url"] = url
+    return out
 
 
 def _known(table: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:

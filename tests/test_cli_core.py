@@ -173,7 +173,7 @@ def test_unknown_task_exits_2_with_suggestions_and_records_nothing(cli, home: Pa
     [
         (("--param", "novalue"), "cronkit: error: --param: expected KEY=VALUE, got 'novalue'"),
         (("--date", "2026-13-01"), "cronkit: error: --date: '2026-13-01' is not a date (YYYY-MM-DD)"),
-        (("--trigger", "sometimes"), "cronkit: error: --trigger: must be cron, manual or retry, not 'sometimes'"),
+        (("--trigger", "sometimes"), "cronkit: error: --trigger: must be cron, manual, retry or api, not 'sometimes'"),
     ],
 )
 def test_run_usage_errors_exit_2(cli, home: Path, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]

@@ -37,6 +37,10 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "timezone": ("Europe/Paris", "Asia/Tokyo", "America/New_York", "UTC"),
     "secret_key": ("k-opt", "k-env", "k-file", None),
     "runlog_retention_days": (5, "6", 7, 90),
+    "serve_host": ("0.0.0.0", "::1", "10.0.0.5", "127.0.0.1"),
+    "serve_port": (9001, "9002", 9003, 8765),
+    "health_public": (True, "false", True, False),
+    "public_url": ("https://o.example", "https://e.example", "https://f.example", None),
 }
 
 
@@ -63,7 +67,8 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
     def get(**kwargs: Any) -> Any:
         return plain(getattr(load_settings(**kwargs), name))
 
-    expect = {"runlog_retention_days": (5, 6, 7)}.get(name, (opt, env, file_value))
+    expect = {"runlog_retention_days": (5, 6, 7), "serve_port": (9001, 9002, 9003),
+              "health_public": (True, False, True)}.get(name, (opt, env, file_value))
     assert get(options={name: opt}, environ=environ, config_path=str(config)) == expect[0]
     assert load_settings(options={name: opt}, environ=environ, config_path=str(config)).sources[name] == "option"
     assert get(environ=environ, config_path=str(config)) == expect[1]
@@ -76,6 +81,18 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
         empty = tmp_path / "empty.toml"
         empty.write_text("")
         assert get(environ=base, config_path=str(empty)) == default
+
+
+@pytest.mark.parametrize(("name", "value", "error"), [
+    ("serve_port", "0", "serve_port: must be a port number (1-65535)"),
+    ("serve_port", "http", "serve_port: must be a port number (1-65535)"),
+    ("health_public", "maybe", "health_public: must be true or false"),
+    ("public_url", "ftp://x", "public_url: 'ftp://x' must start with http:// or https://"),
+])
+def test_serve_settings_name_the_bad_key(name: str, value: str, error: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"CRONKIT_HOME": "/h", ENV_VARS[name]: value})
+    assert str(caught.value) == error
 
 
 def test_empty_environment_variable_counts_as_unset(tmp_path: Path) -> None:

@@ -71,3 +71,7 @@ _crontab.register(app)
 from . import demo as _demo  # noqa: E402
 
 app.add_typer(_demo.app, name="demo")
+
+from . import serve as _serve  # noqa: E402
+
+_serve.register(app)

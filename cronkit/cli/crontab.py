@@ -15,7 +15,7 @@ from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_j
 TARGET_OPTION = typer.Option(
     "user", "--target",
     help="user (your crontab, through `crontab`), cron.d (a file in /etc/cron.d), "
-    "kubernetes (CronJobs) or systemd (timers).")
+    "kubernetes (CronJobs), systemd (timers) or serve-unit (render only: `cronkit serve` as a systemd service).")
 OUTPUT_OPTION = typer.Option(
     None, "--output", help="kubernetes, systemd: write the files into DIR instead of printing them.")
 ID_OPTION = typer.Option(

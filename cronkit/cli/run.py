@@ -43,7 +43,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--param", "params", "KEY=VALUE passed to the task (repeatable).", repeat=True),
     Option("--date", "date", "Compute the period of this day (YYYY-MM-DD): backfill."),
     Option("--dry-run", "dry_run", "Compute and report without changing anything.", flag=True),
-    Option("--trigger", "trigger", "cron (used by the crontab line), manual or retry."),
+    Option("--trigger", "trigger", "cron (used by the crontab line), manual, retry or api."),
+    Option("--run-id", "run_id", "Adopt this `running` run that `cronkit serve` recorded (trigger api)."),
     Option("--json", "json", "Print JSON with stable keys instead of a table.", flag=True),
 )
 DEFAULT_TRIGGER = "manual"
@@ -91,6 +92,7 @@ class RunArgs:
     dry_run: bool = False
     trigger: str = DEFAULT_TRIGGER
     json: bool = False
+    run_id: str | None = None  # adopt a run `cronkit serve` recorded (trigger api)
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -101,6 +103,14 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
             raise UsageError(f"--param: expected KEY=VALUE, got {pair!r}")
         params[key.strip()] = value
     return params
+
+
+def parse_run_id(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"--run-id: {value!r} is not a run id")
+    return int(value)
 
 
 def parse_date(value: str | None) -> date | None:
@@ -122,9 +132,9 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         try:
             trigger = Trigger(args.trigger)
         except ValueError:
-            raise UsageError(f"--trigger: must be cron, manual or retry, not {args.trigger!r}") from None
+            raise UsageError(f"--trigger: must be cron, manual, retry or api, not {args.trigger!r}") from None
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
-                             date=parse_date(args.date), dry_run=args.dry_run)
+                             date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
         settings = opts.settings()
         from ..registry import check_task_tables, load_registry
 

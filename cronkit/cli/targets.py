@@ -14,7 +14,7 @@ from .common import get_registry, get_settings
 def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str, str]:
     from ..targets import render_target
 
-    if target == "systemd" and executable is None:
+    if target in ("systemd", "serve-unit") and executable is None:
         from ..cronfile.render import find_executable
 
         executable = find_executable()
@@ -56,6 +56,9 @@ def install(ctx: typer.Context, target: str, output: Path | None, user_units: bo
     """Write the files (Kubernetes: into --output; systemd: into the unit directory)."""
     from ..targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
 
+    if target == "serve-unit":
+        raise UsageError("--target serve-unit: render it (cronkit render --target serve-unit --output DIR) "
+                         "and enable it with systemctl")
     settings, registry = get_settings(ctx), get_registry(ctx)
     install_id = registry.id or settings.registry
     files = _files(ctx, target, executable)

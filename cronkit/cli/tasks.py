@@ -26,39 +26,9 @@ def _help(name: str) -> str:
 def task_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     """Describe every task of the registry for `list`, with its next run and whether it runs here."""
     from ..clock import now
-    from ..schedule import describe, next_run
+    from ..tasklist import task_rows as rows_of
 
-    settings, registry = get_settings(ctx), get_registry(ctx)
-    current = now()
-    rows = []
-    for task in registry:
-        zone = task.zone(settings.timezone)
-        upcoming = next_run(task.schedule, zone, current)
-        table = settings.for_task(task.name)
-        if not task.runs_in(settings.environment):
-            enabled, why = False, f"not scheduled in {settings.environment}"
-        elif not table.get("enabled", True):
-            enabled, why = False, f"enabled = false in [tasks.{task.name}]"
-        else:
-            enabled, why = True, ""
-        from zoneinfo import ZoneInfo
-
-        rows.append({
-            "name": task.name,
-            "schedule": task.schedule,
-            "schedule_text": describe(task.schedule),
-            "description": task.description,
-            "timezone": zone,
-            "environments": list(task.environments),
-            "next_run": upcoming.isoformat(timespec="seconds"),
-            "next_run_local": upcoming.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds"),
-            "enabled": enabled,
-            "disabled_reason": why,
-            "timeout_s": task.timeout,
-            "retries": task.retries,
-            "singleton": task.singleton,
-        })
-    return rows
+    return rows_of(get_settings(ctx), get_registry(ctx), now())
 
 
 def register(app: typer.Typer) -> None:
@@ -105,6 +75,7 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(False, "--dry-run", help=_help("--dry-run")),
         trigger: str = typer.Option(DEFAULT_TRIGGER, "--trigger", help=_help("--trigger")),
         json: bool = typer.Option(False, "--json", help=_help("--json")),
+        run_id: str | None = typer.Option(None, "--run-id", help=_help("--run-id")),
     ) -> None:
         """Run one task now: lock, attempts, timeout, record; exit 0 on success.
 
@@ -113,5 +84,6 @@ def register(app: typer.Typer) -> None:
         from .run import RunArgs, run_command
 
         code = run_command(state_of(ctx).options, RunArgs(task=task, params=list(params or []), date=date,
-                                                          dry_run=dry_run, trigger=trigger, json=json))
+                                                          dry_run=dry_run, trigger=trigger, json=json,
+                                                          run_id=run_id))
         raise typer.Exit(code)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,8 @@ class Pending(Generic[T]):
 
     def __init__(self, what: str, func: Callable[[], T]) -> None:
         self.what = what
+        self._started = time.monotonic()
+        self.elapsed: float | None = None  # seconds the call took, once it returned
         self._value: T | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, args=(func,), name=f"cronkit-{what}", daemon=True)
@@ -50,6 +53,8 @@ class Pending(Generic[T]):
             self._value = func()
         except BaseException as exc:  # handed to the waiting thread
             self._error = exc
+        finally:
+            self.elapsed = time.monotonic() - self._started
 
     def outcome(self, seconds: float, *, budget: float | None = None) -> T | BaseException:
         """Wait up to `seconds`; return the value, the exception the call raised, or NoAnswer.

@@ -151,6 +151,9 @@ class StatusReport:
     service_errors: dict[str, str]
     block: BlockStatus
     tasks: tuple[TaskStatus, ...]
+    # Milliseconds each probe took (the run log's includes reading it); not part of `status --json`:
+    # `/health/deep` shows them.
+    timings_ms: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict `cronkit status --json` prints, with stable keys."""
@@ -361,14 +364,17 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
     outcomes = {name: p.outcome(deadline - time.monotonic(), budget=timeout) for name, p in pending.items()}
     services, log, installation = _assess(settings, outcomes, bool(scheduled))
 
+    timings = {name: int(1000 * (p.elapsed if p.elapsed is not None else timeout)) for name, p in pending.items()}
     facts: _RunLogFacts | None = None
     if log is not None:
         windows = _windows(settings, scheduled, installation, now)
+        read_started = time.monotonic()
         try:
             facts = bounded("run log", max(0.5, deadline - time.monotonic()),
                             lambda: _read_runlog(log, registry, windows))
         except Exception as exc:
             services.down("run_log", message(exc))
+        timings["run_log"] += int(1000 * (time.monotonic() - read_started))
 
     tasks = _task_statuses(settings, registry, {t.name for t in scheduled}, now, installation, facts)
     failed = sum(1 for t in tasks if t.scheduled and t.last_run and t.last_run.status in FAILED_STATUSES)
@@ -392,6 +398,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         service_errors=services.errors,
         block=block,
         tasks=tasks,
+        timings_ms=timings,
     )
     return StatusCheck(report, log, started + timeout)
 

@@ -195,5 +195,40 @@ def write_meta(engine: Engine, values: Mapping[str, str]) -> None:
             set_meta(conn, key, value)
 
 
+@dataclass(frozen=True)
+class RunsPage:
+    """One page of runs, newest first, and where the next (older) page starts."""
+
+    runs: list[dict[str, Any]]
+    next_before: int | None  # the id the next page starts below; None on the last page
+
+
+def runs_page(engine: Engine, *, task: str | None = None, status: str | None = None,
+              trigger: str | None = None, since_ms: int | None = None, before_id: int | None = None,
+              limit: int = 50) -> RunsPage:
+    """Return a page of runs newest first (by id), without output and traceback.
+
+    Paging by id keeps pages stable while runs are inserted: a new run gets a higher id and never
+    shifts an older page.
+    """
+    cols = [c for c in runs.c if c.name not in ("output", "traceback")]
+    query = select(*cols).order_by(runs.c.id.desc()).limit(limit + 1)
+    if task:
+        query = query.where(runs.c.task == task)
+    if status:
+        query = query.where(runs.c.status == status)
+    if trigger:
+        query = query.where(runs.c.trigger == trigger)
+    if since_ms is not None:
+        query = query.where(runs.c.started_at >= since_ms)
+    if before_id is not None:
+        query = query.where(runs.c.id < before_id)
+    with engine.connect() as conn:
+        rows = [run_dict(row._mapping) for row in conn.execute(query)]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return RunsPage(rows, int(rows[-1]["id"]) if more and rows else None)
+
+
 __all__ = ["LAST_HEALTH_CHECK", "LAST_HEALTH_RESULT", "HistoryFilter", "RunLog", "active_runs_query", "latest_run_query", "open_dead_letters_query",
-           "read_meta", "run_dict", "served_slots_query", "window_runs_query", "write_meta"]
+           "RunsPage", "read_meta", "run_dict", "runs_page", "served_slots_query", "window_runs_query", "write_meta"]

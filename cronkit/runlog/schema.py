@@ -113,10 +113,66 @@ def _add_health_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+# Version 3: the HTTP service (`cronkit serve`): API tokens (a hash only), the audit trail of
+# triggers and token changes, and the answers kept for Idempotency-Key replays.
+api_tokens = Table(
+    "api_tokens", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("lookup", String(16), nullable=False),  # the public part of the token, to find its row
+    Column("token_hash", String(64), nullable=False),  # sha256 hex of the whole token
+    Column("scope", String(16), nullable=False),
+    Column("task_pattern", String(255)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Column("last_used_at", BigInteger),
+    Index("ix_api_tokens_lookup", "lookup"),
+    Index("ix_api_tokens_name", "name"),
+)
+
+audit = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", BigInteger, nullable=False),
+    Column("token_name", String(64)),
+    Column("remote_addr", String(64)),
+    Column("user_agent", String(255)),
+    Column("action", String(32), nullable=False),
+    Column("task", String(64)),
+    Column("params", Text),
+    Column("idempotency_key", String(255)),
+    Column("result", String(32), nullable=False),
+    Column("status_code", Integer),
+    Column("run_id", Integer),
+    Column("detail", Text),
+    Index("ix_audit_at", "at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("token_name", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+SERVE_TABLES = (api_tokens, audit, idempotency_keys)
+
+
+def _add_serve_tables(conn: Connection) -> None:
+    for table in SERVE_TABLES:
+        table.create(conn, checkfirst=True)
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
+# Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
-    lambda conn: metadata.create_all(conn),
+    lambda conn: metadata.create_all(conn, tables=[runs, attempts, slots, dead_letters, meta]),
     _add_health_indexes,
+    _add_serve_tables,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -182,5 +238,5 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
     yield
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "attempts", "dead_letters", "meta", "metadata", "runs",
-           "set_meta", "slots", "upgrade"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters",
+           "idempotency_keys", "meta", "metadata", "runs", "set_meta", "slots", "upgrade"]

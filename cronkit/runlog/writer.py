@@ -169,6 +169,21 @@ class RunStore:
         )
         return int(rows[0][0])
 
+    def adopt_run(self, run_id: int, *, task: str, trigger: str, at: int) -> bool:
+        """Take over a `running` run another process recorded for us (the HTTP service's trigger).
+
+        The run's host, pid and heartbeat become this process's, so that lost-marking follows
+        this process from now on. False when there is no such running run of `task` to adopt.
+        """
+        pid = os.getpid()
+        rows = self._execute(
+            "UPDATE runs SET host = :host, pid = :pid, pid_start = :pid_start, heartbeat_at = :at"
+            " WHERE id = :id AND task = :task AND trigger = :trigger AND status = :running RETURNING id",
+            {"id": run_id, "task": task, "trigger": trigger, "running": RunStatus.RUNNING.value,
+             "host": hostname(), "pid": pid, "pid_start": process_start(pid), "at": at},
+        )
+        return bool(rows)
+
     def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
                    attempts: int, exit_code: int, error: str | None = None,
                    traceback: str | None = None, result: Any = None, output: str | None = None) -> None:

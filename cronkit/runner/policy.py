@@ -25,6 +25,7 @@ from ..errors import (
     EXIT_UNAVAILABLE,
     CronkitError,
     ServiceUnavailable,
+    UsageError,
 )
 from ..registry import Task
 from ..runlog.times import to_ms
@@ -104,9 +105,17 @@ class Record:
         self.dead_letter_id: int | None = None
 
     def start(self) -> None:
+        """Record the run's start, or adopt the `running` row `cronkit serve` recorded for it."""
         import getpass
 
         facts = self.facts
+        if facts.request.run_id is not None:
+            if not self.store.adopt_run(facts.request.run_id, task=facts.task.name,
+                                        trigger=facts.request.trigger.value, at=to_ms(_now())):
+                raise UsageError(f"--run-id: no running {facts.request.trigger.value} run "
+                                 f"{facts.request.run_id} of {facts.task.name} to adopt")
+            self.run_id = facts.request.run_id
+            return
         self.run_id = self.store.start_run(
             task=facts.task.name, trigger=facts.request.trigger.value, started_at=to_ms(facts.started),
             scheduled_for=to_ms(facts.slot) if facts.slot else None, user=_user(getpass),
@@ -175,8 +184,11 @@ class RunPolicy:
 
     def execute(self) -> RunOutcome:
         """Record the run's start, decide and run it, record its end; always release what it took."""
-        self.store.mark_lost(task=self.facts.task.name)
-        self.record.start()
+        if self.facts.request.run_id is None:
+            self.store.mark_lost(task=self.facts.task.name)
+        self.record.start()  # adopting first: until then the adopted run's pid is the server's
+        if self.facts.request.run_id is not None:
+            self.store.mark_lost(task=self.facts.task.name)
         try:
             with SignalWatch() as signals:
                 try:

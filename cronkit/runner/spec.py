@@ -27,6 +27,7 @@ class RunRequest:
     dry_run: bool = False
     dead_letter_id: int | None = None  # set by `dlq retry`: resolve this letter on success
     slot: datetime | None = None  # the slot a retried cron run served (ctx.slot); never claimed again
+    run_id: int | None = None  # adopt this `running` run (recorded by `cronkit serve`) instead of a new one
 
 
 @dataclass

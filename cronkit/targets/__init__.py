@@ -12,7 +12,7 @@ from ..config import Settings
 from ..errors import UsageError
 from ..registry import Registry
 
-TARGETS = ("kubernetes", "systemd")
+TARGETS = ("kubernetes", "systemd", "serve-unit")  # serve-unit: `cronkit serve` as a systemd service
 # The outer schedulers kill a run only if cronkit itself hangs: cronkit stops the task at its
 # timeout, waits runner.STOP_GRACE (10 s) between TERM and KILL and records the outcome; this
 # margin leaves it the time to do so.
@@ -29,7 +29,11 @@ def check_target(target: str) -> str:
 
 def render_target(target: str, registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
     """Return {file name: text} for `target`; the executable matters to systemd only."""
-    if check_target(target) == "kubernetes":
+    if check_target(target) == "serve-unit":
+        from .serve_unit import render as render_serve
+
+        return render_serve(settings, executable)
+    if target == "kubernetes":
         from .kubernetes import render
 
         return render(registry, settings)

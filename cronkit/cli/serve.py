@@ -1,0 +1,140 @@
+"""`cronkit serve`, `cronkit token create|list|revoke` and `cronkit audit`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from .common import (
+    JSON_OPTION,
+    cli_errors,
+    get_registry,
+    get_settings,
+    print_json,
+    print_table,
+    short_time,
+)
+
+token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once), list, revoke.\n\n"
+                        "Example: cronkit token create grafana --scope read", no_args_is_help=True)
+
+
+def _engine(ctx: typer.Context) -> Any:
+    from ..runlog.reader import RunLog
+
+    return RunLog.open(get_settings(ctx)).engine
+
+
+@token_app.command("create")
+@cli_errors
+def create(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="A name for the token (who or what uses it)."),
+    scope: str = typer.Option(..., "--scope", help="read, trigger (implies read) or admin (implies both)."),
+    task: str | None = typer.Option(None, "--task", help="trigger scope: only tasks matching this glob, e.g. 'daily-*'."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Create an API token and print it once; only its hash is stored.
+
+    Example: cronkit token create ops-oncall --scope trigger --task 'daily-*'
+    """
+    from ..runlog.times import now_ms
+    from ..web.auth import create_token
+
+    info, token = create_token(_engine(ctx), name, scope, task, at=now_ms(), actor="cli")
+    if json:
+        print_json({"name": info.name, "token": token, "scopes": list(info.scopes)})
+        return
+    print(token)
+    print(f"token {info.name} ({', '.join(info.scopes)}) created: store it now, it is not shown again; "
+          f"send it as 'Authorization: Bearer <token>'", file=sys.stderr)
+
+
+@token_app.command("list")
+@cli_errors
+def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
+    """List the tokens (names, scopes, dates; never the tokens).
+
+    Example: cronkit token list --json
+    """
+    from ..web.auth import list_tokens
+
+    rows = list_tokens(_engine(ctx))
+    if json:
+        print_json(rows)
+        return
+    columns = [("name", "left", 0), ("scope", "left", 0), ("tasks", "left", 2), ("created", "left", 1),
+               ("last used", "left", 3), ("state", "left", 0)]
+    print_table(f"{len(rows)} tokens", columns, [{
+        "name": r["name"], "scope": r["scope"], "tasks": r["task"] or "*", "created": short_time(r["created_at"]),
+        "last used": short_time(r["last_used_at"]),
+        "state": "active" if r["active"] else f"revoked {short_time(r['revoked_at'])}",
+    } for r in rows])
+
+
+@token_app.command("revoke")
+@cli_errors
+def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The token's name, as `cronkit token list` shows it.")) -> None:
+    """Revoke a token: the service refuses it from the next request on.
+
+    Example: cronkit token revoke ops-oncall
+    """
+    from ..runlog.times import now_ms
+    from ..web.auth import revoke_token
+
+    revoke_token(_engine(ctx), name, at=now_ms(), actor="cli")
+    print(f"token {name} revoked")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(token_app, name="token")
+
+    @app.command("audit")
+    @cli_errors
+    def audit(
+        ctx: typer.Context,
+        since: str | None = typer.Option(None, "--since", help="Only rows since: 2026-11-28, or 2h / 7d ago."),
+        limit: int = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many rows."),
+        json: bool = JSON_OPTION,
+    ) -> None:
+        """Show the audit trail of API triggers and token changes, newest first.
+
+        Example: cronkit audit --since 7d
+        """
+        from ..clock import now
+        from ..runlog.times import parse_since, to_ms
+        from ..web.audit import list_audit
+
+        since_ms = to_ms(parse_since(since, now())) if since else None
+        rows = list_audit(_engine(ctx), since_ms=since_ms, limit=limit)
+        if json:
+            print_json(rows)
+            return
+        columns = [("id", "right", 0), ("at", "left", 0), ("token", "left", 1), ("action", "left", 0),
+                   ("task", "left", 2), ("result", "left", 0), ("run", "right", 3), ("from", "left", 4),
+                   ("detail", "left", 5)]
+        print_table(f"{len(rows)} audit rows, newest first", columns, [{
+            "id": str(r["id"]), "at": short_time(r["at"]), "token": r["token"] or "-", "action": r["action"],
+            "task": r["task"] or "-", "result": r["result"], "run": str(r["run_id"] or "-"),
+            "from": r["remote_addr"] or "-", "detail": (r["detail"] or "")[:120],
+        } for r in rows], wrap="detail")
+
+    @app.command("serve")
+    @cli_errors
+    def serve(
+        ctx: typer.Context,
+        host: str | None = typer.Option(None, "--host", help="Address to listen on (serve_host; default 127.0.0.1)."),
+        port: int | None = typer.Option(None, "--port", min=1, max=65535, help="Port (serve_port; default 8765)."),
+        log_level: str = typer.Option("info", "--log-level", help="uvicorn's log level: warning, info, debug."),
+    ) -> None:
+        """Serve the HTTP API: health, status, runs, triggers, metrics (SIGTERM stops it gracefully).
+
+        Example: cronkit serve --port 8765
+        """
+        from ..web.app import serve as run_server
+
+        settings = get_settings(ctx)
+        run_server(settings, get_registry(ctx), host or settings.serve_host, port or settings.serve_port,
+                   log_level=log_level)

@@ -1,0 +1,67 @@
+"""Render the systemd service that keeps `cronkit serve` running: `<prefix>serve.service`.
+
+The same settings as the task units (`[systemd]`: unit prefix, User=, EnvironmentFile= for
+secrets), a restart on failure, and a stop by SIGTERM, which `cronkit serve` answers by finishing
+its requests. Runs it started are processes of their own and go on: KillMode=process stops the
+server alone, where the default would kill every process of the unit, runs included.
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+from ..config import ENV_VARS, Settings
+from .systemd import _escape
+
+SERVE_UNIT = "serve"
+
+
+def render(settings: Settings, executable: str) -> dict[str, str]:
+    """Return {unit file name: text} for `cronkit serve` with the settings' host and port."""
+    from ..errors import UsageError
+
+    if not Path(executable).is_absolute():
+        raise UsageError(f"--executable: {executable!r} must be an absolute path")
+    command = [executable]
+    if settings.config_file is not None:
+        command += ["--config", str(settings.config_file)]
+    command += ["serve", "--host", settings.serve_host, "--port", str(settings.serve_port)]
+    environment = {ENV_VARS["environment"]: settings.environment, ENV_VARS["registry"]: settings.registry,
+                   ENV_VARS["timezone"]: settings.timezone}
+    if settings.sources.get("home", "default") != "default":
+        environment[ENV_VARS["home"]] = str(settings.home)
+    lines = [
+        f"# Rendered by cronkit (`cronkit render --target serve-unit`), environment {settings.environment}.",
+        "[Unit]",
+        "Description=cronkit HTTP service (health, status, runs, triggers, metrics)",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=exec",
+        f"ExecStart={_escape(shlex.join(command), command=True)}",
+        *(f"Environment={_escape(shlex.quote(f'{key}={value}'))}" for key, value in environment.items()),
+    ]
+    if settings.systemd.environment_file:
+        lines.append(f"EnvironmentFile=-{settings.systemd.environment_file}")
+    if settings.systemd.user:
+        lines.append(f"User={settings.systemd.user}")
+    lines += [
+        "Restart=on-failure",
+        "RestartSec=5",
+        # 78: a configuration error (e.g. a public address and no token): restarting will not fix it.
+        "RestartPreventExitStatus=78",
+        "KillMode=process",
+        "KillSignal=SIGTERM",
+        "TimeoutStopSec=20",
+        "NoNewPrivileges=true",
+        "PrivateTmp=true",
+        "",
+        "[Install]",
+        "WantedBy=multi-user.target",
+    ]
+    return {f"{settings.systemd.unit_prefix}{SERVE_UNIT}.service": "\n".join(lines) + "\n"}
+
+
+__all__ = ["render"]

@@ -1,0 +1,48 @@
+"""Describe the registry's tasks as `cronkit list --json` (and `GET /api/v1/tasks`) show them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .config import Settings
+from .registry import Registry, Task
+
+
+def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
+    """Describe one task: schedule, what it means, zone, environments, next run, enabled here."""
+    from .schedule import describe, next_run
+
+    zone = task.zone(settings.timezone)
+    upcoming = next_run(task.schedule, zone, now)
+    table = settings.for_task(task.name)
+    if not task.runs_in(settings.environment):
+        enabled, why = False, f"not scheduled in {settings.environment}"
+    elif not table.get("enabled", True):
+        enabled, why = False, f"enabled = false in [tasks.{task.name}]"
+    else:
+        enabled, why = True, ""
+    return {
+        "name": task.name,
+        "schedule": task.schedule,
+        "schedule_text": describe(task.schedule),
+        "description": task.description,
+        "timezone": zone,
+        "environments": list(task.environments),
+        "next_run": upcoming.isoformat(timespec="seconds"),
+        "next_run_local": upcoming.astimezone(ZoneInfo(zone)).isoformat(timespec="seconds"),
+        "enabled": enabled,
+        "disabled_reason": why,
+        "timeout_s": task.timeout,
+        "retries": task.retries,
+        "singleton": task.singleton,
+    }
+
+
+def task_rows(settings: Settings, registry: Registry, now: datetime) -> list[dict[str, Any]]:
+    """Describe every task of the registry, in registry order."""
+    return [task_row(task, settings, now) for task in registry]
+
+
+__all__ = ["task_row", "task_rows"]

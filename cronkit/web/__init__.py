@@ -1,0 +1,14 @@
+"""`cronkit serve`: the HTTP service (SPEC section 10). Starlette, served by uvicorn.
+
+Nothing on the `cronkit run` path imports this package: cron's runs never load the HTTP stack.
+
+- `app`: the Starlette application, its shared state (engine, caches) and its lifespan
+- `api`: the JSON routes (health, status, tasks, runs, dead letters, audit, triggers, metrics)
+- `auth`: API tokens: creation (a hash stored, never the token), scopes, constant-time checks
+- `audit`: the audit trail of triggers and token changes
+- `trigger`: starting a run as a detached `cronkit run --trigger api`, idempotent and audited
+- `health`: the bounded `/health/deep` verdict with per-component timings
+- `metrics`: a Prometheus collector computing the metrics from the run log at scrape time
+- `problems`: RFC 9457 problem JSON for every error answer
+- `pages`: where the HTML pages of the dashboard go (templates/, static/); none yet
+"""

@@ -1,0 +1,440 @@
+"""The routes of `cronkit serve` (SPEC 10): JSON in, JSON out, problems for errors.
+
+Each route authenticates, validates at the edge, then calls one library function in a thread
+(the run log is synchronous SQLAlchemy). Keys are documented in the README ("HTTP service").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import difflib
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from ..errors import UsageError
+from ..status import RunStatus, Trigger
+from . import audit as audit_log
+from .app import AUTH_TIMEOUT, TOKEN_GRACE, TOUCH_EVERY, Service
+from .auth import TokenInfo, bearer, hash_token, touch, verify
+from .problems import Problem
+from .trigger import Caller, TriggerRequest
+
+MAX_BODY = 16 * 1024  # bytes; a trigger's body is a few hundred
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 50
+_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_KEY = re.compile(r"[\x21-\x7e]{1,255}")
+STATUSES = tuple(s.value for s in RunStatus)
+TRIGGERS = tuple(t.value for t in Trigger)
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers=headers)
+
+
+# --- authentication ------------------------------------------------------------------------------
+
+
+async def _who(request: Request) -> TokenInfo:
+    """Return the caller's token; Problem 401 when missing or bad (503 when it cannot be checked)."""
+    service = _service(request)
+    presented = bearer(request.headers.get("authorization"))
+    if presented is None:
+        raise Problem(401, "token-missing", "send Authorization: Bearer <token> (cronkit token create)")
+    digest = hash_token(presented)
+    loop = asyncio.get_running_loop()
+    try:
+        info = await asyncio.wait_for(
+            loop.run_in_executor(service.auth_pool, verify, service.engine, presented), AUTH_TIMEOUT)
+    except Exception as exc:  # the run log is down or slow: a token verified lately still counts
+        kept = service.verified.get(digest)
+        if kept is not None and time.monotonic() - kept[1] <= TOKEN_GRACE:
+            return kept[0]
+        why = "no answer" if isinstance(exc, TimeoutError) else "unavailable"
+        raise Problem(503, "auth-unavailable", f"cannot check the token: run log {why}") from None
+    if info is None:
+        service.verified.pop(digest, None)
+        raise Problem(401, "token-invalid", "the token is unknown or revoked")
+    service.verified[digest] = (info, time.monotonic())
+    last = service.touched.get(info.name, 0.0)
+    if time.monotonic() - last >= TOUCH_EVERY:
+        service.touched[info.name] = time.monotonic()
+        from ..runlog.times import now_ms
+
+        loop.run_in_executor(service.auth_pool, _touch_quietly, service, info.name, now_ms())
+    return info
+
+
+def _touch_quietly(service: Service, name: str, at: int) -> None:
+    try:
+        touch(service.engine, name, at)
+    except Exception:  # noqa: BLE001 - last_used_at is a convenience, never a reason to fail
+        pass
+
+
+async def _require(request: Request, scope: str) -> TokenInfo:
+    info = await _who(request)
+    if not info.allows(scope):
+        raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs {scope}")
+    return info
+
+
+def reading(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """Guard a route with the `read` scope."""
+
+    async def guarded(request: Request) -> Response:
+        await _require(request, "read")
+        return await handler(request)
+
+    guarded.__name__ = handler.__name__
+    return guarded
+
+
+# --- health, status, tasks -----------------------------------------------------------------------
+
+
+async def healthz(request: Request) -> Response:
+    return _json({"ok": True})
+
+
+async def health_deep(request: Request) -> Response:
+    service = _service(request)
+    public = False
+    if service.settings.health_public and request.headers.get("authorization") is None:
+        public = True
+    else:
+        await _require(request, "read")
+    status, body = await service.deep.answer(public)
+    return _json(body, status, {"Cache-Control": "no-store"})
+
+
+@reading
+async def status(request: Request) -> Response:
+    service = _service(request)
+    report = await run_in_threadpool(service.status.get, 1.0)
+    assert report is not None
+    return _json(report.as_dict())
+
+
+def _task_rows(service: Service) -> list[dict[str, Any]]:
+    from ..clock import now
+    from ..tasklist import task_rows
+
+    return task_rows(service.settings, service.registry, now())
+
+
+@reading
+async def tasks(request: Request) -> Response:
+    return _json(await run_in_threadpool(_task_rows, _service(request)))
+
+
+def _unknown_task(service: Service, name: str) -> Problem:
+    names = [t.name for t in service.registry]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return Problem(404, "unknown-task", f"unknown task {name!r}{hint}", task=name, suggestions=close)
+
+
+def _one_task(service: Service, name: str) -> dict[str, Any]:
+    from ..clock import now
+    from ..runlog.reader import runs_page
+    from ..tasklist import task_row
+
+    if name not in service.registry:
+        raise _unknown_task(service, name)
+    row = task_row(service.registry[name], service.settings, now())
+    row["recent_runs"] = _redacted(service, runs_page(service.engine, task=name, limit=5).runs)
+    return row
+
+
+async def task(request: Request) -> Response:
+    await _require(request, "read")
+    return _json(await run_in_threadpool(_one_task, _service(request), request.path_params["name"]))
+
+
+# --- runs, dead letters, audit -------------------------------------------------------------------
+
+
+def _redacted(service: Service, value: Any) -> Any:
+    """Redact a run or a list of runs once more on the way out (they are stored redacted already)."""
+    return service.redactor.value(value)
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Problem(422, "invalid-query", f"{name}: must be a whole number from {low} to {high}")
+    return int(raw)
+
+
+def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    raw = request.query_params.get(name) or None
+    if raw is not None and raw not in allowed:
+        raise Problem(422, "invalid-query", f"{name}: {raw!r} is not one of {', '.join(allowed)}")
+    return raw
+
+
+def _since(request: Request) -> int | None:
+    raw = request.query_params.get("since") or None
+    if raw is None:
+        return None
+    from ..clock import now
+    from ..runlog.times import parse_since, to_ms
+
+    try:
+        return to_ms(parse_since(raw, now()))
+    except UsageError as exc:
+        raise Problem(422, "invalid-query", str(exc).replace("--since", "since")) from None
+
+
+def encode_cursor(before_id: int | None) -> str | None:
+    if before_id is None:
+        return None
+    return base64.urlsafe_b64encode(f"v1:{before_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        kind, _, value = text.partition(":")
+        if kind != "v1" or not value.isdigit():
+            raise ValueError
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Problem(422, "invalid-query", "cursor: not a cursor this service gave out") from None
+
+
+@reading
+async def runs(request: Request) -> Response:
+    from ..runlog.reader import runs_page
+
+    service = _service(request)
+    task_name = request.query_params.get("task") or None
+    status, trigger = _choice(request, "status", STATUSES), _choice(request, "trigger", TRIGGERS)
+    since, before = _since(request), decode_cursor(request.query_params.get("cursor"))
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    page = await run_in_threadpool(lambda: runs_page(service.engine, task=task_name, status=status, trigger=trigger,
+                                                     since_ms=since, before_id=before, limit=limit))
+    # Stored redacted by the runner, and without output or traceback: no second pass (it costs more than the query).
+    return _json({"runs": page.runs, "next_cursor": encode_cursor(page.next_before)})
+
+
+def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
+    from ..runlog.reader import RunLog
+    from ..runlog.writer import RunStore
+
+    log = RunLog(service.engine)
+    record = log.run(run_id)
+    if record is not None and record["status"] == RunStatus.RUNNING.value:
+        # A client polls this for its run's outcome: a run whose process died must show as lost.
+        if RunStore.for_engine(service.engine).mark_lost(task=record["task"]):
+            record = log.run(run_id)
+    return record
+
+
+@reading
+async def run(request: Request) -> Response:
+    service = _service(request)
+    raw = request.path_params["run_id"]
+    if not raw.isdigit():
+        raise Problem(404, "unknown-run", f"no run with id {raw!r}")
+    record = await run_in_threadpool(_one_run, service, int(raw))
+    if record is None:
+        raise Problem(404, "unknown-run", f"no run with id {raw}")
+    return _json(_redacted(service, record))
+
+
+@reading
+async def dead_letters(request: Request) -> Response:
+    from ..runlog.deadletters import list_letters
+
+    service = _service(request)
+    include = request.query_params.get("all", "").lower() in ("1", "true", "yes")
+    task_name = request.query_params.get("task") or None
+    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
+    letters = await run_in_threadpool(
+        lambda: list_letters(service.engine, include_resolved=include, task=task_name, limit=limit))
+    return _json(_redacted(service, letters))
+
+
+async def audit(request: Request) -> Response:
+    await _require(request, "admin")
+    service = _service(request)
+    since = _since(request)
+    before = decode_cursor(request.query_params.get("cursor"))
+    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    rows = await run_in_threadpool(
+        lambda: audit_log.list_audit(service.engine, since_ms=since, before_id=before, limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return _json({"audit": rows, "next_cursor": encode_cursor(rows[-1]["id"]) if more and rows else None})
+
+
+@reading
+async def metrics(request: Request) -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    service = _service(request)
+    body = await run_in_threadpool(generate_latest, service.metrics)
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+# --- triggers ------------------------------------------------------------------------------------
+
+
+async def _body(request: Request) -> bytes:
+    """Read the request body, refusing with 413 past MAX_BODY bytes (declared or sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse(body: bytes, task: str | None, key: str | None) -> TriggerRequest:
+    """Validate a trigger body ({"params", "date", "dry_run"}, plus "taskName" on the seed's route)."""
+    if body.strip():
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Problem(400, "invalid-json", "the body is not JSON") from None
+    else:
+        data = {}
+    if not isinstance(data, dict):
+        raise Problem(422, "invalid-body", "the body must be a JSON object")
+    allowed = {"params", "date", "dry_run"} | ({"taskName"} if task is None else set())
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise Problem(422, "invalid-body", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    if task is None:
+        task = data.get("taskName")
+        if not isinstance(task, str) or not task:
+            raise Problem(422, "invalid-body", "taskName: give the name of a task")
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise Problem(422, "invalid-params", "params: must be an object of names to values")
+    clean: dict[str, str] = {}
+    for name, value in params.items():
+        if not _PARAM_NAME.fullmatch(name):
+            raise Problem(422, "invalid-params", f"params: {name!r} is not a parameter name")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, (str, int, float)) or len(str(value)) > 1024:
+            raise Problem(422, "invalid-params", f"params.{name}: must be a string, number or boolean (at most 1024 characters)")
+        clean[name] = str(value)
+    day = data.get("date")
+    if day is not None:
+        try:
+            if not isinstance(day, str):
+                raise ValueError
+            date.fromisoformat(day)
+        except ValueError:
+            raise Problem(422, "invalid-params", f"date: {day!r} is not a date (YYYY-MM-DD)") from None
+    dry_run = data.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise Problem(422, "invalid-params", "dry_run: must be true or false")
+    return TriggerRequest(task=task, params=clean, date=day, dry_run=dry_run, idempotency_key=key)
+
+
+async def _trigger(request: Request, task: str | None) -> Response:
+    service = _service(request)
+    caller = Caller(None, request.client.host if request.client else None, request.headers.get("user-agent"))
+    fields: dict[str, Any] = {"action": "trigger", "task": task, "remote_addr": caller.remote_addr,
+                              "user_agent": caller.user_agent, "redactor": service.redactor}
+    try:
+        key = request.headers.get("idempotency-key")
+        fields["idempotency_key"] = key
+        body = await _body(request)
+        info = await _who(request)
+        fields["token_name"] = info.name
+        caller = Caller(info.name, caller.remote_addr, caller.user_agent)
+        if not info.allows("trigger"):
+            raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
+        if key is not None and not _KEY.fullmatch(key):
+            raise Problem(422, "invalid-idempotency-key", "Idempotency-Key: 1 to 255 visible ASCII characters")
+        req = _parse(body, task, key)
+        fields["task"], fields["params"] = req.task, req.stored_params() or None
+        if req.task not in service.registry:
+            raise _unknown_task(service, req.task)
+        if not info.may_trigger(req.task):
+            raise Problem(403, "task-not-allowed", f"token {info.name} may trigger {info.task_pattern} only",
+                          task=req.task)
+    except Problem as problem:
+        await _audit_refusal(service, fields, problem)
+        raise
+    answer = await run_in_threadpool(service.launcher.trigger, req, caller)
+    headers = {"Location": answer.location} if answer.location and answer.status < 300 else {}
+    if answer.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    if answer.status >= 400:
+        from .problems import CONTENT_TYPE
+
+        return JSONResponse(answer.body, answer.status, headers, media_type=CONTENT_TYPE)
+    return _json(answer.body, answer.status, headers)
+
+
+async def _audit_refusal(service: Service, fields: dict[str, Any], problem: Problem) -> None:
+    from ..runlog.times import now_ms
+
+    results = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "unknown_task", 413: "too_large",
+               422: "invalid", 503: "unavailable"}
+    try:
+        await asyncio.wait_for(run_in_threadpool(
+            audit_log.record_alone, service.engine, at=now_ms(), result=results.get(problem.status, "refused"),
+            status_code=problem.status, detail=problem.detail, **fields), AUTH_TIMEOUT * 2)
+    except (TimeoutError, Exception):  # noqa: BLE001 - the refusal stands even when it cannot be recorded
+        pass
+
+
+async def trigger_task(request: Request) -> Response:
+    return await _trigger(request, request.path_params["name"])
+
+
+async def trigger_seed(request: Request) -> Response:
+    return await _trigger(request, None)
+
+
+def routes() -> list[BaseRoute]:
+    """Return the service's routes (SPEC 10)."""
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/health/deep", health_deep, methods=["GET"]),
+        Route("/api/v1/status", status, methods=["GET"]),
+        Route("/api/v1/tasks", tasks, methods=["GET"]),
+        Route("/api/v1/tasks/{name}", task, methods=["GET"]),
+        Route("/api/v1/tasks/{name}/runs", trigger_task, methods=["POST"]),
+        Route("/admin/scheduler/trigger", trigger_seed, methods=["POST"]),
+        Route("/api/v1/runs", runs, methods=["GET"]),
+        Route("/api/v1/runs/{run_id}", run, methods=["GET"]),
+        Route("/api/v1/dead-letters", dead_letters, methods=["GET"]),
+        Route("/api/v1/audit", audit, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+
+
+__all__ = ["MAX_BODY", "routes"]

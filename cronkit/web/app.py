@@ -1,0 +1,240 @@
+"""The Starlette application of `cronkit serve`: shared state, error handlers, lifespan.
+
+`create_app(settings, registry)` is all a test or an ASGI server needs; `serve()` runs it under
+uvicorn with a graceful stop on SIGTERM (in-flight requests finish, runs started go on: they are
+detached processes of their own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..config import ENV_VARS, Settings
+from ..errors import CronkitError, ServiceUnavailable
+from ..health.status import StatusReport
+from ..redact import Redactor, redactor_for
+from ..registry import Registry
+from .auth import TokenInfo
+from .health import DeepHealth
+from .problems import Problem
+from .trigger import Launcher
+
+LOST_SWEEP_INTERVAL = 30.0  # seconds between marking dead runs `lost` (clients poll runs for their outcome)
+TOKEN_GRACE = 300.0  # seconds a verified token is still accepted while the run log does not answer
+AUTH_TIMEOUT = 1.5  # seconds a token lookup may take before that grace applies
+TOUCH_EVERY = 60.0  # seconds between two last_used_at writes of one token
+
+
+class StatusCache:
+    """The latest status report: computed by one thread at a time, reused while fresh."""
+
+    def __init__(self, compute: Callable[[], StatusReport]) -> None:
+        self._compute = compute
+        self._lock = threading.Lock()
+        self._value: StatusReport | None = None
+        self._at = 0.0
+        self._refreshing = False
+
+    def get(self, max_age: float, *, wait: bool = True) -> StatusReport | None:
+        """Return a report at most `max_age` s old; without `wait`, a stale one while refreshing."""
+        if self._value is not None and time.monotonic() - self._at <= max_age:
+            return self._value
+        if not wait and self._value is not None:
+            if not self._refreshing:
+                self._refreshing = True
+                threading.Thread(target=self._refresh, args=(max_age,), daemon=True).start()
+            return self._value
+        return self._refresh(max_age)
+
+    def _refresh(self, max_age: float) -> StatusReport | None:
+        try:
+            with self._lock:
+                if self._value is None or time.monotonic() - self._at > max_age:
+                    value = self._compute()
+                    self._value, self._at = value, time.monotonic()
+                return self._value
+        finally:
+            self._refreshing = False
+
+
+@dataclass
+class Service:
+    """What every request shares."""
+
+    settings: Settings
+    registry: Registry
+    engine: Engine
+    redactor: Redactor
+    launcher: Launcher
+    deep: DeepHealth
+    status: StatusCache
+    metrics: Any  # prometheus_client CollectorRegistry
+    auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
+    verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
+    touched: dict[str, float] = field(default_factory=dict)
+
+
+def child_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
+    """Return the environment of a triggered `cronkit run`: the service's, its settings pinned.
+
+    Settings go by environment, never on the command line, where `ps` would show a database password.
+    """
+    env = dict(environ)
+    pinned = {"home": str(settings.home), "db_url": settings.db_url, "environment": settings.environment,
+              "registry": settings.registry}
+    for name, value in pinned.items():
+        env[ENV_VARS[name]] = value
+    if settings.config_file is not None:
+        env["CRONKIT_CONFIG"] = str(settings.config_file)
+    return env
+
+
+def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> Starlette:
+    """Build the application for `settings` and `registry`."""
+    from prometheus_client import CollectorRegistry
+
+    from .. import __version__
+    from ..clock import now
+    from ..health.status import status
+    from ..runlog.engines import create_engine_for
+    from ..runlog.schema import upgrade
+    from . import api, pages
+    from .metrics import RunLogCollector
+
+    environ = os.environ if environ is None else environ
+    engine = create_engine_for(settings.db_url, pool_size=8, max_overflow=8, pool_timeout=5)
+    try:
+        upgrade(engine)
+    except CronkitError:
+        raise
+    except Exception as exc:
+        from ..runlog.engines import describe_url, first_line
+
+        raise ServiceUnavailable(f"run log {describe_url(settings.db_url)} is unusable: {first_line(exc)}") from None
+    redactor = redactor_for(settings, environ)
+    cache = StatusCache(lambda: status(settings, registry, now()))
+    metrics = CollectorRegistry(auto_describe=False)
+    collector = RunLogCollector(engine, settings, registry, __version__, lambda: cache.get(30.0, wait=False))
+    metrics.register(collector)
+    service = Service(
+        settings=settings, registry=registry, engine=engine, redactor=redactor,
+        launcher=Launcher(engine, redactor, child_environment(settings, environ),
+                          {t.name: t.singleton for t in registry}),
+        deep=DeepHealth(settings, registry), status=cache, metrics=metrics,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.service = service
+        loop = asyncio.get_running_loop()
+        # Warm what the first requests would otherwise pay for: the run totals, the status report.
+        warm = loop.run_in_executor(None, _warm, service, collector)
+        sweeper = asyncio.ensure_future(_sweep_lost(service))
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(warm, 1.0)
+            service.deep.close()
+            service.auth_pool.shutdown(wait=False, cancel_futures=True)
+            engine.dispose()
+
+    app = Starlette(routes=[*api.routes(), *pages.routes()], lifespan=lifespan,
+                    exception_handlers={Problem: _problem, HTTPException: _http_error,
+                                        CronkitError: _cronkit_error, Exception: _internal_error})
+    app.state.service = service
+    return app
+
+
+def _warm(service: Service, collector: Any) -> None:
+    with contextlib.suppress(Exception):
+        with service.engine.connect() as conn:
+            collector.totals.read(conn)
+    with contextlib.suppress(Exception):
+        service.status.get(30.0)
+
+
+async def _sweep_lost(service: Service) -> None:
+    from ..runlog.writer import RunStore
+
+    store = RunStore.for_engine(service.engine)
+    while True:
+        await asyncio.sleep(LOST_SWEEP_INTERVAL)
+        with contextlib.suppress(Exception):
+            await asyncio.get_running_loop().run_in_executor(service.auth_pool, store.mark_lost)
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    kinds = {404: "not-found", 405: "method-not-allowed"}
+    detail = f"no route {request.method} {request.url.path}" if exc.status_code in (404, 405) else str(exc.detail)
+    return Problem(exc.status_code, kinds.get(exc.status_code, "http-error"), detail).response(
+        dict(exc.headers or {}))
+
+
+async def _cronkit_error(request: Request, exc: Exception) -> Response:
+    service: Service = request.app.state.service
+    status = 503 if isinstance(exc, ServiceUnavailable) else 500
+    return Problem(status, "unavailable" if status == 503 else "internal-error", service.redactor(str(exc))).response()
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Never a traceback or an exception's text (it may hold a secret): the log has the details.
+    return Problem(500, "internal-error", "the server failed to answer; see its log").response()
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether `host` is a loopback address (or `localhost`)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_level: str = "info") -> None:
+    """Serve the application until SIGTERM or SIGINT (then finish in-flight requests and stop).
+
+    ConfigError (exit 78) for a non-loopback address while no token exists: the API would be
+    open to the network with nobody able to use it but everybody able to probe it.
+    """
+    import uvicorn
+
+    from ..errors import ConfigError
+    from .auth import active_token_count
+
+    app = create_app(settings, registry)
+    service: Service = app.state.service
+    if not is_loopback(host) and active_token_count(service.engine) == 0:
+        service.engine.dispose()
+        raise ConfigError(f"serve: refusing to listen on {host} with no API token; "
+                          "create one first (cronkit token create NAME --scope read)")
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
+                            timeout_graceful_shutdown=10, server_header=False, proxy_headers=False)
+    uvicorn.Server(config).run()
+
+
+__all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "serve"]

@@ -1,0 +1,135 @@
+"""`/health/deep` against real faults: Redis killed, the database stalled behind a TCP proxy."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from ..conftest import RedisServer, need, write_registry
+from .serverkit import REGISTRY, Server, StallingProxy, make_token, server_env
+
+# The service answers within its bound (web.health.DEEP_TIMEOUT, 6 s); a client that waits longer
+# than this fails the test with a timeout instead of hanging.
+CLIENT_TIMEOUT = 15.0
+
+
+def _env(tmp_path: Path, cronkit_env: dict[str, str], **extra: str) -> dict[str, str]:
+    return server_env(cronkit_env, write_registry(tmp_path / "health_tasks.py", REGISTRY), **extra)
+
+
+def test_deep_health_is_503_within_the_bound_when_redis_dies(tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    if shutil.which("redis-server") is None:
+        need("redis-server", "apt-get install redis-server")
+    redis = RedisServer(tmp_path)
+    redis.start()
+    try:
+        env = _env(tmp_path, cronkit_env, CRONKIT_REDIS_URL=redis.url)
+        token = make_token(env, tmp_path, "lb", "read")
+        server = Server(env, tmp_path)
+        try:
+            with server.client(token, timeout=CLIENT_TIMEOUT) as client:
+                before = client.get("/health/deep")
+                assert before.json()["components"]["redis"]["state"] == "up", before.text
+                assert before.json()["components"]["redis"]["ms"] >= 0
+                redis.stop()
+                after = client.get("/health/deep")
+                assert after.status_code == 503
+                body = after.json()
+                assert body["healthy"] is False and body["components"]["redis"]["state"] == "down"
+                assert body["components"]["run_log"]["state"] == "up"
+                assert any(r.startswith("redis down") for r in body["reasons"])
+        finally:
+            server.stop()
+    finally:
+        redis.stop()
+
+
+def test_deep_health_is_503_within_the_bound_when_the_database_stalls(tmp_path: Path,
+                                                                      cronkit_env: dict[str, str],
+                                                                      pg_url: str) -> None:
+    parts = urlsplit(pg_url)
+    proxy = StallingProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxied = pg_url.replace(f"{parts.hostname}:{parts.port or 5432}", f"127.0.0.1:{proxy.port}", 1)
+    if "@" in pg_url and f":{parts.port}" not in pg_url:
+        proxied = pg_url.replace(f"@{parts.hostname}", f"@127.0.0.1:{proxy.port}", 1)
+    env = _env(tmp_path, cronkit_env, CRONKIT_DB_URL=proxied)
+    token = make_token(env, tmp_path, "lb", "read")
+    server = Server(env, tmp_path)
+    try:
+        with server.client(token, timeout=CLIENT_TIMEOUT) as client:
+            assert client.get("/health/deep").json()["components"]["run_log"]["state"] == "up"
+            proxy.stall()
+            stalled = client.get("/health/deep")
+            assert stalled.status_code == 503, stalled.text
+            body = stalled.json()
+            assert body["components"]["run_log"]["state"] == "down"
+            assert "no answer" in body["components"]["run_log"]["error"]
+            # A second look while the first checks' threads still hang answers too.
+            assert client.get("/health/deep").status_code == 503
+            assert client.get("/healthz").json() == {"ok": True}
+    finally:
+        proxy.close()
+        server.stop()
+
+
+def test_public_deep_health_shows_components_up_or_down_only(tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    # The built-in tasks schedule nothing in development: healthy when the services are.
+    env = _env(tmp_path, cronkit_env, CRONKIT_HEALTH_PUBLIC="true", CRONKIT_TASKS="cronkit.tasks")
+    token = make_token(env, tmp_path, "ops", "read")
+    server = Server(env, tmp_path)
+    try:
+        with server.client(timeout=CLIENT_TIMEOUT) as anon:
+            answer = anon.get("/health/deep")
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert set(body) == {"status", "healthy", "checked_at", "components"}
+            assert set(body["components"].values()) <= {"up", "down", "unused"}
+            assert anon.get("/api/v1/status").status_code == 401  # only the health check opens up
+        with server.client(token, timeout=CLIENT_TIMEOUT) as client:
+            full = client.get("/health/deep").json()
+            assert full["reasons"] == [] and full["components"]["run_log"]["state"] == "up"
+            assert full["components"]["run_log"]["ms"] >= 0 and full["duration_ms"] >= 0
+    finally:
+        server.stop()
+
+
+def test_the_serve_unit_renders_a_service_for_the_server(run_cli) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli("render", "--target", "serve-unit", "--executable", "/opt/cronkit/bin/cronkit")
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("# --- cronkit-serve.service\n")
+    assert "ExecStart=/opt/cronkit/bin/cronkit serve --host 127.0.0.1 --port 8765\n" in text
+    assert "KillMode=process\n" in text and "RestartPreventExitStatus=78\n" in text
+    refused = run_cli("install", "--target", "serve-unit")
+    assert refused.returncode == 2
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("command", [["check", "rules", "cronkit-rules.yml"], ["test", "rules", "cronkit-rules.test.yml"]])
+def test_prometheus_rules_pass_promtool(command: list[str]) -> None:
+    if shutil.which("promtool") is None:
+        need("promtool", "apt-get install prometheus")
+    proc = subprocess.run(["promtool", *command], cwd=ROOT / "contrib" / "prometheus", capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout
+
+
+def test_the_rules_use_only_metrics_the_service_exports() -> None:
+    import re
+
+    from cronkit.web.metrics import RunLogCollector  # noqa: F401 - the names below are its
+
+    rules = (ROOT / "contrib" / "prometheus" / "cronkit-rules.yml").read_text()
+    used = set(re.findall(r"\bcronkit_[a-z_]+\b", rules))
+    exported = {"cronkit_task_last_success_timestamp_seconds", "cronkit_task_last_failure_timestamp_seconds",
+                "cronkit_task_interval_seconds", "cronkit_task_running", "cronkit_task_last_run_timestamp_seconds",
+                "cronkit_task_missed_slots", "cronkit_crontab_drift", "cronkit_dead_letters_open"}
+    source = (ROOT / "cronkit" / "web" / "metrics.py").read_text()
+    assert used <= exported and all(f'"{name}"' in source for name in used)

@@ -128,6 +128,13 @@ def _sign_in(driver: Any, demo: Demo, token: str) -> None:
     _wait(lambda: driver.find_elements(By.CSS_SELECTOR, ".card .task-name"), 30, "the overview")
 
 
+def _signed_in(driver: Any, demo: Demo) -> None:
+    """Sign in unless this browser is already (each test can run alone)."""
+    driver.get(demo.server.url + "/")
+    if "/signin" in driver.current_url:
+        _sign_in(driver, demo, demo.admin)
+
+
 def _screenshot(driver: Any, name: str, width: int) -> Path:
     """Size the window to `width` and the page's height, save a PNG, check it is not blank."""
     from selenium.webdriver.common.by import By
@@ -185,7 +192,7 @@ def test_sign_in_see_every_task_and_the_health(browser: Any, demo: Demo) -> None
 def test_failed_run_shows_its_error(browser: Any, demo: Demo) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(demo.server.url + "/")
+    _signed_in(browser, demo)
     browser.find_element(By.CSS_SELECTOR, "#task-daily-session-cleanup a.task-name").click()
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "svg.chart"), 30, "the task page")
     assert "open dead letters\n1" in browser.find_element(By.CSS_SELECTOR, ".stats").text.lower()
@@ -200,6 +207,7 @@ def test_failed_run_shows_its_error(browser: Any, demo: Demo) -> None:
 def test_run_a_task_with_a_parameter_and_see_it_appear(browser: Any, demo: Demo) -> None:
     from selenium.webdriver.common.by import By
 
+    _signed_in(browser, demo)
     browser.get(demo.server.url + "/tasks/daily-session-cleanup")
     browser.find_element(By.ID, "params").send_keys("user_id=7")
     browser.find_element(By.ID, "dry_run").click()
@@ -268,7 +276,7 @@ def test_every_page_prints_no_secret(demo: Demo) -> None:
 def test_sign_out(browser: Any, demo: Demo) -> None:
     from selenium.webdriver.common.by import By
 
-    browser.get(demo.server.url + "/")
+    _signed_in(browser, demo)
     browser.find_element(By.ID, "signout").click()
     _wait(lambda: "/signin" in browser.current_url, 30, "the sign-in page")
     assert browser.get_cookie("cronkit_session") is None

@@ -12,7 +12,7 @@ from typing import Any
 from markupsafe import Markup, escape
 
 W, H = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 52, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 84, 12, 12, 34
 
 
 def _fmt_s(seconds: float) -> str:
@@ -62,7 +62,7 @@ def duration_chart(stats: dict[str, Any], timeout_s: float | None) -> Markup:
         out.append(f'<text class="label label-{name}" x="{W - RIGHT - 4}" y="{y(value) - 4:.1f}" '
                    f'text-anchor="end">{name} {_fmt_s(value)}</text>')
     if timeout_s and not show_timeout:
-        out.append(f'<text class="label label-timeout" x="{W - RIGHT - 4}" y="{TOP + 14}" text-anchor="end">'
+        out.append(f'<text class="label label-timeout" x="{LEFT + 6}" y="{TOP + 16}" text-anchor="start">'
                    f'timeout {_fmt_s(timeout_s)}: far above</text>')
     for p in points:
         cx, cy = x(p.at), y(p.duration_s)

@@ -10,5 +10,6 @@ Nothing on the `cronkit run` path imports this package: cron's runs never load t
 - `health`: the bounded `/health/deep` verdict with per-component timings
 - `metrics`: a Prometheus collector computing the metrics from the run log at scrape time
 - `problems`: RFC 9457 problem JSON for every error answer
-- `pages`: where the HTML pages of the dashboard go (templates/, static/); none yet
+- `pages`: the dashboard's HTML pages (templates/, static/); `views` reads what they show,
+  `chart` draws the duration chart (SVG), `session` signs sessions and checks CSRF tokens
 """

@@ -1,17 +1,378 @@
-"""The HTML pages of the dashboard (issue 18): their routes go here, templates in `templates/`.
+"""The dashboard (issue 18): server-rendered pages on the same tokens and scopes as the API.
 
-None yet. The pages are to call the same library functions as `api` and take the same `read`
-token (or a session built on it); `routes()` is mounted by `app.create_app` after the API's.
+Sign in with a token once: a signed session cookie (see `session`) carries who you are, every
+form carries a CSRF token, and every page re-checks the token against the run log. A `read`
+token sees everything; only a token that may trigger a task gets its Run now form, and the
+POST checks again. A run started here goes through the API's own launcher (a detached
+`cronkit run --trigger api`, audited). Pages refresh their live part every 15 s by fetching
+`?fragment=1` (static/app.js); nothing is fetched from another host (see the CSP header).
 """
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import views
+from .app import Service
+from .session import (
+    COOKIE,
+    SESSION_MAX_AGE,
+    SIGNIN_COOKIE,
+    SIGNIN_MAX_AGE,
+    Session,
+    Sessions,
+    cookie_options,
+)
+
+HERE = Path(__file__).parent
+REFRESH_SECONDS = 15
+HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+STATIC = {"style.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
+MAX_FORM = 16 * 1024
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def _instant(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def fmt_when(value: Any) -> str:
+    at = _instant(value)
+    return "—" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def fmt_rel(value: Any, now: datetime) -> str:
+    """Return "in 12 min", "3 h ago", "just now"."""
+    at = _instant(value)
+    if at is None:
+        return ""
+    seconds = (at - now).total_seconds()
+    size = abs(seconds)
+    if size < 45:
+        return "just now" if seconds <= 0 else "in under a minute"
+    for unit, width in (("d", 86400), ("h", 3600), ("min", 60)):
+        if size >= width or unit == "min":
+            n = round(size / width)
+            text = f"{n} {unit}"
+            break
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def fmt_dur(ms: Any) -> str:
+    if ms is None:
+        return "—"
+    ms = float(ms)
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 120_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms / 60000:.1f} min"
+
+
+_env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
+                   trim_blocks=True, lstrip_blocks=True)
+_env.filters.update({"when": fmt_when, "dur": fmt_dur})
+
+
+def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    from ..clock import now
+
+    at = now()
+    session: Session | None = getattr(request.state, "session", None)
+    context.setdefault("fragment", request.query_params.get("fragment") == "1")
+    html = _env.get_template(name).render(
+        request=request, session=session, now=at, rel=lambda v: fmt_rel(v, at), refresh=REFRESH_SECONDS,
+        path=request.url.path, **context)
+    return HTMLResponse(html, status_code=status, headers=HEADERS)
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _sessions(request: Request) -> Sessions:
+    found = getattr(request.app.state, "sessions", None)
+    if found is None:
+        from .session import signing_key
+
+        found = request.app.state.sessions = Sessions(signing_key(_service(request).settings.home))
+    return cast(Sessions, found)
+
+
+async def _session(request: Request) -> Session | None:
+    from .session import token_by_hash
+
+    data = _sessions(request).read(request.cookies.get(COOKIE))
+    if data is None:
+        return None
+    info = await run_in_threadpool(token_by_hash, _service(request).engine, data["h"])
+    if info is None or info.name != data["n"]:
+        return None
+    return Session(info, data["h"], data["c"])
+
+
+Handler = Callable[[Request, Session], Awaitable[Response]]
+
+
+def page(scope: str = "read") -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Guard a page: signed in (else to the sign-in page) with a token of `scope` (else 403)."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def guarded(request: Request) -> Response:
+            session = await _session(request)
+            if session is None:
+                if request.method != "GET" or request.query_params.get("fragment") == "1":
+                    return _render(request, "error.html", 401, title="Signed out",
+                                   message="Your session has ended: sign in again.")
+                return RedirectResponse("/signin?next=" + quote(request.url.path), 303, headers=HEADERS)
+            request.state.session = session
+            if not session.token.allows(scope):
+                return _render(request, "error.html", 403, title="Not allowed",
+                               message=f"Token {session.token.name} has scope {session.token.scope}; this page needs {scope}.")
+            return await handler(request, session)
+
+        guarded.__name__ = handler.__name__
+        return guarded
+
+    return wrap
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """Return a urlencoded form's fields (the pages send no other kind); {} past MAX_FORM bytes."""
+    from urllib.parse import parse_qsl
+
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM:
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM:
+            return {}
+    try:
+        return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=100))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+
+
+def _forbidden(request: Request, message: str) -> HTMLResponse:
+    return _render(request, "error.html", 403, title="Refused", message=message)
+
+
+# --- sign in, sign out ---------------------------------------------------------------------------
+
+
+def _next(raw: str | None) -> str:
+    return raw if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw else "/"
+
+
+async def signin(request: Request) -> Response:
+    sessions = _sessions(request)
+    error, status = None, 200
+    if request.method == "POST":
+        form = await _form(request)
+        if not sessions.check_signin(request.cookies.get(SIGNIN_COOKIE), form.get("csrf")):
+            error, status = "The form expired or its CSRF token is missing: try again.", 403
+        else:
+            info, digest = await run_in_threadpool(_check_token, _service(request), form.get("token", ""), request)
+            if info is not None:
+                cookie, _ = sessions.issue(digest, info.name)
+                done = RedirectResponse(_next(form.get("next")), 303, headers=HEADERS)
+                done.set_cookie(COOKIE, cookie, **cookie_options(request.url.scheme == "https", SESSION_MAX_AGE))
+                done.delete_cookie(SIGNIN_COOKIE, path="/")
+                return done
+            error, status = "That token is unknown or revoked.", 401
+    cookie, csrf = sessions.signin_csrf()
+    response = _render(request, "signin.html", status, csrf=csrf, error=error,
+                       next=_next(request.query_params.get("next")))
+    response.set_cookie(SIGNIN_COOKIE, cookie, **cookie_options(request.url.scheme == "https", SIGNIN_MAX_AGE))
+    return response
+
+
+def _check_token(service: Service, token: str, request: Request) -> tuple[Any, str]:
+    from ..runlog.times import now_ms
+    from . import audit
+    from .auth import hash_token, verify
+
+    info = verify(service.engine, token.strip())
+    audit.record_alone(service.engine, at=now_ms(), action="dashboard.signin",
+                       result="signed_in" if info else "refused", token_name=info.name if info else None,
+                       remote_addr=request.client.host if request.client else None,
+                       user_agent=request.headers.get("user-agent"), status_code=303 if info else 401)
+    return info, hash_token(token.strip())
+
+
+async def signout(request: Request) -> Response:
+    session = await _session(request)
+    form = await _form(request)
+    if session is not None and not session.check_csrf(form.get("csrf")):
+        return _forbidden(request, "The sign-out form's CSRF token is missing or wrong.")
+    response = RedirectResponse("/signin", 303, headers=HEADERS)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@page()
+async def overview(request: Request, session: Session) -> Response:
+    service = _service(request)
+    cards = await run_in_threadpool(views.overview, service)
+    cache: dict[str, Any] | None = getattr(request.app.state, "dashboard_health", None)
+    if cache is None:
+        cache = request.app.state.dashboard_health = {}
+    from time import monotonic
+
+    if cache.get("at", -1e9) + 10 < monotonic():
+        _, body = await service.deep.answer(False)
+        cache.update(at=monotonic(), body=body)
+    return _render(request, "overview.html", cards=cards, health=views.health_summary(cache["body"]),
+                   environment=service.settings.environment)
+
+
+@page()
+async def task_page(request: Request, session: Session) -> Response:
+    return await _task(request, session)
+
+
+async def _task(request: Request, session: Session, *, error: str | None = None,
+                status: int = 200, form: dict[str, str] | None = None) -> Response:
+    from ..clock import now
+
+    service = _service(request)
+    name = request.path_params["name"]
+    if name not in service.registry:
+        return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
+    task = service.registry[name]
+    raw = request.query_params.get("before", "")
+    before = int(raw) if raw.isdigit() else None
+    from .chart import duration_chart
+
+    stats = await run_in_threadpool(views.task_stats, service, name, now())
+    rows, older = await run_in_threadpool(views.task_runs, service, name, before)
+    letters = await run_in_threadpool(views.dead_letters, service, name)
+    started = request.query_params.get("started", "")
+    return _render(request, "task.html", status, task=task, stats=stats, chart=duration_chart(stats, task.timeout),
+                   runs=rows, older=older, before=before, letters=letters, error=error, form=form or {},
+                   params=getattr(task, "params", None) or None, may_run=session.token.may_trigger(name),
+                   started=int(started) if started.isdigit() else None,
+                   zone=task.zone(service.settings.timezone))
+
+
+@page()
+async def run_now(request: Request, session: Session) -> Response:
+    from . import api
+    from .problems import Problem
+    from .trigger import Caller
+
+    service = _service(request)
+    name = request.path_params["name"]
+    form = await _form(request)
+    if not session.check_csrf(form.get("csrf")):
+        return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
+    caller = Caller(session.token.name, request.client.host if request.client else None,
+                    request.headers.get("user-agent"))
+    if name not in service.registry:
+        return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
+    if not session.token.may_trigger(name):
+        await run_in_threadpool(_audit_refusal, service, caller, name, 403, "dashboard: token may not trigger this task")
+        return _forbidden(request, f"Token {session.token.name} (scope {session.token.scope}) may not run {name}.")
+    params = {k[6:]: v for k, v in form.items() if k.startswith("param.") and v.strip()}
+    for line in form.get("params", "").splitlines():
+        if line.strip():
+            key, sep, value = line.partition("=")
+            if not sep:
+                return await _task(request, session, error=f"parameter line {line.strip()!r}: write name=value",
+                                       status=422, form=form)
+            params[key.strip()] = value.strip()
+    body = {"params": params, "dry_run": form.get("dry_run") == "on", "date": form.get("date") or None}
+    try:
+        req = api._parse(json.dumps(body).encode(), name, None)
+    except Problem as problem:
+        return await _task(request, session, error=problem.detail, status=422, form=form)
+    answer = await run_in_threadpool(service.launcher.trigger, req, caller)
+    if answer.status >= 300:
+        return await _task(request, session, error=str(answer.body.get("detail", "the run was not started")),
+                               status=answer.status, form=form)
+    return RedirectResponse(f"/tasks/{quote(name)}?started={answer.body['run_id']}", 303, headers=HEADERS)
+
+
+def _audit_refusal(service: Service, caller: Any, task: str, status: int, detail: str) -> None:
+    from ..runlog.times import now_ms
+    from . import audit
+
+    audit.record_alone(service.engine, at=now_ms(), action="trigger", result="forbidden", token_name=caller.token_name,
+                       remote_addr=caller.remote_addr, user_agent=caller.user_agent, task=task,
+                       status_code=status, detail=detail)
+
+
+@page()
+async def run_page(request: Request, session: Session) -> Response:
+    raw = request.path_params["run_id"]
+    record = await run_in_threadpool(views.one_run, _service(request), int(raw)) if raw.isdigit() else None
+    if record is None:
+        return _render(request, "error.html", 404, title="Unknown run", message=f"There is no run {raw}.")
+    return _render(request, "run.html", run=record)
+
+
+@page("admin")
+async def audit_page(request: Request, session: Session) -> Response:
+    from .audit import list_audit
+
+    raw = request.query_params.get("before", "")
+    before = int(raw) if raw.isdigit() else None
+    rows = await run_in_threadpool(lambda: list_audit(_service(request).engine, before_id=before, limit=51))
+    older = rows[49]["id"] if len(rows) > 50 else None
+    return _render(request, "audit.html", rows=rows[:50], older=older)
+
+
+async def static(request: Request) -> Response:
+    name = request.path_params["name"]
+    if name not in STATIC:
+        return Response("not found", 404, media_type="text/plain")
+    return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name],
+                    headers={"Cache-Control": "max-age=300", "X-Content-Type-Options": "nosniff"})
 
 
 def routes() -> list[BaseRoute]:
-    """Return the page routes; none yet."""
-    return []
+    """Return the dashboard's routes (mounted by `app.create_app` after the API's)."""
+    return [
+        Route("/", overview, methods=["GET"]),
+        Route("/signin", signin, methods=["GET", "POST"]),
+        Route("/signout", signout, methods=["POST"]),
+        Route("/tasks/{name}", task_page, methods=["GET"]),
+        Route("/tasks/{name}/run", run_now, methods=["POST"]),
+        Route("/runs/{run_id}", run_page, methods=["GET"]),
+        Route("/audit", audit_page, methods=["GET"]),
+        Route("/static/{name}", static, methods=["GET"]),
+    ]
 
 
-__all__ = ["routes"]
+__all__ = ["fmt_dur", "fmt_rel", "fmt_when", "routes"]

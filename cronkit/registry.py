@@ -302,9 +302,26 @@ def check_task_tables(registry: Registry, tables: Mapping[str, Mapping[str, Any]
         task_config(registry[name], table)
 
 
-def load_registry(spec: str) -> Registry:
-    """Load a registry from `pkg.module`, `pkg.module:attr` or a path to a `.py` file."""
+def load_registry(spec: str, path: Path | str | None = None) -> Registry:
+    """Load a registry from `pkg.module`, `pkg.module:attr` or a path to a `.py` file.
+
+    A module is looked up the way `python -m` would find it from here, but without letting the
+    current directory shadow an installed module: `path` (the `registry_path` setting) first
+    when given, then the interpreter's path (PYTHONPATH, site-packages), then the current
+    directory. `install` records the directory the module came from (`import_root`).
+    """
     attr = None
+    if path is not None:
+        entry = str(path)
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+    elif not (spec.endswith(".py") or "/" in spec):
+        import os
+
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.append(cwd)
     if spec.endswith(".py") or "/" in spec:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
@@ -349,3 +366,35 @@ def load_registry(spec: str) -> Registry:
     registry.id = registry.id or module_name
     registry.source = source
     return registry
+
+
+def import_root(registry: Registry) -> str | None:
+    """Return the sys.path entry a module registry was imported from, when a cron run needs it.
+
+    None for a file registry (its path is absolute already), for cronkit's own, and for a
+    module of the interpreter's own directories (site-packages, the standard library), which
+    every run of this installation finds anyway.
+    """
+    source = registry.source
+    if not source or source.startswith("/"):
+        return None
+    top = source.partition(":")[0].split(".")[0]
+    module = sys.modules.get(top)
+    if module is None or top == "cronkit":
+        return None
+    file = getattr(module, "__file__", None)
+    if file:
+        where = Path(file).resolve()
+        root = where.parent.parent if where.name == "__init__.py" else where.parent
+    else:  # a namespace package
+        locations = list(getattr(module, "__path__", []))
+        if not locations:
+            return None
+        root = Path(locations[0]).resolve().parent
+    import site
+    import sysconfig
+
+    own = {Path(p).resolve() for key in ("purelib", "platlib", "stdlib", "platstdlib")
+           if (p := sysconfig.get_paths().get(key))}
+    own.update(Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()])
+    return None if root in own else str(root)

@@ -46,7 +46,7 @@ class CliState:
             from ..registry import check_task_tables, load_registry
 
             settings = self.settings()
-            registry = load_registry(settings.registry)
+            registry = load_registry(settings.registry, settings.registry_path)
             check_task_tables(registry, settings.task_config)
             self._registry = registry
         return self._registry

@@ -1,0 +1,90 @@
+"""Issue 13: a user's own registry under cron, start failures, read commands that create nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+APP = '''from cronkit import Registry, TaskContext
+
+registry = Registry()
+
+
+@registry.task("*/15 * * * *", environments=("production", "staging"))
+def sync_invoices(ctx: TaskContext) -> dict:
+    """Pull new invoices from the billing provider."""
+    return {"invoices": 3}
+'''
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """The README's example: myapp/cron.py in a project directory (the tests' working directory)."""
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "cron.py").write_text(APP)
+    return tmp_path
+
+
+@pytest.fixture
+def app_env(cronkit_env: dict[str, str], tmp_path: Path, project: Path) -> dict[str, str]:
+    cron_d = tmp_path / "cron.d"
+    cron_d.mkdir()
+    cronkit_env.update({"CRONKIT_TASKS": "myapp.cron", "CRONKIT_ENV": "production",
+                        "CRONKIT_CRON_D": str(cron_d)})
+    cronkit_env.pop("PYTHONPATH", None)
+    return cronkit_env
+
+
+def cron_command(tmp_path: Path) -> str:
+    """Return the command of the task's line in the cron.d file install wrote."""
+    lines = [line for line in (tmp_path / "cron.d" / "myapp-cron").read_text().splitlines()
+             if line.endswith("--trigger cron")]
+    assert len(lines) == 1
+    return lines[0].split(" ", 6)[6]
+
+
+def as_cron(command: str, cwd: Path, now: str = "2026-11-30T03:30:00Z") -> subprocess.CompletedProcess[str]:
+    """Run a cron line's command as Debian's cron does: sh -c, cwd $HOME, PATH /usr/bin:/bin, no CRONKIT_*."""
+    env = {"HOME": str(cwd), "PATH": "/usr/bin:/bin", "SHELL": "/bin/sh", "CRONKIT_NOW": now}
+    return subprocess.run(["/bin/sh", "-c", command], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_readme_registry_found_by_hand_and_by_cron(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    listed = run_process("list", "--json", env=app_env)
+    assert listed.returncode == 0, listed.stderr
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["sync-invoices"]
+
+    installed = run_process("--db-url", "sqlite:///relative.db", "install", "--target", "cron.d",
+                            "--user", "root", env=app_env)
+    assert installed.returncode == 0, installed.stderr
+    settings = tomllib.loads((home / "cron" / "myapp-cron.toml").read_text())
+    assert settings["registry"] == "myapp.cron"
+    assert settings["registry_path"] == str(tmp_path)
+    assert settings["db_url"] == f"sqlite:///{tmp_path / 'relative.db'}"
+
+    elsewhere = tmp_path / "cron-home"
+    elsewhere.mkdir()
+    ran = as_cron(cron_command(tmp_path), elsewhere)
+    assert ran.returncode == 0, ran.stderr
+    assert not (elsewhere / "relative.db").exists()
+    history = run_process("--db-url", f"sqlite:///{tmp_path / 'relative.db'}", "history", "--json", env=app_env)
+    runs = json.loads(history.stdout)
+    assert [(r["task"], r["trigger"], r["status"]) for r in runs] == [("sync-invoices", "cron", "succeeded")]
+
+
+def test_installed_module_is_found_without_a_recorded_directory(run_process, cronkit_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """cronkit's own registry comes from the installation: nothing to record."""
+    cron_d = tmp_path / "cron.d"
+    cron_d.mkdir()
+    env = {**cronkit_env, "CRONKIT_ENV": "production", "CRONKIT_CRON_D": str(cron_d)}
+    done = run_process("install", "--target", "cron.d", "--user", "root", env=env)
+    assert done.returncode == 0, done.stderr
+    settings = tomllib.loads((home / "cron" / "cronkit-tasks.toml").read_text())
+    assert settings["registry"] == "cronkit.tasks"
+    assert "registry_path" not in settings

@@ -88,3 +88,43 @@ def test_installed_module_is_found_without_a_recorded_directory(run_process, cro
     settings = tomllib.loads((home / "cron" / "cronkit-tasks.toml").read_text())
     assert settings["registry"] == "cronkit.tasks"
     assert "registry_path" not in settings
+
+
+def test_cron_run_that_cannot_start_is_reported_until_one_starts(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run_process("install", "--target", "cron.d", "--user", "root", env=app_env).returncode == 0
+    command = cron_command(tmp_path)
+    elsewhere = tmp_path / "cron-home"
+    elsewhere.mkdir()
+    app = tmp_path / "myapp" / "cron.py"
+    app.write_text("import billing_sdk_missing\n" + APP)
+
+    ran = as_cron(command, elsewhere)
+    assert ran.returncode == 78
+    assert "Traceback" not in ran.stderr
+    record = json.loads((home / "start-failures" / "myapp-cron.json").read_text())
+    assert record["task"] == "sync-invoices" and "billing_sdk_missing" in record["error"]
+
+    fine = {**app_env, "CRONKIT_TASKS": "cronkit.tasks"}  # status reads the block's state, whatever loads
+    health = run_process("health", env=fine)
+    assert health.returncode == 1
+    assert any(line.startswith("cron runs of this block are failing to start: sync-invoices at ")
+               and "billing_sdk_missing" in line for line in health.stdout.splitlines()), health.stdout
+    status = run_process("status", "--json", env=fine)
+    assert "billing_sdk_missing" in json.loads(status.stdout)["start_failure"]["error"]
+    shown = run_process("status", env=fine)
+    assert "cron runs of this block are failing to start" in shown.stdout
+
+    app.write_text(APP)
+    assert as_cron(command, elsewhere).returncode == 0
+    assert not (home / "start-failures" / "myapp-cron.json").exists()
+    assert json.loads(run_process("status", "--json", env=fine).stdout)["start_failure"] is None
+
+
+def test_cron_run_with_invalid_settings_leaves_a_trace(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    assert run_process("install", "--target", "cron.d", "--user", "root", env=app_env).returncode == 0
+    config = home / "cron" / "myapp-cron.toml"
+    config.write_text(config.read_text() + "timezone = \"Mars/Olympus\"\n")
+    ran = as_cron(cron_command(tmp_path), tmp_path)
+    assert ran.returncode == 78 and "Traceback" not in ran.stderr
+    record = json.loads((home / "start-failures" / "myapp-cron.json").read_text())
+    assert "Mars/Olympus" in record["error"] and record["exit_code"] == 78

@@ -151,6 +151,8 @@ class StatusReport:
     service_errors: dict[str, str]
     block: BlockStatus
     tasks: tuple[TaskStatus, ...]
+    # The latest cron run of the installed block that could not start (startfail), else None.
+    start_failure: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict `cronkit status --json` prints, with stable keys."""
@@ -171,6 +173,7 @@ class StatusReport:
             "service_errors": self.service_errors,
             "block": self.block.as_dict(),
             "tasks": [t.as_dict() for t in self.tasks],
+            "start_failure": self.start_failure,
         }
 
 
@@ -350,6 +353,21 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
     return tuple(out)
 
 
+def start_failure(settings: Settings) -> dict[str, Any] | None:
+    """Return the start-failure record of the installed block's cron runs, None when they start."""
+    from .. import startfail
+    from ..cronfile.state import read_install_state
+    from ..errors import CronkitError
+
+    try:
+        state = read_install_state(settings)
+    except CronkitError:
+        return None
+    if not state or not state.get("run_config"):
+        return None
+    return startfail.read(settings.home, startfail.key_for(str(state["run_config"])))
+
+
 def check_status(settings: Settings, registry: Registry, now: datetime, *,
                  timeout: float = CHECK_TIMEOUT) -> StatusCheck:
     """Probe every service and read the run log within `timeout` s; the caller closes the check."""
@@ -392,6 +410,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         service_errors=services.errors,
         block=block,
         tasks=tasks,
+        start_failure=start_failure(settings),
     )
     return StatusCheck(report, log, started + timeout)
 

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import CronkitError, RegistryError
+from .params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 DEFAULT_ENVIRONMENTS = ("production",)
@@ -81,6 +82,12 @@ class Task:
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     func: TaskFunc | None = field(default=None, compare=False, repr=False)
+    # Parameters (SPEC 14): the `--param`s the task takes (None: undeclared, anything goes), and
+    # what `--date` means to it (params.DATES); checked before a run is recorded.
+    params: Mapping[str, Param] | None = None
+    dates: str = "any"
+    # Preflight (SPEC 14): what the task needs to run, e.g. "setting:secret_key", "service:redis".
+    requires: tuple[str, ...] = ()
 
     def load(self) -> TaskFunc:
         """Return the task's function, importing its module on first use."""
@@ -145,6 +152,9 @@ class Registry:
         catchup_max: int = DEFAULT_CATCHUP_MAX,
         description: str | None = None,
         defaults: Mapping[str, Any] | None = None,
+        params: Mapping[str, Param | str] | None = None,
+        dates: str = "any",
+        requires: tuple[str, ...] | list[str] = (),
     ) -> Task:
         """Validate and record a task; `target` is a function or a lazy `"module:attr"`.
 
@@ -193,6 +203,8 @@ class Registry:
             raise RegistryError(f"{where}: catchup_window must be at least 1m")
         if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or catchup_max < 1:
             raise RegistryError(f"{where}: catchup_max must be a whole number >= 1")
+        declared = check_declaration(where, params, dates)
+        needs = check_requires(where, requires)
         task = Task(
             name=name,
             schedule=schedule,
@@ -214,6 +226,9 @@ class Registry:
             description=description or "",
             defaults=MappingProxyType(dict(defaults or {})),
             func=func,
+            params=MappingProxyType(declared) if declared is not None else None,
+            dates=dates,
+            requires=needs,
         )
         self._tasks[name] = task
         return task
@@ -243,6 +258,25 @@ class Registry:
         return [
             t for t in self if t.runs_in(environment) and task_config.get(t.name, {}).get("enabled", True)
         ]
+
+
+REQUIREMENT_KINDS = ("setting", "service")
+
+
+def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """Validate `requires=` entries: `setting:<name>` (a setting that must be set) or `service:redis`."""
+    from .config import ENV_VARS
+
+    items = (requires,) if isinstance(requires, str) else tuple(requires)
+    for item in items:
+        kind, _, name = item.partition(":") if isinstance(item, str) else ("", "", "")
+        if kind == "setting" and name in ENV_VARS:
+            continue
+        if kind == "service" and name in ("redis", "app_db"):
+            continue
+        raise RegistryError(f"{where}: requires {item!r}: use setting:<name> (a setting of SPEC section 2) "
+                            "or service:redis / service:app_db")
+    return items
 
 
 def _concurrency(where: str, singleton: bool | None, concurrency: str | None) -> tuple[bool, Concurrency]:

@@ -128,3 +128,49 @@ def test_cron_run_with_invalid_settings_leaves_a_trace(run_process, app_env, tmp
     assert ran.returncode == 78 and "Traceback" not in ran.stderr
     record = json.loads((home / "start-failures" / "myapp-cron.json").read_text())
     assert "Mars/Olympus" in record["error"] and record["exit_code"] == 78
+
+
+@pytest.mark.parametrize("args, message", [
+    (("hourly-metrics", "--param", "hour=garbage"), "--param hour: 'garbage' is not an hour"),
+    (("hourly-metrics", "--param", "hour=2099-01-01T03"), "--param hour: 2099-01-01T03 is in the future"),
+    (("daily-session-cleanup", "--param", "user_id=abc"), "--param user_id: 'abc' is not a whole number"),
+    (("daily-session-cleanup", "--param", "user_id=0"), "--param user_id: 0 is below 1"),
+    (("daily-session-cleanup", "--param", "users=1"), "unknown param 'users' (known: user_id)"),
+    (("daily-analytics-updates", "--date", "2099-01-01"), "--date: 2099-01-01 has not ended yet"),
+    (("weekly-trend-reports", "--date", "2099-01-01"), "--date: 2099-01-01 is in the future"),
+    (("daily-log-pruning", "--date", "2026-01-01"), "daily-log-pruning: takes no --date"),
+])
+def test_bad_task_arguments_are_usage_errors_and_record_nothing(run_process, cronkit_env, home: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+    done = run_process("run", *args, env={**cronkit_env, "CRONKIT_ENV": "production"})
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("cronkit: error: ") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (home / "cronkit.db").exists()
+
+
+def test_list_task_shows_its_parameters(run_cli) -> None:  # type: ignore[no-untyped-def]
+    shown = run_cli("list", "daily-session-cleanup")
+    assert shown.returncode == 0, shown.stderr
+    assert "user_id=N, 1 or more" in shown.stdout and "--date        not taken" in shown.stdout
+    data = json.loads(run_cli("list", "hourly-metrics", "--json").stdout)
+    assert data["params"]["hour"]["kind"] == "hour" and data["dates"] == "past"
+    unknown = run_cli("list", "hourly-metric")
+    assert unknown.returncode == 2 and "did you mean hourly-metrics" in unknown.stderr
+
+
+def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import write_registry
+
+    registry = write_registry(tmp_path / "own.py", (
+        "from cronkit import Param\n"
+        "@registry.task('0 3 * * *', environments='*', params={'mode': Param('str', choices=('full', 'quick')),"
+        " 'limit': Param('int', min=1, max=100)})\n"
+        "def export(ctx): return dict(ctx.params)\n"))
+    env = {**cronkit_env, "CRONKIT_TASKS": str(registry)}
+    bad = run_process("run", "export", "--param", "mode=slow", env=env)
+    assert bad.returncode == 2 and "one of full, quick" in bad.stderr
+    bad = run_process("run", "export", "--param", "limit=101", env=env)
+    assert bad.returncode == 2 and "above 100" in bad.stderr
+    good = run_process("run", "export", "--param", "mode=quick", "--param", "limit=5", "--json", env=env)
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["result"] == {"mode": "quick", "limit": "5"}

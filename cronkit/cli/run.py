@@ -132,6 +132,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.
         check_task_tables(registry, settings.task_config)
+        check_run_request(settings, registry, request)
         outcome = run_task(settings, registry, request, os.environ, adopt_orphans=True)
     except CronkitError as exc:
         if args.trigger == "cron":
@@ -162,6 +163,21 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(outcome.summary, file=sys.stderr)
     return outcome.exit_code
+
+
+def check_run_request(settings: Settings, registry: Any, request: Any) -> None:
+    """Check the task name, `--param`s and `--date` before anything is recorded (exit 2 when bad)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from ..params import check_request
+
+    task = registry[request.task]
+    if not request.params and request.date is None:
+        return
+    now = (settings.now or datetime.now(UTC)).astimezone(UTC)
+    today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()
+    check_request(task.name, task.params, task.dates, request.params, request.date, today, now)
 
 
 def _record_start_failure(opts: GlobalOptions, args: RunArgs, settings: Settings | None,

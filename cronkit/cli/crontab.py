@@ -78,17 +78,6 @@ def _report(outcome: Any, verb: str) -> None:
     print(f"{verb} block {outcome.block_id} in {where}: {summary}{backup}", file=out)
 
 
-def _create_runlog(settings: Any) -> None:
-    """Create the run log the cron runs will write (read commands never create one); warn if it fails."""
-    from ..errors import CronkitError
-    from ..runlog.reader import RunLog
-
-    try:
-        RunLog.open(settings, create=True).engine.dispose()
-    except CronkitError as exc:
-        print(f"cronkit: warning: {exc}", file=sys.stderr)
-
-
 def register(app: typer.Typer) -> None:
     @app.command("render")
     @cli_errors
@@ -179,8 +168,8 @@ def register(app: typer.Typer) -> None:
         inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
         outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
                           write_run_config=write_run_config)
-        if not dry_run:
-            _create_runlog(settings)
+        if outcome.runlog_error:
+            print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
         if outcome.nothing_scheduled and outcome.before == outcome.after:
             print(f"environment {settings.environment} schedules no task; "
                   f"nothing written to {outcome.location.describe()}")

@@ -146,7 +146,9 @@ def register(app: typer.Typer) -> None:
         """
         from ..clock import now
         from ..health.status import status_dict as build
+        from ..runlog.reader import require_existing
 
+        require_existing(get_settings(ctx).db_url)  # a mistyped path is an error, not an empty log
         report = build(get_settings(ctx), get_registry(ctx), now())
         if json:
             print_json(report)

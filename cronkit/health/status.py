@@ -212,7 +212,9 @@ def _open_runlog(settings: Settings) -> RunLog:
 
     from ..runlog.reader import RunLog
 
-    log = RunLog.open(settings)
+    # `health` records its check in the run log, so it may create it; `status` refuses a
+    # missing one before it gets here (cli/ops.py).
+    log = RunLog.open(settings, create=True)
     with log.engine.connect() as conn:
         conn.execute(text("SELECT max(id) FROM runs")).all()
     return log

@@ -130,11 +130,17 @@ def require_existing(url: str) -> None:
     from ..config import sqlite_path
 
     path = sqlite_path(url)
-    if path is not None and not path.exists():
-        from ..errors import ConfigError
+    if path is None:
+        return
+    from ..errors import ConfigError
 
+    try:
+        path.stat()
+    except FileNotFoundError:
         raise ConfigError(f"no run log at {path}: check CRONKIT_DB_URL / CRONKIT_HOME "
-                          "(cronkit run, install and demo create it)")
+                          "(cronkit run, install and demo create it)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
 
 
 def run_dict(row: Any) -> dict[str, Any]:

@@ -100,7 +100,7 @@ def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, t
     none_old = run_cli("dlq", "purge", "--before", "2026-02-01", "--include-open", env=env)
     assert none_old.stdout == "deleted 0 dead letters created before 2026-02-01T00:00:00+00:00\n"
     purged = run_cli("dlq", "purge", env=env)
-    assert purged.returncode == 0 and purged.stdout == "deleted 1 resolved dead letters\n"
+    assert purged.returncode == 0 and purged.stdout == "deleted 1 resolved dead letter\n"  # singular since issue 13
     assert [letter["id"] for letter in letters(db)] == [1, 3]
     everything = run_cli("dlq", "purge", "--include-open", "--before", "2026-03-02", "--json", env=env)
     assert json.loads(everything.stdout)["ids"] == [1, 3]

@@ -174,3 +174,15 @@ def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp
     good = run_process("run", "export", "--param", "mode=quick", "--param", "limit=5", "--json", env=env)
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout)["result"] == {"mode": "quick", "limit": "5"}
+
+
+def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process, cronkit_env, home: Path) -> None:  # type: ignore[no-untyped-def]
+    env = {**cronkit_env, "COLUMNS": "80", "CRONKIT_NOW": "2026-11-30T03:00:00Z"}
+    assert run_process("run", "daily-analytics-updates", "--dry-run", env=env).returncode == 0
+    table = run_process("history", env=env)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "1 run, newest first"
+    assert lines[2].split() == ["task", "status", "trigger", "started", "took", "exit"]
+    assert all(len(line) <= 80 and line == line.rstrip() for line in lines)
+    assert lines[4].split()[:3] == ["daily-analytics-updates", "succeeded", "manual"]

@@ -12,6 +12,7 @@ from .common import (
     console,
     get_registry,
     get_settings,
+    plural,
     print_json,
     print_table,
     state_of,
@@ -126,7 +127,7 @@ def register(app: typer.Typer) -> None:
                 "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
                 "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
             })
-        print_table(f"{len(rows)} tasks · environment {settings.environment}", columns, table_rows)
+        print_table(f"{plural(len(rows), 'task')} · environment {settings.environment}", columns, table_rows)
         out = console()
         reasons: dict[str, list[str]] = {}
         for row in rows:

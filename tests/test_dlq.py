@@ -48,7 +48,7 @@ def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env, home, d
         "created_at": SLOT, "resolved_at": None, "resolved_by": None, "run_status": "failed",
     }]
     table = run_cli("dlq", "list", env=env)
-    assert "1 open dead letters, newest first" in table.stdout and "broken" in table.stdout
+    assert "1 open dead letter, newest first" in table.stdout and "broken" in table.stdout
     shown = run_cli("dlq", "show", "1", env=env)
     assert shown.returncode == 0
     assert shown.stdout.startswith("dead letter 1  broken  open\n")

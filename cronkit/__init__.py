@@ -2,7 +2,8 @@
 
 from .context import TaskContext
 from .errors import Cancelled, TransientError
+from .params import Param
 from .registry import Registry, Task
 
 __version__ = "0.1.0"
-__all__ = ["Cancelled", "Registry", "Task", "TaskContext", "TransientError", "__version__"]
+__all__ = ["Cancelled", "Param", "Registry", "Task", "TaskContext", "TransientError", "__version__"]

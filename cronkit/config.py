@@ -45,6 +45,9 @@ ENV_VARS: dict[str, str] = {
     "serve_port": "CRONKIT_SERVE_PORT",
     "health_public": "CRONKIT_HEALTH_PUBLIC",
     "public_url": "CRONKIT_PUBLIC_URL",
+    # Registry lookup (issue 13): the directory a registry module is imported from, which
+    # `install` records so that a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
+    "registry_path": "CRONKIT_TASKS_PATH",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -59,7 +62,7 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path"}
 _HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
@@ -136,6 +139,9 @@ class Settings:
     serve_port: int = DEFAULT_SERVE_PORT
     health_public: bool = False  # /health/deep without a token, details reduced to up/down
     public_url: str | None = None  # the service's address in links sent out
+    # Registry lookup (issue 13): an absolute directory put first on sys.path before the registry
+    # module is imported; None: the current directory, then the interpreter's path.
+    registry_path: Path | None = None
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -294,6 +300,7 @@ def load_settings(
         cron_d=directory("cron_d", DEFAULT_CRON_D),
         debug=_flag("debug", raw.get("debug", False)),
         **serve_settings(raw),
+        registry_path=directory("registry_path", Path()) if text("registry_path") else None,
     )
 
 

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import CronkitError, RegistryError
+from .params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 DEFAULT_ENVIRONMENTS = ("production",)
@@ -81,6 +82,12 @@ class Task:
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     func: TaskFunc | None = field(default=None, compare=False, repr=False)
+    # Parameters (SPEC 14): the `--param`s the task takes (None: undeclared, anything goes), and
+    # what `--date` means to it (params.DATES); checked before a run is recorded.
+    params: Mapping[str, Param] | None = None
+    dates: str = "any"
+    # Preflight (SPEC 14): what the task needs to run, e.g. "setting:secret_key", "service:redis".
+    requires: tuple[str, ...] = ()
 
     def load(self) -> TaskFunc:
         """Return the task's function, importing its module on first use."""
@@ -145,6 +152,9 @@ class Registry:
         catchup_max: int = DEFAULT_CATCHUP_MAX,
         description: str | None = None,
         defaults: Mapping[str, Any] | None = None,
+        params: Mapping[str, Param | str] | None = None,
+        dates: str = "any",
+        requires: tuple[str, ...] | list[str] = (),
     ) -> Task:
         """Validate and record a task; `target` is a function or a lazy `"module:attr"`.
 
@@ -193,6 +203,8 @@ class Registry:
             raise RegistryError(f"{where}: catchup_window must be at least 1m")
         if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or catchup_max < 1:
             raise RegistryError(f"{where}: catchup_max must be a whole number >= 1")
+        declared = check_declaration(where, params, dates)
+        needs = check_requires(where, requires)
         task = Task(
             name=name,
             schedule=schedule,
@@ -214,6 +226,9 @@ class Registry:
             description=description or "",
             defaults=MappingProxyType(dict(defaults or {})),
             func=func,
+            params=MappingProxyType(declared) if declared is not None else None,
+            dates=dates,
+            requires=needs,
         )
         self._tasks[name] = task
         return task
@@ -243,6 +258,25 @@ class Registry:
         return [
             t for t in self if t.runs_in(environment) and task_config.get(t.name, {}).get("enabled", True)
         ]
+
+
+REQUIREMENT_KINDS = ("setting", "service")
+
+
+def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
+    """Validate `requires=` entries: `setting:<name>` (a setting that must be set) or `service:redis`."""
+    from .config import ENV_VARS
+
+    items = (requires,) if isinstance(requires, str) else tuple(requires)
+    for item in items:
+        kind, _, name = item.partition(":") if isinstance(item, str) else ("", "", "")
+        if kind == "setting" and name in ENV_VARS:
+            continue
+        if kind == "service" and name in ("redis", "app_db"):
+            continue
+        raise RegistryError(f"{where}: requires {item!r}: use setting:<name> (a setting of SPEC section 2) "
+                            "or service:redis / service:app_db")
+    return items
 
 
 def _concurrency(where: str, singleton: bool | None, concurrency: str | None) -> tuple[bool, Concurrency]:
@@ -302,9 +336,26 @@ def check_task_tables(registry: Registry, tables: Mapping[str, Mapping[str, Any]
         task_config(registry[name], table)
 
 
-def load_registry(spec: str) -> Registry:
-    """Load a registry from `pkg.module`, `pkg.module:attr` or a path to a `.py` file."""
+def load_registry(spec: str, path: Path | str | None = None) -> Registry:
+    """Load a registry from `pkg.module`, `pkg.module:attr` or a path to a `.py` file.
+
+    A module is looked up the way `python -m` would find it from here, but without letting the
+    current directory shadow an installed module: `path` (the `registry_path` setting) first
+    when given, then the interpreter's path (PYTHONPATH, site-packages), then the current
+    directory. `install` records the directory the module came from (`import_root`).
+    """
     attr = None
+    if path is not None:
+        entry = str(path)
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
+    elif not (spec.endswith(".py") or "/" in spec):
+        import os
+
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.append(cwd)
     if spec.endswith(".py") or "/" in spec:
         path = Path(spec).expanduser().resolve()
         if not path.is_file():
@@ -349,3 +400,35 @@ def load_registry(spec: str) -> Registry:
     registry.id = registry.id or module_name
     registry.source = source
     return registry
+
+
+def import_root(registry: Registry) -> str | None:
+    """Return the sys.path entry a module registry was imported from, when a cron run needs it.
+
+    None for a file registry (its path is absolute already), for cronkit's own, and for a
+    module of the interpreter's own directories (site-packages, the standard library), which
+    every run of this installation finds anyway.
+    """
+    source = registry.source
+    if not source or source.startswith("/"):
+        return None
+    top = source.partition(":")[0].split(".")[0]
+    module = sys.modules.get(top)
+    if module is None or top == "cronkit":
+        return None
+    file = getattr(module, "__file__", None)
+    if file:
+        where = Path(file).resolve()
+        root = where.parent.parent if where.name == "__init__.py" else where.parent
+    else:  # a namespace package
+        locations = list(getattr(module, "__path__", []))
+        if not locations:
+            return None
+        root = Path(locations[0]).resolve().parent
+    import site
+    import sysconfig
+
+    own = {Path(p).resolve() for key in ("purelib", "platlib", "stdlib", "platstdlib")
+           if (p := sysconfig.get_paths().get(key))}
+    own.update(Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()])
+    return None if root in own else str(root)

@@ -37,6 +37,12 @@ def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
         "timeout_s": task.timeout,
         "retries": task.retries,
         "singleton": task.singleton,
+        "params": None if task.params is None else {
+            name: {"kind": p.kind, "help": p.help, "choices": list(p.choices) if p.choices else None,
+                   "min": p.min, "max": p.max, "past": p.past, "text": p.describe()}
+            for name, p in task.params.items()},
+        "dates": task.dates,
+        "requires": list(task.requires),
     }
 
 

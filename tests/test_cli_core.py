@@ -41,7 +41,8 @@ RUN_KEYS = {"attempts", "dry_run", "duration_ms", "error", "exit_code", "finishe
             "params", "pid", "pid_start", "result", "scheduled_for", "started_at", "status", "task", "trigger", "user"}
 SHOW_KEYS = RUN_KEYS | {"attempt_log", "dead_letter", "output", "traceback"}
 LIST_KEYS = {"name", "schedule", "schedule_text", "description", "timezone", "environments", "next_run",
-             "next_run_local", "enabled", "disabled_reason", "timeout_s", "retries", "singleton"}
+             "next_run_local", "enabled", "disabled_reason", "timeout_s", "retries", "singleton",
+             "params", "dates", "requires"}  # issue 13: a task's parameters and needs
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 
 
@@ -206,7 +207,8 @@ def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
         "name": "prod-only", "schedule": "0 * * * *", "schedule_text": None, "description": "Production only",
         "timezone": "UTC", "environments": ["production"], "next_run": "2026-11-28T10:00:00+00:00",
         "next_run_local": "2026-11-28T10:00:00+00:00", "enabled": False,
-        "disabled_reason": "not scheduled in development", "timeout_s": 3600.0, "retries": 2, "singleton": True}
+        "disabled_reason": "not scheduled in development", "timeout_s": 3600.0, "retries": 2, "singleton": True,
+        "params": None, "dates": "any", "requires": []}
     assert rows["noop"]["description"] == "Do nothing, successfully."
     table = cli("list", env={"CRONKIT_NOW": "2026-11-28T09:30:00+00:00"})
     assert table.returncode == 0
@@ -255,6 +257,7 @@ def test_history_and_show(cli, home: Path) -> None:  # type: ignore[no-untyped-d
 
 
 def test_history_and_show_usage_errors(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    assert cli("run", "noop").returncode == 0  # a run log to look in (read commands create none)
     proc = cli("show", "99")
     assert (proc.returncode, one_error_line(proc.stderr)) == (2, "cronkit: error: no run with id 99")
     proc = cli("history", "--status", "exploded")
@@ -265,9 +268,15 @@ def test_history_and_show_usage_errors(cli, home: Path) -> None:  # type: ignore
     assert one_error_line(proc.stderr).startswith("cronkit: error: --since: 'last tuesday' is neither")
 
 
-def test_history_on_an_empty_home_is_empty(cli) -> None:  # type: ignore[no-untyped-def]
-    proc = cli("history", "--json")
-    assert (proc.returncode, proc.stdout) == (0, "[]\n")
+def test_history_on_an_empty_home_names_the_missing_run_log(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    # Issue 13 changed this: read commands never create a run log (it was `[]`, exit 0).
+    for args in (("history", "--json"), ("show", "1"), ("stats",), ("status",), ("dlq", "list")):
+        proc = cli(*args)
+        assert proc.returncode == 78, (args, proc.stderr)
+        assert one_error_line(proc.stderr) == (
+            f"cronkit: error: no run log at {home / 'cronkit.db'}: check CRONKIT_DB_URL / CRONKIT_HOME "
+            "(cronkit run, install and demo create it)"), args
+    assert not (home / "cronkit.db").exists()
 
 
 # -- errors ----------------------------------------------------------------------------------------

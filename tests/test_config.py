@@ -41,6 +41,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "serve_port": (9001, "9002", 9003, 8765),
     "health_public": (True, "false", True, False),
     "public_url": ("https://o.example", "https://e.example", "https://f.example", None),
+    "registry_path": ("/opt/po", "/opt/pe", "/opt/pf", None),
 }
 
 

@@ -48,7 +48,7 @@ def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env, home, d
         "created_at": SLOT, "resolved_at": None, "resolved_by": None, "run_status": "failed",
     }]
     table = run_cli("dlq", "list", env=env)
-    assert "1 open dead letters, newest first" in table.stdout and "broken" in table.stdout
+    assert "1 open dead letter, newest first" in table.stdout and "broken" in table.stdout
     shown = run_cli("dlq", "show", "1", env=env)
     assert shown.returncode == 0
     assert shown.stdout.startswith("dead letter 1  broken  open\n")
@@ -100,7 +100,7 @@ def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, t
     none_old = run_cli("dlq", "purge", "--before", "2026-02-01", "--include-open", env=env)
     assert none_old.stdout == "deleted 0 dead letters created before 2026-02-01T00:00:00+00:00\n"
     purged = run_cli("dlq", "purge", env=env)
-    assert purged.returncode == 0 and purged.stdout == "deleted 1 resolved dead letters\n"
+    assert purged.returncode == 0 and purged.stdout == "deleted 1 resolved dead letter\n"  # singular since issue 13
     assert [letter["id"] for letter in letters(db)] == [1, 3]
     everything = run_cli("dlq", "purge", "--include-open", "--before", "2026-03-02", "--json", env=env)
     assert json.loads(everything.stdout)["ids"] == [1, 3]
@@ -109,6 +109,10 @@ def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, t
 
 
 def test_dlq_usage_errors(env, run_cli) -> None:
+    from cronkit.config import load_settings
+    from cronkit.runlog.reader import RunLog
+
+    RunLog.open(load_settings(environ=env), create=True).engine.dispose()  # read commands create none
     missing = run_cli("dlq", "show", "9", env=env)
     assert missing.returncode == 2 and missing.stderr == "cronkit: error: no dead letter with id 9\n"
     assert run_cli("dlq", "retry", "9", env=env).returncode == 2

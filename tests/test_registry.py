@@ -298,6 +298,11 @@ def test_cli_registry_that_fails_to_load(run_cli, tmp_path: Path, home: Path, bo
 
 def test_cli_history_does_not_need_the_registry(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = write_registry(tmp_path / "failing.py", "import no_such_dependency_xyz\n")
+    from cronkit.config import load_settings
+    from cronkit.runlog.reader import RunLog
+
+    home = tmp_path / "home"  # read commands create no run log (issue 13): make one
+    RunLog.open(load_settings(environ={"CRONKIT_HOME": str(home)}), create=True).engine.dispose()
     proc = run_cli("history", "--json", env={"CRONKIT_TASKS": str(path)})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []

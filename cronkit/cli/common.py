@@ -46,7 +46,7 @@ class CliState:
             from ..registry import check_task_tables, load_registry
 
             settings = self.settings()
-            registry = load_registry(settings.registry)
+            registry = load_registry(settings.registry, settings.registry_path)
             check_task_tables(registry, settings.task_config)
             self._registry = registry
         return self._registry
@@ -97,6 +97,11 @@ def console() -> Any:
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
+
+
+def plural(count: int, noun: str) -> str:
+    """Return `1 run`, `2 runs`, `1 open dead letter`: the count and the noun, plural when not 1."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def short_time(iso: str | None) -> str:
@@ -169,4 +174,7 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
             table.add_column(name, no_wrap=True, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         table.add_row(*(row.get(name, "") for name, _, _ in kept))
-    out.print(table)
+    # rich pads every line to the table's width: print it without the trailing spaces.
+    with out.capture() as captured:
+        out.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))

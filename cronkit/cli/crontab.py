@@ -168,6 +168,8 @@ def register(app: typer.Typer) -> None:
         inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
         outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
                           write_run_config=write_run_config)
+        if outcome.runlog_error:
+            print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
         if outcome.nothing_scheduled and outcome.before == outcome.after:
             print(f"environment {settings.environment} schedules no task; "
                   f"nothing written to {outcome.location.describe()}")

@@ -63,8 +63,10 @@ def list_(
         return
     from rich.table import Table
 
-    kind = "dead letters" if all_ else "open dead letters"
-    table = Table(title=f"{len(letters)} {kind}, newest first", title_justify="left")
+    from .common import plural
+
+    kind = "dead letter" if all_ else "open dead letter"
+    table = Table(title=f"{plural(len(letters), kind)}, newest first", title_justify="left")
     for column in ("id", "task", "run", "created (UTC)", "slot (UTC)", "tries", "state", "error"):
         table.add_column(column, no_wrap=column != "error", justify="right" if column in ("id", "run", "tries") else "left")
     for letter in letters:
@@ -171,9 +173,11 @@ def purge(
         print_json({"deleted": 0 if dry_run else len(ids), "ids": ids, "dry_run": dry_run,
                     "before": cutoff.isoformat(timespec="seconds") if cutoff else None})
         return
-    kinds = "dead letters" if include_open else "resolved dead letters"
+    from .common import plural
+
+    kind = "dead letter" if include_open else "resolved dead letter"
     verb = "would delete" if dry_run else "deleted"
-    print(f"{verb} {len(ids)} {kinds}" + (f" created before {cutoff.isoformat(timespec='seconds')}" if cutoff else ""))
+    print(f"{verb} {plural(len(ids), kind)}" + (f" created before {cutoff.isoformat(timespec='seconds')}" if cutoff else ""))
 
 
 def register(root: typer.Typer) -> None:

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
 
         settings = get_settings(ctx)
         get_registry(ctx)[task]  # an unknown task is a usage error (exit 2)
-        log = RunLog.open(settings)  # marks dead `running` runs lost first
+        log = RunLog.open(settings, create=True)  # marks dead `running` runs lost first
 
         def run_status(run_id: int) -> str | None:
             record = log.run(run_id)

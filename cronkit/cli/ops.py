@@ -20,6 +20,13 @@ from .common import (
     styled_status,
 )
 
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
 SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
 
 
@@ -83,6 +90,10 @@ def print_status(report: dict[str, Any]) -> None:
     out.print("services: " + " · ".join(parts))
     for name, error in report["service_errors"].items():
         out.print(f"  [red]{name}[/red]: {error}", highlight=False)
+    if report.get("start_failure"):
+        from ..health.verdict import start_failure_text
+
+        out.print(f"[bold red]{escape(start_failure_text(report['start_failure']))}[/bold red]", highlight=False)
 
     columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
                ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),
@@ -135,7 +146,9 @@ def register(app: typer.Typer) -> None:
         """
         from ..clock import now
         from ..health.status import status_dict as build
+        from ..runlog.reader import require_existing
 
+        require_existing(get_settings(ctx).db_url)  # a mistyped path is an error, not an empty log
         report = build(get_settings(ctx), get_registry(ctx), now())
         if json:
             print_json(report)

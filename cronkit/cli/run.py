@@ -138,13 +138,27 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         settings = opts.settings()
         from ..registry import check_task_tables, load_registry
 
-        registry = load_registry(settings.registry)
+        registry = load_registry(settings.registry, settings.registry_path)
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.
         check_task_tables(registry, settings.task_config)
+        check_run_request(settings, registry, request)
         outcome = run_task(settings, registry, request, os.environ, adopt_orphans=True)
     except CronkitError as exc:
+        if args.trigger == "cron":
+            _record_start_failure(opts, args, settings, exc, int(getattr(exc, "exit_code", 1)))
         return report_error(exc, opts.wants_debug(settings))
+    except Exception as exc:
+        if args.trigger != "cron" or opts.wants_debug(settings):
+            raise
+        # cron mails what a run prints, if anyone reads it: leave the trace status shows too.
+        _record_start_failure(opts, args, settings, exc, 1)
+        print(f"cronkit: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+    if args.trigger == "cron":
+        from .. import startfail
+
+        startfail.clear(settings.home, startfail.key_for(opts.config))
     if args.json:
         print(json.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                           "duration_ms": outcome.duration_ms, "result": outcome.result}, sort_keys=True))
@@ -159,6 +173,34 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(outcome.summary, file=sys.stderr)
     return outcome.exit_code
+
+
+def check_run_request(settings: Settings, registry: Any, request: Any) -> None:
+    """Check the task name, `--param`s and `--date` before anything is recorded (exit 2 when bad)."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from ..params import check_request
+
+    task = registry[request.task]
+    if not request.params and request.date is None:
+        return
+    now = (settings.now or datetime.now(UTC)).astimezone(UTC)
+    today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()
+    check_request(task.name, task.params, task.dates, request.params, request.date, today, now)
+
+
+def _record_start_failure(opts: GlobalOptions, args: RunArgs, settings: Settings | None,
+                          exc: BaseException, code: int) -> None:
+    """Leave the trace of a cron run that could not start, for `status` and `health`."""
+    from datetime import UTC, datetime
+
+    from .. import startfail
+
+    home = settings.home if settings is not None else startfail.home_for(opts.config, opts.home, os.environ)
+    error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    startfail.record(home, startfail.key_for(opts.config), task=args.task, error=error, exit_code=code,
+                     at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 
 def report_error(exc: BaseException, debug: bool) -> int:

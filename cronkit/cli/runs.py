@@ -14,6 +14,7 @@ from .common import (
     console,
     duration,
     get_settings,
+    plural,
     print_json,
     print_table,
     short_time,
@@ -62,9 +63,11 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(runs)
             return
-        columns = [("id", "right", 0), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 5),
-                   ("started", "left", 1), ("took", "left", 2), ("tries", "right", 6), ("exit", "right", 3),
-                   ("error", "left", 4)]
+        # At 80 columns the table keeps what answers "did it run, how did it go": task, status,
+        # trigger (did cron run it?), started, took, exit; tries, error and id go first.
+        columns = [("id", "right", 5), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 1),
+                   ("started", "left", 1), ("took", "left", 2), ("tries", "right", 7), ("exit", "right", 3),
+                   ("error", "left", 6)]
         rows = [{
             "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
             "trigger": run["trigger"], "started": short_time(run["started_at"]),
@@ -72,7 +75,7 @@ def register(app: typer.Typer) -> None:
             "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
             "error": escape((run["error"] or "")[:200]),
         } for run in runs]
-        print_table(f"{len(runs)} runs, newest first", columns, rows, wrap="error")
+        print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
 
     @app.command("show")
     @cli_errors

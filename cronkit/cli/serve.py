@@ -21,10 +21,10 @@ token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once)
                         "Example: cronkit token create grafana --scope read", no_args_is_help=True)
 
 
-def _engine(ctx: typer.Context) -> Any:
+def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
     from ..runlog.reader import RunLog
 
-    return RunLog.open(get_settings(ctx)).engine
+    return RunLog.open(get_settings(ctx), create=create).engine
 
 
 @token_app.command("create")
@@ -43,7 +43,7 @@ def create(
     from ..runlog.times import now_ms
     from ..web.auth import create_token
 
-    info, token = create_token(_engine(ctx), name, scope, task, at=now_ms(), actor="cli")
+    info, token = create_token(_engine(ctx, create=True), name, scope, task, at=now_ms(), actor="cli")
     if json:
         print_json({"name": info.name, "token": token, "scopes": list(info.scopes)})
         return

@@ -12,6 +12,7 @@ from .common import (
     console,
     get_registry,
     get_settings,
+    plural,
     print_json,
     print_table,
     state_of,
@@ -31,17 +32,52 @@ def task_rows(ctx: typer.Context) -> list[dict[str, Any]]:
     return rows_of(get_settings(ctx), get_registry(ctx), now())
 
 
+DATES_TEXT = {"any": "any day (YYYY-MM-DD)", "past": "a day not in the future (YYYY-MM-DD)",
+              "ended": "a day that has ended (YYYY-MM-DD)", "none": "not taken"}
+
+
+def print_task(row: dict[str, Any]) -> None:
+    """Print one task of `cronkit list TASK`: what it is, when it runs, what it takes."""
+    lines = [row["name"] + (f": {row['description']}" if row["description"] else ""),
+             f"  schedule      {row['schedule']} ({row['schedule_text']}, {row['timezone']})",
+             f"  environments  {', '.join(row['environments'])}"
+             + ("" if row["enabled"] else f" (not here: {row['disabled_reason']})"),
+             f"  next run      {row['next_run']}",
+             f"  timeout       {row['timeout_s']:g}s, retries {row['retries']}",
+             f"  --date        {DATES_TEXT.get(row['dates'], row['dates'])}"]
+    if row["params"] is None:
+        lines.append("  --param       undeclared: any KEY=VALUE is passed through")
+    elif not row["params"]:
+        lines.append("  --param       none")
+    else:
+        for index, (name, param) in enumerate(row["params"].items()):
+            label = "--param" if index == 0 else ""
+            lines.append(f"  {label:<13} {name}={param['text']}")
+            if param["help"]:
+                lines.append(f"{'':16}{param['help']}")
+    if row["requires"]:
+        lines.append(f"  requires      {', '.join(row['requires'])}")
+    print("\n".join(lines))
+
+
 def register(app: typer.Typer) -> None:
     @app.command("list")
     @cli_errors
-    def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
+    def list_(ctx: typer.Context,
+              task: str | None = typer.Argument(None, help="Show this task in full: its parameters too."),
+              json: bool = JSON_OPTION) -> None:
         """List the registered tasks: schedule, what it means, zone, environments, next run.
 
-        Example: cronkit --env production list
+        Example: cronkit --env production list; cronkit list hourly-metrics
         """
-        rows = task_rows(ctx)
+        if task is not None:
+            get_registry(ctx)[task]  # an unknown task is a usage error, with a hint
+        rows = [row for row in task_rows(ctx) if task is None or row["name"] == task]
         if json:
-            print_json(rows)
+            print_json(rows[0] if task is not None else rows)
+            return
+        if task is not None:
+            print_task(rows[0])
             return
         settings = get_settings(ctx)
         columns = [("task", "left", 0), ("schedule", "left", 0), ("when", "left", 3), ("zone", "left", 1),
@@ -55,7 +91,7 @@ def register(app: typer.Typer) -> None:
                 "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
                 "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
             })
-        print_table(f"{len(rows)} tasks · environment {settings.environment}", columns, table_rows)
+        print_table(f"{plural(len(rows), 'task')} · environment {settings.environment}", columns, table_rows)
         out = console()
         reasons: dict[str, list[str]] = {}
         for row in rows:

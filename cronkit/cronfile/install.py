@@ -47,6 +47,7 @@ class Outcome:
     backup: Path | None = None
     run_config: Path | None = None
     run_config_written: bool = False  # the run settings file was created or changed
+    runlog_error: str | None = None  # why the run log the cron runs write could not be created
 
     @property
     def changed(self) -> bool:
@@ -139,7 +140,19 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
                     write_private(run_config, previous_settings)
             raise
         record_install(settings, registry, inputs, location, rendered, write_run_config, now().isoformat())
+    outcome.runlog_error = _create_runlog(settings)
     return outcome
+
+
+def _create_runlog(settings: Settings) -> str | None:
+    """Create the run log the cron runs will write (read commands never create one); the error, if any."""
+    from ..runlog.reader import RunLog
+
+    try:
+        RunLog.open(settings, create=True).engine.dispose()
+    except CronkitError as exc:
+        return str(exc)
+    return None
 
 
 def _read_text(path: Path) -> str | None:

@@ -242,12 +242,34 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
         if value is None:
             continue
         values[name] = str(value) if isinstance(value, Path) else value
-    # A file registry is stored resolved: cron runs in the home directory, not here.
+    # A file registry is stored resolved: cron runs in the home directory, not here; a module
+    # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
+    # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
     values["registry"] = registry.source if registry.source.startswith("/") else settings.registry
+    from ..registry import import_root
+
+    root = import_root(registry)
+    if root is not None:
+        values["registry_path"] = root
+    # A relative SQLite path would resolve against the directory each run starts in.
+    for name in ("db_url", "app_db_url"):
+        if isinstance(values.get(name), str):
+            values[name] = absolute_sqlite_url(values[name])
     tables = {name: dict(table) for name, table in sorted(settings.task_config.items())}
     if tables:
         values["tasks"] = tables
     return values
+
+
+def absolute_sqlite_url(url: str) -> str:
+    """Return a `sqlite:///relative.db` URL with its path made absolute (from the current directory)."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url[len(prefix):].startswith("/"):
+        return url
+    rest, sep, query = url[len(prefix):].partition("?")
+    if not rest or rest == ":memory:":
+        return url
+    return f"{prefix}{os.path.abspath(rest)}{sep}{query}"
 
 
 def run_settings_toml(settings: Settings, registry: Registry, block_id: str) -> str:

@@ -154,6 +154,8 @@ class StatusReport:
     # Milliseconds each probe took (the run log's includes reading it); not part of `status --json`:
     # `/health/deep` shows them.
     timings_ms: dict[str, int] = field(default_factory=dict)
+    # The latest cron run of the installed block that could not start (startfail), else None.
+    start_failure: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict `cronkit status --json` prints, with stable keys."""
@@ -174,6 +176,7 @@ class StatusReport:
             "service_errors": self.service_errors,
             "block": self.block.as_dict(),
             "tasks": [t.as_dict() for t in self.tasks],
+            "start_failure": self.start_failure,
         }
 
 
@@ -212,7 +215,9 @@ def _open_runlog(settings: Settings) -> RunLog:
 
     from ..runlog.reader import RunLog
 
-    log = RunLog.open(settings)
+    # `health` records its check in the run log, so it may create it; `status` refuses a
+    # missing one before it gets here (cli/ops.py).
+    log = RunLog.open(settings, create=True)
     with log.engine.connect() as conn:
         conn.execute(text("SELECT max(id) FROM runs")).all()
     return log
@@ -353,6 +358,21 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
     return tuple(out)
 
 
+def start_failure(settings: Settings) -> dict[str, Any] | None:
+    """Return the start-failure record of the installed block's cron runs, None when they start."""
+    from .. import startfail
+    from ..cronfile.state import read_install_state
+    from ..errors import CronkitError
+
+    try:
+        state = read_install_state(settings)
+    except CronkitError:
+        return None
+    if not state or not state.get("run_config"):
+        return None
+    return startfail.read(settings.home, startfail.key_for(str(state["run_config"])))
+
+
 def check_status(settings: Settings, registry: Registry, now: datetime, *,
                  timeout: float = CHECK_TIMEOUT) -> StatusCheck:
     """Probe every service and read the run log within `timeout` s; the caller closes the check."""
@@ -399,6 +419,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         block=block,
         tasks=tasks,
         timings_ms=timings,
+        start_failure=start_failure(settings),
     )
     return StatusCheck(report, log, started + timeout)
 

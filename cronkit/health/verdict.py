@@ -58,9 +58,18 @@ def reasons_from_status(report: Mapping[str, Any]) -> list[str]:
     if block["present"]:
         for item in block["drift"]:
             reasons.append(Drift(item["task"], item["kind"], item["installed"], item["expected"]).reason())
+    failure = report.get("start_failure")
+    if failure:
+        reasons.append(start_failure_text(failure))
     for task in report["tasks"]:
         reasons.extend(_task_reasons(task))
     return reasons
+
+
+def start_failure_text(failure: Mapping[str, Any]) -> str:
+    """Return the one line `status` and `health` show for a start-failure record."""
+    return (f"cron runs of this block are failing to start: {failure.get('task')} at {failure.get('at')}: "
+            f"{failure.get('error')} (exit {failure.get('exit_code')})")
 
 
 def health_report(settings: Settings, registry: Registry, now: datetime, *,

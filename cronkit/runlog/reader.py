@@ -38,8 +38,15 @@ class RunLog:
         self.engine = engine
 
     @classmethod
-    def open(cls, settings: Settings) -> RunLog:
-        """Open and upgrade the run log of `settings`; ServiceUnavailable when it cannot be used."""
+    def open(cls, settings: Settings, *, create: bool = False) -> RunLog:
+        """Open and upgrade the run log of `settings`; ServiceUnavailable when it cannot be used.
+
+        A SQLite run log that does not exist is a ConfigError naming its path unless `create`:
+        only the commands that write runs (run, install, demo) create one, so a mistyped path
+        is an error rather than an empty log.
+        """
+        if not create:
+            require_existing(settings.db_url)
         engine = create_engine_for(settings.db_url)
         try:
             upgrade(engine)
@@ -116,6 +123,24 @@ class RunLog:
         )
         with self.engine.connect() as conn:
             return int(conn.execute(query).scalar() or 0)
+
+
+def require_existing(url: str) -> None:
+    """Raise ConfigError (exit 78) when `url` names a SQLite file that does not exist."""
+    from ..config import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
+        return
+    from ..errors import ConfigError
+
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"no run log at {path}: check CRONKIT_DB_URL / CRONKIT_HOME "
+                          "(cronkit run, install and demo create it)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
 
 
 def run_dict(row: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Targets are lazy "module:function" strings naming the module of one task:
 uses) and no other task's module, and `cronkit list` imports no task module at all.
 """
 
+from cronkit.params import Param
 from cronkit.registry import Registry
 
 registry = Registry(id="cronkit.tasks")
@@ -18,6 +19,8 @@ registry.add(
     timeout="15m", retries=2, backoff="30s", redis_fallback=True,
     description="Platform metrics for the previous full hour",
     defaults={"batch_size": 10_000},
+    params={"hour": Param("hour", "compute this one hour (UTC unless an offset is given)", past=True)},
+    dates="past",
 )
 registry.add(
     "0 0 * * *", "cronkit.tasks.analytics.daily:daily_analytics_updates",
@@ -25,6 +28,7 @@ registry.add(
     timeout="1h", retries=3, backoff="30s", redis_fallback=True,
     description="Per-course and per-student stats for the previous UTC day",
     defaults={"batch_size": 10_000},
+    params={}, dates="ended",
 )
 registry.add(
     "0 1 * * 0", "cronkit.tasks.analytics.trend:weekly_trend_reports",
@@ -32,6 +36,7 @@ registry.add(
     timeout="1h", retries=3, backoff="30s", redis_fallback=True,
     description="Week-over-week trend report for the previous 7 days",
     defaults={"top_movers": 5},
+    params={}, dates="past",
 )
 registry.add(
     "0 2 1 * *", "cronkit.tasks.analytics.executive:monthly_executive_summaries",
@@ -39,6 +44,7 @@ registry.add(
     timeout="2h", retries=3, backoff="30s", redis_fallback=True,
     description="KPI summary of the previous calendar month",
     defaults={"top_courses": 10},
+    params={}, dates="past",
 )
 registry.add(
     "0 3 * * *", "cronkit.tasks.sessions:daily_session_cleanup",
@@ -51,6 +57,8 @@ registry.add(
         "password_reset_token_retention_hours": 24,
         "batch_size": 1000,
     },
+    params={"user_id": Param("int", "clean up this one user's sessions only", min=1)},
+    dates="none",
 )
 registry.add(
     "0 4 * * *", "cronkit.tasks.logs.task:daily_log_pruning",
@@ -63,6 +71,7 @@ registry.add(
         "max_files": 10,
         "compress_old_logs": True,
     },
+    params={}, dates="none",
 )
 registry.add(
     "0 5 * * *", "cronkit.tasks.secret_rotation:secret_rotation",
@@ -70,4 +79,5 @@ registry.add(
     timeout="10m", retries=2, backoff="10s",
     description="Rotate secrets past their rotation date, retire old versions after a grace period",
     defaults={"grace_period_hours": 24, "rotation_interval_days": 30},
+    params={}, dates="none", requires=("setting:secret_key",),
 )

@@ -15,7 +15,7 @@ def prune_run_log(ctx: TaskContext) -> int:
     from cronkit.runlog.reader import RunLog
 
     cutoff = ctx.now - timedelta(days=ctx.settings.runlog_retention_days)
-    runlog = RunLog.open(ctx.settings)
+    runlog = RunLog.open(ctx.settings, create=True)  # a run: the log is its own
     try:
         if ctx.dry_run:
             return int(runlog.count_prunable(cutoff))

@@ -1,0 +1,73 @@
+"""How fast read commands answer: median wall time of each against `python3 -c pass`, alternating.
+
+    .venv/bin/python bench/cli_latency.py [--runs 10000] [--rounds 15]
+
+Builds a private home whose run log holds --runs runs (written directly through the run log's
+schema, as bench/runlog_scale.py does), then times `list`, `history`, `show`, `status`,
+`health` and `stats`, each round alternating the command with a bare interpreter start so that
+load on a shared machine affects both alike. Prints the medians and their ratio (target <= 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+COMMANDS = (("list",), ("history",), ("show", "1"), ("status",), ("health",), ("stats",))
+
+
+def fill(home: Path, count: int) -> None:
+    """Write `count` finished runs of the built-in tasks into `<home>/cronkit.db`."""
+    from cronkit.config import load_settings
+    from cronkit.runlog.reader import RunLog
+    from cronkit.runlog.schema import runs
+
+    settings = load_settings(environ={"CRONKIT_HOME": str(home)})
+    log = RunLog.open(settings, create=True)
+    names = ["hourly-metrics", "daily-analytics-updates", "daily-session-cleanup", "daily-log-pruning"]
+    start = int(time.time() * 1000) - count * 60_000
+    rows = [{"task": names[i % len(names)], "status": "succeeded" if i % 17 else "failed", "trigger": "cron",
+             "started_at": start + i * 60_000, "finished_at": start + i * 60_000 + 900,
+             "duration_ms": 900, "attempts": 1, "exit_code": 0 if i % 17 else 1, "host": "bench", "pid": 1,
+             "user": "bench", "dry_run": False}
+            for i in range(count)]
+    with log.engine.begin() as conn:
+        conn.execute(runs.insert(), rows)
+    log.engine.dispose()
+
+
+def wall(argv: list[str], env: dict[str, str]) -> float:
+    began = time.perf_counter()
+    subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+    cronkit = str(Path(sys.executable).with_name("cronkit"))
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        fill(home, args.runs)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
+        env.update({"CRONKIT_HOME": str(home), "HOME": tmp, "COLUMNS": "80"})
+        print(f"{'command':<10} {'median':>9} {'python3 -c pass':>16} {'ratio':>6}")
+        for command in COMMANDS:
+            mine, bare = [], []
+            for _ in range(args.rounds):
+                mine.append(wall([cronkit, *command], env))
+                bare.append(wall(["python3", "-c", "pass"], env))
+            m, b = statistics.median(mine), statistics.median(bare)
+            print(f"{' '.join(command):<10} {m * 1000:>7.0f}ms {b * 1000:>14.0f}ms {m / b:>6.1f}")
+
+
+if __name__ == "__main__":
+    main()

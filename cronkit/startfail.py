@@ -1,0 +1,81 @@
+"""Start-failure records: the trace a cron run leaves when it cannot even start.
+
+A cron-triggered `cronkit run` whose registry does not import, whose settings are invalid or
+whose run log cannot be reached records nothing in the run log; cron mails its stderr, if
+anyone reads that mail. So it writes `<home>/start-failures/<key>.json` (the key is the stem
+of the run settings file install wrote, one per block), which `status` and `health` report
+until a cron run of that block starts again and removes it. Standard library only: this is
+on the run path, and written when everything else may be broken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DIRECTORY = "start-failures"
+RUN_CONFIG_DIR = "cron"  # as cronfile.render.RUN_CONFIG_DIR: install writes <home>/cron/<key>.toml
+DEFAULT_KEY = "default"
+
+
+def key_for(config: str | None) -> str:
+    """Return the record's key for a run started with `--config config` (install's run settings file)."""
+    return Path(config).stem if config else DEFAULT_KEY
+
+
+def home_for(config: str | None, home: str | None, environ: Mapping[str, str]) -> Path:
+    """Return the home to record in when the settings themselves may be unreadable.
+
+    The run settings file install writes lives in `<home>/cron/`; else --home, CRONKIT_HOME,
+    the default home.
+    """
+    if config and Path(config).parent.name == RUN_CONFIG_DIR:
+        return Path(config).absolute().parent.parent
+    chosen = home or environ.get("CRONKIT_HOME")
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    from .config import default_home
+
+    return default_home(environ)
+
+
+def path_of(home: Path, key: str) -> Path:
+    return home / DIRECTORY / f"{key}.json"
+
+
+def record(home: Path, key: str, *, task: str, error: str, exit_code: int, at: str) -> Path | None:
+    """Write the record (0600, atomically); None when the home is not writable either."""
+    path = path_of(home, key)
+    data = {"task": task, "error": error, "exit_code": exit_code, "at": at, "key": key}
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, (json.dumps(data, sort_keys=True) + "\n").encode())
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError:
+        return None
+    return path
+
+
+def clear(home: Path, key: str) -> None:
+    """Remove the record after a start that succeeded (nothing to do when there is none)."""
+    try:
+        os.unlink(path_of(home, key))
+    except OSError:
+        pass
+
+
+def read(home: Path, key: str) -> dict[str, Any] | None:
+    """Return the record of `key`, None when there is none or it cannot be read."""
+    try:
+        data = json.loads(path_of(home, key).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

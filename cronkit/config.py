@@ -7,9 +7,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_REGISTRY = "cronkit.tasks"
@@ -30,9 +33,10 @@ ENV_VARS: dict[str, str] = {
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
+    "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
 }
-FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir"}
+FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "public_url", "emf_file"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "metrics_dir"}
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -92,6 +96,15 @@ class Settings:
     task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     systemd: SystemdSettings = field(default_factory=SystemdSettings)
+    # Notifications and metrics files (issue 15, SPEC section 11): `notify` is the default list of
+    # notifiers, `notifiers` the [notify.<name>] tables, `task_notify` each task's notify,
+    # max_duration and min_duration (kept out of task_config, which is the task's own ctx.config).
+    notify: tuple[str, ...] = ()
+    notifiers: Mapping[str, Notifier] = field(default_factory=dict)
+    task_notify: Mapping[str, TaskNotify] = field(default_factory=dict)
+    metrics_dir: Path | None = None  # None: <home>/metrics
+    public_url: str | None = None
+    emf_file: Path | None = None
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -102,6 +115,16 @@ class Settings:
     @property
     def task_log_dir(self) -> Path:
         return self.log_dir / "cronkit"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.metrics_dir or self.home / "metrics"
+
+    def notifiers_for(self, task: str) -> tuple[Notifier, ...]:
+        """Return the notifiers a task uses: its own `notify` list, else the default list."""
+        own = self.task_notify.get(task)
+        names = own.notify if own is not None and own.notify is not None else self.notify
+        return tuple(self.notifiers[name] for name in names)
 
 
 def default_home(environ: Mapping[str, str]) -> Path:
@@ -221,12 +244,45 @@ def load_settings(
         timezone=tz,
         secret_key=text("secret_key"),
         runlog_retention_days=retention_days,
-        task_config=file_data.get("tasks", {}),
+        **_notify_fields(file_data, raw, path),
         kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
         systemd=systemd_settings(file_data.get("systemd", {})),
         config_file=path,
         sources=sources,
     )
+
+
+def _notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+    """Return task_config and the notification fields (issue 15); import their validation only if used."""
+    tasks: Mapping[str, Mapping[str, Any]] = file_data.get("tasks", {})
+    fields: dict[str, Any] = {"task_config": tasks}
+    metrics_dir = raw.get("metrics_dir")
+    if metrics_dir is not None:
+        if not isinstance(metrics_dir, str) or not metrics_dir.strip():
+            raise ConfigError("metrics_dir: must be a non-empty string")
+        fields["metrics_dir"] = Path(metrics_dir.strip()).expanduser().absolute()
+    public_url = file_data.get("public_url")
+    if public_url is not None:
+        if not isinstance(public_url, str) or not public_url.startswith(("http://", "https://")):
+            raise ConfigError("public_url: must be an http:// or https:// URL")
+        fields["public_url"] = public_url.rstrip("/")
+    emf = file_data.get("emf_file")
+    if emf is not None:
+        if not isinstance(emf, str) or not emf.strip():
+            raise ConfigError("emf_file: must be a file path")
+        base = path.parent if path is not None else Path.cwd()
+        fields["emf_file"] = (base / Path(emf.strip()).expanduser()).absolute()
+    from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
+    if "notify" not in file_data and not from_tasks:
+        return fields
+    from .notify.settings import TASK_KEYS, notify_settings, task_notify
+
+    fields["notify"], fields["notifiers"] = notify_settings(file_data)
+    fields["task_notify"] = {name: task_notify(name, table, fields["notifiers"])
+                             for name, table in tasks.items() if any(k in table for k in TASK_KEYS)}
+    fields["task_config"] = {name: {k: v for k, v in table.items() if k not in TASK_KEYS}
+                             for name, table in tasks.items()}
+    return fields
 
 
 def _known(table: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:

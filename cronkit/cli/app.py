@@ -66,3 +66,9 @@ _crontab.register(app)
 from . import demo as _demo  # noqa: E402
 
 app.add_typer(_demo.app, name="demo")
+
+from . import check as _check  # noqa: E402
+from . import notify as _notify  # noqa: E402
+
+_check.register(app)
+app.add_typer(_notify.app, name="notify")

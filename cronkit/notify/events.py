@@ -90,14 +90,15 @@ def describe(event: Mapping[str, Any]) -> str:
     what = {
         "start": "started",
         "success": f"succeeded in {seconds}",
-        "failure": _failed_word(event.get("status")) + exit_part,
+        "failure": _failed_word(event.get("status")),
         "recovery": "recovered",
         "missed": f"missed its slot {event.get('scheduled_for')}",
         "too_long": f"ran too long ({seconds})",
         "too_fast": f"finished too fast ({seconds})",
         "test": "test notification",
     }.get(str(event["event"]), str(event["event"]))
-    return f"[cronkit] {task} {what} on {host}"
+    tail = exit_part if event["event"] in ("failure", "test") else ""
+    return f"[cronkit] {task} {what} on {host}{tail}"
 
 
 def _failed_word(status: Any) -> str:

@@ -123,5 +123,15 @@ def last_alert(store: RunStore, notifier: str, task: str, event: str, after_run:
     return int(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
+def last_missed_slot(store: RunStore, notifier: str, task: str) -> int | None:
+    """Return the slot (epoch ms) of the latest `missed` event queued for the notifier and task."""
+    rows = store.sql(
+        "SELECT dedup FROM notifications WHERE notifier = :notifier AND task = :task AND event = 'missed'"
+        " ORDER BY id DESC LIMIT 1", {"notifier": notifier, "task": task})
+    if not rows or not rows[0][0]:
+        return None
+    return int(str(rows[0][0]).split(":", 1)[1])
+
+
 __all__ = ["DELIVERED", "DROPPED", "Delivery", "FAILED", "MAX_TRIES", "PENDING", "claim", "delivered",
-           "drop", "enqueue", "failed_try", "last_alert", "pending", "recent"]
+           "drop", "enqueue", "failed_try", "last_alert", "last_missed_slot", "pending", "recent"]

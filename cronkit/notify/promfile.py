@@ -16,9 +16,9 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Task
-from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 from ..status import RunStatus
+from .missed import missed_slots
 
 BUCKETS = (1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 HELP = {
@@ -61,31 +61,6 @@ def _stats(store: RunStore, task: str) -> dict[str, Any]:
             "by_status": by_status, "dead_letters": int(letters or 0)}
 
 
-def missed_count(store: RunStore, settings: Settings, task: Task, now: datetime) -> int:
-    """Count the task's missed slots as `status` does (health/missed.py); 0 when it is not installed."""
-    import json
-
-    try:
-        state = json.loads((settings.home / "install-state.json").read_text())
-    except (OSError, ValueError):
-        return 0
-    from ..cronfile.drift import _installed_at
-    from ..health.missed import candidate_slots
-
-    installed = _installed_at(state).get(task.name) if isinstance(state, dict) else None
-    if installed is None:
-        return 0
-    window = candidate_slots(task.schedule, task.zone(settings.timezone), installed_at=installed, now=now,
-                             grace=task.grace, task=task.name)
-    if not window.slots:
-        return 0
-    served = {int(v) for (v,) in store.sql(
-        "SELECT DISTINCT scheduled_for FROM runs WHERE task = :task AND scheduled_for >= :first"
-        " AND scheduled_for <= :last", {"task": task.name, "first": to_ms(window.slots[0]),
-                                        "last": to_ms(window.slots[-1])}) if v is not None}
-    return sum(1 for slot in window.slots if to_ms(slot) not in served)
-
-
 def render(store: RunStore, settings: Settings, task: Task, now: datetime) -> str:
     """Return the text exposition of one task's series."""
     from ..schedule import next_run
@@ -115,7 +90,7 @@ def render(store: RunStore, settings: Settings, task: Task, now: datetime) -> st
     hist.append(f"cronkit_task_run_duration_seconds_count{{{t}}} {stats['count']}")
     samples["cronkit_task_running"].append(f"cronkit_task_running{{{t}}} {stats['running']}")
     samples["cronkit_task_missed_slots"].append(
-        f"cronkit_task_missed_slots{{{t}}} {missed_count(store, settings, task, now)}")
+        f"cronkit_task_missed_slots{{{t}}} {len(missed_slots(store, settings, task, now))}")
     samples["cronkit_dead_letters_open"].append(f"cronkit_dead_letters_open{{{t}}} {stats['dead_letters']}")
     lines: list[str] = []
     for name, (kind, text) in HELP.items():
@@ -139,4 +114,4 @@ def write(store: RunStore, settings: Settings, task: Task, now: datetime) -> Pat
     return target
 
 
-__all__ = ["BUCKETS", "HELP", "missed_count", "render", "write"]
+__all__ = ["BUCKETS", "HELP", "render", "write"]

@@ -95,6 +95,8 @@ def _missed_events(store: RunStore, settings: Settings, registry: Registry, now:
     since = installed_at(settings)
     queued = 0
     for task in registry:
+        if not (task.runs_in(settings.environment) and settings.for_task(task.name).get("enabled", True)):
+            continue  # not scheduled here: nothing to miss
         notifiers = [n for n in settings.notifiers_for(task.name) if "missed" in n.on]
         slots = missed_slots(store, settings, task, now, since) if notifiers else []
         for notifier in notifiers:

@@ -33,11 +33,11 @@ def installed_at(settings: Settings) -> dict[str, datetime]:
 def missed_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
                  since: dict[str, datetime] | None = None) -> list[datetime]:
     """Return the slots of `task` no run served (status's `missed`), oldest first."""
-    from ..health.missed import candidate_slots
-
     installed = (installed_at(settings) if since is None else since).get(task.name)
     if installed is None:
         return []
+    from ..health.missed import candidate_slots
+
     window = candidate_slots(task.schedule, task.zone(settings.timezone), installed_at=installed, now=now,
                              grace=task.grace, task=task.name)
     if not window.slots:

@@ -244,7 +244,7 @@ def load_settings(
         timezone=tz,
         secret_key=text("secret_key"),
         runlog_retention_days=retention_days,
-        **_notify_fields(file_data, raw, path),
+        **_notify_fields(file_data, raw, path, home),
         kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
         systemd=systemd_settings(file_data.get("systemd", {})),
         config_file=path,
@@ -252,10 +252,11 @@ def load_settings(
     )
 
 
-def _notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+def _notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Path | None,
+                   home: Path) -> dict[str, Any]:
     """Return task_config and the notification fields (issue 15); import their validation only if used."""
     tasks: Mapping[str, Mapping[str, Any]] = file_data.get("tasks", {})
-    fields: dict[str, Any] = {"task_config": tasks}
+    fields: dict[str, Any] = {"task_config": tasks, "metrics_dir": home / "metrics"}
     metrics_dir = raw.get("metrics_dir")
     if metrics_dir is not None:
         if not isinstance(metrics_dir, str) or not metrics_dir.strip():

@@ -14,9 +14,10 @@ from cronkit.runlog.writer import RunStore
 HOUR = 3_600_000
 
 
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    store = RunStore.open(f"sqlite:///{tmp_path / 'log.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'log.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    store = RunStore.open(url)
     yield store
     store.close()
 

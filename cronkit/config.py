@@ -9,9 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
 DEFAULT_REGISTRY = "cronkit.tasks"
@@ -48,6 +51,7 @@ ENV_VARS: dict[str, str] = {
     # Registry lookup (issue 13): the directory a registry module is imported from, which
     # `install` records so that a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
     "registry_path": "CRONKIT_TASKS_PATH",
+    "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -61,8 +65,8 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "cron_d": "CRONKIT_CRON_D",
     "debug": "CRONKIT_DEBUG",
 }
-FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path"}
+FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
 _HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
@@ -125,6 +129,14 @@ class Settings:
     task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
     systemd: SystemdSettings = field(default_factory=SystemdSettings)
+    # Notifications and metrics files (issue 15, SPEC section 11): `notify` is the default list of
+    # notifiers, `notifiers` the [notify.<name>] tables, `task_notify` each task's notify,
+    # max_duration and min_duration (kept out of task_config, which is the task's own ctx.config).
+    notify: tuple[str, ...] = ()
+    notifiers: Mapping[str, Notifier] = field(default_factory=dict)
+    task_notify: Mapping[str, TaskNotify] = field(default_factory=dict)
+    metrics_dir: Path | None = None  # None: <home>/metrics
+    emf_file: Path | None = None
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     stop_grace: float = DEFAULT_STOP_GRACE
@@ -155,6 +167,17 @@ class Settings:
     def lease_ttl_ms(self) -> int:
         """Return the Redis lease TTL in whole milliseconds."""
         return int(self.lease_ttl * 1000)
+
+    @property
+    def metrics_path(self) -> Path:
+        """Return where the .prom files go: metrics_dir, else <home>/metrics."""
+        return self.metrics_dir or self.home / "metrics"
+
+    def notifiers_for(self, task: str) -> tuple[Notifier, ...]:
+        """Return the notifiers a task uses: its own `notify` list, else the default list."""
+        own = self.task_notify.get(task)
+        names = own.notify if own is not None and own.notify is not None else self.notify
+        return tuple(self.notifiers[name] for name in names)
 
 
 def default_home(environ: Mapping[str, str]) -> Path:
@@ -287,7 +310,7 @@ def load_settings(
         timezone=tz,
         secret_key=text("secret_key"),
         runlog_retention_days=retention_days,
-        task_config=file_data.get("tasks", {}),
+        **_notify_fields(file_data, raw, path, home),
         kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
         systemd=systemd_settings(file_data.get("systemd", {})),
         config_file=path,
@@ -336,6 +359,35 @@ def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError(f"public_url: {url!r} must start with http:// or https://")
         out["public_url"] = url
     return out
+
+
+def _notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Path | None,
+                   home: Path) -> dict[str, Any]:
+    """Return task_config and the notification fields (issue 15); import their validation only if used."""
+    tasks: Mapping[str, Mapping[str, Any]] = file_data.get("tasks", {})
+    fields: dict[str, Any] = {"task_config": tasks, "metrics_dir": home / "metrics"}
+    metrics_dir = raw.get("metrics_dir")
+    if metrics_dir is not None:
+        if not isinstance(metrics_dir, str) or not metrics_dir.strip():
+            raise ConfigError("metrics_dir: must be a non-empty string")
+        fields["metrics_dir"] = Path(metrics_dir.strip()).expanduser().absolute()
+    emf = file_data.get("emf_file")
+    if emf is not None:
+        if not isinstance(emf, str) or not emf.strip():
+            raise ConfigError("emf_file: must be a file path")
+        base = path.parent if path is not None else Path.cwd()
+        fields["emf_file"] = (base / Path(emf.strip()).expanduser()).absolute()
+    from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
+    if "notify" not in file_data and not from_tasks:
+        return fields
+    from .notify.settings import TASK_KEYS, notify_settings, task_notify
+
+    fields["notify"], fields["notifiers"] = notify_settings(file_data)
+    fields["task_notify"] = {name: task_notify(name, table, fields["notifiers"])
+                             for name, table in tasks.items() if any(k in table for k in TASK_KEYS)}
+    fields["task_config"] = {name: {k: v for k, v in table.items() if k not in TASK_KEYS}
+                             for name, table in tasks.items()}
+    return fields
 
 
 def _known(table: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:

@@ -75,3 +75,9 @@ app.add_typer(_demo.app, name="demo")
 from . import serve as _serve  # noqa: E402
 
 _serve.register(app)
+
+from . import check as _check  # noqa: E402
+from . import notify as _notify  # noqa: E402
+
+_check.register(app)
+app.add_typer(_notify.app, name="notify")

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy.engine import Connection, Engine
+from typing import TYPE_CHECKING, Any
 
 from ..registry import Task
-from ..runlog.reader import served_slots_query
 from ..runlog.times import instant_iso
+
+if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
+    from sqlalchemy.engine import Connection, Engine
 
 MISSED_LOOKBACK = timedelta(days=7)
 MISSED_MAX_SLOTS = 1440
@@ -87,6 +87,7 @@ class Missed:
 
 def count_missed(conn: Connection, window: Window) -> Missed:
     """Count the slots of `window` no run served, with one indexed query."""
+    from ..runlog.reader import served_slots_query
     from ..runlog.times import to_ms
 
     if not window.slots:

@@ -167,12 +167,43 @@ def _add_serve_tables(conn: Connection) -> None:
             index.create(conn, checkfirst=True)
 
 
+# Version 4 (issue 15): the notifications cronkit sent or still owes (its outbox), one row per
+# notifier and event. `state`: pending (in the outbox), delivered, failed (gave up), dropped (its
+# notifier left the config). `dedup` makes an event sent once per key (a missed slot).
+notifications = Table(
+    "notifications", MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notifier", String(64), nullable=False),
+    Column("task", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("run_id", Integer),
+    Column("dedup", String(128)),
+    Column("created_at", BigInteger, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("tries", Integer, nullable=False, server_default="0"),
+    Column("claimed_until", BigInteger),
+    Column("delivered_at", BigInteger),
+    Column("last_error", Text),
+    Column("payload", Text, nullable=False),
+    Index("ix_notifications_state_id", "state", "id"),
+    Index("ix_notifications_task_event", "notifier", "task", "event", "id"),
+    Index("ux_notifications_dedup", "notifier", "dedup", unique=True),
+)
+
+
+def _add_notifications(conn: Connection) -> None:
+    notifications.create(conn, checkfirst=True)
+    for index in notifications.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     lambda conn: metadata.create_all(conn, tables=[runs, attempts, slots, dead_letters, meta]),
     _add_health_indexes,
     _add_serve_tables,
+    _add_notifications,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -239,4 +270,4 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters",
-           "idempotency_keys", "meta", "metadata", "runs", "set_meta", "slots", "upgrade"]
+           "idempotency_keys", "meta", "metadata", "notifications", "runs", "set_meta", "slots", "upgrade"]

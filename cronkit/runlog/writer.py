@@ -148,6 +148,10 @@ class RunStore:
 
         return cls(execute, engine.dispose, execute_briefly)
 
+    def sql(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        """Run one statement of plain SQL with named parameters (the notifications' queries)."""
+        return self._execute(sql, params)
+
     def start_run(self, *, task: str, trigger: str, status: str = RunStatus.RUNNING,
                   scheduled_for: int | None = None, started_at: int, user: str | None,
                   params: Mapping[str, Any] | None = None, dry_run: bool = False,

@@ -54,6 +54,7 @@ class RunFacts:
     grace: float  # seconds between TERM and KILL
     lease: LeaseTiming
     redact: Redactor
+    environ: Mapping[str, str]
 
     @classmethod
     def build(cls, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
@@ -63,7 +64,8 @@ class RunFacts:
 
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)
-        return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ))
+        return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ),
+                   environ)
 
     def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:
         """Return the run's parameters as recorded: --param pairs, the --date, and dry_run if asked."""
@@ -184,15 +186,16 @@ class RunPolicy:
 
     def execute(self) -> RunOutcome:
         """Record the run's start, decide and run it, record its end; always release what it took."""
+        lost: list[int] = []
         if self.facts.request.run_id is None:
-            self.store.mark_lost(task=self.facts.task.name)
+            lost = self.store.mark_lost(task=self.facts.task.name)
         self.record.start()  # adopting first: until then the adopted run's pid is the server's
         if self.facts.request.run_id is not None:
-            self.store.mark_lost(task=self.facts.task.name)
+            lost = self.store.mark_lost(task=self.facts.task.name)
         try:
             with SignalWatch() as signals:
                 try:
-                    return self._decide(signals)
+                    outcome = self._decide(signals)
                 except BaseException as exc:  # record what we can; never leave the run `running`
                     self.record.fail(exc)
                     raise
@@ -200,6 +203,35 @@ class RunPolicy:
                     self.guards.release()
         finally:
             self.capture.discard()
+        self._aftermath(lost)
+        return outcome
+
+    def _aftermath(self, lost: list[int]) -> None:
+        """Once the run is recorded: its metrics files, then its notifications (issue 15).
+
+        Nothing here changes the outcome: errors are swallowed, deliveries are bounded in time
+        and what cannot be delivered waits in the outbox. Without notifiers, the notify package's
+        channels (HTTP, SMTP) are not imported.
+        """
+        facts = self.facts
+        settings, task = facts.settings, facts.task
+        try:
+            from ..notify.promfile import write
+
+            write(self.store, settings, task, _now())
+            if settings.emf_file is not None:
+                from ..host import hostname
+                from ..notify import emf
+
+                row = self.store.sql("SELECT status, duration_ms FROM runs WHERE id = :id", {"id": self.record.run_id})
+                emf.append(settings.emf_file, emf.line(task.name, self.record.run_id, row[0][0], row[0][1], hostname(),
+                                                       to_ms(_now())))
+        except Exception:  # noqa: S110 (a metrics file must not fail a recorded run)
+            pass
+        if settings.notifiers:
+            from ..notify.hook import after_run
+
+            after_run(self.store, settings, task.name, [*lost, self.record.run_id], facts.redact, facts.environ)
 
     def _decide(self, signals: SignalWatch) -> RunOutcome:
         task, settings, cron = self.facts.task, self.facts.settings, self.facts.request.trigger == Trigger.CRON
@@ -293,6 +325,11 @@ class RunPolicy:
         task, record = self.facts.task, self.record
         deadline = record.t0 + task.timeout
         output_path = self.capture.open()
+        if any("start" in n.on for n in self.facts.settings.notifiers_for(task.name)):
+            from ..notify.hook import START_BUDGET, before_run
+
+            before_run(self.store, self.facts.settings, task.name, record.run_id, self.facts.redact,
+                       self.facts.environ, min(START_BUDGET, task.timeout / 4))
         supervisor = Supervisor(signals, self._duties(time.monotonic()), self.capture.note, adopting=self.adopting)
         call = self._call()
         kept = (self.guards.local.fd,) if self.guards.local is not None and self.guards.local.fd is not None else ()

@@ -1,0 +1,99 @@
+"""Deliver queued notifications: oldest first, bounded in time, each row sent once.
+
+A pass walks the pending rows in id order. A row is claimed, sent with the notifier's timeout and
+at most TRIES_PER_PASS tries, then marked delivered, or left pending with its error. After a
+failure the notifier's later rows wait for the next pass, so a receiver sees events in order. A
+pass stops at its deadline; what is left waits for the next `cronkit run` or `cronkit check`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..runlog.writer import RunStore
+from . import outbox
+from .http import DeliveryError
+from .settings import Notifier
+
+TRIES_PER_PASS = 2
+RETRY_PAUSE = 0.5
+Sender = Callable[[Notifier, Mapping[str, Any], Mapping[str, str], float], None]
+
+
+def sender_for(kind: str) -> Sender:
+    """Return the send function of a kind, importing only that channel."""
+    if kind == "healthchecks":
+        from .healthchecks import send
+    elif kind == "webhook":
+        from .webhook import send
+    elif kind == "email":
+        from .email import send
+    else:
+        from .apprise_urls import send
+    return send
+
+
+def send_once(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str], deadline: float) -> str | None:
+    """Send one event with bounded tries before `deadline`; return the error, None when delivered."""
+    send = sender_for(notifier.kind)
+    error = "no time left to send"
+    for number in range(TRIES_PER_PASS):
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            break
+        try:
+            send(notifier, event, environ, min(notifier.timeout, left))
+            return None
+        except DeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:  # a channel's bug must not cost the run: keep the row, say why
+            error = f"{type(exc).__name__}: {exc}"
+        if number + 1 < TRIES_PER_PASS and deadline - time.monotonic() > RETRY_PAUSE + 0.1:
+            time.sleep(RETRY_PAUSE)
+    return error
+
+
+@dataclass
+class Pass:
+    """What one pass over the outbox did."""
+
+    delivered: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    left: int = 0  # pending rows not tried: deadline, or behind a failed row of their notifier
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"delivered": len(self.delivered), "failed": len(self.failed), "left": self.left,
+                "errors": sorted(set(self.failed.values()))}
+
+
+def flush(store: RunStore, notifiers: Mapping[str, Notifier], environ: Mapping[str, str], budget: float) -> Pass:
+    """Deliver pending rows oldest first within `budget` seconds; never raise for a delivery."""
+    deadline = time.monotonic() + budget
+    result = Pass()
+    blocked: set[str] = set()
+    for row in outbox.pending(store):
+        notifier = notifiers.get(row.notifier)
+        if notifier is None:
+            outbox.drop(store, row.id, f"notifier {row.notifier!r} is no longer configured")
+            continue
+        if row.notifier in blocked or time.monotonic() >= deadline:
+            result.left += 1
+            continue
+        hold = int((notifier.timeout * TRIES_PER_PASS + RETRY_PAUSE + 5) * 1000)
+        if not outbox.claim(store, row.id, hold):
+            continue  # another process is sending it
+        error = send_once(notifier, row.payload, environ, deadline)
+        if error is None:
+            outbox.delivered(store, row.id)
+            result.delivered.append(row.id)
+        else:
+            outbox.failed_try(store, row, error)
+            result.failed[row.id] = error
+            blocked.add(row.notifier)
+    return result
+
+
+__all__ = ["Pass", "flush", "send_once", "sender_for"]

@@ -1,0 +1,52 @@
+"""The missed slots of a task, by health/missed.py's definition, with plain SQL (no SQLAlchemy).
+
+Used by the metrics file after each run and by `cronkit check`'s `missed` events.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from ..config import Settings
+from ..registry import Task
+from ..runlog.times import to_ms
+from ..runlog.writer import RunStore
+
+STATE_FILE = "install-state.json"  # cronfile/state.py's, read here without importing the crontab I/O
+
+
+def installed_at(settings: Settings) -> dict[str, datetime]:
+    """Return when each task was installed, from the install state; empty when nothing is installed."""
+    try:
+        state: Any = json.loads((settings.home / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(state, dict):
+        return {}
+    from ..cronfile.drift import _installed_at
+
+    return _installed_at(state)
+
+
+def missed_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
+                 since: dict[str, datetime] | None = None) -> list[datetime]:
+    """Return the slots of `task` no run served (status's `missed`), oldest first."""
+    installed = (installed_at(settings) if since is None else since).get(task.name)
+    if installed is None:
+        return []
+    from ..health.missed import candidate_slots
+
+    window = candidate_slots(task.schedule, task.zone(settings.timezone), installed_at=installed, now=now,
+                             grace=task.grace, task=task.name)
+    if not window.slots:
+        return []
+    served = {int(v) for (v,) in store.sql(
+        "SELECT DISTINCT scheduled_for FROM runs WHERE task = :task AND scheduled_for >= :first"
+        " AND scheduled_for <= :last",
+        {"task": task.name, "first": to_ms(window.slots[0]), "last": to_ms(window.slots[-1])}) if v is not None}
+    return [slot for slot in window.slots if to_ms(slot) not in served]
+
+
+__all__ = ["installed_at", "missed_slots"]

@@ -27,7 +27,9 @@ from datetime import UTC, datetime, timedelta
 
 # How far past the grace a start is still taken for a slot's (too late) start rather than an
 # extra firing: Debian's catch-up after a 3-hour gap sleeps at most 180 x 10 s = 30 minutes.
-LATE_REACH = timedelta(hours=1)
+# (An extra firing of a host line within this reach after a slot no run served is taken for
+# that slot's too-late start: recorded skipped, with the reason.)
+LATE_REACH = timedelta(minutes=30)
 MINUTE = timedelta(minutes=1)
 
 

@@ -47,7 +47,8 @@ def test_a_late_start_serves_the_latest_slot_no_run_holds() -> None:
     # Past the grace, within the reach: the slot's too-late start (recorded skipped).
     late = choose_slot("0 10 * * *", "UTC", at("2026-11-28T10:20:00"), 300, lambda s: False)
     assert late is not None and late.too_late and "past the task's grace of 300s" in late.note()
-    assert choose("0 10 * * *", "2026-11-28T11:06:00") is None  # beyond grace + an hour: not this slot's start
+    assert choose("0 10 * * *", "2026-11-28T10:35:00") == ("10:00", 2_100_000)
+    assert choose("0 10 * * *", "2026-11-28T10:36:00") is None  # beyond grace + 30 min: not this slot's start
 
 
 def test_catching_up_minutes_in_the_latest_one_serves_each() -> None:

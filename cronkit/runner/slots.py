@@ -5,18 +5,17 @@ it catches up (Debian's cron sleeps 10 s after each caught-up minute that ran jo
 spring-forward the seventh fixed-time job starts after its minute has passed) or when the
 host is loaded. So a start does not always fall in its slot's minute. The rule:
 
-* a start in a slot's minute serves that slot, unless a run holds it already; then it serves
-  the latest earlier slot within the grace that no run holds (cron catching up several
-  minutes starts them all in its latest one), else it is that slot's duplicate (recorded
+* a start in a slot's minute serves that slot (a second one is its duplicate, recorded
   `skipped` by the slot claim, as before);
-* a start in a minute that is not a slot serves the latest slot no run holds among those at
-  most the grace plus LATE_REACH before it: run late when within the grace, recorded
-  `skipped` with the reason when past it;
-* a start with no unheld slot in that reach is an extra firing of a host line (a line that
-  fires more often than the task needs, on a host in another zone): quiet, nothing recorded.
+* a start in a minute that is not a slot serves the latest slot before it, when that slot is
+  at most the grace plus LATE_REACH before it and no run holds it: run late when within the
+  grace, recorded `skipped` with the reason when past it;
+* otherwise the start is an extra firing of a host line (a line that fires more often than
+  the task needs, on a host in another zone): quiet, nothing recorded.
 
-`held` answers whether a run holds a slot (the run log's slot claims); a start with no slot in
-its reach (the extra firings) asks nothing, so it opens no run log.
+`held` answers whether a run holds a slot (the run log's slot claims); it is asked only for a
+start outside a slot's minute that has slots in its reach, so neither an on-time start nor an
+extra firing far from any slot queries the run log before the policy does.
 """
 
 from __future__ import annotations
@@ -77,15 +76,8 @@ def choose_slot(schedule: str, zone: str, started: datetime, grace: float,
         return None
     first = candidates[0]
     if first.in_minute:
-        if not held(first.slot):
-            return first
-        for other in candidates[1:]:
-            if other.too_late:
-                break
-            if not held(other.slot):
-                return other
-        return first  # a second start in the slot's minute: the claim records it skipped
-    for other in candidates:
-        if not held(other.slot):
-            return other
-    return None
+        # A second start in the minute (a clock stepped back, a second host) is that slot's
+        # duplicate, which the claim records skipped: never an older slot run late instead.
+        return first
+    # Cron starts a job's firings in order: once the latest slot is held, a start is no older one's.
+    return None if held(first.slot) else first

@@ -51,16 +51,13 @@ def test_a_late_start_serves_the_latest_slot_no_run_holds() -> None:
     assert choose("0 10 * * *", "2026-11-28T10:36:00") is None  # beyond grace + 30 min: not this slot's start
 
 
-def test_catching_up_minutes_in_the_latest_one_serves_each() -> None:
-    # Cron woke 3 minutes late and starts the jobs of 10:01, 10:02, 10:03 at 10:03:01, :11, :21.
-    held: set[datetime] = set()
-    served = []
-    for second in (1, 11, 21):
-        got = choose_slot("* * * * *", "UTC", at(f"2026-11-28T10:03:{second:02d}"), 300, lambda s: s in held)
-        assert got is not None
-        held.add(got.slot)
-        served.append(got.slot.strftime("%H:%M"))
-    assert served == ["10:03", "10:02", "10:01"]
+def test_a_late_start_serves_only_the_latest_slot() -> None:
+    # `*/5`: a start at 10:07:10 (not a slot) serves 10:05 if no run holds it; once 10:05 is held it
+    # is no older slot's start (cron starts a job's firings in order), even with 10:00 unserved.
+    assert choose("*/5 * * * *", "2026-11-28T10:07:10") == ("10:05", 130_000)
+    assert choose("*/5 * * * *", "2026-11-28T10:07:10", {at("2026-11-28T10:05")}) is None
+    # A start in a slot's minute never serves an older slot in its place.
+    assert choose("* * * * *", "2026-11-28T10:03:21", {at("2026-11-28T10:03")}) == ("10:03", 21_000)
 
 
 def test_not_a_slot_in_the_task_zone_is_quiet() -> None:

@@ -371,3 +371,82 @@ class Host:
 
 def first_year_minute(year: int) -> datetime:
     return datetime(year, 1, 1, tzinfo=UTC)
+
+
+# --- cron.c with the clock in seconds: when each job starts ------------------------------------
+
+
+def timed_starts(zone: str, entries: list[tuple[Entry, str]], start: datetime, end: datetime) -> list[tuple[int, str]]:
+    """Return (UTC second, tag) of every job start by cron.c's loop on a host in `zone`.
+
+    The loop in seconds: cron_sleep(timeRunning + 1) wakes at second 1 of the next local
+    minute (by the offset read before sleeping); after each caught-up minute whose queue ran
+    jobs, `if (job_runqueue()) sleep(10)`, and a DST catch-up (case 2) stops when the clock's
+    minute changes, leaving the rest to the next pass. Jobs take no time; a job already queued
+    is not queued twice (job_add). `start` must be a calm instant (no change within 3 hours).
+    """
+    tz = UTC if zone == "UTC" else ZoneInfo(zone)
+
+    def offset(second: int) -> int:
+        delta = datetime.fromtimestamp(second, tz).utcoffset()
+        assert delta is not None
+        return int(delta.total_seconds()) // 60
+
+    def clock(second: int) -> int:
+        return (second + offset(second) * 60) // 60
+
+    now = int(start.timestamp()) // 60 * 60 + 1
+    stop = int(end.timestamp())
+    time_running = clock(now) - 1
+    virtual = time_running
+    starts: list[tuple[int, str]] = []
+    queue: list[str] = []
+
+    def find(minute: int, do_wild: bool, do_non_wild: bool) -> None:
+        local = _local(minute)
+        for entry, tag in entries:
+            if ((do_non_wild and not entry.wild) or (do_wild and entry.wild)) and entry.matches(local):
+                if tag not in queue:
+                    queue.append(tag)
+
+    def run_queue() -> bool:
+        ran = bool(queue)
+        starts.extend((now, tag) for tag in queue)
+        queue.clear()
+        return ran
+
+    while now < stop:
+        wait = (time_running + 1) * 60 - (now + offset(now) * 60) + 1
+        if 0 < wait < 65:
+            now += wait
+        while clock(now) == time_running:
+            now += 1
+        time_running = clock(now)
+        diff = time_running - virtual
+        if diff == 1:
+            virtual = time_running
+            find(virtual, True, True)
+        elif 0 < diff <= 5:
+            while True:
+                if run_queue():
+                    now += 10
+                virtual += 1
+                find(virtual, True, True)
+                if not virtual < time_running:
+                    break
+        elif 5 < diff <= 180:
+            find(time_running, True, False)
+            while True:
+                if run_queue():
+                    now += 10
+                virtual += 1
+                find(virtual, False, True)
+                if not (virtual < time_running and clock(now) == time_running):
+                    break
+        elif -180 < diff <= 0:
+            find(time_running, True, False)
+        else:
+            virtual = time_running
+            find(time_running, True, True)
+        run_queue()
+    return starts

@@ -111,7 +111,11 @@ def print_status(report: dict[str, Any]) -> None:
             "drift": _drift(task["drift"]),
         })
     print_table("", columns, rows)
-    orphans = [d for d in block["drift"] if d["task"] is None]
+    orphans = [d for d in block["drift"] if d["task"] is None and d["kind"] != "host-zone"]
+    for item in block["drift"]:
+        if item["kind"] == "host-zone":
+            out.print(f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
+                      f" {item['expected'][0]} now", highlight=False)
     for item in orphans:
         out.print(f"[yellow]block line naming no task ({item['kind']}):[/yellow] {' | '.join(item['installed'])}",
                   highlight=False)

@@ -22,7 +22,7 @@ class Drift:
     """One difference between the installed block and what the registry renders now."""
 
     task: str | None
-    kind: str  # missing, extra, changed, hand-edited
+    kind: str  # missing, extra, changed, hand-edited, host-zone (task None)
     installed: list[str] = field(default_factory=list)
     expected: list[str] = field(default_factory=list)
 
@@ -38,6 +38,9 @@ class Drift:
             "extra": f"crontab: {who} is installed but not rendered by the registry here: run cronkit install",
             "changed": f"crontab: {who} renders differently now than when installed: run cronkit install",
             "hand-edited": f"crontab: {who}: the installed line was edited by hand: run cronkit install",
+            "host-zone": f"crontab: the host zone is {self.expected[0] if self.expected else '?'} now,"
+                         f" {self.installed[0] if self.installed else '?'} at install: the lines may fire at"
+                         " the wrong times: run cronkit install (with --host-zone if it cannot be detected)",
         }[self.kind]
 
 
@@ -122,6 +125,24 @@ def _installed_at(state: Mapping[str, Any]) -> dict[str, datetime]:
     return installed_at
 
 
+def zone_drift(state: Mapping[str, Any], root: str = "/") -> Drift | None:
+    """Flag a host whose detected zone changed since the install (installed: then; expected: now).
+
+    The zone detected at install is compared, not the `--host-zone` given: a zone pinned by
+    hand on a host that detection reads differently is not a change. An install recorded
+    without a detected zone (older state, or detection failed then) is not judged.
+    """
+    from .hostzone import detected_zone, same_zone
+
+    then = state.get("detected_zone")
+    if not isinstance(then, str):
+        return None
+    now = detected_zone(root)
+    if now is not None and same_zone(then, now, root):
+        return None
+    return Drift(None, "host-zone", [then], [now or "unknown (cannot be detected)"])
+
+
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
     from . import state as install
@@ -133,7 +154,10 @@ def read_installation(settings: Settings, registry: Registry) -> Installation:
     installed_at = _installed_at(state) if state else {}
     recorded = state.get("lines") if state else None
     drift = compare_lines(installed, expected, recorded) if installed is not None else []
+    moved = zone_drift(state) if state and installed is not None else None
+    if moved is not None:
+        drift.append(moved)
     return Installation(state, (state or {}).get("block_id"), target, installed, expected, installed_at, drift)
 
 
-__all__ = ["Drift", "Installation", "compare_lines", "read_installation"]
+__all__ = ["Drift", "Installation", "compare_lines", "read_installation", "zone_drift"]

@@ -2,7 +2,7 @@
 
 python-crontab builds each line (user field, `%` escaping); the block markers, the header
 comment and the order of lines are cronkit's. Nothing here reads the clock, the crontab or
-the environment, except the helpers that find the defaults (`detect_host_zone`,
+the environment, except the helpers that find the defaults (hostzone.py's `detect_host_zone`,
 `find_executable`), which the CLI calls before rendering.
 """
 
@@ -66,25 +66,6 @@ def cron_d_name(block_id: str) -> str:
 def default_run_config(settings: Settings, block_id: str) -> Path:
     """Return the settings file `install` writes for the cron lines of `block_id`."""
     return settings.home / RUN_CONFIG_DIR / f"{cron_d_name(block_id)}.toml"
-
-
-def detect_host_zone(root: str = "/") -> str:
-    """Return the IANA zone the host's cron daemon runs in (from /etc/localtime), else UTC.
-
-    `TZ` of the invoking shell is not consulted: the daemon does not inherit it.
-    """
-    etc = Path(root) / "etc"
-    try:
-        target = os.readlink(etc / "localtime")
-    except OSError:
-        target = ""
-    if "zoneinfo/" in target:
-        return target.split("zoneinfo/", 1)[1].strip("/")
-    try:
-        name = (etc / "timezone").read_text().strip()
-    except OSError:
-        name = ""
-    return name or "UTC"
 
 
 def find_executable(argv0: str | None = None) -> str:

@@ -23,6 +23,7 @@ from ..errors import EXIT_SKIPPED, ConfigError, CronkitError
 from ..host import invoking_user
 from ..registry import Registry
 from .block import extract, inner_lines
+from .hostzone import detect_host_zone, detected_zone
 from .io import Location, location_for, read_crontab
 from .render import (
     Rendered,
@@ -30,7 +31,6 @@ from .render import (
     check_block_id,
     check_target,
     default_run_config,
-    detect_host_zone,
     find_executable,
     render,
 )
@@ -161,6 +161,7 @@ def record_install(settings: Settings, registry: Registry, inputs: RenderInputs,
         "user": location.user if inputs.target == "user" else inputs.user,
         "path": str(location.path) if location.path else None,
         "host_zone": inputs.host_zone,
+        "detected_zone": detected_zone(),  # drift flags a host whose zone changes since
         "executable": inputs.executable,
         "run_config": inputs.run_config,
         "run_config_written": run_config_written,

@@ -234,6 +234,14 @@ class RunStore:
         )
         return int(rows[0][0]) if rows else None
 
+    def slot_holder(self, task: str, scheduled_for: int) -> int | None:
+        """Return the id of the run that holds a slot, else None (claims nothing)."""
+        rows = self._execute(
+            "SELECT run_id FROM slots WHERE task = :task AND scheduled_for = :slot",
+            {"task": task, "slot": scheduled_for},
+        )
+        return int(rows[0][0]) if rows else None
+
     def dead_letter(self, *, run_id: int, task: str, params: Mapping[str, Any] | None,
                     scheduled_for: int | None, error: str | None, traceback: str | None,
                     attempts: int, created_at: int) -> int:

@@ -15,6 +15,7 @@ millisecond to create at import, on the path cron starts every minute (bench/run
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from ..config import Settings
 from ..errors import EXIT_OK
@@ -38,19 +39,29 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     config = task_config(task, settings.for_task(task.name))
     started = clock_now()
     slot = request.slot if request.trigger != Trigger.CRON else None
-    if request.trigger == Trigger.CRON:
-        from ..schedule import slot_for
-
-        slot = slot_for(task.schedule, task.zone(settings.timezone), started)
-        if slot is None:
-            return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {task.zone(settings.timezone)}")
-
-    store = RunStore.open(settings.db_url)
+    store: RunStore | None = None
+    late_ms = 0
     try:
-        facts = RunFacts.build(settings, task, config, request, environ, started, slot)
+        if request.trigger == Trigger.CRON:
+            from ..runlog.times import to_ms
+            from .slots import choose_slot
+
+            def held(candidate: datetime) -> bool:
+                nonlocal store
+                store = store or RunStore.open(settings.db_url)
+                return store.slot_holder(task.name, to_ms(candidate)) is not None
+
+            zone = task.zone(settings.timezone)
+            choice = choose_slot(task.schedule, zone, started, task.grace, held)
+            if choice is None:
+                return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
+            slot, late_ms = choice.slot, choice.late_ms
+        store = store or RunStore.open(settings.db_url)
+        facts = RunFacts.build(settings, task, config, request, environ, started, slot, late_ms=late_ms)
         return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
     finally:
-        store.close()
+        if store is not None:
+            store.close()
 
 
 __all__ = ["RunOutcome", "RunRequest", "run_task"]

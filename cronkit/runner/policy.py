@@ -55,17 +55,19 @@ class RunFacts:
     lease: LeaseTiming
     redact: Redactor
     environ: Mapping[str, str]
+    late_ms: int = 0  # a cron run: how long after its slot's first second it started
 
     @classmethod
     def build(cls, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
-              environ: Mapping[str, str], started: datetime, slot: datetime | None) -> RunFacts:
+              environ: Mapping[str, str], started: datetime, slot: datetime | None,
+              *, late_ms: int = 0) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
         from ..redact import redactor_for
 
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)
         return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ),
-                   environ)
+                   environ, late_ms)
 
     def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:
         """Return the run's parameters as recorded: --param pairs, the --date, and dry_run if asked."""
@@ -244,7 +246,7 @@ class RunPolicy:
             if stopped is not None:
                 return stopped
         if cron:  # a retry serves its slot again on purpose
-            stopped = self._claim_slot()
+            stopped = self._claim_slot() or self._late_start()
             if stopped is not None:
                 return stopped
         return self._attempts(signals)
@@ -318,6 +320,19 @@ class RunPolicy:
             if other is not None:
                 who = f"run {other.get('run_id')} on {other.get('host')}"
                 return self._skip(f"slot {slot.isoformat()} already served by {who}")
+        return None
+
+    def _late_start(self) -> RunOutcome | None:
+        """Skip a start past the task's grace (its slot is claimed: it stays recorded); note a late one."""
+        from .slots import SlotChoice
+
+        facts = self.facts
+        assert facts.slot is not None
+        late = SlotChoice(facts.slot, facts.late_ms, facts.task.grace)
+        if late.too_late:
+            return self._skip(late.note())
+        if not late.in_minute:
+            self.capture.note(late.note())
         return None
 
     def _attempts(self, signals: SignalWatch) -> RunOutcome:

@@ -91,6 +91,7 @@ dead_letters = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("resolved_at", BigInteger),
     Column("resolved_by", Integer),
+    Column("claimed_by", Integer),  # the retry run that claimed the letter (version 3)
     Index("ix_dead_letters_task", "task", "id"),
 )
 
@@ -113,10 +114,17 @@ def _add_health_indexes(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_letter_claims(conn: Connection) -> None:
+    """Version 3: dead_letters.claimed_by, so that concurrent `dlq retry` of one letter run it once."""
+    if "claimed_by" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
+        conn.exec_driver_sql("ALTER TABLE dead_letters ADD COLUMN claimed_by INTEGER")
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 MIGRATIONS: list[Callable[[Connection], None]] = [
     lambda conn: metadata.create_all(conn),
     _add_health_indexes,
+    _add_letter_claims,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

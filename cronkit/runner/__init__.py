@@ -47,6 +47,9 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
 
     store = RunStore.open(settings.db_url)
     try:
+        from ..runlog.journal import apply_journal
+
+        apply_journal(store, settings.home, settings.db_url)  # outcomes earlier runs could not write
         facts = RunFacts.build(settings, task, config, request, environ, started, slot)
         return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
     finally:

@@ -25,6 +25,10 @@ DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing i
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
 LEASE_TTL_RANGE = (1.0, 86400.0)
+DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log before journaling it
+FINISH_RETRY_RANGE = (0.0, 3600.0)
+DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
+HEARTBEAT_INTERVAL_RANGE = (0.1, DEFAULT_HEARTBEAT_INTERVAL)  # shorter only: other hosts assume 30 s
 DEFAULT_CRONTAB_COMMAND = ("crontab",)
 DEFAULT_CRON_D = Path("/etc/cron.d")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -64,6 +68,8 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "crontab_command": "CRONKIT_CRONTAB_COMMAND",
     "cron_d": "CRONKIT_CRON_D",
     "debug": "CRONKIT_DEBUG",
+    "finish_retry": "CRONKIT_FINISH_RETRY",
+    "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
@@ -146,6 +152,8 @@ class Settings:
     crontab_command: tuple[str, ...] = DEFAULT_CRONTAB_COMMAND
     cron_d: Path = DEFAULT_CRON_D
     debug: bool = False
+    finish_retry: float = DEFAULT_FINISH_RETRY
+    heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     # `cronkit serve` (the HTTP service, SPEC 10)
     serve_host: str = DEFAULT_SERVE_HOST
     serve_port: int = DEFAULT_SERVE_PORT
@@ -322,6 +330,9 @@ def load_settings(
         crontab_command=_command("crontab_command", text("crontab_command")),
         cron_d=directory("cron_d", DEFAULT_CRON_D),
         debug=_flag("debug", raw.get("debug", False)),
+        finish_retry=_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
+        heartbeat_interval=_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
+                                    HEARTBEAT_INTERVAL_RANGE),
         **serve_settings(raw),
         registry_path=directory("registry_path", Path()) if text("registry_path") else None,
     )

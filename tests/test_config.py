@@ -200,6 +200,8 @@ def test_secret_key_is_not_in_the_repr() -> None:
 RUNTIME_VALUES: dict[str, tuple[Any, str, str, tuple[Any, Any, Any, Any]]] = {
     "stop_grace": (1.5, "2.5", "3", (1.5, 2.5, 3.0, DEFAULT_STOP_GRACE)),
     "lease_ttl": ("5", "6.5", "7", (5.0, 6.5, 7.0, DEFAULT_LEASE_TTL)),
+    "finish_retry": ("5", "6.5", "7", (5.0, 6.5, 7.0, 30.0)),
+    "heartbeat_interval": ("5", "6.5", "7", (5.0, 6.5, 7.0, 30.0)),
     "hostname": ("host-o", "host-e", '"host-f"', ("host-o", "host-e", "host-f", socket.gethostname())),
     "now": ("2026-01-01T00:00:00+01:00", "2026-02-01T00:00:00Z", "2026-03-01T10:00:00Z",
             (datetime(2025, 12, 31, 23, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC),

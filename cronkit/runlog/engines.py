@@ -72,7 +72,12 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     kwargs.setdefault("pool_pre_ping", True)
     if url.startswith("postgresql"):
-        kwargs.setdefault("connect_args", {"connect_timeout": 5})
+        # Bounds on a connection that stops answering: at connect, and through TCP keepalives and an
+        # unacknowledged-data timeout on an idle or a writing socket (a stalled reply needs more:
+        # the run path's calls go through runlog.writer.bounded).
+        kwargs.setdefault("connect_args", {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
+                                           "keepalives_interval": 5, "keepalives_count": 3,
+                                           "tcp_user_timeout": 30_000})
     return create_engine(url, **kwargs)
 
 

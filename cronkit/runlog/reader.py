@@ -53,9 +53,16 @@ class RunLog:
         except (DatabaseError, OperationalError) as exc:
             raise ServiceUnavailable(f"run log {describe_url(settings.db_url)} is unusable: {first_line(exc)}") from None
         log = cls(engine)
+        import os
+
+        from ..redact import redactor_for
+        from .journal import apply_journal
+        from .leftover import salvager
         from .writer import RunStore
 
-        RunStore.for_engine(engine).mark_lost()
+        store = RunStore.for_engine(engine)
+        apply_journal(store, settings.home, settings.db_url)  # before mark_lost: a journaled run is not lost
+        store.mark_lost(salvage=salvager(settings.home, redactor_for(settings, os.environ)))
         return log
 
     def history(self, flt: HistoryFilter) -> list[dict[str, Any]]:

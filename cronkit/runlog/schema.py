@@ -91,6 +91,7 @@ dead_letters = Table(
     Column("created_at", BigInteger, nullable=False),
     Column("resolved_at", BigInteger),
     Column("resolved_by", Integer),
+    Column("claimed_by", Integer),  # the retry run that claimed the letter (version 3)
     Index("ix_dead_letters_task", "task", "id"),
 )
 
@@ -197,6 +198,12 @@ def _add_notifications(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_letter_claims(conn: Connection) -> None:
+    """Version 5: dead_letters.claimed_by, so that concurrent `dlq retry` of one letter run it once."""
+    if "claimed_by" not in {c["name"] for c in inspect(conn).get_columns("dead_letters")}:
+        conn.exec_driver_sql("ALTER TABLE dead_letters ADD COLUMN claimed_by INTEGER")
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -204,6 +211,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_health_indexes,
     _add_serve_tables,
     _add_notifications,
+    _add_letter_claims,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -19,6 +19,7 @@ from ..host import hostname, is_alive, process_start
 from ..status import RunStatus
 from . import SCHEMA_VERSION
 from .engines import create_private_file, schema_file_lock
+from .leftover import OUTPUT_TAIL_BYTES
 from .times import now_ms
 
 HEARTBEAT_INTERVAL = 30.0
@@ -28,9 +29,55 @@ HEARTBEAT_INTERVAL = 30.0
 HEARTBEAT_WAIT_MS = 250
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
-OUTPUT_TAIL_BYTES = 64 * 1024
+
+# The longest a single call to a PostgreSQL run log may take on the run path before the runner
+# gives up on it (the call goes on in a worker thread): a connection that stops answering without
+# a reset must not hold up the supervision loop or the end of a run.
+REMOTE_CALL_LIMIT = 10.0
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+# transact(work, wait_ms): run work(execute) in one transaction that waits at most wait_ms for locks.
+Transact = Callable[[Callable[[Execute], Any], int], Any]
+
+
+def clean_text(text: str | None) -> str | None:
+    """Return `text` as every run log can store it: no NUL byte (PostgreSQL text refuses it), valid UTF-8."""
+    if not text:
+        return text
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from a child's report
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def bounded(work: Callable[[], Any], seconds: float, what: str) -> Any:
+    """Run `work` in a daemon thread and wait at most `seconds`; ServiceUnavailable when it does not answer.
+
+    The abandoned call may still complete later; every write the run path makes this way is
+    idempotent (see RunStore.record_outcome), so completing late is harmless.
+    """
+    import threading
+
+    box: list[Any] = []
+
+    def target() -> None:
+        try:
+            box.append((True, work()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            box.append((False, exc))
+
+    thread = threading.Thread(target=target, name="cronkit-runlog", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not box:
+        raise ServiceUnavailable(f"{what} did not answer within {seconds:g}s")
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 def _word(status: str) -> str:
@@ -63,10 +110,15 @@ class RunStore:
     """Insert and update runs, attempts, slots and dead letters with plain SQL."""
 
     def __init__(self, execute: Execute, close: Callable[[], None] = lambda: None,
-                 execute_briefly: Execute | None = None) -> None:
+                 execute_briefly: Execute | None = None, transact: Transact | None = None,
+                 *, remote: bool = False) -> None:
         self._execute = execute
         self._execute_briefly = execute_briefly or execute  # waits at most HEARTBEAT_WAIT_MS for locks
+        self._transact: Transact = transact or (lambda work, _wait_ms: work(execute))
         self.close = close
+        # A run log over the network: a call can hang on a connection that stops answering, so the
+        # run path bounds each one with a worker thread (`bounded`), which SQLite does not need.
+        self.remote = remote
 
     @classmethod
     def open(cls, url: str) -> RunStore:
@@ -123,7 +175,25 @@ class RunStore:
             finally:
                 conn.execute("PRAGMA busy_timeout = 60000")
 
-        return cls(execute, conn.close, execute_briefly)
+        def transact(work: Callable[[Execute], Any], wait_ms: int) -> Any:
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait_ms))}")
+            try:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.DatabaseError as exc:
+                    raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                try:
+                    done = work(execute)
+                    conn.execute("COMMIT")
+                    return done
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.execute("PRAGMA busy_timeout = 60000")
+
+        return cls(execute, conn.close, execute_briefly, transact)
 
     @classmethod
     def for_engine(cls, engine: Any) -> RunStore:
@@ -136,6 +206,7 @@ class RunStore:
                 with engine.begin() as conn:
                     if brief and conn.dialect.name == "postgresql":
                         conn.exec_driver_sql(f"SET LOCAL lock_timeout = {HEARTBEAT_WAIT_MS}")
+                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {4 * HEARTBEAT_WAIT_MS}")
                     result = conn.execute(text(sql), dict(params))
                     return result.fetchall() if result.returns_rows else []
             except SQLAlchemyError as exc:  # one line, as on the SQLite path, not a driver's essay
@@ -146,7 +217,24 @@ class RunStore:
         def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
             return execute(sql, params, brief=True)
 
-        return cls(execute, engine.dispose, execute_briefly)
+        def transact(work: Callable[[Execute], Any], wait_ms: int) -> Any:
+            try:
+                with engine.begin() as conn:
+                    if conn.dialect.name == "postgresql":
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait_ms))}")
+                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(wait_ms))}")
+
+                    def run(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+                        result = conn.execute(text(sql), dict(params))
+                        return result.fetchall() if result.returns_rows else []
+
+                    return work(run)
+            except SQLAlchemyError as exc:
+                from .engines import describe_url, first_line
+
+                raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
+
+        return cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
 
     def sql(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Run one statement of plain SQL with named parameters (the notifications' queries)."""
@@ -199,9 +287,9 @@ class RunStore:
             {
                 "id": run_id, "status": _word(status), "finished_at": finished_at,
                 "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
-                "error": error, "traceback": traceback,
+                "error": clean_text(error), "traceback": clean_text(traceback),
                 "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-                "output": output,
+                "output": clean_text(output),
             },
         )
 
@@ -214,6 +302,10 @@ class RunStore:
             {"run_id": run_id, "number": number, "started_at": started_at,
              "finished_at": finished_at, "status": _word(status), "error": error},
         )
+
+    def transact(self, work: Callable[[Execute], Any], wait_ms: int) -> Any:
+        """Run `work(execute)` in one transaction that waits at most `wait_ms` for the run log's locks."""
+        return self._transact(work, wait_ms)
 
     def heartbeat(self, run_id: int, at: int) -> None:
         """Beat a run's heartbeat; ServiceUnavailable when the run log stays busy for HEARTBEAT_WAIT_MS."""
@@ -264,34 +356,72 @@ class RunStore:
             {"id": letter_id, "run_id": run_id, "at": at},
         )
 
-    def mark_lost(self, task: str | None = None, now: int | None = None) -> list[int]:
+    def claim_letter(self, letter_id: int, run_id: int, started_at: int) -> str | None:
+        """Claim an open dead letter for the retry run `run_id`; return why not when another has it.
+
+        One statement, so concurrent retries cannot both win: a letter is free when no retry claimed
+        it, or when the run that did is no longer running and ended before this one started (a
+        retry that overlapped another is the same retry, and does not run the task again).
+        """
+        rows = self._execute(
+            "UPDATE dead_letters SET claimed_by = :run_id WHERE id = :id AND resolved_at IS NULL"
+            " AND (claimed_by IS NULL OR claimed_by = :run_id"
+            " OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = dead_letters.claimed_by)"
+            " OR EXISTS (SELECT 1 FROM runs r WHERE r.id = dead_letters.claimed_by"
+            " AND r.status <> :running AND r.finished_at <= :started_at)) RETURNING id",
+            {"id": letter_id, "run_id": run_id, "started_at": started_at, "running": RunStatus.RUNNING.value},
+        )
+        if rows:
+            return None
+        found = self._execute("SELECT resolved_by, claimed_by FROM dead_letters WHERE id = :id", {"id": letter_id})
+        if not found:
+            return f"no dead letter with id {letter_id}"
+        resolved_by, claimed_by = found[0]
+        if resolved_by is not None:
+            return f"dead letter {letter_id} was resolved by run {resolved_by}"
+        return f"dead letter {letter_id} is being retried by run {claimed_by} (started alongside this retry)"
+
+    def running_before(self, task: str, run_id: int) -> list[int]:
+        """Return the ids of `task`'s runs older than `run_id` that are still `running`."""
+        rows = self._execute(
+            "SELECT id FROM runs WHERE task = :task AND status = :running AND id < :id ORDER BY id",
+            {"task": task, "running": RunStatus.RUNNING.value, "id": run_id},
+        )
+        return [int(row[0]) for row in rows]
+
+    def mark_lost(self, task: str | None = None, now: int | None = None,
+                  salvage: Callable[[int, str], str | None] | None = None) -> list[int]:
         """Mark `running` runs whose process is provably gone as `lost`; return their ids.
 
         On this host a run is gone when its pid no longer exists or belongs to a newer process;
-        on another host, when its heartbeat is older than LOST_AFTER_MS.
+        on another host, when its heartbeat is older than LOST_AFTER_MS. `salvage(run_id, task)`
+        returns the redacted tail of the output a dead runner left (and deletes its raw file).
         """
-        sql = "SELECT id, host, pid, pid_start, heartbeat_at, started_at FROM runs WHERE status = :running"
+        sql = "SELECT id, host, pid, pid_start, heartbeat_at, started_at, task FROM runs WHERE status = :running"
         params: dict[str, Any] = {"running": RunStatus.RUNNING.value}
         if task is not None:
             sql += " AND task = :task"
             params["task"] = task
         now = now_ms() if now is None else now
-        lost = []
-        for run_id, host, pid, pid_start, heartbeat_at, started_at in self._execute(sql, params):
+        lost: list[tuple[int, str]] = []
+        for run_id, host, pid, pid_start, heartbeat_at, started_at, run_task in self._execute(sql, params):
             if host == hostname():
                 gone = not is_alive(int(pid), pid_start)
             else:
                 gone = now - int(heartbeat_at or started_at) > LOST_AFTER_MS
             if gone:
-                lost.append(int(run_id))
-        for run_id in lost:
+                lost.append((int(run_id), str(run_task)))
+        for run_id, run_task in lost:
+            output = clean_text(salvage(run_id, run_task)) if salvage is not None else None
             self._execute(
                 "UPDATE runs SET status = :lost, finished_at = :now, exit_code = NULL,"
-                " error = COALESCE(error, 'the run''s process died without recording an outcome')"
+                " error = COALESCE(error, 'the run''s process died without recording an outcome'),"
+                " output = COALESCE(output, :output)"
                 " WHERE id = :id AND status = :running",
-                {"id": run_id, "now": now, "lost": RunStatus.LOST.value, "running": RunStatus.RUNNING.value},
+                {"id": run_id, "now": now, "lost": RunStatus.LOST.value, "running": RunStatus.RUNNING.value,
+                 "output": output},
             )
-        return lost
+        return [run_id for run_id, _ in lost]
 
 
 __all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore"]

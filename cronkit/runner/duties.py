@@ -6,6 +6,7 @@ lease that cannot be renewed sets Duties.stop_at, the instant by which the loop 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -32,13 +33,23 @@ class LeaseTiming:
         self.margin = self.redis_timeout + LEASE_MARGIN  # how long before the lease expires a task must be dead
 
 
-class Heartbeat:
-    """Beat a run's heartbeat in the run log every HEARTBEAT_INTERVAL seconds."""
 
-    def __init__(self, store: RunStore, run_id: int, now: float) -> None:
+
+class Heartbeat:
+    """Beat a run's heartbeat in the run log every `interval` seconds, never holding up the loop.
+
+    A SQLite run log is local: a beat waits at most HEARTBEAT_WAIT_MS for its lock. A run log over
+    the network can stop answering without a reset, and nothing on the client side bounds a query
+    then; so there a beat goes in a worker thread the loop never waits for, and no new beat starts
+    while one is still out.
+    """
+
+    def __init__(self, store: RunStore, run_id: int, now: float, interval: float = HEARTBEAT_INTERVAL) -> None:
         self.store = store
         self.run_id = run_id
-        self.next_at = now + HEARTBEAT_INTERVAL
+        self.interval = interval
+        self.next_at = now + interval
+        self._out: threading.Thread | None = None  # a beat to a remote run log not yet answered
 
     def beat(self, now: float) -> None:
         """Beat when due; a busy or unreachable run log must not fail the task: beat again soon."""
@@ -46,11 +57,26 @@ class Heartbeat:
             return
         from ..clock import now as clock_now
 
+        at = to_ms(clock_now())
+        if self.store.remote:
+            if self._out is None or not self._out.is_alive():
+                self._out = threading.Thread(target=self._send, args=(at,), name="cronkit-heartbeat", daemon=True)
+                self._out.start()
+                self.next_at = now + self.interval
+            else:
+                self.next_at = now + self.interval / 6
+            return
         try:
-            self.store.heartbeat(self.run_id, to_ms(clock_now()))
-            self.next_at = now + HEARTBEAT_INTERVAL
+            self.store.heartbeat(self.run_id, at)
+            self.next_at = now + self.interval
         except ServiceUnavailable:
-            self.next_at = now + HEARTBEAT_INTERVAL / 6
+            self.next_at = now + self.interval / 6
+
+    def _send(self, at: int) -> None:
+        try:
+            self.store.heartbeat(self.run_id, at)
+        except Exception:  # noqa: BLE001 - a missed beat is retried by the next one
+            pass
 
 
 class LeaseKeeper:

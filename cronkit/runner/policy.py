@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import time
-import traceback as tb
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +22,7 @@ from ..errors import (
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_UNAVAILABLE,
-    CronkitError,
     ServiceUnavailable,
-    UsageError,
 )
 from ..registry import Task
 from ..runlog.times import to_ms
@@ -33,6 +30,7 @@ from ..runlog.writer import RunStore
 from ..status import RunStatus, Trigger
 from .capture import Capture
 from .duties import Duties, Heartbeat, LeaseKeeper, LeaseTiming
+from .record import Record, _now, seconds
 from .spec import AttemptResult, AttemptSpec, RunOutcome, RunRequest, TaskCall
 from .supervise import SignalWatch, Supervisor, become_subreaper
 
@@ -55,6 +53,8 @@ class RunFacts:
     lease: LeaseTiming
     redact: Redactor
     environ: Mapping[str, str]
+    finish_retry: float  # seconds the end of the run retries the run log before journaling it
+    heartbeat: float  # seconds between heartbeats
     late_ms: int = 0  # a cron run: how long after its slot's first second it started
 
     @classmethod
@@ -67,7 +67,7 @@ class RunFacts:
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)
         return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ),
-                   environ, late_ms)
+                   environ, settings.finish_retry, settings.heartbeat_interval, late_ms)
 
     def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:
         """Return the run's parameters as recorded: --param pairs, the --date, and dry_run if asked."""
@@ -96,106 +96,31 @@ class Guards:
             self.local = None
 
 
-class Record:
-    """The run's row in the run log: what it has done so far, and how it is written and reported."""
-
-    def __init__(self, facts: RunFacts, store: RunStore, capture: Capture) -> None:
-        self.facts = facts
-        self.store = store
-        self.capture = capture
-        self.t0 = time.monotonic()
-        self.run_id = 0
-        self.attempts = 0
-        self.dead_letter_id: int | None = None
-
-    def start(self) -> None:
-        """Record the run's start, or adopt the `running` row `cronkit serve` recorded for it."""
-        import getpass
-
-        facts = self.facts
-        if facts.request.run_id is not None:
-            if not self.store.adopt_run(facts.request.run_id, task=facts.task.name,
-                                        trigger=facts.request.trigger.value, at=to_ms(_now())):
-                raise UsageError(f"--run-id: no running {facts.request.trigger.value} run "
-                                 f"{facts.request.run_id} of {facts.task.name} to adopt")
-            self.run_id = facts.request.run_id
-            return
-        self.run_id = self.store.start_run(
-            task=facts.task.name, trigger=facts.request.trigger.value, started_at=to_ms(facts.started),
-            scheduled_for=to_ms(facts.slot) if facts.slot else None, user=_user(getpass),
-            params=facts.redact.value(facts.params()), dry_run=facts.request.dry_run,  # type: ignore[arg-type]
-        )
-
-    def finish(self, status: RunStatus, exit_code: int, *, error: str | None = None,
-               traceback: str | None = None, result: Any = None) -> None:
-        """Write the run's end, with the tail of its captured output."""
-        header = f"--- run {self.run_id} {self.facts.started.isoformat(timespec='seconds')} ---\n"
-        output = self.capture.collect(self.facts.redact, self.facts.settings.task_log_dir, header)
-        self.store.finish_run(
-            self.run_id, status=status.value, finished_at=to_ms(_now()), duration_ms=self.elapsed_ms(),
-            attempts=self.attempts, exit_code=exit_code, error=error, traceback=traceback,
-            result=result, output=output,
-        )
-
-    def fail(self, exc: BaseException) -> None:
-        """Record a run that raised (call it while handling `exc`): never leave it `running`."""
-        if isinstance(exc, CronkitError):
-            message, code = str(exc), exc.exit_code
-        else:
-            message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
-        redact = self.facts.redact
-        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()))
-
-    def dead_letter(self, error: str | None, trace: str | None) -> None:
-        """Keep a run that failed for good for a person to act on; a failed retry keeps its letter open."""
-        facts = self.facts
-        if facts.request.dead_letter_id is not None:
-            return
-        self.dead_letter_id = self.store.dead_letter(
-            run_id=self.run_id, task=facts.task.name,
-            params=facts.redact.value(facts.params(with_dry_run=True)),  # type: ignore[arg-type]
-            scheduled_for=to_ms(facts.slot) if facts.slot else None, error=error, traceback=trace,
-            attempts=self.attempts, created_at=to_ms(_now()),
-        )
-
-    def failure_summary(self, status: RunStatus, error: str | None) -> str:
-        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
-        summary = f"{self.facts.task.name} {status.value}{tries}: {error} (run {self.run_id}; cronkit show {self.run_id}"
-        if self.dead_letter_id is not None:
-            summary += f"; dead letter {self.dead_letter_id}"
-        elif self.facts.request.dead_letter_id is not None:
-            summary += f"; dead letter {self.facts.request.dead_letter_id} stays open"
-        return summary + ")"
-
-    def outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
-        return RunOutcome(exit_code, status.value, self.run_id, summary, result, self.elapsed_ms(),
-                          dead_letter_id=self.dead_letter_id)
-
-    def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.t0) * 1000)
-
-
 class RunPolicy:
     """Decide one run from its facts: go ahead or skip, how many attempts, what is recorded."""
 
     def __init__(self, facts: RunFacts, store: RunStore, *, adopt_orphans: bool = False) -> None:
         self.facts = facts
         self.store = store
-        self.capture = Capture(facts.task.name)
+        self.capture = Capture(facts.task.name, facts.settings.home)
         self.record = Record(facts, store, self.capture)
         self.guards = Guards()
         self.adopting = adopt_orphans and become_subreaper()
 
     def execute(self) -> RunOutcome:
         """Record the run's start, decide and run it, record its end; always release what it took."""
+        from ..runlog.leftover import salvager
+
+        salvage = salvager(self.facts.settings.home, self.facts.redact)
         lost: list[int] = []
         if self.facts.request.run_id is None:
-            lost = self.store.mark_lost(task=self.facts.task.name)
+            lost = self.store.mark_lost(task=self.facts.task.name, salvage=salvage)
         self.record.start()  # adopting first: until then the adopted run's pid is the server's
         if self.facts.request.run_id is not None:
-            lost = self.store.mark_lost(task=self.facts.task.name)
+            lost = self.store.mark_lost(task=self.facts.task.name, salvage=salvage)
         try:
             with SignalWatch() as signals:
+                self.record.cancelled = lambda: signals.received is not None
                 try:
                     outcome = self._decide(signals)
                 except BaseException as exc:  # record what we can; never leave the run `running`
@@ -241,8 +166,13 @@ class RunPolicy:
             enabled = task.runs_in(settings.environment) and settings.for_task(task.name).get("enabled", True)
             if not enabled:
                 return self._skip(f"not enabled in environment {settings.environment}")
+        letter = self.facts.request.dead_letter_id
+        if letter is not None:
+            taken = self.store.claim_letter(letter, self.record.run_id, to_ms(self.facts.started))
+            if taken is not None:
+                return self._skip(taken)
         if task.singleton:
-            stopped = self._take_locks()
+            stopped = self._take_locks(signals)
             if stopped is not None:
                 return stopped
         if cron:  # a retry serves its slot again on purpose
@@ -252,6 +182,7 @@ class RunPolicy:
         return self._attempts(signals)
 
     def _skip(self, reason: str) -> RunOutcome:
+        # Exit 75 (EXIT_SKIPPED): a lock held, a slot served, a dead letter another retry claimed.
         self.record.finish(RunStatus.SKIPPED, EXIT_SKIPPED, error=reason)
         return self.record.outcome(RunStatus.SKIPPED, EXIT_SKIPPED, f"{self.facts.task.name} skipped: {reason}")
 
@@ -259,7 +190,7 @@ class RunPolicy:
         """Redis guards global singletons (lease) and cron slots (claim) when it is configured."""
         return bool(self.facts.settings.redis_url) and self.facts.task.lock_scope == "global"
 
-    def _take_locks(self) -> RunOutcome | None:
+    def _take_locks(self, signals: SignalWatch) -> RunOutcome | None:
         from ..locks import Holder, LocalLock, LockHeld, RedisLease
 
         task = self.facts.task
@@ -277,10 +208,40 @@ class RunPolicy:
                 lease = RedisLease(self._redis(), task.name, self.facts.lease.ttl_ms)
                 lease.acquire(me)
                 self.guards.lease = lease
+                return self._fence(lease, signals)
             except LockHeld as held:
                 return self._skip(str(held).split(": ", 1)[1])
             except ServiceUnavailable as exc:
                 return self._redis_down(exc, "lock")
+        return None
+
+    def _fence(self, lease: RedisLease, signals: SignalWatch) -> RunOutcome | None:
+        """Wait, keeping the new lease, while an earlier run of the task may still be running.
+
+        A lease can be taken while its previous holder still runs: Redis restarted without
+        persistence (or failed over) and forgot it. That holder stops as soon as it fails to renew
+        (its lease is gone or someone else's) and at the latest before its own lease would have
+        expired, which is within one TTL of our taking it; so the run waits until no earlier run
+        of the task is `running` in the run log, one TTL at most (README "Locks").
+        """
+        task, timing = self.facts.task.name, self.facts.lease
+        end = time.monotonic() + timing.ttl_ms / 1000 + 1.0
+        waited, renewed_at = False, time.monotonic()
+        while (others := self.store.running_before(task, self.record.run_id)) and time.monotonic() < end:
+            if not waited:
+                self.capture.note(f"the Redis lease was free while run {others[0]} of {task} is still `running`"
+                                  " (a Redis restart?): waiting for it to end, one lease TTL at most")
+                waited = True
+            if signals.interrupted() is not None:
+                return None  # the first attempt sees the signal
+            signals.wait([], min(0.2, max(0.0, end - time.monotonic())))
+            if time.monotonic() - renewed_at >= timing.renew_every:
+                from ..locks import LockHeld, _redis_errors
+
+                with _redis_errors(task):
+                    if not lease.renew():
+                        raise LockHeld(task, None, "Redis")
+                renewed_at = time.monotonic()
         return None
 
     def _redis(self) -> Any:
@@ -298,8 +259,7 @@ class RunPolicy:
             self.capture.note(f"{_after_colon(exc)}; running without the Redis {need} (redis_fallback)")
             return None
         message = self.facts.redact(f"{exc}; {task.name} needs the Redis {need} (fail closed)")
-        self.record.finish(RunStatus.FAILED, EXIT_UNAVAILABLE, error=message)
-        self.record.dead_letter(message, None)
+        self.record.finish(RunStatus.FAILED, EXIT_UNAVAILABLE, error=message, letter=True)
         return self.record.outcome(RunStatus.FAILED, EXIT_UNAVAILABLE,
                                    self.record.failure_summary(RunStatus.FAILED, message))
 
@@ -339,7 +299,7 @@ class RunPolicy:
         """Run attempts until one succeeds, fails for good, or the retries or the timeout run out."""
         task, record = self.facts.task, self.record
         deadline = record.t0 + task.timeout
-        output_path = self.capture.open()
+        output_path = self.capture.open(record.run_id)
         if any("start" in n.on for n in self.facts.settings.notifiers_for(task.name)):
             from ..notify.hook import START_BUDGET, before_run
 
@@ -353,10 +313,8 @@ class RunPolicy:
             record.attempts = number
             attempt_started = to_ms(_now())
             last = supervisor.attempt(AttemptSpec(call, number, output_path, deadline, self.facts.grace, kept))
-            self.store.record_attempt(
-                record.run_id, number, started_at=attempt_started, finished_at=to_ms(_now()),
-                status=last.status.value, error=self.facts.redact(last.error) if last.error else None,
-            )
+            record.attempt(number, attempt_started, last.status,
+                           self.facts.redact(last.error) if last.error else None)
             if last.status != RunStatus.FAILED or not last.transient or number > task.retries:
                 break
             delay = min(task.backoff_max, task.backoff * 2 ** (number - 1)) * random.random()
@@ -376,7 +334,7 @@ class RunPolicy:
         if lease is not None:
             keeper = LeaseKeeper(lease, facts.lease, grace=facts.grace, fallback=facts.task.redis_fallback,
                                  redact=facts.redact, note=self.capture.note, now=now)
-        return Duties(Heartbeat(self.store, self.record.run_id, now), keeper)
+        return Duties(Heartbeat(self.store, self.record.run_id, now, facts.heartbeat), keeper)
 
     def _call(self) -> TaskCall:
         facts = self.facts
@@ -393,13 +351,10 @@ class RunPolicy:
         error = redact(last.error) if last.error else None
         trace = redact(last.traceback) if last.traceback else None
         result = redact.value(last.result) if last.result is not None else None
-        record.finish(status, exit_code, error=error, traceback=trace, result=result)
-        if status in (RunStatus.FAILED, RunStatus.TIMED_OUT):
-            record.dead_letter(error, trace)
-        if status == RunStatus.SUCCEEDED and request.dead_letter_id is not None:
-            self.store.resolve_dead_letter(request.dead_letter_id, record.run_id, to_ms(_now()))
+        record.finish(status, exit_code, error=error, traceback=trace, result=result,
+                      letter=status in (RunStatus.FAILED, RunStatus.TIMED_OUT), resolve=status == RunStatus.SUCCEEDED)
         if status == RunStatus.SUCCEEDED:
-            summary = f"{self.facts.task.name} succeeded in {_seconds(record.elapsed_ms())} (run {record.run_id})"
+            summary = f"{self.facts.task.name} succeeded in {seconds(record.elapsed_ms())} (run {record.run_id})"
             if request.dead_letter_id is not None:
                 summary += f"; dead letter {request.dead_letter_id} resolved"
         else:
@@ -412,18 +367,3 @@ def _after_colon(exc: BaseException) -> str:
     return str(exc).split(": ", 1)[-1]
 
 
-def _now() -> datetime:
-    from ..clock import now
-
-    return now()
-
-
-def _user(getpass: Any) -> str | None:
-    try:
-        return str(getpass.getuser())
-    except (KeyError, OSError):
-        return None
-
-
-def _seconds(ms: int) -> str:
-    return f"{ms / 1000:.1f}s" if ms >= 100 else f"{ms}ms"

@@ -104,9 +104,9 @@ def test_a_child_that_dies_without_reporting_fails_with_its_exit_status(attempt:
 
 
 def test_capture_keeps_early_notes_and_stores_a_redacted_tail(tmp_path: Path) -> None:
-    capture = Capture("t")
+    capture = Capture("t", tmp_path / "home")
     capture.note("before the file")
-    path = capture.open()
+    path = capture.open(1)
     try:
         with open(path, "a") as fh:
             fh.write("token=abcdef\n")

@@ -1,0 +1,209 @@
+"""A run's outcome, written to the run log once, or kept in a local journal until it can be.
+
+The end of a run (its row's outcome, the attempts not yet written, its dead letter, the letter a
+retry resolves) is one list of operations, applied in one transaction. When the run log does not
+take it (locked past the busy timeout, unreachable, not answering), `commit` tries again with
+backoff for a bounded time, then writes the operations to a journal file under
+`<CRONKIT_HOME>/journal/` (0600, fsynced, renamed into place). The next cronkit command that opens
+the run log applies what the journal holds (`apply_journal`) and deletes the file.
+
+Exactly once: the first operation updates the run's row only while it is `running` (or `lost`,
+which a later command may have concluded meanwhile), and the rest of the transaction happens
+only when it did. A journal applied twice, or a write that went through after the runner had
+given up on it, finds the outcome there already and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ServiceUnavailable
+from ..status import RunStatus
+from .writer import REMOTE_CALL_LIMIT, Execute, RunStore, bounded, clean_text
+
+# How long the end of a run keeps trying the run log before it journals the outcome.
+FINISH_RETRY = 30.0
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
+JOURNAL_DIR = "journal"
+
+Op = tuple[str, dict[str, Any]]
+
+_SQL = {
+    "finish": (
+        "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
+        " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
+        " result = :result, output = :output WHERE id = :id AND status IN (:running, :lost) RETURNING id"
+    ),
+    "attempt": (
+        "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
+        " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error) ON CONFLICT DO NOTHING"
+    ),
+    "dead_letter": (
+        "INSERT INTO dead_letters (run_id, task, params, scheduled_for, error, traceback, attempts,"
+        " created_at) VALUES (:run_id, :task, :params, :scheduled_for, :error, :traceback,"
+        " :attempts, :created_at) RETURNING id"
+    ),
+    "resolve": (
+        "UPDATE dead_letters SET resolved_at = :at, resolved_by = :run_id WHERE id = :id AND resolved_at IS NULL"
+    ),
+}
+_TEXT = ("error", "traceback", "output")
+
+
+def op(kind: str, **params: Any) -> Op:
+    """Return one operation of a run's outcome, its text made storable (no NUL byte)."""
+    if kind not in _SQL:
+        raise ValueError(kind)
+    for name in _TEXT:
+        if isinstance(params.get(name), str):
+            params[name] = clean_text(params[name])
+    return kind, params
+
+
+@dataclass
+class Committed:
+    """How an outcome ended up: in the run log (with its dead letter's id) or in a journal file."""
+
+    dead_letter_id: int | None = None
+    journal: Path | None = None
+    error: str | None = None  # why the run log did not take it
+
+
+def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | None:
+    """Apply a run's outcome in one transaction; return the new dead letter's id, if one was made.
+
+    Nothing is changed when the run's row is no longer `running` or `lost`: it is recorded already.
+    """
+
+    def work(execute: Execute) -> int | None:
+        letter: int | None = None
+        ordered = sorted(ops, key=lambda o: o[0] != "finish")  # the guard first
+        for kind, params in ordered:
+            if kind == "finish":
+                done = execute(_SQL[kind], {**params, "running": RunStatus.RUNNING.value,
+                                            "lost": RunStatus.LOST.value})
+                if not done:
+                    return None  # applied before: by this runner's late write, or an earlier journal pass
+                continue
+            rows = execute(_SQL[kind], params)
+            if kind == "dead_letter" and rows:
+                letter = int(rows[0][0])
+        return letter
+
+    return store.transact(work, wait_ms)  # type: ignore[no-any-return]
+
+
+def commit(store: RunStore, ops: Sequence[Op], *, bound: float, directory: Path, url: str,
+           cancelled: Callable[[], bool] = lambda: False) -> Committed:
+    """Write the outcome, retrying with backoff for `bound` seconds; then keep it in the journal.
+
+    `cancelled` (a signal came) cuts the retries short: the outcome goes to the journal at once.
+    """
+    deadline = time.monotonic() + bound
+    pause = BACKOFF_FIRST
+    error = "not tried"
+    while True:
+        left = max(0.0, deadline - time.monotonic())
+        wait_ms = int(min(max(left, 0.05), 60.0) * 1000)
+        try:
+            if store.remote:
+                letter = bounded(lambda: record_outcome(store, ops, wait_ms),
+                                 min(max(left, 0.5), REMOTE_CALL_LIMIT), "the run log")
+            else:
+                letter = record_outcome(store, ops, wait_ms)
+            return Committed(dead_letter_id=letter)
+        except ServiceUnavailable as exc:
+            error = str(exc)
+        left = deadline - time.monotonic()
+        if left <= 0 or cancelled():
+            break
+        end = time.monotonic() + min(pause, left)
+        while time.monotonic() < end and not cancelled():
+            time.sleep(min(0.05, max(0.0, end - time.monotonic())))
+        pause = min(pause * 2, BACKOFF_MAX)
+    return Committed(journal=write_journal(directory, url, ops), error=error)
+
+
+def _key(url: str) -> str:
+    """Name a run log without its URL (which may hold a password): a hash, for journal file names."""
+    import hashlib
+
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+def _run_id(ops: Sequence[Op]) -> int:
+    for kind, params in ops:
+        if kind == "finish":
+            return int(params["id"])
+    raise ValueError("an outcome without its run")
+
+
+def write_journal(directory: Path, url: str, ops: Sequence[Op]) -> Path:
+    """Write an outcome to `<directory>/<log>-run-<id>.json`, private and fsynced; return its path."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{_key(url)}-run-{_run_id(ops)}.json"
+    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+    payload = json.dumps({"version": 1, "ops": [[kind, params] for kind, params in ops]}, sort_keys=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(payload.encode())
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def apply_journal(store: RunStore, home: Path, url: str, wait_ms: int = 5000) -> int:
+    """Apply the outcomes the journal keeps for the run log at `url`, each once; return how many were read.
+
+    A run log still unavailable leaves the journal for the next command. A file that is not a
+    journal entry is left alone (and never applied).
+    """
+    directory = home / JOURNAL_DIR
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    if not names:
+        return 0
+    prefix = _key(url) + "-run-"
+    applied = 0
+    for name in sorted(n for n in names if n.startswith(prefix) and n.endswith(".json")):
+        path = directory / name
+        try:
+            entry = json.loads(path.read_text())
+            ops = [(str(kind), dict(params)) for kind, params in entry["ops"]]
+            _run_id(ops)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        try:
+            if store.remote:
+                bounded(lambda: record_outcome(store, ops, wait_ms), wait_ms / 1000 + 1, "the run log")
+            else:
+                record_outcome(store, ops, wait_ms)
+        except ServiceUnavailable:
+            break
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        applied += 1
+    return applied
+
+
+__all__ = ["FINISH_RETRY", "Committed", "apply_journal", "commit", "op", "record_outcome",
+           "write_journal"]

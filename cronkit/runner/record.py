@@ -1,0 +1,148 @@
+"""The run's row in the run log: what the run has done so far, and how its end is written.
+
+The end of a run (the row's outcome, its attempts, its dead letter, the letter a retry resolves)
+is written in one transaction by `runlog.journal.commit`, which retries a run log that does not
+take it and, past its bound, keeps the outcome in the local journal for the next command.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback as tb
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import EXIT_FAILED, CronkitError, UsageError
+from ..runlog.journal import JOURNAL_DIR, Op, commit, op
+from ..runlog.times import to_ms
+from ..runlog.writer import RunStore
+from ..status import RunStatus
+from .capture import Capture
+
+if TYPE_CHECKING:
+    from .policy import RunFacts
+    from .spec import RunOutcome
+
+MIN_COPY_TIME = 5.0  # seconds the output's copy to the task's log gets, even after a timeout
+
+
+class Record:
+    """The run's row in the run log: what it has done so far, and how it is written and reported."""
+
+    def __init__(self, facts: RunFacts, store: RunStore, capture: Capture) -> None:
+        self.facts = facts
+        self.store = store
+        self.capture = capture
+        self.t0 = time.monotonic()
+        self.run_id = 0
+        self.attempts = 0
+        self.dead_letter_id: int | None = None
+        self.pending: list[Op] = []  # attempts, written with the run's end
+        self.journal: Path | None = None  # where the outcome waits when the run log did not take it
+        self.trouble: str | None = None
+        self.cancelled = lambda: False  # a signal came: stop long work at the end of the run
+
+    def start(self) -> None:
+        """Record the run's start, or adopt the `running` row `cronkit serve` recorded for it."""
+        import getpass
+
+        facts = self.facts
+        if facts.request.run_id is not None:
+            if not self.store.adopt_run(facts.request.run_id, task=facts.task.name,
+                                        trigger=facts.request.trigger.value, at=to_ms(_now())):
+                raise UsageError(f"--run-id: no running {facts.request.trigger.value} run "
+                                 f"{facts.request.run_id} of {facts.task.name} to adopt")
+            self.run_id = facts.request.run_id
+            return
+        self.run_id = self.store.start_run(
+            task=facts.task.name, trigger=facts.request.trigger.value, started_at=to_ms(facts.started),
+            scheduled_for=to_ms(facts.slot) if facts.slot else None, user=_user(getpass),
+            params=facts.redact.value(facts.params()), dry_run=facts.request.dry_run,  # type: ignore[arg-type]
+        )
+
+    def attempt(self, number: int, started_at: int, status: RunStatus, error: str | None) -> None:
+        """Keep one finished attempt, written with the run's end."""
+        self.pending.append(op("attempt", run_id=self.run_id, number=number, started_at=started_at,
+                               finished_at=to_ms(_now()), status=status.value, error=error))
+
+    def finish(self, status: RunStatus, exit_code: int, *, error: str | None = None,
+               traceback: str | None = None, result: Any = None, letter: bool = False,
+               resolve: bool = False) -> None:
+        """Write the run's end, with the tail of its captured output, its attempts and dead letter."""
+        facts = self.facts
+        header = f"--- run {self.run_id} {facts.started.isoformat(timespec='seconds')} ---\n"
+        stop_by = max(self.t0 + facts.task.timeout + facts.grace, time.monotonic() + MIN_COPY_TIME)
+        output = self.capture.collect(facts.redact, facts.settings.task_log_dir, header,
+                                      stop_by=stop_by, cancelled=self.cancelled)
+        at = to_ms(_now())
+        ops = [op("finish", id=self.run_id, status=status.value, finished_at=at, duration_ms=self.elapsed_ms(),
+                  attempts=self.attempts, exit_code=exit_code, error=error, traceback=traceback,
+                  result=json.dumps(result, sort_keys=True, default=str) if result is not None else None,
+                  output=output), *self.pending]
+        request = facts.request
+        if letter and request.dead_letter_id is None:  # a failed retry keeps its letter open
+            ops.append(op("dead_letter", run_id=self.run_id, task=facts.task.name,
+                          params=_json(facts.redact.value(facts.params(with_dry_run=True))),
+                          scheduled_for=to_ms(facts.slot) if facts.slot else None, error=error,
+                          traceback=traceback, attempts=self.attempts, created_at=at))
+        if resolve and request.dead_letter_id is not None:
+            ops.append(op("resolve", id=request.dead_letter_id, run_id=self.run_id, at=at))
+        done = commit(self.store, ops, bound=facts.finish_retry, directory=facts.settings.home / JOURNAL_DIR,
+                      url=facts.settings.db_url, cancelled=self.cancelled)
+        self.pending = []
+        self.dead_letter_id = done.dead_letter_id
+        self.journal = done.journal
+        self.trouble = facts.redact(done.error) if done.error else None
+
+    def fail(self, exc: BaseException) -> None:
+        """Record a run that raised (call it while handling `exc`): never leave it `running`."""
+        if isinstance(exc, CronkitError):
+            message, code = str(exc), exc.exit_code
+        else:
+            message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
+        redact = self.facts.redact
+        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()))
+
+    def failure_summary(self, status: RunStatus, error: str | None) -> str:
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        summary = f"{self.facts.task.name} {status.value}{tries}: {error} (run {self.run_id}; cronkit show {self.run_id}"
+        if self.dead_letter_id is not None:
+            summary += f"; dead letter {self.dead_letter_id}"
+        elif self.facts.request.dead_letter_id is not None:
+            summary += f"; dead letter {self.facts.request.dead_letter_id} stays open"
+        return summary + ")"
+
+    def outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
+        from .spec import RunOutcome
+
+        if self.journal is not None:
+            summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
+                        " recorded by the next cronkit command that opens the run log")
+        return RunOutcome(exit_code, status.value, self.run_id, summary, result, self.elapsed_ms(),
+                          dead_letter_id=self.dead_letter_id)
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.t0) * 1000)
+
+
+def _json(params: Any) -> str | None:
+    return json.dumps(dict(params), sort_keys=True) if params else None
+
+
+def _now() -> datetime:
+    from ..clock import now
+
+    return now()
+
+
+def _user(getpass: Any) -> str | None:
+    try:
+        return str(getpass.getuser())
+    except (KeyError, OSError):
+        return None
+
+
+def seconds(ms: int) -> str:
+    return f"{ms / 1000:.1f}s" if ms >= 100 else f"{ms}ms"

@@ -30,6 +30,8 @@ ENV_VARS: dict[str, str] = {
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
+    # Deterministic spread (issue 16): mixed into the hash that resolves `H` schedule parts.
+    "spread_seed": "CRONKIT_SPREAD_SEED",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir"}
@@ -94,6 +96,8 @@ class Settings:
     systemd: SystemdSettings = field(default_factory=SystemdSettings)
     config_file: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
+    spread_seed: str = ""
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -226,6 +230,7 @@ def load_settings(
         systemd=systemd_settings(file_data.get("systemd", {})),
         config_file=path,
         sources=sources,
+        spread_seed=text("spread_seed") or "",
     )
 
 

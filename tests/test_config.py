@@ -26,6 +26,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "timezone": ("Europe/Paris", "Asia/Tokyo", "America/New_York", "UTC"),
     "secret_key": ("k-opt", "k-env", "k-file", None),
     "runlog_retention_days": (5, "6", 7, 90),
+    "spread_seed": ("s-opt", "s-env", "s-file", ""),
 }
 
 

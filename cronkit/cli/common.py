@@ -38,6 +38,7 @@ def get_registry() -> Registry:
 
         settings = get_settings()
         registry = load_registry(settings.registry)
+        registry.apply_spread_seed(settings.spread_seed)
         check_task_tables(registry, settings.task_config)
         _cache["registry"] = registry
     return _cache["registry"]  # type: ignore[no-any-return]

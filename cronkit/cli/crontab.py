@@ -275,13 +275,14 @@ def due_rows(at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]
     for task in tasks:
         zone = task.zone(settings.timezone)
         if end is None:
-            slots = [start] if fires_at(task.schedule, zone, start) else []
+            slots = [start] if fires_at(task.resolved_schedule, zone, start) else []
         else:
-            slots = list(slots_between(task.schedule, zone, start - timedelta(seconds=1), end))
+            slots = list(slots_between(task.resolved_schedule, zone, start - timedelta(seconds=1), end))
         for slot in slots:
             rows.append({
                 "task": task.name,
                 "schedule": task.schedule,
+                "resolved_schedule": task.resolved_schedule,
                 "timezone": zone,
                 "slot": slot.isoformat(),
                 "slot_local": slot.astimezone(ZoneInfo(zone)).isoformat(),

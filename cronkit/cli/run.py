@@ -79,6 +79,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         from ..registry import check_task_tables, load_registry
 
         registry = load_registry(settings.registry)
+        registry.apply_spread_seed(settings.spread_seed)
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.
         check_task_tables(registry, settings.task_config)

@@ -28,7 +28,7 @@ def task_rows() -> list[dict[str, Any]]:
     rows = []
     for task in registry:
         zone = task.zone(settings.timezone)
-        upcoming = next_run(task.schedule, zone, current)
+        upcoming = next_run(task.resolved_schedule, zone, current)
         table = settings.for_task(task.name)
         if not task.runs_in(settings.environment):
             enabled, why = False, f"not scheduled in {settings.environment}"
@@ -41,7 +41,8 @@ def task_rows() -> list[dict[str, Any]]:
         rows.append({
             "name": task.name,
             "schedule": task.schedule,
-            "schedule_text": describe(task.schedule),
+            "resolved_schedule": task.resolved_schedule,
+            "schedule_text": describe(task.resolved_schedule),
             "description": task.description,
             "timezone": zone,
             "environments": list(task.environments),
@@ -76,7 +77,9 @@ def register(app: typer.Typer) -> None:
             local = row["next_run_local"][:16].replace("T", " ")
             nxt = f"{local}Z" if row["timezone"] == "UTC" else f"{local} ({row['next_run'][11:16]}Z)"
             table_rows.append({
-                "task": row["name"], "schedule": row["schedule"], "when": row["schedule_text"],
+                "task": row["name"], "when": row["schedule_text"],
+                "schedule": row["schedule"] if row["schedule"] == row["resolved_schedule"]
+                else f"{row['schedule']} → {row['resolved_schedule']}",
                 "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
                 "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
             })

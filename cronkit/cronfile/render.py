@@ -198,7 +198,7 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
     enabled = registry.enabled_in(settings.environment, settings.task_config)
     for task in enabled:
         zone = task.zone(settings.timezone)
-        schedules = host_lines(task.schedule, zone, inputs.host_zone)
+        schedules = host_lines(task.resolved_schedule, zone, inputs.host_zone)
         command = command_for(inputs, task.name)
         lines = tuple(_cron_line(schedule, command, user) for schedule in schedules)
         for line in lines:
@@ -207,10 +207,12 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
                     f"task {task.name}: its cron line is {len(line.encode())} bytes, over cron's limit "
                     f"of {MAX_LINE}; use shorter paths"
                 )
-        if schedules != [task.schedule]:
-            body.append(f"# {task.name}: {task.schedule} in {zone}; `cronkit run` keeps only its slots")
+        if task.resolved_schedule != task.schedule:
+            body.append(f"# {task.name}: {task.schedule} spread to {task.resolved_schedule}")
+        if schedules != [task.resolved_schedule]:
+            body.append(f"# {task.name}: {task.resolved_schedule} in {zone}; `cronkit run` keeps only its slots")
         body.extend(lines)
-        tasks.append(RenderedTask(task.name, task.schedule, zone, lines))
+        tasks.append(RenderedTask(task.name, task.resolved_schedule, zone, lines))
     header = (
         f"# Managed by cronkit: environment {settings.environment}, host zone {inputs.host_zone}. "
         "Change the registry and run `cronkit install`; edits here are overwritten."

@@ -41,7 +41,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     if request.trigger == Trigger.CRON:
         from ..schedule import slot_for
 
-        slot = slot_for(task.schedule, task.zone(settings.timezone), started)
+        slot = slot_for(task.resolved_schedule, task.zone(settings.timezone), started)
         if slot is None:
             return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {task.zone(settings.timezone)}")
 

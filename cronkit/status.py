@@ -21,11 +21,12 @@ class RunStatus(str, Enum):
 
 
 class Trigger(str, Enum):
-    """What started a run: its crontab line, a person, or `dlq retry`."""
+    """What started a run: its crontab line, a person, `dlq retry`, or `cronkit check` catching up a slot."""
 
     CRON = "cron"
     MANUAL = "manual"
     RETRY = "retry"
+    CATCHUP = "catchup"
 
 
 # A run counts as failed (for `failed_jobs`, health and alerts) in these; as executed (it ran the

@@ -73,6 +73,8 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
             trigger = Trigger(args.trigger)
         except ValueError:
             raise UsageError(f"--trigger: must be cron, manual or retry, not {args.trigger!r}") from None
+        if trigger == Trigger.CATCHUP:
+            raise UsageError("--trigger: catchup runs are started by `cronkit check`, which names their slot")
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
                              date=parse_date(args.date), dry_run=args.dry_run)
         settings = opts.settings()

@@ -122,6 +122,9 @@ def _installed_at(state: Mapping[str, Any]) -> dict[str, datetime]:
     return installed_at
 
 
+installed_times = _installed_at  # for the catch-up planner (check.py)
+
+
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
     from . import state as install
@@ -136,4 +139,4 @@ def read_installation(settings: Settings, registry: Registry) -> Installation:
     return Installation(state, (state or {}).get("block_id"), target, installed, expected, installed_at, drift)
 
 
-__all__ = ["Drift", "Installation", "compare_lines", "read_installation"]
+__all__ = ["Drift", "Installation", "compare_lines", "installed_times", "read_installation"]

@@ -166,6 +166,29 @@ def command_for(inputs: RenderInputs, task: str) -> str:
     return shlex.join([inputs.executable, "--config", inputs.run_config, "run", task, "--trigger", "cron"])
 
 
+def check_command(inputs: RenderInputs, *extra: str) -> str:
+    """Return the shell command of the block's `cronkit check` lines."""
+    return shlex.join([inputs.executable, "--config", inputs.run_config, "check", *extra])
+
+
+def needs_check(settings: Settings, registry: Registry) -> bool:
+    """Return whether the block needs its `cronkit check` lines: a duty of check has work here."""
+    from ..check import needs_catchup
+
+    return needs_catchup(settings, registry)
+
+
+def check_lines(inputs: RenderInputs, user: str | None) -> list[str]:
+    """Return the comment and the two lines that run `cronkit check`: every 5 minutes and at boot."""
+    from ..check import CHECK_INTERVAL
+
+    return [
+        "# cronkit check: catch up slots missed while the host was down (the tasks' catchup policy)",
+        _cron_line(CHECK_INTERVAL, check_command(inputs), user),
+        _cron_line("@reboot", check_command(inputs, "--boot"), user),
+    ]
+
+
 def _cron_line(schedule: str, command: str, user: str | None) -> str:
     """Return one crontab line built by python-crontab, keeping `schedule` exactly as given."""
     import crontab as python_crontab
@@ -213,6 +236,8 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
             body.append(f"# {task.name}: {task.resolved_schedule} in {zone}; `cronkit run` keeps only its slots")
         body.extend(lines)
         tasks.append(RenderedTask(task.name, task.resolved_schedule, zone, lines))
+    if enabled and needs_check(settings, registry):
+        body.extend(check_lines(inputs, user))
     header = (
         f"# Managed by cronkit: environment {settings.environment}, host zone {inputs.host_zone}. "
         "Change the registry and run `cronkit install`; edits here are overwritten."

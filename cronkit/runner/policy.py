@@ -191,7 +191,9 @@ class RunPolicy:
             self.capture.discard()
 
     def _decide(self, signals: SignalWatch) -> RunOutcome:
-        task, settings, cron = self.facts.task, self.facts.settings, self.facts.request.trigger == Trigger.CRON
+        task, settings = self.facts.task, self.facts.settings
+        # A catch-up run serves a missed slot as its cron run would have: same checks, same claim.
+        cron = self.facts.request.trigger in (Trigger.CRON, Trigger.CATCHUP)
         if cron:
             enabled = task.runs_in(settings.environment) and settings.for_task(task.name).get("enabled", True)
             if not enabled:

@@ -8,7 +8,8 @@ task's `catchup` policy (SPEC section 12):
 - `latest`: the newest slot whose grace has passed is run, if it was missed; older missed slots
   are superseded by it (systemd's `Persistent=true`, anacron, Kubernetes' most recent missed
   schedule).
-- `all`: every missed slot, up to the newest `catchup_max`, oldest first (Cronicle's replay).
+- `all`: every missed slot among the newest `catchup_max` slots of the window, oldest first
+  (Cronicle's replay, with a cap like Kubernetes' 100 misses).
 
 Under every policy a slot older than `catchup_window` (Kubernetes' startingDeadlineSeconds) or
 from before the task's install is not run, only reported. `explain` and `plan` are pure
@@ -80,9 +81,11 @@ def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, 
     newest = ripe[-1] if ripe else None
     floor = installed_at + INSTALL_SETTLE if installed_at is not None else None
     oldest_allowed = window_start(task, now)
-    wanted = [s for s in ripe if to_ms(s) not in served and s >= oldest_allowed and (floor is None or s >= floor)]
+    eligible = [s for s in ripe if s >= oldest_allowed and (floor is None or s >= floor)]
+    # The cap counts the newest eligible slots, run or not: a later check does not reach further back.
+    wanted = [s for s in eligible[-task.catchup_max:] if to_ms(s) not in served]
     if task.catchup == "all":
-        chosen = set(wanted[-task.catchup_max:])
+        chosen = set(wanted)
     elif task.catchup == "latest":
         chosen = {newest} if newest is not None and newest in wanted else set()
     else:
@@ -167,6 +170,28 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
     return out
 
 
+def explain_default_since(task: Task, now: datetime) -> datetime:
+    """Return where `due --explain` starts by default: two catch-up windows and a day back."""
+    return now - timedelta(seconds=2 * task.catchup_window) - timedelta(days=1)
+
+
+def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> list[SlotVerdict]:
+    """Return `explain` for a task with the facts read from the run log and install record."""
+    from .cronfile.drift import installed_times
+    from .cronfile.state import read_install_state
+    from .runlog.reader import RunLog
+
+    since = since or explain_default_since(task, now)
+    log = RunLog.open(settings)
+    try:
+        served = read_served(log.engine, [task.name], since, now)[task.name]
+    finally:
+        log.engine.dispose()
+    state = read_install_state(settings)
+    installed = installed_times(state).get(task.name) if state else None
+    return explain(task, task.zone(settings.timezone), served, now, since, installed)
+
+
 def _span(seconds: float) -> str:
     """Return 86400 as "24h", 90 as "90s", 1800 as "30m"."""
     if seconds % 3600 == 0:
@@ -176,5 +201,5 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-__all__ = ["CATCH_UP", "PENDING", "RAN", "SKIPPED", "CatchUp", "Served", "SlotVerdict", "explain", "plan",
-           "read_served", "window_start"]
+__all__ = ["CATCH_UP", "PENDING", "RAN", "SKIPPED", "CatchUp", "Served", "SlotVerdict", "explain",
+           "explain_from_log", "plan", "read_served", "window_start"]

@@ -178,3 +178,27 @@ def test_plan_is_oldest_first_capped_and_respects_install_and_served() -> None:
     latest = task(catchup="latest")
     assert [c.slot.hour for c in plan([latest], {"hourly": "UTC"}, served, now)] == [10]
     assert plan([latest], {"hourly": "UTC"}, served, utc(2026, 11, 21, 9, 30)) == []  # the newest ran
+
+
+def test_faketime_around_the_real_commands_catches_up_the_latest_day(
+        tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    """End to end with the real clock faked (libfaketime), no CRONKIT_NOW: cron's run, then a boot."""
+    import shutil
+
+    if shutil.which("faketime") is None:
+        pytest.skip("faketime is not installed: apt-get install faketime")
+    registry = daily_registry(tmp_path)  # catchup: the default for a daily task, latest
+    app_url = f"sqlite:///{tmp_path / 'platform.db'}"
+    seed_platform(app_url)
+    host = Host(cronkit_env, tmp_path / "home", registry, f"sqlite:///{tmp_path / 'runlog.db'}", app_url)
+
+    def at(instant: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["faketime", "-f", f"@{instant}", CRONKIT, *args], env={**host.env, "TZ": "UTC"},
+                              capture_output=True, text=True, timeout=120)
+
+    assert at("2026-11-19 00:00:05", "run", "daily", "--trigger", "cron").returncode == 0
+    boot = at("2026-11-21 02:00:00", "check", "--boot")
+    assert boot.returncode == 0, boot.stderr
+    assert [(r["trigger"], r["scheduled_for"]) for r in runs(host.db_url)] == [
+        ("cron", to_ms(utc(2026, 11, 19))), ("catchup", to_ms(SLOT_21))]
+    assert stats_days(app_url) == [date(2026, 11, 18), date(2026, 11, 20)]

@@ -29,10 +29,12 @@ def register(app: typer.Typer) -> None:
         report = run_check(get_settings(), get_registry(), now(), boot=boot)
         if json:
             print_json(report.as_dict())
-        else:
-            for run in report.catchup:
-                print(f"caught up {run['task']} {run['slot']}: {run['summary']}")
         failed = report.failed
+        if not json:
+            for run in report.catchup:
+                if run.get("status") in ("succeeded", "skipped", "deferred"):
+                    verb = "caught up" if run["status"] == "succeeded" else f"catch-up {run['status']}:"
+                    print(f"{verb} {run['task']} {run['slot']}: {run['summary']}")
         if failed:
             for line in failed:
                 if not json:

@@ -315,7 +315,6 @@ def due_rows(at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]
             rows.append({
                 "task": task.name,
                 "schedule": task.schedule,
-                "resolved_schedule": task.resolved_schedule,
                 "timezone": zone,
                 "slot": slot.isoformat(),
                 "slot_local": slot.astimezone(ZoneInfo(zone)).isoformat(),

@@ -1,21 +1,24 @@
-"""`cronkit check`: the duties cron runs every few minutes, in order, each reported on its own.
+"""`cronkit check`: the duties the block's `*/5 * * * *` and `@reboot` lines run, in order.
 
 Each duty is a section below, with the feature that owns it; `needs_check` says whether the
-crontab block should schedule `*/5 * * * * cronkit check` at all (each feature ORs its need in).
-A duty that fails is reported and the next duty still runs.
+crontab block should schedule `cronkit check` at all (each feature ORs its need in). A duty
+that fails is reported and the next duty still runs. Catch-up runs before the missed-slot
+notifications, so a slot it caught up is not reported missed.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .config import Settings
 from .registry import Registry
 from .runlog.writer import RunStore
 
+CHECK_INTERVAL = "*/5 * * * *"  # the block's periodic `cronkit check` line
 CHECK_BUDGET = 60.0  # seconds the outbox delivery of one check may take
 
 
@@ -23,34 +26,48 @@ CHECK_BUDGET = 60.0  # seconds the outbox delivery of one check may take
 class CheckReport:
     """What each duty of one check did, by duty name, and the errors of the duties that failed."""
 
+    boot: bool = False
     duties: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    catchup: list[dict[str, Any]] = field(default_factory=list)  # one entry per catch-up run (issue 16)
+    catchup_note: str | None = None
+
+    @property
+    def failed(self) -> list[str]:
+        """Return a line for each catch-up run that went wrong, for stderr."""
+        return [f"catch-up {c['task']} {c['slot']}: {c['summary']}" for c in self.catchup
+                if c.get("status") not in ("succeeded", "skipped", "deferred")]
 
     @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.failed
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of `cronkit check --json`."""
-        return {"ok": self.ok, "duties": self.duties, "errors": self.errors}
+        return {"ok": self.ok, "boot": self.boot, "duties": self.duties, "errors": self.errors,
+                "catchup": {"runs": self.catchup, "note": self.catchup_note}}
 
 
 def needs_check(settings: Settings, registry: Registry) -> bool:
-    """Return True when a duty below needs `cronkit check` scheduled (issue 15: any notifier)."""
-    return bool(settings.notifiers)
+    """Return True when a duty below needs `cronkit check` scheduled: a notifier, or a catch-up policy."""
+    return bool(settings.notifiers) or needs_catchup(settings, registry)
 
 
-def run_check(settings: Settings, registry: Registry, now: datetime,
+def needs_catchup(settings: Settings, registry: Registry) -> bool:
+    """Return whether a task scheduled here has a catch-up policy (so the block needs `check` lines)."""
+    return any(t.catchup != "skip" for t in registry.enabled_in(settings.environment, settings.task_config))
+
+
+def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bool = False,
               environ: Mapping[str, str] | None = None) -> CheckReport:
     """Run every duty in order against the run log; never stop at a duty that failed."""
-    import os
-
     environ = os.environ if environ is None else environ
-    report = CheckReport()
+    report = CheckReport(boot=boot)
     store = RunStore.open(settings.db_url)
     try:
         duties: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("lost", lambda: _lost_runs(store, settings, environ)),
+            ("catchup", lambda: catch_up(settings, registry, now, report)),
             ("missed", lambda: _missed_events(store, settings, registry, now)),
             ("metrics", lambda: _metrics_files(store, settings, registry, now)),
             ("outbox", lambda: _deliver_outbox(store, settings, environ)),
@@ -63,6 +80,94 @@ def run_check(settings: Settings, registry: Registry, now: datetime,
     finally:
         store.close()
     return report
+
+
+# --- catch-up (issue 16) ------------------------------------------------------------------------
+
+CATCHUP_LOCK = ".catchup"  # <home>/locks/.catchup.lock: one catch-up at a time on a host
+
+
+def catch_up(settings: Settings, registry: Registry, now: datetime, report: CheckReport) -> dict[str, Any]:
+    """Run the missed slots catchup.plan chooses, oldest first, one at a time on this host.
+
+    A task whose lock is held (its run goes on, here or on another host) is left for the next
+    check rather than recorded as skipped, which would count its slot as served.
+    """
+    from .catchup import plan, read_served
+    from .locks import Holder, LocalLock, LockHeld
+    from .runlog.reader import RunLog
+
+    tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
+    if not tasks:
+        return {"runs": 0}
+    guard = LocalLock(settings.home / "locks", CATCHUP_LOCK)
+    try:
+        guard.acquire(Holder.me(None))
+    except LockHeld:
+        report.catchup_note = "another cronkit check is catching up on this host"
+        return {"runs": 0}
+    try:
+        log = RunLog.open(settings)
+        oldest = min(now - timedelta(seconds=t.catchup_window) for t in tasks)
+        served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+        log.engine.dispose()
+        zones = {t.name: t.zone(settings.timezone) for t in tasks}
+        for item in plan(tasks, zones, served, now, _installed_at(settings)):
+            busy = _busy(settings, registry[item.task])
+            if busy is not None:
+                report.catchup.append({"task": item.task, "slot": item.slot.isoformat(), "status": "deferred",
+                                       "run_id": None, "summary": busy})
+                continue
+            report.catchup.append(_run_one(settings, registry, item.task, item.slot))
+    finally:
+        guard.release()
+    return {"runs": len(report.catchup)}
+
+
+def _run_one(settings: Settings, registry: Registry, task: str, slot: datetime) -> dict[str, Any]:
+    from .runner import RunRequest, run_task
+    from .status import Trigger
+
+    outcome = run_task(settings, registry, RunRequest(task=task, trigger=Trigger.CATCHUP, slot=slot), os.environ)
+    return {"task": task, "slot": slot.isoformat(), "status": outcome.status, "run_id": outcome.run_id,
+            "summary": outcome.summary}
+
+
+def _installed_at(settings: Settings) -> dict[str, datetime]:
+    """Return when each task's line was installed under this home; empty when nothing was."""
+    from .cronfile.drift import installed_times
+    from .cronfile.state import read_install_state
+
+    state = read_install_state(settings)
+    return installed_times(state) if state else {}
+
+
+def _busy(settings: Settings, task: Any) -> str | None:
+    """Return who holds the task's lock (local flock, Redis lease), None when it is free."""
+    if not task.singleton:
+        return None
+    from .locks import Holder, LocalLock, LockHeld, lease_key
+
+    local = LocalLock(settings.home / "locks", task.name)
+    try:
+        local.acquire(Holder.me(None))
+        local.release()
+    except LockHeld as held:
+        return f"left for the next check: {held}"
+    except OSError:
+        return None
+    if settings.redis_url and task.lock_scope == "global":
+        from .redisutil import connect
+
+        try:
+            client = connect(settings.redis_url)
+            holder = client.get(lease_key(task.name))
+            client.close()
+        except Exception:  # noqa: BLE001 - the run itself decides what an unreachable Redis means
+            return None
+        if holder is not None:
+            return f"left for the next check: {task.name}: Redis lock held"
+    return None
 
 
 # --- notifications (issue 15): runs found lost raise `failure` --------------------------------
@@ -131,4 +236,4 @@ def _deliver_outbox(store: RunStore, settings: Settings, environ: Mapping[str, s
     return flush(store, settings.notifiers, environ, CHECK_BUDGET).as_dict()
 
 
-__all__ = ["CheckReport", "needs_check", "run_check"]
+__all__ = ["CHECK_INTERVAL", "CheckReport", "needs_catchup", "needs_check", "run_check"]

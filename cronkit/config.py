@@ -56,6 +56,8 @@ ENV_VARS: dict[str, str] = {
     # `install` records so that a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
     "registry_path": "CRONKIT_TASKS_PATH",
     "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
+    # Deterministic spread (issue 16): mixed into the hash that resolves `H` schedule parts.
+    "spread_seed": "CRONKIT_SPREAD_SEED",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -162,6 +164,8 @@ class Settings:
     # Registry lookup (issue 13): an absolute directory put first on sys.path before the registry
     # module is imported; None: the current directory, then the interpreter's path.
     registry_path: Path | None = None
+    # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
+    spread_seed: str = ""
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -335,6 +339,7 @@ def load_settings(
                                     HEARTBEAT_INTERVAL_RANGE),
         **serve_settings(raw),
         registry_path=directory("registry_path", Path()) if text("registry_path") else None,
+        spread_seed=text("spread_seed") or "",
     )
 
 

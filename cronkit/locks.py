@@ -176,6 +176,18 @@ class RedisLease:
             return True
         return False
 
+    def ask_holder_to_stop(self, holder: Mapping[str, Any], by: int) -> None:
+        """Leave a stop request the holder's lease renewal reads (concurrency="replace")."""
+        with _redis_errors(self.task):
+            self.client.set(stop_key(self.task), stop_request(holder.get("run_id"), by), px=self.ttl_ms * 2)
+
+    def stop_requested(self) -> dict[str, Any] | None:
+        """Return the stop request a replacing run left for this lease's run, if any. Redis errors propagate."""
+        if self.value is None:
+            return None
+        mine = Holder.parse(self.value)
+        return parse_stop(self.client.get(stop_key(self.task)), mine.run_id if mine else None)
+
     def release(self) -> None:
         if self.value is not None:
             try:
@@ -183,6 +195,53 @@ class RedisLease:
             except Exception:  # the lease expires by itself; never fail a run on release
                 pass
             self.value = None
+
+
+# --- concurrency="replace": a new run asks the holder to stop (issue 16) -------------------------
+
+
+def stop_key(task: str) -> str:
+    return f"cronkit:stop:{task}"
+
+
+def stop_file(directory: Path, task: str) -> Path:
+    return directory / f"{task}.stop"
+
+
+def stop_request(victim: int | None, by: int) -> bytes:
+    """Return the record a replacing run leaves for the run it replaces."""
+    return json.dumps({"victim": victim, "by": by, "host": hostname()}).encode()
+
+
+def parse_stop(raw: bytes | str | None, run_id: int | None) -> dict[str, Any] | None:
+    """Return a stop request if it names run `run_id` as the one to stop, else None."""
+    try:
+        data = dict(json.loads(raw or b""))
+    except (ValueError, TypeError):
+        return None
+    return data if run_id is not None and data.get("victim") == run_id else None
+
+
+def ask_local_holder_to_stop(directory: Path, task: str, holder: Mapping[str, Any], by: int) -> None:
+    """Leave a stop request next to the local lock and TERM the holding runner, as a timeout would."""
+    import signal
+
+    path = stop_file(directory, task)
+    path.write_bytes(stop_request(holder.get("run_id"), by))
+    pid = holder.get("pid")
+    if isinstance(pid, int) and is_alive(pid, holder.get("pid_start")):
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def local_stop_request(directory: Path, task: str, run_id: int | None) -> dict[str, Any] | None:
+    """Return the stop request left for run `run_id` next to the local lock, if there is one."""
+    try:
+        return parse_stop(stop_file(directory, task).read_bytes(), run_id)
+    except OSError:
+        return None
 
 
 def claim_slot(client: Any, task: str, slot_ms: int, run_id: int) -> dict[str, Any] | None:

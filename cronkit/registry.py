@@ -88,6 +88,13 @@ class Task:
     dates: str = "any"
     # Preflight (SPEC 14): what the task needs to run, e.g. "setting:secret_key", "service:redis".
     requires: tuple[str, ...] = ()
+    # `schedule` as written (it may hold `H` parts); `resolved_schedule` is the plain cron
+    # expression it stands for, the one every slot, line and unit is computed from (spread.py).
+    resolved_schedule: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.resolved_schedule:
+            object.__setattr__(self, "resolved_schedule", self.schedule)
 
     def load(self) -> TaskFunc:
         """Return the task's function, importing its module on first use."""
@@ -120,6 +127,20 @@ class Registry:
         self._tasks: dict[str, Task] = {}
         self.id = id
         self.source = ""
+        self.spread_seed = ""
+        self._spreader: Any = None  # spread.Spreader, made when the first `H` schedule comes
+
+    def apply_spread_seed(self, seed: str) -> None:
+        """Resolve the tasks' `H` schedules again with the `spread_seed` setting (loaders call it)."""
+        if seed == self.spread_seed:
+            return
+        from dataclasses import replace
+
+        self.spread_seed, self._spreader = seed, None
+        for name, task in self._tasks.items():
+            resolved = self._resolve(task.schedule, name, f"task {name}")
+            if resolved != task.resolved_schedule:
+                self._tasks[name] = replace(task, resolved_schedule=resolved)
 
     def task(self, schedule: str, **options: Any) -> Callable[[TaskFunc], TaskFunc]:
         """Register the decorated function as a task; see `add` for the options."""
@@ -162,7 +183,7 @@ class Registry:
         `"allow"`, `"allow"` means no singleton lock; given both, they must agree. `catchup`
         defaults to `"latest"` for a schedule whose period is an hour or more, else `"skip"`.
         """
-        from .schedule import period_at_least_an_hour, validate_schedule
+        from .schedule import period_at_least_an_hour
 
         if callable(target):
             func: TaskFunc | None = target
@@ -180,7 +201,8 @@ class Registry:
         if name in self._tasks:
             raise RegistryError(f"task name {name!r}: already registered")
         where = f"task {name}"
-        schedule = validate_schedule(schedule, where=where)
+        written = " ".join(schedule.split())
+        resolved = self._resolve(written, name, where)
         if timezone is not None:
             from .config import _check_timezone
 
@@ -195,7 +217,7 @@ class Registry:
             raise RegistryError(f"{where}: timeout must be positive")
         singleton, concurrency = _concurrency(where, singleton, concurrency)
         if catchup is None:
-            catchup = "latest" if period_at_least_an_hour(schedule) else "skip"
+            catchup = "latest" if period_at_least_an_hour(resolved) else "skip"
         elif catchup not in CATCHUP_POLICIES:
             raise RegistryError(f"{where}: catchup must be 'skip', 'latest' or 'all', not {catchup!r}")
         window = parse_duration(catchup_window, f"{where}: catchup_window")
@@ -207,7 +229,8 @@ class Registry:
         needs = check_requires(where, requires)
         task = Task(
             name=name,
-            schedule=schedule,
+            schedule=written,
+            resolved_schedule=resolved,
             target=path,
             timezone=timezone,
             environments=envs,
@@ -232,6 +255,18 @@ class Registry:
         )
         self._tasks[name] = task
         return task
+
+    def _resolve(self, schedule: str, name: str, where: str) -> str:
+        """Return the plain, validated cron expression of a schedule that may hold `H` parts."""
+        from .schedule import validate_schedule
+
+        if "H" in schedule:
+            from .spread import Spreader, resolve
+
+            if self._spreader is None:
+                self._spreader = Spreader()
+            schedule = resolve(schedule, name, self.spread_seed, where, self._spreader)
+        return validate_schedule(schedule, where=where)
 
     def __getitem__(self, name: str) -> Task:
         try:

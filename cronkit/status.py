@@ -21,12 +21,13 @@ class RunStatus(str, Enum):
 
 
 class Trigger(str, Enum):
-    """What started a run: its crontab line, a person, `dlq retry`, or the HTTP API (`cronkit serve`)."""
+    """What started a run: its crontab line, a person, `dlq retry`, the HTTP API, or `cronkit check` catching up a slot."""
 
     CRON = "cron"
     MANUAL = "manual"
     RETRY = "retry"
     API = "api"
+    CATCHUP = "catchup"
 
 
 # A run counts as failed (for `failed_jobs`, health and alerts) in these; as executed (it ran the

@@ -15,7 +15,7 @@ def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
     from .schedule import describe, next_run
 
     zone = task.zone(settings.timezone)
-    upcoming = next_run(task.schedule, zone, now)
+    upcoming = next_run(task.resolved_schedule, zone, now)
     table = settings.for_task(task.name)
     if not task.runs_in(settings.environment):
         enabled, why = False, f"not scheduled in {settings.environment}"
@@ -26,7 +26,8 @@ def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
     return {
         "name": task.name,
         "schedule": task.schedule,
-        "schedule_text": describe(task.schedule),
+        "resolved_schedule": task.resolved_schedule,
+        "schedule_text": describe(task.resolved_schedule),
         "description": task.description,
         "timezone": zone,
         "environments": list(task.environments),

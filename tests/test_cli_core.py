@@ -40,7 +40,7 @@ def prod_only(ctx: TaskContext) -> dict:
 RUN_KEYS = {"attempts", "dry_run", "duration_ms", "error", "exit_code", "finished_at", "heartbeat_at", "host", "id",
             "params", "pid", "pid_start", "result", "scheduled_for", "started_at", "status", "task", "trigger", "user"}
 SHOW_KEYS = RUN_KEYS | {"attempt_log", "dead_letter", "output", "traceback"}
-LIST_KEYS = {"name", "schedule", "schedule_text", "description", "timezone", "environments", "next_run",
+LIST_KEYS = {"name", "schedule", "resolved_schedule", "schedule_text", "description", "timezone", "environments", "next_run",
              "next_run_local", "enabled", "disabled_reason", "timeout_s", "retries", "singleton",
              "params", "dates", "requires"}  # issue 13: a task's parameters and needs
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
@@ -204,7 +204,7 @@ def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
     assert rows["echo-ctx"]["next_run"] == "2026-11-28T09:31:00+00:00"
     assert rows["echo-ctx"]["next_run_local"] == "2026-11-28T10:31:00+01:00"
     assert rows["prod-only"] | {"schedule_text": None} == {
-        "name": "prod-only", "schedule": "0 * * * *", "schedule_text": None, "description": "Production only",
+        "name": "prod-only", "schedule": "0 * * * *", "resolved_schedule": "0 * * * *", "schedule_text": None, "description": "Production only",
         "timezone": "UTC", "environments": ["production"], "next_run": "2026-11-28T10:00:00+00:00",
         "next_run_local": "2026-11-28T10:00:00+00:00", "enabled": False,
         "disabled_reason": "not scheduled in development", "timeout_s": 3600.0, "retries": 2, "singleton": True,

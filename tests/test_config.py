@@ -43,6 +43,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "public_url": ("https://o.example", "https://e.example", "https://f.example", None),
     "registry_path": ("/opt/po", "/opt/pe", "/opt/pf", None),
     "metrics_dir": ("/opt/mo", "/opt/me", "/opt/mf", "/h/metrics"),
+    "spread_seed": ("s-opt", "s-env", "s-file", ""),
 }
 
 

@@ -158,6 +158,9 @@ def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, h
         f"0 3 * * * app /usr/local/bin/cronkit --config {config} run nightly --trigger cron\n"
         "# weekdays: 30 2 * * 1-5 in Europe/Paris; `cronkit run` keeps only its slots\n"
         f"30 0,1 * * 1-5 app /usr/local/bin/cronkit --config {config} run weekdays --trigger cron\n"
+        "# cronkit check: catch up slots missed while the host was down (the tasks' catchup policy)\n"
+        f"*/5 * * * * app /usr/local/bin/cronkit --config {config} check\n"
+        f"@reboot app /usr/local/bin/cronkit --config {config} check --boot\n"
         "# END cronkit:app_tasks\n"
     )
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
@@ -208,7 +211,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(run_cli, env, cron_d: Path, ho
     target.write_text("# keep\n")
     done = run_cli("install", "--target", "cron.d", "--user", "app", "--dry-run", *FIXED, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"--- {target} (now)\n+++ {target} (after)\n@@ -1 +1,7 @@\n # keep\n+# BEGIN cronkit:app_tasks\n")
+    assert done.stdout.startswith(f"--- {target} (now)\n+++ {target} (after)\n@@ -1 +1,10 @@\n # keep\n+# BEGIN cronkit:app_tasks\n")
     assert "would be added nightly: 0 3 * * * app" in done.stderr
     assert target.read_text() == "# keep\n"
     assert list(home.iterdir()) == []

@@ -51,8 +51,27 @@ def test_user_block_is_exact(tmp_path: Path) -> None:
         "*/15 * * * * /opt/app/bin/cronkit --config /var/lib/app/cron/app.toml run often --trigger cron\n"
         # python-crontab would write `*/20`: Debian treats a leading '*' differently across DST.
         "0-59/20 1 * * * /opt/app/bin/cronkit --config /var/lib/app/cron/app.toml run stepped --trigger cron\n"
+        # nightly catches up missed slots (catchup=latest, the default for a daily task): check lines.
+        "# cronkit check: catch up slots missed while the host was down (the tasks' catchup policy)\n"
+        "*/5 * * * * /opt/app/bin/cronkit --config /var/lib/app/cron/app.toml check\n"
+        "@reboot /opt/app/bin/cronkit --config /var/lib/app/cron/app.toml check --boot\n"
         "# END cronkit:app\n"
     )
+
+
+def test_check_lines_only_when_a_task_catches_up(tmp_path: Path) -> None:
+    reg = Registry(id="app")
+    reg.add("*/15 * * * *", "os:getcwd", name="often")  # below an hour: catchup=skip
+    reg.add("0 3 * * *", "os:getcwd", name="nightly", catchup="skip")
+    text = render(reg, make_settings(tmp_path), inputs()).text
+    assert " check" not in text and "@reboot" not in text
+    reg.add("H H * * *", "os:getcwd", name="spread", catchup="all")
+    rendered = render(reg, make_settings(tmp_path), inputs(target="cron.d", user="app"))
+    assert "@reboot app /opt/app/bin/cronkit --config /var/lib/app/cron/app.toml check --boot\n" in rendered.text
+    assert "*/5 * * * * app /opt/app/bin/cronkit --config /var/lib/app/cron/app.toml check\n" in rendered.text
+    spread = reg["spread"].resolved_schedule
+    assert f"# spread: H H * * * spread to {spread}\n{spread} app " in rendered.text
+    assert rendered == render(reg, make_settings(tmp_path), inputs(target="cron.d", user="app"))
 
 
 def test_cron_d_lines_carry_the_user_field(tmp_path: Path) -> None:
@@ -111,7 +130,7 @@ def test_render_parses_back(minute: str, hour: str, dow: str, zone: str, target:
     rendered = render(reg, settings_, inputs(target=target, user="app" if target == "cron.d" else None,
                                              host_zone="America/New_York"))
     tab = python_crontab.CronTab(tab=rendered.text, user=False if target == "cron.d" else None)
-    jobs = [job for job in tab if job.is_enabled()]
+    jobs = [job for job in tab if job.is_enabled() and " check" not in job.command]
     assert len(jobs) == len(rendered.tasks[0].lines) >= 1
     for job in jobs:
         assert job.is_valid()

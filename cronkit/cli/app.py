@@ -68,6 +68,10 @@ from . import crontab as _crontab  # noqa: E402
 
 _crontab.register(app)
 
+from . import check as _check  # noqa: E402
+
+_check.register(app)
+
 from . import demo as _demo  # noqa: E402
 
 app.add_typer(_demo.app, name="demo")

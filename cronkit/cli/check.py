@@ -1,6 +1,9 @@
-"""`cronkit check`: what cron runs every 5 minutes (missed slots, the outbox, ...)."""
+"""`cronkit check`: the duties the block's periodic and @reboot lines run (lost runs, catch-up,
+missed-slot notifications, metrics files, the outbox)."""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
@@ -10,24 +13,35 @@ from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_j
 def register(app: typer.Typer) -> None:
     @app.command("check")
     @cli_errors
-    def check(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
-        """Run the periodic duties: mark lost runs, notify missed slots, rewrite metrics files, deliver the outbox.
+    def check(
+        ctx: typer.Context,
+        boot: bool = typer.Option(False, "--boot", help="Run from the block's @reboot line: the host just started."),
+        json: bool = JSON_OPTION,
+    ) -> None:
+        """Run the periodic duties: mark lost runs, catch up missed slots (oldest first), notify
+        missed slots, rewrite metrics files, deliver the outbox.
 
-        Quiet when every duty worked (cron mails only problems); exit 1 when a duty failed.
+        Quiet when there is nothing to report (cron mails only problems); one line per catch-up
+        run; exit 1 when a duty or a catch-up run failed.
 
         Example: cronkit check --json
         """
         from ..check import run_check
         from ..clock import now
 
-        report = run_check(get_settings(ctx), get_registry(ctx), now())
+        report = run_check(get_settings(ctx), get_registry(ctx), now(), boot=boot)
         if json:
             print_json(report.as_dict())
         else:
+            for run in report.catchup:
+                if run.get("status") in ("succeeded", "skipped", "deferred"):
+                    verb = "caught up" if run["status"] == "succeeded" else f"catch-up {run['status']}:"
+                    print(f"{verb} {run['task']} {run['slot']}: {run['summary']}")
+            for line in report.failed:
+                print(line, file=sys.stderr)
             for name, error in report.errors.items():
-                typer.echo(f"cronkit: check: {name}: {error}", err=True)
-            outbox = report.duties.get("outbox", {})
-            for error in outbox.get("errors", []):
-                typer.echo(f"cronkit: check: outbox: {error} (kept for the next check)", err=True)
+                print(f"cronkit: check: {name}: {error}", file=sys.stderr)
+            for error in report.duties.get("outbox", {}).get("errors", []):
+                print(f"cronkit: check: outbox: {error} (kept for the next check)", file=sys.stderr)
         if not report.ok:
             raise typer.Exit(1)

@@ -47,6 +47,7 @@ class CliState:
 
             settings = self.settings()
             registry = load_registry(settings.registry, settings.registry_path)
+            registry.apply_spread_seed(settings.spread_seed)
             check_task_tables(registry, settings.task_config)
             self._registry = registry
         return self._registry

@@ -215,16 +215,28 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def due(
         ctx: typer.Context,
-        at: str = typer.Option(..., "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
+        at: str | None = typer.Option(None, "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
         until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
         expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
         all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
+        explain: str | None = typer.Option(
+            None, "--explain", metavar="TASK",
+            help="For each recent slot of TASK: whether it ran, will be caught up, or is skipped, and why."),
+        since: str | None = typer.Option(
+            None, "--since", help="--explain: start here (default: two catchup windows and a day back)."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
 
         Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
+
+        Example: cronkit due --explain daily-analytics-updates --since 2026-11-18
         """
+        if explain is not None:
+            _explain(ctx, explain, since, json)
+            return
+        if at is None:
+            raise UsageError("--at: required (or --explain TASK)")
         rows = due_rows(ctx, at, until, all_tasks)
         settings, registry = get_settings(ctx), get_registry(ctx)
         missing = []
@@ -241,6 +253,27 @@ def register(app: typer.Typer) -> None:
             _print_due(rows)
         if missing:
             raise CheckFailed(f"not due {_window_text(at, until)}: {', '.join(missing)}")
+
+
+def _explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:
+    """Print `due --explain`: each recent slot of a task and what became of it, or will."""
+    from ..catchup import explain_from_log
+    from ..clock import now
+
+    settings, task = get_settings(ctx), get_registry(ctx)[name]
+    verdicts = explain_from_log(settings, task, now(), parse_time(since, "--since") if since else None)
+    if json:
+        print_json([v.as_dict() for v in verdicts])
+        return
+    window = f"{task.catchup_window / 3600:g}h"
+    print(f"{task.name}: {task.schedule}"
+          + (f" (resolved {task.resolved_schedule})" if task.resolved_schedule != task.schedule else "")
+          + f" in {task.zone(settings.timezone)}; catchup={task.catchup}, catchup_window={window},"
+          f" catchup_max={task.catchup_max}")
+    if not verdicts:
+        print("no slot in the window")
+    for v in verdicts:
+        print(f"  {v.slot:%Y-%m-%d %H:%M}Z  {v.verdict:<9}  {v.reason}")
 
 
 def parse_time(value: str, option: str) -> datetime:
@@ -281,9 +314,9 @@ def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool) ->
     for task in tasks:
         zone = task.zone(settings.timezone)
         if end is None:
-            slots = [start] if fires_at(task.schedule, zone, start) else []
+            slots = [start] if fires_at(task.resolved_schedule, zone, start) else []
         else:
-            slots = list(slots_between(task.schedule, zone, start - timedelta(seconds=1), end))
+            slots = list(slots_between(task.resolved_schedule, zone, start - timedelta(seconds=1), end))
         for slot in slots:
             rows.append({
                 "task": task.name,

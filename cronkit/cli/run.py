@@ -133,12 +133,15 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
             trigger = Trigger(args.trigger)
         except ValueError:
             raise UsageError(f"--trigger: must be cron, manual, retry or api, not {args.trigger!r}") from None
+        if trigger == Trigger.CATCHUP:
+            raise UsageError("--trigger: catchup runs are started by `cronkit check`, which names their slot")
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
                              date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
         settings = opts.settings()
         from ..registry import check_task_tables, load_registry
 
         registry = load_registry(settings.registry, settings.registry_path)
+        registry.apply_spread_seed(settings.spread_seed)
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.
         check_task_tables(registry, settings.task_config)

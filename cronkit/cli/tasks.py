@@ -87,7 +87,9 @@ def register(app: typer.Typer) -> None:
             local = row["next_run_local"][:16].replace("T", " ")
             nxt = f"{local}Z" if row["timezone"] == "UTC" else f"{local} ({row['next_run'][11:16]}Z)"
             table_rows.append({
-                "task": row["name"], "schedule": row["schedule"], "when": row["schedule_text"],
+                "task": row["name"], "when": row["schedule_text"],
+                "schedule": row["schedule"] if row["schedule"] == row["resolved_schedule"]
+                else f"{row['schedule']} → {row['resolved_schedule']}",
                 "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
                 "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
             })

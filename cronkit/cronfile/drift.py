@@ -143,6 +143,9 @@ def zone_drift(state: Mapping[str, Any], root: str = "/") -> Drift | None:
     return Drift(None, "host-zone", [then], [now or "unknown (cannot be detected)"])
 
 
+installed_times = _installed_at  # for the catch-up planner (check.py)
+
+
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
     from . import state as install
@@ -160,4 +163,4 @@ def read_installation(settings: Settings, registry: Registry) -> Installation:
     return Installation(state, (state or {}).get("block_id"), target, installed, expected, installed_at, drift)
 
 
-__all__ = ["Drift", "Installation", "compare_lines", "read_installation", "zone_drift"]
+__all__ = ["Drift", "Installation", "compare_lines", "installed_times", "read_installation", "zone_drift"]

@@ -147,6 +147,29 @@ def command_for(inputs: RenderInputs, task: str) -> str:
     return shlex.join([inputs.executable, "--config", inputs.run_config, "run", task, "--trigger", "cron"])
 
 
+def check_command(inputs: RenderInputs, *extra: str) -> str:
+    """Return the shell command of the block's `cronkit check` lines."""
+    return shlex.join([inputs.executable, "--config", inputs.run_config, "check", *extra])
+
+
+def needs_check(settings: Settings, registry: Registry) -> bool:
+    """Return whether the block needs its `cronkit check` lines: a duty of check has work here."""
+    from ..check import needs_check as check_has_work
+
+    return check_has_work(settings, registry)
+
+
+def check_lines(inputs: RenderInputs, user: str | None) -> list[str]:
+    """Return the comment and the two lines that run `cronkit check`: every 5 minutes and at boot."""
+    from ..check import CHECK_INTERVAL
+
+    return [
+        "# cronkit check: catch up slots missed while the host was down (the tasks' catchup policy)",
+        _cron_line(CHECK_INTERVAL, check_command(inputs), user),
+        _cron_line("@reboot", check_command(inputs, "--boot"), user),
+    ]
+
+
 def _cron_line(schedule: str, command: str, user: str | None) -> str:
     """Return one crontab line built by python-crontab, keeping `schedule` exactly as given."""
     import crontab as python_crontab
@@ -180,7 +203,7 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
     enabled = registry.enabled_in(settings.environment, settings.task_config)
     for task in enabled:
         zone = task.zone(settings.timezone)
-        schedules = host_lines(task.schedule, zone, inputs.host_zone)
+        schedules = host_lines(task.resolved_schedule, zone, inputs.host_zone)
         command = command_for(inputs, task.name)
         lines = tuple(_cron_line(schedule, command, user) for schedule in schedules)
         for line in lines:
@@ -189,10 +212,14 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
                     f"task {task.name}: its cron line is {len(line.encode())} bytes, over cron's limit "
                     f"of {MAX_LINE}; use shorter paths"
                 )
-        if schedules != [task.schedule]:
-            body.append(f"# {task.name}: {task.schedule} in {zone}; `cronkit run` keeps only its slots")
+        if task.resolved_schedule != task.schedule:
+            body.append(f"# {task.name}: {task.schedule} spread to {task.resolved_schedule}")
+        if schedules != [task.resolved_schedule]:
+            body.append(f"# {task.name}: {task.resolved_schedule} in {zone}; `cronkit run` keeps only its slots")
         body.extend(lines)
-        tasks.append(RenderedTask(task.name, task.schedule, zone, lines))
+        tasks.append(RenderedTask(task.name, task.resolved_schedule, zone, lines))
+    if enabled and needs_check(settings, registry):
+        body.extend(check_lines(inputs, user))
     header = (
         f"# Managed by cronkit: environment {settings.environment}, host zone {inputs.host_zone}. "
         "Change the registry and run `cronkit install`; edits here are overwritten."

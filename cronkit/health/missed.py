@@ -101,7 +101,7 @@ def count_missed(conn: Connection, window: Window) -> Missed:
 def missed_slots(engine: Engine, task: Task, zone: str, *, installed_at: datetime, now: datetime,
                  lookback: timedelta = MISSED_LOOKBACK, max_slots: int = MISSED_MAX_SLOTS) -> Missed:
     """Return how many slots of `task` were missed since it was installed, and the latest."""
-    window = candidate_slots(task.schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
+    window = candidate_slots(task.resolved_schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
                              lookback=lookback, max_slots=max_slots, task=task.name)
     with engine.connect() as conn:
         return count_missed(conn, window)

@@ -305,7 +305,7 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
         if installed_at is None:
             continue
         windows[task.name] = candidate_slots(
-            task.schedule, task.zone(settings.timezone), installed_at=installed_at, now=now,
+            task.resolved_schedule, task.zone(settings.timezone), installed_at=installed_at, now=now,
             grace=task.grace, task=task.name,
         )
     return windows
@@ -347,10 +347,10 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
         zone = task.zone(settings.timezone)
         here = task.name in scheduled
         out.append(TaskStatus(
-            name=task.name, schedule=task.schedule, schedule_text=describe(task.schedule), timezone=zone,
+            name=task.name, schedule=task.schedule, schedule_text=describe(task.resolved_schedule), timezone=zone,
             scheduled=here,
             installed_at=installation.installed_at.get(task.name) if installation else None,
-            next_run=next_run(task.schedule, zone, now) if here else None,
+            next_run=next_run(task.resolved_schedule, zone, now) if here else None,
             last_run=facts.last.get(task.name) if facts else None,
             missed=facts.missed.get(task.name) if facts else None,
             drift=tuple(d for d in installation.drift if d.task == task.name) if installation else (),

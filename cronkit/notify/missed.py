@@ -38,7 +38,7 @@ def missed_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
         return []
     from ..health.missed import candidate_slots
 
-    window = candidate_slots(task.schedule, task.zone(settings.timezone), installed_at=installed, now=now,
+    window = candidate_slots(task.resolved_schedule, task.zone(settings.timezone), installed_at=installed, now=now,
                              grace=task.grace, task=task.name)
     if not window.slots:
         return []

@@ -76,7 +76,7 @@ def render(store: RunStore, settings: Settings, task: Task, now: datetime) -> st
                       ("last_failure", "cronkit_task_last_failure_timestamp_seconds")):
         if stats[key] is not None:
             samples[name].append(f"{name}{{{t}}} {_num(int(stats[key]) / 1000)}")
-    nxt = next_run(task.schedule, zone, now)
+    nxt = next_run(task.resolved_schedule, zone, now)
     samples["cronkit_task_next_run_timestamp_seconds"].append(
         f"cronkit_task_next_run_timestamp_seconds{{{t}}} {_num(nxt.timestamp())}")
     for status in RunStatus:

@@ -52,7 +52,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
                 return store.slot_holder(task.name, to_ms(candidate)) is not None
 
             zone = task.zone(settings.timezone)
-            choice = choose_slot(task.schedule, zone, started, task.grace, held)
+            choice = choose_slot(task.resolved_schedule, zone, started, task.grace, held)
             if choice is None:
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms

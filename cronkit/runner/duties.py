@@ -93,6 +93,7 @@ class LeaseKeeper:
         self.next_renew = now + timing.renew_every
         self.stop_at: float | None = None  # when to stop the task because the lease is going
         self.trouble: str | None = None  # why, redacted
+        self.replaced_by: dict[str, object] | None = None  # a replacing run's stop request
 
     def keep(self, now: float) -> None:
         """Renew when due, unless a renewal (one Redis timeout) could delay a stop the lease requires."""
@@ -121,6 +122,7 @@ class LeaseKeeper:
             self.trouble = None
             self.stop_at = None
             self.next_renew = now + self.timing.renew_every
+            self._heed_stop_request(now)
             return
         if self.trouble is None:
             if self.fallback:
@@ -140,6 +142,18 @@ class LeaseKeeper:
         self.next_renew = now + min(self.timing.renew_every, 1.0)  # keep trying: Redis may be back in time
 
 
+    def _heed_stop_request(self, now: float) -> None:
+        """Stop the task at once when a run with concurrency="replace" asked for it (issue 16)."""
+        try:
+            request = self.lease.stop_requested()
+        except Exception:  # noqa: BLE001 - a replacement that cannot be read waits for the next renewal
+            return
+        if request is not None and self.replaced_by is None:
+            self.replaced_by = request
+            self.note(f"replaced by run {request.get('by')} on {request.get('host')}: stopping the task")
+            self.stop_at = now
+
+
 class Duties:
     """What the supervision loop keeps up between its other work: heartbeat, then lease."""
 
@@ -151,6 +165,10 @@ class Duties:
     def stop_at(self) -> float | None:
         """Return the instant the lease requires the task to stop by, if it does."""
         return self.lease.stop_at if self.lease is not None else None
+
+    @property
+    def replaced_by(self) -> dict[str, object] | None:
+        return self.lease.replaced_by if self.lease is not None else None
 
     @property
     def lease_trouble(self) -> str | None:

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
     from ..redact import Redactor
 
 
+REPLACE_POLL = 0.05  # seconds between tries to take a lock whose holder was asked to stop
+REPLACE_MARGIN = 5.0  # seconds past the holder's grace to wait before giving up the replacement
+
+
 @dataclass(frozen=True)
 class RunFacts:
     """What a run is, fixed before it starts: the task, its settings, the request, slot and timings."""
@@ -161,7 +165,9 @@ class RunPolicy:
             after_run(self.store, settings, task.name, [*lost, self.record.run_id], facts.redact, facts.environ)
 
     def _decide(self, signals: SignalWatch) -> RunOutcome:
-        task, settings, cron = self.facts.task, self.facts.settings, self.facts.request.trigger == Trigger.CRON
+        task, settings = self.facts.task, self.facts.settings
+        # A catch-up run serves a missed slot as its cron run would have: same checks, same claim.
+        cron = self.facts.request.trigger in (Trigger.CRON, Trigger.CATCHUP)
         if cron:
             enabled = task.runs_in(settings.environment) and settings.for_task(task.name).get("enabled", True)
             if not enabled:
@@ -199,14 +205,19 @@ class RunPolicy:
         try:
             local.acquire(me)
         except LockHeld as held:
-            return self._skip(str(held).split(": ", 1)[1])
+            if task.concurrency != "replace" or not self._replace_local(local, me, held.holder):
+                return self._skip(str(held).split(": ", 1)[1])
         except OSError as exc:
             raise ServiceUnavailable(f"{task.name}: cannot take the local lock: {exc.strerror}") from None
         self.guards.local = local
         if self._uses_redis():
             try:
                 lease = RedisLease(self._redis(), task.name, self.facts.lease.ttl_ms)
-                lease.acquire(me)
+                try:
+                    lease.acquire(me)
+                except LockHeld as held:
+                    if task.concurrency != "replace" or not self._replace_lease(lease, me, held.holder):
+                        raise
                 self.guards.lease = lease
                 return self._fence(lease, signals)
             except LockHeld as held:
@@ -243,6 +254,46 @@ class RunPolicy:
                         raise LockHeld(task, None, "Redis")
                 renewed_at = time.monotonic()
         return None
+
+    # --- concurrency="replace" (issue 16): stop the holder the way a timeout does, then take over ---
+
+    def _replace_local(self, local: LocalLock, me: Any, holder: dict[str, Any]) -> bool:
+        """Ask the local holder to stop (TERM, its runner KILLs after the grace); True once the lock is ours."""
+        from ..locks import LockHeld, ask_local_holder_to_stop, stop_file
+
+        ask_local_holder_to_stop(local.path.parent, local.task, holder, self.record.run_id)
+        deadline = time.monotonic() + self.facts.grace + REPLACE_MARGIN
+        while time.monotonic() < deadline:
+            try:
+                local.acquire(me)
+            except LockHeld:
+                time.sleep(REPLACE_POLL)
+                continue
+            stop_file(local.path.parent, local.task).unlink(missing_ok=True)
+            self.capture.note(f"replaced run {holder.get('run_id')} (pid {holder.get('pid')})")
+            return True
+        return False
+
+    def _replace_lease(self, lease: RedisLease, me: Any, holder: dict[str, Any]) -> bool:
+        """Ask the lease's holder (any host) to stop; True once it released the lease or it expired.
+
+        The lease is only ever taken with SET NX (or from a provably dead holder), so the holder
+        and this run never both hold it: the holder stops its task, then releases; a holder that
+        cannot be reached loses the lease when it expires, and stops before that by itself.
+        """
+        from ..locks import LockHeld
+
+        lease.ask_holder_to_stop(holder, self.record.run_id)
+        deadline = time.monotonic() + self.facts.lease.ttl_ms / 1000 + self.facts.grace + REPLACE_MARGIN
+        while time.monotonic() < deadline:
+            time.sleep(REPLACE_POLL)
+            try:
+                lease.acquire(me)
+            except LockHeld:
+                continue
+            self.capture.note(f"replaced run {holder.get('run_id')} on {holder.get('host')}")
+            return True
+        return False
 
     def _redis(self) -> Any:
         if self.guards.redis is None:
@@ -345,6 +396,12 @@ class RunPolicy:
         """Record how the last attempt ended (a dead letter if for good) and say it in one line."""
         record, redact, request = self.record, self.facts.redact, self.facts.request
         status = last.status
+        if status == RunStatus.INTERRUPTED and self.guards.local is not None:
+            from ..locks import local_stop_request
+
+            replaced = local_stop_request(self.guards.local.path.parent, self.facts.task.name, record.run_id)
+            if replaced is not None:  # a run with concurrency="replace" sent the TERM
+                last.error = f"replaced by run {replaced.get('by')} on {replaced.get('host')}"
         exit_code = last.exit_code if status != RunStatus.SUCCEEDED else EXIT_OK
         if status == RunStatus.FAILED and exit_code == EXIT_OK:
             exit_code = EXIT_FAILED

@@ -217,6 +217,10 @@ class Supervisor:
         stop_at = self.duties.stop_at
         if stop_at is None or now < stop_at:
             return None
+        replaced = self.duties.replaced_by
+        if replaced is not None:  # concurrency="replace": another run takes over, as after a timeout
+            return AttemptResult(RunStatus.INTERRUPTED, exit_code=EXIT_SIGTERM,
+                                 error=f"replaced by run {replaced.get('by')} on {replaced.get('host')}")
         return AttemptResult(
             RunStatus.FAILED, exit_code=EXIT_UNAVAILABLE,
             error=f"{self.duties.lease_trouble}; stopped the task before its lease could expire, so that no"

@@ -111,7 +111,7 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
     k8s = settings.kubernetes
     name = object_name(task.name)
     labels = _labels(task, name)
-    schedule, exact = kubernetes_schedule(task.schedule)
+    schedule, exact = kubernetes_schedule(task.resolved_schedule)
     annotations = {"cronkit/task-name": task.name, "cronkit/schedule": task.schedule}
     if not exact:
         annotations["cronkit/schedule-note"] = (

@@ -142,7 +142,7 @@ def timer(task: Task, settings: Settings, base: str) -> str:
         f"Description=cronkit schedule of {task.name}: {task.schedule} in {zone}",
         "",
         "[Timer]",
-        *(f"OnCalendar={expression}" for expression in calendar_expressions(task.schedule, zone)),
+        *(f"OnCalendar={expression}" for expression in calendar_expressions(task.resolved_schedule, zone)),
         # A slot missed while the machine was off runs at boot unless the task skips catch-up.
         f"Persistent={'false' if task.catchup == 'skip' else 'true'}",
         "AccuracySec=1s",

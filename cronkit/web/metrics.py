@@ -140,7 +140,7 @@ def interval_seconds(task: Task, zone: str) -> float:
     from ..schedule import slots_between
 
     start = now()
-    slots = list(itertools.islice(slots_between(task.schedule, zone, start, start + timedelta(days=800)), 4))
+    slots = list(itertools.islice(slots_between(task.resolved_schedule, zone, start, start + timedelta(days=800)), 4))
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]
     return max(gaps) if gaps else 0.0
 

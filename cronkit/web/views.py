@@ -81,7 +81,7 @@ def overview(service: Service) -> list[TaskCard]:
     for task in service.registry:
         st = statuses.get(task.name)
         zone = task.zone(service.settings.timezone)
-        upcoming = st.next_run if st is not None and st.next_run is not None else next_run(task.schedule, zone, at)
+        upcoming = st.next_run if st is not None and st.next_run is not None else next_run(task.resolved_schedule, zone, at)
         last = None
         if st is not None and st.last_run is not None:
             lr = st.last_run

@@ -1,0 +1,205 @@
+"""Catch-up: which missed slots to run after downtime, and why each recent slot is what it is.
+
+A slot is **missed** here as in health/missed.py: no run of the task has it as `scheduled_for`
+and its grace (`grace=`, default 5 minutes) has passed. What happens to a missed slot is the
+task's `catchup` policy (SPEC section 12):
+
+- `skip`: nothing; `status` reports it missed.
+- `latest`: the newest slot whose grace has passed is run, if it was missed; older missed slots
+  are superseded by it (systemd's `Persistent=true`, anacron, Kubernetes' most recent missed
+  schedule).
+- `all`: every missed slot among the newest `catchup_max` slots of the window, oldest first
+  (Cronicle's replay, with a cap like Kubernetes' 100 misses).
+
+Under every policy a slot older than `catchup_window` (Kubernetes' startingDeadlineSeconds) or
+from before the task's install is not run, only reported. `explain` and `plan` are pure
+functions of the registry's tasks, facts read from the run log, and `now`; `read_facts` reads
+those facts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .registry import Task
+from .runlog.times import to_ms
+
+# Cron rereads a changed crontab at the next minute: a slot within a minute of the install may
+# not have been fired by it (the same allowance as health/missed.py).
+INSTALL_SETTLE = timedelta(minutes=1)
+EXPLAIN_MAX_SLOTS = 200
+
+RAN, CATCH_UP, SKIPPED, PENDING = "ran", "catch up", "skipped", "pending"
+
+
+@dataclass(frozen=True)
+class Served:
+    """The run that served a slot (the latest, when several did)."""
+
+    run_id: int
+    status: str
+    trigger: str
+
+
+@dataclass(frozen=True)
+class SlotVerdict:
+    """One slot of a task: what happened or will happen to it, and why."""
+
+    task: str
+    slot: datetime
+    verdict: str  # RAN, CATCH_UP, SKIPPED or PENDING
+    reason: str
+    run: Served | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task, "slot": self.slot.isoformat(), "verdict": self.verdict, "reason": self.reason,
+            "run_id": self.run.run_id if self.run else None, "status": self.run.status if self.run else None,
+            "trigger": self.run.trigger if self.run else None,
+        }
+
+
+def window_start(task: Task, now: datetime) -> datetime:
+    """Return the oldest instant a catch-up of `task` may be for at `now`."""
+    return now - timedelta(seconds=task.catchup_window)
+
+
+def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, since: datetime,
+            installed_at: datetime | None = None) -> list[SlotVerdict]:
+    """Return a verdict for each slot of `task` in (since, now], oldest first (the latest 200).
+
+    `served` maps a slot (epoch ms) to the run that served it; `installed_at` (None when this
+    home has no install record) is when the task's line was installed.
+    """
+    from .schedule import slots_between
+
+    slots = list(slots_between(task.resolved_schedule, zone, since, now))[-EXPLAIN_MAX_SLOTS:]
+    ripe = [s for s in slots if s + timedelta(seconds=task.grace) <= now]
+    newest = ripe[-1] if ripe else None
+    floor = installed_at + INSTALL_SETTLE if installed_at is not None else None
+    oldest_allowed = window_start(task, now)
+    eligible = [s for s in ripe if s >= oldest_allowed and (floor is None or s >= floor)]
+    # The cap counts the newest eligible slots, run or not: a later check does not reach further back.
+    wanted = [s for s in eligible[-task.catchup_max:] if to_ms(s) not in served]
+    if task.catchup == "all":
+        chosen = set(wanted)
+    elif task.catchup == "latest":
+        chosen = {newest} if newest is not None and newest in wanted else set()
+    else:
+        chosen = set()
+    verdicts = []
+    for slot in slots:
+        run = served.get(to_ms(slot))
+        if run is not None:
+            how = "caught up" if run.trigger == "catchup" else f"{run.trigger} run"
+            verdicts.append(SlotVerdict(task.name, slot, RAN, f"{how} {run.run_id}: {run.status}", run))
+        elif slot not in ripe:
+            verdicts.append(SlotVerdict(task.name, slot, PENDING, f"within its {_span(task.grace)} grace: cron's own run is due"))
+        elif slot in chosen:
+            verdicts.append(SlotVerdict(task.name, slot, CATCH_UP, f"missed; catchup={task.catchup}"))
+        else:
+            verdicts.append(SlotVerdict(task.name, slot, SKIPPED, _why_not(task, slot, newest, floor, oldest_allowed)))
+    return verdicts
+
+
+def _why_not(task: Task, slot: datetime, newest: datetime | None, floor: datetime | None,
+             oldest_allowed: datetime) -> str:
+    if floor is not None and slot < floor:
+        return f"missed before the task was installed ({floor - INSTALL_SETTLE:%Y-%m-%d %H:%M}Z)"
+    if task.catchup == "skip":
+        return "missed; catchup=skip"
+    if slot < oldest_allowed:
+        return f"missed, older than catchup_window={_span(task.catchup_window)}"
+    if task.catchup == "latest":
+        return f"missed; superseded by the slot at {newest:%Y-%m-%d %H:%M}Z (catchup=latest)"
+    return f"missed; beyond catchup_max={task.catchup_max} (only the newest {task.catchup_max} are run)"
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """One catch-up run to make: the task and the slot it serves."""
+
+    task: str
+    slot: datetime
+
+
+def plan(tasks: Iterable[Task], zones: Mapping[str, str], served: Mapping[str, Mapping[int, Served]],
+         now: datetime, installed_at: Mapping[str, datetime] | None = None) -> list[CatchUp]:
+    """Return the catch-up runs due at `now` across `tasks`, oldest slot first, then by task name."""
+    todo = []
+    for task in tasks:
+        if task.catchup == "skip":
+            continue
+        since = window_start(task, now) - timedelta(seconds=1)
+        for verdict in explain(task, zones[task.name], served.get(task.name, {}), now, since,
+                               (installed_at or {}).get(task.name)):
+            if verdict.verdict == CATCH_UP:
+                todo.append(CatchUp(task.name, verdict.slot))
+    return sorted(todo, key=lambda c: (c.slot, c.task))
+
+
+def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, dict[int, Served]]:
+    """Read from the run log which slots in [since, until] each task's runs served."""
+    from sqlalchemy import select
+
+    from .runlog.schema import runs, slots
+
+    names = list(tasks)
+    out: dict[str, dict[int, Served]] = {name: {} for name in names}
+    if not names:
+        return out
+    first, last = to_ms(since), to_ms(until)
+    query = (
+        select(runs.c.task, runs.c.scheduled_for, runs.c.id, runs.c.status, runs.c.trigger)
+        .where(runs.c.task.in_(names), runs.c.scheduled_for >= first, runs.c.scheduled_for <= last)
+        .order_by(runs.c.id)
+    )
+    claims = select(slots.c.task, slots.c.scheduled_for).where(
+        slots.c.task.in_(names), slots.c.scheduled_for >= first, slots.c.scheduled_for <= last)
+    with engine.connect() as conn:
+        claimed = {(row.task, int(row.scheduled_for)) for row in conn.execute(claims)}
+        for row in conn.execute(query):
+            slot = int(row.scheduled_for)
+            # A catch-up that found the task's lock held never claimed its slot: it is still to do.
+            if row.trigger == "catchup" and row.status == "skipped" and (row.task, slot) not in claimed:
+                continue
+            out[row.task][slot] = Served(int(row.id), str(row.status), str(row.trigger))
+    return out
+
+
+def explain_default_since(task: Task, now: datetime) -> datetime:
+    """Return where `due --explain` starts by default: two catch-up windows and a day back."""
+    return now - timedelta(seconds=2 * task.catchup_window) - timedelta(days=1)
+
+
+def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> list[SlotVerdict]:
+    """Return `explain` for a task with the facts read from the run log and install record."""
+    from .cronfile.drift import installed_times
+    from .cronfile.state import read_install_state
+    from .runlog.reader import RunLog
+
+    since = since or explain_default_since(task, now)
+    log = RunLog.open(settings)
+    try:
+        served = read_served(log.engine, [task.name], since, now)[task.name]
+    finally:
+        log.engine.dispose()
+    state = read_install_state(settings)
+    installed = installed_times(state).get(task.name) if state else None
+    return explain(task, task.zone(settings.timezone), served, now, since, installed)
+
+
+def _span(seconds: float) -> str:
+    """Return 86400 as "24h", 90 as "90s", 1800 as "30m"."""
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+__all__ = ["CATCH_UP", "PENDING", "RAN", "SKIPPED", "CatchUp", "Served", "SlotVerdict", "explain",
+           "explain_from_log", "plan", "read_served", "window_start"]

@@ -281,7 +281,7 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
     started = request.query_params.get("started", "")
     return _render(request, "task.html", status, task=task, stats=stats, chart=duration_chart(stats, task.timeout),
                    runs=rows, older=older, before=before, letters=letters, error=error, form=form or {},
-                   params=getattr(task, "params", None) or None, may_run=session.token.may_trigger(name),
+                   params=_declared_params(task), may_run=session.token.may_trigger(name),
                    started=int(started) if started.isdigit() else None,
                    zone=task.zone(service.settings.timezone))
 
@@ -373,6 +373,16 @@ def routes() -> list[BaseRoute]:
         Route("/audit", audit_page, methods=["GET"]),
         Route("/static/{name}", static, methods=["GET"]),
     ]
+
+
+
+def _declared_params(task: Any) -> list[dict[str, Any]] | None:
+    """Return the task's declared parameters (issue 13's `params=`) for the form, None when undeclared."""
+    declared = getattr(task, "params", None)
+    if not declared:
+        return None
+    return [{"name": name, "type": param.describe(), "help": param.help, "required": False, "default": None}
+            for name, param in declared.items()]
 
 
 __all__ = ["fmt_dur", "fmt_rel", "fmt_when", "routes"]

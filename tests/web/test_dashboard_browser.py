@@ -50,8 +50,11 @@ class Demo:
         self.db = home / "cronkit.db"
         seeded = cli(base, root, "demo", "seed", "--users", "200", "--days", "3", "--large-log-mb", "0")
         assert seeded.returncode == 0, seeded.stderr
-        for args in (("hourly-metrics",), ("daily-session-cleanup",), ("daily-session-cleanup", "--param", "bogus=1")):
+        for args in (("hourly-metrics",), ("daily-session-cleanup",)):
             cli(base, root, "run", *args)
+        # A real failure: session cleanup against a Redis that refuses connections (a bad --param is
+        # a usage error now, checked before anything is recorded).
+        cli({**base, "CRONKIT_REDIS_URL": "redis://127.0.0.1:1/0"}, root, "run", "daily-session-cleanup")
         self.failed_run = self.sql("SELECT max(id) FROM runs WHERE status = 'failed'")[0][0]
         assert self.failed_run is not None
         self.admin = make_token(base, root, "ops-admin", "admin")
@@ -200,7 +203,7 @@ def test_failed_run_shows_its_error(browser: Any, demo: Demo) -> None:
         _screenshot(browser, "task", width)
     browser.find_element(By.CSS_SELECTOR, f"#run-{demo.failed_run} a").click()
     error = _wait(lambda: browser.find_element(By.ID, "run-error").text, 30, "the run's error")
-    assert "unknown param 'bogus'" in error
+    assert "Redis part failed" in error
     assert "dead letter" in browser.page_source and "#dead-letter-" in browser.page_source
 
 
@@ -209,7 +212,7 @@ def test_run_a_task_with_a_parameter_and_see_it_appear(browser: Any, demo: Demo)
 
     _signed_in(browser, demo)
     browser.get(demo.server.url + "/tasks/daily-session-cleanup")
-    browser.find_element(By.ID, "params").send_keys("user_id=7")
+    browser.find_element(By.ID, "param-user_id").send_keys("7")  # the task declares user_id (issue 13)
     browser.find_element(By.ID, "dry_run").click()
     browser.find_element(By.ID, "run-now").click()
     notice = _wait(lambda: browser.find_element(By.CSS_SELECTOR, ".notice").text, 30, "the started notice")

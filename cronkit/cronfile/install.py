@@ -1,6 +1,7 @@
 """Write cronkit's block into a crontab or a cron.d file, and take it out again, safely.
 
-Read-modify-write under a lock: read the crontab, splice the block into the text (a pure
+Read-modify-write under two locks (this home's, then the crontab's own, which every home
+shares: see sharedlock): read the crontab, splice the block into the text (a pure
 function that keeps every other byte), back up the previous text under `<home>/backups/`,
 write (the `crontab` command, or a rename inside the cron.d directory), re-read to verify,
 and restore the backup if anything failed. A crontab whose markers for our block do not
@@ -9,8 +10,8 @@ pair up is left untouched with an error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import nullcontext
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,16 @@ from ..registry import Registry
 from .block import extract, splice, tasks_in_block, unified_diff
 from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
 from .render import RenderInputs, render, run_settings_toml
-from .state import backup, forget_install, install_lock, record_install, write_private
+from .sharedlock import crontab_lock
+from .state import (
+    LOCK_WAIT_SECONDS,
+    InstallBusy,
+    backup,
+    forget_install,
+    install_lock,
+    record_install,
+    write_private,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,18 @@ def _changes(old: dict[str, list[str]], new: dict[str, list[str]]) -> list[TaskC
     return changes
 
 
+@contextmanager
+def _locked(settings: Settings, location: Location) -> Iterator[None]:
+    """Hold this home's install lock, then the lock of the crontab itself (shared by all homes)."""
+    with install_lock(settings), crontab_lock(location, LOCK_WAIT_SECONDS, InstallBusy):
+        yield
+
+
+def _lock_unless(dry_run: bool, settings: Settings, location: Location) -> AbstractContextManager[None]:
+    # A dry run only reads: it takes no lock, so it creates nothing under the home.
+    return nullcontext() if dry_run else _locked(settings, location)
+
+
 def _commit(settings: Settings, location: Location, before: str | None, after: str | None,
             environ: Mapping[str, str] | None) -> Path | None:
     """Back up, write, re-read and verify; put the previous crontab back if anything fails."""
@@ -111,8 +133,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     rendered = render(registry, settings, inputs)
     location = location_for(inputs.target, inputs.block_id, user=user, environ=environ)
     run_config = Path(inputs.run_config)
-    # A dry run only reads: it takes no lock, so it creates nothing under the home.
-    with nullcontext() if dry_run else install_lock(settings):
+    with _lock_unless(dry_run, settings, location):
         before = read_crontab(location, environ)
         old_block = extract(before or "", inputs.block_id)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
@@ -156,7 +177,7 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
               dry_run: bool = False, environ: Mapping[str, str] | None = None) -> Outcome:
     """Remove our block and nothing else; a cron.d file left empty is deleted, as is an empty crontab."""
     location = location_for(target, block_id, user=user, environ=environ)
-    with nullcontext() if dry_run else install_lock(settings):
+    with _lock_unless(dry_run, settings, location):
         before = read_crontab(location, environ)
         old_block = extract(before or "", block_id)
         outcome = Outcome(location, block_id, before, before, dry_run=dry_run)

@@ -103,7 +103,7 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
     saved = backup(settings, location, before)
     try:
         write_crontab(location, after, environ)
-        found = read_crontab(location, environ)
+        found = read_crontab(location, environ, exact=True)
         if found != after:
             raise CrontabUnavailable(
                 f"verification failed: {location.describe()} does not hold what cronkit wrote"
@@ -111,7 +111,7 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
     except BaseException as exc:
         try:
             # Only put the previous text back if the crontab changed: a refused write left it as it was.
-            if read_crontab(location, environ) != before:
+            if read_crontab(location, environ, exact=True) != before:
                 write_crontab(location, before, environ)
         except CronkitError as again:
             kept = f"; the previous crontab is in {saved}" if saved else ""
@@ -134,7 +134,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     location = location_for(inputs.target, inputs.block_id, user=user, environ=environ)
     run_config = Path(inputs.run_config)
     with _lock_unless(dry_run, settings, location):
-        before = read_crontab(location, environ)
+        before = read_crontab(location, environ, exact=True)
         old_block = extract(before or "", inputs.block_id)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
                           run_config=run_config if write_run_config else None)
@@ -178,7 +178,7 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
     """Remove our block and nothing else; a cron.d file left empty is deleted, as is an empty crontab."""
     location = location_for(target, block_id, user=user, environ=environ)
     with _lock_unless(dry_run, settings, location):
-        before = read_crontab(location, environ)
+        before = read_crontab(location, environ, exact=True)
         old_block = extract(before or "", block_id)
         outcome = Outcome(location, block_id, before, before, dry_run=dry_run)
         if old_block is None:

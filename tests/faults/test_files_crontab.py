@@ -110,3 +110,72 @@ def test_files_crontab_lock_is_shared_and_refuses_a_squatted_file(throwaway_user
         assert str(squat) in str(err.value) and "\n" not in str(err.value)
     finally:
         squat.unlink()
+
+
+# --- foreign bytes: kept exactly, or refused ---------------------------------------------------
+
+HOSTILE = (b"MAILTO=ops@example.com\n"
+           b"# caf\xe9 in latin-1, a lone \xff, a C1 \xc2\x85 and a control \x01\n"
+           b"0 1 * * * printf 'a\rb' > /tmp/x # a raw carriage return\n"
+           b"0 2 * * * tr -d '\\r' < /tmp/in > /tmp/out # a literal backslash-r\n"
+           b"# a backspace \x08 here\n"
+           b"0 3 * * * /usr/bin/true # \xe9t\xe9\n")
+
+
+def spool_body(user: str) -> bytes:
+    """The crontab's real bytes: the spool file without the header cron's crontab writes."""
+    raw = (Path("/var/spool/cron/crontabs") / user).read_bytes()
+    while raw.startswith(b"# DO NOT EDIT") or raw.startswith(b"# ("):
+        raw = raw.split(b"\n", 1)[1]
+    return raw
+
+
+def test_files_foreign_crontab_bytes_survive_install_and_uninstall(
+    cronkit_env: dict[str, str], tmp_path: Path, throwaway_user: str
+) -> None:
+    """Scenario: a user crontab holding a raw CR, a backspace, a literal `\\r`, bytes that are not
+    UTF-8; `cronkit install`, `install --dry-run`, `uninstall`
+    as root through the real `crontab` command (whose -l escapes CR and backspace).
+    Promise: no traceback; every foreign byte is kept exactly (read from the spool file) and
+    uninstall restores the original bytes."""
+    user = throwaway_user
+    subprocess.run(["crontab", "-u", user, "-"], input=HOSTILE, check=True)
+    assert spool_body(user) == HOSTILE
+    env = {**project_env(cronkit_env, tmp_path, "alpha"), "CKT_MINUTE": "7"}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([CRONKIT, *args], env=env, cwd=tmp_path, capture_output=True, timeout=120)
+
+    dry = cli("install", "--user", user, "--dry-run", *FIXED)
+    assert dry.returncode == 0 and b"Traceback" not in dry.stderr, dry.stderr
+    assert b"+# BEGIN cronkit:alpha_tasks\n" in dry.stdout and spool_body(user) == HOSTILE
+    assert b"true # \xe9t\xe9\n" in dry.stdout  # the diff shows foreign bytes as they are
+    done = cli("install", "--user", user, *FIXED)
+    assert done.returncode == 0, done.stderr
+    after = spool_body(user)
+    assert after.startswith(HOSTILE + b"# BEGIN cronkit:alpha_tasks\n")
+    assert after.endswith(b"# END cronkit:alpha_tasks\n")
+    again = cli("install", "--user", user, *FIXED)  # idempotent: nothing rewritten
+    assert again.returncode == 0 and spool_body(user) == after
+    removed = cli("uninstall", "--user", user)
+    assert removed.returncode == 0, removed.stderr
+    assert spool_body(user) == HOSTILE
+
+
+def test_files_escaped_listing_without_the_spool_is_refused(
+    throwaway_user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scenario: `crontab -l` shows `\\r` and the spool file cannot be read (a user installing
+    into their own crontab). Promise: install refuses with a one-line configuration error
+    (78) instead of writing a literal backslash-r back; the crontab is untouched."""
+    from cronkit.cronfile import io
+
+    user = throwaway_user
+    subprocess.run(["crontab", "-u", user, "-"], input=b"0 1 * * * printf 'a\rb'\n", check=True)
+    monkeypatch.setattr(io, "SPOOL_DIRS", ("/nonexistent-spool",))
+    where = Location("user", user=user)
+    assert io.read_crontab(where) == "0 1 * * * printf 'a\\rb'\n"  # reading for a look is fine
+    with pytest.raises(io.CrontabAmbiguous) as err:
+        io.read_crontab(where, exact=True)
+    assert err.value.exit_code == 78 and "\n" not in str(err.value)
+    assert spool_body(user) == b"0 1 * * * printf 'a\rb'\n"

@@ -121,3 +121,35 @@ def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
             for key, value in table.items():
                 values[f"{task}.{key}"] = value
     return Redactor.from_sources(environ, values)
+
+
+def _userinfo_span(url: str) -> tuple[int, int] | None:
+    """Return the span of a URL's password, from after the user's `:` to the LAST `@`.
+
+    Works on malformed URLs too (a password holding `@`, `/` or blanks): the authority starts
+    after `scheme://` and the last `@` ends it. Without `://` nothing tells the scheme's `:` from
+    the password's, so everything from the first `:` to the last `@` counts as the password.
+    """
+    scheme_end = url.find("://")
+    at = url.rfind("@")
+    if scheme_end < 0:
+        colon = url.find(":")
+        return (colon + 1, at) if 0 <= colon < at else None
+    if at < scheme_end + 3:
+        return None
+    colon = url.find(":", scheme_end + 3, at)
+    return None if colon < 0 else (colon + 1, at)
+
+
+def redact_url(url: str) -> str:
+    """Return `url` fit for any message: its password masked whole, secret query values too."""
+    span = _userinfo_span(url)
+    if span is not None:
+        url = url[:span[0]] + MASK + url[span[1]:]
+    return Redactor()(url)
+
+
+def url_password(url: str) -> str | None:
+    """Return the password of `url` as `redact_url` finds it (None without one)."""
+    span = _userinfo_span(url)
+    return None if span is None else url[span[0]:span[1]]

@@ -335,8 +335,6 @@ def _check_url_text(name: str, value: str) -> str:
     password = url_password(value)
     if password is not None and "@" in password:
         raise ConfigError(f"{name}: {redact_url(value)}: the password holds '@'; write it as %40")
-    if any(ch.isspace() for ch in value):
-        raise ConfigError(f"{name}: {redact_url(value)}: holds a blank; write it as %20")
     return value
 
 

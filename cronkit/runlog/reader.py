@@ -51,7 +51,7 @@ def _one_line_errors(engine: Engine, url: str) -> None:
         if not context.is_disconnect and _dbapi_database_error(original):
             text_ = first_line(original)
             hint = ""
-            if "malformed" in text_ or "not a database" in text_:
+            if "malformed" in text_:
                 hint = " (the file is damaged: recover it with `sqlite3 FILE .recover`, or move it aside)"
             raise ServiceUnavailable(f"run log {where}: {text_}{hint}") from None
 

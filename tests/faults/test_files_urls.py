@@ -9,7 +9,7 @@ from cronkit.redact import MASK, redact_url
 URLS = [
     # (setting, url, secret pieces that must not appear, expected exit code)
     ("CRONKIT_DB_URL", "postgresql://u:p@ssw0rd@127.0.0.1:1/db", ["p@ss", "ssw0rd"], 78),
-    ("CRONKIT_DB_URL", "postgresql://u:sec ret-pw@127.0.0.1:1/db", ["sec ret", "ret-pw"], 78),
+    ("CRONKIT_DB_URL", "postgresql://u:sec ret-pw@127.0.0.1:1/db", ["sec ret", "ret-pw"], 69),
     ("CRONKIT_DB_URL", "postgresql:/u:hunter2-pw@h/db", ["hunter2"], 78),
     ("CRONKIT_DB_URL", "mysql://u:hunter2-pw@h/db", ["hunter2"], 78),
     ("CRONKIT_DB_URL", "sqlite://u:hunter2-pw@h/x", ["hunter2"], 78),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .redact import redact_url, url_password
 
 if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
@@ -291,6 +292,8 @@ def load_settings(
     redis_url = text("redis_url")
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis_url: must start with redis://, rediss:// or unix://")
+    if redis_url is not None:
+        _check_url_text("redis_url", redis_url)
 
     environment = text("environment") or DEFAULT_ENVIRONMENT
     if not _ENV_NAME.fullmatch(environment):
@@ -571,7 +574,15 @@ def _flag(name: str, value: Any) -> bool:
 
 def _url(name: str, value: str) -> str:
     if "://" not in value:
-        raise ConfigError(f"{name}: {value!r} is not a database URL (sqlite:///path, postgresql://...)")
+        raise ConfigError(f"{name}: {redact_url(value)!r} is not a database URL (sqlite:///path, postgresql://...)")
+    return _check_url_text(name, value)
+
+
+def _check_url_text(name: str, value: str) -> str:
+    """Refuse what drivers would split wrongly (and then quote half a password in their errors)."""
+    password = url_password(value)
+    if password is not None and "@" in password:
+        raise ConfigError(f"{name}: {redact_url(value)}: the password holds '@'; write it as %40")
     return value
 
 

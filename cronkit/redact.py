@@ -10,14 +10,49 @@ SENSITIVE_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL", re.I
 # Values shorter than this are too common to replace wherever they appear ("1", "true").
 MIN_KNOWN_VALUE = 4
 
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?=@)")
-_BEARER = re.compile(r"(?P<head>\b(?:Bearer|Token|Basic)\s+)(?P<secret>[A-Za-z0-9._~+/=-]{6,})", re.IGNORECASE)
+# Every pattern is linear in the text's length and starts with a character class or literal
+# text (`://`, the first letters of the secret words), which the regex engine skips to by a
+# fast scan. What used to decide a match before that text (the URL scheme, the start of the
+# name, a word boundary) is checked by a fixed-width lookbehind placed after it. The old
+# patterns began with free-running runs of name characters that the engine rescanned from
+# every position: quadratic, even cubic, on long lines without separators (a 200 KB line took
+# minutes, a 20 MB one never finished).
+#
+# URL password: `scheme://user:secret@host`; the secret runs to the LAST `@` before the path or
+# a blank, so a password holding `@` (p@ss) is masked whole.
+_URL_PASSWORD = re.compile(r"(?P<head>://(?<=[A-Za-z0-9+.-]://)[^:/@\s]*:)(?P<secret>[^\s/]+)(?=@)")
+
+
+def _alternation(entries: Iterable[tuple[str, str]]) -> str:
+    """Match any (word, what follows it) case-insensitively, led by a class of first letters."""
+    entries = list(entries)
+    first = sorted({c for word, _ in entries for c in (word[0].lower(), word[0].upper())})
+    alts = "|".join(f"(?<={re.escape(word[0])}){word[1:]}{after}" for word, after in entries)
+    return f"[{''.join(map(re.escape, first))}](?i:{alts})"
+
+
+def _starts_word(word: str, joiner: str = "_") -> tuple[str, str]:
+    """`word` where it starts a word: not after a letter or digit (nor `_` unless it joins)."""
+    before = r"[^\W_]" if joiner == "_" else r"\w"
+    return word, f"(?<!{before}{word})"
+
+
+_BEARER_WORDS = ("bearer", "token", "basic")
+_BEARER = re.compile(
+    "(?P<head>" + _alternation(_starts_word(w, joiner="") for w in _BEARER_WORDS) + r"\s+)"
+    r"(?P<secret>[A-Za-z0-9._~+/=-]{6,})"
+)
 # `name: value` / `name=value` where the name ENDS in a secret word (db_password=..., "api_key": ...);
 # names that merely contain one (secret-rotation: ..., password_reset_tokens_deleted=0) are left alone.
+# The word starts the name or follows `_`, `.` or `-`; `key` follows `_`, or `.`/`-` after a name
+# character.
+_ASSIGNMENT_WORDS = ("secret", "token", "passw", "pwd", "credential", "key")
+_SECRET_WORDS = ("credentials", "credential", "password", "passwd", "apikey", "secret", "token", "pwd")
 _ASSIGNMENT = re.compile(
-    r"""(?P<head>\b(?:[\w.]*[_.-])?(?:secret|token|password|passwd|pwd|apikey|credentials?)s?"""
-    r"""|\b[\w.]*[_.-]key)(?P<sep>["']?\s*[:=]\s*["']?)(?P<secret>[^\s"',;&}]+)""",
-    re.IGNORECASE,
+    "(?P<head>" + _alternation(
+        [(word, after + "s?") for word, after in map(_starts_word, _SECRET_WORDS)]
+        + [("_key", ""), (".key", r"(?<=[\w.]\.key)"), ("-key", r"(?<=[\w.]-key)")]
+    ) + r""")(?P<sep>["']?\s*[:=]\s*["']?)(?P<secret>[^\s"',;&}]+)"""
 )
 
 
@@ -51,9 +86,15 @@ class Redactor:
             return text
         if self._known is not None:
             text = self._known.sub(MASK, text)
-        text = _URL_PASSWORD.sub(_mask, text)
-        text = _BEARER.sub(_mask, text)
-        return _ASSIGNMENT.sub(_mask, text)
+        # Cheap whole-text checks (C speed) skip the patterns that cannot match at all.
+        if "://" in text:
+            text = _URL_PASSWORD.sub(_mask, text)
+        folded = text.casefold()  # as IGNORECASE matches: the long s, the Kelvin sign
+        if any(word in folded for word in _BEARER_WORDS):
+            text = _BEARER.sub(_mask, text)
+        if ("=" in text or ":" in text) and any(word in folded for word in _ASSIGNMENT_WORDS):
+            text = _ASSIGNMENT.sub(_mask, text)
+        return text
 
     def value(self, obj: object) -> object:
         """Redact every string inside a JSON-like value."""
@@ -80,3 +121,35 @@ def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
             for key, value in table.items():
                 values[f"{task}.{key}"] = value
     return Redactor.from_sources(environ, values)
+
+
+def _userinfo_span(url: str) -> tuple[int, int] | None:
+    """Return the span of a URL's password, from after the user's `:` to the LAST `@`.
+
+    Works on malformed URLs too (a password holding `@`, `/` or blanks): the authority starts
+    after `scheme://` and the last `@` ends it. Without `://` nothing tells the scheme's `:` from
+    the password's, so everything from the first `:` to the last `@` counts as the password.
+    """
+    scheme_end = url.find("://")
+    at = url.rfind("@")
+    if scheme_end < 0:
+        colon = url.find(":")
+        return (colon + 1, at) if 0 <= colon < at else None
+    if at < scheme_end + 3:
+        return None
+    colon = url.find(":", scheme_end + 3, at)
+    return None if colon < 0 else (colon + 1, at)
+
+
+def redact_url(url: str) -> str:
+    """Return `url` fit for any message: its password masked whole, secret query values too."""
+    span = _userinfo_span(url)
+    if span is not None:
+        url = url[:span[0]] + MASK + url[span[1]:]
+    return Redactor()(url)
+
+
+def url_password(url: str) -> str | None:
+    """Return the password of `url` as `redact_url` finds it (None without one)."""
+    span = _userinfo_span(url)
+    return None if span is None else url[span[0]:span[1]]

@@ -51,6 +51,17 @@ def _inputs(ctx: typer.Context, target: str, block_id: str | None, user: str | N
     return inputs, (user if target == "user" else None), run_config is None
 
 
+def _write_bytes(text: str) -> None:
+    """Print a diff of crontab text with its foreign bytes as they are (surrogateescape)."""
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # a text-only stream (the CLI run in process): say what a byte was
+        sys.stdout.write(text.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace"))
+        return
+    buffer.write(text.encode("utf-8", errors="surrogateescape"))
+    buffer.flush()
+
+
 def _report(outcome: Any, verb: str) -> None:
     """Print one line per added, changed or removed task and a summary line."""
     counts = {"added": 0, "changed": 0, "removed": 0, "unchanged": 0}
@@ -178,7 +189,7 @@ def register(app: typer.Typer) -> None:
             print(f"environment {settings.environment} schedules no task; emptying block {inputs.block_id}",
                   file=sys.stderr if dry_run else sys.stdout)
         if dry_run:
-            sys.stdout.write(outcome.diff())
+            _write_bytes(outcome.diff())
         _report(outcome, "installed")
 
     @app.command("uninstall")
@@ -208,7 +219,7 @@ def register(app: typer.Typer) -> None:
             print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
             return
         if dry_run:
-            sys.stdout.write(outcome.diff())
+            _write_bytes(outcome.diff())
         _report(outcome, "removed")
 
     @app.command("due")

@@ -105,9 +105,9 @@ def seed(
         table.add_row(what, value)
     out = console()
     out.print(table)
-    from ..redact import Redactor
+    from ..redact import redact_url
 
-    out.print(f"Platform database: {Redactor()(settings.app_db_url)}", markup=False)
+    out.print(f"Platform database: {redact_url(settings.app_db_url)}", markup=False)
 
 
 DEMO_KEY_FILE = "demo.key"

@@ -11,6 +11,7 @@ import typer
 
 from ..errors import UsageError
 from ..status import RunStatus
+from ..textsafe import printable
 from .common import (
     JSON_OPTION,
     cli_errors,
@@ -61,6 +62,7 @@ def list_(
     if json:
         print_json(letters)
         return
+    from rich.markup import escape
     from rich.table import Table
 
     from .common import plural
@@ -73,7 +75,7 @@ def list_(
         state = "open" if letter["status"] == "open" else f"resolved by run {letter['resolved_by']}"
         table.add_row(
             str(letter["id"]), letter["task"], str(letter["run_id"]), short_time(letter["created_at"]),
-            short_time(letter["scheduled_for"]), str(letter["attempts"]), state, _first_line(letter["error"]),
+            short_time(letter["scheduled_for"]), str(letter["attempts"]), state, escape(printable(_first_line(letter["error"]))),
         )
     console().print(table)
 
@@ -109,10 +111,10 @@ def show(
         out.print(f"  {label:<10} {value}", markup=False, highlight=False)
     if letter["error"]:
         out.print("\n[bold]error[/bold]")
-        out.print(f"  {letter['error']}", markup=False, highlight=False)
+        out.print(f"  {printable(letter['error'])}", markup=False, highlight=False)
     if letter["traceback"]:
         out.print("\n[bold]traceback[/bold]")
-        out.print(letter["traceback"].rstrip(), markup=False, highlight=False)
+        out.print(printable(letter["traceback"].rstrip()), markup=False, highlight=False)
     if letter["status"] == "open":
         out.print(f"\nRe-run it with: cronkit dlq retry {letter['id']}", markup=False, highlight=False)
 

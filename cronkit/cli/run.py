@@ -10,6 +10,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EXIT_USAGE, CronkitError, UsageError
+from ..textsafe import printable
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -170,11 +171,11 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         return outcome.exit_code
     if outcome.exit_code == 0:
         if trigger != Trigger.CRON:
-            print(outcome.summary)
+            print(printable(outcome.summary))
             if outcome.result:
                 print(json.dumps(outcome.result, sort_keys=True, indent=2, default=str))
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
-        print(outcome.summary, file=sys.stderr)
+        print(printable(outcome.summary), file=sys.stderr)
     return outcome.exit_code
 
 
@@ -212,7 +213,7 @@ def report_error(exc: BaseException, debug: bool) -> int:
         import traceback
 
         traceback.print_exc()
-    print(f"cronkit: error: {exc}", file=sys.stderr)
+    print(f"cronkit: error: {printable(str(exc))}", file=sys.stderr)
     return int(getattr(exc, "exit_code", 1))
 
 

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import UsageError
 from ..status import RunStatus
+from ..textsafe import printable
 from .common import (
     JSON_OPTION,
     cli_errors,
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
             "trigger": run["trigger"], "started": short_time(run["started_at"]),
             "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
             "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
-            "error": escape((run["error"] or "")[:200]),
+            "error": escape(printable((run["error"] or "")[:200])),
         } for run in runs]
         print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
 
@@ -111,11 +112,11 @@ def register(app: typer.Typer) -> None:
             state_ = f"resolved {short_time(letter['resolved_at'])}" if letter["resolved_at"] else "open"
             out.print(f"  {'dead letter':<14} {letter['id']} ({state_})", markup=False)
         if run["error"]:
-            out.print(f"\n[bold]error[/bold]\n  {run['error']}", markup=True, highlight=False)
+            out.print(f"\n[bold]error[/bold]\n  {escape(printable(run['error']))}", markup=True, highlight=False)
         if len(run["attempt_log"]) > 1 or any(a["error"] for a in run["attempt_log"]):
             out.print("\n[bold]attempts[/bold]")
             for a in run["attempt_log"]:
-                out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}  {a['error'] or ''}", markup=False)
+                out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}  {printable(a['error'] or '')}", markup=False)
         if run["result"] is not None:
             import json as json_
 
@@ -123,7 +124,7 @@ def register(app: typer.Typer) -> None:
             out.print(json_.dumps(run["result"], indent=2, sort_keys=True), markup=False)
         if run["traceback"]:
             out.print("\n[bold]traceback[/bold]")
-            out.print(run["traceback"].rstrip(), markup=False)
+            out.print(printable(run["traceback"].rstrip()), markup=False)
         if run["output"]:
             out.print("\n[bold]output[/bold] (last 64 KiB)")
-            out.print(run["output"].rstrip(), markup=False)
+            out.print(printable(run["output"].rstrip()), markup=False)

@@ -1,6 +1,7 @@
 """Write cronkit's block into a crontab or a cron.d file, and take it out again, safely.
 
-Read-modify-write under a lock: read the crontab, splice the block into the text (a pure
+Read-modify-write under two locks (this home's, then the crontab's own, which every home
+shares: see sharedlock): read the crontab, splice the block into the text (a pure
 function that keeps every other byte), back up the previous text under `<home>/backups/`,
 write (the `crontab` command, or a rename inside the cron.d directory), re-read to verify,
 and restore the backup if anything failed. A crontab whose markers for our block do not
@@ -9,7 +10,8 @@ pair up is left untouched with an error.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +21,16 @@ from ..registry import Registry
 from .block import extract, splice, tasks_in_block, unified_diff
 from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
 from .render import RenderInputs, render, run_settings_toml
-from .state import backup, forget_install, install_lock, record_install, write_private
+from .sharedlock import crontab_lock
+from .state import (
+    LOCK_WAIT_SECONDS,
+    InstallBusy,
+    backup,
+    forget_install,
+    install_lock,
+    record_install,
+    write_private,
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +86,24 @@ def _changes(old: dict[str, list[str]], new: dict[str, list[str]]) -> list[TaskC
     return changes
 
 
+@contextmanager
+def _locked(settings: Settings, location: Location) -> Iterator[None]:
+    """Hold this home's install lock, then the lock of the crontab itself (shared by all homes)."""
+    with install_lock(settings), crontab_lock(location, LOCK_WAIT_SECONDS, InstallBusy):
+        yield
+
+
+def _lock_unless(dry_run: bool, settings: Settings, location: Location) -> AbstractContextManager[None]:
+    # A dry run only reads: it takes no lock, so it creates nothing under the home.
+    return nullcontext() if dry_run else _locked(settings, location)
+
+
 def _commit(settings: Settings, location: Location, before: str | None, after: str | None) -> Path | None:
     """Back up, write, re-read and verify; put the previous crontab back if anything fails."""
     saved = backup(settings, location, before)
     try:
         write_crontab(location, after)
-        found = read_crontab(location)
+        found = read_crontab(location, exact=True)
         if found != after:
             raise CrontabUnavailable(
                 f"verification failed: {location.describe()} does not hold what cronkit wrote"
@@ -88,7 +111,7 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
     except BaseException as exc:
         try:
             # Only put the previous text back if the crontab changed: a refused write left it as it was.
-            if read_crontab(location) != before:
+            if read_crontab(location, exact=True) != before:
                 write_crontab(location, before)
         except CronkitError as again:
             kept = f"; the previous crontab is in {saved}" if saved else ""
@@ -109,9 +132,8 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     rendered = render(registry, settings, inputs)
     location = location_for(settings, inputs.target, inputs.block_id, user=user)
     run_config = Path(inputs.run_config)
-    # A dry run only reads: it takes no lock, so it creates nothing under the home.
-    with nullcontext() if dry_run else install_lock(settings):
-        before = read_crontab(location)
+    with _lock_unless(dry_run, settings, location):
+        before = read_crontab(location, exact=True)
         old_block = extract(before or "", inputs.block_id)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
                           run_config=run_config if write_run_config else None)
@@ -166,8 +188,8 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
               dry_run: bool = False) -> Outcome:
     """Remove our block and nothing else; a cron.d file left empty is deleted, as is an empty crontab."""
     location = location_for(settings, target, block_id, user=user)
-    with nullcontext() if dry_run else install_lock(settings):
-        before = read_crontab(location)
+    with _lock_unless(dry_run, settings, location):
+        before = read_crontab(location, exact=True)
         old_block = extract(before or "", block_id)
         outcome = Outcome(location, block_id, before, before, dry_run=dry_run)
         if old_block is None:

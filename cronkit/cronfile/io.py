@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DEFAULT_CRONTAB_COMMAND, Settings
-from ..errors import ServiceUnavailable
+from ..errors import ConfigError, ServiceUnavailable
 from ..host import invoking_user
 from .render import check_target, cron_d_name
 
@@ -53,16 +53,24 @@ def location_for(settings: Settings, target: str, block_id: str, user: str | Non
     return Location("user", user=user, command=settings.crontab_command)
 
 
-def _crontab(location: Location, args: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _crontab(location: Location, args: list[str], stdin: str | None = None) -> tuple[int, str, str]:
+    """Run the crontab command; return (exit status, stdout, stderr).
+
+    Bytes cross the pipe unchanged: stdin and stdout go through surrogateescape, so a byte
+    that is not UTF-8 comes back as the same byte (stderr is only for messages).
+    """
     command = list(location.command)
     if location.user:
         command += ["-u", location.user]
+    data = None if stdin is None else stdin.encode("utf-8", errors="surrogateescape")
     try:
-        return subprocess.run(command + args, input=stdin, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(command + args, input=data, capture_output=True, timeout=60)
     except FileNotFoundError:
         raise CrontabUnavailable(f"crontab command not found: {command[0]} (install cron)") from None
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise CrontabUnavailable(f"crontab command failed: {exc}") from None
+    return (done.returncode, done.stdout.decode("utf-8", errors="surrogateescape"),
+            done.stderr.decode("utf-8", errors="replace"))
 
 
 def _first_line(text: str) -> str:
@@ -70,8 +78,60 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else "no message"
 
 
-def read_crontab(location: Location) -> str | None:
-    """Return the crontab's text, None when there is none (no crontab, no file)."""
+class CrontabAmbiguous(ConfigError):
+    """`crontab -l` showed escapes cronkit cannot tell from the literal text; nothing was written."""
+
+
+# Debian's crontab -l (since 3.0pl1-149, bug #585552) prints a carriage return as the two
+# characters `\r` and a backspace as `\b`, without escaping backslashes: the listing of a
+# crontab holding either is ambiguous, and writing it back would change those bytes.
+SPOOL_DIRS = ("/var/spool/cron/crontabs", "/var/spool/cron")
+
+
+def escape_like_listing(text: str) -> str:
+    """Return `text` as Debian's `crontab -l` prints it: CR and backspace as `\\r` and `\\b`."""
+    return text.replace("\r", "\\r").replace("\b", "\\b")
+
+
+def _unambiguous(location: Location, listed: str) -> str:
+    """Return the crontab's exact text when `crontab -l` may have escaped CR or backspace in it.
+
+    The spool file (readable by root) holds the real bytes; it is used when, escaped the way
+    the listing escapes, it gives exactly the listing (after cron's header comments). Else
+    the crontab is refused rather than rewritten with different bytes.
+    """
+    if "\\r" not in listed and "\\b" not in listed:
+        return listed
+    user = location.user or invoking_user()
+    for directory in SPOOL_DIRS:
+        try:
+            raw = (Path(directory) / user).read_bytes().decode("utf-8", errors="surrogateescape")
+        except OSError:
+            continue
+        body = raw
+        for _ in range(4):
+            if escape_like_listing(body) == listed:
+                return body
+            cut = body.find("\n")
+            if not body.startswith("#") or cut < 0:
+                break
+            body = body[cut + 1:]
+    raise CrontabAmbiguous(
+        f"{location.describe()} holds \\r or \\b, which `crontab -l` shows escaped: cronkit "
+        "cannot tell them from literal text and left it untouched (run as root so the spool "
+        "can be read, or use --target cron.d)"
+    )
+
+
+def read_crontab(location: Location, *,
+                 exact: bool = False) -> str | None:
+    """Return the crontab's text, None when there is none (no crontab, no file).
+
+    Bytes that are not UTF-8 come back as surrogate escapes (surrogateescape), so writing the
+    text back restores them. With `exact` (install and uninstall, which write it back), a
+    listing that `crontab -l` may have escaped is resolved from the spool file, or refused
+    with CrontabAmbiguous (78).
+    """
     if location.target == "cron.d":
         assert location.path is not None
         try:
@@ -80,12 +140,12 @@ def read_crontab(location: Location) -> str | None:
             return None
         except OSError as exc:
             raise CrontabUnavailable(f"cannot read {location.path}: {exc.strerror}") from None
-    done = _crontab(location, ["-l"])
-    if done.returncode == 0:
-        return done.stdout
-    if "no crontab for" in done.stderr:
+    code, out, err = _crontab(location, ["-l"])
+    if code == 0:
+        return _unambiguous(location, out) if exact else out
+    if "no crontab for" in err:
         return None
-    raise CrontabUnavailable(f"crontab -l failed (exit {done.returncode}): {_first_line(done.stderr)}")
+    raise CrontabUnavailable(f"crontab -l failed (exit {code}): {_first_line(err)}")
 
 
 def write_crontab(location: Location, text: str | None) -> None:
@@ -104,13 +164,13 @@ def write_crontab(location: Location, text: str | None) -> None:
         _write_cron_d(location.path, text)
         return
     if text is None:
-        done = _crontab(location, ["-r"])
-        if done.returncode != 0 and "no crontab for" not in done.stderr:
-            raise CrontabUnavailable(f"crontab -r failed (exit {done.returncode}): {_first_line(done.stderr)}")
+        code, _, err = _crontab(location, ["-r"])
+        if code != 0 and "no crontab for" not in err:
+            raise CrontabUnavailable(f"crontab -r failed (exit {code}): {_first_line(err)}")
         return
-    done = _crontab(location, ["-"], stdin=text)
-    if done.returncode != 0:
-        raise CrontabUnavailable(f"crontab - failed (exit {done.returncode}): {_first_line(done.stderr)}")
+    code, _, err = _crontab(location, ["-"], stdin=text)
+    if code != 0:
+        raise CrontabUnavailable(f"crontab - failed (exit {code}): {_first_line(err)}")
 
 
 def _write_cron_d(path: Path, text: str) -> None:

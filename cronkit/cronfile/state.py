@@ -65,7 +65,7 @@ def write_private(path: Path, text: str) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     try:
         os.fchmod(fd, 0o600)
-        os.write(fd, text.encode())
+        os.write(fd, text.encode("utf-8", errors="surrogateescape"))  # foreign crontab bytes
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -14,6 +14,7 @@ from ..registry import Registry
 from ..runlog.reader import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT, write_meta
 from ..runlog.times import instant_iso
 from ..status import FAILED_STATUSES
+from ..textsafe import printable
 from .probes import CHECK_TIMEOUT, DOWN, UP, bounded, message
 from .status import StatusReport, check_status
 
@@ -29,7 +30,7 @@ def _task_reasons(task: Mapping[str, Any]) -> list[str]:
         )
     last = task["last_run"]
     if task["scheduled"] and last and last["status"] in FAILED_STATUSES:
-        error = f": {last['error'].splitlines()[0][:200]}" if last.get("error") else ""
+        error = f": {printable(last['error'].splitlines()[0][:200])}" if last.get("error") else ""
         reasons.append(f"task {task['name']}: latest run {last['id']} {last['status']} at {last['started_at']}{error}")
     return reasons
 

@@ -41,6 +41,7 @@ def schema_file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """Return an engine; SQLite files are created 0600, in WAL mode, with a busy timeout."""
     from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import ArgumentError
 
     from ..config import sqlite_path
     from ..errors import ConfigError
@@ -68,6 +69,7 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
+    given = url
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     kwargs.setdefault("pool_pre_ping", True)
@@ -78,14 +80,37 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 10,
                                            "keepalives_interval": 5, "keepalives_count": 3,
                                            "tcp_user_timeout": 30_000})
-    return create_engine(url, **kwargs)
+    try:
+        return create_engine(url, **kwargs)
+    except ImportError as exc:  # the dialect's driver is not installed
+        raise ConfigError(f"database URL {describe_url(given)}: its driver is missing "
+                          f"({url_error(given, exc)}); install it") from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        # SQLAlchemy's ArgumentError and NoSuchModuleError, a bad port (int()), and the like.
+        raise ConfigError(f"database URL {describe_url(given)} is not usable: {url_error(given, exc)}") from None
 
 
 def describe_url(url: str) -> str:
-    """Return a database URL fit for messages: its password redacted."""
-    from ..redact import Redactor
+    """Return a database URL fit for messages: its password redacted (malformed URLs too)."""
+    from ..redact import redact_url
 
-    return Redactor()(url)
+    return redact_url(url)
+
+
+def url_error(url: str, exc: BaseException) -> str:
+    """Return the first line of a driver's error about `url`, with the URL and its password hidden.
+
+    Drivers quote what they could not parse (the URL, or a host that is half a password).
+    """
+    from ..redact import MASK, url_password
+
+    text_ = first_line(exc).replace(url, describe_url(url))
+    password = url_password(url)
+    if password:
+        for piece in sorted({password, *password.split("@")}, key=len, reverse=True):
+            if piece:
+                text_ = text_.replace(piece, MASK)
+    return text_
 
 
 def first_line(exc: BaseException) -> str:
@@ -95,4 +120,4 @@ def first_line(exc: BaseException) -> str:
 
 
 __all__ = ["SQLITE_BUSY_TIMEOUT_MS", "create_engine_for", "create_private_file", "describe_url",
-           "first_line", "schema_file_lock"]
+           "first_line", "schema_file_lock", "url_error"]

@@ -31,6 +31,36 @@ class HistoryFilter:
     limit: int = 20
 
 
+def _one_line_errors(engine: Engine, url: str) -> None:
+    """Turn a database error of any later query (a damaged page, a lock held too long) into
+    ServiceUnavailable naming the run log, instead of a traceback from deep inside a command.
+
+    Exit 69, like a damaged header found at open: the settings are right, the file is not
+    usable. A page found corrupt only when a query reads it is reported the same way.
+    """
+    from sqlalchemy import event
+
+    from ..config import sqlite_path
+
+    path = sqlite_path(url)
+    where = str(path) if path is not None else describe_url(url)
+
+    @event.listens_for(engine, "handle_error")
+    def _handle(context: Any) -> None:
+        original = context.original_exception
+        if not context.is_disconnect and _dbapi_database_error(original):
+            text_ = first_line(original)
+            hint = ""
+            if "malformed" in text_:
+                hint = " (the file is damaged: recover it with `sqlite3 FILE .recover`, or move it aside)"
+            raise ServiceUnavailable(f"run log {where}: {text_}{hint}") from None
+
+
+def _dbapi_database_error(exc: BaseException) -> bool:
+    """Return whether `exc` is a driver's DatabaseError (sqlite3 or psycopg)."""
+    return any(cls.__name__ == "DatabaseError" for cls in type(exc).__mro__)
+
+
 class RunLog:
     """Read access to the run log, plus the few writes the read commands make."""
 
@@ -48,6 +78,7 @@ class RunLog:
         if not create:
             require_existing(settings.db_url)
         engine = create_engine_for(settings.db_url)
+        _one_line_errors(engine, settings.db_url)
         try:
             upgrade(engine)
         except (DatabaseError, OperationalError) as exc:

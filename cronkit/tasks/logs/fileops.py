@@ -13,6 +13,7 @@ import gzip
 import os
 import secrets
 import stat
+import time
 
 COPY_CHUNK = 1 << 20
 TEMP_PREFIX = ".cronkit-tmp-"
@@ -116,9 +117,12 @@ def copy_truncate(
                 _copy_range(src, dst, done, size)
                 done = size
             os.ftruncate(dst, done)
-            last = os.fstat(src)
+            # The copy is dated at its rotation, not at the source's last write: retention
+            # counts from the moment a file became rotated, so a stale live log that is
+            # rotated gets a full retention period as a rotated file before it can go.
+            now_ns = time.time_ns()
+            os.utime(dst, ns=(now_ns, now_ns))
             os.fsync(dst)
-            os.utime(dst, ns=(last.st_atime_ns, last.st_mtime_ns))
             final = _publish(dir_fd, temp, rotated)
             _fsync_quietly(dir_fd)
             os.ftruncate(src, 0)

@@ -28,12 +28,22 @@ def prune_directory(
 ) -> Report:
     """Rotate, delete, cap and compress under `log_dir` by `policy`, as of `now`."""
     report = Report(dry_run=dry_run)
+    # The log directory itself must not be a symlink: its last component is opened with
+    # O_NOFOLLOW (a trailing slash would make the kernel follow it, hence the strip). Links
+    # among its parents (/var/log -> /data/log) are the host's layout and are followed.
+    path = log_dir.rstrip("/") or "/"
     try:
-        root_fd = os.open(log_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        root_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError:
         report.counts["log_dir_missing"] = 1
         return report
     except OSError as exc:
+        if os.path.islink(path):
+            raise ConfigError(
+                f"daily-log-pruning: log directory {log_dir} is a symlink to "
+                f"{os.readlink(path)}; links are not followed: set CRONKIT_LOG_DIR to the "
+                f"directory itself ({os.path.realpath(path)})"
+            ) from None
         raise ConfigError(
             f"daily-log-pruning: cannot open log directory {log_dir}: {exc.strerror}"
         ) from None
@@ -78,13 +88,16 @@ class _Pruner:
                 self._cancel_point()
                 self.rotate(entry)
         rotated = [e for e in self.entries if e.log is not None]
+        # A rotation never feeds a deletion in the same run: the copies this run made (fresh)
+        # are neither aged nor counted against max_files until the next run, which dates
+        # them at their rotation (copy_truncate gives the copy that mtime).
         cutoff = self.now_ts - self.policy.retention_days * 86400
         for entry in rotated:
-            if entry.st.st_mtime < cutoff:
+            if not entry.fresh and entry.st.st_mtime < cutoff:
                 self.delete(entry, "retention")
         groups: dict[tuple[int, str], list[Entry]] = {}
         for entry in rotated:
-            if not entry.gone:
+            if not entry.gone and not entry.fresh:
                 groups.setdefault((entry.dir_fd, entry.log or ""), []).append(entry)
         for members in groups.values():
             if len(members) > self.policy.max_files:
@@ -131,6 +144,8 @@ class _Pruner:
 
     def delete(self, entry: Entry, why: str) -> None:
         """Delete a rotated file (`why`: retention or max_files) unless it is in use or changed."""
+        if entry.fresh:  # made by this run's rotation: never deleted by the same run
+            return
         busy = self.in_use(entry)
         if busy:
             self.report.skip(entry.rel, busy, f"would be deleted ({why})")

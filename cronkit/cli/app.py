@@ -75,3 +75,7 @@ app.add_typer(_demo.app, name="demo")
 from . import serve as _serve  # noqa: E402
 
 _serve.register(app)
+
+from . import secrets_cmd as _secrets_cmd  # noqa: E402
+
+_secrets_cmd.register(app)

@@ -78,6 +78,15 @@ def _report(outcome: Any, verb: str) -> None:
     print(f"{verb} block {outcome.block_id} in {where}: {summary}{backup}", file=out)
 
 
+def _warn_preflight(ctx: typer.Context) -> None:
+    """Warn (stderr, one line per task) about each scheduled task that will refuse to run here."""
+    from ..preflight import refusals
+
+    settings = get_settings(ctx)
+    for item in refusals(get_registry(ctx).enabled_in(settings.environment, settings.task_config), settings):
+        print(f"cronkit: warning: {item['reason']}", file=sys.stderr)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("render")
     @cli_errors
@@ -170,6 +179,7 @@ def register(app: typer.Typer) -> None:
                           write_run_config=write_run_config)
         if outcome.runlog_error:
             print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
+        _warn_preflight(ctx)
         if outcome.nothing_scheduled and outcome.before == outcome.after:
             print(f"environment {settings.environment} schedules no task; "
                   f"nothing written to {outcome.location.describe()}")

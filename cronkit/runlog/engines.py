@@ -73,7 +73,15 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     if url.startswith("postgresql"):
         kwargs.setdefault("connect_args", {"connect_timeout": 5})
-    return create_engine(url, **kwargs)
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return create_engine(url, **kwargs)
+    except ImportError as exc:
+        raise ConfigError(f"database {describe_url(url)}: its driver is not installed "
+                          f"(no module named {exc.name!r})") from None
+    except ArgumentError as exc:  # NoSuchModuleError (unknown dialect) is one
+        raise ConfigError(f"database {describe_url(url)}: {first_line(exc)}") from None
 
 
 def describe_url(url: str) -> str:

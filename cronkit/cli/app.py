@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from . import helpfmt
 from .common import CliState
 from .run import GLOBAL_OPTIONS, GlobalOptions
+
+helpfmt.install()
 
 
 def _help(name: str) -> str:

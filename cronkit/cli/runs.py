@@ -60,6 +60,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
         flt = HistoryFilter(task=task, status=status, since=parse_since(since, now()) if since else None, limit=limit)
         runs = open_runlog(ctx).history(flt)
+        if task is not None and not runs:
+            # A task no longer registered may still have runs; one with neither is a typo.
+            from .common import get_registry
+
+            get_registry(ctx)[task]  # UnknownTask (exit 2) with a hint
         if json:
             print_json(runs)
             return

@@ -103,6 +103,7 @@ class Record:
         self.run_id = 0
         self.attempts = 0
         self.dead_letter_id: int | None = None
+        self.error: str | None = None  # the error recorded by finish(), for `run --json`
 
     def start(self) -> None:
         """Record the run's start, or adopt the `running` row `cronkit serve` recorded for it."""
@@ -125,6 +126,7 @@ class Record:
     def finish(self, status: RunStatus, exit_code: int, *, error: str | None = None,
                traceback: str | None = None, result: Any = None) -> None:
         """Write the run's end, with the tail of its captured output."""
+        self.error = error
         header = f"--- run {self.run_id} {self.facts.started.isoformat(timespec='seconds')} ---\n"
         output = self.capture.collect(self.facts.redact, self.facts.settings.task_log_dir, header)
         self.store.finish_run(
@@ -165,7 +167,7 @@ class Record:
 
     def outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
         return RunOutcome(exit_code, status.value, self.run_id, summary, result, self.elapsed_ms(),
-                          dead_letter_id=self.dead_letter_id)
+                          dead_letter_id=self.dead_letter_id, error=self.error)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.t0) * 1000)

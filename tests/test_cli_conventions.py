@@ -94,3 +94,29 @@ def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ig
     gone = json.loads(removed.stdout)
     assert set(gone) == OUTCOME_KEYS and gone["wrote"]
     assert sorted(c["kind"] for c in gone["changes"]) == ["removed", "removed"]
+
+
+def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`history` on a SQLite log takes a lean path (no typer, no SQLAlchemy) with the same answer."""
+    import subprocess
+    import sys
+
+    registry = str(tmp_path / "conv_registry.py")
+    for task in ("noop", "boom", "noop"):
+        cli("run", task)
+    env = {"CRONKIT_TASKS": registry, "COLUMNS": "80"}
+    for extra in ((), ("--json",), ("noop", "--limit", "1"), ("--status", "failed", "--json")):
+        lean = run_process("history", *extra, env=env)
+        full = run_process("history", *extra, "--since", "3650d", env=env)  # --since: the typer command
+        assert (lean.returncode, lean.stdout, lean.stderr) == (full.returncode, full.stdout, full.stderr)
+        assert lean.returncode == 0 and lean.stdout
+    unknown = run_process("history", "nop", env=env)
+    assert (unknown.returncode, unknown.stderr) == (2, "cronkit: error: unknown task 'nop'; did you mean noop?\n")
+
+    probe = ("import atexit, sys\n"
+             "atexit.register(lambda: print(sorted(m for m in ('typer', 'sqlalchemy', 'pydantic') if m in sys.modules),"
+             " file=sys.stderr))\n"
+             "from cronkit.main import main\nmain(['history', '--json'])\n")
+    done = subprocess.run([sys.executable, "-c", probe], env={**cronkit_env, **env}, capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert done.returncode == 0 and done.stderr == "[]\n", done.stderr

@@ -14,19 +14,11 @@ from .common import (
     console,
     duration,
     get_settings,
-    plural,
     print_json,
-    print_table,
     short_time,
     styled_status,
 )
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
+from .tables import print_history
 
 STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, timed_out, interrupted, skipped, lost
 
@@ -68,19 +60,7 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(runs)
             return
-        # At 80 columns the table keeps what answers "did it run, how did it go": task, status,
-        # trigger (did cron run it?), started, took, exit; tries, error and id go first.
-        columns = [("id", "right", 5), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 1),
-                   ("started", "left", 1), ("took", "left", 2), ("tries", "right", 7), ("exit", "right", 3),
-                   ("error", "left", 6)]
-        rows = [{
-            "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
-            "trigger": run["trigger"], "started": short_time(run["started_at"]),
-            "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
-            "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
-            "error": escape((run["error"] or "")[:200]),
-        } for run in runs]
-        print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
+        print_history(runs)
 
     @app.command("show")
     @cli_errors

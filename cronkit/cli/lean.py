@@ -1,0 +1,118 @@
+"""A lean path for `cronkit history` on a SQLite run log: no typer, no SQLAlchemy.
+
+typer (with pydantic) and SQLAlchemy cost most of a read command's start; `history` on a
+SQLite log needs neither. main() hands `[global options] history [TASK] [--status S]
+[--limit N] [--json]` here; anything else, or anything unusual (another database, a schema
+to upgrade, an unknown option, no runs of the named task, a bad value), returns None and the
+typer command answers, with its checks and errors.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import CronkitError
+from .run import GLOBAL_OPTIONS, GlobalOptions, Option, _Fallback, _take, report_error
+
+HISTORY_OPTIONS: tuple[Option, ...] = (
+    Option("--status", "status", ""),
+    Option("--limit", "limit", ""),
+    Option("--json", "json", "", flag=True),
+)
+
+
+@dataclass
+class HistoryArgs:
+    task: str | None = None
+    status: str | None = None
+    limit: str = "20"
+    json: bool = False
+
+
+def parse_history_line(argv: list[str]) -> tuple[GlobalOptions, HistoryArgs] | None:
+    """Parse `[global options] history [TASK] [options]`; None for anything else."""
+    opts, hist = GlobalOptions(), HistoryArgs()
+    args = list(argv)
+    try:
+        while args and args[0] != "history":
+            if not _take(args, GLOBAL_OPTIONS, opts):
+                return None
+        if not args:
+            return None
+        args.pop(0)
+        while args:
+            if not args[0].startswith("-"):
+                if hist.task is not None:
+                    return None
+                hist.task = args.pop(0)
+            elif not (_take(args, HISTORY_OPTIONS, hist) or _take(args, GLOBAL_OPTIONS, opts)):
+                return None
+    except _Fallback:
+        return None
+    return opts, hist
+
+
+def read_history(url: str, hist: HistoryArgs, limit: int) -> list[dict[str, Any]] | None:
+    """Return the runs `history` shows from a current SQLite run log; None when it cannot tell."""
+    from ..config import sqlite_path
+    from ..runlog import SCHEMA_VERSION
+    from ..runlog.times import run_dict
+
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None
+    try:
+        conn.row_factory = sqlite3.Row
+        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            return None
+        names = [row["name"] for row in conn.execute("PRAGMA table_info(runs)")
+                 if row["name"] not in ("output", "traceback")]
+        where, values = [], []
+        for column, value in (("task", hist.task), ("status", hist.status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                values.append(value)
+        sql = (f"SELECT {', '.join(names)} FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "")
+               + " ORDER BY id DESC LIMIT ?")
+        return [run_dict(row) for row in conn.execute(sql, [*values, limit])]
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def main(argv: list[str]) -> int | None:
+    """Answer `history` on a SQLite run log; None hands the command line to typer."""
+    parsed = parse_history_line(argv)
+    if parsed is None:
+        return None
+    opts, hist = parsed
+    from ..status import RunStatus
+
+    if not hist.limit.isdigit() or not 1 <= int(hist.limit) <= 100_000:
+        return None
+    if hist.status is not None and hist.status not in {s.value for s in RunStatus}:
+        return None
+    settings = None
+    try:
+        settings = opts.settings()
+        runs = read_history(settings.db_url, hist, int(hist.limit))
+    except CronkitError as exc:
+        return report_error(exc, opts.wants_debug(settings))
+    if runs is None or (hist.task is not None and not runs):
+        return None
+    if hist.json:
+        from .tables import print_json
+
+        print_json(runs)
+        return 0
+    from .tables import print_history
+
+    print_history(runs)
+    return 0

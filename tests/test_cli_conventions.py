@@ -120,3 +120,25 @@ def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronki
     done = subprocess.run([sys.executable, "-c", probe], env={**cronkit_env, **env}, capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert done.returncode == 0 and done.stderr == "[]\n", done.stderr
+
+
+def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    from cronkit.cli.lean import read_run
+    from cronkit.config import load_settings
+    from cronkit.runlog.reader import RunLog
+
+    for task in ("noop", "boom"):
+        cli("run", task)
+    settings = load_settings(environ={"CRONKIT_HOME": str(home)})
+    log = RunLog.open(settings)
+    try:
+        for run_id in (1, 2):
+            assert read_run(settings.db_url, run_id) == log.run(run_id)
+        assert read_run(settings.db_url, 2)["dead_letter"] is not None  # type: ignore[index]
+    finally:
+        log.engine.dispose()
+    assert read_run(settings.db_url, 99) is None
+    shown = cli("show", "2")
+    assert shown.returncode == 0 and "ValueError: bad thing" in shown.stdout
+    missing = cli("show", "99")
+    assert (missing.returncode, missing.stderr) == (2, "cronkit: error: no run with id 99\n")

@@ -124,3 +124,40 @@ def print_history(runs: list[dict[str, Any]]) -> None:
         "error": escape((run["error"] or "")[:200]),
     } for run in runs]
     print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
+
+
+def print_run(run: dict[str, Any]) -> None:
+    """Print `cronkit show`'s view of one run (its JSON form, as RunLog.run returns it)."""
+    out = console()
+    out.print(f"[bold]run {run['id']}[/bold]  {run['task']}  {styled_status(run['status'])}")
+    fields = [
+        ("trigger", run["trigger"]), ("scheduled for", short_time(run["scheduled_for"])),
+        ("started", short_time(run["started_at"])), ("finished", short_time(run["finished_at"])),
+        ("duration", duration(run["duration_ms"])), ("attempts", run["attempts"]),
+        ("exit code", run["exit_code"]), ("host / pid", f"{run['host']} / {run['pid']}"),
+        ("user", run["user"]), ("params", run["params"]), ("dry run", run["dry_run"]),
+    ]
+    for label, value in fields:
+        if value not in (None, "-", "", {}):
+            out.print(f"  {label:<14} {value}", markup=False)
+    if run["dead_letter"]:
+        letter = run["dead_letter"]
+        state_ = f"resolved {short_time(letter['resolved_at'])}" if letter["resolved_at"] else "open"
+        out.print(f"  {'dead letter':<14} {letter['id']} ({state_})", markup=False)
+    if run["error"]:
+        out.print(f"\n[bold]error[/bold]\n  {run['error']}", markup=True, highlight=False)
+    if len(run["attempt_log"]) > 1 or any(a["error"] for a in run["attempt_log"]):
+        out.print("\n[bold]attempts[/bold]")
+        for a in run["attempt_log"]:
+            out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}  {a['error'] or ''}", markup=False)
+    if run["result"] is not None:
+        import json as json_
+
+        out.print("\n[bold]result[/bold]")
+        out.print(json_.dumps(run["result"], indent=2, sort_keys=True), markup=False)
+    if run["traceback"]:
+        out.print("\n[bold]traceback[/bold]")
+        out.print(run["traceback"].rstrip(), markup=False)
+    if run["output"]:
+        out.print("\n[bold]output[/bold] (last 64 KiB)")
+        out.print(run["output"].rstrip(), markup=False)

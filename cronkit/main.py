@@ -14,6 +14,12 @@ def main(argv: list[str] | None = None) -> None:
         code = run_main(args)
         if code is not None:
             sys.exit(code)
+    elif ("history" in args or "show" in args) and "--help" not in args and "-h" not in args:
+        from .cli.lean import main as history_main
+
+        code = history_main(args)
+        if code is not None:
+            sys.exit(code)
     sys.exit(_typer_main(args))
 
 

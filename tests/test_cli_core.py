@@ -117,7 +117,7 @@ def test_run_json(cli) -> None:  # type: ignore[no-untyped-def]
     proc = cli("run", "echo-ctx", "--json")
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert set(data) == {"run_id", "status", "exit_code", "duration_ms", "result"}
+    assert set(data) == {"run_id", "status", "exit_code", "duration_ms", "result", "error", "dead_letter_id"}
     assert (data["run_id"], data["status"], data["exit_code"]) == (1, "succeeded", 0)
     proc = cli("run", "boom", "--json")
     assert proc.returncode == 1
@@ -354,7 +354,7 @@ def test_every_command_has_help_with_an_example() -> None:
 def test_help_through_the_executable(run_cli) -> None:  # type: ignore[no-untyped-def]
     proc = run_cli("run", "--help")  # not the lean run path: typer's help
     assert proc.returncode == 0
-    assert "Usage: cronkit run [OPTIONS] {task}" in proc.stdout
+    assert "Usage: cronkit run [OPTIONS] TASK" in proc.stdout
     assert "Example: cronkit run daily-analytics-updates --date 2026-11-20 --dry-run" in proc.stdout
     assert "--param" in proc.stdout and "--dry-run" in proc.stdout and "--trigger" in proc.stdout
     top = run_cli("--help")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from . import helpfmt
 from .common import CliState
 from .run import GLOBAL_OPTIONS, GlobalOptions
+
+helpfmt.install()
 
 
 def _help(name: str) -> str:
@@ -85,3 +88,7 @@ from . import notify as _notify  # noqa: E402
 
 _check.register(app)
 app.add_typer(_notify.app, name="notify")
+
+from . import secrets_cmd as _secrets_cmd  # noqa: E402
+
+_secrets_cmd.register(app)

@@ -89,6 +89,33 @@ def _report(outcome: Any, verb: str) -> None:
     print(f"{verb} block {outcome.block_id} in {where}: {summary}{backup}", file=out)
 
 
+def _warn_preflight(ctx: typer.Context) -> list[str]:
+    """Warn (stderr, one line per task) about each scheduled task that will refuse to run here."""
+    from ..preflight import refusals
+
+    settings = get_settings(ctx)
+    reasons = [item["reason"] for item in
+               refusals(get_registry(ctx).enabled_in(settings.environment, settings.task_config), settings)]
+    for reason in reasons:
+        print(f"cronkit: warning: {reason}", file=sys.stderr)
+    return reasons
+
+
+def outcome_dict(outcome: Any, warnings: list[str] | None = None) -> dict[str, Any]:
+    """Return what `install --json` and `uninstall --json` print (stable keys, README)."""
+    return {
+        "block_id": outcome.block_id, "location": outcome.location.describe(), "dry_run": outcome.dry_run,
+        "changed": outcome.changed, "wrote": outcome.wrote,
+        "backup": str(outcome.backup) if outcome.backup else None,
+        "run_config": str(outcome.run_config) if outcome.run_config else None,
+        "run_config_written": outcome.run_config_written,
+        "changes": [{"task": c.task, "kind": c.kind, "old": list(c.old), "new": list(c.new)}
+                    for c in outcome.changes],
+        "diff": outcome.diff() if outcome.dry_run and outcome.changed else None,
+        "warnings": list(warnings or []),
+    }
+
+
 def register(app: typer.Typer) -> None:
     @app.command("render")
     @cli_errors
@@ -102,6 +129,7 @@ def register(app: typer.Typer) -> None:
         run_config: str | None = RUN_CONFIG_OPTION,
         check: Path | None = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
         output: Path | None = OUTPUT_OPTION,
+        json: bool = JSON_OPTION,
     ) -> None:
         """Print the block `install` would write (for cron.d: the whole file); writes nothing.
 
@@ -117,6 +145,8 @@ def register(app: typer.Typer) -> None:
         if target in TARGETS:
             from . import targets
 
+            if json:
+                raise UsageError(f"--json: not available for --target {target}; use --output DIR")
             if check is not None:
                 raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
             targets.render(ctx, target, output, executable)
@@ -127,12 +157,22 @@ def register(app: typer.Typer) -> None:
         inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
         text = render(get_registry(ctx), get_settings(ctx), inputs).text
         if check is None:
+            if json:
+                print_json({"target": target, "block_id": inputs.block_id, "text": text})
+                return
             sys.stdout.write(text)
             return
         try:
             current = check.read_text()
         except OSError as exc:
             raise CheckFailed(f"--check: cannot read {check}: {exc.strerror}") from None
+        if json:
+            print_json({"target": target, "block_id": inputs.block_id, "text": text, "check": str(check),
+                        "differs": current != text,
+                        "diff": unified_diff(current, text, str(check), "rendered") if current != text else None})
+            if current != text:
+                raise typer.Exit(1)
+            return
         if current != text:
             sys.stdout.write(unified_diff(current, text, str(check), "rendered"))
             raise CheckFailed(f"{check} differs from the rendered {target} block")
@@ -151,6 +191,7 @@ def register(app: typer.Typer) -> None:
         output: Path | None = OUTPUT_OPTION,
         unit_dir: Path | None = typer.Option(
             None, "--unit-dir", help="systemd: write the units here instead of /etc/systemd/system."),
+        json: bool = JSON_OPTION,
     ) -> None:
         """Write the registry's block into the crontab, keeping every other line byte for byte.
 
@@ -168,6 +209,8 @@ def register(app: typer.Typer) -> None:
 
             if user not in (None, ""):
                 raise UsageError(f"--user: takes no value with --target {target}")
+            if json:
+                raise UsageError(f"--json: not available for --target {target}")
             targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
             return
         if output is not None or unit_dir is not None:
@@ -181,6 +224,10 @@ def register(app: typer.Typer) -> None:
                           write_run_config=write_run_config)
         if outcome.runlog_error:
             print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
+        warnings = _warn_preflight(ctx)
+        if json:
+            print_json(outcome_dict(outcome, [*([outcome.runlog_error] if outcome.runlog_error else []), *warnings]))
+            return
         if outcome.nothing_scheduled and outcome.before == outcome.after:
             print(f"environment {settings.environment} schedules no task; "
                   f"nothing written to {outcome.location.describe()}")
@@ -200,6 +247,7 @@ def register(app: typer.Typer) -> None:
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
+        json: bool = JSON_OPTION,
     ) -> None:
         """Remove cronkit's block from the crontab and nothing else (a cron.d file left empty is deleted).
 
@@ -215,6 +263,9 @@ def register(app: typer.Typer) -> None:
         check_block_id(block_id)
         outcome = uninstall(get_settings(ctx), block_id, target, user=user if target == "user" else None,
                             dry_run=dry_run)
+        if json:
+            print_json(outcome_dict(outcome))
+            return
         if outcome.before == outcome.after:
             print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
             return

@@ -120,6 +120,7 @@ def run_all(
     users: int = typer.Option(DEFAULT_USERS, "--users", min=1, help="Number of users to seed."),
     days: int = typer.Option(DEFAULT_DAYS, "--days", min=1, help="Days of activity events, ending now."),
     seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Random seed of the demo data."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Seed demo data afresh, run every built-in task once through `cronkit run`, show the history.
 
@@ -151,12 +152,14 @@ def run_all(
         key = key_file.read_text().strip()
         settings = dataclasses.replace(settings, secret_key=key)
         env["CRONKIT_SECRET_KEY"] = key
-        out.print(f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {key_file}", markup=False)
+        if not as_json:
+            out.print(f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {key_file}", markup=False)
     counts = seed_demo(settings, users=users, days=days, seed=seed, reset=True)
-    out.print(
-        f"Seeded {counts['users']:,} users, {counts['activity_events']:,} events, "
-        f"{counts['log_files']:,} log files, {counts['secrets']:,} secrets", markup=False,
-    )
+    if not as_json:
+        out.print(
+            f"Seeded {counts['users']:,} users, {counts['activity_events']:,} events, "
+            f"{counts['log_files']:,} log files, {counts['secrets']:,} secrets", markup=False,
+        )
     exe = Path(sys.executable).with_name("cronkit")
     cronkit = str(exe) if exe.exists() else sys.argv[0]
     base = [cronkit]
@@ -166,19 +169,31 @@ def run_all(
             base += [flag, str(value)]
     base += ["--tasks", "cronkit.tasks"]
     failed = []
+    runs: list[dict[str, object]] = []
     for task in load_registry("cronkit.tasks"):
         done = subprocess.run([*base, "run", task.name, "--json"], env=env, capture_output=True, text=True)
-        status = "?"
+        status, report = "?", None
         try:
             import json as json_
 
-            status = json_.loads(done.stdout)["status"]
+            report = json_.loads(done.stdout)
+            status = report["status"]
         except (ValueError, KeyError, TypeError):
             status = (done.stderr.strip().splitlines() or ["error"])[-1]
-        mark = "[green]ok[/green]" if done.returncode == 0 else f"[red]exit {done.returncode}[/red]"
-        out.print(f"  {task.name:<30} {mark} {status}")
+        runs.append({"task": task.name, "exit_code": done.returncode, "status": status,
+                     "run_id": report.get("run_id") if isinstance(report, dict) else None,
+                     "error": report.get("error") if isinstance(report, dict) else status})
         if done.returncode != 0:
             failed.append(task.name)
+        if as_json:
+            continue
+        mark = "[green]ok[/green]" if done.returncode == 0 else f"[red]exit {done.returncode}[/red]"
+        out.print(f"  {task.name:<30} {mark} {status}")
+    if as_json:
+        print_json({"seeded": counts, "runs": runs, "failed": failed})
+        if failed:
+            raise typer.Exit(1)
+        return
     subprocess.run([*base, "history", "--limit", "10"], env=env)
     if failed:
         raise typer.Exit(1)

@@ -94,6 +94,8 @@ def print_status(report: dict[str, Any]) -> None:
         from ..health.verdict import start_failure_text
 
         out.print(f"[bold red]{escape(start_failure_text(report['start_failure']))}[/bold red]", highlight=False)
+    for item in report.get("preflight", ()):
+        out.print(f"[yellow]{escape(item['reason'])}[/yellow]", highlight=False)
 
     columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
                ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),

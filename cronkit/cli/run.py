@@ -165,7 +165,8 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         startfail.clear(settings.home, startfail.key_for(opts.config))
     if args.json:
         print(json.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
-                          "duration_ms": outcome.duration_ms, "result": outcome.result}, sort_keys=True))
+                          "duration_ms": outcome.duration_ms, "result": outcome.result,
+                          "error": outcome.error, "dead_letter_id": outcome.dead_letter_id}, sort_keys=True))
         return outcome.exit_code
     if outcome.quiet:
         return outcome.exit_code

@@ -8,26 +8,13 @@ import typer
 
 from ..errors import UsageError
 from ..status import RunStatus
-from ..textsafe import printable
 from .common import (
     JSON_OPTION,
     cli_errors,
-    console,
-    duration,
     get_settings,
-    plural,
     print_json,
-    print_table,
-    short_time,
-    styled_status,
 )
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
+from .tables import print_history, print_run
 
 STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, timed_out, interrupted, skipped, lost
 
@@ -61,22 +48,15 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
         flt = HistoryFilter(task=task, status=status, since=parse_since(since, now()) if since else None, limit=limit)
         runs = open_runlog(ctx).history(flt)
+        if task is not None and not runs:
+            # A task no longer registered may still have runs; one with neither is a typo.
+            from .common import get_registry
+
+            get_registry(ctx)[task]  # UnknownTask (exit 2) with a hint
         if json:
             print_json(runs)
             return
-        # At 80 columns the table keeps what answers "did it run, how did it go": task, status,
-        # trigger (did cron run it?), started, took, exit; tries, error and id go first.
-        columns = [("id", "right", 5), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 1),
-                   ("started", "left", 1), ("took", "left", 2), ("tries", "right", 7), ("exit", "right", 3),
-                   ("error", "left", 6)]
-        rows = [{
-            "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
-            "trigger": run["trigger"], "started": short_time(run["started_at"]),
-            "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
-            "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
-            "error": escape(printable((run["error"] or "")[:200])),
-        } for run in runs]
-        print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
+        print_history(runs)
 
     @app.command("show")
     @cli_errors
@@ -95,36 +75,4 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(run)
             return
-        out = console()
-        out.print(f"[bold]run {run['id']}[/bold]  {run['task']}  {styled_status(run['status'])}")
-        fields = [
-            ("trigger", run["trigger"]), ("scheduled for", short_time(run["scheduled_for"])),
-            ("started", short_time(run["started_at"])), ("finished", short_time(run["finished_at"])),
-            ("duration", duration(run["duration_ms"])), ("attempts", run["attempts"]),
-            ("exit code", run["exit_code"]), ("host / pid", f"{run['host']} / {run['pid']}"),
-            ("user", run["user"]), ("params", run["params"]), ("dry run", run["dry_run"]),
-        ]
-        for label, value in fields:
-            if value not in (None, "-", "", {}):
-                out.print(f"  {label:<14} {value}", markup=False)
-        if run["dead_letter"]:
-            letter = run["dead_letter"]
-            state_ = f"resolved {short_time(letter['resolved_at'])}" if letter["resolved_at"] else "open"
-            out.print(f"  {'dead letter':<14} {letter['id']} ({state_})", markup=False)
-        if run["error"]:
-            out.print(f"\n[bold]error[/bold]\n  {escape(printable(run['error']))}", markup=True, highlight=False)
-        if len(run["attempt_log"]) > 1 or any(a["error"] for a in run["attempt_log"]):
-            out.print("\n[bold]attempts[/bold]")
-            for a in run["attempt_log"]:
-                out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}  {printable(a['error'] or '')}", markup=False)
-        if run["result"] is not None:
-            import json as json_
-
-            out.print("\n[bold]result[/bold]")
-            out.print(json_.dumps(run["result"], indent=2, sort_keys=True), markup=False)
-        if run["traceback"]:
-            out.print("\n[bold]traceback[/bold]")
-            out.print(printable(run["traceback"].rstrip()), markup=False)
-        if run["output"]:
-            out.print("\n[bold]output[/bold] (last 64 KiB)")
-            out.print(printable(run["output"].rstrip()), markup=False)
+        print_run(run)

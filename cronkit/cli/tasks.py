@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
     def run(
         ctx: typer.Context,
         task: str = typer.Argument(..., help=TASK_HELP),
-        params: list[str] | None = typer.Option(None, "--param", help=_help("--param")),
+        params: list[str] | None = typer.Option(None, "--param", metavar="KEY=VALUE", help=_help("--param")),
         date: str | None = typer.Option(None, "--date", help=_help("--date")),
         dry_run: bool = typer.Option(False, "--dry-run", help=_help("--dry-run")),
         trigger: str = typer.Option(DEFAULT_TRIGGER, "--trigger", help=_help("--trigger")),

@@ -156,6 +156,8 @@ class StatusReport:
     timings_ms: dict[str, int] = field(default_factory=dict)
     # The latest cron run of the installed block that could not start (startfail), else None.
     start_failure: dict[str, Any] | None = None
+    # Scheduled tasks that will refuse for an unmet `requires=` (preflight.refusals).
+    preflight: tuple[dict[str, Any], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict `cronkit status --json` prints, with stable keys."""
@@ -177,6 +179,7 @@ class StatusReport:
             "block": self.block.as_dict(),
             "tasks": [t.as_dict() for t in self.tasks],
             "start_failure": self.start_failure,
+            "preflight": list(self.preflight),
         }
 
 
@@ -376,6 +379,8 @@ def start_failure(settings: Settings) -> dict[str, Any] | None:
 def check_status(settings: Settings, registry: Registry, now: datetime, *,
                  timeout: float = CHECK_TIMEOUT) -> StatusCheck:
     """Probe every service and read the run log within `timeout` s; the caller closes the check."""
+    from ..preflight import refusals
+
     started = time.monotonic()
     now = now.astimezone(UTC)
     scheduled = registry.enabled_in(settings.environment, settings.task_config)
@@ -420,6 +425,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         tasks=tasks,
         timings_ms=timings,
         start_failure=start_failure(settings),
+        preflight=tuple(refusals(scheduled, settings)),
     )
     return StatusCheck(report, log, started + timeout)
 

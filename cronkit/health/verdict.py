@@ -62,6 +62,7 @@ def reasons_from_status(report: Mapping[str, Any]) -> list[str]:
     failure = report.get("start_failure")
     if failure:
         reasons.append(start_failure_text(failure))
+    reasons.extend(item["reason"] for item in report.get("preflight", ()))
     for task in report["tasks"]:
         reasons.extend(_task_reasons(task))
     return reasons

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +17,7 @@ from ..errors import ServiceUnavailable
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
 from .schema import attempts, dead_letters, meta, runs, set_meta, slots, upgrade
-from .times import iso, to_ms
+from .times import iso, run_dict, to_ms
 
 
 @dataclass(frozen=True)
@@ -179,21 +178,6 @@ def require_existing(url: str) -> None:
                           "(cronkit run, install and demo create it)") from None
     except OSError as exc:
         raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
-
-
-def run_dict(row: Any) -> dict[str, Any]:
-    """Turn a runs row into the stable JSON shape of `history --json` and `show --json`."""
-    record: dict[str, Any] = {}
-    for key, value in dict(row).items():
-        if key in ("scheduled_for", "started_at", "finished_at", "heartbeat_at"):
-            record[key] = iso(value)
-        elif key in ("result", "params"):
-            record[key] = json.loads(value) if value else None
-        elif key == "dry_run":
-            record[key] = bool(value)
-        else:
-            record[key] = value
-    return record
 
 
 # --- the queries of status, health and stats ---------------------------------------------------

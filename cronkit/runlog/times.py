@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 
 def to_ms(value: datetime) -> int:
@@ -54,4 +56,19 @@ def parse_since(value: str, now: datetime) -> datetime:
         raise UsageError(f"--since: {value!r} is neither a date, an instant nor a duration such as 2h or 7d") from None
 
 
-__all__ = ["from_ms", "instant_iso", "iso", "now_ms", "parse_since", "to_ms"]
+__all__ = ["from_ms", "instant_iso", "iso", "now_ms", "parse_since", "run_dict", "to_ms"]
+
+
+def run_dict(row: Any) -> dict[str, Any]:
+    """Turn a runs row into the stable JSON shape of `history --json` and `show --json`."""
+    record: dict[str, Any] = {}
+    for key, value in dict(row).items():
+        if key in ("scheduled_for", "started_at", "finished_at", "heartbeat_at"):
+            record[key] = iso(value)
+        elif key in ("result", "params"):
+            record[key] = json.loads(value) if value else None
+        elif key == "dry_run":
+            record[key] = bool(value)
+        else:
+            record[key] = value
+    return record

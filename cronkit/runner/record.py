@@ -39,6 +39,7 @@ class Record:
         self.run_id = 0
         self.attempts = 0
         self.dead_letter_id: int | None = None
+        self.error: str | None = None  # the error recorded by finish(), for `run --json`
         self.pending: list[Op] = []  # attempts, written with the run's end
         self.journal: Path | None = None  # where the outcome waits when the run log did not take it
         self.trouble: str | None = None
@@ -71,6 +72,7 @@ class Record:
                traceback: str | None = None, result: Any = None, letter: bool = False,
                resolve: bool = False) -> None:
         """Write the run's end, with the tail of its captured output, its attempts and dead letter."""
+        self.error = error
         facts = self.facts
         header = f"--- run {self.run_id} {facts.started.isoformat(timespec='seconds')} ---\n"
         stop_by = max(self.t0 + facts.task.timeout + facts.grace, time.monotonic() + MIN_COPY_TIME)
@@ -121,7 +123,7 @@ class Record:
             summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
                         " recorded by the next cronkit command that opens the run log")
         return RunOutcome(exit_code, status.value, self.run_id, summary, result, self.elapsed_ms(),
-                          dead_letter_id=self.dead_letter_id)
+                          dead_letter_id=self.dead_letter_id, error=self.error)
 
     def elapsed_ms(self) -> int:
         return int((time.monotonic() - self.t0) * 1000)

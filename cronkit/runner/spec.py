@@ -42,6 +42,7 @@ class RunOutcome:
     duration_ms: int = 0
     quiet: bool = False  # nothing to print (a cron run that was not due)
     dead_letter_id: int | None = None
+    error: str | None = None  # the recorded error of a run that did not succeed (redacted)
 
 
 @dataclass(frozen=True)

@@ -183,16 +183,19 @@ def secret_rotation(ctx: TaskContext) -> dict[str, Any]:
 
 
 def rotate_one(engine: Engine, keyring: Keyring, name: str, now: datetime, grace: timedelta,
-               interval: timedelta) -> bool:
-    """Make a new active version of `name` if it is still due; False when someone else did."""
+               interval: timedelta, *, due_only: bool = True) -> bool:
+    """Make a new active version of `name` if it is still due (any time: `due_only=False`).
+
+    False when there is no active version, or someone else rotated it first.
+    """
     from sqlalchemy.exc import IntegrityError
 
     t = secrets_table
     try:
         with write_transaction(engine) as conn:
-            query = select(t.c.id, t.c.version).where(
-                t.c.name == name, t.c.status == SECRET_ACTIVE, t.c.rotate_after <= now
-            )
+            query = select(t.c.id, t.c.version).where(t.c.name == name, t.c.status == SECRET_ACTIVE)
+            if due_only:
+                query = query.where(t.c.rotate_after <= now)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update()
             row = conn.execute(query).first()
@@ -256,6 +259,36 @@ def active_value(engine: Engine, settings: Settings, name: str) -> str:
     if row is None or row.value_encrypted is None:
         raise SecretNotFound(f"{TASK}: no active secret named {name!r}")
     return keyring.decrypt(name, row.version, row.value_encrypted)
+
+
+def list_secrets(engine: Engine) -> list[dict[str, Any]]:
+    """Return every stored version: name, version, status and dates; never a value."""
+    if not _has_table(engine):
+        return []
+    t = secrets_table
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t.c.name, t.c.version, t.c.status, t.c.created_at, t.c.rotate_after,
+                   t.c.previous_until, t.c.retired_at).order_by(t.c.name, t.c.version)
+        ).mappings().all()
+    return [dict(row) for row in rows]
+
+
+def store_new_secret(engine: Engine, keyring: Keyring, name: str, value: str, now: datetime,
+                     interval: timedelta) -> int:
+    """Store `value` as the first version of a new secret; UsageError when `name` has an active one."""
+    from cronkit.errors import UsageError
+
+    platform.create_all(engine)
+    verify_key(engine, keyring)  # reuse the database's salt; refuse a different key
+    t = secrets_table
+    with write_transaction(engine) as conn:
+        versions = conn.execute(select(t.c.version, t.c.status).where(t.c.name == name)).all()
+        if any(status == SECRET_ACTIVE for _, status in versions):
+            raise UsageError(f"secret {name!r} already exists: use `cronkit secrets rotate {name}`")
+        version = max((v for v, _ in versions), default=0) + 1
+        add_secret(conn, keyring, name, version, value, created_at=now, rotate_after=now + interval)
+    return version
 
 
 def seed_demo_secrets(engine: Engine, settings: Settings, now: datetime) -> int:

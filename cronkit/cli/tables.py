@@ -1,0 +1,164 @@
+"""Output helpers of the read commands: rich tables that fit, times, durations, plurals.
+
+Free of typer (and of rich until a table is printed), so the lean read path (cli/lean.py) shares them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from ..status import RunStatus
+from ..textsafe import printable
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+def plural(count: int, noun: str) -> str:
+    """Return `1 run`, `2 runs`, `1 open dead letter`: the count and the noun, plural when not 1."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def short_time(iso: str | None) -> str:
+    """Show an ISO instant compactly: `2026-11-28 22:36:05Z` in UTC, the offset kept otherwise."""
+    if not iso:
+        return "-"
+    text = iso.replace("T", " ")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def duration(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms / 1000
+    if seconds < 120:
+        return f"{seconds:.1f}s"
+    minutes, seconds = divmod(int(seconds), 60)
+    if minutes < 120:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+STATUS_STYLE: dict[str, str] = {
+    RunStatus.SUCCEEDED: "green", RunStatus.FAILED: "bold red", RunStatus.TIMED_OUT: "bold red",
+    RunStatus.LOST: "bold red", RunStatus.INTERRUPTED: "yellow", RunStatus.SKIPPED: "dim",
+    RunStatus.RUNNING: "cyan",
+}
+
+
+def styled_status(status: str | None) -> str:
+    style = STATUS_STYLE.get(status or "", "")
+    return f"[{style}]{status}[/{style}]" if style else str(status)
+
+
+def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict[str, str]],
+                wrap: str | None = None) -> None:
+    """Print rows as a compact rich table that fits the terminal.
+
+    `columns` holds (name, justify, priority); when the natural widths do not fit, columns of the
+    lowest priority (highest number) go first, so a narrow terminal keeps what an operator scans
+    for. `wrap` names the one column allowed to fold instead (it fills what is left).
+    """
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    out = console()
+
+    def width(name: str) -> int:
+        cells = [Text.from_markup(row.get(name, "")).cell_len for row in rows]
+        return max([len(name), *cells])
+
+    kept = list(columns)
+    budget = out.width - 1
+    while len(kept) > 1:
+        fixed = sum(width(name) for name, _, _ in kept if name != wrap) + 2 * (len(kept) - 1)
+        room = 20 if any(name == wrap for name, _, _ in kept) else 0
+        if fixed + room <= budget:
+            break
+        kept.remove(max(kept, key=lambda column: column[2]))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for name, justify, _ in kept:
+        if name == wrap:
+            table.add_column(name, overflow="fold", ratio=1)
+        else:
+            table.add_column(name, no_wrap=True, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(row.get(name, "") for name, _, _ in kept))
+    # rich pads every line to the table's width: print it without the trailing spaces.
+    with out.capture() as captured:
+        out.print(table)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+def print_history(runs: list[dict[str, Any]]) -> None:
+    """Print `cronkit history`'s table of runs (newest first)."""
+    # At 80 columns the table keeps what answers "did it run, how did it go": task, status,
+    # trigger (did cron run it?), started, took, exit; tries, error and id go first.
+    columns = [("id", "right", 5), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 1),
+               ("started", "left", 1), ("took", "left", 2), ("tries", "right", 7), ("exit", "right", 3),
+               ("error", "left", 6)]
+    rows = [{
+        "id": str(run["id"]), "task": run["task"], "status": styled_status(run["status"]),
+        "trigger": run["trigger"], "started": short_time(run["started_at"]),
+        "took": duration(run["duration_ms"]), "tries": str(run["attempts"]),
+        "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
+        "error": escape(printable((run["error"] or "")[:200])),
+    } for run in runs]
+    print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
+
+
+def print_run(run: dict[str, Any]) -> None:
+    """Print `cronkit show`'s view of one run (its JSON form, as RunLog.run returns it)."""
+    out = console()
+    out.print(f"[bold]run {run['id']}[/bold]  {run['task']}  {styled_status(run['status'])}")
+    fields = [
+        ("trigger", run["trigger"]), ("scheduled for", short_time(run["scheduled_for"])),
+        ("started", short_time(run["started_at"])), ("finished", short_time(run["finished_at"])),
+        ("duration", duration(run["duration_ms"])), ("attempts", run["attempts"]),
+        ("exit code", run["exit_code"]), ("host / pid", f"{run['host']} / {run['pid']}"),
+        ("user", run["user"]), ("params", run["params"]), ("dry run", run["dry_run"]),
+    ]
+    for label, value in fields:
+        if value not in (None, "-", "", {}):
+            out.print(f"  {label:<14} {value}", markup=False)
+    if run["dead_letter"]:
+        letter = run["dead_letter"]
+        state_ = f"resolved {short_time(letter['resolved_at'])}" if letter["resolved_at"] else "open"
+        out.print(f"  {'dead letter':<14} {letter['id']} ({state_})", markup=False)
+    if run["error"]:
+        out.print(f"\n[bold]error[/bold]\n  {escape(printable(run['error']))}", markup=True, highlight=False)
+    if len(run["attempt_log"]) > 1 or any(a["error"] for a in run["attempt_log"]):
+        out.print("\n[bold]attempts[/bold]")
+        for a in run["attempt_log"]:
+            out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}  {printable(a['error'] or '')}", markup=False)
+    if run["result"] is not None:
+        import json as json_
+
+        out.print("\n[bold]result[/bold]")
+        out.print(json_.dumps(run["result"], indent=2, sort_keys=True), markup=False)
+    if run["traceback"]:
+        out.print("\n[bold]traceback[/bold]")
+        out.print(printable(run["traceback"].rstrip()), markup=False)
+    if run["output"]:
+        out.print("\n[bold]output[/bold] (last 64 KiB)")
+        out.print(printable(run["output"].rstrip()), markup=False)

@@ -237,6 +237,9 @@ def test_processes_the_task_detached_from_its_group_are_stopped_too(env, home, d
     proc = start(env, "detach", "--param", f"ready={ready}", "--param", f"secs={secs}",
                  "--param", f"release={'' if hang else release}")
     wait_for(ready, proc=proc)
+    deadline = time.monotonic() + 10  # a double fork may still be on its way to exec on a loaded host
+    while len(pids_of(f"sleep {secs}")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(pids_of(f"sleep {secs}")) == 2  # both running, each in a session of its own
     release.touch()
     returncode, out, err = finish(proc)

@@ -11,6 +11,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .config_tables import (
+    KubernetesSettings,
+    SystemdSettings,
+    checked_str,
+    kubernetes_settings,
+    systemd_settings,
+)
 from .errors import ConfigError
 from .redact import redact_url, url_password
 
@@ -79,45 +86,8 @@ PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "m
 _HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
-_UNIT_PREFIX = re.compile(r"[A-Za-z0-9:_.-]{0,64}")
-DEFAULT_IMAGE = "cronkit:latest"
-DEFAULT_NAMESPACE = "default"
-DEFAULT_SECRET_NAME = "cronkit"
-DEFAULT_UNIT_PREFIX = "cronkit-"
-DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
-    "requests": {"cpu": "100m", "memory": "128Mi"},
-    "limits": {"memory": "512Mi"},
-}
-DEFAULT_SUCCESSFUL_JOBS_HISTORY = 3
-DEFAULT_FAILED_JOBS_HISTORY = 5
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
-
-
-@dataclass(frozen=True)
-class KubernetesSettings:
-    """The `[kubernetes]` table: what every rendered CronJob shares."""
-
-    image: str = DEFAULT_IMAGE
-    namespace: str = DEFAULT_NAMESPACE
-    secret_name: str = DEFAULT_SECRET_NAME
-    service_account: str | None = None
-    resources: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: DEFAULT_RESOURCES)
-    env_from: tuple[str, ...] = ()  # "secret/NAME" or "configmap/NAME"
-    successful_jobs_history_limit: int = DEFAULT_SUCCESSFUL_JOBS_HISTORY
-    failed_jobs_history_limit: int = DEFAULT_FAILED_JOBS_HISTORY
-
-
-@dataclass(frozen=True)
-class SystemdSettings:
-    """The `[systemd]` table: unit names and what every rendered service shares."""
-
-    unit_prefix: str = DEFAULT_UNIT_PREFIX
-    user: str | None = None  # User= of system units; none runs them as root
-    environment_file: str | None = None  # EnvironmentFile= holding secrets, never the unit itself
 
 
 @dataclass(frozen=True)
@@ -351,7 +321,7 @@ def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     host = raw.get("serve_host")
     if host is not None:
-        out["serve_host"] = _str("serve_host", host).strip()
+        out["serve_host"] = checked_str("serve_host", host).strip()
     port = raw.get("serve_port")
     if port is not None:
         try:
@@ -373,7 +343,7 @@ def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError("health_public: must be true or false")
     url = raw.get("public_url")
     if url is not None:
-        url = _str("public_url", url).strip().rstrip("/")
+        url = checked_str("public_url", url).strip().rstrip("/")
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"public_url: {url!r} must start with http:// or https://")
         out["public_url"] = url
@@ -407,98 +377,6 @@ def _notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: P
     fields["task_config"] = {name: {k: v for k, v in table.items() if k not in TASK_KEYS}
                              for name, table in tasks.items()}
     return fields
-
-
-def _known(table: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{table}.{key}: unknown setting (known: {', '.join(known)})")
-
-
-def _str(name: str, value: Any, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
-    if not isinstance(value, str) or (pattern is None and not value.strip()):
-        raise ConfigError(f"{name}: must be a non-empty string")
-    if pattern is not None and not pattern.fullmatch(value):
-        raise ConfigError(f"{name}: {value!r} is not {what}")
-    return value
-
-
-def _count(name: str, value: Any, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name}: must be a whole number >= {low}")
-    return value
-
-
-def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
-    """Validate the `[kubernetes]` table; raise ConfigError naming the key."""
-    defaults = KubernetesSettings()
-    _known("kubernetes", data, tuple(KubernetesSettings.__dataclass_fields__))
-    image = _str("kubernetes.image", data.get("image", defaults.image))
-    if any(ch.isspace() for ch in image):
-        raise ConfigError(f"kubernetes.image: {image!r} holds white space")
-    namespace = _str("kubernetes.namespace", data.get("namespace", defaults.namespace), _DNS_LABEL,
-                     "a namespace name (a DNS-1123 label: a-z, 0-9, '-', at most 63)")
-    secret = _str("kubernetes.secret_name", data.get("secret_name", defaults.secret_name), _DNS_SUBDOMAIN,
-                  "a Secret name (a DNS-1123 subdomain)")
-    account = data.get("service_account")
-    if account is not None:
-        account = _str("kubernetes.service_account", account, _DNS_SUBDOMAIN,
-                       "a ServiceAccount name (a DNS-1123 subdomain)")
-    raw_resources = data.get("resources", defaults.resources)
-    if not isinstance(raw_resources, Mapping):
-        raise ConfigError("kubernetes.resources: must be a table with requests and/or limits")
-    resources: dict[str, dict[str, str]] = {}
-    for kind, table in raw_resources.items():
-        name = f"kubernetes.resources.{kind}"
-        if kind not in ("requests", "limits"):
-            raise ConfigError(f"{name}: unknown setting (known: requests, limits)")
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{name}: must be a table such as {{cpu = \"100m\", memory = \"128Mi\"}}")
-        resources[kind] = {}
-        for resource, quantity in table.items():
-            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
-                raise ConfigError(f"{name}.{resource}: must be a quantity such as \"100m\" or \"128Mi\"")
-            text = str(quantity)
-            if not _QUANTITY.fullmatch(text):
-                raise ConfigError(f"{name}.{resource}: {text!r} is not a quantity such as \"100m\" or \"128Mi\"")
-            resources[kind][str(resource)] = text
-    env_from = data.get("env_from", [])
-    if not isinstance(env_from, list):
-        raise ConfigError('kubernetes.env_from: must be a list such as ["secret/app-env", "configmap/app"]')
-    for item in env_from:
-        kind, _, name = item.partition("/") if isinstance(item, str) else ("", "", "")
-        if kind not in ("secret", "configmap") or not _DNS_SUBDOMAIN.fullmatch(name):
-            raise ConfigError(f"kubernetes.env_from: {item!r} is not secret/NAME or configmap/NAME")
-    return KubernetesSettings(
-        image=image,
-        namespace=namespace,
-        secret_name=secret,
-        service_account=account,
-        resources=resources,
-        env_from=tuple(env_from),
-        successful_jobs_history_limit=_count(
-            "kubernetes.successful_jobs_history_limit",
-            data.get("successful_jobs_history_limit", defaults.successful_jobs_history_limit)),
-        failed_jobs_history_limit=_count(
-            "kubernetes.failed_jobs_history_limit",
-            data.get("failed_jobs_history_limit", defaults.failed_jobs_history_limit)),
-    )
-
-
-def systemd_settings(data: Mapping[str, Any]) -> SystemdSettings:
-    """Validate the `[systemd]` table; raise ConfigError naming the key."""
-    _known("systemd", data, tuple(SystemdSettings.__dataclass_fields__))
-    prefix = _str("systemd.unit_prefix", data.get("unit_prefix", DEFAULT_UNIT_PREFIX), _UNIT_PREFIX,
-                  "a unit name prefix (letters, digits, ':', '_', '.', '-', at most 64)")
-    user = data.get("user")
-    if user is not None:
-        user = _str("systemd.user", user, re.compile(r"[a-z_][a-z0-9_.-]{0,31}", re.IGNORECASE), "a user name")
-    env_file = data.get("environment_file")
-    if env_file is not None:
-        env_file = _str("systemd.environment_file", env_file)
-        if not env_file.startswith("/") or any(ch.isspace() for ch in env_file):
-            raise ConfigError(f"systemd.environment_file: {env_file!r} must be an absolute path without spaces")
-    return SystemdSettings(unit_prefix=prefix, user=user, environment_file=env_file)
 
 
 def debug_requested(environ: Mapping[str, str] | None = None) -> bool:

@@ -183,19 +183,7 @@ class Registry:
         `"allow"`, `"allow"` means no singleton lock; given both, they must agree. `catchup`
         defaults to `"latest"` for a schedule whose period is an hour or more, else `"skip"`.
         """
-        from .schedule import period_at_least_an_hour
-
-        if callable(target):
-            func: TaskFunc | None = target
-            path = f"{target.__module__}:{target.__qualname__}"
-            name = name or target.__name__.replace("_", "-")
-            doc = (target.__doc__ or "").strip().splitlines()
-            description = description if description is not None else (doc[0] if doc else "")
-        else:
-            func, path = None, target
-            if ":" not in path:
-                raise RegistryError(f"task target {path!r}: use 'module:function'")
-            name = name or path.rpartition(":")[2].replace("_", "-")
+        func, path, name, description = _identify(target, name, description)
         if not NAME_PATTERN.fullmatch(name):
             raise RegistryError(f"task name {name!r}: use a-z, 0-9 and '-', starting with a letter or digit, at most 64")
         if name in self._tasks:
@@ -216,15 +204,7 @@ class Registry:
         if seconds <= 0:
             raise RegistryError(f"{where}: timeout must be positive")
         singleton, concurrency = _concurrency(where, singleton, concurrency)
-        if catchup is None:
-            catchup = "latest" if period_at_least_an_hour(resolved) else "skip"
-        elif catchup not in CATCHUP_POLICIES:
-            raise RegistryError(f"{where}: catchup must be 'skip', 'latest' or 'all', not {catchup!r}")
-        window = parse_duration(catchup_window, f"{where}: catchup_window")
-        if window < 60:
-            raise RegistryError(f"{where}: catchup_window must be at least 1m")
-        if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or catchup_max < 1:
-            raise RegistryError(f"{where}: catchup_max must be a whole number >= 1")
+        catchup, window = _catchup_policy(where, resolved, catchup, catchup_window, catchup_max)
         declared = check_declaration(where, params, dates)
         needs = check_requires(where, requires)
         task = Task(
@@ -313,6 +293,35 @@ def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> t
                             "or service:redis / service:app_db")
     return items
 
+
+
+def _identify(target: TaskFunc | str, name: str | None,
+              description: str | None) -> tuple[TaskFunc | None, str, str, str | None]:
+    """Return (function, "module:attr" path, name, description) of a task's target."""
+    if callable(target):
+        doc = (target.__doc__ or "").strip().splitlines()
+        return (target, f"{target.__module__}:{target.__qualname__}", name or target.__name__.replace("_", "-"),
+                description if description is not None else (doc[0] if doc else ""))
+    if ":" not in target:
+        raise RegistryError(f"task target {target!r}: use 'module:function'")
+    return None, target, name or target.rpartition(":")[2].replace("_", "-"), description
+
+
+def _catchup_policy(where: str, resolved: str, catchup: Catchup | None, catchup_window: str | float,
+                    catchup_max: int) -> tuple[Catchup, float]:
+    """Return the checked catch-up policy (default: latest for an hourly or slower schedule) and window."""
+    from .schedule import period_at_least_an_hour
+
+    if catchup is None:
+        catchup = "latest" if period_at_least_an_hour(resolved) else "skip"
+    elif catchup not in CATCHUP_POLICIES:
+        raise RegistryError(f"{where}: catchup must be 'skip', 'latest' or 'all', not {catchup!r}")
+    window = parse_duration(catchup_window, f"{where}: catchup_window")
+    if window < 60:
+        raise RegistryError(f"{where}: catchup_window must be at least 1m")
+    if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or catchup_max < 1:
+        raise RegistryError(f"{where}: catchup_max must be a whole number >= 1")
+    return catchup, window
 
 def _concurrency(where: str, singleton: bool | None, concurrency: str | None) -> tuple[bool, Concurrency]:
     """Return (singleton, concurrency) resolved from either or both, which must agree."""

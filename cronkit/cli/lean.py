@@ -68,34 +68,14 @@ def _open(url: str) -> sqlite3.Connection | None:
         if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
             if conn.execute("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1").fetchone() is None:
                 return conn
-            # As RunLog.open does: a `running` run whose process is gone is shown as lost.
+            # A `running` run may be one whose process is gone: RunLog.open applies what the journal
+            # holds, marks it lost and keeps its redacted output; the full path does that.
             conn.close()
-            if _mark_lost(url):
-                conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-                conn.row_factory = sqlite3.Row
-                return conn
             return None
         conn.close()
     except sqlite3.Error:
         pass
     return None
-
-
-def _mark_lost(url: str) -> bool:
-    """Mark the run log's `running` runs whose process is gone as lost; False when that failed."""
-    from ..runlog.writer import RunStore
-
-    try:
-        store = RunStore.open(url)
-    except CronkitError:
-        return False
-    try:
-        store.mark_lost()
-    except CronkitError:
-        return False
-    finally:
-        store.close()
-    return True
 
 
 def read_run(url: str, run_id: int) -> dict[str, Any] | None:

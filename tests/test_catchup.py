@@ -20,7 +20,7 @@ from cronkit.registry import Registry
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
 from cronkit.tasks import platform as p
-from tests.conftest import CRONKIT, write_registry
+from tests.conftest import CRONKIT, need, write_registry
 
 RAN_19 = "2026-11-19T00:00:05+00:00"
 BOOT = "2026-11-21T02:00:00+00:00"
@@ -186,7 +186,7 @@ def test_faketime_around_the_real_commands_catches_up_the_latest_day(
     import shutil
 
     if shutil.which("faketime") is None:
-        pytest.skip("faketime is not installed: apt-get install faketime")
+        need("faketime", "apt-get install faketime")
     registry = daily_registry(tmp_path)  # catchup: the default for a daily task, latest
     app_url = f"sqlite:///{tmp_path / 'platform.db'}"
     seed_platform(app_url)

@@ -12,7 +12,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -289,6 +288,4 @@ def test_sign_out(browser: Any, demo: Demo) -> None:
 
 def test_artifacts_dir_is_ignored_by_git() -> None:
     root = Path(__file__).resolve().parents[2]
-    if shutil.which("git") is None or not (root / ".git").exists():
-        pytest.skip("not a git checkout")
     assert "test-artifacts/" in (root / ".gitignore").read_text().splitlines()

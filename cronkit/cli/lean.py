@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CronkitError
-from .run import GLOBAL_OPTIONS, GlobalOptions, Option, _Fallback, _take, report_error
+from .run import (
+    GLOBAL_OPTIONS,
+    GlobalOptions,
+    Option,
+    _Fallback,
+    _take,
+    parse_command_line,
+    report_error,
+)
 
 HISTORY_OPTIONS: tuple[Option, ...] = (
     Option("--status", "status", ""),
@@ -33,25 +41,9 @@ class HistoryArgs:
 
 def parse_history_line(argv: list[str]) -> tuple[GlobalOptions, HistoryArgs] | None:
     """Parse `[global options] history [TASK] [options]`; None for anything else."""
-    opts, hist = GlobalOptions(), HistoryArgs()
-    args = list(argv)
-    try:
-        while args and args[0] != "history":
-            if not _take(args, GLOBAL_OPTIONS, opts):
-                return None
-        if not args:
-            return None
-        args.pop(0)
-        while args:
-            if not args[0].startswith("-"):
-                if hist.task is not None:
-                    return None
-                hist.task = args.pop(0)
-            elif not (_take(args, HISTORY_OPTIONS, hist) or _take(args, GLOBAL_OPTIONS, opts)):
-                return None
-    except _Fallback:
-        return None
-    return opts, hist
+    hist = HistoryArgs()
+    opts = parse_command_line(argv, "history", HISTORY_OPTIONS, hist)
+    return None if opts is None else (opts, hist)
 
 
 def _open(url: str) -> sqlite3.Connection | None:

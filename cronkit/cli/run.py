@@ -230,10 +230,21 @@ def parse_run_line(argv: list[str]) -> tuple[GlobalOptions, RunArgs] | None:
     Global options may also follow the task. Anything else (an unknown option, a missing value,
     a second task, no task) returns None: typer then parses it and reports the usage error.
     """
-    opts, run = GlobalOptions(), RunArgs(task="")
+    run = RunArgs(task="")
+    opts = parse_command_line(argv, "run", RUN_OPTIONS, run)
+    return (opts, run) if opts is not None and run.task else None
+
+
+def parse_command_line(argv: list[str], command: str, table: tuple[Option, ...], into: Any) -> GlobalOptions | None:
+    """Parse `[global options] COMMAND [TASK] [options]` into `into` (its `task`) and the globals.
+
+    Global options may also follow the command. Anything else (an unknown option, a missing
+    value, a second task) returns None: typer then parses it and reports the usage error.
+    """
+    opts = GlobalOptions()
     args = list(argv)
     try:
-        while args and args[0] != "run":
+        while args and args[0] != command:
             if not _take(args, GLOBAL_OPTIONS, opts):
                 return None
         if not args:
@@ -241,14 +252,14 @@ def parse_run_line(argv: list[str]) -> tuple[GlobalOptions, RunArgs] | None:
         args.pop(0)
         while args:
             if not args[0].startswith("-"):
-                if run.task:
+                if into.task:
                     return None
-                run.task = args.pop(0)
-            elif not (_take(args, RUN_OPTIONS, run) or _take(args, GLOBAL_OPTIONS, opts)):
+                into.task = args.pop(0)
+            elif not (_take(args, table, into) or _take(args, GLOBAL_OPTIONS, opts)):
                 return None
     except _Fallback:
         return None
-    return (opts, run) if run.task else None
+    return opts
 
 
 class _Fallback(Exception):

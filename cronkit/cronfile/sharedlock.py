@@ -104,16 +104,21 @@ def crontab_lock(location: Location, wait: float, busy: type[CronkitError]) -> I
     else:
         fd, path = _open_user_lock(location.user or invoking_user())
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
-                    raise busy(f"another install into {location.describe()} holds {path}; "
-                               "try again later") from None
-                time.sleep(POLL_SECONDS)
+        if not flock_within(fd, wait):
+            raise busy(f"another install into {location.describe()} holds {path}; try again later")
         yield path
     finally:
         os.close(fd)
+
+
+def flock_within(fd: int, wait: float) -> bool:
+    """Take an exclusive flock on `fd`, polling for at most `wait` seconds; False when it stayed held."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_SECONDS)

@@ -8,11 +8,8 @@ run settings file), for the CLI and for drift checks alike.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +31,7 @@ from .render import (
     find_executable,
     render,
 )
+from .sharedlock import flock_within
 
 STATE_FILE = "install-state.json"
 LOCK_FILE = "install.lock"
@@ -78,15 +76,8 @@ def install_lock(settings: Settings, wait: float = LOCK_WAIT_SECONDS) -> Iterato
     path = _private_dir(settings.home) / LOCK_FILE
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() >= deadline:
-                    raise InstallBusy(f"another cronkit install holds {path}; try again later") from None
-                time.sleep(0.1)
+        if not flock_within(fd, wait):
+            raise InstallBusy(f"another cronkit install holds {path}; try again later")
         yield
     finally:
         os.close(fd)

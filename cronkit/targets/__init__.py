@@ -21,6 +21,18 @@ OUTER_MARGIN = 60
 MIN_STARTING_DEADLINE = 10
 
 
+
+def value_runs(values: set[int]) -> list[tuple[int, int]]:
+    """Return the runs of consecutive numbers in a non-empty set, as (first, last) pairs in order."""
+    ordered = sorted(values)
+    runs = [(ordered[0], ordered[0])]
+    for value in ordered[1:]:
+        if value == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], value)
+        else:
+            runs.append((value, value))
+    return runs
+
 def check_target(target: str) -> str:
     if target not in TARGETS:
         raise UsageError(f"--target: must be one of {', '.join(TARGETS)}, not {target!r}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Registry, Task
-from . import MIN_STARTING_DEADLINE, OUTER_MARGIN
+from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
 MAX_NAME = 52
@@ -78,21 +78,11 @@ def kubernetes_schedule(expr: str) -> tuple[str, bool]:
 
 
 def _values(values: set[int], full: set[int]) -> str:
-    """Return a field listing `values` ('*' when they are `full`), runs as ranges."""
+    """Return a field listing `values` ('*' when they are `full`), runs of three or more as ranges."""
     if values == full:
         return "*"
-    ordered = sorted(values)
-    parts: list[str] = []
-    start = previous = ordered[0]
-    for value in [*ordered[1:], None]:
-        if value is not None and value == previous + 1:
-            previous = value
-            continue
-        parts.append(f"{start}-{previous}" if previous - start >= 2 else
-                     ",".join(str(v) for v in range(start, previous + 1)))
-        if value is not None:
-            start = previous = value
-    return ",".join(parts)
+    return ",".join(f"{a}-{b}" if b - a >= 2 else ",".join(str(v) for v in range(a, b + 1))
+                    for a, b in value_runs(values))
 
 
 def _labels(task: Task, name: str) -> dict[str, str]:

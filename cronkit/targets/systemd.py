@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..config import ENV_VARS, Settings
 from ..registry import Registry, Task
-from . import OUTER_MARGIN
+from . import OUTER_MARGIN, value_runs
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 
@@ -33,23 +33,11 @@ def unit_base(settings: Settings, task: str) -> str:
 
 
 def _values(values: set[int], low: int, high: int) -> str:
-    """Return a calendar component: '*' for all, else a list with `a..b` runs."""
+    """Return a calendar component: '*' for all, else a list with `a..b` runs of three or more."""
     if values == set(range(low, high + 1)):
         return "*"
-    ordered = sorted(values)
-    parts: list[str] = []
-    start = previous = ordered[0]
-    for value in [*ordered[1:], None]:
-        if value is not None and value == previous + 1:
-            previous = value
-            continue
-        if previous - start >= 2:
-            parts.append(f"{start:02d}..{previous:02d}")
-        else:
-            parts.extend(f"{v:02d}" for v in range(start, previous + 1))
-        if value is not None:
-            start = previous = value
-    return ",".join(parts)
+    return ",".join(f"{a:02d}..{b:02d}" if b - a >= 2 else ",".join(f"{v:02d}" for v in range(a, b + 1))
+                    for a, b in value_runs(values))
 
 
 def _weekdays(values: set[int]) -> str:

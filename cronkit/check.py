@@ -18,7 +18,6 @@ from .config import Settings
 from .registry import Registry
 from .runlog.writer import RunStore
 
-CHECK_INTERVAL = "*/5 * * * *"  # the block's periodic `cronkit check` line
 CHECK_BUDGET = 60.0  # seconds the outbox delivery of one check may take
 
 
@@ -236,4 +235,4 @@ def _deliver_outbox(store: RunStore, settings: Settings, environ: Mapping[str, s
     return flush(store, settings.notifiers, environ, CHECK_BUDGET).as_dict()
 
 
-__all__ = ["CHECK_INTERVAL", "CheckReport", "needs_catchup", "needs_check", "run_check"]
+__all__ = ["CheckReport", "needs_catchup", "needs_check", "run_check"]

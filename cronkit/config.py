@@ -66,6 +66,8 @@ ENV_VARS: dict[str, str] = {
     "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
     # Deterministic spread (issue 16): mixed into the hash that resolves `H` schedule parts.
     "spread_seed": "CRONKIT_SPREAD_SEED",
+    # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
+    "check_schedule": "CRONKIT_CHECK_SCHEDULE",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -88,6 +90,7 @@ _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
+DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,7 @@ class Settings:
     registry_path: Path | None = None
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
+    check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -225,95 +229,134 @@ def load_settings(
     config_path: str | None = None,
 ) -> Settings:
     """Resolve every setting by precedence and validate it; raise ConfigError naming the key."""
-    options = {k: v for k, v in (options or {}).items() if v is not None}
     environ = os.environ if environ is None else environ
     path = find_config_file(config_path, environ)
     file_data = read_config_file(path) if path else {}
+    raw = RawSettings.gather(options or {}, environ, file_data, path)
+    home = raw.directory("home", default_home(environ))
+    raw.sources.setdefault("home", "default")
+    return Settings(
+        home=home,
+        **_place_fields(raw, home),
+        **_notify_fields(file_data, raw.values, path, home),
+        kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
+        systemd=systemd_settings(file_data.get("systemd", {})),
+        config_file=path,
+        sources=raw.sources,
+        **_runtime_fields(raw),
+        **serve_settings(raw.values),
+    )
 
-    raw: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for name, var in (ENV_VARS | RUNTIME_ENV_VARS).items():
-        if name in options:
-            raw[name], sources[name] = options[name], "option"
-        elif environ.get(var, "") != "":
-            raw[name], sources[name] = environ[var], "env"
-        elif name in file_data:
-            raw[name], sources[name] = file_data[name], "file"
-            # A relative path in the file means relative to the file; a non-string is left for text() to reject.
-            if name in PATH_SETTINGS and path is not None and isinstance(raw[name], str) and raw[name].strip():
-                raw[name] = str((path.parent / Path(raw[name].strip()).expanduser()).resolve())
 
-    def text(name: str) -> str | None:
-        value = raw.get(name)
+@dataclass
+class RawSettings:
+    """Each setting's raw value by precedence (option > environment > file), and where it came from."""
+
+    values: dict[str, Any]
+    sources: dict[str, str]
+
+    @classmethod
+    def gather(cls, options: Mapping[str, Any], environ: Mapping[str, str], file_data: Mapping[str, Any],
+               path: Path | None) -> RawSettings:
+        raw = cls({}, {})
+        for name, var in (ENV_VARS | RUNTIME_ENV_VARS).items():
+            if options.get(name) is not None:
+                raw.values[name], raw.sources[name] = options[name], "option"
+            elif environ.get(var, "") != "":
+                raw.values[name], raw.sources[name] = environ[var], "env"
+            elif name in file_data:
+                raw.values[name], raw.sources[name] = file_data[name], "file"
+                # A relative path in the file means relative to the file; a non-string is left for text() to reject.
+                value = file_data[name]
+                if name in PATH_SETTINGS and path is not None and isinstance(value, str) and value.strip():
+                    raw.values[name] = str((path.parent / Path(value.strip()).expanduser()).resolve())
+        return raw
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.values.get(name, default)
+
+    def text(self, name: str) -> str | None:
+        """Return a string setting stripped, None when unset; refuse an empty or non-string value."""
+        value = self.values.get(name)
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}: must be a non-empty string")
         return value.strip()
 
-    def directory(name: str, default: Path) -> Path:
-        value = text(name)
+    def directory(self, name: str, default: Path) -> Path:
+        value = self.text(name)
         return Path(value).expanduser().absolute() if value else default
 
-    home = directory("home", default_home(environ))
-    sources.setdefault("home", "default")
-    db_url = _url("db_url", text("db_url") or f"sqlite:///{home / 'cronkit.db'}")
-    app_db_url = _url("app_db_url", text("app_db_url") or f"sqlite:///{home / 'platform.db'}")
-    redis_url = text("redis_url")
+
+def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
+    """Return where cronkit keeps and finds things: databases, Redis, registry, zone, directories."""
+    redis_url = raw.text("redis_url")
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis_url: must start with redis://, rediss:// or unix://")
     if redis_url is not None:
         _check_url_text("redis_url", redis_url)
-
-    environment = text("environment") or DEFAULT_ENVIRONMENT
+    environment = raw.text("environment") or DEFAULT_ENVIRONMENT
     if not _ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
-
-    tz = text("timezone") or DEFAULT_TIMEZONE
+    tz = raw.text("timezone") or DEFAULT_TIMEZONE
     _check_timezone("timezone", tz)
+    return {
+        "db_url": _url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
+        "app_db_url": _url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
+        "redis_url": redis_url,
+        "environment": environment,
+        "registry": raw.text("registry") or DEFAULT_REGISTRY,
+        "registry_path": raw.directory("registry_path", Path()) if raw.text("registry_path") else None,
+        "log_dir": raw.directory("log_dir", home / "logs"),
+        "reports_dir": raw.directory("reports_dir", home / "reports"),
+        "timezone": tz,
+        "secret_key": raw.text("secret_key"),
+        "runlog_retention_days": _retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
+        "spread_seed": raw.text("spread_seed") or "",
+        "check_schedule": _check_schedule(raw.text("check_schedule")),
+    }
 
-    retention = raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)
+
+def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
+    """Return the runner tuning, host name, clock pin, crontab access and debug settings."""
+    return {
+        "stop_grace": _seconds("stop_grace", raw.get("stop_grace", DEFAULT_STOP_GRACE), STOP_GRACE_RANGE),
+        "lease_ttl": _seconds("lease_ttl", raw.get("lease_ttl", DEFAULT_LEASE_TTL), LEASE_TTL_RANGE),
+        "hostname": _hostname(raw.text("hostname")),
+        "now": _instant("now", raw.get("now")),
+        "crontab_command": _command("crontab_command", raw.text("crontab_command")),
+        "cron_d": raw.directory("cron_d", DEFAULT_CRON_D),
+        "debug": _flag("debug", raw.get("debug", False)),
+        "finish_retry": _seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
+        "heartbeat_interval": _seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
+                                       HEARTBEAT_INTERVAL_RANGE),
+    }
+
+
+def _retention_days(retention: Any) -> int:
     try:
         # int() would truncate 1.5 and accept True; a retention is a whole number, from TOML or text.
         if isinstance(retention, bool) or (isinstance(retention, float) and not retention.is_integer()):
             raise ValueError
-        retention_days = int(retention.strip() if isinstance(retention, str) else retention)
-        if retention_days < 1:
+        days = int(retention.strip() if isinstance(retention, str) else retention)
+        if days < 1:
             raise ValueError
     except (TypeError, ValueError):
         raise ConfigError("runlog_retention_days: must be a whole number of days >= 1") from None
+    return days
 
-    return Settings(
-        home=home,
-        db_url=db_url,
-        app_db_url=app_db_url,
-        redis_url=redis_url,
-        environment=environment,
-        registry=text("registry") or DEFAULT_REGISTRY,
-        log_dir=directory("log_dir", home / "logs"),
-        reports_dir=directory("reports_dir", home / "reports"),
-        timezone=tz,
-        secret_key=text("secret_key"),
-        runlog_retention_days=retention_days,
-        **_notify_fields(file_data, raw, path, home),
-        kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
-        systemd=systemd_settings(file_data.get("systemd", {})),
-        config_file=path,
-        sources=sources,
-        stop_grace=_seconds("stop_grace", raw.get("stop_grace", DEFAULT_STOP_GRACE), STOP_GRACE_RANGE),
-        lease_ttl=_seconds("lease_ttl", raw.get("lease_ttl", DEFAULT_LEASE_TTL), LEASE_TTL_RANGE),
-        hostname=_hostname(text("hostname")),
-        now=_instant("now", raw.get("now")),
-        crontab_command=_command("crontab_command", text("crontab_command")),
-        cron_d=directory("cron_d", DEFAULT_CRON_D),
-        debug=_flag("debug", raw.get("debug", False)),
-        finish_retry=_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
-        heartbeat_interval=_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
-                                    HEARTBEAT_INTERVAL_RANGE),
-        **serve_settings(raw),
-        registry_path=directory("registry_path", Path()) if text("registry_path") else None,
-        spread_seed=text("spread_seed") or "",
-    )
+
+def _check_schedule(value: str | None) -> str:
+    """Return the schedule of the block's periodic `cronkit check` line, validated as Debian's cron reads it."""
+    if value is None:
+        return DEFAULT_CHECK_SCHEDULE
+    from .schedule import validate_schedule
+
+    if value.startswith("@"):
+        raise ConfigError(f"check_schedule: {value!r}: give five cron fields (the block adds its own @reboot line)")
+    validate_schedule(value, "check_schedule")
+    return value
 
 
 def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:

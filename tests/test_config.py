@@ -44,6 +44,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "registry_path": ("/opt/po", "/opt/pe", "/opt/pf", None),
     "metrics_dir": ("/opt/mo", "/opt/me", "/opt/mf", "/h/metrics"),
     "spread_seed": ("s-opt", "s-env", "s-file", ""),
+    "check_schedule": ("* * * * *", "*/10 * * * *", "7 * * * *", "*/5 * * * *"),
 }
 
 
@@ -91,6 +92,8 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
     ("serve_port", "http", "serve_port: must be a port number (1-65535)"),
     ("health_public", "maybe", "health_public: must be true or false"),
     ("public_url", "ftp://x", "public_url: 'ftp://x' must start with http:// or https://"),
+    ("check_schedule", "@reboot", "check_schedule: '@reboot': give five cron fields (the block adds its own @reboot line)"),
+    ("check_schedule", "61 * * * *", "check_schedule: minute: 61 is out of range 0-59"),
 ])
 def test_serve_settings_name_the_bad_key(name: str, value: str, error: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -255,3 +255,21 @@ def test_render_check_reports_a_diff(run_cli, cronkit_env: dict[str, str], tmp_p
     shown = run_cli("--env", "production", *CRONTAB_D_ARGS, env=cronkit_env)
     assert shown.returncode == 0
     assert shown.stdout == (REPO / "crontab.d" / "production").read_text()
+
+
+def test_check_schedule_setting_and_its_drift(run_cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`check_schedule` sets the periodic check line; health names that line when it drifts."""
+    reg = write_registry(tmp_path / "reg.py", '@registry.task("0 * * * *", environments=["*"], catchup="latest")\n'
+                                               "def hourly(ctx):\n    return {}\n")
+    cron_d = tmp_path / "cron.d"
+    cron_d.mkdir()
+    env = {**cronkit_env, "CRONKIT_TASKS": str(reg), "CRONKIT_CRON_D": str(cron_d)}
+    done = run_cli("install", "--target", "cron.d", "--user", "root", env={**env, "CRONKIT_CHECK_SCHEDULE": "* * * * *"})
+    assert done.returncode == 0, done.stderr
+    text = (cron_d / "reg").read_text()
+    assert "\n* * * * * root " in text and "check\n@reboot root " in text
+    assert run_cli("health", env={**env, "CRONKIT_CHECK_SCHEDULE": "* * * * *"}).returncode == 0
+    drifted = run_cli("health", env=env)  # the default, */5, renders another line than the one installed
+    assert drifted.returncode == 1
+    assert ("crontab: the block's `cronkit check` line renders differently now than when installed: "
+            "run cronkit install") in drifted.stdout.splitlines()

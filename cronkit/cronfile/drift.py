@@ -7,6 +7,8 @@ settings since the install.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +17,8 @@ from typing import Any
 from ..config import Settings
 from ..registry import Registry
 from .block import task_of_line
+
+_CHECK_LINE = re.compile(r"\scheck(\s--boot)?\s*$")  # the block's `cronkit check` lines (render.check_lines)
 
 
 @dataclass
@@ -30,9 +34,14 @@ class Drift:
         """Return the JSON shape of `status --json` (`block.drift` and each task's `drift`)."""
         return {"task": self.task, "kind": self.kind, "installed": self.installed, "expected": self.expected}
 
+    def _check_lines(self) -> bool:
+        lines = self.installed + self.expected
+        return bool(lines) and all(_CHECK_LINE.search(line) for line in lines)
+
     def reason(self) -> str:
         """Return the line `cronkit health` prints for this difference."""
-        who = f"task {self.task}" if self.task else "a line of the block that names no task"
+        who = f"task {self.task}" if self.task else (
+            "the block's `cronkit check` line" if self._check_lines() else "a line of the block that names no task")
         return {
             "missing": f"crontab: {who} is not in the installed block: run cronkit install",
             "extra": f"crontab: {who} is installed but not rendered by the registry here: run cronkit install",
@@ -143,6 +152,16 @@ def zone_drift(state: Mapping[str, Any], root: str = "/") -> Drift | None:
     return Drift(None, "host-zone", [then], [now or "unknown (cannot be detected)"])
 
 
+def _recorded_lines(state: Mapping[str, Any]) -> list[str] | None:
+    """Return the lines the last install wrote: its whole block (the `cronkit check` lines too),
+    else, in state written before the block was recorded, its task lines."""
+    block = state.get("block")
+    if isinstance(block, str):
+        return block.splitlines()
+    lines = state.get("lines")
+    return list(lines) if isinstance(lines, list) else None
+
+
 installed_times = _installed_at  # for the catch-up planner (check.py)
 
 
@@ -155,7 +174,7 @@ def read_installation(settings: Settings, registry: Registry) -> Installation:
     expected = install.expected_lines(settings, registry, target)
     installed = install.installed_lines(settings, registry, target, state)
     installed_at = _installed_at(state) if state else {}
-    recorded = state.get("lines") if state else None
+    recorded = _recorded_lines(state) if state else None
     drift = compare_lines(installed, expected, recorded) if installed is not None else []
     moved = zone_drift(state) if state and installed is not None else None
     if moved is not None:

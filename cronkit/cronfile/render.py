@@ -159,13 +159,12 @@ def needs_check(settings: Settings, registry: Registry) -> bool:
     return check_has_work(settings, registry)
 
 
-def check_lines(inputs: RenderInputs, user: str | None) -> list[str]:
-    """Return the comment and the two lines that run `cronkit check`: every 5 minutes and at boot."""
-    from ..check import CHECK_INTERVAL
-
+def check_lines(inputs: RenderInputs, user: str | None, schedule: str) -> list[str]:
+    """Return the comment and the two lines that run `cronkit check`: on `schedule` (the
+    `check_schedule` setting, every 5 minutes by default) and at boot."""
     return [
         "# cronkit check: catch up slots missed while the host was down (the tasks' catchup policy)",
-        _cron_line(CHECK_INTERVAL, check_command(inputs), user),
+        _cron_line(schedule, check_command(inputs), user),
         _cron_line("@reboot", check_command(inputs, "--boot"), user),
     ]
 
@@ -219,7 +218,7 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
         body.extend(lines)
         tasks.append(RenderedTask(task.name, task.resolved_schedule, zone, lines))
     if enabled and needs_check(settings, registry):
-        body.extend(check_lines(inputs, user))
+        body.extend(check_lines(inputs, user, settings.check_schedule))
     header = (
         f"# Managed by cronkit: environment {settings.environment}, host zone {inputs.host_zone}. "
         "Change the registry and run `cronkit install`; edits here are overwritten."

@@ -1,33 +1,31 @@
-"""End to end with the real cron daemon: install a cron.d file, let cron run the task, uninstall."""
+"""End to end with the real cron daemon: install cron.d files from a user's project, let cron run
+the task, the catch-up check line and a run that cannot start, see it all in the CLI, uninstall."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import time
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import IN_CI, need, write_registry
+from tests.conftest import CRONKIT, IN_CI, need
 
 CRON_D = Path("/etc/cron.d")
 PIDFILE = Path("/run/crond.pid")
 # cron reads /etc/cron.d when it wakes at a minute boundary, then runs what is due in that minute.
-# The test schedules its task for one minute only, the next boundary the install beats by LEAD
-# seconds, and waits for that boundary, then at most WAIT_SECONDS for the run to be recorded.
+# The test schedules its tasks for one minute only, the next boundary the install beats by LEAD
+# seconds, and waits for that boundary, then at most WAIT_SECONDS for the runs to be recorded.
 LEAD = 10
 WAIT_SECONDS = 60
-TICK = """
-@registry.task("{schedule}", name="tick", environments=["*"], timeout="50s", timezone="{zone}")
-def tick(ctx):
-    return {{'slot': ctx.slot.isoformat()}}
-"""
 
 
 def cron_running() -> bool:
@@ -43,53 +41,140 @@ def cron_running() -> bool:
     return False
 
 
+# The README's "A task of your own", as a user lays it out: a package in a project directory,
+# named by module (`CRONKIT_TASKS=myapp.cron`), installed from that directory with no PYTHONPATH.
+APP = """from cronkit import Registry, TaskContext
+
+registry = Registry()
+
+
+@registry.task("{tick}", name="tick", environments=["*"], timeout="50s", timezone="{zone}")
+def tick(ctx: TaskContext) -> dict:
+    return {{"slot": ctx.slot.isoformat()}}
+
+
+@registry.task("{caught}", name="caught", environments=["*"], timeout="50s", timezone="{zone}",
+               catchup="latest", grace="30s")
+def caught(ctx: TaskContext) -> dict:
+    return {{"slot": ctx.slot.isoformat()}}
+"""
+BROKEN = """from cronkit import Registry
+
+registry = Registry()
+
+
+@registry.task("{tick}", name="tock", environments=["*"], timezone="{zone}", catchup="skip")
+def tock(ctx):
+    return {{}}
+"""
+
+
+@dataclass
+class Project:
+    """A user's project directory with its registry package, its cronkit home and its cron.d file."""
+
+    root: Path
+    package: str
+    block_id: str
+    env: dict[str, str]
+
+    @property
+    def module(self) -> Path:
+        return self.root / self.package / "cron.py"
+
+    @property
+    def home(self) -> Path:
+        return Path(self.env["CRONKIT_HOME"])
+
+    def cronkit(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        """Run `cronkit ARGS` from the project directory, as its user types it."""
+        return subprocess.run([CRONKIT, *args], env={**self.env, **extra}, cwd=self.root, capture_output=True,
+                              text=True, timeout=120)
+
+
+def project(tmp_path: Path, cronkit_env: dict[str, str], name: str, package: str) -> Project:
+    root = tmp_path / name
+    (root / package).mkdir(parents=True)
+    (root / package / "__init__.py").write_text("")
+    env = {k: v for k, v in cronkit_env.items() if k not in ("PYTHONPATH", "CRONKIT_CRON_D")}
+    env.update({"CRONKIT_HOME": str(root / "state"), "CRONKIT_TASKS": f"{package}.cron",
+                # the periodic `cronkit check` line every minute, so the test sees it fire
+                "CRONKIT_CHECK_SCHEDULE": "* * * * *"})
+    return Project(root, package, f"cronkit-e2e-{uuid.uuid4().hex[:10]}", env)
+
+
 @pytest.mark.slow
 @pytest.mark.cron
-def test_cron_runs_an_installed_task(run_cli, cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(
+        cronkit_env: dict[str, str], tmp_path: Path) -> None:
+    """The real cron daemon, three things in one minute:
+
+    - `tick`, in a project's own module registry installed as the README says, runs with trigger
+      cron for the one minute it names, and `history` (typed in the project) shows it;
+    - the block's `cronkit check` line fires and catches up `caught`, whose slot (the minute the
+      install ran in) passed while its line was not yet in cron: the install is recorded two
+      minutes earlier (`CRONKIT_NOW` pins the install's clock only; it is never written for cron),
+      which is a host that was down over that slot, and the slot is run with trigger catchup;
+    - a second project whose registry breaks after install: its cron run cannot start, leaves a
+      start-failure record, and `status` and `health` in that project say so.
+    """
     if shutil.which("cron") is None:
         need("the cron daemon", "apt-get install cron")
     if os.geteuid() != 0:
         if IN_CI:
             pytest.fail("the cron end-to-end test needs root (it writes /etc/cron.d) in CI", pytrace=False)
         pytest.skip("needs root: it writes a file into /etc/cron.d")
-    block_id = f"cronkit-e2e-{uuid.uuid4().hex[:10]}"
-    target = CRON_D / block_id
-    registry = tmp_path / "e2e_tasks.py"
-    env = {**cronkit_env, "CRONKIT_TASKS": str(registry)}
-    env.pop("CRONKIT_CRON_D", None)
+    app = project(tmp_path, cronkit_env, "shop", "myapp")
+    broken = project(tmp_path, cronkit_env, "billing", "billingapp")
     daemon: subprocess.Popen[bytes] | None = None
     try:
         if not cron_running():
             daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
             assert daemon.poll() is None, "cron -f exited at once"
-        installed_at, boundary = _install_for_next_minute(run_cli, registry, env, block_id)
-        text = target.read_text()
+        installed_at, boundary, missed = _install_for_next_minute(app, broken)
+        broken.module.write_text("import billing_sdk_missing\n" + broken.module.read_text())
         fire = datetime.fromtimestamp(boundary, ZoneInfo(_host_zone()))
+        text = (CRON_D / app.block_id).read_text()
         assert f"\n{fire.minute} {fire.hour} {fire.day} {fire.month} * root /" in text and " run tick --trigger cron\n" in text
-        st = target.stat()
+        assert "\n* * * * * root /" in text and " check\n@reboot root /" in text
+        st = (CRON_D / app.block_id).stat()
         assert (st.st_uid, st.st_mode & 0o777) == (0, 0o644)
 
-        runs: list[tuple[str, str, int | None]] = []
+        runs: list[tuple[str, str, str, int | None]] = []
+        failure = broken.home / "start-failures" / f"{broken.block_id}.json"
         time.sleep(max(0.0, boundary - time.time()))  # nothing can run before the boundary
         deadline = boundary + WAIT_SECONDS
         while time.time() < deadline:
-            runs = _runs(home)
-            if any(status == "succeeded" for status, _, _ in runs):
+            runs = _runs(app.home)
+            done = {(task, trigger) for task, status, trigger, _ in runs if status == "succeeded"}
+            if {("tick", "cron"), ("caught", "catchup")} <= done and failure.exists():
                 break
             time.sleep(1)
-        succeeded = [(trigger, slot) for status, trigger, slot in runs if status == "succeeded"]
-        assert succeeded, f"cron did not run the task within {WAIT_SECONDS}s of {fire:%H:%M %Z}; runs: {runs}"
-        trigger, slot = succeeded[0]
-        assert trigger == "cron"
-        assert slot is not None and slot % 60_000 == 0 and slot >= int(installed_at // 60 * 60_000)
-        assert slot == boundary * 1000  # the one minute it was scheduled for
+        succeeded = {(task, trigger, slot) for task, status, trigger, slot in runs if status == "succeeded"}
+        assert ("tick", "cron", boundary * 1000) in succeeded, \
+            f"cron did not run tick within {WAIT_SECONDS}s of {fire:%H:%M %Z}; runs: {runs}"
+        assert ("caught", "catchup", missed * 1000) in succeeded, f"the check line did not catch up; runs: {runs}"
+        assert all(slot is not None and slot >= int(installed_at // 60 * 60_000) - 60_000 for *_, slot in succeeded)
 
-        gone = run_cli("uninstall", "--target", "cron.d", "--id", block_id, env=env)
-        assert gone.returncode == 0, gone.stderr
-        assert not target.exists()
+        history = app.cronkit("history", "--json")
+        assert history.returncode == 0, history.stderr
+        seen = {(r["task"], r["trigger"], r["status"]) for r in json.loads(history.stdout)}
+        assert {("tick", "cron", "succeeded"), ("caught", "catchup", "succeeded")} <= seen
+
+        assert failure.exists(), f"no start-failure record for the broken block within {WAIT_SECONDS}s"
+        record = json.loads(failure.read_text())
+        assert record["task"] == "tock" and "billing_sdk_missing" in record["error"]
+        _assert_reports_start_failure(broken)
+
+        for proj in (app, broken):
+            gone = proj.cronkit("uninstall", "--target", "cron.d", "--id", proj.block_id,
+                                CRONKIT_TASKS="cronkit.tasks")
+            assert gone.returncode == 0, gone.stderr
+            assert not (CRON_D / proj.block_id).exists()
     finally:
-        target.unlink(missing_ok=True)
+        for proj in (app, broken):
+            (CRON_D / proj.block_id).unlink(missing_ok=True)
         if daemon is not None:
             daemon.terminate()
             daemon.wait(10)
@@ -100,25 +185,41 @@ def test_cron_runs_an_installed_task(run_cli, cronkit_env: dict[str, str], tmp_p
                 pass
 
 
-def _install_for_next_minute(run_cli, registry: Path, env: dict[str, str], block_id: str) -> tuple[float, int]:  # type: ignore[no-untyped-def]
-    """Install `tick` for the next minute boundary at least LEAD seconds away; return (install time, boundary).
+def _assert_reports_start_failure(broken: Project) -> None:
+    """`status` and `health`, typed in the broken project, name the start failure and its cause."""
+    for command in ("status", "health"):
+        shown = broken.cronkit(command)
+        assert shown.returncode != 0, shown.stdout
+        assert "billing_sdk_missing" in shown.stdout + shown.stderr, (shown.stdout, shown.stderr)
+        assert "Traceback" not in shown.stderr
 
-    The schedule names that one minute in the host's zone, so the cron line is the schedule. If
-    the install itself ran past the boundary (a loaded machine), schedule the next one and install again.
+
+def _install_for_next_minute(app: Project, broken: Project) -> tuple[float, int, int]:
+    """Install both projects for the next minute boundary at least LEAD seconds away.
+
+    Return (install time, boundary, the missed slot). `caught` names the minute the install
+    runs in, recorded as installed two minutes before it. If the installs ran past the boundary
+    (a loaded machine), schedule the next one and install again.
     """
     for _ in range(3):
         # cron notices a change by the directory's mtime, in seconds: not in the second it last looked
         time.sleep(max(0.0, 2 - time.time() % 60))
         installed_at = time.time()
+        missed = int(installed_at) // 60 * 60
         boundary = (int(installed_at + LEAD) // 60 + 1) * 60
         zone = _host_zone()
-        fire = datetime.fromtimestamp(boundary, ZoneInfo(zone))
-        schedule = f"{fire.minute} {fire.hour} {fire.day} {fire.month} *"
-        write_registry(registry, TICK.format(schedule=schedule, zone=zone))
-        done = run_cli("install", "--target", "cron.d", "--id", block_id, "--user", "root", env=env)
-        assert done.returncode == 0, done.stderr
+        fire, gone = (datetime.fromtimestamp(t, ZoneInfo(zone)) for t in (boundary, missed))
+        tick = f"{fire.minute} {fire.hour} {fire.day} {fire.month} *"
+        app.module.write_text(APP.format(tick=tick, caught=f"{gone.minute} {gone.hour} {gone.day} {gone.month} *",
+                                         zone=zone))
+        broken.module.write_text(BROKEN.format(tick=tick, zone=zone))
+        pinned = datetime.fromtimestamp(missed - 120, UTC).isoformat()
+        for proj in (app, broken):
+            done = proj.cronkit("install", "--target", "cron.d", "--id", proj.block_id, "--user", "root",
+                                CRONKIT_NOW=pinned)
+            assert done.returncode == 0, done.stderr
         if time.time() < boundary - 2:
-            return installed_at, boundary
+            return installed_at, boundary, missed
     pytest.fail(f"three installs each took more than {LEAD}s", pytrace=False)
 
 
@@ -128,12 +229,12 @@ def _host_zone() -> str:
     return target.split("zoneinfo/", 1)[1] if "zoneinfo/" in target else "UTC"
 
 
-def _runs(home: Path) -> list[tuple[str, str, int | None]]:
+def _runs(home: Path) -> list[tuple[str, str, str, int | None]]:
     path = home / "cronkit.db"
     if not path.exists():
         return []
     try:
         with sqlite3.connect(path, timeout=5) as db:
-            return list(db.execute("SELECT status, trigger, scheduled_for FROM runs ORDER BY id"))
+            return list(db.execute("SELECT task, status, trigger, scheduled_for FROM runs ORDER BY id"))
     except sqlite3.OperationalError:  # the schema is being created by the first run
         return []

@@ -186,3 +186,24 @@ def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process, c
     assert lines[2].split() == ["task", "status", "trigger", "started", "took", "exit"]
     assert all(len(line) <= 80 and line == line.rstrip() for line in lines)
     assert lines[4].split()[:3] == ["daily-analytics-updates", "succeeded", "manual"]
+
+
+def test_block_check_line_that_cannot_start_leaves_the_same_trace(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """The block's `cronkit check` line is a cron run of the block too: its start failure is reported."""
+    app = tmp_path / "myapp" / "cron.py"
+    app.write_text(APP.replace('"*/15 * * * *"', '"0 * * * *"'))  # hourly: catchup=latest, so check lines
+    assert run_process("install", "--target", "cron.d", "--user", "root", env=app_env).returncode == 0
+    lines = (tmp_path / "cron.d" / "myapp-cron").read_text().splitlines()
+    check = next(line for line in lines if line.endswith(" check") and not line.startswith("#")).split(" ", 6)[6]
+    elsewhere = tmp_path / "cron-home"
+    elsewhere.mkdir()
+    app.write_text("import billing_sdk_missing\n" + app.read_text())
+
+    failed = as_cron(check, elsewhere)
+    assert failed.returncode == 78 and "Traceback" not in failed.stderr
+    record = json.loads((home / "start-failures" / "myapp-cron.json").read_text())
+    assert record["task"] == "check" and "billing_sdk_missing" in record["error"]
+
+    app.write_text(app.read_text().removeprefix("import billing_sdk_missing\n"))
+    assert as_cron(check, elsewhere).returncode == 0
+    assert not (home / "start-failures" / "myapp-cron.json").exists()

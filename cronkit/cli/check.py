@@ -3,11 +3,16 @@ missed-slot notifications, metrics files, the outbox)."""
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from ..config import Settings
+from ..errors import CronkitError
+from ..registry import Registry
+from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json, state_of
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +34,8 @@ def register(app: typer.Typer) -> None:
         from ..check import run_check
         from ..clock import now
 
-        report = run_check(get_settings(ctx), get_registry(ctx), now(), boot=boot)
+        settings, registry = _start(ctx)
+        report = run_check(settings, registry, now(), boot=boot)
         if json:
             print_json(report.as_dict())
         else:
@@ -45,3 +51,27 @@ def register(app: typer.Typer) -> None:
                 print(f"cronkit: check: outbox: {error} (kept for the next check)", file=sys.stderr)
         if not report.ok:
             raise typer.Exit(1)
+
+
+def _start(ctx: typer.Context) -> tuple[Settings, Registry]:
+    """Resolve the settings and the registry; from a block's line (`--config <home>/cron/<block>.toml`)
+    a failure leaves the block's start-failure record, and a start clears it, as `cronkit run` does."""
+    from datetime import UTC, datetime
+
+    from .. import startfail
+
+    options = state_of(ctx).options
+    from_block = bool(options.config) and Path(options.config or "").parent.name == startfail.RUN_CONFIG_DIR
+    key = startfail.key_for(options.config)
+    try:
+        settings, registry = get_settings(ctx), get_registry(ctx)
+    except CronkitError as exc:
+        if from_block:
+            home = startfail.home_for(options.config, options.home, os.environ)
+            error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            startfail.record(home, key, task="check", error=error, exit_code=int(getattr(exc, "exit_code", 1)),
+                             at=datetime.now(UTC).isoformat(timespec="seconds"))
+        raise
+    if from_block:
+        startfail.clear(settings.home, key)
+    return settings, registry

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
 
+from ..config import Settings
 from .common import JSON_OPTION, cli_errors, console, get_settings, print_json
 
 app = typer.Typer(
@@ -65,49 +71,34 @@ def seed(
         return
     from rich.table import Table
 
+    from ..redact import redact_url
+
     table = Table(title="Demo data", show_header=True)
     table.add_column("what")
     table.add_column("count")
-    rows = [
-        (
-            "users",
-            f"{counts['users']:,} ({counts['unverified_users']:,} unverified, "
-            f"{counts['stale_unverified_users']:,} older than 30 days)",
-        ),
-        ("courses", f"{counts['courses']:,}"),
-        (
-            "enrollments",
-            f"{counts['enrollments']:,} ({counts['completed_enrollments']:,} completed)",
-        ),
-        ("activity events", f"{counts['activity_events']:,} since {counts['from'][:10]}"),
-        (
-            "password reset tokens",
-            f"{counts['password_reset_tokens']:,} "
-            f"({counts['expired_password_reset_tokens']:,} expired)",
-        ),
-        (
-            "secrets",
-            f"{counts['secrets']:,}" if counts["secrets"] else "0 (CRONKIT_SECRET_KEY not set)",
-        ),
-        (
-            "refresh tokens (Redis)",
-            f"{counts['refresh_tokens']:,} ({counts['expired_refresh_tokens']:,} expired)"
-            if settings.redis_url
-            else "none (CRONKIT_REDIS_URL not set)",
-        ),
-        (
-            "log files",
-            f"{counts['log_files']:,} ({counts['old_log_files']:,} older than 30 days, "
-            f"{counts['log_bytes'] / 1_048_576:,.1f} MiB) in {settings.log_dir}",
-        ),
-    ]
-    for what, value in rows:
+    for what, value in _seed_rows(counts, settings):
         table.add_row(what, value)
     out = console()
     out.print(table)
-    from ..redact import redact_url
-
     out.print(f"Platform database: {redact_url(settings.app_db_url)}", markup=False)
+
+
+def _seed_rows(counts: dict[str, Any], settings: Settings) -> list[tuple[str, str]]:
+    """Return the rows of the seed table: what was written, with the parts worth knowing."""
+    return [
+        ("users", f"{counts['users']:,} ({counts['unverified_users']:,} unverified, "
+                  f"{counts['stale_unverified_users']:,} older than 30 days)"),
+        ("courses", f"{counts['courses']:,}"),
+        ("enrollments", f"{counts['enrollments']:,} ({counts['completed_enrollments']:,} completed)"),
+        ("activity events", f"{counts['activity_events']:,} since {counts['from'][:10]}"),
+        ("password reset tokens", f"{counts['password_reset_tokens']:,} "
+                                  f"({counts['expired_password_reset_tokens']:,} expired)"),
+        ("secrets", f"{counts['secrets']:,}" if counts["secrets"] else "0 (CRONKIT_SECRET_KEY not set)"),
+        ("refresh tokens (Redis)", f"{counts['refresh_tokens']:,} ({counts['expired_refresh_tokens']:,} expired)"
+                                   if settings.redis_url else "none (CRONKIT_REDIS_URL not set)"),
+        ("log files", f"{counts['log_files']:,} ({counts['old_log_files']:,} older than 30 days, "
+                      f"{counts['log_bytes'] / 1_048_576:,.1f} MiB) in {settings.log_dir}"),
+    ]
 
 
 DEMO_KEY_FILE = "demo.key"
@@ -129,12 +120,9 @@ def run_all(
 
     Example: cronkit demo run --users 500
     """
-    import dataclasses
-    import os
-    import secrets
     import subprocess
-    import sys
-    from pathlib import Path
+
+    from rich.markup import escape
 
     from ..registry import load_registry
     from ..tasks.demo import seed_demo
@@ -143,15 +131,8 @@ def run_all(
     env = dict(os.environ)
     out = console()
     if settings.secret_key is None:
-        key_file = settings.home / DEMO_KEY_FILE
-        settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if not key_file.exists():
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(32))
-        key = key_file.read_text().strip()
-        settings = dataclasses.replace(settings, secret_key=key)
-        env["CRONKIT_SECRET_KEY"] = key
+        settings, key_file = _with_demo_key(settings)
+        env["CRONKIT_SECRET_KEY"] = settings.secret_key or ""
         if not as_json:
             out.print(f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {key_file}", markup=False)
     counts = seed_demo(settings, users=users, days=days, seed=seed, reset=True)
@@ -160,40 +141,59 @@ def run_all(
             f"Seeded {counts['users']:,} users, {counts['activity_events']:,} events, "
             f"{counts['log_files']:,} log files, {counts['secrets']:,} secrets", markup=False,
         )
+    base = _cronkit_command(settings)
+    runs = []
+    for task in load_registry("cronkit.tasks"):
+        runs.append(_run_task(base, env, task.name))
+        if not as_json:
+            code = runs[-1]["exit_code"]
+            mark = "[green]ok[/green]" if code == 0 else f"[red]exit {code}[/red]"
+            out.print(f"  {task.name:<30} {mark} {escape(str(runs[-1]['status']))}")
+    failed = [run["task"] for run in runs if run["exit_code"] != 0]
+    if as_json:
+        print_json({"seeded": counts, "runs": runs, "failed": failed})
+    else:
+        subprocess.run([*base, "history", "--limit", "10"], env=env)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _with_demo_key(settings: Settings) -> tuple[Settings, Path]:
+    """Return the settings with the demo's own secret key (made once, mode 0600), and its file."""
+    import dataclasses
+    import secrets
+
+    key_file = settings.home / DEMO_KEY_FILE
+    settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return dataclasses.replace(settings, secret_key=key_file.read_text().strip()), key_file
+
+
+def _cronkit_command(settings: Settings) -> list[str]:
+    """Return `cronkit` with the global options that make its runs use these settings."""
     exe = Path(sys.executable).with_name("cronkit")
-    cronkit = str(exe) if exe.exists() else sys.argv[0]
-    base = [cronkit]
+    base = [str(exe) if exe.exists() else sys.argv[0]]
     for flag, value in (("--config", settings.config_file), ("--home", str(settings.home)),
                         ("--env", settings.environment), ("--db-url", settings.db_url)):
         if value:
             base += [flag, str(value)]
-    base += ["--tasks", "cronkit.tasks"]
-    failed = []
-    runs: list[dict[str, object]] = []
-    for task in load_registry("cronkit.tasks"):
-        done = subprocess.run([*base, "run", task.name, "--json"], env=env, capture_output=True, text=True)
-        status, report = "?", None
-        try:
-            import json as json_
+    return [*base, "--tasks", "cronkit.tasks"]
 
-            report = json_.loads(done.stdout)
-            status = report["status"]
-        except (ValueError, KeyError, TypeError):
-            status = (done.stderr.strip().splitlines() or ["error"])[-1]
-        runs.append({"task": task.name, "exit_code": done.returncode, "status": status,
-                     "run_id": report.get("run_id") if isinstance(report, dict) else None,
-                     "error": report.get("error") if isinstance(report, dict) else status})
-        if done.returncode != 0:
-            failed.append(task.name)
-        if as_json:
-            continue
-        mark = "[green]ok[/green]" if done.returncode == 0 else f"[red]exit {done.returncode}[/red]"
-        out.print(f"  {task.name:<30} {mark} {status}")
-    if as_json:
-        print_json({"seeded": counts, "runs": runs, "failed": failed})
-        if failed:
-            raise typer.Exit(1)
-        return
-    subprocess.run([*base, "history", "--limit", "10"], env=env)
-    if failed:
-        raise typer.Exit(1)
+
+def _run_task(base: list[str], env: dict[str, str], task: str) -> dict[str, Any]:
+    """Run one task through `cronkit run --json`; return its line of the report."""
+    import json
+    import subprocess
+
+    done = subprocess.run([*base, "run", task, "--json"], env=env, capture_output=True, text=True)
+    try:
+        report = json.loads(done.stdout)
+        status = report["status"]
+    except (ValueError, KeyError, TypeError):
+        report, status = None, (done.stderr.strip().splitlines() or ["error"])[-1]
+    return {"task": task, "exit_code": done.returncode, "status": status,
+            "run_id": report.get("run_id") if isinstance(report, dict) else None,
+            "error": report.get("error") if isinstance(report, dict) else status}

@@ -139,7 +139,7 @@ def in_process(empty: dict[str, str], full: dict[str, str], repeat: int) -> dict
     from cronkit.config import load_settings
     from cronkit.health.stats import stats
     from cronkit.health.status import status
-    from cronkit.registry import load_registry
+    from cronkit.registry_loader import load_registry
     from cronkit.runlog.reader import HistoryFilter, RunLog
 
     sys.path.insert(0, str(Path(empty["CRONKIT_TASKS"]).parent))

@@ -7,7 +7,7 @@ import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +18,21 @@ from .config_tables import (
     kubernetes_settings,
     systemd_settings,
 )
+from .config_values import (
+    DEFAULT_CHECK_SCHEDULE,
+    DEFAULT_CRONTAB_COMMAND,
+    check_timezone,
+    checked_check_schedule,
+    checked_command,
+    checked_db_url,
+    checked_flag,
+    checked_hostname,
+    checked_instant,
+    checked_retention_days,
+    checked_seconds,
+    checked_url_text,
+)
 from .errors import ConfigError
-from .redact import redact_url, url_password
 
 if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
@@ -37,10 +50,7 @@ DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log befo
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
 HEARTBEAT_INTERVAL_RANGE = (0.1, DEFAULT_HEARTBEAT_INTERVAL)  # shorter only: other hosts assume 30 s
-DEFAULT_CRONTAB_COMMAND = ("crontab",)
 DEFAULT_CRON_D = Path("/etc/cron.d")
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 
 # setting name -> environment variable; the file uses the setting name as its key.
 ENV_VARS: dict[str, str] = {
@@ -85,12 +95,10 @@ RUNTIME_ENV_VARS: dict[str, str] = {
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
-_HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
-DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 
 
 @dataclass(frozen=True)
@@ -295,15 +303,15 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("redis_url: must start with redis://, rediss:// or unix://")
     if redis_url is not None:
-        _check_url_text("redis_url", redis_url)
+        checked_url_text("redis_url", redis_url)
     environment = raw.text("environment") or DEFAULT_ENVIRONMENT
     if not _ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
-    _check_timezone("timezone", tz)
+    check_timezone("timezone", tz)
     return {
-        "db_url": _url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
-        "app_db_url": _url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
+        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
+        "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,
         "registry": raw.text("registry") or DEFAULT_REGISTRY,
@@ -312,51 +320,26 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "reports_dir": raw.directory("reports_dir", home / "reports"),
         "timezone": tz,
         "secret_key": raw.text("secret_key"),
-        "runlog_retention_days": _retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
+        "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
-        "check_schedule": _check_schedule(raw.text("check_schedule")),
+        "check_schedule": checked_check_schedule(raw.text("check_schedule")),
     }
 
 
 def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
     """Return the runner tuning, host name, clock pin, crontab access and debug settings."""
     return {
-        "stop_grace": _seconds("stop_grace", raw.get("stop_grace", DEFAULT_STOP_GRACE), STOP_GRACE_RANGE),
-        "lease_ttl": _seconds("lease_ttl", raw.get("lease_ttl", DEFAULT_LEASE_TTL), LEASE_TTL_RANGE),
-        "hostname": _hostname(raw.text("hostname")),
-        "now": _instant("now", raw.get("now")),
-        "crontab_command": _command("crontab_command", raw.text("crontab_command")),
+        "stop_grace": checked_seconds("stop_grace", raw.get("stop_grace", DEFAULT_STOP_GRACE), STOP_GRACE_RANGE),
+        "lease_ttl": checked_seconds("lease_ttl", raw.get("lease_ttl", DEFAULT_LEASE_TTL), LEASE_TTL_RANGE),
+        "hostname": checked_hostname(raw.text("hostname")),
+        "now": checked_instant("now", raw.get("now")),
+        "crontab_command": checked_command("crontab_command", raw.text("crontab_command")),
         "cron_d": raw.directory("cron_d", DEFAULT_CRON_D),
-        "debug": _flag("debug", raw.get("debug", False)),
-        "finish_retry": _seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
-        "heartbeat_interval": _seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
+        "debug": checked_flag("debug", raw.get("debug", False)),
+        "finish_retry": checked_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
+        "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
     }
-
-
-def _retention_days(retention: Any) -> int:
-    try:
-        # int() would truncate 1.5 and accept True; a retention is a whole number, from TOML or text.
-        if isinstance(retention, bool) or (isinstance(retention, float) and not retention.is_integer()):
-            raise ValueError
-        days = int(retention.strip() if isinstance(retention, str) else retention)
-        if days < 1:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ConfigError("runlog_retention_days: must be a whole number of days >= 1") from None
-    return days
-
-
-def _check_schedule(value: str | None) -> str:
-    """Return the schedule of the block's periodic `cronkit check` line, validated as Debian's cron reads it."""
-    if value is None:
-        return DEFAULT_CHECK_SCHEDULE
-    from .schedule import validate_schedule
-
-    if value.startswith("@"):
-        raise ConfigError(f"check_schedule: {value!r}: give five cron fields (the block adds its own @reboot line)")
-    validate_schedule(value, "check_schedule")
-    return value
 
 
 def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -430,90 +413,9 @@ def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
     """
     environ = os.environ if environ is None else environ
     try:
-        return _flag("debug", environ.get(RUNTIME_ENV_VARS["debug"], "") or False)
+        return checked_flag("debug", environ.get(RUNTIME_ENV_VARS["debug"], "") or False)
     except ConfigError:
         return False
-
-
-def _seconds(name: str, value: Any, bounds: tuple[float, float]) -> float:
-    low, high = bounds
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        seconds = float(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        seconds = float("nan")
-    if not low <= seconds <= high:
-        raise ConfigError(f"{name}: {value!r} is not a number of seconds between {low:g} and {high:g}")
-    return seconds
-
-
-def _hostname(value: str | None) -> str:
-    if value is None:
-        return socket.gethostname()
-    if not _HOSTNAME.fullmatch(value):
-        raise ConfigError(f"hostname: {value!r} is not a host name (no spaces, at most 253 characters)")
-    return value
-
-
-def _instant(name: str, value: Any) -> datetime | None:
-    """Read an ISO 8601 instant (a TOML date-time too); one without an offset is UTC."""
-    if value is None:
-        return None
-    try:
-        instant = datetime.fromisoformat(value.strip()) if isinstance(value, str) else value
-        if not isinstance(instant, datetime):
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"{name}: {value!r} is not an ISO 8601 instant (2026-11-28T10:00:00+00:00)") from None
-    if instant.tzinfo is None:
-        instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
-
-
-def _command(name: str, value: str | None) -> tuple[str, ...]:
-    if value is None:
-        return DEFAULT_CRONTAB_COMMAND
-    import shlex  # not on the run path, which never sets it
-
-    try:
-        words = tuple(shlex.split(value))
-    except ValueError as exc:
-        raise ConfigError(f"{name}: {value!r}: {exc}") from None
-    if not words:
-        raise ConfigError(f"{name}: empty command")
-    return words
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ConfigError(f"{name}: {value!r} is not a boolean (1/0, true/false, yes/no, on/off)")
-
-
-def _url(name: str, value: str) -> str:
-    if "://" not in value:
-        raise ConfigError(f"{name}: {redact_url(value)!r} is not a database URL (sqlite:///path, postgresql://...)")
-    return _check_url_text(name, value)
-
-
-def _check_url_text(name: str, value: str) -> str:
-    """Refuse what drivers would split wrongly (and then quote half a password in their errors)."""
-    password = url_password(value)
-    if password is not None and "@" in password:
-        raise ConfigError(f"{name}: {redact_url(value)}: the password holds '@'; write it as %40")
-    return value
-
-
-def _check_timezone(name: str, value: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{name}: unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
 
 
 def sqlite_path(url: str) -> Path | None:

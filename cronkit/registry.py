@@ -5,14 +5,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from .errors import CronkitError, RegistryError
+from .errors import RegistryError
 from .params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -182,6 +180,7 @@ class Registry:
         `concurrency` and `singleton` say one thing (SPEC section 12): `singleton=False` means
         `"allow"`, `"allow"` means no singleton lock; given both, they must agree. `catchup`
         defaults to `"latest"` for a schedule whose period is an hour or more, else `"skip"`.
+        Long only by its signature (one keyword per registration option) and the Task it fills.
         """
         func, path, name, description = _identify(target, name, description)
         if not NAME_PATTERN.fullmatch(name):
@@ -192,9 +191,9 @@ class Registry:
         written = " ".join(schedule.split())
         resolved = self._resolve(written, name, where)
         if timezone is not None:
-            from .config import _check_timezone
+            from .config_values import check_timezone
 
-            _check_timezone(f"{where}: timezone", timezone)
+            check_timezone(f"{where}: timezone", timezone)
         envs = (environments,) if isinstance(environments, str) else tuple(environments)
         if not retries >= 0 or isinstance(retries, bool) or not isinstance(retries, int):
             raise RegistryError(f"{where}: retries must be a whole number >= 0")
@@ -378,101 +377,3 @@ def check_task_tables(registry: Registry, tables: Mapping[str, Mapping[str, Any]
         if name not in registry:
             raise_config(f"tasks.{name}: no such task in the registry")
         task_config(registry[name], table)
-
-
-def load_registry(spec: str, path: Path | str | None = None) -> Registry:
-    """Load a registry from `pkg.module`, `pkg.module:attr` or a path to a `.py` file.
-
-    A module is looked up the way `python -m` would find it from here, but without letting the
-    current directory shadow an installed module: `path` (the `registry_path` setting) first
-    when given, then the interpreter's path (PYTHONPATH, site-packages), then the current
-    directory. `install` records the directory the module came from (`import_root`).
-    """
-    attr = None
-    if path is not None:
-        entry = str(path)
-        if entry in sys.path:
-            sys.path.remove(entry)
-        sys.path.insert(0, entry)
-    elif not (spec.endswith(".py") or "/" in spec):
-        import os
-
-        cwd = os.getcwd()
-        if cwd not in sys.path and "" not in sys.path:
-            sys.path.append(cwd)
-    if spec.endswith(".py") or "/" in spec:
-        path = Path(spec).expanduser().resolve()
-        if not path.is_file():
-            raise RegistryError(f"registry: file not found: {path}")
-        module_name = path.stem  # the block id: stable across release directories
-        # A private module name, so that a registry file called like an installed module
-        # (redis.py, tasks.py) does not replace it; its own directory is importable, last.
-        key = f"cronkit_registry_{module_name}"
-        if str(path.parent) not in sys.path:
-            sys.path.append(str(path.parent))
-        try:
-            module_spec = importlib.util.spec_from_file_location(key, path)
-            assert module_spec is not None
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[key] = module
-            # Compiled from source every time, never through a .pyc: a registry file edited in
-            # place within the same second and to the same size would otherwise load stale.
-            exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
-        except CronkitError:  # a registration error (bad schedule, name, option) says it all already
-            raise
-        except Exception as exc:
-            raise RegistryError(f"registry: {path} failed to import: {type(exc).__name__}: {exc}") from exc
-        source = str(path)
-    else:
-        module_name, _, attr = spec.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except CronkitError:  # a registration error (bad schedule, name, option) says it all already
-            raise
-        except Exception as exc:
-            raise RegistryError(f"registry: {module_name} failed to import: {type(exc).__name__}: {exc}") from exc
-        source = spec
-    if attr:
-        registry = getattr(module, attr, None)
-        if not isinstance(registry, Registry):
-            raise RegistryError(f"registry: {spec} is not a Registry")
-    else:
-        found = [v for v in vars(module).values() if isinstance(v, Registry)]
-        if len(found) != 1:
-            raise RegistryError(f"registry: {spec} must define exactly one Registry (found {len(found)}); name it with module:attr")
-        registry = found[0]
-    registry.id = registry.id or module_name
-    registry.source = source
-    return registry
-
-
-def import_root(registry: Registry) -> str | None:
-    """Return the sys.path entry a module registry was imported from, when a cron run needs it.
-
-    None for a file registry (its path is absolute already), for cronkit's own, and for a
-    module of the interpreter's own directories (site-packages, the standard library), which
-    every run of this installation finds anyway.
-    """
-    source = registry.source
-    if not source or source.startswith("/"):
-        return None
-    top = source.partition(":")[0].split(".")[0]
-    module = sys.modules.get(top)
-    if module is None or top == "cronkit":
-        return None
-    file = getattr(module, "__file__", None)
-    if file:
-        where = Path(file).resolve()
-        root = where.parent.parent if where.name == "__init__.py" else where.parent
-    else:  # a namespace package
-        locations = list(getattr(module, "__path__", []))
-        if not locations:
-            return None
-        root = Path(locations[0]).resolve().parent
-    import site
-    import sysconfig
-
-    own = {Path(p).resolve() for key in ("purelib", "platlib", "stdlib", "platstdlib")
-           if (p := sysconfig.get_paths().get(key))}
-    own.update(Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()])
-    return None if root in own else str(root)

@@ -12,7 +12,8 @@ import pytest
 
 from cronkit import Registry, TaskContext
 from cronkit.errors import ConfigError, RegistryError, ScheduleError
-from cronkit.registry import Task, check_task_tables, load_registry, parse_duration, task_config
+from cronkit.registry import Task, check_task_tables, parse_duration, task_config
+from cronkit.registry_loader import load_registry
 
 from .conftest import write_registry
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from cronkit.config import load_settings
 from cronkit.cronfile.render import RenderInputs, cron_d_name, render, run_settings_toml
 from cronkit.errors import ConfigError, UsageError
-from cronkit.registry import Registry, load_registry
+from cronkit.registry import Registry
+from cronkit.registry_loader import load_registry
 from cronkit.schedule import fires_at, slot_for, slots_between
 from tests.conftest import write_registry
 

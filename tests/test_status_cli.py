@@ -41,7 +41,7 @@ def settings_env(env: dict[str, str], cronkit_env: dict[str, str]) -> dict[str, 
 
 def load(environ: dict[str, str]) -> tuple[Any, Any]:
     from cronkit.config import load_settings
-    from cronkit.registry import load_registry
+    from cronkit.registry_loader import load_registry
 
     settings = load_settings(environ=environ)
     return settings, load_registry(settings.registry)

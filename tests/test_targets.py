@@ -20,7 +20,8 @@ import yaml
 
 from cronkit.config import load_settings
 from cronkit.errors import ConfigError, RegistryError
-from cronkit.registry import Registry, load_registry
+from cronkit.registry import Registry
+from cronkit.registry_loader import load_registry
 from cronkit.schedule import slots_between, zone_info
 from cronkit.targets import joined
 from cronkit.targets.kubernetes import MAX_NAME, kubernetes_schedule, object_name

@@ -53,7 +53,8 @@ class CliState:
     def registry(self) -> Registry:
         """Return the task registry named by the settings, its [tasks.*] tables checked."""
         if self._registry is None:
-            from ..registry import check_task_tables, load_registry
+            from ..registry import check_task_tables
+            from ..registry_loader import load_registry
 
             settings = self.settings()
             registry = load_registry(settings.registry, settings.registry_path)

@@ -124,7 +124,7 @@ def run_all(
 
     from rich.markup import escape
 
-    from ..registry import load_registry
+    from ..registry_loader import load_registry
     from ..tasks.demo import seed_demo
 
     settings = get_settings(ctx)

@@ -139,7 +139,8 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
                              date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
         settings = opts.settings()
-        from ..registry import check_task_tables, load_registry
+        from ..registry import check_task_tables
+        from ..registry_loader import load_registry
 
         registry = load_registry(settings.registry, settings.registry_path)
         registry.apply_spread_seed(settings.spread_seed)

@@ -11,7 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import DEFAULT_CRONTAB_COMMAND, Settings
+from ..config import Settings
+from ..config_values import DEFAULT_CRONTAB_COMMAND
 from ..errors import ConfigError, ServiceUnavailable
 from ..host import invoking_user
 from .render import check_target, cron_d_name

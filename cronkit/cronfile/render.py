@@ -114,9 +114,9 @@ class RenderInputs:
             if not self.user:
                 raise UsageError("--target cron.d needs the user the lines run as (--user NAME)")
             check_user(self.user)
-        from ..config import _check_timezone
+        from ..config_values import check_timezone
 
-        _check_timezone("--host-zone", self.host_zone)
+        check_timezone("--host-zone", self.host_zone)
 
 
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
     values["registry"] = registry.source if registry.source.startswith("/") else settings.registry
-    from ..registry import import_root
+    from ..registry_loader import import_root
 
     root = import_root(registry)
     if root is not None:

@@ -117,6 +117,9 @@ def outcome_dict(outcome: Any, warnings: list[str] | None = None) -> dict[str, A
 
 
 def register(app: typer.Typer) -> None:
+    """Add render, install, uninstall and due to `app`. Long only because the four command
+    definitions nest here (typer reads their signatures); each one is short."""
+
     @app.command("render")
     @cli_errors
     def render_(

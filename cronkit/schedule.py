@@ -166,7 +166,7 @@ _UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Un
 
 @lru_cache(maxsize=256)
 def zone_info(zone: str) -> tzinfo:
-    """Return the tzinfo for an IANA name; UTC gets cronsim's fast path (no DST handling)."""
+    """Return the tzinfo for an IANA name; UTC gets datetime's own UTC (no DST handling, fast)."""
     if zone in _UTC_NAMES:
         return UTC
     try:
@@ -449,7 +449,7 @@ def _patch_lines(missing: list[datetime], host_zone: str) -> list[str]:
 def host_lines(expr: str, task_zone: str, host_zone: str) -> list[str]:
     """Return crontab schedules that, run by Debian cron in `host_zone`, cover every slot of `expr`.
 
-    The union of the lines' firings (cronsim, host zone) contains every instant at which
+    The union of the lines' firings (as Debian's cron reads them in the host zone) contains every instant at which
     `expr` fires in `task_zone`; `cronkit run` drops the extra ones with `slot_for`.
     Exact when the zones agree at every instant; otherwise the task's wall times moved by
     each offset difference that occurs, plus lines for slots a DST change moves.

@@ -251,3 +251,16 @@ def write_registry(path: Path, body: str) -> Path:
     )
     path.write_text(header + body)
     return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Put the `slow` tests first, so that under xdist their waits overlap the rest of the suite
+    rather than trail it; keep tests that share a module-scoped fixture (a server, a browser) on
+    one worker, so it is set up once (`--dist loadgroup` reads the xdist_group mark)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: collection order otherwise
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope == "module" for fixture_defs in defs for d in fixture_defs):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

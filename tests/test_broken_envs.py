@@ -61,6 +61,7 @@ def broken_env(kind: str, tmp_path: Path, home: Path) -> tuple[dict[str, str], l
     raise AssertionError(kind)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BROKEN)
 def test_every_command_fails_in_one_line(kind: str, cronkit_env: dict[str, str], tmp_path: Path,
                                          home: Path) -> None:

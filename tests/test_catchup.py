@@ -134,6 +134,7 @@ def test_due_explain_reports_a_slot_older_than_the_window_and_why(
     assert stats_days(str(host.env["CRONKIT_APP_DB_URL"])) == [date(2026, 11, 18), date(2026, 11, 20)]
 
 
+@pytest.mark.slow
 def test_two_hosts_booting_together_catch_up_each_slot_once(
         tmp_path: Path, cronkit_env: dict[str, str], pg_url: str, redis_url: str) -> None:
     registry = daily_registry(tmp_path, catchup="all", catchup_window="48h")

@@ -96,6 +96,7 @@ def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ig
     assert sorted(c["kind"] for c in gone["changes"]) == ["removed", "removed"]
 
 
+@pytest.mark.slow
 def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """`history` on a SQLite log takes a lean path (no typer, no SQLAlchemy) with the same answer."""
     import subprocess

@@ -16,6 +16,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from cronkit.health.missed import candidate_slots, count_missed
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
@@ -55,6 +57,7 @@ def windows() -> list[tuple[datetime, datetime]]:
     return merged
 
 
+@pytest.mark.slow
 def test_replay_every_slot_once_and_health_raises_no_false_alarm(tmp_path: Path) -> None:
     rng = random.Random(19)
     tasks = [(f"t{index}", expr, zone) for zone in ZONES for index_base, expr in enumerate(schedules(rng))

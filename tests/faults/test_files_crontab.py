@@ -40,6 +40,7 @@ def install_all(envs: list[dict[str, str]], args: list[str], tmp_path: Path) -> 
     return [(p.wait(120), p.communicate()[1]) for p in procs]
 
 
+@pytest.mark.slow
 def test_files_two_homes_installing_into_one_user_crontab_keep_both_blocks(
     cronkit_env: dict[str, str], tmp_path: Path, throwaway_user: str
 ) -> None:

@@ -25,6 +25,7 @@ def pg_proxy(pg_url: str) -> Any:
     proxy.close()
 
 
+@pytest.mark.slow
 def test_a_stalled_postgresql_connection_does_not_block_timeout_or_lease(
         cronkit_env: dict[str, str], tmp_path: Path, home: Path, pg_proxy: Any, redis_url: str) -> None:
     """Scenario: PostgreSQL stops answering (no reset) while a singleton with a Redis lease runs and heartbeats.
@@ -96,6 +97,7 @@ def test_a_redis_restart_does_not_let_a_second_host_run_a_singleton_alongside(
         server.stop()
 
 
+@pytest.mark.slow
 def test_concurrent_retries_of_one_dead_letter_run_the_task_once(cronkit_env: dict[str, str], tmp_path: Path,
                                                                   home: Path) -> None:
     """Scenario: three `cronkit dlq retry` of the same dead letter start at once (a task that is no singleton).

@@ -97,6 +97,7 @@ def test_postgresql_unreachable_for_a_moment_at_the_end_is_retried(
     assert run["status"] == "succeeded" and json.loads(run["result"])["answer"] == 42
 
 
+@pytest.mark.slow
 def test_postgresql_down_past_the_bound_journals_and_nul_bytes_are_stored_sanitised(
         cronkit_env: dict[str, str], tmp_path: Path, home: Path, pg_proxy: Any) -> None:
     """Scenario: a run that failed (NUL bytes in its output and error) ends while PostgreSQL refuses connections past the bound.

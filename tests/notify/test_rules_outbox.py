@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CRONKIT, free_port
 from tests.notify.conftest import notifications, runs
 from tests.notify.receivers import HttpReceiver
@@ -30,6 +32,7 @@ def events(http: HttpReceiver) -> list[tuple[str, int]]:
     return [(b["event"], b["run_id"]) for b in (json.loads(r.body) for r in http.requests)]
 
 
+@pytest.mark.slow
 def test_no_repeat_and_no_recovery_without_an_alert(run, config, http) -> None:  # type: ignore[no-untyped-def]
     config(hook(http.url("/h"), '["failure", "recovery", "success"]', "failures_before_alert = 3"))
     for fail in (1, 1, 0, 1, 1, 1, 1, 0):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from cronkit.runlog.engines import create_engine_for
@@ -92,6 +93,7 @@ def test_replace_on_one_host(tmp_path: Path, cronkit_env: dict[str, str]) -> Non
     check_record(f"sqlite:///{tmp_path / 'home' / 'cronkit.db'}", journal, first, second, "host-a")
 
 
+@pytest.mark.slow
 def test_replace_across_two_hosts_through_the_redis_lease(
         tmp_path: Path, cronkit_env: dict[str, str], pg_url: str, redis_url: str) -> None:
     registry = write_registry(tmp_path / "replacetasks.py", TASK)

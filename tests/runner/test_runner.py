@@ -230,6 +230,7 @@ def test_a_task_stuck_in_a_child_process_times_out(env, home, db, tmp_path, redi
     assert_unlocked(home, "stuck", redis_url)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hang", [False, True], ids=["returns", "times-out"])
 def test_processes_the_task_detached_from_its_group_are_stopped_too(env, home, db, tmp_path, hang) -> None:
     secs = f"600.{uuid.uuid4().int % 10**9}"  # a sleep no one else runs

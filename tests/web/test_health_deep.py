@@ -21,6 +21,7 @@ def _env(tmp_path: Path, cronkit_env: dict[str, str], **extra: str) -> dict[str,
     return server_env(cronkit_env, write_registry(tmp_path / "health_tasks.py", REGISTRY), **extra)
 
 
+@pytest.mark.slow
 def test_deep_health_is_503_within_the_bound_when_redis_dies(tmp_path: Path, cronkit_env: dict[str, str]) -> None:
     if shutil.which("redis-server") is None:
         need("redis-server", "apt-get install redis-server")
@@ -48,6 +49,7 @@ def test_deep_health_is_503_within_the_bound_when_redis_dies(tmp_path: Path, cro
         redis.stop()
 
 
+@pytest.mark.slow
 def test_deep_health_is_503_within_the_bound_when_the_database_stalls(tmp_path: Path,
                                                                       cronkit_env: dict[str, str],
                                                                       pg_url: str) -> None:

@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .fileutil import write_atomic
+
 DIRECTORY = "start-failures"
 RUN_CONFIG_DIR = "cron"  # as cronfile.render.RUN_CONFIG_DIR: install writes <home>/cron/<key>.toml
 DEFAULT_KEY = "default"
@@ -52,13 +54,7 @@ def record(home: Path, key: str, *, task: str, error: str, exit_code: int, at: s
     data = {"task": task, "error": error, "exit_code": exit_code, "at": at, "key": key}
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, (json.dumps(data, sort_keys=True) + "\n").encode())
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, sort_keys=True) + "\n", 0o600)
     except OSError:
         return None
     return path

@@ -24,7 +24,7 @@ def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str,
 def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None) -> None:
     """Print the files, each after `# --- <name>`, or write them into `output`."""
     from ..targets import joined
-    from ..targets.files import _write_atomic
+    from ..targets.files import write_file
 
     files = _files(ctx, target, executable)
     if output is None:
@@ -34,7 +34,7 @@ def render(ctx: typer.Context, target: str, output: Path | None, executable: str
         return
     output.mkdir(parents=True, exist_ok=True)
     for name in sorted(files):
-        _write_atomic(output / name, files[name])
+        write_file(output / name, files[name])
     print(f"wrote {len(files)} files into {output}")
 
 

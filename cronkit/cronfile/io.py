@@ -14,6 +14,7 @@ from pathlib import Path
 from ..config import Settings
 from ..config_values import DEFAULT_CRONTAB_COMMAND
 from ..errors import ConfigError, ServiceUnavailable
+from ..fileutil import write_atomic
 from ..host import invoking_user
 from .render import check_target, cron_d_name
 
@@ -175,27 +176,13 @@ def write_crontab(location: Location, text: str | None) -> None:
 
 
 def _write_cron_d(path: Path, text: str) -> None:
-    """Write a cron.d file atomically: a dot-named temp file in the same directory, then rename.
+    """Write a cron.d file atomically, root's and 0644 (cron refuses a group- or world-writable one).
 
-    Debian's cron ignores names holding a dot, so it never reads the half-written temp file.
+    The temp file's name holds dots: Debian's cron ignores it, so it never reads it half-written.
     """
-    tmp = path.parent / f".cronkit-tmp.{os.getpid()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
-        try:
-            os.fchmod(fd, 0o644)  # not group- or world-writable, or cron refuses the file
-            if os.geteuid() == 0:
-                os.fchown(fd, 0, 0)
-            os.write(fd, text.encode("utf-8", errors="surrogateescape"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
+        write_atomic(path, text, 0o644, owner=(0, 0) if os.geteuid() == 0 else None)
     except OSError as exc:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise CrontabUnavailable(f"cannot write {path}: {exc.strerror}") from None
     _fsync_dir(path.parent)
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import EXIT_SKIPPED, ConfigError, CronkitError
+from ..fileutil import write_atomic
 from ..host import invoking_user
 from ..registry import Registry
 from .block import extract, inner_lines
@@ -57,17 +58,9 @@ def _private_dir(path: Path) -> Path:
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a 0600 file atomically (temp file and rename in the same directory)."""
+    """Write a 0600 file atomically, in a private directory (the run settings may hold secrets)."""
     _private_dir(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8", errors="surrogateescape"))  # foreign crontab bytes
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_atomic(path, text, 0o600)
 
 
 @contextmanager

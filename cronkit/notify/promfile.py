@@ -9,12 +9,12 @@ collector never reads half a file. Plain SQL and no prometheus_client: this runs
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..fileutil import write_atomic
 from ..registry import Task
 from ..runlog.writer import RunStore
 from ..status import RunStatus
@@ -103,14 +103,7 @@ def write(store: RunStore, settings: Settings, task: Task, now: datetime) -> Pat
     directory = settings.metrics_path
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"cronkit_{task.name}.prom"
-    temp = directory / f".cronkit_{task.name}.prom.{os.getpid()}.tmp"  # not *.prom: the collector skips it
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(render(store, settings, task, now))
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+    write_atomic(target, render(store, settings, task, now), 0o644)  # its temp file is not *.prom: skipped
     return target
 
 

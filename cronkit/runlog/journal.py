@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ServiceUnavailable
+from ..fileutil import write_atomic
 from ..status import RunStatus
 from .writer import REMOTE_CALL_LIMIT, Execute, RunStore, bounded, clean_text
 
@@ -148,22 +149,8 @@ def write_journal(directory: Path, url: str, ops: Sequence[Op]) -> Path:
     """Write an outcome to `<directory>/<log>-run-<id>.json`, private and fsynced; return its path."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = directory / f"{_key(url)}-run-{_run_id(ops)}.json"
-    tmp = directory / f".{path.name}.{os.getpid()}.tmp"
     payload = json.dumps({"version": 1, "ops": [[kind, params] for kind, params in ops]}, sort_keys=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(payload.encode())
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_atomic(path, payload, 0o600, sync_dir=True)
     return path
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..fileutil import write_atomic
 
 MANIFEST = ".cronkit-manifest.json"
 MODE = 0o644
@@ -58,18 +58,9 @@ def read_manifest(directory: Path) -> dict[str, dict[str, str]]:
     return data
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def write_file(path: Path, text: str) -> None:
+    """Write one rendered file (mode 0644) so that a reader never sees half of it."""
+    write_atomic(path, text, MODE)
 
 
 def plan(directory: Path, files: dict[str, str], install_id: str) -> FileChanges:
@@ -113,13 +104,13 @@ def write_files(directory: Path, files: dict[str, str], install_id: str, dry_run
     manifest = read_manifest(directory)
     try:
         for name in changes.added + changes.changed:
-            _write_atomic(directory / name, files[name])
+            write_file(directory / name, files[name])
         for name in changes.removed:
             (directory / name).unlink(missing_ok=True)
         manifest[install_id] = {name: _digest(files[name]) for name in sorted(files)}
         if not manifest[install_id]:
             del manifest[install_id]
-        _write_atomic(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        write_file(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     except OSError as exc:
         raise ConfigError(f"cannot write into {directory}: {exc.strerror}") from None
     return changes

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
+
+from ..fileutil import write_atomic
 
 
 @contextmanager
@@ -36,20 +36,7 @@ def write_transaction(engine: Engine, secure_delete: bool = False) -> Iterator[C
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one.
-
-    The text goes to a temporary file in the same directory, is synced, given `mode` and
-    renamed over `path`; the directory is created when missing.
-    """
+    """Write `text` to `path` so that readers see the old file or the whole new one (fileutil),
+    creating the directory when missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, mode)

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .health.missed import (
+    INSTALL_SETTLE,  # a slot within a minute of the install may not have fired
+)
 from .registry import Task
 from .runlog.times import to_ms
 
-# Cron rereads a changed crontab at the next minute: a slot within a minute of the install may
-# not have been fired by it (the same allowance as health/missed.py).
-INSTALL_SETTLE = timedelta(minutes=1)
 EXPLAIN_MAX_SLOTS = 200
 
 RAN, CATCH_UP, SKIPPED, PENDING = "ran", "catch up", "skipped", "pending"

@@ -14,13 +14,15 @@ from typing import Any
 from tests.conftest import CRONKIT, write_registry
 
 # Tasks the runner tests drive. `ready` gets the task's pid once it runs; `count` gets a line per run.
-TASKS = '''
+READY = '''
 def _ready(ctx):
     path = ctx.params.get("ready")
     if path:
         with open(path + ".tmp", "w") as fh:
             fh.write(str(os.getpid()))
         os.replace(path + ".tmp", path)
+'''
+TASKS = READY + '''
 
 
 def _count(ctx):
@@ -131,17 +133,23 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([CRONKIT, "run", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for(path: Path, timeout: float = 20.0, proc: subprocess.Popen[str] | None = None) -> str:
-    """Wait until `path` exists and return its text; fail early when `proc` ends first."""
+def wait_path(path: Path, timeout: float = 20.0, proc: subprocess.Popen[str] | None = None) -> None:
+    """Wait until `path` exists; fail early when `proc` ends first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if path.exists():
-            return path.read_text()
+            return
         if proc is not None and proc.poll() is not None:
             out, err = proc.communicate()
             raise AssertionError(f"cronkit run ended ({proc.returncode}) before {path.name}: {out}{err}")
         time.sleep(0.02)
     raise AssertionError(f"{path} did not appear")
+
+
+def wait_for(path: Path, timeout: float = 20.0, proc: subprocess.Popen[str] | None = None) -> str:
+    """Wait until `path` exists and return its text; fail early when `proc` ends first."""
+    wait_path(path, timeout, proc)
+    return path.read_text()
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 30.0) -> tuple[int, str, str]:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from tests.conftest import CRONKIT, write_registry
+from tests.runhelpers import READY, wait_path
 
-TASKS = '''
-def _ready(ctx):
-    path = ctx.params.get("ready")
-    if path:
-        with open(path + ".tmp", "w") as fh:
-            fh.write(str(os.getpid()))
-        os.replace(path + ".tmp", path)
-
+TASKS = READY + '''
 
 def _wait(ctx):
     release = ctx.params.get("release")
@@ -97,18 +90,9 @@ def cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.Com
     return subprocess.run([CRONKIT, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def wait_path(path: Path, timeout: float = 30.0, proc: subprocess.Popen[str] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists():
-            return
-        if proc is not None and proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"process ended ({proc.returncode}) before {path.name}: {out}{err}")
-        time.sleep(0.02)
-    raise AssertionError(f"{path} did not appear")
-
-
 def journal_files(home: Path) -> list[Path]:
     directory = home / "journal"
     return sorted(directory.glob("*.json")) if directory.exists() else []
+
+
+__all__ = ["cli", "journal_files", "make_env", "start", "wait_path"]

@@ -30,17 +30,9 @@ def _require_ended(task: str, end: datetime, now: datetime) -> None:
 
 def parse_hour(text: str) -> datetime:
     """Parse `2026-11-20T13` (or `...T13:00`, optional offset) into the hour's start, UTC."""
-    raw = text.strip()
-    candidate = raw + ":00" if len(raw) == 13 else raw
-    try:
-        value = datetime.fromisoformat(candidate)
-    except ValueError:
-        raise UsageError(f"hour: {text!r} is not an hour such as 2026-11-20T13") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if value.minute or value.second or value.microsecond:
-        raise UsageError(f"hour: {text!r} is not on the hour")
-    return utc(value)
+    from cronkit.params import parse_hour as parse
+
+    return parse(text.strip(), "hour")
 
 
 def hours_to_compute(ctx: TaskContext) -> list[datetime]:

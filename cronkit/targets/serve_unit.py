@@ -8,11 +8,10 @@ server alone, where the default would kill every process of the unit, runs inclu
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
 
-from ..config import ENV_VARS, Settings
-from .systemd import _escape
+from ..config import Settings
+from .systemd import service_lines
 
 SERVE_UNIT = "serve"
 
@@ -23,30 +22,12 @@ def render(settings: Settings, executable: str) -> dict[str, str]:
 
     if not Path(executable).is_absolute():
         raise UsageError(f"--executable: {executable!r} must be an absolute path")
-    command = [executable]
-    if settings.config_file is not None:
-        command += ["--config", str(settings.config_file)]
-    command += ["serve", "--host", settings.serve_host, "--port", str(settings.serve_port)]
-    environment = {ENV_VARS["environment"]: settings.environment, ENV_VARS["registry"]: settings.registry,
-                   ENV_VARS["timezone"]: settings.timezone}
-    if settings.sources.get("home", "default") != "default":
-        environment[ENV_VARS["home"]] = str(settings.home)
     lines = [
         f"# Rendered by cronkit (`cronkit render --target serve-unit`), environment {settings.environment}.",
-        "[Unit]",
-        "Description=cronkit HTTP service (health, status, runs, triggers, metrics)",
-        "After=network-online.target",
-        "Wants=network-online.target",
-        "",
-        "[Service]",
-        "Type=exec",
-        f"ExecStart={_escape(shlex.join(command), command=True)}",
-        *(f"Environment={_escape(shlex.quote(f'{key}={value}'))}" for key, value in environment.items()),
+        *service_lines(settings, "cronkit HTTP service (health, status, runs, triggers, metrics)", "exec",
+                       ["serve", "--host", settings.serve_host, "--port", str(settings.serve_port)], executable,
+                       settings.registry),
     ]
-    if settings.systemd.environment_file:
-        lines.append(f"EnvironmentFile=-{settings.systemd.environment_file}")
-    if settings.systemd.user:
-        lines.append(f"User={settings.systemd.user}")
     lines += [
         "Restart=on-failure",
         "RestartSec=5",

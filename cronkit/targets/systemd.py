@@ -85,12 +85,14 @@ def timeout_start(task: Task) -> int:
     return math.ceil(task.timeout) + OUTER_MARGIN
 
 
-def service(task: Task, settings: Settings, executable: str, registry_spec: str) -> str:
-    """Return the `.service` unit: one oneshot `cronkit run TASK --trigger cron`."""
+def service_lines(settings: Settings, description: str, unit_type: str, arguments: list[str],
+                  executable: str, registry_spec: str) -> list[str]:
+    """Return the [Unit] section and the start of [Service] that every cronkit unit shares:
+    `executable [--config FILE] ARGUMENTS`, the settings that decide what runs, the secrets' file
+    and the user (`[systemd]` settings)."""
     command = [executable]
     if settings.config_file is not None:
         command += ["--config", str(settings.config_file)]
-    command += ["run", task.name, "--trigger", "cron"]
     environment = {
         ENV_VARS["environment"]: settings.environment,
         ENV_VARS["registry"]: registry_spec,
@@ -100,19 +102,26 @@ def service(task: Task, settings: Settings, executable: str, registry_spec: str)
         environment[ENV_VARS["home"]] = str(settings.home)
     lines = [
         "[Unit]",
-        f"Description={_escape(f'cronkit task {task.name}: {task.description or task.schedule}')}",
+        f"Description={_escape(description)}",
         "After=network-online.target",
         "Wants=network-online.target",
         "",
         "[Service]",
-        "Type=oneshot",
-        f"ExecStart={_escape(shlex.join(command), command=True)}",
+        f"Type={unit_type}",
+        f"ExecStart={_escape(shlex.join([*command, *arguments]), command=True)}",
         *(f"Environment={_escape(shlex.quote(f'{key}={value}'))}" for key, value in environment.items()),
     ]
     if settings.systemd.environment_file:
         lines.append(f"EnvironmentFile=-{settings.systemd.environment_file}")
     if settings.systemd.user:
         lines.append(f"User={settings.systemd.user}")
+    return lines
+
+
+def service(task: Task, settings: Settings, executable: str, registry_spec: str) -> str:
+    """Return the `.service` unit: one oneshot `cronkit run TASK --trigger cron`."""
+    lines = service_lines(settings, f"cronkit task {task.name}: {task.description or task.schedule}", "oneshot",
+                          ["run", task.name, "--trigger", "cron"], executable, registry_spec)
     lines += [
         # cronkit enforces the timeout and records it; systemd steps in only if cronkit hangs.
         f"TimeoutStartSec={timeout_start(task)}",

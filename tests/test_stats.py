@@ -18,6 +18,7 @@ from cronkit.health.missed import Window, count_missed
 from cronkit.health.stats import percentile, stats
 from cronkit.health.status import status
 from cronkit.registry import Registry
+from cronkit.runlog.reader import execute_on
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 
@@ -183,7 +184,7 @@ def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
     def missed() -> None:
         slots = tuple(NOW - timedelta(hours=h) for h in range(48, 0, -1))
         with log.engine.connect() as conn:
-            count_missed(conn, Window("task-2", slots, slots[0], False))
+            count_missed(execute_on(conn), Window("task-2", slots, slots[0], False))
 
     reg = Registry()
     for t in range(5):

@@ -4,10 +4,9 @@ Library only: nothing here prints, and time is passed in (`now`, a UTC-aware dat
 
 - `probes`: bounded calls (a daemon thread joined with a deadline) and the service probes
 - `missed`: which slots of a task were due and which no run served
-- `queries`: the run-log queries the read commands share
 - `status`: `status()` -> StatusReport, the state `cronkit status` shows
 - `verdict`: the reasons a status is unhealthy, and `health_report()` behind `cronkit health`
 - `stats`: per-task figures behind `cronkit stats`
 
-Drift of the installed block lives with the block, in `cronkit.cronfile.drift`.
+The SQL these read is in `cronkit.runlog.queries`. Drift of the installed block lives with the block, in `cronkit.cronfile.drift`.
 """

@@ -22,7 +22,9 @@ from ..registry import Task
 from ..runlog.times import instant_iso
 
 if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Engine
+
+    from ..runlog.queries import Execute
 
 MISSED_LOOKBACK = timedelta(days=7)
 MISSED_MAX_SLOTS = 1440
@@ -85,15 +87,16 @@ class Missed:
         }
 
 
-def count_missed(conn: Connection, window: Window) -> Missed:
+def count_missed(execute: Execute, window: Window) -> Missed:
     """Count the slots of `window` no run served, with one indexed query."""
-    from ..runlog.reader import served_slots_query
+    from ..runlog.queries import SERVED_SLOTS
     from ..runlog.times import to_ms
 
     if not window.slots:
         return Missed(0, None, window.since, window.capped)
-    query = served_slots_query(window.task, to_ms(window.slots[0]), to_ms(window.slots[-1]))
-    served = {int(v) for v in conn.execute(query).scalars()}
+    rows = execute(SERVED_SLOTS, {"task": window.task, "first": to_ms(window.slots[0]),
+                                  "last": to_ms(window.slots[-1])})
+    served = {int(row[0]) for row in rows}
     missed = [slot for slot in window.slots if to_ms(slot) not in served]
     return Missed(len(missed), missed[-1] if missed else None, window.since, window.capped)
 
@@ -103,5 +106,7 @@ def missed_slots(engine: Engine, task: Task, zone: str, *, installed_at: datetim
     """Return how many slots of `task` were missed since it was installed, and the latest."""
     window = candidate_slots(task.resolved_schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
                              lookback=lookback, max_slots=max_slots, task=task.name)
-    with engine.connect() as conn:
-        return count_missed(conn, window)
+    from ..runlog.reader import EngineReader
+
+    with EngineReader(engine).connection() as execute:
+        return count_missed(execute, window)

@@ -12,11 +12,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection
-
 from ..config import Settings
 from ..registry import Registry
-from ..runlog.reader import latest_run_query, open_dead_letters_query, window_runs_query
+from ..runlog.queries import (
+    LATEST_RUN_OF_STATUS,
+    OPEN_DEAD_LETTERS,
+    WINDOW_RUNS,
+    Execute,
+    open_reader,
+)
 from ..runlog.times import instant_iso
 from ..status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
 
@@ -29,16 +33,24 @@ def percentile(values: Sequence[int], p: float) -> int | None:
     return values[min(rank, len(values)) - 1]
 
 
-def _row(conn: Connection, name: str, by_status: dict[str, int], durations: list[int],
+# The columns of queries.LATEST_RUN_OF_STATUS this module reads.
+_ID, _STATUS, _STARTED_AT = 0, 1, 4
+
+
+def _row(execute: Execute, name: str, by_status: dict[str, int], durations: list[int],
          open_letters: int) -> dict[str, Any]:
     """Return the stats row of one task from its counts by status and its durations in the window."""
     successes = by_status.get(RunStatus.SUCCEEDED, 0)
     failures = sum(by_status.get(s, 0) for s in FAILED_STATUSES)
     decided = successes + failures + by_status.get(RunStatus.INTERRUPTED, 0)
     values = sorted(durations)
-    last_success = conn.execute(latest_run_query(name, RunStatus.SUCCEEDED)).first()
-    last_failures = [conn.execute(latest_run_query(name, s)).first() for s in FAILED_STATUSES]
-    last_failure = max((r for r in last_failures if r is not None), key=lambda r: r.id, default=None)
+    def latest(status: str) -> Sequence[Any] | None:
+        rows = execute(LATEST_RUN_OF_STATUS, {"task": name, "status": status})
+        return rows[0] if rows else None
+
+    last_success = latest(RunStatus.SUCCEEDED)
+    last_failures = [latest(s) for s in FAILED_STATUSES]
+    last_failure = max((r for r in last_failures if r is not None), key=lambda r: r[_ID], default=None)
     return {
         "task": name,
         "runs": sum(by_status.values()),
@@ -50,38 +62,39 @@ def _row(conn: Connection, name: str, by_status: dict[str, int], durations: list
         "success_rate": round(successes / decided, 4) if decided else None,
         "p50_ms": percentile(values, 50),
         "p95_ms": percentile(values, 95),
-        "last_success": instant_iso(last_success.started_at) if last_success is not None else None,
-        "last_failure": instant_iso(last_failure.started_at) if last_failure is not None else None,
-        "last_failure_status": last_failure.status if last_failure is not None else None,
+        "last_success": instant_iso(last_success[_STARTED_AT]) if last_success is not None else None,
+        "last_failure": instant_iso(last_failure[_STARTED_AT]) if last_failure is not None else None,
+        "last_failure_status": last_failure[_STATUS] if last_failure is not None else None,
         "open_dead_letters": open_letters,
     }
 
 
-def stats(settings: Settings, days: float, now: datetime, registry: Registry | None = None) -> list[dict[str, Any]]:
+def stats(settings: Settings, days: float, now: datetime, registry: Registry | None = None, *,
+          lean: bool = False) -> list[dict[str, Any]]:
     """Return per task, over the last `days`: runs, outcomes, success rate, p50/p95, last success and failure.
 
     Reads only the runs of the window (index on started_at), plus one indexed lookup per task
-    and status for the last success and failure, whenever they were.
+    and status for the last success and failure, whenever they were. `lean`: read a SQLite run
+    log with sqlite3 when nothing is left for RunLog.open to do (runlog.queries); the answer is the same.
     """
-    from ..runlog.reader import RunLog
     from ..runlog.times import to_ms
 
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)
-    log = RunLog.open(settings)
+    log = open_reader(settings, lean=lean)
     counts: dict[str, dict[str, int]] = {}
     durations: dict[str, list[int]] = {}
     try:
-        with log.engine.connect() as conn:
-            for task, status_, duration_ms in conn.execute(window_runs_query(to_ms(since), to_ms(now))):
+        with log.connection() as execute:
+            for task, status_, duration_ms in execute(WINDOW_RUNS, {"since": to_ms(since), "until": to_ms(now)}):
                 by_status = counts.setdefault(task, {})
                 by_status[status_] = by_status.get(status_, 0) + 1
                 if status_ in EXECUTED_STATUSES and duration_ms is not None:
                     durations.setdefault(task, []).append(int(duration_ms))
-            letters = {task: int(n) for task, n in conn.execute(open_dead_letters_query())}
+            letters = {task: int(n) for task, n in execute(OPEN_DEAD_LETTERS, {})}
             names = list(registry.names()) if registry is not None else []
             names += sorted(set(counts) - set(names))
-            return [_row(conn, name, counts.get(name, {}), durations.get(name, []), letters.get(name, 0))
+            return [_row(execute, name, counts.get(name, {}), durations.get(name, []), letters.get(name, 0))
                     for name in names]
     finally:
-        log.engine.dispose()
+        log.close()

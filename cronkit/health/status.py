@@ -12,16 +12,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
 from ..registry import Registry, Task
-from ..runlog.reader import (
+from ..runlog.queries import (
+    ACTIVE_RUNS,
     LAST_HEALTH_CHECK,
     LAST_HEALTH_RESULT,
-    active_runs_query,
-    latest_run_query,
+    LATEST_RUN,
+    Reader,
     read_meta,
 )
 from ..runlog.times import instant_iso
@@ -42,10 +43,6 @@ from .probes import (
     redacted,
 )
 
-if TYPE_CHECKING:
-    from ..runlog.reader import RunLog
-
-
 # --- the report ------------------------------------------------------------------------------
 
 
@@ -63,12 +60,9 @@ class RunSummary:
     error: str | None
 
     @classmethod
-    def from_row(cls, row: Any) -> RunSummary | None:
-        """Return the summary of a row of `latest_run_query`, None for no row."""
-        if row is None:
-            return None
-        return cls(row.id, row.status, row.trigger, row.scheduled_for, row.started_at, row.finished_at,
-                   row.duration_ms, row.error)
+    def from_rows(cls, rows: Any) -> RunSummary | None:
+        """Return the summary of the row of `queries.LATEST_RUN`, None for no row."""
+        return cls(*rows[0]) if rows else None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of a task's `last_run`."""
@@ -213,31 +207,31 @@ class _Services:
             (self.details if outcome.state == UP else self.errors)[name] = outcome.detail
 
 
-def _open_runlog(settings: Settings) -> RunLog:
-    from sqlalchemy import text
-
-    from ..runlog.reader import RunLog
+def _open_runlog(settings: Settings, lean: bool) -> Reader:
+    from ..runlog.queries import open_reader
 
     # `health` records its check in the run log, so it may create it; `status` refuses a
     # missing one before it gets here (cli/ops.py).
-    log = RunLog.open(settings, create=True)
-    with log.engine.connect() as conn:
-        conn.execute(text("SELECT max(id) FROM runs")).all()
+    log = open_reader(settings, lean=lean, create=True)
+    with log.connection() as execute:
+        execute("SELECT max(id) FROM runs", {})
     return log
 
 
-def _start_probes(settings: Settings, registry: Registry) -> dict[str, Pending[Any]]:
+def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not for a
-    # loaded machine importing SQLAlchemy.
+    # loaded machine importing SQLAlchemy (which the lean path of a SQLite run log does without).
+    from ..config import sqlite_path
     from ..cronfile import state as install_state  # noqa: F401
-    from ..runlog import engines, reader  # noqa: F401
 
+    if not lean or sqlite_path(settings.db_url) is None:
+        from ..runlog import engines, reader  # noqa: F401
     if settings.redis_url:
         import redis  # noqa: F401
 
     probes: dict[str, Callable[[], Any]] = {
-        "run_log": lambda: _open_runlog(settings),
+        "run_log": lambda: _open_runlog(settings, lean),
         "installation": lambda: read_installation(settings, registry),
         "cron_daemon": probe_cron_daemon,
         "log_dir": lambda: probe_log_dir(settings.log_dir),
@@ -249,7 +243,7 @@ def _start_probes(settings: Settings, registry: Registry) -> dict[str, Pending[A
 
 
 def _assess(settings: Settings, outcomes: dict[str, Any], scheduled: bool,
-            ) -> tuple[_Services, RunLog | None, Installation | None]:
+            ) -> tuple[_Services, Reader | None, Installation | None]:
     """Turn the probes' outcomes into service states; return them, the run log and the installation."""
     services = _Services()
     log = outcomes["run_log"]
@@ -314,14 +308,14 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
     return windows
 
 
-def _read_runlog(log: RunLog, registry: Registry, windows: dict[str, Window]) -> _RunLogFacts:
-    with log.engine.connect() as conn:
+def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window]) -> _RunLogFacts:
+    with log.connection() as execute:
         return _RunLogFacts(
-            active=int(conn.execute(active_runs_query()).scalar() or 0),
-            last_health_check=read_meta(conn, LAST_HEALTH_CHECK),
-            last_health_result=read_meta(conn, LAST_HEALTH_RESULT),
-            last={t.name: RunSummary.from_row(conn.execute(latest_run_query(t.name)).first()) for t in registry},
-            missed={name: count_missed(conn, window) for name, window in windows.items()},
+            active=int(execute(ACTIVE_RUNS, {})[0][0] or 0),
+            last_health_check=read_meta(execute, LAST_HEALTH_CHECK),
+            last_health_result=read_meta(execute, LAST_HEALTH_RESULT),
+            last={t.name: RunSummary.from_rows(execute(LATEST_RUN, {"task": t.name})) for t in registry},
+            missed={name: count_missed(execute, window) for name, window in windows.items()},
         )
 
 
@@ -333,12 +327,12 @@ class StatusCheck:
     """A status report and the run log it was read from, open for the caller until `close()`."""
 
     report: StatusReport
-    runlog: RunLog | None  # None when the run log did not answer
+    runlog: Reader | None  # None when the run log did not answer
     budget_end: float  # time.monotonic() at which the check's budget is spent
 
     def close(self) -> None:
         if self.runlog is not None:
-            self.runlog.engine.dispose()
+            self.runlog.close()
 
 
 def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], now: datetime,
@@ -377,14 +371,18 @@ def start_failure(settings: Settings) -> dict[str, Any] | None:
 
 
 def check_status(settings: Settings, registry: Registry, now: datetime, *,
-                 timeout: float = CHECK_TIMEOUT) -> StatusCheck:
-    """Probe every service and read the run log within `timeout` s; the caller closes the check."""
+                 timeout: float = CHECK_TIMEOUT, lean: bool = False) -> StatusCheck:
+    """Probe every service and read the run log within `timeout` s; the caller closes the check.
+
+    `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
+    (runlog.queries), as the lean CLI does; the answer is the same.
+    """
     from ..preflight import refusals
 
     started = time.monotonic()
     now = now.astimezone(UTC)
     scheduled = registry.enabled_in(settings.environment, settings.task_config)
-    pending = _start_probes(settings, registry)
+    pending = _start_probes(settings, registry, lean)
     deadline = time.monotonic() + timeout
     outcomes = {name: p.outcome(deadline - time.monotonic(), budget=timeout) for name, p in pending.items()}
     services, log, installation = _assess(settings, outcomes, bool(scheduled))
@@ -431,14 +429,14 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
 
 
 def status(settings: Settings, registry: Registry, now: datetime, *,
-           timeout: float = CHECK_TIMEOUT) -> StatusReport:
+           timeout: float = CHECK_TIMEOUT, lean: bool = False) -> StatusReport:
     """Return the scheduler's state (SPEC section 8); `.as_dict()` is what `status --json` prints."""
-    check = check_status(settings, registry, now, timeout=timeout)
+    check = check_status(settings, registry, now, timeout=timeout, lean=lean)
     check.close()
     return check.report
 
 
 def status_dict(settings: Settings, registry: Registry, now: datetime, *,
-                timeout: float = CHECK_TIMEOUT) -> dict[str, Any]:
+                timeout: float = CHECK_TIMEOUT, lean: bool = False) -> dict[str, Any]:
     """Return `status(...)` as the JSON-ready dict `cronkit status --json` prints."""
-    return status(settings, registry, now, timeout=timeout).as_dict()
+    return status(settings, registry, now, timeout=timeout, lean=lean).as_dict()

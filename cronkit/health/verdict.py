@@ -11,7 +11,7 @@ from typing import Any
 from ..config import Settings
 from ..cronfile.drift import Drift
 from ..registry import Registry
-from ..runlog.reader import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT, write_meta
+from ..runlog.queries import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT
 from ..runlog.times import instant_iso
 from ..status import FAILED_STATUSES
 from ..textsafe import printable
@@ -75,25 +75,25 @@ def start_failure_text(failure: Mapping[str, Any]) -> str:
 
 
 def health_report(settings: Settings, registry: Registry, now: datetime, *,
-                  timeout: float = CHECK_TIMEOUT) -> tuple[bool, list[str], StatusReport]:
+                  timeout: float = CHECK_TIMEOUT, lean: bool = False) -> tuple[bool, list[str], StatusReport]:
     """Check the scheduler; return (healthy, every reason it is not, the status judged).
 
     Records the check (`last_health_check`, `last_health_result`) in the run log the status was
     read from, within what is left of `timeout`.
     """
-    check = check_status(settings, registry, now, timeout=timeout)
+    check = check_status(settings, registry, now, timeout=timeout, lean=lean)
     try:
         report = check.report
         reasons = reasons_from_status(report.as_dict())
         healthy = not reasons
         if report.services["run_log"] == UP and check.runlog is not None:
-            engine = check.runlog.engine
+            runlog = check.runlog
             checked_at = instant_iso(now) or ""
             plural = "s" if len(reasons) != 1 else ""
             result = "healthy" if healthy else f"unhealthy: {len(reasons)} reason{plural}"
             try:
                 bounded("run log", max(0.5, check.budget_end - time.monotonic()),
-                        lambda: write_meta(engine, {LAST_HEALTH_CHECK: checked_at, LAST_HEALTH_RESULT: result}))
+                        lambda: runlog.write_meta({LAST_HEALTH_CHECK: checked_at, LAST_HEALTH_RESULT: result}))
                 report = dataclasses.replace(report, last_health_check=instant_iso(now))
             except Exception as exc:
                 reasons.append(f"run log unreachable: recording the health check failed: {message(exc)}")

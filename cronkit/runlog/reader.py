@@ -1,14 +1,15 @@
-"""Reading the run log: RunLog (history, one run, pruning) and the queries `status`, `health` and
-`stats` run (a task's latest run, a window's runs, served slots, open dead letters, meta keys)."""
+"""Reading the run log: RunLog (history, one run, pruning), pages of runs, and EngineReader, which
+runs the queries of `status`, `health` and `stats` (queries.py) through SQLAlchemy."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, select
+from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
@@ -16,7 +17,8 @@ from ..config import Settings
 from ..errors import ServiceUnavailable
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
-from .schema import attempts, dead_letters, meta, runs, set_meta, slots, upgrade
+from .queries import Execute, database_error
+from .schema import attempts, dead_letters, runs, set_meta, slots, upgrade
 from .times import iso, run_dict, to_ms
 
 
@@ -48,11 +50,7 @@ def _one_line_errors(engine: Engine, url: str) -> None:
     def _handle(context: Any) -> None:
         original = context.original_exception
         if not context.is_disconnect and _dbapi_database_error(original):
-            text_ = first_line(original)
-            hint = ""
-            if "malformed" in text_:
-                hint = " (the file is damaged: recover it with `sqlite3 FILE .recover`, or move it aside)"
-            raise ServiceUnavailable(f"run log {where}: {text_}{hint}") from None
+            raise database_error(where, original) from None
 
 
 def _dbapi_database_error(exc: BaseException) -> bool:
@@ -180,66 +178,32 @@ def require_existing(url: str) -> None:
         raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
 
 
-# --- the queries of status, health and stats ---------------------------------------------------
-# Each is served by an index (schema.HEALTH_INDEXES and the runs indexes), whatever the log's size.
+# --- the reader of status, health and stats ---------------------------------------------------
 
 
-def served_slots_query(task: str, first_ms: int, last_ms: int) -> Select[Any]:
-    """Return the query for the slots of `task` in [first, last] that some run served."""
-    return (
-        select(runs.c.scheduled_for)
-        .where(runs.c.task == task, runs.c.scheduled_for >= first_ms, runs.c.scheduled_for <= last_ms)
-        .distinct()
-    )
+class EngineReader:
+    """A queries.Reader over a SQLAlchemy engine: the same SQL text as the lean SqliteReader."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def connection(self) -> Iterator[Execute]:
+        with self.engine.connect() as conn:
+            yield lambda sql, params: conn.execute(text(sql), dict(params)).fetchall()
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        with self.engine.begin() as conn:
+            for key, value in values.items():
+                set_meta(conn, key, value)
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
-def latest_run_query(task: str, status: str | None = None) -> Select[Any]:
-    """Return the query for the summary of a task's latest run (of `status`, when given)."""
-    cols = [runs.c.id, runs.c.status, runs.c.trigger, runs.c.scheduled_for, runs.c.started_at,
-            runs.c.finished_at, runs.c.duration_ms, runs.c.error]
-    query = select(*cols).where(runs.c.task == task)
-    if status is not None:
-        query = query.where(runs.c.status == status)
-    return query.order_by(runs.c.id.desc()).limit(1)
-
-
-def window_runs_query(since_ms: int, until_ms: int) -> Select[Any]:
-    """Return the query for (task, status, duration) of the runs started in [since, until]."""
-    return select(runs.c.task, runs.c.status, runs.c.duration_ms).where(
-        runs.c.started_at >= since_ms, runs.c.started_at <= until_ms
-    )
-
-
-def active_runs_query() -> Select[Any]:
-    """Return the query counting the runs that are running."""
-    return select(func.count()).select_from(runs).where(runs.c.status == RunStatus.RUNNING)
-
-
-def open_dead_letters_query() -> Select[Any]:
-    """Return the query for (task, count) of the open dead letters."""
-    return (
-        select(dead_letters.c.task, func.count())
-        .where(dead_letters.c.resolved_at.is_(None))
-        .group_by(dead_letters.c.task)
-    )
-
-
-# The meta keys `cronkit health` keeps: when it last ran and what it found.
-LAST_HEALTH_CHECK = "last_health_check"
-LAST_HEALTH_RESULT = "last_health_result"
-
-
-def read_meta(conn: Connection, key: str) -> str | None:
-    """Return the value of a `meta` key, None when unset."""
-    value = conn.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
-    return str(value) if value is not None else None
-
-
-def write_meta(engine: Engine, values: Mapping[str, str]) -> None:
-    """Set `meta` keys in one transaction."""
-    with engine.begin() as conn:
-        for key, value in values.items():
-            set_meta(conn, key, value)
+def execute_on(conn: Connection) -> Execute:
+    """Return the queries.Execute that runs SQL text on a SQLAlchemy connection."""
+    return lambda sql, params: conn.execute(text(sql), dict(params)).fetchall()
 
 
 @dataclass(frozen=True)
@@ -277,5 +241,4 @@ def runs_page(engine: Engine, *, task: str | None = None, status: str | None = N
     return RunsPage(rows, int(rows[-1]["id"]) if more and rows else None)
 
 
-__all__ = ["LAST_HEALTH_CHECK", "LAST_HEALTH_RESULT", "HistoryFilter", "RunLog", "active_runs_query", "latest_run_query", "open_dead_letters_query",
-           "RunsPage", "read_meta", "run_dict", "runs_page", "served_slots_query", "window_runs_query", "write_meta"]
+__all__ = ["EngineReader", "HistoryFilter", "RunLog", "RunsPage", "execute_on", "run_dict", "runs_page"]

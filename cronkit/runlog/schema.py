@@ -20,7 +20,6 @@ from sqlalchemy import (
     Table,
     Text,
     inspect,
-    select,
     text,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -246,15 +245,17 @@ def upgrade(engine: Engine, *, locked: bool = False) -> int:
 def _version(conn: Connection) -> int:
     if not inspect(conn).has_table("meta"):
         return 0
-    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    from .queries import READ_META
+
+    value = conn.execute(text(READ_META), {"key": "schema_version"}).scalar()
     return int(value) if value else 0
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Set one key of the `meta` table, in the caller's transaction."""
-    updated = conn.execute(meta.update().where(meta.c.key == key).values(value=value)).rowcount
-    if not updated:
-        conn.execute(meta.insert().values(key=key, value=value))
+    from .queries import SET_META
+
+    conn.execute(text(SET_META), {"key": key, "value": value})
 
 
 @contextmanager

@@ -1,0 +1,162 @@
+"""The SQL of the read commands (`status`, `health`, `stats`), written once, and a lean way to run it.
+
+Each query is plain SQL with named parameters: SQLAlchemy runs it (`text()`, reader.EngineReader)
+on any run log, and the standard sqlite3 module runs the very same text (SqliteReader) on the lean
+path of a SQLite run log, which imports neither typer nor SQLAlchemy. Each is served by an index
+(schema.HEALTH_INDEXES and the runs indexes), whatever the log's size.
+
+A reader is opened lean only when nothing is left for RunLog.open to do: the file exists and has
+this cronkit's schema, and no run is `running` (one may be a run whose process is gone, which
+RunLog.open marks lost, applying the journal first). Anything else returns None and the caller
+opens the run log the full way, with its checks and errors.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from ..config import Settings
+
+Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+
+# The summary of a task's latest run, as status shows it; the columns of RunSummary, in order.
+_LATEST = ('SELECT id, status, "trigger", scheduled_for, started_at, finished_at, duration_ms, error'
+           " FROM runs WHERE task = :task")
+LATEST_RUN = _LATEST + " ORDER BY id DESC LIMIT 1"
+LATEST_RUN_OF_STATUS = _LATEST + " AND status = :status ORDER BY id DESC LIMIT 1"
+# (task, status, duration) of the runs started in [since, until].
+WINDOW_RUNS = "SELECT task, status, duration_ms FROM runs WHERE started_at >= :since AND started_at <= :until"
+ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE status = 'running'"
+# (task, count) of the open dead letters.
+OPEN_DEAD_LETTERS = "SELECT task, count(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY task"
+# The slots of a task in [first, last] that some run served.
+SERVED_SLOTS = ("SELECT DISTINCT scheduled_for FROM runs"
+                " WHERE task = :task AND scheduled_for >= :first AND scheduled_for <= :last")
+READ_META = "SELECT value FROM meta WHERE key = :key"
+SET_META = ("INSERT INTO meta (key, value) VALUES (:key, :value)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+
+# The meta keys `cronkit health` keeps: when it last ran and what it found.
+LAST_HEALTH_CHECK = "last_health_check"
+LAST_HEALTH_RESULT = "last_health_result"
+
+
+def read_meta(execute: Execute, key: str) -> str | None:
+    """Return the value of a `meta` key, None when unset."""
+    rows = execute(READ_META, {"key": key})
+    return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+class Reader(Protocol):
+    """An open run log the read commands query: a connection at a time, and the meta keys health writes."""
+
+    def connection(self) -> AbstractContextManager[Execute]:
+        """Return a context holding one connection; it gives the Execute that runs SQL on it."""
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        """Set `meta` keys in one transaction."""
+
+    def close(self) -> None:
+        """Release the run log."""
+
+
+def database_error(where: str, exc: BaseException) -> ServiceUnavailable:
+    """Return the one-line error of a query that failed on the run log at `where` (exit 69)."""
+    from .engines import first_line
+
+    text = first_line(exc)
+    hint = ""
+    if "malformed" in text:
+        hint = " (the file is damaged: recover it with `sqlite3 FILE .recover`, or move it aside)"
+    return ServiceUnavailable(f"run log {where}: {text}{hint}")
+
+
+def open_sqlite(url: str, *, write: bool = False) -> sqlite3.Connection | None:
+    """Open a SQLite run log of the current schema with no `running` run; None for anything else.
+
+    Read-only unless `write`; never creates a file.
+    """
+    from ..config import sqlite_path
+    from . import SCHEMA_VERSION
+
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode={'rw' if write else 'ro'}", uri=True, timeout=5,
+                               isolation_level=None, check_same_thread=False)
+    except sqlite3.Error:
+        return None
+    try:
+        if (conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+                and conn.execute("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1").fetchone() is None):
+            return conn
+    except sqlite3.Error:
+        pass
+    conn.close()
+    return None
+
+
+def open_reader(settings: Settings, *, lean: bool, create: bool = False) -> Reader:
+    """Open the run log of `settings` to read: lean (sqlite3) when asked and possible, else the full
+    way (RunLog.open: schema upgrade, journal, lost runs; it creates a SQLite file only if `create`)."""
+    if lean:
+        reader = SqliteReader.open(settings.db_url)
+        if reader is not None:
+            return reader
+    from .reader import EngineReader, RunLog
+
+    return EngineReader(RunLog.open(settings, create=create).engine)
+
+
+class SqliteReader:
+    """A Reader over one sqlite3 connection (the lean path): no SQLAlchemy."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self._conn = conn
+        self._path = path
+
+    @classmethod
+    def open(cls, url: str) -> SqliteReader | None:
+        """Open the SQLite run log at `url` lean; None when it must be opened the full way."""
+        from ..config import sqlite_path
+
+        conn = open_sqlite(url, write=True)
+        path = sqlite_path(url)
+        return None if conn is None or path is None else cls(conn, path)
+
+    def execute(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        try:
+            return self._conn.execute(sql, dict(params)).fetchall()
+        except sqlite3.Error as exc:
+            raise database_error(str(self._path), exc) from None
+
+    @contextmanager
+    def connection(self) -> Iterator[Execute]:
+        yield self.execute
+
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        self.execute("BEGIN IMMEDIATE", {})
+        try:
+            for key, value in values.items():
+                self.execute(SET_META, {"key": key, "value": value})
+            self.execute("COMMIT", {})
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+__all__ = ["ACTIVE_RUNS", "LAST_HEALTH_CHECK", "LAST_HEALTH_RESULT", "LATEST_RUN", "LATEST_RUN_OF_STATUS",
+           "OPEN_DEAD_LETTERS", "READ_META", "SERVED_SLOTS", "SET_META", "WINDOW_RUNS", "Execute", "Reader",
+           "SqliteReader", "database_error", "open_reader", "open_sqlite", "read_meta"]

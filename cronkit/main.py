@@ -1,9 +1,12 @@
-"""The `cronkit` console script: `run` takes a lean path, everything else goes through typer."""
+"""The `cronkit` console script: `run` and the read commands take lean paths, everything else goes through typer."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
+
+# The read commands with a lean path (cli/lean.py): no typer, and no SQLAlchemy on a SQLite run log.
+LEAN_COMMANDS = frozenset({"history", "show", "status", "health", "stats"})
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -14,10 +17,10 @@ def main(argv: list[str] | None = None) -> None:
         code = run_main(args)
         if code is not None:
             sys.exit(code)
-    elif ("history" in args or "show" in args) and "--help" not in args and "-h" not in args:
-        from .cli.lean import main as history_main
+    elif LEAN_COMMANDS.intersection(args) and "--help" not in args and "-h" not in args:
+        from .cli.lean import main as lean_main
 
-        code = history_main(args)
+        code = lean_main(args)
         if code is not None:
             sys.exit(code)
     sys.exit(_typer_main(args))

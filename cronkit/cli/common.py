@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import typer
@@ -12,7 +11,8 @@ import typer
 from ..config import Settings
 from ..errors import CronkitError
 from ..registry import Registry
-from .run import GlobalOptions, report_error
+from .run import report_error
+from .state import CliState
 from .tables import (
     STATUS_STYLE,
     console,
@@ -30,42 +30,6 @@ __all__ = ["JSON_OPTION", "STATUS_STYLE", "CliState", "cli_errors", "console", "
 F = TypeVar("F", bound=Callable[..., Any])
 
 JSON_OPTION = typer.Option(False, "--json", help="Print JSON with stable keys instead of a table.")
-
-
-@dataclass
-class CliState:
-    """What one command line resolved: its global options, then its settings and registry, once each.
-
-    The app's callback puts a fresh one in the root context's `obj` for every invocation, so
-    the app can run in-process again and again without one command line leaking into the next.
-    """
-
-    options: GlobalOptions = field(default_factory=GlobalOptions)
-    _settings: Settings | None = None
-    _registry: Registry | None = None
-
-    def settings(self) -> Settings:
-        """Return the settings of this command line, resolved once."""
-        if self._settings is None:
-            self._settings = self.options.settings()
-        return self._settings
-
-    def registry(self) -> Registry:
-        """Return the task registry named by the settings, its [tasks.*] tables checked."""
-        if self._registry is None:
-            from ..registry import check_task_tables
-            from ..registry_loader import load_registry
-
-            settings = self.settings()
-            registry = load_registry(settings.registry, settings.registry_path)
-            registry.apply_spread_seed(settings.spread_seed)
-            check_task_tables(registry, settings.task_config)
-            self._registry = registry
-        return self._registry
-
-    @property
-    def debug(self) -> bool:
-        return self.options.wants_debug(self._settings)
 
 
 def state_of(ctx: typer.Context) -> CliState:

@@ -62,22 +62,20 @@ def list_(
     if json:
         print_json(letters)
         return
-    from rich.markup import escape
-    from rich.table import Table
-
-    from .common import plural
+    from .tables import escape, plural, print_table
 
     kind = "dead letter" if all_ else "open dead letter"
-    table = Table(title=f"{plural(len(letters), kind)}, newest first", title_justify="left")
-    for column in ("id", "task", "run", "created (UTC)", "slot (UTC)", "tries", "state", "error"):
-        table.add_column(column, no_wrap=column != "error", justify="right" if column in ("id", "run", "tries") else "left")
-    for letter in letters:
-        state = "open" if letter["status"] == "open" else f"resolved by run {letter['resolved_by']}"
-        table.add_row(
-            str(letter["id"]), letter["task"], str(letter["run_id"]), short_time(letter["created_at"]),
-            short_time(letter["scheduled_for"]), str(letter["attempts"]), state, escape(printable(_first_line(letter["error"]))),
-        )
-    console().print(table)
+    # At 80 columns the table keeps which letter, of which task, why, and whether it is open.
+    columns = [("id", "right", 0), ("task", "left", 0), ("run", "right", 3), ("created (UTC)", "left", 1),
+               ("slot (UTC)", "left", 4), ("tries", "right", 5), ("state", "left", 2), ("error", "left", 0)]
+    rows = [{
+        "id": str(letter["id"]), "task": letter["task"], "run": str(letter["run_id"]),
+        "created (UTC)": short_time(letter["created_at"]), "slot (UTC)": short_time(letter["scheduled_for"]),
+        "tries": str(letter["attempts"]),
+        "state": "open" if letter["status"] == "open" else f"resolved by run {letter['resolved_by']}",
+        "error": escape(printable(_first_line(letter["error"]))),
+    } for letter in letters]
+    print_table(f"{plural(len(letters), kind)}, newest first", columns, rows, wrap="error")
 
 
 @app.command("show")

@@ -1,4 +1,5 @@
-"""A lean path for `cronkit history` and `cronkit show` on a SQLite run log: no typer, no SQLAlchemy.
+"""A lean path for `cronkit history` and `cronkit show` on a SQLite run log: no typer, no SQLAlchemy
+(`status`, `health` and `stats` take theirs in cli/leanops.py).
 
 typer (with pydantic) and SQLAlchemy cost most of a read command's start; reading a SQLite
 log needs neither. main() hands `[global options] history [TASK] [--status S] [--limit N]
@@ -48,26 +49,14 @@ def parse_history_line(argv: list[str]) -> tuple[GlobalOptions, HistoryArgs] | N
 
 def _open(url: str) -> sqlite3.Connection | None:
     """Open a SQLite run log of the current schema read-only; None for anything else."""
-    from ..config import sqlite_path
-    from ..runlog import SCHEMA_VERSION
+    from ..runlog.queries import open_sqlite
 
-    path = sqlite_path(url)
-    if path is None or not path.is_file():
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    # With a `running` run, one may be a run whose process is gone: RunLog.open applies what the
+    # journal holds, marks it lost and keeps its redacted output; the full path does that.
+    conn = open_sqlite(url)
+    if conn is not None:
         conn.row_factory = sqlite3.Row
-        if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-            if conn.execute("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1").fetchone() is None:
-                return conn
-            # A `running` run may be one whose process is gone: RunLog.open applies what the journal
-            # holds, marks it lost and keeps its redacted output; the full path does that.
-            conn.close()
-            return None
-        conn.close()
-    except sqlite3.Error:
-        pass
-    return None
+    return conn
 
 
 def read_run(url: str, run_id: int) -> dict[str, Any] | None:
@@ -153,9 +142,14 @@ def show_main(argv: list[str]) -> int | None:
 
 
 def main(argv: list[str]) -> int | None:
-    """Answer `history` or `show` on a SQLite run log; None hands the command line to typer."""
+    """Answer `history`, `show`, `status`, `health` or `stats`; None hands the command line to typer."""
     if "history" not in argv:
-        return show_main(argv)
+        code = show_main(argv)
+        if code is not None:
+            return code
+        from .leanops import main as ops_main
+
+        return ops_main(argv)
     parsed = parse_history_line(argv)
     if parsed is None:
         return None

@@ -23,6 +23,33 @@ def console() -> Any:
     return Console(highlight=False, soft_wrap=False)
 
 
+def print_lines(out: Any, text: str, **options: Any) -> None:
+    """Print rich markup through `out`, without the trailing spaces rich leaves where it wraps a line."""
+    with out.capture() as captured:
+        out.print(text, **options)
+    sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def packed(parts: list[str], width: int, indent: str = "  ") -> str:
+    """Join rich-markup parts with " · ", breaking between parts so that no line is wider than `width`.
+
+    A line that fits stays one line; a narrow terminal gets the rest on lines indented by `indent`.
+    """
+    from rich.text import Text
+
+    lines: list[str] = []
+    line, size = "", 0
+    for part in parts:
+        cells = Text.from_markup(part).cell_len
+        if line and size + 3 + cells > width:
+            lines.append(line)
+            line, size = indent + part, len(indent) + cells
+        else:
+            line, size = (f"{line} · {part}", size + 3 + cells) if line else (part, cells)
+    lines.append(line)
+    return "\n".join(lines)
+
+
 def plural(count: int, noun: str) -> str:
     """Return `1 run`, `2 runs`, `1 open dead letter`: the count and the noun, plural when not 1."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
@@ -64,12 +91,13 @@ def styled_status(status: str | None) -> str:
 
 
 def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict[str, str]],
-                wrap: str | None = None) -> None:
+                wrap: str | None = None, tight: int = -1) -> None:
     """Print rows as a compact rich table that fits the terminal.
 
     `columns` holds (name, justify, priority); when the natural widths do not fit, columns of the
     lowest priority (highest number) go first, so a narrow terminal keeps what an operator scans
-    for. `wrap` names the one column allowed to fold instead (it fills what is left).
+    for. Before a column of priority `tight` or less goes, the gaps between columns narrow from
+    two spaces to one. `wrap` names the one column allowed to fold instead (it fills what is left).
     """
     from rich import box
     from rich.table import Table
@@ -81,16 +109,20 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
         cells = [Text.from_markup(row.get(name, "")).cell_len for row in rows]
         return max([len(name), *cells])
 
-    kept = list(columns)
-    budget = out.width - 1
-    while len(kept) > 1:
-        fixed = sum(width(name) for name, _, _ in kept if name != wrap) + 2 * (len(kept) - 1)
+    def fits(kept: list[tuple[str, str, int]], gap: int) -> bool:
+        fixed = sum(width(name) for name, _, _ in kept if name != wrap) + gap * (len(kept) - 1)
         room = 20 if any(name == wrap for name, _, _ in kept) else 0
-        if fixed + room <= budget:
-            break
-        kept.remove(max(kept, key=lambda column: column[2]))
+        return bool(fixed + room <= out.width - 1)
+
+    kept, gap = list(columns), 2
+    while len(kept) > 1 and not fits(kept, gap):
+        last = max(kept, key=lambda column: column[2])
+        if gap == 2 and last[2] <= tight:
+            gap = 1
+            continue
+        kept.remove(last)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                  collapse_padding=True)
+                  collapse_padding=True, padding=(0, 1 if gap == 2 else 0))
     for name, justify, _ in kept:
         if name == wrap:
             table.add_column(name, overflow="fold", ratio=1)
@@ -124,7 +156,7 @@ def print_history(runs: list[dict[str, Any]]) -> None:
         "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
         "error": escape(printable((run["error"] or "")[:200])),
     } for run in runs]
-    print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error")
+    print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error", tight=3)
 
 
 def print_run(run: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from .common import (
     state_of,
 )
 from .run import DEFAULT_TRIGGER, RUN_OPTIONS, TASK_HELP
+from .tables import print_lines
 
 
 def _help(name: str) -> str:
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
             if not row["enabled"]:
                 reasons.setdefault(row["disabled_reason"], []).append(row["name"])
         for reason, names in reasons.items():
-            out.print(f"[dim]not here ({reason}): {', '.join(names)}[/dim]")
+            print_lines(out, f"[dim]not here ({reason}): {', '.join(names)}[/dim]")
 
     # The options come from cli/run.py's RUN_OPTIONS, which the lean parser of main() reads: a
     # plain `cronkit run` never reaches this command; `run --help` and odd command lines do.

@@ -78,6 +78,24 @@ def database_error(where: str, exc: BaseException) -> ServiceUnavailable:
     return ServiceUnavailable(f"run log {where}: {text}{hint}")
 
 
+def require_existing(url: str) -> None:
+    """Raise ConfigError (exit 78) when `url` names a SQLite file that does not exist."""
+    from ..config import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
+        return
+    from ..errors import ConfigError
+
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"no run log at {path}: check CRONKIT_DB_URL / CRONKIT_HOME "
+                          "(cronkit run, install and demo create it)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
+
+
 def open_sqlite(url: str, *, write: bool = False) -> sqlite3.Connection | None:
     """Open a SQLite run log of the current schema with no `running` run; None for anything else.
 
@@ -159,4 +177,5 @@ class SqliteReader:
 
 __all__ = ["ACTIVE_RUNS", "LAST_HEALTH_CHECK", "LAST_HEALTH_RESULT", "LATEST_RUN", "LATEST_RUN_OF_STATUS",
            "OPEN_DEAD_LETTERS", "READ_META", "SERVED_SLOTS", "SET_META", "WINDOW_RUNS", "Execute", "Reader",
-           "SqliteReader", "database_error", "open_reader", "open_sqlite", "read_meta"]
+           "SqliteReader", "database_error", "open_reader", "open_sqlite", "read_meta",
+           "require_existing"]

@@ -17,7 +17,7 @@ from ..config import Settings
 from ..errors import ServiceUnavailable
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
-from .queries import Execute, database_error
+from .queries import Execute, database_error, require_existing
 from .schema import attempts, dead_letters, runs, set_meta, slots, upgrade
 from .times import iso, run_dict, to_ms
 
@@ -160,24 +160,6 @@ class RunLog:
             return int(conn.execute(query).scalar() or 0)
 
 
-def require_existing(url: str) -> None:
-    """Raise ConfigError (exit 78) when `url` names a SQLite file that does not exist."""
-    from ..config import sqlite_path
-
-    path = sqlite_path(url)
-    if path is None:
-        return
-    from ..errors import ConfigError
-
-    try:
-        path.stat()
-    except FileNotFoundError:
-        raise ConfigError(f"no run log at {path}: check CRONKIT_DB_URL / CRONKIT_HOME "
-                          "(cronkit run, install and demo create it)") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
-
-
 # --- the reader of status, health and stats ---------------------------------------------------
 
 
@@ -241,4 +223,5 @@ def runs_page(engine: Engine, *, task: str | None = None, status: str | None = N
     return RunsPage(rows, int(rows[-1]["id"]) if more and rows else None)
 
 
-__all__ = ["EngineReader", "HistoryFilter", "RunLog", "RunsPage", "execute_on", "run_dict", "runs_page"]
+__all__ = ["EngineReader", "HistoryFilter", "RunLog", "RunsPage", "execute_on", "require_existing", "run_dict",
+           "runs_page"]

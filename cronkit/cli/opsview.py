@@ -1,0 +1,187 @@
+"""How `cronkit status`, `cronkit health` and `cronkit stats` answer: the command bodies and their text.
+
+Free of typer: the typer commands (cli/ops.py) and the lean path (cli/leanops.py) run these same
+functions, so both print the same. `lean` reads a SQLite run log with sqlite3 (runlog.queries).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from .state import CliState
+from .tables import (
+    console,
+    duration,
+    packed,
+    print_json,
+    print_lines,
+    print_table,
+    short_time,
+    styled_status,
+)
+
+
+def escape(text: str) -> str:
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
+
+
+def _minute(iso: str | None) -> str:
+    """Show an ISO instant as `2026-06-12 03:00` (UTC; the column header says so)."""
+    if not iso:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _second(iso: str | None) -> str:
+    """Show an ISO instant as `2026-06-12 03:00:05 UTC`."""
+    if not iso:
+        return "-"
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _yes(value: bool) -> str:
+    return "[green]yes[/green]" if value else "[bold red]no[/bold red]"
+
+
+def _missed(missed: dict[str, Any] | None) -> str:
+    if missed is None:
+        return "-"
+    if not missed["count"]:
+        return "0"
+    more = "+" if missed["capped"] else ""
+    return f"[bold red]{missed['count']}{more}[/bold red], latest {_minute(missed['latest'])}"
+
+
+def _drift(items: list[dict[str, Any]]) -> str:
+    return ", ".join(f"[yellow]{item['kind']}[/yellow]" for item in items) or "-"
+
+
+def print_status(report: dict[str, Any]) -> None:
+    """Render a status report for people: summary, services, one row per task."""
+
+    out = console()
+    # Each summary line breaks between its parts where the terminal is too narrow (issue 13).
+    last_check = _second(report["last_health_check"])
+    if report.get("last_health_result"):
+        last_check += f" ({report['last_health_result']})"
+    block = report["block"]
+    services = [f"{name} [{SERVICE_STYLE.get(state, '')}]{state}[/{SERVICE_STYLE.get(state, '')}]"
+                for name, state in report["services"].items()]
+    summary = [
+        ["[bold]cronkit[/bold]", f"environment [bold]{report['environment']}[/bold]", f"zone {report['timezone']}",
+         f"checked {_second(report['checked_at'])}"],
+        [f"initialized {_yes(report['initialized'])}", f"enabled {_yes(report['enabled'])}",
+         f"block {block['id']} ({block['target']})" if block["id"] else "no install recorded"],
+        [f"jobs {report['total_jobs']} scheduled of {report['registered_tasks']} registered",
+         f"{report['active_jobs']} running", f"failed {report['failed_jobs']}", f"last health check {last_check}"],
+        ["services: " + services[0], *services[1:]],
+    ]
+    print_lines(out, "\n".join(packed(parts, out.width) for parts in summary))
+    for name, error in report["service_errors"].items():
+        print_lines(out, f"  [red]{name}[/red]: {error}", highlight=False)
+    if report.get("start_failure"):
+        from ..health.verdict import start_failure_text
+
+        print_lines(out, f"[bold red]{escape(start_failure_text(report['start_failure']))}[/bold red]",
+                    highlight=False)
+    for item in report.get("preflight", ()):
+        print_lines(out, f"[yellow]{escape(item['reason'])}[/yellow]", highlight=False)
+
+    columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
+               ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),
+               ("drift", "left", 4)]
+    rows = []
+    for task in report["tasks"]:
+        last = task["last_run"] or {}
+        rows.append({
+            "task": task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
+            "schedule": task["schedule"], "zone": task["timezone"],
+            "next run (UTC)": _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
+            "last run (UTC)": _minute(last.get("started_at")),
+            "status": styled_status(last["status"]) if last else "-",
+            "took": duration(last.get("duration_ms")), "missed": _missed(task["missed"]),
+            "drift": _drift(task["drift"]),
+        })
+    print_table("", columns, rows)
+    orphans = [d for d in block["drift"] if d["task"] is None and d["kind"] != "host-zone"]
+    for item in block["drift"]:
+        if item["kind"] == "host-zone":
+            print_lines(out, f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
+                        f" {item['expected'][0]} now", highlight=False)
+    for item in orphans:
+        print_lines(out, f"[yellow]block line naming no task ({item['kind']}):[/yellow] {' | '.join(item['installed'])}",
+                    highlight=False)
+
+
+def print_stats(rows: list[dict[str, Any]], days: float) -> None:
+    right = "right"
+    columns = [("task", "left", 0), ("runs", right, 0), ("ok", right, 3), ("failed", right, 0),
+               ("skipped", right, 5), ("success", right, 0), ("p50", right, 2), ("p95", right, 1),
+               ("last success", "left", 4), ("last failure", "left", 4), ("dead letters", right, 0)]
+    table_rows = []
+    for row in rows:
+        table_rows.append({
+            "task": row["task"], "runs": str(row["runs"]), "ok": str(row["successes"]),
+            "failed": f"[red]{row['failures']}[/red]" if row["failures"] else "0",
+            "skipped": str(row["skipped"]),
+            "success": "-" if row["success_rate"] is None else f"{row['success_rate'] * 100:.1f}%",
+            "p50": duration(row["p50_ms"]), "p95": duration(row["p95_ms"]),
+            "last success": short_time(row["last_success"]), "last failure": short_time(row["last_failure"]),
+            "dead letters": f"[bold red]{row['open_dead_letters']}[/bold red]" if row["open_dead_letters"] else "0",
+        })
+    print_table(f"last {days:g} days", columns, table_rows)
+
+
+def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
+    """Print the scheduler's state (`cronkit status`); return the exit code."""
+    from ..clock import now
+    from ..health.status import status_dict as build
+    from ..runlog.queries import require_existing
+
+    require_existing(state.settings().db_url)  # a mistyped path is an error, not an empty log
+    report = build(state.settings(), state.registry(), now(), lean=lean)
+    if as_json:
+        print_json(report)
+    else:
+        print_status(report)
+    return 0
+
+
+def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
+    """Check the scheduler (`cronkit health`): 0 when healthy, 1 with every reason (one per line)."""
+    from ..clock import now
+    from ..health.verdict import health_report
+
+    healthy, reasons, report = health_report(state.settings(), state.registry(), now(), lean=lean)
+    if as_json:
+        print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
+                    "services": report.services})
+    elif healthy:
+        print("healthy")
+    else:
+        for reason in reasons:
+            print(reason)
+    return 0 if healthy else 1
+
+
+def stats_command(state: CliState, days: float, as_json: bool, *, lean: bool) -> int:
+    """Print per task figures over the last `days` (`cronkit stats`); return the exit code."""
+    from ..clock import now
+    from ..health.stats import stats as build
+
+    rows = build(state.settings(), days, now(), state.registry(), lean=lean)
+    if as_json:
+        print_json(rows)
+    else:
+        print_stats(rows, days)
+    return 0

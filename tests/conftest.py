@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,14 +175,17 @@ def needs_process(args: Sequence[str], env: dict[str, str]) -> bool:
 
 
 def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
-                   input: str | None = None) -> subprocess.CompletedProcess[str]:
+                   input: str | None = None, entry: Callable[[list[str]], Any] | None = None,
+                   ) -> subprocess.CompletedProcess[str]:
     """Run `cronkit ARGS` through its console-script function in this process, as a subprocess would.
 
     The environment is replaced (not merged) and the working directory changed for the call,
     stdin reads `input`, stdout and stderr are captured, SystemExit becomes the return code;
-    all of it is restored afterwards.
+    all of it is restored afterwards. `entry` replaces the console-script function (main).
     """
     from cronkit.main import main
+
+    main = entry or main
 
     saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
     out, err = io.StringIO(), io.StringIO()

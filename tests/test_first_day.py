@@ -207,3 +207,41 @@ def test_block_check_line_that_cannot_start_leaves_the_same_trace(run_process, a
     app.write_text(app.read_text().removeprefix("import billing_sdk_missing\n"))
     assert as_cron(check, elsewhere).returncode == 0
     assert not (home / "start-failures" / "myapp-cron.json").exists()
+
+
+WIDE_REGISTRY = '''
+@registry.task("0 2 1 * *", environments=["*"])
+def monthly_executive_summaries(ctx: TaskContext) -> dict:
+    return {}
+
+
+@registry.task("0 * * * *", environments=["*"])
+def daily_session_cleanup(ctx: TaskContext) -> dict:
+    raise ValueError("bad thing " * 20)
+
+
+@registry.task("0 4 * * *", environments=["production"])
+def daily_log_pruning(ctx: TaskContext) -> dict:
+    return {}
+'''
+
+
+def test_read_screens_fit_80_columns(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The demo's longest task name (27 characters), a failure with a long error, a dead letter, a
+    task not scheduled here: at 80 columns no line of a table screen is wider, none ends in a
+    space, and history keeps task, status, trigger, started, took and exit."""
+    from tests.conftest import write_registry
+
+    env = {"CRONKIT_TASKS": str(write_registry(tmp_path / "wide_tasks.py", WIDE_REGISTRY)), "COLUMNS": "80"}
+    assert run_cli("run", "monthly-executive-summaries", env=env).returncode == 0
+    assert run_cli("run", "daily-session-cleanup", env=env).returncode == 1
+    # (health prints one reason a line, whole, for alerts to read: not a screen to fit)
+    for args in (("history",), ("status",), ("stats",), ("list",), ("dlq", "list"), ("dlq", "list", "--all")):
+        proc = run_cli(*args, env=env)
+        assert proc.returncode == 0 and proc.stdout, (args, proc.stderr)
+        for line in proc.stdout.splitlines():
+            assert len(line) <= 80 and line == line.rstrip(), (args, line)
+        if args == ("history",):
+            assert proc.stdout.splitlines()[2].split() == ["task", "status", "trigger", "started", "took", "exit"]
+        if args == ("status",):
+            assert any(line.startswith("services: run_log up") for line in proc.stdout.splitlines())

@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 # The read commands with a lean path (cli/lean.py): no typer, and no SQLAlchemy on a SQLite run log.
-LEAN_COMMANDS = frozenset({"history", "show", "status", "health", "stats"})
+LEAN_COMMANDS = frozenset({"history", "show", "list", "status", "health", "stats"})
 
 
 def main(argv: list[str] | None = None) -> None:

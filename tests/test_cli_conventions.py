@@ -145,8 +145,8 @@ def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ig
     assert (missing.returncode, missing.stderr) == (2, "cronkit: error: no run with id 99\n")
 
 
-def test_lean_status_health_stats_answer_as_the_typer_commands_do(cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """`status`, `health` and `stats` on a SQLite log take a lean path (no typer, the run log read
+def test_lean_list_status_health_stats_answer_as_the_typer_commands_do(cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`list`, `status`, `health` and `stats` take a lean path (no typer; a SQLite run log read
     through sqlite3) with the typer commands' answer (SQLAlchemy): output, exit code, --json keys."""
     import subprocess
     import sys
@@ -163,19 +163,22 @@ def test_lean_status_health_stats_answer_as_the_typer_commands_do(cli, cronkit_e
     def typer_main(args: list[str]) -> None:
         sys.exit(_typer_main(args))
 
-    for args in (("status",), ("status", "--json"), ("health",), ("--debug", "health", "--json"), ("stats",),
-                 ("stats", "--days", "0.5", "--json"), ("status",)):
+    codes = {"health": 1, "nop": 2}
+    for args in (("list",), ("list", "noop"), ("list", "--json"), ("list", "nop"), ("status",), ("status", "--json"),
+                 ("health",), ("--debug", "health", "--json"), ("stats",), ("stats", "--days", "0.5", "--json"),
+                 ("status",)):
         lean = run_in_process(args, env, tmp_path)
         full = run_in_process(args, env, tmp_path, entry=typer_main)
         assert (lean.returncode, lean.stdout, lean.stderr) == (full.returncode, full.stdout, full.stderr), args
-        assert lean.stdout and lean.returncode == (1 if "health" in args else 0), (args, lean.stderr)
+        code = next((codes[word] for word in args if word in codes), 0)
+        assert lean.returncode == code and (lean.stdout or code == 2), (args, lean.stderr)
     assert "last health check" in lean.stdout and "boom" in lean.stdout
 
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print(sorted(m for m in ('typer', 'sqlalchemy', 'pydantic') if m in sys.modules),"
              " file=sys.stderr))\n"
              "from cronkit.main import main\nmain(sys.argv[1:])\n")
-    for command in ("status", "health", "stats"):
+    for command in ("list", "status", "health", "stats"):
         done = subprocess.run([sys.executable, "-c", probe, command, "--json"], env=env, capture_output=True,
                               text=True, cwd=tmp_path, timeout=60)
         assert done.returncode == (1 if command == "health" else 0) and done.stderr == "[]\n", (command, done.stderr)

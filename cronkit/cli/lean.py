@@ -1,5 +1,5 @@
 """A lean path for `cronkit history` and `cronkit show` on a SQLite run log: no typer, no SQLAlchemy
-(`status`, `health` and `stats` take theirs in cli/leanops.py).
+(`list`, `status`, `health` and `stats` take theirs in cli/leanops.py).
 
 typer (with pydantic) and SQLAlchemy cost most of a read command's start; reading a SQLite
 log needs neither. main() hands `[global options] history [TASK] [--status S] [--limit N]
@@ -142,7 +142,7 @@ def show_main(argv: list[str]) -> int | None:
 
 
 def main(argv: list[str]) -> int | None:
-    """Answer `history`, `show`, `status`, `health` or `stats`; None hands the command line to typer."""
+    """Answer `history`, `show`, `list`, `status`, `health` or `stats`; None hands the command line to typer."""
     if "history" not in argv:
         code = show_main(argv)
         if code is not None:

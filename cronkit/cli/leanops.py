@@ -1,11 +1,12 @@
-"""A lean path for `cronkit status`, `health` and `stats`: no typer; on a SQLite run log, no SQLAlchemy.
+"""A lean path for `cronkit list`, `status`, `health` and `stats`: no typer; on a SQLite run log, no SQLAlchemy.
 
-main() hands `[global options] status [--json]`, `[global options] health [--json]` and
-`[global options] stats [--days N] [--json]` here. The command bodies are the typer commands'
-own (cli/opsview.py), run with lean=True: a SQLite run log of the current schema with no
-`running` run is read through sqlite3 (runlog.queries), anything else the full way. A command
-line this parser does not take (an unknown option, an argument, a --days typer would refuse)
-returns None and the typer command answers, with its checks and errors.
+main() hands `[global options] list [TASK] [--json]`, `[global options] status [--json]`,
+`[global options] health [--json]` and `[global options] stats [--days N] [--json]` here. The
+command bodies are the typer commands' own (cli/listview.py, cli/opsview.py); the read commands
+run with lean=True: a SQLite run log of the current schema with no `running` run is read
+through sqlite3 (runlog.queries), anything else the full way. A command line this parser does
+not take (an unknown option, an argument, a --days typer would refuse) returns None and the
+typer command answers, with its checks and errors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .run import GlobalOptions, Option, parse_command_line, report_error
 
 JSON_FLAG = Option("--json", "json", "", flag=True)
 COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
+    "list": (JSON_FLAG,),
     "status": (JSON_FLAG,),
     "health": (JSON_FLAG,),
     "stats": (JSON_FLAG, Option("--days", "days", "")),
@@ -27,7 +29,7 @@ DEFAULT_DAYS, MIN_DAYS, MAX_DAYS = 7.0, 0.01, 3650.0  # as cli/ops.py's `stats -
 
 @dataclass
 class OpsArgs:
-    task: str | None = None  # these commands take no argument: one hands the line to typer
+    task: str | None = None  # only `list` takes an argument: another command's hands the line to typer
     json: bool = False
     days: str | None = None
 
@@ -38,7 +40,7 @@ def parse_ops_line(argv: list[str]) -> tuple[str, GlobalOptions, OpsArgs] | None
         args = OpsArgs()
         opts = parse_command_line(argv, command, table, args)
         if opts is not None:
-            return (command, opts, args) if args.task is None else None
+            return (command, opts, args) if args.task is None or command == "list" else None
     return None
 
 
@@ -67,6 +69,10 @@ def main(argv: list[str]) -> int | None:
 
     state = CliState(opts)
     try:
+        if command == "list":
+            from .listview import list_command
+
+            return list_command(state, args.task, args.json)
         if command == "status":
             return status_command(state, args.json, lean=True)
         if command == "health":

@@ -5,13 +5,20 @@
 Builds a private home whose run log holds --runs runs (written directly through the run log's
 schema, as bench/runlog_scale.py does), then times `list`, `history`, `show`, `status`,
 `health` and `stats`, each round alternating the command with a bare interpreter start so that
-load on a shared machine affects both alike. Prints the medians and their ratio (target <= 10).
+load on a shared machine affects both alike. Prints the medians and their ratio (target <= 10),
+of wall time and of CPU time (user + system): on a loaded machine every start waits for a core,
+which flattens the wall-time ratio; the CPU-time ratio is nearer what an idle machine shows.
+
+The bare start is this interpreter's (`sys.executable`, the one the `cronkit` script runs on),
+not whatever `python3` PATH finds first: a pyenv shim there is a shell script that costs ten
+times an interpreter start and would hide most of cronkit's own cost.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,10 +49,14 @@ def fill(home: Path, count: int) -> None:
     log.engine.dispose()
 
 
-def wall(argv: list[str], env: dict[str, str]) -> float:
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Run argv; return its wall time and the CPU time (user + system) it and its children used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - began
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -59,14 +70,20 @@ def main() -> None:
         fill(home, args.runs)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
         env.update({"CRONKIT_HOME": str(home), "HOME": tmp, "COLUMNS": "80"})
-        print(f"{'command':<10} {'median':>9} {'python3 -c pass':>16} {'ratio':>6}")
+        print(f"{'':<10} {'wall time':-^33}  {'CPU time (user + system)':-^33}")
+        print(f"{'command':<10} {'median':>9} {'python -c pass':>16} {'ratio':>6}  "
+              f"{'median':>9} {'python -c pass':>16} {'ratio':>6}")
         for command in COMMANDS:
             mine, bare = [], []
             for _ in range(args.rounds):
-                mine.append(wall([cronkit, *command], env))
-                bare.append(wall(["python3", "-c", "pass"], env))
-            m, b = statistics.median(mine), statistics.median(bare)
-            print(f"{' '.join(command):<10} {m * 1000:>7.0f}ms {b * 1000:>14.0f}ms {m / b:>6.1f}")
+                mine.append(timed([cronkit, *command], env))
+                bare.append(timed([sys.executable, "-c", "pass"], env))
+            cells = []
+            for kind in (0, 1):
+                m = statistics.median(t[kind] for t in mine)
+                b = statistics.median(t[kind] for t in bare)
+                cells.append(f"{m * 1000:>7.0f}ms {b * 1000:>14.0f}ms {m / b:>6.1f}")
+            print(f"{' '.join(command):<10} {cells[0]}  {cells[1]}")
 
 
 if __name__ == "__main__":

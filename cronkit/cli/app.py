@@ -83,10 +83,8 @@ from . import serve as _serve  # noqa: E402
 
 _serve.register(app)
 
-from . import check as _check  # noqa: E402
 from . import notify as _notify  # noqa: E402
 
-_check.register(app)
 app.add_typer(_notify.app, name="notify")
 
 from . import secrets_cmd as _secrets_cmd  # noqa: E402

@@ -192,6 +192,10 @@ def _assert_reports_start_failure(broken: Project) -> None:
         assert shown.returncode != 0, shown.stdout
         assert "billing_sdk_missing" in shown.stdout + shown.stderr, (shown.stdout, shown.stderr)
         assert "Traceback" not in shown.stderr
+    health = broken.cronkit("health")
+    assert health.returncode == 1  # unhealthy, with the block's start failure
+    assert any(line.startswith("cron runs of this block are failing to start: tock at ")
+               for line in health.stdout.splitlines()), health.stdout
 
 
 def _install_for_next_minute(app: Project, broken: Project) -> tuple[float, int, int]:

@@ -104,6 +104,14 @@ def test_cron_run_that_cannot_start_is_reported_until_one_starts(run_process, ap
     record = json.loads((home / "start-failures" / "myapp-cron.json").read_text())
     assert record["task"] == "sync-invoices" and "billing_sdk_missing" in record["error"]
 
+    # health with the broken registry itself: unhealthy (exit 1), the import error and the block's trace
+    broken = run_process("health", env=app_env)
+    assert broken.returncode == 1 and "Traceback" not in broken.stderr, broken.stderr
+    said = broken.stdout.splitlines()
+    assert "billing_sdk_missing" in said[0]
+    assert any(line.startswith("cron runs of this block are failing to start: sync-invoices at ") for line in said)
+    assert json.loads(run_process("health", "--json", env=app_env).stdout)["healthy"] is False
+
     fine = {**app_env, "CRONKIT_TASKS": "cronkit.tasks"}  # status reads the block's state, whatever loads
     health = run_process("health", env=fine)
     assert health.returncode == 1

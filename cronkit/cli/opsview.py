@@ -160,9 +160,15 @@ def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
 def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     """Check the scheduler (`cronkit health`): 0 when healthy, 1 with every reason (one per line)."""
     from ..clock import now
+    from ..errors import ConfigError
     from ..health.verdict import health_report
 
-    healthy, reasons, report = health_report(state.settings(), state.registry(), now(), lean=lean)
+    settings = state.settings()  # bad settings: no check can run (exit 78)
+    try:
+        registry = state.registry()
+    except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error
+        return _unloadable_registry(state, exc, as_json)
+    healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
     if as_json:
         print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
                     "services": report.services})
@@ -172,6 +178,26 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
         for reason in reasons:
             print(reason)
     return 0 if healthy else 1
+
+
+def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:
+    """Answer `health` when the registry cannot be loaded: unhealthy, with the error and whatever
+    the block's cron runs recorded when they could not start either (start-failure record)."""
+    from ..clock import now
+    from ..health.status import start_failure
+    from ..health.verdict import start_failure_text
+
+    reasons = [str(exc)]
+    failure = start_failure(state.settings())
+    if failure:
+        reasons.append(start_failure_text(failure))
+    if as_json:
+        print_json({"healthy": False, "reasons": reasons, "checked_at": now().isoformat(timespec="seconds"),
+                    "services": {}})
+    else:
+        for reason in reasons:
+            print(reason)
+    return 1
 
 
 def stats_command(state: CliState, days: float, as_json: bool, *, lean: bool) -> int:

@@ -85,6 +85,12 @@ def fill(db: Path, rows: int) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> tuple[int, int]:
     """Return (VmRSS, VmHWM) of a process in KiB."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
@@ -123,9 +129,10 @@ async def load(url: str, token: str, clients: int, seconds: float, pid: int) -> 
             await asyncio.sleep(max(0.0, start + mark - time.monotonic()))
             rss[f"{mark:g}s"] = rss_kib(pid)
 
-    started = time.monotonic()
+    started, server_cpu, client_cpu = time.monotonic(), cpu_seconds(pid), time.process_time()
     await asyncio.gather(sample(), *(client(i) for i in range(clients)))
-    return {"latencies": latencies, "errors": errors, "rss": rss, "elapsed": time.monotonic() - started}
+    return {"latencies": latencies, "errors": errors, "rss": rss, "elapsed": time.monotonic() - started,
+            "server_cpu": cpu_seconds(pid) - server_cpu, "client_cpu": time.process_time() - client_cpu}
 
 
 def main() -> int:
@@ -179,6 +186,10 @@ def main() -> int:
         p50 = statistics.median(values) * 1000
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
         print(f"  {route:<24} {len(values) / elapsed:7.1f} req/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
+    server_cpu, client_cpu = float(result["server_cpu"]), float(result["client_cpu"])  # type: ignore[arg-type]
+    print(f"CPU over the load: server {server_cpu:.1f} s ({100 * server_cpu / elapsed:.0f}% of a core), "
+          f"load generator {client_cpu:.1f} s ({100 * client_cpu / elapsed:.0f}% of a core); "
+          f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     errors = result["errors"]
     assert isinstance(errors, list)
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))

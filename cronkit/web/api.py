@@ -25,7 +25,16 @@ from starlette.routing import BaseRoute, Route
 from ..errors import UsageError
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
-from .app import AUTH_TIMEOUT, TOKEN_GRACE, TOUCH_EVERY, Service
+from .app import (
+    AUTH_TIMEOUT,
+    STATUS_FRESH,
+    STATUS_STALE,
+    TOKEN_GRACE,
+    TOKEN_RECHECK,
+    TOUCH_EVERY,
+    Service,
+    json_bytes,
+)
 from .auth import TokenInfo, bearer, hash_token, touch, verify
 from .problems import Problem
 from .trigger import Caller, TriggerRequest
@@ -58,12 +67,14 @@ async def _who(request: Request) -> TokenInfo:
     if presented is None:
         raise Problem(401, "token-missing", "send Authorization: Bearer <token> (cronkit token create)")
     digest = hash_token(presented)
+    kept = service.verified.get(digest)
+    if kept is not None and time.monotonic() - kept[1] <= TOKEN_RECHECK:
+        return kept[0]  # verified within the last second: a revocation is seen within TOKEN_RECHECK
     loop = asyncio.get_running_loop()
     try:
         info = await asyncio.wait_for(
             loop.run_in_executor(service.auth_pool, verify, service.engine, presented), AUTH_TIMEOUT)
     except Exception as exc:  # the run log is down or slow: a token verified lately still counts
-        kept = service.verified.get(digest)
         if kept is not None and time.monotonic() - kept[1] <= TOKEN_GRACE:
             return kept[0]
         why = "no answer" if isinstance(exc, TimeoutError) else "unavailable"
@@ -127,9 +138,13 @@ async def health_deep(request: Request) -> Response:
 @reading
 async def status(request: Request) -> Response:
     service = _service(request)
-    report = await run_in_threadpool(service.status.get, 1.0)
+    # A report at most STATUS_FRESH s old, or (while one thread computes a fresh one) STATUS_STALE s:
+    # a status check probes every service and reads the run log; its `checked_at` says when.
+    report = service.status.peek(STATUS_FRESH, STATUS_STALE)
+    if report is None:
+        report = await run_in_threadpool(service.status.get, STATUS_FRESH)
     assert report is not None
-    return _json(report.as_dict())
+    return Response(service.status.as_json(report), media_type="application/json")
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
@@ -233,10 +248,18 @@ async def runs(request: Request) -> Response:
     status, trigger = _choice(request, "status", STATUSES), _choice(request, "trigger", TRIGGERS)
     since, before = _since(request), decode_cursor(request.query_params.get("cursor"))
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    page = await run_in_threadpool(lambda: runs_page(service.engine, task=task_name, status=status, trigger=trigger,
-                                                     since_ms=since, before_id=before, limit=limit))
-    # Stored redacted by the runner, and without output or traceback: no second pass (it costs more than the query).
-    return _json({"runs": page.runs, "next_cursor": encode_cursor(page.next_before)})
+
+    def page() -> bytes:
+        got = runs_page(service.engine, task=task_name, status=status, trigger=trigger, since_ms=since,
+                        before_id=before, limit=limit)
+        # Stored redacted by the runner, and without output or traceback: no second pass.
+        return json_bytes({"runs": got.runs, "next_cursor": encode_cursor(got.next_before)})
+
+    def answer() -> bytes:  # the same page while the run log has not changed (cache.py)
+        version = service.version.read()
+        return service.runs_pages.get((task_name, status, trigger, since, before, limit), version, page)
+
+    return Response(await run_in_threadpool(answer), media_type="application/json")
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
@@ -295,8 +318,13 @@ async def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     service = _service(request)
-    body = await run_in_threadpool(generate_latest, service.metrics)
-    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    def scrape() -> bytes:  # one scrape at a time, reused while the run log and status report hold
+        version = service.version.read()
+        return service.scrapes.get("metrics", None if version is None else (version, service.status.stamp),
+                                   lambda: generate_latest(service.metrics))
+
+    return Response(await run_in_threadpool(scrape), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # --- triggers ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from ..health.status import StatusReport
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
 from .auth import TokenInfo
+from .cache import DataVersion, VersionedCache
 from .health import DeepHealth
 from .problems import Problem
 from .trigger import Launcher
@@ -37,6 +39,9 @@ LOST_SWEEP_INTERVAL = 30.0  # seconds between marking dead runs `lost` (clients 
 TOKEN_GRACE = 300.0  # seconds a verified token is still accepted while the run log does not answer
 AUTH_TIMEOUT = 1.5  # seconds a token lookup may take before that grace applies
 TOUCH_EVERY = 60.0  # seconds between two last_used_at writes of one token
+TOKEN_RECHECK = 1.0  # seconds a token's verdict is reused: a revoked token is refused within this
+STATUS_FRESH = 2.0  # seconds /api/v1/status answers a report without refreshing it
+STATUS_STALE = 15.0  # seconds a report may be answered while a fresh one is computed
 
 
 class StatusCache:
@@ -48,6 +53,19 @@ class StatusCache:
         self._value: StatusReport | None = None
         self._at = 0.0
         self._refreshing = False
+        self._json: tuple[StatusReport, bytes] | None = None
+
+    @property
+    def stamp(self) -> float:
+        """When the report now kept was computed (monotonic seconds): it changes with the report."""
+        return self._at
+
+    def peek(self, max_age: float, stale: float) -> StatusReport | None:
+        """Return a report at most `max_age` s old, or one at most `stale` s old while a thread
+        computes a fresh one; None (computing nothing) when there is neither."""
+        if self._value is None or time.monotonic() - self._at > stale:
+            return None
+        return self.get(max_age, wait=False)
 
     def get(self, max_age: float, *, wait: bool = True) -> StatusReport | None:
         """Return a report at most `max_age` s old; without `wait`, a stale one while refreshing."""
@@ -70,6 +88,20 @@ class StatusCache:
         finally:
             self._refreshing = False
 
+    def as_json(self, report: StatusReport) -> bytes:
+        """Return `report` as JSON bytes, encoded once per report."""
+        kept = self._json
+        if kept is not None and kept[0] is report:
+            return kept[1]
+        body = json_bytes(report.as_dict())
+        self._json = (report, body)
+        return body
+
+
+def json_bytes(data: Any) -> bytes:
+    """Encode as Starlette's JSONResponse does."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+
 
 @dataclass
 class Service:
@@ -83,6 +115,9 @@ class Service:
     deep: DeepHealth
     status: StatusCache
     metrics: Any  # prometheus_client CollectorRegistry
+    version: DataVersion
+    runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0))
+    scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
     auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
     verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)
@@ -135,6 +170,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
         launcher=Launcher(engine, redactor, child_environment(settings, environ),
                           {t.name: t.singleton for t in registry}),
         deep=DeepHealth(settings, registry), status=cache, metrics=metrics,
+        version=DataVersion(engine, settings.db_url),
     )
 
     @contextlib.asynccontextmanager
@@ -152,6 +188,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
                 await asyncio.wait_for(warm, 1.0)
             service.deep.close()
             service.auth_pool.shutdown(wait=False, cancel_futures=True)
+            service.version.close()
             engine.dispose()
 
     app = Starlette(routes=[*api.routes(), *pages.routes()], lifespan=lifespan,
@@ -237,4 +274,4 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     uvicorn.Server(config).run()
 
 
-__all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "serve"]
+__all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "json_bytes", "serve"]

@@ -8,12 +8,15 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from cronkit.web.app import TOKEN_RECHECK
 
 from ..conftest import CRONKIT, free_port, write_registry
 from .serverkit import REGISTRY, SECRET_VALUE, Server, cli, make_token, server_env, wait_run
@@ -198,6 +201,7 @@ def test_a_revoked_token_is_refused(api: Setup) -> None:
         assert client.get("/api/v1/tasks").status_code == 200
         revoked = api.cli("token", "revoke", "temp")
         assert revoked.returncode == 0 and revoked.stdout == "token temp revoked\n"
+        time.sleep(TOKEN_RECHECK + 0.1)  # a verdict is reused that long (cronkit/web/app.py): no longer
         assert is_problem(client.get("/api/v1/tasks"), 401)["type"].endswith("/token-invalid")
     listed = {t["name"]: t for t in json.loads(api.cli("token", "list", "--json").stdout)}
     assert listed["temp"]["active"] is False and listed["grafana"]["active"] is True
@@ -277,6 +281,24 @@ def test_runs_paginate_newest_first_and_stay_stable_under_inserts(api: Setup) ->
         assert [r["id"] for r in second["runs"]] == expected
         api_only = client.get("/api/v1/runs", params={"trigger": "api", "limit": 500}).json()["runs"]
         assert api_only and all(r["trigger"] == "api" for r in api_only)
+
+
+def test_cached_answers_follow_the_run_log(api: Setup) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def quick_succeeded(text: str) -> float:
+        return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                    if s.name == "cronkit_task_runs_total" and s.labels == {"task": "quick", "status": "succeeded"})
+
+    assert api.cli("run", "quick").returncode == 0
+    with api.server.client(api.read) as client:
+        page = client.get("/api/v1/runs", params={"task": "quick", "limit": 1}).json()["runs"]
+        scraped = quick_succeeded(client.get("/metrics").text)
+        assert client.get("/api/v1/runs", params={"task": "quick", "limit": 1}).json()["runs"] == page
+        assert api.cli("run", "quick").returncode == 0  # another process commits a run
+        newer = client.get("/api/v1/runs", params={"task": "quick", "limit": 1}).json()["runs"]
+        assert newer[0]["id"] > page[0]["id"] and newer[0]["status"] == "succeeded"
+        assert quick_succeeded(client.get("/metrics").text) == scraped + 1
 
 
 def test_refuses_a_public_address_without_a_token(tmp_path: Path, cronkit_env: dict[str, str]) -> None:

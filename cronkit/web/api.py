@@ -10,11 +10,8 @@ import asyncio
 import base64
 import binascii
 import difflib
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -36,14 +33,12 @@ from .app import (
     json_bytes,
 )
 from .auth import TokenInfo, bearer, hash_token, touch, verify
+from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
 from .problems import Problem
-from .trigger import Caller, TriggerRequest
+from .trigger import Caller
 
-MAX_BODY = 16 * 1024  # bytes; a trigger's body is a few hundred
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 STATUSES = tuple(s.value for s in RunStatus)
 TRIGGERS = tuple(t.value for t in Trigger)
 
@@ -330,65 +325,6 @@ async def metrics(request: Request) -> Response:
 # --- triggers ------------------------------------------------------------------------------------
 
 
-async def _body(request: Request) -> bytes:
-    """Read the request body, refusing with 413 past MAX_BODY bytes (declared or sent)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse(body: bytes, task: str | None, key: str | None) -> TriggerRequest:
-    """Validate a trigger body ({"params", "date", "dry_run"}, plus "taskName" on the seed's route)."""
-    if body.strip():
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Problem(400, "invalid-json", "the body is not JSON") from None
-    else:
-        data = {}
-    if not isinstance(data, dict):
-        raise Problem(422, "invalid-body", "the body must be a JSON object")
-    allowed = {"params", "date", "dry_run"} | ({"taskName"} if task is None else set())
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise Problem(422, "invalid-body", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-    if task is None:
-        task = data.get("taskName")
-        if not isinstance(task, str) or not task:
-            raise Problem(422, "invalid-body", "taskName: give the name of a task")
-    params = data.get("params") or {}
-    if not isinstance(params, dict):
-        raise Problem(422, "invalid-params", "params: must be an object of names to values")
-    clean: dict[str, str] = {}
-    for name, value in params.items():
-        if not _PARAM_NAME.fullmatch(name):
-            raise Problem(422, "invalid-params", f"params: {name!r} is not a parameter name")
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        if not isinstance(value, (str, int, float)) or len(str(value)) > 1024:
-            raise Problem(422, "invalid-params", f"params.{name}: must be a string, number or boolean (at most 1024 characters)")
-        clean[name] = str(value)
-    day = data.get("date")
-    if day is not None:
-        try:
-            if not isinstance(day, str):
-                raise ValueError
-            date.fromisoformat(day)
-        except ValueError:
-            raise Problem(422, "invalid-params", f"date: {day!r} is not a date (YYYY-MM-DD)") from None
-    dry_run = data.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise Problem(422, "invalid-params", "dry_run: must be true or false")
-    return TriggerRequest(task=task, params=clean, date=day, dry_run=dry_run, idempotency_key=key)
-
-
 async def _trigger(request: Request, task: str | None) -> Response:
     service = _service(request)
     caller = Caller(None, request.client.host if request.client else None, request.headers.get("user-agent"))
@@ -397,21 +333,22 @@ async def _trigger(request: Request, task: str | None) -> Response:
     try:
         key = request.headers.get("idempotency-key")
         fields["idempotency_key"] = key
-        body = await _body(request)
+        body = await read_body(request)
         info = await _who(request)
         fields["token_name"] = info.name
         caller = Caller(info.name, caller.remote_addr, caller.user_agent)
         if not info.allows("trigger"):
             raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
-        if key is not None and not _KEY.fullmatch(key):
+        if key is not None and not KEY.fullmatch(key):
             raise Problem(422, "invalid-idempotency-key", "Idempotency-Key: 1 to 255 visible ASCII characters")
-        req = _parse(body, task, key)
+        req = parse_trigger(body, task, key)
         fields["task"], fields["params"] = req.task, req.stored_params() or None
         if req.task not in service.registry:
             raise _unknown_task(service, req.task)
         if not info.may_trigger(req.task):
             raise Problem(403, "task-not-allowed", f"token {info.name} may trigger {info.task_pattern} only",
                           task=req.task)
+        check_declared(service.settings, service.registry[req.task], req)
     except Problem as problem:
         await _audit_refusal(service, fields, problem)
         raise

@@ -185,6 +185,22 @@ def test_refusals_are_problems_and_audited(api: Setup) -> None:
     assert {"unknown_task", "invalid", "too_large", "forbidden", "unauthorized"} <= results
 
 
+def test_params_the_task_does_not_take_are_422_and_start_nothing(api: Setup) -> None:
+    before = api.sql("SELECT count(*) FROM runs WHERE task = 'slow'")[0][0]
+    with api.server.client(api.trigger) as client:
+        for body, says in (({"params": {"seconds": "garbage"}}, "params.seconds: 'garbage' is not a number"),
+                           ({"params": {"seconds": "99"}}, "params.seconds: 99 is above 30"),
+                           ({"params": {"sleep": "1"}}, "slow: unknown param 'sleep' (known: seconds)"),
+                           ({"date": "2020-01-01"}, "slow: takes no date")):
+            refused = is_problem(client.post("/api/v1/tasks/slow/runs", json=body), 422)
+            assert refused["type"].endswith("/invalid-params") and refused["detail"] == says, refused
+        seed = is_problem(client.post("/admin/scheduler/trigger", json={"taskName": "slow", "params": {"seconds": "x"}}), 422)
+        assert seed["detail"] == "params.seconds: 'x' is not a number"
+    assert api.sql("SELECT count(*) FROM runs WHERE task = 'slow'")[0][0] == before
+    audited = api.sql("SELECT result, status_code FROM audit WHERE task = 'slow' ORDER BY id DESC LIMIT 5")
+    assert audited == [("invalid", 422)] * 5
+
+
 def test_a_token_limited_to_some_tasks(api: Setup) -> None:
     token = make_token(api.env, api.root, "quick-only", "trigger", "--task", "qu*")
     with api.server.client(token) as client:

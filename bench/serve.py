@@ -29,6 +29,7 @@ import httpx
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 TASKS = 50
 ROUTES = ("/api/v1/runs?limit=50", "/api/v1/status", "/metrics")
+TRACE_RSS = bool(os.environ.get("BENCH_TRACE_RSS"))  # RSS every 5 s too, to see where it grows
 MAX_REQUESTS = 200_000  # a bound on the whole load, whatever the machine's speed
 
 
@@ -91,16 +92,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid: int) -> tuple[int, int]:
-    """Return (VmRSS, VmHWM) of a process in KiB."""
+def rss_kib(pid: int) -> tuple[int, int, int]:
+    """Return (VmRSS, VmHWM) of a process in KiB, and its thread count."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0]), int(fields["Threads"])
 
 
-async def load(url: str, token: str, clients: int, seconds: float, pid: int) -> dict[str, object]:
-    latencies: dict[str, list[float]] = {route: [] for route in ROUTES}
+async def load(url: str, token: str, clients: int, seconds: float, pid: int,
+               routes: tuple[str, ...] = ROUTES) -> dict[str, object]:
+    latencies: dict[str, list[float]] = {route: [] for route in routes}
     errors: list[str] = []
-    rss: dict[str, tuple[int, int]] = {}
+    rss: dict[str, tuple[int, int, int]] = {}
     end = time.monotonic() + seconds
     sent = 0
 
@@ -111,7 +113,7 @@ async def load(url: str, token: str, clients: int, seconds: float, pid: int) -> 
                                      timeout=30, limits=limits) as http:
             turn = index
             while time.monotonic() < end and sent < MAX_REQUESTS:
-                route = ROUTES[turn % len(ROUTES)]
+                route = routes[turn % len(routes)]
                 turn += 1
                 sent += 1
                 t0 = time.perf_counter()
@@ -125,7 +127,8 @@ async def load(url: str, token: str, clients: int, seconds: float, pid: int) -> 
 
     async def sample() -> None:
         start = time.monotonic()
-        for mark in (seconds / 2, seconds):
+        marks = sorted({seconds / 2, seconds, *(float(m) for m in range(5, int(seconds), 5) if TRACE_RSS)})
+        for mark in marks:
             await asyncio.sleep(max(0.0, start + mark - time.monotonic()))
             rss[f"{mark:g}s"] = rss_kib(pid)
 
@@ -140,6 +143,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--route", action="append", help="load only this route (repeatable; default the three)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cronkit-bench-serve-") as tmp:
         root = Path(tmp)
@@ -172,7 +176,7 @@ def main() -> int:
             first = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=120)
             assert first.status_code == 200 and "cronkit_task_runs_total" in first.text
             print(f"first /metrics (sums {args.rows:,} runs once): {1000 * (time.perf_counter() - t0):.0f} ms")
-            result = asyncio.run(load(url, token, args.clients, args.seconds, server.pid))
+            result = asyncio.run(load(url, token, args.clients, args.seconds, server.pid, tuple(args.route or ROUTES)))
         finally:
             server.terminate()
             server.wait(30)
@@ -195,8 +199,8 @@ def main() -> int:
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     rss = result["rss"]
     assert isinstance(rss, dict)
-    for mark, (now_kib, peak_kib) in rss.items():
-        print(f"server RSS at {mark}: {now_kib / 1024:.1f} MiB (peak so far {peak_kib / 1024:.1f} MiB)")
+    for mark, (now_kib, peak_kib, threads) in rss.items():
+        print(f"server RSS at {mark}: {now_kib / 1024:.1f} MiB (peak so far {peak_kib / 1024:.1f} MiB, {threads} threads)")
     return 1 if errors else 0
 
 

@@ -250,11 +250,14 @@ async def runs(request: Request) -> Response:
         # Stored redacted by the runner, and without output or traceback: no second pass.
         return json_bytes({"runs": got.runs, "next_cursor": encode_cursor(got.next_before)})
 
-    def answer() -> bytes:  # the same page while the run log has not changed (cache.py)
-        version = service.version.read()
-        return service.runs_pages.get((task_name, status, trigger, since, before, limit), version, page)
+    key = (task_name, status, trigger, since, before, limit)
 
-    return Response(await run_in_threadpool(answer), media_type="application/json")
+    def answer() -> bytes:  # the same page while the run log has not changed (cache.py)
+        return service.runs_pages.get(key, service.version.read(), page)
+
+    # A page kept at the version read without blocking is answered here: no thread hop.
+    body = service.runs_pages.kept(key, service.version.read(wait=False))
+    return Response(body if body is not None else await run_in_threadpool(answer), media_type="application/json")
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
@@ -314,12 +317,17 @@ async def metrics(request: Request) -> Response:
 
     service = _service(request)
 
-    def scrape() -> bytes:  # one scrape at a time, reused while the run log and status report hold
-        version = service.version.read()
-        return service.scrapes.get("metrics", None if version is None else (version, service.status.stamp),
-                                   lambda: generate_latest(service.metrics))
+    def version(wait: bool = True) -> Any:  # the run log's and the status report's
+        found = service.version.read(wait=wait)
+        return None if found is None else (found, service.status.stamp)
 
-    return Response(await run_in_threadpool(scrape), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    def scrape() -> bytes:  # one scrape at a time, reused while the run log and status report hold
+        return service.scrapes.get("metrics", version(), lambda: generate_latest(service.metrics))
+
+    body = service.scrapes.kept("metrics", version(wait=False))
+    if body is None:
+        body = await run_in_threadpool(scrape)
+    return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # --- triggers ------------------------------------------------------------------------------------

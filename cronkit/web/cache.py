@@ -36,25 +36,31 @@ class DataVersion:
         self._conn: sqlite3.Connection | None = None
         self._postgres = engine.dialect.name == "postgresql"
 
-    def read(self) -> Hashable | None:
+    def read(self, *, wait: bool = True) -> Hashable | None:
+        """Return the version; without `wait` (in the event loop), None rather than block: no
+        network round trip, no waiting for the lock or for SQLite (busy_timeout 0)."""
         try:
             if self._path is not None:
-                return self._sqlite()
-            if self._postgres:
+                return self._sqlite(wait)
+            if self._postgres and wait:
                 with self._engine.connect() as conn:
                     return str(conn.execute(text("SELECT txid_current_snapshot()::text")).scalar())
         except Exception:  # noqa: BLE001 - an unknown version only means "compute afresh"
             self.close()
         return None
 
-    def _sqlite(self) -> int:
-        with self._lock:
+    def _sqlite(self, wait: bool) -> int | None:
+        if not self._lock.acquire(blocking=wait):
+            return None
+        try:
             if self._conn is None:
                 # Read-only and never in a transaction: every commit to the file is another's.
-                self._conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=1.0,
+                self._conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, timeout=0,
                                              check_same_thread=False, isolation_level=None)
                 self._conn.execute("PRAGMA cache_size = 0")
             return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        finally:
+            self._lock.release()
 
     def close(self) -> None:
         with self._lock:
@@ -76,6 +82,10 @@ class VersionedCache(Generic[T]):
         self._entries: OrderedDict[Hashable, tuple[Hashable, float, T]] = OrderedDict()
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
+
+    def kept(self, key: Hashable, version: Hashable | None) -> T | None:
+        """Return the answer kept for `key` at `version`, None when there is none (computing nothing)."""
+        return self._fresh(key, version)
 
     def _fresh(self, key: Hashable, version: Hashable | None) -> T | None:
         with self._lock:

@@ -32,6 +32,8 @@ def _check_version(url: str) -> None:
         assert after is not None and after != before
         _insert_meta(engine, "second")
         assert version.read() != after
+        # Without waiting (the event loop): SQLite's answer, never a network round trip.
+        assert version.read(wait=False) == (version.read() if url.startswith("sqlite") else None)
         version.close()
     finally:
         engine.dispose()

@@ -122,7 +122,7 @@ class Service:
     status: StatusCache
     metrics: Any  # prometheus_client CollectorRegistry
     version: DataVersion
-    runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0))
+    runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0, 4 << 20))
     scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
     auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
     verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)

@@ -70,15 +70,18 @@ class DataVersion:
 
 
 class VersionedCache(Generic[T]):
-    """At most `size` answers, each kept with the version it was computed at and reused while
-    that version holds and it is younger than `max_age` seconds (an unknown version: never).
+    """At most `size` answers (and `max_bytes` of bytes answers), each kept with the version it was
+    computed at and reused while that version holds and it is younger than `max_age` seconds (an
+    unknown version: never); the least recently used go first.
 
     One computation per key at a time: concurrent requests for a missing answer wait for it.
     """
 
-    def __init__(self, size: int, max_age: float) -> None:
+    def __init__(self, size: int, max_age: float, max_bytes: int = 1 << 62) -> None:
         self._size = size
         self._max_age = max_age
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._entries: OrderedDict[Hashable, tuple[Hashable, float, T]] = OrderedDict()
         self._lock = threading.Lock()
         self._computing: dict[Hashable, threading.Lock] = {}
@@ -112,14 +115,24 @@ class VersionedCache(Generic[T]):
             with self._lock:
                 self._computing.pop(key, None)
                 if version is not None:
+                    self._drop(key)
                     self._entries[key] = (version, time.monotonic(), value)
-                    self._entries.move_to_end(key)
-                    while len(self._entries) > self._size:
-                        self._entries.popitem(last=False)
+                    self._bytes += _size(value)
+                    while len(self._entries) > self._size or self._bytes > self._max_bytes:
+                        self._drop(next(iter(self._entries)))
             return value
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= _size(entry[2])
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _size(value: object) -> int:
+    return len(value) if isinstance(value, bytes | str) else 0
 
 
 __all__ = ["DataVersion", "VersionedCache"]

@@ -67,6 +67,15 @@ def test_an_answer_is_reused_while_its_version_holds() -> None:
     assert computed == ["a1", "a2", "x", "y", "b2", "c2", "a2 again"]
 
 
+def test_bytes_answers_are_bounded_in_size_too() -> None:
+    cache: VersionedCache[bytes] = VersionedCache(10, 60.0, max_bytes=250)
+    for key in "abc":
+        cache.get(key, 1, lambda: b"x" * 100)
+    assert len(cache) == 2 and cache.kept("a", 1) is None and cache.kept("c", 1) == b"x" * 100
+    cache.get("c", 2, lambda: b"y" * 200)  # replaced: its old size is no longer counted
+    assert len(cache) == 1 and cache.kept("c", 2) == b"y" * 200
+
+
 def test_an_answer_older_than_max_age_is_computed_afresh() -> None:
     cache: VersionedCache[int] = VersionedCache(4, 0.0)
     counter = iter(range(100))

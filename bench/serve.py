@@ -1,12 +1,17 @@
 """Load `cronkit serve` over a run log of 1,000,000 runs: /api/v1/runs, /api/v1/status, /metrics.
 
 Builds a run log of N runs of 50 tasks with one INSERT ... SELECT (indexes built after the load),
-starts the real server on a free loopback port, then runs 20 concurrent clients (httpx, asyncio)
+starts the real server on a free loopback port, then runs 20 concurrent clients (keep-alive HTTP/1.1
+on asyncio streams; --client httpx for httpx.AsyncClient, which costs 10x the CPU per request)
 for 20 s, each cycling through the three routes. Prints requests/s, p50/p99 latency per route,
-the errors (must be 0) and the server's RSS at 10 s and 20 s (and its peak).
+the errors (must be 0), the CPU time of the server and of the load generator (they share the
+host's cores), and the server's RSS at 10 s and 20 s (and its peak). --servers N spreads the
+clients over N server processes (what uvicorn --workers N would give); --writes R inserts R runs
+a second during the load (each one invalidates the cached answers); --route loads one route.
 Targets (issue 14): p99 of /api/v1/runs < 50 ms, /metrics < 250 ms, RSS flat between 10 s and 20 s.
 
-    .venv/bin/python bench/serve.py [--rows 1000000] [--clients 20] [--seconds 20]
+    .venv/bin/python bench/serve.py [--rows 1000000] [--clients 20] [--seconds 20] [--client raw|httpx]
+                                    [--servers 1] [--writes 0] [--route PATH ...]
 """
 
 from __future__ import annotations
@@ -21,14 +26,17 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 TASKS = 50
 ROUTES = ("/api/v1/runs?limit=50", "/api/v1/status", "/metrics")
+TRACE_RSS = bool(os.environ.get("BENCH_TRACE_RSS"))  # RSS every 5 s too, to see where it grows
 MAX_REQUESTS = 200_000  # a bound on the whole load, whatever the machine's speed
 
 
@@ -85,47 +93,131 @@ def fill(db: Path, rows: int) -> float:
     return time.perf_counter() - started
 
 
-def rss_kib(pid: int) -> tuple[int, int]:
-    """Return (VmRSS, VmHWM) of a process in KiB."""
+def cpu_seconds(pid: int) -> float:
+    """Return the CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid: int) -> tuple[int, int, int]:
+    """Return (VmRSS, VmHWM) of a process in KiB, and its thread count."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0]), int(fields["Threads"])
 
 
-async def load(url: str, token: str, clients: int, seconds: float, pid: int) -> dict[str, object]:
-    latencies: dict[str, list[float]] = {route: [] for route in ROUTES}
+class RawClient:
+    """A keep-alive HTTP/1.1 GET client on asyncio streams: a tenth of httpx's CPU per request, so
+    the load generator takes less of the cores it shares with the server."""
+
+    def __init__(self, url: str, token: str) -> None:
+        host, _, port = url.removeprefix("http://").partition(":")
+        self.address = (host, int(port))
+        self.headers = f"Host: {host}\r\nAuthorization: Bearer {token}\r\n\r\n"
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, route: str) -> int:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(*self.address)
+        reader, writer = self.streams
+        writer.write(f"GET {route} HTTP/1.1\r\n{self.headers}".encode())
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+        length = next(int(h.split(":", 1)[1]) for h in head if h.lower().startswith("content-length:"))
+        await reader.readexactly(length)
+        return int(head[0].split()[1])
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+
+
+async def load(urls: list[str], token: str, clients: int, seconds: float, pids: list[int],
+               routes: tuple[str, ...] = ROUTES, kind: str = "httpx") -> dict[str, object]:
+    latencies: dict[str, list[float]] = {route: [] for route in routes}
     errors: list[str] = []
-    rss: dict[str, tuple[int, int]] = {}
+    rss: dict[str, tuple[int, int, int]] = {}
     end = time.monotonic() + seconds
     sent = 0
 
     async def client(index: int) -> None:
         nonlocal sent
-        limits = httpx.Limits(max_connections=1)
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"},
-                                     timeout=30, limits=limits) as http:
-            turn = index
+        url = urls[index % len(urls)]  # clients spread over the servers as a kernel spreads connections
+        http: Any = (RawClient(url, token) if kind == "raw" else httpx.AsyncClient(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30,
+            limits=httpx.Limits(max_connections=1)))
+        turn = index
+        try:
             while time.monotonic() < end and sent < MAX_REQUESTS:
-                route = ROUTES[turn % len(ROUTES)]
+                route = routes[turn % len(routes)]
                 turn += 1
                 sent += 1
                 t0 = time.perf_counter()
                 try:
                     answer = await http.get(route)
-                    if answer.status_code != 200:
-                        errors.append(f"{route}: {answer.status_code}")
-                except httpx.HTTPError as exc:
+                    status = answer if isinstance(answer, int) else answer.status_code
+                    if status != 200:
+                        errors.append(f"{route}: {status}")
+                except (httpx.HTTPError, OSError, asyncio.IncompleteReadError) as exc:
                     errors.append(f"{route}: {type(exc).__name__}")
                 latencies[route].append(time.perf_counter() - t0)
+        finally:
+            await (http.close() if kind == "raw" else http.aclose())
+
+    def memory() -> tuple[int, int, int]:
+        each = [rss_kib(pid) for pid in pids]
+        return sum(e[0] for e in each), sum(e[1] for e in each), sum(e[2] for e in each)
 
     async def sample() -> None:
         start = time.monotonic()
-        for mark in (seconds / 2, seconds):
+        marks = sorted({seconds / 2, seconds, *(float(m) for m in range(5, int(seconds), 5) if TRACE_RSS)})
+        for mark in marks:
             await asyncio.sleep(max(0.0, start + mark - time.monotonic()))
-            rss[f"{mark:g}s"] = rss_kib(pid)
+            rss[f"{mark:g}s"] = memory()
 
-    started = time.monotonic()
+    def server_cpu() -> float:
+        return sum(cpu_seconds(pid) for pid in pids)
+
+    started, cpu0, client_cpu = time.monotonic(), server_cpu(), time.process_time()
     await asyncio.gather(sample(), *(client(i) for i in range(clients)))
-    return {"latencies": latencies, "errors": errors, "rss": rss, "elapsed": time.monotonic() - started}
+    return {"latencies": latencies, "errors": errors, "rss": rss, "elapsed": time.monotonic() - started,
+            "server_cpu": server_cpu() - cpu0, "client_cpu": time.process_time() - client_cpu}
+
+
+def writer(db: Path, per_second: float, stop: threading.Event) -> int:
+    """Insert a finished run every 1/per_second s until `stop`, as runs arriving from cron; return how many."""
+    conn = sqlite3.connect(db, timeout=30)
+    done = 0
+    while not stop.wait(1 / per_second):
+        at = int(time.time() * 1000)
+        with conn:
+            conn.execute("""INSERT INTO runs (task, status, "trigger", started_at, finished_at, duration_ms, attempts,
+                            host, pid, dry_run) VALUES (?, 'succeeded', 'cron', ?, ?, 120, 1, 'bench-host', 4242, 0)""",
+                         (f"task-{done % TASKS:02d}", at - 120, at))
+        done += 1
+    conn.close()
+    return done
+
+
+def start_server(env: dict[str, str], token: str, rows: int) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `cronkit serve` on a free port; wait for it, scrape it once; return it and its URL."""
+    port = free_port()
+    server = subprocess.Popen([CRONKIT, "serve", "--port", str(port), "--log-level", "warning"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise SystemExit("cronkit serve did not start") from None
+            time.sleep(0.1)
+    t0 = time.perf_counter()  # the first scrape sums the whole log once (then incrementally)
+    first = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=120)
+    assert first.status_code == 200 and "cronkit_task_runs_total" in first.text
+    print(f"first /metrics (sums {rows:,} runs once): {1000 * (time.perf_counter() - t0):.0f} ms")
+    return server, url
 
 
 def main() -> int:
@@ -133,6 +225,13 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--route", action="append", help="load only this route (repeatable; default the three)")
+    parser.add_argument("--writes", type=float, default=0.0,
+                        help="runs inserted per second during the load (each one invalidates the cached answers)")
+    parser.add_argument("--client", choices=("httpx", "raw"), default="raw",
+                        help="load generator: httpx.AsyncClient, or raw keep-alive HTTP/1.1 on asyncio streams")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="serve processes, clients spread over them (what uvicorn --workers N would give)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="cronkit-bench-serve-") as tmp:
         root = Path(tmp)
@@ -147,45 +246,51 @@ def main() -> int:
         token = json.loads(made.stdout)["token"]
         took = fill(home / "cronkit.db", args.rows)
         print(f"run log: {args.rows:,} runs of {TASKS} tasks built in {took:.1f} s")
-        port = free_port()
-        server = subprocess.Popen([CRONKIT, "serve", "--port", str(port), "--log-level", "warning"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        url = f"http://127.0.0.1:{port}"
+        servers: list[subprocess.Popen[bytes]] = []
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("cronkit serve did not start") from None
-                    time.sleep(0.1)
-            t0 = time.perf_counter()  # the first scrape sums the whole log once (then incrementally)
-            first = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=120)
-            assert first.status_code == 200 and "cronkit_task_runs_total" in first.text
-            print(f"first /metrics (sums {args.rows:,} runs once): {1000 * (time.perf_counter() - t0):.0f} ms")
-            result = asyncio.run(load(url, token, args.clients, args.seconds, server.pid))
+            urls = []
+            for _ in range(args.servers):
+                server, url = start_server(env, token, args.rows)
+                servers.append(server)
+                urls.append(url)
+            stop, inserted = threading.Event(), [0]
+            if args.writes > 0:
+                thread = threading.Thread(target=lambda: inserted.__setitem__(0, writer(home / "cronkit.db", args.writes, stop)))
+                thread.start()
+            try:
+                result = asyncio.run(load(urls, token, args.clients, args.seconds, [s.pid for s in servers],
+                                          tuple(args.route or ROUTES), args.client))
+            finally:
+                stop.set()
+                if args.writes > 0:
+                    thread.join(30)
+                    print(f"runs inserted during the load: {inserted[0]}")
         finally:
-            server.terminate()
-            server.wait(30)
+            for server in servers:
+                server.terminate()
+                server.wait(30)
     latencies = result["latencies"]
     assert isinstance(latencies, dict)
     total = sum(len(v) for v in latencies.values())
     elapsed = float(result["elapsed"])  # type: ignore[arg-type]
-    print(f"{args.clients} clients, {elapsed:.1f} s, {total:,} requests, {total / elapsed:.0f} req/s")
+    print(f"{args.clients} clients ({args.client}), {args.servers} server process(es), {elapsed:.1f} s, "
+          f"{total:,} requests, {total / elapsed:.0f} req/s")
     for route, values in latencies.items():
         values.sort()
         p50 = statistics.median(values) * 1000
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))] * 1000
         print(f"  {route:<24} {len(values) / elapsed:7.1f} req/s  p50 {p50:7.1f} ms  p99 {p99:7.1f} ms")
+    server_cpu, client_cpu = float(result["server_cpu"]), float(result["client_cpu"])  # type: ignore[arg-type]
+    print(f"CPU over the load: server {server_cpu:.1f} s ({100 * server_cpu / elapsed:.0f}% of a core), "
+          f"load generator {client_cpu:.1f} s ({100 * client_cpu / elapsed:.0f}% of a core); "
+          f"{os.cpu_count()} cores, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     errors = result["errors"]
     assert isinstance(errors, list)
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     rss = result["rss"]
     assert isinstance(rss, dict)
-    for mark, (now_kib, peak_kib) in rss.items():
-        print(f"server RSS at {mark}: {now_kib / 1024:.1f} MiB (peak so far {peak_kib / 1024:.1f} MiB)")
+    for mark, (now_kib, peak_kib, threads) in rss.items():
+        print(f"server RSS at {mark}: {now_kib / 1024:.1f} MiB (peak so far {peak_kib / 1024:.1f} MiB, {threads} threads)")
     return 1 if errors else 0
 
 

@@ -151,8 +151,12 @@ def expand(expr: str) -> str:
     return NICKNAMES.get(text, text)
 
 
+@lru_cache(maxsize=1024)
 def describe(expr: str) -> str:
-    """Return the schedule in plain English, 24-hour clock (e.g. "At 03:00")."""
+    """Return the schedule in plain English, 24-hour clock (e.g. "At 03:00").
+
+    Cached: cron_descriptor parses its locale file at every call (1 ms a task on each status check).
+    """
     from cron_descriptor import ExpressionDescriptor, Options
 
     options = Options(use_24hour_time_format=True, locale_code="en_US")

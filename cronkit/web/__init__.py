@@ -4,6 +4,8 @@ Nothing on the `cronkit run` path imports this package: cron's runs never load t
 
 - `app`: the Starlette application, its shared state (engine, caches) and its lifespan
 - `api`: the JSON routes (health, status, tasks, runs, dead letters, audit, triggers, metrics)
+- `bodies`: a trigger's request body: bounded, validated, checked against the task's declared params
+- `cache`: the run log's version and the caches of answers keyed on it
 - `auth`: API tokens: creation (a hash stored, never the token), scopes, constant-time checks
 - `audit`: the audit trail of triggers and token changes
 - `trigger`: starting a run as a detached `cronkit run --trigger api`, idempotent and audited

@@ -10,11 +10,8 @@ import asyncio
 import base64
 import binascii
 import difflib
-import json
-import re
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -25,16 +22,23 @@ from starlette.routing import BaseRoute, Route
 from ..errors import UsageError
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
-from .app import AUTH_TIMEOUT, TOKEN_GRACE, TOUCH_EVERY, Service
+from .app import (
+    AUTH_TIMEOUT,
+    STATUS_FRESH,
+    STATUS_STALE,
+    TOKEN_GRACE,
+    TOKEN_RECHECK,
+    TOUCH_EVERY,
+    Service,
+    json_bytes,
+)
 from .auth import TokenInfo, bearer, hash_token, touch, verify
+from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
 from .problems import Problem
-from .trigger import Caller, TriggerRequest
+from .trigger import Caller
 
-MAX_BODY = 16 * 1024  # bytes; a trigger's body is a few hundred
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-_PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 STATUSES = tuple(s.value for s in RunStatus)
 TRIGGERS = tuple(t.value for t in Trigger)
 
@@ -58,12 +62,14 @@ async def _who(request: Request) -> TokenInfo:
     if presented is None:
         raise Problem(401, "token-missing", "send Authorization: Bearer <token> (cronkit token create)")
     digest = hash_token(presented)
+    kept = service.verified.get(digest)
+    if kept is not None and time.monotonic() - kept[1] <= TOKEN_RECHECK:
+        return kept[0]  # verified within the last second: a revocation is seen within TOKEN_RECHECK
     loop = asyncio.get_running_loop()
     try:
         info = await asyncio.wait_for(
             loop.run_in_executor(service.auth_pool, verify, service.engine, presented), AUTH_TIMEOUT)
     except Exception as exc:  # the run log is down or slow: a token verified lately still counts
-        kept = service.verified.get(digest)
         if kept is not None and time.monotonic() - kept[1] <= TOKEN_GRACE:
             return kept[0]
         why = "no answer" if isinstance(exc, TimeoutError) else "unavailable"
@@ -127,9 +133,13 @@ async def health_deep(request: Request) -> Response:
 @reading
 async def status(request: Request) -> Response:
     service = _service(request)
-    report = await run_in_threadpool(service.status.get, 1.0)
+    # A report at most STATUS_FRESH s old, or (while one thread computes a fresh one) STATUS_STALE s:
+    # a status check probes every service and reads the run log; its `checked_at` says when.
+    report = service.status.peek(STATUS_FRESH, STATUS_STALE)
+    if report is None:
+        report = await run_in_threadpool(service.status.get, STATUS_FRESH)
     assert report is not None
-    return _json(report.as_dict())
+    return Response(service.status.as_json(report), media_type="application/json")
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
@@ -233,10 +243,21 @@ async def runs(request: Request) -> Response:
     status, trigger = _choice(request, "status", STATUSES), _choice(request, "trigger", TRIGGERS)
     since, before = _since(request), decode_cursor(request.query_params.get("cursor"))
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    page = await run_in_threadpool(lambda: runs_page(service.engine, task=task_name, status=status, trigger=trigger,
-                                                     since_ms=since, before_id=before, limit=limit))
-    # Stored redacted by the runner, and without output or traceback: no second pass (it costs more than the query).
-    return _json({"runs": page.runs, "next_cursor": encode_cursor(page.next_before)})
+
+    def page() -> bytes:
+        got = runs_page(service.engine, task=task_name, status=status, trigger=trigger, since_ms=since,
+                        before_id=before, limit=limit)
+        # Stored redacted by the runner, and without output or traceback: no second pass.
+        return json_bytes({"runs": got.runs, "next_cursor": encode_cursor(got.next_before)})
+
+    key = (task_name, status, trigger, since, before, limit)
+
+    def answer() -> bytes:  # the same page while the run log has not changed (cache.py)
+        return service.runs_pages.get(key, service.version.read(), page)
+
+    # A page kept at the version read without blocking is answered here: no thread hop.
+    body = service.runs_pages.kept(key, service.version.read(wait=False))
+    return Response(body if body is not None else await run_in_threadpool(answer), media_type="application/json")
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
@@ -295,70 +316,21 @@ async def metrics(request: Request) -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
     service = _service(request)
-    body = await run_in_threadpool(generate_latest, service.metrics)
+
+    def version(wait: bool = True) -> Any:  # the run log's and the status report's
+        found = service.version.read(wait=wait)
+        return None if found is None else (found, service.status.stamp)
+
+    def scrape() -> bytes:  # one scrape at a time, reused while the run log and status report hold
+        return service.scrapes.get("metrics", version(), lambda: generate_latest(service.metrics))
+
+    body = service.scrapes.kept("metrics", version(wait=False))
+    if body is None:
+        body = await run_in_threadpool(scrape)
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 # --- triggers ------------------------------------------------------------------------------------
-
-
-async def _body(request: Request) -> bytes:
-    """Read the request body, refusing with 413 past MAX_BODY bytes (declared or sent)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _parse(body: bytes, task: str | None, key: str | None) -> TriggerRequest:
-    """Validate a trigger body ({"params", "date", "dry_run"}, plus "taskName" on the seed's route)."""
-    if body.strip():
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Problem(400, "invalid-json", "the body is not JSON") from None
-    else:
-        data = {}
-    if not isinstance(data, dict):
-        raise Problem(422, "invalid-body", "the body must be a JSON object")
-    allowed = {"params", "date", "dry_run"} | ({"taskName"} if task is None else set())
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise Problem(422, "invalid-body", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
-    if task is None:
-        task = data.get("taskName")
-        if not isinstance(task, str) or not task:
-            raise Problem(422, "invalid-body", "taskName: give the name of a task")
-    params = data.get("params") or {}
-    if not isinstance(params, dict):
-        raise Problem(422, "invalid-params", "params: must be an object of names to values")
-    clean: dict[str, str] = {}
-    for name, value in params.items():
-        if not _PARAM_NAME.fullmatch(name):
-            raise Problem(422, "invalid-params", f"params: {name!r} is not a parameter name")
-        if isinstance(value, bool):
-            value = "true" if value else "false"
-        if not isinstance(value, (str, int, float)) or len(str(value)) > 1024:
-            raise Problem(422, "invalid-params", f"params.{name}: must be a string, number or boolean (at most 1024 characters)")
-        clean[name] = str(value)
-    day = data.get("date")
-    if day is not None:
-        try:
-            if not isinstance(day, str):
-                raise ValueError
-            date.fromisoformat(day)
-        except ValueError:
-            raise Problem(422, "invalid-params", f"date: {day!r} is not a date (YYYY-MM-DD)") from None
-    dry_run = data.get("dry_run", False)
-    if not isinstance(dry_run, bool):
-        raise Problem(422, "invalid-params", "dry_run: must be true or false")
-    return TriggerRequest(task=task, params=clean, date=day, dry_run=dry_run, idempotency_key=key)
 
 
 async def _trigger(request: Request, task: str | None) -> Response:
@@ -369,21 +341,22 @@ async def _trigger(request: Request, task: str | None) -> Response:
     try:
         key = request.headers.get("idempotency-key")
         fields["idempotency_key"] = key
-        body = await _body(request)
+        body = await read_body(request)
         info = await _who(request)
         fields["token_name"] = info.name
         caller = Caller(info.name, caller.remote_addr, caller.user_agent)
         if not info.allows("trigger"):
             raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
-        if key is not None and not _KEY.fullmatch(key):
+        if key is not None and not KEY.fullmatch(key):
             raise Problem(422, "invalid-idempotency-key", "Idempotency-Key: 1 to 255 visible ASCII characters")
-        req = _parse(body, task, key)
+        req = parse_trigger(body, task, key)
         fields["task"], fields["params"] = req.task, req.stored_params() or None
         if req.task not in service.registry:
             raise _unknown_task(service, req.task)
         if not info.may_trigger(req.task):
             raise Problem(403, "task-not-allowed", f"token {info.name} may trigger {info.task_pattern} only",
                           task=req.task)
+        check_declared(service.settings, service.registry[req.task], req)
     except Problem as problem:
         await _audit_refusal(service, fields, problem)
         raise

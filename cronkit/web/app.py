@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import threading
 import time
@@ -29,6 +30,7 @@ from ..health.status import StatusReport
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
 from .auth import TokenInfo
+from .cache import DataVersion, VersionedCache
 from .health import DeepHealth
 from .problems import Problem
 from .trigger import Launcher
@@ -37,6 +39,13 @@ LOST_SWEEP_INTERVAL = 30.0  # seconds between marking dead runs `lost` (clients 
 TOKEN_GRACE = 300.0  # seconds a verified token is still accepted while the run log does not answer
 AUTH_TIMEOUT = 1.5  # seconds a token lookup may take before that grace applies
 TOUCH_EVERY = 60.0  # seconds between two last_used_at writes of one token
+TOKEN_RECHECK = 1.0  # seconds a token's verdict is reused: a revoked token is refused within this
+MALLOC_ARENAS = 2  # glibc malloc arenas of the serving process (limit_malloc_arenas)
+M_ARENA_MAX = -8  # glibc's mallopt parameter number
+SQLITE_CACHE_KIB = 256  # page cache of each of the service's SQLite connections
+REQUEST_THREADS = 8  # threads answering requests (anyio's default is 40)
+STATUS_FRESH = 5.0  # seconds /api/v1/status answers a report without refreshing it
+STATUS_STALE = 15.0  # seconds a report may be answered while a fresh one is computed
 
 
 class StatusCache:
@@ -48,6 +57,21 @@ class StatusCache:
         self._value: StatusReport | None = None
         self._at = 0.0
         self._refreshing = False
+        self._json: tuple[StatusReport, bytes] | None = None
+        # One long-lived thread refreshes in the background (a thread a refresh churned memory).
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cronkit-status")
+
+    @property
+    def stamp(self) -> float:
+        """When the report now kept was computed (monotonic seconds): it changes with the report."""
+        return self._at
+
+    def peek(self, max_age: float, stale: float) -> StatusReport | None:
+        """Return a report at most `max_age` s old, or one at most `stale` s old while a thread
+        computes a fresh one; None (computing nothing) when there is neither."""
+        if self._value is None or time.monotonic() - self._at > stale:
+            return None
+        return self.get(max_age, wait=False)
 
     def get(self, max_age: float, *, wait: bool = True) -> StatusReport | None:
         """Return a report at most `max_age` s old; without `wait`, a stale one while refreshing."""
@@ -56,7 +80,7 @@ class StatusCache:
         if not wait and self._value is not None:
             if not self._refreshing:
                 self._refreshing = True
-                threading.Thread(target=self._refresh, args=(max_age,), daemon=True).start()
+                self._pool.submit(self._refresh, max_age)
             return self._value
         return self._refresh(max_age)
 
@@ -69,6 +93,20 @@ class StatusCache:
                 return self._value
         finally:
             self._refreshing = False
+
+    def as_json(self, report: StatusReport) -> bytes:
+        """Return `report` as JSON bytes, encoded once per report."""
+        kept = self._json
+        if kept is not None and kept[0] is report:
+            return kept[1]
+        body = json_bytes(report.as_dict())
+        self._json = (report, body)
+        return body
+
+
+def json_bytes(data: Any) -> bytes:
+    """Encode as Starlette's JSONResponse does."""
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -83,6 +121,9 @@ class Service:
     deep: DeepHealth
     status: StatusCache
     metrics: Any  # prometheus_client CollectorRegistry
+    version: DataVersion
+    runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0, 4 << 20))
+    scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
     auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
     verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)
@@ -117,6 +158,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
 
     environ = os.environ if environ is None else environ
     engine = create_engine_for(settings.db_url, pool_size=8, max_overflow=8, pool_timeout=5)
+    _small_page_caches(engine)
     try:
         upgrade(engine)
     except CronkitError:
@@ -135,11 +177,17 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
         launcher=Launcher(engine, redactor, child_environment(settings, environ),
                           {t.name: t.singleton for t in registry}),
         deep=DeepHealth(settings, registry), status=cache, metrics=metrics,
+        version=DataVersion(engine, settings.db_url),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.service = service
+        import anyio.to_thread
+
+        # The request threads (Starlette's run_in_threadpool): a few are as fast as 40 on a small
+        # host, and each thread costs memory of its own (a malloc arena, a connection's page cache).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
         loop = asyncio.get_running_loop()
         # Warm what the first requests would otherwise pay for: the run totals, the status report.
         warm = loop.run_in_executor(None, _warm, service, collector)
@@ -152,6 +200,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
                 await asyncio.wait_for(warm, 1.0)
             service.deep.close()
             service.auth_pool.shutdown(wait=False, cancel_futures=True)
+            service.version.close()
             engine.dispose()
 
     app = Starlette(routes=[*api.routes(), *pages.routes()], lifespan=lifespan,
@@ -159,6 +208,19 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
                                         CronkitError: _cronkit_error, Exception: _internal_error})
     app.state.service = service
     return app
+
+
+def _small_page_caches(engine: Engine) -> None:
+    """Give each SQLite connection of the service a page cache of SQLITE_CACHE_KIB (default 2 MiB):
+    the requests read a page of runs by an index, and a pool of connections with full caches
+    was memory growing for minutes under load."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _cache(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
 
 
 def _warm(service: Service, collector: Any) -> None:
@@ -203,6 +265,24 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return Problem(500, "internal-error", "the server failed to answer; see its log").response()
 
 
+def limit_malloc_arenas(count: int) -> bool:
+    """Cap glibc's malloc arenas (MALLOC_ARENA_MAX) before the service starts its threads.
+
+    glibc gives threads arenas of their own, up to 8 per core; a dozen request, auth and probe
+    threads each growing one made the RSS creep for minutes under load (bench/serve.py). Other C
+    libraries have no such call: nothing happens there. Return whether the cap was set.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        return bool(libc is not None and libc.mallopt(M_ARENA_MAX, count) == 1)
+    except (OSError, AttributeError):
+        return False
+
+
 def is_loopback(host: str) -> bool:
     """Tell whether `host` is a loopback address (or `localhost`)."""
     import ipaddress
@@ -226,6 +306,7 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     from ..errors import ConfigError
     from .auth import active_token_count
 
+    limit_malloc_arenas(MALLOC_ARENAS)
     app = create_app(settings, registry)
     service: Service = app.state.service
     if not is_loopback(host) and active_token_count(service.engine) == 0:
@@ -237,4 +318,4 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     uvicorn.Server(config).run()
 
 
-__all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "serve"]
+__all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "json_bytes", "serve"]

@@ -288,7 +288,7 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
 
 @page()
 async def run_now(request: Request, session: Session) -> Response:
-    from . import api
+    from .bodies import check_declared, parse_trigger
     from .problems import Problem
     from .trigger import Caller
 
@@ -314,7 +314,8 @@ async def run_now(request: Request, session: Session) -> Response:
             params[key.strip()] = value.strip()
     body = {"params": params, "dry_run": form.get("dry_run") == "on", "date": form.get("date") or None}
     try:
-        req = api._parse(json.dumps(body).encode(), name, None)
+        req = parse_trigger(json.dumps(body).encode(), name, None)
+        check_declared(service.settings, service.registry[name], req)
     except Problem as problem:
         return await _task(request, session, error=problem.detail, status=422, form=form)
     answer = await run_in_threadpool(service.launcher.trigger, req, caller)

@@ -22,7 +22,10 @@ REGISTRY = '''
 def quick(ctx: TaskContext) -> dict:
     return {"params": dict(ctx.params), "dry_run": ctx.dry_run}
 
-@registry.task("0 4 * * *", name="slow", environments=("*",), singleton=True)
+from cronkit.params import Param
+
+@registry.task("0 4 * * *", name="slow", environments=("*",), singleton=True, dates="none",
+               params={"seconds": Param("float", "how long to sleep", min=0, max=30)})
 def slow(ctx: TaskContext) -> dict:
     time.sleep(float(ctx.params.get("seconds", "4")))
     return {"slept": True}

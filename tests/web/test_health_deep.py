@@ -110,6 +110,26 @@ def test_the_serve_unit_renders_a_service_for_the_server(run_cli) -> None:  # ty
     assert refused.returncode == 2
 
 
+def test_the_serve_unit_passes_systemd_analyze_verify(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        need("systemd-analyze", "apt-get install systemd")
+    assert analyze is not None
+    config = tmp_path / "cronkit.toml"
+    config.write_text('[systemd]\nuser = "root"\nenvironment_file = "/etc/default/cronkit"\n')
+    executable = shutil.which("python3") or "/usr/bin/python3"  # verify wants an executable that exists
+    units = tmp_path / "units"
+    proc = run_cli("--config", str(config), "render", "--target", "serve-unit", "--executable", executable,
+                   "--output", str(units))
+    assert proc.returncode == 0, proc.stderr
+    written = sorted(units.iterdir())
+    assert [u.name for u in written] == ["cronkit-serve.service"]
+    text = written[0].read_text()
+    assert "User=root\n" in text and "EnvironmentFile=-/etc/default/cronkit\n" in text
+    done = subprocess.run([analyze, "verify", "--man=no", str(written[0])], capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -8,12 +8,15 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+
+from cronkit.web.app import TOKEN_RECHECK
 
 from ..conftest import CRONKIT, free_port, write_registry
 from .serverkit import REGISTRY, SECRET_VALUE, Server, cli, make_token, server_env, wait_run
@@ -182,6 +185,22 @@ def test_refusals_are_problems_and_audited(api: Setup) -> None:
     assert {"unknown_task", "invalid", "too_large", "forbidden", "unauthorized"} <= results
 
 
+def test_params_the_task_does_not_take_are_422_and_start_nothing(api: Setup) -> None:
+    before = api.sql("SELECT count(*) FROM runs WHERE task = 'slow'")[0][0]
+    with api.server.client(api.trigger) as client:
+        for body, says in (({"params": {"seconds": "garbage"}}, "params.seconds: 'garbage' is not a number"),
+                           ({"params": {"seconds": "99"}}, "params.seconds: 99 is above 30"),
+                           ({"params": {"sleep": "1"}}, "slow: unknown param 'sleep' (known: seconds)"),
+                           ({"date": "2020-01-01"}, "slow: takes no date")):
+            refused = is_problem(client.post("/api/v1/tasks/slow/runs", json=body), 422)
+            assert refused["type"].endswith("/invalid-params") and refused["detail"] == says, refused
+        seed = is_problem(client.post("/admin/scheduler/trigger", json={"taskName": "slow", "params": {"seconds": "x"}}), 422)
+        assert seed["detail"] == "params.seconds: 'x' is not a number"
+    assert api.sql("SELECT count(*) FROM runs WHERE task = 'slow'")[0][0] == before
+    audited = api.sql("SELECT result, status_code FROM audit WHERE task = 'slow' ORDER BY id DESC LIMIT 5")
+    assert audited == [("invalid", 422)] * 5
+
+
 def test_a_token_limited_to_some_tasks(api: Setup) -> None:
     token = make_token(api.env, api.root, "quick-only", "trigger", "--task", "qu*")
     with api.server.client(token) as client:
@@ -198,6 +217,7 @@ def test_a_revoked_token_is_refused(api: Setup) -> None:
         assert client.get("/api/v1/tasks").status_code == 200
         revoked = api.cli("token", "revoke", "temp")
         assert revoked.returncode == 0 and revoked.stdout == "token temp revoked\n"
+        time.sleep(TOKEN_RECHECK + 0.1)  # a verdict is reused that long (cronkit/web/app.py): no longer
         assert is_problem(client.get("/api/v1/tasks"), 401)["type"].endswith("/token-invalid")
     listed = {t["name"]: t for t in json.loads(api.cli("token", "list", "--json").stdout)}
     assert listed["temp"]["active"] is False and listed["grafana"]["active"] is True
@@ -277,6 +297,24 @@ def test_runs_paginate_newest_first_and_stay_stable_under_inserts(api: Setup) ->
         assert [r["id"] for r in second["runs"]] == expected
         api_only = client.get("/api/v1/runs", params={"trigger": "api", "limit": 500}).json()["runs"]
         assert api_only and all(r["trigger"] == "api" for r in api_only)
+
+
+def test_cached_answers_follow_the_run_log(api: Setup) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def quick_succeeded(text: str) -> float:
+        return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                    if s.name == "cronkit_task_runs_total" and s.labels == {"task": "quick", "status": "succeeded"})
+
+    assert api.cli("run", "quick").returncode == 0
+    with api.server.client(api.read) as client:
+        page = client.get("/api/v1/runs", params={"task": "quick", "limit": 1}).json()["runs"]
+        scraped = quick_succeeded(client.get("/metrics").text)
+        assert client.get("/api/v1/runs", params={"task": "quick", "limit": 1}).json()["runs"] == page
+        assert api.cli("run", "quick").returncode == 0  # another process commits a run
+        newer = client.get("/api/v1/runs", params={"task": "quick", "limit": 1}).json()["runs"]
+        assert newer[0]["id"] > page[0]["id"] and newer[0]["status"] == "succeeded"
+        assert quick_succeeded(client.get("/metrics").text) == scraped + 1
 
 
 def test_refuses_a_public_address_without_a_token(tmp_path: Path, cronkit_env: dict[str, str]) -> None:

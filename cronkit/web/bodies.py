@@ -1,0 +1,103 @@
+"""A trigger's request: its body read within a bound, validated, and checked against the task.
+
+Shared by the API's trigger routes and the dashboard's Run now form: a body too large is 413,
+one that is not a JSON object of the known keys is 422, and params or a date the task does not
+take (its declared `params=` and `dates=`, cronkit/params.py) are 422 before any run is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+
+from ..config import Settings
+from ..errors import UsageError
+from ..registry import Task
+from .problems import Problem
+from .trigger import TriggerRequest
+
+MAX_BODY = 16 * 1024  # bytes; a trigger's body is a few hundred
+PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+KEY = re.compile(r"[\x21-\x7e]{1,255}")  # an Idempotency-Key: visible ASCII
+
+
+async def read_body(request: Request) -> bytes:
+    """Read the request body, refusing with 413 past MAX_BODY bytes (declared or sent)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequest:
+    """Validate a trigger body ({"params", "date", "dry_run"}, plus "taskName" on the seed's route)."""
+    if body.strip():
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise Problem(400, "invalid-json", "the body is not JSON") from None
+    else:
+        data = {}
+    if not isinstance(data, dict):
+        raise Problem(422, "invalid-body", "the body must be a JSON object")
+    allowed = {"params", "date", "dry_run"} | ({"taskName"} if task is None else set())
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise Problem(422, "invalid-body", f"unknown key(s): {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    if task is None:
+        task = data.get("taskName")
+        if not isinstance(task, str) or not task:
+            raise Problem(422, "invalid-body", "taskName: give the name of a task")
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        raise Problem(422, "invalid-params", "params: must be an object of names to values")
+    clean: dict[str, str] = {}
+    for name, value in params.items():
+        if not PARAM_NAME.fullmatch(name):
+            raise Problem(422, "invalid-params", f"params: {name!r} is not a parameter name")
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, (str, int, float)) or len(str(value)) > 1024:
+            raise Problem(422, "invalid-params", f"params.{name}: must be a string, number or boolean (at most 1024 characters)")
+        clean[name] = str(value)
+    day = data.get("date")
+    if day is not None:
+        try:
+            if not isinstance(day, str):
+                raise ValueError
+            date.fromisoformat(day)
+        except ValueError:
+            raise Problem(422, "invalid-params", f"date: {day!r} is not a date (YYYY-MM-DD)") from None
+    dry_run = data.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise Problem(422, "invalid-params", "dry_run: must be true or false")
+    return TriggerRequest(task=task, params=clean, date=day, dry_run=dry_run, idempotency_key=key)
+
+
+def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:
+    """Problem 422 for params or a date `task` does not take (its declaration), as `cronkit run` checks them."""
+    if not req.params and req.date is None:
+        return
+    from ..params import check_request
+
+    now = (settings.now or datetime.now(UTC)).astimezone(UTC)
+    today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()
+    day = date.fromisoformat(req.date) if req.date is not None else None
+    try:
+        check_request(task.name, task.params, task.dates, req.params, day, today, now)
+    except UsageError as exc:  # worded for the command line: name the body's keys instead
+        detail = str(exc).replace("--param ", "params.").replace("--date", "date")
+        raise Problem(422, "invalid-params", detail, task=req.task) from None
+
+
+__all__ = ["KEY", "MAX_BODY", "check_declared", "parse_trigger", "read_body"]

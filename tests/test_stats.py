@@ -181,6 +181,12 @@ def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
         log.history(HistoryFilter(task="task-3", limit=50))
         log.history(HistoryFilter(status="failed", limit=50))
 
+    def api_pages() -> None:  # GET /api/v1/runs?task=|status=|trigger=
+        from cronkit.runlog.reader import runs_page
+
+        for filters in ({}, {"task": "task-3"}, {"status": "failed"}, {"trigger": "catchup"}):
+            runs_page(log.engine, limit=50, **filters)
+
     def missed() -> None:
         slots = tuple(NOW - timedelta(hours=h) for h in range(48, 0, -1))
         with log.engine.connect() as conn:
@@ -189,11 +195,11 @@ def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
     reg = Registry()
     for t in range(5):
         reg.add("0 * * * *", "mod:func", name=f"task-{t}")
-    found = plans(settings, capture(history) + capture(missed)
+    found = plans(settings, capture(history) + capture(api_pages) + capture(missed)
                   + capture(lambda: stats(settings, 7, NOW, reg))
                   + capture(lambda: status(settings, reg, NOW)))
     assert_indexed(found)
     used = " ".join(d for _, details in found for d in details)
     for index in ("ix_runs_task_id", "ix_runs_status_id", "ix_runs_task_scheduled_for", "ix_runs_task_status_id",
-                  "ix_runs_started_at"):
+                  "ix_runs_started_at", "ix_runs_trigger_id"):
         assert index in used, (index, found)

@@ -203,6 +203,15 @@ def _add_letter_claims(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE dead_letters ADD COLUMN claimed_by INTEGER")
 
 
+# Version 6: the runs of one trigger, newest first (`GET /api/v1/runs?trigger=catchup`, `history
+# --trigger`), without scanning every run: a rare trigger scanned a million-run log in seconds.
+TRIGGER_INDEX = Index("ix_runs_trigger_id", runs.c.trigger, runs.c.id)
+
+
+def _add_trigger_index(conn: Connection) -> None:
+    TRIGGER_INDEX.create(conn, checkfirst=True)
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -211,6 +220,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_serve_tables,
     _add_notifications,
     _add_letter_claims,
+    _add_trigger_index,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -4,31 +4,34 @@ For each N in --hosts (default 2, 5, 10), N simulated hosts (each its own CRONKI
 CRONKIT_HOSTNAME) share a fresh PostgreSQL schema as their run log and one redis-server that this
 script starts on a free port (so that it can kill and restart it). For --slots consecutive minutes
 of an injected clock (CRONKIT_NOW: no waiting for real minutes), every host starts
-`cronkit run TASK --trigger cron` for every task due in that minute, all at once, as real
-processes, each at its own second of the minute (the hosts' cron daemons do not tick together).
-Faults are drawn per slot from --seed:
+`cronkit run TASK --trigger cron` for every task due in that minute, as real processes, each host
+at its own second of the minute (0-20 s; real starts spread over a tenth of that, because hosts'
+cron daemons do not tick together). Faults are drawn per slot from --seed (the draws are
+reproducible; what they hit depends on timing):
 
 * SIGKILL of the run that claimed the slot, while its task runs (found in the run log);
-* SIGKILL of a random host's `cronkit run` at a random moment of its life;
+* SIGKILL of one host's `cronkit run` at a random moment (0-3 s) of the slot;
 * a Redis restart (SIGKILL, then a new server on the same port after 0.1-1 s down), before the
-  slot's runs start or while they run, keeping its data (append-only file, fsync always) or
-  losing it (a restart without persistence: the data files are deleted first).
+  slot's runs start or while they run (0-3 s in), keeping its data (append-only file, fsync
+  always) or losing it (a restart without persistence: the data files are deleted first).
 
-Two tasks, both singletons with the global (Redis) lock: `ledger` every minute, failing closed when
-Redis is down (the default), and `ledger-fallback` every second minute with redis_fallback=True,
+Three singleton tasks with the global (Redis) lock, each working --task-seconds (1.5 s, longer than
+a lease renewal period at the bench's CRONKIT_LEASE_TTL of 3 s): `ledger` every minute, failing
+closed when Redis is down (the default); `ledger-fallback` at even minutes with redis_fallback=True,
 which runs under the local lock alone when Redis is down, so that only the run log's slot claim
-stands between it and a second run. Each task appends one line (task, slot, host, run id) to a
-file the hosts share, at the end of its work: that file is the count this script trusts, next to
-the run log's `runs` and `slots` tables.
+stands between it and a second run; `ledger-replace` at odd minutes with concurrency="replace".
+Each appends one line (task, slot, host, run id) to a file the hosts share at the end of its work:
+that file is the count this script trusts, next to the run log's `runs` and `slots` tables.
 
-Per (task, slot) the verdict is: ran once (one line in the file); duplicate (two or more lines, or
-two runs recorded `succeeded`); not run, explained (no line, and the run log says why: the run
-that claimed the slot was killed and is recorded `lost`, or failed (Redis unavailable: fail
-closed, exit 69), or no run claimed it and every host's run is recorded `failed` or `skipped`
-with the holder of the lease); silent loss (no line and nothing of that). Exit status 1 on any
-duplicate or silent loss.
+Per (task, slot) the verdict is: ran once (one line); duplicate (two or more lines, or two runs
+recorded `succeeded`); not run because of an injected fault: killed (the run that claimed the slot,
+or one that held the lock before claiming, was SIGKILLed and is recorded `lost`) or Redis down (the
+claimant, or every run that did not skip, failed closed: `failed`, exit 69, "Redis unavailable");
+lost, unexplained: anything else (a claimant that succeeded without a line, is still `running`, or
+was stopped by another run of the same slot). Exit status 1 on a duplicate, an unexplained loss, a
+run that hung or ended with an unexpected exit code.
 
-    .venv/bin/python bench/multihost.py [--hosts 2,5,10] [--slots 10] [--seed 17] [--markdown]
+    .venv/bin/python bench/multihost.py [--hosts 2,5,10] [--slots 6] [--seed 17] [--details] [--markdown]
 
 Needs PostgreSQL (--pg-url, else CRONKIT_TEST_PG_URL, else postgresql://postgres@127.0.0.1:5432/test;
 a schema of its own per N, dropped at the end) and redis-server on PATH.
@@ -45,6 +48,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,9 +59,10 @@ from typing import Any
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
 FIRST_SLOT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-LEASE_TTL = 5.0  # seconds (CRONKIT_LEASE_TTL): a killed run's lease frees itself within the bench's pace
+LEASE_TTL = 3.0  # seconds (CRONKIT_LEASE_TTL): a killed run's lease frees itself within the bench's pace
 STOP_GRACE = 1.0  # seconds (CRONKIT_STOP_GRACE) between TERM and KILL of a task cronkit stops
-TASK_SECONDS = 0.4  # each task's work, so that a kill can land while it runs
+START_SPREAD = 0.1  # real seconds per second of a host's offset into the minute
+TASK_SECONDS = 1.5  # each task's work: a kill lands while it runs, and it outlasts a lease renewal (TTL/3)
 REGISTRY = """\
 import os
 import time
@@ -154,7 +159,7 @@ class Plan:
     restart_before: tuple[bool, float] | None
     restart_during: tuple[float, bool, float] | None  # (after, keep, down)
     kill_claimer: bool
-    kill_random: float | None  # after how long
+    kill_random: tuple[float, str] | None  # (after how long, which host's run)
     starts: dict[str, float]  # host: seconds into the minute its cron starts the runs
 
     @classmethod
@@ -163,9 +168,9 @@ class Plan:
             return rng.random() < 0.5, rng.uniform(0.1, 1.0)
 
         before = restart() if rng.random() < 0.15 else None
-        during = (rng.uniform(0.0, 2.0), *restart()) if rng.random() < 0.2 else None
+        during = (rng.uniform(0.0, 3.0), *restart()) if rng.random() < 0.2 else None
         claimer = rng.random() < 0.3
-        other = rng.uniform(0.0, 2.0) if rng.random() < 0.3 else None
+        other = (rng.uniform(0.0, 3.0), rng.choice(hosts)) if rng.random() < 0.3 else None
         return cls(before, during, claimer, other, {h: rng.uniform(0, 20) for h in hosts})
 
 
@@ -175,12 +180,14 @@ class Tally:
     once: int = 0
     duplicates: int = 0
     explained: Counter[str] = field(default_factory=Counter)
-    silent: list[str] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)  # slots lost with no injected fault to blame
+    anomalies: list[str] = field(default_factory=list)  # runs that hung or ended with an unexpected code
     details: list[str] = field(default_factory=list)  # each slot not run once, with its runs
     refused: int = 0  # runs recorded skipped because the run log's claim was someone else's
     exits: Counter[int] = field(default_factory=Counter)
     faults: Faults = field(default_factory=Faults)
     wall: float = 0.0
+    slot_walls: list[float] = field(default_factory=list)
 
 
 class Cluster:
@@ -197,6 +204,7 @@ class Cluster:
         self.redis = redis
         self.rng = rng
         self.tally = Tally()
+        self.conn: Any = None
         registry = self.tmp / "multihost_registry.py"
         self.tmp.mkdir(parents=True)
         registry.write_text(REGISTRY)
@@ -210,23 +218,35 @@ class Cluster:
     def sql(self, statement: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         import psycopg
 
-        with psycopg.connect(self.pg_base, autocommit=True, options=f"-csearch_path={self.schema}") as conn:
-            cur = conn.execute(statement, params)
-            return list(cur.fetchall()) if cur.description else []
+        if self.conn is None:
+            self.conn = psycopg.connect(self.pg_base, autocommit=True, options=f"-csearch_path={self.schema}")
+        cur = self.conn.execute(statement, params)
+        return list(cur.fetchall()) if cur.description else []
 
-    def fire(self, slot: datetime, plan: Plan) -> dict[int, subprocess.Popen[bytes]]:
-        """Start every due task on every host, each host at its own second of the slot's minute."""
-        procs: dict[int, subprocess.Popen[bytes]] = {}
+    def fire(self, slot: datetime, plan: Plan, procs: dict[int, subprocess.Popen[bytes]],
+             by_host: dict[str, list[int]]) -> threading.Thread:
+        """Start every due task on every host, each at its own second of the slot's minute.
+
+        Real starts are spread over a tenth of those seconds (0-2 s): hosts' cron daemons do not
+        tick together, and a host that starts late finds the slot taken, or its lock held.
+        """
         minute = int((slot - FIRST_SLOT) / timedelta(minutes=1))
-        for host in self.hosts:
-            now = slot + timedelta(seconds=plan.starts[host])
-            env = {**self.env[host], "CRONKIT_NOW": now.isoformat()}
-            for task, (period, offset) in TASKS.items():
-                if minute % period == offset:
-                    proc = subprocess.Popen([CRONKIT, "run", task, "--trigger", "cron"], env=env,
-                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                    procs[proc.pid] = proc
-        return procs
+        t0 = time.monotonic()
+
+        def launch() -> None:
+            for host in sorted(self.hosts, key=plan.starts.__getitem__):
+                time.sleep(max(0.0, t0 + plan.starts[host] * START_SPREAD - time.monotonic()))
+                env = {**self.env[host], "CRONKIT_NOW": (slot + timedelta(seconds=plan.starts[host])).isoformat()}
+                for task, (period, offset) in TASKS.items():
+                    if minute % period == offset:
+                        proc = subprocess.Popen([CRONKIT, "run", task, "--trigger", "cron"], env=env,
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                        procs[proc.pid] = proc
+                        by_host.setdefault(host, []).append(proc.pid)
+
+        thread = threading.Thread(target=launch, name="launcher")
+        thread.start()
+        return thread
 
     def kill(self, procs: dict[int, subprocess.Popen[bytes]], pid: int) -> None:
         """SIGKILL one of this slot's `cronkit run` processes (never any other), if it still runs."""
@@ -251,39 +271,43 @@ class Cluster:
         """Fire one slot with its faults and wait for every run to end."""
         if plan.restart_before is not None:
             self._restart(*plan.restart_before)
-        procs = self.fire(slot, plan)
+        procs: dict[int, subprocess.Popen[bytes]] = {}
+        by_host: dict[str, list[int]] = {}
+        launcher = self.fire(slot, plan, procs, by_host)
         t0 = time.monotonic()
         events: list[tuple[float, str]] = []
         if plan.restart_during is not None:
             events.append((plan.restart_during[0], "restart"))
         if plan.kill_random is not None:
-            events.append((plan.kill_random, "kill-random"))
+            events.append((plan.kill_random[0], "kill-random"))
         if plan.kill_claimer:
             events.append((0.0, "kill-claimer"))
         for at, what in sorted(events):
             time.sleep(max(0.0, t0 + at - time.monotonic()))
             if what == "restart" and plan.restart_during is not None:
                 self._restart(*plan.restart_during[1:])
-            elif what == "kill-random":
-                self.kill(procs, self.rng.choice(sorted(procs)))
+            elif what == "kill-random" and plan.kill_random is not None:
+                for pid in by_host.get(plan.kill_random[1], [])[:1]:
+                    self.kill(procs, pid)
             else:  # poll the run log for the run that claimed the slot, until every run has ended
-                while any(p.poll() is None for p in procs.values()):
-                    pid = self.claimer(slot)
-                    if pid is not None:
-                        self.kill(procs, pid)
+                while launcher.is_alive() or any(p.poll() is None for p in list(procs.values())):
+                    claimer = self.claimer(slot)
+                    if claimer is not None:
+                        self.kill(procs, claimer)
                         break
                     time.sleep(0.03)
+        launcher.join()
         for proc in procs.values():
             try:
                 proc.wait(180)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                self.tally.silent.append(f"a run of slot {slot:%H:%M} hung for 180 s")
+                self.tally.anomalies.append(f"a run of slot {slot:%H:%M} hung for 180 s")
             self.tally.exits[proc.returncode] += 1
             err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            if proc.returncode not in (0, 75, 69, -signal.SIGKILL) and len(self.tally.silent) < 20:
-                self.tally.silent.append(f"exit {proc.returncode}: {err.strip()[:300]}")
+            if proc.returncode not in (0, 75, 69, 143, -signal.SIGKILL) and len(self.tally.anomalies) < 20:
+                self.tally.anomalies.append(f"exit {proc.returncode}: {err.strip()[:300]}")
 
     def _restart(self, keep: bool, down: float) -> None:
         self.redis.restart(keep, down)
@@ -296,7 +320,9 @@ class Cluster:
         self.sql(f"CREATE SCHEMA {self.schema}")
         t0 = time.monotonic()
         for i in range(slots):
+            began = time.monotonic()
             self.slot(FIRST_SLOT + timedelta(minutes=i), Plan.draw(self.rng, self.hosts))
+            self.tally.slot_walls.append(time.monotonic() - began)
         self.tally.wall = time.monotonic() - t0
         # The next command that reads the run log marks the killed runs `lost` (SPEC section 6):
         # ten minutes on, every killed run's heartbeat is older than the two minutes that takes.
@@ -308,17 +334,17 @@ class Cluster:
 
     def count(self, slots: int) -> None:
         """Compare the task's own lines with the run log, slot by slot."""
-        lines = Counter()
+        lines: Counter[tuple[str, int]] = Counter()
         if self.effects.exists():
             for line in self.effects.read_text().splitlines():
-                task, slot_ms, _host, _run = line.split()
-                lines[(task, int(slot_ms))] += 1
+                name, at, _host, _run = line.split()
+                lines[(name, int(at))] += 1
         runs: dict[tuple[str, int], list[tuple[str, str]]] = {}
-        for task, slot_ms, status, error in self.sql("SELECT task, scheduled_for, status, COALESCE(error, '')"
-                                                     " FROM runs WHERE trigger = 'cron'"):
-            runs.setdefault((task, int(slot_ms)), []).append((status, error))
-        claims = {(t, int(s)): status for t, s, status in self.sql(
-            "SELECT s.task, s.scheduled_for, r.status FROM slots s JOIN runs r ON r.id = s.run_id")}
+        for name, at, status, error in self.sql("SELECT task, scheduled_for, status, COALESCE(error, '')"
+                                                " FROM runs WHERE trigger = 'cron'"):
+            runs.setdefault((name, int(at)), []).append((status, error))
+        claims = {(t, int(s)): (status, error) for t, s, status, error in self.sql(
+            "SELECT s.task, s.scheduled_for, r.status, COALESCE(r.error, '') FROM slots s JOIN runs r ON r.id = s.run_id")}
         tally = self.tally
         for i in range(slots):
             slot_ms = int((FIRST_SLOT + timedelta(minutes=i)).timestamp() * 1000)
@@ -338,37 +364,47 @@ class Cluster:
                     tally.details.append(f"{task} minute {i}: {verdict or 'SILENT'}; claim {claims.get(key)};"
                                          f" runs {recorded}")
                     if verdict is None:
-                        tally.silent.append(f"{task} {i:02d}: not run; runs {recorded}; claim {claims.get(key)}")
+                        tally.silent.append(f"{task} minute {i}: not run; claim {claims.get(key)}; runs {recorded}")
                     else:
                         tally.explained[verdict] += 1
 
     def drop(self) -> None:
         self.sql(f"DROP SCHEMA IF EXISTS {self.schema} CASCADE")
+        self.conn.close()
 
 
-def explain(claim: str | None, recorded: list[tuple[str, str]]) -> str | None:
-    """Say why a slot with no line did not run, from its runs in the run log; None when nothing says."""
-    if claim == "lost":
+REDIS_DOWN = ("Redis unavailable", "could not be renewed")  # how a run that failed closed says why
+
+
+def explain(claim: tuple[str, str] | None, recorded: list[tuple[str, str]]) -> str | None:
+    """Say which injected fault kept a slot with no line from running, from its runs; None when none did.
+
+    Explained: the run that claimed the slot was killed (recorded `lost`) or failed closed because
+    Redis was down; or no run claimed it, and one of its runs was killed (holding the lock, before
+    its claim) or failed closed, the others skipped. Anything else is a loss cronkit caused: a
+    claimant that succeeded without a line, is still `running`, or was stopped by another run
+    (replaced, or its lease taken) that then found the slot served.
+    """
+    if claim is not None:
+        status, error = claim
+        if status == "lost":
+            return "killed"
+        return "Redis down" if status == "failed" and any(w in error for w in REDIS_DOWN) else None
+    if any(s == "lost" for s, _ in recorded) and all(s in ("lost", "failed", "skipped") for s, _ in recorded):
         return "killed"
-    if claim in ("failed", "timed_out", "interrupted"):
-        return "failed"
-    if claim is not None:  # claimed by a run that succeeded, or is still running: no excuse
-        return None
-    if recorded and all(s == "failed" for s, _ in recorded):
+    down = [s == "failed" and any(w in e for w in REDIS_DOWN) for s, e in recorded]
+    if any(down) and all(d or s == "skipped" for d, (s, _) in zip(down, recorded, strict=True)):
         return "Redis down"
-    if recorded and all(s in ("failed", "skipped", "lost") for s, _ in recorded):
-        return "lock held"
     return None
 
 
 def table(rows: list[tuple[int, Tally]], markdown: bool) -> str:
-    head = ["hosts", "slots expected", "ran exactly once", "duplicates", "not run, explained",
-            "silent losses", "claims refused", "faults injected", "wall"]
+    head = ["hosts", "slots expected", "ran exactly once", "duplicates", "not run: killed",
+            "not run: Redis down", "lost (unexplained)", "second runs refused", "faults injected", "wall"]
     body = []
     for hosts, t in rows:
-        why = ", ".join(f"{n} {k}" for k, n in sorted(t.explained.items())) or "-"
-        body.append([str(hosts), str(t.expected), str(t.once), str(t.duplicates),
-                     f"{sum(t.explained.values())} ({why})", str(len(t.silent)), str(t.refused), str(t.faults),
+        body.append([str(hosts), str(t.expected), str(t.once), str(t.duplicates), str(t.explained["killed"]),
+                     str(t.explained["Redis down"]), str(len(t.silent)), str(t.refused), str(t.faults),
                      f"{t.wall:.1f} s"])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -381,7 +417,7 @@ def table(rows: list[tuple[int, Tally]], markdown: bool) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", default="2,5,10", help="comma-separated host counts")
-    parser.add_argument("--slots", type=int, default=10, help="minutes of the injected clock per host count")
+    parser.add_argument("--slots", type=int, default=6, help="minutes of the injected clock per host count")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--pg-url", default=os.environ.get("CRONKIT_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--lease-ttl", type=float, default=LEASE_TTL, help="CRONKIT_LEASE_TTL of the hosts")
@@ -411,9 +447,11 @@ def main() -> None:
     print(table(rows, args.markdown))
     for n, t in rows:
         print(f"N={n}: exit codes of the runs {dict(sorted(t.exits.items()))}")
+        if args.details:
+            print(f"N={n}: seconds per slot {' '.join(f'{w:.1f}' for w in t.slot_walls)}")
         for line in t.details if args.details else ():
             print(f"N={n}: {line}")
-    problems = [(n, s) for n, t in rows for s in t.silent]
+    problems = [(n, s) for n, t in rows for s in [*t.silent, *t.anomalies]]
     for n, text in problems:
         print(f"N={n}: {text}")
     if problems or any(t.duplicates for _, t in rows):

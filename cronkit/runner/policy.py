@@ -199,9 +199,8 @@ class RunPolicy:
     def _served(self) -> RunOutcome | None:
         """Skip a cron run whose slot another run has claimed, before it takes (or keeps) a lock.
 
-        Such a run only skips, at its claim; the lock it took would harm the run serving the slot:
-        a replacing run would stop it, and a lease taken after a Redis restart forgot the holder's
-        would fence it out (its renewal finds the lease in other hands and stops the task).
+        Its lock would only harm the run serving the slot: "replace" would stop it, and a lease
+        Redis forgot and we took would fence it out (its renewal finds the lease in other hands).
         """
         slot = self.facts.slot
         if slot is None or self.facts.request.trigger not in (Trigger.CRON, Trigger.CATCHUP):
@@ -213,9 +212,10 @@ class RunPolicy:
         return self._skip(f"slot {slot.isoformat()} already served by run {holder}")
 
     def _serving_my_slot(self, holder: Mapping[str, Any]) -> str | None:
-        """Say so when a lock's holder is a run of this cron run's own slot, which a replacing run must not stop."""
+        """Say so when a lock's holder is a run of this cron run's own slot, which "replace" must not stop."""
         slot, run_id = self.facts.slot, holder.get("run_id")
-        if slot is None or self.facts.request.trigger not in (Trigger.CRON, Trigger.CATCHUP) or not run_id:
+        if self.facts.task.concurrency != "replace" or slot is None or not run_id \
+                or self.facts.request.trigger not in (Trigger.CRON, Trigger.CATCHUP):
             return None
         rows = self.store.sql("SELECT scheduled_for FROM runs WHERE id = :id AND task = :task",
                               {"id": run_id, "task": self.facts.task.name})
@@ -232,8 +232,7 @@ class RunPolicy:
         try:
             local.acquire(me)
         except LockHeld as held:
-            mine = self._serving_my_slot(held.holder) if task.concurrency == "replace" else None
-            if mine is not None:
+            if (mine := self._serving_my_slot(held.holder)) is not None:
                 return self._skip(mine)
             if task.concurrency != "replace" or not self._replace_local(local, me, held.holder):
                 return self._skip(str(held).split(": ", 1)[1])
@@ -246,8 +245,7 @@ class RunPolicy:
                 try:
                     lease.acquire(me)
                 except LockHeld as held:
-                    mine = self._serving_my_slot(held.holder) if task.concurrency == "replace" else None
-                    if mine is not None:
+                    if (mine := self._serving_my_slot(held.holder)) is not None:
                         return self._skip(mine)
                     if task.concurrency != "replace" or not self._replace_lease(lease, me, held.holder):
                         raise

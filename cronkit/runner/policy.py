@@ -178,7 +178,7 @@ class RunPolicy:
             if taken is not None:
                 return self._skip(taken)
         if task.singleton:
-            stopped = self._take_locks(signals)
+            stopped = self._served() or self._take_locks(signals)
             if stopped is not None:
                 return stopped
         if cron:  # a retry serves its slot again on purpose
@@ -196,6 +196,33 @@ class RunPolicy:
         """Redis guards global singletons (lease) and cron slots (claim) when it is configured."""
         return bool(self.facts.settings.redis_url) and self.facts.task.lock_scope == "global"
 
+    def _served(self) -> RunOutcome | None:
+        """Skip a cron run whose slot another run has claimed, before it takes (or keeps) a lock.
+
+        Its lock would only harm the run serving the slot: "replace" would stop it, and a lease
+        Redis forgot and we took would fence it out (its renewal finds the lease in other hands).
+        """
+        slot = self.facts.slot
+        if slot is None or self.facts.request.trigger not in (Trigger.CRON, Trigger.CATCHUP):
+            return None
+        holder = self.store.slot_holder(self.facts.task.name, to_ms(slot))
+        if holder is None or holder == self.record.run_id:
+            return None
+        self.guards.release()  # before the skip is written: the serving run renews its lease meanwhile
+        return self._skip(f"slot {slot.isoformat()} already served by run {holder}")
+
+    def _serving_my_slot(self, holder: Mapping[str, Any]) -> str | None:
+        """Say so when a lock's holder is a run of this cron run's own slot, which "replace" must not stop."""
+        slot, run_id = self.facts.slot, holder.get("run_id")
+        if self.facts.task.concurrency != "replace" or slot is None or not run_id \
+                or self.facts.request.trigger not in (Trigger.CRON, Trigger.CATCHUP):
+            return None
+        rows = self.store.sql("SELECT scheduled_for FROM runs WHERE id = :id AND task = :task",
+                              {"id": run_id, "task": self.facts.task.name})
+        if not rows or rows[0][0] is None or int(rows[0][0]) != to_ms(slot):
+            return None
+        return f"slot {slot.isoformat()} is being served by run {run_id} on {holder.get('host')}"
+
     def _take_locks(self, signals: SignalWatch) -> RunOutcome | None:
         from ..locks import Holder, LocalLock, LockHeld, RedisLease
 
@@ -205,6 +232,8 @@ class RunPolicy:
         try:
             local.acquire(me)
         except LockHeld as held:
+            if (mine := self._serving_my_slot(held.holder)) is not None:
+                return self._skip(mine)
             if task.concurrency != "replace" or not self._replace_local(local, me, held.holder):
                 return self._skip(str(held).split(": ", 1)[1])
         except OSError as exc:
@@ -216,6 +245,8 @@ class RunPolicy:
                 try:
                     lease.acquire(me)
                 except LockHeld as held:
+                    if (mine := self._serving_my_slot(held.holder)) is not None:
+                        return self._skip(mine)
                     if task.concurrency != "replace" or not self._replace_lease(lease, me, held.holder):
                         raise
                 self.guards.lease = lease
@@ -239,6 +270,9 @@ class RunPolicy:
         end = time.monotonic() + timing.ttl_ms / 1000 + 1.0
         waited, renewed_at = False, time.monotonic()
         while (others := self.store.running_before(task, self.record.run_id)) and time.monotonic() < end:
+            served = self._served()  # the earlier run serves our slot: give its lease back at once
+            if served is not None:
+                return served
             if not waited:
                 self.capture.note(f"the Redis lease was free while run {others[0]} of {task} is still `running`"
                                   " (a Redis restart?): waiting for it to end, one lease TTL at most")

@@ -97,7 +97,10 @@ def starting_deadline(task: Task) -> int:
 
 
 def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
-    """Return the CronJob object of one task (a plain dict, in the order it is written)."""
+    """Return the CronJob object of one task (a plain dict, in the order it is written).
+
+    Long because it is the manifest itself, one field per line, in the order kubectl shows it.
+    """
     k8s = settings.kubernetes
     name = object_name(task.name)
     labels = _labels(task, name)

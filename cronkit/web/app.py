@@ -151,22 +151,11 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     from .. import __version__
     from ..clock import now
     from ..health.status import status
-    from ..runlog.engines import create_engine_for
-    from ..runlog.schema import upgrade
     from . import api, pages
     from .metrics import RunLogCollector
 
     environ = os.environ if environ is None else environ
-    engine = create_engine_for(settings.db_url, pool_size=8, max_overflow=8, pool_timeout=5)
-    _small_page_caches(engine)
-    try:
-        upgrade(engine)
-    except CronkitError:
-        raise
-    except Exception as exc:
-        from ..runlog.engines import describe_url, first_line
-
-        raise ServiceUnavailable(f"run log {describe_url(settings.db_url)} is unusable: {first_line(exc)}") from None
+    engine = _open_run_log(settings)
     redactor = redactor_for(settings, environ)
     cache = StatusCache(lambda: status(settings, registry, now()))
     metrics = CollectorRegistry(auto_describe=False)
@@ -208,6 +197,22 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
                                         CronkitError: _cronkit_error, Exception: _internal_error})
     app.state.service = service
     return app
+
+
+def _open_run_log(settings: Settings) -> Engine:
+    """Return the service's engine of the run log, its schema brought up to date."""
+    from ..runlog.engines import create_engine_for, describe_url, first_line
+    from ..runlog.schema import upgrade
+
+    engine = create_engine_for(settings.db_url, pool_size=8, max_overflow=8, pool_timeout=5)
+    _small_page_caches(engine)
+    try:
+        upgrade(engine)
+    except CronkitError:
+        raise
+    except Exception as exc:
+        raise ServiceUnavailable(f"run log {describe_url(settings.db_url)} is unusable: {first_line(exc)}") from None
+    return engine
 
 
 def _small_page_caches(engine: Engine) -> None:

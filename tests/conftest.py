@@ -257,14 +257,7 @@ def write_registry(path: Path, body: str) -> Path:
     return path
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the `slow` tests first, so that under xdist their waits overlap the rest of the suite
-    rather than trail it; keep tests that share a module-scoped fixture (a server, a browser) on
-    one worker, so it is set up once (`--dist loadgroup` reads the xdist_group mark)."""
+    """Put the `slow` tests, and so their files, first: under xdist (`--dist loadfile`) their waits
+    then overlap the rest of the suite rather than trail it."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: collection order otherwise
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if any(d.scope == "module" for fixture_defs in defs for d in fixture_defs):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

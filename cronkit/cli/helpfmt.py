@@ -1,43 +1,52 @@
 """Conventional placeholders in help: `--limit LIMIT`, `[TASK]`, nothing after a flag.
 
-typer shows Python types (`<bool>` on flags invites `--debug true`, `<int range>`, `<str>`);
-this swaps them, once, for the placeholders Unix help uses.
+typer shows click's type names (`INTEGER`, `TEXT`, `<text>` beside an argument, `{task}` in the
+usage line); this swaps them, once, for the placeholders Unix help uses. Written against typer
+0.28 (pyproject pins `typer<0.29`: 0.29 validates every parameter through pydantic, a quarter of a
+second more on every command line).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from typer import core
 
 
-def _option_type(self: Any, ctx: Any) -> str | None:
+def _option_metavar(self: Any, ctx: Any) -> str:
     if self.is_flag or self.count:
-        return None
+        return ""  # a flag takes no value: help shows none (and typer's rich help skips "")
     if self.metavar is not None:
         return str(self.metavar)
-    if self.type_descriptor.is_choice:
-        return "[" + "|".join(str(c) for c in self.type_descriptor.choices or ()) + "]"
+    choices = getattr(self.type, "choices", None)
+    if choices:
+        return "[" + "|".join(str(c) for c in choices) + "]"
     name = (self.name or "value").upper()
     return name + "..." if self.nargs != 1 else name
 
 
-def _argument_type(self: Any, ctx: Any) -> str | None:
-    return None  # the argument's name (TASK) says it
-
-
-def _argument_name(self: Any) -> str:
-    return str(self.metavar) if self.metavar is not None else str(self.name).upper()
-
-
-def _usage_name(self: Any) -> str:
-    name = _argument_name(self)
-    name = name if self.required else f"[{name}]"
+def _argument_metavar(self: Any, ctx: Any, *, usage: bool = False) -> str:
+    name = str(self.metavar) if self.metavar is not None else str(self.name).upper()
+    if usage and not self.required:
+        name = f"[{name}]"
     return name + "..." if self.nargs != 1 else name
 
 
+_argument_init = core.TyperArgument.__init__
+
+
+def _init_argument(self: Any, *args: Any, **kwargs: Any) -> None:
+    _argument_init(self, *args, **kwargs)
+    if self.metavar is None and self.name:
+        self.metavar = self.name.upper()  # the name column of rich help: TASK, not task
+    # The type column beside an argument: its name says it (no `<text>`). A copy: click's types
+    # are shared instances.
+    self.type = copy.copy(self.type)
+    self.type.get_metavar = lambda param, ctx: ""
+
+
 def install() -> None:
-    core.TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
-    core.TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
-    core.TyperArgument.display_name_raw = property(_argument_name)  # type: ignore[assignment,method-assign]
-    core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
+    core.TyperOption.make_metavar = _option_metavar  # type: ignore[method-assign]
+    core.TyperArgument.make_metavar = _argument_metavar  # type: ignore[method-assign]
+    core.TyperArgument.__init__ = _init_argument  # type: ignore[method-assign]

@@ -183,9 +183,9 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
     stdin reads `input`, stdout and stderr are captured, SystemExit becomes the return code;
     all of it is restored afterwards. `entry` replaces the console-script function (main).
     """
-    from cronkit.main import main
+    from cronkit.main import main as console_script
 
-    main = entry or main
+    main: Callable[[list[str]], Any] = entry or console_script
 
     saved_env, saved_cwd, saved_stdin = dict(os.environ), os.getcwd(), sys.stdin
     out, err = io.StringIO(), io.StringIO()
@@ -258,6 +258,16 @@ def write_registry(path: Path, body: str) -> Path:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Put the `slow` tests, and so their files, first: under xdist (`--dist loadfile`) their waits
-    then overlap the rest of the suite rather than trail it."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: collection order otherwise
+    """Start the longest waits first, so that under xdist (`--dist loadfile`, files in this order)
+    they overlap the rest of the suite rather than trail it: the real-cron test, then files that
+    are slow as a whole (the browser's), then the tests marked `slow`, then the rest."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.get_closest_marker("cron") is not None:
+            return 0
+        marks = getattr(getattr(item, "module", None), "pytestmark", [])
+        if any(mark.name == "slow" for mark in (marks if isinstance(marks, list) else [marks])):
+            return 1
+        return 2 if item.get_closest_marker("slow") is not None else 3
+
+    items.sort(key=rank)  # stable: collection order within a rank

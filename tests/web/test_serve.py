@@ -149,6 +149,7 @@ def test_idempotency_key_replays_the_first_answer(api: Setup) -> None:
     assert results == ["accepted", "replayed", "idempotency_mismatch"]
 
 
+@pytest.mark.slow
 def test_two_concurrent_triggers_of_a_singleton_one_wins(api: Setup) -> None:
     def fire(_: int) -> httpx.Response:
         with api.server.client(api.trigger) as client:
@@ -211,6 +212,7 @@ def test_a_token_limited_to_some_tasks(api: Setup) -> None:
         wait_run(client, ok.json()["run_id"])
 
 
+@pytest.mark.slow
 def test_a_revoked_token_is_refused(api: Setup) -> None:
     token = make_token(api.env, api.root, "temp", "read")
     with api.server.client(token) as client:
@@ -324,6 +326,7 @@ def test_refuses_a_public_address_without_a_token(tmp_path: Path, cronkit_env: d
     assert proc.stderr.startswith("cronkit: error: serve: refusing to listen on 0.0.0.0 with no API token")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_gracefully_and_runs_it_started_go_on(tmp_path: Path, cronkit_env: dict[str, str]) -> None:
     env = server_env(cronkit_env, write_registry(tmp_path / "term_tasks.py", REGISTRY))
     token = make_token(env, tmp_path, "t", "trigger")

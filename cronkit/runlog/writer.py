@@ -326,6 +326,11 @@ class RunStore:
         )
         return int(rows[0][0]) if rows else None
 
+    def host_of(self, run_id: int) -> str | None:
+        """Return the host a run was recorded on, None when there is no such run."""
+        rows = self._execute("SELECT host FROM runs WHERE id = :id", {"id": run_id})
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
     def slot_holder(self, task: str, scheduled_for: int) -> int | None:
         """Return the id of the run that holds a slot, else None (claims nothing)."""
         rows = self._execute(

@@ -209,7 +209,12 @@ class RunPolicy:
         if holder is None or holder == self.record.run_id:
             return None
         self.guards.release()  # before the skip is written: the serving run renews its lease meanwhile
-        return self._skip(f"slot {slot.isoformat()} already served by run {holder}")
+        return self._skip(self._served_by(slot, holder))
+
+    def _served_by(self, slot: datetime, holder: int) -> str:
+        """Return the skip reason naming the run that serves the slot, and its host."""
+        host = self.store.host_of(holder)
+        return f"slot {slot.isoformat()} already served by run {holder}" + (f" on {host}" if host else "")
 
     def _serving_my_slot(self, holder: Mapping[str, Any]) -> str | None:
         """Say so when a lock's holder is a run of this cron run's own slot, which "replace" must not stop."""
@@ -354,7 +359,7 @@ class RunPolicy:
         slot_ms = to_ms(slot)
         holder = self.store.claim_slot(task.name, slot_ms, self.record.run_id)
         if holder is not None:
-            return self._skip(f"slot {slot.isoformat()} already served by run {holder}")
+            return self._skip(self._served_by(slot, holder))
         if self._uses_redis() and (self.guards.redis is not None or not task.singleton):
             from ..locks import claim_slot
 

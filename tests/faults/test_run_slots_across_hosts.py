@@ -73,7 +73,7 @@ def _served_once(tmp_path: Path, db: str, a: subprocess.Popen[str], b: subproces
     first, second = runs_at(db)
     assert (first["status"], first["host"]) == ("succeeded", "host-a")
     assert (second["status"], second["host"], second["error"]) == (
-        "skipped", "host-b", f"slot {SLOT} already served by run 1")
+        "skipped", "host-b", f"slot {SLOT} already served by run 1 on host-a")
 
 
 def test_a_late_host_does_not_replace_the_run_serving_its_slot(
@@ -171,6 +171,6 @@ def test_a_run_fenced_behind_the_run_serving_its_slot_gives_its_lease_back(
     finally:
         b.kill()
     assert b.returncode == 75, err
-    assert runs_at(pg_url)[-1]["error"] == f"slot {SLOT} already served by run {x}"
+    assert runs_at(pg_url)[-1]["error"] == f"slot {SLOT} already served by run {x} on host-x"
     assert client.get("cronkit:lock:slotted") is None
     client.close()

@@ -145,7 +145,7 @@ def test_two_hosts_with_separate_run_logs_share_the_slot_through_redis(env, tmp_
     # The same host firing the slot again (clock stepped back) does not run it either.
     again = run_cli(*args, env=host_a)
     assert again.returncode == 75
-    assert runs(Path(host_a["CRONKIT_HOME"]) / "cronkit.db")[-1]["error"] == f"slot {SLOT} already served by run {ran['id']}"
+    assert runs(Path(host_a["CRONKIT_HOME"]) / "cronkit.db")[-1]["error"] == f"slot {SLOT} already served by run {ran['id']} on host-a"
     assert len(count.read_text().splitlines()) == 1
     for h in (host_a, host_b):
         assert_unlocked(Path(h["CRONKIT_HOME"]), "hold", redis_url)

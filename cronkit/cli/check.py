@@ -3,7 +3,6 @@ missed-slot notifications, metrics files, the outbox)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -56,22 +55,17 @@ def register(app: typer.Typer) -> None:
 def _start(ctx: typer.Context) -> tuple[Settings, Registry]:
     """Resolve the settings and the registry; from a block's line (`--config <home>/cron/<block>.toml`)
     a failure leaves the block's start-failure record, and a start clears it, as `cronkit run` does."""
-    from datetime import UTC, datetime
-
     from .. import startfail
+    from .run import record_start_failure
 
     options = state_of(ctx).options
-    from_block = bool(options.config) and Path(options.config or "").parent.name == startfail.RUN_CONFIG_DIR
-    key = startfail.key_for(options.config)
+    from_block = options.config is not None and Path(options.config).parent.name == startfail.RUN_CONFIG_DIR
     try:
         settings, registry = get_settings(ctx), get_registry(ctx)
     except CronkitError as exc:
         if from_block:
-            home = startfail.home_for(options.config, options.home, os.environ)
-            error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            startfail.record(home, key, task="check", error=error, exit_code=int(getattr(exc, "exit_code", 1)),
-                             at=datetime.now(UTC).isoformat(timespec="seconds"))
+            record_start_failure(options, "check", None, exc, int(getattr(exc, "exit_code", 1)))
         raise
     if from_block:
-        startfail.clear(settings.home, key)
+        startfail.clear(settings.home, startfail.key_for(options.config))
     return settings, registry

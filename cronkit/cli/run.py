@@ -151,13 +151,13 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         outcome = run_task(settings, registry, request, os.environ, adopt_orphans=True)
     except CronkitError as exc:
         if args.trigger == "cron":
-            _record_start_failure(opts, args, settings, exc, int(getattr(exc, "exit_code", 1)))
+            record_start_failure(opts, args.task, settings, exc, int(getattr(exc, "exit_code", 1)))
         return report_error(exc, opts.wants_debug(settings))
     except Exception as exc:
         if args.trigger != "cron" or opts.wants_debug(settings):
             raise
         # cron mails what a run prints, if anyone reads it: leave the trace status shows too.
-        _record_start_failure(opts, args, settings, exc, 1)
+        record_start_failure(opts, args.task, settings, exc, 1)
         print(f"cronkit: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
         return 1
     if args.trigger == "cron":
@@ -196,16 +196,17 @@ def check_run_request(settings: Settings, registry: Any, request: Any) -> None:
     check_request(task.name, task.params, task.dates, request.params, request.date, today, now)
 
 
-def _record_start_failure(opts: GlobalOptions, args: RunArgs, settings: Settings | None,
-                          exc: BaseException, code: int) -> None:
-    """Leave the trace of a cron run that could not start, for `status` and `health`."""
+def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | None,
+                         exc: BaseException, code: int) -> None:
+    """Leave the trace of a cron run (`run TASK`, or the block's `check`) that could not start,
+    for `status` and `health`."""
     from datetime import UTC, datetime
 
     from .. import startfail
 
     home = settings.home if settings is not None else startfail.home_for(opts.config, opts.home, os.environ)
     error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    startfail.record(home, startfail.key_for(opts.config), task=args.task, error=error, exit_code=code,
+    startfail.record(home, startfail.key_for(opts.config), task=task, error=error, exit_code=code,
                      at=datetime.now(UTC).isoformat(timespec="seconds"))
 
 

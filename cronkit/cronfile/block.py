@@ -116,17 +116,29 @@ def task_of_line(line: str) -> str | None:
     name, so a cron.d user field named `run` is not taken for the verb. A line the shell
     could not split (an unbalanced quote) runs no task.
     """
-    text = line.strip()
-    if not text or text.startswith("#"):
-        return None
-    try:
-        words = shlex.split(text.replace("\\%", "%"))
-    except ValueError:
-        return None
+    words = _words(line)
     for word, following in zip(words, words[1:]):
         if word == "run" and NAME_PATTERN.fullmatch(following):
             return following
     return None
+
+
+def runs_check(line: str) -> bool:
+    """Return whether a cron line is one of the block's `cronkit check` lines (render.check_lines)."""
+    words = _words(line)
+    return "check" in words and task_of_line(line) is None
+
+
+def _words(line: str) -> list[str]:
+    """Split a cron line's command into words as the shell would; none for a blank line, a comment
+    or a line the shell could not split (an unbalanced quote)."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return []
+    try:
+        return shlex.split(text.replace("\\%", "%"))
+    except ValueError:
+        return []
 
 
 def tasks_in_block(block: str | None) -> dict[str, list[str]]:

@@ -7,7 +7,6 @@ settings since the install.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,9 +14,7 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Registry
-from .block import task_of_line
-
-_CHECK_LINE = re.compile(r"\scheck(\s--boot)?\s*$")  # the block's `cronkit check` lines (render.check_lines)
+from .block import runs_check, task_of_line
 
 
 @dataclass
@@ -35,7 +32,7 @@ class Drift:
 
     def _check_lines(self) -> bool:
         lines = self.installed + self.expected
-        return bool(lines) and all(_CHECK_LINE.search(line) for line in lines)
+        return bool(lines) and all(runs_check(line) for line in lines)
 
     def reason(self) -> str:
         """Return the line `cronkit health` prints for this difference."""

@@ -24,6 +24,7 @@ from array import array
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 FIRST = (0, 0, 1, 1, 0)
@@ -367,6 +368,12 @@ class Host:
                 if entry.matches(_local(local)) and ((do_non_wild and not entry.wild) or (do_wild and entry.wild)):
                     found[minute] += 1
         return found
+
+
+@cache
+def model_host(zone: str, window: tuple[datetime, datetime]) -> Host:
+    """Return the model host for `zone` over `window`, built once per test process."""
+    return Host(zone, *window)
 
 
 def first_year_minute(year: int) -> datetime:

@@ -334,7 +334,7 @@ SUB_DAILY = {"*/30 * * * *", "15 */2 * * *"}
 
 
 def _windows(schedule: str, zone: str) -> list[tuple[datetime, datetime]]:
-    from cronkit.schedule import _transitions
+    from cronkit.hostlines import _transitions
 
     if schedule not in SUB_DAILY:
         return [YEAR]

@@ -194,7 +194,7 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
     differs from the task's, the lines fire at a superset of the task's instants and
     `cronkit run --trigger cron` drops the minutes that are not its slots.
     """
-    from ..schedule import host_lines
+    from ..hostlines import host_lines
 
     user = inputs.user if inputs.target == "cron.d" else None
     body: list[str] = []

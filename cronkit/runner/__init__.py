@@ -5,7 +5,7 @@
 - child.py: the forked child's side: it calls the task function and reports the result.
 - duties.py: what the supervision loop keeps up meanwhile: heartbeat and Redis lease.
 - capture.py: the run's output, in a temp file, then the task's log file and the run log.
-- spec.py: the plain data passed between them (RunRequest, RunOutcome, AttemptSpec, ...).
+- spec.py: the plain data passed between them (RunRequest, RunFacts, RunOutcome, AttemptSpec, ...).
 
 Data passed across a seam is a dataclass; objects with state and behaviour (RunPolicy, Record,
 Guards, Supervisor, Duties, Capture) are plain classes, because each dataclass costs about half a
@@ -22,8 +22,8 @@ from ..errors import EXIT_OK
 from ..registry import Registry, task_config
 from ..runlog.writer import RunStore
 from ..status import Trigger
-from .policy import RunFacts, RunPolicy
-from .spec import RunOutcome, RunRequest
+from .policy import RunPolicy
+from .spec import RunFacts, RunOutcome, RunRequest
 
 
 def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],

@@ -12,11 +12,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
 from ..errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -24,63 +22,21 @@ from ..errors import (
     EXIT_UNAVAILABLE,
     ServiceUnavailable,
 )
-from ..registry import Task
 from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 from ..status import RunStatus, Trigger
 from .capture import Capture
-from .duties import Duties, Heartbeat, LeaseKeeper, LeaseTiming
+from .duties import Duties, Heartbeat, LeaseKeeper
 from .record import Record, _now, seconds
-from .spec import AttemptResult, AttemptSpec, RunOutcome, RunRequest, TaskCall
+from .spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome, TaskCall
 from .supervise import SignalWatch, Supervisor, become_subreaper
 
 if TYPE_CHECKING:
     from ..locks import LocalLock, RedisLease
-    from ..redact import Redactor
 
 
 REPLACE_POLL = 0.05  # seconds between tries to take a lock whose holder was asked to stop
 REPLACE_MARGIN = 5.0  # seconds past the holder's grace to wait before giving up the replacement
-
-
-@dataclass(frozen=True)
-class RunFacts:
-    """What a run is, fixed before it starts: the task, its settings, the request, slot and timings."""
-
-    settings: Settings
-    task: Task
-    config: dict[str, Any]
-    request: RunRequest
-    started: datetime
-    slot: datetime | None
-    grace: float  # seconds between TERM and KILL
-    lease: LeaseTiming
-    redact: Redactor
-    environ: Mapping[str, str]
-    finish_retry: float  # seconds the end of the run retries the run log before journaling it
-    heartbeat: float  # seconds between heartbeats
-    late_ms: int = 0  # a cron run: how long after its slot's first second it started
-
-    @classmethod
-    def build(cls, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
-              environ: Mapping[str, str], started: datetime, slot: datetime | None,
-              *, late_ms: int = 0) -> RunFacts:
-        """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
-        from ..redact import redactor_for
-
-        grace = settings.stop_grace
-        timing = LeaseTiming(settings.lease_ttl_ms)
-        return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ),
-                   environ, settings.finish_retry, settings.heartbeat_interval, late_ms)
-
-    def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:
-        """Return the run's parameters as recorded: --param pairs, the --date, and dry_run if asked."""
-        params: dict[str, Any] = dict(self.request.params)
-        if self.request.date is not None:
-            params["date"] = self.request.date.isoformat()
-        if with_dry_run and self.request.dry_run:
-            params["dry_run"] = True
-        return params
 
 
 class Guards:

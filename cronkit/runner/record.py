@@ -22,8 +22,7 @@ from ..status import RunStatus
 from .capture import Capture
 
 if TYPE_CHECKING:
-    from .policy import RunFacts
-    from .spec import RunOutcome
+    from .spec import RunFacts, RunOutcome
 
 MIN_COPY_TIME = 5.0  # seconds the output's copy to the task's log gets, even after a timeout
 

@@ -1,6 +1,7 @@
 """The plain data that crosses the runner's seams.
 
-RunRequest and RunOutcome pass between the CLI and the run policy; TaskCall, AttemptSpec and
+RunRequest and RunOutcome pass between the CLI and the run policy; RunFacts is what the policy
+knows of a run before it starts; TaskCall, AttemptSpec and
 AttemptResult between the policy, the supervisor and the forked child. None of them refers back
 to the object that made it, so a child receives only what its attempt needs.
 """
@@ -10,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
 from ..errors import EXIT_OK
 from ..registry import Task
 from ..status import RunStatus, Trigger
+
+if TYPE_CHECKING:
+    from ..redact import Redactor
+    from .duties import LeaseTiming
 
 
 @dataclass
@@ -82,3 +87,44 @@ class AttemptResult:
     result: Any = None
     transient: bool = False
     exit_code: int = EXIT_OK
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run is, fixed before it starts: the task, its settings, the request, slot and timings."""
+
+    settings: Settings
+    task: Task
+    config: dict[str, Any]
+    request: RunRequest
+    started: datetime
+    slot: datetime | None
+    grace: float  # seconds between TERM and KILL
+    lease: LeaseTiming
+    redact: Redactor
+    environ: Mapping[str, str]
+    finish_retry: float  # seconds the end of the run retries the run log before journaling it
+    heartbeat: float  # seconds between heartbeats
+    late_ms: int = 0  # a cron run: how long after its slot's first second it started
+
+    @classmethod
+    def build(cls, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
+              environ: Mapping[str, str], started: datetime, slot: datetime | None,
+              *, late_ms: int = 0) -> RunFacts:
+        """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
+        from ..redact import redactor_for
+        from .duties import LeaseTiming
+
+        grace = settings.stop_grace
+        timing = LeaseTiming(settings.lease_ttl_ms)
+        return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ),
+                   environ, settings.finish_retry, settings.heartbeat_interval, late_ms)
+
+    def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:
+        """Return the run's parameters as recorded: --param pairs, the --date, and dry_run if asked."""
+        params: dict[str, Any] = dict(self.request.params)
+        if self.request.date is not None:
+            params["date"] = self.request.date.isoformat()
+        if with_dry_run and self.request.dry_run:
+            params["dry_run"] = True
+        return params

@@ -59,7 +59,8 @@ def _weekdays(values: set[int]) -> str:
 
 def calendar_expressions(expr: str, zone: str) -> list[str]:
     """Return the `OnCalendar=` values that fire at the schedule's instants in `zone`."""
-    from ..schedule import days_and, parse_fields, whole_hour_offsets
+    from ..hostlines import whole_hour_offsets
+    from ..schedule import days_and, parse_fields
 
     fields, sets = parse_fields(expr)
     minutes, hours, dom, months, dow = sets

@@ -1,13 +1,7 @@
 """daily-session-cleanup: expired refresh tokens, stale unverified accounts, old reset tokens.
 
-Refresh tokens live in Redis in the layout of `cronkit.tasks.platform` (one `rt:{uid}:{id}`
-hash per token with `user_id` and `expires_at`; the `rt:exp` sorted set of token keys scored
-by expiry; the `rt:{uid}` hash of a user's token keys), so that cleanup reads the expiry index
-from its low end and never scans the keyspace. Each batch is one server-side Lua script: it
-takes the `batch_size` oldest members past the cut-off, deletes those keys and their entries
-in their users' indexes, then exactly those ranks of `rt:exp`; memory on both sides is bounded
-by the batch. The scripts build key names from their arguments, which a single Redis server
-(or a replica set) allows and Redis Cluster does not.
+Refresh tokens live in Redis; `cronkit.tasks.refresh_tokens` holds the scripts that remove
+them in bounded batches, reading the expiry index from its low end (never a keyspace scan).
 
 Database work runs in batches, one transaction per batch. A batch of unverified accounts is
 chosen and deleted under a write lock (`BEGIN IMMEDIATE` on SQLite, `FOR UPDATE SKIP LOCKED`
@@ -22,10 +16,9 @@ Redis was down stay until they expire and the expiry sweep removes them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.engine import Connection, Engine
@@ -42,138 +35,10 @@ from cronkit.tasks.platform import (
     password_reset_tokens,
     users,
 )
-
-if TYPE_CHECKING:
-    import redis
+from cronkit.tasks.refresh_tokens import COUNT_USERS, DROP_USERS, RedisPart, sweep_refresh_tokens
 
 TASK = "daily-session-cleanup"
 KNOWN_PARAMS = ("user_id",)
-
-# Remove up to ARGV[2] tokens whose expiry is below ARGV[1] (exclusive), each with its entry in
-# its user's index; return {tokens removed, index entries read}. A member of `rt:exp` is the
-# token's key, so DEL takes the members as they are, and the user's index is the key up to the
-# `:` that ends the user id (ARGV[3] is the Lua pattern of that part); a member that is not a
-# token key (not written by store_refresh_tokens) loses its index entry and nothing else, so a
-# stray member never deletes a key it merely names. ZRANGEBYSCORE from -inf returns ranks
-# 0..n-1, so ZREMRANGEBYRANK removes exactly the members read. DEL takes at most 5000 keys so
-# unpack stays below Lua's C stack limit (~8000).
-_SWEEP_EXPIRED = """
-local call, find, sub = redis.call, string.find, string.sub
-local members = call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local n = #members
-if n == 0 then return {0, 0} end
-local pattern = ARGV[3]
-local keys, k = {}, 0
-for i = 1, n do
-  local m = members[i]
-  local _, e = find(m, pattern)
-  if e then
-    call('HDEL', sub(m, 1, e - 1), m)
-    k = k + 1
-    keys[k] = m
-  end
-end
-for i = 1, k, 5000 do call('DEL', unpack(keys, i, math.min(i + 4999, k))) end
-call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
-return {k, n}
-"""
-
-# Remove every refresh token of the users in ARGV[2..] (ARGV[1] is the key prefix), with their
-# index entries and the user's index; return how many tokens went. Only fields that are keys
-# of that user's tokens are deleted as keys.
-_DROP_USERS = """
-local call, sub = redis.call, string.sub
-local total = 0
-for i = 2, #ARGV do
-  local ukey = ARGV[1] .. ARGV[i]
-  local own, len = ukey .. ':', #ukey + 1
-  local fields = call('HKEYS', ukey)
-  local keys = {}
-  for j = 1, #fields do
-    if sub(fields[j], 1, len) == own and #fields[j] > len then keys[#keys + 1] = fields[j] end
-  end
-  for j = 1, #keys, 1000 do
-    local last = math.min(j + 999, #keys)
-    call('DEL', unpack(keys, j, last))
-    call('ZREM', KEYS[1], unpack(keys, j, last))
-  end
-  total = total + #keys
-  call('DEL', ukey)
-end
-return total
-"""
-
-# Count what _DROP_USERS would remove for the users in ARGV[3..] (ARGV[1] is the key prefix):
-# return {their tokens, those of them that expired before ARGV[2]}, the second so that a dry
-# run does not count them again for the expiry sweep, which comes after the accounts.
-_COUNT_USERS = """
-local sub, cut = string.sub, tonumber(ARGV[2])
-local total, expired = 0, 0
-for i = 3, #ARGV do
-  local own = ARGV[1] .. ARGV[i] .. ':'
-  local kv = redis.call('HGETALL', ARGV[1] .. ARGV[i])
-  for j = 1, #kv, 2 do
-    local f = kv[j]
-    if sub(f, 1, #own) == own and #f > #own then
-      total = total + 1
-      if (tonumber(kv[j + 1]) or cut) < cut then expired = expired + 1 end
-    end
-  end
-end
-return {total, expired}
-"""
-
-
-def _lua_pattern(literal: str) -> str:
-    """Return a Lua pattern matching `literal` exactly (its magic characters escaped)."""
-    return "".join("%" + c if c in "^$()%.[]*+-?" else c for c in literal)
-
-
-# The part of a token key that names its user's index: `rt:{user_id}` then the `:`.
-_TOKEN_KEY_USER_PART = "^" + _lua_pattern(REFRESH_TOKEN_PREFIX) + "%d+:"
-
-
-class _RedisPart:
-    """The Redis side of a run: remembers the first failure and stops using Redis after it."""
-
-    def __init__(self, ctx: TaskContext) -> None:
-        self.ctx = ctx
-        self.error: str | None = None
-        self._client: redis.Redis | None = None
-
-    def client(self) -> redis.Redis | None:
-        if self.error is not None:
-            return None
-        if self._client is None:
-            try:
-                self._client = self.ctx.redis
-            except ServiceUnavailable as exc:
-                self.error = str(exc)
-                return None
-        return self._client
-
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        import redis
-
-        try:
-            yield
-        except redis.exceptions.RedisError as exc:
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> int:
-        """Run a script that returns a count; 0 and a recorded error when Redis is unavailable."""
-        return self.counts(script, keys, args, 1)[0]
-
-    def counts(self, script: str, keys: Sequence[str], args: Sequence[Any], n: int) -> list[int]:
-        """Run a script that returns `n` counts (one as a number); zeros when Redis is unavailable."""
-        client = self.client()
-        if client is None:
-            return [0] * n
-        with self.guard():
-            reply = client.eval(script, len(keys), *keys, *args)
-            return [int(x) for x in reply] if isinstance(reply, list) else [int(reply)]
-        return [0] * n
 
 
 def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
@@ -193,7 +58,7 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
 
         engine = create_engine_for("sqlite://")
         platform.create_all(engine)
-    rds = _RedisPart(ctx)
+    rds = RedisPart(ctx)
     if not ctx.settings.redis_url:
         # A deployment without Redis keeps no refresh tokens there: nothing to sweep, not a failure.
         rds.error = "unused"
@@ -217,7 +82,7 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
     return result
 
 
-def cleanup_all(ctx: TaskContext, engine: Engine, rds: _RedisPart, batch: int) -> dict[str, Any]:
+def cleanup_all(ctx: TaskContext, engine: Engine, rds: RedisPart, batch: int) -> dict[str, Any]:
     """Run the three scheduled cleanups; return counts per kind."""
     now = ctx.reference_time
     config = ctx.config
@@ -240,7 +105,7 @@ def cleanup_all(ctx: TaskContext, engine: Engine, rds: _RedisPart, batch: int) -
     return result
 
 
-def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int) -> dict[str, Any]:
+def cleanup_user(ctx: TaskContext, engine: Engine, rds: RedisPart, user_id: int) -> dict[str, Any]:
     """Remove one user's refresh tokens and password reset tokens (after a password change)."""
     result: dict[str, Any] = {"user_id": user_id}
     by_user = password_reset_tokens.c.user_id == user_id
@@ -248,7 +113,7 @@ def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int
         with engine.connect() as conn:
             result["password_reset_tokens_deleted"] = _count(conn, password_reset_tokens, by_user)
         result["refresh_tokens_deleted"] = rds.counts(
-            _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, 0, user_id], 2
+            COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, 0, user_id], 2
         )[0]
     else:
         with engine.begin() as conn:
@@ -256,7 +121,7 @@ def cleanup_user(ctx: TaskContext, engine: Engine, rds: _RedisPart, user_id: int
                 delete(password_reset_tokens).where(by_user)
             ).rowcount
         result["refresh_tokens_deleted"] = rds.run(
-            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
+            DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
             [REFRESH_TOKEN_PREFIX, user_id],
         )
     return result
@@ -305,7 +170,7 @@ def _owned_tables() -> list[Any]:
 
 
 def delete_unverified_accounts(
-    ctx: TaskContext, engine: Engine, rds: _RedisPart, cutoff: datetime, batch: int, *,
+    ctx: TaskContext, engine: Engine, rds: RedisPart, cutoff: datetime, batch: int, *,
     reset_cutoff: datetime, token_cutoff: datetime,
 ) -> tuple[dict[str, int], int]:
     """Delete unverified accounts created before `cutoff` with everything they own.
@@ -349,7 +214,7 @@ def delete_unverified_accounts(
             ).rowcount
         # After the commit: a failure here leaves tokens of deleted users, which expire.
         counts["account_refresh_tokens_deleted"] += rds.run(
-            _DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
+            DROP_USERS, [REFRESH_TOKEN_EXPIRY_ZSET],
             [REFRESH_TOKEN_PREFIX, *ids],
         )
         if len(ids) < batch:
@@ -358,7 +223,7 @@ def delete_unverified_accounts(
 
 
 def _count_unverified_accounts(
-    engine: Engine, rds: _RedisPart, stale: Any, batch: int, counts: dict[str, int],
+    engine: Engine, rds: RedisPart, stale: Any, batch: int, counts: dict[str, int],
     names: Mapping[str, str], *, reset_cutoff: datetime, token_cutoff: datetime,
 ) -> int:
     """Fill `counts` with what deleting the `stale` accounts would remove (a dry run).
@@ -386,39 +251,11 @@ def _count_unverified_accounts(
                 break
             last = page[-1]
             tokens, expired = rds.counts(
-                _COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, int(token_cutoff.timestamp()), *page], 2
+                COUNT_USERS, [], [REFRESH_TOKEN_PREFIX, int(token_cutoff.timestamp()), *page], 2
             )
             counts["account_refresh_tokens_deleted"] += tokens
             expired_tokens += expired
     return expired_tokens
-
-
-def sweep_refresh_tokens(ctx: TaskContext, rds: _RedisPart, cutoff: datetime, batch: int) -> int:
-    """Delete refresh tokens whose expiry is before `cutoff`, one script per batch."""
-    limit = int(cutoff.timestamp())
-    client = rds.client()
-    if client is None:
-        return 0
-    total = strays = 0
-    with rds.guard():
-        if ctx.dry_run:
-            return int(client.zcount(REFRESH_TOKEN_EXPIRY_ZSET, "-inf", f"({limit}"))
-        script = client.register_script(_SWEEP_EXPIRED)
-        while True:
-            ctx.check_cancelled()
-            removed, read = (int(x) for x in script(
-                keys=[REFRESH_TOKEN_EXPIRY_ZSET], args=[limit, batch, _TOKEN_KEY_USER_PART]
-            ))
-            total += removed
-            strays += read - removed
-            if read < batch:
-                break
-    if strays:
-        ctx.logger.warning(
-            "%s: dropped %d expired entries of %s that name no refresh token key",
-            TASK, strays, REFRESH_TOKEN_EXPIRY_ZSET,
-        )
-    return total
 
 
 _SUMMARY = (

@@ -34,7 +34,7 @@ def load_registry(spec: str, path: Path | str | None = None) -> Registry:
         except CronkitError:  # a registration error (bad schedule, name, option) says it all already
             raise
         except Exception as exc:
-            raise RegistryError(f"registry: {module_name} failed to import: {type(exc).__name__}: {exc}") from exc
+            raise RegistryError(f"registry: {module_name} failed to import: {_said(exc)}") from exc
         source = spec
     if attr:
         registry = getattr(module, attr, None)
@@ -48,6 +48,16 @@ def load_registry(spec: str, path: Path | str | None = None) -> Registry:
     registry.id = registry.id or module_name
     registry.source = source
     return registry
+
+
+def _said(exc: BaseException) -> str:
+    """Return what an import error says, redacted: the message reaches stderr, `health` and the
+    start-failure record, and a registry that fails on its configuration often names a secret."""
+    import os
+
+    from .redact import Redactor
+
+    return Redactor.from_sources(os.environ)(f"{type(exc).__name__}: {exc}")
 
 
 def _extend_sys_path(path: Path | str | None, *, cwd_last: bool) -> None:
@@ -88,7 +98,7 @@ def _exec_file(path: Path) -> tuple[types.ModuleType, str]:
     except CronkitError:  # a registration error (bad schedule, name, option) says it all already
         raise
     except Exception as exc:
-        raise RegistryError(f"registry: {path} failed to import: {type(exc).__name__}: {exc}") from exc
+        raise RegistryError(f"registry: {path} failed to import: {_said(exc)}") from exc
     module.__file__ = str(path)
     return module, module_name
 

@@ -334,6 +334,23 @@ def all_commands() -> list[list[str]]:
     return list(walk(typer.main.get_command(app), []))
 
 
+def test_a_registry_import_error_naming_a_secret_is_redacted(run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    registry = write_registry(tmp_path / "leaky_registry.py", (
+        "raise RuntimeError('config missing: password=hunter22; billing key ' + os.environ['BILLING_API_KEY'])\n"
+    ))
+    env = {"CRONKIT_TASKS": str(registry), "BILLING_API_KEY": "sk-live-7f3a9c"}
+    proc = run_cli("run", "noop", "--trigger", "cron", env=env)
+    assert proc.returncode == 78
+    assert one_error_line(proc.stderr).endswith("RuntimeError: config missing: password=***; billing key ***")
+    health = run_cli("health", env=env)
+    status = run_cli("status", env=env)
+    assert health.returncode == 1 and "RuntimeError: config missing" in health.stdout + health.stderr
+    recorded = "".join(p.read_text() for p in home.rglob("*") if p.is_file() and p.suffix == ".json")
+    assert "RuntimeError: config missing" in recorded
+    for text in (proc.stderr, health.stdout, health.stderr, status.stdout, status.stderr, recorded):
+        assert "hunter22" not in text and "sk-live-7f3a9c" not in text
+
+
 def test_every_command_has_help_with_an_example() -> None:
     from typer.testing import CliRunner
 

@@ -13,6 +13,8 @@ from ..errors import EXIT_USAGE, CronkitError, UsageError
 from ..textsafe import printable
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..config import Settings
 
 
@@ -158,7 +160,8 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
             raise
         # cron mails what a run prints, if anyone reads it: leave the trace status shows too.
         record_start_failure(opts, args.task, settings, exc, 1)
-        print(f"cronkit: error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        said = redact_for(settings)(f"{type(exc).__name__}: {exc}")
+        print(f"cronkit: error: {said} (run with --debug for the traceback)", file=sys.stderr)
         return 1
     if args.trigger == "cron":
         from .. import startfail
@@ -206,8 +209,16 @@ def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | No
 
     home = settings.home if settings is not None else startfail.home_for(opts.config, opts.home, os.environ)
     error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    error = redact_for(settings)(error)
     startfail.record(home, startfail.key_for(opts.config), task=task, error=error, exit_code=code,
                      at=datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+def redact_for(settings: Settings | None) -> Callable[[str], str]:
+    """The redactor for what a command that failed before its run says: settings and environment."""
+    from ..redact import Redactor, redactor_for
+
+    return redactor_for(settings, os.environ) if settings is not None else Redactor.from_sources(os.environ)
 
 
 def report_error(exc: BaseException, debug: bool) -> int:

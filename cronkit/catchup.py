@@ -12,7 +12,9 @@ task's `catchup` policy (SPEC section 12):
   (Cronicle's replay, with a cap like Kubernetes' 100 misses).
 
 Under every policy a slot older than `catchup_window` (Kubernetes' startingDeadlineSeconds) or
-from before the task's install is not run, only reported. `explain` and `plan` are pure
+from before the task's install is not run, only reported. A task is known to be scheduled here
+from its install record, or else from its first cron run in the run log (a block installed under
+another home, a host sharing the run log); a task with neither is never caught up. `explain` and `plan` are pure
 functions of the registry's tasks, facts read from the run log, and `now`; `read_facts` reads
 those facts.
 """
@@ -20,7 +22,7 @@ those facts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -170,6 +172,34 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
     return out
 
 
+def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str, datetime]:
+    """Return, per task known to be scheduled here, when that began: its install record's time,
+    else its first cron run's slot (less INSTALL_SETTLE, so that slot is the floor). A task
+    missing from the answer was never installed nor run by cron: there is nothing to catch up."""
+    from sqlalchemy import func, select
+
+    from .cronfile.drift import installed_times
+    from .cronfile.state import read_install_state
+    from .runlog.schema import runs
+    from .runlog.times import from_ms
+
+    names = list(tasks)
+    state = read_install_state(settings)
+    known = {k: v for k, v in (installed_times(state) if state else {}).items() if k in names}
+    others = [name for name in names if name not in known]
+    if others:
+        first = (select(runs.c.task, func.min(runs.c.scheduled_for))
+                 .where(runs.c.task.in_(others), runs.c.trigger == "cron", runs.c.scheduled_for.is_not(None))
+                 .group_by(runs.c.task))
+        with engine.connect() as conn:
+            for task, slot in conn.execute(first):
+                known[task] = from_ms(int(slot)) - INSTALL_SETTLE
+    return known
+
+
+NOT_SCHEDULED = "missed; never installed here nor run by cron, so `cronkit check` does not catch it up"
+
+
 def explain_default_since(task: Task, now: datetime) -> datetime:
     """Return where `due --explain` starts by default: two catch-up windows and a day back."""
     return now - timedelta(seconds=2 * task.catchup_window) - timedelta(days=1)
@@ -177,19 +207,20 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> list[SlotVerdict]:
     """Return `explain` for a task with the facts read from the run log and install record."""
-    from .cronfile.drift import installed_times
-    from .cronfile.state import read_install_state
     from .runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)
     log = RunLog.open(settings)
     try:
         served = read_served(log.engine, [task.name], since, now)[task.name]
+        began = scheduled_from(settings, log.engine, [task.name]).get(task.name)
     finally:
         log.engine.dispose()
-    state = read_install_state(settings)
-    installed = installed_times(state).get(task.name) if state else None
-    return explain(task, task.zone(settings.timezone), served, now, since, installed)
+    verdicts = explain(task, task.zone(settings.timezone), served, now, since, began)
+    if began is None:
+        verdicts = [replace(v, verdict=SKIPPED, reason=NOT_SCHEDULED) if v.verdict == CATCH_UP else v
+                    for v in verdicts]
+    return verdicts
 
 
 def _span(seconds: float) -> str:

@@ -92,7 +92,7 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     A task whose lock is held (its run goes on, here or on another host) is left for the next
     check rather than recorded as skipped, which would count its slot as served.
     """
-    from .catchup import plan, read_served
+    from .catchup import plan, read_served, scheduled_from
     from .locks import Holder, LocalLock, LockHeld
     from .runlog.reader import RunLog
 
@@ -107,11 +107,15 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
         return {"runs": 0}
     try:
         log = RunLog.open(settings)
-        oldest = min(now - timedelta(seconds=t.catchup_window) for t in tasks)
-        served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
-        log.engine.dispose()
+        try:
+            began = scheduled_from(settings, log.engine, [t.name for t in tasks])
+            tasks = [t for t in tasks if t.name in began]  # never installed nor run by cron: not ours to run
+            oldest = min((now - timedelta(seconds=t.catchup_window) for t in tasks), default=now)
+            served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+        finally:
+            log.engine.dispose()
         zones = {t.name: t.zone(settings.timezone) for t in tasks}
-        for item in plan(tasks, zones, served, now, _installed_at(settings)):
+        for item in plan(tasks, zones, served, now, began):
             busy = _busy(settings, registry[item.task])
             if busy is not None:
                 report.catchup.append({"task": item.task, "slot": item.slot.isoformat(), "status": "deferred",
@@ -130,15 +134,6 @@ def _run_one(settings: Settings, registry: Registry, task: str, slot: datetime) 
     outcome = run_task(settings, registry, RunRequest(task=task, trigger=Trigger.CATCHUP, slot=slot), os.environ)
     return {"task": task, "slot": slot.isoformat(), "status": outcome.status, "run_id": outcome.run_id,
             "summary": outcome.summary}
-
-
-def _installed_at(settings: Settings) -> dict[str, datetime]:
-    """Return when each task's line was installed under this home; empty when nothing was."""
-    from .cronfile.drift import installed_times
-    from .cronfile.state import read_install_state
-
-    state = read_install_state(settings)
-    return installed_times(state) if state else {}
 
 
 def _busy(settings: Settings, task: Any) -> str | None:

@@ -135,6 +135,24 @@ def test_due_explain_reports_a_slot_older_than_the_window_and_why(
 
 
 @pytest.mark.slow
+def test_a_task_never_installed_nor_run_by_cron_is_not_caught_up(
+        tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    registry = daily_registry(tmp_path, catchup="all")
+    app_url = f"sqlite:///{tmp_path / 'platform.db'}"
+    seed_platform(app_url)
+    host = Host(cronkit_env, tmp_path / "home", registry, f"sqlite:///{tmp_path / 'runlog.db'}", app_url)
+    check = host.cli("check", "--json", now=BOOT)
+    assert check.returncode == 0, check.stderr
+    assert json.loads(check.stdout)["catchup"]["runs"] == []
+    assert runs(host.db_url) == []
+    explained = host.cli("due", "--explain", "daily", now=BOOT)
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.splitlines()[-1] == (
+        "  2026-11-21 00:00Z  skipped    missed; never installed here nor run by cron,"
+        " so `cronkit check` does not catch it up")
+    assert "catch up" not in explained.stdout
+
+
 def test_two_hosts_booting_together_catch_up_each_slot_once(
         tmp_path: Path, cronkit_env: dict[str, str], pg_url: str, redis_url: str) -> None:
     registry = daily_registry(tmp_path, catchup="all", catchup_window="48h")

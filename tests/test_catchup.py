@@ -151,6 +151,10 @@ def test_a_task_never_installed_nor_run_by_cron_is_not_caught_up(
         "  2026-11-21 00:00Z  skipped    missed; never installed here nor run by cron,"
         " so `cronkit check` does not catch it up")
     assert "catch up" not in explained.stdout
+    # --since takes a duration ago, as history's does: 50 hours before the boot, two slots.
+    recent = host.cli("due", "--explain", "daily", "--since", "50h", now=BOOT)
+    assert recent.returncode == 0, recent.stderr
+    assert [line.split()[0] for line in recent.stdout.splitlines()[1:]] == ["2026-11-20", "2026-11-21"]
 
 
 def test_two_hosts_booting_together_catch_up_each_slot_once(

@@ -288,7 +288,8 @@ def register(app: typer.Typer) -> None:
             None, "--explain", metavar="TASK",
             help="For each recent slot of TASK: whether it ran, will be caught up, or is skipped, and why."),
         since: str | None = typer.Option(
-            None, "--since", help="--explain: start here (default: two catchup windows and a day back)."),
+            None, "--since", help="--explain: start here: a date, an instant or a duration ago such as 6h"
+            " (default: two catchup windows and a day back)."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
@@ -324,9 +325,11 @@ def _explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> No
     """Print `due --explain`: each recent slot of a task and what became of it, or will."""
     from ..catchup import explain_from_log
     from ..clock import now
+    from ..runlog.times import parse_since
 
     settings, task = get_settings(ctx), get_registry(ctx)[name]
-    verdicts = explain_from_log(settings, task, now(), parse_time(since, "--since") if since else None)
+    at = now()
+    verdicts = explain_from_log(settings, task, at, parse_since(since, at).astimezone(UTC) if since else None)
     if json:
         print_json([v.as_dict() for v in verdicts])
         return

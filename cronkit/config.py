@@ -241,19 +241,22 @@ def load_settings(
     path = find_config_file(config_path, environ)
     file_data = read_config_file(path) if path else {}
     raw = RawSettings.gather(options or {}, environ, file_data, path)
-    home = raw.directory("home", default_home(environ))
-    raw.sources.setdefault("home", "default")
-    return Settings(
-        home=home,
-        **_place_fields(raw, home),
-        **_notify_fields(file_data, raw.values, path, home),
-        kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
-        systemd=systemd_settings(file_data.get("systemd", {})),
-        config_file=path,
-        sources=raw.sources,
-        **_runtime_fields(raw),
-        **serve_settings(raw.values),
-    )
+    try:
+        home = raw.directory("home", default_home(environ))
+        raw.sources.setdefault("home", "default")
+        return Settings(
+            home=home,
+            **_place_fields(raw, home),
+            **_notify_fields(file_data, raw.values, path, home),
+            kubernetes=kubernetes_settings(file_data.get("kubernetes", {})),
+            systemd=systemd_settings(file_data.get("systemd", {})),
+            config_file=path,
+            sources=raw.sources,
+            **_runtime_fields(raw),
+            **serve_settings(raw.values),
+        )
+    except ConfigError as exc:
+        raise raw.named(exc) from None
 
 
 @dataclass
@@ -282,6 +285,14 @@ class RawSettings:
 
     def get(self, name: str, default: Any = None) -> Any:
         return self.values.get(name, default)
+
+    def named(self, error: ConfigError) -> ConfigError:
+        """Add the environment variable to an error about a setting that came from one, which
+        is where to look (a unit file, a cron line), not the config file the key names."""
+        name = str(error).split(":", 1)[0]
+        if self.sources.get(name) != "env":
+            return error
+        return ConfigError(f"{error} (set by {(ENV_VARS | RUNTIME_ENV_VARS)[name]})")
 
     def text(self, name: str) -> str | None:
         """Return a string setting stripped, None when unset; refuse an empty or non-string value."""

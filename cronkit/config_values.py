@@ -102,8 +102,18 @@ def checked_flag(name: str, value: Any) -> bool:
 
 
 def checked_db_url(name: str, value: str) -> str:
+    """Check a SQLAlchemy URL's shape; `postgres://` (Heroku's, libpq's spelling) is taken as `postgresql://`."""
     if "://" not in value:
         raise ConfigError(f"{name}: {redact_url(value)!r} is not a database URL (sqlite:///path, postgresql://...)")
+    scheme, _, rest = value.partition("://")
+    if scheme == "postgres" or scheme.startswith("postgres+"):
+        value = "postgresql" + scheme[len("postgres"):] + "://" + rest
+    from urllib.parse import urlsplit
+
+    try:
+        urlsplit(value).port
+    except ValueError:
+        raise ConfigError(f"{name}: {redact_url(value)}: the port is not a number from 1 to 65535") from None
     return checked_url_text(name, value)
 
 

@@ -98,7 +98,17 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
 def test_serve_settings_name_the_bad_key(name: str, value: str, error: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(environ={"CRONKIT_HOME": "/h", ENV_VARS[name]: value})
-    assert str(caught.value) == error
+    assert str(caught.value) == f"{error} (set by {ENV_VARS[name]})"  # where to look for it
+
+
+def test_postgres_urls_are_read_as_postgresql_and_a_bad_port_is_named() -> None:
+    settings = load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_DB_URL": "postgres://app:pw@db:5432/x",
+                                      "CRONKIT_APP_DB_URL": "postgres+psycopg2://app@db/y"})
+    assert (settings.db_url, settings.app_db_url) == ("postgresql://app:pw@db:5432/x", "postgresql+psycopg2://app@db/y")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ={"CRONKIT_HOME": "/h", "CRONKIT_DB_URL": "postgresql://app:s3cret@db:notaport/x"})
+    assert str(caught.value) == ("db_url: postgresql://app:***@db:notaport/x: the port is not a number from 1 to 65535"
+                                 " (set by CRONKIT_DB_URL)")
 
 
 def test_empty_environment_variable_counts_as_unset(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from .config import Settings
+    from .params import Param
 
 
 @dataclass
@@ -26,7 +27,7 @@ class TaskContext:
     - `config`: the task's `[tasks.<name>]` table merged over its registered defaults.
     - `slot`: the scheduled instant (UTC) a cron run serves; None for manual runs.
     - `date`: the `--date` value, for backfilling a past period; None when not given.
-    - `params`: `--param key=value` pairs, as strings.
+    - `params`: `--param key=value` pairs, as strings; `param(name)` reads one as its declared kind.
     - `now`: the instant the run started (UTC); the clock tasks should use.
     """
 
@@ -42,6 +43,15 @@ class TaskContext:
     attempt: int = 1
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cronkit.task"))
     cancel_event: threading.Event = field(default_factory=threading.Event)
+    declared: Mapping[str, Param] | None = None  # the task's `params=`, which `param` reads by
+
+    def param(self, name: str, default: Any = None) -> Any:
+        """Return `--param name=...` read as its declared kind (int, float, bool, date, hour as a UTC
+        datetime, str), `default` when not given; the string for a task that declares no params."""
+        if name not in self.params:
+            return default
+        spec = (self.declared or {}).get(name)
+        return spec.check(name, self.params[name], self.now) if spec is not None else self.params[name]
 
     @property
     def cancelled(self) -> bool:

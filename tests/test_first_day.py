@@ -173,7 +173,7 @@ def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp
         "from cronkit import Param\n"
         "@registry.task('0 3 * * *', environments='*', params={'mode': Param('str', choices=('full', 'quick')),"
         " 'limit': Param('int', min=1, max=100)})\n"
-        "def export(ctx): return dict(ctx.params)\n"))
+        "def export(ctx): return {**ctx.params, 'typed': [ctx.param('limit'), ctx.param('mode'), ctx.param('x', 7)]}\n"))
     env = {**cronkit_env, "CRONKIT_TASKS": str(registry)}
     bad = run_process("run", "export", "--param", "mode=slow", env=env)
     assert bad.returncode == 2 and "one of full, quick" in bad.stderr
@@ -181,7 +181,7 @@ def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp
     assert bad.returncode == 2 and "above 100" in bad.stderr
     good = run_process("run", "export", "--param", "mode=quick", "--param", "limit=5", "--json", env=env)
     assert good.returncode == 0, good.stderr
-    assert json.loads(good.stdout)["result"] == {"mode": "quick", "limit": "5"}
+    assert json.loads(good.stdout)["result"] == {"mode": "quick", "limit": "5", "typed": [5, "quick", 7]}
 
 
 def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process, cronkit_env, home: Path) -> None:  # type: ignore[no-untyped-def]

@@ -68,6 +68,7 @@ def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
         task=call.task.name, settings=call.settings, config=call.config, now=call.now,
         params=dict(call.params), slot=call.slot, date=call.date, dry_run=call.dry_run,
         run_id=call.run_id, attempt=spec.number, logger=_task_logger(call.task.name), cancel_event=cancel,
+        declared=call.task.params,
     )
     try:
         func = call.task.load()

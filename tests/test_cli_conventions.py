@@ -69,6 +69,11 @@ def test_history_of_an_unknown_task_is_a_usage_error(cli) -> None:  # type: igno
     assert proc.returncode == 2
     assert proc.stderr == "cronkit: error: unknown task 'nop'; did you mean noop?\n"
     assert cli("history", "noop").returncode == 0
+    # dlq list and notify log filter by task the same way: a name neither registered nor found is a typo.
+    for args in (("dlq", "list", "--task", "nop"), ("notify", "log", "--task", "nop")):
+        typo = cli(*args)
+        assert (typo.returncode, typo.stderr) == (2, "cronkit: error: unknown task 'nop'; did you mean noop?\n"), args
+        assert cli(*args[:-1], "noop").returncode == 0, args
 
 
 def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -59,6 +59,8 @@ def list_(
     from ..runlog.deadletters import list_letters
 
     letters = list_letters(_engine(ctx), include_resolved=all_, task=task, limit=limit)
+    if task is not None and not letters:
+        get_registry(ctx)[task]  # a task with no letters and not registered is a typo: exit 2, with a hint
     if json:
         print_json(letters)
         return

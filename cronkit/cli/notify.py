@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, get_settings, print_json, print_table, short_time
+from .common import (
+    JSON_OPTION,
+    cli_errors,
+    get_registry,
+    get_settings,
+    print_json,
+    print_table,
+    short_time,
+)
 
 app = typer.Typer(help="Notifications: send a test, list deliveries.\n\nExample: cronkit notify test ops-hook",
                   no_args_is_help=True)
@@ -62,6 +70,8 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help
         rows = recent(store, limit=limit, task=task)
     finally:
         store.close()
+    if task is not None and not rows:
+        get_registry(ctx)[task]  # a task with no notifications and not registered is a typo: exit 2, with a hint
     if json:
         print_json({"deliveries": [row.as_dict() for row in rows]})
         return

@@ -407,3 +407,34 @@ def test_unknown_user_exits_69(run_cli, env) -> None:  # type: ignore[no-untyped
     done = run_cli("install", "--user", "nosuchuser-ckt", *FIXED, env=env)
     assert done.returncode == 69
     assert done.stderr.startswith("cronkit: error: crontab -l failed")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="installing cron.d lines that run as another user takes root")
+def test_cron_d_lines_for_another_user_get_a_home_they_can_use(run_cli, env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    args = ("install", "--target", "cron.d", "--user", "nobody", *FIXED)
+    # A new home below pytest's private directory: the lines could not reach it, so nothing is written.
+    blocked = run_cli(*args, "--dry-run", env={**env, "CRONKIT_HOME": str(tmp_path / "new-home")})
+    assert blocked.returncode == 78
+    assert blocked.stderr.startswith("cronkit: error: cron.d lines run as nobody, who cannot reach ")
+    shared = Path(tempfile.mkdtemp(dir="/tmp"))
+    shared.chmod(0o755)
+    try:
+        roots = shared / "root-home"
+        roots.mkdir()
+        refused = run_cli(*args, env={**env, "CRONKIT_HOME": str(roots)})
+        assert (refused.returncode, refused.stderr) == (78, (
+            f"cronkit: error: cron.d lines run as nobody, but {roots} belongs to root:"
+            f" `chown nobody {roots}` or choose a home nobody owns (--home)\n"))
+        assert list(roots.iterdir()) == [] and not (env["CRONKIT_CRON_D"] and list(Path(env["CRONKIT_CRON_D"]).iterdir()))
+        home = shared / "app-home"
+        done = run_cli(*args, env={**env, "CRONKIT_HOME": str(home)})
+        assert done.returncode == 0, done.stderr
+        config = home / "cron" / "app_tasks.toml"
+        for path in (home, config.parent, config, home / "cronkit.db"):
+            assert path.stat().st_uid == nobody.pw_uid, path
+        assert stat.S_IMODE(config.stat().st_mode) == 0o600  # still private: it may hold secrets
+    finally:
+        shutil.rmtree(shared)

@@ -20,6 +20,7 @@ from ..errors import CronkitError
 from ..registry import Registry
 from .block import extract, splice, tasks_in_block, unified_diff
 from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
+from .lineuser import check_reach, hand_over, other_line_user
 from .render import RenderInputs, render, run_settings_toml
 from .sharedlock import crontab_lock
 from .state import (
@@ -132,6 +133,8 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     rendered = render(registry, settings, inputs)
     location = location_for(settings, inputs.target, inputs.block_id, user=user)
     run_config = Path(inputs.run_config)
+    line_user = other_line_user(inputs.target, inputs.user)
+    made = check_reach(line_user, settings.home, run_config) if line_user is not None else []
     with _lock_unless(dry_run, settings, location):
         before = read_crontab(location, exact=True)
         old_block = extract(before or "", inputs.block_id)
@@ -163,7 +166,17 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
             raise
         record_install(settings, registry, inputs, location, rendered, write_run_config, now().isoformat())
     outcome.runlog_error = _create_runlog(settings)
+    if line_user is not None:
+        hand_over(line_user, *made, *([run_config] if write_run_config else []), *_sqlite_files(settings.db_url))
     return outcome
+
+
+def _sqlite_files(url: str) -> list[Path]:
+    """The files of a SQLite run log (the lines' user writes them), none for another database."""
+    if not url.startswith("sqlite:///"):
+        return []
+    path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
 
 
 def _create_runlog(settings: Settings) -> str | None:

@@ -252,6 +252,17 @@ def test_health_lists_a_failed_latest_run_and_a_missing_block(run_cli: Any, env:
     assert doc["healthy"] is False and doc["reasons"] == lines
 
 
+def test_health_names_a_log_directory_runs_cannot_write(run_cli: Any, env: dict[str, str], tmp_path: Path) -> None:
+    blocker = tmp_path / "logs-is-a-file"
+    blocker.write_text("")
+    env = {**env, "CRONKIT_LOG_DIR": str(blocker)}
+    result = run_cli("--env", "production", "health", env=env)
+    assert result.returncode == 1, result.stderr
+    assert f"log directory unusable: {blocker} is not a directory" in result.stdout.splitlines()
+    quiet = run_cli("health", env=env)  # development schedules nothing here: no run would write there
+    assert (quiet.returncode, quiet.stdout) == (0, "healthy\n")
+
+
 def test_health_with_a_corrupted_run_log(run_cli: Any, env: dict[str, str], home: Path) -> None:
     assert run_cli("run", "nightly", env=env).returncode == 0
     db = home / "cronkit.db"

@@ -49,6 +49,8 @@ def reasons_from_status(report: Mapping[str, Any]) -> list[str]:
         reasons.append(f"redis down: {errors.get('redis', 'unknown error')}")
     block = report["block"]
     if report["total_jobs"]:
+        if services.get("log_dir") == DOWN:  # runs still go on, but their output to the task logs is lost
+            reasons.append(f"log directory unusable: {errors.get('log_dir', 'unknown error')}")
         if services["crontab"] == DOWN:
             reasons.append(f"crontab unreadable: {errors.get('crontab', 'unknown error')}")
         elif not block["present"]:

@@ -18,7 +18,14 @@ def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str,
         from ..cronfile.render import find_executable
 
         executable = find_executable()
-    return render_target(target, get_registry(ctx), get_settings(ctx), executable or "")
+    files = render_target(target, get_registry(ctx), get_settings(ctx), executable or "")
+    if target == "kubernetes":
+        from ..targets.kubernetes import registry_note
+
+        note = registry_note(get_registry(ctx), get_settings(ctx))
+        if note:
+            print(f"cronkit: warning: {note}", file=sys.stderr)
+    return files
 
 
 def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None) -> None:

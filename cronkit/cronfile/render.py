@@ -35,7 +35,7 @@ RUN_CONFIG_DIR = "cron"
 def check_target(target: str) -> str:
     """Return `target` if it is `user` or `cron.d`; raise UsageError otherwise."""
     if target not in TARGETS:
-        raise UsageError(f"--target: must be user, cron.d, kubernetes or systemd, not {target!r}")
+        raise UsageError(f"--target: must be user or cron.d, not {target!r}")
     return target
 
 

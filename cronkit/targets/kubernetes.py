@@ -218,3 +218,20 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
             f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
             "[kubernetes] working_dir")
 
+
+def cronjob_names(paths: list[Path], namespace: str) -> dict[str, list[str]]:
+    """Return {namespace: [CronJob names]} of rendered files, from their metadata (else the file's
+    name and the `[kubernetes]` namespace)."""
+    import yaml
+
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        try:
+            document = yaml.safe_load(path.read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            document = None
+        metadata = document.get("metadata") if isinstance(document, dict) else None
+        metadata = metadata if isinstance(metadata, dict) else {}
+        where = str(metadata.get("namespace") or namespace)
+        found.setdefault(where, []).append(str(metadata.get("name") or path.stem))
+    return found

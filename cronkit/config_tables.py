@@ -37,6 +37,7 @@ class KubernetesSettings:
     env_from: tuple[str, ...] = ()  # "secret/NAME" or "configmap/NAME"
     successful_jobs_history_limit: int = DEFAULT_SUCCESSFUL_JOBS_HISTORY
     failed_jobs_history_limit: int = DEFAULT_FAILED_JOBS_HISTORY
+    working_dir: str | None = None  # the project's directory in the image: workingDir and registry_path
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,11 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
         kind, _, name = item.partition("/") if isinstance(item, str) else ("", "", "")
         if kind not in ("secret", "configmap") or not _DNS_SUBDOMAIN.fullmatch(name):
             raise ConfigError(f"kubernetes.env_from: {item!r} is not secret/NAME or configmap/NAME")
+    working_dir = data.get("working_dir")
+    if working_dir is not None:
+        working_dir = checked_str("kubernetes.working_dir", working_dir)
+        if not working_dir.startswith("/") or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in working_dir):
+            raise ConfigError(f"kubernetes.working_dir: {working_dir!r} must be an absolute path in the image")
     return KubernetesSettings(
         image=image,
         namespace=namespace,
@@ -121,6 +127,7 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
         failed_jobs_history_limit=_count(
             "kubernetes.failed_jobs_history_limit",
             data.get("failed_jobs_history_limit", defaults.failed_jobs_history_limit)),
+        working_dir=working_dir,
     )
 
 

@@ -11,13 +11,20 @@ import typer
 
 from ..errors import CheckFailed, UsageError
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from .targets import (
+    INSTALL_TARGET_OPTION,
+    INSTALL_TARGETS,
+    RENDER_TARGET_OPTION,
+    RENDER_TARGETS,
+    UNINSTALL_ID_OPTION,
+    UNINSTALL_TARGET_OPTION,
+    UNINSTALL_USER_OPTION,
+    check_target,
+    check_target_options,
+)
 
-TARGET_OPTION = typer.Option(
-    "user", "--target",
-    help="user (your crontab, through `crontab`), cron.d (a file in /etc/cron.d), "
-    "kubernetes (CronJobs), systemd (timers) or serve-unit (render only: `cronkit serve` as a systemd service).")
 OUTPUT_OPTION = typer.Option(
-    None, "--output", help="kubernetes, systemd: write the files into DIR instead of printing them.")
+    None, "--output", help="kubernetes, systemd, serve-unit: write the files into DIR instead of printing them.")
 ID_OPTION = typer.Option(
     None, "--id", help="Block id: names the installation (default: the registry's module name).")
 USER_OPTION = typer.Option(
@@ -42,10 +49,8 @@ MAX_WINDOW = timedelta(days=366)
 def _inputs(ctx: typer.Context, target: str, block_id: str | None, user: str | None, host_zone: str | None,
             executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
     """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
-    from ..cronfile.render import check_target
     from ..cronfile.state import default_inputs
 
-    check_target(target)
     inputs = default_inputs(get_settings(ctx), get_registry(ctx), target, block_id=block_id, user=user,
                             host_zone=host_zone, executable=executable, run_config=run_config)
     return inputs, (user if target == "user" else None), run_config is None
@@ -124,7 +129,7 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def render_(
         ctx: typer.Context,
-        target: str = TARGET_OPTION,
+        target: str = RENDER_TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = USER_OPTION,
         host_zone: str | None = HOST_ZONE_OPTION,
@@ -154,8 +159,9 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
             targets.render(ctx, target, output, executable)
             return
+        check_target(target, RENDER_TARGETS)
         if output is not None:
-            raise UsageError("--output: only for --target kubernetes or systemd")
+            raise UsageError("--output: only for --target kubernetes, systemd or serve-unit")
 
         inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
         text = render(get_registry(ctx), get_settings(ctx), inputs).text
@@ -184,14 +190,14 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def install_(
         ctx: typer.Context,
-        target: str = TARGET_OPTION,
+        target: str = INSTALL_TARGET_OPTION,
         block_id: str | None = ID_OPTION,
         user: str | None = INSTALL_USER_OPTION,
         host_zone: str | None = HOST_ZONE_OPTION,
         executable: str | None = EXECUTABLE_OPTION,
         run_config: str | None = RUN_CONFIG_OPTION,
         dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
-        output: Path | None = OUTPUT_OPTION,
+        output: Path | None = typer.Option(None, "--output", help="kubernetes: write the CronJob files into DIR."),
         unit_dir: Path | None = typer.Option(
             None, "--unit-dir", help="systemd: write the units here instead of /etc/systemd/system."),
         json: bool = JSON_OPTION,
@@ -210,12 +216,10 @@ def register(app: typer.Typer) -> None:
         if target in TARGETS:
             from . import targets
 
-            if user not in (None, ""):
-                raise UsageError(f"--user: takes no value with --target {target}")
-            if json:
-                raise UsageError(f"--json: not available for --target {target}")
+            check_target_options(target, user, json)
             targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
             return
+        check_target(target, INSTALL_TARGETS)
         if output is not None or unit_dir is not None:
             raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
         if user == "":
@@ -246,21 +250,43 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def uninstall_(
         ctx: typer.Context,
-        target: str = TARGET_OPTION,
-        block_id: str | None = ID_OPTION,
-        user: str | None = USER_OPTION,
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
+        target: str = UNINSTALL_TARGET_OPTION,
+        block_id: str | None = UNINSTALL_ID_OPTION,
+        user: str | None = UNINSTALL_USER_OPTION,
+        dry_run: bool = typer.Option(
+            False, "--dry-run", help="Print what would go (a crontab: the unified diff) and change nothing."),
+        output: Path | None = typer.Option(
+            None, "--output", help="kubernetes: the directory install wrote the CronJob files into."),
+        unit_dir: Path | None = typer.Option(
+            None, "--unit-dir", help="systemd: remove the units from here instead of /etc/systemd/system."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Remove cronkit's block from the crontab and nothing else (a cron.d file left empty is deleted).
 
+        kubernetes and systemd remove only the files that start with cronkit's mark for the
+        registry, and keep every other file; systemd stops and disables their timers first
+        when systemd runs.
+
         Example: cronkit uninstall --target cron.d --id cronkit.tasks
+
+        Example: cronkit uninstall --target systemd --unit-dir /etc/systemd/system
         """
         from ..cronfile.install import uninstall
-        from ..cronfile.render import check_block_id, check_target
+        from ..cronfile.render import check_block_id
         from ..cronfile.state import default_block_id
+        from ..targets import TARGETS
 
-        check_target(target)
+        if target in TARGETS:
+            from . import targets
+
+            check_target_options(target, user, json)
+            targets.uninstall(ctx, target, block_id, output, user == "", unit_dir, dry_run)
+            return
+        check_target(target, INSTALL_TARGETS)
+        if output is not None or unit_dir is not None:
+            raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
+        if user == "":
+            raise UsageError("--user: needs a user name with --target user or cron.d")
         if block_id is None:
             block_id = default_block_id(get_settings(ctx), get_registry(ctx))
         check_block_id(block_id)

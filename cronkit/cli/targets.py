@@ -1,4 +1,4 @@
-"""`cronkit render|install --target kubernetes|systemd`: the registry for other schedulers."""
+"""`cronkit render|install|uninstall --target kubernetes|systemd`: the registry for other schedulers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,41 @@ import typer
 from ..errors import UsageError
 from .common import get_registry, get_settings
 
+RENDER_TARGETS = ("user", "cron.d", "kubernetes", "systemd", "serve-unit")
+INSTALL_TARGETS = ("user", "cron.d", "kubernetes", "systemd")  # install and uninstall: serve-unit is rendered only
+
+
+_CRONTABS = "user (your crontab, through `crontab`), cron.d (a file in /etc/cron.d)"
+RENDER_TARGET_OPTION = typer.Option(
+    "user", "--target", help=f"{_CRONTABS}, kubernetes (CronJobs), systemd (timers) or serve-unit "
+    "(`cronkit serve` as a systemd service).")
+INSTALL_TARGET_OPTION = typer.Option(
+    "user", "--target", help=f"{_CRONTABS}, kubernetes (CronJob files into --output DIR) or systemd (timers).")
+UNINSTALL_TARGET_OPTION = typer.Option(
+    "user", "--target", help=f"{_CRONTABS}, kubernetes (the CronJob files in --output DIR) or systemd "
+    "(the units cronkit wrote; their timers are stopped and disabled where systemd runs).")
+UNINSTALL_USER_OPTION = typer.Option(
+    None, "--user", help="user target: whose crontab (crontab -u, as root); systemd: bare --user removes the "
+    "units from ~/.config/systemd/user.")
+UNINSTALL_ID_OPTION = typer.Option(
+    None, "--id", help="Block id: names the installation (default: the registry's module name); kubernetes, "
+    "systemd: the registry named in the files' first line, so a registry that no longer imports can go.")
+
+
+def check_target_options(target: str, user: str | None, json: bool) -> None:
+    """Refuse the crontab options that install and uninstall of kubernetes or systemd do not take."""
+    if user not in (None, ""):
+        raise UsageError(f"--user: takes no value with --target {target}")
+    if json:
+        raise UsageError(f"--json: not available for --target {target}")
+
+
+def check_target(target: str, accepted: tuple[str, ...]) -> str:
+    """Return `target` if the command accepts it; raise UsageError naming exactly those it accepts."""
+    if target not in accepted:
+        raise UsageError(f"--target: must be {', '.join(accepted[:-1])} or {accepted[-1]}, not {target!r}")
+    return target
+
 
 def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str, str]:
     from ..targets import render_target
@@ -18,7 +53,14 @@ def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str,
         from ..cronfile.render import find_executable
 
         executable = find_executable()
-    return render_target(target, get_registry(ctx), get_settings(ctx), executable or "")
+    files = render_target(target, get_registry(ctx), get_settings(ctx), executable or "")
+    if target == "kubernetes":
+        from ..targets.kubernetes import registry_note
+
+        note = registry_note(get_registry(ctx), get_settings(ctx))
+        if note:
+            print(f"cronkit: warning: {note}", file=sys.stderr)
+    return files
 
 
 def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None) -> None:
@@ -88,3 +130,66 @@ def install(ctx: typer.Context, target: str, output: Path | None, user_units: bo
               f"on the host, run: {scope} daemon-reload && {scope} enable --now {' '.join(outcome.timers)}")
     else:
         print(f"systemd is not running here (PID 1 is {outcome.pid1}); no timer to enable")
+
+
+def _report_removal(changes: object, install_id: str) -> None:
+    from ..targets.files import FileChanges
+
+    assert isinstance(changes, FileChanges)
+    if not changes.removed and not changes.kept:
+        print(f"no file of registry {install_id} in {changes.directory}; nothing to do")
+        return
+    for name in changes.removed:
+        print(f"{'would remove' if changes.dry_run else 'removed'} {changes.directory / name}")
+    for name in changes.kept:
+        print(f"kept {changes.directory / name}: listed as cronkit's, but it no longer starts with cronkit's mark")
+    print(f"{'dry run: ' if changes.dry_run else ''}{changes.directory}: {len(changes.removed)} removed, "
+          f"{len(changes.kept)} kept")
+
+
+def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: Path | None, user_units: bool,
+              unit_dir: Path | None, dry_run: bool) -> None:
+    """Remove the files install wrote (Kubernetes: from --output; systemd: from the unit directory),
+    only those that start with cronkit's mark for this registry (`--id`: the registry id in that mark)."""
+    from ..targets.files import SYSTEM_UNIT_DIR, uninstall_units, user_unit_dir
+
+    settings = get_settings(ctx)
+    if target == "serve-unit":
+        raise UsageError(f"--target serve-unit: cronkit does not install it; run systemctl disable --now "
+                         f"{settings.systemd.unit_prefix}serve.service and delete its unit file")
+    if install_id is None:
+        install_id = get_registry(ctx).id or settings.registry
+    if target == "kubernetes":
+        if unit_dir is not None or user_units:
+            raise UsageError("--unit-dir and --user: only for --target systemd")
+        if output is None:
+            raise UsageError("--target kubernetes: give --output DIR, the directory install wrote the CronJobs into")
+        _uninstall_cronjobs(output, install_id, settings.kubernetes.namespace, dry_run)
+        return
+    if output is not None:
+        raise UsageError("--output: for --target systemd use --unit-dir DIR")
+    directory = unit_dir or (user_unit_dir() if user_units else SYSTEM_UNIT_DIR)
+    outcome = uninstall_units(directory, install_id, user=user_units, dry_run=dry_run)
+    _report_removal(outcome.changes, install_id)
+    if dry_run or not outcome.changes.removed:
+        return
+    if outcome.systemd_running:
+        for argv in outcome.commands:
+            print(f"ran {' '.join(argv)}")
+    else:
+        print(f"systemd is not running here (PID 1 is {outcome.pid1}): units removed, no timer stopped")
+
+
+def _uninstall_cronjobs(directory: Path, install_id: str, namespace: str, dry_run: bool) -> None:
+    import shlex
+
+    from ..targets.files import plan_removal, remove_files
+    from ..targets.kubernetes import cronjob_names
+
+    suffixes = (".yaml",)
+    names = cronjob_names([directory / name for name in plan_removal(directory, install_id, suffixes).removed],
+                          namespace)
+    _report_removal(remove_files(directory, install_id, suffixes, dry_run=dry_run), install_id)
+    for where, objects in sorted(names.items()):
+        command = shlex.join(["kubectl", "delete", "cronjob", "--namespace", where, "--ignore-not-found", *objects])
+        print(f"delete them from the cluster with: {command}")

@@ -35,7 +35,7 @@ RUN_CONFIG_DIR = "cron"
 def check_target(target: str) -> str:
     """Return `target` if it is `user` or `cron.d`; raise UsageError otherwise."""
     if target not in TARGETS:
-        raise UsageError(f"--target: must be user, cron.d, kubernetes or systemd, not {target!r}")
+        raise UsageError(f"--target: must be user or cron.d, not {target!r}")
     return target
 
 
@@ -252,10 +252,9 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # A file registry is stored resolved: cron runs in the home directory, not here; a module
     # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
-    values["registry"] = registry.source if registry.source.startswith("/") else settings.registry
-    from ..registry_loader import import_root
+    from ..registry_loader import registry_location
 
-    root = import_root(registry)
+    values["registry"], root = registry_location(registry, settings.registry)
     if root is not None:
         values["registry_path"] = root
     # A relative SQLite path would resolve against the directory each run starts in.

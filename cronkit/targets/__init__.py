@@ -21,6 +21,12 @@ OUTER_MARGIN = 60
 MIN_STARTING_DEADLINE = 10
 
 
+def rendered_by(install_id: str, environment: str | None = None) -> str:
+    """Return the start of the first line of every CronJob and task unit file: cronkit's mark,
+    which `uninstall` looks for before it removes a file (without `environment`: the part that
+    names the installation)."""
+    return f"# Rendered by cronkit from registry {install_id}, environment {environment or ''}"
+
 
 def value_runs(values: set[int]) -> list[tuple[int, int]]:
     """Return the runs of consecutive numbers in a non-empty set, as (first, last) pairs in order."""
@@ -33,6 +39,8 @@ def value_runs(values: set[int]) -> list[tuple[int, int]]:
             runs.append((value, value))
     return runs
 
+
+
 def check_target(target: str) -> str:
     if target not in TARGETS:
         raise UsageError(f"--target: must be one of {', '.join(TARGETS)}, not {target!r}")
@@ -44,7 +52,7 @@ def render_target(target: str, registry: Registry, settings: Settings, executabl
     if check_target(target) == "serve-unit":
         from .serve_unit import render as render_serve
 
-        return render_serve(settings, executable)
+        return render_serve(registry, settings, executable)
     if target == "kubernetes":
         from .kubernetes import render
 

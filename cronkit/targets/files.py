@@ -1,9 +1,11 @@
-"""Write rendered files into a directory, keeping every file cronkit did not write.
+"""Write rendered files into a directory, keeping every file cronkit did not write, and take them out again.
 
 A manifest in the directory (`.cronkit-manifest.json`) records, per installation id, the
 files cronkit wrote and their SHA-256. An install writes the new files, removes only the
 files its installation wrote before and no longer renders, and refuses to overwrite a file
-of the same name that it did not write.
+of the same name that it did not write. An uninstall removes the files whose first line is
+cronkit's mark for the installation (`targets.rendered_by`), listed or not, and keeps every
+other file, a listed one that lost the mark included.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class FileChanges:
     changed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)  # uninstall: listed in the manifest, no longer cronkit's
     dry_run: bool = False
 
     @property
@@ -116,6 +119,59 @@ def write_files(directory: Path, files: dict[str, str], install_id: str, dry_run
     return changes
 
 
+def _carries_mark(path: Path, install_id: str) -> bool:
+    """Tell a regular file (not a link someone made) whose first line is cronkit's mark for `install_id`."""
+    from . import rendered_by
+
+    if path.is_symlink() or not path.is_file():
+        return False
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return False
+    return first.startswith(rendered_by(install_id).encode())
+
+
+def plan_removal(directory: Path, install_id: str, suffixes: tuple[str, ...]) -> FileChanges:
+    """Return what `remove_files` would do: the marked files of the installation go, all others stay."""
+    listed = set(read_manifest(directory).get(install_id, {}))
+    try:
+        present = {entry.name for entry in directory.iterdir() if entry.name.endswith(suffixes)}
+    except FileNotFoundError:
+        present = set()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {directory}: {exc.strerror}") from None
+    changes = FileChanges(directory)
+    for name in sorted(present | listed):
+        path = directory / name
+        if _carries_mark(path, install_id):
+            changes.removed.append(name)
+        elif name in listed and (path.exists() or path.is_symlink()):
+            changes.kept.append(name)
+    return changes
+
+
+def remove_files(directory: Path, install_id: str, suffixes: tuple[str, ...], dry_run: bool = False) -> FileChanges:
+    """Remove the files cronkit wrote for `install_id` from `directory` and its entry from the manifest."""
+    changes = plan_removal(directory, install_id, suffixes)
+    changes.dry_run = dry_run
+    if dry_run:
+        return changes
+    manifest = read_manifest(directory)
+    try:
+        for name in changes.removed:
+            (directory / name).unlink(missing_ok=True)
+        if manifest.pop(install_id, None) is not None:
+            if manifest:
+                write_file(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            else:
+                (directory / MANIFEST).unlink(missing_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot remove files from {directory}: {exc.strerror}") from None
+    return changes
+
+
 # --- systemd units ----------------------------------------------------------------------------
 
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
@@ -186,4 +242,26 @@ def install_units(directory: Path, files: dict[str, str], install_id: str, user:
         _systemctl(["daemon-reload"], user, outcome.commands)
         if timers:
             _systemctl(["enable", "--now", *timers], user, outcome.commands)
+    return outcome
+
+
+UNIT_SUFFIXES = (".service", ".timer")
+
+
+def uninstall_units(directory: Path, install_id: str, user: bool = False, dry_run: bool = False,
+                    proc: Path = Path("/proc")) -> UnitsOutcome:
+    """Remove the units cronkit wrote for `install_id`: where systemd runs, stop and disable their
+    timers first (as install enabled them) and reload it after. A run in progress finishes."""
+    pid1 = pid1_name(proc)
+    changes = plan_removal(directory, install_id, UNIT_SUFFIXES)
+    timers = [name for name in changes.removed if name.endswith(".timer")]
+    outcome = UnitsOutcome(changes, timers, pid1)
+    if dry_run:
+        changes.dry_run = True
+        return outcome
+    if outcome.systemd_running and timers:
+        _systemctl(["disable", "--now", *timers], user, outcome.commands)
+    outcome.changes = remove_files(directory, install_id, UNIT_SUFFIXES)
+    if outcome.systemd_running and outcome.changes.removed:
+        _systemctl(["daemon-reload"], user, outcome.commands)
     return outcome

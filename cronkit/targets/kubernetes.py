@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from pathlib import Path
 from typing import Any
 
 from ..config import Settings
 from ..registry import Registry, Task
-from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, value_runs
+from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
 MAX_NAME = 52
@@ -112,6 +113,8 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
     env: list[dict[str, Any]] = [
         {"name": "CRONKIT_ENV", "value": settings.environment},
         {"name": "CRONKIT_TASKS", "value": settings.registry},
+        # The project's directory in the image, looked in first, as registry_path is on a cron host.
+        *([{"name": "CRONKIT_TASKS_PATH", "value": k8s.working_dir}] if k8s.working_dir else []),
         {"name": "CRONKIT_TIMEZONE", "value": settings.timezone},
     ]
     for key, optional in SECRET_KEYS:
@@ -124,6 +127,7 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
         "image": k8s.image,
         "command": ["cronkit"],
         "args": ["run", task.name, "--trigger", "cron"],
+        **({"workingDir": k8s.working_dir} if k8s.working_dir else {}),
         "env": env,
     }
     if k8s.env_from:
@@ -193,7 +197,41 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
         file_name = f"{document['metadata']['name']}.yaml"
         if file_name in files:
             raise ConfigError(f"task {task.name}: its CronJob name {file_name[:-5]!r} is taken by another task")
-        header = (f"# Rendered by cronkit from registry {registry.id or settings.registry}, environment "
-                  f"{settings.environment}: task {task.name}. Edits are overwritten.\n")
+        header = (f"{rendered_by(registry.id or settings.registry, settings.environment)}: task {task.name}. "
+                  "Edits are overwritten.\n")
         files[file_name] = header + to_yaml(document)
     return files
+
+
+def registry_note(registry: Registry, settings: Settings) -> str | None:
+    """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
+    and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
+    from ..registry_loader import registry_location
+
+    if settings.kubernetes.working_dir is not None:
+        return None
+    spec, root = registry_location(registry, settings.registry)
+    where = str(Path(spec).parent) if spec.startswith("/") else root
+    if where is None:
+        return None
+    return (f"registry {settings.registry} is found in {where} on this host; the pods find it only if the image "
+            f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
+            "[kubernetes] working_dir")
+
+
+def cronjob_names(paths: list[Path], namespace: str) -> dict[str, list[str]]:
+    """Return {namespace: [CronJob names]} of rendered files, from their metadata (else the file's
+    name and the `[kubernetes]` namespace)."""
+    import yaml
+
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        try:
+            document = yaml.safe_load(path.read_text())
+        except (OSError, ValueError, yaml.YAMLError):
+            document = None
+        metadata = document.get("metadata") if isinstance(document, dict) else None
+        metadata = metadata if isinstance(metadata, dict) else {}
+        where = str(metadata.get("namespace") or namespace)
+        found.setdefault(where, []).append(str(metadata.get("name") or path.stem))
+    return found

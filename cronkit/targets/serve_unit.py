@@ -8,25 +8,21 @@ server alone, where the default would kill every process of the unit, runs inclu
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..config import Settings
+from ..registry import Registry
 from .systemd import service_lines
 
 SERVE_UNIT = "serve"
 
 
-def render(settings: Settings, executable: str) -> dict[str, str]:
-    """Return {unit file name: text} for `cronkit serve` with the settings' host and port."""
-    from ..errors import UsageError
-
-    if not Path(executable).is_absolute():
-        raise UsageError(f"--executable: {executable!r} must be an absolute path")
+def render(registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
+    """Return {unit file name: text} for `cronkit serve` with the settings' host and port; the
+    registry is found the way the task units and the cron lines find it."""
     lines = [
         f"# Rendered by cronkit (`cronkit render --target serve-unit`), environment {settings.environment}.",
         *service_lines(settings, "cronkit HTTP service (health, status, runs, triggers, metrics)", "exec",
                        ["serve", "--host", settings.serve_host, "--port", str(settings.serve_port)], executable,
-                       settings.registry),
+                       registry),
     ]
     lines += [
         "Restart=on-failure",

@@ -12,20 +12,59 @@ DST is pinned by the tests and stated in the README ("Other schedulers").
 from __future__ import annotations
 
 import math
-import shlex
+import re
 from pathlib import Path
 
 from ..config import ENV_VARS, Settings
+from ..errors import UsageError
 from ..registry import Registry, Task
-from . import OUTER_MARGIN, value_runs
+from . import OUTER_MARGIN, rendered_by, value_runs
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+# A word systemd reads as it is (after `%%`); any other is written in double quotes.
+_PLAIN_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
+_C_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 
-def _escape(text: str, command: bool = False) -> str:
-    """Return `text` with systemd's specifiers (and a command's `$` variables) taken literally."""
-    text = text.replace("%", "%%")
-    return text.replace("$", "$$") if command else text
+def _escape(text: str) -> str:
+    """Return `text` with systemd's specifiers taken literally (`%` is `%%`)."""
+    return text.replace("%", "%%")
+
+
+def _is_control(ch: str) -> bool:
+    return ord(ch) < 0x20 or ord(ch) == 0x7F
+
+
+def systemd_word(text: str, argument: bool = False) -> str:
+    """Return `text` as one word of ExecStart= (`argument`) or Environment=, which systemd reads back
+    as `text`: specifiers resolved first, then quotes and C escapes, then (arguments only) `$`."""
+    text = _escape(text.replace("$", "$$") if argument else text)
+    if _PLAIN_WORD.fullmatch(text):
+        return text
+    quoted = "".join(_C_ESCAPES.get(ch) or (f"\\x{ord(ch):02x}" if _is_control(ch) else ch) for ch in text)
+    return f'"{quoted}"'
+
+
+def systemd_executable(path: str) -> str:
+    """Return the first word of ExecStart=: systemd takes no escape, quote or `$` variable in it."""
+    if any(ch in "'\"\\" or _is_control(ch) for ch in path):
+        raise UsageError(f"--executable: {path!r}: systemd cannot run a path holding a quote, a backslash "
+                         "or a control character")
+    text = _escape(path)
+    return text if _PLAIN_WORD.fullmatch(text) else f'"{text}"'
+
+
+def registry_environment(registry: Registry, settings: Settings) -> dict[str, str]:
+    """Return the variables that make a unit import the registry the way the cron lines do: the
+    registry (a file by its absolute path) and, for a module from a directory of its own (the
+    project directory), that directory as `registry_path`, which is looked in first."""
+    from ..registry_loader import registry_location
+
+    spec, root = registry_location(registry, settings.registry)
+    environment = {ENV_VARS["registry"]: spec}
+    if root is not None:
+        environment[ENV_VARS["registry_path"]] = root
+    return environment
 
 
 def unit_base(settings: Settings, task: str) -> str:
@@ -87,16 +126,18 @@ def timeout_start(task: Task) -> int:
 
 
 def service_lines(settings: Settings, description: str, unit_type: str, arguments: list[str],
-                  executable: str, registry_spec: str) -> list[str]:
+                  executable: str, registry: Registry) -> list[str]:
     """Return the [Unit] section and the start of [Service] that every cronkit unit shares:
-    `executable [--config FILE] ARGUMENTS`, the settings that decide what runs, the secrets' file
-    and the user (`[systemd]` settings)."""
-    command = [executable]
+    `executable [--config FILE] ARGUMENTS`, the settings that decide what runs (the registry as
+    the cron lines find it), the secrets' file and the user (`[systemd]` settings)."""
+    if not Path(executable).is_absolute():
+        raise UsageError(f"--executable: {executable!r} must be an absolute path")
+    command = []
     if settings.config_file is not None:
         command += ["--config", str(settings.config_file)]
     environment = {
         ENV_VARS["environment"]: settings.environment,
-        ENV_VARS["registry"]: registry_spec,
+        **registry_environment(registry, settings),
         ENV_VARS["timezone"]: settings.timezone,
     }
     if settings.sources.get("home", "default") != "default":
@@ -109,20 +150,21 @@ def service_lines(settings: Settings, description: str, unit_type: str, argument
         "",
         "[Service]",
         f"Type={unit_type}",
-        f"ExecStart={_escape(shlex.join([*command, *arguments]), command=True)}",
-        *(f"Environment={_escape(shlex.quote(f'{key}={value}'))}" for key, value in environment.items()),
+        "ExecStart=" + " ".join([systemd_executable(executable),
+                                 *(systemd_word(word, argument=True) for word in [*command, *arguments])]),
+        *(f"Environment={systemd_word(f'{key}={value}')}" for key, value in environment.items()),
     ]
     if settings.systemd.environment_file:
-        lines.append(f"EnvironmentFile=-{settings.systemd.environment_file}")
+        lines.append(f"EnvironmentFile=-{_escape(settings.systemd.environment_file)}")
     if settings.systemd.user:
         lines.append(f"User={settings.systemd.user}")
     return lines
 
 
-def service(task: Task, settings: Settings, executable: str, registry_spec: str) -> str:
+def service(task: Task, settings: Settings, executable: str, registry: Registry) -> str:
     """Return the `.service` unit: one oneshot `cronkit run TASK --trigger cron`."""
     lines = service_lines(settings, f"cronkit task {task.name}: {task.description or task.schedule}", "oneshot",
-                          ["run", task.name, "--trigger", "cron"], executable, registry_spec)
+                          ["run", task.name, "--trigger", "cron"], executable, registry)
     lines += [
         # cronkit enforces the timeout and records it; systemd steps in only if cronkit hangs.
         f"TimeoutStartSec={timeout_start(task)}",
@@ -155,16 +197,13 @@ def timer(task: Task, settings: Settings, base: str) -> str:
 
 def render(registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
     """Return {unit file name: text} for the tasks enabled in the settings' environment."""
-    from ..errors import UsageError
-
     if not Path(executable).is_absolute():
         raise UsageError(f"--executable: {executable!r} must be an absolute path")
-    spec = registry.source if registry.source.startswith("/") else settings.registry
-    header = (f"# Rendered by cronkit from registry {registry.id or settings.registry}, environment "
-              f"{settings.environment}. Edits are overwritten by `cronkit install --target systemd`.\n")
+    header = (f"{rendered_by(registry.id or settings.registry, settings.environment)}. "
+              "Edits are overwritten by `cronkit install --target systemd`.\n")
     files: dict[str, str] = {}
     for task in registry.enabled_in(settings.environment, settings.task_config):
         base = unit_base(settings, task.name)
-        files[f"{base}.service"] = header + service(task, settings, executable, spec)
+        files[f"{base}.service"] = header + service(task, settings, executable, registry)
         files[f"{base}.timer"] = header + timer(task, settings, base)
     return files

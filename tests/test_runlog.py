@@ -368,3 +368,15 @@ def test_cli_refuses_a_newer_schema(db_url: str, run_cli, tmp_path: Path) -> Non
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM runs")).scalar() == 0
     engine.dispose()
+
+
+def test_a_home_whose_path_holds_percent_and_dollar_signs(tmp_path: Path) -> None:
+    # SQLAlchemy's URL text percent-encodes them; the schema lock must use the file's real path.
+    home = tmp_path / "state %i $X"
+    settings = load_settings(environ={"CRONKIT_HOME": str(home)})
+    log = RunLog.open(settings, create=True)
+    try:
+        assert log.history(HistoryFilter()) == []
+    finally:
+        log.engine.dispose()
+    assert {"cronkit.db", "cronkit.db.lock"} <= {p.name for p in home.iterdir()}

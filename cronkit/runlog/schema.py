@@ -271,7 +271,9 @@ def set_meta(conn: Connection, key: str, value: str) -> None:
 @contextmanager
 def _schema_lock(engine: Engine) -> Iterator[None]:
     """Serialise schema upgrades between processes: a file lock for SQLite, an advisory lock elsewhere."""
-    path = sqlite_path(str(engine.url))
+    # engine.url.database, not str(engine.url): the URL's text percent-encodes a `%` or `$` in the path.
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    path = sqlite_path(f"sqlite:///{database}") if database else None
     if path is not None:
         with schema_file_lock(path):
             yield

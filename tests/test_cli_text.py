@@ -3,12 +3,14 @@ reflowed, bad numbers in plain words, paths printed whole."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CRONKIT, write_registry
+from tests.test_cli_core import all_commands
 
 # Enough tasks that `list`, `status` and `render` print far more than a pipe holds (64 KiB).
 MANY_TASKS = """
@@ -62,3 +64,84 @@ def test_a_reader_that_leaves_keeps_a_failure_code(cronkit_env, tmp_path: Path) 
     """A command that had failed already (no run log: 78) keeps its code when its reader has gone."""
     code, _, stderr = _reader_leaves(cronkit_env, tmp_path, ("status",), {}, read_first=False)
     assert code == 78 and stderr.startswith("cronkit: error: no run log at ")
+
+
+# -- help --------------------------------------------------------------------------------------------
+
+def _broken_early(lines: list[str], width: int) -> list[str]:
+    """Return the lines of prose broken while the next word would have fitted: a docstring's hard
+    line break shown as it was typed."""
+    broken = []
+    prose = [line for line in lines if not line.startswith(("╭", "│", "╰"))]
+    for line, after in zip(prose, prose[1:], strict=False):
+        if line.strip() and after.strip() and not line.lstrip().startswith("Usage:"):
+            if len(line) + 1 + len(after.split()[0]) <= width - 1:  # help is padded a column each side
+                broken.append(line)
+    return broken
+
+
+def _commands_broken_early(lines: list[str]) -> list[str]:
+    """Return the lines of a Commands panel whose description broke while the next word would have fitted."""
+    broken, start, inside = [], 0, False
+    for line, after in zip(lines, lines[1:], strict=False):
+        inside = (inside or line.startswith("╭─ Commands")) and not line.startswith("╰")
+        name = re.match(r"│ (\S+ +)\S", line)
+        if name:
+            start = 2 + len(name.group(1))  # where the descriptions' column starts
+        more = after[start:-1].split()
+        if not inside or not after.startswith("│") or after[2:start].strip() or not more:
+            continue  # the next line is another command's, or none
+        if len(line[:-1].rstrip()) + 1 + len(more[0]) <= len(line) - 2:  # text ends a space before │
+            broken.append(line)
+    return broken
+
+
+def _bracketed_help(path: list[str]) -> list[str]:
+    """Return the `[...]` parts of a command's help texts (its own and its parameters')."""
+    import typer.main
+
+    from cronkit.cli.app import app
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.get_command(None, name)  # type: ignore[attr-defined]
+    texts = [command.help or "", *(getattr(param, "help", None) or "" for param in command.params)]
+    return [found for text in texts for found in re.findall(r"\[[^\]\s]*\]", text)]
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_every_help_reads_as_written(run_cli, columns: int) -> None:  # type: ignore[no-untyped-def]
+    """Every command's --help: no line ends in a space, brackets are text (not rich markup that
+    vanishes, leaving `A  table`), paragraphs reflowed to the width (not broken where the
+    docstring's lines were)."""
+    seen = {}
+    for command in all_commands():
+        proc = run_cli(*command, "--help", env={"COLUMNS": str(columns)})
+        assert proc.returncode == 0, (command, proc.stderr)
+        lines = proc.stdout.splitlines()
+        assert [line for line in lines if line != line.rstrip()] == [], command
+        prose = [line.strip() for line in lines if not line.startswith(("╭", "│", "╰"))]
+        assert not any(re.search(r"\S  \S", line) for line in prose), (command, proc.stdout)
+        for bracketed in _bracketed_help(command):  # rich markup would swallow it
+            assert bracketed in proc.stdout, (command, bracketed)
+        assert _broken_early(lines, columns) == [] and _commands_broken_early(lines) == [], (command, proc.stdout)
+        seen[" ".join(command)] = proc.stdout
+    assert "A [notify.<name>] table of the config." in seen["notify test"] and "A  table" not in seen["notify test"]
+    assert "catch-up\n run;" not in seen["check"]
+
+
+def test_reflow_keeps_paragraphs_and_example_lines() -> None:
+    from cronkit.cli.helpfmt import reflow
+
+    text = """Run the duties: mark lost runs, notify
+    missed slots.
+
+    Quiet when all is well;
+    one line per run.
+    Example: cronkit check --json
+        cronkit check --boot
+    $ cronkit check
+    """
+    assert reflow(text) == ("Run the duties: mark lost runs, notify missed slots.\n\n"
+                            "Quiet when all is well; one line per run.\nExample: cronkit check --json\n"
+                            "    cronkit check --boot\n$ cronkit check")

@@ -88,9 +88,9 @@ def _typer_main(args: list[str]) -> int:
             return 130
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        print(f"cronkit: error: {exc.format_message()}{hint}", file=sys.stderr)
+        from .cli.usage import error_line
+
+        print(f"cronkit: error: {error_line(exc)}", file=sys.stderr)
         return int(exc.exit_code)
     return result if isinstance(result, int) else 0
 

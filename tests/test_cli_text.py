@@ -145,3 +145,35 @@ def test_reflow_keeps_paragraphs_and_example_lines() -> None:
     assert reflow(text) == ("Run the duties: mark lost runs, notify missed slots.\n\n"
                             "Quiet when all is well; one line per run.\nExample: cronkit check --json\n"
                             "    cronkit check --boot\n$ cronkit check")
+
+
+# -- bad values ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("stats", "--days", "abc"), "--days: 'abc' is not a number"),
+    (("stats", "--days", "0"), "--days: must be between 0.01 and 3650, not 0"),
+    (("stats", "--days", "nan"), "--days: 'nan' is not a number"),
+    (("stats", "--days", "inf"), "--days: 'inf' is not a number"),
+    (("history", "--limit", "abc"), "--limit: 'abc' is not a whole number"),
+    (("history", "--limit", "1.5"), "--limit: '1.5' is not a whole number"),
+    (("history", "--limit", "0"), "--limit: must be between 1 and 100000, not 0"),
+    (("notify", "log", "--limit", "0"), "--limit: must be at least 1, not 0"),
+    (("demo", "seed", "--large-log-mb", "-1"), "--large-log-mb: must be at least 0, not -1"),
+    (("serve", "--port", "99999"), "--port: must be between 1 and 65535, not 99999"),
+    (("show", "abc"), "RUN_ID: 'abc' is not a whole number"),
+])
+def test_a_bad_number_is_one_plain_line(run_cli, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+    proc = run_cli(*args)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"cronkit: error: {message}\n")
+
+
+def test_range_text_says_what_a_range_takes() -> None:
+    from typer._click.types import FloatRange, IntRange
+
+    from cronkit.cli.usage import range_text
+
+    assert range_text(FloatRange(0.01, 3650)) == "between 0.01 and 3650"
+    assert range_text(IntRange(min=1)) == "at least 1"
+    assert range_text(IntRange(max=9)) == "at most 9"
+    assert range_text(FloatRange(0, 1, min_open=True)) == "more than 0 and at most 1"
+    assert range_text(FloatRange(max=1.5, max_open=True)) == "less than 1.5"

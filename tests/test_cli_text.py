@@ -23,6 +23,14 @@ for number in range(1200):
                  description="One task of many, here to fill the screen with rows")
 """
 
+FAILING = """
+@registry.task("0 * * * *", environments=["*"])
+def boom(ctx: TaskContext) -> dict:
+    raise ValueError("cannot read /srv/platform/exports/2026/11/quarterly-revenue-by-region-and-product.csv: "
+                     "permission denied")
+"""
+
+
 @pytest.fixture
 def many(run_process, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {"CRONKIT_TASKS": str(write_registry(tmp_path / "many_tasks.py", MANY_TASKS)),
@@ -177,3 +185,37 @@ def test_range_text_says_what_a_range_takes() -> None:
     assert range_text(IntRange(max=9)) == "at most 9"
     assert range_text(FloatRange(0, 1, min_open=True)) == "more than 0 and at most 1"
     assert range_text(FloatRange(max=1.5, max_open=True)) == "less than 1.5"
+
+
+# -- paths whole ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_demo_notes_name_their_paths_whole(run_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """At 80 columns, a long home's key file is on the line that names it, no line ends in a space."""
+    home = tmp_path / ("trial-home-with-a-rather-long-name-" + "x" * 40)
+    proc = run_process("demo", "run", "--users", "10", "--days", "1",
+                       env={"CRONKIT_HOME": str(home), "COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {home}/demo.key"
+    assert [line for line in lines if line != line.rstrip()] == []
+
+
+def test_seed_and_show_print_paths_and_errors_whole(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / ("trial-home-with-a-rather-long-name-" + "x" * 40)
+    env = {"CRONKIT_HOME": str(home), "COLUMNS": "80",
+           "CRONKIT_TASKS": str(write_registry(tmp_path / "failing_tasks.py", FAILING))}
+    seeded = run_cli("demo", "seed", "--users", "10", "--days", "1", "--large-log-mb", "0", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    lines = seeded.stdout.splitlines()
+    assert lines[-2:] == [f"Platform database: sqlite:///{home}/platform.db", f"Log files: {home}/logs"]
+    assert [line for line in lines if line != line.rstrip()] == []
+
+    assert run_cli("run", "boom", env=env).returncode == 1
+    error = ("ValueError: cannot read /srv/platform/exports/2026/11/quarterly-revenue-by-region-and-product.csv:"
+             " permission denied")
+    for args in (("show", "1"), ("dlq", "show", "1")):
+        shown = run_cli(*args, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert f"  {error}" in shown.stdout.splitlines(), args
+        assert [line for line in shown.stdout.splitlines() if line != line.rstrip()] == [], args

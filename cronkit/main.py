@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -9,21 +10,60 @@ from typing import Any
 LEAN_COMMANDS = frozenset({"history", "show", "list", "status", "health", "stats"})
 
 
+# The exit code when the reader of stdout has gone (`cronkit status | head -1`): 1, as the Python
+# docs' recipe for SIGPIPE, click and rich exit then, so every path answers alike; quietly.
+EXIT_READER_GONE = 1
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    try:
+        code: Any = _dispatch(args)
+    except SystemExit as exc:
+        code = exc.code
+    except BrokenPipeError:
+        code = _reader_gone(None)
+    # A reader that left shows here at the latest, not as a traceback from the interpreter's last
+    # flush. (click's PacifyFlushWrapper, its own way out of a closed pipe, would hide what is left.)
+    out = getattr(sys.stdout, "wrapped", sys.stdout)
+    try:
+        if out is not None:
+            out.flush()
+    except BrokenPipeError:
+        code = _reader_gone(code)
+    sys.exit(code)
+
+
+def _dispatch(args: list[str]) -> Any:
+    """Answer the command line through the lean `run` path, a lean read path or typer; return the exit code."""
     if _is_plain_run(args):
         from .cli.run import main as run_main
 
         code = run_main(args)
         if code is not None:
-            sys.exit(code)
+            return code
     elif LEAN_COMMANDS.intersection(args) and "--help" not in args and "-h" not in args:
         from .cli.lean import main as lean_main
 
         code = lean_main(args)
         if code is not None:
-            sys.exit(code)
-    sys.exit(_typer_main(args))
+            return code
+    return _typer_main(args)
+
+
+def _reader_gone(code: Any) -> Any:
+    """Point stdout at /dev/null, so that nothing more fails to reach the reader; return the exit code.
+
+    A command that had already failed keeps its code; one that had not fails with EXIT_READER_GONE:
+    its output did not all arrive.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind stdout (a test's StringIO)
+        pass
+    return code if isinstance(code, int) and code != 0 else EXIT_READER_GONE
 
 
 def _typer_main(args: list[str]) -> int:
@@ -48,9 +88,9 @@ def _typer_main(args: list[str]) -> int:
             return 130
         if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
             raise
-        ctx = getattr(exc, "ctx", None)
-        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        print(f"cronkit: error: {exc.format_message()}{hint}", file=sys.stderr)
+        from .cli.usage import error_line
+
+        print(f"cronkit: error: {error_line(exc)}", file=sys.stderr)
         return int(exc.exit_code)
     return result if isinstance(result, int) else 0
 

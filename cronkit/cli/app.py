@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from . import helpfmt
+from . import helpfmt, usage
 from .common import CliState
 from .run import GLOBAL_OPTIONS, GlobalOptions
 
 helpfmt.install()
+usage.install()
 
 
 def _help(name: str) -> str:

@@ -428,6 +428,7 @@ def _print_due(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     from .common import console
+    from .tables import print_lines
 
     table = Table(title=f"{len(rows)} slots", title_justify="left")
     table.add_column("task", no_wrap=True)
@@ -440,4 +441,4 @@ def _print_due(rows: list[dict[str, Any]]) -> None:
         else:
             local += f"{row['slot_local'][19:]} {row['timezone']}"
         table.add_row(row["task"], local, row["slot"][:16].replace("T", " "))
-    console().print(table)
+    print_lines(console(), table)

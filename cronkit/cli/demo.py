@@ -11,6 +11,7 @@ import typer
 
 from ..config import Settings
 from .common import JSON_OPTION, cli_errors, console, get_settings, print_json
+from .tables import print_lines
 
 app = typer.Typer(
     help="Sample data for trying the built-in tasks.\n\n"
@@ -79,8 +80,10 @@ def seed(
     for what, value in _seed_rows(counts, settings):
         table.add_row(what, value)
     out = console()
-    out.print(table)
-    out.print(f"Platform database: {redact_url(settings.app_db_url)}", markup=False)
+    print_lines(out, table)
+    # Paths below the table, whole: a table cell would cut a long one short.
+    out.print(f"Platform database: {redact_url(settings.app_db_url)}", markup=False, soft_wrap=True)
+    out.print(f"Log files: {settings.log_dir}", markup=False, soft_wrap=True)
 
 
 def _seed_rows(counts: dict[str, Any], settings: Settings) -> list[tuple[str, str]]:
@@ -97,7 +100,7 @@ def _seed_rows(counts: dict[str, Any], settings: Settings) -> list[tuple[str, st
         ("refresh tokens (Redis)", f"{counts['refresh_tokens']:,} ({counts['expired_refresh_tokens']:,} expired)"
                                    if settings.redis_url else "none (CRONKIT_REDIS_URL not set)"),
         ("log files", f"{counts['log_files']:,} ({counts['old_log_files']:,} older than 30 days, "
-                      f"{counts['log_bytes'] / 1_048_576:,.1f} MiB) in {settings.log_dir}"),
+                      f"{counts['log_bytes'] / 1_048_576:,.1f} MiB)"),
     ]
 
 
@@ -134,12 +137,13 @@ def run_all(
         settings, key_file = _with_demo_key(settings)
         env["CRONKIT_SECRET_KEY"] = settings.secret_key or ""
         if not as_json:
-            out.print(f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {key_file}", markup=False)
+            out.print(f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {key_file}", markup=False,
+                      soft_wrap=True)
     counts = seed_demo(settings, users=users, days=days, seed=seed, reset=True)
     if not as_json:
         out.print(
             f"Seeded {counts['users']:,} users, {counts['activity_events']:,} events, "
-            f"{counts['log_files']:,} log files, {counts['secrets']:,} secrets", markup=False,
+            f"{counts['log_files']:,} log files, {counts['secrets']:,} secrets", markup=False, soft_wrap=True,
         )
     base = _cronkit_command(settings)
     runs = []
@@ -148,7 +152,7 @@ def run_all(
         if not as_json:
             code = runs[-1]["exit_code"]
             mark = "[green]ok[/green]" if code == 0 else f"[red]exit {code}[/red]"
-            out.print(f"  {task.name:<30} {mark} {escape(str(runs[-1]['status']))}")
+            out.print(f"  {task.name:<30} {mark} {escape(str(runs[-1]['status']))}", soft_wrap=True)
     failed = [run["task"] for run in runs if run["exit_code"] != 0]
     if as_json:
         print_json({"seeded": counts, "runs": runs, "failed": failed})

@@ -97,7 +97,7 @@ def show(
     if json:
         print_json(letter)
         return
-    out = console()
+    out = console(soft_wrap=True)  # an error or a traceback whole, not wrapped with trailing spaces
     state = "open" if letter["status"] == "open" else (
         f"resolved {short_time(letter['resolved_at'])} by run {letter['resolved_by']}"
     )

@@ -40,6 +40,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show per task over the last days: runs, outcomes, success rate, p50/p95 duration, dead letters.
 
-        Percentiles are nearest-rank over the runs that executed the task. Example: cronkit stats --days 30
+        Percentiles are nearest-rank over the runs that executed the task.
+
+        Example: cronkit stats --days 30
         """
         raise typer.Exit(stats_command(state_of(ctx), days, json, lean=False))

@@ -88,7 +88,7 @@ def print_status(report: dict[str, Any]) -> None:
     ]
     print_lines(out, "\n".join(packed(parts, out.width) for parts in summary))
     for name, error in report["service_errors"].items():
-        print_lines(out, f"  [red]{name}[/red]: {error}", highlight=False)
+        print_lines(out, f"  [red]{name}[/red]: {escape(str(error))}", highlight=False)
     if report.get("start_failure"):
         from ..health.verdict import start_failure_text
 
@@ -119,7 +119,7 @@ def print_status(report: dict[str, Any]) -> None:
             print_lines(out, f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
                         f" {item['expected'][0]} now", highlight=False)
     for item in orphans:
-        print_lines(out, f"[yellow]block line naming no task ({item['kind']}):[/yellow] {' | '.join(item['installed'])}",
+        print_lines(out, f"[yellow]block line naming no task ({item['kind']}):[/yellow] {escape(' | '.join(item['installed']))}",
                     highlight=False)
 
 

@@ -65,7 +65,7 @@ def add(
 ) -> None:
     """Store a new secret, encrypted under CRONKIT_SECRET_KEY; its value is never printed.
 
-    Example: openssl rand -hex 32 | cronkit secrets add webhook-signing-secret --stdin
+    Example: openssl rand -hex 32 | cronkit secrets add partner-api-key --stdin
     """
     from ..clock import now
     from ..tasks.secret_rotation import keyring_for, new_value, store_new_secret

@@ -17,14 +17,21 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def console() -> Any:
+def console(soft_wrap: bool = False) -> Any:
+    """Return a rich console for stdout; with `soft_wrap`, one that prints each line whole.
+
+    rich wraps a long line at the terminal's width and leaves a space at the end of the first part:
+    a note that names a path, or a run's error, output or traceback, is printed whole instead
+    (the terminal folds it, a copy of it stays one line).
+    """
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=soft_wrap)
 
 
-def print_lines(out: Any, text: str, **options: Any) -> None:
-    """Print rich markup through `out`, without the trailing spaces rich leaves where it wraps a line."""
+def print_lines(out: Any, text: Any, **options: Any) -> None:
+    """Print rich markup (or a renderable) through `out`, without the trailing spaces rich leaves
+    where it wraps or pads a line."""
     with out.capture() as captured:
         out.print(text, **options)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
@@ -161,7 +168,7 @@ def print_history(runs: list[dict[str, Any]]) -> None:
 
 def print_run(run: dict[str, Any]) -> None:
     """Print `cronkit show`'s view of one run (its JSON form, as RunLog.run returns it)."""
-    out = console()
+    out = console(soft_wrap=True)
     out.print(f"[bold]run {run['id']}[/bold]  {run['task']}  {styled_status(run['status'])}")
     fields = [
         ("trigger", run["trigger"]), ("scheduled for", short_time(run["scheduled_for"])),

@@ -156,7 +156,7 @@ def test_debug_from_the_environment_or_the_config_file(run_cli, env: dict[str, s
         bad = run_cli(*command, env={**env, "CRONKIT_DEBUG": "maybe"})
         assert (bad.returncode, bad.stdout) == (78, "")
         assert bad.stderr == ("cronkit: error: debug: 'maybe' is not a boolean "
-                              "(1/0, true/false, yes/no, on/off)\n")
+                              "(1/0, true/false, yes/no, on/off) (set by CRONKIT_DEBUG)\n")
     (tmp_path / "cronkit.toml").write_text("debug = true\n")
     assert "Traceback (most recent call last)" in run_cli("history", env=env).stderr
 

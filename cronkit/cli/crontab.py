@@ -121,230 +121,230 @@ def outcome_dict(outcome: Any, warnings: list[str] | None = None) -> dict[str, A
     }
 
 
-def register(app: typer.Typer) -> None:
-    """Add render, install, uninstall and due to `app`. Long only because the four command
-    definitions nest here (typer reads their signatures); each one is short."""
+@cli_errors
+def render_(
+    ctx: typer.Context,
+    target: str = RENDER_TARGET_OPTION,
+    block_id: str | None = ID_OPTION,
+    user: str | None = USER_OPTION,
+    host_zone: str | None = HOST_ZONE_OPTION,
+    executable: str | None = EXECUTABLE_OPTION,
+    run_config: str | None = RUN_CONFIG_OPTION,
+    check: Path | None = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
+    output: Path | None = OUTPUT_OPTION,
+    json: bool = JSON_OPTION,
+) -> None:
+    """Print the block `install` would write (for cron.d: the whole file); writes nothing.
 
-    @app.command("render")
-    @cli_errors
-    def render_(
-        ctx: typer.Context,
-        target: str = RENDER_TARGET_OPTION,
-        block_id: str | None = ID_OPTION,
-        user: str | None = USER_OPTION,
-        host_zone: str | None = HOST_ZONE_OPTION,
-        executable: str | None = EXECUTABLE_OPTION,
-        run_config: str | None = RUN_CONFIG_OPTION,
-        check: Path | None = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
-        output: Path | None = OUTPUT_OPTION,
-        json: bool = JSON_OPTION,
-    ) -> None:
-        """Print the block `install` would write (for cron.d: the whole file); writes nothing.
+    kubernetes and systemd print each file after a line `# --- <file name>`, or write them
+    into --output DIR.
 
-        kubernetes and systemd print each file after a line `# --- <file name>`, or write them
-        into --output DIR.
+    Example: cronkit --env production render --target cron.d --check crontab.d/production
+    """
+    from ..cronfile.block import unified_diff
+    from ..cronfile.render import render
+    from ..targets import TARGETS
 
-        Example: cronkit --env production render --target cron.d --check crontab.d/production
-        """
-        from ..cronfile.block import unified_diff
-        from ..cronfile.render import render
-        from ..targets import TARGETS
+    if target in TARGETS:
+        from . import targets
 
-        if target in TARGETS:
-            from . import targets
-
-            if json:
-                raise UsageError(f"--json: not available for --target {target}; use --output DIR")
-            if check is not None:
-                raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
-            targets.render(ctx, target, output, executable)
-            return
-        check_target(target, RENDER_TARGETS)
-        if output is not None:
-            raise UsageError("--output: only for --target kubernetes, systemd or serve-unit")
-
-        inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
-        text = render(get_registry(ctx), get_settings(ctx), inputs).text
-        if check is None:
-            if json:
-                print_json({"target": target, "block_id": inputs.block_id, "text": text})
-                return
-            sys.stdout.write(text)
-            return
-        try:
-            current = check.read_text()
-        except OSError as exc:
-            raise CheckFailed(f"--check: cannot read {check}: {exc.strerror}") from None
         if json:
-            print_json({"target": target, "block_id": inputs.block_id, "text": text, "check": str(check),
-                        "differs": current != text,
-                        "diff": unified_diff(current, text, str(check), "rendered") if current != text else None})
-            if current != text:
-                raise typer.Exit(1)
+            raise UsageError(f"--json: not available for --target {target}; use --output DIR")
+        if check is not None:
+            raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
+        targets.render(ctx, target, output, executable)
+        return
+    check_target(target, RENDER_TARGETS)
+    if output is not None:
+        raise UsageError("--output: only for --target kubernetes, systemd or serve-unit")
+
+    inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
+    text = render(get_registry(ctx), get_settings(ctx), inputs).text
+    if check is None:
+        if json:
+            print_json({"target": target, "block_id": inputs.block_id, "text": text})
             return
+        sys.stdout.write(text)
+        return
+    try:
+        current = check.read_text()
+    except OSError as exc:
+        raise CheckFailed(f"--check: cannot read {check}: {exc.strerror}") from None
+    if json:
+        print_json({"target": target, "block_id": inputs.block_id, "text": text, "check": str(check),
+                    "differs": current != text,
+                    "diff": unified_diff(current, text, str(check), "rendered") if current != text else None})
         if current != text:
-            sys.stdout.write(unified_diff(current, text, str(check), "rendered"))
-            raise CheckFailed(f"{check} differs from the rendered {target} block")
+            raise typer.Exit(1)
+        return
+    if current != text:
+        sys.stdout.write(unified_diff(current, text, str(check), "rendered"))
+        raise CheckFailed(f"{check} differs from the rendered {target} block")
 
-    @app.command("install")
-    @cli_errors
-    def install_(
-        ctx: typer.Context,
-        target: str = INSTALL_TARGET_OPTION,
-        block_id: str | None = ID_OPTION,
-        user: str | None = INSTALL_USER_OPTION,
-        host_zone: str | None = HOST_ZONE_OPTION,
-        executable: str | None = EXECUTABLE_OPTION,
-        run_config: str | None = RUN_CONFIG_OPTION,
-        dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
-        output: Path | None = typer.Option(None, "--output", help="kubernetes: write the CronJob files into DIR."),
-        unit_dir: Path | None = typer.Option(
-            None, "--unit-dir", help="systemd: write the units here instead of /etc/systemd/system."),
-        json: bool = JSON_OPTION,
-    ) -> None:
-        """Write the registry's block into the crontab, keeping every other line byte for byte.
+@cli_errors
+def install_(
+    ctx: typer.Context,
+    target: str = INSTALL_TARGET_OPTION,
+    block_id: str | None = ID_OPTION,
+    user: str | None = INSTALL_USER_OPTION,
+    host_zone: str | None = HOST_ZONE_OPTION,
+    executable: str | None = EXECUTABLE_OPTION,
+    run_config: str | None = RUN_CONFIG_OPTION,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the unified diff and write nothing."),
+    output: Path | None = typer.Option(None, "--output", help="kubernetes: write the CronJob files into DIR."),
+    unit_dir: Path | None = typer.Option(
+        None, "--unit-dir", help="systemd: write the units here instead of /etc/systemd/system."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Write the registry's block into the crontab, keeping every other line byte for byte.
 
-        kubernetes writes the CronJobs into --output DIR; systemd writes units into
-        /etc/systemd/system (--user: ~/.config/systemd/user), keeps files it did not write, and
-        enables the timers when systemd runs.
+    kubernetes writes the CronJobs into --output DIR; systemd writes units into
+    /etc/systemd/system (--user: ~/.config/systemd/user), keeps files it did not write, and
+    enables the timers when systemd runs.
 
-        Example: cronkit --env production install --target cron.d --dry-run
-        """
-        from ..cronfile.install import install
-        from ..targets import TARGETS
+    Example: cronkit --env production install --target cron.d --dry-run
+    """
+    from ..cronfile.install import install
+    from ..targets import TARGETS
 
-        if target in TARGETS:
-            from . import targets
+    if target in TARGETS:
+        from . import targets
 
-            check_target_options(target, user, json)
-            targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
-            return
-        check_target(target, INSTALL_TARGETS)
-        if output is not None or unit_dir is not None:
-            raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
-        if user == "":
-            raise UsageError("--user: needs a user name with --target user or cron.d")
+        check_target_options(target, user, json)
+        targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
+        return
+    check_target(target, INSTALL_TARGETS)
+    if output is not None or unit_dir is not None:
+        raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
+    if user == "":
+        raise UsageError("--user: needs a user name with --target user or cron.d")
 
-        settings = get_settings(ctx)
-        inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
-        outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
-                          write_run_config=write_run_config)
-        if outcome.runlog_error:
-            print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
-        warnings = _warn_preflight(ctx)
-        if json:
-            print_json(outcome_dict(outcome, [*([outcome.runlog_error] if outcome.runlog_error else []), *warnings]))
-            return
-        if outcome.nothing_scheduled and outcome.before == outcome.after:
-            print(f"environment {settings.environment} schedules no task; "
-                  f"nothing written to {outcome.location.describe()}")
-            return
-        if outcome.nothing_scheduled:
-            print(f"environment {settings.environment} schedules no task; emptying block {inputs.block_id}",
-                  file=sys.stderr if dry_run else sys.stdout)
-        if dry_run:
-            _write_bytes(outcome.diff())
-        _report(outcome, "installed")
+    settings = get_settings(ctx)
+    inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
+    outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
+                      write_run_config=write_run_config)
+    if outcome.runlog_error:
+        print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
+    warnings = _warn_preflight(ctx)
+    if json:
+        print_json(outcome_dict(outcome, [*([outcome.runlog_error] if outcome.runlog_error else []), *warnings]))
+        return
+    if outcome.nothing_scheduled and outcome.before == outcome.after:
+        print(f"environment {settings.environment} schedules no task; "
+              f"nothing written to {outcome.location.describe()}")
+        return
+    if outcome.nothing_scheduled:
+        print(f"environment {settings.environment} schedules no task; emptying block {inputs.block_id}",
+              file=sys.stderr if dry_run else sys.stdout)
+    if dry_run:
+        _write_bytes(outcome.diff())
+    _report(outcome, "installed")
 
-    @app.command("uninstall")
-    @cli_errors
-    def uninstall_(
-        ctx: typer.Context,
-        target: str = UNINSTALL_TARGET_OPTION,
-        block_id: str | None = UNINSTALL_ID_OPTION,
-        user: str | None = UNINSTALL_USER_OPTION,
-        dry_run: bool = typer.Option(
-            False, "--dry-run", help="Print what would go (a crontab: the unified diff) and change nothing."),
-        output: Path | None = typer.Option(
-            None, "--output", help="kubernetes: the directory install wrote the CronJob files into."),
-        unit_dir: Path | None = typer.Option(
-            None, "--unit-dir", help="systemd: remove the units from here instead of /etc/systemd/system."),
-        json: bool = JSON_OPTION,
-    ) -> None:
-        """Remove cronkit's block from the crontab and nothing else (a cron.d file left empty is deleted).
+@cli_errors
+def uninstall_(
+    ctx: typer.Context,
+    target: str = UNINSTALL_TARGET_OPTION,
+    block_id: str | None = UNINSTALL_ID_OPTION,
+    user: str | None = UNINSTALL_USER_OPTION,
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print what would go (a crontab: the unified diff) and change nothing."),
+    output: Path | None = typer.Option(
+        None, "--output", help="kubernetes: the directory install wrote the CronJob files into."),
+    unit_dir: Path | None = typer.Option(
+        None, "--unit-dir", help="systemd: remove the units from here instead of /etc/systemd/system."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Remove cronkit's block from the crontab and nothing else (a cron.d file left empty is deleted).
 
-        kubernetes and systemd remove only the files that start with cronkit's mark for the
-        registry, and keep every other file; systemd stops and disables their timers first
-        when systemd runs.
+    kubernetes and systemd remove only the files that start with cronkit's mark for the
+    registry, and keep every other file; systemd stops and disables their timers first
+    when systemd runs.
 
-        Example: cronkit uninstall --target cron.d --id cronkit.tasks
+    Example: cronkit uninstall --target cron.d --id cronkit.tasks
 
-        Example: cronkit uninstall --target systemd --unit-dir /etc/systemd/system
-        """
-        from ..cronfile.install import uninstall
-        from ..cronfile.render import check_block_id
-        from ..cronfile.state import default_block_id
-        from ..targets import TARGETS
+    Example: cronkit uninstall --target systemd --unit-dir /etc/systemd/system
+    """
+    from ..cronfile.install import uninstall
+    from ..cronfile.render import check_block_id
+    from ..cronfile.state import default_block_id
+    from ..targets import TARGETS
 
-        if target in TARGETS:
-            from . import targets
+    if target in TARGETS:
+        from . import targets
 
-            check_target_options(target, user, json)
-            targets.uninstall(ctx, target, block_id, output, user == "", unit_dir, dry_run)
-            return
-        check_target(target, INSTALL_TARGETS)
-        if output is not None or unit_dir is not None:
-            raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
-        if user == "":
-            raise UsageError("--user: needs a user name with --target user or cron.d")
-        if block_id is None:
-            block_id = default_block_id(get_settings(ctx), get_registry(ctx))
-        check_block_id(block_id)
-        outcome = uninstall(get_settings(ctx), block_id, target, user=user if target == "user" else None,
-                            dry_run=dry_run)
-        if json:
-            print_json(outcome_dict(outcome))
-            return
-        if outcome.before == outcome.after:
-            print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
-            return
-        if dry_run:
-            _write_bytes(outcome.diff())
-        _report(outcome, "removed")
+        check_target_options(target, user, json)
+        targets.uninstall(ctx, target, block_id, output, user == "", unit_dir, dry_run)
+        return
+    check_target(target, INSTALL_TARGETS)
+    if output is not None or unit_dir is not None:
+        raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
+    if user == "":
+        raise UsageError("--user: needs a user name with --target user or cron.d")
+    if block_id is None:
+        block_id = default_block_id(get_settings(ctx), get_registry(ctx))
+    check_block_id(block_id)
+    outcome = uninstall(get_settings(ctx), block_id, target, user=user if target == "user" else None,
+                        dry_run=dry_run)
+    if json:
+        print_json(outcome_dict(outcome))
+        return
+    if outcome.before == outcome.after:
+        print(f"no block {block_id} in {outcome.location.describe()}; nothing to do")
+        return
+    if dry_run:
+        _write_bytes(outcome.diff())
+    _report(outcome, "removed")
 
-    @app.command("due")
-    @cli_errors
-    def due(
-        ctx: typer.Context,
-        at: str | None = typer.Option(None, "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
-        until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
-        expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
-        all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
-        explain: str | None = typer.Option(
-            None, "--explain", metavar="TASK",
-            help="For each recent slot of TASK: whether it ran, will be caught up, or is skipped, and why."),
-        since: str | None = typer.Option(
-            None, "--since", help="--explain: start here: a date, an instant or a duration ago such as 6h"
-            " (default: two catchup windows and a day back)."),
-        json: bool = JSON_OPTION,
-    ) -> None:
-        """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
+@cli_errors
+def due(
+    ctx: typer.Context,
+    at: str | None = typer.Option(None, "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
+    until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
+    expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
+    all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
+    explain: str | None = typer.Option(
+        None, "--explain", metavar="TASK",
+        help="For each recent slot of TASK: whether it ran, will be caught up, or is skipped, and why."),
+    since: str | None = typer.Option(
+        None, "--since", help="--explain: start here: a date, an instant or a duration ago such as 6h"
+        " (default: two catchup windows and a day back)."),
+    json: bool = JSON_OPTION,
+) -> None:
+    """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
 
-        Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
+    Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
 
-        Example: cronkit due --explain daily-analytics-updates --since 2026-11-18
-        """
-        if explain is not None:
-            _explain(ctx, explain, since, json)
-            return
-        if at is None:
-            raise UsageError("--at: required (or --explain TASK)")
-        rows = due_rows(ctx, at, until, all_tasks)
-        settings, registry = get_settings(ctx), get_registry(ctx)
-        missing = []
-        for name in expect or []:
-            registry[name]  # an unknown task is a usage error
-            if not any(row["task"] == name for row in rows):
-                missing.append(name)
-        if json:
-            print_json(rows)
-        elif not rows:
-            scope = "registered" if all_tasks else f"scheduled in {settings.environment}"
-            print(f"no task {scope} fires {_window_text(at, until)}")
-        else:
-            _print_due(rows)
-        if missing:
-            raise CheckFailed(f"not due {_window_text(at, until)}: {', '.join(missing)}")
+    Example: cronkit due --explain daily-analytics-updates --since 2026-11-18
+    """
+    if explain is not None:
+        _explain(ctx, explain, since, json)
+        return
+    if at is None:
+        raise UsageError("--at: required (or --explain TASK)")
+    rows = due_rows(ctx, at, until, all_tasks)
+    settings, registry = get_settings(ctx), get_registry(ctx)
+    missing = []
+    for name in expect or []:
+        registry[name]  # an unknown task is a usage error
+        if not any(row["task"] == name for row in rows):
+            missing.append(name)
+    if json:
+        print_json(rows)
+    elif not rows:
+        scope = "registered" if all_tasks else f"scheduled in {settings.environment}"
+        print(f"no task {scope} fires {_window_text(at, until)}")
+    else:
+        _print_due(rows)
+    if missing:
+        raise CheckFailed(f"not due {_window_text(at, until)}: {', '.join(missing)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add render, install, uninstall and due to `app`."""
+    app.command("render")(render_)
+    app.command("install")(install_)
+    app.command("uninstall")(uninstall_)
+    app.command("due")(due)
 
 
 def _explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:

@@ -79,6 +79,10 @@ class Redactor:
                     known.append(value)
                 for match in _URL_PASSWORD.finditer(value):
                     known.append(match.group("secret"))
+                    if "%" in match.group("secret"):  # a task may print it decoded (p%40ss is p@ss)
+                        from urllib.parse import unquote
+
+                        known.append(unquote(match.group("secret")))
         return cls(known)
 
     def __call__(self, text: str) -> str:
@@ -120,6 +124,9 @@ def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
         for task, table in getattr(settings, "task_config", {}).items():
             for key, value in table.items():
                 values[f"{task}.{key}"] = value
+        for name, notifier in getattr(settings, "notifiers", {}).items():  # their URLs' passwords
+            for number, url in enumerate((getattr(notifier, "url", None), *getattr(notifier, "urls", ()))):
+                values[f"notify.{name}.url{number}"] = url
     return Redactor.from_sources(environ, values)
 
 

@@ -53,7 +53,15 @@ def send_once(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str
             error = f"{type(exc).__name__}: {exc}"
         if number + 1 < TRIES_PER_PASS and deadline - time.monotonic() > RETRY_PAUSE + 0.1:
             time.sleep(RETRY_PAUSE)
-    return error
+    return scrub(notifier, error)
+
+
+def scrub(notifier: Notifier, text: str) -> str:
+    """Mask the passwords of the notifier's URLs in `text` (an error goes to the outbox and the screen)."""
+    from ..redact import Redactor
+
+    urls = [url for url in (notifier.url, *notifier.urls) if url]
+    return Redactor.from_sources({f"url{i}": url for i, url in enumerate(urls)})(text)
 
 
 @dataclass
@@ -96,4 +104,4 @@ def flush(store: RunStore, notifiers: Mapping[str, Notifier], environ: Mapping[s
     return result
 
 
-__all__ = ["Pass", "flush", "send_once", "sender_for"]
+__all__ = ["Pass", "flush", "scrub", "send_once", "sender_for"]

@@ -1,4 +1,8 @@
-"""POST a body with a short timeout, with the standard library (no HTTP client on the run path)."""
+"""POST a body with a short timeout, with the standard library (no HTTP client on the run path).
+
+A URL's `user:password@` is sent as HTTP Basic auth, as curl and httpx do (urllib would take it
+for part of the host name), and never appears in a message: they name scheme://host[:port] only.
+"""
 
 from __future__ import annotations
 
@@ -16,22 +20,55 @@ def post(url: str, data: bytes, headers: Mapping[str, str], timeout: float) -> i
 
     from .. import __version__
 
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"User-Agent": f"cronkit/{__version__}", **headers})
+    target, auth = split_credentials(url)
     try:
+        request = urllib.request.Request(target, data=data, method="POST",
+                                         headers={"User-Agent": f"cronkit/{__version__}", **headers})
+        if auth is not None:
+            # Unredirected, as curl: a redirect (maybe to another host) does not carry the credentials.
+            request.add_unredirected_header("Authorization", auth)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: settings)
             response.read(4096)
             return int(response.status)
     except urllib.error.HTTPError as exc:
-        raise DeliveryError(f"HTTP {exc.code} from {_where(url)}") from None
+        raise DeliveryError(f"HTTP {exc.code} from {where(url)}{_auth_hint(exc.code, auth)}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise DeliveryError(f"cannot reach {_where(url)}: {reason}") from None
+        raise DeliveryError(f"cannot reach {where(url)}: {reason}") from None
+    except ValueError:  # http.client.InvalidURL and kin quote the URL: say it without it
+        raise DeliveryError(f"cannot send to {where(url)}: the URL is not valid") from None
 
 
-def _where(url: str) -> str:
-    """Return scheme://host[:port] of a URL: ping URLs carry their check's secret UUID in the path."""
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """Return `url` without its `user:password@` and the Basic Authorization value they make (or None)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return urlunsplit(parts._replace(netloc=hostport)), basic_auth(userinfo)
+
+
+def basic_auth(userinfo: str) -> str:
+    """Return the Authorization value of a URL's `user[:password]`, percent-escapes decoded (RFC 7617)."""
+    import base64
+    from urllib.parse import unquote
+
+    user, _, password = userinfo.partition(":")
+    pair = f"{unquote(user)}:{unquote(password)}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def where(url: str) -> str:
+    """Return scheme://host[:port] of a URL: no credentials, no path (ping URLs carry a secret UUID there)."""
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rsplit('@', 1)[-1]}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
+
+
+def _auth_hint(code: int, auth: str | None) -> str:
+    if code != 401:
+        return ""
+    return " (it refused the user and password of the URL)" if auth else " (it wants HTTP Basic auth; put user:password@ before the host in the URL)"

@@ -91,9 +91,22 @@ def _text(name: str, value: Any) -> str:
 
 
 def _url(name: str, value: Any) -> str:
+    """Check an http(s) URL; a `user:password@` in it is sent as Basic auth and masked in the message."""
+    from urllib.parse import urlsplit
+
+    from ..redact import redact_url
+
     url = _text(name, value)
+    shown = redact_url(url)
     if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{name}: {url!r} is not an http:// or https:// URL")
+        raise ConfigError(f"{name}: {shown!r} is not an http:// or https:// URL")
+    parts = urlsplit(url)
+    try:
+        parts.port  # parses the port: ValueError when it is not one
+    except ValueError:
+        raise ConfigError(f"{name}: {shown!r} has a bad port") from None
+    if not parts.hostname:
+        raise ConfigError(f"{name}: {shown!r} has no host")
     return url.rstrip("/")
 
 

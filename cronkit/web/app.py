@@ -305,11 +305,13 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
 
     ConfigError (exit 78) for a non-loopback address while no token exists: the API would be
     open to the network with nobody able to use it but everybody able to probe it.
+    ServiceUnavailable (exit 69) when the port is in use (listen.listen says which errors are which).
     """
     import uvicorn
 
     from ..errors import ConfigError
     from .auth import active_token_count
+    from .listen import listen, run
 
     limit_malloc_arenas(MALLOC_ARENAS)
     app = create_app(settings, registry)
@@ -318,9 +320,14 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
         service.engine.dispose()
         raise ConfigError(f"serve: refusing to listen on {host} with no API token; "
                           "create one first (cronkit token create NAME --scope read)")
+    try:
+        sockets = listen(host, port)  # before uvicorn: a busy port is one line, exit 69
+    except CronkitError:
+        service.engine.dispose()
+        raise
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
                             timeout_graceful_shutdown=10, server_header=False, proxy_headers=False)
-    uvicorn.Server(config).run()
+    run(config, sockets)
 
 
 __all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "json_bytes", "serve"]

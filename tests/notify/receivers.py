@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,12 +23,21 @@ class Request:
     at: float = field(default_factory=time.time)
 
 
+def basic(user: str, password: str) -> str:
+    """Return the Authorization value of HTTP Basic auth, built here from the RFC (not cronkit's code)."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 class HttpReceiver:
-    """A threaded HTTP server on 127.0.0.1 that records every request; `hang` makes it never answer."""
+    """A threaded HTTP server on 127.0.0.1 that records every request; `hang` makes it never answer.
+
+    With `basic` set to (user, password) it answers 401 to a request without that Basic auth.
+    """
 
     def __init__(self, port: int = 0) -> None:
         self.requests: list[Request] = []
         self.status = 200
+        self.basic: tuple[str, str] | None = None
         self.hang = threading.Event()
         self.release = threading.Event()
         receiver = self
@@ -39,6 +49,12 @@ class HttpReceiver:
                 receiver.requests.append(Request("POST", self.path, dict(self.headers.items()), data))
                 if receiver.hang.is_set():
                     receiver.release.wait(60)
+                    return
+                if receiver.basic is not None and self.headers.get("Authorization") != basic(*receiver.basic):
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="hooks"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 self.send_response(receiver.status)
                 self.send_header("Content-Length", "2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -326,14 +327,32 @@ def test_refuses_a_public_address_without_a_token(tmp_path: Path, cronkit_env: d
     assert proc.stderr.startswith("cronkit: error: serve: refusing to listen on 0.0.0.0 with no API token")
 
 
+def test_a_port_in_use_is_one_line_and_exit_69(api: Setup, tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as busy:  # a plain listener holds the port
+        port = busy.getsockname()[1]
+        proc = subprocess.run([CRONKIT, "serve", "--port", str(port)], env=cronkit_env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (69, "")
+    assert proc.stderr == f"cronkit: error: serve: cannot listen on 127.0.0.1:{port}: address already in use\n"
+    # a second `cronkit serve` on the port of one that runs: the same line, and the first one goes on
+    proc = subprocess.run([CRONKIT, "serve", "--port", str(api.server.port)], env=api.env, cwd=api.root,
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout) == (69, "")
+    assert proc.stderr == (f"cronkit: error: serve: cannot listen on 127.0.0.1:{api.server.port}:"
+                           " address already in use\n")
+    with api.server.client() as anon:
+        assert anon.get("/healthz").json() == {"ok": True}
+
+
 @pytest.mark.slow
 def test_sigterm_stops_gracefully_and_runs_it_started_go_on(tmp_path: Path, cronkit_env: dict[str, str]) -> None:
     env = server_env(cronkit_env, write_registry(tmp_path / "term_tasks.py", REGISTRY))
     token = make_token(env, tmp_path, "t", "trigger")
-    server = Server(env, tmp_path)
+    server = Server(env, tmp_path, ("--log-level", "info"))
     with server.client(token) as client:
         run_id = client.post("/api/v1/tasks/slow/runs", json={"params": {"seconds": "2"}}).json()["run_id"]
     code = server.stop()
+    assert f"Uvicorn running on http://127.0.0.1:{server.port} (Press CTRL+C" in server.log.read_text()
     assert code in (0, -15, 143), server.log.read_text()
     assert "Traceback" not in server.log.read_text()
     for _ in range(150):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -131,7 +130,7 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     stop_grace: float = DEFAULT_STOP_GRACE
     lease_ttl: float = DEFAULT_LEASE_TTL
-    hostname: str = field(default_factory=socket.gethostname)
+    hostname: str = field(default_factory=lambda: os.uname().nodename)  # socket.gethostname's answer
     now: datetime | None = None  # a pinned clock (UTC), None for the real one
     crontab_command: tuple[str, ...] = DEFAULT_CRONTAB_COMMAND
     cron_d: Path = DEFAULT_CRON_D

@@ -6,10 +6,10 @@ Imported on the run path: standard library only.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
-_name = socket.gethostname()
+# os.uname().nodename is what socket.gethostname() returns on Linux, without importing socket.
+_name = os.uname().nodename
 # Process names of cron daemons (Debian cron, cronie/busybox crond, fcron, dcron).
 CRON_DAEMON_NAMES = frozenset({"cron", "crond", "fcron", "dcron", "cronie"})
 

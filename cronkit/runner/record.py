@@ -8,6 +8,7 @@ take it and, past its bound, keeps the outcome in the local journal for the next
 from __future__ import annotations
 
 import json
+import os
 import time
 import traceback as tb
 from datetime import datetime
@@ -46,7 +47,6 @@ class Record:
 
     def start(self) -> None:
         """Record the run's start, or adopt the `running` row `cronkit serve` recorded for it."""
-        import getpass
 
         facts = self.facts
         if facts.request.run_id is not None:
@@ -58,7 +58,7 @@ class Record:
             return
         self.run_id = self.store.start_run(
             task=facts.task.name, trigger=facts.request.trigger.value, started_at=to_ms(facts.started),
-            scheduled_for=to_ms(facts.slot) if facts.slot else None, user=_user(getpass),
+            scheduled_for=to_ms(facts.slot) if facts.slot else None, user=_user(),
             params=facts.redact.value(facts.params()), dry_run=facts.request.dry_run,  # type: ignore[arg-type]
         )
 
@@ -138,9 +138,16 @@ def _now() -> datetime:
     return now()
 
 
-def _user(getpass: Any) -> str | None:
+def _user() -> str | None:
+    """Return getpass.getuser()'s answer (login variables, then the password entry), without importing
+    getpass and termios on the run path."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import pwd
+
     try:
-        return str(getpass.getuser())
+        return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
         return None
 

@@ -3,8 +3,8 @@ into a validated one, each raising ConfigError that names the setting."""
 
 from __future__ import annotations
 
+import os
 import re
-import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,7 +58,7 @@ def checked_seconds(name: str, value: Any, bounds: tuple[float, float]) -> float
 
 def checked_hostname(value: str | None) -> str:
     if value is None:
-        return socket.gethostname()
+        return os.uname().nodename  # socket.gethostname()'s answer, without importing socket
     if not _HOSTNAME.fullmatch(value):
         raise ConfigError(f"hostname: {value!r} is not a host name (no spaces, at most 253 characters)")
     return value

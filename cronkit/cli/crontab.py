@@ -181,6 +181,7 @@ def render_(
         sys.stdout.write(unified_diff(current, text, str(check), "rendered"))
         raise CheckFailed(f"{check} differs from the rendered {target} block")
 
+
 @cli_errors
 def install_(
     ctx: typer.Context,
@@ -240,6 +241,7 @@ def install_(
         _write_bytes(outcome.diff())
     _report(outcome, "installed")
 
+
 @cli_errors
 def uninstall_(
     ctx: typer.Context,
@@ -294,6 +296,7 @@ def uninstall_(
     if dry_run:
         _write_bytes(outcome.diff())
     _report(outcome, "removed")
+
 
 @cli_errors
 def due(

@@ -173,6 +173,9 @@ def test_uninstall_kubernetes_removes_the_files_and_says_what_to_delete(run_cli,
     (("uninstall", "--target", "user", "--user"), "--user: needs a user name with --target user or cron.d"),
     (("render", "--target", "cron.d", "--output", "/tmp/x"),
      "--output: only for --target kubernetes, systemd or serve-unit"),
+    (("install", "--target", "systemd", "--id", "x"), "--id: only for --target user or cron.d (a crontab block)"),
+    (("install", "--target", "kubernetes", "--host-zone", "UTC"),
+     "--host-zone: only for --target user or cron.d (a crontab block)"),
 ])
 def test_each_command_names_exactly_the_targets_it_takes(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
                                                          args: tuple[str, ...], message: str) -> None:

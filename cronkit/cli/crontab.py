@@ -212,6 +212,9 @@ def install_(
         from . import targets
 
         check_target_options(target, user, json)
+        for option, value in (("--id", block_id), ("--host-zone", host_zone), ("--run-config", run_config)):
+            if value is not None:
+                raise UsageError(f"{option}: only for --target user or cron.d (a crontab block)")
         targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
         return
     check_target(target, INSTALL_TARGETS)

@@ -9,7 +9,6 @@ Supervisor's (supervise.py); this module only decides.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -363,6 +362,8 @@ class RunPolicy:
                            self.facts.redact(last.error) if last.error else None)
             if last.status != RunStatus.FAILED or not last.transient or number > task.retries:
                 break
+            import random  # only a retry needs it: not imported on every cron tick
+
             delay = min(task.backoff_max, task.backoff * 2 ** (number - 1)) * random.random()
             if time.monotonic() + delay >= deadline:
                 # No time left for another attempt inside the timeout: fail now rather than sleep to it.

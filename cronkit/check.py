@@ -206,7 +206,7 @@ def _missed_events(store: RunStore, settings: Settings, registry: Registry, now:
             event = missed_event(task.name, new[-1], settings.public_url)
             if len(new) > 1:
                 event["error"] = f"{len(new)} slots missed, the latest {event['scheduled_for']}"
-            if outbox.enqueue(store, notifier.name, event, dedup=f"missed:{to_ms(new[-1])}") is not None:
+            if outbox.enqueue(store, notifier.name, event, dedup=f"missed:{task.name}:{to_ms(new[-1])}") is not None:
                 queued += 1
     return {"queued": queued}
 

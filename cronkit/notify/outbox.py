@@ -130,7 +130,7 @@ def last_missed_slot(store: RunStore, notifier: str, task: str) -> int | None:
         " ORDER BY id DESC LIMIT 1", {"notifier": notifier, "task": task})
     if not rows or not rows[0][0]:
         return None
-    return int(str(rows[0][0]).split(":", 1)[1])
+    return int(str(rows[0][0]).rsplit(":", 1)[1])  # missed:<task>:<ms>; older rows: missed:<ms>
 
 
 __all__ = ["DELIVERED", "DROPPED", "Delivery", "FAILED", "MAX_TRIES", "PENDING", "claim", "delivered",

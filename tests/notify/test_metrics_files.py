@@ -83,3 +83,21 @@ on = ["missed"]
     with sqlite3.connect(home / "cronkit.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM notifications").fetchone()[0] == 1
     assert notifications(home)[0]["state"] == "delivered"
+
+
+def test_tasks_missing_the_same_slot_are_each_notified(run, config, http, notify_env, home: Path,  # type: ignore[no-untyped-def]
+                                                       tmp_path: Path) -> None:
+    from tests.conftest import write_registry
+
+    twins = "".join(f'@registry.task("*/5 * * * *", name="{name}", environments=["*"])\ndef {name}(ctx): pass\n'
+                    for name in ("alpha", "beta"))
+    notify_env["CRONKIT_TASKS"] = str(write_registry(tmp_path / "twins.py", twins))
+    config(f'[notify]\ndefault = ["hook"]\n\n[notify.hook]\nkind = "webhook"\nurl = "{http.url("/h")}"\non = ["missed"]\n')
+    installed = (datetime.now(UTC) - timedelta(minutes=30)).isoformat()
+    (home / "install-state.json").write_text(json.dumps(
+        {"installed_at": installed, "tasks": {"alpha": {"installed_at": installed}, "beta": {"installed_at": installed}}}))
+    report = json.loads(run("check", "--json").stdout)
+    assert report["duties"]["missed"]["queued"] == 2
+    bodies = [json.loads(r.body) for r in http.requests]
+    assert sorted(b["task"] for b in bodies) == ["alpha", "beta"]
+    assert len({b["scheduled_for"] for b in bodies}) == 1  # the same latest slot, one event per task

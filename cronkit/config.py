@@ -92,7 +92,7 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
 }
-FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file"}
+FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
@@ -124,6 +124,12 @@ class Settings:
     notify: tuple[str, ...] = ()
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     task_notify: Mapping[str, TaskNotify] = field(default_factory=dict)
+    # The file's own notification tables, as written: `install` copies them into the run settings
+    # file, since cron's runs read no other config file.
+    notify_source: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    # `[secret_env]`: values for the variables the notifiers name (secret_env, password_env), which
+    # install writes into the 0600 run settings file; the process environment wins over them.
+    secret_env: Mapping[str, str] = field(default_factory=dict, repr=False)
     metrics_dir: Path | None = None  # None: <home>/metrics
     emf_file: Path | None = None
     config_file: Path | None = None
@@ -166,6 +172,10 @@ class Settings:
     def metrics_path(self) -> Path:
         """Return where the .prom files go: metrics_dir, else <home>/metrics."""
         return self.metrics_dir or self.home / "metrics"
+
+    def notify_environ(self, environ: Mapping[str, str]) -> Mapping[str, str]:
+        """Return the environment the notifiers read their secrets from: `[secret_env]` under `environ`."""
+        return {**self.secret_env, **environ} if self.secret_env else environ
 
     def notifiers_for(self, task: str) -> tuple[Notifier, ...]:
         """Return the notifiers a task uses: its own `notify` list, else the default list."""
@@ -402,10 +412,20 @@ def _notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: P
             raise ConfigError("emf_file: must be a file path")
         base = path.parent if path is not None else Path.cwd()
         fields["emf_file"] = (base / Path(emf.strip()).expanduser()).absolute()
+    secrets = file_data.get("secret_env", {})
+    if not isinstance(secrets, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise ConfigError("secret_env: must be a table of NAME = \"value\" strings")
+    fields["secret_env"] = dict(secrets)
     from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
     if "notify" not in file_data and not from_tasks:
         return fields
     from .notify.settings import TASK_KEYS, notify_settings, task_notify
+
+    fields["notify_source"] = {
+        "notify": file_data.get("notify", {}),
+        "tasks": {name: {k: table[k] for k in TASK_KEYS if k in table} for name, table in tasks.items()},
+    }
 
     fields["notify"], fields["notifiers"] = notify_settings(file_data)
     fields["task_notify"] = {name: task_notify(name, table, fields["notifiers"])

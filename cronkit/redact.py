@@ -127,7 +127,9 @@ def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
         for name, notifier in getattr(settings, "notifiers", {}).items():  # their URLs' passwords
             for number, url in enumerate((getattr(notifier, "url", None), *getattr(notifier, "urls", ()))):
                 values[f"notify.{name}.url{number}"] = url
-    return Redactor.from_sources(environ, values)
+    # `[secret_env]` values are secrets whatever their variable's name.
+    secret_env = {f"SECRET_{name}": value for name, value in getattr(settings, "secret_env", {}).items()}
+    return Redactor.from_sources(environ, values, secret_env)
 
 
 def _userinfo_span(url: str) -> tuple[int, int] | None:

@@ -42,7 +42,7 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
     redact = redactor_for(settings, os.environ)
     event = redact.value(sample_event(name, settings.public_url))
     assert isinstance(event, dict)
-    error = send_once(notifier, event, os.environ, time.monotonic() + notifier.timeout * 2 + 1)
+    error = send_once(notifier, event, settings.notify_environ(os.environ), time.monotonic() + notifier.timeout * 2 + 1)
     if json:
         print_json({"notifier": name, "kind": notifier.kind, "delivered": error is None, "error": error})
     elif error is None:

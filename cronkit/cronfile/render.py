@@ -262,8 +262,25 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
         if isinstance(values.get(name), str):
             values[name] = absolute_sqlite_url(values[name])
     tables = {name: dict(table) for name, table in sorted(settings.task_config.items())}
+    # Notifications: the file's own tables, each task's notify keys, and the values of the
+    # variables the notifiers read their secrets from, which cron's bare environment lacks.
+    source = settings.notify_source
+    if source.get("notify"):
+        values["notify"] = source["notify"]
+    for name, keys in source.get("tasks", {}).items():
+        if keys:
+            tables.setdefault(name, {}).update(keys)
+    if settings.emf_file is not None:
+        values["emf_file"] = str(settings.emf_file)
+    secrets = dict(settings.secret_env)
+    for notifier in settings.notifiers.values():
+        for variable in (notifier.secret_env, notifier.password_env):
+            if variable and os.environ.get(variable):
+                secrets[variable] = os.environ[variable]
+    if secrets:
+        values["secret_env"] = dict(sorted(secrets.items()))
     if tables:
-        values["tasks"] = tables
+        values["tasks"] = dict(sorted(tables.items()))
     return values
 
 
@@ -287,7 +304,7 @@ def run_settings_toml(settings: Settings, registry: Registry, block_id: str) -> 
         "# after changing settings; do not edit.",
     ]
     tables = values.pop("tasks", {})
-    for key in ENV_VARS:
+    for key in (*ENV_VARS, "emf_file", "notify", "secret_env"):
         if key in values:
             lines.append(f"{key} = {_toml_value(values[key])}")
     for name, table in tables.items():

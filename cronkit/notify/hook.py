@@ -33,7 +33,10 @@ def queue_run(store: RunStore, settings: Settings, task: str, run_id: int, redac
     if row is None:
         return 0
     limits = settings.task_notify.get(task)
-    facts = RunFacts(store, task, run_id, str(row[2]), int(row[6]) if row[6] is not None else None)
+    # A run that made no attempt (skipped, or failed closed before its task started) has no
+    # duration to judge: too_long and too_fast are about the task's own run time.
+    ran = row[6] is not None and bool(row[9])
+    facts = RunFacts(store, task, run_id, str(row[2]), int(row[6]) if ran else None)
     queued = 0
     for notifier in notifiers:
         events = (["start"] if "start" in notifier.on else []) if start else events_for(notifier, facts, limits)

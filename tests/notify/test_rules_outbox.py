@@ -120,3 +120,10 @@ def test_no_notifier_imports_no_channel(run, config, notify_env) -> None:  # typ
     assert "cronkit.notify.promfile" in modules  # the metrics file is written
     for heavy in ("cronkit.notify.hook", "urllib.request", "http.client", "smtplib", "sqlalchemy", "rich"):
         assert heavy not in modules
+
+
+def test_a_run_that_never_started_its_task_is_not_too_long(run, config, http, notify_env) -> None:  # type: ignore[no-untyped-def]
+    config(hook(http.url("/h"), '["too_long", "failure"]') + '\n[tasks.flip]\nmax_duration = "1ms"\n')
+    notify_env["CRONKIT_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # down: the singleton fails closed
+    assert run("run", "flip").returncode == 69
+    assert [e for e, _ in events(http)] == ["failure"]

@@ -270,7 +270,7 @@ def test_history_and_show_usage_errors(cli, home: Path) -> None:  # type: ignore
 
 def test_history_on_an_empty_home_names_the_missing_run_log(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
     # Issue 13 changed this: read commands never create a run log (it was `[]`, exit 0).
-    for args in (("history", "--json"), ("show", "1"), ("stats",), ("status",), ("dlq", "list")):
+    for args in (("history", "--json"), ("show", "1"), ("stats",), ("status",), ("dlq", "list"), ("notify", "log")):
         proc = cli(*args)
         assert proc.returncode == 78, (args, proc.stderr)
         assert one_error_line(proc.stderr) == (

@@ -65,6 +65,9 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help
     from ..notify.outbox import recent
     from ..runlog.writer import RunStore
 
+    from ..runlog.reader import RunLog
+
+    RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
     store = RunStore.open(get_settings(ctx).db_url)
     try:
         rows = recent(store, limit=limit, task=task)

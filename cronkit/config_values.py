@@ -109,9 +109,9 @@ def checked_db_url(name: str, value: str) -> str:
     if scheme == "postgres" or scheme.startswith("postgres+"):
         value = "postgresql" + scheme[len("postgres"):] + "://" + rest
     password = url_password(value)
-    if password is not None and any(c in password for c in " /?#"):
-        raise ConfigError(f"{name}: {redact_url(value)}: the password holds a blank, '/', '?' or '#';"
-                          " percent-encode it (%20, %2F, %3F, %23)")
+    if password is not None and any(c in password for c in "/?#"):  # they end the URL's authority
+        raise ConfigError(f"{name}: {redact_url(value)}: the password holds '/', '?' or '#';"
+                          " percent-encode it (%2F, %3F, %23)")
     from urllib.parse import urlsplit
 
     try:

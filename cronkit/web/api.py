@@ -348,7 +348,7 @@ async def _trigger(request: Request, task: str | None) -> Response:
         if not info.allows("trigger"):
             raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
         if key is not None and not KEY.fullmatch(key):
-            raise Problem(422, "invalid-idempotency-key", "Idempotency-Key: 1 to 255 visible ASCII characters")
+            raise Problem(422, "invalid-idempotency-key", "the Idempotency-Key header takes 1 to 255 visible ASCII characters")
         req = parse_trigger(body, task, key)
         fields["task"], fields["params"] = req.task, req.stored_params() or None
         if req.task not in service.registry:

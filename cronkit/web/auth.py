@@ -97,7 +97,8 @@ def create_token(engine: Engine, name: str, scope: str, task_pattern: str | None
             task_pattern=task_pattern, created_at=at,
         ))
         audit.record(conn, at=at, action="token.create", result="created", token_name=actor,
-                     detail=f"token {name}: scope {scope}" + (f", tasks {task_pattern}" if task_pattern else ""))
+                     # "token <name>" would read as a bearer token to the audit's redactor: the name is no secret.
+                     detail=f"name {name}, scope {scope}" + (f", tasks {task_pattern}" if task_pattern else ""))
     return TokenInfo(name, scope, task_pattern), token
 
 
@@ -117,7 +118,7 @@ def revoke_token(engine: Engine, name: str, *, at: int, actor: str | None = None
         if not done:
             raise UsageError(f"no active token named {name!r} (see cronkit token list)")
         audit.record(conn, at=at, action="token.revoke", result="revoked", token_name=actor,
-                     detail=f"token {name} revoked")
+                     detail=f"name {name}")
 
 
 def list_tokens(engine: Engine) -> list[dict[str, Any]]:

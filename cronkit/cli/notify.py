@@ -63,9 +63,8 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help
     Example: cronkit notify log --limit 20
     """
     from ..notify.outbox import recent
-    from ..runlog.writer import RunStore
-
     from ..runlog.reader import RunLog
+    from ..runlog.writer import RunStore
 
     RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
     store = RunStore.open(get_settings(ctx).db_url)

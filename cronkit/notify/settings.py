@@ -27,6 +27,14 @@ DEFAULT_TIMEOUT = 5.0
 TASK_KEYS = ("notify", "max_duration", "min_duration")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _is_address(text: str) -> bool:
+    """Whether smtplib can take `text` as an address: `ops@example.com` or `Ops <ops@example.com>`."""
+    from email.utils import parseaddr
+
+    address = parseaddr(text)[1]
+    return "@" in address and " " not in address
 _COMMON = ("kind", "on", "failures_before_alert", "repeat_after", "timeout")
 _KEYS: Mapping[str, tuple[str, ...]] = {
     "healthchecks": (*_COMMON, "url"),
@@ -168,12 +176,17 @@ def _email(where: str, table: Mapping[str, Any]) -> dict[str, Any]:
     for flag in ("starttls", "ssl"):
         if not isinstance(table.get(flag, False), bool):
             raise ConfigError(f"{where}.{flag}: must be true or false")
+    if table.get("starttls") and table.get("ssl"):
+        raise ConfigError(f"{where}: starttls and ssl are two ways to encrypt: set one (ssl: SMTPS, port 465;"
+                          " starttls: port 587)")
     to = table.get("to")
     if isinstance(to, str):
         to = [to]
-    if not isinstance(to, list) or not to or not all(isinstance(a, str) and "@" in a for a in to):
+    if not isinstance(to, list) or not to or not all(isinstance(a, str) and _is_address(a) for a in to):
         raise ConfigError(f"{where}.to: must be a list of mail addresses")
     sender = _text(f"{where}.from", table.get("from", "cronkit@localhost"))
+    if not _is_address(sender):
+        raise ConfigError(f"{where}.from: {sender!r} is not a mail address")
     out: dict[str, Any] = {
         "smtp_host": _text(f"{where}.smtp_host", table.get("smtp_host", "127.0.0.1")),
         "smtp_port": port, "starttls": table.get("starttls", False), "ssl": table.get("ssl", False),

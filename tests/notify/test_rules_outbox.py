@@ -108,6 +108,14 @@ def test_notify_test_and_config_errors(run, config, http) -> None:  # type: igno
     config(hook(http.url("/h"), '["failure"]') + '[tasks.flip]\nnotify = ["ghost"]\n')
     bad = run("run", "flip")
     assert bad.returncode == 78 and "tasks.flip.notify" in bad.stderr
+    mail = '[notify]\ndefault = ["mail"]\n\n[notify.mail]\nkind = "email"\nto = ["ops@example.com"]\n'
+    for extra, complaint in (("ssl = true\nstarttls = true\n", "notify.mail: starttls and ssl are two ways to encrypt"),
+                             ('from = "not an address"\n', "notify.mail.from: 'not an address' is not a mail address")):
+        config(mail + extra)
+        bad = run("notify", "test", "mail")
+        assert bad.returncode == 78 and complaint in bad.stderr, bad.stderr
+    config(mail + 'from = "Cron <cron@example.com>"\n')
+    assert run("list").returncode == 0  # a display name is an address smtplib takes
 
 
 def test_no_notifier_imports_no_channel(run, config, notify_env) -> None:  # type: ignore[no-untyped-def]

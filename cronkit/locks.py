@@ -320,5 +320,6 @@ def _redis_errors(task: str) -> Iterator[None]:
         yield
     except Exception as exc:
         if type(exc).__module__.startswith("redis"):
-            raise ServiceUnavailable(f"{task}: Redis unavailable: {exc}") from None
+            # redis-py ends its messages with a full stop; the callers append "; <what it meant>".
+            raise ServiceUnavailable(f"{task}: Redis unavailable: {str(exc).rstrip('.')}") from None
         raise

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import DEFAULT_LEASE_TTL
-from .errors import EXIT_SKIPPED, CheckFailed, CronkitError, ServiceUnavailable
+from .errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from .host import hostname, is_alive, process_start
 from .status import RunStatus
 
@@ -319,6 +319,8 @@ def _redis_errors(task: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
+        if type(exc).__module__.startswith("redis") and "DB index is out of range" in str(exc):
+            raise ConfigError(f"redis_url: the database number is out of this server's range ({exc})") from None
         if type(exc).__module__.startswith("redis"):
             # redis-py ends its messages with a full stop; the callers append "; <what it meant>".
             raise ServiceUnavailable(f"{task}: Redis unavailable: {str(exc).rstrip('.')}") from None

@@ -190,3 +190,13 @@ def test_unlock_without_redis_and_of_an_unknown_task(env, run_cli) -> None:
     assert result.returncode == 0 and result.stdout == "hold: not locked (local lock free; no Redis configured)\n"
     unknown = run_cli("unlock", "nope", env=env)
     assert unknown.returncode == 2 and unknown.stderr.startswith("cronkit: error: unknown task 'nope'")
+
+
+def test_a_redis_database_number_the_server_lacks_is_a_configuration_error(redis_url: str) -> None:
+    from cronkit.errors import ConfigError
+    from cronkit.locks import RedisLease
+    from cronkit.redisutil import connect
+
+    base = redis_url.rsplit("/", 1)[0]
+    with pytest.raises(ConfigError, match="redis_url: the database number is out of this server's range"):
+        RedisLease(connect(f"{base}/99"), "t", 1000).acquire(Holder.me(1))

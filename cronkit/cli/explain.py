@@ -1,0 +1,47 @@
+"""`cronkit due --explain TASK`: each recent slot of a task and what became of it, or will."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import typer
+
+from ..errors import UsageError
+from .common import get_registry, get_settings, print_json
+
+
+def check_options(explain: str | None, since: str | None, at: str | None, until: str | None,
+                  expect: list[str] | None, all_tasks: bool) -> None:
+    """Refuse the options of `due` that do not go with --explain, and --since without it."""
+    if explain is None:
+        if since is not None:
+            raise UsageError("--since: only with --explain TASK")
+        return
+    given = [name for name, value in (("--at", at), ("--until", until), ("--expect", expect), ("--all", all_tasks))
+             if value]
+    if given:
+        names = ", ".join(given[:-1]) + " and " + given[-1] if len(given) > 1 else given[0]
+        raise UsageError(f"{names}: not with --explain, which looks back from now (--since T sets how far)")
+
+
+def print_explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:
+    """Print `due --explain`: each recent slot of a task and what became of it, or will."""
+    from ..catchup import explain_from_log
+    from ..clock import now
+    from ..runlog.times import parse_since
+
+    settings, task = get_settings(ctx), get_registry(ctx)[name]
+    at = now()
+    verdicts = explain_from_log(settings, task, at, parse_since(since, at).astimezone(UTC) if since else None)
+    if json:
+        print_json([v.as_dict() for v in verdicts])
+        return
+    window = f"{task.catchup_window / 3600:g}h"
+    print(f"{task.name}: {task.schedule}"
+          + (f" (resolved {task.resolved_schedule})" if task.resolved_schedule != task.schedule else "")
+          + f" in {task.zone(settings.timezone)}; catchup={task.catchup}, catchup_window={window},"
+          f" catchup_max={task.catchup_max}")
+    if not verdicts:
+        print("no slot in the window")
+    for v in verdicts:
+        print(f"  {v.slot:%Y-%m-%d %H:%M}Z  {v.verdict:<9}  {v.reason}")

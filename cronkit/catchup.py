@@ -223,6 +223,28 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
     return verdicts
 
 
+@dataclass(frozen=True)
+class Fold:
+    """Consecutive slots with the same verdict and reason: the first one's verdict, the last slot, how many."""
+
+    first: SlotVerdict
+    last: datetime
+    count: int
+
+
+def fold(verdicts: Iterable[SlotVerdict]) -> list[Fold]:
+    """Fold each run of consecutive slots with the same verdict and reason; a slot that ran stays alone."""
+    folds: list[Fold] = []
+    for verdict in verdicts:
+        head = folds[-1].first if folds else None
+        if (head is not None and verdict.verdict != RAN
+                and (head.verdict, head.reason) == (verdict.verdict, verdict.reason)):
+            folds[-1] = Fold(head, verdict.slot, folds[-1].count + 1)
+        else:
+            folds.append(Fold(verdict, verdict.slot, 1))
+    return folds
+
+
 def _span(seconds: float) -> str:
     """Return 86400 as "24h", 90 as "90s", 1800 as "30m"."""
     if seconds % 3600 == 0:
@@ -232,5 +254,5 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-__all__ = ["CATCH_UP", "PENDING", "RAN", "SKIPPED", "CatchUp", "Served", "SlotVerdict", "explain",
-           "explain_from_log", "plan", "read_served", "window_start"]
+__all__ = ["CATCH_UP", "PENDING", "RAN", "SKIPPED", "CatchUp", "Fold", "Served", "SlotVerdict", "explain",
+           "explain_from_log", "fold", "plan", "read_served", "window_start"]

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 import typer
 
 from ..errors import UsageError
 from .common import get_registry, get_settings, print_json
+
+if TYPE_CHECKING:
+    from ..catchup import SlotVerdict
 
 
 def check_options(explain: str | None, since: str | None, at: str | None, until: str | None,
@@ -25,7 +29,7 @@ def check_options(explain: str | None, since: str | None, at: str | None, until:
 
 
 def print_explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:
-    """Print `due --explain`: each recent slot of a task and what became of it, or will."""
+    """Print `due --explain`: a header, then a line per slot, or per run of alike slots."""
     from ..catchup import explain_from_log
     from ..clock import now
     from ..runlog.times import parse_since
@@ -41,7 +45,20 @@ def print_explain(ctx: typer.Context, name: str, since: str | None, json: bool) 
           + (f" (resolved {task.resolved_schedule})" if task.resolved_schedule != task.schedule else "")
           + f" in {task.zone(settings.timezone)}; catchup={task.catchup}, catchup_window={window},"
           f" catchup_max={task.catchup_max}")
+    for line in slot_lines(verdicts):
+        print(line)
+
+
+def slot_lines(verdicts: list[SlotVerdict]) -> list[str]:
+    """Return the slot lines: one per slot, or per run of consecutive slots alike (same verdict
+    and reason, never a slot that ran), which names its first slot, its count and its last slot."""
+    from ..catchup import fold
+
     if not verdicts:
-        print("no slot in the window")
-    for v in verdicts:
-        print(f"  {v.slot:%Y-%m-%d %H:%M}Z  {v.verdict:<9}  {v.reason}")
+        return ["no slot in the window"]
+    lines = []
+    for run in fold(verdicts):
+        v = run.first
+        what = v.reason if run.count == 1 else f"{run.count} slots to {run.last:%Y-%m-%d %H:%M}Z: {v.reason}"
+        lines.append(f"  {v.slot:%Y-%m-%d %H:%M}Z  {v.verdict:<9}  {what}")
+    return lines

@@ -311,8 +311,8 @@ def due(
     all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
     explain: str | None = typer.Option(
         None, "--explain", metavar="TASK",
-        help="For each recent slot of TASK: whether it ran, will be caught up, or is skipped, and why."
-        " Not with --at, --until, --expect or --all."),
+        help="For each recent slot of TASK (the latest 200): whether it ran, will be caught up, or is skipped,"
+        " and why. Not with --at, --until, --expect or --all."),
     since: str | None = typer.Option(
         None, "--since", help="--explain: start here: a date, an instant or a duration ago such as 6h"
         " (default: two catchup windows and a day back)."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC
 from typing import TYPE_CHECKING
 
@@ -11,7 +12,7 @@ from ..errors import UsageError
 from .common import get_registry, get_settings, print_json
 
 if TYPE_CHECKING:
-    from ..catchup import SlotVerdict
+    from ..catchup import Explained
 
 
 def check_options(explain: str | None, since: str | None, at: str | None, until: str | None,
@@ -36,28 +37,36 @@ def print_explain(ctx: typer.Context, name: str, since: str | None, json: bool) 
 
     settings, task = get_settings(ctx), get_registry(ctx)[name]
     at = now()
-    verdicts = explain_from_log(settings, task, at, parse_since(since, at).astimezone(UTC) if since else None)
-    if json:
-        print_json([v.as_dict() for v in verdicts])
+    explained = explain_from_log(settings, task, at, parse_since(since, at).astimezone(UTC) if since else None)
+    if json:  # one entry per slot, as ever; the cut is said on stderr
+        if explained.older:
+            print(f"cronkit: warning: {cut_note(explained)}", file=sys.stderr)
+        print_json([v.as_dict() for v in explained.verdicts])
         return
     window = f"{task.catchup_window / 3600:g}h"
     print(f"{task.name}: {task.schedule}"
           + (f" (resolved {task.resolved_schedule})" if task.resolved_schedule != task.schedule else "")
           + f" in {task.zone(settings.timezone)}; catchup={task.catchup}, catchup_window={window},"
           f" catchup_max={task.catchup_max}")
-    for line in slot_lines(verdicts):
+    for line in slot_lines(explained):
         print(line)
 
 
-def slot_lines(verdicts: list[SlotVerdict]) -> list[str]:
+def cut_note(explained: Explained) -> str:
+    """Say that the window had more slots than `explain` keeps."""
+    return (f"the latest {len(explained.verdicts)} slots;"
+            f" {explained.older} older {'one' if explained.older == 1 else 'ones'} not shown")
+
+
+def slot_lines(explained: Explained) -> list[str]:
     """Return the slot lines: one per slot, or per run of consecutive slots alike (same verdict
     and reason, never a slot that ran), which names its first slot, its count and its last slot."""
     from ..catchup import fold
 
-    if not verdicts:
+    if not explained.verdicts:
         return ["no slot in the window"]
-    lines = []
-    for run in fold(verdicts):
+    lines = [f"  ({cut_note(explained)})"] if explained.older else []
+    for run in fold(explained.verdicts):
         v = run.first
         what = v.reason if run.count == 1 else f"{run.count} slots to {run.last:%Y-%m-%d %H:%M}Z: {v.reason}"
         lines.append(f"  {v.slot:%Y-%m-%d %H:%M}Z  {v.verdict:<9}  {what}")

@@ -21,6 +21,7 @@ those facts.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -69,16 +70,41 @@ def window_start(task: Task, now: datetime) -> datetime:
     return now - timedelta(seconds=task.catchup_window)
 
 
+@dataclass(frozen=True)
+class Explained:
+    """The verdicts of a window's latest EXPLAIN_MAX_SLOTS slots, and how many older slots it left out."""
+
+    verdicts: list[SlotVerdict]
+    older: int = 0
+
+
 def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, since: datetime,
             installed_at: datetime | None = None) -> list[SlotVerdict]:
-    """Return a verdict for each slot of `task` in (since, now], oldest first (the latest 200).
+    """Return a verdict for each slot of `task` in (since, now], oldest first (the latest 200)."""
+    return explain_window(task, zone, served, now, since, installed_at).verdicts
+
+
+def _latest_slots(task: Task, zone: str, since: datetime, now: datetime) -> tuple[list[datetime], int]:
+    """Return the latest EXPLAIN_MAX_SLOTS slots of `task` in (since, now], oldest first, and how
+    many older slots the window has."""
+    from .schedule import slots_between
+
+    kept: deque[datetime] = deque(maxlen=EXPLAIN_MAX_SLOTS)
+    total = 0
+    for slot in slots_between(task.resolved_schedule, zone, since, now):
+        kept.append(slot)
+        total += 1
+    return list(kept), total - len(kept)
+
+
+def explain_window(task: Task, zone: str, served: Mapping[int, Served], now: datetime, since: datetime,
+                   installed_at: datetime | None = None) -> Explained:
+    """Return `explain`'s verdicts with the count of the window's older slots it left out.
 
     `served` maps a slot (epoch ms) to the run that served it; `installed_at` (None when this
     home has no install record) is when the task's line was installed.
     """
-    from .schedule import slots_between
-
-    slots = list(slots_between(task.resolved_schedule, zone, since, now))[-EXPLAIN_MAX_SLOTS:]
+    slots, older = _latest_slots(task, zone, since, now)
     ripe = [s for s in slots if s + timedelta(seconds=task.grace) <= now]
     newest = ripe[-1] if ripe else None
     floor = installed_at + INSTALL_SETTLE if installed_at is not None else None
@@ -104,7 +130,7 @@ def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, 
             verdicts.append(SlotVerdict(task.name, slot, CATCH_UP, f"missed; catchup={task.catchup}"))
         else:
             verdicts.append(SlotVerdict(task.name, slot, SKIPPED, _why_not(task, slot, newest, floor, oldest_allowed)))
-    return verdicts
+    return Explained(verdicts, older)
 
 
 def _why_not(task: Task, slot: datetime, newest: datetime | None, floor: datetime | None,
@@ -205,8 +231,8 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
     return now - timedelta(seconds=2 * task.catchup_window) - timedelta(days=1)
 
 
-def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> list[SlotVerdict]:
-    """Return `explain` for a task with the facts read from the run log and install record."""
+def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
+    """Return `explain_window` for a task with the facts read from the run log and install record."""
     from .runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)
@@ -216,11 +242,34 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
         began = scheduled_from(settings, log.engine, [task.name]).get(task.name)
     finally:
         log.engine.dispose()
-    verdicts = explain(task, task.zone(settings.timezone), served, now, since, began)
+    explained = explain_window(task, task.zone(settings.timezone), served, now, since, began)
     if began is None:
-        verdicts = [replace(v, verdict=SKIPPED, reason=NOT_SCHEDULED) if v.verdict == CATCH_UP else v
-                    for v in verdicts]
-    return verdicts
+        explained = replace(explained, verdicts=[
+            replace(v, verdict=SKIPPED, reason=NOT_SCHEDULED) if v.verdict == CATCH_UP else v
+            for v in explained.verdicts])
+    return explained
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Consecutive slots with the same verdict and reason: the first one's verdict, the last slot, how many."""
+
+    first: SlotVerdict
+    last: datetime
+    count: int
+
+
+def fold(verdicts: Iterable[SlotVerdict]) -> list[Fold]:
+    """Fold each run of consecutive slots with the same verdict and reason; a slot that ran stays alone."""
+    folds: list[Fold] = []
+    for verdict in verdicts:
+        head = folds[-1].first if folds else None
+        if (head is not None and verdict.verdict != RAN
+                and (head.verdict, head.reason) == (verdict.verdict, verdict.reason)):
+            folds[-1] = Fold(head, verdict.slot, folds[-1].count + 1)
+        else:
+            folds.append(Fold(verdict, verdict.slot, 1))
+    return folds
 
 
 def _span(seconds: float) -> str:
@@ -232,5 +281,6 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-__all__ = ["CATCH_UP", "PENDING", "RAN", "SKIPPED", "CatchUp", "Served", "SlotVerdict", "explain",
-           "explain_from_log", "plan", "read_served", "window_start"]
+__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PENDING", "RAN", "SKIPPED", "CatchUp", "Explained", "Fold", "Served",
+           "SlotVerdict", "explain", "explain_from_log", "explain_window", "fold", "plan",
+           "read_served", "window_start"]

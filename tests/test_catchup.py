@@ -15,7 +15,17 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from cronkit.catchup import CATCH_UP, RAN, SKIPPED, Served, explain, plan
+from cronkit.catchup import (
+    CATCH_UP,
+    RAN,
+    SKIPPED,
+    Served,
+    SlotVerdict,
+    explain,
+    explain_window,
+    fold,
+    plan,
+)
 from cronkit.registry import Registry
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
@@ -157,6 +167,39 @@ def test_a_task_never_installed_nor_run_by_cron_is_not_caught_up(
     assert [line.split()[0] for line in recent.stdout.splitlines()[1:]] == ["2026-11-20", "2026-11-21"]
 
 
+def test_due_explain_folds_alike_slots_and_says_where_it_cut_the_window(
+        tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    registry = write_registry(tmp_path / "hourlytasks.py", (
+        '@registry.task("0 * * * *", name="hourly-job", environments=["*"])\n'
+        "def hourly_job(ctx: TaskContext) -> None:\n    pass\n"))
+    host = Host(cronkit_env, tmp_path / "home", registry, f"sqlite:///{tmp_path / 'runlog.db'}", "sqlite://")
+    for at in ("2026-11-30T06:00:05+00:00", "2026-11-30T07:00:05+00:00"):  # cron's first runs here
+        assert host.cli("run", "hourly-job", "--trigger", "cron", now=at).returncode == 0
+    now = "2026-11-30T08:20:00+00:00"
+    text = host.cli("due", "--explain", "hourly-job", now=now)
+    assert text.returncode == 0, text.stderr
+    before = "missed before the task was installed (2026-11-30 05:59Z)"
+    assert text.stdout.splitlines() == [
+        "hourly-job: 0 * * * * in UTC; catchup=latest, catchup_window=24h, catchup_max=24",
+        f"  2026-11-27 09:00Z  skipped    69 slots to 2026-11-30 05:00Z: {before}",
+        "  2026-11-30 06:00Z  ran        cron run 1: succeeded",
+        "  2026-11-30 07:00Z  ran        cron run 2: succeeded",
+        "  2026-11-30 08:00Z  catch up   missed; catchup=latest",
+    ]
+    per_slot = json.loads(host.cli("due", "--explain", "hourly-job", "--json", now=now).stdout)
+    assert len(per_slot) == 72 and [v["reason"] for v in per_slot[:69]] == [before] * 69
+    # 400 days of an hourly task: the latest 200 slots are explained, and the cut is said.
+    cut = host.cli("due", "--explain", "hourly-job", "--since", "400d", now=now)
+    assert cut.returncode == 0, cut.stderr
+    assert cut.stdout.splitlines()[1:3] == [
+        "  (the latest 200 slots; 9400 older ones not shown)",
+        f"  2026-11-22 01:00Z  skipped    197 slots to 2026-11-30 05:00Z: {before}",
+    ]
+    cut_json = host.cli("due", "--explain", "hourly-job", "--since", "400d", "--json", now=now)
+    assert len(json.loads(cut_json.stdout)) == 200
+    assert cut_json.stderr == "cronkit: warning: the latest 200 slots; 9400 older ones not shown\n"
+
+
 def test_two_hosts_booting_together_catch_up_each_slot_once(
         tmp_path: Path, cronkit_env: dict[str, str], pg_url: str, redis_url: str) -> None:
     registry = daily_registry(tmp_path, catchup="all", catchup_window="48h")
@@ -201,6 +244,20 @@ def test_plan_is_oldest_first_capped_and_respects_install_and_served() -> None:
     latest = task(catchup="latest")
     assert [c.slot.hour for c in plan([latest], {"hourly": "UTC"}, served, now)] == [10]
     assert plan([latest], {"hourly": "UTC"}, served, utc(2026, 11, 21, 9, 30)) == []  # the newest ran
+
+
+def test_fold_joins_alike_slots_but_never_slots_that_ran() -> None:
+    now = utc(2026, 11, 21, 10, 2)
+    verdicts = explain(task(catchup="skip"), "UTC", {}, now, utc(2026, 11, 21, 5, 30))
+    assert [(f.first.slot.hour, f.last.hour, f.count, f.first.verdict) for f in fold(verdicts)] == [
+        (6, 9, 4, SKIPPED), (10, 10, 1, "pending")]
+    ran = [SlotVerdict("hourly", utc(2026, 11, 21, hour), RAN, "cron run 1: succeeded") for hour in (6, 7)]
+    assert [f.count for f in fold(ran)] == [1, 1]
+
+
+def test_explain_keeps_the_latest_200_slots_and_counts_the_older_ones() -> None:
+    window = explain_window(task(), "UTC", {}, utc(2026, 11, 21, 10, 2), utc(2026, 11, 8, 21, 30))  # 301 slots
+    assert (len(window.verdicts), window.older, window.verdicts[0].slot) == (200, 101, utc(2026, 11, 13, 3))
 
 
 def test_faketime_around_the_real_commands_catches_up_the_latest_day(

@@ -88,3 +88,15 @@ def test_usage_errors(run_cli, env) -> None:  # type: ignore[no-untyped-def]
     assert unknown.returncode == 2 and unknown.stderr.startswith("cronkit: error: unknown task 'nope'")
     helped = run_cli("due", "--help", env=env)
     assert helped.returncode == 0 and "Example: cronkit --env production due --at" in helped.stdout
+
+
+def test_explain_refuses_the_options_of_a_minute_or_window(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+    why = "not with --explain, which looks back from now (--since T sets how far)"
+    for extra in (["--at", "2026-11-30T08:00Z"], ["--until", "2026-11-30T09:00Z"], ["--expect", "hourly"], ["--all"]):
+        done = run_cli("due", "--explain", "hourly", *extra, env=env)
+        assert (done.returncode, done.stdout, done.stderr) == (2, "", f"cronkit: error: {extra[0]}: {why}\n")
+    several = run_cli("due", "--explain", "hourly", "--at", "2026-11-30T08:00Z", "--until", "2026-11-30T09:00Z",
+                      "--all", env=env)
+    assert (several.returncode, several.stderr) == (2, f"cronkit: error: --at, --until and --all: {why}\n")
+    since = run_cli("due", "--at", "2026-11-30T08:00Z", "--since", "3d", env=env)
+    assert (since.returncode, since.stdout, since.stderr) == (2, "", "cronkit: error: --since: only with --explain TASK\n")

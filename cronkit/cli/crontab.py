@@ -11,6 +11,7 @@ import typer
 
 from ..errors import CheckFailed, UsageError
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from .explain import check_options, print_explain
 from .targets import (
     INSTALL_TARGET_OPTION,
     INSTALL_TARGETS,
@@ -310,7 +311,8 @@ def due(
     all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
     explain: str | None = typer.Option(
         None, "--explain", metavar="TASK",
-        help="For each recent slot of TASK: whether it ran, will be caught up, or is skipped, and why."),
+        help="For each recent slot of TASK (the latest 200): whether it ran, will be caught up, or is skipped,"
+        " and why. Not with --at, --until, --expect or --all."),
     since: str | None = typer.Option(
         None, "--since", help="--explain: start here: a date, an instant or a duration ago such as 6h"
         " (default: two catchup windows and a day back)."),
@@ -322,8 +324,9 @@ def due(
 
     Example: cronkit due --explain daily-analytics-updates --since 2026-11-18
     """
+    check_options(explain, since, at, until, expect, all_tasks)
     if explain is not None:
-        _explain(ctx, explain, since, json)
+        print_explain(ctx, explain, since, json)
         return
     if at is None:
         raise UsageError("--at: required (or --explain TASK)")
@@ -351,29 +354,6 @@ def register(app: typer.Typer) -> None:
     app.command("install")(install_)
     app.command("uninstall")(uninstall_)
     app.command("due")(due)
-
-
-def _explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:
-    """Print `due --explain`: each recent slot of a task and what became of it, or will."""
-    from ..catchup import explain_from_log
-    from ..clock import now
-    from ..runlog.times import parse_since
-
-    settings, task = get_settings(ctx), get_registry(ctx)[name]
-    at = now()
-    verdicts = explain_from_log(settings, task, at, parse_since(since, at).astimezone(UTC) if since else None)
-    if json:
-        print_json([v.as_dict() for v in verdicts])
-        return
-    window = f"{task.catchup_window / 3600:g}h"
-    print(f"{task.name}: {task.schedule}"
-          + (f" (resolved {task.resolved_schedule})" if task.resolved_schedule != task.schedule else "")
-          + f" in {task.zone(settings.timezone)}; catchup={task.catchup}, catchup_window={window},"
-          f" catchup_max={task.catchup_max}")
-    if not verdicts:
-        print("no slot in the window")
-    for v in verdicts:
-        print(f"  {v.slot:%Y-%m-%d %H:%M}Z  {v.verdict:<9}  {v.reason}")
 
 
 def parse_time(value: str, option: str) -> datetime:

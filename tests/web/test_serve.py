@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,42 +17,17 @@ import pytest
 from cronkit.web.app import TOKEN_RECHECK
 
 from ..conftest import CRONKIT, free_port, write_registry
-from .serverkit import REGISTRY, SECRET_VALUE, Server, cli, make_token, server_env, wait_run
-
-PROBLEM_KEYS = {"type", "title", "status", "detail"}
-
-
-def is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert PROBLEM_KEYS <= set(body) and body["status"] == status
-    assert "Traceback" not in response.text
-    return dict(body)
-
-
-class Setup:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        home = root / "home"
-        home.mkdir()
-        registry = write_registry(root / "api_tasks.py", REGISTRY)
-        base = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
-        base.update({"CRONKIT_HOME": str(home), "HOME": str(root), "COLUMNS": "200"})
-        base.pop("XDG_STATE_HOME", None)
-        self.env = server_env(base, registry)
-        self.db = home / "cronkit.db"
-        self.admin = make_token(self.env, root, "ops-admin", "admin")
-        self.read = make_token(self.env, root, "grafana", "read")
-        self.trigger = make_token(self.env, root, "deployer", "trigger")
-        self.server = Server(self.env, root)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return cli(self.env, self.root, *args)
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as conn:
-            return list(conn.execute(query, params))
+from .serverkit import (
+    REGISTRY,
+    SECRET_VALUE,
+    Server,
+    Setup,
+    cli,
+    is_problem,
+    make_token,
+    server_env,
+    wait_run,
+)
 
 
 @pytest.fixture(scope="module")

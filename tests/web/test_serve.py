@@ -159,6 +159,22 @@ def test_refusals_are_problems_and_audited(api: Setup) -> None:
     assert {"unknown_task", "invalid", "too_large", "forbidden", "unauthorized"} <= results
 
 
+def test_bad_query_values_are_422_like_limit_and_since(api: Setup) -> None:
+    with api.server.client(api.read) as client:
+        for path in ("/api/v1/dead-letters?all=maybe", "/api/v1/dead-letters?all=2", "/api/v1/runs?trigger=cronn",
+                     "/api/v1/runs?status=FAILED"):
+            assert is_problem(client.get(path), 422)["type"].endswith("/invalid-query"), path
+        assert is_problem(client.get("/api/v1/dead-letters?all=maybe"), 422)["detail"] == \
+            "all: 'maybe' is not true or false"
+        for value in ("true", "false", "1", "0", "yes", "no", "TRUE", ""):
+            assert client.get(f"/api/v1/dead-letters?all={value}").status_code == 200, value
+        for path in ("/api/v1/runs?task=quik", "/api/v1/dead-letters?task=quik&all=true"):
+            typo = is_problem(client.get(path), 422)  # a typo, as `history` and `dlq list` say
+            assert typo["detail"] == "task: unknown task 'quik'; did you mean quick?" and typo["suggestions"] == ["quick"]
+        assert client.get("/api/v1/runs?task=slow&status=lost").json()["runs"] == []  # registered: no runs is fine
+        assert client.get("/api/v1/dead-letters?task=slow").json() == []
+
+
 def test_params_the_task_does_not_take_are_422_and_start_nothing(api: Setup) -> None:
     before = api.sql("SELECT count(*) FROM runs WHERE task = 'slow'")[0][0]
     with api.server.client(api.trigger) as client:

@@ -175,6 +175,21 @@ def test_bad_query_values_are_422_like_limit_and_since(api: Setup) -> None:
         assert client.get("/api/v1/dead-letters?task=slow").json() == []
 
 
+def test_a_token_glob_that_is_broken_is_a_usage_error(api: Setup) -> None:
+    for glob, why in (("[", "the '[' at character 1 is never closed (a set is written [abc], [a-z] or [!abc])"),
+                      ("daily-[0-9", "the '[' at character 7 is never closed (a set is written [abc], [a-z] or [!abc])"),
+                      ("Daily-*", "'D' is in no task name (a-z, 0-9 and '-'; globs add *, ? and [set]), "
+                                  "so this would match no task"),
+                      ("daily-*]", "']' is in no task name (a-z, 0-9 and '-'; globs add *, ? and [set]), "
+                                   "so this would match no task")):
+        made = api.cli("token", "create", "y", "--scope", "trigger", "--task", glob)
+        assert (made.returncode, made.stdout) == (2, ""), made.stderr
+        assert made.stderr == f"cronkit: error: --task {glob!r}: {why}\n"
+    assert api.sql("SELECT count(*) FROM api_tokens WHERE name = 'y'") == [(0,)]
+    for n, glob in enumerate(("[qs]*", "nightly-*", "[!x]uick", "?uick")):  # nightly-* matches no task yet
+        assert api.cli("token", "create", f"glob-{n}", "--scope", "trigger", "--task", glob).returncode == 0
+
+
 def test_params_the_task_does_not_take_are_422_and_start_nothing(api: Setup) -> None:
     before = api.sql("SELECT count(*) FROM runs WHERE task = 'slow'")[0][0]
     with api.server.client(api.trigger) as client:

@@ -300,12 +300,14 @@ async def _trigger(request: Request, task: str | None) -> Response:
     try:
         key = request.headers.get("idempotency-key")
         fields["idempotency_key"] = key
-        body = await read_body(request)
+        # The token before the body: a lookup (or its verdict of the last second) and no body read,
+        # so a refusal of the body (413) names who sent it, and nobody unknown gets a body read.
         info = await _who(request)
         fields["token_name"] = info.name
         caller = Caller(info.name, caller.remote_addr, caller.user_agent)
         if not info.allows("trigger"):
             raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
+        body = await read_body(request)
         if key is not None and not KEY.fullmatch(key):
             raise Problem(422, "invalid-idempotency-key", "Idempotency-Key: 1 to 255 visible ASCII characters")
         req = parse_trigger(body, task, key)

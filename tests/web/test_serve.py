@@ -159,6 +159,16 @@ def test_refusals_are_problems_and_audited(api: Setup) -> None:
     assert {"unknown_task", "invalid", "too_large", "forbidden", "unauthorized"} <= results
 
 
+def test_a_body_too_large_is_audited_with_its_valid_token(api: Setup) -> None:
+    with api.server.client(api.trigger) as client:
+        is_problem(client.post("/api/v1/tasks/quick/runs", content=b"x" * (64 * 1024)), 413)
+    with api.server.client("ck_000000000000_" + "x" * 43) as stranger:  # unknown: 401, its body unread
+        is_problem(stranger.post("/api/v1/tasks/quick/runs", content=b"x" * (64 * 1024)), 401)
+    rows = api.sql("SELECT token_name, result, status_code FROM audit WHERE action = 'trigger'"
+                   " AND status_code IN (401, 413) ORDER BY id DESC LIMIT 2")
+    assert rows == [(None, "unauthorized", 401), ("deployer", "too_large", 413)]
+
+
 def test_bad_query_values_are_422_like_limit_and_since(api: Setup) -> None:
     with api.server.client(api.read) as client:
         for path in ("/api/v1/dead-letters?all=maybe", "/api/v1/dead-letters?all=2", "/api/v1/runs?trigger=cronn",

@@ -212,6 +212,23 @@ def _add_trigger_index(conn: Connection) -> None:
     TRIGGER_INDEX.create(conn, checkfirst=True)
 
 
+# Version 7: the dashboard's signed-out sessions (cronkit/web/session.py). A session is a signed
+# cookie the service cannot take back; its random id lands here at sign-out, and the service
+# refuses it until the cookie would have expired anyway (`expires_at`, then the row is pruned).
+ended_sessions = Table(
+    "ended_sessions", MetaData(),
+    Column("session_id", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index("ix_ended_sessions_expires_at", "expires_at"),
+)
+
+
+def _add_ended_sessions(conn: Connection) -> None:
+    ended_sessions.create(conn, checkfirst=True)
+    for index in ended_sessions.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -221,6 +238,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_notifications,
     _add_letter_claims,
     _add_trigger_index,
+    _add_ended_sessions,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -290,5 +308,5 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
     yield
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters",
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters", "ended_sessions",
            "idempotency_keys", "meta", "metadata", "notifications", "runs", "set_meta", "slots", "upgrade"]

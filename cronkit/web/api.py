@@ -7,8 +7,6 @@ Each route authenticates, validates at the edge, then calls one library function
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import difflib
 import time
 from collections.abc import Awaitable, Callable
@@ -19,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import UsageError
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
+from . import query
 from .app import (
     AUTH_TIMEOUT,
     STATUS_FRESH,
@@ -186,69 +184,24 @@ def _redacted(service: Service, value: Any) -> Any:
     return service.redactor.value(value)
 
 
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise Problem(422, "invalid-query", f"{name}: must be a whole number from {low} to {high}")
-    return int(raw)
-
-
-def _choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    raw = request.query_params.get(name) or None
-    if raw is not None and raw not in allowed:
-        raise Problem(422, "invalid-query", f"{name}: {raw!r} is not one of {', '.join(allowed)}")
-    return raw
-
-
-def _since(request: Request) -> int | None:
-    raw = request.query_params.get("since") or None
-    if raw is None:
-        return None
-    from ..clock import now
-    from ..runlog.times import parse_since, to_ms
-
-    try:
-        return to_ms(parse_since(raw, now()))
-    except UsageError as exc:
-        raise Problem(422, "invalid-query", str(exc).replace("--since", "since")) from None
-
-
-def encode_cursor(before_id: int | None) -> str | None:
-    if before_id is None:
-        return None
-    return base64.urlsafe_b64encode(f"v1:{before_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(raw: str | None) -> int | None:
-    if not raw:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
-        kind, _, value = text.partition(":")
-        if kind != "v1" or not value.isdigit():
-            raise ValueError
-        return int(value)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Problem(422, "invalid-query", "cursor: not a cursor this service gave out") from None
-
-
 @reading
 async def runs(request: Request) -> Response:
     from ..runlog.reader import runs_page
 
     service = _service(request)
     task_name = request.query_params.get("task") or None
-    status, trigger = _choice(request, "status", STATUSES), _choice(request, "trigger", TRIGGERS)
-    since, before = _since(request), decode_cursor(request.query_params.get("cursor"))
-    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    status, trigger = query.choice(request, "status", STATUSES), query.choice(request, "trigger", TRIGGERS)
+    since, before = query.since(request), query.decode_cursor(request.query_params.get("cursor"))
+    limit = query.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
 
     def page() -> bytes:
         got = runs_page(service.engine, task=task_name, status=status, trigger=trigger, since_ms=since,
                         before_id=before, limit=limit)
+        if not got.runs:
+            query.task_filter(service.registry, task_name,
+                              lambda: bool(runs_page(service.engine, task=task_name, limit=1).runs))
         # Stored redacted by the runner, and without output or traceback: no second pass.
-        return json_bytes({"runs": got.runs, "next_cursor": encode_cursor(got.next_before)})
+        return json_bytes({"runs": got.runs, "next_cursor": query.encode_cursor(got.next_before)})
 
     key = (task_name, status, trigger, since, before, limit)
 
@@ -290,25 +243,31 @@ async def dead_letters(request: Request) -> Response:
     from ..runlog.deadletters import list_letters
 
     service = _service(request)
-    include = request.query_params.get("all", "").lower() in ("1", "true", "yes")
+    include = query.flag(request, "all")
     task_name = request.query_params.get("task") or None
-    limit = _int_param(request, "limit", 100, 1, MAX_LIMIT)
-    letters = await run_in_threadpool(
-        lambda: list_letters(service.engine, include_resolved=include, task=task_name, limit=limit))
-    return _json(_redacted(service, letters))
+    limit = query.int_param(request, "limit", 100, 1, MAX_LIMIT)
+
+    def letters() -> list[dict[str, Any]]:
+        found = list_letters(service.engine, include_resolved=include, task=task_name, limit=limit)
+        if not found:
+            query.task_filter(service.registry, task_name, lambda: bool(
+                list_letters(service.engine, include_resolved=True, task=task_name, limit=1)))
+        return found
+
+    return _json(_redacted(service, await run_in_threadpool(letters)))
 
 
 async def audit(request: Request) -> Response:
     await _require(request, "admin")
     service = _service(request)
-    since = _since(request)
-    before = decode_cursor(request.query_params.get("cursor"))
-    limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    since = query.since(request)
+    before = query.decode_cursor(request.query_params.get("cursor"))
+    limit = query.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     rows = await run_in_threadpool(
         lambda: audit_log.list_audit(service.engine, since_ms=since, before_id=before, limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
-    return _json({"audit": rows, "next_cursor": encode_cursor(rows[-1]["id"]) if more and rows else None})
+    return _json({"audit": rows, "next_cursor": query.encode_cursor(rows[-1]["id"]) if more and rows else None})
 
 
 @reading
@@ -341,12 +300,14 @@ async def _trigger(request: Request, task: str | None) -> Response:
     try:
         key = request.headers.get("idempotency-key")
         fields["idempotency_key"] = key
-        body = await read_body(request)
+        # The token before the body: a lookup (or its verdict of the last second) and no body read,
+        # so a refusal of the body (413) names who sent it, and nobody unknown gets a body read.
         info = await _who(request)
         fields["token_name"] = info.name
         caller = Caller(info.name, caller.remote_addr, caller.user_agent)
         if not info.allows("trigger"):
             raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
+        body = await read_body(request)
         if key is not None and not KEY.fullmatch(key):
             raise Problem(422, "invalid-idempotency-key", "the Idempotency-Key header takes 1 to 255 visible ASCII characters")
         req = parse_trigger(body, task, key)

@@ -68,6 +68,39 @@ def new_token() -> tuple[str, str]:
     return lookup, f"{PREFIX}_{lookup}_{secrets.token_urlsafe(32)}"
 
 
+_GLOB_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-*?")  # a task name's letters, and * ?
+
+
+def check_task_glob(pattern: str) -> str:
+    """Return `pattern` when it is a glob over task names; UsageError for a broken one.
+
+    fnmatch reads a `[` it cannot close, or a stray `]`, as that very character, which no task
+    name has (a-z, 0-9 and '-'): such a glob, or one with any other character outside a
+    `[set]`, would match no task ever registered, so it is refused. A glob that matches no task
+    registered today is fine: the task may come later.
+    """
+    where = f"--task {pattern!r}"
+    if not pattern or len(pattern) > 255:
+        raise UsageError(f"{where}: give a task name or a glob such as 'daily-*'")
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "[":  # a set as fnmatch reads it: [abc], [a-z], [!abc]; a first ']' is a member
+            j = i + 1 + (pattern[i + 1:i + 2] == "!")
+            j += pattern[j:j + 1] == "]"
+            close = pattern.find("]", j)
+            if close < 0:
+                raise UsageError(f"{where}: the '[' at character {i + 1} is never closed "
+                                 "(a set is written [abc], [a-z] or [!abc])")
+            i = close + 1
+            continue
+        if char not in _GLOB_PLAIN:
+            raise UsageError(f"{where}: {char!r} is in no task name (a-z, 0-9 and '-'; globs add *, ? and "
+                             "[set]), so this would match no task")
+        i += 1
+    return pattern
+
+
 def check_scope(scope: str) -> str:
     if scope not in SCOPES:
         raise UsageError(f"--scope: must be one of {', '.join(SCOPES)}, not {scope!r}")
@@ -86,8 +119,7 @@ def create_token(engine: Engine, name: str, scope: str, task_pattern: str | None
     if task_pattern is not None:
         if scope != "trigger":
             raise UsageError("--task: limits a trigger token; read tokens trigger nothing, admin tokens everything")
-        if not task_pattern.strip() or len(task_pattern) > 255:
-            raise UsageError("--task: give a task name or a glob such as 'daily-*'")
+        check_task_glob(task_pattern)
     lookup, token = new_token()
     with engine.begin() as conn:
         if _active(conn, name) is not None:
@@ -176,5 +208,6 @@ def bearer(header: str | None) -> str | None:
     return value.strip()
 
 
-__all__ = ["IMPLIED", "SCOPES", "TokenInfo", "active_token_count", "bearer", "create_token", "hash_token",
+__all__ = ["IMPLIED", "SCOPES", "TokenInfo", "active_token_count", "bearer", "check_task_glob", "create_token",
+           "hash_token",
            "list_tokens", "revoke_token", "touch", "verify"]

@@ -126,15 +126,15 @@ def _sessions(request: Request) -> Sessions:
 
 
 async def _session(request: Request) -> Session | None:
-    from .session import token_by_hash
+    from .session import session_token
 
     data = _sessions(request).read(request.cookies.get(COOKIE))
     if data is None:
         return None
-    info = await run_in_threadpool(token_by_hash, _service(request).engine, data["h"])
+    info = await run_in_threadpool(session_token, _service(request).engine, data["h"], data["s"])
     if info is None or info.name != data["n"]:
         return None
-    return Session(info, data["h"], data["c"])
+    return Session(info, data["h"], data["c"], data["s"], data["e"])
 
 
 Handler = Callable[[Request, Session], Awaitable[Response]]
@@ -229,10 +229,26 @@ def _check_token(service: Service, token: str, request: Request) -> tuple[Any, s
 
 
 async def signout(request: Request) -> Response:
+    """End the session for good: its id is recorded as ended (session.end_session), so the cookie
+    is refused even where a copy of it was kept, and after a restart."""
+    import time
+
+    from .session import end_session
+
     session = await _session(request)
     form = await _form(request)
     if session is not None and not session.check_csrf(form.get("csrf")):
         return _forbidden(request, "The sign-out form's CSRF token is missing or wrong.")
+    if session is not None:
+        try:
+            await run_in_threadpool(
+                lambda: end_session(_service(request).engine, session, now=time.time(),
+                                    remote_addr=request.client.host if request.client else None,
+                                    user_agent=request.headers.get("user-agent")))
+        except Exception:  # noqa: BLE001 - the run log did not answer: the session goes on, say so
+            request.state.session = session  # the page keeps its sign-out form: try again
+            return _render(request, "error.html", 503, title="Not signed out",
+                           message="The run log did not answer, so the session could not be ended: try again.")
     response = RedirectResponse("/signin", 303, headers=HEADERS)
     response.delete_cookie(COOKIE, path="/")
     return response

@@ -1,10 +1,11 @@
-"""Start `cronkit serve` for real (uvicorn in a subprocess) and talk to it; a TCP proxy that stalls."""
+"""Start `cronkit serve` for real (uvicorn in a subprocess) on a home with tokens; a TCP proxy that stalls."""
 
 from __future__ import annotations
 
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from ..conftest import CRONKIT, free_port
+from ..conftest import CRONKIT, free_port, write_registry
 
 SECRET_VALUE = "s3cr3t-value-never-shown-9f8e7d"
 
@@ -167,4 +168,43 @@ def server_env(base: dict[str, str], registry: Path, **extra: str) -> dict[str, 
     return env
 
 
-__all__ = ["SECRET_VALUE", "Server", "StallingProxy", "cli", "make_token", "os", "server_env", "wait_run"]
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+def is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert PROBLEM_KEYS <= set(body) and body["status"] == status
+    assert "Traceback" not in response.text
+    return dict(body)
+
+
+class Setup:
+    """A home with the test registry, an admin, a read and a trigger token, and a running server."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        home = root / "home"
+        home.mkdir()
+        registry = write_registry(root / "api_tasks.py", REGISTRY)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
+        base.update({"CRONKIT_HOME": str(home), "HOME": str(root), "COLUMNS": "200"})
+        base.pop("XDG_STATE_HOME", None)
+        self.env = server_env(base, registry)
+        self.db = home / "cronkit.db"
+        self.admin = make_token(self.env, root, "ops-admin", "admin")
+        self.read = make_token(self.env, root, "grafana", "read")
+        self.trigger = make_token(self.env, root, "deployer", "trigger")
+        self.server = Server(self.env, root)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return cli(self.env, self.root, *args)
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.db) as conn:
+            return list(conn.execute(query, params))
+
+
+__all__ = ["SECRET_VALUE", "Server", "Setup", "StallingProxy", "cli", "is_problem", "make_token", "os", "server_env",
+           "wait_run"]

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -20,42 +17,17 @@ import pytest
 from cronkit.web.app import TOKEN_RECHECK
 
 from ..conftest import CRONKIT, free_port, write_registry
-from .serverkit import REGISTRY, SECRET_VALUE, Server, cli, make_token, server_env, wait_run
-
-PROBLEM_KEYS = {"type", "title", "status", "detail"}
-
-
-def is_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert PROBLEM_KEYS <= set(body) and body["status"] == status
-    assert "Traceback" not in response.text
-    return dict(body)
-
-
-class Setup:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        home = root / "home"
-        home.mkdir()
-        registry = write_registry(root / "api_tasks.py", REGISTRY)
-        base = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
-        base.update({"CRONKIT_HOME": str(home), "HOME": str(root), "COLUMNS": "200"})
-        base.pop("XDG_STATE_HOME", None)
-        self.env = server_env(base, registry)
-        self.db = home / "cronkit.db"
-        self.admin = make_token(self.env, root, "ops-admin", "admin")
-        self.read = make_token(self.env, root, "grafana", "read")
-        self.trigger = make_token(self.env, root, "deployer", "trigger")
-        self.server = Server(self.env, root)
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return cli(self.env, self.root, *args)
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with sqlite3.connect(self.db) as conn:
-            return list(conn.execute(query, params))
+from .serverkit import (
+    REGISTRY,
+    SECRET_VALUE,
+    Server,
+    Setup,
+    cli,
+    is_problem,
+    make_token,
+    server_env,
+    wait_run,
+)
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +157,47 @@ def test_refusals_are_problems_and_audited(api: Setup) -> None:
         is_problem(anon.post("/admin/scheduler/trigger", json={"taskName": "quick"}), 401)
     results = {r[0] for r in api.sql("SELECT result FROM audit WHERE action = 'trigger'")}
     assert {"unknown_task", "invalid", "too_large", "forbidden", "unauthorized"} <= results
+
+
+def test_a_body_too_large_is_audited_with_its_valid_token(api: Setup) -> None:
+    with api.server.client(api.trigger) as client:
+        is_problem(client.post("/api/v1/tasks/quick/runs", content=b"x" * (64 * 1024)), 413)
+    with api.server.client("ck_000000000000_" + "x" * 43) as stranger:  # unknown: 401, its body unread
+        is_problem(stranger.post("/api/v1/tasks/quick/runs", content=b"x" * (64 * 1024)), 401)
+    rows = api.sql("SELECT token_name, result, status_code FROM audit WHERE action = 'trigger'"
+                   " AND status_code IN (401, 413) ORDER BY id DESC LIMIT 2")
+    assert rows == [(None, "unauthorized", 401), ("deployer", "too_large", 413)]
+
+
+def test_bad_query_values_are_422_like_limit_and_since(api: Setup) -> None:
+    with api.server.client(api.read) as client:
+        for path in ("/api/v1/dead-letters?all=maybe", "/api/v1/dead-letters?all=2", "/api/v1/runs?trigger=cronn",
+                     "/api/v1/runs?status=FAILED"):
+            assert is_problem(client.get(path), 422)["type"].endswith("/invalid-query"), path
+        assert is_problem(client.get("/api/v1/dead-letters?all=maybe"), 422)["detail"] == \
+            "all: 'maybe' is not true or false"
+        for value in ("true", "false", "1", "0", "yes", "no", "TRUE", ""):
+            assert client.get(f"/api/v1/dead-letters?all={value}").status_code == 200, value
+        for path in ("/api/v1/runs?task=quik", "/api/v1/dead-letters?task=quik&all=true"):
+            typo = is_problem(client.get(path), 422)  # a typo, as `history` and `dlq list` say
+            assert typo["detail"] == "task: unknown task 'quik'; did you mean quick?" and typo["suggestions"] == ["quick"]
+        assert client.get("/api/v1/runs?task=slow&status=lost").json()["runs"] == []  # registered: no runs is fine
+        assert client.get("/api/v1/dead-letters?task=slow").json() == []
+
+
+def test_a_token_glob_that_is_broken_is_a_usage_error(api: Setup) -> None:
+    for glob, why in (("[", "the '[' at character 1 is never closed (a set is written [abc], [a-z] or [!abc])"),
+                      ("daily-[0-9", "the '[' at character 7 is never closed (a set is written [abc], [a-z] or [!abc])"),
+                      ("Daily-*", "'D' is in no task name (a-z, 0-9 and '-'; globs add *, ? and [set]), "
+                                  "so this would match no task"),
+                      ("daily-*]", "']' is in no task name (a-z, 0-9 and '-'; globs add *, ? and [set]), "
+                                   "so this would match no task")):
+        made = api.cli("token", "create", "y", "--scope", "trigger", "--task", glob)
+        assert (made.returncode, made.stdout) == (2, ""), made.stderr
+        assert made.stderr == f"cronkit: error: --task {glob!r}: {why}\n"
+    assert api.sql("SELECT count(*) FROM api_tokens WHERE name = 'y'") == [(0,)]
+    for n, glob in enumerate(("[qs]*", "nightly-*", "[!x]uick", "?uick")):  # nightly-* matches no task yet
+        assert api.cli("token", "create", f"glob-{n}", "--scope", "trigger", "--task", glob).returncode == 0
 
 
 def test_params_the_task_does_not_take_are_422_and_start_nothing(api: Setup) -> None:

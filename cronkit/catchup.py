@@ -36,6 +36,7 @@ from .runlog.times import to_ms
 EXPLAIN_MAX_SLOTS = 200
 
 RAN, CATCH_UP, SKIPPED, PENDING = "ran", "catch up", "skipped", "pending"
+BEFORE_INSTALL = "missed before the task was installed"
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def explain_window(task: Task, zone: str, served: Mapping[int, Served], now: dat
 def _why_not(task: Task, slot: datetime, newest: datetime | None, floor: datetime | None,
              oldest_allowed: datetime) -> str:
     if floor is not None and slot < floor:
-        return f"missed before the task was installed ({floor - INSTALL_SETTLE:%Y-%m-%d %H:%M}Z)"
+        return f"{BEFORE_INSTALL} ({floor - INSTALL_SETTLE:%Y-%m-%d %H:%M}Z)"
     if task.catchup == "skip":
         return "missed; catchup=skip"
     if slot < oldest_allowed:
@@ -204,14 +205,11 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
     missing from the answer was never installed nor run by cron: there is nothing to catch up."""
     from sqlalchemy import func, select
 
-    from .cronfile.drift import installed_times
-    from .cronfile.state import read_install_state
     from .runlog.schema import runs
     from .runlog.times import from_ms
 
     names = list(tasks)
-    state = read_install_state(settings)
-    known = {k: v for k, v in (installed_times(state) if state else {}).items() if k in names}
+    known = {k: v for k, v in _install_times(settings).items() if k in names}
     others = [name for name in names if name not in known]
     if others:
         first = (select(runs.c.task, func.min(runs.c.scheduled_for))
@@ -221,6 +219,15 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
             for task, slot in conn.execute(first):
                 known[task] = from_ms(int(slot)) - INSTALL_SETTLE
     return known
+
+
+def _install_times(settings: Any) -> dict[str, datetime]:
+    """Return when each task's line was installed under this home, from its install record."""
+    from .cronfile.drift import installed_times
+    from .cronfile.state import read_install_state
+
+    state = read_install_state(settings)
+    return installed_times(state) if state else {}
 
 
 NOT_SCHEDULED = "missed; never installed here nor run by cron, so `cronkit check` does not catch it up"
@@ -247,6 +254,10 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
         explained = replace(explained, verdicts=[
             replace(v, verdict=SKIPPED, reason=NOT_SCHEDULED) if v.verdict == CATCH_UP else v
             for v in explained.verdicts])
+    elif task.name not in _install_times(settings):  # known from its first cron run, not an install
+        first = f"missed before its first cron run ({began + INSTALL_SETTLE:%Y-%m-%d %H:%M}Z)"
+        explained = replace(explained, verdicts=[
+            replace(v, reason=first) if v.reason.startswith(BEFORE_INSTALL) else v for v in explained.verdicts])
     return explained
 
 

@@ -200,6 +200,15 @@ def test_due_explain_folds_alike_slots_and_says_where_it_cut_the_window(
     assert cut_json.stderr == "cronkit: warning: the latest 200 slots; 9400 older ones not shown\n"
 
 
+def test_without_an_install_record_the_first_cron_run_marks_the_start(
+        tmp_path: Path, cronkit_env: dict[str, str]) -> None:
+    host = host_before_downtime(tmp_path, cronkit_env, catchup="all")  # its cron run of 11-19, no install
+    explained = host.cli("due", "--explain", "daily", "--since", "2026-11-17T12:00:00+00:00", now=BOOT)
+    assert explained.returncode == 0, explained.stderr
+    assert explained.stdout.splitlines()[1] == (
+        "  2026-11-18 00:00Z  skipped    missed before its first cron run (2026-11-19 00:00Z)")
+
+
 def test_two_hosts_booting_together_catch_up_each_slot_once(
         tmp_path: Path, cronkit_env: dict[str, str], pg_url: str, redis_url: str) -> None:
     registry = daily_registry(tmp_path, catchup="all", catchup_window="48h")

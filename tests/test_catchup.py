@@ -178,7 +178,7 @@ def test_due_explain_folds_alike_slots_and_says_where_it_cut_the_window(
     now = "2026-11-30T08:20:00+00:00"
     text = host.cli("due", "--explain", "hourly-job", now=now)
     assert text.returncode == 0, text.stderr
-    before = "missed before the task was installed (2026-11-30 05:59Z)"
+    before = "missed before its first cron run (2026-11-30 06:00Z)"
     assert text.stdout.splitlines() == [
         "hourly-job: 0 * * * * in UTC; catchup=latest, catchup_window=24h, catchup_max=24",
         f"  2026-11-27 09:00Z  skipped    69 slots to 2026-11-30 05:00Z: {before}",

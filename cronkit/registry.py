@@ -318,8 +318,9 @@ def _catchup_policy(where: str, resolved: str, catchup: Catchup | None, catchup_
     window = parse_duration(catchup_window, f"{where}: catchup_window")
     if window < 60:
         raise RegistryError(f"{where}: catchup_window must be at least 1m")
-    if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or catchup_max < 1:
-        raise RegistryError(f"{where}: catchup_max must be a whole number >= 1")
+    # At most 200: catch-up looks at a window's latest 200 slots (catchup.EXPLAIN_MAX_SLOTS).
+    if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or not 1 <= catchup_max <= 200:
+        raise RegistryError(f"{where}: catchup_max must be a whole number from 1 to 200")
     return catchup, window
 
 def _concurrency(where: str, singleton: bool | None, concurrency: str | None) -> tuple[bool, Concurrency]:

@@ -85,8 +85,9 @@ def test_task_options_default_from_the_schedule_and_the_singleton_flag() -> None
     ({"catchup": "never"}, "catchup must be 'skip', 'latest' or 'all'"),
     ({"catchup_window": "soon"}, "catchup_window: 'soon' is not a duration"),
     ({"catchup_window": "10s"}, "catchup_window must be at least 1m"),
-    ({"catchup_max": 0}, "catchup_max must be a whole number >= 1"),
-    ({"catchup_max": True}, "catchup_max must be a whole number >= 1"),
+    ({"catchup_max": 0}, "catchup_max must be a whole number from 1 to 200"),
+    ({"catchup_max": True}, "catchup_max must be a whole number from 1 to 200"),
+    ({"catchup_max": 201}, "catchup_max must be a whole number from 1 to 200"),  # past the window catch-up reads
 ])
 def test_bad_task_options_name_the_task_and_option(options: dict[str, Any], message: str) -> None:
     with pytest.raises(RegistryError) as raised:

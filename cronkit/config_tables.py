@@ -1,10 +1,12 @@
-"""The `[kubernetes]` and `[systemd]` tables of cronkit.toml: their settings and their checks."""
+"""The tables of cronkit.toml: `[kubernetes]` and `[systemd]` (their settings and checks), and the
+notification and metrics fields (`[notify]`, the tasks' notify keys, `[secret_env]`, metrics files)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
@@ -147,5 +149,44 @@ def systemd_settings(data: Mapping[str, Any]) -> SystemdSettings:
     return SystemdSettings(unit_prefix=prefix, user=user, environment_file=env_file)
 
 
+def notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Path | None,
+                  home: Path) -> dict[str, Any]:
+    """Return task_config and the notification fields (issue 15); import their validation only if used."""
+    tasks: Mapping[str, Mapping[str, Any]] = file_data.get("tasks", {})
+    fields: dict[str, Any] = {"task_config": tasks, "metrics_dir": home / "metrics"}
+    metrics_dir = raw.get("metrics_dir")
+    if metrics_dir is not None:
+        if not isinstance(metrics_dir, str) or not metrics_dir.strip():
+            raise ConfigError("metrics_dir: must be a non-empty string")
+        fields["metrics_dir"] = Path(metrics_dir.strip()).expanduser().absolute()
+    emf = file_data.get("emf_file")
+    if emf is not None:
+        if not isinstance(emf, str) or not emf.strip():
+            raise ConfigError("emf_file: must be a file path")
+        base = path.parent if path is not None else Path.cwd()
+        fields["emf_file"] = (base / Path(emf.strip()).expanduser()).absolute()
+    secrets = file_data.get("secret_env", {})
+    if not isinstance(secrets, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
+        raise ConfigError("secret_env: must be a table of NAME = \"value\" strings")
+    fields["secret_env"] = dict(secrets)
+    from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
+    if "notify" not in file_data and not from_tasks:
+        return fields
+    from .notify.settings import TASK_KEYS, notify_settings, task_notify
+
+    fields["notify_source"] = {
+        "notify": file_data.get("notify", {}),
+        "tasks": {name: {k: table[k] for k in TASK_KEYS if k in table} for name, table in tasks.items()},
+    }
+
+    fields["notify"], fields["notifiers"] = notify_settings(file_data)
+    fields["task_notify"] = {name: task_notify(name, table, fields["notifiers"])
+                             for name, table in tasks.items() if any(k in table for k in TASK_KEYS)}
+    fields["task_config"] = {name: {k: v for k, v in table.items() if k not in TASK_KEYS}
+                             for name, table in tasks.items()}
+    return fields
+
+
 __all__ = ["DEFAULT_UNIT_PREFIX", "KubernetesSettings", "SystemdSettings", "checked_str", "kubernetes_settings",
-           "systemd_settings"]
+           "notify_fields", "systemd_settings"]

@@ -40,6 +40,7 @@ def check_reach(entry: pwd.struct_passwd, home: Path, run_config: Path) -> list[
     if os.geteuid() != 0:
         raise ConfigError(f"--user {name}: only root installs cron.d lines that run as another user")
     made: list[Path] = []
+    groups = set(os.getgrouplist(name, entry.pw_gid))
     for directory in dict.fromkeys([home, run_config.parent]):
         if not directory.exists():
             if not directory.parent.exists() and directory.parent not in made:
@@ -50,8 +51,7 @@ def check_reach(entry: pwd.struct_passwd, home: Path, run_config: Path) -> list[
             raise ConfigError(f"cron.d lines run as {name}, but {home} belongs to {_owner(home)}:"
                               f" `chown {name} {home}` or choose a home {name} owns (--home)")
         for ancestor in (directory if directory.exists() else directory.parent, *directory.parents):
-            if ancestor.exists() and ancestor not in made \
-                    and not _grants(entry, ancestor, stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH):
+            if ancestor.exists() and ancestor not in made and not _can_enter(entry.pw_uid, groups, ancestor):
                 raise ConfigError(f"cron.d lines run as {name}, who cannot reach {directory}:"
                                   f" {_mode_of(ancestor)}; choose a home {name} can reach (--home)")
     return made
@@ -64,16 +64,14 @@ def hand_over(entry: pwd.struct_passwd, *paths: Path) -> None:
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
-def _grants(entry: pwd.struct_passwd, path: Path, owner_bit: int, group_bit: int, other_bit: int) -> bool:
-    import grp
-
+def _can_enter(uid: int, groups: set[int], path: Path) -> bool:
+    """Whether a user (uid, groups) may search the directory `path`: the owner's, group's or others' x bit."""
     info = path.stat()
-    if info.st_uid == entry.pw_uid:
-        return bool(info.st_mode & owner_bit)
-    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if entry.pw_name in g.gr_mem}
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
     if info.st_gid in groups:
-        return bool(info.st_mode & group_bit)
-    return bool(info.st_mode & other_bit)
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)
 
 
 def _owner(path: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -206,5 +207,12 @@ class Setup:
             return list(conn.execute(query, params))
 
 
-__all__ = ["SECRET_VALUE", "Server", "Setup", "StallingProxy", "cli", "is_problem", "make_token", "os", "server_env",
-           "wait_run"]
+def csrf_of(html: str) -> str:
+    """Return the CSRF token of a dashboard form."""
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field in the form"
+    return match.group(1)
+
+
+__all__ = ["SECRET_VALUE", "Server", "Setup", "StallingProxy", "cli", "csrf_of", "is_problem", "make_token", "os",
+           "server_env", "wait_run"]

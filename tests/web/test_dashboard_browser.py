@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from ..conftest import need
-from .serverkit import Server, cli, make_token
+from .serverkit import Server, cli, csrf_of, make_token
 
 pytestmark = pytest.mark.slow
 
@@ -69,15 +69,9 @@ class Demo:
         """Yield an httpx client signed in with `token` through the sign-in form."""
         with httpx.Client(base_url=self.server.url, timeout=30) as client:
             page = client.get("/signin")
-            done = client.post("/signin", data={"csrf": _csrf(page.text), "token": token, "next": "/"})
+            done = client.post("/signin", data={"csrf": csrf_of(page.text), "token": token, "next": "/"})
             assert done.status_code == 303, done.text
             yield client
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF field in the form"
-    return match.group(1)
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +233,7 @@ def test_read_token_sees_everything_but_cannot_run(demo: Demo) -> None:
         assert 'id="run-now"' not in page.text and "/run\"" not in page.text
         assert client.get(f"/runs/{demo.failed_run}").status_code == 200
         assert client.get("/audit").status_code == 403  # admin only
-        csrf = _csrf(client.get("/").text)  # the sign-out form's token: a valid one
+        csrf = csrf_of(client.get("/").text)  # the sign-out form's token: a valid one
         before = demo.sql("SELECT count(*) FROM runs")[0][0]
         refused = client.post("/tasks/daily-session-cleanup/run", data={"csrf": csrf, "params": ""})
         assert refused.status_code == 403

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from .serverkit import Server, Setup
+from .serverkit import Server, Setup, csrf_of
 
 COOKIE = "cronkit_session"
 
@@ -20,17 +19,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     setup.server.stop()
 
 
-def csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert match, "no CSRF field in the form"
-    return match.group(1)
-
-
 def sign_in(server: Server, token: str) -> str:
     """Sign in through the form; return the session cookie's value."""
     with httpx.Client(base_url=server.url, timeout=30) as client:
         form = client.get("/signin")
-        done = client.post("/signin", data={"csrf": csrf(form.text), "token": token, "next": "/"})
+        done = client.post("/signin", data={"csrf": csrf_of(form.text), "token": token, "next": "/"})
         assert done.status_code == 303, done.text
         return str(client.cookies[COOKIE])
 
@@ -43,7 +36,7 @@ def overview(server: Server, cookie: str) -> httpx.Response:
 
 def sign_out(server: Server, cookie: str) -> httpx.Response:
     with httpx.Client(base_url=server.url, timeout=30, cookies={COOKIE: cookie}) as client:
-        return client.post("/signout", data={"csrf": csrf(client.get("/").text)})
+        return client.post("/signout", data={"csrf": csrf_of(client.get("/").text)})
 
 
 def is_signed_out(answer: httpx.Response) -> bool:

@@ -227,7 +227,7 @@ def _deliver_outbox(store: RunStore, settings: Settings, environ: Mapping[str, s
         return {"delivered": 0, "failed": 0, "left": 0, "errors": []}
     from .notify.deliver import flush
 
-    return flush(store, settings.notifiers, settings.notify_environ(environ), CHECK_BUDGET).as_dict()
+    return flush(store, settings, environ, CHECK_BUDGET).as_dict()
 
 
 __all__ = ["CheckReport", "needs_catchup", "needs_check", "run_check"]

@@ -11,12 +11,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..runlog.writer import RunStore
 from . import outbox
 from .http import DeliveryError
 from .settings import Notifier
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 TRIES_PER_PASS = 2
 RETRY_PAUSE = 0.5
@@ -77,8 +80,12 @@ class Pass:
                 "errors": sorted(set(self.failed.values()))}
 
 
-def flush(store: RunStore, notifiers: Mapping[str, Notifier], environ: Mapping[str, str], budget: float) -> Pass:
-    """Deliver pending rows oldest first within `budget` seconds; never raise for a delivery."""
+def flush(store: RunStore, settings: Settings, environ: Mapping[str, str], budget: float) -> Pass:
+    """Deliver pending rows oldest first within `budget` seconds; never raise for a delivery.
+
+    The notifiers read their secrets from `environ` over the settings' `[secret_env]`.
+    """
+    notifiers, environ = settings.notifiers, settings.notify_environ(environ)
     deadline = time.monotonic() + budget
     result = Pass()
     blocked: set[str] = set()

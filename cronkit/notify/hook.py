@@ -52,7 +52,7 @@ def before_run(store: RunStore, settings: Settings, task: str, run_id: int, reda
     """Send the start events of a run (healthchecks' /start), within `budget` seconds."""
     try:
         if queue_run(store, settings, task, run_id, redact, start=True):
-            return flush(store, settings.notifiers, settings.notify_environ(environ), budget)
+            return flush(store, settings, environ, budget)
     except Exception:  # never worse than silence: a notification problem must not stop the run
         return None
     return None
@@ -64,7 +64,7 @@ def after_run(store: RunStore, settings: Settings, task: str, run_ids: Iterable[
     try:
         for run_id in run_ids:
             queue_run(store, settings, task, run_id, redact)
-        return flush(store, settings.notifiers, settings.notify_environ(environ), budget)
+        return flush(store, settings, environ, budget)
     except Exception:  # the run is recorded; nothing here may change its status or exit code
         return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from ..cronfile.block import runs_check
 from .state import CliState
 from .tables import (
     console,
@@ -119,8 +120,19 @@ def print_status(report: dict[str, Any]) -> None:
             print_lines(out, f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
                         f" {item['expected'][0]} now", highlight=False)
     for item in orphans:
-        print_lines(out, f"[yellow]block line naming no task ({item['kind']}):[/yellow] {escape(' | '.join(item['installed']))}",
-                    highlight=False)
+        for line in _drift_lines(item):
+            print_lines(out, line, highlight=False)
+
+
+def _drift_lines(item: dict[str, Any]) -> list[str]:
+    """Say a drift of a block line that runs no task, and show its lines whole: installed, expected."""
+    lines = item["installed"] + item["expected"]
+    checks = bool(lines) and all(runs_check(line) for line in lines)
+    what = "the block's `cronkit check` line" if checks else "a block line naming no task"
+    said = [f"[yellow]{what} ({item['kind']}):[/yellow] run cronkit install"]
+    said += [f"  installed: {escape(line)}" for line in item["installed"]]
+    said += [f"  expected:  {escape(line)}" for line in item["expected"]]
+    return said
 
 
 def print_stats(rows: list[dict[str, Any]], days: float) -> None:

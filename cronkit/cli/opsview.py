@@ -6,6 +6,7 @@ functions, so both print the same. `lean` reads a SQLite run log with sqlite3 (r
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC
 from typing import Any
 
@@ -181,15 +182,28 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error
         return _unloadable_registry(state, exc, as_json)
     healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
+    warnings = _notify_warnings(settings, registry)
     if as_json:
         print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
-                    "services": report.services})
-    elif healthy:
+                    "services": report.services, "warnings": warnings})
+        return 0 if healthy else 1
+    if healthy:
         print("healthy")
     else:
         for reason in reasons:
             print(reason)
+    for warning in warnings:
+        print(f"cronkit: warning: {warning}", file=sys.stderr)
     return 0 if healthy else 1
+
+
+def _notify_warnings(settings: Any, registry: Any) -> list[str]:
+    """Return what is wrong with the notification settings without making the scheduler unhealthy."""
+    if not settings.notifiers:
+        return []
+    from ..notify.hcsync import shared_checks
+
+    return shared_checks(settings, registry)
 
 
 def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:

@@ -206,7 +206,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
 def registry_note(registry: Registry, settings: Settings) -> str | None:
     """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
     and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     if settings.kubernetes.working_dir is not None:
         return None

@@ -25,17 +25,19 @@ def registry_entries(settings: Settings) -> list[str]:
     With the `registry` setting left at its default, an existing adopted file is the registry.
     """
     entries: list[str] = []
-    for entry in (settings.registry or "").split(","):
-        entry = entry.strip()
-        if entry and entry not in entries:
-            entries.append(entry)
+    seen: set[str] = set()
     adopted = settings.adopted
+    listed = (settings.registry or "").split(",")
     if adopted is not None and adopted.is_file():
         if settings.sources.get("registry", "default") == "default":
-            return [str(adopted)]
-        files = {Path(e).expanduser().resolve() for e in entries if _is_file_entry(e)}
-        if adopted.resolve() not in files:
-            entries.append(str(adopted))
+            listed = []
+        listed.append(str(adopted))
+    for entry in listed:
+        entry = entry.strip()
+        key = str(Path(entry).expanduser().resolve()) if _is_file_entry(entry) else entry
+        if entry and key not in seen:  # one file named twice (./x.py, x.py) loads once
+            seen.add(key)
+            entries.append(entry)
     return entries
 
 

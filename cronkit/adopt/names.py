@@ -69,6 +69,8 @@ def base_name(command: str) -> str:
         if dot and stem and extension in EXTENSIONS:
             text = stem
         slug = _NOT_NAME.sub("-", text.lower()).strip("-")
+        if index and not any(ch.isalpha() for ch in slug):
+            continue  # `+7`, `30`: numbers say little about a job
         if slug and slug not in parts:
             parts.append(slug)
         if len(parts) == 3:

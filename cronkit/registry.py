@@ -249,7 +249,8 @@ class Registry:
 
         Every option of `add` applies (timeout, retries, singleton, catchup...). An exit code in
         `success_codes` succeeds, one in `retry_codes` is a transient failure (retried), any
-        other fails the run. A command takes no `--param` unless `params=` declares some.
+        other fails the run. A command takes no `--param` or `--date` unless `params=` or `dates=`
+        declares them; they reach it as CRONKIT_PARAM_<NAME> and CRONKIT_DATE.
         """
         where = f"task {name}"
         spec = command_spec(where, command, shell, env, cwd, success_codes, retry_codes)

@@ -38,6 +38,9 @@ def run_command(spec: AttemptSpec, lifeline: Any) -> dict[str, Any]:
                 "CRONKIT_ATTEMPT": str(spec.number)})
     if call.slot is not None:
         env["CRONKIT_SLOT"] = call.slot.isoformat()
+    if call.date is not None:
+        env["CRONKIT_DATE"] = call.date.isoformat()
+    env.update({f"CRONKIT_PARAM_{name.upper()}": value for name, value in call.params.items()})
     threading.Thread(target=lifeline, daemon=True).start()
     stopping = threading.Event()
 

@@ -24,6 +24,8 @@ registry.command("0 * * * *", "echo token=$API_TOKEN attempt=$CRONKIT_ATTEMPT; e
                  env={"API_TOKEN": "tok-0123456789"}, retries=2, backoff=0.05, retry_codes=[7], environments="*")
 registry.command("0 * * * *", "sleep 60 & echo $! > {pids}/bg; echo $$ > {pids}/sh; sleep 60", name="slow",
                  timeout="{timeout}", environments="*")
+registry.command("0 * * * *", 'echo "$CRONKIT_PARAM_REGION $CRONKIT_DATE $CRONKIT_TASK"', name="params",
+                 params={"region": "str"}, dates="past", environments="*")
 registry.command("0 * * * *", "grep SigIgn /proc/$$/status; exec 3>&-; true", name="signals",
                  environments="*", shell="/bin/bash")
 '''
@@ -73,6 +75,14 @@ def test_a_retry_code_is_retried_and_the_env_secret_is_redacted(env: dict[str, s
     assert [line.split()[-1] for line in shown["output"].splitlines() if line.startswith("token=")] == [
         "attempt=1", "attempt=2", "attempt=3"]
     assert all(line.startswith("token=*** ") for line in shown["output"].splitlines() if "token" in line)
+
+
+def test_declared_params_and_the_date_reach_the_command(env: dict[str, str]) -> None:
+    done = cronkit(env, "run", "params", "--param", "region=eu", "--date", "2026-01-31", "--json")
+    assert done.returncode == 0, done.stderr
+    assert show(env, json.loads(done.stdout)["run_id"])["output"] == "eu 2026-01-31 params\n"
+    refused = cronkit(env, "run", "hello", "--param", "region=eu")
+    assert refused.returncode == 2
 
 
 def test_the_shell_starts_with_default_signal_handling(env: dict[str, str]) -> None:

@@ -123,6 +123,9 @@ def test_adopt_a_cron_d_file_then_undo_it_to_the_same_bytes(run_cli, env, tmp_pa
     refused = run_cli("adopt", "--undo", *where, env=env)
     assert refused.returncode == 78 and "changed since it was adopted" in refused.stderr
     jobs.write_bytes(after)
+    dry_undo = run_cli("adopt", "--undo", "--dry-run", *where, env=env)
+    assert "+30 2 * * mon-fri root pg_dump -Fc shop > /backups/shop.dump\n" in dry_undo.stdout
+    assert jobs.read_bytes() == after
     undone = run_cli("adopt", "--undo", *where, env=env)
     assert undone.returncode == 0, undone.stderr
     assert jobs.read_bytes() == original
@@ -155,7 +158,7 @@ def test_adopt_a_user_crontab_with_a_cr_and_undo(run_cli, env, throwaway_user: s
     spool = Path(f"/var/spool/cron/crontabs/{user}")
     done = run_cli("adopt", "--user", user, env=env)
     assert done.returncode == 0, done.stderr
-    assert "adopted line 3 as date-s: 0 1 * * * date +%s > /dev/null # x\n" in done.stdout
+    assert "adopted line 3 as date-s: 0 1 * * * date +%s > /dev/null # x\\r\n" in done.stdout  # the CR shown
     assert "date +" not in (crontab_l(user) or "")
     assert run_cli("adopt", "--undo", "--user", user, env=env).returncode == 0
     # The spool file's three header lines say when it was installed; the crontab is what follows.

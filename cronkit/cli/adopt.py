@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from ..textsafe import printable
 from .common import JSON_OPTION, cli_errors, get_settings, print_json
 
 
@@ -76,7 +77,7 @@ def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dr
         _write_bytes(diff)
     verb = "would adopt" if dry_run else "adopted"
     for job in plan.adopted:
-        print(f"{verb} line {job.line.number} as {job.name}: {job.schedule} {redact(job.command).strip()}",
+        print(f"{verb} line {job.line.number} as {job.name}: {job.schedule} {printable(redact(job.command)).strip()}",
               file=out)
     for kept in plan.kept:
         print(f"kept line {kept.line.number}: {kept.note}", file=out)

@@ -214,7 +214,7 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
     where = str(Path(spec).parent) if spec.startswith("/") else root
     if where is None:
         return None
-    return (f"registry {settings.registry} is found in {where} on this host; the pods find it only if the image "
+    return (f"registry {spec} is found in {where} on this host; the pods find it only if the image "
             f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
             "[kubernetes] working_dir")
 

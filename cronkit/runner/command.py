@@ -17,6 +17,8 @@ import signal
 import threading
 from typing import Any
 
+from ..limits import Limits, killed_by
+from ..limits import apply as apply_limits
 from .spec import AttemptSpec
 
 EXIT_NOT_FOUND = 127  # what a shell answers for a command it cannot run
@@ -50,16 +52,20 @@ def run_command(spec: AttemptSpec, lifeline: Any) -> dict[str, Any]:
             os.killpg(0, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
+    limits = call.task.limits
     pid = os.fork()
     if pid == 0:
-        _exec(command.shell, command.command, command.cwd, env)
+        _exec(command.shell, command.command, command.cwd, env, limits)
     _, status = os.waitpid(pid, 0)
-    return report(status, command.outcome)
+    return report(status, command.outcome, limits)
 
 
-def _exec(shell: str, command: str, cwd: str | None, env: dict[str, str]) -> None:
-    """Become `shell -c command` (in the grandchild); on failure say why on stderr and exit 127."""
+def _exec(shell: str, command: str, cwd: str | None, env: dict[str, str], limits: Limits) -> None:
+    """Become `shell -c command` (in the grandchild, under the task's limits); on failure say why
+    on stderr and exit 127."""
     try:
+        if limits:
+            apply_limits(limits)
         for sig in RESTORED_SIGNALS:  # exec keeps an ignored signal ignored: Python ignores SIGPIPE
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -73,11 +79,13 @@ def _exec(shell: str, command: str, cwd: str | None, env: dict[str, str]) -> Non
             os._exit(EXIT_NOT_FOUND)
 
 
-def report(status: int, outcome: Any) -> dict[str, Any]:
-    """Turn the command's wait status into the attempt's report (what an exit code means: `outcome`)."""
+def report(status: int, outcome: Any, limits: Limits) -> dict[str, Any]:
+    """Turn the command's wait status into the attempt's report (what an exit code means: `outcome`;
+    a signal that stands for one of the task's limits is named as that limit)."""
     if os.WIFSIGNALED(status):
         name = signal.Signals(os.WTERMSIG(status)).name
-        return {"status": "failed", "error": f"the command was killed by {name}", "result": {"signal": name}}
+        limit = killed_by(limits, os.WTERMSIG(status)) if limits else None
+        return {"status": "failed", "error": limit or f"the command was killed by {name}", "result": {"signal": name}}
     code = os.WEXITSTATUS(status)
     meaning = outcome(code)
     result = {"exit_code": code}

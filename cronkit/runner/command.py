@@ -87,8 +87,12 @@ def report(status: int, outcome: Any, limits: Limits) -> dict[str, Any]:
         limit = killed_by(limits, os.WTERMSIG(status)) if limits else None
         return {"status": "failed", "error": limit or f"the command was killed by {name}", "result": {"signal": name}}
     code = os.WEXITSTATUS(status)
-    meaning = outcome(code)
     result = {"exit_code": code}
+    # A shell reports a child a signal ended as 128 + the signal: a limit's signal is the limit.
+    limit = killed_by(limits, code - 128) if limits and 128 < code < 128 + signal.NSIG else None
+    if limit is not None:
+        return {"status": "failed", "error": f"{limit} (the command exited with status {code})", "result": result}
+    meaning = outcome(code)
     if meaning == "succeeded":
         return {"status": "succeeded", "result": result}
     kind = " (a retry code)" if meaning == "retry" else ""

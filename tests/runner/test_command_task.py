@@ -26,6 +26,9 @@ registry.command("0 * * * *", "sleep 60 & echo $! > {pids}/bg; echo $$ > {pids}/
                  timeout="{timeout}", environments="*")
 registry.command("0 * * * *", 'echo "$CRONKIT_PARAM_REGION $CRONKIT_DATE $CRONKIT_TASK"', name="params",
                  params={"region": "str"}, dates="past", environments="*")
+registry.command("0 * * * *", "while :; do :; done", name="spin", limits={"cpu": "1s"}, environments="*")
+registry.command("0 * * * *", "head -c 65536 /dev/zero > {pids}/big && echo never", name="big",
+                 limits={"fsize": "4K"}, environments="*")
 registry.command("0 * * * *", "grep SigIgn /proc/$$/status; exec 3>&-; true", name="signals",
                  environments="*", shell="/bin/bash")
 '''
@@ -83,6 +86,16 @@ def test_declared_params_and_the_date_reach_the_command(env: dict[str, str]) -> 
     assert show(env, json.loads(done.stdout)["run_id"])["output"] == "eu 2026-01-31 params\n"
     refused = cronkit(env, "run", "hello", "--param", "region=eu")
     assert refused.returncode == 2
+
+
+def test_the_task_limits_bound_the_command_and_are_named(env: dict[str, str]) -> None:
+    spun = cronkit(env, "run", "spin", "--json")
+    assert spun.returncode == 1
+    assert show(env, json.loads(spun.stdout)["run_id"])["error"] == "cpu limit 1s exceeded"
+    big = cronkit(env, "run", "big", "--json")  # head dies of SIGXFSZ: the shell exits 128 + 25
+    assert big.returncode == 1
+    error = show(env, json.loads(big.stdout)["run_id"])["error"]
+    assert error == "fsize limit 4K exceeded (the command exited with status 153)", error
 
 
 def test_the_shell_starts_with_default_signal_handling(env: dict[str, str]) -> None:

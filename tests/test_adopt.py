@@ -8,6 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cronkit.adopt.names import base_name, unique_name
 from cronkit.adopt.parse import job_env, read_lines
@@ -61,6 +63,33 @@ def test_the_plan_adopts_jobs_and_keeps_the_rest_with_a_note() -> None:
                   if not any(line == CRONTAB.splitlines(keepends=True)[j.line.number - 1] for j in plan.adopted)]
     assert plan.remaining == "".join(kept_lines)
     assert {"pg-dump-shop", "echo-hi"} <= taken
+
+
+LINES = st.sampled_from([
+    "# a comment", "", "   ", "MAILTO=x", 'A = "quoted value"', "0 1 * * * root echo hi", "@daily root run-parts",
+    "*/5 * * * * root curl -s x\r", "0 3 * * * root mail % body", "@reboot root warm", "1 2 3 4 5 nobody id",
+    "0 0 31 2 * root never", "# BEGIN cronkit:x", "0 9 * * mon-fri root cd /srv && make", "# END cronkit:x",
+    "0 1 * * * root date +\\%F  ", "garbage line", "caf\udce9=1",
+])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(LINES, max_size=20), st.booleans())
+def test_adoption_takes_out_exactly_the_adopted_lines(lines: list[str], final_newline: bool) -> None:
+    """Whatever the crontab, the text left is the original without the adopted lines, every other
+    byte in place, and every adopted line is a job cron would run on a schedule cronkit takes."""
+    text = "\n".join(lines) + ("\n" if final_newline and lines else "")
+    plan = make_plan(text, system=True, run_as="root", taken=set())
+    spans = sorted((job.line.start, job.line.end) for job in plan.adopted)
+    rebuilt, pos = [], 0
+    for start, end in spans:
+        rebuilt.append(text[pos:start])
+        pos = end
+    assert plan.remaining == "".join(rebuilt) + text[pos:]
+    assert len({job.name for job in plan.adopted}) == len(plan.adopted)
+    for job in plan.adopted:
+        assert job.line.kind == "job" and job.line.user == "root" and not job.line.stdin
+        assert job.schedule != "@reboot"
 
 
 def _hash4(command: str) -> str:

@@ -17,16 +17,21 @@ class CronkitError(Exception):
     """Something went wrong that cronkit can explain in one line."""
 
     exit_code = EXIT_FAILED
+    # The runbook's advice (docs/operations.md is generated from these classes).
+    what_to_do = "Read the one line on stderr; `--debug` (or CRONKIT_DEBUG=1) adds the traceback."
 
 
 class UsageError(CronkitError):
     """The command line asks for something that does not exist."""
 
     exit_code = EXIT_USAGE
+    what_to_do = "Fix the command line: `cronkit COMMAND --help` lists its options, `cronkit list` the tasks."
 
 
 class UnknownTask(UsageError):
     """No task of that name is registered."""
+
+    what_to_do = "Use a name `cronkit list` shows (the line suggests close ones); check CRONKIT_TASKS."
 
     def __init__(self, name: str, known: list[str]) -> None:
         import difflib
@@ -41,26 +46,36 @@ class ConfigError(CronkitError):
     """A setting is missing, unknown or has a bad value."""
 
     exit_code = EXIT_CONFIG
+    what_to_do = ("Fix the setting the line names (and the variable that set it); "
+                  "see the settings reference.")
 
 
 class ScheduleError(ConfigError):
     """A cron expression Debian's cron would not accept."""
 
+    what_to_do = "Fix the schedule's field the line names; `cronkit list` shows how a schedule reads."
+
 
 class RegistryError(ConfigError):
     """The task registry cannot be loaded or is inconsistent."""
+
+    what_to_do = ("Fix the import error or the duplicate the line names; `cronkit list` imports the "
+                  "registry as cron will.")
 
 
 class ServiceUnavailable(CronkitError):
     """A service cronkit needs (run log, Redis, crontab) cannot be reached."""
 
     exit_code = EXIT_UNAVAILABLE
+    what_to_do = ("Bring back the service the line names (`cronkit status` shows each one), "
+                  "then run the command again.")
 
 
 class CheckFailed(CronkitError):
     """A check found a difference or a problem."""
 
     exit_code = EXIT_FAILED
+    what_to_do = "Act on what the check printed (e.g. `cronkit install` for drift), then check again."
 
 
 class TransientError(Exception):

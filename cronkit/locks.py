@@ -25,6 +25,8 @@ class LockHeld(CronkitError):
     """Another run holds the task's lock."""
 
     exit_code = EXIT_SKIPPED
+    what_to_do = ("Nothing, if the holder the line names still runs; if it is gone, `cronkit unlock TASK` "
+                  "(a dead local holder frees itself).")
 
     def __init__(self, task: str, holder: dict[str, Any] | None, where: str) -> None:
         self.holder = holder or {}

@@ -33,6 +33,8 @@ ADOPT_DIR = "adopt"
 class CrontabChanged(ConfigError):
     """The crontab changed since cronkit read it (during an adoption, or since one); nothing was written."""
 
+    what_to_do = "Run the command again: it reads the crontab afresh (`--dry-run` first to see the plan)."
+
 
 @dataclass
 class Adoption:

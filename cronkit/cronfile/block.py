@@ -19,6 +19,8 @@ END_MARK = "# END cronkit:"
 class CrontabParseError(ConfigError):
     """The crontab holds cronkit markers that do not pair up; it is left untouched."""
 
+    what_to_do = "Edit the crontab (`crontab -e`) so that each BEGIN/END cronkit marker pair is whole, then install again."
+
 
 def begin_line(block_id: str) -> str:
     """Return the line that opens the block of `block_id`."""

@@ -22,6 +22,9 @@ from .render import check_target, cron_d_name
 class CrontabUnavailable(ServiceUnavailable):
     """The crontab command is missing or failed, or the cron.d file cannot be read or written."""
 
+    what_to_do = ("Install cron (`apt-get install cron`), check the user and the cron.d directory's "
+                  "permissions (cron.d needs root).")
+
 
 @dataclass(frozen=True)
 class Location:
@@ -82,6 +85,8 @@ def _first_line(text: str) -> str:
 
 class CrontabAmbiguous(ConfigError):
     """`crontab -l` showed escapes cronkit cannot tell from the literal text; nothing was written."""
+
+    what_to_do = "Run the install as root (it then reads the spool file), or remove the `\\r`/`\\b` bytes from the crontab."
 
 
 # Debian's crontab -l (since 3.0pl1-149, bug #585552) prints a carriage return as the two

@@ -47,6 +47,7 @@ class InstallBusy(CronkitError):
     """Another `cronkit install` or `uninstall` holds the install lock."""
 
     exit_code = EXIT_SKIPPED
+    what_to_do = "Wait for the other install to finish, then run it again."
 
 
 # --- private files under the home ------------------------------------------------------------

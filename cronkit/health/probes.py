@@ -31,6 +31,8 @@ REDIS_TIMEOUT = 1.5
 class NoAnswer(ServiceUnavailable):
     """A service did not answer within its deadline."""
 
+    what_to_do = "Look at the service the line names: it is up but hung (a lock held, a full disk, a network stall)."
+
 
 class Pending(Generic[T]):
     """Run a call in a daemon thread at once; wait for it later, with a deadline.

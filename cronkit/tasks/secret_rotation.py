@@ -47,6 +47,8 @@ NEW_VALUE_BYTES = 32  # 256 bits of randomness per new version
 class SecretNotFound(CronkitError):
     """No active version of that secret exists."""
 
+    what_to_do = "Check the name with `cronkit secrets list`; add it with `cronkit secrets add NAME`."
+
 
 def _missing_key() -> ConfigError:
     return ConfigError(f"{TASK}: CRONKIT_SECRET_KEY is not set")

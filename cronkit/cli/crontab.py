@@ -11,7 +11,9 @@ import typer
 
 from ..errors import CheckFailed, UsageError
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from .dueslots import task_rows
 from .explain import check_options, print_explain
+from .progress import progress
 from .targets import (
     INSTALL_TARGET_OPTION,
     INSTALL_TARGETS,
@@ -334,7 +336,7 @@ def due(
         return
     if at is None:
         raise UsageError("--at: required (or --explain TASK)")
-    rows = due_rows(ctx, at, until, all_tasks)
+    rows = due_rows(ctx, at, until, all_tasks, quiet=json)
     settings, registry = get_settings(ctx), get_registry(ctx)
     missing = []
     for name in expect or []:
@@ -379,12 +381,12 @@ def _window_text(at: str, until: str | None) -> str:
     return f"from {start.isoformat(sep=' ', timespec='minutes')} to {end.isoformat(sep=' ', timespec='minutes')}"
 
 
-def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
-    """Return the slots of the window (or the minute of --at), ordered by time then task."""
-    from zoneinfo import ZoneInfo
+def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool, quiet: bool = False,
+             ) -> list[dict[str, Any]]:
+    """Return the slots of the window (or the minute of --at), ordered by time then task.
 
-    from ..schedule import fires_at, slots_between
-
+    A window shows a bar of the tasks done at a terminal (a year of a per-minute task takes seconds).
+    """
     settings, registry = get_settings(ctx), get_registry(ctx)
     start = parse_time(at, "--at").replace(second=0, microsecond=0)
     end = parse_time(until, "--until") if until is not None else None
@@ -394,22 +396,12 @@ def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool) ->
         raise UsageError("--until: the window is limited to 366 days")
     here = {t.name for t in registry.enabled_in(settings.environment, settings.task_config)}
     tasks = [t for t in registry if all_tasks or t.name in here]
-    rows = []
-    for task in tasks:
-        zone = task.zone(settings.timezone)
-        if end is None:
-            slots = [start] if fires_at(task.resolved_schedule, zone, start) else []
-        else:
-            slots = list(slots_between(task.resolved_schedule, zone, start - timedelta(seconds=1), end))
-        for slot in slots:
-            rows.append({
-                "task": task.name,
-                "schedule": task.schedule,
-                "timezone": zone,
-                "slot": slot.isoformat(),
-                "slot_local": slot.astimezone(ZoneInfo(zone)).isoformat(),
-                "enabled": task.name in here,
-            })
+    rows: list[dict[str, Any]] = []
+    with progress("Finding slots", total=len(tasks), as_json=quiet or end is None) as note:
+        for task in tasks:
+            note(task.name, 0)
+            rows += task_rows(task, settings.timezone, start, end, here)
+            note(f"{len(rows):,} slots")
     rows.sort(key=lambda row: (row["slot"], row["task"]))
     return rows
 

@@ -11,6 +11,7 @@ import typer
 
 from ..config import Settings
 from .common import JSON_OPTION, cli_errors, console, get_settings, print_json
+from .progress import progress
 from .tables import print_lines
 
 app = typer.Typer(
@@ -58,15 +59,9 @@ def seed(
     from ..tasks.demo import seed_demo
 
     settings = get_settings(ctx)
-    counts = seed_demo(
-        settings,
-        users=users,
-        courses=courses,
-        days=days,
-        seed=seed,
-        large_log_mb=large_log_mb,
-        reset=reset,
-    )
+    with progress("Seeding", unit="rows", as_json=as_json) as note:
+        counts = seed_demo(settings, users=users, courses=courses, days=days, seed=seed,
+                           large_log_mb=large_log_mb, reset=reset, progress=note)
     if as_json:
         print_json(counts)
         return
@@ -139,7 +134,8 @@ def run_all(
         if not as_json:
             out.print(f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {key_file}", markup=False,
                       soft_wrap=True)
-    counts = seed_demo(settings, users=users, days=days, seed=seed, reset=True)
+    with progress("Seeding", unit="rows", as_json=as_json) as note:
+        counts = seed_demo(settings, users=users, days=days, seed=seed, reset=True, progress=note)
     if not as_json:
         out.print(
             f"Seeded {counts['users']:,} users, {counts['activity_events']:,} events, "
@@ -147,12 +143,16 @@ def run_all(
         )
     base = _cronkit_command(settings)
     runs = []
-    for task in load_registry("cronkit.tasks"):
-        runs.append(_run_task(base, env, task.name))
-        if not as_json:
-            code = runs[-1]["exit_code"]
-            mark = "[green]ok[/green]" if code == 0 else f"[red]exit {code}[/red]"
-            out.print(f"  {task.name:<30} {mark} {escape(str(runs[-1]['status']))}", soft_wrap=True)
+    tasks = list(load_registry("cronkit.tasks"))
+    with progress("Running the built-in tasks", total=len(tasks), as_json=as_json) as note:
+        for task in tasks:
+            note(task.name, 0)
+            runs.append(_run_task(base, env, task.name))
+            note(task.name)
+            if not as_json:
+                code = runs[-1]["exit_code"]
+                mark = "[green]ok[/green]" if code == 0 else f"[red]exit {code}[/red]"
+                out.print(f"  {task.name:<30} {mark} {escape(str(runs[-1]['status']))}", soft_wrap=True)
     failed = [run["task"] for run in runs if run["exit_code"] != 0]
     if as_json:
         print_json({"seeded": counts, "runs": runs, "failed": failed})

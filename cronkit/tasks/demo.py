@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -89,8 +89,17 @@ def _batched(
         yield batch
 
 
+# Told what is being written and how many rows or files more, as the seed goes: (what, count).
+Progress = Callable[[str, int], None]
+
+
+def _quiet(what: str, count: int) -> None:
+    """Ignore the seed's progress (the default: library code never prints)."""
+
+
 def _insert(
-    conn: Connection, table: Any, rows: Iterator[dict[str, Any]] | list[dict[str, Any]]
+    conn: Connection, table: Any, rows: Iterator[dict[str, Any]] | list[dict[str, Any]],
+    progress: Progress = _quiet,
 ) -> int:
     from sqlalchemy import insert
 
@@ -98,6 +107,7 @@ def _insert(
     for batch in _batched(rows):
         conn.execute(insert(table), batch)
         count += len(batch)
+        progress(table.name.replace("_", " "), len(batch))
     return count
 
 
@@ -134,11 +144,13 @@ def seed_demo(
     reset: bool = False,
     now: datetime | None = None,
     engine: Engine | None = None,
+    progress: Progress = _quiet,
 ) -> dict[str, Any]:
     """Fill the platform database, Redis (when configured) and the log directory; return the counts.
 
     Refuses a platform database that already holds users unless `reset` is true, which first
-    empties the platform's data and stats tables (never the secrets table).
+    empties the platform's data and stats tables (never the secrets table). `progress` is told
+    each batch written, for a progress bar at a terminal.
     """
     if users < 1 or courses < 1 or days < 1:
         raise UsageError("demo seed: --users, --courses and --days must be at least 1")
@@ -160,11 +172,14 @@ def seed_demo(
             )
         if reset:
             _reset(conn)
-        counts = _seed_database(conn, rng, now, users=users, courses=courses, days=days)
+        counts = _seed_database(conn, rng, now, users=users, courses=courses, days=days, progress=progress)
         _fix_sequences(conn)
 
+    progress("secrets", 0)
     counts["secrets"] = _seed_secrets(engine, settings, now)
+    progress("refresh tokens", 0)
     counts.update(_seed_redis(settings, rng, now, counts.pop("_login_users"), reset=reset))
+    progress("log files", 0)
     counts.update(seed_logs(settings.log_dir, now, rng, large_log_mb=large_log_mb))
     counts["now"] = now.isoformat()
     return counts
@@ -253,7 +268,8 @@ def _enrollment_rows(
 
 
 def _seed_database(
-    conn: Connection, rng: random.Random, now: datetime, *, users: int, courses: int, days: int
+    conn: Connection, rng: random.Random, now: datetime, *, users: int, courses: int, days: int,
+    progress: Progress = _quiet,
 ) -> dict[str, Any]:
     """Insert the platform's rows; the order of the random draws makes the dataset."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -266,18 +282,18 @@ def _seed_database(
     enrollment_rows, learner_courses = _enrollment_rows(rng, now, user_rows, enrollable)
 
     counts: dict[str, Any] = {
-        "courses": _insert(conn, p.courses, course_rows),
-        "users": _insert(conn, p.users, user_rows),
+        "courses": _insert(conn, p.courses, course_rows, progress),
+        "users": _insert(conn, p.users, user_rows, progress),
         "unverified_users": len(unverified),
         "stale_unverified_users": stale_unverified,
-        "enrollments": _insert(conn, p.enrollments, enrollment_rows),
+        "enrollments": _insert(conn, p.enrollments, enrollment_rows, progress),
         "completed_enrollments": sum(1 for e in enrollment_rows if e["completed_at"] is not None),
     }
     counts["activity_events"] = _insert(
-        conn, p.activity_events, _events(rng, now, today, days, learner_courses)
+        conn, p.activity_events, _events(rng, now, today, days, learner_courses), progress
     )
     resets, expired = _reset_tokens(rng, now, user_rows)
-    counts["password_reset_tokens"] = _insert(conn, p.password_reset_tokens, resets)
+    counts["password_reset_tokens"] = _insert(conn, p.password_reset_tokens, resets, progress)
     counts["expired_password_reset_tokens"] = expired
     counts["from"] = window_start.isoformat()
     counts["_login_users"] = [u["id"] for u in user_rows if u["last_login_at"] is not None]

@@ -242,7 +242,7 @@ def changelog_markdown() -> str:
 
 GENERATORS = {"cli": cli_markdown, "settings": settings_markdown, "errors": errors_markdown,
               "changelog": changelog_markdown}
-MARKER = re.compile(r"<!-- gen:(\w+) -->")
+MARKER = re.compile(r"^<!-- gen:(\w+) -->$", re.M)  # a line of its own: not one quoted in a sentence
 
 
 def expand(markdown: str) -> str:

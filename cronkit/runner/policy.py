@@ -78,15 +78,20 @@ class RunPolicy:
         if self.facts.request.run_id is not None:
             lost = self.store.mark_lost(task=self.facts.task.name, salvage=salvage)
         try:
-            with SignalWatch() as signals:
-                self.record.cancelled = lambda: signals.received is not None
-                try:
+            try:
+                with SignalWatch() as signals:
+                    self.record.cancelled = lambda: signals.received is not None
                     outcome = self._decide(signals)
-                except BaseException as exc:  # record what we can; never leave the run `running`
-                    self.record.fail(exc)
+            except BaseException as exc:  # record what we can; never leave the run `running`
+                self.guards.release()
+                self.record.fail(exc)
+                if not isinstance(exc, (OSError, MemoryError)):
                     raise
-                finally:
-                    self.guards.release()
+                # The host ran out of something (descriptors, memory): a failed run, said in one line.
+                outcome = self.record.outcome(RunStatus.FAILED, EXIT_FAILED,
+                                              self.record.failure_summary(RunStatus.FAILED, self.record.error))
+            finally:
+                self.guards.release()
         finally:
             self.capture.discard()
         self._aftermath(lost)

@@ -98,13 +98,18 @@ class Record:
         self.trouble = facts.redact(done.error) if done.error else None
 
     def fail(self, exc: BaseException) -> None:
-        """Record a run that raised (call it while handling `exc`): never leave it `running`."""
+        """Record a run that raised (call it while handling `exc`): never leave it `running`.
+
+        The run failed for good: it leaves a dead letter, as every failed run does.
+        """
         if isinstance(exc, CronkitError):
             message, code = str(exc), exc.exit_code
+        elif isinstance(exc, OSError):  # the host ran out of something: descriptors, processes, disk
+            message, code = f"cannot run the task: {exc.strerror or exc}", EXIT_FAILED
         else:
             message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
         redact = self.facts.redact
-        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()))
+        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()), letter=True)
 
     def failure_summary(self, status: RunStatus, error: str | None) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from ..errors import ConfigError, ServiceUnavailable
+from ..errors import ConfigError, DiskFull, ServiceUnavailable
 from ..host import hostname, is_alive, process_start
 from ..status import RunStatus
 from . import SCHEMA_VERSION
@@ -51,6 +51,14 @@ def clean_text(text: str | None) -> str | None:
     except UnicodeEncodeError:  # lone surrogates from a child's report
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def sqlite_trouble(path: str, exc: Exception) -> ServiceUnavailable:
+    """Return the error to raise for a SQLite error on the run log: DiskFull when its disk is full."""
+    import sqlite3
+
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return (DiskFull if full else ServiceUnavailable)(f"run log {path}: {exc}")
 
 
 def bounded(work: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -104,6 +112,17 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
                 upgrade(engine, locked=True)
             finally:
                 engine.dispose()
+
+
+def _rollback(conn: Any) -> None:
+    """End a transaction that failed; one that cannot even roll back is rolled back by SQLite on its next use."""
+    import sqlite3
+
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError:
+        pass
 
 
 class RunStore:
@@ -166,7 +185,7 @@ class RunStore:
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                raise sqlite_trouble(path, exc) from None
 
         def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
             conn.execute(f"PRAGMA busy_timeout = {HEARTBEAT_WAIT_MS}")
@@ -181,14 +200,16 @@ class RunStore:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.DatabaseError as exc:
-                    raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                    raise sqlite_trouble(path, exc) from None
                 try:
                     done = work(execute)
-                    conn.execute("COMMIT")
+                    conn.execute("COMMIT")  # may fail: the disk full, the WAL with no room to grow
                     return done
+                except sqlite3.DatabaseError as exc:
+                    _rollback(conn)
+                    raise sqlite_trouble(path, exc) from None
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
             finally:
                 conn.execute("PRAGMA busy_timeout = 60000")

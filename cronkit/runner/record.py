@@ -15,8 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_FAILED, CronkitError, UsageError
-from ..runlog.journal import JOURNAL_DIR, Op, commit, op
+from ..errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
+from ..runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
 from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 from ..status import RunStatus
@@ -43,6 +43,7 @@ class Record:
         self.pending: list[Op] = []  # attempts, written with the run's end
         self.journal: Path | None = None  # where the outcome waits when the run log did not take it
         self.trouble: str | None = None
+        self.nowhere: str | None = None  # why not even a journal took the outcome
         self.cancelled = lambda: False  # a signal came: stop long work at the end of the run
 
     def start(self) -> None:
@@ -91,11 +92,13 @@ class Record:
         if resolve and request.dead_letter_id is not None:
             ops.append(op("resolve", id=request.dead_letter_id, run_id=self.run_id, at=at))
         done = commit(self.store, ops, bound=facts.finish_retry, directory=facts.settings.home / JOURNAL_DIR,
-                      url=facts.settings.db_url, cancelled=self.cancelled)
+                      url=facts.settings.db_url, cancelled=self.cancelled, free=self.capture.discard,
+                      fallback=fallback_dir(facts.settings.task_log_dir))
         self.pending = []
         self.dead_letter_id = done.dead_letter_id
         self.journal = done.journal
         self.trouble = facts.redact(done.error) if done.error else None
+        self.nowhere = facts.redact(done.nowhere) if done.nowhere else None
 
     def fail(self, exc: BaseException) -> None:
         """Record a run that raised (call it while handling `exc`): never leave it `running`.
@@ -126,6 +129,10 @@ class Record:
         if self.journal is not None:
             summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
                         " recorded by the next cronkit command that opens the run log")
+        elif self.nowhere is not None:  # one line, and an exit code that says something went wrong
+            summary += (f"; the outcome could not be recorded: the run log did not take it ({self.trouble})"
+                        f" and no journal had room for it ({self.nowhere}); the run will show as lost")
+            exit_code = exit_code or EXIT_UNAVAILABLE
         return RunOutcome(exit_code, status.value, self.run_id, summary, result, self.elapsed_ms(),
                           dead_letter_id=self.dead_letter_id, error=self.error)
 

@@ -99,7 +99,7 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
     if not tasks:
         return {"runs": 0}
-    guard = LocalLock(settings.home / "locks", CATCHUP_LOCK)
+    guard = LocalLock(settings.lock_dir, CATCHUP_LOCK)
     try:
         guard.acquire(Holder.me(None))
     except LockHeld:
@@ -142,7 +142,7 @@ def _busy(settings: Settings, task: Any) -> str | None:
         return None
     from .locks import Holder, LocalLock, LockHeld, lease_key
 
-    local = LocalLock(settings.home / "locks", task.name)
+    local = LocalLock(settings.lock_dir, task.name)
     try:
         local.acquire(Holder.me(None))
         local.release()

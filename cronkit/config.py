@@ -46,6 +46,7 @@ DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing i
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
 LEASE_TTL_RANGE = (1.0, 86400.0)
+DEFAULT_DB_NAME = "cronkit.db"  # the run log's file in the home, by default
 DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log before journaling it
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
@@ -163,6 +164,20 @@ class Settings:
     @property
     def task_log_dir(self) -> Path:
         return self.log_dir / "cronkit"
+
+    @property
+    def lock_dir(self) -> Path:
+        """Return where the local singleton locks live: beside a SQLite run log, else in the home.
+
+        Every home whose run log is the same SQLite file takes the same locks (one singleton per
+        run log, not per home): `locks/` beside the default `cronkit.db`, `<name>.locks/` beside
+        any other file (two run logs in one directory keep apart), the symlinks resolved.
+        """
+        path = sqlite_path(self.db_url)
+        if path is None:
+            return self.home / "locks"
+        path = path.resolve()
+        return path.parent / ("locks" if path.name == DEFAULT_DB_NAME else f"{path.name}.locks")
 
     @property
     def lease_ttl_ms(self) -> int:
@@ -331,7 +346,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
     check_timezone("timezone", tz)
     return {
-        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
+        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / DEFAULT_DB_NAME}"),
         "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             from ..redisutil import connect
 
             client = connect(settings.redis_url, timeout=2.0)
-        report = unlock_task(client, settings.home / "locks", task, run_status, settings.lease_ttl)
+        report = unlock_task(client, settings.lock_dir, task, run_status, settings.lease_ttl)
         if json:
             print_json(report)
             return

@@ -54,7 +54,7 @@ class Pending(Generic[T]):
         except BaseException as exc:  # handed to the waiting thread
             self._error = exc
         finally:
-            self.elapsed = time.monotonic() - self._started
+            self.elapsed = max(0.0, time.monotonic() - self._started)  # a clock stepped back: 0, not negative
 
     def outcome(self, seconds: float, *, budget: float | None = None) -> T | BaseException:
         """Wait up to `seconds`; return the value, the exception the call raised, or NoAnswer.

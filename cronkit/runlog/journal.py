@@ -64,6 +64,8 @@ def op(kind: str, **params: Any) -> Op:
     for name in _TEXT:
         if isinstance(params.get(name), str):
             params[name] = clean_text(params[name])
+    if isinstance(params.get("duration_ms"), int):  # a clock stepped back is no negative duration
+        params["duration_ms"] = max(0, params["duration_ms"])
     return kind, params
 
 

@@ -138,6 +138,7 @@ class RunStore:
         # A run log over the network: a call can hang on a connection that stops answering, so the
         # run path bounds each one with a worker thread (`bounded`), which SQLite does not need.
         self.remote = remote
+        self.engine: Any = None  # the SQLAlchemy engine behind a run log opened with one
 
     @classmethod
     def open(cls, url: str) -> RunStore:
@@ -255,7 +256,9 @@ class RunStore:
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
-        return cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
+        store = cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
+        store.engine = engine
+        return store
 
     def sql(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Run one statement of plain SQL with named parameters (the notifications' queries)."""
@@ -307,7 +310,7 @@ class RunStore:
             " result = :result, output = :output WHERE id = :id",
             {
                 "id": run_id, "status": _word(status), "finished_at": finished_at,
-                "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
+                "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
                 "error": clean_text(error), "traceback": clean_text(traceback),
                 "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
                 "output": clean_text(output),

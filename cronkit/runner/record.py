@@ -137,7 +137,8 @@ class Record:
                           dead_letter_id=self.dead_letter_id, error=self.error)
 
     def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.t0) * 1000)
+        """Return the run's duration so far: never negative, even when the clock was stepped back."""
+        return max(0, int((time.monotonic() - self.t0) * 1000))
 
 
 def _json(params: Any) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .config import Settings
+from .config import Settings, sqlite_path
 from .registry import Registry
 from .runlog.writer import RunStore
 
@@ -161,7 +161,33 @@ def _busy(settings: Settings, task: Any) -> str | None:
             return None
         if holder is not None:
             return f"left for the next check: {task.name}: Redis lock held"
+    elif task.lock_scope == "global" and sqlite_path(settings.db_url) is None:
+        return _advisory_holder(settings, task.name)
     return None
+
+
+def _advisory_holder(settings: Settings, task: str) -> str | None:
+    """Return who holds the task's PostgreSQL advisory lock (a run on another host), None when it is free."""
+    from .locks import LockHeld
+    from .runlog.engines import create_engine_for
+
+    engine = create_engine_for(settings.db_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return None
+        from .pglock import AdvisoryLock  # SQLAlchemy is loaded already: the engine is PostgreSQL's
+
+        probe = AdvisoryLock(engine, task, 0)
+        try:
+            probe.acquire()
+        except LockHeld as held:
+            return f"left for the next check: {held}"
+        except Exception:  # noqa: BLE001 - the run itself decides what an unreachable run log means
+            return None
+        probe.release()
+        return None
+    finally:
+        engine.dispose()
 
 
 # --- notifications (issue 15): runs found lost raise `failure` --------------------------------

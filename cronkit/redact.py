@@ -74,7 +74,11 @@ class Redactor:
     """Replace known secret values and secret-looking patterns with `***`."""
 
     def __init__(self, known: Iterable[str] = ()) -> None:
-        values = sorted({v for v in known if v and len(v) >= MIN_KNOWN_VALUE}, key=len, reverse=True)
+        # A secret of several lines (a PEM key) is also known line by line: text cut at a line
+        # (an error's first line, a line-by-line reader) must not show one of them.
+        known = [v for v in known if v]
+        lines = [line.strip() for v in known if "\n" in v for line in v.splitlines()]
+        values = sorted({v for v in [*known, *lines] if len(v) >= MIN_KNOWN_VALUE}, key=len, reverse=True)
         self._known = re.compile("|".join(map(re.escape, values))) if values else None
         self.longest = len(values[0]) if values else 0  # a cut must see this far past itself
 

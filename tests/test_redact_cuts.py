@@ -154,6 +154,15 @@ def test_masked_keys_keep_every_value() -> None:
     assert out == {MASK: 1, f"{MASK} #2": 2, "plain": {MASK: [3]}}
 
 
+def test_a_secret_of_several_lines_is_known_line_by_line() -> None:
+    """Text cut at a line before it is redacted (an error's first line) shows no line of a PEM key."""
+    key = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----\n"
+    redact = Redactor.from_sources({"TLS_KEY": key})
+    first_lines = [redact(line) for line in key.splitlines()]
+    assert first_lines == [MASK] * 4
+    assert redact(f"loaded {key} ok") == f"loaded {MASK} ok"
+
+
 def test_a_secret_across_the_megabyte_cut_of_a_real_run(cronkit_env: dict[str, str], home: Path,
                                                         tmp_path: Path, run_process) -> None:  # type: ignore[no-untyped-def]
     """A line of 3 MiB with the task's API key astride each 1 MiB cut: the task log holds none of it."""

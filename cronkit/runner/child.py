@@ -30,12 +30,16 @@ def child_main(spec: AttemptSpec, result_w: int, life_r: int) -> NoReturn:
     in it.
     """
     code = 1
+    attempt_pid = os.getpid()
     try:
         try:
             report = _setup_and_attempt(spec, life_r)
         except BaseException as exc:  # noqa: BLE001 - the child must always report
             report = _failure(exc)
-        code = _send(result_w, _encode(report))
+        if os.getpid() != attempt_pid:  # a process the task forked returned from it: only the attempt reports
+            code = 0
+        else:
+            code = _send(result_w, _encode(report))
     except BaseException:  # noqa: BLE001 - even reporting failed: a last, fixed report
         try:
             _send(result_w, _LAST_WORD)

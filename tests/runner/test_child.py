@@ -19,6 +19,8 @@ from tests.conftest import CRONKIT, write_registry
 from tests.runhelpers import attempts, letters, runs
 
 TASKS = '''
+import math
+
 
 
 class Unshowable:
@@ -52,6 +54,16 @@ def selfish(ctx):
 @registry.task("* * * * *", name="nonfinite", environments=["*"])
 def nonfinite(ctx):
     return {"nan": math.nan, "inf": math.inf, "ninf": -math.inf, "list": [math.nan, 1.5]}
+
+
+@registry.task("* * * * *", name="forker", environments=["*"])
+def forker(ctx):
+    """Fork; the forked process returns from the task too, as a careless fork would."""
+    pid = os.fork()
+    if pid == 0:
+        return {"from": "the forked process"}
+    os.waitpid(pid, 0)
+    return {"from": "the attempt"}
 
 
 @registry.task("* * * * *", name="fine", environments=["*"])
@@ -94,6 +106,14 @@ def test_a_result_that_refers_to_itself_fails_with_a_dead_letter(env, home: Path
     (run,) = runs(home / "cronkit.db")
     assert run["status"] == "failed" and "could not be reported" in run["error"]
     assert len(letters(home / "cronkit.db")) == 1
+
+
+def test_a_process_the_task_forks_never_reports_nor_records(env, home: Path, run_process) -> None:  # type: ignore[no-untyped-def]
+    done = run_process("run", "forker", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert _strict(done.stdout)["result"] == {"from": "the attempt"}  # type: ignore[index]
+    (run,) = runs(home / "cronkit.db")
+    assert run["status"] == "succeeded" and len(attempts(home / "cronkit.db", run["id"])) == 1
 
 
 def test_three_failed_runs_leave_three_dead_letters(env, home: Path, run_process) -> None:  # type: ignore[no-untyped-def]

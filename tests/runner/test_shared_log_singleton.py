@@ -107,3 +107,27 @@ def test_a_released_postgresql_lock_lets_the_other_host_run(cronkit_env: dict[st
         done = _run(env, "hold")
         assert done.returncode == 0, done.stderr
     assert [r["status"] for r in runs_at(pg_url)] == ["succeeded"] * 3
+
+
+def test_catch_up_leaves_a_task_whose_advisory_lock_another_host_holds(pg_url: str, tmp_path: Path) -> None:
+    """`cronkit check` defers a missed slot while the task runs on another host, as it does for a Redis lease."""
+    from cronkit.check import _busy
+    from cronkit.config import load_settings
+    from cronkit.pglock import AdvisoryLock
+    from cronkit.registry import Registry
+    from cronkit.runlog.engines import create_engine_for
+    from cronkit.runlog.writer import RunStore
+
+    RunStore.open(pg_url).close()
+    settings = load_settings({"home": str(tmp_path / "h"), "db_url": pg_url}, environ={})
+    task = Registry().add("0 * * * *", "mod:func", name="hourly")
+    engine = create_engine_for(pg_url)
+    other_host = AdvisoryLock(engine, "hourly", 7)
+    try:
+        other_host.acquire()
+        busy = _busy(settings, task)
+        assert busy is not None and busy.startswith("left for the next check: hourly: PostgreSQL lock held")
+    finally:
+        other_host.release()
+        engine.dispose()
+    assert _busy(settings, task) is None

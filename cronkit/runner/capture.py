@@ -32,6 +32,7 @@ class Capture:
         self.home = home
         self.path: str | None = None
         self._waiting: list[str] = []
+        self._unwritten: list[str] = []  # notes the capture file had no room for: they go in the tail
 
     def open(self, run_id: int) -> str:
         """Create the capture file (0600, in a 0700 directory), write the notes that waited, return its path."""
@@ -52,12 +53,15 @@ class Capture:
             return
         from ..clock import now
 
-        stamp = now().isoformat(timespec="seconds")
+        line = f"cronkit: {now().isoformat(timespec='seconds')} {text}\n"
         try:
-            with open(self.path, "a", encoding="utf-8") as fh:  # O_APPEND: safe beside the task's writes
-                fh.write(f"cronkit: {stamp} {text}\n")
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)  # O_APPEND: safe beside the task
+            try:
+                _write(fd, line)
+            finally:
+                os.close(fd)
         except OSError:
-            pass
+            self._unwritten.append(line)
 
     def collect(self, redact: Redactor, log_dir: Path, header: str, *,
                 stop_by: float = float("inf"), cancelled: Callable[[], bool] = lambda: False) -> str | None:
@@ -66,7 +70,16 @@ class Capture:
         The copy goes a piece at a time, each cut where no secret crosses it (redactcut), and stops
         at `stop_by` (time.monotonic()), when `cancelled()` says a signal came, or when the log's
         disk is full, noting what it left out: in the log, and in the tail when the log has no room.
+        The notes the capture file had no room for end the tail.
         """
+        tail = self._collect(redact, log_dir, header, stop_by, cancelled)
+        if not self._unwritten:
+            return tail
+        notes, self._unwritten = redact("".join(self._unwritten)), []
+        return (tail or "") + ("" if not tail or tail.endswith("\n") else "\n") + notes
+
+    def _collect(self, redact: Redactor, log_dir: Path, header: str, stop_by: float,
+                 cancelled: Callable[[], bool]) -> str | None:
         if not self.path:
             return None
         log = log_dir / f"{self.task}.log"

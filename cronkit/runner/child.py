@@ -6,6 +6,8 @@ pipe, which decode_report() turns back into an AttemptResult on the runner's sid
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import signal
@@ -39,6 +41,8 @@ def child_main(spec: AttemptSpec, result_w: int, life_r: int) -> NoReturn:
         if os.getpid() != attempt_pid:  # a process the task forked returned from it: only the attempt reports
             code = 0
         else:
+            if _Output.dropped:
+                report["output_dropped"] = _Output.dropped
             code = _send(result_w, _encode(report))
     except BaseException:  # noqa: BLE001 - even reporting failed: a last, fixed report
         try:
@@ -152,13 +156,43 @@ def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
         return _failure(exc, transient=isinstance(exc, TransientError) or _is_transient(exc))
 
 
+class _Output(io.RawIOBase):
+    """Descriptor 1 or 2 for the task's Python code: what a full disk refuses is counted and dropped.
+
+    A full disk costs output, never the outcome: a print() to a capture file with no room left
+    must not fail the task. What was dropped is reported with the attempt and noted in the run's
+    output.
+    """
+
+    dropped = 0  # bytes, both streams together
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, data: Any) -> int:
+        size = len(memoryview(data))
+        try:
+            return os.write(self.fd, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            _Output.dropped += size
+            return size
+
+
 def _python_streams_to_fds() -> None:
     """Point sys.stdout and sys.stderr at descriptors 1 and 2, unbuffered, so output lands in order."""
-    import io
     import sys
 
-    sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0), write_through=True)
-    sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0), write_through=True)
+    sys.stdout = io.TextIOWrapper(_Output(1), write_through=True)
+    sys.stderr = io.TextIOWrapper(_Output(2), write_through=True)
 
 
 def _lifeline(life_r: int) -> None:
@@ -218,5 +252,6 @@ def decode_report(payload: bytes, status: int) -> AttemptResult:
         traceback=report.get("traceback"),
         result=report.get("result"),
         transient=bool(report.get("transient")),
+        output_dropped=int(report.get("output_dropped") or 0),
         exit_code=int(report.get("exit_code") or (EXIT_SIGTERM if kind == RunStatus.INTERRUPTED else EXIT_FAILED)),
     )

@@ -371,6 +371,9 @@ class RunPolicy:
             last = supervisor.attempt(AttemptSpec(call, number, output_path, deadline, self.facts.grace, kept))
             record.attempt(number, attempt_started, last.status,
                            self.facts.redact(last.error) if last.error else None)
+            if last.output_dropped:
+                self.capture.note(f"{last.output_dropped} bytes of the task's output were dropped (attempt {number}):"
+                                  " the disk of the capture file was full")
             if last.status != RunStatus.FAILED or not last.transient or number > task.retries:
                 break
             import random  # only a retry needs it: not imported on every cron tick

@@ -36,6 +36,9 @@ def chatty(ctx):
     """Print `lines` lines (a disk full under stdout is not the task's failure: it goes on)."""
     line = ("output line of a chatty task " * 4 + "\\n").encode()
     for _ in range(int(ctx.params.get("lines", "1"))):
+        if ctx.params.get("print"):
+            print(line.decode(), end="")  # no error to catch: a full disk costs output, not the outcome
+            continue
         try:
             os.write(1, line)
         except OSError:
@@ -122,6 +125,18 @@ def test_a_home_filled_by_the_run_output_is_given_back_and_the_run_recorded(env,
     (run,) = runs(small / "cronkit.db")
     assert run["status"] == "succeeded" and "output line of a chatty task" in run["output"]
     assert not os.listdir(small / "capture")
+
+
+def test_a_task_printing_to_a_full_home_does_not_fail(env, home: Path, tmp_path: Path, tmpfs) -> None:  # type: ignore[no-untyped-def]
+    small = tmpfs("smallhome", "4m")
+    env = {**env, "CRONKIT_HOME": str(small), "CRONKIT_LOG_DIR": str(tmp_path / "logs")}
+    done = _run(env, "--param", "lines=100000", "--param", "print=1", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = runs(small / "cronkit.db")
+    assert run["status"] == "succeeded"
+    note = run["output"].splitlines()[-1]
+    assert "bytes of the task's output were dropped (attempt 1)" in note, note
+    assert int(note.split("cronkit: ", 1)[1].split()[1]) > 0
 
 
 def test_a_home_full_at_the_commit_journals_the_outcome_beside_the_logs(env, home: Path, tmp_path: Path,

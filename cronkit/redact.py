@@ -115,19 +115,25 @@ class Redactor:
             text = _ASSIGNMENT.sub(_mask, text)
         return text
 
-    def spans(self, text: str, start: int = 0) -> list[tuple[int, int]]:
-        """Return where in `text[start:]` something would be masked: (begin, end) in `text`'s positions.
+    def spans(self, text: str, start: int = 0, stop: int | None = None) -> list[tuple[int, int]]:
+        """Return where in `text[start:stop]` something would be masked: (begin, end) in `text`'s positions.
 
         Each span reaches LOOKBEHIND characters before its match and LOOKAHEAD after, whatever
         pattern found it: a cut outside every span leaves each secret whole on one side, with what
         its pattern looks at around it.
         """
-        part = text[start:] if start else text
-        patterns = [_URL_PASSWORD, _URL_MAYBE_PASSWORD, _BEARER, _ASSIGNMENT]
-        if self._known is not None:
-            patterns.insert(0, self._known)
-        return [(max(0, start + m.start() - LOOKBEHIND), start + m.end() + LOOKAHEAD)
-                for pattern in patterns for m in pattern.finditer(part)]
+        stop = len(text) if stop is None else stop
+        part = text[start:stop] if start or stop < len(text) else text
+        patterns = [self._known] if self._known is not None else []
+        if "://" in part:  # the cheap checks of __call__: skip what cannot match
+            patterns += [_URL_PASSWORD, _URL_MAYBE_PASSWORD]
+        folded = part.casefold()
+        if any(word in folded for word in _BEARER_WORDS):
+            patterns.append(_BEARER)
+        if ("=" in part or ":" in part) and any(word in folded for word in _ASSIGNMENT_WORDS):
+            patterns.append(_ASSIGNMENT)
+        return [(max(0, m.start() - LOOKBEHIND), m.end() + LOOKAHEAD)
+                for pattern in patterns for m in pattern.finditer(text, start, stop)]
 
     def value(self, obj: object) -> object:
         """Redact every string inside a JSON-like value, the keys of its mappings at every depth too."""

@@ -39,27 +39,29 @@ def _back_out(cut: int, spans: list[tuple[int, int]], end: int) -> int:
     return cut
 
 
-def safe_cut(redactor: Redactor, text: str, limit: int) -> tuple[int, bool]:
-    """Return (where to cut `text`, whether the rest of `text` is one secret, to mask and skip to a blank).
+def safe_cut(redactor: Redactor, text: str, limit: int) -> tuple[int, int]:
+    """Return (where to cut `text`, where the text kept after the cut resumes).
 
-    `text` reaches at least `_reach(redactor)` past `limit`. The cut prefers the last line end
-    before `limit`, else `limit`, moved back before any secret crossing it. With no safe point
-    before, the cut moves forward past the secrets instead. A secret that runs to the window's end
-    is longer than the window: the cut goes before it, with the flag set.
+    `text` reaches at least `_reach(redactor)` past `limit`: the window. The cut prefers the last
+    line end before `limit`, else `limit`, moved back before any secret crossing it; the text
+    resumes at the cut. With no safe point before, the cut moves forward past the secrets instead.
+    A secret that runs to the window's end is longer than the window: the cut goes before it and
+    the text resumes at the window's end, the secret's start masked, its rest to be skipped up to a
+    blank.
     """
     newline = text.rfind("\n", 0, limit)
     wanted = newline + 1 if newline >= 0 else limit
-    end = len(text)
+    end = min(len(text), limit + _reach(redactor))  # the window: what lies further cannot matter
     low = max(0, limit - _reach(redactor))
-    spans = redactor.spans(text, low)
+    spans = redactor.spans(text, low, end)
     cut = _back_out(wanted, spans, end)
     if low and (cut - low <= redactor.longest + HEAD or not _BLANK.search(text, low + HEAD, cut + 1)):
         # A match starting before the window's low end could cross the cut: a known value, or a
         # pattern's secret, which holds no blank past its head. Look at the whole window.
-        spans = redactor.spans(text)
+        spans = redactor.spans(text, 0, end)
         cut = _back_out(wanted, spans, end)
     if cut > 0:
-        return cut, False
+        return cut, cut
     cut = wanted
     moved = True
     while moved:
@@ -67,9 +69,9 @@ def safe_cut(redactor: Redactor, text: str, limit: int) -> tuple[int, bool]:
         for begin, stop in spans:
             if begin < cut < stop:
                 if stop >= end:
-                    return _back_out(begin, spans, end), True
+                    return _back_out(begin, spans, end), end
                 cut, moved = stop, True
-    return cut, False
+    return cut, cut
 
 
 def skip_to_blank(text: str) -> tuple[str, bool]:
@@ -98,12 +100,13 @@ class PieceRedactor:
             return ""
         done: list[str] = []
         while len(self.pending) >= self.window:
-            cut, masked = safe_cut(self.redactor, self.pending, self.piece)
+            cut, resume = safe_cut(self.redactor, self.pending, self.piece)
             done.append(self.redactor(self.pending[:cut]))
-            self.pending = self.pending[cut:]
-            if masked:  # the rest of the window is one secret: what follows it too, up to a blank
+            self.pending = self.pending[resume:]
+            if resume > cut:  # the rest of the window is one secret: what follows it too, up to a blank
                 done.append(MASK)
-                self.pending, self.skipping = "", True
+                self.pending, found = skip_to_blank(self.pending)
+                self.skipping = not found
         return "".join(done)
 
     def close(self) -> str:

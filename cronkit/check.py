@@ -93,13 +93,13 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     check rather than recorded as skipped, which would count its slot as served.
     """
     from .catchup import plan, read_served, scheduled_from
-    from .locks import Holder, LocalLock, LockHeld
+    from .locks import Holder, LocalLock, LockHeld, lock_dir
     from .runlog.reader import RunLog
 
     tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
     if not tasks:
         return {"runs": 0}
-    guard = LocalLock(settings.lock_dir, CATCHUP_LOCK)
+    guard = LocalLock(lock_dir(settings), CATCHUP_LOCK)
     try:
         guard.acquire(Holder.me(None))
     except LockHeld:
@@ -140,9 +140,9 @@ def _busy(settings: Settings, task: Any) -> str | None:
     """Return who holds the task's lock (local flock, Redis lease), None when it is free."""
     if not task.singleton:
         return None
-    from .locks import Holder, LocalLock, LockHeld, lease_key
+    from .locks import Holder, LocalLock, LockHeld, lease_key, lock_dir
 
-    local = LocalLock(settings.lock_dir, task.name)
+    local = LocalLock(lock_dir(settings), task.name)
     try:
         local.acquire(Holder.me(None))
         local.release()

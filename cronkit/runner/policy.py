@@ -173,11 +173,11 @@ class RunPolicy:
         return f"slot {slot.isoformat()} is being served by run {run_id} on {holder.get('host')}"
 
     def _take_locks(self, signals: SignalWatch) -> RunOutcome | None:
-        from ..locks import Holder, LocalLock, LockHeld, RedisLease
+        from ..locks import Holder, LocalLock, LockHeld, RedisLease, lock_dir
 
         task = self.facts.task
         me = Holder.me(self.record.run_id)
-        local = LocalLock(self.facts.settings.lock_dir, task.name)
+        local = LocalLock(lock_dir(self.facts.settings), task.name)
         try:
             local.acquire(me)
         except LockHeld as held:

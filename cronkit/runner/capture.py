@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..payloads import seal, sealing
 from ..redact import Redactor
 from ..redactcut import PieceRedactor
 from ..runlog.leftover import OUTPUT_TAIL_BYTES, capture_path, redacted_tail
@@ -115,30 +116,30 @@ class Capture:
         try:
             with open(self.path, "rb") as raw:
                 size = os.fstat(raw.fileno()).st_size
-                _write(fd, header)
+                _log_write(fd, header)
                 while True:
                     if cancelled() or time.monotonic() >= stop_by:
                         why = "a signal came" if cancelled() else "the time for copying it ran out"
                         gap = "" if last == "\n" else "\n"
-                        _write(fd, f"{gap}cronkit: {size - copied} more bytes of output"
+                        _log_write(fd, f"{gap}cronkit: {size - copied} more bytes of output"
                                    f" not copied to this log ({why}); the run log keeps its tail\n")
                         return None
                     chunk = raw.read(COPY_PIECE)
                     text = pieces.feed(decode(chunk, final=not chunk)) + ("" if chunk else pieces.close())
                     if text:
-                        _write(fd, text)
+                        _log_write(fd, text)
                         last = text[-1]
                     copied = raw.tell() - len(pieces.pending.encode("utf-8", "replace"))
                     if not chunk:
                         break
                 if last != "\n":
-                    _write(fd, "\n")
+                    _log_write(fd, "\n")
         except OSError as exc:
             if exc.errno not in DISK_FULL:
                 return None
             note = _full_note(log, size - copied, exc)
             try:
-                _write(fd, "\n" + note)  # a line may still fit
+                _log_write(fd, "\n" + note)  # a line may still fit
             except OSError:
                 pass
             return note
@@ -164,12 +165,20 @@ def _append_log(path: Path, text: str) -> OSError | None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
         try:
-            _write(fd, text)
+            _log_write(fd, text)
         finally:
             os.close(fd)
     except OSError as exc:
         return exc if exc.errno in DISK_FULL else None
     return None
+
+
+def _log_write(fd: int, text: str) -> None:
+    """Write to a task's log file: as it is, or (encrypt_payloads) as one sealed line that
+    `cronkit logs` opens (a line per piece, so a reader can open the log from any line on)."""
+    if text and sealing():
+        text = (seal(text, "log") or "") + "\n"
+    _write(fd, text)
 
 
 def _write(fd: int, text: str) -> None:

@@ -78,6 +78,8 @@ ENV_VARS: dict[str, str] = {
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
+    # Runtime control (issue 28): the block's `cronkit check` reinstalls it when the registry's lines change.
+    "auto_sync": "CRONKIT_AUTO_SYNC",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -155,6 +157,7 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
+    auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -344,6 +347,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
+        "auto_sync": checked_flag("auto_sync", raw.get("auto_sync", False)),
     }
 
 

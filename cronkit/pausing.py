@@ -156,10 +156,17 @@ def pauses_of(reader: Any, now: datetime) -> dict[str, Pause]:
 
 
 def cli_origin() -> Origin:
-    """Return the origin of a pause typed at the CLI: the OS user running it."""
-    from .host import invoking_user
+    """Return the origin of a pause typed at the CLI: the OS user (the one sudo names, under sudo).
 
-    return Origin("cli", user=os.environ.get("SUDO_USER") or invoking_user())
+    As a manual run records its user: the login variables, then the password entry.
+    """
+    import getpass
+
+    try:
+        user = os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return Origin("cli", user=user)
 
 
 def keys_for(pauses: Mapping[str, Pause], task: str) -> dict[str, Any]:

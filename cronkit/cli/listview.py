@@ -53,9 +53,9 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
             "task": row["name"], "when": row["schedule_text"],
             "schedule": row["schedule"] if row["schedule"] == row["resolved_schedule"]
             else f"{row['schedule']} → {row['resolved_schedule']}",
-            "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
-            "here": ("[yellow]paused[/yellow]" if row["paused"] else "[green]yes[/green]") if row["enabled"]
-            else "[dim]no[/dim]",
+            "zone": row["timezone"], "environments": ", ".join(row["environments"]),
+            "next run": "[yellow]paused[/yellow]" if row["paused"] else nxt,
+            "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
         })
     print_table(f"{plural(len(rows), 'task')} · environment {environment}", columns, table_rows)
     out = console()

@@ -95,3 +95,7 @@ _pause.register(app)
 from . import secrets_cmd as _secrets_cmd  # noqa: E402
 
 _secrets_cmd.register(app)
+
+from . import migrate as _migrate  # noqa: E402
+
+_migrate.register(app)

@@ -117,9 +117,11 @@ def test_while_paused_cron_skips_by_hand_refuses_and_the_pause_ends_by_itself(ho
     ]  # the refused start by hand recorded nothing
 
 
-def test_a_pause_in_a_shared_run_log_holds_on_every_host(cronkit_env: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_pause_in_a_shared_run_log_holds_on_every_host(cronkit_env: dict[str, str], tmp_path: Path, backend: str,
+                                                         request: pytest.FixtureRequest) -> None:
     registry = write_registry(tmp_path / "pausetasks.py", HOURLY)
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    url = f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite" else str(request.getfixturevalue("pg_url"))
     web1 = Host(cronkit_env, tmp_path / "h1", registry, url, "web-1")
     web2 = Host(cronkit_env, tmp_path / "h2", registry, url, "web-2")
     assert web1.cli("pause", "hourly", now="2026-11-20T09:00:00Z").returncode == 0  # until resumed
@@ -134,8 +136,8 @@ def test_a_pause_in_a_shared_run_log_holds_on_every_host(cronkit_env: dict[str, 
     assert "paused: hourly by alice until resumed" in text
     assert web2.cli("resume", "hourly", now="2026-11-20T10:30:00Z").returncode == 0
     assert web1.cli("run", "hourly", "--trigger", "cron", now="2026-11-20T11:00:05Z").returncode == 0
-    hosts = rows(tmp_path / "shared.db", "SELECT host, status FROM runs ORDER BY id")
-    assert hosts == [("web-2", "skipped"), ("web-1", "succeeded")]
+    history = json.loads(web1.cli("history", "hourly", "--json", now="2026-11-20T11:01:00Z").stdout)
+    assert [(r["host"], r["status"]) for r in reversed(history)] == [("web-2", "skipped"), ("web-1", "succeeded")]
 
 
 def test_check_does_not_catch_up_a_pause_and_explain_says_paused(host: Host, tmp_path: Path) -> None:

@@ -72,6 +72,10 @@ from . import crontab as _crontab  # noqa: E402
 
 _crontab.register(app)
 
+from . import adopt as _adopt  # noqa: E402
+
+_adopt.register(app)
+
 from . import check as _check  # noqa: E402
 
 _check.register(app)

@@ -51,7 +51,13 @@ class Pause:
         return cls(str(row[0]), row[1], str(row[2]), str(row[3]), row[4], row[5], row[6])
 
     def in_force(self, now_ms: int) -> bool:
-        return self.paused_at <= now_ms and (self.ended_at is None or self.ended_at > now_ms)
+        """Tell whether an instant falls inside the pause (a slot there was paused, not missed)."""
+        return self.paused_at <= now_ms and not self.ended(now_ms)
+
+    def ended(self, now_ms: int) -> bool:
+        """Tell whether the pause is over at `now_ms`. A task's latest pause holds until then, even
+        where this host's clock is behind the one that wrote it."""
+        return self.ended_at is not None and self.ended_at <= now_ms
 
     def describe(self) -> str:
         """Say who paused the task, until when and why, in one line (the skip reason of a run)."""
@@ -80,13 +86,13 @@ def current_pause(execute: Execute, task: str, now_ms: int) -> Pause | None:
     if not rows:
         return None
     pause = Pause.from_row(rows[0])
-    return pause if pause.in_force(now_ms) else None
+    return None if pause.ended(now_ms) else pause
 
 
 def current_pauses(execute: Execute, now_ms: int) -> dict[str, Pause]:
     """Return every pause in force at `now_ms`, by task."""
     found = (Pause.from_row(row) for row in execute(PAUSES_IN_FORCE, {"now": now_ms}))
-    return {p.task: p for p in found if p.in_force(now_ms)}
+    return {p.task: p for p in found if not p.ended(now_ms)}
 
 
 def pauses_between(execute: Execute, task: str, first_ms: int, last_ms: int) -> list[Pause]:

@@ -128,6 +128,7 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False),  # sha256 hex of the whole token
     Column("scope", String(16), nullable=False),
     Column("task_pattern", String(255)),
+    Column("env_pattern", String(255)),  # version 8: the environments a token is limited to
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("last_used_at", BigInteger),
@@ -234,7 +235,13 @@ def _add_ended_sessions(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-# Version 8 (issue 28): pauses of a task (`cronkit pause`), one row per pause, kept as history so
+def _add_token_environments(conn: Connection) -> None:
+    """Version 8 (issue 31): api_tokens.env_pattern, the environments a token's role is limited to."""
+    if "env_pattern" not in {c["name"] for c in inspect(conn).get_columns("api_tokens")}:
+        conn.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN env_pattern VARCHAR(255)")
+
+
+# Version 9 (issue 28): pauses of a task (`cronkit pause`), one row per pause, kept as history so
 # that the slots inside a past pause are not counted missed. `ended_at` is when the pause ends or
 # ended: its `until` when it has one, the resume's time once resumed (None: until resumed). Only a
 # task's latest row can be in force; the run path reads that one row by ix_pauses_task_id.
@@ -270,6 +277,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_letter_claims,
     _add_trigger_index,
     _add_ended_sessions,
+    _add_token_environments,
     _add_pauses,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION

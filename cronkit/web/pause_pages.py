@@ -29,13 +29,13 @@ async def _act(request: Request, session: Session, action: str) -> Response:
     form = await _form(request)
     if not session.check_csrf(form.get("csrf")):
         return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
-    if name not in service.registry:
+    if name not in service.registry or not session.token.sees(name, service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     remote, agent = request.client.host if request.client else None, request.headers.get("user-agent")
-    if not session.token.may_trigger(name):
+    if not session.token.may_trigger(name, service.settings.environment):
         await run_in_threadpool(_refused, service, session.token.name, remote, agent, action, name,
                                 f"dashboard: token may not {action} this task")
-        return _forbidden(request, f"Token {session.token.name} (scope {session.token.scope}) may not {action} {name}.")
+        return _forbidden(request, f"Token {session.token.name} (role {session.token.role}) may not {action} {name}.")
     asked: dict[str, str | None] = {}
     if action == "pause":
         asked = {"for": form.get("for", "").strip() or None, "until": form.get("until", "").strip() or None,

@@ -1,7 +1,7 @@
 """Pause and resume over HTTP (SPEC 15): `POST /api/v1/tasks/{name}/pause` and `.../resume`.
 
-The same authorisation as a trigger (the `trigger` scope and the token's task pattern; roles map
-it to `operator`), the same library as the CLI (cronkit.pausing), and an audit row for every
+The same authorisation as a trigger (the `operator` role, within the token's tasks and
+environments), the same library as the CLI (cronkit.pausing), and an audit row for every
 answer: the pause or resume itself (written with it), or the refusal.
 """
 
@@ -75,15 +75,16 @@ async def _pause_or_resume(request: Request, action: str) -> Response:
     try:
         info = await _who(request)
         fields["token_name"] = info.name
-        # The trigger route's check: roles (SPEC 18) map it to `operator`.
+        # The trigger route's checks: the `operator` role (SPEC 18), within the token's tasks and environments.
         if not info.allows("trigger"):
-            raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
+            raise Problem(403, "scope", f"token {info.name} has role {info.role}; this needs operator")
         asked = parse_pause(await read_body(request), action)
         fields["params"] = {k: v for k, v in asked.items() if v is not None} or None
         if name not in service.registry:
             raise _unknown_task(service, name)
-        if not info.may_trigger(name):
-            raise Problem(403, "task-not-allowed", f"token {info.name} may act on {info.task_pattern} only", task=name)
+        if not info.may_trigger(name, service.settings.environment):
+            limits = ", ".join([*info.globs, *(f"environment {env}" for env in info.envs)])
+            raise Problem(403, "task-not-allowed", f"token {info.name} may {action} {limits} only", task=name)
         origin = Origin("api", token=info.name, remote_addr=remote, user_agent=request.headers.get("user-agent"))
         row = await run_in_threadpool(act, service, action, name, asked, origin)
     except Problem as problem:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from ..conftest import CRONKIT
-from .serverkit import Setup, csrf_of, is_problem
+from .serverkit import Setup, csrf_of, is_problem, make_token
 from .test_dashboard_browser import ARTIFACTS, _wait, browser  # noqa: F401 - `browser` is a fixture
 
 pytestmark = pytest.mark.slow
@@ -26,6 +26,8 @@ PAUSE_KEYS = ("paused", "paused_until", "paused_by", "pause_reason")
 
 
 class PauseSetup(Setup):
+    limited = ""  # an operator token limited to the task `slow`
+
     def cli_at(self, now: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `cronkit ARGS` on the server's home with the clock pinned at `now`."""
         return subprocess.run([CRONKIT, *args], env={**self.env, "CRONKIT_NOW": now}, cwd=self.root,
@@ -35,6 +37,7 @@ class PauseSetup(Setup):
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PauseSetup]:
     made = PauseSetup(tmp_path_factory.mktemp("pause"))
+    made.limited = make_token(made.env, made.root, "slow-only", "trigger", "--task", "slow")
     yield made
     made.server.stop()
 
@@ -93,15 +96,17 @@ def test_api_pause_is_obeyed_by_cron_and_triggers_then_resume(setup: PauseSetup)
     (None, "/api/v1/tasks/quick/pause", {}, 401, "token-missing"),
     ("read", "/api/v1/tasks/quick/pause", {}, 403, "scope"),
     ("trigger", "/api/v1/tasks/nope/pause", {}, 404, "unknown-task"),
+    ("limited", "/api/v1/tasks/quick/pause", {"for": "1h"}, 403, "task-not-allowed"),
+    ("limited", "/api/v1/tasks/quick/resume", {}, 403, "task-not-allowed"),
     ("trigger", "/api/v1/tasks/quick/pause", {"for": "2h", "until": "14:00"}, 422, "invalid-pause"),
     ("trigger", "/api/v1/tasks/quick/pause", {"for": 7200}, 422, "invalid-body"),
     ("trigger", "/api/v1/tasks/quick/pause", {"forever": True}, 422, "invalid-body"),
     ("trigger", "/api/v1/tasks/quick/pause", {"until": "2000-01-01T00:00Z"}, 422, "invalid-pause"),
     ("trigger", "/api/v1/tasks/quick/resume", {"reason": "x"}, 422, "invalid-body"),
 ])
-def test_api_refusals_are_problems_and_audited(setup: Setup, token: str | None, path: str, body: dict[str, Any],
+def test_api_refusals_are_problems_and_audited(setup: PauseSetup, token: str | None, path: str, body: dict[str, Any],
                                                status: int, kind: str) -> None:
-    key = {"read": setup.read, "trigger": setup.trigger}.get(token or "")
+    key = {"read": setup.read, "trigger": setup.trigger, "limited": setup.limited}.get(token or "")
     before = setup.sql("SELECT count(*) FROM audit")[0][0]
     pauses = setup.sql("SELECT count(*), count(resumed_by) FROM pauses")
     with setup.server.client(key) as api:

@@ -85,10 +85,19 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
 # --- auto_sync (issue 28): the block follows the registry ---------------------------------------
 
 def _sync(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
-    """Reinstall the block when the registry renders other lines and auto_sync is on; else report drift."""
-    from .cronfile.autosync import sync_block
+    """Reinstall the block when the registry renders other lines and auto_sync is on; else report drift.
 
-    return sync_block(settings, registry, store, now)
+    With auto_sync off this duty only looks: a crontab it cannot read is said, not a failed check.
+    """
+    from .cronfile.autosync import sync_block
+    from .errors import CronkitError
+
+    if settings.auto_sync:
+        return sync_block(settings, registry, store, now)
+    try:
+        return sync_block(settings, registry, store, now)
+    except CronkitError as exc:
+        return {"state": "unknown", "auto_sync": False, "error": str(exc).splitlines()[0]}
 
 
 # --- catch-up (issue 16) ------------------------------------------------------------------------

@@ -162,3 +162,23 @@ def test_the_block_gets_its_check_line_when_auto_sync_is_on(tmp_path: Path, cron
                                                              auto_sync: bool) -> None:
     block = Block(tmp_path, cronkit_env, auto_sync=auto_sync)
     assert (f"--config {block.run_config} check" in block.file.read_text()) is auto_sync
+
+
+@pytest.mark.parametrize("auto_sync", [True, False])
+def test_a_block_it_cannot_read_fails_only_a_check_that_syncs(tmp_path: Path, cronkit_env: dict[str, str],
+                                                              auto_sync: bool) -> None:
+    block = Block(tmp_path, cronkit_env, auto_sync=auto_sync)
+    broken = block.file.read_text().replace(f"# END cronkit:{BLOCK}\n", "")  # markers that do not pair up
+    block.file.write_text(broken)
+    write_registry(block.registry, SECOND)
+    checked = block.check("--json")
+    assert block.file.read_text() == broken  # left untouched
+    sync = json.loads(checked.stdout)["duties"].get("sync")
+    if auto_sync:
+        assert checked.returncode == 1 and "sync" in json.loads(checked.stdout)["errors"]
+        plain = block.check()
+        assert plain.returncode == 1 and plain.stderr.startswith("cronkit: check: sync: ")
+        assert len(plain.stderr.splitlines()) == 1 and "Traceback" not in plain.stderr
+    else:
+        assert checked.returncode == 0, checked.stderr
+        assert sync["state"] == "unknown" and sync["error"]

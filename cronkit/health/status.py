@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
+from ..payloads import reveal
 from ..registry import Registry, Task
 from ..runlog.pauses import Pause, current_pauses, pause_keys
 from ..runlog.queries import (
@@ -75,7 +76,7 @@ class RunSummary:
             "started_at": instant_iso(self.started_at),
             "finished_at": instant_iso(self.finished_at),
             "duration_ms": self.duration_ms,
-            "error": self.error,
+            "error": reveal(self.error, "error"),
         }
 
 

@@ -24,7 +24,7 @@ from cronkit.runlog import SCHEMA_VERSION, totals
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.journal import apply_journal, op, record_outcome, write_journal
 from cronkit.runlog.reader import RunLog
-from cronkit.runlog.schema import MIGRATIONS
+from cronkit.runlog.schema import MIGRATIONS, upgrade
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 
@@ -172,6 +172,7 @@ def test_the_migration_fills_the_totals_on_postgresql(pg_url: str) -> None:
             "INSERT INTO runs (task, status, \"trigger\", started_at, finished_at, duration_ms, attempts, host, pid,"
             " dry_run) SELECT 't' || (i % 3), CASE WHEN i % 4 = 0 THEN 'failed' ELSE 'succeeded' END, 'cron',"
             " i, i + 10, (i * 97) % 5000, 1, 'h', 1, false FROM generate_series(1, 500) AS i"))
+    assert upgrade(engine, migrate=True) == 7  # `cronkit migrate`: PostgreSQL is migrated when asked
     engine.dispose()
     store = RunStore.open(pg_url)
     assert stored(store) == expected(store) and len(stored(store)) == 3

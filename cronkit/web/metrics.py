@@ -67,7 +67,9 @@ class RunLogCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         at = now()
-        self.judge_missed(at)
+        if time.monotonic() - self._judged_at >= STATUS_MAX_AGE and not self._judging.locked():
+            # In the background: judging every task's recent slots must not hold up this scrape.
+            threading.Thread(target=self.judge_missed, args=(at,), name="cronkit-missed", daemon=True).start()
         report = self.status()
         states = {t.name: t for t in report.tasks} if report is not None else {}
         names = [t.name for t in self.registry]

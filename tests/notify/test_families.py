@@ -26,9 +26,9 @@ from tests.conftest import need
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-def both_exports(tmp_path: Path) -> tuple[str, str]:
+def both_exports(tmp_path: Path, url: str | None = None) -> tuple[str, str]:
     """Record a few runs of two tasks; return alpha's .prom file and a /metrics scrape of the same log."""
-    url = f"sqlite:///{tmp_path / 'runlog.db'}"
+    url = url or f"sqlite:///{tmp_path / 'runlog.db'}"
     settings = load_settings(options={"db_url": url, "home": str(tmp_path / "home")}, environ={})
     registry = Registry()
     for name in ("alpha", "beta"):
@@ -70,8 +70,10 @@ def test_the_prom_file_and_metrics_agree_family_by_family(tmp_path: Path) -> Non
     assert les == {*(f"{b:g}" for b in BUCKETS), "+Inf"} and "1" in les and "0.5" in les
 
 
-def test_counters_are_exported_at_zero_and_running_is_a_gauge(tmp_path: Path) -> None:
-    prom, scraped = both_exports(tmp_path)
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_counters_are_exported_at_zero_and_running_is_a_gauge(tmp_path: Path, database: str,
+                                                              request: pytest.FixtureRequest) -> None:
+    prom, scraped = both_exports(tmp_path, request.getfixturevalue("pg_url") if database == "postgresql" else None)
     for text, task in ((prom, "alpha"), (scraped, "alpha"), (scraped, "beta")):
         found = samples(text, task)
         statuses = {dict(labels)["status"]: value for (name, labels), value in found.items()

@@ -129,6 +129,7 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False),  # sha256 hex of the whole token
     Column("scope", String(16), nullable=False),
     Column("task_pattern", String(255)),
+    Column("env_pattern", String(255)),  # version 8: the environments a token is limited to
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("last_used_at", BigInteger),
@@ -235,7 +236,11 @@ def _add_ended_sessions(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-# Version 8 (issue 24): run_totals, the counters that only grow (runs per final status, the duration
+def _add_token_environments(conn: Connection) -> None:
+    """Version 8 (issue 31): api_tokens.env_pattern, the environments a token's role is limited to."""
+    if "env_pattern" not in {c["name"] for c in inspect(conn).get_columns("api_tokens")}:
+        conn.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN env_pattern VARCHAR(255)")
+# Version 9 (issue 24): run_totals, the counters that only grow (runs per final status, the duration
 # histogram, missed slots), one row per task, kept by the statement that ends a run (runlog/totals.py).
 # The `.prom` files and `/metrics` read them in O(1) instead of aggregating every run of a task.
 run_totals = Table(
@@ -271,6 +276,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_letter_claims,
     _add_trigger_index,
     _add_ended_sessions,
+    _add_token_environments,
     _add_run_totals,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION

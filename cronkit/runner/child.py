@@ -39,7 +39,12 @@ def child_main(spec: AttemptSpec, result_w: int, life_r: int) -> NoReturn:
         os.dup2(out, 2)
         os.close(out)
         os.close(devnull)
-        report = _attempt(spec, life_r)
+        if spec.call.task.command is not None:
+            from .command import run_command  # only a command task needs it
+
+            report = run_command(spec, lambda: _lifeline(life_r))
+        else:
+            report = _attempt(spec, life_r)
     except BaseException as exc:  # noqa: BLE001 - the child must always report
         report = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tb.format_exc()}
     try:

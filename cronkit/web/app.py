@@ -232,8 +232,7 @@ def _small_page_caches(engine: Engine) -> None:
 
 def _warm(service: Service, collector: Any) -> None:
     with contextlib.suppress(Exception):
-        with service.engine.connect() as conn:
-            collector.totals.read(conn)
+        list(collector.collect())  # the first scrape's intervals and SQL statements, ready
     with contextlib.suppress(Exception):
         service.status.get(30.0)
 

@@ -30,6 +30,7 @@ from ..runlog.pauses import current_pause
 from ..runlog.reader import execute_on
 from ..runlog.schema import audit, idempotency_keys, runs
 from ..runlog.times import now_ms
+from ..runlog.totals import ADD_RUN
 from ..runlog.writer import RunStore
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
@@ -191,8 +192,11 @@ class Launcher:
     def _not_started(self, req: TriggerRequest, caller: Caller, run_id: int, error: str) -> Answer:
         at = now_ms()
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(
-                status=RunStatus.FAILED.value, finished_at=at, duration_ms=0, exit_code=69, error=error))
+            ended = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                                 .values(status=RunStatus.FAILED.value, finished_at=at, duration_ms=0, exit_code=69,
+                                         error=error))
+            if ended.rowcount:
+                conn.execute(text(ADD_RUN), {"id": run_id})  # in the same transaction, as every run's end
             conn.execute(update(audit).where(audit.c.run_id == run_id, audit.c.action == "trigger")
                          .values(result="not_started", status_code=503, detail=error))
             conn.execute(idempotency_keys.delete().where(idempotency_keys.c.token_name == (caller.token_name or ""),

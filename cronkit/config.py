@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
-DEFAULT_REGISTRY = "cronkit.tasks"
+DEMO_REGISTRY = "cronkit.tasks"  # `cronkit demo ...` only: every other command needs a registry set
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
@@ -110,7 +110,7 @@ class Settings:
     app_db_url: str
     redis_url: str | None
     environment: str
-    registry: str
+    registry: str | None  # None: not configured, an error for every command but `cronkit demo`
     log_dir: Path
     reports_dir: Path
     timezone: str
@@ -335,7 +335,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,
-        "registry": raw.text("registry") or DEFAULT_REGISTRY,
+        "registry": raw.text("registry"),
         "registry_path": raw.directory("registry_path", Path()) if raw.text("registry_path") else None,
         "log_dir": raw.directory("log_dir", home / "logs"),
         "reports_dir": raw.directory("reports_dir", home / "reports"),

@@ -8,9 +8,32 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import CronkitError, RegistryError
+from .errors import ConfigError, CronkitError, RegistryError
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+NO_REGISTRY = ("no task registry configured: set CRONKIT_TASKS (pkg.module, pkg.module:attr or file.py),"
+               " --tasks, or `registry` in cronkit.toml (`cronkit demo run` tries the built-in tasks)")
+
+
+def configured_registry(settings: Settings) -> str:
+    """Return the registry the settings name; ConfigError (exit 78) naming CRONKIT_TASKS when none does.
+
+    No registry is never the built-in demo's: `install` would put the demo tasks into the user's
+    crontab. Only `cronkit demo ...` names `cronkit.tasks` itself.
+    """
+    if settings.registry is None:
+        raise ConfigError(NO_REGISTRY)
+    return settings.registry
+
+
+def load_configured(settings: Settings) -> Registry:
+    """Load the registry the settings name (configured_registry), from their registry_path."""
+    return load_registry(configured_registry(settings), settings.registry_path)
 
 
 def load_registry(spec: str, path: Path | str | None = None) -> Registry:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
+from ..registry_loader import configured_registry
 from .state import CliState
 from .tables import (
     console,
@@ -164,6 +165,7 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     from ..health.verdict import health_report
 
     settings = state.settings()  # bad settings: no check can run (exit 78)
+    configured_registry(settings)  # none configured: a usage of cronkit to fix (exit 78), not a verdict
     try:
         registry = state.registry()
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..registry_loader import configured_registry
 from .common import get_registry, get_settings
 
 RENDER_TARGETS = ("user", "cron.d", "kubernetes", "systemd", "serve-unit")
@@ -102,7 +103,7 @@ def install(ctx: typer.Context, target: str, output: Path | None, user_units: bo
         raise UsageError("--target serve-unit: render it (cronkit render --target serve-unit --output DIR) "
                          "and enable it with systemctl")
     settings, registry = get_settings(ctx), get_registry(ctx)
-    install_id = registry.id or settings.registry
+    install_id = registry.id or configured_registry(settings)
     files = _files(ctx, target, executable)
     if not files:
         print(f"environment {settings.environment} schedules no task", file=sys.stderr)
@@ -158,7 +159,7 @@ def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: P
         raise UsageError(f"--target serve-unit: cronkit does not install it; run systemctl disable --now "
                          f"{settings.systemd.unit_prefix}serve.service and delete its unit file")
     if install_id is None:
-        install_id = get_registry(ctx).id or settings.registry
+        install_id = get_registry(ctx).id or configured_registry(settings)
     if target == "kubernetes":
         if unit_dir is not None or user_units:
             raise UsageError("--unit-dir and --user: only for --target systemd")

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Registry, Task
+from ..registry_loader import configured_registry
 from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
@@ -112,7 +113,7 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
             "superset of the task's days; cronkit run skips the starts that are not slots")
     env: list[dict[str, Any]] = [
         {"name": "CRONKIT_ENV", "value": settings.environment},
-        {"name": "CRONKIT_TASKS", "value": settings.registry},
+        {"name": "CRONKIT_TASKS", "value": configured_registry(settings)},
         # The project's directory in the image, looked in first, as registry_path is on a cron host.
         *([{"name": "CRONKIT_TASKS_PATH", "value": k8s.working_dir}] if k8s.working_dir else []),
         {"name": "CRONKIT_TIMEZONE", "value": settings.timezone},
@@ -197,7 +198,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
         file_name = f"{document['metadata']['name']}.yaml"
         if file_name in files:
             raise ConfigError(f"task {task.name}: its CronJob name {file_name[:-5]!r} is taken by another task")
-        header = (f"{rendered_by(registry.id or settings.registry, settings.environment)}: task {task.name}. "
+        header = (f"{rendered_by(registry.id or configured_registry(settings), settings.environment)}: task {task.name}. "
                   "Edits are overwritten.\n")
         files[file_name] = header + to_yaml(document)
     return files
@@ -210,11 +211,11 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
 
     if settings.kubernetes.working_dir is not None:
         return None
-    spec, root = registry_location(registry, settings.registry)
+    spec, root = registry_location(registry, configured_registry(settings))
     where = str(Path(spec).parent) if spec.startswith("/") else root
     if where is None:
         return None
-    return (f"registry {settings.registry} is found in {where} on this host; the pods find it only if the image "
+    return (f"registry {configured_registry(settings)} is found in {where} on this host; the pods find it only if the image "
             f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
             "[kubernetes] working_dir")
 

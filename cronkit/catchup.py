@@ -36,6 +36,7 @@ from .runlog.times import to_ms
 EXPLAIN_MAX_SLOTS = 200
 
 RAN, CATCH_UP, SKIPPED, PENDING = "ran", "catch up", "skipped", "pending"
+START_FAILED = "failed"  # cron started it, but the start failed before a run was recorded
 BEFORE_INSTALL = "missed before the task was installed"
 
 
@@ -54,7 +55,7 @@ class SlotVerdict:
 
     task: str
     slot: datetime
-    verdict: str  # RAN, CATCH_UP, SKIPPED or PENDING
+    verdict: str  # RAN, CATCH_UP, SKIPPED, PENDING or START_FAILED
     reason: str
     run: Served | None = None
 
@@ -239,7 +240,9 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 
 
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
-    """Return `explain_window` for a task with the facts read from the run log and install record."""
+    """Return `explain_window` for a task with the facts read from the run log, the install record
+    and the block's start-failure record."""
+    from .health.status import start_failure
     from .runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)
@@ -258,7 +261,33 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
         first = f"missed before its first cron run ({began + INSTALL_SETTLE:%Y-%m-%d %H:%M}Z)"
         explained = replace(explained, verdicts=[
             replace(v, reason=first) if v.reason.startswith(BEFORE_INSTALL) else v for v in explained.verdicts])
-    return explained
+    return with_start_failure(explained, task, start_failure(settings))
+
+
+def with_start_failure(explained: Explained, task: Task, failure: Mapping[str, Any] | None) -> Explained:
+    """Label the slots whose cron start failed before a run was recorded (the registry did not
+    import, the settings were invalid), from the block's start-failure record: such a slot is not
+    "pending" within its grace. The record keeps the block's latest failed start: a slot with no
+    run before it is labelled; one past its grace keeps its catch-up verdict, with the cause."""
+    try:
+        at = datetime.fromisoformat(str(failure["at"])) if failure else None
+    except (KeyError, ValueError):
+        at = None
+    if failure is None or at is None or at.tzinfo is None:
+        return explained
+    started = failure.get("task")
+    own = started == task.name
+    said = (f"cron's start at {at:%Y-%m-%d %H:%M}Z failed before a run was recorded" if own else
+            f"the block's cron starts fail (latest: {started} at {at:%Y-%m-%d %H:%M}Z)") + f": {failure.get('error')}"
+    grace = timedelta(seconds=task.grace)
+    verdicts = []
+    for v in explained.verdicts:
+        if v.run is None and v.slot <= at and v.verdict == PENDING:
+            v = replace(v, verdict=START_FAILED, reason=said)
+        elif v.run is None and own and v.slot <= at < v.slot + grace and v.verdict in (CATCH_UP, SKIPPED):
+            v = replace(v, reason=f"{said}; {v.reason}")
+        verdicts.append(v)
+    return replace(explained, verdicts=verdicts)
 
 
 @dataclass(frozen=True)
@@ -292,6 +321,6 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PENDING", "RAN", "SKIPPED", "CatchUp", "Explained", "Fold", "Served",
+__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PENDING", "RAN", "SKIPPED", "START_FAILED", "CatchUp", "Explained", "Fold", "Served",
            "SlotVerdict", "explain", "explain_from_log", "explain_window", "fold", "plan",
            "read_served", "window_start"]

@@ -92,6 +92,9 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
+    # Environments this project uses besides those its tasks declare (issue 26): `install` and
+    # `render` refuse any other (a typo would empty the block). Not needed by the runs.
+    "environments": "CRONKIT_ENVIRONMENTS",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
@@ -155,6 +158,7 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
+    environments: tuple[str, ...] = ()  # known besides the tasks' own (issue 26)
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -358,9 +362,26 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "cron_d": raw.directory("cron_d", DEFAULT_CRON_D),
         "debug": checked_flag("debug", raw.get("debug", False)),
         "finish_retry": checked_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
+        "environments": checked_environments(raw.get("environments")),
         "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
     }
+
+
+def checked_environments(value: Any) -> tuple[str, ...]:
+    """Read the `environments` setting: a TOML list of names, or names separated by commas."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        names = [item.strip() for item in value]
+    else:
+        raise ConfigError("environments: must be a list of environment names")
+    for name in names:
+        if not _ENV_NAME.fullmatch(name):
+            raise ConfigError(f"environments: {name!r} is not a lowercase name")
+    return tuple(dict.fromkeys(names))
 
 
 def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:

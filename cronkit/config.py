@@ -201,9 +201,11 @@ def find_config_file(option: str | None, environ: Mapping[str, str]) -> Path | N
     explicit = option or environ.get("CRONKIT_CONFIG")
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"config: {path} is a directory, not a TOML file")
+        if not path.exists():
             raise ConfigError(f"config: file not found: {path}")
-        return path.resolve()
+        return path.resolve()  # a file, or what reads as one: `--config /dev/null` is an empty config
     local = Path(CONFIG_FILE_NAME)
     return local.resolve() if local.is_file() else None
 

@@ -32,6 +32,7 @@ from .health.missed import (
 )
 from .registry import Task
 from .runlog.times import to_ms
+from .runner.slots import LATE_REACH
 
 EXPLAIN_MAX_SLOTS = 200
 
@@ -265,10 +266,12 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
 
 
 def with_start_failure(explained: Explained, task: Task, failure: Mapping[str, Any] | None) -> Explained:
-    """Label the slots whose cron start failed before a run was recorded (the registry did not
-    import, the settings were invalid), from the block's start-failure record: such a slot is not
-    "pending" within its grace. The record keeps the block's latest failed start: a slot with no
-    run before it is labelled; one past its grace keeps its catch-up verdict, with the cause."""
+    """Label the slot whose cron start failed before a run was recorded (the registry did not
+    import, the settings were invalid), from the block's start-failure record, which keeps the
+    block's latest failed start: the latest slot at or before it (the one that start served, as
+    runner.slots chooses), for this task's start, or in the same minute, for another task's. Such
+    a slot is `failed`, not "pending" within its grace; one past its grace keeps its catch-up
+    verdict, with the cause."""
     try:
         at = datetime.fromisoformat(str(failure["at"])) if failure else None
     except (KeyError, ValueError):
@@ -279,15 +282,17 @@ def with_start_failure(explained: Explained, task: Task, failure: Mapping[str, A
     own = started == task.name
     said = (f"cron's start at {at:%Y-%m-%d %H:%M}Z failed before a run was recorded" if own else
             f"the block's cron starts fail (latest: {started} at {at:%Y-%m-%d %H:%M}Z)") + f": {failure.get('error')}"
-    grace = timedelta(seconds=task.grace)
-    verdicts = []
-    for v in explained.verdicts:
-        if v.run is None and v.slot <= at and v.verdict == PENDING:
-            v = replace(v, verdict=START_FAILED, reason=said)
-        elif v.run is None and own and v.slot <= at < v.slot + grace and v.verdict in (CATCH_UP, SKIPPED):
-            v = replace(v, reason=f"{said}; {v.reason}")
-        verdicts.append(v)
-    return replace(explained, verdicts=verdicts)
+    before = [index for index, v in enumerate(explained.verdicts) if v.slot <= at]
+    if not before:
+        return explained
+    index = before[-1]
+    v = explained.verdicts[index]
+    reach = timedelta(seconds=task.grace) + LATE_REACH if own else timedelta(minutes=1)
+    if v.run is not None or at - v.slot >= reach:
+        return explained
+    labelled = (replace(v, verdict=START_FAILED, reason=said) if v.verdict == PENDING
+                else replace(v, reason=f"{said}; {v.reason}"))
+    return replace(explained, verdicts=[*explained.verdicts[:index], labelled, *explained.verdicts[index + 1:]])
 
 
 @dataclass(frozen=True)

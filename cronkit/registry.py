@@ -292,7 +292,10 @@ def check_takes_context(where: str, func: TaskFunc) -> None:
         signature.bind(None)
     except TypeError:
         name = getattr(func, "__name__", "the function")
-        raise RegistryError(f"{where}: {name}{signature} cannot take the context:"
+        empty = inspect.Parameter.empty
+        shown = signature.replace(parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+                                  return_annotation=empty)
+        raise RegistryError(f"{where}: {name}{shown} cannot take the context:"
                             f" declare it as def {name}(ctx: TaskContext)") from None
 
 

@@ -31,6 +31,14 @@ def configured_registry(settings: Settings) -> str:
     return settings.registry
 
 
+def registry_spec(registry: Registry, settings: Settings) -> str:
+    """Return how a run elsewhere names this loaded registry: the `registry` setting, else the spec it
+    was loaded from (a library caller that loaded it by name); an error when it has neither."""
+    if settings.registry is None and registry.source:
+        return registry.source
+    return configured_registry(settings)
+
+
 def load_configured(settings: Settings) -> Registry:
     """Load the registry the settings name (configured_registry), from their registry_path."""
     return load_registry(configured_registry(settings), settings.registry_path)

@@ -180,7 +180,6 @@ def render_(
     from ..cronfile.render import render
     from ..targets import TARGETS
 
-    _check_environment(ctx, target, allow_empty)
     if target in TARGETS:
         from . import targets
 
@@ -188,11 +187,13 @@ def render_(
             raise UsageError(f"--json: not available for --target {target}; use --output DIR")
         if check is not None:
             raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
+        _check_environment(ctx, target, allow_empty)
         targets.render(ctx, target, output, executable)
         return
     check_target(target, RENDER_TARGETS)
     if output is not None:
         raise UsageError("--output: only for --target kubernetes, systemd or serve-unit")
+    _check_environment(ctx, target, allow_empty)
 
     inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
     text = render(get_registry(ctx), get_settings(ctx), inputs).text
@@ -245,7 +246,6 @@ def install_(
     from ..cronfile.install import install
     from ..targets import TARGETS
 
-    _check_environment(ctx, target, allow_empty)
     if target in TARGETS:
         from . import targets
 
@@ -253,7 +253,7 @@ def install_(
         for option, value in (("--id", block_id), ("--host-zone", host_zone), ("--run-config", run_config)):
             if value is not None:
                 raise UsageError(f"{option}: only for --target user or cron.d (a crontab block)")
-        targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
+        targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable, allow_empty)
         warn_uneven_steps(ctx)
         return
     check_target(target, INSTALL_TARGETS)
@@ -261,7 +261,7 @@ def install_(
         raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
     if user == "":
         raise UsageError("--user: needs a user name with --target user or cron.d")
-
+    _check_environment(ctx, target, allow_empty)
     settings = get_settings(ctx)
     inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
     outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,

@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Registry, Task
-from ..registry_loader import configured_registry
+from ..registry_loader import configured_registry, registry_spec
 from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
@@ -98,7 +98,7 @@ def starting_deadline(task: Task) -> int:
     return max(MIN_STARTING_DEADLINE, math.ceil(seconds))
 
 
-def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
+def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str | None = None) -> dict[str, Any]:
     """Return the CronJob object of one task (a plain dict, in the order it is written).
 
     Long because it is the manifest itself, one field per line, in the order kubectl shows it.
@@ -113,7 +113,7 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
             "superset of the task's days; cronkit run skips the starts that are not slots")
     env: list[dict[str, Any]] = [
         {"name": "CRONKIT_ENV", "value": settings.environment},
-        {"name": "CRONKIT_TASKS", "value": configured_registry(settings)},
+        {"name": "CRONKIT_TASKS", "value": registry_name or configured_registry(settings)},
         # The project's directory in the image, looked in first, as registry_path is on a cron host.
         *([{"name": "CRONKIT_TASKS_PATH", "value": k8s.working_dir}] if k8s.working_dir else []),
         {"name": "CRONKIT_TIMEZONE", "value": settings.timezone},
@@ -194,11 +194,12 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
     for task in registry:
         if not task.runs_in(settings.environment):
             continue
-        document = cronjob(task, settings, suspended=task.name not in enabled)
+        document = cronjob(task, settings, suspended=task.name not in enabled,
+                           registry_name=registry_spec(registry, settings))
         file_name = f"{document['metadata']['name']}.yaml"
         if file_name in files:
             raise ConfigError(f"task {task.name}: its CronJob name {file_name[:-5]!r} is taken by another task")
-        header = (f"{rendered_by(registry.id or configured_registry(settings), settings.environment)}: task {task.name}. "
+        header = (f"{rendered_by(registry.id or registry_spec(registry, settings), settings.environment)}: task {task.name}. "
                   "Edits are overwritten.\n")
         files[file_name] = header + to_yaml(document)
     return files
@@ -211,11 +212,11 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
 
     if settings.kubernetes.working_dir is not None:
         return None
-    spec, root = registry_location(registry, configured_registry(settings))
+    spec, root = registry_location(registry, registry_spec(registry, settings))
     where = str(Path(spec).parent) if spec.startswith("/") else root
     if where is None:
         return None
-    return (f"registry {configured_registry(settings)} is found in {where} on this host; the pods find it only if the image "
+    return (f"registry {registry_spec(registry, settings)} is found in {where} on this host; the pods find it only if the image "
             f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
             "[kubernetes] working_dir")
 

@@ -42,7 +42,7 @@ class Demo:
         home = root / "home"
         home.mkdir()
         base = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
-        base.update({"CRONKIT_HOME": str(home), "HOME": str(root), "COLUMNS": "200",
+        base.update({"CRONKIT_HOME": str(home), "HOME": str(root), "COLUMNS": "200", "CRONKIT_TASKS": "cronkit.tasks",
                      "CRONKIT_SECRET_KEY": SESSION_SECRET_KEY, "CRONKIT_STOP_GRACE": "1"})
         base.pop("XDG_STATE_HOME", None)
         self.env = base

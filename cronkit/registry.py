@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect  # dataclasses imports it already: no cost on the run path
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -282,8 +283,6 @@ REQUIREMENT_KINDS = ("setting", "service")
 
 def check_takes_context(where: str, func: TaskFunc) -> None:
     """Refuse, at registration, a function the runner cannot call as `func(ctx)` (not at 3 a.m.)."""
-    import inspect
-
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):  # no signature to read (some builtins): the call will tell

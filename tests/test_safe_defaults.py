@@ -79,7 +79,7 @@ def test_a_task_running_everywhere_makes_every_environment_known(run_cli, cronki
 
 @pytest.mark.parametrize("args", [
     ("list",), ("render",), ("install", "--dry-run"), ("uninstall",), ("due", "--at", "2026-12-01T03:00"),
-    ("health",), ("stats",), ("check",), ("run", "hourly-metrics"), ("list", "--json"),
+    ("health",), ("stats",), ("check",), ("run", "hourly-metrics"), ("list", "--json"), ("status",),
 ])
 def test_no_registry_configured_is_an_error_naming_cronkit_tasks(run_cli, args: tuple[str, ...], home: Path) -> None:  # type: ignore[no-untyped-def]
     done = run_cli(*args)

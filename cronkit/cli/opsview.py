@@ -162,6 +162,7 @@ def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     from ..health.status import status_dict as build
     from ..runlog.queries import require_existing
 
+    configured_registry(state.settings())  # none configured: say so first, whatever the run log
     require_existing(state.settings().db_url)  # a mistyped path is an error, not an empty log
     report = build(state.settings(), state.registry(), now(), lean=lean)
     if as_json:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +20,12 @@ from .config_tables import (
 from .config_values import (
     DEFAULT_CHECK_SCHEDULE,
     DEFAULT_CRONTAB_COMMAND,
+    ENV_NAME,
     check_timezone,
     checked_check_schedule,
     checked_command,
     checked_db_url,
+    checked_environments,
     checked_flag,
     checked_hostname,
     checked_instant,
@@ -42,6 +43,7 @@ DEMO_REGISTRY = "cronkit.tasks"  # `cronkit demo ...` only: every other command 
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
+ADOPTED_FILE_NAME = "adopted.py"
 DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
@@ -64,6 +66,10 @@ ENV_VARS: dict[str, str] = {
     "reports_dir": "CRONKIT_REPORTS_DIR",
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
+    # Encrypted payloads (issue 31): runs' params, results, errors, tracebacks and output sealed at
+    # rest under secret_key; the previous key opens what was sealed before a key change (rekey).
+    "encrypt_payloads": "CRONKIT_ENCRYPT_PAYLOADS",
+    "previous_secret_key": "CRONKIT_PREVIOUS_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
     # `cronkit serve` (the HTTP service)
     "serve_host": "CRONKIT_SERVE_HOST",
@@ -78,6 +84,9 @@ ENV_VARS: dict[str, str] = {
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
+    # `registry` setting's registries whenever it exists.
+    "adopted": "CRONKIT_ADOPTED",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -92,13 +101,11 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
-    # Environments this project uses besides those its tasks declare (issue 26): `install` and
-    # `render` refuse any other (a typo would empty the block). Not needed by the runs.
+    # Environments known besides the tasks' own (issue 26): install and render refuse any other.
     "environments": "CRONKIT_ENVIRONMENTS",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
-_ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
@@ -118,6 +125,8 @@ class Settings:
     reports_dir: Path
     timezone: str
     secret_key: str | None = field(default=None, repr=False)
+    encrypt_payloads: bool = False
+    previous_secret_key: str | None = field(default=None, repr=False)
     runlog_retention_days: int = DEFAULT_RUNLOG_RETENTION_DAYS
     task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -159,6 +168,8 @@ class Settings:
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
     environments: tuple[str, ...] = ()  # known besides the tasks' own (issue 26)
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
+    adopted: Path | None = None
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -240,10 +251,11 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from . import clock, host
+    from . import clock, host, payloads
 
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)
+    payloads.configure(settings.secret_key, settings.previous_secret_key, encrypt=settings.encrypt_payloads)
     return settings
 
 
@@ -332,7 +344,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     if redis_url is not None:
         checked_url_text("redis_url", redis_url)
     environment = raw.text("environment") or DEFAULT_ENVIRONMENT
-    if not _ENV_NAME.fullmatch(environment):
+    if not ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
     check_timezone("timezone", tz)
@@ -347,10 +359,21 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "reports_dir": raw.directory("reports_dir", home / "reports"),
         "timezone": tz,
         "secret_key": raw.text("secret_key"),
+        "encrypt_payloads": _encryption(raw),
+        "previous_secret_key": raw.text("previous_secret_key"),
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
+        "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
     }
+
+
+def _encryption(raw: RawSettings) -> bool:
+    """Return `encrypt_payloads`, which needs a secret key to seal with."""
+    on = checked_flag("encrypt_payloads", raw.get("encrypt_payloads", False))
+    if on and not raw.text("secret_key"):
+        raise ConfigError("encrypt_payloads: needs secret_key (CRONKIT_SECRET_KEY), the key payloads are sealed with")
+    return on
 
 
 def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
@@ -368,22 +391,6 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
     }
-
-
-def checked_environments(value: Any) -> tuple[str, ...]:
-    """Read the `environments` setting: a TOML list of names, or names separated by commas."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        names = [part.strip() for part in value.split(",") if part.strip()]
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        names = [item.strip() for item in value]
-    else:
-        raise ConfigError("environments: must be a list of environment names")
-    for name in names:
-        if not _ENV_NAME.fullmatch(name):
-            raise ConfigError(f"environments: {name!r} is not a lowercase name")
-    return tuple(dict.fromkeys(names))
 
 
 def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -21,14 +21,17 @@ NO_REGISTRY = ("no task registry configured: set CRONKIT_TASKS (pkg.module, pkg.
 
 
 def configured_registry(settings: Settings) -> str:
-    """Return the registry the settings name; ConfigError (exit 78) naming CRONKIT_TASKS when none does.
+    """Return the registry the settings name (else the adopted crontab's file, when it exists);
+    ConfigError (exit 78) naming CRONKIT_TASKS when there is neither.
 
     No registry is never the built-in demo's: `install` would put the demo tasks into the user's
     crontab. Only `cronkit demo ...` names `cronkit.tasks` itself.
     """
-    if settings.registry is None:
-        raise ConfigError(NO_REGISTRY)
-    return settings.registry
+    if settings.registry is not None:
+        return settings.registry
+    if settings.adopted is not None and settings.adopted.is_file():
+        return str(settings.adopted)
+    raise ConfigError(NO_REGISTRY)
 
 
 def registry_spec(registry: Registry, settings: Settings) -> str:
@@ -37,11 +40,6 @@ def registry_spec(registry: Registry, settings: Settings) -> str:
     if settings.registry is None and registry.source:
         return registry.source
     return configured_registry(settings)
-
-
-def load_configured(settings: Settings) -> Registry:
-    """Load the registry the settings name (configured_registry), from their registry_path."""
-    return load_registry(configured_registry(settings), settings.registry_path)
 
 
 def load_registry(spec: str, path: Path | str | None = None) -> Registry:
@@ -164,14 +162,3 @@ def import_root(registry: Registry) -> str | None:
            if (p := sysconfig.get_paths().get(key))}
     own.update(Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()])
     return None if root in own else str(root)
-
-
-def registry_location(registry: Registry, registry_setting: str) -> tuple[str, str | None]:
-    """Return (registry spec, import root): what a run started elsewhere needs to import the same registry.
-
-    A file registry by its absolute path; a module by its name and, when it came from a directory
-    of its own (a project directory, PYTHONPATH's), that directory (`registry_path`). The cron
-    lines' settings file and the systemd units carry the same two values.
-    """
-    spec = registry.source if registry.source.startswith("/") else registry_setting
-    return spec, import_root(registry)

@@ -70,7 +70,8 @@ def test_a_reader_that_leaves_early_gets_no_traceback(many, cronkit_env, tmp_pat
 
 def test_a_reader_that_leaves_keeps_a_failure_code(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A command that had failed already (no run log: 78) keeps its code when its reader has gone."""
-    code, _, stderr = _reader_leaves(cronkit_env, tmp_path, ("status",), {}, read_first=False)
+    code, _, stderr = _reader_leaves(cronkit_env, tmp_path, ("status",), {"CRONKIT_TASKS": "cronkit.tasks"},
+                                     read_first=False)
     assert code == 78 and stderr.startswith("cronkit: error: no run log at ")
 
 

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..jsonsafe import finite
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
 from . import query
@@ -48,7 +49,7 @@ def _service(request: Request) -> Service:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers=headers)
+    return JSONResponse(finite(data), status_code=status, headers=headers)  # a result's NaN: no 500
 
 
 # --- authentication ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from starlette.responses import Response
 from ..config import ENV_VARS, Settings
 from ..errors import CronkitError, ServiceUnavailable
 from ..health.status import StatusReport
+from ..jsonsafe import finite
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
 from ..registry_loader import configured_registry
@@ -107,7 +108,7 @@ class StatusCache:
 
 def json_bytes(data: Any) -> bytes:
     """Encode as Starlette's JSONResponse does."""
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    return json.dumps(finite(data), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 @dataclass

@@ -102,8 +102,7 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
-    # Environments known besides the tasks' own (issue 26): install and render refuse any other.
-    "environments": "CRONKIT_ENVIRONMENTS",
+    "environments": "CRONKIT_ENVIRONMENTS",  # known besides the tasks' own: install refuses others (issue 26)
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}

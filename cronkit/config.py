@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +20,13 @@ from .config_tables import (
 from .config_values import (
     DEFAULT_CHECK_SCHEDULE,
     DEFAULT_CRONTAB_COMMAND,
+    ENV_NAME,
     check_timezone,
     checked_check_schedule,
     checked_command,
     checked_db_url,
+    checked_encryption,
+    checked_environments,
     checked_flag,
     checked_hostname,
     checked_instant,
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
-DEFAULT_REGISTRY = "cronkit.tasks"
+DEMO_REGISTRY = "cronkit.tasks"  # `cronkit demo ...` only: every other command needs a registry set
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
@@ -47,6 +49,7 @@ DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing i
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
 LEASE_TTL_RANGE = (1.0, 86400.0)
+DEFAULT_DB_NAME = "cronkit.db"  # the run log's file in the home, by default
 DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log before journaling it
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
@@ -65,6 +68,10 @@ ENV_VARS: dict[str, str] = {
     "reports_dir": "CRONKIT_REPORTS_DIR",
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
+    # Encrypted payloads (issue 31): runs' params, results, errors, tracebacks and output sealed at
+    # rest under secret_key; the previous key opens what was sealed before a key change (rekey).
+    "encrypt_payloads": "CRONKIT_ENCRYPT_PAYLOADS",
+    "previous_secret_key": "CRONKIT_PREVIOUS_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
     # `cronkit serve` (the HTTP service)
     "serve_host": "CRONKIT_SERVE_HOST",
@@ -82,6 +89,8 @@ ENV_VARS: dict[str, str] = {
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
     # `registry` setting's registries whenever it exists.
     "adopted": "CRONKIT_ADOPTED",
+    # Runtime control (issue 28): the block's `cronkit check` reinstalls it when the registry's lines change.
+    "auto_sync": "CRONKIT_AUTO_SYNC",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -96,10 +105,10 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
+    "environments": "CRONKIT_ENVIRONMENTS",  # known besides the tasks' own: install refuses others (issue 26)
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
-_ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
@@ -114,11 +123,13 @@ class Settings:
     app_db_url: str
     redis_url: str | None
     environment: str
-    registry: str
+    registry: str | None  # None: not configured, an error for every command but `cronkit demo`
     log_dir: Path
     reports_dir: Path
     timezone: str
     secret_key: str | None = field(default=None, repr=False)
+    encrypt_payloads: bool = False
+    previous_secret_key: str | None = field(default=None, repr=False)
     runlog_retention_days: int = DEFAULT_RUNLOG_RETENTION_DAYS
     task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -159,8 +170,10 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
+    environments: tuple[str, ...] = ()  # known besides the tasks' own (issue 26)
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
     adopted: Path | None = None
+    auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -203,9 +216,11 @@ def find_config_file(option: str | None, environ: Mapping[str, str]) -> Path | N
     explicit = option or environ.get("CRONKIT_CONFIG")
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"config: {path} is a directory, not a TOML file")
+        if not path.exists():
             raise ConfigError(f"config: file not found: {path}")
-        return path.resolve()
+        return path.resolve()  # a file, or what reads as one: `--config /dev/null` is an empty config
     local = Path(CONFIG_FILE_NAME)
     return local.resolve() if local.is_file() else None
 
@@ -240,10 +255,11 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from . import clock, host
+    from . import clock, host, payloads
 
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)
+    payloads.configure(settings.secret_key, settings.previous_secret_key, encrypt=settings.encrypt_payloads)
     return settings
 
 
@@ -332,25 +348,28 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     if redis_url is not None:
         checked_url_text("redis_url", redis_url)
     environment = raw.text("environment") or DEFAULT_ENVIRONMENT
-    if not _ENV_NAME.fullmatch(environment):
+    if not ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
     check_timezone("timezone", tz)
     return {
-        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
+        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / DEFAULT_DB_NAME}"),
         "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,
-        "registry": raw.text("registry") or DEFAULT_REGISTRY,
+        "registry": raw.text("registry"),
         "registry_path": raw.directory("registry_path", Path()) if raw.text("registry_path") else None,
         "log_dir": raw.directory("log_dir", home / "logs"),
         "reports_dir": raw.directory("reports_dir", home / "reports"),
         "timezone": tz,
         "secret_key": raw.text("secret_key"),
+        "encrypt_payloads": checked_encryption(raw.get("encrypt_payloads", False), raw.text("secret_key")),
+        "previous_secret_key": raw.text("previous_secret_key"),
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
         "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
+        "auto_sync": checked_flag("auto_sync", raw.get("auto_sync", False)),
     }
 
 
@@ -365,6 +384,7 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "cron_d": raw.directory("cron_d", DEFAULT_CRON_D),
         "debug": checked_flag("debug", raw.get("debug", False)),
         "finish_retry": checked_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
+        "environments": checked_environments(raw.get("environments")),
         "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
     }

@@ -17,7 +17,8 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "app_db_url": ("`sqlite:///<home>/platform.db`", "Platform data the built-in tasks work on."),
     "redis_url": ("unset: no Redis", "Redis for leases, slot keys and the refresh tokens of session cleanup."),
     "environment": ("`development`", "Environment name: which tasks are scheduled here."),
-    "registry": ("`cronkit.tasks`",
+    "registry": ("unset: the adopted crontab's file when there is one, else an error (exit 78) for every "
+                 "command but `cronkit demo`, which uses `cronkit.tasks`",
                  "Task registry: `pkg.module`, `pkg.module:attr`, a `.py` path, `plugin:NAME`, "
                  "or several comma-separated."),
     "log_dir": ("`<home>/logs`", "Log directory: the tasks' logs (`<log_dir>/cronkit/<task>.log`) and "
@@ -40,6 +41,14 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
     "check_schedule": ("`*/5 * * * *`", "When the block's `cronkit check` line runs (host's zone)."),
     "adopted": ("`<home>/adopted.py`", "The registry file `cronkit adopt` writes, loaded with the "
                 "registries whenever it exists."),
+    "encrypt_payloads": ("", "`true`: a run's params, result, error, traceback and output are stored encrypted "
+                         "under `secret_key` ([encrypted payloads](../encryption.md))."),
+    "previous_secret_key": ("unset", "The key before the current one: values sealed under it still open "
+                            "until `cronkit rekey` has run."),
+    "auto_sync": ("", "`true`: the block's `cronkit check` reinstalls the block when the registry renders "
+                  "other lines ([runtime control](../runtime-control.md))."),
+    "environments": ("unset", "Environment names known besides the tasks' own and `development`: "
+                     "`install` refuses any other ([safe by default](../safe-defaults.md))."),
     "stop_grace": ("", "Seconds between SIGTERM and SIGKILL when a task is stopped "
                    "(timeout, signal, lost lease)."),
     "lease_ttl": ("", "Seconds a Redis lease lives without renewal; renewed every third of it. "

@@ -63,12 +63,22 @@ class RegistryError(ConfigError):
                   "registry as cron will.")
 
 
+class TaskPaused(CronkitError):
+    """The task is paused (`cronkit pause`): a start by hand refuses unless forced."""
+
+    exit_code = EXIT_SKIPPED
+
+
 class ServiceUnavailable(CronkitError):
     """A service cronkit needs (run log, Redis, crontab) cannot be reached."""
 
     exit_code = EXIT_UNAVAILABLE
     what_to_do = ("Bring back the service the line names (`cronkit status` shows each one), "
                   "then run the command again.")
+
+
+class DiskFull(ServiceUnavailable):
+    """The disk under the run log (or the journal) has no room for what must be written."""
 
 
 class CheckFailed(CronkitError):

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..host import hostname
+from ..payloads import reveal
 from ..runlog.times import instant_iso, iso
 
 BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_for", "started_at",
@@ -39,6 +40,8 @@ def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Ca
     """Build an event from a `runs` row selected with RUN_COLUMNS; redact every text."""
     (run_id, task, status, trigger, slot, started, duration, exit_code, error, attempts, host,
      output, _finished, traceback) = row
+    # Sealed at rest (encrypt_payloads): the notification carries what a person reads, as `show` does.
+    error, output, traceback = reveal(error, "error"), reveal(output, "output"), reveal(traceback, "traceback")
     first = (error or "").strip().splitlines()[0] if error else None
     if note:
         first = f"{note}; {first}" if first and event in ("too_long", "too_fast") else note
@@ -68,6 +71,15 @@ def missed_event(task: str, slot: datetime, public_url: str | None) -> dict[str,
         "host": hostname(), "scheduled_for": instant_iso(slot), "started_at": None, "duration_ms": None,
         "exit_code": None, "error": f"no run served the slot {instant_iso(slot)}", "attempts": 0,
         "url": f"{public_url}/api/v1/tasks/{task}" if public_url else None, "rid": None, "output": "",
+    }
+
+
+def drift_event(block_id: str, summary: str, at: datetime, diff: str) -> dict[str, Any]:
+    """Build the `drift` event of a block `cronkit check` re-installed (auto_sync); `task` names the block."""
+    return {
+        "event": "drift", "task": block_id[:64], "run_id": None, "status": "synced", "trigger": "check",
+        "host": hostname(), "scheduled_for": None, "started_at": instant_iso(at), "duration_ms": None,
+        "exit_code": None, "error": summary, "attempts": 0, "url": None, "rid": None, "output": diff[-OUTPUT_TAIL:],
     }
 
 
@@ -103,6 +115,7 @@ def describe(event: Mapping[str, Any]) -> str:
         "too_long": f"ran too long ({seconds})",
         "too_fast": f"finished too fast ({seconds})",
         "test": "test notification",
+        "drift": "re-installed by auto_sync",
     }.get(str(event["event"]), str(event["event"]))
     tail = exit_part if event["event"] in ("failure", "test") else ""
     return f"[cronkit] {task} {what} on {host}{tail}"

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import Settings
 from ..errors import ServiceUnavailable
+from ..payloads import reveal
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
 from .queries import Execute, database_error, require_existing
@@ -84,12 +85,13 @@ class RunLog:
         import os
 
         from ..redact import redactor_for
-        from .journal import apply_journal
+        from .journal import apply_journal, fallback_dir
         from .leftover import salvager
         from .writer import RunStore
 
         store = RunStore.for_engine(engine)
-        apply_journal(store, settings.home, settings.db_url)  # before mark_lost: a journaled run is not lost
+        # before mark_lost: a journaled run is not lost
+        apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
         store.mark_lost(salvage=salvager(settings.home, redactor_for(settings, os.environ)))
         return log
 
@@ -119,7 +121,7 @@ class RunLog:
                     "status": a.status,
                     "started_at": iso(a.started_at),
                     "finished_at": iso(a.finished_at),
-                    "error": a.error,
+                    "error": reveal(a.error, "error"),
                 }
                 for a in conn.execute(
                     select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)

@@ -80,6 +80,7 @@ def dashboard(out: Path) -> None:
                     "CRONKIT_CRONTAB_COMMAND": f"{tmp}/crontab.sh", "FAKE_CRONTAB_FILE": f"{tmp}/crontab.txt"})
         subprocess.run([CRONKIT, "demo", "run", "--users", "300", "--days", "14"], env=env, cwd=tmp,
                        stdout=subprocess.DEVNULL, check=False)
+        env["CRONKIT_HOME"] = f"{tmp}/home/demo"  # the demo's own home (`cronkit demo run` says so)
         for task in ("hourly-metrics", "daily-analytics-updates", "daily-log-pruning"):
             subprocess.run([CRONKIT, "--tasks", "cronkit.tasks", "run", task], env=env, cwd=tmp,
                            capture_output=True, check=False)

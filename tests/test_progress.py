@@ -122,3 +122,28 @@ def test_demo_run_shows_a_bar_of_the_tasks_at_a_terminal(cronkit_env, tmp_path: 
     assert "hourly-metrics" in out and "secret-rotation" in out
     done = out.rsplit(HIDE_CURSOR, 1)[-1]
     assert "Running the built-in tasks" not in done.split("\x1b[?25h", 1)[-1]  # the bar is gone at the end
+
+
+def test_rekey_and_migrate_show_their_progress_at_a_terminal_only(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry = write_registry(tmp_path / "app.py", '''
+@registry.task("0 3 * * *", name="export", environments=("*",))
+def export(ctx): return {"customer": "Ada"}
+''')
+    env = {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_SECRET_KEY": "first secret key 0123456789",
+           "CRONKIT_ENCRYPT_PAYLOADS": "true"}
+    for _ in range(3):
+        assert subprocess.run([CRONKIT, "run", "export"], env=env, cwd=tmp_path, capture_output=True,
+                              timeout=120).returncode == 0
+    rotated = {**env, "CRONKIT_SECRET_KEY": "second secret key 9876543210",
+               "CRONKIT_PREVIOUS_SECRET_KEY": "first secret key 0123456789"}
+    code, out = at_terminal(("rekey", "--batch", "1"), rotated, tmp_path)
+    assert code == 0, out
+    assert HIDE_CURSOR in out and "Re-sealing" in out and "runs: 0 sealed, 3 resealed" in out
+    piped = subprocess.run([CRONKIT, "rekey"], env=rotated, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and "Re-sealing" not in piped.stdout + piped.stderr, piped.stderr
+
+    code, out = at_terminal(("migrate",), rotated, tmp_path)
+    assert code == 0, out
+    assert "Migrating the run log" in out and "nothing to migrate" in out
+    code, out = at_terminal(("migrate", "--json"), rotated, tmp_path)
+    assert code == 0 and "Migrating" not in out, out

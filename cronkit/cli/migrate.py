@@ -14,6 +14,7 @@ from ..runlog.engines import create_engine_for, describe_url
 from ..runlog.queries import require_existing
 from ..runlog.schema import upgrade
 from .common import JSON_OPTION, cli_errors, get_settings, print_json
+from .progress import progress
 
 
 def migrate(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
@@ -27,7 +28,8 @@ def migrate(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     require_existing(settings.db_url)
     engine = create_engine_for(settings.db_url)
     try:
-        found = upgrade(engine, migrate=True)
+        with progress("Migrating the run log", as_json=json):
+            found = upgrade(engine, migrate=True)
     finally:
         engine.dispose()
     where = describe_url(settings.db_url)

@@ -63,7 +63,10 @@ def progress(label: str, total: int | None = None, *, unit: str = "", as_json: b
         TimeElapsedColumn,
     )
 
-    count = MofNCompleteColumn() if total is not None else TextColumn("{task.completed:,} " + unit)
+    if total is not None:
+        count: Any = MofNCompleteColumn()
+    else:  # a spinner: with a count of `unit`s when the work counts them, else its time alone
+        count = TextColumn("{task.completed:,} " + unit if unit else "")
     columns: list[Any] = [SpinnerColumn(), TextColumn(label), BarColumn() if total is not None else TextColumn(""),
                           count, TextColumn("[dim]{task.fields[doing]}"), TimeElapsedColumn()]
     with Progress(*columns, transient=True) as bar:

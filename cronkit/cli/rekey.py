@@ -11,6 +11,7 @@ from ..runlog.queries import require_existing
 from ..runlog.rekey import DEFAULT_BATCH, rekey
 from ..runlog.schema import upgrade
 from .common import JSON_OPTION, cli_errors, get_settings, print_json
+from .progress import progress
 
 
 def rekey_command(
@@ -30,7 +31,8 @@ def rekey_command(
     engine = create_engine_for(settings.db_url)
     try:
         upgrade(engine)
-        done = rekey(engine, batch=batch)
+        with progress("Re-sealing", unit="rows", as_json=json) as note:
+            done = rekey(engine, batch=batch, progress=note)
     finally:
         engine.dispose()
     if json:

@@ -28,11 +28,14 @@ from .config_values import (
     checked_flag,
     checked_hostname,
     checked_instant,
+    checked_port,
+    checked_redis_url,
     checked_retention_days,
     checked_seconds,
-    checked_url_text,
+    checked_text,
 )
 from .errors import ConfigError
+from .redact import redact_url
 
 if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
@@ -213,6 +216,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {path}: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib decodes before it parses
+        raise ConfigError(f"config: {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+                          ) from None
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
     known = set(ENV_VARS) | set(RUNTIME_ENV_VARS) | FILE_ONLY_KEYS
@@ -289,7 +295,9 @@ class RawSettings:
                 raw.values[name], raw.sources[name] = file_data[name], "file"
                 # A relative path in the file means relative to the file; a non-string is left for text() to reject.
                 value = file_data[name]
-                if name in PATH_SETTINGS and path is not None and isinstance(value, str) and value.strip():
+                # A NUL is left for text() to reject too: resolve() would raise on it.
+                if (name in PATH_SETTINGS and path is not None and isinstance(value, str) and value.strip()
+                        and "\x00" not in value):
                     raw.values[name] = str((path.parent / Path(value.strip()).expanduser()).resolve())
         return raw
 
@@ -311,7 +319,7 @@ class RawSettings:
             return None
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}: must be a non-empty string")
-        return value.strip()
+        return checked_text(name, value.strip(), path=name in PATH_SETTINGS)
 
     def directory(self, name: str, default: Path) -> Path:
         value = self.text(name)
@@ -321,10 +329,8 @@ class RawSettings:
 def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     """Return where cronkit keeps and finds things: databases, Redis, registry, zone, directories."""
     redis_url = raw.text("redis_url")
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("redis_url: must start with redis://, rediss:// or unix://")
     if redis_url is not None:
-        checked_url_text("redis_url", redis_url)
+        checked_redis_url("redis_url", redis_url)
     environment = raw.text("environment") or DEFAULT_ENVIRONMENT
     if not _ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
@@ -368,7 +374,7 @@ def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     host = raw.get("serve_host")
     if host is not None:
-        out["serve_host"] = checked_str("serve_host", host).strip()
+        out["serve_host"] = checked_text("serve_host", checked_str("serve_host", host).strip())
     port = raw.get("serve_port")
     if port is not None:
         try:
@@ -390,9 +396,10 @@ def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
             raise ConfigError("health_public: must be true or false")
     url = raw.get("public_url")
     if url is not None:
-        url = checked_str("public_url", url).strip().rstrip("/")
+        url = checked_text("public_url", checked_str("public_url", url).strip().rstrip("/"))
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"public_url: {url!r} must start with http:// or https://")
+            raise ConfigError(f"public_url: {redact_url(url)!r} must start with http:// or https://")
+        checked_port("public_url", url)
         out["public_url"] = url
     return out
 

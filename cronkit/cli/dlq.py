@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import UsageError
+from ..inputs import MAX_ROW_ID
 from ..status import RunStatus
 from ..textsafe import printable
 from .common import (
@@ -84,7 +85,7 @@ def list_(
 @cli_errors
 def show(
     ctx: typer.Context,
-    letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    letter_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="Dead letter id, as `cronkit dlq list` shows it."),
     json: bool = JSON_OPTION,
 ) -> None:
     """Show one dead letter: task, params, slot, error, traceback, attempts (redacted).
@@ -123,7 +124,7 @@ def show(
 @cli_errors
 def retry(
     ctx: typer.Context,
-    letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    letter_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="Dead letter id, as `cronkit dlq list` shows it."),
     json: bool = JSON_OPTION,
 ) -> None:
     """Re-run a dead letter's task with the same params and slot (trigger retry); resolve it on success.

@@ -55,7 +55,7 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
 
 @app.command("log")
 @cli_errors
-def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help="How many deliveries, newest first."),
+def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="How many deliveries, newest first."),
         task: str | None = typer.Option(None, "--task", help="Only this task's notifications."),
         json: bool = JSON_OPTION) -> None:
     """List notifications, newest first: delivered, pending in the outbox, or given up.

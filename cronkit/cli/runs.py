@@ -7,6 +7,7 @@ from typing import Any
 import typer
 
 from ..errors import UsageError
+from ..inputs import MAX_ROW_ID
 from ..status import RunStatus
 from .common import (
     JSON_OPTION,
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def show(
         ctx: typer.Context,
-        run_id: int = typer.Argument(..., help="Run id, as `cronkit history` shows it."),
+        run_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="Run id, as `cronkit history` shows it."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Show one run: attempts, error, traceback, result and captured output (redacted).

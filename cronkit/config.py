@@ -53,6 +53,8 @@ DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log befo
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
 HEARTBEAT_INTERVAL_RANGE = (0.1, DEFAULT_HEARTBEAT_INTERVAL)  # shorter only: other hosts assume 30 s
+DEFAULT_SERVE_HEADER_TIMEOUT = 10.0  # seconds; web/guard.py closes a connection whose request head is later
+SERVE_HEADER_TIMEOUT_RANGE = (0.1, 600.0)
 DEFAULT_CRON_D = Path("/etc/cron.d")
 
 # setting name -> environment variable; the file uses the setting name as its key.
@@ -95,6 +97,8 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
+    # `cronkit serve` (issue 25): seconds a request's line and headers may take to arrive.
+    "serve_header_timeout": "CRONKIT_SERVE_HEADER_TIMEOUT",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
@@ -147,6 +151,7 @@ class Settings:
     debug: bool = False
     finish_retry: float = DEFAULT_FINISH_RETRY
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    serve_header_timeout: float = DEFAULT_SERVE_HEADER_TIMEOUT
     # `cronkit serve` (the HTTP service, SPEC 10)
     serve_host: str = DEFAULT_SERVE_HOST
     serve_port: int = DEFAULT_SERVE_PORT
@@ -366,6 +371,8 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "finish_retry": checked_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
         "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
+        "serve_header_timeout": checked_seconds("serve_header_timeout", raw.get(
+            "serve_header_timeout", DEFAULT_SERVE_HEADER_TIMEOUT), SERVE_HEADER_TIMEOUT_RANGE),
     }
 
 

@@ -40,10 +40,11 @@ def create(
 
     Example: cronkit token create ops-oncall --scope trigger --task 'daily-*'
     """
+    from ..host import cli_actor
     from ..runlog.times import now_ms
     from ..web.auth import create_token
 
-    info, token = create_token(_engine(ctx, create=True), name, scope, task, at=now_ms(), actor="cli")
+    info, token = create_token(_engine(ctx, create=True), name, scope, task, at=now_ms(), actor=cli_actor())
     if json:
         print_json({"name": info.name, "token": token, "scopes": list(info.scopes)})
         return
@@ -81,10 +82,11 @@ def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The token's
 
     Example: cronkit token revoke ops-oncall
     """
+    from ..host import cli_actor
     from ..runlog.times import now_ms
     from ..web.auth import revoke_token
 
-    revoke_token(_engine(ctx), name, at=now_ms(), actor="cli")
+    revoke_token(_engine(ctx), name, at=now_ms(), actor=cli_actor())
     print(f"token {name} revoked")
 
 

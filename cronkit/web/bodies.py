@@ -8,6 +8,7 @@ take (its declared `params=` and `dates=`, cronkit/params.py) are 422 before any
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -16,11 +17,14 @@ from starlette.requests import Request
 
 from ..config import Settings
 from ..errors import UsageError
+from ..inputs import text_problem
 from ..registry import Task
 from .problems import Problem
 from .trigger import TriggerRequest
 
 MAX_BODY = 16 * 1024  # bytes; a trigger's body is a few hundred
+MAX_PARAMS = 64
+MAX_VALUE = 1024  # characters of one parameter's value
 PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 KEY = re.compile(r"[\x21-\x7e]{1,255}")  # an Idempotency-Key: visible ASCII
 
@@ -58,18 +62,25 @@ def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequ
         task = data.get("taskName")
         if not isinstance(task, str) or not task:
             raise Problem(422, "invalid-body", "taskName: give the name of a task")
+        _check_text("taskName", task, "invalid-body")
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise Problem(422, "invalid-params", "params: must be an object of names to values")
+    if len(params) > MAX_PARAMS:
+        raise Problem(422, "invalid-params", f"params: at most {MAX_PARAMS} parameters")
     clean: dict[str, str] = {}
     for name, value in params.items():
         if not PARAM_NAME.fullmatch(name):
+            _check_text("params", name)
             raise Problem(422, "invalid-params", f"params: {name!r} is not a parameter name")
         if isinstance(value, bool):
             value = "true" if value else "false"
-        if not isinstance(value, (str, int, float)) or len(str(value)) > 1024:
-            raise Problem(422, "invalid-params", f"params.{name}: must be a string, number or boolean (at most 1024 characters)")
-        clean[name] = str(value)
+        if not isinstance(value, (str, int, float)) or len(str(value)) > MAX_VALUE:
+            raise Problem(422, "invalid-params",
+                          f"params.{name}: must be a string, number or boolean (at most {MAX_VALUE} characters)")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise Problem(422, "invalid-params", f"params.{name}: {value} is not a number")
+        clean[name] = _check_text(f"params.{name}", str(value))
     day = data.get("date")
     if day is not None:
         try:
@@ -82,6 +93,14 @@ def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequ
     if not isinstance(dry_run, bool):
         raise Problem(422, "invalid-params", "dry_run: must be true or false")
     return TriggerRequest(task=task, params=clean, date=day, dry_run=dry_run, idempotency_key=key)
+
+
+def _check_text(name: str, value: str, kind: str = "invalid-params") -> str:
+    """Problem 422 for a NUL or a lone surrogate: no argument list, environment or UTF-8 column takes one."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise Problem(422, kind, f"{name}: {problem}")
+    return value
 
 
 def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:

@@ -45,6 +45,7 @@ DEFAULT_REGISTRY = "cronkit.tasks"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
+ADOPTED_FILE_NAME = "adopted.py"
 DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
@@ -83,6 +84,9 @@ ENV_VARS: dict[str, str] = {
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
+    # `registry` setting's registries whenever it exists.
+    "adopted": "CRONKIT_ADOPTED",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -101,7 +105,7 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "serve_header_timeout": "CRONKIT_SERVE_HEADER_TIMEOUT",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
@@ -163,6 +167,8 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
+    adopted: Path | None = None
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -355,6 +361,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
+        "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
     }
 
 

@@ -48,9 +48,11 @@ def _query(traceback: bool = False) -> Select[Any]:
 
 
 def list_letters(engine: Engine, *, include_resolved: bool = False, task: str | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
-    """Return dead letters newest first: open ones only unless `include_resolved`."""
+                 limit: int = 100, tasks: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Return dead letters newest first: open ones only unless `include_resolved`; of `tasks` only when given."""
     query = _query().order_by(dead_letters.c.id.desc()).limit(limit)
+    if tasks is not None:
+        query = query.where(dead_letters.c.task.in_(tasks))
     if not include_resolved:
         query = query.where(dead_letters.c.resolved_at.is_(None))
     if task:

@@ -43,15 +43,23 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def load_json(body: bytes) -> object:
+    """Parse a request body as JSON ({} when empty); Problem 400 when it is not JSON.
+
+    Nesting deeper than the interpreter's recursion limit ("[" * 16000 fits in a body) raises
+    RecursionError, not ValueError: that is not JSON this service takes either.
+    """
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise Problem(400, "invalid-json", "the body is not JSON") from None
+
+
 def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequest:
     """Validate a trigger body ({"params", "date", "dry_run"}, plus "taskName" on the seed's route)."""
-    if body.strip():
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Problem(400, "invalid-json", "the body is not JSON") from None
-    else:
-        data = {}
+    data = load_json(body)
     if not isinstance(data, dict):
         raise Problem(422, "invalid-body", "the body must be a JSON object")
     allowed = {"params", "date", "dry_run"} | ({"taskName"} if task is None else set())
@@ -119,4 +127,4 @@ def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:
         raise Problem(422, "invalid-params", detail, task=req.task) from None
 
 
-__all__ = ["KEY", "MAX_BODY", "check_declared", "parse_trigger", "read_body"]
+__all__ = ["KEY", "MAX_BODY", "check_declared", "load_json", "parse_trigger", "read_body"]

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,7 +16,7 @@ from ..errors import UsageError
 from ..runlog.times import now_ms
 from .api import _require, _service
 from .auth import TokenInfo, create_token, list_tokens, revoke_token
-from .bodies import read_body
+from .bodies import load_json, read_body
 from .jsonout import SafeJSONResponse
 from .problems import Problem
 
@@ -40,10 +39,7 @@ async def tokens(request: Request) -> Response:
 
 def _spec(body: bytes) -> dict[str, Any]:
     """Check a create request: {"name", "role", "tasks": [globs], "environments": [names]}."""
-    try:
-        spec = json.loads(body or b"{}")
-    except ValueError:
-        raise Problem(400, "invalid-json", "the body is not JSON") from None
+    spec = load_json(body)
     if not isinstance(spec, dict):
         raise Problem(422, "invalid-token", "send an object: {\"name\": ..., \"role\": ...}")
     unknown = set(spec) - FIELDS

@@ -64,6 +64,12 @@ def test_other_bad_trigger_values_are_422(api: Setup) -> None:
                      json.dumps({"params": {f"p{n}": "1" for n in range(65)}}),
                      json.dumps({"params": {"p": "x" * 1025}})):
             is_problem(_raw_post(client, "/api/v1/tasks/quick/runs", body), 422)
+        # Nesting past the recursion limit is no JSON the service takes: 400, not a 500.
+        is_problem(_raw_post(client, "/api/v1/tasks/quick/runs", "[" * 8000), 400)
+        is_problem(_raw_post(client, "/admin/scheduler/trigger", '{"params": ' * 1200), 400)
+    with api.server.client(api.admin) as admin:
+        is_problem(_raw_post(admin, "/api/v1/tokens", "[" * 8000), 400)
+        is_problem(_raw_post(admin, "/api/v1/tokens", '{"name": "a\\u0000", "role": "viewer"}'), 422)
 
 
 def test_ids_and_queries_past_64_bits_are_4xx(api: Setup) -> None:

@@ -97,6 +97,11 @@ def test_a_number_out_of_bounds_is_a_usage_error(run_cli, env: dict[str, str], p
         (("due", "--at", "0001-01-01T00:00+01:00"), "--at"),
         (("due", "--at", "2026-01-01", "--until", "9999-12-31T23:59-01:00"), "--until"),
         (("due", "--explain", "t1", "--since", "0001-01-01T00:00+05:00"), "--since"),
+        # A byte that is not UTF-8 (a lone surrogate to Python) reached the database driver: a traceback.
+        (("history", "\udcff"), "TASK"),
+        (("history", "t\udcff", "--json"), "TASK"),
+        (("dlq", "list", "--task", "\udcff"), "--task"),
+        (("notify", "log", "--task", "\udcff"), "--task"),
     ],
 )
 def test_lean_paths_and_text_values_are_bounded(run_cli, env: dict[str, str], args: tuple[str, ...],  # type: ignore[no-untyped-def]

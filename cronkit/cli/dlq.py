@@ -21,6 +21,7 @@ from .common import (
     get_settings,
     print_json,
     short_time,
+    task_filter,
 )
 
 app = typer.Typer(
@@ -59,6 +60,7 @@ def list_(
     """
     from ..runlog.deadletters import list_letters
 
+    task = task_filter(task)  # before the run log: a usage error first
     letters = list_letters(_engine(ctx), include_resolved=all_, task=task, limit=limit)
     if task is not None and not letters:
         get_registry(ctx)[task]  # a task with no letters and not registered is a typo: exit 2, with a hint

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CronkitError
-from ..inputs import row_id
+from ..inputs import row_id, text_problem
 from .run import (
     GLOBAL_OPTIONS,
     GlobalOptions,
@@ -163,6 +163,8 @@ def main(argv: list[str]) -> int | None:
         return None
     if hist.status is not None and hist.status not in {s.value for s in RunStatus}:
         return None
+    if hist.task is not None and text_problem(hist.task) is not None:
+        return None  # typer's command says what is wrong with it
     settings = None
     try:
         settings = opts.settings()

@@ -14,6 +14,7 @@ from .common import (
     print_json,
     print_table,
     short_time,
+    task_filter,
 )
 
 app = typer.Typer(help="Notifications: send a test, list deliveries.\n\nExample: cronkit notify test ops-hook",
@@ -120,6 +121,7 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=
     from ..runlog.reader import RunLog
     from ..runlog.writer import RunStore
 
+    task_filter(task)
     RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
     store = RunStore.open(get_settings(ctx).db_url)
     try:

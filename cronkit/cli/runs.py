@@ -14,6 +14,7 @@ from .common import (
     cli_errors,
     get_settings,
     print_json,
+    task_filter,
 )
 from .tables import print_history, print_run
 
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
         if status is not None and status not in STATUSES:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
-        flt = HistoryFilter(task=task, status=status, since=parse_since(since, now()) if since else None, limit=limit)
+        flt = HistoryFilter(task=task_filter(task, "TASK"), status=status, since=parse_since(since, now()) if since else None, limit=limit)
         runs = open_runlog(ctx).history(flt)
         if task is not None and not runs:
             # A task no longer registered may still have runs; one with neither is a typo.

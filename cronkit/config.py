@@ -330,7 +330,7 @@ class RawSettings:
             return None
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}: must be a non-empty string")
-        return checked_text(name, value.strip(), path=name in PATH_SETTINGS)
+        return checked_text(name, value.strip())
 
     def directory(self, name: str, default: Path) -> Path:
         value = self.text(name)

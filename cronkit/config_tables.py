@@ -160,13 +160,13 @@ def notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Pa
     if metrics_dir is not None:
         if not isinstance(metrics_dir, str) or not metrics_dir.strip():
             raise ConfigError("metrics_dir: must be a non-empty string")
-        checked_text("metrics_dir", metrics_dir, path=True)
+        checked_text("metrics_dir", metrics_dir)
         fields["metrics_dir"] = Path(metrics_dir.strip()).expanduser().absolute()
     emf = file_data.get("emf_file")
     if emf is not None:
         if not isinstance(emf, str) or not emf.strip():
             raise ConfigError("emf_file: must be a file path")
-        checked_text("emf_file", emf, path=True)
+        checked_text("emf_file", emf)
         base = path.parent if path is not None else Path.cwd()
         fields["emf_file"] = (base / Path(emf.strip()).expanduser()).absolute()
     secrets = file_data.get("secret_env", {})

@@ -171,19 +171,19 @@ def _seconds(text: str) -> bool:
         return False
 
 
-def checked_text(name: str, value: str, *, path: bool = False) -> str:
-    """Refuse a NUL (no path, URL or name holds one) and, outside paths, a lone surrogate.
+def checked_text(name: str, value: str) -> str:
+    """Refuse a NUL (no path, URL or name holds one) and a lone surrogate.
 
-    A path keeps them: a non-UTF-8 byte of a file name arrives from the environment as a
-    surrogate escape and goes back to the same byte. Elsewhere a driver would fail to encode it.
+    A byte that is not UTF-8 (in a path from the environment, say) arrives as a lone surrogate,
+    which the files cronkit writes (the run settings, the crontab) and the database drivers
+    cannot encode: a traceback later, where the setting is no longer named.
     """
     if "\x00" in value:
         raise ConfigError(f"{name}: holds a NUL character")
-    if not path:
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigError(f"{name}: is not valid UTF-8 text") from None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name}: is not valid UTF-8 text") from None
     return value
 
 

@@ -64,6 +64,8 @@ ENV_CASES = [
     ("CRONKIT_REDIS_URL", "redis://localhost/db1", "is not a database number"),
     ("CRONKIT_DB_URL", f"postgresql://u:{SECRET}@h:x/db", "db_url: postgresql://u:***@h:x/db: the port"),
     ("CRONKIT_APP_DB_URL", "sqlite:////tmp/\udcff.db", "app_db_url: is not valid UTF-8 text"),
+    ("CRONKIT_HOME", "/tmp/h\udcff", "home: is not valid UTF-8 text"),  # install wrote it into a file: a traceback
+    ("CRONKIT_TASKS", "/tmp/t\udcff.py", "registry: is not valid UTF-8 text"),
     ("CRONKIT_PUBLIC_URL", "http://h:-1", "public_url: http://h:-1: the port"),
     ("CRONKIT_SERVE_PORT", "99999999999999999999999", "serve_port: must be a port number"),
     ("CRONKIT_RUNLOG_RETENTION_DAYS", "99999999999999999999999", "runlog_retention_days"),

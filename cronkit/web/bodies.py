@@ -7,6 +7,7 @@ take (its declared `params=` and `dates=`, cronkit/params.py) are 422 before any
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import re
@@ -29,17 +30,25 @@ PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 KEY = re.compile(r"[\x21-\x7e]{1,255}")  # an Idempotency-Key: visible ASCII
 
 
-async def read_body(request: Request) -> bytes:
-    """Read the request body, refusing with 413 past MAX_BODY bytes (declared or sent)."""
+async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
+    """Read the request body, refusing with 413 past `limit` bytes (declared or sent), and with 408
+    when it has not all arrived serve_header_timeout seconds after the head (guard.py bounds the head:
+    a body sent a byte at a time would hold the request as long as its sender liked)."""
+    too_large = Problem(413, "body-too-large", f"request bodies are limited to {limit} bytes")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    timeout = request.app.state.service.settings.serve_header_timeout
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise Problem(413, "body-too-large", f"request bodies are limited to {MAX_BODY} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Problem(408, "body-timeout", f"the request body did not arrive within {timeout:g} s") from None
     return b"".join(chunks)
 
 

@@ -28,6 +28,8 @@ from ..inputs import row_id
 from . import views
 from .app import Service
 from .auth import ROLE_FOR
+from .bodies import read_body
+from .problems import Problem
 from .session import (
     COOKIE,
     SESSION_MAX_AGE,
@@ -175,14 +177,12 @@ async def _form(request: Request) -> dict[str, str]:
     """Return a urlencoded form's fields (the pages send no other kind); {} past MAX_FORM bytes."""
     from urllib.parse import parse_qsl
 
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM:
+    try:
+        body = await read_body(request, MAX_FORM)
+    except Problem as problem:
+        if problem.status != 413:
+            raise
         return {}
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            return {}
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=100))
     except (UnicodeDecodeError, ValueError):
@@ -340,7 +340,6 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
 @page()
 async def run_now(request: Request, session: Session) -> Response:
     from .bodies import check_declared, parse_trigger
-    from .problems import Problem
     from .trigger import Caller
 
     service = _service(request)

@@ -15,10 +15,12 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    431: "Request header fields too large",
     500: "Internal server error",
     503: "Service unavailable",
 }

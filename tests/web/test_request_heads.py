@@ -118,3 +118,22 @@ def test_a_head_that_trickles_in_is_cut_off(site: Setup) -> None:
             break
     sock.close()
     assert closed
+
+
+def test_a_body_that_never_arrives_is_408(site: Setup) -> None:
+    """The head complete, the body promised and not sent: the trigger route (and the dashboard's
+    forms, which read bodies the same way) answers 408 instead of waiting for ever."""
+    sock = _connect(site.server)
+    sock.sendall(b"POST /api/v1/tasks/quick/runs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 + site.trigger.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"par")
+    answer = _read_all(sock)
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"body-timeout" in answer
+    rows = site.sql("SELECT result, status_code FROM audit WHERE action = 'trigger' ORDER BY id DESC LIMIT 1")
+    assert rows == [("refused", 408)]
+    sock = _connect(site.server)
+    sock.sendall(b"POST /signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                 b"Content-Length: 100\r\n\r\ncsrf=")
+    assert _read_all(sock).startswith(b"HTTP/1.1 408 ")
+    sock.close()

@@ -70,6 +70,10 @@ ENV_VARS: dict[str, str] = {
     "reports_dir": "CRONKIT_REPORTS_DIR",
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
+    # Encrypted payloads (issue 31): runs' params, results, errors, tracebacks and output sealed at
+    # rest under secret_key; the previous key opens what was sealed before a key change (rekey).
+    "encrypt_payloads": "CRONKIT_ENCRYPT_PAYLOADS",
+    "previous_secret_key": "CRONKIT_PREVIOUS_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
     # `cronkit serve` (the HTTP service)
     "serve_host": "CRONKIT_SERVE_HOST",
@@ -126,6 +130,8 @@ class Settings:
     reports_dir: Path
     timezone: str
     secret_key: str | None = field(default=None, repr=False)
+    encrypt_payloads: bool = False
+    previous_secret_key: str | None = field(default=None, repr=False)
     runlog_retention_days: int = DEFAULT_RUNLOG_RETENTION_DAYS
     task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -251,10 +257,11 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from . import clock, host
+    from . import clock, host, payloads
 
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)
+    payloads.configure(settings.secret_key, settings.previous_secret_key, encrypt=settings.encrypt_payloads)
     return settings
 
 
@@ -358,11 +365,21 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "reports_dir": raw.directory("reports_dir", home / "reports"),
         "timezone": tz,
         "secret_key": raw.text("secret_key"),
+        "encrypt_payloads": _encryption(raw),
+        "previous_secret_key": raw.text("previous_secret_key"),
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
         "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
     }
+
+
+def _encryption(raw: RawSettings) -> bool:
+    """Return `encrypt_payloads`, which needs a secret key to seal with."""
+    on = checked_flag("encrypt_payloads", raw.get("encrypt_payloads", False))
+    if on and not raw.text("secret_key"):
+        raise ConfigError("encrypt_payloads: needs secret_key (CRONKIT_SECRET_KEY), the key payloads are sealed with")
+    return on
 
 
 def _runtime_fields(raw: RawSettings) -> dict[str, Any]:

@@ -99,3 +99,7 @@ _secrets_cmd.register(app)
 from . import migrate as _migrate  # noqa: E402
 
 _migrate.register(app)
+
+from . import rekey as _rekey  # noqa: E402
+
+_rekey.register(app)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import Settings
 from ..errors import ServiceUnavailable
+from ..payloads import reveal
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
 from .queries import Execute, database_error, require_existing
@@ -119,7 +120,7 @@ class RunLog:
                     "status": a.status,
                     "started_at": iso(a.started_at),
                     "finished_at": iso(a.finished_at),
-                    "error": a.error,
+                    "error": reveal(a.error, "error"),
                 }
                 for a in conn.execute(
                     select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from .config_tables import (
     KubernetesSettings,
     SystemdSettings,
-    checked_str,
     kubernetes_settings,
     notify_fields,
     systemd_settings,
@@ -28,14 +27,13 @@ from .config_values import (
     checked_flag,
     checked_hostname,
     checked_instant,
-    checked_port,
     checked_redis_url,
     checked_retention_days,
     checked_seconds,
     checked_text,
+    serve_settings,
 )
 from .errors import ConfigError
-from .redact import redact_url
 
 if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
@@ -398,41 +396,6 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "serve_header_timeout": checked_seconds("serve_header_timeout", raw.get(
             "serve_header_timeout", DEFAULT_SERVE_HEADER_TIMEOUT), SERVE_HEADER_TIMEOUT_RANGE),
     }
-
-
-def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the settings of `cronkit serve` (from options, environment or file)."""
-    out: dict[str, Any] = {}
-    host = raw.get("serve_host")
-    if host is not None:
-        out["serve_host"] = checked_text("serve_host", checked_str("serve_host", host).strip())
-    port = raw.get("serve_port")
-    if port is not None:
-        try:
-            if isinstance(port, bool) or isinstance(port, float):
-                raise ValueError
-            out["serve_port"] = int(port.strip() if isinstance(port, str) else port)
-            if not 1 <= out["serve_port"] <= 65535:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError("serve_port: must be a port number (1-65535)") from None
-    public = raw.get("health_public")
-    if public is not None:
-        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if isinstance(public, bool):
-            out["health_public"] = public
-        elif isinstance(public, str) and public.strip().lower() in words:
-            out["health_public"] = words[public.strip().lower()]
-        else:
-            raise ConfigError("health_public: must be true or false")
-    url = raw.get("public_url")
-    if url is not None:
-        url = checked_text("public_url", checked_str("public_url", url).strip().rstrip("/"))
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"public_url: {redact_url(url)!r} must start with http:// or https://")
-        checked_port("public_url", url)
-        out["public_url"] = url
-    return out
 
 
 def debug_requested(environ: Mapping[str, str] | None = None) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -202,3 +203,42 @@ def check_timezone(name: str, value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{name}: unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
+
+
+def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the settings of `cronkit serve` (from options, environment or file)."""
+    out: dict[str, Any] = {}
+    host = raw.get("serve_host")
+    if host is not None:
+        if not isinstance(host, str) or not host.strip():
+            raise ConfigError("serve_host: must be a non-empty string")
+        out["serve_host"] = checked_text("serve_host", host.strip())
+    port = raw.get("serve_port")
+    if port is not None:
+        try:
+            if isinstance(port, bool) or isinstance(port, float):
+                raise ValueError
+            out["serve_port"] = int(port.strip() if isinstance(port, str) else port)
+            if not 1 <= out["serve_port"] <= 65535:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError("serve_port: must be a port number (1-65535)") from None
+    public = raw.get("health_public")
+    if public is not None:
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if isinstance(public, bool):
+            out["health_public"] = public
+        elif isinstance(public, str) and public.strip().lower() in words:
+            out["health_public"] = words[public.strip().lower()]
+        else:
+            raise ConfigError("health_public: must be true or false")
+    url = raw.get("public_url")
+    if url is not None:
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError("public_url: must be a non-empty string")
+        url = checked_text("public_url", url.strip().rstrip("/"))
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"public_url: {redact_url(url)!r} must start with http:// or https://")
+        checked_port("public_url", url)
+        out["public_url"] = url
+    return out

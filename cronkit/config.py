@@ -48,6 +48,7 @@ DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing i
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
 LEASE_TTL_RANGE = (1.0, 86400.0)
+DEFAULT_DB_NAME = "cronkit.db"  # the run log's file in the home, by default
 DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log before journaling it
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
@@ -353,7 +354,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
     check_timezone("timezone", tz)
     return {
-        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
+        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / DEFAULT_DB_NAME}"),
         "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,

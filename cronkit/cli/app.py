@@ -103,3 +103,7 @@ _migrate.register(app)
 from . import rekey as _rekey  # noqa: E402
 
 _rekey.register(app)
+
+from . import logs as _logs  # noqa: E402
+
+_logs.register(app)

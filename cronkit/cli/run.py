@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .. import jsonsafe
 from ..errors import EXIT_USAGE, CronkitError, UsageError
 from ..inputs import MAX_ROW_ID, row_id
 from ..textsafe import printable
@@ -170,7 +170,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
 
         startfail.clear(settings.home, startfail.key_for(opts.config))
     if args.json:
-        print(json.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
+        print(jsonsafe.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                           "duration_ms": outcome.duration_ms, "result": outcome.result,
                           "error": outcome.error, "dead_letter_id": outcome.dead_letter_id}, sort_keys=True))
         return outcome.exit_code
@@ -180,7 +180,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         if trigger != Trigger.CRON:
             print(printable(outcome.summary))
             if outcome.result:
-                print(json.dumps(outcome.result, sort_keys=True, indent=2, default=str))
+                print(jsonsafe.dumps(outcome.result, sort_keys=True, indent=2, default=str))
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(printable(outcome.summary), file=sys.stderr)
     return outcome.exit_code

@@ -87,6 +87,7 @@ class AttemptResult:
     result: Any = None
     transient: bool = False
     exit_code: int = EXIT_OK
+    output_dropped: int = 0  # bytes of the task's output a full disk refused
 
 
 @dataclass(frozen=True)

@@ -50,7 +50,7 @@ def _service(request: Request) -> Service:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> SafeJSONResponse:
-    return SafeJSONResponse(data, status_code=status, headers=headers)
+    return SafeJSONResponse(data, status_code=status, headers=headers)  # a result's NaN, a lone surrogate: no 500
 
 
 # --- authentication ------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_a_lone_surrogate_or_nan_already_stored_is_no_500(api: Setup) -> None:
     with api.server.client(api.read) as client:
         one = client.get(f"/api/v1/runs/{run_id}")
         assert one.status_code == 200, one.text
-        assert one.json()["params"] == {"p": "\ud800x"} and one.json()["result"] == {"ratio": None, "k\udcff": None}
+        assert one.json()["params"] == {"p": "\ud800x"} and one.json()["result"] == {"ratio": "NaN", "k\udcff": "Infinity"}
         listed = client.get("/api/v1/runs?task=quick")
         assert listed.status_code == 200 and any(r["params"] == {"p": "\ud800x"} for r in listed.json()["runs"])
         assert client.get("/api/v1/tasks/quick").status_code == 200

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import DiskFull, ServiceUnavailable
 from ..fileutil import write_atomic
-from ..status import RunStatus
+from .totals import FINISH_RUN, end_run
 from .writer import REMOTE_CALL_LIMIT, Execute, RunStore, bounded, clean_text
 
 # How long the end of a run keeps trying the run log before it journals the outcome.
@@ -36,11 +36,7 @@ JOURNAL_DIR = "journal"
 Op = tuple[str, dict[str, Any]]
 
 _SQL = {
-    "finish": (
-        "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
-        " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-        " result = :result, output = :output WHERE id = :id AND status IN (:running, :lost) RETURNING id"
-    ),
+    "finish": FINISH_RUN,  # applied through writer.end_run, which also adds the run to its totals
     "attempt": (
         "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
         " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error) ON CONFLICT DO NOTHING"
@@ -90,9 +86,7 @@ def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | No
         ordered = sorted(ops, key=lambda o: o[0] != "finish")  # the guard first
         for kind, params in ordered:
             if kind == "finish":
-                done = execute(_SQL[kind], {**params, "running": RunStatus.RUNNING.value,
-                                            "lost": RunStatus.LOST.value})
-                if not done:
+                if not end_run(execute, params):
                     return None  # applied before: by this runner's late write, or an earlier journal pass
                 continue
             rows = execute(_SQL[kind], params)

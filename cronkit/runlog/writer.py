@@ -8,6 +8,7 @@ imported only when a SQLite file's schema needs creating or upgrading.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -22,6 +23,7 @@ from . import SCHEMA_VERSION
 from .engines import create_private_file, schema_file_lock
 from .leftover import OUTPUT_TAIL_BYTES
 from .times import now_ms
+from .totals import end_run, mark_one_lost
 
 HEARTBEAT_INTERVAL = 30.0
 # How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
@@ -304,19 +306,15 @@ class RunStore:
     def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
                    attempts: int, exit_code: int, error: str | None = None,
                    traceback: str | None = None, result: Any = None, output: str | None = None) -> None:
-        """Record the outcome of a run."""
-        self._execute(
-            "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
-            " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-            " result = :result, output = :output WHERE id = :id",
-            {
-                "id": run_id, "status": _word(status), "finished_at": finished_at,
-                "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
-                "error": clean_text(error), "traceback": clean_text(traceback),
-                "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-                "output": clean_text(output),
-            },
-        )
+        """Record the outcome of a `running` run (and add it to its task's totals), in one transaction."""
+        params = {
+            "id": run_id, "status": _word(status), "finished_at": finished_at,
+            "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
+            "error": clean_text(error), "traceback": clean_text(traceback),
+            "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
+            "output": clean_text(output),
+        }
+        self._transact(lambda execute: end_run(execute, params), 60_000)
 
     def record_attempt(self, run_id: int, number: int, *, started_at: int, finished_at: int,
                        status: str, error: str | None) -> None:
@@ -443,15 +441,10 @@ class RunStore:
                 lost.append((int(run_id), str(run_task)))
         for run_id, run_task in lost:
             output = seal(clean_text(salvage(run_id, run_task)), "output") if salvage is not None else None
-            self._execute(
-                "UPDATE runs SET status = :lost, finished_at = :now, exit_code = NULL,"
-                " error = COALESCE(error, 'the run''s process died without recording an outcome'),"
-                " output = COALESCE(output, :output)"
-                " WHERE id = :id AND status = :running",
-                {"id": run_id, "now": now, "lost": RunStatus.LOST.value, "running": RunStatus.RUNNING.value,
-                 "output": output},
-            )
+            marked: dict[str, Any] = {"id": run_id, "now": now, "lost": RunStatus.LOST.value,
+                                      "running": RunStatus.RUNNING.value, "output": output}
+            self._transact(functools.partial(mark_one_lost, params=marked), 60_000)
         return [run_id for run_id, _ in lost]
 
 
-__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore"]
+__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import signal
+import sys
 import traceback as tb
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -151,6 +152,8 @@ def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
     limits = call.task.limits
     try:
         func = call.task.load()
+        if "logging" in sys.modules:  # the task's module logs its own way: set logging up before it runs
+            _log_to_stderr()
         if limits:
             apply_limits(limits)  # after the import: the limits bound the task, not cronkit's start-up
         result = func(ctx)
@@ -214,16 +217,24 @@ def _lifeline(life_r: int) -> None:
 
 
 def _task_logger(task: str) -> logging.Logger:
-    """Send logging to the captured stderr, INFO and up, and return the task's logger."""
-    import logging
-    import sys
+    """Return the task's logger, which sends logging to the captured stderr on first use (LazyLogger)."""
+    from ..context import lazy_logger
 
+    return lazy_logger(f"cronkit.task.{task}", _log_to_stderr)
+
+
+def _log_to_stderr() -> None:
+    """Send logging to the captured stderr, INFO and up, once; handlers the task's module added stay after it."""
+    import logging  # lazy: most ticks never log, and logging costs ~10 ms to import
+
+    root = logging.getLogger()
+    if any(getattr(h, "cronkit_task", False) for h in root.handlers):
+        return
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
+    handler.cronkit_task = True  # type: ignore[attr-defined]
+    root.handlers[:] = [handler, *root.handlers]
     root.setLevel(logging.INFO)
-    return logging.getLogger(f"cronkit.task.{task}")
 
 
 def _is_transient(exc: BaseException) -> bool:

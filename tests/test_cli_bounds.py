@@ -102,6 +102,9 @@ def test_a_number_out_of_bounds_is_a_usage_error(run_cli, env: dict[str, str], p
         (("history", "t\udcff", "--json"), "TASK"),
         (("dlq", "list", "--task", "\udcff"), "--task"),
         (("notify", "log", "--task", "\udcff"), "--task"),
+        (("pause", "t1", "--until", "9999-12-31T23:59-01:00"), "--until"),
+        (("pause", "t1", "--until", "\u00b2:00"), "--until"),
+        (("pause", "t1", "--for", HUGE + "d"), "--for"),
     ],
 )
 def test_lean_paths_and_text_values_are_bounded(run_cli, env: dict[str, str], args: tuple[str, ...],  # type: ignore[no-untyped-def]

@@ -79,7 +79,7 @@ def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequ
         task = data.get("taskName")
         if not isinstance(task, str) or not task:
             raise Problem(422, "invalid-body", "taskName: give the name of a task")
-        _check_text("taskName", task, "invalid-body")
+        check_text("taskName", task, "invalid-body")
     params = data.get("params") or {}
     if not isinstance(params, dict):
         raise Problem(422, "invalid-params", "params: must be an object of names to values")
@@ -88,7 +88,7 @@ def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequ
     clean: dict[str, str] = {}
     for name, value in params.items():
         if not PARAM_NAME.fullmatch(name):
-            _check_text("params", name)
+            check_text("params", name)
             raise Problem(422, "invalid-params", f"params: {name!r} is not a parameter name")
         if isinstance(value, bool):
             value = "true" if value else "false"
@@ -97,7 +97,7 @@ def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequ
                           f"params.{name}: must be a string, number or boolean (at most {MAX_VALUE} characters)")
         if isinstance(value, float) and not math.isfinite(value):
             raise Problem(422, "invalid-params", f"params.{name}: {value} is not a number")
-        clean[name] = _check_text(f"params.{name}", str(value))
+        clean[name] = check_text(f"params.{name}", str(value))
     day = data.get("date")
     if day is not None:
         try:
@@ -112,7 +112,7 @@ def parse_trigger(body: bytes, task: str | None, key: str | None) -> TriggerRequ
     return TriggerRequest(task=task, params=clean, date=day, dry_run=dry_run, idempotency_key=key)
 
 
-def _check_text(name: str, value: str, kind: str = "invalid-params") -> str:
+def check_text(name: str, value: str, kind: str = "invalid-params") -> str:
     """Problem 422 for a NUL or a lone surrogate: no argument list, environment or UTF-8 column takes one."""
     problem = text_problem(value)
     if problem is not None:
@@ -136,4 +136,4 @@ def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:
         raise Problem(422, "invalid-params", detail, task=req.task) from None
 
 
-__all__ = ["KEY", "MAX_BODY", "check_declared", "load_json", "parse_trigger", "read_body"]
+__all__ = ["KEY", "MAX_BODY", "check_declared", "check_text", "load_json", "parse_trigger", "read_body"]

@@ -72,6 +72,15 @@ def test_other_bad_trigger_values_are_422(api: Setup) -> None:
         is_problem(_raw_post(admin, "/api/v1/tokens", '{"name": "a\\u0000", "role": "viewer"}'), 422)
 
 
+def test_bad_pause_values_are_4xx(api: Setup) -> None:
+    with api.server.client(api.trigger) as client:
+        for body, status in (('{"reason": "a\\u0000b"}', 422), ('{"reason": "\\ud800"}', 422),
+                             ('{"until": "9999-12-31T23:59-01:00"}', 422), ('{"until": "0001-01-01T00:00+01:00"}', 422),
+                             ('{"until": "\u00b2:00"}', 422), (f'{{"for": "{BIG}d"}}', 422), ("[" * 8000, 400)):
+            is_problem(_raw_post(client, "/api/v1/tasks/quick/pause", body), status)
+    assert api.sql("SELECT count(*) FROM pauses") == [(0,)]
+
+
 def test_ids_and_queries_past_64_bits_are_4xx(api: Setup) -> None:
     import base64
 

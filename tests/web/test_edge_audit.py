@@ -59,6 +59,8 @@ def test_posts_refused_for_their_csrf_token_are_audited(site: Setup) -> None:
         refused = browser.post("/tasks/quick/run", data={"csrf": "forged"})
         assert refused.status_code == 403
         assert _last(site, "trigger")[:4] == ("deployer", "refused", 403, "quick")
+        assert browser.post("/tasks/quick/pause", data={"csrf": "forged", "reason": "x"}).status_code == 403
+        assert _last(site, "pause")[:4] == ("deployer", "refused", None, "quick")
         assert browser.post("/signout", data={"csrf": "forged"}).status_code == 403
         assert _last(site, "dashboard.signout")[:3] == ("deployer", "refused", 403)
         assert browser.get("/").status_code == 200  # still signed in

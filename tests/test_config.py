@@ -237,6 +237,7 @@ RUNTIME_VALUES: dict[str, tuple[Any, str, str, tuple[Any, Any, Any, Any]]] = {
     "cron_d": ("/o/cron.d", "/e/cron.d", '"/f/cron.d"', (Path("/o/cron.d"), Path("/e/cron.d"), Path("/f/cron.d"), DEFAULT_CRON_D)),
     "debug": (True, "1", "true", (True, True, True, False)),
     "environments": ("qa,prod", "qa, prod ,qa", '["prod"]', (("qa", "prod"), ("qa", "prod"), ("prod",), ())),
+    "serve_header_timeout": ("5", "6.5", "7", (5.0, 6.5, 7.0, 10.0)),
 }
 
 

@@ -113,7 +113,7 @@ def test_bad_task_options_name_the_task_and_option(options: dict[str, Any], mess
     ("[kubernetes]\nresources = {requests = {cpu = 'lots'}}\n", "kubernetes.resources.requests.cpu: 'lots' is not a quantity"),
     ("[kubernetes]\nresources = {wants = {cpu = '1'}}\n", "kubernetes.resources.wants: unknown setting"),
     ("[kubernetes]\nenv_from = ['vault/x']\n", "kubernetes.env_from: 'vault/x' is not secret/NAME or configmap/NAME"),
-    ("[kubernetes]\nfailed_jobs_history_limit = -1\n", "kubernetes.failed_jobs_history_limit: must be a whole number >= 0"),
+    ("[kubernetes]\nfailed_jobs_history_limit = -1\n", "kubernetes.failed_jobs_history_limit: must be a whole number from 0 to 2147483647"),
     ("kubernetes = 3\n", "'kubernetes' must be a [kubernetes] table"),
     ("[systemd]\nunit_prefix = 'a b'\n", "systemd.unit_prefix: 'a b' is not a unit name prefix"),
     ("[systemd]\nprefix = 'x-'\n", "systemd.prefix: unknown setting"),

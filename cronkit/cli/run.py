@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import jsonsafe
 from ..errors import EXIT_USAGE, CronkitError, UsageError
+from ..inputs import MAX_ROW_ID, row_id
 from ..textsafe import printable
 
 if TYPE_CHECKING:
@@ -113,9 +114,10 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 def parse_run_id(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"--run-id: {value!r} is not a run id")
-    return int(value)
+    number = row_id(value)
+    if number is None:
+        raise UsageError(f"--run-id: {value!r} is not a run id (a whole number from 1 to {MAX_ROW_ID})")
+    return number
 
 
 def parse_date(value: str | None) -> date | None:

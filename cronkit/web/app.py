@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import threading
 import time
@@ -27,13 +26,13 @@ from starlette.responses import Response
 from ..config import ENV_VARS, Settings
 from ..errors import CronkitError, ServiceUnavailable
 from ..health.status import StatusReport
-from ..jsonsafe import finite
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
 from ..registry_loader import configured_registry
 from .auth import TokenInfo
 from .cache import DataVersion, VersionedCache
 from .health import DeepHealth
+from .jsonout import json_bytes
 from .problems import Problem
 from .trigger import Launcher
 
@@ -104,11 +103,6 @@ class StatusCache:
         body = json_bytes(report.as_dict())
         self._json = (report, body)
         return body
-
-
-def json_bytes(data: Any) -> bytes:
-    """Encode as Starlette's JSONResponse does."""
-    return json.dumps(finite(data), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -313,6 +307,7 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
 
     from ..errors import ConfigError
     from .auth import active_token_count
+    from .guard import guarded_protocol
     from .listen import listen, run
 
     limit_malloc_arenas(MALLOC_ARENAS)
@@ -327,8 +322,10 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     except CronkitError:
         service.engine.dispose()
         raise
+    # httptools, as uvicorn picks it, with a bound on a request head's size and time (guard.py).
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            timeout_graceful_shutdown=10, server_header=False, proxy_headers=False)
+                            timeout_graceful_shutdown=10, server_header=False, proxy_headers=False,
+                            http=guarded_protocol(settings.serve_header_timeout))
     run(config, sockets)
 
 

@@ -11,9 +11,11 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .errors import RegistryError
+from .limits import Limits, parse_limits
 from .params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)  # as useradd takes them
 DEFAULT_ENVIRONMENTS = ("production",)
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_BACKOFF = 10.0
@@ -89,6 +91,10 @@ class Task:
     # `schedule` as written (it may hold `H` parts); `resolved_schedule` is the plain cron
     # expression it stands for, the one every slot, line and unit is computed from (spread.py).
     resolved_schedule: str = ""
+    # Isolation (SPEC 18): rlimits and niceness of each attempt, and the user its lines run as
+    # (cron.d installs by root, systemd units).
+    limits: Limits = field(default_factory=Limits)
+    user: str | None = None
 
     def __post_init__(self) -> None:
         if not self.resolved_schedule:
@@ -174,6 +180,9 @@ class Registry:
         params: Mapping[str, Param | str] | None = None,
         dates: str = "any",
         requires: tuple[str, ...] | list[str] = (),
+        limits: Mapping[str, Any] | None = None,
+        nice: int | None = None,
+        user: str | None = None,
     ) -> Task:
         """Validate and record a task; `target` is a function or a lazy `"module:attr"`.
 
@@ -206,6 +215,8 @@ class Registry:
         catchup, window = _catchup_policy(where, resolved, catchup, catchup_window, catchup_max)
         declared = check_declaration(where, params, dates)
         needs = check_requires(where, requires)
+        if user is not None and not USER_PATTERN.fullmatch(str(user)):
+            raise RegistryError(f"{where}: user {user!r} is not a user name")
         task = Task(
             name=name,
             schedule=written,
@@ -231,6 +242,8 @@ class Registry:
             params=MappingProxyType(declared) if declared is not None else None,
             dates=dates,
             requires=needs,
+            limits=parse_limits(where, limits, nice, parse_duration),
+            user=user,
         )
         self._tasks[name] = task
         return task

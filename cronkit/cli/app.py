@@ -91,3 +91,7 @@ app.add_typer(_notify.app, name="notify")
 from . import secrets_cmd as _secrets_cmd  # noqa: E402
 
 _secrets_cmd.register(app)
+
+from . import migrate as _migrate  # noqa: E402
+
+_migrate.register(app)

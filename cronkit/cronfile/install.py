@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import CronkitError
 from ..registry import Registry
-from .block import extract, splice, tasks_in_block, unified_diff
+from .block import extract, lines_by_owner, splice, unified_diff
 from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
 from .lineuser import check_reach, hand_over, other_line_user
 from .render import RenderInputs, render, run_settings_toml
@@ -36,7 +36,8 @@ from .state import (
 
 @dataclass(frozen=True)
 class TaskChange:
-    """How one task's lines change: added, changed, removed or unchanged."""
+    """How one task's lines change (or the block's own `cronkit check` lines'): added, changed,
+    removed or unchanged."""
 
     task: str
     kind: str  # added, changed, removed, unchanged
@@ -140,7 +141,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
         old_block = extract(before or "", inputs.block_id)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
                           run_config=run_config if write_run_config else None)
-        outcome.changes = _changes(tasks_in_block(old_block), rendered.lines)
+        outcome.changes = _changes(lines_by_owner(old_block), lines_by_owner(rendered.text))
         if not rendered.tasks and old_block is None:
             outcome.nothing_scheduled = True
             return outcome
@@ -207,7 +208,7 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
         outcome = Outcome(location, block_id, before, before, dry_run=dry_run)
         if old_block is None:
             return outcome
-        outcome.changes = _changes(tasks_in_block(old_block), {})
+        outcome.changes = _changes(lines_by_owner(old_block), {})
         remaining = splice(before or "", block_id, None)
         outcome.after = remaining if remaining else None
         if dry_run:

@@ -6,8 +6,11 @@ module unless the schema needs creating or upgrading.
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -24,9 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from .. import __version__
 from ..config import sqlite_path
-from ..errors import ServiceUnavailable
-from . import SCHEMA_VERSION
+from ..errors import ConfigError, ServiceUnavailable
+from . import SCHEMA_VERSION, release_of
+from .backup import copy_before_migrating
 from .engines import schema_file_lock
 
 metadata = MetaData()
@@ -243,11 +248,13 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def upgrade(engine: Engine, *, locked: bool = False) -> int:
+def upgrade(engine: Engine, *, locked: bool = False, migrate: bool = False) -> int:
     """Bring the schema to SCHEMA_VERSION, one migration at a time; return the version found.
 
     `locked`: the caller already holds the schema lock (flock is per open file, so taking it
-    again here would wait for ourselves).
+    again here would wait for ourselves). A SQLite run log is copied before its schema changes
+    (runlog.backup). A PostgreSQL run log of an older schema is migrated only when `migrate`
+    (`cronkit migrate`): its backup is the operator's, taken with the database's own tools.
     """
     if engine.dialect.name == "sqlite" and not locked:
         # The common case costs one read and no lock; it also fails on a file that is not a
@@ -255,19 +262,59 @@ def upgrade(engine: Engine, *, locked: bool = False) -> int:
         with engine.connect() as conn:
             if conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION:
                 return SCHEMA_VERSION
-    with (nullcontext() if locked else _schema_lock(engine)), engine.begin() as conn:
-        found = _version(conn)
-        if found > SCHEMA_VERSION:
-            raise ServiceUnavailable(
-                f"run log schema version {found} is newer than this cronkit ({SCHEMA_VERSION}): upgrade cronkit"
+    with nullcontext() if locked else _schema_lock(engine):
+        with engine.connect() as conn:
+            found = _version(conn)
+        _check_upgradable(engine, found, migrate)
+        copy = _copy_before(engine, found)
+        with engine.begin() as conn:
+            for number in range(found, SCHEMA_VERSION):
+                MIGRATIONS[number](conn)
+            if found != SCHEMA_VERSION:
+                set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if copy is not None:
+            # The one line an operator must see, whichever command migrated (a cron tick included).
+            sys.stderr.write(
+                f"cronkit: run log schema {found} ({_release(found)}) migrated to {SCHEMA_VERSION}"
+                f" (cronkit {__version__}); the copy from before is {copy}\n"
             )
-        for number in range(found, SCHEMA_VERSION):
-            MIGRATIONS[number](conn)
-        if found != SCHEMA_VERSION:
-            set_meta(conn, "schema_version", str(SCHEMA_VERSION))
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return found
+
+
+def _release(schema: int) -> str:
+    release = release_of(schema)
+    return f"cronkit {release}" if release else "a newer cronkit"
+
+
+def _check_upgradable(engine: Engine, found: int, migrate: bool) -> None:
+    """Refuse a schema newer than this cronkit, and an unasked migration of a PostgreSQL run log."""
+    if found > SCHEMA_VERSION:
+        raise ServiceUnavailable(
+            f"run log schema version {found} is newer than this cronkit {__version__} (schema"
+            f" {SCHEMA_VERSION}): it needs {_release(found)}; upgrade cronkit, or restore the copy"
+            " kept before the upgrade (CHANGELOG.md, Upgrading)"
+        )
+    if 0 < found < SCHEMA_VERSION and engine.dialect.name != "sqlite" and not migrate:
+        raise ConfigError(
+            f"run log schema version {found} ({_release(found)}) needs migrating to {SCHEMA_VERSION}"
+            f" (cronkit {__version__}): back up the database (pg_dump), then run `cronkit migrate`"
+        )
+
+
+def _copy_before(engine: Engine, found: int) -> Path | None:
+    """Copy a SQLite run log that holds runs before its schema changes; None when nothing is copied."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or not 0 < found < SCHEMA_VERSION:
+        return None
+    try:
+        return copy_before_migrating(Path(database), found, release_of(found))
+    except (OSError, sqlite3.Error) as exc:
+        raise ServiceUnavailable(
+            f"run log {database}: cannot keep a copy before migrating schema {found} to"
+            f" {SCHEMA_VERSION} ({exc}); nothing was changed"
+        ) from None
 
 
 def _version(conn: Connection) -> int:

@@ -194,7 +194,7 @@ class Supervisor:
                 self.note(f"killed {left} process(es) the task left running outside its process group")
         if child.stopping is not None:  # the runner decided the outcome, whatever the task said
             return child.stopping
-        return decode_report(b"".join(child.chunks), child.status)
+        return decode_report(b"".join(child.chunks), child.status, spec.call.task.limits)
 
     def _steer(self, child: _Child, spec: AttemptSpec, now: float) -> None:
         """Begin to stop the child on a signal, at the timeout or for the lease; KILL it after the grace."""

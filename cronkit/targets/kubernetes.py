@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..limits import kubernetes_limits
 from ..registry import Registry, Task
 from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
@@ -200,8 +201,16 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
             {"secretRef" if kind == "secret" else "configMapRef": {"name": ref_name}}
             for kind, _, ref_name in (item.partition("/") for item in k8s.env_from)
         ]
-    if k8s.resources:
-        container["resources"] = {kind: dict(table) for kind, table in k8s.resources.items()}
+    resources = {kind: dict(table) for kind, table in k8s.resources.items()}
+    own, notes = kubernetes_limits(task.limits)
+    if own:  # the task's own limits win over [kubernetes] resources
+        resources["limits"] = {**resources.get("limits", {}), **own}
+    if task.user:
+        notes.append(f"user {task.user} runs the task on a host; a pod runs as its image's user (runAsNonRoot)")
+    if notes:
+        annotations["cronkit/limits-note"] = "; ".join(notes)
+    if resources:
+        container["resources"] = resources
     container["securityContext"] = {"allowPrivilegeEscalation": False, "runAsNonRoot": True}
     pod_spec: dict[str, Any] = {"restartPolicy": "Never"}
     if k8s.service_account:

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..config import ENV_VARS, Settings
 from ..errors import UsageError
 from ..host import invoking_user
+from ..limits import systemd_lines
 from ..registry import Registry, Task
 from . import OUTER_MARGIN, rendered_by, value_runs
 
@@ -182,7 +183,11 @@ def service(task: Task, settings: Settings, executable: str, registry: Registry,
         f"TimeoutStartSec={timeout_start(task)}",
         # Exit 75 means skipped (lock held, not enabled here): not a failure of the unit.
         "SuccessExitStatus=75",
+        # The task's limits (SPEC 18): systemd enforces them on the whole unit, cronkit on the attempt.
+        *systemd_lines(task.limits),
     ]
+    if task.user:  # the task's own user wins over [systemd] user
+        lines = [line for line in lines if not line.startswith("User=")] + [f"User={task.user}"]
     return "\n".join(lines) + "\n"
 
 

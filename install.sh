@@ -81,6 +81,11 @@ else
   # The versions the tests passed with, each file checked against its sha256 (hash-checking mode).
   lock="$here/requirements/lock.txt"
   $dev && lock="$here/requirements/dev-lock.txt"
+  # The locked pip first (its line and hashes): a venv's bundled pip is older and slower.
+  pin=$(mktemp)
+  awk '/^pip==/ { found = 1 } found { print } found && !/\\$/ { exit }' "$lock" >"$pin"
+  "${pip[@]}" install --requirement "$pin"
+  rm -f "$pin"
   "${pip[@]}" install --requirement "$lock"
   # cronkit itself, built with the locked setuptools. A regular (not editable) install: `cronkit
   # run` starts on every cron tick, and an editable install's import hook costs it time.

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .config import Settings
+from .config import Settings, sqlite_path
 from .registry import Registry
 from .runlog.writer import RunStore
 
@@ -93,13 +93,13 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     check rather than recorded as skipped, which would count its slot as served.
     """
     from .catchup import plan, read_served, scheduled_from
-    from .locks import Holder, LocalLock, LockHeld
+    from .locks import Holder, LocalLock, LockHeld, lock_dir
     from .runlog.reader import RunLog
 
     tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
     if not tasks:
         return {"runs": 0}
-    guard = LocalLock(settings.home / "locks", CATCHUP_LOCK)
+    guard = LocalLock(lock_dir(settings), CATCHUP_LOCK)
     try:
         guard.acquire(Holder.me(None))
     except LockHeld:
@@ -140,9 +140,9 @@ def _busy(settings: Settings, task: Any) -> str | None:
     """Return who holds the task's lock (local flock, Redis lease), None when it is free."""
     if not task.singleton:
         return None
-    from .locks import Holder, LocalLock, LockHeld, lease_key
+    from .locks import Holder, LocalLock, LockHeld, lease_key, lock_dir
 
-    local = LocalLock(settings.home / "locks", task.name)
+    local = LocalLock(lock_dir(settings), task.name)
     try:
         local.acquire(Holder.me(None))
         local.release()
@@ -161,7 +161,33 @@ def _busy(settings: Settings, task: Any) -> str | None:
             return None
         if holder is not None:
             return f"left for the next check: {task.name}: Redis lock held"
+    elif task.lock_scope == "global" and sqlite_path(settings.db_url) is None:
+        return _advisory_holder(settings, task.name)
     return None
+
+
+def _advisory_holder(settings: Settings, task: str) -> str | None:
+    """Return who holds the task's PostgreSQL advisory lock (a run on another host), None when it is free."""
+    from .locks import LockHeld
+    from .runlog.engines import create_engine_for
+
+    engine = create_engine_for(settings.db_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return None
+        from .pglock import AdvisoryLock  # SQLAlchemy is loaded already: the engine is PostgreSQL's
+
+        probe = AdvisoryLock(engine, task, 0)
+        try:
+            probe.acquire()
+        except LockHeld as held:
+            return f"left for the next check: {held}"
+        except Exception:  # noqa: BLE001 - the run itself decides what an unreachable run log means
+            return None
+        probe.release()
+        return None
+    finally:
+        engine.dispose()
 
 
 # --- notifications (issue 15): runs found lost raise `failure` --------------------------------

@@ -57,6 +57,10 @@ class ServiceUnavailable(CronkitError):
     exit_code = EXIT_UNAVAILABLE
 
 
+class DiskFull(ServiceUnavailable):
+    """The disk under the run log (or the journal) has no room for what must be written."""
+
+
 class CheckFailed(CronkitError):
     """A check found a difference or a problem."""
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .. import jsonsafe
 from ..errors import EXIT_USAGE, CronkitError, UsageError
 from ..textsafe import printable
 
@@ -142,9 +142,9 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
                              date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
         settings = opts.settings()
         from ..registry import check_task_tables
-        from ..registry_loader import load_registry
+        from ..registry_set import load_registries
 
-        registry = load_registry(settings.registry, settings.registry_path)
+        registry = load_registries(settings)
         registry.apply_spread_seed(settings.spread_seed)
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.
@@ -168,7 +168,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
 
         startfail.clear(settings.home, startfail.key_for(opts.config))
     if args.json:
-        print(json.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
+        print(jsonsafe.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                           "duration_ms": outcome.duration_ms, "result": outcome.result,
                           "error": outcome.error, "dead_letter_id": outcome.dead_letter_id}, sort_keys=True))
         return outcome.exit_code
@@ -178,7 +178,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         if trigger != Trigger.CRON:
             print(printable(outcome.summary))
             if outcome.result:
-                print(json.dumps(outcome.result, sort_keys=True, indent=2, default=str))
+                print(jsonsafe.dumps(outcome.result, sort_keys=True, indent=2, default=str))
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(printable(outcome.summary), file=sys.stderr)
     return outcome.exit_code

@@ -10,7 +10,7 @@ pair up is left untouched with an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,16 +123,19 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
 
 
 def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, user: str | None = None,
-            dry_run: bool = False, write_run_config: bool = True) -> Outcome:
+            dry_run: bool = False, write_run_config: bool = True, location: Location | None = None,
+            edit: Callable[[str | None], str | None] | None = None) -> Outcome:
     """Render the registry and write its block into the target crontab (see the module docstring).
 
     `user` is the `crontab -u` user of the user target. In an environment that schedules
-    nothing, an existing block is emptied and no new one is written.
+    nothing, an existing block is emptied and no new one is written. `location` names the
+    crontab when it is not the block's default place (`adopt --file`); `edit` changes the
+    foreign text read under the lock before the block goes in (`adopt` takes its lines out).
     """
     from ..clock import now
 
     rendered = render(registry, settings, inputs)
-    location = location_for(settings, inputs.target, inputs.block_id, user=user)
+    location = location or location_for(settings, inputs.target, inputs.block_id, user=user)
     run_config = Path(inputs.run_config)
     line_user = other_line_user(inputs.target, inputs.user)
     made = check_reach(line_user, settings.home, run_config) if line_user is not None else []
@@ -146,7 +149,8 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
             outcome.nothing_scheduled = True
             return outcome
         outcome.nothing_scheduled = not rendered.tasks
-        outcome.after = splice(before or "", inputs.block_id, rendered.text)
+        base = edit(before) if edit is not None else before
+        outcome.after = splice(base or "", inputs.block_id, rendered.text)
         settings_text = run_settings_toml(settings, registry, inputs.block_id) if write_run_config else None
         if dry_run:
             return outcome
@@ -216,4 +220,21 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
         outcome.backup = _commit(settings, location, before, outcome.after)
         outcome.wrote = True
         forget_install(settings, block_id, target)
+    return outcome
+
+
+def restore(settings: Settings, location: Location, text: str | None, *,
+            expect: Callable[[str | None], None], dry_run: bool = False) -> Outcome:
+    """Put `text` back as the whole crontab (`adopt --undo`), under install's locks, backup and check.
+
+    `expect` sees the crontab read under the lock and raises when it must not be replaced.
+    """
+    with _lock_unless(dry_run, settings, location):
+        before = read_crontab(location, exact=True)
+        expect(before)
+        outcome = Outcome(location, "", before, text, dry_run=dry_run)
+        if dry_run or before == text:
+            return outcome
+        outcome.backup = _commit(settings, location, before, text)
+        outcome.wrote = True
     return outcome

@@ -254,7 +254,7 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # A file registry is stored resolved: cron runs in the home directory, not here; a module
     # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     values["registry"], root = registry_location(registry, settings.registry)
     if root is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
+from ..payloads import reveal
 from ..registry import Registry, Task
 from ..runlog.queries import (
     ACTIVE_RUNS,
@@ -74,7 +75,7 @@ class RunSummary:
             "started_at": instant_iso(self.started_at),
             "finished_at": instant_iso(self.finished_at),
             "duration_ms": self.duration_ms,
-            "error": self.error,
+            "error": reveal(self.error, "error"),
         }
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..host import hostname
+from ..payloads import reveal
 from ..runlog.times import instant_iso, iso
 
 BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_for", "started_at",
@@ -50,6 +51,8 @@ def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Ca
     """Build an event from a `runs` row selected with RUN_COLUMNS; redact every text."""
     (run_id, task, status, trigger, slot, started, duration, exit_code, error, attempts, host,
      output, _finished, traceback) = row
+    # Sealed at rest (encrypt_payloads): the notification carries what a person reads, as `show` does.
+    error, output, traceback = reveal(error, "error"), reveal(output, "output"), reveal(traceback, "traceback")
     first = (error or "").strip().splitlines()[0] if error else None
     if note:
         first = f"{note}; {first}" if first and event in ("too_long", "too_fast") else note

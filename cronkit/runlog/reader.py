@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import Settings
 from ..errors import ServiceUnavailable
+from ..payloads import reveal
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
 from .queries import Execute, database_error, require_existing
@@ -84,12 +85,13 @@ class RunLog:
         import os
 
         from ..redact import redactor_for
-        from .journal import apply_journal
+        from .journal import apply_journal, fallback_dir
         from .leftover import salvager
         from .writer import RunStore
 
         store = RunStore.for_engine(engine)
-        apply_journal(store, settings.home, settings.db_url)  # before mark_lost: a journaled run is not lost
+        # before mark_lost: a journaled run is not lost
+        apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
         store.mark_lost(salvage=salvager(settings.home, redactor_for(settings, os.environ)))
         return log
 
@@ -119,7 +121,7 @@ class RunLog:
                     "status": a.status,
                     "started_at": iso(a.started_at),
                     "finished_at": iso(a.finished_at),
-                    "error": a.error,
+                    "error": reveal(a.error, "error"),
                 }
                 for a in conn.execute(
                     select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)
@@ -198,16 +200,18 @@ class RunsPage:
 
 def runs_page(engine: Engine, *, task: str | None = None, status: str | None = None,
               trigger: str | None = None, since_ms: int | None = None, before_id: int | None = None,
-              limit: int = 50) -> RunsPage:
+              limit: int = 50, tasks: tuple[str, ...] | None = None) -> RunsPage:
     """Return a page of runs newest first (by id), without output and traceback.
 
     Paging by id keeps pages stable while runs are inserted: a new run gets a higher id and never
-    shifts an older page.
+    shifts an older page. `tasks`: only runs of these tasks (what a limited token sees).
     """
     cols = [c for c in runs.c if c.name not in ("output", "traceback")]
     query = select(*cols).order_by(runs.c.id.desc()).limit(limit + 1)
     if task:
         query = query.where(runs.c.task == task)
+    if tasks is not None:
+        query = query.where(runs.c.task.in_(tasks))
     if status:
         query = query.where(runs.c.status == status)
     if trigger:

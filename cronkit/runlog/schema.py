@@ -128,6 +128,7 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False),  # sha256 hex of the whole token
     Column("scope", String(16), nullable=False),
     Column("task_pattern", String(255)),
+    Column("env_pattern", String(255)),  # version 8: the environments a token is limited to
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("last_used_at", BigInteger),
@@ -234,6 +235,12 @@ def _add_ended_sessions(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+def _add_token_environments(conn: Connection) -> None:
+    """Version 8 (issue 31): api_tokens.env_pattern, the environments a token's role is limited to."""
+    if "env_pattern" not in {c["name"] for c in inspect(conn).get_columns("api_tokens")}:
+        conn.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN env_pattern VARCHAR(255)")
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -244,6 +251,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_letter_claims,
     _add_trigger_index,
     _add_ended_sessions,
+    _add_token_environments,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 

@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from ..errors import ConfigError, ServiceUnavailable
+from ..errors import ConfigError, DiskFull, ServiceUnavailable
 from ..host import hostname, is_alive, process_start
+from ..payloads import seal
 from ..status import RunStatus
 from . import SCHEMA_VERSION
 from .engines import create_private_file, schema_file_lock
@@ -51,6 +52,14 @@ def clean_text(text: str | None) -> str | None:
     except UnicodeEncodeError:  # lone surrogates from a child's report
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def sqlite_trouble(path: str, exc: Exception) -> ServiceUnavailable:
+    """Return the error to raise for a SQLite error on the run log: DiskFull when its disk is full."""
+    import sqlite3
+
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return (DiskFull if full else ServiceUnavailable)(f"run log {path}: {exc}")
 
 
 def bounded(work: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -106,6 +115,17 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
                 engine.dispose()
 
 
+def _rollback(conn: Any) -> None:
+    """End a transaction that failed; one that cannot even roll back is rolled back by SQLite on its next use."""
+    import sqlite3
+
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError:
+        pass
+
+
 class RunStore:
     """Insert and update runs, attempts, slots and dead letters with plain SQL."""
 
@@ -119,6 +139,7 @@ class RunStore:
         # A run log over the network: a call can hang on a connection that stops answering, so the
         # run path bounds each one with a worker thread (`bounded`), which SQLite does not need.
         self.remote = remote
+        self.engine: Any = None  # the SQLAlchemy engine behind a run log opened with one
 
     @classmethod
     def open(cls, url: str) -> RunStore:
@@ -166,7 +187,7 @@ class RunStore:
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                raise sqlite_trouble(path, exc) from None
 
         def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
             conn.execute(f"PRAGMA busy_timeout = {HEARTBEAT_WAIT_MS}")
@@ -181,14 +202,16 @@ class RunStore:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.DatabaseError as exc:
-                    raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                    raise sqlite_trouble(path, exc) from None
                 try:
                     done = work(execute)
-                    conn.execute("COMMIT")
+                    conn.execute("COMMIT")  # may fail: the disk full, the WAL with no room to grow
                     return done
+                except sqlite3.DatabaseError as exc:
+                    _rollback(conn)
+                    raise sqlite_trouble(path, exc) from None
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
             finally:
                 conn.execute("PRAGMA busy_timeout = 60000")
@@ -234,7 +257,9 @@ class RunStore:
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
-        return cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
+        store = cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
+        store.engine = engine
+        return store
 
     def sql(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Run one statement of plain SQL with named parameters (the notifications' queries)."""
@@ -255,7 +280,7 @@ class RunStore:
                 "task": task, "status": _word(status),
                 "trigger": trigger, "scheduled_for": scheduled_for, "started_at": started_at,
                 "host": hostname(), "pid": pid, "pid_start": process_start(pid), "user": user,
-                "params": json.dumps(dict(params), sort_keys=True) if params else None,
+                "params": seal(json.dumps(dict(params), sort_keys=True), "params") if params else None,
                 "dry_run": bool(dry_run),
             },
         )
@@ -286,7 +311,7 @@ class RunStore:
             " result = :result, output = :output WHERE id = :id",
             {
                 "id": run_id, "status": _word(status), "finished_at": finished_at,
-                "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
+                "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
                 "error": clean_text(error), "traceback": clean_text(traceback),
                 "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
                 "output": clean_text(output),
@@ -417,7 +442,7 @@ class RunStore:
             if gone:
                 lost.append((int(run_id), str(run_task)))
         for run_id, run_task in lost:
-            output = clean_text(salvage(run_id, run_task)) if salvage is not None else None
+            output = seal(clean_text(salvage(run_id, run_task)), "output") if salvage is not None else None
             self._execute(
                 "UPDATE runs SET status = :lost, finished_at = :now, exit_code = NULL,"
                 " error = COALESCE(error, 'the run''s process died without recording an outcome'),"

@@ -57,9 +57,10 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
         store = store or RunStore.open(settings.db_url)
-        from ..runlog.journal import apply_journal
+        from ..runlog.journal import apply_journal, fallback_dir
 
-        apply_journal(store, settings.home, settings.db_url)  # outcomes earlier runs could not write
+        # outcomes earlier runs could not write
+        apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
         facts = RunFacts.build(settings, task, config, request, environ, started, slot, late_ms=late_ms)
         return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
     finally:

@@ -280,7 +280,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
 def registry_note(registry: Registry, settings: Settings) -> str | None:
     """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
     and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     if settings.kubernetes.working_dir is not None:
         return None
@@ -288,7 +288,7 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
     where = str(Path(spec).parent) if spec.startswith("/") else root
     if where is None:
         return None
-    return (f"registry {settings.registry} is found in {where} on this host; the pods find it only if the image "
+    return (f"registry {spec} is found in {where} on this host; the pods find it only if the image "
             f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
             "[kubernetes] working_dir")
 

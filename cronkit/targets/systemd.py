@@ -60,7 +60,7 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     """Return the variables that make a unit import the registry the way the cron lines do: the
     registry (a file by its absolute path) and, for a module from a directory of its own (the
     project directory), that directory as `registry_path`, which is looked in first."""
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     spec, root = registry_location(registry, settings.registry)
     environment = {ENV_VARS["registry"]: spec}

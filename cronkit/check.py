@@ -48,8 +48,8 @@ class CheckReport:
 
 
 def needs_check(settings: Settings, registry: Registry) -> bool:
-    """Return True when a duty below needs `cronkit check` scheduled: a notifier, or a catch-up policy."""
-    return bool(settings.notifiers) or needs_catchup(settings, registry)
+    """Return True when a duty below needs `cronkit check` scheduled: a notifier, a catch-up policy, auto_sync."""
+    return bool(settings.notifiers) or needs_catchup(settings, registry) or settings.auto_sync
 
 
 def needs_catchup(settings: Settings, registry: Registry) -> bool:
@@ -65,6 +65,7 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
     store = RunStore.open(settings.db_url)
     try:
         duties: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("sync", lambda: _sync(store, settings, registry, now)),
             ("lost", lambda: _lost_runs(store, settings, environ)),
             ("catchup", lambda: catch_up(settings, registry, now, report)),
             ("missed", lambda: _missed_events(store, settings, registry, now)),
@@ -81,6 +82,24 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
     return report
 
 
+# --- auto_sync (issue 28): the block follows the registry ---------------------------------------
+
+def _sync(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
+    """Reinstall the block when the registry renders other lines and auto_sync is on; else report drift.
+
+    With auto_sync off this duty only looks: a crontab it cannot read is said, not a failed check.
+    """
+    from .cronfile.autosync import sync_block
+    from .errors import CronkitError
+
+    if settings.auto_sync:
+        return sync_block(settings, registry, store, now)
+    try:
+        return sync_block(settings, registry, store, now)
+    except CronkitError as exc:
+        return {"state": "unknown", "auto_sync": False, "error": str(exc).splitlines()[0]}
+
+
 # --- catch-up (issue 16) ------------------------------------------------------------------------
 
 CATCHUP_LOCK = ".catchup"  # <home>/locks/.catchup.lock: one catch-up at a time on a host
@@ -92,7 +111,7 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     A task whose lock is held (its run goes on, here or on another host) is left for the next
     check rather than recorded as skipped, which would count its slot as served.
     """
-    from .catchup import plan, read_served, scheduled_from
+    from .catchup import plan, read_paused, read_served, scheduled_from
     from .locks import Holder, LocalLock, LockHeld, lock_dir
     from .runlog.reader import RunLog
 
@@ -112,10 +131,11 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
             tasks = [t for t in tasks if t.name in began]  # never installed nor run by cron: not ours to run
             oldest = min((now - timedelta(seconds=t.catchup_window) for t in tasks), default=now)
             served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            paused = read_paused(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
         finally:
             log.engine.dispose()
         zones = {t.name: t.zone(settings.timezone) for t in tasks}
-        for item in plan(tasks, zones, served, now, began):
+        for item in plan(tasks, zones, served, now, began, paused):
             busy = _busy(settings, registry[item.task])
             if busy is not None:
                 report.catchup.append({"task": item.task, "slot": item.slot.isoformat(), "status": "deferred",

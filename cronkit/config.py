@@ -87,6 +87,8 @@ ENV_VARS: dict[str, str] = {
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
     # `registry` setting's registries whenever it exists.
     "adopted": "CRONKIT_ADOPTED",
+    # Runtime control (issue 28): the block's `cronkit check` reinstalls it when the registry's lines change.
+    "auto_sync": "CRONKIT_AUTO_SYNC",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -168,6 +170,7 @@ class Settings:
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
     adopted: Path | None = None
+    auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -361,6 +364,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
         "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
+        "auto_sync": checked_flag("auto_sync", raw.get("auto_sync", False)),
     }
 
 

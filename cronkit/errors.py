@@ -51,6 +51,12 @@ class RegistryError(ConfigError):
     """The task registry cannot be loaded or is inconsistent."""
 
 
+class TaskPaused(CronkitError):
+    """The task is paused (`cronkit pause`): a start by hand refuses unless forced."""
+
+    exit_code = EXIT_SKIPPED
+
+
 class ServiceUnavailable(CronkitError):
     """A service cronkit needs (run log, Redis, crontab) cannot be reached."""
 

@@ -92,6 +92,10 @@ from . import notify as _notify  # noqa: E402
 
 app.add_typer(_notify.app, name="notify")
 
+from . import pause as _pause  # noqa: E402
+
+_pause.register(app)
+
 from . import secrets_cmd as _secrets_cmd  # noqa: E402
 
 _secrets_cmd.register(app)

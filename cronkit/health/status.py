@@ -18,6 +18,7 @@ from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
 from ..payloads import reveal
 from ..registry import Registry, Task
+from ..runlog.pauses import Pause, current_pauses, pause_keys
 from ..runlog.queries import (
     ACTIVE_RUNS,
     LAST_HEALTH_CHECK,
@@ -26,7 +27,7 @@ from ..runlog.queries import (
     Reader,
     read_meta,
 )
-from ..runlog.times import instant_iso
+from ..runlog.times import instant_iso, to_ms
 from ..status import FAILED_STATUSES
 from .missed import Missed, Window, candidate_slots, count_missed
 from .probes import (
@@ -93,6 +94,7 @@ class TaskStatus:
     last_run: RunSummary | None
     missed: Missed | None  # None: not examined (not installed here, or the run log did not answer)
     drift: tuple[Drift, ...] = ()
+    pause: Pause | None = None  # `cronkit pause` in force (issue 28)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of one entry of `tasks`."""
@@ -107,6 +109,7 @@ class TaskStatus:
             "last_run": self.last_run.as_dict() if self.last_run is not None else None,
             "missed": self.missed.as_dict() if self.missed is not None else None,
             "drift": [d.as_dict() for d in self.drift],
+            **pause_keys(self.pause),
         }
 
 
@@ -290,6 +293,7 @@ class _RunLogFacts:
     last_health_result: str | None
     last: dict[str, RunSummary | None]
     missed: dict[str, Missed]
+    pauses: dict[str, Pause] = field(default_factory=dict)
 
 
 def _windows(settings: Settings, scheduled: list[Task], installation: Installation | None,
@@ -309,7 +313,7 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
     return windows
 
 
-def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window]) -> _RunLogFacts:
+def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window], now: datetime) -> _RunLogFacts:
     with log.connection() as execute:
         return _RunLogFacts(
             active=int(execute(ACTIVE_RUNS, {})[0][0] or 0),
@@ -317,6 +321,7 @@ def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window]) ->
             last_health_result=read_meta(execute, LAST_HEALTH_RESULT),
             last={t.name: RunSummary.from_rows(execute(LATEST_RUN, {"task": t.name})) for t in registry},
             missed={name: count_missed(execute, window) for name, window in windows.items()},
+            pauses=current_pauses(execute, to_ms(now)),
         )
 
 
@@ -352,6 +357,7 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
             last_run=facts.last.get(task.name) if facts else None,
             missed=facts.missed.get(task.name) if facts else None,
             drift=tuple(d for d in installation.drift if d.task == task.name) if installation else (),
+            pause=facts.pauses.get(task.name) if facts else None,
         ))
     return tuple(out)
 
@@ -395,7 +401,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         read_started = time.monotonic()
         try:
             facts = bounded("run log", max(0.5, deadline - time.monotonic()),
-                            lambda: _read_runlog(log, registry, windows))
+                            lambda: _read_runlog(log, registry, windows, now))
         except Exception as exc:
             services.down("run_log", message(exc))
         timings["run_log"] += int(1000 * (time.monotonic() - read_started))

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Task
+from ..runlog.pauses import covering, pauses_between
+from ..runlog.queries import SERVED_SLOTS
 from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 
@@ -42,11 +44,11 @@ def missed_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
                              grace=task.grace, task=task.name)
     if not window.slots:
         return []
-    served = {int(v) for (v,) in store.sql(
-        "SELECT DISTINCT scheduled_for FROM runs WHERE task = :task AND scheduled_for >= :first"
-        " AND scheduled_for <= :last",
-        {"task": task.name, "first": to_ms(window.slots[0]), "last": to_ms(window.slots[-1])}) if v is not None}
-    return [slot for slot in window.slots if to_ms(slot) not in served]
+    first, last = to_ms(window.slots[0]), to_ms(window.slots[-1])
+    served = {int(v) for (v,) in store.sql(SERVED_SLOTS, {"task": task.name, "first": first, "last": last})
+              if v is not None}
+    paused = pauses_between(store.sql, task.name, first, last)  # a paused slot is not missed (issue 28)
+    return [slot for slot in window.slots if to_ms(slot) not in served and covering(paused, to_ms(slot)) is None]
 
 
 __all__ = ["installed_at", "missed_slots"]

@@ -14,7 +14,8 @@ from typing import Any
 from ..errors import ConfigError
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
-EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast")
+# `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); not in any default `on`.
+EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast", "drift")
 # A healthchecks check keeps its own alerting state: it hears about every start and end.
 PING_EVENTS = ("start", "success", "failure")
 DEFAULT_ON: Mapping[str, tuple[str, ...]] = {

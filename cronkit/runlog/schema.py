@@ -241,6 +241,32 @@ def _add_token_environments(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN env_pattern VARCHAR(255)")
 
 
+# Version 9 (issue 28): pauses of a task (`cronkit pause`), one row per pause, kept as history so
+# that the slots inside a past pause are not counted missed. `ended_at` is when the pause ends or
+# ended: its `until` when it has one, the resume's time once resumed (None: until resumed). Only a
+# task's latest row can be in force; the run path reads that one row by ix_pauses_task_id.
+pauses = Table(
+    "pauses", MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task", String(64), nullable=False),
+    Column("paused_at", BigInteger, nullable=False),
+    Column("paused_by", String(255), nullable=False),
+    Column("origin", String(16), nullable=False),  # cli, api, dashboard
+    Column("paused_until", BigInteger),  # the end asked for; None: until resumed
+    Column("reason", Text),
+    Column("ended_at", BigInteger),
+    Column("resumed_by", String(255)),
+    Index("ix_pauses_task_id", "task", "id"),
+    Index("ix_pauses_ended_at", "ended_at"),
+)
+
+
+def _add_pauses(conn: Connection) -> None:
+    pauses.create(conn, checkfirst=True)
+    for index in pauses.indexes:
+        index.create(conn, checkfirst=True)
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -252,6 +278,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_trigger_index,
     _add_ended_sessions,
     _add_token_environments,
+    _add_pauses,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -364,4 +391,4 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
 
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters", "ended_sessions",
-           "idempotency_keys", "meta", "metadata", "notifications", "runs", "set_meta", "slots", "upgrade"]
+           "idempotency_keys", "meta", "metadata", "notifications", "pauses", "runs", "set_meta", "slots", "upgrade"]

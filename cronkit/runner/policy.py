@@ -110,6 +110,8 @@ class RunPolicy:
 
     def _decide(self, signals: SignalWatch) -> RunOutcome:
         task, settings = self.facts.task, self.facts.settings
+        if self.facts.paused is not None:  # `cronkit pause` (issue 28): every host skips the task
+            return self._skip(self.facts.paused)
         # A catch-up run serves a missed slot as its cron run would have: same checks, same claim.
         cron = self.facts.request.trigger in (Trigger.CRON, Trigger.CATCHUP)
         if cron:

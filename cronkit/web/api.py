@@ -177,11 +177,20 @@ async def status(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+def _pauses(service: Service, at: Any) -> dict[str, Any]:
+    """Return the pauses in force, by task, read on the service's engine (left open)."""
+    from ..pausing import pauses_of
+    from ..runlog.reader import EngineReader
+
+    return pauses_of(EngineReader(service.engine), at)
+
+
 def _task_rows(service: Service) -> list[dict[str, Any]]:
     from ..clock import now
     from ..tasklist import task_rows
 
-    return task_rows(service.settings, service.registry, now())
+    at = now()
+    return task_rows(service.settings, service.registry, at, _pauses(service, at))
 
 
 @reading
@@ -205,7 +214,8 @@ def _one_task(service: Service, name: str) -> dict[str, Any]:
 
     if name not in service.registry:
         raise _unknown_task(service, name)
-    row = task_row(service.registry[name], service.settings, now())
+    at = now()
+    row = task_row(service.registry[name], service.settings, at, _pauses(service, at))
     row["recent_runs"] = _redacted(service, runs_page(service.engine, task=name, limit=5).runs)
     return row
 

@@ -26,6 +26,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..host import hostname, process_start
 from ..redact import Redactor
+from ..runlog.pauses import current_pause
+from ..runlog.reader import execute_on
 from ..runlog.schema import audit, idempotency_keys, runs
 from ..runlog.times import now_ms
 from ..runlog.writer import RunStore
@@ -133,6 +135,11 @@ class Launcher:
                     detail = f"{req.task} is a singleton and run {holder} of it is running"
                     audit_log.record(conn, **fields, result="conflict", status_code=409, run_id=int(holder), detail=detail)
                     return Answer(409, problem_body(409, "task-running", detail, task=req.task, run_id=int(holder))), None
+            pause = current_pause(execute_on(conn), req.task, at)
+            if pause is not None:  # `cronkit pause` (issue 28): a trigger refuses, as `cronkit run` does
+                detail = f"{req.task} is {pause.describe()}: resume it first"
+                audit_log.record(conn, **fields, result="paused", status_code=409, detail=detail)
+                return Answer(409, problem_body(409, "task-paused", detail, task=req.task, **pause.as_dict())), None
             pid = os.getpid()
             run_id = int(conn.execute(runs.insert().values(
                 task=req.task, status=RunStatus.RUNNING.value, trigger=Trigger.API.value, started_at=at,

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from ..host import hostname
 from ..payloads import reveal
@@ -35,6 +36,16 @@ def _iso(ms: Any) -> str | None:
     return iso(int(ms)) if ms is not None else None
 
 
+def run_page(public_url: str | None, run_id: int) -> str | None:
+    """Return the dashboard page of a run, the one a person opens (the API's JSON wants a token)."""
+    return f"{public_url.rstrip('/')}/runs/{run_id}" if public_url else None
+
+
+def task_page(public_url: str | None, task: str) -> str | None:
+    """Return the dashboard page of a task."""
+    return f"{public_url.rstrip('/')}/tasks/{quote(task)}" if public_url else None
+
+
 def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Callable[[str], str],
               note: str | None = None) -> dict[str, Any]:
     """Build an event from a `runs` row selected with RUN_COLUMNS; redact every text."""
@@ -52,7 +63,7 @@ def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Ca
         "duration_ms": int(duration) if duration is not None else None,
         "exit_code": int(exit_code) if exit_code is not None else None,
         "error": redact(first) if first else None, "attempts": int(attempts or 0),
-        "url": f"{public_url}/api/v1/runs/{int(run_id)}" if public_url else None,
+        "url": run_page(public_url, int(run_id)),
         "rid": run_uuid(task, int(run_id), int(started)), "output": redact(tail),
         "traceback_tail": redact(_last_line(traceback)) if traceback else None,
     }
@@ -70,7 +81,7 @@ def missed_event(task: str, slot: datetime, public_url: str | None) -> dict[str,
         "event": "missed", "task": task, "run_id": None, "status": "missed", "trigger": "cron",
         "host": hostname(), "scheduled_for": instant_iso(slot), "started_at": None, "duration_ms": None,
         "exit_code": None, "error": f"no run served the slot {instant_iso(slot)}", "attempts": 0,
-        "url": f"{public_url}/api/v1/tasks/{task}" if public_url else None, "rid": None, "output": "",
+        "url": task_page(public_url, task), "rid": None, "output": "",
     }
 
 

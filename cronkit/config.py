@@ -35,6 +35,7 @@ from .config_values import (
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    from .insights.rules import Rules
     from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
@@ -78,6 +79,8 @@ ENV_VARS: dict[str, str] = {
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
+    # Insights (issue 29): a critical finding makes `health` unhealthy.
+    "insights_critical_unhealthy": "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY",
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -155,6 +158,11 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
+    # Insights (issue 29, SPEC 16): each task's `[tasks.NAME.insights]` thresholds (validated; the
+    # table also stays in task_config, so that install writes it into the run settings file), and
+    # whether a critical finding is a health reason.
+    task_insights: Mapping[str, Rules] = field(default_factory=dict)
+    insights_critical_unhealthy: bool = False
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -264,6 +272,7 @@ def load_settings(
             sources=raw.sources,
             **_runtime_fields(raw),
             **serve_settings(raw.values),
+            **_insight_fields(raw, file_data),
         )
     except ConfigError as exc:
         raise raw.named(exc) from None
@@ -345,6 +354,18 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
     }
+
+
+def _insight_fields(raw: RawSettings, file_data: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the insights' settings; the thresholds' module is imported only when a task tunes them."""
+    fields: dict[str, Any] = {"insights_critical_unhealthy": checked_flag(
+        "insights_critical_unhealthy", raw.get("insights_critical_unhealthy", False))}
+    tasks = file_data.get("tasks", {})
+    if any("insights" in table for table in tasks.values()):
+        from .insights.rules import task_rules
+
+        fields["task_insights"] = task_rules(tasks)
+    return fields
 
 
 def _runtime_fields(raw: RawSettings) -> dict[str, Any]:

@@ -123,10 +123,19 @@ def print_status(report: dict[str, Any]) -> None:
                     highlight=False)
 
 
+def _mib(kb: int | None) -> str:
+    return "-" if kb is None else f"{kb / 1024:.0f}M"
+
+
+def _pair(p50: int | None, p95: int | None, show: Any) -> str:
+    return "-" if p50 is None else f"{show(p50)}/{show(p95)}"
+
+
 def print_stats(rows: list[dict[str, Any]], days: float) -> None:
     right = "right"
     columns = [("task", "left", 0), ("runs", right, 0), ("ok", right, 3), ("failed", right, 0),
                ("skipped", right, 5), ("success", right, 0), ("p50", right, 2), ("p95", right, 1),
+               ("cpu p50/p95", right, 4), ("rss p50/p95", right, 4),
                ("last success", "left", 4), ("last failure", "left", 4), ("dead letters", right, 0)]
     table_rows = []
     for row in rows:
@@ -136,6 +145,8 @@ def print_stats(rows: list[dict[str, Any]], days: float) -> None:
             "skipped": str(row["skipped"]),
             "success": "-" if row["success_rate"] is None else f"{row['success_rate'] * 100:.1f}%",
             "p50": duration(row["p50_ms"]), "p95": duration(row["p95_ms"]),
+            "cpu p50/p95": _pair(row["cpu_p50_ms"], row["cpu_p95_ms"], duration),
+            "rss p50/p95": _pair(row["rss_p50_kb"], row["rss_p95_kb"], _mib),
             "last success": short_time(row["last_success"]), "last failure": short_time(row["last_failure"]),
             "dead letters": f"[bold red]{row['open_dead_letters']}[/bold red]" if row["open_dead_letters"] else "0",
         })
@@ -168,15 +179,18 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
         registry = state.registry()
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error
         return _unloadable_registry(state, exc, as_json)
+    from ..health.verdict import insight_line
+
     healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
     if as_json:
         print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
-                    "services": report.services})
-    elif healthy:
-        print("healthy")
-    else:
-        for reason in reasons:
-            print(reason)
+                    "services": report.services, "insights": list(report.insights)})
+        return 0 if healthy else 1
+    print("healthy" if healthy else "\n".join(reasons))
+    listed = set(reasons)
+    for insight in report.insights:  # warnings: listed, never a reason (unless insights_critical_unhealthy)
+        if insight_line(insight) not in listed:
+            print(insight_line(insight))
     return 0 if healthy else 1
 
 

@@ -152,6 +152,7 @@ class StatusReport:
     start_failure: dict[str, Any] | None = None
     # Scheduled tasks that will refuse for an unmet `requires=` (preflight.refusals).
     preflight: tuple[dict[str, Any], ...] = ()
+    insights: tuple[dict[str, Any], ...] = ()  # the findings of cronkit.insights (SPEC 16), JSON-shaped
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict `cronkit status --json` prints, with stable keys."""
@@ -174,6 +175,7 @@ class StatusReport:
             "tasks": [t.as_dict() for t in self.tasks],
             "start_failure": self.start_failure,
             "preflight": list(self.preflight),
+            "insights": list(self.insights),
         }
 
 
@@ -289,6 +291,7 @@ class _RunLogFacts:
     last_health_result: str | None
     last: dict[str, RunSummary | None]
     missed: dict[str, Missed]
+    insights: tuple[dict[str, Any], ...]
 
 
 def _windows(settings: Settings, scheduled: list[Task], installation: Installation | None,
@@ -308,7 +311,10 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
     return windows
 
 
-def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window]) -> _RunLogFacts:
+def _read_runlog(log: Reader, settings: Settings, registry: Registry, windows: dict[str, Window],
+                 now: datetime) -> _RunLogFacts:
+    from ..insights.read import as_dicts, find_for
+
     with log.connection() as execute:
         return _RunLogFacts(
             active=int(execute(ACTIVE_RUNS, {})[0][0] or 0),
@@ -316,6 +322,7 @@ def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window]) ->
             last_health_result=read_meta(execute, LAST_HEALTH_RESULT),
             last={t.name: RunSummary.from_rows(execute(LATEST_RUN, {"task": t.name})) for t in registry},
             missed={name: count_missed(execute, window) for name, window in windows.items()},
+            insights=tuple(as_dicts(find_for(settings, execute, registry, now))),
         )
 
 
@@ -394,7 +401,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         read_started = time.monotonic()
         try:
             facts = bounded("run log", max(0.5, deadline - time.monotonic()),
-                            lambda: _read_runlog(log, registry, windows))
+                            lambda: _read_runlog(log, settings, registry, windows, now))
         except Exception as exc:
             services.down("run_log", message(exc))
         timings["run_log"] += int(1000 * (time.monotonic() - read_started))
@@ -424,6 +431,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         timings_ms=timings,
         start_failure=start_failure(settings),
         preflight=tuple(refusals(scheduled, settings)),
+        insights=facts.insights if facts else (),
     )
     return StatusCheck(report, log, started + timeout)
 

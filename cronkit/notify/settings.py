@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ConfigError
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
-EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast")
+EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast", "insight")
 # A healthchecks check keeps its own alerting state: it hears about every start and end.
 PING_EVENTS = ("start", "success", "failure")
 DEFAULT_ON: Mapping[str, tuple[str, ...]] = {

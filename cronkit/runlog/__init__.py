@@ -16,4 +16,4 @@ from __future__ import annotations
 # The schema version this cronkit writes. It lives here, not in `schema`, because the run path
 # compares it with a SQLite file's user_version without importing SQLAlchemy; `schema` asserts
 # that it equals the number of its migrations. Bump it together with schema.MIGRATIONS.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8

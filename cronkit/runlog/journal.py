@@ -39,11 +39,13 @@ _SQL = {
     "finish": (
         "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
         " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-        " result = :result, output = :output WHERE id = :id AND status IN (:running, :lost) RETURNING id"
+        " result = :result, output = :output, cpu_user_ms = :cpu_user_ms, cpu_system_ms = :cpu_system_ms,"
+        " max_rss_kb = :max_rss_kb WHERE id = :id AND status IN (:running, :lost) RETURNING id"
     ),
     "attempt": (
-        "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
-        " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error) ON CONFLICT DO NOTHING"
+        "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error, cpu_user_ms,"
+        " cpu_system_ms, max_rss_kb) VALUES (:run_id, :number, :started_at, :finished_at, :status, :error,"
+        " :cpu_user_ms, :cpu_system_ms, :max_rss_kb) ON CONFLICT DO NOTHING"
     ),
     "dead_letter": (
         "INSERT INTO dead_letters (run_id, task, params, scheduled_for, error, traceback, attempts,"
@@ -55,6 +57,7 @@ _SQL = {
     ),
 }
 _TEXT = ("error", "traceback", "output")
+_RESOURCES = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")
 
 
 def op(kind: str, **params: Any) -> Op:
@@ -86,6 +89,8 @@ def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | No
         letter: int | None = None
         ordered = sorted(ops, key=lambda o: o[0] != "finish")  # the guard first
         for kind, params in ordered:
+            if kind in ("finish", "attempt"):  # a journal written before version 8 has no resources
+                params = {**dict.fromkeys(_RESOURCES), **params}
             if kind == "finish":
                 done = execute(_SQL[kind], {**params, "running": RunStatus.RUNNING.value,
                                             "lost": RunStatus.LOST.value})

@@ -278,13 +278,16 @@ class RunStore:
 
     def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
                    attempts: int, exit_code: int, error: str | None = None,
-                   traceback: str | None = None, result: Any = None, output: str | None = None) -> None:
-        """Record the outcome of a run."""
+                   traceback: str | None = None, result: Any = None, output: str | None = None,
+                   cpu_user_ms: int | None = None, cpu_system_ms: int | None = None,
+                   max_rss_kb: int | None = None) -> None:
+        """Record the outcome of a run, with what its attempts used (CPU summed, the largest RSS)."""
         self._execute(
             "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
             " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-            " result = :result, output = :output WHERE id = :id",
-            {
+            " result = :result, output = :output, cpu_user_ms = :cpu_user_ms, cpu_system_ms = :cpu_system_ms,"
+            " max_rss_kb = :max_rss_kb WHERE id = :id",
+            {"cpu_user_ms": cpu_user_ms, "cpu_system_ms": cpu_system_ms, "max_rss_kb": max_rss_kb,
                 "id": run_id, "status": _word(status), "finished_at": finished_at,
                 "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
                 "error": clean_text(error), "traceback": clean_text(traceback),
@@ -294,13 +297,16 @@ class RunStore:
         )
 
     def record_attempt(self, run_id: int, number: int, *, started_at: int, finished_at: int,
-                       status: str, error: str | None) -> None:
-        """Record one finished attempt of a run."""
+                       status: str, error: str | None, cpu_user_ms: int | None = None,
+                       cpu_system_ms: int | None = None, max_rss_kb: int | None = None) -> None:
+        """Record one finished attempt of a run, with what its processes used."""
         self._execute(
-            "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
-            " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error)",
+            "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error, cpu_user_ms,"
+            " cpu_system_ms, max_rss_kb) VALUES (:run_id, :number, :started_at, :finished_at, :status, :error,"
+            " :cpu_user_ms, :cpu_system_ms, :max_rss_kb)",
             {"run_id": run_id, "number": number, "started_at": started_at,
-             "finished_at": finished_at, "status": _word(status), "error": error},
+             "finished_at": finished_at, "status": _word(status), "error": error,
+             "cpu_user_ms": cpu_user_ms, "cpu_system_ms": cpu_system_ms, "max_rss_kb": max_rss_kb},
         )
 
     def transact(self, work: Callable[[Execute], Any], wait_ms: int) -> Any:

@@ -359,7 +359,7 @@ class RunPolicy:
             attempt_started = to_ms(_now())
             last = supervisor.attempt(AttemptSpec(call, number, output_path, deadline, self.facts.grace, kept))
             record.attempt(number, attempt_started, last.status,
-                           self.facts.redact(last.error) if last.error else None)
+                           self.facts.redact(last.error) if last.error else None, last.usage)
             if last.status != RunStatus.FAILED or not last.transient or number > task.retries:
                 break
             import random  # only a retry needs it: not imported on every cron tick

@@ -239,6 +239,32 @@ async def run(request: Request) -> Response:
 
 
 @reading
+async def insights(request: Request) -> Response:
+    """GET /api/v1/insights?task=&days=: the findings, as `cronkit insights --json` (SPEC 16)."""
+    from ..clock import now
+    from ..insights.read import DEFAULT_DAYS, as_dicts, find_for
+    from ..runlog.reader import execute_on
+
+    service = _service(request)
+    task_name = request.query_params.get("task") or None
+    if task_name is not None and task_name not in service.registry:
+        raise _unknown_task(service, task_name)
+    days = query.int_param(request, "days", int(DEFAULT_DAYS), 1, 3650)
+    tasks = [service.registry[task_name]] if task_name else list(service.registry)
+
+    def compute() -> bytes:
+        with service.engine.connect() as conn:
+            found = find_for(service.settings, execute_on(conn), tasks, now(), days)
+        return json_bytes({"insights": _redacted(service, as_dicts(found))})
+
+    key = ("insights", task_name, days)
+    body = service.insights.kept(key, service.version.read(wait=False))
+    if body is None:
+        body = await run_in_threadpool(lambda: service.insights.get(key, service.version.read(), compute))
+    return Response(body, media_type="application/json")
+
+
+@reading
 async def dead_letters(request: Request) -> Response:
     from ..runlog.deadletters import list_letters
 
@@ -366,6 +392,7 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/runs", runs, methods=["GET"]),
         Route("/api/v1/runs/{run_id}", run, methods=["GET"]),
         Route("/api/v1/dead-letters", dead_letters, methods=["GET"]),
+        Route("/api/v1/insights", insights, methods=["GET"]),
         Route("/api/v1/audit", audit, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]

@@ -124,6 +124,9 @@ class Service:
     version: DataVersion
     runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0, 4 << 20))
     scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
+    # The findings of GET /api/v1/insights by (task, days): kept while the run log is unchanged,
+    # at most a minute (their window moves with the clock).
+    insights: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(16, 60.0, 4 << 20))
     auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
     verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)

@@ -187,6 +187,12 @@ class RunLogCollector(Collector):
                                   "Lines of the installed crontab block that differ from the registry.")
         drift.add_metric([], float(len(report.block.drift)) if report is not None else 0.0)
         yield drift
+        insight = GaugeMetricFamily("cronkit_task_insight", "A finding of cronkit insights about the task (SPEC 16).",
+                                    labels=["task", "kind", "severity"])
+        for item in report.insights if report is not None else ():
+            if item["task"] in known:  # the task label stays bounded by the registry
+                insight.add_metric([item["task"], item["kind"], item["severity"]], 1.0)
+        yield insight
         info = GaugeMetricFamily("cronkit_build_info", "cronkit's version.", labels=["version"])
         info.add_metric([self.version], 1.0)
         yield info

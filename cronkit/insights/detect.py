@@ -94,30 +94,49 @@ class Trend:
     first_ms: int
 
 
-def fit_trend(points: Sequence[tuple[int, float]]) -> Trend:
-    """Fit (epoch ms, value) points, oldest first: Theil–Sen over at most robust.TREND_POINTS bins."""
+def fit_trend(points: Sequence[tuple[int, float]], min_z: float = float("-inf")) -> Trend:
+    """Fit (epoch ms, value) points, oldest first: Theil–Sen over at most robust.TREND_POINTS bins.
+
+    A rise whose Mann–Kendall z stays below `min_z` is not fitted (slope 0): the test is the cheaper half.
+    """
     xs, ys = binned([t / DAY_MS for t, _ in points], [v for _, v in points])
+    z = mann_kendall_z(ys)
+    if z < min_z:
+        return Trend(ys[-1], 0.0, z, len(points), points[0][0])
     slope, intercept = theil_sen(xs, ys)
     last = points[-1][0] / DAY_MS
-    return Trend(intercept + slope * last, slope, mann_kendall_z(ys), len(points), points[0][0])
+    return Trend(intercept + slope * last, slope, z, len(points), points[0][0])
 
 
-def _days_to(trend: Trend, limit: float) -> float:
-    return max(0.0, (limit - trend.level) / trend.per_day)
+def rising(points: Sequence[tuple[int, float]], rules: Rules,
+           limit: Callable[[Trend], float]) -> tuple[Trend, float] | None:
+    """Return the significant rise that reaches `limit(trend)` soonest, and in how many days; None
+    when no rise is significant.
+
+    A rise fitted over the whole window, its latest half and its latest quarter (each of at least
+    rules.trend_min_runs runs): growth that began a week ago shows in the latest part while the
+    weeks before it, flat, would hide it in a fit of the whole window.
+    """
+    best: tuple[Trend, float] | None = None
+    for size in (len(points), len(points) // 2, len(points) // 4):
+        if size < rules.trend_min_runs:
+            break
+        trend = fit_trend(points[-size:], rules.trend_z)
+        if trend.per_day > 0 and trend.z >= rules.trend_z:
+            days = max(0.0, (limit(trend) - trend.level) / trend.per_day)
+            if best is None or days < best[1]:
+                best = (trend, days)
+    return best
 
 
 def duration_trend(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -> Finding | None:
     """The trend of succeeded durations reaches the timeout within rules.trend_days."""
     points = [(r.started_ms, float(r.duration_ms)) for r in runs if r.status == SUCCEEDED and r.duration_ms is not None]
-    if len(points) < rules.trend_min_runs:
-        return None
-    trend = fit_trend(points)
     timeout = limits.timeout_s * 1000
-    if trend.per_day <= 0 or trend.z < rules.trend_z:
+    found = rising(points, rules, lambda _trend: timeout)
+    if found is None or found[1] > rules.trend_days:
         return None
-    days = _days_to(trend, timeout)
-    if days > rules.trend_days:
-        return None
+    trend, days = found
     return Finding(task, "duration_trend", CRITICAL if days <= rules.critical_days else WARNING, trend.first_ms,
                    f"reaches its {span(timeout)} timeout in about {_days(days)} at the current trend: "
                    f"{span(trend.level)} now, +{span(trend.per_day)} a day over {trend.runs} runs; "
@@ -128,15 +147,11 @@ def duration_trend(task: str, runs: Sequence[Run], limits: Limits, rules: Rules)
 def memory_trend(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -> Finding | None:
     """The trend of peak memory reaches the memory limit (else doubles) within rules.trend_days."""
     points = [(r.started_ms, float(r.max_rss_kb)) for r in runs if r.status == SUCCEEDED and r.max_rss_kb]
-    if len(points) < rules.trend_min_runs:
-        return None
-    trend = fit_trend(points)
-    if trend.per_day <= 0 or trend.z < rules.trend_z or trend.level <= 0:
-        return None
     limit = limits.memory_kb
-    days = _days_to(trend, limit if limit is not None else 2 * trend.level)
-    if days > rules.trend_days:
+    found = rising(points, rules, lambda trend: float(limit) if limit is not None else 2 * max(trend.level, 1.0))
+    if found is None or found[1] > rules.trend_days:
         return None
+    trend, days = found
     if limit is not None:
         what = f"reaches its {amount(limit)} memory limit in about {_days(days)}"
         severity = CRITICAL if days <= rules.critical_days else WARNING
@@ -153,6 +168,18 @@ def _trend_evidence(trend: Trend, days: float, **limit: Any) -> dict[str, Any]:
             "mann_kendall_z": _z(trend.z), "runs": trend.runs, **limit}
 
 
+def surprise(failures: int, runs: int, earlier: int, before: int) -> float:
+    """Return how likely `failures` of `runs` are at the rate of the `before` runs (`earlier` failed).
+
+    A one-sided binomial test against the earlier rate (Jeffreys' estimate: no history is no
+    evidence of a clean one), times the windows the earlier runs hold: the chance that a window
+    this bad turns up somewhere in the history (a scan correction). Without it an hourly task
+    with rare isolated failures would raise a finding every few months (bench/insights.py).
+    """
+    baseline = (earlier + 0.5) / (before + 1)
+    return min(1.0, binomial_tail(failures, runs, baseline) * (1 + before / runs))
+
+
 def failure_rate(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -> Finding | None:
     """The failure rate of the last runs is far above the rate of the runs before them."""
     decided = [r for r in runs if r.status == SUCCEEDED or r.status in FAILED]
@@ -163,8 +190,8 @@ def failure_rate(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -
     earlier = sum(1 for r in before if r.status in FAILED)
     if len(failed) < rules.failure_min:
         return None
-    baseline = (earlier + 0.5) / (len(before) + 1)  # Jeffreys: no history is no evidence of a clean one
-    p = binomial_tail(len(failed), len(recent), baseline)
+    baseline = (earlier + 0.5) / (len(before) + 1)
+    p = surprise(len(failed), len(recent), earlier, len(before))
     if p >= rules.failure_p:
         return None
     rate = len(failed) / len(recent)
@@ -177,17 +204,24 @@ def failure_rate(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -
 
 def flapping(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -> Finding | None:
     """The last runs switch between succeeded and failed again and again."""
-    decided = [r for r in runs if r.status == SUCCEEDED or r.status in FAILED][-rules.flapping_window:]
+    everything = [r for r in runs if r.status == SUCCEEDED or r.status in FAILED]
+    # The usual rate: of the runs before the window and the window before it, which a flap that
+    # began a little earlier shares.
+    decided, before = everything[-rules.flapping_window:], everything[:-2 * rules.flapping_window]
     outcomes = [r.status == SUCCEEDED for r in decided]
     flips, failures = changes(outcomes), outcomes.count(False)
     if flips < rules.flapping_changes or failures < rules.flapping_min_failures:
         return None
+    earlier = sum(1 for r in before if r.status in FAILED)
+    if len(before) >= len(decided) and surprise(failures, len(decided), earlier, len(before)) >= rules.failure_p:
+        return None  # as often as the task always failed: its usual isolated failures, not a flap
     first = next(i for i in range(1, len(outcomes)) if outcomes[i] != outcomes[i - 1])
     return Finding(task, "flapping", WARNING, decided[first].started_ms,
                    f"flapping: {flips} changes between success and failure in its last {len(decided)} runs "
                    f"({failures} failed): an intermittent cause (a flaky dependency, a race, a full disk now and"
                    " then) rather than a broken task",
-                   {"changes": flips, "failures": failures, "runs": len(decided)})
+                   {"changes": flips, "failures": failures, "runs": len(decided), "earlier_failures": earlier,
+                    "earlier_runs": len(before)})
 
 
 def late_starts(task: str, runs: Sequence[Run], limits: Limits, rules: Rules) -> Finding | None:
@@ -239,4 +273,4 @@ def _days(days: float) -> str:
 
 
 __all__ = ["DETECTORS", "Finding", "Limits", "Run", "Trend", "detect", "duration_trend", "failure_rate",
-           "fit_trend", "flapping", "late_starts", "memory_trend", "slow_run"]
+           "fit_trend", "flapping", "late_starts", "memory_trend", "rising", "slow_run", "surprise"]

@@ -46,7 +46,7 @@ def robust_z(value: float, history: Sequence[float], floor: float = 0.0) -> tupl
 
 
 def binned(xs: Sequence[float], ys: Sequence[float], limit: int = TREND_POINTS) -> tuple[list[float], list[float]]:
-    """Return at most `limit` points: consecutive runs of points replaced by their medians.
+    """Return at most `limit` points: consecutive runs of points replaced by their medians (`xs` ascending).
 
     A pairwise method costs n² pairs; binning keeps it bounded while each bin's median stays
     robust to the odd outlier inside it.
@@ -57,7 +57,8 @@ def binned(xs: Sequence[float], ys: Sequence[float], limit: int = TREND_POINTS) 
     out_x, out_y = [], []
     for b in range(limit):
         lo, hi = b * n // limit, (b + 1) * n // limit
-        out_x.append(median(xs[lo:hi]))
+        mid = (lo + hi - 1) / 2  # xs ascend: their median is the middle one (or the mean of two)
+        out_x.append((xs[int(mid)] + xs[int(mid + 0.5)]) / 2)
         out_y.append(median(ys[lo:hi]))
     return out_x, out_y
 

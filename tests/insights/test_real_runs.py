@@ -126,7 +126,7 @@ def test_a_failure_rate_that_jumps_and_flaps(env: dict[str, str]) -> None:
     assert rate["evidence"]["recent_failures"] == 4 and rate["evidence"]["earlier_runs"] == 6
     assert rate["evidence"]["p_value"] < 0.01 and rate["since"] == (START + timedelta(hours=6)).isoformat()
     flap = next(f for f in found if f["kind"] == "flapping")
-    assert flap["evidence"] == {"changes": 7, "failures": 4, "runs": 8}
+    assert flap["evidence"] == {"changes": 7, "failures": 4, "runs": 8, "earlier_failures": 0, "earlier_runs": 0}
 
 
 def test_cron_starting_the_task_late_is_late_starts(env: dict[str, str]) -> None:

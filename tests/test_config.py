@@ -45,6 +45,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "metrics_dir": ("/opt/mo", "/opt/me", "/opt/mf", "/h/metrics"),
     "spread_seed": ("s-opt", "s-env", "s-file", ""),
     "check_schedule": ("* * * * *", "*/10 * * * *", "7 * * * *", "*/5 * * * *"),
+    "insights_critical_unhealthy": (True, "false", True, False),
 }
 
 
@@ -72,7 +73,8 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
         return plain(getattr(load_settings(**kwargs), name))
 
     expect = {"runlog_retention_days": (5, 6, 7), "serve_port": (9001, 9002, 9003),
-              "health_public": (True, False, True)}.get(name, (opt, env, file_value))
+              "health_public": (True, False, True),
+              "insights_critical_unhealthy": (True, False, True)}.get(name, (opt, env, file_value))
     assert get(options={name: opt}, environ=environ, config_path=str(config)) == expect[0]
     assert load_settings(options={name: opt}, environ=environ, config_path=str(config)).sources[name] == "option"
     assert get(environ=environ, config_path=str(config)) == expect[1]

@@ -5,5 +5,5 @@ from .errors import Cancelled, TransientError
 from .params import Param
 from .registry import Registry, Task
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"
 __all__ = ["Cancelled", "Param", "Registry", "Task", "TaskContext", "TransientError", "__version__"]

@@ -33,9 +33,9 @@ from .config_values import (
     checked_url_text,
 )
 from .errors import ConfigError
+from .insights.rules import Rules, insight_settings
 
 if TYPE_CHECKING:
-    from .insights.rules import Rules
     from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
@@ -43,6 +43,7 @@ DEFAULT_REGISTRY = "cronkit.tasks"
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
+ADOPTED_FILE_NAME = "adopted.py"
 DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing it
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
@@ -65,6 +66,10 @@ ENV_VARS: dict[str, str] = {
     "reports_dir": "CRONKIT_REPORTS_DIR",
     "timezone": "CRONKIT_TIMEZONE",
     "secret_key": "CRONKIT_SECRET_KEY",
+    # Encrypted payloads (issue 31): runs' params, results, errors, tracebacks and output sealed at
+    # rest under secret_key; the previous key opens what was sealed before a key change (rekey).
+    "encrypt_payloads": "CRONKIT_ENCRYPT_PAYLOADS",
+    "previous_secret_key": "CRONKIT_PREVIOUS_SECRET_KEY",
     "runlog_retention_days": "CRONKIT_RUNLOG_RETENTION_DAYS",
     # `cronkit serve` (the HTTP service)
     "serve_host": "CRONKIT_SERVE_HOST",
@@ -79,8 +84,10 @@ ENV_VARS: dict[str, str] = {
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
-    # Insights (issue 29): a critical finding makes `health` unhealthy.
-    "insights_critical_unhealthy": "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY",
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
+    # `registry` setting's registries whenever it exists.
+    "adopted": "CRONKIT_ADOPTED",
+    "insights_critical_unhealthy": "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY",  # issue 29: critical insights fail health
 }
 # Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
 # the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
@@ -97,7 +104,7 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
-PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir"}
+PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
 _ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
@@ -118,6 +125,8 @@ class Settings:
     reports_dir: Path
     timezone: str
     secret_key: str | None = field(default=None, repr=False)
+    encrypt_payloads: bool = False
+    previous_secret_key: str | None = field(default=None, repr=False)
     runlog_retention_days: int = DEFAULT_RUNLOG_RETENTION_DAYS
     task_config: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
@@ -158,10 +167,9 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
-    # Insights (issue 29, SPEC 16): each task's `[tasks.NAME.insights]` thresholds (validated; the
-    # table also stays in task_config, so that install writes it into the run settings file), and
-    # whether a critical finding is a health reason.
-    task_insights: Mapping[str, Rules] = field(default_factory=dict)
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
+    adopted: Path | None = None
+    task_insights: Mapping[str, Rules] = field(default_factory=dict)  # issue 29: [tasks.NAME.insights]
     insights_critical_unhealthy: bool = False
 
     def for_task(self, name: str) -> Mapping[str, Any]:
@@ -242,10 +250,11 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from . import clock, host
+    from . import clock, host, payloads
 
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)
+    payloads.configure(settings.secret_key, settings.previous_secret_key, encrypt=settings.encrypt_payloads)
     return settings
 
 
@@ -272,7 +281,7 @@ def load_settings(
             sources=raw.sources,
             **_runtime_fields(raw),
             **serve_settings(raw.values),
-            **_insight_fields(raw, file_data),
+            **insight_settings(raw.get("insights_critical_unhealthy", False), file_data.get("tasks", {})),
         )
     except ConfigError as exc:
         raise raw.named(exc) from None
@@ -350,22 +359,21 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "reports_dir": raw.directory("reports_dir", home / "reports"),
         "timezone": tz,
         "secret_key": raw.text("secret_key"),
+        "encrypt_payloads": _encryption(raw),
+        "previous_secret_key": raw.text("previous_secret_key"),
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
+        "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
     }
 
 
-def _insight_fields(raw: RawSettings, file_data: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the insights' settings; the thresholds' module is imported only when a task tunes them."""
-    fields: dict[str, Any] = {"insights_critical_unhealthy": checked_flag(
-        "insights_critical_unhealthy", raw.get("insights_critical_unhealthy", False))}
-    tasks = file_data.get("tasks", {})
-    if any("insights" in table for table in tasks.values()):
-        from .insights.rules import task_rules
-
-        fields["task_insights"] = task_rules(tasks)
-    return fields
+def _encryption(raw: RawSettings) -> bool:
+    """Return `encrypt_payloads`, which needs a secret key to seal with."""
+    on = checked_flag("encrypt_payloads", raw.get("encrypt_payloads", False))
+    if on and not raw.text("secret_key"):
+        raise ConfigError("encrypt_payloads: needs secret_key (CRONKIT_SECRET_KEY), the key payloads are sealed with")
+    return on
 
 
 def _runtime_fields(raw: RawSettings) -> dict[str, Any]:

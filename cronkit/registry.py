@@ -6,14 +6,17 @@ import importlib
 import importlib.util
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
+from .commandtask import CommandSpec, command_spec, describe_command
 from .errors import RegistryError
+from .limits import Limits, parse_limits
 from .params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
+USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)  # as useradd takes them
 DEFAULT_ENVIRONMENTS = ("production",)
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_BACKOFF = 10.0
@@ -89,6 +92,14 @@ class Task:
     # `schedule` as written (it may hold `H` parts); `resolved_schedule` is the plain cron
     # expression it stands for, the one every slot, line and unit is computed from (spread.py).
     resolved_schedule: str = ""
+    # Isolation (SPEC 18): rlimits and niceness of each attempt, and the user its lines run as
+    # (cron.d installs by root, systemd units).
+    limits: Limits = field(default_factory=Limits)
+    user: str | None = None
+    # A shell command task (registry.command, SPEC 17): what to run instead of a function.
+    command: CommandSpec | None = None
+    # Where the task was defined: its registry's source (a module, a file, `plugin:NAME`).
+    origin: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if not self.resolved_schedule:
@@ -96,6 +107,8 @@ class Task:
 
     def load(self) -> TaskFunc:
         """Return the task's function, importing its module on first use."""
+        if self.command is not None:
+            raise RegistryError(f"task {self.name}: a command task has no function")
         if self.func is not None:
             return self.func
         module_name, _, attr = self.target.partition(":")
@@ -125,6 +138,7 @@ class Registry:
         self._tasks: dict[str, Task] = {}
         self.id = id
         self.source = ""
+        self.parts: tuple[Registry, ...] = ()  # the registries a merged one holds (registry_set.merge)
         self.spread_seed = ""
         self._spreader: Any = None  # spread.Spreader, made when the first `H` schedule comes
 
@@ -132,8 +146,6 @@ class Registry:
         """Resolve the tasks' `H` schedules again with the `spread_seed` setting (loaders call it)."""
         if seed == self.spread_seed:
             return
-        from dataclasses import replace
-
         self.spread_seed, self._spreader = seed, None
         for name, task in self._tasks.items():
             resolved = self._resolve(task.schedule, name, f"task {name}")
@@ -174,6 +186,9 @@ class Registry:
         params: Mapping[str, Param | str] | None = None,
         dates: str = "any",
         requires: tuple[str, ...] | list[str] = (),
+        limits: Mapping[str, Any] | None = None,
+        nice: int | None = None,
+        user: str | None = None,
     ) -> Task:
         """Validate and record a task; `target` is a function or a lazy `"module:attr"`.
 
@@ -206,6 +221,8 @@ class Registry:
         catchup, window = _catchup_policy(where, resolved, catchup, catchup_window, catchup_max)
         declared = check_declaration(where, params, dates)
         needs = check_requires(where, requires)
+        if user is not None and not USER_PATTERN.fullmatch(str(user)):
+            raise RegistryError(f"{where}: user {user!r} is not a user name")
         task = Task(
             name=name,
             schedule=written,
@@ -231,8 +248,32 @@ class Registry:
             params=MappingProxyType(declared) if declared is not None else None,
             dates=dates,
             requires=needs,
+            limits=parse_limits(where, limits, nice, parse_duration),
+            user=user,
         )
         self._tasks[name] = task
+        return task
+
+    def command(self, schedule: str, command: str, *, name: str, shell: str = "/bin/sh",
+                env: Mapping[str, str] | None = None, cwd: str | None = None,
+                success_codes: tuple[int, ...] | list[int] = (0,), retry_codes: tuple[int, ...] | list[int] = (),
+                **options: Any) -> Task:
+        """Register a shell command as a task (`shell -c command`, in `cwd`, with `env` added).
+
+        Every option of `add` applies (timeout, retries, singleton, catchup...). An exit code in
+        `success_codes` succeeds, one in `retry_codes` is a transient failure (retried), any
+        other fails the run. A command takes no `--param` or `--date` unless `params=` or `dates=`
+        declares them; they reach it as CRONKIT_PARAM_<NAME> and CRONKIT_DATE.
+        """
+        where = f"task {name}"
+        spec = command_spec(where, command, shell, env, cwd, success_codes, retry_codes)
+        options.setdefault("params", {})
+        options.setdefault("dates", "none")
+        if options.get("description") is None:
+            options["description"] = describe_command(command)
+        task = self.add(schedule, f"command:{name}", name=name, **options)
+        task = replace(task, command=spec)
+        self._tasks[task.name] = task
         return task
 
     def _resolve(self, schedule: str, name: str, where: str) -> str:

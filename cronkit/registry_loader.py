@@ -133,14 +133,3 @@ def import_root(registry: Registry) -> str | None:
            if (p := sysconfig.get_paths().get(key))}
     own.update(Path(p).resolve() for p in [*site.getsitepackages(), site.getusersitepackages()])
     return None if root in own else str(root)
-
-
-def registry_location(registry: Registry, registry_setting: str) -> tuple[str, str | None]:
-    """Return (registry spec, import root): what a run started elsewhere needs to import the same registry.
-
-    A file registry by its absolute path; a module by its name and, when it came from a directory
-    of its own (a project directory, PYTHONPATH's), that directory (`registry_path`). The cron
-    lines' settings file and the systemd units carry the same two values.
-    """
-    spec = registry.source if registry.source.startswith("/") else registry_setting
-    return spec, import_root(registry)

@@ -44,6 +44,11 @@ def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
             for name, p in task.params.items()},
         "dates": task.dates,
         "requires": list(task.requires),
+        "source": task.origin,  # the registry it comes from (SPEC 17)
+        "command": None if task.command is None else {
+            "command": task.command.command, "shell": task.command.shell, "cwd": task.command.cwd,
+            "env": sorted(task.command.env),  # the names only: a crontab's assignments may be secrets
+            "success_codes": list(task.command.success_codes), "retry_codes": list(task.command.retry_codes)},
     }
 
 

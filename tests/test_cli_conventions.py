@@ -86,7 +86,8 @@ def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ig
     assert dry.returncode == 0, dry.stderr
     plan = json.loads(dry.stdout)
     assert set(plan) == OUTCOME_KEYS and plan["dry_run"] and not plan["wrote"] and plan["diff"]
-    assert sorted((c["task"], c["kind"]) for c in plan["changes"]) == [("boom", "added"), ("noop", "added")]
+    assert sorted((c["task"], c["kind"]) for c in plan["changes"]) == [
+        ("boom", "added"), ("cronkit check", "added"), ("noop", "added")]
     done = json.loads(cli("install", "--target", "cron.d", "--json").stdout)
     assert done["wrote"] and done["diff"] is None
     assert json.loads(cli("install", "--target", "cron.d", "--json").stdout)["changed"] is False
@@ -98,7 +99,7 @@ def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ig
     assert removed.returncode == 0, removed.stderr
     gone = json.loads(removed.stdout)
     assert set(gone) == OUTCOME_KEYS and gone["wrote"]
-    assert sorted(c["kind"] for c in gone["changes"]) == ["removed", "removed"]
+    assert sorted(c["kind"] for c in gone["changes"]) == ["removed", "removed", "removed"]
 
 
 @pytest.mark.slow

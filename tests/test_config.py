@@ -45,6 +45,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "metrics_dir": ("/opt/mo", "/opt/me", "/opt/mf", "/h/metrics"),
     "spread_seed": ("s-opt", "s-env", "s-file", ""),
     "check_schedule": ("* * * * *", "*/10 * * * *", "7 * * * *", "*/5 * * * *"),
+    "adopted": ("/opt/o.py", "/opt/e.py", "/opt/f.py", "/h/adopted.py"),
     "insights_critical_unhealthy": (True, "false", True, False),
 }
 

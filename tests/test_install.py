@@ -168,7 +168,8 @@ def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, h
     assert done.stdout.splitlines()[0] == (
         f"added nightly: 0 3 * * * app /usr/local/bin/cronkit --config {config} run nightly --trigger cron"
     )
-    assert "2 added, 0 changed, 0 removed, 0 unchanged" in done.stdout.splitlines()[-1]
+    assert "3 added, 0 changed, 0 removed, 0 unchanged" in done.stdout.splitlines()[-1]
+    assert f"added cronkit check: */5 * * * * app /usr/local/bin/cronkit --config {config} check" in done.stdout
     assert f"wrote the settings the cron runs read to {config}\n" in done.stdout
     backups = list((home / "backups").iterdir())
     assert len(backups) == 1 and backups[0].read_text() == foreign
@@ -177,14 +178,14 @@ def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, h
 
     again = run_cli("install", "--target", "cron.d", "--user", "app", *FIXED, env=env)
     assert again.returncode == 0
-    assert again.stdout == "block app_tasks in %s is up to date: 0 added, 0 changed, 0 removed, 2 unchanged\n" % target
+    assert again.stdout == "block app_tasks in %s is up to date: 0 added, 0 changed, 0 removed, 3 unchanged\n" % target
     assert target.read_text() == text
     assert len(list((home / "backups").iterdir())) == 1
 
     staging = run_cli("--env", "staging", "install", "--target", "cron.d", "--user", "app", *FIXED, env=env)
     assert staging.returncode == 0, staging.stderr
     assert "removed weekdays: 30 0,1 * * 1-5 app" in staging.stdout
-    assert "0 added, 0 changed, 1 removed, 1 unchanged" in staging.stdout
+    assert "0 added, 0 changed, 1 removed, 2 unchanged" in staging.stdout
     assert target.read_text().startswith(foreign)
 
     gone = run_cli("uninstall", "--target", "cron.d", env=env)
@@ -194,6 +195,28 @@ def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, h
     assert not config.exists()
     nothing = run_cli("uninstall", "--target", "cron.d", env=env)
     assert nothing.stdout == f"no block app_tasks in {target}; nothing to do\n"
+
+
+def test_reinstall_names_the_check_lines_it_adds(run_cli, env, cron_d: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """A block installed by a release without `cronkit check` lines: the reinstall says it adds them."""
+    assert run_cli("install", "--target", "cron.d", "--user", "app", *FIXED, env=env).returncode == 0
+    target = cron_d / "app_tasks"
+    config = home / "cron" / "app_tasks.toml"
+    old = [line for line in target.read_text().splitlines(keepends=True)
+           if " check" not in line and not line.startswith("# cronkit check")]
+    target.write_text("".join(old))
+
+    drifted = run_cli("status", env=env)
+    assert "the block's `cronkit check` line (missing): run cronkit install" in drifted.stdout
+    assert f"  expected:  */5 * * * * app /usr/local/bin/cronkit --config {config} check" in drifted.stdout
+
+    again = run_cli("install", "--target", "cron.d", "--user", "app", *FIXED, env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[:2] == [
+        f"added cronkit check: */5 * * * * app /usr/local/bin/cronkit --config {config} check",
+        f"added cronkit check: @reboot app /usr/local/bin/cronkit --config {config} check --boot",
+    ]
+    assert "1 added, 0 changed, 0 removed, 2 unchanged" in again.stdout.splitlines()[-1]
 
 
 def test_cron_d_file_of_only_the_block_is_removed_on_uninstall(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
@@ -226,7 +249,7 @@ def test_environment_that_schedules_nothing(run_cli, env, cron_d: Path) -> None:
     emptied = run_cli("--env", "development", "install", "--target", "cron.d", *FIXED, env=env)
     assert emptied.returncode == 0
     assert "environment development schedules no task; emptying block app_tasks" in emptied.stdout
-    assert "0 added, 0 changed, 2 removed, 0 unchanged" in emptied.stdout
+    assert "0 added, 0 changed, 3 removed, 0 unchanged" in emptied.stdout
     assert "# No task is scheduled in environment development.\n# END cronkit:app_tasks\n" in (
         cron_d / "app_tasks").read_text()
 
@@ -361,7 +384,7 @@ def test_user_crontab_install_and_uninstall(run_cli, env, throwaway_user: str) -
     lines = installed[len(foreign):].splitlines()
     assert lines[0] == "# BEGIN cronkit:app_tasks" and lines[-1] == "# END cronkit:app_tasks"
     assert lines[2].startswith("0 3 * * * /usr/local/bin/cronkit --config ")  # no user field
-    assert f"in the crontab of {user}: 2 added" in done.stdout
+    assert f"in the crontab of {user}: 3 added" in done.stdout
 
     assert run_cli("install", *args, env=env).stdout.startswith("block app_tasks in the crontab of")
     assert crontab_l(user) == installed

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
+from cronkit import __version__
 from cronkit.config import Settings, load_settings
 from cronkit.errors import ServiceUnavailable
 from cronkit.runlog import SCHEMA_VERSION
@@ -208,7 +209,9 @@ def set_version(url: str, version: int) -> None:
 
 def test_newer_schema_is_refused_clearly(db_url: str, tmp_path: Path) -> None:
     set_version(db_url, SCHEMA_VERSION + 5)
-    message = f"run log schema version {SCHEMA_VERSION + 5} is newer than this cronkit ({SCHEMA_VERSION}): upgrade cronkit"
+    message = (f"run log schema version {SCHEMA_VERSION + 5} is newer than this cronkit {__version__} (schema"
+               f" {SCHEMA_VERSION}): it needs a newer cronkit; upgrade cronkit, or restore the copy kept before"
+               " the upgrade (CHANGELOG.md, Upgrading)")
     with pytest.raises(ServiceUnavailable, match=message.replace("(", r"\(").replace(")", r"\)")):
         RunStore.open(db_url)
     with pytest.raises(ServiceUnavailable, match="is newer than this cronkit"):

@@ -82,3 +82,15 @@ def test_preflight_install_warns_health_and_status_report(run_cli, tmp_path: Pat
     again = run_cli("install", "--target", "cron.d", env=keyed)
     assert again.returncode == 0 and "refuse" not in again.stderr
     assert json.loads(run_cli("status", "--json", env=keyed).stdout)["preflight"] == []
+
+
+def test_reading_secrets_creates_nothing(run_cli, env, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """`secrets list`, `show` and `rotate` on a home without a platform database leave none behind."""
+    listed = run_cli("secrets", "list", env=env)
+    assert (listed.returncode, listed.stdout) == (0, "no secrets stored\n")
+    assert json.loads(run_cli("secrets", "list", "--json", env=env).stdout) == []
+    shown = run_cli("secrets", "show", "api-key", "--reveal", env=env)
+    assert shown.returncode != 0 and "no active secret named 'api-key'" in shown.stderr
+    rotated = run_cli("secrets", "rotate", "api-key", env=env)
+    assert rotated.returncode != 0 and "no active secret named 'api-key'" in rotated.stderr
+    assert not (home / "platform.db").exists()

@@ -76,6 +76,10 @@ from . import crontab as _crontab  # noqa: E402
 
 _crontab.register(app)
 
+from . import adopt as _adopt  # noqa: E402
+
+_adopt.register(app)
+
 from . import check as _check  # noqa: E402
 
 _check.register(app)
@@ -95,3 +99,11 @@ app.add_typer(_notify.app, name="notify")
 from . import secrets_cmd as _secrets_cmd  # noqa: E402
 
 _secrets_cmd.register(app)
+
+from . import migrate as _migrate  # noqa: E402
+
+_migrate.register(app)
+
+from . import rekey as _rekey  # noqa: E402
+
+_rekey.register(app)

@@ -102,6 +102,10 @@ def _warn_preflight(ctx: typer.Context) -> list[str]:
     settings = get_settings(ctx)
     reasons = [item["reason"] for item in
                refusals(get_registry(ctx).enabled_in(settings.environment, settings.task_config), settings)]
+    if settings.notifiers:
+        from ..notify.hcsync import shared_checks
+
+        reasons += shared_checks(settings, get_registry(ctx))
     for reason in reasons:
         print(f"cronkit: warning: {reason}", file=sys.stderr)
     return reasons

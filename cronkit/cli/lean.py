@@ -61,6 +61,7 @@ def _open(url: str) -> sqlite3.Connection | None:
 
 def read_run(url: str, run_id: int) -> dict[str, Any] | None:
     """Return what `show` shows (as RunLog.run does); None when there is no such run or it cannot tell."""
+    from ..payloads import reveal
     from ..runlog.times import iso, run_dict
 
     conn = _open(url)
@@ -73,7 +74,7 @@ def read_run(url: str, run_id: int) -> dict[str, Any] | None:
         record = run_dict(row)
         record["attempt_log"] = [
             {"number": a["number"], "status": a["status"], "started_at": iso(a["started_at"]),
-             "finished_at": iso(a["finished_at"]), "error": a["error"], "cpu_user_ms": a["cpu_user_ms"],
+             "finished_at": iso(a["finished_at"]), "error": reveal(a["error"], "error"), "cpu_user_ms": a["cpu_user_ms"],
              "cpu_system_ms": a["cpu_system_ms"], "max_rss_kb": a["max_rss_kb"]}
             for a in conn.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY number", (run_id,))
         ]

@@ -36,6 +36,10 @@ def print_task(row: dict[str, Any]) -> None:
                 lines.append(f"{'':16}{param['help']}")
     if row["requires"]:
         lines.append(f"  requires      {', '.join(row['requires'])}")
+    if row["command"] is not None:
+        lines.append(f"  command       {row['command']['shell']} -c {row['command']['command']!r}")
+    if row["source"]:
+        lines.append(f"  defined in    {row['source']}")
     print("\n".join(lines))
 
 
@@ -43,6 +47,9 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
     """Print `cronkit list`'s table of tasks, then which are not scheduled here and why."""
     columns = [("task", "left", 0), ("schedule", "left", 0), ("when", "left", 3), ("zone", "left", 1),
                ("environments", "left", 4), ("next run", "left", 0), ("here", "left", 0)]
+    several = len({row["source"] for row in rows}) > 1
+    if several:  # where each task comes from, once there is more than one place (SPEC 17)
+        columns.append(("from", "left", 2))
     table_rows = []
     for row in rows:
         local = row["next_run_local"][:16].replace("T", " ")
@@ -53,6 +60,7 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
             else f"{row['schedule']} → {row['resolved_schedule']}",
             "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
             "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
+            "from": row["source"].replace("[", "\\["),
         })
     print_table(f"{plural(len(rows), 'task')} · environment {environment}", columns, table_rows)
     out = console()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from json import dumps
+
 import typer
 
 from .common import (
@@ -40,17 +42,69 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
         known = ", ".join(sorted(settings.notifiers)) or "none configured"
         raise UsageError(f"unknown notifier {name!r} (known: {known})")
     redact = redactor_for(settings, os.environ)
-    event = redact.value(sample_event(name, settings.public_url))
+    task = None
+    if notifier.kind == "healthchecks" and "{task}" in (notifier.url or ""):
+        from ..notify.hcsync import tasks_using
+
+        users = tasks_using(settings, get_registry(ctx), name)
+        if not users:
+            raise UsageError(f"notify test {name}: its url has {{task}} and no task scheduled here uses it")
+        task = users[0].name
+    event = redact.value(sample_event(name, settings.public_url, task))
     assert isinstance(event, dict)
     error = send_once(notifier, event, settings.notify_environ(os.environ), time.monotonic() + notifier.timeout * 2 + 1)
     if json:
         print_json({"notifier": name, "kind": notifier.kind, "delivered": error is None, "error": error})
+    elif error is None and notifier.kind == "healthchecks":
+        print(f"{name}: sent a test ping to /log (it shows in the check's events; its state does not change)")
     elif error is None:
         print(f"{name}: sent a test {notifier.kind} notification")
     else:
         typer.echo(f"cronkit: error: {name}: {error}", err=True)
     if error is not None:
         raise typer.Exit(1)
+
+
+@app.command("sync")
+@cli_errors
+def sync(ctx: typer.Context, name: str = typer.Argument(..., help="A healthchecks [notify.<name>] table."),
+         dry_run: bool = typer.Option(False, "--dry-run", help="Print the checks it would create or update; send nothing."),
+         json: bool = JSON_OPTION) -> None:
+    """Create or update one healthchecks check per task that uses NAME: schedule, zone, grace, description.
+
+    Through healthchecks' API v3 (`api_url`, default the url's origin + /api/v3/) with the key in
+    the variable `api_key_env`.
+
+    Example: cronkit notify sync ops-checks --dry-run
+    """
+    import os
+
+    from ..errors import UsageError
+    from ..notify import hcsync
+
+    settings = get_settings(ctx)
+    notifier = settings.notifiers.get(name)
+    if notifier is None or notifier.kind != "healthchecks":
+        known = ", ".join(sorted(n for n, v in settings.notifiers.items() if v.kind == "healthchecks")) or "none configured"
+        raise UsageError(f"notify sync: {name!r} is not a healthchecks notifier (known: {known})")
+    specs = [hcsync.check_spec(task, settings) for task in hcsync.tasks_using(settings, get_registry(ctx), name)]
+    if dry_run:
+        plan = [{"url": hcsync.endpoint(notifier, spec)[0], "check": hcsync.endpoint(notifier, spec)[1]} for spec in specs]
+        if json:
+            print_json({"notifier": name, "dry_run": True, "checks": plan})
+            return
+        for item in plan:
+            print(f"POST {item['url']} {dumps(item['check'], sort_keys=True)}")
+        print(f"dry run: {len(plan)} check(s) of notifier {name} would be created or updated; nothing sent")
+        return
+    key = hcsync.api_key(notifier, settings.notify_environ(os.environ))
+    results = [hcsync.push(notifier, spec, key) for spec in specs]
+    if json:
+        print_json({"notifier": name, "dry_run": False, "checks": results})
+        return
+    for item in results:
+        print(f"{item['action']} check {item['task']}" + (f": pings go to {item['ping_url']}" if item["ping_url"] else ""))
+    print(f"synced {len(results)} check(s) of notifier {name}")
 
 
 @app.command("log")
@@ -77,7 +131,7 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help
     if json:
         print_json({"deliveries": [row.as_dict() for row in rows]})
         return
-    style = {"delivered": "green", "pending": "yellow", "failed": "bold red", "dropped": "dim"}
+    style = {"delivered": "green", "pending": "yellow", "failed": "bold red", "dropped": "dim", "superseded": "dim"}
     print_table("notifications", [("id", "right", 1), ("created", "left", 2), ("notifier", "left", 1),
                                   ("task", "left", 1), ("event", "left", 1), ("run", "right", 3),
                                   ("state", "left", 1), ("tries", "right", 4), ("error", "left", 5)],

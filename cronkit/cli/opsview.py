@@ -6,9 +6,11 @@ functions, so both print the same. `lean` reads a SQLite run log with sqlite3 (r
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC
 from typing import Any
 
+from ..cronfile.block import runs_check
 from .state import CliState
 from .tables import (
     console,
@@ -119,8 +121,19 @@ def print_status(report: dict[str, Any]) -> None:
             print_lines(out, f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
                         f" {item['expected'][0]} now", highlight=False)
     for item in orphans:
-        print_lines(out, f"[yellow]block line naming no task ({item['kind']}):[/yellow] {escape(' | '.join(item['installed']))}",
-                    highlight=False)
+        for line in _drift_lines(item):
+            print_lines(out, line, highlight=False)
+
+
+def _drift_lines(item: dict[str, Any]) -> list[str]:
+    """Say a drift of a block line that runs no task, and show its lines whole: installed, expected."""
+    lines = item["installed"] + item["expected"]
+    checks = bool(lines) and all(runs_check(line) for line in lines)
+    what = "the block's `cronkit check` line" if checks else "a block line naming no task"
+    said = [f"[yellow]{what} ({item['kind']}):[/yellow] run cronkit install"]
+    said += [f"  installed: {escape(line)}" for line in item["installed"]]
+    said += [f"  expected:  {escape(line)}" for line in item["expected"]]
+    return said
 
 
 def _mib(kb: int | None) -> str:
@@ -182,16 +195,28 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     from ..health.verdict import insight_line
 
     healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
+    warnings = _notify_warnings(settings, registry)
     if as_json:
         print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
-                    "services": report.services, "insights": list(report.insights)})
+                    "services": report.services, "warnings": warnings, "insights": list(report.insights)})
         return 0 if healthy else 1
     print("healthy" if healthy else "\n".join(reasons))
     listed = set(reasons)
-    for insight in report.insights:  # warnings: listed, never a reason (unless insights_critical_unhealthy)
+    for insight in report.insights:  # listed, never a reason (unless insights_critical_unhealthy)
         if insight_line(insight) not in listed:
             print(insight_line(insight))
+    for warning in warnings:
+        print(f"cronkit: warning: {warning}", file=sys.stderr)
     return 0 if healthy else 1
+
+
+def _notify_warnings(settings: Any, registry: Any) -> list[str]:
+    """Return what is wrong with the notification settings without making the scheduler unhealthy."""
+    if not settings.notifiers:
+        return []
+    from ..notify.hcsync import shared_checks
+
+    return shared_checks(settings, registry)
 
 
 def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:

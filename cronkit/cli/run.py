@@ -142,9 +142,9 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
                              date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
         settings = opts.settings()
         from ..registry import check_task_tables
-        from ..registry_loader import load_registry
+        from ..registry_set import load_registries
 
-        registry = load_registry(settings.registry, settings.registry_path)
+        registry = load_registries(settings)
         registry.apply_spread_seed(settings.spread_seed)
         # Settings are validated once, the same way for every command: a [tasks.x] table that names
         # no task or holds a bad key fails `run` too, not only `list` and `install`.

@@ -43,10 +43,17 @@ def _periods(ctx: typer.Context) -> tuple[timedelta, timedelta]:
     return timedelta(hours=values[0]), timedelta(days=values[1])
 
 
-def _engine(ctx: typer.Context) -> Any:
+def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
+    """Open the platform database; None when it is a SQLite file that does not exist and not `create`:
+    only `secrets add` creates one (read commands create nothing)."""
+    from ..config import sqlite_path
     from ..tasks.platform import engine_for
 
-    return engine_for(get_settings(ctx))
+    settings = get_settings(ctx)
+    path = sqlite_path(settings.app_db_url)
+    if not create and path is not None and not path.exists():
+        return None
+    return engine_for(settings)
 
 
 def _iso(value: Any) -> str | None:
@@ -82,7 +89,7 @@ def add(
         if not value:
             raise UsageError("secrets add --stdin: standard input was empty")
     _, interval = _periods(ctx)
-    version = store_new_secret(_engine(ctx), keyring, name, value, now(), interval)
+    version = store_new_secret(_engine(ctx, create=True), keyring, name, value, now(), interval)
     typer.echo(f"stored secret {name} version {version}")
 
 
@@ -98,7 +105,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     rows = [{"name": r["name"], "version": r["version"], "status": r["status"],
              "created_at": _iso(r["created_at"]), "rotate_after": _iso(r["rotate_after"]),
              "previous_until": _iso(r["previous_until"]), "retired_at": _iso(r["retired_at"])}
-            for r in list_secrets(_engine(ctx))]
+            for r in list_secrets(engine)] if (engine := _engine(ctx)) is not None else []
     if json:
         print_json(rows)
         return
@@ -124,12 +131,15 @@ def show(
 
     Example: cronkit secrets show payments-api-key --reveal
     """
-    from ..tasks.secret_rotation import active_value
+    from ..tasks.secret_rotation import TASK, SecretNotFound, active_value
 
     _name(name)
     if not reveal:
         raise UsageError(f"secrets show {name}: refusing to print a secret value without --reveal")
-    typer.echo(active_value(_engine(ctx), get_settings(ctx), name))
+    engine = _engine(ctx)
+    if engine is None:
+        raise SecretNotFound(f"{TASK}: no active secret named {name!r}")
+    typer.echo(active_value(engine, get_settings(ctx), name))
 
 
 @app.command("rotate")
@@ -155,7 +165,8 @@ def rotate(
     _name(name)
     keyring = keyring_for(get_settings(ctx))
     engine = _engine(ctx)
-    active = [r for r in list_secrets(engine) if r["name"] == name and r["status"] == "active"]
+    active = [r for r in (list_secrets(engine) if engine is not None else [])
+              if r["name"] == name and r["status"] == "active"]
     if not active:
         raise SecretNotFound(f"secrets rotate: no active secret named {name!r}")
     verify_key(engine, keyring)

@@ -18,7 +18,7 @@ from .common import (
 )
 
 token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once), list, revoke.\n\n"
-                        "Example: cronkit token create grafana --scope read", no_args_is_help=True)
+                        "Example: cronkit token create grafana --role viewer", no_args_is_help=True)
 
 
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
@@ -32,23 +32,35 @@ def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
 def create(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="A name for the token (who or what uses it)."),
-    scope: str = typer.Option(..., "--scope", help="read, trigger (implies read) or admin (implies both)."),
-    task: str | None = typer.Option(None, "--task", help="trigger scope: only tasks matching this glob, e.g. 'daily-*'."),
+    role: str | None = typer.Option(None, "--role", help="viewer (reads), operator (also triggers, pauses, resumes) "
+                                    "or admin (also the audit and tokens)."),
+    scope: str | None = typer.Option(None, "--scope", help="The older words for the roles: read (viewer), "
+                                     "trigger (operator), admin."),
+    task: list[str] = typer.Option([], "--task", help="Only tasks matching this glob, e.g. 'daily-*', for every "
+                                   "action, reads included (repeat for several)."),
+    env: list[str] = typer.Option([], "--env", help="Only in a service of this environment (repeat for several)."),
     json: bool = JSON_OPTION,
 ) -> None:
     """Create an API token and print it once; only its hash is stored.
 
-    Example: cronkit token create ops-oncall --scope trigger --task 'daily-*'
+    Example: cronkit token create ops-oncall --role operator --task 'daily-*' --env production
     """
+    from ..errors import UsageError
     from ..runlog.times import now_ms
-    from ..web.auth import create_token
+    from ..web.auth import check_scope, create_token
 
-    info, token = create_token(_engine(ctx, create=True), name, scope, task, at=now_ms(), actor="cli")
+    if (role is None) == (scope is None):
+        raise UsageError("token create: give one of --role viewer|operator|admin (or the older --scope)")
+    chosen = role if role is not None else check_scope(scope or "")
+    info, token = create_token(_engine(ctx, create=True), name, chosen, task, at=now_ms(), actor="cli", envs=env)
     if json:
-        print_json({"name": info.name, "token": token, "scopes": list(info.scopes)})
+        print_json({"name": info.name, "token": token, "role": info.role, "scopes": list(info.scopes),
+                    "tasks": list(info.globs), "environments": list(info.envs)})
         return
     print(token)
-    print(f"token {info.name} ({', '.join(info.scopes)}) created: store it now, it is not shown again; "
+    limits = "".join([f", tasks {', '.join(info.globs)}" if info.globs else "",
+                      f", environments {', '.join(info.envs)}" if info.envs else ""])
+    print(f"token {info.name} (role {info.role}{limits}) created: store it now, it is not shown again; "
           f"send it as 'Authorization: Bearer <token>'", file=sys.stderr)
 
 
@@ -65,10 +77,11 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     if json:
         print_json(rows)
         return
-    columns = [("name", "left", 0), ("scope", "left", 0), ("tasks", "left", 2), ("created", "left", 1),
-               ("last used", "left", 3), ("state", "left", 0)]
+    columns = [("name", "left", 0), ("role", "left", 0), ("tasks", "left", 2), ("envs", "left", 2),
+               ("created", "left", 1), ("last used", "left", 3), ("state", "left", 0)]
     print_table(f"{len(rows)} tokens", columns, [{
-        "name": r["name"], "scope": r["scope"], "tasks": r["task"] or "*", "created": short_time(r["created_at"]),
+        "name": r["name"], "role": r["role"], "tasks": ", ".join(r["tasks"]) or "*",
+        "envs": ", ".join(r["environments"]) or "*", "created": short_time(r["created_at"]),
         "last used": short_time(r["last_used_at"]),
         "state": "active" if r["active"] else f"revoked {short_time(r['revoked_at'])}",
     } for r in rows])

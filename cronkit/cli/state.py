@@ -35,10 +35,10 @@ class CliState:
         """Return the task registry named by the settings, its [tasks.*] tables checked."""
         if self._registry is None:
             from ..registry import check_task_tables
-            from ..registry_loader import load_registry
+            from ..registry_set import load_registries
 
             settings = self.settings()
-            registry = load_registry(settings.registry, settings.registry_path)
+            registry = load_registries(settings)
             registry.apply_spread_seed(settings.spread_seed)
             check_task_tables(registry, settings.task_config)
             self._registry = registry

@@ -141,11 +141,18 @@ def _words(line: str) -> list[str]:
         return []
 
 
-def tasks_in_block(block: str | None) -> dict[str, list[str]]:
-    """Return the lines of each task in a block, keyed by task (lines running no task left out)."""
+CHECK_LINES = "cronkit check"  # the key of the block's own `cronkit check` lines (lines_by_owner)
+OTHER_LINES = "other lines"  # the key of a block's lines that run neither a task nor the check
+
+
+def lines_by_owner(block: str | None) -> dict[str, list[str]]:
+    """Return the job lines of a block keyed by what they run: a task's name, CHECK_LINES for the
+    block's own `cronkit check` lines, OTHER_LINES for any other line that is not a comment."""
     result: dict[str, list[str]] = {}
     for line in (block or "").splitlines():
         task = task_of_line(line)
+        if task is None and _words(line):
+            task = CHECK_LINES if runs_check(line) else OTHER_LINES
         if task is not None:
             result.setdefault(task, []).append(line)
     return result

@@ -10,7 +10,7 @@ pair up is left untouched with an error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from pathlib import Path
 from ..config import Settings
 from ..errors import CronkitError
 from ..registry import Registry
-from .block import extract, splice, tasks_in_block, unified_diff
+from .block import extract, lines_by_owner, splice, unified_diff
 from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
 from .lineuser import check_reach, hand_over, other_line_user
 from .render import RenderInputs, render, run_settings_toml
@@ -36,7 +36,8 @@ from .state import (
 
 @dataclass(frozen=True)
 class TaskChange:
-    """How one task's lines change: added, changed, removed or unchanged."""
+    """How one task's lines change (or the block's own `cronkit check` lines'): added, changed,
+    removed or unchanged."""
 
     task: str
     kind: str  # added, changed, removed, unchanged
@@ -122,16 +123,19 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
 
 
 def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, user: str | None = None,
-            dry_run: bool = False, write_run_config: bool = True) -> Outcome:
+            dry_run: bool = False, write_run_config: bool = True, location: Location | None = None,
+            edit: Callable[[str | None], str | None] | None = None) -> Outcome:
     """Render the registry and write its block into the target crontab (see the module docstring).
 
     `user` is the `crontab -u` user of the user target. In an environment that schedules
-    nothing, an existing block is emptied and no new one is written.
+    nothing, an existing block is emptied and no new one is written. `location` names the
+    crontab when it is not the block's default place (`adopt --file`); `edit` changes the
+    foreign text read under the lock before the block goes in (`adopt` takes its lines out).
     """
     from ..clock import now
 
     rendered = render(registry, settings, inputs)
-    location = location_for(settings, inputs.target, inputs.block_id, user=user)
+    location = location or location_for(settings, inputs.target, inputs.block_id, user=user)
     run_config = Path(inputs.run_config)
     line_user = other_line_user(inputs.target, inputs.user)
     made = check_reach(line_user, settings.home, run_config) if line_user is not None else []
@@ -140,12 +144,13 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
         old_block = extract(before or "", inputs.block_id)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
                           run_config=run_config if write_run_config else None)
-        outcome.changes = _changes(tasks_in_block(old_block), rendered.lines)
+        outcome.changes = _changes(lines_by_owner(old_block), lines_by_owner(rendered.text))
         if not rendered.tasks and old_block is None:
             outcome.nothing_scheduled = True
             return outcome
         outcome.nothing_scheduled = not rendered.tasks
-        outcome.after = splice(before or "", inputs.block_id, rendered.text)
+        base = edit(before) if edit is not None else before
+        outcome.after = splice(base or "", inputs.block_id, rendered.text)
         settings_text = run_settings_toml(settings, registry, inputs.block_id) if write_run_config else None
         if dry_run:
             return outcome
@@ -207,7 +212,7 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
         outcome = Outcome(location, block_id, before, before, dry_run=dry_run)
         if old_block is None:
             return outcome
-        outcome.changes = _changes(tasks_in_block(old_block), {})
+        outcome.changes = _changes(lines_by_owner(old_block), {})
         remaining = splice(before or "", block_id, None)
         outcome.after = remaining if remaining else None
         if dry_run:
@@ -215,4 +220,21 @@ def uninstall(settings: Settings, block_id: str, target: str, *, user: str | Non
         outcome.backup = _commit(settings, location, before, outcome.after)
         outcome.wrote = True
         forget_install(settings, block_id, target)
+    return outcome
+
+
+def restore(settings: Settings, location: Location, text: str | None, *,
+            expect: Callable[[str | None], None], dry_run: bool = False) -> Outcome:
+    """Put `text` back as the whole crontab (`adopt --undo`), under install's locks, backup and check.
+
+    `expect` sees the crontab read under the lock and raises when it must not be replaced.
+    """
+    with _lock_unless(dry_run, settings, location):
+        before = read_crontab(location, exact=True)
+        expect(before)
+        outcome = Outcome(location, "", before, text, dry_run=dry_run)
+        if dry_run or before == text:
+            return outcome
+        outcome.backup = _commit(settings, location, before, text)
+        outcome.wrote = True
     return outcome

@@ -204,7 +204,9 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
         zone = task.zone(settings.timezone)
         schedules = host_lines(task.resolved_schedule, zone, inputs.host_zone)
         command = command_for(inputs, task.name)
-        lines = tuple(_cron_line(schedule, command, user) for schedule in schedules)
+        # A task's own `user` (SPEC 18) runs its cron.d lines; a user crontab runs as its owner.
+        own = (task.user or user) if user is not None else None
+        lines = tuple(_cron_line(schedule, command, own) for schedule in schedules)
         for line in lines:
             if len(line.encode()) > MAX_LINE:
                 raise ConfigError(
@@ -252,7 +254,7 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # A file registry is stored resolved: cron runs in the home directory, not here; a module
     # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     values["registry"], root = registry_location(registry, settings.registry)
     if root is not None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
+from ..insights.read import as_dicts, find_for
+from ..payloads import reveal
 from ..registry import Registry, Task
 from ..runlog.queries import (
     ACTIVE_RUNS,
@@ -74,7 +76,7 @@ class RunSummary:
             "started_at": instant_iso(self.started_at),
             "finished_at": instant_iso(self.finished_at),
             "duration_ms": self.duration_ms,
-            "error": self.error,
+            "error": reveal(self.error, "error"),
         }
 
 
@@ -313,8 +315,6 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
 
 def _read_runlog(log: Reader, settings: Settings, registry: Registry, windows: dict[str, Window],
                  now: datetime) -> _RunLogFacts:
-    from ..insights.read import as_dicts, find_for
-
     with log.connection() as execute:
         return _RunLogFacts(
             active=int(execute(ACTIVE_RUNS, {})[0][0] or 0),

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from ..config_values import checked_flag
 from ..errors import ConfigError
 
 KINDS = ("slow_run", "duration_trend", "failure_rate", "flapping", "memory_trend", "late_starts")
@@ -84,4 +85,14 @@ def task_rules(task_config: Mapping[str, Mapping[str, Any]]) -> dict[str, Rules]
             for name, table in task_config.items() if "insights" in table}
 
 
-__all__ = ["CRITICAL", "DEFAULT_RULES", "KINDS", "WARNING", "Rules", "rules_from_table", "task_rules"]
+def insight_settings(critical_unhealthy: Any, tasks: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Return the Settings fields of the insights: `insights_critical_unhealthy` and every task's Rules."""
+    fields: dict[str, Any] = {"insights_critical_unhealthy": checked_flag("insights_critical_unhealthy",
+                                                                          critical_unhealthy)}
+    if any("insights" in table for table in tasks.values()):
+        fields["task_insights"] = task_rules(tasks)
+    return fields
+
+
+__all__ = ["CRITICAL", "DEFAULT_RULES", "KINDS", "WARNING", "Rules", "insight_settings", "rules_from_table",
+           "task_rules"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..runlog.writer import RunStore
 from . import outbox
-from .http import DeliveryError
+from .http import DeliveryError, FinalDeliveryError
 from .settings import Notifier
 
 if TYPE_CHECKING:
@@ -41,6 +41,13 @@ def sender_for(kind: str) -> Sender:
 
 def send_once(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str], deadline: float) -> str | None:
     """Send one event with bounded tries before `deadline`; return the error, None when delivered."""
+    return attempt(notifier, event, environ, deadline)[0]
+
+
+def attempt(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str],
+            deadline: float) -> tuple[str | None, bool]:
+    """Send one event with bounded tries before `deadline`; return the error (None when delivered)
+    and whether it is final: a receiver that has no such check is not asked again."""
     send = sender_for(notifier.kind)
     error = "no time left to send"
     for number in range(TRIES_PER_PASS):
@@ -49,14 +56,16 @@ def send_once(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str
             break
         try:
             send(notifier, event, environ, min(notifier.timeout, left))
-            return None
+            return None, False
+        except FinalDeliveryError as exc:
+            return scrub(notifier, str(exc)), True
         except DeliveryError as exc:
             error = str(exc)
         except Exception as exc:  # a channel's bug must not cost the run: keep the row, say why
             error = f"{type(exc).__name__}: {exc}"
         if number + 1 < TRIES_PER_PASS and deadline - time.monotonic() > RETRY_PAUSE + 0.1:
             time.sleep(RETRY_PAUSE)
-    return scrub(notifier, error)
+    return scrub(notifier, error), False
 
 
 def scrub(notifier: Notifier, text: str) -> str:
@@ -89,10 +98,15 @@ def flush(store: RunStore, settings: Settings, environ: Mapping[str, str], budge
     deadline = time.monotonic() + budget
     result = Pass()
     blocked: set[str] = set()
-    for row in outbox.pending(store):
+    rows = outbox.pending(store)
+    stale = superseded(rows, notifiers)
+    for row in rows:
         notifier = notifiers.get(row.notifier)
         if notifier is None:
             outbox.drop(store, row.id, f"notifier {row.notifier!r} is no longer configured")
+            continue
+        if row.id in stale:
+            outbox.supersede(store, row.id, stale[row.id])
             continue
         if row.notifier in blocked or time.monotonic() >= deadline:
             result.left += 1
@@ -100,10 +114,13 @@ def flush(store: RunStore, settings: Settings, environ: Mapping[str, str], budge
         hold = int((notifier.timeout * TRIES_PER_PASS + RETRY_PAUSE + 5) * 1000)
         if not outbox.claim(store, row.id, hold):
             continue  # another process is sending it
-        error = send_once(notifier, row.payload, environ, deadline)
+        error, final = attempt(notifier, row.payload, environ, deadline)
         if error is None:
             outbox.delivered(store, row.id)
             result.delivered.append(row.id)
+        elif final:
+            outbox.give_up(store, row.id, error)
+            result.failed[row.id] = error
         else:
             outbox.failed_try(store, row, error)
             result.failed[row.id] = error
@@ -111,4 +128,30 @@ def flush(store: RunStore, settings: Settings, environ: Mapping[str, str], budge
     return result
 
 
-__all__ = ["Pass", "flush", "scrub", "send_once", "sender_for"]
+def superseded(rows: list[outbox.Delivery], notifiers: Mapping[str, Notifier]) -> dict[int, str]:
+    """Return the pending healthchecks pings not worth sending, with why: a check hears only the
+    newest run's pings (an older run's failure after an outage would page for what has recovered),
+    and no start ping after its run's end is queued (start and end would arrive together, and the
+    check would show a run of a few milliseconds)."""
+    from .healthchecks import check_url
+
+    pings = [(row, notifiers[row.notifier]) for row in rows
+             if row.notifier in notifiers and notifiers[row.notifier].kind == "healthchecks" and row.run_id is not None]
+    newest: dict[tuple[str, str], int] = {}
+    ended: set[tuple[str, int]] = set()
+    for row, notifier in pings:
+        check = (row.notifier, check_url(notifier.url or "", row.task))
+        newest[check] = max(newest.get(check, 0), row.run_id or 0)
+        if row.event != "start":
+            ended.add((row.notifier, row.run_id or 0))
+    stale: dict[int, str] = {}
+    for row, notifier in pings:
+        check = (row.notifier, check_url(notifier.url or "", row.task))
+        if (row.run_id or 0) < newest[check]:
+            stale[row.id] = f"superseded by the pings of run {newest[check]}"
+        elif row.event == "start" and (row.notifier, row.run_id or 0) in ended:
+            stale[row.id] = "superseded: the run had ended before its start ping could be sent"
+    return stale
+
+
+__all__ = ["Pass", "attempt", "flush", "scrub", "send_once", "sender_for", "superseded"]

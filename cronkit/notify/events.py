@@ -2,8 +2,8 @@
 
 An event is built from the run log's row of a run (or a missed slot), redacted once, and stored
 as JSON in the outbox; each channel renders the same dict. BODY_KEYS are the webhook's keys;
-`rid` (a UUID that pairs a run's start and end pings) and `output` (the redacted output tail)
-ride along for the channels that use them.
+`rid` (a UUID that pairs a run's start and end pings), `output` (the redacted output tail) and
+`traceback_tail` (the traceback's last line) ride along for the channels that use them.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from ..host import hostname
+from ..payloads import reveal
 from ..runlog.times import instant_iso, iso
 
 BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_for", "started_at",
@@ -21,7 +22,7 @@ BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_
 FAILED = ("failed", "timed_out", "lost")
 OUTPUT_TAIL = 10 * 1024  # healthchecks accepts up to 10 KB of ping body
 RUN_COLUMNS = ("id, task, status, trigger, scheduled_for, started_at, duration_ms, exit_code, error,"
-               " attempts, host, output, finished_at")
+               " attempts, host, output, finished_at, traceback")
 _RID = uuid.UUID("6f1b2a52-7b0e-4bb4-9f6c-3c1b9c2f7a10")
 
 
@@ -38,7 +39,9 @@ def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Ca
               note: str | None = None) -> dict[str, Any]:
     """Build an event from a `runs` row selected with RUN_COLUMNS; redact every text."""
     (run_id, task, status, trigger, slot, started, duration, exit_code, error, attempts, host,
-     output, _finished) = row
+     output, _finished, traceback) = row
+    # Sealed at rest (encrypt_payloads): the notification carries what a person reads, as `show` does.
+    error, output, traceback = reveal(error, "error"), reveal(output, "output"), reveal(traceback, "traceback")
     first = (error or "").strip().splitlines()[0] if error else None
     if note:
         first = f"{note}; {first}" if first and event in ("too_long", "too_fast") else note
@@ -51,7 +54,14 @@ def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Ca
         "error": redact(first) if first else None, "attempts": int(attempts or 0),
         "url": f"{public_url}/api/v1/runs/{int(run_id)}" if public_url else None,
         "rid": run_uuid(task, int(run_id), int(started)), "output": redact(tail),
+        "traceback_tail": redact(_last_line(traceback)) if traceback else None,
     }
+
+
+def _last_line(text: str) -> str:
+    """Return the last line of a traceback that says something (the exception and its message)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""
 
 
 def missed_event(task: str, slot: datetime, public_url: str | None) -> dict[str, Any]:
@@ -77,13 +87,13 @@ def insight_event(finding: Mapping[str, Any], public_url: str | None) -> dict[st
     }
 
 
-def sample_event(notifier: str, public_url: str | None) -> dict[str, Any]:
-    """Build the sample event `cronkit notify test` sends."""
+def sample_event(notifier: str, public_url: str | None, task: str | None = None) -> dict[str, Any]:
+    """Build the sample event `cronkit notify test` sends (as `task`'s, for a check per task)."""
     from ..runlog.times import now_ms
 
     now = now_ms()
     return {
-        "event": "test", "task": "cronkit-notify-test", "run_id": 0, "status": "failed",
+        "event": "test", "task": task or "cronkit-notify-test", "run_id": 0, "status": "failed",
         "trigger": "manual", "host": hostname(), "scheduled_for": None, "started_at": _iso(now),
         "duration_ms": 1234, "exit_code": 1, "error": f"a test notification for {notifier}", "attempts": 1,
         "url": public_url, "rid": str(uuid.uuid4()), "output": "this is a test notification\n",

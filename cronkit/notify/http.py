@@ -13,8 +13,19 @@ class DeliveryError(Exception):
     """A notification could not be delivered; the message says why, in one line."""
 
 
+class FinalDeliveryError(DeliveryError):
+    """A notification the receiver refuses for good (no such check): not tried again."""
+
+
 def post(url: str, data: bytes, headers: Mapping[str, str], timeout: float) -> int:
     """POST `data` to `url`; return the status, raise DeliveryError unless it is 2xx."""
+    return post_response(url, data, headers, timeout)[0]
+
+
+def post_response(url: str, data: bytes, headers: Mapping[str, str], timeout: float,
+                  method: str = "POST") -> tuple[int, dict[str, str], bytes]:
+    """Send `data` to `url`; return the status, the answer's headers and the start of its body
+    (64 KiB at most); raise DeliveryError unless the status is 2xx."""
     import urllib.error
     import urllib.request
 
@@ -22,14 +33,14 @@ def post(url: str, data: bytes, headers: Mapping[str, str], timeout: float) -> i
 
     target, auth = split_credentials(url)
     try:
-        request = urllib.request.Request(target, data=data, method="POST",
+        request = urllib.request.Request(target, data=data, method=method,
                                          headers={"User-Agent": f"cronkit/{__version__}", **headers})
         if auth is not None:
             # Unredirected, as curl: a redirect (maybe to another host) does not carry the credentials.
             request.add_unredirected_header("Authorization", auth)
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (http(s) only: settings)
-            response.read(4096)
-            return int(response.status)
+            answer = response.read(64 * 1024)
+            return int(response.status), dict(response.headers.items()), answer
     except urllib.error.HTTPError as exc:
         raise DeliveryError(f"HTTP {exc.code} from {where(url)}{_auth_hint(exc.code, auth)}") from None
     except (urllib.error.URLError, OSError) as exc:

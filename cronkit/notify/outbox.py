@@ -17,6 +17,7 @@ from ..runlog.times import now_ms
 from ..runlog.writer import RunStore
 
 PENDING, DELIVERED, FAILED, DROPPED = "pending", "delivered", "failed", "dropped"
+SUPERSEDED = "superseded"  # a newer ping of the same healthchecks check made it pointless
 MAX_TRIES = 30  # about two and a half hours of `cronkit check` every 5 minutes
 COLUMNS = "id, notifier, task, event, run_id, created_at, state, tries, delivered_at, last_error, payload"
 
@@ -98,6 +99,18 @@ def failed_try(store: RunStore, delivery: Delivery, error: str) -> None:
               " claimed_until = NULL WHERE id = :id", {"id": delivery.id, "state": state, "error": error[:500]})
 
 
+def give_up(store: RunStore, delivery_id: int, error: str) -> None:
+    """Mark a row failed for good after a try the receiver refused for good (it has no such check)."""
+    store.sql("UPDATE notifications SET state = :state, tries = tries + 1, last_error = :error,"
+              " claimed_until = NULL WHERE id = :id", {"id": delivery_id, "state": FAILED, "error": error[:500]})
+
+
+def supersede(store: RunStore, delivery_id: int, reason: str) -> None:
+    """Leave a pending row unsent: a newer row of the same check says what it would have said."""
+    store.sql("UPDATE notifications SET state = :state, last_error = :reason WHERE id = :id AND state = :pending",
+              {"id": delivery_id, "state": SUPERSEDED, "reason": reason, "pending": PENDING})
+
+
 def drop(store: RunStore, delivery_id: int, reason: str) -> None:
     """Give up a row whose notifier is no longer configured."""
     store.sql("UPDATE notifications SET state = :state, last_error = :error WHERE id = :id",
@@ -133,5 +146,6 @@ def last_missed_slot(store: RunStore, notifier: str, task: str) -> int | None:
     return int(str(rows[0][0]).rsplit(":", 1)[1])  # missed:<task>:<ms>; older rows: missed:<ms>
 
 
-__all__ = ["DELIVERED", "DROPPED", "Delivery", "FAILED", "MAX_TRIES", "PENDING", "claim", "delivered",
-           "drop", "enqueue", "failed_try", "last_alert", "last_missed_slot", "pending", "recent"]
+__all__ = ["DELIVERED", "DROPPED", "Delivery", "FAILED", "MAX_TRIES", "PENDING", "SUPERSEDED", "claim",
+           "delivered", "drop", "enqueue", "failed_try", "give_up", "last_alert", "last_missed_slot", "pending",
+           "recent", "supersede"]

@@ -37,7 +37,7 @@ def _is_address(text: str) -> bool:
     return "@" in address and " " not in address
 _COMMON = ("kind", "on", "failures_before_alert", "repeat_after", "timeout")
 _KEYS: Mapping[str, tuple[str, ...]] = {
-    "healthchecks": (*_COMMON, "url"),
+    "healthchecks": (*_COMMON, "url", "api_url", "api_key_env"),
     "webhook": (*_COMMON, "url", "secret_env"),
     "email": (*_COMMON, "smtp_host", "smtp_port", "starttls", "ssl", "user", "password_env", "from", "to"),
     "apprise": (*_COMMON, "urls"),
@@ -65,6 +65,8 @@ class Notifier:
     sender: str = "cronkit@localhost"
     to: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()
+    api_url: str | None = None  # healthchecks' management API (`cronkit notify sync`)
+    api_key_env: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ def notifier(name: str, table: Any) -> Notifier:
     options: dict[str, Any] = {}
     if kind in ("healthchecks", "webhook"):
         options["url"] = _url(f"{where}.url", table.get("url"))
+    if kind == "healthchecks":
+        options.update(_healthchecks(where, table, options["url"]))
     if kind == "webhook" and "secret_env" in table:
         options["secret_env"] = _env_name(f"{where}.secret_env", table["secret_env"])
     if kind == "email":
@@ -167,6 +171,21 @@ def notifier(name: str, table: Any) -> Notifier:
     return Notifier(name=name, kind=kind, on=tuple(on), failures_before_alert=n,
                     repeat_after=_duration(f"{where}.repeat_after", repeat) if repeat is not None else None,
                     timeout=timeout, **options)
+
+
+def _healthchecks(where: str, table: Mapping[str, Any], url: str) -> dict[str, Any]:
+    """Check a healthchecks notifier's own keys: `{task}` only in the path, the management API's URL and key."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if "{task}" in parts.netloc or "{task}" in parts.query:
+        raise ConfigError(f"{where}.url: {{task}} may stand in the path only (a slug: .../ping/<ping-key>/{{task}})")
+    out: dict[str, Any] = {}
+    if "api_url" in table:
+        out["api_url"] = _url(f"{where}.api_url", table["api_url"])
+    if "api_key_env" in table:
+        out["api_key_env"] = _env_name(f"{where}.api_key_env", table["api_key_env"])
+    return out
 
 
 def _email(where: str, table: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,4 +16,16 @@ from __future__ import annotations
 # The schema version this cronkit writes. It lives here, not in `schema`, because the run path
 # compares it with a SQLite file's user_version without importing SQLAlchemy; `schema` asserts
 # that it equals the number of its migrations. Bump it together with schema.MIGRATIONS.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
+
+# The last schema version each release wrote, oldest first (CHANGELOG.md): errors and the
+# pre-migration copies name a release, which an operator can reinstall, not only a number.
+RELEASES: tuple[tuple[str, int], ...] = (("0.1.0", 2), ("0.2.0", 7), ("0.3.0", SCHEMA_VERSION))
+
+
+def release_of(schema: int) -> str | None:
+    """Return the first release that writes `schema`; None for a schema newer than this cronkit knows."""
+    for release, last in RELEASES:
+        if schema <= last:
+            return release
+    return None

@@ -15,8 +15,16 @@ from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.engine import Engine
 
 from ..errors import CheckFailed, UsageError
+from ..payloads import HIDDEN, reveal
 from .schema import dead_letters, runs
 from .times import iso, to_ms
+
+
+def _params(stored: str | None) -> Any:
+    """Return a letter's params; `(encrypted)` as it is when the key to open them is missing."""
+    if stored == HIDDEN:
+        return stored
+    return json.loads(stored) if stored else {}
 
 
 def letter_dict(row: Any, traceback: bool = False) -> dict[str, Any]:
@@ -26,9 +34,9 @@ def letter_dict(row: Any, traceback: bool = False) -> dict[str, Any]:
         "run_id": row.run_id,
         "task": row.task,
         "status": "resolved" if row.resolved_at is not None else "open",
-        "params": json.loads(row.params) if row.params else {},
+        "params": _params(reveal(row.params, "params")),
         "scheduled_for": iso(row.scheduled_for),
-        "error": row.error,
+        "error": reveal(row.error, "error"),
         "attempts": row.attempts,
         "created_at": iso(row.created_at),
         "resolved_at": iso(row.resolved_at),
@@ -36,7 +44,7 @@ def letter_dict(row: Any, traceback: bool = False) -> dict[str, Any]:
         "run_status": row.run_status,
     }
     if traceback:
-        record["traceback"] = row.traceback
+        record["traceback"] = reveal(row.traceback, "traceback")
     return record
 
 
@@ -48,9 +56,11 @@ def _query(traceback: bool = False) -> Select[Any]:
 
 
 def list_letters(engine: Engine, *, include_resolved: bool = False, task: str | None = None,
-                 limit: int = 100) -> list[dict[str, Any]]:
-    """Return dead letters newest first: open ones only unless `include_resolved`."""
+                 limit: int = 100, tasks: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """Return dead letters newest first: open ones only unless `include_resolved`; of `tasks` only when given."""
     query = _query().order_by(dead_letters.c.id.desc()).limit(limit)
+    if tasks is not None:
+        query = query.where(dead_letters.c.task.in_(tasks))
     if not include_resolved:
         query = query.where(dead_letters.c.resolved_at.is_(None))
     if task:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 
 from ..config import Settings
 from ..errors import ServiceUnavailable
+from ..payloads import reveal
 from ..status import RunStatus
 from .engines import create_engine_for, describe_url, first_line
 from .queries import Execute, database_error, require_existing
@@ -119,7 +120,7 @@ class RunLog:
                     "status": a.status,
                     "started_at": iso(a.started_at),
                     "finished_at": iso(a.finished_at),
-                    "error": a.error,
+                    "error": reveal(a.error, "error"),
                     "cpu_user_ms": a.cpu_user_ms,
                     "cpu_system_ms": a.cpu_system_ms,
                     "max_rss_kb": a.max_rss_kb,
@@ -201,16 +202,18 @@ class RunsPage:
 
 def runs_page(engine: Engine, *, task: str | None = None, status: str | None = None,
               trigger: str | None = None, since_ms: int | None = None, before_id: int | None = None,
-              limit: int = 50) -> RunsPage:
+              limit: int = 50, tasks: tuple[str, ...] | None = None) -> RunsPage:
     """Return a page of runs newest first (by id), without output and traceback.
 
     Paging by id keeps pages stable while runs are inserted: a new run gets a higher id and never
-    shifts an older page.
+    shifts an older page. `tasks`: only runs of these tasks (what a limited token sees).
     """
     cols = [c for c in runs.c if c.name not in ("output", "traceback")]
     query = select(*cols).order_by(runs.c.id.desc()).limit(limit + 1)
     if task:
         query = query.where(runs.c.task == task)
+    if tasks is not None:
+        query = query.where(runs.c.task.in_(tasks))
     if status:
         query = query.where(runs.c.status == status)
     if trigger:

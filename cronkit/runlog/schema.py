@@ -6,8 +6,11 @@ module unless the schema needs creating or upgrading.
 
 from __future__ import annotations
 
+import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 from sqlalchemy import (
     BigInteger,
@@ -24,9 +27,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
+from .. import __version__
 from ..config import sqlite_path
-from ..errors import ServiceUnavailable
-from . import SCHEMA_VERSION
+from ..errors import ConfigError, ServiceUnavailable
+from . import SCHEMA_VERSION, release_of
+from .backup import copy_before_migrating
 from .engines import schema_file_lock
 
 metadata = MetaData()
@@ -54,7 +59,7 @@ runs = Table(
     Column("traceback", Text),
     Column("result", Text),
     Column("output", Text),
-    # Version 8 (issue 29): the resources of the run's attempts (CPU summed, the largest RSS).
+    # Version 9 (issue 29): the resources of the run's attempts (CPU summed, the largest RSS).
     Column("cpu_user_ms", BigInteger),
     Column("cpu_system_ms", BigInteger),
     Column("max_rss_kb", BigInteger),
@@ -72,7 +77,7 @@ attempts = Table(
     Column("finished_at", BigInteger),
     Column("status", String(16), nullable=False),
     Column("error", Text),
-    # Version 8 (issue 29): what the attempt's process tree used (os.wait4 of the attempt).
+    # Version 9 (issue 29): what the attempt's process tree used (os.wait4 of the attempt).
     Column("cpu_user_ms", BigInteger),
     Column("cpu_system_ms", BigInteger),
     Column("max_rss_kb", BigInteger),
@@ -131,6 +136,7 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False),  # sha256 hex of the whole token
     Column("scope", String(16), nullable=False),
     Column("task_pattern", String(255)),
+    Column("env_pattern", String(255)),  # version 8: the environments a token is limited to
     Column("created_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Column("last_used_at", BigInteger),
@@ -237,7 +243,13 @@ def _add_ended_sessions(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
-# Version 8 (issue 29): the resources of each attempt's process tree (CPU time, peak resident
+def _add_token_environments(conn: Connection) -> None:
+    """Version 8 (issue 31): api_tokens.env_pattern, the environments a token's role is limited to."""
+    if "env_pattern" not in {c["name"] for c in inspect(conn).get_columns("api_tokens")}:
+        conn.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN env_pattern VARCHAR(255)")
+
+
+# Version 9 (issue 29): the resources of each attempt's process tree (CPU time, peak resident
 # memory), on `attempts` and, summed over a run's attempts (the largest RSS), on `runs`, so that
 # `stats` and `insights` read one row per run. Nullable columns added in place: no rewrite of a
 # million-run table (SQLite and PostgreSQL both add such a column without touching the rows).
@@ -262,16 +274,19 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_letter_claims,
     _add_trigger_index,
     _add_ended_sessions,
+    _add_token_environments,
     _add_resources,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
-def upgrade(engine: Engine, *, locked: bool = False) -> int:
+def upgrade(engine: Engine, *, locked: bool = False, migrate: bool = False) -> int:
     """Bring the schema to SCHEMA_VERSION, one migration at a time; return the version found.
 
     `locked`: the caller already holds the schema lock (flock is per open file, so taking it
-    again here would wait for ourselves).
+    again here would wait for ourselves). A SQLite run log is copied before its schema changes
+    (runlog.backup). A PostgreSQL run log of an older schema is migrated only when `migrate`
+    (`cronkit migrate`): its backup is the operator's, taken with the database's own tools.
     """
     if engine.dialect.name == "sqlite" and not locked:
         # The common case costs one read and no lock; it also fails on a file that is not a
@@ -279,19 +294,59 @@ def upgrade(engine: Engine, *, locked: bool = False) -> int:
         with engine.connect() as conn:
             if conn.exec_driver_sql("PRAGMA user_version").scalar() == SCHEMA_VERSION:
                 return SCHEMA_VERSION
-    with (nullcontext() if locked else _schema_lock(engine)), engine.begin() as conn:
-        found = _version(conn)
-        if found > SCHEMA_VERSION:
-            raise ServiceUnavailable(
-                f"run log schema version {found} is newer than this cronkit ({SCHEMA_VERSION}): upgrade cronkit"
+    with nullcontext() if locked else _schema_lock(engine):
+        with engine.connect() as conn:
+            found = _version(conn)
+        _check_upgradable(engine, found, migrate)
+        copy = _copy_before(engine, found)
+        with engine.begin() as conn:
+            for number in range(found, SCHEMA_VERSION):
+                MIGRATIONS[number](conn)
+            if found != SCHEMA_VERSION:
+                set_meta(conn, "schema_version", str(SCHEMA_VERSION))
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if copy is not None:
+            # The one line an operator must see, whichever command migrated (a cron tick included).
+            sys.stderr.write(
+                f"cronkit: run log schema {found} ({_release(found)}) migrated to {SCHEMA_VERSION}"
+                f" (cronkit {__version__}); the copy from before is {copy}\n"
             )
-        for number in range(found, SCHEMA_VERSION):
-            MIGRATIONS[number](conn)
-        if found != SCHEMA_VERSION:
-            set_meta(conn, "schema_version", str(SCHEMA_VERSION))
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return found
+
+
+def _release(schema: int) -> str:
+    release = release_of(schema)
+    return f"cronkit {release}" if release else "a newer cronkit"
+
+
+def _check_upgradable(engine: Engine, found: int, migrate: bool) -> None:
+    """Refuse a schema newer than this cronkit, and an unasked migration of a PostgreSQL run log."""
+    if found > SCHEMA_VERSION:
+        raise ServiceUnavailable(
+            f"run log schema version {found} is newer than this cronkit {__version__} (schema"
+            f" {SCHEMA_VERSION}): it needs {_release(found)}; upgrade cronkit, or restore the copy"
+            " kept before the upgrade (CHANGELOG.md, Upgrading)"
+        )
+    if 0 < found < SCHEMA_VERSION and engine.dialect.name != "sqlite" and not migrate:
+        raise ConfigError(
+            f"run log schema version {found} ({_release(found)}) needs migrating to {SCHEMA_VERSION}"
+            f" (cronkit {__version__}): back up the database (pg_dump), then run `cronkit migrate`"
+        )
+
+
+def _copy_before(engine: Engine, found: int) -> Path | None:
+    """Copy a SQLite run log that holds runs before its schema changes; None when nothing is copied."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or not 0 < found < SCHEMA_VERSION:
+        return None
+    try:
+        return copy_before_migrating(Path(database), found, release_of(found))
+    except (OSError, sqlite3.Error) as exc:
+        raise ServiceUnavailable(
+            f"run log {database}: cannot keep a copy before migrating schema {found} to"
+            f" {SCHEMA_VERSION} ({exc}); nothing was changed"
+        ) from None
 
 
 def _version(conn: Connection) -> int:

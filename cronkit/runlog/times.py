@@ -6,6 +6,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ..payloads import HIDDEN, reveal
+
+SEALED = ("params", "result", "error", "traceback", "output")  # the columns encrypt_payloads seals
+
 
 def to_ms(value: datetime) -> int:
     """Return an aware datetime as epoch milliseconds."""
@@ -63,10 +67,12 @@ def run_dict(row: Any) -> dict[str, Any]:
     """Turn a runs row into the stable JSON shape of `history --json` and `show --json`."""
     record: dict[str, Any] = {}
     for key, value in dict(row).items():
+        if key in SEALED:  # encrypt_payloads: opened with the key, `(encrypted)` without it
+            value = reveal(value, key)
         if key in ("scheduled_for", "started_at", "finished_at", "heartbeat_at"):
             record[key] = iso(value)
         elif key in ("result", "params"):
-            record[key] = json.loads(value) if value else None
+            record[key] = json.loads(value) if value and value != HIDDEN else (value or None)
         elif key == "dry_run":
             record[key] = bool(value)
         else:

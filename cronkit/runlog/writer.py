@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError, ServiceUnavailable
 from ..host import hostname, is_alive, process_start
+from ..payloads import seal
 from ..status import RunStatus
 from . import SCHEMA_VERSION
 from .engines import create_private_file, schema_file_lock
@@ -255,7 +256,7 @@ class RunStore:
                 "task": task, "status": _word(status),
                 "trigger": trigger, "scheduled_for": scheduled_for, "started_at": started_at,
                 "host": hostname(), "pid": pid, "pid_start": process_start(pid), "user": user,
-                "params": json.dumps(dict(params), sort_keys=True) if params else None,
+                "params": seal(json.dumps(dict(params), sort_keys=True), "params") if params else None,
                 "dry_run": bool(dry_run),
             },
         )
@@ -423,7 +424,7 @@ class RunStore:
             if gone:
                 lost.append((int(run_id), str(run_task)))
         for run_id, run_task in lost:
-            output = clean_text(salvage(run_id, run_task)) if salvage is not None else None
+            output = seal(clean_text(salvage(run_id, run_task)), "output") if salvage is not None else None
             self._execute(
                 "UPDATE runs SET status = :lost, finished_at = :now, exit_code = NULL,"
                 " error = COALESCE(error, 'the run''s process died without recording an outcome'),"

@@ -13,6 +13,8 @@ import traceback as tb
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from ..errors import EXIT_FAILED, EXIT_SIGTERM, CronkitError
+from ..limits import Limits, broken_by, killed_by
+from ..limits import apply as apply_limits
 from ..status import RunStatus
 from .spec import AttemptResult, AttemptSpec
 
@@ -36,7 +38,12 @@ def child_main(spec: AttemptSpec, result_w: int, life_r: int) -> NoReturn:
         os.dup2(out, 2)
         os.close(out)
         os.close(devnull)
-        report = _attempt(spec, life_r)
+        if spec.call.task.command is not None:
+            from .command import run_command  # only a command task needs it
+
+            report = run_command(spec, lambda: _lifeline(life_r))
+        else:
+            report = _attempt(spec, life_r)
     except BaseException as exc:  # noqa: BLE001 - the child must always report
         report = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tb.format_exc()}
     try:
@@ -70,8 +77,11 @@ def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
         run_id=call.run_id, attempt=spec.number, logger=_task_logger(call.task.name), cancel_event=cancel,
         declared=call.task.params,
     )
+    limits = call.task.limits
     try:
         func = call.task.load()
+        if limits:
+            apply_limits(limits)  # after the import: the limits bound the task, not cronkit's start-up
         result = func(ctx)
         if result is not None and not isinstance(result, dict):
             raise TypeError(f"a task returns a dict or None, not {type(result).__name__}")
@@ -82,6 +92,9 @@ def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
         return {"status": "failed", "error": str(exc), "traceback": tb.format_exc(),
                 "exit_code": exc.exit_code}
     except BaseException as exc:  # noqa: BLE001
+        broken = broken_by(limits, exc) if limits else None
+        if broken is not None:  # a limit is the task's own doing: not transient, named as such
+            return {"status": "failed", "error": broken, "traceback": tb.format_exc()}
         return {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "traceback": tb.format_exc(),
                 "transient": isinstance(exc, TransientError) or _is_transient(exc)}
 
@@ -133,14 +146,18 @@ def _is_transient(exc: BaseException) -> bool:
     return False
 
 
-def decode_report(payload: bytes, status: int) -> AttemptResult:
-    """Turn the child's report and its wait status into an AttemptResult (no report: how it died)."""
+def decode_report(payload: bytes, status: int, limits: Limits | None = None) -> AttemptResult:
+    """Turn the child's report and its wait status into an AttemptResult (no report: how it died,
+    named as the task's limit when a limit's signal ended it)."""
     try:
         report = json.loads(payload) if payload else None
     except ValueError:
         report = None
     if not isinstance(report, dict):
-        if os.WIFSIGNALED(status):
+        limit = killed_by(limits, os.WTERMSIG(status)) if limits and os.WIFSIGNALED(status) else None
+        if limit is not None:
+            why = limit
+        elif os.WIFSIGNALED(status):
             why = f"the task process was killed by {signal.Signals(os.WTERMSIG(status)).name}"
         else:
             why = f"the task process exited with status {os.WEXITSTATUS(status)} without reporting"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import EXIT_FAILED, CronkitError, UsageError
+from ..payloads import seal
 from ..runlog.journal import JOURNAL_DIR, Op, commit, op
 from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
@@ -70,7 +71,7 @@ class Record:
         """Keep one finished attempt and what its processes used, written with the run's end."""
         self.usage = usage.plus(self.usage) if usage is not None else self.usage
         self.pending.append(op("attempt", run_id=self.run_id, number=number, started_at=started_at,
-                               finished_at=to_ms(_now()), status=status.value, error=error,
+                               finished_at=to_ms(_now()), status=status.value, error=seal(error, "error"),
                                **_usage_columns(usage)))
 
     def finish(self, status: RunStatus, exit_code: int, *, error: str | None = None,
@@ -84,16 +85,18 @@ class Record:
         output = self.capture.collect(facts.redact, facts.settings.task_log_dir, header,
                                       stop_by=stop_by, cancelled=self.cancelled)
         at = to_ms(_now())
+        # Sealed when encrypt_payloads is on (payloads.seal is a no-op otherwise): at rest, never in memory.
         ops = [op("finish", id=self.run_id, status=status.value, finished_at=at, duration_ms=self.elapsed_ms(),
-                  attempts=self.attempts, exit_code=exit_code, error=error, traceback=traceback,
-                  result=json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-                  output=output, **_usage_columns(self.usage)), *self.pending]
+                  attempts=self.attempts, exit_code=exit_code, error=seal(error, "error"),
+                  traceback=seal(traceback, "traceback"),
+                  result=seal(json.dumps(result, sort_keys=True, default=str), "result") if result is not None else None,
+                  output=seal(output, "output"), **_usage_columns(self.usage)), *self.pending]
         request = facts.request
         if letter and request.dead_letter_id is None:  # a failed retry keeps its letter open
             ops.append(op("dead_letter", run_id=self.run_id, task=facts.task.name,
-                          params=_json(facts.redact.value(facts.params(with_dry_run=True))),
-                          scheduled_for=to_ms(facts.slot) if facts.slot else None, error=error,
-                          traceback=traceback, attempts=self.attempts, created_at=at))
+                          params=seal(_json(facts.redact.value(facts.params(with_dry_run=True))), "params"),
+                          scheduled_for=to_ms(facts.slot) if facts.slot else None, error=seal(error, "error"),
+                          traceback=seal(traceback, "traceback"), attempts=self.attempts, created_at=at))
         if resolve and request.dead_letter_id is not None:
             ops.append(op("resolve", id=request.dead_letter_id, run_id=self.run_id, at=at))
         done = commit(self.store, ops, bound=facts.finish_retry, directory=facts.settings.home / JOURNAL_DIR,

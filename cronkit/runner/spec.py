@@ -148,7 +148,9 @@ class RunFacts:
 
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)
-        return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, environ),
+        # A command task's own env (a crontab's PGPASSWORD=...) is redacted like the run's environment.
+        seen = {**environ, **task.command.env} if task.command is not None else environ
+        return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, seen),
                    environ, settings.finish_retry, settings.heartbeat_interval, late_ms)
 
     def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:

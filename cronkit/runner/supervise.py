@@ -199,7 +199,7 @@ class Supervisor:
                 self.note(f"killed {left} process(es) the task left running outside its process group")
         if child.stopping is not None:  # the runner decided the outcome, whatever the task said
             return dataclasses.replace(child.stopping, usage=child.usage)
-        result = decode_report(b"".join(child.chunks), child.status)
+        result = decode_report(b"".join(child.chunks), child.status, spec.call.task.limits)
         result.usage = child.usage
         return result
 

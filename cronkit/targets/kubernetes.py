@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..limits import kubernetes_limits
 from ..registry import Registry, Task
 from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
@@ -135,8 +136,16 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
             {"secretRef" if kind == "secret" else "configMapRef": {"name": ref_name}}
             for kind, _, ref_name in (item.partition("/") for item in k8s.env_from)
         ]
-    if k8s.resources:
-        container["resources"] = {kind: dict(table) for kind, table in k8s.resources.items()}
+    resources = {kind: dict(table) for kind, table in k8s.resources.items()}
+    own, notes = kubernetes_limits(task.limits)
+    if own:  # the task's own limits win over [kubernetes] resources
+        resources["limits"] = {**resources.get("limits", {}), **own}
+    if task.user:
+        notes.append(f"user {task.user} runs the task on a host; a pod runs as its image's user (runAsNonRoot)")
+    if notes:
+        annotations["cronkit/limits-note"] = "; ".join(notes)
+    if resources:
+        container["resources"] = resources
     container["securityContext"] = {"allowPrivilegeEscalation": False, "runAsNonRoot": True}
     pod_spec: dict[str, Any] = {"restartPolicy": "Never"}
     if k8s.service_account:
@@ -206,7 +215,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
 def registry_note(registry: Registry, settings: Settings) -> str | None:
     """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
     and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     if settings.kubernetes.working_dir is not None:
         return None
@@ -214,7 +223,7 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
     where = str(Path(spec).parent) if spec.startswith("/") else root
     if where is None:
         return None
-    return (f"registry {settings.registry} is found in {where} on this host; the pods find it only if the image "
+    return (f"registry {spec} is found in {where} on this host; the pods find it only if the image "
             f"{settings.kubernetes.image} holds it: install the project into the image, or copy it there and set "
             "[kubernetes] working_dir")
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..config import ENV_VARS, Settings
 from ..errors import UsageError
+from ..limits import systemd_lines
 from ..registry import Registry, Task
 from . import OUTER_MARGIN, rendered_by, value_runs
 
@@ -58,7 +59,7 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     """Return the variables that make a unit import the registry the way the cron lines do: the
     registry (a file by its absolute path) and, for a module from a directory of its own (the
     project directory), that directory as `registry_path`, which is looked in first."""
-    from ..registry_loader import registry_location
+    from ..registry_set import registry_location
 
     spec, root = registry_location(registry, settings.registry)
     environment = {ENV_VARS["registry"]: spec}
@@ -170,7 +171,11 @@ def service(task: Task, settings: Settings, executable: str, registry: Registry)
         f"TimeoutStartSec={timeout_start(task)}",
         # Exit 75 means skipped (lock held, not enabled here): not a failure of the unit.
         "SuccessExitStatus=75",
+        # The task's limits (SPEC 18): systemd enforces them on the whole unit, cronkit on the attempt.
+        *systemd_lines(task.limits),
     ]
+    if task.user:  # the task's own user wins over [systemd] user
+        lines = [line for line in lines if not line.startswith("User=")] + [f"User={task.user}"]
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,7 +31,7 @@ from .app import (
     Service,
     json_bytes,
 )
-from .auth import TokenInfo, bearer, hash_token, touch, verify
+from .auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
 from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
 from .problems import Problem
 from .trigger import Caller
@@ -93,14 +94,43 @@ def _touch_quietly(service: Service, name: str, at: int) -> None:
 
 
 async def _require(request: Request, scope: str) -> TokenInfo:
+    """Return the caller's token when its role allows `scope` (and it works in this environment);
+    else Problem 403, written to the audit."""
     info = await _who(request)
+    service = _service(request)
+    problem = None
     if not info.allows(scope):
-        raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs {scope}")
+        problem = Problem(403, "scope", f"token {info.name} has role {info.role}; this needs {ROLE_FOR[scope]}")
+    elif not info.works_in(service.settings.environment):
+        problem = Problem(403, "environment", f"token {info.name} is limited to environments"
+                          f" {', '.join(info.envs)}; this service runs {service.settings.environment}")
+    if problem is not None:
+        await _audit_refusal(service, {"action": f"{request.method} {request.url.path}"[:32], "token_name": info.name,
+                                       "remote_addr": request.client.host if request.client else None,
+                                       "user_agent": request.headers.get("user-agent")}, problem)
+        raise problem
+    request.state.token = info
     return info
 
 
+def visible(request: Request) -> tuple[str, ...] | None:
+    """Return the tasks the caller's token sees, None when it sees every task (no limits)."""
+    info: TokenInfo = request.state.token
+    if not info.limited:
+        return None
+    service = _service(request)
+    return tuple(t.name for t in service.registry if info.sees(t.name, service.settings.environment))
+
+
+def _absent_unless_visible(request: Request, task: str) -> None:
+    """Answer 404 for a task outside the caller's limits: to that token, it does not exist."""
+    shown = visible(request)
+    if shown is not None and task not in shown:
+        raise Problem(404, "unknown-task", f"unknown task {task!r}", task=task, suggestions=[])
+
+
 def reading(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Guard a route with the `read` scope."""
+    """Guard a route with the `read` scope (the viewer role)."""
 
     async def guarded(request: Request) -> Response:
         await _require(request, "read")
@@ -137,7 +167,14 @@ async def status(request: Request) -> Response:
     if report is None:
         report = await run_in_threadpool(service.status.get, STATUS_FRESH)
     assert report is not None
-    return Response(service.status.as_json(report), media_type="application/json")
+    body = service.status.as_json(report)
+    shown = visible(request)
+    if shown is not None:
+        doc = json.loads(body)
+        doc["tasks"] = [t for t in doc.get("tasks", []) if t.get("name") in shown]
+        doc["insights"] = [i for i in doc.get("insights", []) if i.get("task") in shown]
+        body = json_bytes(doc)
+    return Response(body, media_type="application/json")
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
@@ -149,7 +186,9 @@ def _task_rows(service: Service) -> list[dict[str, Any]]:
 
 @reading
 async def tasks(request: Request) -> Response:
-    return _json(await run_in_threadpool(_task_rows, _service(request)))
+    rows = await run_in_threadpool(_task_rows, _service(request))
+    shown = visible(request)
+    return _json(rows if shown is None else [row for row in rows if row["name"] in shown])
 
 
 def _unknown_task(service: Service, name: str) -> Problem:
@@ -173,6 +212,7 @@ def _one_task(service: Service, name: str) -> dict[str, Any]:
 
 async def task(request: Request) -> Response:
     await _require(request, "read")
+    _absent_unless_visible(request, request.path_params["name"])
     return _json(await run_in_threadpool(_one_task, _service(request), request.path_params["name"]))
 
 
@@ -193,17 +233,20 @@ async def runs(request: Request) -> Response:
     status, trigger = query.choice(request, "status", STATUSES), query.choice(request, "trigger", TRIGGERS)
     since, before = query.since(request), query.decode_cursor(request.query_params.get("cursor"))
     limit = query.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    shown = visible(request)
+    if task_name is not None and shown is not None and task_name not in shown:
+        _absent_unless_visible(request, task_name)
 
     def page() -> bytes:
         got = runs_page(service.engine, task=task_name, status=status, trigger=trigger, since_ms=since,
-                        before_id=before, limit=limit)
+                        before_id=before, limit=limit, tasks=shown)
         if not got.runs:
             query.task_filter(service.registry, task_name,
                               lambda: bool(runs_page(service.engine, task=task_name, limit=1).runs))
         # Stored redacted by the runner, and without output or traceback: no second pass.
         return json_bytes({"runs": got.runs, "next_cursor": query.encode_cursor(got.next_before)})
 
-    key = (task_name, status, trigger, since, before, limit)
+    key = (task_name, status, trigger, since, before, limit, shown)
 
     def answer() -> bytes:  # the same page while the run log has not changed (cache.py)
         return service.runs_pages.get(key, service.version.read(), page)
@@ -233,35 +276,10 @@ async def run(request: Request) -> Response:
     if not raw.isdigit():
         raise Problem(404, "unknown-run", f"no run with id {raw!r}")
     record = await run_in_threadpool(_one_run, service, int(raw))
-    if record is None:
+    shown = visible(request)
+    if record is None or (shown is not None and record["task"] not in shown):
         raise Problem(404, "unknown-run", f"no run with id {raw}")
     return _json(_redacted(service, record))
-
-
-@reading
-async def insights(request: Request) -> Response:
-    """GET /api/v1/insights?task=&days=: the findings, as `cronkit insights --json` (SPEC 16)."""
-    from ..clock import now
-    from ..insights.read import DEFAULT_DAYS, as_dicts, find_for
-    from ..runlog.reader import execute_on
-
-    service = _service(request)
-    task_name = request.query_params.get("task") or None
-    if task_name is not None and task_name not in service.registry:
-        raise _unknown_task(service, task_name)
-    days = query.int_param(request, "days", int(DEFAULT_DAYS), 1, 3650)
-    tasks = [service.registry[task_name]] if task_name else list(service.registry)
-
-    def compute() -> bytes:
-        with service.engine.connect() as conn:
-            found = find_for(service.settings, execute_on(conn), tasks, now(), days)
-        return json_bytes({"insights": _redacted(service, as_dicts(found))})
-
-    key = ("insights", task_name, days)
-    body = service.insights.kept(key, service.version.read(wait=False))
-    if body is None:
-        body = await run_in_threadpool(lambda: service.insights.get(key, service.version.read(), compute))
-    return Response(body, media_type="application/json")
 
 
 @reading
@@ -272,9 +290,12 @@ async def dead_letters(request: Request) -> Response:
     include = query.flag(request, "all")
     task_name = request.query_params.get("task") or None
     limit = query.int_param(request, "limit", 100, 1, MAX_LIMIT)
+    shown = visible(request)
+    if task_name is not None:
+        _absent_unless_visible(request, task_name)
 
     def letters() -> list[dict[str, Any]]:
-        found = list_letters(service.engine, include_resolved=include, task=task_name, limit=limit)
+        found = list_letters(service.engine, include_resolved=include, task=task_name, limit=limit, tasks=shown)
         if not found:
             query.task_filter(service.registry, task_name, lambda: bool(
                 list_letters(service.engine, include_resolved=True, task=task_name, limit=1)))
@@ -284,7 +305,10 @@ async def dead_letters(request: Request) -> Response:
 
 
 async def audit(request: Request) -> Response:
-    await _require(request, "admin")
+    info = await _require(request, "admin")
+    if info.limited:  # the audit names every task and token: an admin limited to some tasks reads it not
+        raise Problem(403, "scope", f"token {info.name} is limited to some tasks or environments; the audit"
+                      " needs an admin token without limits")
     service = _service(request)
     since = query.since(request)
     before = query.decode_cursor(request.query_params.get("cursor"))
@@ -312,7 +336,24 @@ async def metrics(request: Request) -> Response:
     body = service.scrapes.kept("metrics", version(wait=False))
     if body is None:
         body = await run_in_threadpool(scrape)
+    shown = visible(request)
+    if shown is not None:
+        body = only_tasks(body, shown)
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def only_tasks(exposition: bytes, shown: tuple[str, ...]) -> bytes:
+    """Drop the samples of the tasks a limited token does not see (a `task` label outside `shown`)."""
+    allowed = {f'task="{name}"'.encode() for name in shown}
+    kept = []
+    for line in exposition.splitlines(keepends=True):
+        if not line.startswith(b"#") and b'task="' in line:
+            start = line.index(b'task="')
+            label = line[start:line.index(b'"', start + 6) + 1]
+            if label not in allowed:
+                continue
+        kept.append(line)
+    return b"".join(kept)
 
 
 # --- triggers ------------------------------------------------------------------------------------
@@ -332,7 +373,7 @@ async def _trigger(request: Request, task: str | None) -> Response:
         fields["token_name"] = info.name
         caller = Caller(info.name, caller.remote_addr, caller.user_agent)
         if not info.allows("trigger"):
-            raise Problem(403, "scope", f"token {info.name} has scope {info.scope}; this needs trigger")
+            raise Problem(403, "scope", f"token {info.name} has role {info.role}; this needs operator")
         body = await read_body(request)
         if key is not None and not KEY.fullmatch(key):
             raise Problem(422, "invalid-idempotency-key", "the Idempotency-Key header takes 1 to 255 visible ASCII characters")
@@ -340,9 +381,9 @@ async def _trigger(request: Request, task: str | None) -> Response:
         fields["task"], fields["params"] = req.task, req.stored_params() or None
         if req.task not in service.registry:
             raise _unknown_task(service, req.task)
-        if not info.may_trigger(req.task):
-            raise Problem(403, "task-not-allowed", f"token {info.name} may trigger {info.task_pattern} only",
-                          task=req.task)
+        if not info.may_trigger(req.task, service.settings.environment):
+            limits = ", ".join([*info.globs, *(f"environment {env}" for env in info.envs)])
+            raise Problem(403, "task-not-allowed", f"token {info.name} may trigger {limits} only", task=req.task)
         check_declared(service.settings, service.registry[req.task], req)
     except Problem as problem:
         await _audit_refusal(service, fields, problem)
@@ -392,7 +433,6 @@ def routes() -> list[BaseRoute]:
         Route("/api/v1/runs", runs, methods=["GET"]),
         Route("/api/v1/runs/{run_id}", run, methods=["GET"]),
         Route("/api/v1/dead-letters", dead_letters, methods=["GET"]),
-        Route("/api/v1/insights", insights, methods=["GET"]),
         Route("/api/v1/audit", audit, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]

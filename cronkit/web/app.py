@@ -154,7 +154,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     from .. import __version__
     from ..clock import now
     from ..health.status import status
-    from . import api, pages
+    from . import api, insights_api, pages, tokens_api
     from .metrics import RunLogCollector
 
     environ = os.environ if environ is None else environ
@@ -195,7 +195,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
             service.version.close()
             engine.dispose()
 
-    app = Starlette(routes=[*api.routes(), *pages.routes()], lifespan=lifespan,
+    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *insights_api.routes(), *pages.routes()], lifespan=lifespan,
                     exception_handlers={Problem: _problem, HTTPException: _http_error,
                                         CronkitError: _cronkit_error, Exception: _internal_error})
     app.state.service = service

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import views
 from .app import Service
+from .auth import ROLE_FOR
 from .session import (
     COOKIE,
     SESSION_MAX_AGE,
@@ -159,9 +160,13 @@ def page(scope: str = "read") -> Callable[[Handler], Callable[[Request], Awaitab
                                    message="Your session has ended: sign in again.")
                 return RedirectResponse("/signin?next=" + quote(request.url.path), 303, headers=HEADERS)
             request.state.session = session
-            if not session.token.allows(scope):
+            if not session.token.allows(scope) or not session.token.works_in(_service(request).settings.environment):
+                await run_in_threadpool(_audit_refusal, _service(request), _caller(request, session),
+                                        None, 403, f"dashboard: {request.url.path}", "page")
                 return _render(request, "error.html", 403, title="Not allowed",
-                               message=f"Token {session.token.name} has scope {session.token.scope}; this page needs {scope}.")
+                               message=f"Token {session.token.name} has role {session.token.role}"
+                                       f"{' in other environments' if session.token.allows(scope) else ''};"
+                                       f" this page needs {ROLE_FOR[scope]}.")
             return await handler(request, session)
 
         guarded.__name__ = handler.__name__
@@ -267,7 +272,9 @@ async def signout(request: Request) -> Response:
 @page()
 async def overview(request: Request, session: Session) -> Response:
     service = _service(request)
-    cards = await run_in_threadpool(views.overview, service)
+    env = service.settings.environment
+    cards = [card for card in await run_in_threadpool(views.overview, service)
+             if session.token.sees(card.name, env)]  # a limited token's other tasks are absent
     cache: dict[str, Any] | None = getattr(request.app.state, "dashboard_health", None)
     if cache is None:
         cache = request.app.state.dashboard_health = {}
@@ -291,7 +298,7 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
 
     service = _service(request)
     name = request.path_params["name"]
-    if name not in service.registry:
+    if name not in service.registry or not session.token.sees(name, service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     task = service.registry[name]
     raw = request.query_params.get("before", "")
@@ -305,7 +312,8 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
     started = request.query_params.get("started", "")
     return _render(request, "task.html", status, task=task, stats=stats, chart=duration_chart(stats, task.timeout),
                    runs=rows, older=older, before=before, letters=letters, insights=insights, error=error, form=form or {},
-                   params=_declared_params(task), may_run=session.token.may_trigger(name),
+                   params=_declared_params(task),
+                   may_run=session.token.may_trigger(name, service.settings.environment),
                    started=int(started) if started.isdigit() else None,
                    zone=task.zone(service.settings.timezone))
 
@@ -323,11 +331,11 @@ async def run_now(request: Request, session: Session) -> Response:
         return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
     caller = Caller(session.token.name, request.client.host if request.client else None,
                     request.headers.get("user-agent"))
-    if name not in service.registry:
+    if name not in service.registry or not session.token.sees(name, service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
-    if not session.token.may_trigger(name):
+    if not session.token.may_trigger(name, service.settings.environment):
         await run_in_threadpool(_audit_refusal, service, caller, name, 403, "dashboard: token may not trigger this task")
-        return _forbidden(request, f"Token {session.token.name} (scope {session.token.scope}) may not run {name}.")
+        return _forbidden(request, f"Token {session.token.name} (role {session.token.role}) may not run {name}.")
     params = {k[6:]: v for k, v in form.items() if k.startswith("param.") and v.strip()}
     for line in form.get("params", "").splitlines():
         if line.strip():
@@ -349,11 +357,19 @@ async def run_now(request: Request, session: Session) -> Response:
     return RedirectResponse(f"/tasks/{quote(name)}?started={answer.body['run_id']}", 303, headers=HEADERS)
 
 
-def _audit_refusal(service: Service, caller: Any, task: str, status: int, detail: str) -> None:
+def _caller(request: Request, session: Session) -> Any:
+    from .trigger import Caller
+
+    return Caller(session.token.name, request.client.host if request.client else None,
+                  request.headers.get("user-agent"))
+
+
+def _audit_refusal(service: Service, caller: Any, task: str | None, status: int, detail: str,
+                   action: str = "trigger") -> None:
     from ..runlog.times import now_ms
     from . import audit
 
-    audit.record_alone(service.engine, at=now_ms(), action="trigger", result="forbidden", token_name=caller.token_name,
+    audit.record_alone(service.engine, at=now_ms(), action=action, result="forbidden", token_name=caller.token_name,
                        remote_addr=caller.remote_addr, user_agent=caller.user_agent, task=task,
                        status_code=status, detail=detail)
 
@@ -361,8 +377,9 @@ def _audit_refusal(service: Service, caller: Any, task: str, status: int, detail
 @page()
 async def run_page(request: Request, session: Session) -> Response:
     raw = request.path_params["run_id"]
-    record = await run_in_threadpool(views.one_run, _service(request), int(raw)) if raw.isdigit() else None
-    if record is None:
+    service = _service(request)
+    record = await run_in_threadpool(views.one_run, service, int(raw)) if raw.isdigit() else None
+    if record is None or not session.token.sees(str(record["task"]), service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown run", message=f"There is no run {raw}.")
     return _render(request, "run.html", run=record)
 

@@ -116,12 +116,13 @@ def session_token(engine: Engine, token_hash: str, session_id: str) -> TokenInfo
         if ended is not None:
             return None
         rows = conn.execute(
-            select(api_tokens.c.name, api_tokens.c.scope, api_tokens.c.task_pattern, api_tokens.c.token_hash)
+            select(api_tokens.c.name, api_tokens.c.scope, api_tokens.c.task_pattern, api_tokens.c.env_pattern,
+                   api_tokens.c.token_hash)
             .where(api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None))
         ).all()
     for row in rows:
         if hmac.compare_digest(row.token_hash, token_hash) and row.scope in IMPLIED:
-            return TokenInfo(row.name, row.scope, row.task_pattern)
+            return TokenInfo(row.name, row.scope, row.task_pattern, row.env_pattern)
     return None
 
 

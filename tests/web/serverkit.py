@@ -87,7 +87,8 @@ def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProce
 
 
 def make_token(env: dict[str, str], cwd: Path, name: str, scope: str, *extra: str) -> str:
-    proc = cli(env, cwd, "token", "create", name, "--scope", scope, "--json", *extra)
+    flag = "--scope" if scope in ("read", "trigger") else "--role"  # the old scopes, or the roles
+    proc = cli(env, cwd, "token", "create", name, flag, scope, "--json", *extra)
     assert proc.returncode == 0, proc.stderr
     return str(json.loads(proc.stdout)["token"])
 

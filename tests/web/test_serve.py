@@ -244,7 +244,7 @@ def test_a_revoked_token_is_refused(api: Setup) -> None:
     assert audited["token.revoke"]["detail"] == "name temp"
     assert api.cli("token", "create", "dashboards", "--scope", "read").returncode == 0
     created = [r for r in json.loads(api.cli("audit", "--json").stdout) if r["action"] == "token.create"]
-    assert "name dashboards, scope read" in [r["detail"] for r in created]  # was "token ***: scope read"
+    assert "name dashboards, role viewer" in [r["detail"] for r in created]  # was "token ***: scope read"
     assert api.cli("token", "revoke", "temp").returncode == 2  # nothing active by that name
 
 

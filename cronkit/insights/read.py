@@ -17,13 +17,12 @@ from ..runlog.queries import Execute
 from ..runlog.times import to_ms
 from .detect import Finding, Limits, Run, detect
 from .rules import DEFAULT_RULES, KINDS, Rules
-from .words import memory_kb
 
 if TYPE_CHECKING:
     from ..config import Settings
 
 DEFAULT_DAYS = 30.0
-MAX_RUNS = 500  # the newest finished runs of a task the insights read, at most
+MAX_RUNS = 200  # the newest finished runs of a task the insights read, at most
 # A task's finished, real (not dry) runs started in [since, until], newest first (ix_runs_task_started_at).
 RECENT_RUNS = (
     'SELECT id, started_at, status, "trigger", scheduled_for, duration_ms, max_rss_kb FROM runs'
@@ -39,10 +38,10 @@ def recent_runs(execute: Execute, task: str, since_ms: int, until_ms: int, limit
 
 
 def limits_of(task: Task) -> Limits:
-    """Return a task's timeout, grace and memory limit (`limits={"memory": ...}`, where the registry has them)."""
-    limits: Any = getattr(task, "limits", None)
-    memory = memory_kb(limits.get("memory")) if isinstance(limits, Mapping) else None
-    return Limits(task.timeout, task.grace, memory)
+    """Return a task's timeout, grace and memory limit (`limits={"memory": ...}`, SPEC 18: bytes of address
+    space, which a process's resident memory never exceeds: a trend of RSS toward it is a lower bound)."""
+    memory = task.limits.memory
+    return Limits(task.timeout, task.grace, memory // 1024 if memory else None)
 
 
 def find(execute: Execute, tasks: Iterable[Task], rules: Mapping[str, Rules], now: datetime,

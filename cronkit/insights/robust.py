@@ -12,7 +12,7 @@ import math
 from collections.abc import Sequence
 
 MAD_TO_SIGMA = 1.4826  # MAD times this estimates the standard deviation of normal data
-TREND_POINTS = 60  # the most points a slope is fitted on; longer series are binned to this many
+TREND_POINTS = 40  # the most points a slope is fitted on; longer series are binned to this many
 
 
 def median(values: Sequence[float]) -> float:

@@ -28,23 +28,4 @@ def amount(kb: float) -> str:
     return f"{kb / 1024 / 1024:.1f}G"
 
 
-def memory_kb(value: object) -> int | None:
-    """Return a memory limit in KiB: bytes as a number, or `512M`, `1G`, `300Mi`, `64K` (powers of 1024,
-    as systemd's MemoryMax= reads them); None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value) // 1024 if value > 0 else None
-    if not isinstance(value, str):
-        return None
-    text = value.strip().upper().removesuffix("B").removesuffix("I")
-    units = {"K": 1, "M": 1024, "G": 1024 ** 2, "T": 1024 ** 3}
-    try:
-        if text and text[-1] in units:
-            return int(float(text[:-1]) * units[text[-1]])
-        return int(float(text)) // 1024
-    except ValueError:
-        return None
-
-
-__all__ = ["amount", "memory_kb", "span"]
+__all__ = ["amount", "span"]

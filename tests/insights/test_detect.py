@@ -36,7 +36,7 @@ from cronkit.insights.robust import (
     theil_sen,
 )
 from cronkit.insights.rules import DEFAULT_RULES, Rules, rules_from_table
-from cronkit.insights.words import amount, memory_kb, span
+from cronkit.insights.words import amount, span
 
 LIMITS = Limits(timeout_s=600, grace_s=300)
 
@@ -233,5 +233,14 @@ def test_words() -> None:
     assert [span(850), span(4200), span(45_000), span(432_000), span(3_720_000)] == \
         ["850ms", "4.2s", "45s", "7m12s", "1h02m"]
     assert [amount(900), amount(301 * 1024), amount(1.5 * 1024 * 1024)] == ["900K", "301M", "1.5G"]
-    assert [memory_kb("512M"), memory_kb("1Gi"), memory_kb(1 << 20), memory_kb("lots"), memory_kb(True)] == \
-        [512 * 1024, 1024 * 1024, 1024, None, None]
+
+
+def test_a_tasks_memory_limit_is_the_memory_trends_limit() -> None:
+    from cronkit.insights.read import limits_of
+    from cronkit.registry import Registry
+
+    registry = Registry()
+    registry.add("0 3 * * *", "x:y", name="capped", limits={"memory": "512M"}, timeout="5m", grace="2m")
+    registry.add("0 3 * * *", "x:y", name="free")
+    assert limits_of(registry["capped"]) == Limits(300, 120, 512 * 1024)
+    assert limits_of(registry["free"]).memory_kb is None

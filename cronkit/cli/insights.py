@@ -1,13 +1,12 @@
-"""`cronkit insights`: findings from the run log before anything breaks (SPEC 16)."""
+"""`cronkit insights`: typer's view of cli/opsview.py's insights_command (a plain command line
+takes the lean path, cli/leanops.py)."""
 
 from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
-from .tables import console, print_lines, print_table, short_time
-
-SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
+from .common import JSON_OPTION, cli_errors, state_of
+from .opsview import insights_command
 
 
 def register(app: typer.Typer) -> None:
@@ -24,27 +23,4 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit insights --days 14; cronkit insights nightly-export --json
         """
-        from ..clock import now
-        from ..insights.read import as_dicts
-        from ..insights.read import insights as find
-
-        found = as_dicts(find(get_settings(ctx), get_registry(ctx), now(), days=days, task=task))
-        if json:
-            print_json({"insights": found})
-            return
-        if not found:
-            scope = f"task {task}" if task else "any task"
-            print_lines(console(), f"no findings for {scope} over the last {days:g} days", highlight=False)
-            return
-        rows = [{"task": f["task"], "kind": f["kind"],
-                 "severity": f"[{SEVERITY_STYLE[f['severity']]}]{f['severity']}[/{SEVERITY_STYLE[f['severity']]}]",
-                 "since": short_time(f["since"]), "finding": _escaped(f["message"])} for f in found]
-        columns = [("task", "left", 0), ("kind", "left", 0), ("severity", "left", 1), ("since", "left", 2),
-                   ("finding", "left", 0)]
-        print_table(f"last {days:g} days", columns, rows, wrap="finding")
-
-
-def _escaped(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
+        raise typer.Exit(insights_command(state_of(ctx), task, days, json))

@@ -1,5 +1,5 @@
 """A lean path for `cronkit history` and `cronkit show` on a SQLite run log: no typer, no SQLAlchemy
-(`list`, `status`, `health` and `stats` take theirs in cli/leanops.py).
+(`list`, `status`, `health`, `stats` and `insights` take theirs in cli/leanops.py).
 
 typer (with pydantic) and SQLAlchemy cost most of a read command's start; reading a SQLite
 log needs neither. main() hands `[global options] history [TASK] [--status S] [--limit N]

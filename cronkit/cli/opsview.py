@@ -250,3 +250,27 @@ def stats_command(state: CliState, days: float, as_json: bool, *, lean: bool) ->
     else:
         print_stats(rows, days)
     return 0
+
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
+
+
+def insights_command(state: CliState, task: str | None, days: float, as_json: bool) -> int:
+    """Print the findings of the last `days` (`cronkit insights`); return the exit code (0 whatever is found)."""
+    from ..clock import now
+    from ..insights.read import as_dicts, insights
+
+    found = as_dicts(insights(state.settings(), state.registry(), now(), days=days, task=task))
+    if as_json:
+        print_json({"insights": found})
+        return 0
+    if not found:
+        print(f"no findings for {f'task {task}' if task else 'any task'} over the last {days:g} days")
+        return 0
+    rows = [{"task": f["task"], "kind": f["kind"],
+             "severity": f"[{SEVERITY_STYLE[f['severity']]}]{f['severity']}[/{SEVERITY_STYLE[f['severity']]}]",
+             "since": short_time(f["since"]), "finding": escape(f["message"])} for f in found]
+    columns = [("task", "left", 0), ("kind", "left", 0), ("severity", "left", 1), ("since", "left", 2),
+               ("finding", "left", 0)]
+    print_table(f"last {days:g} days", columns, rows, wrap="finding")
+    return 0

@@ -6,7 +6,9 @@ or rotate), so the task's only work is the deletion `find` does alone. Each roun
 template twice (`cp -a`, keeping mtimes), times `find` on one copy and the task on the other
 (in-process, run log already created, so interpreter start-up is not counted; the run-log
 retention step is), and checks both deleted the same files. Prints the median ratio
-task / find (target: <= 3).
+task / find (target: <= 3). A third copy is pruned by a whole `cronkit run daily-log-pruning`
+process, timed against the `find` process: both whole processes, start-up included (baseline
+interpreter: none; the floor is `find`, a C program).
 
     .venv/bin/python bench/log_pruning.py [--files 10000] [--rounds 5]
 """
@@ -19,12 +21,14 @@ import os
 import resource
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 DAY = 86400
+CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 
 
 def build(template: Path, files: int) -> int:
@@ -76,12 +80,15 @@ def main() -> None:
         old = build(template, args.files)
         settings = load_settings(environ={"CRONKIT_HOME": str(tmp / "home"),
                                            "CRONKIT_LOG_DIR": str(tmp / "task")})
-        RunLog.open(settings)  # an existing run log, as on a host where cronkit runs daily
-        find_times, task_times, pass_times = [], [], []
+        RunLog.open(settings, create=True)  # an existing run log, as on a host where cronkit runs daily
+        find_times, task_times, pass_times, proc_times = [], [], [], []
+        proc_env = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
+        proc_env.update({"CRONKIT_HOME": str(tmp / "home"), "CRONKIT_TASKS": "cronkit.tasks",
+                         "CRONKIT_ENV": "production"})
         find_cpu: list[float] = []
         task_cpu: list[float] = []
         for _ in range(args.rounds):
-            for name in ("find", "task", "pass"):
+            for name in ("find", "task", "pass", "proc"):
                 subprocess.run(["rm", "-rf", str(tmp / name)], check=True)
                 subprocess.run(["cp", "-a", str(template), str(tmp / name)], check=True)
             # Let the copies reach the disk first: unlinking files still under writeback is
@@ -106,14 +113,22 @@ def main() -> None:
             assert survivors(tmp / "find") == survivors(tmp / "task")
 
             start = time.perf_counter()
+            subprocess.run([CRONKIT, "run", "daily-log-pruning"], env={**proc_env, "CRONKIT_LOG_DIR": str(tmp / "proc")},
+                           check=True, stdout=subprocess.DEVNULL)
+            proc_times.append(time.perf_counter() - start)
+            assert survivors(tmp / "find") == survivors(tmp / "proc")
+
+            start = time.perf_counter()
             prune_directory(str(tmp / "pass"), Policy.from_config(ctx.config), ctx.now, False, ctx)
             pass_times.append(time.perf_counter() - start)
 
-    find_s, task_s, pass_s = (statistics.median(t) for t in (find_times, task_times, pass_times))
+    find_s, task_s, pass_s, proc_s = (statistics.median(t) for t in (find_times, task_times, pass_times, proc_times))
     print(f"{args.files:,} files, {old:,} past retention; median of {args.rounds} rounds")
     print(f"find -type f -mtime +30 -delete: {find_s * 1000:7.1f} ms")
     print(f"daily-log-pruning (whole task):  {task_s * 1000:7.1f} ms  ratio {task_s / find_s:.2f}  (target <= 3)")
     print(f"  of which the directory pass:   {pass_s * 1000:7.1f} ms  ratio {pass_s / find_s:.2f}")
+    print(f"cronkit run daily-log-pruning (whole process, start-up and run log included): {proc_s * 1000:7.1f} ms"
+          f"  ratio {proc_s / find_s:.2f} to the find process")
     fc, tc = statistics.median(find_cpu), statistics.median(task_cpu)
     print(f"CPU time (user+sys): find {fc * 1000:.1f} ms, task {tc * 1000:.1f} ms, ratio {tc / fc:.2f}")
 

@@ -7,11 +7,15 @@ for 20 s, each cycling through the three routes. Prints requests/s, p50/p99 late
 the errors (must be 0), the CPU time of the server and of the load generator (they share the
 host's cores), and the server's RSS at 10 s and 20 s (and its peak). --servers N spreads the
 clients over N server processes (what uvicorn --workers N would give); --writes R inserts R runs
-a second during the load (each one invalidates the cached answers); --route loads one route.
+a second during the load, each ended with its run totals as the runner ends a run (each one
+invalidates the cached answers; at the end a scrape's run counters must equal the runs in the log);
+--stale-running adds one run still `running` older than every other (issue 33: a scrape must not
+read the runs recorded after it); --route loads one route.
 Targets (issue 14): p99 of /api/v1/runs < 50 ms, /metrics < 250 ms, RSS flat between 10 s and 20 s.
+Baseline: none (absolute latencies); compare runs of this script on the same machine.
 
     .venv/bin/python bench/serve.py [--rows 1000000] [--clients 20] [--seconds 20] [--client raw|httpx]
-                                    [--servers 1] [--writes 0] [--route PATH ...]
+                                    [--servers 1] [--writes 0] [--stale-running] [--route PATH ...]
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from cronkit.runlog import totals
 
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 TASKS = 50
@@ -55,7 +61,7 @@ def write_registry(path: Path) -> None:
     (path.parent / "benchtasks.py").write_text("def noop(ctx):\n    return None\n")
 
 
-def fill(db: Path, rows: int) -> float:
+def fill(db: Path, rows: int, stale_running: bool = False) -> float:
     started = time.perf_counter()
     now_ms = int(time.time() * 1000)
     start_ms = now_ms - rows * 30_000  # one run every 30 s on average, ending now
@@ -84,12 +90,18 @@ def fill(db: Path, rows: int) -> float:
             SELECT id, task, scheduled_for, error, 1, finished_at,
                    CASE WHEN id % 10 = 0 THEN NULL ELSE finished_at + 3600000 END
             FROM runs WHERE status = 'failed'""")
+        if stale_running:  # started before every other run, alive on another host (its heartbeat is fresh)
+            conn.execute(f"""INSERT INTO runs (id, task, status, "trigger", started_at, heartbeat_at, attempts, host, pid,
+                             dry_run) VALUES (0, 'task-00', 'running', 'cron', {start_ms - 60_000},
+                             {now_ms + 86_400_000}, 0, 'bench-elsewhere', 4242, 0)""")
         for sql in indexes:
             conn.execute(sql)
+        conn.execute(f"DELETE FROM {totals.TABLE}")  # the totals of the runs just loaded, as the migration fills them
+        totals.fill(lambda sql, params: conn.execute(sql, dict(params)).fetchall())
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     count = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
     conn.close()
-    assert count == rows, count
+    assert count == rows + stale_running, count
     return time.perf_counter() - started
 
 
@@ -188,13 +200,30 @@ def writer(db: Path, per_second: float, stop: threading.Event) -> int:
     done = 0
     while not stop.wait(1 / per_second):
         at = int(time.time() * 1000)
-        with conn:
-            conn.execute("""INSERT INTO runs (task, status, "trigger", started_at, finished_at, duration_ms, attempts,
-                            host, pid, dry_run) VALUES (?, 'succeeded', 'cron', ?, ?, 120, 1, 'bench-host', 4242, 0)""",
-                         (f"task-{done % TASKS:02d}", at - 120, at))
+        with conn:  # one transaction: the run and its totals, as the runner ends a run
+            run_id = conn.execute("""INSERT INTO runs (task, status, "trigger", started_at, finished_at, duration_ms,
+                                     attempts, host, pid, dry_run)
+                                     VALUES (?, 'succeeded', 'cron', ?, ?, 120, 1, 'bench-host', 4242, 0)""",
+                                  (f"task-{done % TASKS:02d}", at - 120, at)).lastrowid
+            conn.execute(totals.ADD_RUN, {"id": run_id})
         done += 1
     conn.close()
     return done
+
+
+def counted_runs(url: str, token: str, db: Path) -> tuple[int, int]:
+    """Return the runs /metrics counts (all tasks, all statuses) and the ended runs the log holds; fail if they differ."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=60).text
+    scraped = int(sum(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                      if s.name == "cronkit_task_runs_total"))
+    with sqlite3.connect(db) as conn:
+        held = int(conn.execute("SELECT count(*) FROM runs WHERE status <> 'running'").fetchone()[0])
+    conn.close()
+    if scraped != held:
+        raise SystemExit(f"/metrics counts {scraped} runs, the log holds {held}")
+    return scraped, held
 
 
 def start_server(env: dict[str, str], token: str, rows: int) -> tuple[subprocess.Popen[bytes], str]:
@@ -213,10 +242,10 @@ def start_server(env: dict[str, str], token: str, rows: int) -> tuple[subprocess
                 server.kill()
                 raise SystemExit("cronkit serve did not start") from None
             time.sleep(0.1)
-    t0 = time.perf_counter()  # the first scrape sums the whole log once (then incrementally)
+    t0 = time.perf_counter()  # the run totals are kept as runs end: the first scrape reads them as any other
     first = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {token}"}, timeout=120)
     assert first.status_code == 200 and "cronkit_task_runs_total" in first.text
-    print(f"first /metrics (sums {rows:,} runs once): {1000 * (time.perf_counter() - t0):.0f} ms")
+    print(f"first /metrics over {rows:,} runs: {1000 * (time.perf_counter() - t0):.0f} ms")
     return server, url
 
 
@@ -228,6 +257,8 @@ def main() -> int:
     parser.add_argument("--route", action="append", help="load only this route (repeatable; default the three)")
     parser.add_argument("--writes", type=float, default=0.0,
                         help="runs inserted per second during the load (each one invalidates the cached answers)")
+    parser.add_argument("--stale-running", action="store_true",
+                        help="one run still running, older than every other (issue 33's slow scrape)")
     parser.add_argument("--client", choices=("httpx", "raw"), default="raw",
                         help="load generator: httpx.AsyncClient, or raw keep-alive HTTP/1.1 on asyncio streams")
     parser.add_argument("--servers", type=int, default=1,
@@ -244,7 +275,7 @@ def main() -> int:
         made = subprocess.run([CRONKIT, "token", "create", "bench", "--scope", "read", "--json"], env=env,
                               capture_output=True, text=True, check=True)
         token = json.loads(made.stdout)["token"]
-        took = fill(home / "cronkit.db", args.rows)
+        took = fill(home / "cronkit.db", args.rows, args.stale_running)
         print(f"run log: {args.rows:,} runs of {TASKS} tasks built in {took:.1f} s")
         servers: list[subprocess.Popen[bytes]] = []
         try:
@@ -265,6 +296,8 @@ def main() -> int:
                 if args.writes > 0:
                     thread.join(30)
                     print(f"runs inserted during the load: {inserted[0]}")
+            truth = counted_runs(urls[0], token, home / "cronkit.db")
+            print(f"after the load, /metrics counts {truth[0]:,} ended runs; the log holds {truth[1]:,}")
         finally:
             for server in servers:
                 server.terminate()

@@ -22,7 +22,7 @@ those facts.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,11 +31,12 @@ from .health.missed import (
     INSTALL_SETTLE,  # a slot within a minute of the install may not have fired
 )
 from .registry import Task
+from .runlog.pauses import Pause, covering
 from .runlog.times import to_ms
 
 EXPLAIN_MAX_SLOTS = 200
 
-RAN, CATCH_UP, SKIPPED, PENDING = "ran", "catch up", "skipped", "pending"
+RAN, CATCH_UP, SKIPPED, PENDING, PAUSED = "ran", "catch up", "skipped", "pending", "paused"
 BEFORE_INSTALL = "missed before the task was installed"
 
 
@@ -80,9 +81,9 @@ class Explained:
 
 
 def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, since: datetime,
-            installed_at: datetime | None = None) -> list[SlotVerdict]:
+            installed_at: datetime | None = None, paused: Sequence[Pause] = ()) -> list[SlotVerdict]:
     """Return a verdict for each slot of `task` in (since, now], oldest first (the latest 200)."""
-    return explain_window(task, zone, served, now, since, installed_at).verdicts
+    return explain_window(task, zone, served, now, since, installed_at, paused).verdicts
 
 
 def _latest_slots(task: Task, zone: str, since: datetime, now: datetime) -> tuple[list[datetime], int]:
@@ -99,11 +100,12 @@ def _latest_slots(task: Task, zone: str, since: datetime, now: datetime) -> tupl
 
 
 def explain_window(task: Task, zone: str, served: Mapping[int, Served], now: datetime, since: datetime,
-                   installed_at: datetime | None = None) -> Explained:
+                   installed_at: datetime | None = None, paused: Sequence[Pause] = ()) -> Explained:
     """Return `explain`'s verdicts with the count of the window's older slots it left out.
 
     `served` maps a slot (epoch ms) to the run that served it; `installed_at` (None when this
-    home has no install record) is when the task's line was installed.
+    home has no install record) is when the task's line was installed; `paused` the task's
+    pauses in the window: a slot inside one was paused, never caught up (issue 28).
     """
     slots, older = _latest_slots(task, zone, since, now)
     ripe = [s for s in slots if s + timedelta(seconds=task.grace) <= now]
@@ -112,7 +114,7 @@ def explain_window(task: Task, zone: str, served: Mapping[int, Served], now: dat
     oldest_allowed = window_start(task, now)
     eligible = [s for s in ripe if s >= oldest_allowed and (floor is None or s >= floor)]
     # The cap counts the newest eligible slots, run or not: a later check does not reach further back.
-    wanted = [s for s in eligible[-task.catchup_max:] if to_ms(s) not in served]
+    wanted = [s for s in eligible[-task.catchup_max:] if to_ms(s) not in served and covering(paused, to_ms(s)) is None]
     if task.catchup == "all":
         chosen = set(wanted)
     elif task.catchup == "latest":
@@ -122,7 +124,11 @@ def explain_window(task: Task, zone: str, served: Mapping[int, Served], now: dat
     verdicts = []
     for slot in slots:
         run = served.get(to_ms(slot))
-        if run is not None:
+        pause = covering(paused, to_ms(slot))
+        if pause is not None and (run is None or run.status == "skipped"):
+            seen = f"; {run.trigger} run {run.run_id} skipped" if run is not None else ""
+            verdicts.append(SlotVerdict(task.name, slot, PAUSED, pause.describe() + seen, run))
+        elif run is not None:
             how = "caught up" if run.trigger == "catchup" else f"{run.trigger} run"
             verdicts.append(SlotVerdict(task.name, slot, RAN, f"{how} {run.run_id}: {run.status}", run))
         elif slot not in ripe:
@@ -156,15 +162,20 @@ class CatchUp:
 
 
 def plan(tasks: Iterable[Task], zones: Mapping[str, str], served: Mapping[str, Mapping[int, Served]],
-         now: datetime, installed_at: Mapping[str, datetime] | None = None) -> list[CatchUp]:
-    """Return the catch-up runs due at `now` across `tasks`, oldest slot first, then by task name."""
+         now: datetime, installed_at: Mapping[str, datetime] | None = None,
+         paused: Mapping[str, Sequence[Pause]] | None = None) -> list[CatchUp]:
+    """Return the catch-up runs due at `now` across `tasks`, oldest slot first, then by task name.
+
+    A task paused at `now` is not caught up at all; a slot inside a past pause never is.
+    """
     todo = []
     for task in tasks:
-        if task.catchup == "skip":
+        spans = (paused or {}).get(task.name, ())
+        if task.catchup == "skip" or covering(spans, to_ms(now)) is not None:
             continue
         since = window_start(task, now) - timedelta(seconds=1)
         for verdict in explain(task, zones[task.name], served.get(task.name, {}), now, since,
-                               (installed_at or {}).get(task.name)):
+                               (installed_at or {}).get(task.name), spans):
             if verdict.verdict == CATCH_UP:
                 todo.append(CatchUp(task.name, verdict.slot))
     return sorted(todo, key=lambda c: (c.slot, c.task))
@@ -197,6 +208,15 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
                 continue
             out[row.task][slot] = Served(int(row.id), str(row.status), str(row.trigger))
     return out
+
+
+def read_paused(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
+    """Read from the run log the pauses of each task that overlap [since, until]."""
+    from .runlog.pauses import pauses_between
+    from .runlog.reader import EngineReader
+
+    with EngineReader(engine).connection() as execute:
+        return {name: pauses_between(execute, name, to_ms(since), to_ms(until)) for name in tasks}
 
 
 def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str, datetime]:
@@ -247,9 +267,10 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
     try:
         served = read_served(log.engine, [task.name], since, now)[task.name]
         began = scheduled_from(settings, log.engine, [task.name]).get(task.name)
+        paused = read_paused(log.engine, [task.name], since, now)[task.name]
     finally:
         log.engine.dispose()
-    explained = explain_window(task, task.zone(settings.timezone), served, now, since, began)
+    explained = explain_window(task, task.zone(settings.timezone), served, now, since, began, paused)
     if began is None:
         explained = replace(explained, verdicts=[
             replace(v, verdict=SKIPPED, reason=NOT_SCHEDULED) if v.verdict == CATCH_UP else v
@@ -292,6 +313,6 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PENDING", "RAN", "SKIPPED", "CatchUp", "Explained", "Fold", "Served",
+__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PAUSED", "PENDING", "RAN", "SKIPPED", "CatchUp", "Explained", "Fold", "Served",
            "SlotVerdict", "explain", "explain_from_log", "explain_window", "fold", "plan",
-           "read_served", "window_start"]
+           "read_paused", "read_served", "window_start"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from .config import Settings
+from .config import Settings, sqlite_path
 from .registry import Registry
 from .runlog.writer import RunStore
 
@@ -48,8 +48,8 @@ class CheckReport:
 
 
 def needs_check(settings: Settings, registry: Registry) -> bool:
-    """Return True when a duty below needs `cronkit check` scheduled: a notifier, or a catch-up policy."""
-    return bool(settings.notifiers) or needs_catchup(settings, registry)
+    """Return True when a duty below needs `cronkit check` scheduled: a notifier, a catch-up policy, auto_sync."""
+    return bool(settings.notifiers) or needs_catchup(settings, registry) or settings.auto_sync
 
 
 def needs_catchup(settings: Settings, registry: Registry) -> bool:
@@ -65,6 +65,7 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
     store = RunStore.open(settings.db_url)
     try:
         duties: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+            ("sync", lambda: _sync(store, settings, registry, now)),
             ("lost", lambda: _lost_runs(store, settings, environ)),
             ("catchup", lambda: catch_up(settings, registry, now, report)),
             ("missed", lambda: _missed_events(store, settings, registry, now)),
@@ -82,6 +83,24 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
     return report
 
 
+# --- auto_sync (issue 28): the block follows the registry ---------------------------------------
+
+def _sync(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
+    """Reinstall the block when the registry renders other lines and auto_sync is on; else report drift.
+
+    With auto_sync off this duty only looks: a crontab it cannot read is said, not a failed check.
+    """
+    from .cronfile.autosync import sync_block
+    from .errors import CronkitError
+
+    if settings.auto_sync:
+        return sync_block(settings, registry, store, now)
+    try:
+        return sync_block(settings, registry, store, now)
+    except CronkitError as exc:
+        return {"state": "unknown", "auto_sync": False, "error": str(exc).splitlines()[0]}
+
+
 # --- catch-up (issue 16) ------------------------------------------------------------------------
 
 CATCHUP_LOCK = ".catchup"  # <home>/locks/.catchup.lock: one catch-up at a time on a host
@@ -93,14 +112,14 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     A task whose lock is held (its run goes on, here or on another host) is left for the next
     check rather than recorded as skipped, which would count its slot as served.
     """
-    from .catchup import plan, read_served, scheduled_from
-    from .locks import Holder, LocalLock, LockHeld
+    from .catchup import plan, read_paused, read_served, scheduled_from
+    from .locks import Holder, LocalLock, LockHeld, lock_dir
     from .runlog.reader import RunLog
 
     tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
     if not tasks:
         return {"runs": 0}
-    guard = LocalLock(settings.home / "locks", CATCHUP_LOCK)
+    guard = LocalLock(lock_dir(settings), CATCHUP_LOCK)
     try:
         guard.acquire(Holder.me(None))
     except LockHeld:
@@ -113,10 +132,11 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
             tasks = [t for t in tasks if t.name in began]  # never installed nor run by cron: not ours to run
             oldest = min((now - timedelta(seconds=t.catchup_window) for t in tasks), default=now)
             served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            paused = read_paused(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
         finally:
             log.engine.dispose()
         zones = {t.name: t.zone(settings.timezone) for t in tasks}
-        for item in plan(tasks, zones, served, now, began):
+        for item in plan(tasks, zones, served, now, began, paused):
             busy = _busy(settings, registry[item.task])
             if busy is not None:
                 report.catchup.append({"task": item.task, "slot": item.slot.isoformat(), "status": "deferred",
@@ -141,9 +161,9 @@ def _busy(settings: Settings, task: Any) -> str | None:
     """Return who holds the task's lock (local flock, Redis lease), None when it is free."""
     if not task.singleton:
         return None
-    from .locks import Holder, LocalLock, LockHeld, lease_key
+    from .locks import Holder, LocalLock, LockHeld, lease_key, lock_dir
 
-    local = LocalLock(settings.home / "locks", task.name)
+    local = LocalLock(lock_dir(settings), task.name)
     try:
         local.acquire(Holder.me(None))
         local.release()
@@ -162,7 +182,33 @@ def _busy(settings: Settings, task: Any) -> str | None:
             return None
         if holder is not None:
             return f"left for the next check: {task.name}: Redis lock held"
+    elif task.lock_scope == "global" and sqlite_path(settings.db_url) is None:
+        return _advisory_holder(settings, task.name)
     return None
+
+
+def _advisory_holder(settings: Settings, task: str) -> str | None:
+    """Return who holds the task's PostgreSQL advisory lock (a run on another host), None when it is free."""
+    from .locks import LockHeld
+    from .runlog.engines import create_engine_for
+
+    engine = create_engine_for(settings.db_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            return None
+        from .pglock import AdvisoryLock  # SQLAlchemy is loaded already: the engine is PostgreSQL's
+
+        probe = AdvisoryLock(engine, task, 0)
+        try:
+            probe.acquire()
+        except LockHeld as held:
+            return f"left for the next check: {held}"
+        except Exception:  # noqa: BLE001 - the run itself decides what an unreachable run log means
+            return None
+        probe.release()
+        return None
+    finally:
+        engine.dispose()
 
 
 # --- notifications (issue 15): runs found lost raise `failure` --------------------------------

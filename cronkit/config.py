@@ -48,6 +48,7 @@ DEFAULT_STOP_GRACE = 10.0  # seconds between asking a task to stop and killing i
 STOP_GRACE_RANGE = (0.0, 3600.0)
 DEFAULT_LEASE_TTL = 60.0  # seconds a Redis lease outlives its last renewal, so a vanished owner frees it
 LEASE_TTL_RANGE = (1.0, 86400.0)
+DEFAULT_DB_NAME = "cronkit.db"  # the run log's file in the home, by default
 DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log before journaling it
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
@@ -76,22 +77,21 @@ ENV_VARS: dict[str, str] = {
     "serve_port": "CRONKIT_SERVE_PORT",
     "health_public": "CRONKIT_HEALTH_PUBLIC",
     "public_url": "CRONKIT_PUBLIC_URL",
-    # Registry lookup (issue 13): the directory a registry module is imported from, which
-    # `install` records so that a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
+    # Registry lookup (issue 13): the directory `install` records for cron runs to import the same module.
     "registry_path": "CRONKIT_TASKS_PATH",
     "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
     # Deterministic spread (issue 16): mixed into the hash that resolves `H` schedule parts.
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
-    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
-    # `registry` setting's registries whenever it exists.
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded whenever it exists.
     "adopted": "CRONKIT_ADOPTED",
+    # Runtime control (issue 28): the block's `cronkit check` reinstalls it when the registry's lines change.
+    "auto_sync": "CRONKIT_AUTO_SYNC",
     "insights_critical_unhealthy": "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY",  # issue 29: critical insights fail health
 }
-# Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
-# the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
-# Same precedence as the others (option > environment > file > default).
+# Settings SPEC section 2 does not list: runner tuning, the host name of runs and locks, the clock pin
+# of tests and "what if" checks, how the crontab is reached, tracebacks. Same precedence as the others.
 RUNTIME_ENV_VARS: dict[str, str] = {
     "stop_grace": "CRONKIT_STOP_GRACE",
     "lease_ttl": "CRONKIT_LEASE_TTL",
@@ -137,8 +137,7 @@ class Settings:
     notify: tuple[str, ...] = ()
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     task_notify: Mapping[str, TaskNotify] = field(default_factory=dict)
-    # The file's own notification tables, as written: `install` copies them into the run settings
-    # file, since cron's runs read no other config file.
+    # The file's own notification tables, as written: `install` copies them into the run settings file.
     notify_source: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # `[secret_env]`: values for the variables the notifiers name (secret_env, password_env), which
     # install writes into the 0600 run settings file; the process environment wins over them.
@@ -169,6 +168,7 @@ class Settings:
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
     adopted: Path | None = None
+    auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
     task_insights: Mapping[str, Rules] = field(default_factory=dict)  # issue 29: [tasks.NAME.insights]
     insights_critical_unhealthy: bool = False
 
@@ -349,7 +349,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
     check_timezone("timezone", tz)
     return {
-        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / 'cronkit.db'}"),
+        "db_url": checked_db_url("db_url", raw.text("db_url") or f"sqlite:///{home / DEFAULT_DB_NAME}"),
         "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,
@@ -365,6 +365,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "spread_seed": raw.text("spread_seed") or "",
         "check_schedule": checked_check_schedule(raw.text("check_schedule")),
         "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
+        "auto_sync": checked_flag("auto_sync", raw.get("auto_sync", False)),
     }
 
 

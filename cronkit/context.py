@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
-import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .errors import Cancelled, ServiceUnavailable
 
 if TYPE_CHECKING:
+    import logging
+
     import redis
     from sqlalchemy.engine import Engine
 
     from .config import Settings
     from .params import Param
+
+
+class LazyLogger:
+    """A logger made on first use: importing `logging` costs a cron tick about 10 ms, and most ticks never log.
+
+    It stands in for the `logging.Logger` it makes (every attribute is the real logger's);
+    `setup` (the runner's: handlers on the captured stderr) runs once, before the first message.
+    """
+
+    def __init__(self, name: str, setup: Callable[[], None] | None = None) -> None:
+        self._name = name
+        self._setup = setup
+        self._logger: logging.Logger | None = None
+
+    def __getattr__(self, attribute: str) -> Any:
+        if self._logger is None:
+            if self._setup is not None:
+                self._setup()
+            import logging  # lazy: see the class docstring
+
+            self._logger = logging.getLogger(self._name)
+        return getattr(self._logger, attribute)
+
+
+def lazy_logger(name: str, setup: Callable[[], None] | None = None) -> logging.Logger:
+    """Return a LazyLogger typed as the Logger it stands for."""
+    return cast("logging.Logger", LazyLogger(name, setup))
 
 
 @dataclass
@@ -41,7 +69,7 @@ class TaskContext:
     dry_run: bool = False
     run_id: int | None = None
     attempt: int = 1
-    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("cronkit.task"))
+    logger: logging.Logger = field(default_factory=lambda: lazy_logger("cronkit.task"))
     cancel_event: threading.Event = field(default_factory=threading.Event)
     declared: Mapping[str, Param] | None = None  # the task's `params=`, which `param` reads by
 

@@ -51,10 +51,20 @@ class RegistryError(ConfigError):
     """The task registry cannot be loaded or is inconsistent."""
 
 
+class TaskPaused(CronkitError):
+    """The task is paused (`cronkit pause`): a start by hand refuses unless forced."""
+
+    exit_code = EXIT_SKIPPED
+
+
 class ServiceUnavailable(CronkitError):
     """A service cronkit needs (run log, Redis, crontab) cannot be reached."""
 
     exit_code = EXIT_UNAVAILABLE
+
+
+class DiskFull(ServiceUnavailable):
+    """The disk under the run log (or the journal) has no room for what must be written."""
 
 
 class CheckFailed(CronkitError):

@@ -14,14 +14,15 @@ _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, *, owner: tuple[int, int] | None = None,
-                 sync_dir: bool = False) -> None:
+                 sync_dir: bool = False, sync: bool = True) -> None:
     """Write `data` to `path` through a temp file in the same directory, then rename it over `path`.
 
     The temp file is `.<name>.<random>.tmp`: a dotted name, which Debian's cron (cron.d) and
     node_exporter's textfile collector (*.prom) both skip. It is created exclusively without
     following links, given `mode` with fchmod (whatever the umask) and `owner` when given,
     fsynced, and removed if anything fails. `sync_dir` also fsyncs the directory, so that the
-    rename itself survives a crash. Text is UTF-8, with surrogateescape for foreign bytes read
+    rename itself survives a crash; `sync=False` skips the file's fsync too, for a file rebuilt
+    from elsewhere at the next occasion (a metrics file). Text is UTF-8, with surrogateescape for foreign bytes read
     the same way (a user's crontab).
     """
     payload = data.encode("utf-8", errors="surrogateescape") if isinstance(data, str) else data
@@ -34,7 +35,8 @@ def write_atomic(path: Path, data: str | bytes, mode: int = 0o644, *, owner: tup
             view = memoryview(payload)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)

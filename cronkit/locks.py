@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import DEFAULT_LEASE_TTL
+from .config import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
 from .errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from .host import hostname, is_alive, process_start
 from .status import RunStatus
@@ -58,6 +58,20 @@ class Holder:
             return cls(str(data["host"]), int(data["pid"]), data.get("pid_start"), data.get("run_id"))
         except (ValueError, KeyError, TypeError):
             return None
+
+
+def lock_dir(settings: Settings) -> Path:
+    """Return where the local singleton locks live: beside a SQLite run log, else in the home.
+
+    Every home whose run log is the same SQLite file takes the same locks (one singleton per run
+    log, not per home): `locks/` beside the default `cronkit.db`, `<name>.locks/` beside any other
+    file (two run logs in one directory keep apart), the symlinks resolved.
+    """
+    path = sqlite_path(settings.db_url)
+    if path is None:
+        return settings.home / "locks"
+    path = path.resolve()
+    return path.parent / ("locks" if path.name == DEFAULT_DB_NAME else f"{path.name}.locks")
 
 
 class LocalLock:

@@ -23,6 +23,10 @@ MIN_KNOWN_VALUE = 4
 _URL_PASSWORD = re.compile(r"(?P<head>://(?<=[A-Za-z0-9+.-]://)[^:/@\s]*:)(?P<secret>[^\s/]+)(?=@)")
 
 
+# A URL's password before the `@` that ends it is in sight: where a cut must not fall either.
+_URL_MAYBE_PASSWORD = re.compile(r"://(?<=[A-Za-z0-9+.-]://)[^:/@\s]*:[^\s/]*")
+
+
 def _alternation(entries: Iterable[tuple[str, str]]) -> str:
     """Match any (word, what follows it) case-insensitively, led by a class of first letters."""
     entries = list(entries)
@@ -60,12 +64,23 @@ def _mask(match: re.Match[str]) -> str:
     return match.group("head") + (match.groupdict().get("sep") or "") + MASK
 
 
+# How far before a match its pattern looks (the fixed-width lookbehinds: a URL's scheme character, the
+# letter before a secret word): a cut that close before a match would change what matches after it.
+LOOKBEHIND = 16
+LOOKAHEAD = 1  # the `@` that must follow a URL's password
+
+
 class Redactor:
     """Replace known secret values and secret-looking patterns with `***`."""
 
     def __init__(self, known: Iterable[str] = ()) -> None:
-        values = sorted({v for v in known if v and len(v) >= MIN_KNOWN_VALUE}, key=len, reverse=True)
+        # A secret of several lines (a PEM key) is also known line by line: text cut at a line
+        # (an error's first line, a line-by-line reader) must not show one of them.
+        known = [v for v in known if v]
+        lines = [line.strip() for v in known if "\n" in v for line in v.splitlines()]
+        values = sorted({v for v in [*known, *lines] if len(v) >= MIN_KNOWN_VALUE}, key=len, reverse=True)
         self._known = re.compile("|".join(map(re.escape, values))) if values else None
+        self.longest = len(values[0]) if values else 0  # a cut must see this far past itself
 
     @classmethod
     def from_sources(cls, *mappings: Mapping[str, object]) -> Redactor:
@@ -100,13 +115,42 @@ class Redactor:
             text = _ASSIGNMENT.sub(_mask, text)
         return text
 
+    def spans(self, text: str, start: int = 0, stop: int | None = None) -> list[tuple[int, int]]:
+        """Return where in `text[start:stop]` something would be masked: (begin, end) in `text`'s positions.
+
+        Each span reaches LOOKBEHIND characters before its match and LOOKAHEAD after, whatever
+        pattern found it: a cut outside every span leaves each secret whole on one side, with what
+        its pattern looks at around it.
+        """
+        stop = len(text) if stop is None else stop
+        part = text[start:stop] if start or stop < len(text) else text
+        patterns = [self._known] if self._known is not None else []
+        if "://" in part:  # the cheap checks of __call__: skip what cannot match
+            patterns += [_URL_PASSWORD, _URL_MAYBE_PASSWORD]
+        folded = part.casefold()
+        if any(word in folded for word in _BEARER_WORDS):
+            patterns.append(_BEARER)
+        if ("=" in part or ":" in part) and any(word in folded for word in _ASSIGNMENT_WORDS):
+            patterns.append(_ASSIGNMENT)
+        return [(max(0, m.start() - LOOKBEHIND), m.end() + LOOKAHEAD)
+                for pattern in patterns for m in pattern.finditer(text, start, stop)]
+
     def value(self, obj: object) -> object:
-        """Redact every string inside a JSON-like value."""
+        """Redact every string inside a JSON-like value, the keys of its mappings at every depth too."""
         if isinstance(obj, str):
             return self(obj)
         if isinstance(obj, dict):
-            return {k: (MASK if SENSITIVE_NAME.search(str(k)) and isinstance(v, str) else self.value(v))
-                    for k, v in obj.items()}
+            out: dict[object, object] = {}
+            for k, v in obj.items():
+                shown = MASK if SENSITIVE_NAME.search(str(k)) and isinstance(v, str) else self.value(v)
+                key = self(k) if isinstance(k, str) else k
+                if key != k:  # a masked key must not replace another key's value
+                    number = 2
+                    base = key
+                    while key in out or key in obj:
+                        key, number = f"{base} #{number}", number + 1
+                out[key] = shown
+            return out
         if isinstance(obj, (list, tuple)):
             return [self.value(v) for v in obj]
         return obj

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from .config import Settings
 from .registry import Registry, Task
+from .runlog.pauses import Pause, pause_keys
 
 
-def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
-    """Describe one task: schedule, what it means, zone, environments, next run, enabled here."""
+def task_row(task: Task, settings: Settings, now: datetime, pauses: Mapping[str, Pause] | None = None) -> dict[str, Any]:
+    """Describe one task: schedule, what it means, zone, environments, next run, enabled here, paused.
+
+    `pauses`: the pauses in force by task (pausing.read_pauses); None when the caller read none.
+    """
     from .schedule import describe, next_run
 
     zone = task.zone(settings.timezone)
@@ -49,12 +54,14 @@ def task_row(task: Task, settings: Settings, now: datetime) -> dict[str, Any]:
             "command": task.command.command, "shell": task.command.shell, "cwd": task.command.cwd,
             "env": sorted(task.command.env),  # the names only: a crontab's assignments may be secrets
             "success_codes": list(task.command.success_codes), "retry_codes": list(task.command.retry_codes)},
+        **pause_keys((pauses or {}).get(task.name)),
     }
 
 
-def task_rows(settings: Settings, registry: Registry, now: datetime) -> list[dict[str, Any]]:
+def task_rows(settings: Settings, registry: Registry, now: datetime,
+              pauses: Mapping[str, Pause] | None = None) -> list[dict[str, Any]]:
     """Describe every task of the registry, in registry order."""
-    return [task_row(task, settings, now) for task in registry]
+    return [task_row(task, settings, now, pauses) for task in registry]
 
 
 __all__ = ["task_row", "task_rows"]

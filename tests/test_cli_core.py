@@ -44,7 +44,8 @@ SHOW_KEYS = RUN_KEYS | {"attempt_log", "dead_letter", "output", "traceback"}
 LIST_KEYS = {"name", "schedule", "resolved_schedule", "schedule_text", "description", "timezone", "environments", "next_run",
              "next_run_local", "enabled", "disabled_reason", "timeout_s", "retries", "singleton",
              "params", "dates", "requires",  # issue 13: a task's parameters and needs
-             "source", "command"}  # issue 30: where it is defined, the shell command it runs
+             "source", "command",  # issue 30: where it is defined, the shell command it runs
+             "paused", "paused_at", "paused_until", "paused_by", "pause_reason"}  # issue 28
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 
 
@@ -210,7 +211,8 @@ def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
         "timezone": "UTC", "environments": ["production"], "next_run": "2026-11-28T10:00:00+00:00",
         "next_run_local": "2026-11-28T10:00:00+00:00", "enabled": False,
         "disabled_reason": "not scheduled in development", "timeout_s": 3600.0, "retries": 2, "singleton": True,
-        "params": None, "dates": "any", "requires": [], "source": rows["prod-only"]["source"], "command": None}
+        "params": None, "dates": "any", "requires": [], "source": rows["prod-only"]["source"], "command": None,
+        "paused": False, "paused_at": None, "paused_until": None, "paused_by": None, "pause_reason": None}
     assert rows["prod-only"]["source"].endswith(".py")
     assert rows["noop"]["description"] == "Do nothing, successfully."
     table = cli("list", env={"CRONKIT_NOW": "2026-11-28T09:30:00+00:00"})

@@ -36,6 +36,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "reports_dir": ("/opt/ro", "/opt/re", "/opt/rf", "/h/reports"),
     "timezone": ("Europe/Paris", "Asia/Tokyo", "America/New_York", "UTC"),
     "secret_key": ("k-opt", "k-env", "k-file", None),
+    "previous_secret_key": ("p-opt", "p-env", "p-file", None),
     "runlog_retention_days": (5, "6", 7, 90),
     "serve_host": ("0.0.0.0", "::1", "10.0.0.5", "127.0.0.1"),
     "serve_port": (9001, "9002", 9003, 8765),
@@ -46,6 +47,8 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "spread_seed": ("s-opt", "s-env", "s-file", ""),
     "check_schedule": ("* * * * *", "*/10 * * * *", "7 * * * *", "*/5 * * * *"),
     "adopted": ("/opt/o.py", "/opt/e.py", "/opt/f.py", "/h/adopted.py"),
+    "auto_sync": (True, "false", True, False),
+    "encrypt_payloads": (True, "false", True, False),
     "insights_critical_unhealthy": (True, "false", True, False),
 }
 
@@ -68,13 +71,16 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
     config = tmp_path / "cronkit.toml"
     config.write_text(f"{name} = {toml_value(file_value)}\n")
     base = {"CRONKIT_HOME": "/h"} if name != "home" else {}
+    if name == "encrypt_payloads":  # sealing needs the key to seal with
+        base["CRONKIT_SECRET_KEY"] = "k"
     environ = {**base, ENV_VARS[name]: env}
 
     def get(**kwargs: Any) -> Any:
         return plain(getattr(load_settings(**kwargs), name))
 
     expect = {"runlog_retention_days": (5, 6, 7), "serve_port": (9001, 9002, 9003),
-              "health_public": (True, False, True),
+              "health_public": (True, False, True), "auto_sync": (True, False, True),
+              "encrypt_payloads": (True, False, True),
               "insights_critical_unhealthy": (True, False, True)}.get(name, (opt, env, file_value))
     assert get(options={name: opt}, environ=environ, config_path=str(config)) == expect[0]
     assert load_settings(options={name: opt}, environ=environ, config_path=str(config)).sources[name] == "option"
@@ -97,6 +103,7 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
     ("public_url", "ftp://x", "public_url: 'ftp://x' must start with http:// or https://"),
     ("check_schedule", "@reboot", "check_schedule: '@reboot': give five cron fields (the block adds its own @reboot line)"),
     ("check_schedule", "61 * * * *", "check_schedule: minute: 61 is out of range 0-59"),
+    ("auto_sync", "maybe", "auto_sync: 'maybe' is not a boolean (1/0, true/false, yes/no, on/off)"),
 ])
 def test_serve_settings_name_the_bad_key(name: str, value: str, error: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -378,3 +378,69 @@ def _adopt_for_next_minute(env: dict[str, str], path: Path, out: Path) -> tuple[
         subprocess.run([CRONKIT, "adopt", "--undo", "--target", "cron.d", "--file", str(path)], env=env,
                        capture_output=True, timeout=120)
     pytest.fail(f"three adoptions each took more than {LEAD}s", pytrace=False)
+
+
+SYNC_APP = """from cronkit import Registry
+
+registry = Registry()
+
+
+@registry.task("0 3 1 1 *", name="yearly", environments=["*"], catchup="skip")
+def yearly(ctx):
+    return {{}}
+{extra}"""
+SYNC_ADDED = """
+
+@registry.task("30 3 1 1 *", name="deployed", environments=["*"], catchup="skip")
+def deployed(ctx):
+    return {}
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.cron
+def test_cron_check_line_syncs_the_block_after_a_deploy(cronkit_env: dict[str, str], tmp_path: Path) -> None:
+    """auto_sync with the real cron daemon (issue 28): a deploy adds a task to the registry after
+    `install`; at the next minute cron runs the block's own `cronkit check` line, which re-installs
+    the block (the new task's line in the same cron.d file) and writes the audit row."""
+    if shutil.which("cron") is None:
+        need("the cron daemon", "apt-get install cron")
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("the cron end-to-end test needs root (it writes /etc/cron.d) in CI", pytrace=False)
+        pytest.skip("needs root: it writes a file into /etc/cron.d")
+    app = project(tmp_path, cronkit_env, "deploy", "syncapp")
+    app.env["CRONKIT_AUTO_SYNC"] = "true"
+    app.module.write_text(SYNC_APP.format(extra=""))
+    daemon: subprocess.Popen[bytes] | None = None
+    target = CRON_D / app.block_id
+    try:
+        if not cron_running():
+            daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+            assert daemon.poll() is None, "cron -f exited at once"
+        time.sleep(max(0.0, 2 - time.time() % 60))  # cron notices cron.d by its mtime, in seconds
+        done = app.cronkit("install", "--target", "cron.d", "--id", app.block_id, "--user", "root")
+        assert done.returncode == 0, done.stderr
+        assert " run deployed " not in target.read_text() and " check\n" in target.read_text()
+        app.module.write_text(SYNC_APP.format(extra=SYNC_ADDED))  # the deploy: nobody runs install
+        deadline = (int(time.time()) // 60 + 1) * 60 + WAIT_SECONDS  # the check line fires at the next minute
+        while time.time() < deadline and " run deployed " not in target.read_text():
+            time.sleep(1)
+        text = target.read_text()
+        assert " run deployed --trigger cron\n" in text, f"cron's check did not sync within {WAIT_SECONDS}s"
+        assert text == app.cronkit("render", "--target", "cron.d", "--id", app.block_id, "--user", "root").stdout
+        audit = json.loads(app.cronkit("audit", "--json").stdout)
+        assert [(a["action"], a["result"]) for a in audit] == [("auto_sync", "installed")]
+        assert audit[0]["detail"].endswith("re-installed by auto_sync: added deployed")
+        assert list((app.home / "backups").glob("cron.d-*.crontab"))
+    finally:
+        target.unlink(missing_ok=True)
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
+            try:
+                if int(PIDFILE.read_text().split()[0]) == daemon.pid:
+                    PIDFILE.unlink()
+            except (OSError, ValueError, IndexError):
+                pass

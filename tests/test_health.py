@@ -293,6 +293,55 @@ def test_health_with_redis_stopped(run_cli: Any, env: dict[str, str], redis_serv
     assert run_cli("health", env=env).returncode == 0
 
 
+@pytest.mark.parametrize("mode", ["replica", "oom", "acl"])
+def test_health_calls_down_a_redis_that_cannot_hold_a_lease(run_cli: Any, env: dict[str, str], tmp_path: Path,
+                                                            mode: str) -> None:
+    """A read-only replica (of a primary that is gone), a server out of memory, an ACL without writes:
+    each answers PING, none takes the lease a run needs: health says Redis is down."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    from tests.conftest import free_port, need
+
+    if shutil.which("redis-server") is None:
+        need("redis-server", "apt-get install redis-server")
+    port = free_port()
+    extra = {"replica": ["--replicaof", "127.0.0.1", str(free_port())],
+             "oom": ["--maxmemory", "1", "--maxmemory-policy", "noeviction"],
+             "acl": []}[mode]
+    server = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no", "--dir", str(tmp_path), *extra],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.exceptions.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        url = f"redis://127.0.0.1:{port}/0"
+        if mode == "acl":  # a user that may read and ping, not write
+            client.execute_command("ACL", "SETUSER", "reader", "on", ">readerpw", "~*", "+@read", "+ping")
+            url = f"redis://reader:readerpw@127.0.0.1:{port}/0"
+        client.close()
+        result = run_cli("health", env={**env, "CRONKIT_REDIS_URL": url}, timeout=30)
+        assert result.returncode == 1, result.stdout + result.stderr
+        line = result.stdout.splitlines()[0]
+        assert line.startswith("redis down: redis://"), result.stdout
+        assert "readerpw" not in result.stdout + result.stderr
+        status = json.loads(run_cli("status", "--json", env={**env, "CRONKIT_REDIS_URL": url}).stdout)
+        assert status["services"]["redis"] == "down"
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
 @pytest.mark.slow
 def test_health_with_a_hanging_redis_stays_bounded(run_cli: Any, env: dict[str, str]) -> None:
     # A listening socket nobody accepts from: connects succeed, every reply hangs.

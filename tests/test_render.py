@@ -107,6 +107,22 @@ def test_percent_and_spaces_survive_cron_and_the_shell(tmp_path: Path) -> None:
         inputs(run_config="/srv/a\\b.toml")  # a backslash would change how cron reads '%'
 
 
+@pytest.mark.parametrize("user", [None, "app"])
+@pytest.mark.parametrize("command", ["/opt/cronkit run a", "/x --config '/srv/100%/c.toml' run b", " /y 50%%  ",
+                                     "/z 'a\\%b' run c"])
+def test_a_line_is_what_python_crontab_renders(command: str, user: str | None) -> None:
+    """The line cronkit writes is python-crontab's own rendering of it (which cronkit no longer imports)."""
+    import crontab as python_crontab
+
+    from cronkit.cronfile.render import _cron_line
+
+    tab = python_crontab.CronTab(tab="", user=False if user else None)
+    job = tab.new(command=command, user=user)
+    job.setall("* * * * *")
+    assert _cron_line("* * * * *", command, user) == str(job.render())
+    assert _cron_line("0-59/20 3 * * *", command, user).startswith("0-59/20 3 * * * ")  # kept as given
+
+
 def test_lines_stay_within_crons_limit(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="over cron's limit"):
         render(registry(), make_settings(tmp_path), inputs(executable="/" + "x" * 990))

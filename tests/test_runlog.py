@@ -188,8 +188,8 @@ def test_upgrade_applies_each_new_migration_once(db_url: str, monkeypatch: pytes
 
     monkeypatch.setattr(runlog, "MIGRATIONS", [*runlog.MIGRATIONS, add_index])
     monkeypatch.setattr(runlog, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    assert upgrade(engine) == SCHEMA_VERSION
-    assert upgrade(engine) == SCHEMA_VERSION + 1
+    assert upgrade(engine, migrate=True) == SCHEMA_VERSION  # PostgreSQL migrates on `cronkit migrate` only
+    assert upgrade(engine, migrate=True) == SCHEMA_VERSION + 1
     assert calls == [1]
     with engine.connect() as conn:
         assert "ix_runs_host" in {i["name"] for i in inspect(conn).get_indexes("runs")}

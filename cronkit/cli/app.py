@@ -96,6 +96,10 @@ from . import notify as _notify  # noqa: E402
 
 app.add_typer(_notify.app, name="notify")
 
+from . import pause as _pause  # noqa: E402
+
+_pause.register(app)
+
 from . import secrets_cmd as _secrets_cmd  # noqa: E402
 
 _secrets_cmd.register(app)
@@ -107,3 +111,7 @@ _migrate.register(app)
 from . import rekey as _rekey  # noqa: E402
 
 _rekey.register(app)
+
+from . import logs as _logs  # noqa: E402
+
+_logs.register(app)

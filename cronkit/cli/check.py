@@ -38,6 +38,9 @@ def register(app: typer.Typer) -> None:
         if json:
             print_json(report.as_dict())
         else:
+            synced = report.duties.get("sync", {})
+            if synced.get("state") == "synced":  # cron mails it: the block changed under the operator
+                print(synced["summary"] + (f" (previous crontab saved in {synced['backup']})" if synced["backup"] else ""))
             for run in report.catchup:
                 if run.get("status") in ("succeeded", "skipped", "deferred"):
                     verb = "caught up" if run["status"] == "succeeded" else f"catch-up {run['status']}:"

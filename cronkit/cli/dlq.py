@@ -124,11 +124,13 @@ def show(
 def retry(
     ctx: typer.Context,
     letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    force: bool = typer.Option(False, "--force", help="Retry even while the task is paused (cronkit pause)."),
     json: bool = JSON_OPTION,
 ) -> None:
     """Re-run a dead letter's task with the same params and slot (trigger retry); resolve it on success.
 
-    The retry takes the task's locks like any run; when it fails the letter stays open.
+    The retry takes the task's locks like any run; when it fails the letter stays open. While the
+    task is paused it refuses (exit 75) unless --force.
 
     Example: cronkit dlq retry 3
     """
@@ -136,7 +138,8 @@ def retry(
     from ..runner import RunRequest, run_task
     from ..status import Trigger
 
-    request = RunRequest(trigger=Trigger.RETRY, **vars(retry_fields(get_letter(_engine(ctx), letter_id))))
+    request = RunRequest(trigger=Trigger.RETRY, force=force,
+                         **vars(retry_fields(get_letter(_engine(ctx), letter_id))))
     outcome = run_task(get_settings(ctx), get_registry(ctx), request, os.environ, adopt_orphans=True)
     if json:
         print_json({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .opsview import escape, pause_text
 from .state import CliState
 from .tables import console, plural, print_json, print_lines, print_table
 
@@ -21,7 +22,8 @@ def print_task(row: dict[str, Any]) -> None:
              f"  schedule      {row['schedule']} ({row['schedule_text']}, {row['timezone']})",
              f"  environments  {', '.join(row['environments'])}"
              + ("" if row["enabled"] else f" (not here: {row['disabled_reason']})"),
-             f"  next run      {row['next_run']}",
+             f"  next run      {row['next_run']}"
+             + (f" (paused by {row['paused_by']} until {row['paused_until'] or 'resumed'})" if row["paused"] else ""),
              f"  timeout       {row['timeout_s']:g}s, retries {row['retries']}",
              f"  --date        {DATES_TEXT.get(row['dates'], row['dates'])}"]
     if row["params"] is None:
@@ -58,7 +60,8 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
             "task": row["name"], "when": row["schedule_text"],
             "schedule": row["schedule"] if row["schedule"] == row["resolved_schedule"]
             else f"{row['schedule']} → {row['resolved_schedule']}",
-            "zone": row["timezone"], "environments": ", ".join(row["environments"]), "next run": nxt,
+            "zone": row["timezone"], "environments": ", ".join(row["environments"]),
+            "next run": "[yellow]paused[/yellow]" if row["paused"] else nxt,
             "here": "[green]yes[/green]" if row["enabled"] else "[dim]no[/dim]",
             "from": row["source"].replace("[", "\\["),
         })
@@ -70,17 +73,23 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
             reasons.setdefault(row["disabled_reason"], []).append(row["name"])
     for reason, names in reasons.items():
         print_lines(out, f"[dim]not here ({reason}): {', '.join(names)}[/dim]")
+    for row in rows:
+        if row["paused"]:
+            print_lines(out, f"[yellow]paused:[/yellow] {escape(pause_text(row))}", highlight=False)
 
 
 def list_command(state: CliState, task: str | None, as_json: bool) -> int:
     """List the registered tasks, or show one in full (`cronkit list [TASK]`); return the exit code."""
     from ..clock import now
+    from ..pausing import read_pauses
     from ..tasklist import task_rows
 
     registry = state.registry()
     if task is not None:
         registry[task]  # an unknown task is a usage error, with a hint
-    rows = [row for row in task_rows(state.settings(), registry, now()) if task is None or row["name"] == task]
+    at = now()
+    pauses = read_pauses(state.settings(), at)
+    rows = [row for row in task_rows(state.settings(), registry, at, pauses) if task is None or row["name"] == task]
     if as_json:
         print_json(rows[0] if task is not None else rows)
     elif task is not None:

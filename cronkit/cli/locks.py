@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit unlock daily-session-cleanup
         """
+        from ..locks import lock_dir
         from ..locks import unlock as unlock_task
         from ..runlog.reader import RunLog
 
@@ -37,7 +38,7 @@ def register(app: typer.Typer) -> None:
             from ..redisutil import connect
 
             client = connect(settings.redis_url, timeout=2.0)
-        report = unlock_task(client, settings.home / "locks", task, run_status, settings.lease_ttl)
+        report = unlock_task(client, lock_dir(settings), task, run_status, settings.lease_ttl)
         if json:
             print_json(report)
             return

@@ -68,6 +68,13 @@ def _drift(items: list[dict[str, Any]]) -> str:
     return ", ".join(f"[yellow]{item['kind']}[/yellow]" for item in items) or "-"
 
 
+def pause_text(row: dict[str, Any]) -> str:
+    """Say a task's pause in one line: `name by WHO until T (or until resumed): why`."""
+    end = f"until {_minute(row['paused_until'])}" if row.get("paused_until") else "until resumed"
+    why = f": {row['pause_reason']}" if row.get("pause_reason") else ""
+    return f"{row.get('name') or row.get('task')} by {row['paused_by']} {end}{why}"
+
+
 def print_status(report: dict[str, Any]) -> None:
     """Render a status report for people: summary, services, one row per task."""
 
@@ -108,13 +115,17 @@ def print_status(report: dict[str, Any]) -> None:
         rows.append({
             "task": task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
             "schedule": task["schedule"], "zone": task["timezone"],
-            "next run (UTC)": _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
+            "next run (UTC)": "[yellow]paused[/yellow]" if task.get("paused")
+            else _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
             "last run (UTC)": _minute(last.get("started_at")),
             "status": styled_status(last["status"]) if last else "-",
             "took": duration(last.get("duration_ms")), "missed": _missed(task["missed"]),
             "drift": _drift(task["drift"]),
         })
     print_table("", columns, rows)
+    for task in report["tasks"]:
+        if task.get("paused"):
+            print_lines(out, f"[yellow]paused:[/yellow] {escape(pause_text(task))}", highlight=False)
     orphans = [d for d in block["drift"] if d["task"] is None and d["kind"] != "host-zone"]
     for item in block["drift"]:
         if item["kind"] == "host-zone":

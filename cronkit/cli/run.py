@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
+from .. import jsonsafe
 from ..errors import EXIT_USAGE, CronkitError, UsageError
 from ..textsafe import printable
 
@@ -49,6 +49,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("--trigger", "trigger", "cron (used by the crontab line), manual, retry or api."),
     Option("--run-id", "run_id", "Adopt this `running` run that `cronkit serve` recorded (trigger api)."),
     Option("--json", "json", "Print JSON with stable keys instead of a table.", flag=True),
+    Option("--force", "force", "Run even while the task is paused (cronkit pause).", flag=True),
 )
 DEFAULT_TRIGGER = "manual"
 
@@ -96,6 +97,7 @@ class RunArgs:
     trigger: str = DEFAULT_TRIGGER
     json: bool = False
     run_id: str | None = None  # adopt a run `cronkit serve` recorded (trigger api)
+    force: bool = False  # run even while the task is paused
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:
@@ -139,7 +141,8 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         if trigger == Trigger.CATCHUP:
             raise UsageError("--trigger: catchup runs are started by `cronkit check`, which names their slot")
         request = RunRequest(task=args.task, trigger=trigger, params=parse_params(args.params),
-                             date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id))
+                             date=parse_date(args.date), dry_run=args.dry_run, run_id=parse_run_id(args.run_id),
+                             force=args.force)
         settings = opts.settings()
         from ..registry import check_task_tables
         from ..registry_set import load_registries
@@ -168,7 +171,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
 
         startfail.clear(settings.home, startfail.key_for(opts.config))
     if args.json:
-        print(json.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
+        print(jsonsafe.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                           "duration_ms": outcome.duration_ms, "result": outcome.result,
                           "error": outcome.error, "dead_letter_id": outcome.dead_letter_id}, sort_keys=True))
         return outcome.exit_code
@@ -178,7 +181,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         if trigger != Trigger.CRON:
             print(printable(outcome.summary))
             if outcome.result:
-                print(json.dumps(outcome.result, sort_keys=True, indent=2, default=str))
+                print(jsonsafe.dumps(outcome.result, sort_keys=True, indent=2, default=str))
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(printable(outcome.summary), file=sys.stderr)
     return outcome.exit_code

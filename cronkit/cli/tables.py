@@ -5,16 +5,17 @@ Free of typer (and of rich until a table is printed), so the lean read path (cli
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
+from .. import jsonsafe
 from ..status import RunStatus
 from ..textsafe import printable
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    """Print `data` as JSON: valid JSON always (a NaN or infinite float as a string, never bare)."""
+    sys.stdout.write(jsonsafe.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def console(soft_wrap: bool = False) -> Any:
@@ -208,10 +209,8 @@ def print_run(run: dict[str, Any]) -> None:
             out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}{used}  {printable(a['error'] or '')}",
                       markup=False)
     if run["result"] is not None:
-        import json as json_
-
         out.print("\n[bold]result[/bold]")
-        out.print(json_.dumps(run["result"], indent=2, sort_keys=True), markup=False)
+        out.print(jsonsafe.dumps(run["result"], indent=2, sort_keys=True, default=str), markup=False)
     if run["traceback"]:
         out.print("\n[bold]traceback[/bold]")
         out.print(printable(run["traceback"].rstrip()), markup=False)

@@ -37,6 +37,7 @@ def register(app: typer.Typer) -> None:
         trigger: str = typer.Option(DEFAULT_TRIGGER, "--trigger", help=_help("--trigger")),
         json: bool = typer.Option(False, "--json", help=_help("--json")),
         run_id: str | None = typer.Option(None, "--run-id", help=_help("--run-id")),
+        force: bool = typer.Option(False, "--force", help=_help("--force")),
     ) -> None:
         """Run one task now: lock, attempts, timeout, record; exit 0 on success.
 
@@ -46,5 +47,5 @@ def register(app: typer.Typer) -> None:
 
         code = run_command(state_of(ctx).options, RunArgs(task=task, params=list(params or []), date=date,
                                                           dry_run=dry_run, trigger=trigger, json=json,
-                                                          run_id=run_id))
+                                                          run_id=run_id, force=force))
         raise typer.Exit(code)

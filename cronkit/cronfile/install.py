@@ -124,13 +124,16 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
 
 def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, user: str | None = None,
             dry_run: bool = False, write_run_config: bool = True, location: Location | None = None,
-            edit: Callable[[str | None], str | None] | None = None) -> Outcome:
+            edit: Callable[[str | None], str | None] | None = None, run_config_owned: bool | None = None) -> Outcome:
     """Render the registry and write its block into the target crontab (see the module docstring).
 
     `user` is the `crontab -u` user of the user target. In an environment that schedules
     nothing, an existing block is emptied and no new one is written. `location` names the
     crontab when it is not the block's default place (`adopt --file`); `edit` changes the
     foreign text read under the lock before the block goes in (`adopt` takes its lines out).
+    `run_config_owned`: what the install state records about the run settings file when this
+    install writes none (auto_sync keeps what the install before it recorded); default
+    `write_run_config`.
     """
     from ..clock import now
 
@@ -169,7 +172,8 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
                 else:
                     write_private(run_config, previous_settings)
             raise
-        record_install(settings, registry, inputs, location, rendered, write_run_config, now().isoformat())
+        owned = write_run_config if run_config_owned is None else run_config_owned
+        record_install(settings, registry, inputs, location, rendered, owned, now().isoformat())
     outcome.runlog_error = _create_runlog(settings)
     if line_user is not None:
         hand_over(line_user, *made, *([run_config] if write_run_config else []), *_sqlite_files(settings.db_url))

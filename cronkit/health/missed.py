@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..registry import Task
+from ..runlog.pauses import covering, pauses_between
 from ..runlog.times import instant_iso
 
 if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
@@ -88,16 +89,17 @@ class Missed:
 
 
 def count_missed(execute: Execute, window: Window) -> Missed:
-    """Count the slots of `window` no run served, with one indexed query."""
+    """Count the slots of `window` no run served and no pause covered, with two indexed queries."""
     from ..runlog.queries import SERVED_SLOTS
     from ..runlog.times import to_ms
 
     if not window.slots:
         return Missed(0, None, window.since, window.capped)
-    rows = execute(SERVED_SLOTS, {"task": window.task, "first": to_ms(window.slots[0]),
-                                  "last": to_ms(window.slots[-1])})
+    first, last = to_ms(window.slots[0]), to_ms(window.slots[-1])
+    rows = execute(SERVED_SLOTS, {"task": window.task, "first": first, "last": last})
     served = {int(row[0]) for row in rows}
-    missed = [slot for slot in window.slots if to_ms(slot) not in served]
+    paused = pauses_between(execute, window.task, first, last)  # a paused slot is not missed (issue 28)
+    missed = [slot for slot in window.slots if to_ms(slot) not in served and covering(paused, to_ms(slot)) is None]
     return Missed(len(missed), missed[-1] if missed else None, window.since, window.capped)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from ..errors import ServiceUnavailable
-from ..host import cron_daemon_pids
+from ..host import cron_daemon_pids, hostname
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ class Pending(Generic[T]):
         except BaseException as exc:  # handed to the waiting thread
             self._error = exc
         finally:
-            self.elapsed = time.monotonic() - self._started
+            self.elapsed = max(0.0, time.monotonic() - self._started)  # a clock stepped back: 0, not negative
 
     def outcome(self, seconds: float, *, budget: float | None = None) -> T | BaseException:
         """Wait up to `seconds`; return the value, the exception the call raised, or NoAnswer.
@@ -130,13 +130,21 @@ def probe_log_dir(path: Path) -> Probe:
     return Probe(DOWN, f"{path} does not exist and {parent} is not writable")
 
 
+# The probe does what a run does with Redis: a key written with an expiry, and a Lua script that
+# deletes it (the lease's renewal and release are scripts). A PING answers on a read-only replica,
+# on a server out of memory, under an ACL that forbids writes: none of them can hold a lease.
+_PROBE_DELETE = "return redis.call('del', KEYS[1])"
+
+
 def probe_redis(url: str, timeout: float = REDIS_TIMEOUT) -> Probe:
-    """Ping Redis at `url` with socket timeouts of `timeout` seconds."""
+    """Tell whether Redis at `url` takes the writes a run needs, with socket timeouts of `timeout` seconds."""
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    key = f"cronkit:health:{hostname()}:{os.getpid()}"
     try:
-        client.ping()
+        client.set(key, b"1", px=max(1000, int(timeout * 4000)))
+        client.eval(_PROBE_DELETE, 1, key)
     except redis.exceptions.RedisError as exc:
         return Probe(DOWN, f"{redacted(url)}: {message(exc)}")
     finally:

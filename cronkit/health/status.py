@@ -19,6 +19,7 @@ from ..cronfile.drift import Drift, Installation, read_installation
 from ..insights.read import as_dicts, find_for
 from ..payloads import reveal
 from ..registry import Registry, Task
+from ..runlog.pauses import Pause, current_pauses, pause_keys
 from ..runlog.queries import (
     ACTIVE_RUNS,
     LAST_HEALTH_CHECK,
@@ -27,7 +28,7 @@ from ..runlog.queries import (
     Reader,
     read_meta,
 )
-from ..runlog.times import instant_iso
+from ..runlog.times import instant_iso, to_ms
 from ..status import FAILED_STATUSES
 from .missed import Missed, Window, candidate_slots, count_missed
 from .probes import (
@@ -94,6 +95,7 @@ class TaskStatus:
     last_run: RunSummary | None
     missed: Missed | None  # None: not examined (not installed here, or the run log did not answer)
     drift: tuple[Drift, ...] = ()
+    pause: Pause | None = None  # `cronkit pause` in force (issue 28)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of one entry of `tasks`."""
@@ -108,6 +110,7 @@ class TaskStatus:
             "last_run": self.last_run.as_dict() if self.last_run is not None else None,
             "missed": self.missed.as_dict() if self.missed is not None else None,
             "drift": [d.as_dict() for d in self.drift],
+            **pause_keys(self.pause),
         }
 
 
@@ -147,8 +150,7 @@ class StatusReport:
     service_errors: dict[str, str]
     block: BlockStatus
     tasks: tuple[TaskStatus, ...]
-    # Milliseconds each probe took (the run log's includes reading it); not part of `status --json`:
-    # `/health/deep` shows them.
+    # Milliseconds each probe took (the run log's includes reading it); `/health/deep` shows them.
     timings_ms: dict[str, int] = field(default_factory=dict)
     # The latest cron run of the installed block that could not start (startfail), else None.
     start_failure: dict[str, Any] | None = None
@@ -176,8 +178,7 @@ class StatusReport:
             "block": self.block.as_dict(),
             "tasks": [t.as_dict() for t in self.tasks],
             "start_failure": self.start_failure,
-            "preflight": list(self.preflight),
-            "insights": list(self.insights),
+            "preflight": list(self.preflight), "insights": list(self.insights),
         }
 
 
@@ -214,8 +215,7 @@ class _Services:
 def _open_runlog(settings: Settings, lean: bool) -> Reader:
     from ..runlog.queries import open_reader
 
-    # `health` records its check in the run log, so it may create it; `status` refuses a
-    # missing one before it gets here (cli/ops.py).
+    # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
     log = open_reader(settings, lean=lean, create=True)
     with log.connection() as execute:
         execute("SELECT max(id) FROM runs", {})
@@ -224,8 +224,7 @@ def _open_runlog(settings: Settings, lean: bool) -> Reader:
 
 def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
-    # Import what the probes need first: the deadline is for services that hang, not for a
-    # loaded machine importing SQLAlchemy (which the lean path of a SQLite run log does without).
+    # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
     from ..config import sqlite_path
     from ..cronfile import state as install_state  # noqa: F401
 
@@ -293,7 +292,8 @@ class _RunLogFacts:
     last_health_result: str | None
     last: dict[str, RunSummary | None]
     missed: dict[str, Missed]
-    insights: tuple[dict[str, Any], ...]
+    pauses: dict[str, Pause] = field(default_factory=dict)
+    insights: tuple[dict[str, Any], ...] = ()
 
 
 def _windows(settings: Settings, scheduled: list[Task], installation: Installation | None,
@@ -313,8 +313,7 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
     return windows
 
 
-def _read_runlog(log: Reader, settings: Settings, registry: Registry, windows: dict[str, Window],
-                 now: datetime) -> _RunLogFacts:
+def _read_runlog(log: Reader, settings: Settings, registry: Registry, windows: dict[str, Window], now: datetime) -> _RunLogFacts:
     with log.connection() as execute:
         return _RunLogFacts(
             active=int(execute(ACTIVE_RUNS, {})[0][0] or 0),
@@ -323,6 +322,7 @@ def _read_runlog(log: Reader, settings: Settings, registry: Registry, windows: d
             last={t.name: RunSummary.from_rows(execute(LATEST_RUN, {"task": t.name})) for t in registry},
             missed={name: count_missed(execute, window) for name, window in windows.items()},
             insights=tuple(as_dicts(find_for(settings, execute, registry, now))),
+            pauses=current_pauses(execute, to_ms(now)),
         )
 
 
@@ -358,6 +358,7 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
             last_run=facts.last.get(task.name) if facts else None,
             missed=facts.missed.get(task.name) if facts else None,
             drift=tuple(d for d in installation.drift if d.task == task.name) if installation else (),
+            pause=facts.pauses.get(task.name) if facts else None,
         ))
     return tuple(out)
 
@@ -430,8 +431,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         tasks=tasks,
         timings_ms=timings,
         start_failure=start_failure(settings),
-        preflight=tuple(refusals(scheduled, settings)),
-        insights=facts.insights if facts else (),
+        preflight=tuple(refusals(scheduled, settings)), insights=facts.insights if facts else (),
     )
     return StatusCheck(report, log, started + timeout)
 

@@ -87,6 +87,15 @@ def insight_event(finding: Mapping[str, Any], public_url: str | None) -> dict[st
     }
 
 
+def drift_event(block_id: str, summary: str, at: datetime, diff: str) -> dict[str, Any]:
+    """Build the `drift` event of a block `cronkit check` re-installed (auto_sync); `task` names the block."""
+    return {
+        "event": "drift", "task": block_id[:64], "run_id": None, "status": "synced", "trigger": "check",
+        "host": hostname(), "scheduled_for": None, "started_at": instant_iso(at), "duration_ms": None,
+        "exit_code": None, "error": summary, "attempts": 0, "url": None, "rid": None, "output": diff[-OUTPUT_TAIL:],
+    }
+
+
 def sample_event(notifier: str, public_url: str | None, task: str | None = None) -> dict[str, Any]:
     """Build the sample event `cronkit notify test` sends (as `task`'s, for a check per task)."""
     from ..runlog.times import now_ms
@@ -123,6 +132,7 @@ def describe(event: Mapping[str, Any]) -> str:
         "too_fast": f"finished too fast ({seconds})",
         "test": "test notification",
         "insight": f"insight {(event.get('insight') or {}).get('kind')} ({event.get('status')})",
+        "drift": "re-installed by auto_sync",
     }.get(str(event["event"]), str(event["event"]))
     tail = exit_part if event["event"] in ("failure", "test") else ""
     return f"[cronkit] {task} {what} on {host}{tail}"

@@ -11,6 +11,8 @@ from typing import Any
 
 from ..config import Settings
 from ..registry import Task
+from ..runlog.pauses import covering, pauses_between
+from ..runlog.queries import SERVED_SLOTS
 from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 
@@ -30,23 +32,30 @@ def installed_at(settings: Settings) -> dict[str, datetime]:
     return _installed_at(state)
 
 
-def missed_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
-                 since: dict[str, datetime] | None = None) -> list[datetime]:
-    """Return the slots of `task` no run served (status's `missed`), oldest first."""
+def judged_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
+                 since: dict[str, datetime] | None = None) -> tuple[tuple[datetime, ...], list[datetime]]:
+    """Return the slots of `task` whose grace has passed (the window status judges) and those no run served."""
     installed = (installed_at(settings) if since is None else since).get(task.name)
     if installed is None:
-        return []
+        return (), []
     from ..health.missed import candidate_slots
 
     window = candidate_slots(task.resolved_schedule, task.zone(settings.timezone), installed_at=installed, now=now,
                              grace=task.grace, task=task.name)
     if not window.slots:
-        return []
-    served = {int(v) for (v,) in store.sql(
-        "SELECT DISTINCT scheduled_for FROM runs WHERE task = :task AND scheduled_for >= :first"
-        " AND scheduled_for <= :last",
-        {"task": task.name, "first": to_ms(window.slots[0]), "last": to_ms(window.slots[-1])}) if v is not None}
-    return [slot for slot in window.slots if to_ms(slot) not in served]
+        return (), []
+    first, last = to_ms(window.slots[0]), to_ms(window.slots[-1])
+    served = {int(v) for (v,) in store.sql(SERVED_SLOTS, {"task": task.name, "first": first, "last": last})
+              if v is not None}
+    paused = pauses_between(store.sql, task.name, first, last)  # a paused slot is not missed (issue 28)
+    return window.slots, [slot for slot in window.slots
+                          if to_ms(slot) not in served and covering(paused, to_ms(slot)) is None]
 
 
-__all__ = ["installed_at", "missed_slots"]
+def missed_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
+                 since: dict[str, datetime] | None = None) -> list[datetime]:
+    """Return the slots of `task` no run served (status's `missed`), oldest first."""
+    return judged_slots(store, settings, task, now, since)[1]
+
+
+__all__ = ["installed_at", "judged_slots", "missed_slots"]

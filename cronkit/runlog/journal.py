@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import ServiceUnavailable
+from ..errors import DiskFull, ServiceUnavailable
 from ..fileutil import write_atomic
-from ..status import RunStatus
+from .totals import FINISH_RUN, end_run
 from .writer import REMOTE_CALL_LIMIT, Execute, RunStore, bounded, clean_text
 
 # How long the end of a run keeps trying the run log before it journals the outcome.
@@ -36,12 +36,7 @@ JOURNAL_DIR = "journal"
 Op = tuple[str, dict[str, Any]]
 
 _SQL = {
-    "finish": (
-        "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
-        " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-        " result = :result, output = :output, cpu_user_ms = :cpu_user_ms, cpu_system_ms = :cpu_system_ms,"
-        " max_rss_kb = :max_rss_kb WHERE id = :id AND status IN (:running, :lost) RETURNING id"
-    ),
+    "finish": FINISH_RUN,  # applied through writer.end_run, which also adds the run to its totals
     "attempt": (
         "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error, cpu_user_ms,"
         " cpu_system_ms, max_rss_kb) VALUES (:run_id, :number, :started_at, :finished_at, :status, :error,"
@@ -67,6 +62,8 @@ def op(kind: str, **params: Any) -> Op:
     for name in _TEXT:
         if isinstance(params.get(name), str):
             params[name] = clean_text(params[name])
+    if isinstance(params.get("duration_ms"), int):  # a clock stepped back is no negative duration
+        params["duration_ms"] = max(0, params["duration_ms"])
     return kind, params
 
 
@@ -77,6 +74,7 @@ class Committed:
     dead_letter_id: int | None = None
     journal: Path | None = None
     error: str | None = None  # why the run log did not take it
+    nowhere: str | None = None  # why no journal could take it either (the outcome is lost with the runner)
 
 
 def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | None:
@@ -89,12 +87,10 @@ def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | No
         letter: int | None = None
         ordered = sorted(ops, key=lambda o: o[0] != "finish")  # the guard first
         for kind, params in ordered:
-            if kind in ("finish", "attempt"):  # a journal written before version 8 has no resources
+            if kind in ("finish", "attempt"):  # a journal written before version 11 has no resources
                 params = {**dict.fromkeys(_RESOURCES), **params}
             if kind == "finish":
-                done = execute(_SQL[kind], {**params, "running": RunStatus.RUNNING.value,
-                                            "lost": RunStatus.LOST.value})
-                if not done:
+                if not end_run(execute, params):
                     return None  # applied before: by this runner's late write, or an earlier journal pass
                 continue
             rows = execute(_SQL[kind], params)
@@ -106,14 +102,18 @@ def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | No
 
 
 def commit(store: RunStore, ops: Sequence[Op], *, bound: float, directory: Path, url: str,
-           cancelled: Callable[[], bool] = lambda: False) -> Committed:
+           cancelled: Callable[[], bool] = lambda: False, free: Callable[[], None] = lambda: None,
+           fallback: Path | None = None) -> Committed:
     """Write the outcome, retrying with backoff for `bound` seconds; then keep it in the journal.
 
     `cancelled` (a signal came) cuts the retries short: the outcome goes to the journal at once.
+    A full disk first makes the run give back what it holds (`free`: its raw output), then try
+    again at once. The journal goes to `directory`, else to `fallback` (another disk, maybe).
     """
     deadline = time.monotonic() + bound
     pause = BACKOFF_FIRST
     error = "not tried"
+    freed = False
     while True:
         left = max(0.0, deadline - time.monotonic())
         wait_ms = int(min(max(left, 0.05), 60.0) * 1000)
@@ -124,6 +124,15 @@ def commit(store: RunStore, ops: Sequence[Op], *, bound: float, directory: Path,
             else:
                 letter = record_outcome(store, ops, wait_ms)
             return Committed(dead_letter_id=letter)
+        except DiskFull as exc:
+            error = str(exc)
+            if not freed:
+                freed = True
+                try:
+                    free()
+                except OSError:
+                    pass
+                continue
         except ServiceUnavailable as exc:
             error = str(exc)
         left = deadline - time.monotonic()
@@ -133,7 +142,15 @@ def commit(store: RunStore, ops: Sequence[Op], *, bound: float, directory: Path,
         while time.monotonic() < end and not cancelled():
             time.sleep(min(0.05, max(0.0, end - time.monotonic())))
         pause = min(pause * 2, BACKOFF_MAX)
-    return Committed(journal=write_journal(directory, url, ops), error=error)
+    why = "no journal directory"
+    for place in (directory, fallback):
+        if place is None:
+            continue
+        try:
+            return Committed(journal=write_journal(place, url, ops), error=error)
+        except OSError as exc:  # a full disk, most likely: the next place, if any
+            why = f"{place}: {exc.strerror or exc}"
+    return Committed(error=error, nowhere=why)
 
 
 def _key(url: str) -> str:
@@ -159,13 +176,26 @@ def write_journal(directory: Path, url: str, ops: Sequence[Op]) -> Path:
     return path
 
 
-def apply_journal(store: RunStore, home: Path, url: str, wait_ms: int = 5000) -> int:
+def apply_journal(store: RunStore, home: Path, url: str, wait_ms: int = 5000, fallback: Path | None = None) -> int:
     """Apply the outcomes the journal keeps for the run log at `url`, each once; return how many were read.
 
-    A run log still unavailable leaves the journal for the next command. A file that is not a
-    journal entry is left alone (and never applied).
+    Both journal directories are read: `<home>/journal` and the `fallback` a runner used when
+    that one had no room. A run log still unavailable leaves the journal for the next command.
     """
-    directory = home / JOURNAL_DIR
+    applied = 0
+    for directory in (home / JOURNAL_DIR, fallback):
+        if directory is not None:
+            applied += _apply_directory(store, directory, url, wait_ms)
+    return applied
+
+
+def fallback_dir(log_dir: Path) -> Path:
+    """Return where a runner journals an outcome when `<home>/journal` has no room: beside the task logs."""
+    return log_dir / JOURNAL_DIR
+
+
+def _apply_directory(store: RunStore, directory: Path, url: str, wait_ms: int) -> int:
+    """Apply one journal directory's outcomes (a file that is not a journal entry is left alone)."""
     try:
         names = os.listdir(directory)
     except OSError:
@@ -197,5 +227,5 @@ def apply_journal(store: RunStore, home: Path, url: str, wait_ms: int = 5000) ->
     return applied
 
 
-__all__ = ["FINISH_RETRY", "Committed", "apply_journal", "commit", "op", "record_outcome",
+__all__ = ["FINISH_RETRY", "Committed", "apply_journal", "commit", "fallback_dir", "op", "record_outcome",
            "write_journal"]

@@ -12,6 +12,9 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from ..redact import Redactor
+from ..redactcut import reach, safe_start
+
 CAPTURE_DIR = "capture"
 OUTPUT_TAIL_BYTES = 64 * 1024
 
@@ -21,36 +24,38 @@ def capture_path(home: Path, run_id: int, task: str) -> Path:
     return home / CAPTURE_DIR / f"{run_id}-{task}.out"
 
 
-def read_tail(path: Path | str, limit: int = OUTPUT_TAIL_BYTES) -> bytes:
-    """Return at most the last `limit` bytes of a file, starting on a line when one starts in them.
+def redacted_tail(path: Path | str, redact: Redactor, limit: int = OUTPUT_TAIL_BYTES) -> str:
+    """Return the redacted tail of a file: about its last `limit` bytes, starting outside every secret.
 
-    A tail cut inside a line could begin in the middle of a secret's `name=` prefix, so the
-    partial first line is dropped (unless the tail is one line: then it is kept as it is).
+    The bytes before the tail are read too, so that a secret crossing the tail's start is seen
+    whole and left out (redactcut.safe_start): a tail cut inside a secret would keep its end.
+    The tail starts on a line when one starts in it.
     """
     with open(path, "rb") as fh:
         size = fh.seek(0, os.SEEK_END)
         start = max(0, size - limit)
-        fh.seek(start)
-        data = fh.read(limit)
-    if start > 0:
-        newline = data.find(b"\n")
-        if 0 <= newline < len(data) - 1:
-            data = data[newline + 1:]
-    return data
+        first = max(0, start - 4 * reach(redact))  # a character is 4 bytes at most
+        fh.seek(first)
+        data = fh.read(size - first)
+    if start == 0:
+        return redact(data.decode("utf-8", "replace"))
+    at = start - first
+    while at < len(data) and data[at] & 0xC0 == 0x80:  # not inside a character
+        at += 1
+    head = data[:at].decode("utf-8", "replace")
+    text = head + data[at:].decode("utf-8", "replace")
+    return redact(text[safe_start(redact, text, len(head), cut_before=first > 0):])
 
 
-def salvager(home: Path, redact: Callable[[str], str]) -> Callable[[int, str], str | None]:
+def salvager(home: Path, redact: Redactor) -> Callable[[int, str], str | None]:
     """Return salvage(run_id, task): the redacted tail a dead runner left, its raw file deleted."""
 
     def salvage(run_id: int, task: str) -> str | None:
         path = capture_path(home, run_id, task)
         try:
-            raw = read_tail(path)
+            return redacted_tail(path, redact) or None
         except OSError:
             return None
-        try:
-            text = redact(raw.decode("utf-8", "replace"))
-            return text or None
         finally:
             try:
                 os.unlink(path)
@@ -60,4 +65,4 @@ def salvager(home: Path, redact: Callable[[str], str]) -> Callable[[int, str], s
     return salvage
 
 
-__all__ = ["CAPTURE_DIR", "OUTPUT_TAIL_BYTES", "capture_path", "read_tail", "salvager"]
+__all__ = ["CAPTURE_DIR", "OUTPUT_TAIL_BYTES", "capture_path", "redacted_tail", "salvager"]

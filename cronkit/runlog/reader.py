@@ -85,12 +85,13 @@ class RunLog:
         import os
 
         from ..redact import redactor_for
-        from .journal import apply_journal
+        from .journal import apply_journal, fallback_dir
         from .leftover import salvager
         from .writer import RunStore
 
         store = RunStore.for_engine(engine)
-        apply_journal(store, settings.home, settings.db_url)  # before mark_lost: a journaled run is not lost
+        # before mark_lost: a journaled run is not lost
+        apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
         store.mark_lost(salvage=salvager(settings.home, redactor_for(settings, os.environ)))
         return log
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import sqlite3
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from .. import __version__
 from ..config import sqlite_path
 from ..errors import ConfigError, ServiceUnavailable
-from . import SCHEMA_VERSION, release_of
+from . import SCHEMA_VERSION, release_of, totals
 from .backup import copy_before_migrating
 from .engines import schema_file_lock
 
@@ -59,7 +60,7 @@ runs = Table(
     Column("traceback", Text),
     Column("result", Text),
     Column("output", Text),
-    # Version 9 (issue 29): the resources of the run's attempts (CPU summed, the largest RSS).
+    # Version 11 (issue 29): the resources of the run's attempts (CPU summed, the largest RSS).
     Column("cpu_user_ms", BigInteger),
     Column("cpu_system_ms", BigInteger),
     Column("max_rss_kb", BigInteger),
@@ -77,7 +78,7 @@ attempts = Table(
     Column("finished_at", BigInteger),
     Column("status", String(16), nullable=False),
     Column("error", Text),
-    # Version 9 (issue 29): what the attempt's process tree used (os.wait4 of the attempt).
+    # Version 11 (issue 29): what the attempt's process tree used (os.wait4 of the attempt).
     Column("cpu_user_ms", BigInteger),
     Column("cpu_system_ms", BigInteger),
     Column("max_rss_kb", BigInteger),
@@ -249,7 +250,59 @@ def _add_token_environments(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE api_tokens ADD COLUMN env_pattern VARCHAR(255)")
 
 
-# Version 9 (issue 29): the resources of each attempt's process tree (CPU time, peak resident
+# Version 10 (issue 24): run_totals, the counters that only grow (runs per final status, the duration
+# histogram, missed slots), one row per task, kept by the statement that ends a run (runlog/totals.py).
+# The `.prom` files and `/metrics` read them in O(1) instead of aggregating every run of a task.
+run_totals = Table(
+    totals.TABLE, MetaData(),
+    Column("task", String(64), primary_key=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in totals.ADDED_COLUMNS),
+    Column("last_duration_ms", BigInteger),
+    Column("missed_slots", BigInteger, nullable=False, server_default="0"),
+    Column("missed_through", BigInteger),
+)
+
+
+def _add_run_totals(conn: Connection) -> None:
+    """Create run_totals and fill it from the runs already recorded: one GROUP BY, seconds on a 1M-run log."""
+    if inspect(conn).has_table(totals.TABLE):
+        return
+    run_totals.create(conn)
+
+    def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
+        result = conn.execute(text(sql), dict(params))
+        return result.fetchall() if result.returns_rows else []
+
+    totals.fill(execute)
+
+
+# Version 9 (issue 28): pauses of a task (`cronkit pause`), one row per pause, kept as history so
+# that the slots inside a past pause are not counted missed. `ended_at` is when the pause ends or
+# ended: its `until` when it has one, the resume's time once resumed (None: until resumed). Only a
+# task's latest row can be in force; the run path reads that one row by ix_pauses_task_id.
+pauses = Table(
+    "pauses", MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("task", String(64), nullable=False),
+    Column("paused_at", BigInteger, nullable=False),
+    Column("paused_by", String(255), nullable=False),
+    Column("origin", String(16), nullable=False),  # cli, api, dashboard
+    Column("paused_until", BigInteger),  # the end asked for; None: until resumed
+    Column("reason", Text),
+    Column("ended_at", BigInteger),
+    Column("resumed_by", String(255)),
+    Index("ix_pauses_task_id", "task", "id"),
+    Index("ix_pauses_ended_at", "ended_at"),
+)
+
+
+def _add_pauses(conn: Connection) -> None:
+    pauses.create(conn, checkfirst=True)
+    for index in pauses.indexes:
+        index.create(conn, checkfirst=True)
+
+
+# Version 11 (issue 29): the resources of each attempt's process tree (CPU time, peak resident
 # memory), on `attempts` and, summed over a run's attempts (the largest RSS), on `runs`, so that
 # `stats` and `insights` read one row per run. Nullable columns added in place: no rewrite of a
 # million-run table (SQLite and PostgreSQL both add such a column without touching the rows).
@@ -275,6 +328,8 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_trigger_index,
     _add_ended_sessions,
     _add_token_environments,
+    _add_pauses,
+    _add_run_totals,
     _add_resources,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -387,5 +442,6 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
     yield
 
 
-__all__ = ["MIGRATIONS", "RESOURCE_COLUMNS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters", "ended_sessions",
-           "idempotency_keys", "meta", "metadata", "notifications", "runs", "set_meta", "slots", "upgrade"]
+__all__ = ["MIGRATIONS", "RESOURCE_COLUMNS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters",
+           "ended_sessions", "idempotency_keys", "meta", "metadata", "notifications", "pauses", "run_totals", "runs",
+           "set_meta", "slots", "upgrade"]

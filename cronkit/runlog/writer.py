@@ -8,13 +8,14 @@ imported only when a SQLite file's schema needs creating or upgrading.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from ..errors import ConfigError, ServiceUnavailable
+from ..errors import ConfigError, DiskFull, ServiceUnavailable
 from ..host import hostname, is_alive, process_start
 from ..payloads import seal
 from ..status import RunStatus
@@ -22,6 +23,7 @@ from . import SCHEMA_VERSION
 from .engines import create_private_file, schema_file_lock
 from .leftover import OUTPUT_TAIL_BYTES
 from .times import now_ms
+from .totals import end_run, mark_one_lost
 
 HEARTBEAT_INTERVAL = 30.0
 # How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
@@ -52,6 +54,14 @@ def clean_text(text: str | None) -> str | None:
     except UnicodeEncodeError:  # lone surrogates from a child's report
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
+
+def sqlite_trouble(path: str, exc: Exception) -> ServiceUnavailable:
+    """Return the error to raise for a SQLite error on the run log: DiskFull when its disk is full."""
+    import sqlite3
+
+    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return (DiskFull if full else ServiceUnavailable)(f"run log {path}: {exc}")
 
 
 def bounded(work: Callable[[], Any], seconds: float, what: str) -> Any:
@@ -107,6 +117,17 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
                 engine.dispose()
 
 
+def _rollback(conn: Any) -> None:
+    """End a transaction that failed; one that cannot even roll back is rolled back by SQLite on its next use."""
+    import sqlite3
+
+    try:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+    except sqlite3.DatabaseError:
+        pass
+
+
 class RunStore:
     """Insert and update runs, attempts, slots and dead letters with plain SQL."""
 
@@ -120,6 +141,7 @@ class RunStore:
         # A run log over the network: a call can hang on a connection that stops answering, so the
         # run path bounds each one with a worker thread (`bounded`), which SQLite does not need.
         self.remote = remote
+        self.engine: Any = None  # the SQLAlchemy engine behind a run log opened with one
 
     @classmethod
     def open(cls, url: str) -> RunStore:
@@ -167,7 +189,7 @@ class RunStore:
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.DatabaseError as exc:
-                raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                raise sqlite_trouble(path, exc) from None
 
         def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
             conn.execute(f"PRAGMA busy_timeout = {HEARTBEAT_WAIT_MS}")
@@ -182,14 +204,16 @@ class RunStore:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.DatabaseError as exc:
-                    raise ServiceUnavailable(f"run log {path}: {exc}") from None
+                    raise sqlite_trouble(path, exc) from None
                 try:
                     done = work(execute)
-                    conn.execute("COMMIT")
+                    conn.execute("COMMIT")  # may fail: the disk full, the WAL with no room to grow
                     return done
+                except sqlite3.DatabaseError as exc:
+                    _rollback(conn)
+                    raise sqlite_trouble(path, exc) from None
                 except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
+                    _rollback(conn)
                     raise
             finally:
                 conn.execute("PRAGMA busy_timeout = 60000")
@@ -235,7 +259,9 @@ class RunStore:
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
-        return cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
+        store = cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
+        store.engine = engine
+        return store
 
     def sql(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Run one statement of plain SQL with named parameters (the notifications' queries)."""
@@ -279,35 +305,25 @@ class RunStore:
 
     def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
                    attempts: int, exit_code: int, error: str | None = None,
-                   traceback: str | None = None, result: Any = None, output: str | None = None,
-                   cpu_user_ms: int | None = None, cpu_system_ms: int | None = None,
-                   max_rss_kb: int | None = None) -> None:
-        """Record the outcome of a run, with what its attempts used (CPU summed, the largest RSS)."""
-        self._execute(
-            "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
-            " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-            " result = :result, output = :output, cpu_user_ms = :cpu_user_ms, cpu_system_ms = :cpu_system_ms,"
-            " max_rss_kb = :max_rss_kb WHERE id = :id",
-            {"cpu_user_ms": cpu_user_ms, "cpu_system_ms": cpu_system_ms, "max_rss_kb": max_rss_kb,
-                "id": run_id, "status": _word(status), "finished_at": finished_at,
-                "duration_ms": duration_ms, "attempts": attempts, "exit_code": exit_code,
-                "error": clean_text(error), "traceback": clean_text(traceback),
-                "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-                "output": clean_text(output),
-            },
-        )
+                   traceback: str | None = None, result: Any = None, output: str | None = None, usage: Mapping[str, int] | None = None) -> None:
+        """Record the outcome of a `running` run, its resources (`usage`) and its task's totals, in one transaction."""
+        params = {
+            "id": run_id, "status": _word(status), "finished_at": finished_at,
+            "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
+            "error": clean_text(error), "traceback": clean_text(traceback),
+            "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
+            "output": clean_text(output), **(usage or {}),
+        }
+        self._transact(lambda execute: end_run(execute, params), 60_000)
 
     def record_attempt(self, run_id: int, number: int, *, started_at: int, finished_at: int,
-                       status: str, error: str | None, cpu_user_ms: int | None = None,
-                       cpu_system_ms: int | None = None, max_rss_kb: int | None = None) -> None:
-        """Record one finished attempt of a run, with what its processes used."""
+                       status: str, error: str | None) -> None:
+        """Record one finished attempt of a run."""
         self._execute(
-            "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error, cpu_user_ms,"
-            " cpu_system_ms, max_rss_kb) VALUES (:run_id, :number, :started_at, :finished_at, :status, :error,"
-            " :cpu_user_ms, :cpu_system_ms, :max_rss_kb)",
+            "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
+            " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error)",
             {"run_id": run_id, "number": number, "started_at": started_at,
-             "finished_at": finished_at, "status": _word(status), "error": error,
-             "cpu_user_ms": cpu_user_ms, "cpu_system_ms": cpu_system_ms, "max_rss_kb": max_rss_kb},
+             "finished_at": finished_at, "status": _word(status), "error": error},
         )
 
     def transact(self, work: Callable[[Execute], Any], wait_ms: int) -> Any:
@@ -425,15 +441,10 @@ class RunStore:
                 lost.append((int(run_id), str(run_task)))
         for run_id, run_task in lost:
             output = seal(clean_text(salvage(run_id, run_task)), "output") if salvage is not None else None
-            self._execute(
-                "UPDATE runs SET status = :lost, finished_at = :now, exit_code = NULL,"
-                " error = COALESCE(error, 'the run''s process died without recording an outcome'),"
-                " output = COALESCE(output, :output)"
-                " WHERE id = :id AND status = :running",
-                {"id": run_id, "now": now, "lost": RunStatus.LOST.value, "running": RunStatus.RUNNING.value,
-                 "output": output},
-            )
+            marked: dict[str, Any] = {"id": run_id, "now": now, "lost": RunStatus.LOST.value,
+                                      "running": RunStatus.RUNNING.value, "output": output}
+            self._transact(functools.partial(mark_one_lost, params=marked), 60_000)
         return [run_id for run_id, _ in lost]
 
 
-__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore"]
+__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]

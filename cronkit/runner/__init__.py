@@ -57,14 +57,38 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
         store = store or RunStore.open(settings.db_url)
-        from ..runlog.journal import apply_journal
+        from ..runlog.journal import apply_journal, fallback_dir
 
-        apply_journal(store, settings.home, settings.db_url)  # outcomes earlier runs could not write
-        facts = RunFacts.build(settings, task, config, request, environ, started, slot, late_ms=late_ms)
+        # outcomes earlier runs could not write
+        apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
+        paused = None if request.force else _paused(store, request, started)
+        facts = RunFacts.build(settings, task, config, request, environ, started, slot, late_ms=late_ms,
+                               paused=paused)
         return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
     finally:
         if store is not None:
             store.close()
+
+
+def _paused(store: RunStore, request: RunRequest, started: datetime) -> str | None:
+    """Read the task's pause (one indexed row); a start by hand refuses, others are recorded skipped.
+
+    A cron or catch-up start is recorded `skipped` with the pause (its slot shows why it did not
+    run); so is an API start, whose run the service recorded already. A start by hand (`run`,
+    `dlq retry`) refuses with TaskPaused (exit 75) and records nothing.
+    """
+    from ..runlog.pauses import current_pause
+    from ..runlog.times import to_ms
+
+    pause = current_pause(store.sql, request.task, to_ms(started))
+    if pause is None:
+        return None
+    if request.trigger in (Trigger.MANUAL, Trigger.RETRY):
+        from ..errors import TaskPaused
+
+        raise TaskPaused(f"{request.task} is {pause.describe()}; `cronkit resume {request.task}`,"
+                         " or run it anyway with --force")
+    return pause.describe()
 
 
 __all__ = ["RunOutcome", "RunRequest", "run_task"]

@@ -26,6 +26,7 @@ from ..runlog.writer import RunStore
 from ..status import RunStatus, Trigger
 from .capture import Capture
 from .duties import Duties, Heartbeat, LeaseKeeper
+from .guards import Guards
 from .record import Record, _now, seconds
 from .spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome, TaskCall
 from .supervise import SignalWatch, Supervisor, become_subreaper
@@ -36,23 +37,6 @@ if TYPE_CHECKING:
 
 REPLACE_POLL = 0.05  # seconds between tries to take a lock whose holder was asked to stop
 REPLACE_MARGIN = 5.0  # seconds past the holder's grace to wait before giving up the replacement
-
-
-class Guards:
-    """The singleton locks a run holds, and the Redis client it connected for them."""
-
-    def __init__(self) -> None:
-        self.local: LocalLock | None = None
-        self.lease: RedisLease | None = None
-        self.redis: Any = None
-
-    def release(self) -> None:
-        if self.lease is not None:
-            self.lease.release()
-            self.lease = None
-        if self.local is not None:
-            self.local.release()
-            self.local = None
 
 
 class RunPolicy:
@@ -78,15 +62,20 @@ class RunPolicy:
         if self.facts.request.run_id is not None:
             lost = self.store.mark_lost(task=self.facts.task.name, salvage=salvage)
         try:
-            with SignalWatch() as signals:
-                self.record.cancelled = lambda: signals.received is not None
-                try:
+            try:
+                with SignalWatch() as signals:
+                    self.record.cancelled = lambda: signals.received is not None
                     outcome = self._decide(signals)
-                except BaseException as exc:  # record what we can; never leave the run `running`
-                    self.record.fail(exc)
+            except BaseException as exc:  # record what we can; never leave the run `running`
+                self.guards.release()
+                self.record.fail(exc)
+                if not isinstance(exc, (OSError, MemoryError)):
                     raise
-                finally:
-                    self.guards.release()
+                # The host ran out of something (descriptors, memory): a failed run, said in one line.
+                outcome = self.record.outcome(RunStatus.FAILED, EXIT_FAILED,
+                                              self.record.failure_summary(RunStatus.FAILED, self.record.error))
+            finally:
+                self.guards.release()
         finally:
             self.capture.discard()
         self._aftermath(lost)
@@ -121,6 +110,8 @@ class RunPolicy:
 
     def _decide(self, signals: SignalWatch) -> RunOutcome:
         task, settings = self.facts.task, self.facts.settings
+        if self.facts.paused is not None:  # `cronkit pause` (issue 28): every host skips the task
+            return self._skip(self.facts.paused)
         # A catch-up run serves a missed slot as its cron run would have: same checks, same claim.
         cron = self.facts.request.trigger in (Trigger.CRON, Trigger.CATCHUP)
         if cron:
@@ -184,11 +175,11 @@ class RunPolicy:
         return f"slot {slot.isoformat()} is being served by run {run_id} on {holder.get('host')}"
 
     def _take_locks(self, signals: SignalWatch) -> RunOutcome | None:
-        from ..locks import Holder, LocalLock, LockHeld, RedisLease
+        from ..locks import Holder, LocalLock, LockHeld, RedisLease, lock_dir
 
         task = self.facts.task
         me = Holder.me(self.record.run_id)
-        local = LocalLock(self.facts.settings.home / "locks", task.name)
+        local = LocalLock(lock_dir(self.facts.settings), task.name)
         try:
             local.acquire(me)
         except LockHeld as held:
@@ -199,22 +190,44 @@ class RunPolicy:
         except OSError as exc:
             raise ServiceUnavailable(f"{task.name}: cannot take the local lock: {exc.strerror}") from None
         self.guards.local = local
-        if self._uses_redis():
+        if not self._uses_redis():
+            return self._take_advisory()
+        try:
+            lease = RedisLease(self._redis(), task.name, self.facts.lease.ttl_ms)
             try:
-                lease = RedisLease(self._redis(), task.name, self.facts.lease.ttl_ms)
-                try:
-                    lease.acquire(me)
-                except LockHeld as held:
-                    if (mine := self._serving_my_slot(held.holder)) is not None:
-                        return self._skip(mine)
-                    if task.concurrency != "replace" or not self._replace_lease(lease, me, held.holder):
-                        raise
-                self.guards.lease = lease
-                return self._fence(lease, signals)
+                lease.acquire(me)
             except LockHeld as held:
-                return self._skip(str(held).split(": ", 1)[1])
-            except ServiceUnavailable as exc:
-                return self._redis_down(exc, "lock")
+                if (mine := self._serving_my_slot(held.holder)) is not None:
+                    return self._skip(mine)
+                if task.concurrency != "replace" or not self._replace_lease(lease, me, held.holder):
+                    raise
+            self.guards.lease = lease
+            return self._fence(lease, signals)
+        except LockHeld as held:
+            return self._skip(str(held).split(": ", 1)[1])
+        except ServiceUnavailable as exc:
+            return self._redis_down(exc, "lock")
+
+    def _take_advisory(self) -> RunOutcome | None:
+        """On a PostgreSQL run log, take the task's advisory lock: one run across the hosts sharing it.
+
+        Taken when Redis does not guard the task (none configured, or down with redis_fallback);
+        a task whose lock_scope is "local" runs once per host, under its local lock alone.
+        """
+        engine = self.store.engine
+        if self.facts.task.lock_scope != "global" or engine is None or engine.dialect.name != "postgresql":
+            return None
+        # Only on a PostgreSQL run log, where SQLAlchemy is loaded already.
+        from ..locks import LockHeld
+        from ..pglock import AdvisoryLock
+
+        advisory = AdvisoryLock(engine, self.facts.task.name, self.record.run_id)
+        try:
+            advisory.acquire()
+        except LockHeld as held:
+            self.guards.release()  # before the skip is written
+            return self._skip(str(held).split(": ", 1)[1])
+        self.guards.advisory = advisory
         return None
 
     def _fence(self, lease: RedisLease, signals: SignalWatch) -> RunOutcome | None:
@@ -302,7 +315,7 @@ class RunPolicy:
         task = self.facts.task
         if task.redis_fallback:
             self.capture.note(f"{_after_colon(exc)}; running without the Redis {need} (redis_fallback)")
-            return None
+            return self._take_advisory() if need == "lock" else None
         message = self.facts.redact(f"{exc}; {task.name} needs the Redis {need} (fail closed)")
         self.record.finish(RunStatus.FAILED, EXIT_UNAVAILABLE, error=message, letter=True)
         return self.record.outcome(RunStatus.FAILED, EXIT_UNAVAILABLE,
@@ -352,7 +365,7 @@ class RunPolicy:
                        self.facts.environ, min(START_BUDGET, task.timeout / 4))
         supervisor = Supervisor(signals, self._duties(time.monotonic()), self.capture.note, adopting=self.adopting)
         call = self._call()
-        kept = (self.guards.local.fd,) if self.guards.local is not None and self.guards.local.fd is not None else ()
+        kept = self.guards.kept_fds()
         last = AttemptResult(RunStatus.FAILED, error="no attempt was made")
         for number in range(1, task.retries + 2):
             record.attempts = number
@@ -360,6 +373,9 @@ class RunPolicy:
             last = supervisor.attempt(AttemptSpec(call, number, output_path, deadline, self.facts.grace, kept))
             record.attempt(number, attempt_started, last.status,
                            self.facts.redact(last.error) if last.error else None, last.usage)
+            if last.output_dropped:
+                self.capture.note(f"{last.output_dropped} bytes of the task's output were dropped (attempt {number}):"
+                                  " the disk of the capture file was full")
             if last.status != RunStatus.FAILED or not last.transient or number > task.retries:
                 break
             import random  # only a retry needs it: not imported on every cron tick

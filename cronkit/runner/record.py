@@ -15,9 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_FAILED, CronkitError, UsageError
+from ..errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
 from ..payloads import seal
-from ..runlog.journal import JOURNAL_DIR, Op, commit, op
+from ..runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
 from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 from ..status import RunStatus
@@ -46,6 +46,7 @@ class Record:
         self.pending: list[Op] = []  # attempts, written with the run's end
         self.journal: Path | None = None  # where the outcome waits when the run log did not take it
         self.trouble: str | None = None
+        self.nowhere: str | None = None  # why not even a journal took the outcome
         self.cancelled = lambda: False  # a signal came: stop long work at the end of the run
         self.usage: Usage | None = None  # the attempts' resources so far: CPU summed, the largest RSS
 
@@ -100,20 +101,27 @@ class Record:
         if resolve and request.dead_letter_id is not None:
             ops.append(op("resolve", id=request.dead_letter_id, run_id=self.run_id, at=at))
         done = commit(self.store, ops, bound=facts.finish_retry, directory=facts.settings.home / JOURNAL_DIR,
-                      url=facts.settings.db_url, cancelled=self.cancelled)
+                      url=facts.settings.db_url, cancelled=self.cancelled, free=self.capture.discard,
+                      fallback=fallback_dir(facts.settings.task_log_dir))
         self.pending = []
         self.dead_letter_id = done.dead_letter_id
         self.journal = done.journal
         self.trouble = facts.redact(done.error) if done.error else None
+        self.nowhere = facts.redact(done.nowhere) if done.nowhere else None
 
     def fail(self, exc: BaseException) -> None:
-        """Record a run that raised (call it while handling `exc`): never leave it `running`."""
+        """Record a run that raised (call it while handling `exc`): never leave it `running`.
+
+        The run failed for good: it leaves a dead letter, as every failed run does.
+        """
         if isinstance(exc, CronkitError):
             message, code = str(exc), exc.exit_code
+        elif isinstance(exc, OSError):  # the host ran out of something: descriptors, processes, disk
+            message, code = f"cannot run the task: {exc.strerror or exc}", EXIT_FAILED
         else:
             message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
         redact = self.facts.redact
-        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()))
+        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()), letter=True)
 
     def failure_summary(self, status: RunStatus, error: str | None) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
@@ -130,11 +138,16 @@ class Record:
         if self.journal is not None:
             summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
                         " recorded by the next cronkit command that opens the run log")
+        elif self.nowhere is not None:  # one line, and an exit code that says something went wrong
+            summary += (f"; the outcome could not be recorded: the run log did not take it ({self.trouble})"
+                        f" and no journal had room for it ({self.nowhere}); the run will show as lost")
+            exit_code = exit_code or EXIT_UNAVAILABLE
         return RunOutcome(exit_code, status.value, self.run_id, summary, result, self.elapsed_ms(),
                           dead_letter_id=self.dead_letter_id, error=self.error)
 
     def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.t0) * 1000)
+        """Return the run's duration so far: never negative, even when the clock was stepped back."""
+        return max(0, int((time.monotonic() - self.t0) * 1000))
 
 
 def _usage_columns(usage: Usage | None) -> dict[str, int | None]:

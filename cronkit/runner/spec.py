@@ -33,6 +33,7 @@ class RunRequest:
     dead_letter_id: int | None = None  # set by `dlq retry`: resolve this letter on success
     slot: datetime | None = None  # the slot a retried cron run served (ctx.slot); never claimed again
     run_id: int | None = None  # adopt this `running` run (recorded by `cronkit serve`) instead of a new one
+    force: bool = False  # run even while the task is paused (`cronkit run --force`)
 
 
 @dataclass
@@ -117,6 +118,7 @@ class AttemptResult:
     result: Any = None
     transient: bool = False
     exit_code: int = EXIT_OK
+    output_dropped: int = 0  # bytes of the task's output a full disk refused
     usage: Usage | None = None  # None: no process ran (the attempt was cut short before it began)
 
 
@@ -137,11 +139,12 @@ class RunFacts:
     finish_retry: float  # seconds the end of the run retries the run log before journaling it
     heartbeat: float  # seconds between heartbeats
     late_ms: int = 0  # a cron run: how long after its slot's first second it started
+    paused: str | None = None  # the task's pause in force (who, until, why): the run is skipped
 
     @classmethod
     def build(cls, settings: Settings, task: Task, config: dict[str, Any], request: RunRequest,
               environ: Mapping[str, str], started: datetime, slot: datetime | None,
-              *, late_ms: int = 0) -> RunFacts:
+              *, late_ms: int = 0, paused: str | None = None) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
         from ..redact import redactor_for
         from .duties import LeaseTiming
@@ -151,7 +154,7 @@ class RunFacts:
         # A command task's own env (a crontab's PGPASSWORD=...) is redacted like the run's environment.
         seen = {**environ, **task.command.env} if task.command is not None else environ
         return cls(settings, task, config, request, started, slot, grace, timing, redactor_for(settings, seen),
-                   environ, settings.finish_retry, settings.heartbeat_interval, late_ms)
+                   environ, settings.finish_retry, settings.heartbeat_interval, late_ms, paused)
 
     def params(self, *, with_dry_run: bool = False) -> dict[str, Any]:
         """Return the run's parameters as recorded: --param pairs, the --date, and dry_run if asked."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ..errors import EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
+from ..errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
 from ..host import children_of
 from ..status import RunStatus
 from .child import child_main, decode_report
@@ -138,9 +138,11 @@ class Supervisor:
             early = _timed_out(spec)
         if early is not None:
             return early
-        result_r, result_w = os.pipe()
-        life_r, life_w = os.pipe()
-        pid = os.fork()
+        try:
+            result_r, result_w, life_r, life_w, pid = _fork()
+        except OSError as exc:  # no descriptor or process left (ulimit -n, -u): a failed attempt, recorded
+            return AttemptResult(RunStatus.FAILED, error=f"cannot start the task process: {exc.strerror or exc}",
+                                 exit_code=EXIT_FAILED)
         if pid == 0:  # the child: never returns
             os.close(result_r)
             os.close(life_w)
@@ -233,6 +235,20 @@ class Supervisor:
             error=f"{self.duties.lease_trouble}; stopped the task before its lease could expire, so that no"
             " other host runs it at the same time",
         )
+
+
+def _fork() -> tuple[int, int, int, int, int]:
+    """Make the report and lifeline pipes and fork; on failure close what was opened and raise OSError."""
+    opened: list[int] = []
+    try:
+        opened += os.pipe()
+        opened += os.pipe()
+        pid = os.fork()
+    except OSError:
+        for fd in opened:
+            os.close(fd)
+        raise
+    return opened[0], opened[1], opened[2], opened[3], pid
 
 
 def _timed_out(spec: AttemptSpec) -> AttemptResult:

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..jsonsafe import finite
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
 from . import query
@@ -48,7 +49,7 @@ def _service(request: Request) -> Service:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers=headers)
+    return JSONResponse(finite(data), status_code=status, headers=headers)  # a result's NaN: no 500
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -161,8 +162,7 @@ async def health_deep(request: Request) -> Response:
 @reading
 async def status(request: Request) -> Response:
     service = _service(request)
-    # A report at most STATUS_FRESH s old, or (while one thread computes a fresh one) STATUS_STALE s:
-    # a status check probes every service and reads the run log; its `checked_at` says when.
+    # A report at most STATUS_FRESH s old, or STATUS_STALE s while a thread computes a fresh one.
     report = service.status.peek(STATUS_FRESH, STATUS_STALE)
     if report is None:
         report = await run_in_threadpool(service.status.get, STATUS_FRESH)
@@ -177,11 +177,20 @@ async def status(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+def _pauses(service: Service, at: Any) -> dict[str, Any]:
+    """Return the pauses in force, by task, read on the service's engine (left open)."""
+    from ..pausing import pauses_of
+    from ..runlog.reader import EngineReader
+
+    return pauses_of(EngineReader(service.engine), at)
+
+
 def _task_rows(service: Service) -> list[dict[str, Any]]:
     from ..clock import now
     from ..tasklist import task_rows
 
-    return task_rows(service.settings, service.registry, now())
+    at = now()
+    return task_rows(service.settings, service.registry, at, _pauses(service, at))
 
 
 @reading
@@ -205,7 +214,8 @@ def _one_task(service: Service, name: str) -> dict[str, Any]:
 
     if name not in service.registry:
         raise _unknown_task(service, name)
-    row = task_row(service.registry[name], service.settings, now())
+    at = now()
+    row = task_row(service.registry[name], service.settings, at, _pauses(service, at))
     row["recent_runs"] = _redacted(service, runs_page(service.engine, task=name, limit=5).runs)
     return row
 

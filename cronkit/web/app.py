@@ -27,6 +27,7 @@ from starlette.responses import Response
 from ..config import ENV_VARS, Settings
 from ..errors import CronkitError, ServiceUnavailable
 from ..health.status import StatusReport
+from ..jsonsafe import finite
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
 from .auth import TokenInfo
@@ -106,7 +107,7 @@ class StatusCache:
 
 def json_bytes(data: Any) -> bytes:
     """Encode as Starlette's JSONResponse does."""
-    return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+    return json.dumps(finite(data), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
 
 @dataclass
@@ -154,7 +155,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     from .. import __version__
     from ..clock import now
     from ..health.status import status
-    from . import api, insights_api, pages, tokens_api
+    from . import api, insights_api, pages, pause_pages, pausing, tokens_api
     from .metrics import RunLogCollector
 
     environ = os.environ if environ is None else environ
@@ -195,7 +196,8 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
             service.version.close()
             engine.dispose()
 
-    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *insights_api.routes(), *pages.routes()], lifespan=lifespan,
+    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *pausing.routes(), *insights_api.routes(),
+                            *pages.routes(), *pause_pages.routes()], lifespan=lifespan,
                     exception_handlers={Problem: _problem, HTTPException: _http_error,
                                         CronkitError: _cronkit_error, Exception: _internal_error})
     app.state.service = service
@@ -233,8 +235,7 @@ def _small_page_caches(engine: Engine) -> None:
 
 def _warm(service: Service, collector: Any) -> None:
     with contextlib.suppress(Exception):
-        with service.engine.connect() as conn:
-            collector.totals.read(conn)
+        list(collector.collect())  # the first scrape's intervals and SQL statements, ready
     with contextlib.suppress(Exception):
         service.status.get(30.0)
 

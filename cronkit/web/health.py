@@ -104,7 +104,7 @@ class DeepHealth:
 
         started = time.monotonic()
         healthy, reasons, report = health_report(self.settings, self.registry, now(), timeout=CHECK_TIMEOUT)
-        return healthy, reasons, report, int((time.monotonic() - started) * 1000)
+        return healthy, reasons, report, max(0, int((time.monotonic() - started) * 1000))
 
     async def answer(self, public: bool) -> tuple[int, dict[str, Any]]:
         """Return (HTTP status, body): 200 healthy, 503 not."""

@@ -293,7 +293,7 @@ async def task_page(request: Request, session: Session) -> Response:
 
 
 async def _task(request: Request, session: Session, *, error: str | None = None,
-                status: int = 200, form: dict[str, str] | None = None) -> Response:
+                status: int = 200, form: dict[str, str] | None = None, pause_error: str | None = None) -> Response:
     from ..clock import now
 
     service = _service(request)
@@ -310,7 +310,9 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
     letters = await run_in_threadpool(views.dead_letters, service, name)
     insights = await run_in_threadpool(views.task_insights, service, name)
     started = request.query_params.get("started", "")
-    return _render(request, "task.html", status, task=task, stats=stats, chart=duration_chart(stats, task.timeout),
+    pause = (await run_in_threadpool(views.paused, service, now())).get(name)
+    return _render(request, "task.html", status, task=task, pause=pause.as_dict() if pause else None,
+                   pause_error=pause_error, stats=stats, chart=duration_chart(stats, task.timeout),
                    runs=rows, older=older, before=before, letters=letters, insights=insights, error=error, form=form or {},
                    params=_declared_params(task),
                    may_run=session.token.may_trigger(name, service.settings.environment),

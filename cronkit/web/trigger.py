@@ -26,8 +26,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..host import hostname, process_start
 from ..redact import Redactor
+from ..runlog.pauses import current_pause
+from ..runlog.reader import execute_on
 from ..runlog.schema import audit, idempotency_keys, runs
 from ..runlog.times import now_ms
+from ..runlog.totals import ADD_RUN
 from ..runlog.writer import RunStore
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
@@ -133,6 +136,11 @@ class Launcher:
                     detail = f"{req.task} is a singleton and run {holder} of it is running"
                     audit_log.record(conn, **fields, result="conflict", status_code=409, run_id=int(holder), detail=detail)
                     return Answer(409, problem_body(409, "task-running", detail, task=req.task, run_id=int(holder))), None
+            pause = current_pause(execute_on(conn), req.task, at)
+            if pause is not None:  # `cronkit pause` (issue 28): a trigger refuses, as `cronkit run` does
+                detail = f"{req.task} is {pause.describe()}: resume it first"
+                audit_log.record(conn, **fields, result="paused", status_code=409, detail=detail)
+                return Answer(409, problem_body(409, "task-paused", detail, task=req.task, **pause.as_dict())), None
             pid = os.getpid()
             run_id = int(conn.execute(runs.insert().values(
                 task=req.task, status=RunStatus.RUNNING.value, trigger=Trigger.API.value, started_at=at,
@@ -184,8 +192,11 @@ class Launcher:
     def _not_started(self, req: TriggerRequest, caller: Caller, run_id: int, error: str) -> Answer:
         at = now_ms()
         with self.engine.begin() as conn:
-            conn.execute(update(runs).where(runs.c.id == run_id).values(
-                status=RunStatus.FAILED.value, finished_at=at, duration_ms=0, exit_code=69, error=error))
+            ended = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value)
+                                 .values(status=RunStatus.FAILED.value, finished_at=at, duration_ms=0, exit_code=69,
+                                         error=error))
+            if ended.rowcount:
+                conn.execute(text(ADD_RUN), {"id": run_id})  # in the same transaction, as every run's end
             conn.execute(update(audit).where(audit.c.run_id == run_id, audit.c.action == "trigger")
                          .values(result="not_started", status_code=503, detail=error))
             conn.execute(idempotency_keys.delete().where(idempotency_keys.c.token_name == (caller.token_name or ""),

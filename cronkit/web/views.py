@@ -57,6 +57,7 @@ class TaskCard:
     missed: int | None
     drift: list[str]
     strip: list[dict[str, Any]] = field(default_factory=list)
+    pause: dict[str, Any] | None = None  # the pause keys (runlog.pauses) of a paused task
     insights: list[dict[str, Any]] = field(default_factory=list)  # the task's findings (SPEC 16)
 
 
@@ -78,6 +79,7 @@ def overview(service: Service) -> list[TaskCard]:
     from ..schedule import next_run
 
     at = now()
+    pauses = paused(service, at)
     cards = []
     for task in service.registry:
         st = statuses.get(task.name)
@@ -97,6 +99,7 @@ def overview(service: Service) -> list[TaskCard]:
             missed=st.missed.count if st is not None and st.missed is not None else None,
             drift=[d.kind for d in st.drift] if st else [],
             strip=strip_runs(service, task.name),
+            pause=pauses[task.name].as_dict() if task.name in pauses else None,
             insights=_insights_of(report.insights if report is not None else (), task.name, service),
         ))
     return cards
@@ -110,6 +113,14 @@ def task_insights(service: Service, task: str) -> list[dict[str, Any]]:
     """Return a task's findings from the status report (refreshed at most every 10 s)."""
     report = service.status.get(10.0)
     return _insights_of(report.insights if report is not None else (), task, service)
+
+
+def paused(service: Service, at: datetime) -> dict[str, Any]:
+    """Return the pauses in force, by task, read now (not from the cached status report)."""
+    from ..pausing import pauses_of
+    from ..runlog.reader import EngineReader
+
+    return pauses_of(EngineReader(service.engine), at)
 
 
 def health_summary(body: dict[str, Any]) -> dict[str, Any]:

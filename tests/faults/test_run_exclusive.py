@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import RedisServer
 from tests.faults._run_proxy import Proxy
 from tests.faults._run_tasks import cli, journal_files, make_env, start, wait_path
-from tests.runhelpers import lease, runs, runs_at
+from tests.runhelpers import lease, runs_at
 
 
 @pytest.fixture
@@ -59,14 +59,17 @@ def _host(base: dict[str, str], tmp_path: Path, name: str, db: str, redis_url: s
 
 
 def test_a_redis_restart_does_not_let_a_second_host_run_a_singleton_alongside(
-        cronkit_env: dict[str, str], tmp_path: Path) -> None:
+        cronkit_env: dict[str, str], tmp_path: Path, pg_url: str) -> None:
     """Scenario: Redis restarts without persistence while host A runs a singleton; A's renewal comes late
     (its runner paused) and host B, sharing the run log, takes the lease Redis forgot.
-    Promise: A stops as soon as it sees the lease gone to B, and B's task starts only after A's has ended."""
+    Promise: A stops as soon as it sees the lease gone to B, and B's task starts only after A's has ended.
+
+    The run log is PostgreSQL, as between real hosts: two homes on one SQLite file share its local
+    lock (issue 25), which would keep B out before the lease does."""
     server = RedisServer(tmp_path)
     server.start()
     try:
-        db = f"sqlite:///{tmp_path / 'shared.db'}"
+        db = pg_url
         a = _host(cronkit_env, tmp_path, "host-a", db, server.url)
         b = _host(cronkit_env, tmp_path, "host-b", db, server.url)
         a_pid, b_ready, overlap = tmp_path / "a_pid", tmp_path / "b_ready", tmp_path / "overlap"
@@ -90,7 +93,7 @@ def test_a_redis_restart_does_not_let_a_second_host_run_a_singleton_alongside(
         assert "taken over" in err_a
         assert proc_b.returncode == 0, err_b
         assert not overlap.exists(), overlap.read_text()
-        records = {r["host"]: r for r in runs(tmp_path / "shared.db")}
+        records = {r["host"]: r for r in runs_at(db)}
         assert records["host-a"]["status"] == "failed" and records["host-b"]["status"] == "succeeded"
         assert "waiting for it to end" in records["host-b"]["output"]
     finally:

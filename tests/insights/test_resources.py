@@ -47,13 +47,13 @@ def test_a_run_records_what_its_process_tree_used(run_cli: Any, cronkit_env: dic
     assert stats["rss_p50_kb"] == run[2] and stats["cpu_p95_ms"] == run[0] + run[1]
 
 
-def test_version_9_adds_the_columns_to_a_version_8_log(tmp_path: Path) -> None:
+def test_version_11_adds_the_columns_to_a_version_10_log(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE runs (id INTEGER PRIMARY KEY, task TEXT)")
         conn.exec_driver_sql("CREATE TABLE attempts (run_id INTEGER, number INTEGER)")
-        schema.MIGRATIONS[8](conn)
-        schema.MIGRATIONS[8](conn)  # a second pass finds them there
+        schema.MIGRATIONS[10](conn)
+        schema.MIGRATIONS[10](conn)  # a second pass finds them there
         for table in ("runs", "attempts"):
             names = {c["name"] for c in inspect(conn).get_columns(table)}
             assert set(schema.RESOURCE_COLUMNS) <= names

@@ -45,8 +45,8 @@ def fill(home: Path, *, last_ms: int = 530_000) -> None:
                 run_id = store.start_run(task=name, trigger="cron", scheduled_for=to_ms(slot),
                                          started_at=to_ms(slot) + 700, user="cron")
                 store.finish_run(run_id, status="succeeded", finished_at=to_ms(slot) + 700 + took, duration_ms=took,
-                                 attempts=1, exit_code=0, cpu_user_ms=took // 4, cpu_system_ms=took // 50,
-                                 max_rss_kb=70_000 + rng.randint(0, 2000))
+                                 attempts=1, exit_code=0, usage={"cpu_user_ms": took // 4, "cpu_system_ms": took // 50,
+                                                                  "max_rss_kb": 70_000 + rng.randint(0, 2000)})
     finally:
         store.close()
 
@@ -175,7 +175,7 @@ def test_insights_read_a_postgresql_run_log(pg_url: str) -> None:
             run_id = store.start_run(task="pg-task", trigger="cron", scheduled_for=day * 86_400_000,
                                      started_at=day * 86_400_000 + 500, user="cron")
             store.finish_run(run_id, status="succeeded", finished_at=day * 86_400_000 + took, duration_ms=took,
-                             attempts=1, exit_code=0, max_rss_kb=50_000)
+                             attempts=1, exit_code=0, usage={"max_rss_kb": 50_000})
         dry = store.start_run(task="pg-task", trigger="manual", started_at=25 * 86_400_000, user="me", dry_run=True)
         store.finish_run(dry, status="succeeded", finished_at=25 * 86_400_000 + 5, duration_ms=5, attempts=1, exit_code=0)
     finally:

@@ -69,6 +69,15 @@ def test_payloads_are_sealed_at_rest_and_opened_with_the_key(run_cli: Any, env: 
     assert {run["result"] for run in history} <= {"(encrypted)", None}
     assert CUSTOMER not in run_cli("show", "2", env=keyless).stdout
 
+    # The task's log file holds sealed lines only; `cronkit logs` opens them with the key.
+    log = (home / "logs" / "cronkit" / "export.log").read_text()
+    assert CUSTOMER not in log and all(line.startswith("ckenc1:") for line in log.splitlines())
+    opened = run_cli("logs", "export", env=env)
+    assert opened.returncode == 0 and opened.stdout.count(f"exporting {CUSTOMER}") == 2
+    assert "--- run 1 " in opened.stdout
+    blind_log = run_cli("logs", "export", env=keyless)
+    assert blind_log.returncode == 0 and CUSTOMER not in blind_log.stdout and "(encrypted)" in blind_log.stdout
+
 
 def test_encryption_needs_a_key(run_cli: Any, env: dict[str, str]) -> None:
     done = run_cli("list", env={**env, "CRONKIT_SECRET_KEY": ""})

@@ -271,7 +271,11 @@ def test_metrics_agree_with_the_run_log(api: Setup) -> None:
 
     totals = samples("cronkit_task_runs", "cronkit_task_runs_total")
     in_log = api.sql("SELECT task, status, count(*) FROM runs WHERE status <> 'running' GROUP BY task, status")
-    assert totals == {(("status", s), ("task", t)): float(n) for t, s, n in in_log}
+    # Every final status of every task is exported, at 0 when no run ended in it (SPEC 19).
+    finals = ("succeeded", "failed", "timed_out", "interrupted", "skipped", "lost")
+    expected_totals = {(("status", s), ("task", t)): 0.0 for s in finals for t in ("quick", "slow", "leaky", "broken")}
+    expected_totals.update({(("status", s), ("task", t)): float(n) for t, s, n in in_log})
+    assert totals == expected_totals
     ok = api.sql("SELECT finished_at FROM runs WHERE task = 'quick' AND status = 'succeeded' ORDER BY id DESC LIMIT 1")
     assert samples("cronkit_task_last_success_timestamp_seconds")[(("task", "quick"),)] == ok[0][0] / 1000
     bad = api.sql("SELECT max(finished_at) FROM runs WHERE task = 'broken' AND status = 'failed'")

@@ -1,0 +1,177 @@
+"""Pause and resume tasks at runtime (SPEC 15), for the CLI, the API and the dashboard alike.
+
+The state lives in the run log (runlog/pauses.py), so every host that shares it obeys: the run
+path reads it on every start. This module checks a request at the edge (known tasks, one end at
+most, an end in the future, a reason of sane length), writes it with its audit rows, and says
+what it did as the JSON every front end shows.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .config import Settings
+from .errors import RegistryError, UsageError
+from .registry import Registry, parse_duration
+from .runlog.pauses import Origin, Pause, current_pauses, pause_keys, write_pauses, write_resumes
+from .runlog.times import to_ms
+
+MAX_REASON = 500  # characters of a pause's reason
+MAX_PAUSE = timedelta(days=366)  # the longest end a pause may name; no end at all is allowed
+
+Transact = Callable[[Callable[[Any], Any], int], Any]
+
+
+def pause_end(for_: str | None, until: str | None, now: datetime, zone: str = "UTC") -> datetime | None:
+    """Return when a pause asked `--for D` or `--until T` ends (None: until resumed); UsageError if bad.
+
+    `until` is an ISO instant (UTC when it has no offset) or `HH:MM`, the next such time in `zone`.
+    """
+    if for_ is not None and until is not None:
+        raise UsageError("--for and --until: give one of them, not both")
+    if for_ is not None:
+        try:
+            seconds = parse_duration(for_, "--for")
+        except RegistryError as exc:
+            raise UsageError(str(exc)) from None
+        if seconds <= 0:
+            raise UsageError(f"--for: {for_!r} must be longer than zero")
+        end = now + timedelta(seconds=seconds)
+    elif until is not None:
+        end = _until(until.strip(), now, zone)
+    else:
+        return None
+    if end <= now:
+        raise UsageError(f"--until: {until!r} is not in the future (now {now.isoformat(timespec='seconds')})")
+    if end - now > MAX_PAUSE:
+        raise UsageError(f"--for/--until: at most {MAX_PAUSE.days} days ahead; leave both out to pause until resumed")
+    return end
+
+
+def _until(text: str, now: datetime, zone: str) -> datetime:
+    parts = text.split(":")
+    if len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) < 24 and int(parts[1]) < 60:
+        local = now.astimezone(ZoneInfo(zone))
+        at = local.replace(hour=int(parts[0]), minute=int(parts[1]), second=0, microsecond=0)
+        return (at if at > local else at + timedelta(days=1)).astimezone(UTC)
+    try:
+        parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
+    except ValueError:
+        raise UsageError(f"--until: {text!r} is not a time such as 14:00 or 2026-12-07T14:00+01:00") from None
+    return (parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed).astimezone(UTC)
+
+
+def _names(registry: Registry, tasks: Sequence[str]) -> list[str]:
+    """Return the task names once each, in order; UnknownTask (exit 2) for a name not registered."""
+    if not tasks:
+        raise UsageError("name at least one task")
+    for name in tasks:
+        registry[name]
+    return list(dict.fromkeys(tasks))
+
+
+def pause(settings: Settings, registry: Registry, tasks: Sequence[str], *, for_: str | None, until: str | None,
+          reason: str | None, origin: Origin, now: datetime, transact: Transact | None = None,
+          ) -> list[dict[str, Any]]:
+    """Pause `tasks` on every host sharing the run log; return each task's pause keys."""
+    from .redact import redactor_for
+
+    names = _names(registry, tasks)
+    end = pause_end(for_, until, now, settings.timezone)
+    text = " ".join((reason or "").split()) or None
+    if text is not None and len(text) > MAX_REASON:
+        raise UsageError(f"--reason: at most {MAX_REASON} characters")
+    text = redactor_for(settings, os.environ)(text) if text else None
+    asked = {k: v for k, v in (("for", for_), ("until", until), ("reason", text)) if v is not None}
+    done = _with_store(settings, transact, lambda t: write_pauses(
+        t, names, at=to_ms(now), until=to_ms(end) if end else None, reason=text, origin=origin, asked=asked))
+    return [{"task": p.task, **pause_keys(p)} for p in done]
+
+
+def resume(settings: Settings, registry: Registry, tasks: Sequence[str], *, origin: Origin, now: datetime,
+           transact: Transact | None = None) -> list[dict[str, Any]]:
+    """End the pause of `tasks`; return for each whether it was paused, and by whom."""
+    names = _names(registry, tasks)
+    was = _with_store(settings, transact, lambda t: write_resumes(t, names, at=to_ms(now), origin=origin))
+    return [{"task": name, **pause_keys(None), "resumed": prev is not None,
+             "was": prev.as_dict() if prev is not None else None} for name, prev in zip(names, was, strict=True)]
+
+
+def _with_store(settings: Settings, transact: Transact | None, work: Callable[[Transact], Any]) -> Any:
+    if transact is not None:
+        return work(transact)
+    from .runlog.writer import RunStore
+
+    store = RunStore.open(settings.db_url)
+    try:
+        return work(store.transact)
+    finally:
+        store.close()
+
+
+def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
+    """Return the pauses in force, by task, for a read command; none when there is no run log yet.
+
+    A SQLite run log is read with sqlite3 (read-only, never created); another through SQLAlchemy.
+    """
+    from .config import sqlite_path
+
+    path = sqlite_path(settings.db_url)
+    if path is None:
+        from .runlog.reader import EngineReader, RunLog
+
+        reader = EngineReader(RunLog.open(settings).engine)
+        try:
+            return pauses_of(reader, now)
+        finally:
+            reader.close()
+    if not path.is_file():
+        return {}
+    import sqlite3
+
+    from .runlog.queries import database_error
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as exc:
+        raise database_error(str(path), exc) from None
+    try:
+        return current_pauses(lambda sql, params: conn.execute(sql, dict(params)).fetchall(), to_ms(now))
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):  # a run log of an older schema, upgraded by the next run
+            return {}
+        raise database_error(str(path), exc) from None
+    finally:
+        conn.close()
+
+
+def pauses_of(reader: Any, now: datetime) -> dict[str, Pause]:
+    """Return the pauses in force, by task, through an open queries.Reader."""
+    with reader.connection() as execute:
+        return current_pauses(execute, to_ms(now))
+
+
+def cli_origin() -> Origin:
+    """Return the origin of a pause typed at the CLI: the OS user (the one sudo names, under sudo).
+
+    As a manual run records its user: the login variables, then the password entry.
+    """
+    import getpass
+
+    try:
+        user = os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return Origin("cli", user=user)
+
+
+def keys_for(pauses: Mapping[str, Pause], task: str) -> dict[str, Any]:
+    """Return the pause keys of one task of a read command's answer."""
+    return pause_keys(pauses.get(task))
+
+
+__all__ = ["MAX_REASON", "cli_origin", "keys_for", "pause", "pause_end", "pauses_of", "read_pauses", "resume"]

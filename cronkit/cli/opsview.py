@@ -105,6 +105,10 @@ def print_status(report: dict[str, Any]) -> None:
                     highlight=False)
     for item in report.get("preflight", ()):
         print_lines(out, f"[yellow]{escape(item['reason'])}[/yellow]", highlight=False)
+    for item in report.get("insights", ()):  # SPEC 16: what `cronkit insights` finds
+        style = SEVERITY_STYLE[item["severity"]]
+        print_lines(out, f"[{style}]insight[/{style}] {item['task']} {item['kind']}: {escape(item['message'])}",
+                    highlight=False)
 
     columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
                ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),

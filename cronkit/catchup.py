@@ -33,10 +33,12 @@ from .health.missed import (
 from .registry import Task
 from .runlog.pauses import Pause, covering
 from .runlog.times import to_ms
+from .runner.slots import LATE_REACH
 
 EXPLAIN_MAX_SLOTS = 200
 
 RAN, CATCH_UP, SKIPPED, PENDING, PAUSED = "ran", "catch up", "skipped", "pending", "paused"
+START_FAILED = "failed"  # cron started it, but the start failed before a run was recorded
 BEFORE_INSTALL = "missed before the task was installed"
 
 
@@ -55,7 +57,7 @@ class SlotVerdict:
 
     task: str
     slot: datetime
-    verdict: str  # RAN, CATCH_UP, SKIPPED or PENDING
+    verdict: str  # RAN, CATCH_UP, SKIPPED, PENDING or START_FAILED
     reason: str
     run: Served | None = None
 
@@ -259,7 +261,9 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 
 
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
-    """Return `explain_window` for a task with the facts read from the run log and install record."""
+    """Return `explain_window` for a task with the facts read from the run log, the install record
+    and the block's start-failure record."""
+    from .health.status import start_failure
     from .runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)
@@ -279,7 +283,37 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
         first = f"missed before its first cron run ({began + INSTALL_SETTLE:%Y-%m-%d %H:%M}Z)"
         explained = replace(explained, verdicts=[
             replace(v, reason=first) if v.reason.startswith(BEFORE_INSTALL) else v for v in explained.verdicts])
-    return explained
+    return with_start_failure(explained, task, start_failure(settings))
+
+
+def with_start_failure(explained: Explained, task: Task, failure: Mapping[str, Any] | None) -> Explained:
+    """Label the slot whose cron start failed before a run was recorded (the registry did not
+    import, the settings were invalid), from the block's start-failure record, which keeps the
+    block's latest failed start: the latest slot at or before it (the one that start served, as
+    runner.slots chooses), for this task's start, or in the same minute, for another task's. Such
+    a slot is `failed`, not "pending" within its grace; one past its grace keeps its catch-up
+    verdict, with the cause."""
+    try:
+        at = datetime.fromisoformat(str(failure["at"])) if failure else None
+    except (KeyError, ValueError):
+        at = None
+    if failure is None or at is None or at.tzinfo is None:
+        return explained
+    started = failure.get("task")
+    own = started == task.name
+    said = (f"cron's start at {at:%Y-%m-%d %H:%M}Z failed before a run was recorded" if own else
+            f"the block's cron starts fail (latest: {started} at {at:%Y-%m-%d %H:%M}Z)") + f": {failure.get('error')}"
+    before = [index for index, v in enumerate(explained.verdicts) if v.slot <= at]
+    if not before:
+        return explained
+    index = before[-1]
+    v = explained.verdicts[index]
+    reach = timedelta(seconds=task.grace) + LATE_REACH if own else timedelta(minutes=1)
+    if v.run is not None or at - v.slot >= reach:
+        return explained
+    labelled = (replace(v, verdict=START_FAILED, reason=said) if v.verdict == PENDING
+                else replace(v, reason=f"{said}; {v.reason}"))
+    return replace(explained, verdicts=[*explained.verdicts[:index], labelled, *explained.verdicts[index + 1:]])
 
 
 @dataclass(frozen=True)
@@ -313,6 +347,7 @@ def _span(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PAUSED", "PENDING", "RAN", "SKIPPED", "CatchUp", "Explained", "Fold", "Served",
+__all__ = ["CATCH_UP", "EXPLAIN_MAX_SLOTS", "PAUSED", "PENDING", "RAN", "SKIPPED", "START_FAILED", "CatchUp", "Explained",
+           "Fold", "Served",
            "SlotVerdict", "explain", "explain_from_log", "explain_window", "fold", "plan",
            "read_paused", "read_served", "window_start"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,10 +20,13 @@ from .config_tables import (
 from .config_values import (
     DEFAULT_CHECK_SCHEDULE,
     DEFAULT_CRONTAB_COMMAND,
+    ENV_NAME,
     check_timezone,
     checked_check_schedule,
     checked_command,
     checked_db_url,
+    checked_encryption,
+    checked_environments,
     checked_flag,
     checked_hostname,
     checked_instant,
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
-DEFAULT_REGISTRY = "cronkit.tasks"
+DEMO_REGISTRY = "cronkit.tasks"  # `cronkit demo ...` only: every other command needs a registry set
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_RUNLOG_RETENTION_DAYS = 90
 CONFIG_FILE_NAME = "cronkit.toml"
@@ -102,10 +104,10 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "debug": "CRONKIT_DEBUG",
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
+    "environments": "CRONKIT_ENVIRONMENTS",  # known besides the tasks' own: install refuses others (issue 26)
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
-_ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 # Kubernetes object names: a DNS-1123 label (namespace) or subdomain (Secret, ServiceAccount).
 DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
@@ -120,7 +122,7 @@ class Settings:
     app_db_url: str
     redis_url: str | None
     environment: str
-    registry: str
+    registry: str | None  # None: not configured, an error for every command but `cronkit demo`
     log_dir: Path
     reports_dir: Path
     timezone: str
@@ -166,6 +168,7 @@ class Settings:
     # Deterministic spread (issue 16): `H` parts resolve from a hash of the task name and this.
     spread_seed: str = ""
     check_schedule: str = DEFAULT_CHECK_SCHEDULE  # the block's periodic `cronkit check` line
+    environments: tuple[str, ...] = ()  # known besides the tasks' own (issue 26)
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
     adopted: Path | None = None
     auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
@@ -213,9 +216,11 @@ def find_config_file(option: str | None, environ: Mapping[str, str]) -> Path | N
     explicit = option or environ.get("CRONKIT_CONFIG")
     if explicit:
         path = Path(explicit).expanduser()
-        if not path.is_file():
+        if path.is_dir():
+            raise ConfigError(f"config: {path} is a directory, not a TOML file")
+        if not path.exists():
             raise ConfigError(f"config: file not found: {path}")
-        return path.resolve()
+        return path.resolve()  # a file, or what reads as one: `--config /dev/null` is an empty config
     local = Path(CONFIG_FILE_NAME)
     return local.resolve() if local.is_file() else None
 
@@ -344,7 +349,7 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     if redis_url is not None:
         checked_url_text("redis_url", redis_url)
     environment = raw.text("environment") or DEFAULT_ENVIRONMENT
-    if not _ENV_NAME.fullmatch(environment):
+    if not ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
     tz = raw.text("timezone") or DEFAULT_TIMEZONE
     check_timezone("timezone", tz)
@@ -353,13 +358,13 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "app_db_url": checked_db_url("app_db_url", raw.text("app_db_url") or f"sqlite:///{home / 'platform.db'}"),
         "redis_url": redis_url,
         "environment": environment,
-        "registry": raw.text("registry") or DEFAULT_REGISTRY,
+        "registry": raw.text("registry"),
         "registry_path": raw.directory("registry_path", Path()) if raw.text("registry_path") else None,
         "log_dir": raw.directory("log_dir", home / "logs"),
         "reports_dir": raw.directory("reports_dir", home / "reports"),
         "timezone": tz,
         "secret_key": raw.text("secret_key"),
-        "encrypt_payloads": _encryption(raw),
+        "encrypt_payloads": checked_encryption(raw.get("encrypt_payloads", False), raw.text("secret_key")),
         "previous_secret_key": raw.text("previous_secret_key"),
         "runlog_retention_days": checked_retention_days(raw.get("runlog_retention_days", DEFAULT_RUNLOG_RETENTION_DAYS)),
         "spread_seed": raw.text("spread_seed") or "",
@@ -367,14 +372,6 @@ def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
         "adopted": raw.directory("adopted", home / ADOPTED_FILE_NAME),
         "auto_sync": checked_flag("auto_sync", raw.get("auto_sync", False)),
     }
-
-
-def _encryption(raw: RawSettings) -> bool:
-    """Return `encrypt_payloads`, which needs a secret key to seal with."""
-    on = checked_flag("encrypt_payloads", raw.get("encrypt_payloads", False))
-    if on and not raw.text("secret_key"):
-        raise ConfigError("encrypt_payloads: needs secret_key (CRONKIT_SECRET_KEY), the key payloads are sealed with")
-    return on
 
 
 def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
@@ -388,6 +385,7 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "cron_d": raw.directory("cron_d", DEFAULT_CRON_D),
         "debug": checked_flag("debug", raw.get("debug", False)),
         "finish_retry": checked_seconds("finish_retry", raw.get("finish_retry", DEFAULT_FINISH_RETRY), FINISH_RETRY_RANGE),
+        "environments": checked_environments(raw.get("environments")),
         "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
     }

@@ -16,6 +16,7 @@ _FALSE = frozenset({"0", "false", "no", "off"})
 _HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 DEFAULT_CRONTAB_COMMAND = ("crontab",)
 DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
+ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # an environment's name
 
 
 def checked_retention_days(retention: Any) -> int:
@@ -93,6 +94,14 @@ def checked_command(name: str, value: str | None) -> tuple[str, ...]:
     return words
 
 
+def checked_encryption(value: Any, secret_key: str | None) -> bool:
+    """Return `encrypt_payloads`, which needs a secret key to seal with."""
+    on = checked_flag("encrypt_payloads", value)
+    if on and not secret_key:
+        raise ConfigError("encrypt_payloads: needs secret_key (CRONKIT_SECRET_KEY), the key payloads are sealed with")
+    return on
+
+
 def checked_flag(name: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -136,3 +145,19 @@ def check_timezone(name: str, value: str) -> None:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{name}: unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
+
+
+def checked_environments(value: Any) -> tuple[str, ...]:
+    """Read the `environments` setting: a TOML list of names, or names separated by commas."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",") if part.strip()]
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        names = [item.strip() for item in value]
+    else:
+        raise ConfigError("environments: must be a list of environment names")
+    for name in names:
+        if not ENV_NAME.fullmatch(name):
+            raise ConfigError(f"environments: {name!r} is not a lowercase name")
+    return tuple(dict.fromkeys(names))

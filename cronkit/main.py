@@ -67,32 +67,56 @@ def _reader_gone(code: Any) -> Any:
 
 
 def _typer_main(args: list[str]) -> int:
-    """Run the typer app; a usage error becomes one line on stderr and exit 2, as SPEC asks."""
+    """Run the typer app; a usage error becomes one line on stderr and exit 2, as SPEC asks.
+
+    A global option given after the command (`cronkit install --tasks x`) is taken as if it came
+    before it, unless that command has an option of the same name.
+    """
     from .cli.app import app
+    from .cli.run import GLOBAL_OPTIONS
+    from .cli.usage import hoist_global_option
+
+    global_names = {option.name for option in GLOBAL_OPTIONS}
 
     if not args:
         args = ["--help"]
     args = _bare_user_flag(args)
-    try:
-        result: Any = app(args=args, prog_name="cronkit", standalone_mode=False)
-    except Exception as exc:
-        # click's exceptions (typer vendors its own copy of click, so match by shape, not class)
-        if type(exc).__name__ == "NoArgsIsHelpError":
-            # `cronkit dlq`: that group's help, as `cronkit dlq --help` shows it. Building the
-            # error already rendered the help (typer's rich help prints as it is built and
-            # leaves the message empty; plain click help is the message): finish it the way
-            # the --help option does, once.
-            print(exc.format_message())  # type: ignore[attr-defined]
-            return 0
-        if type(exc).__name__ == "Abort":
-            return 130
-        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
-            raise
-        from .cli.usage import error_line
+    for _ in range(len(args) + 1):
+        try:
+            result: Any = app(args=args, prog_name="cronkit", standalone_mode=False)
+        except Exception as exc:
+            if type(exc).__name__ == "NoSuchOption":
+                name = getattr(exc, "option_name", "")
+                moved = hoist_global_option(args, name)
+                if moved is not None:
+                    args = moved
+                    continue
+                if name in global_names:  # at the end, without its value
+                    print(f"cronkit: error: {name}: needs a value (cronkit {name} VALUE COMMAND ...)", file=sys.stderr)
+                    return 2
+            return _usage_error(exc)
+        return result if isinstance(result, int) else 0
+    return 2
 
-        print(f"cronkit: error: {error_line(exc)}", file=sys.stderr)
-        return int(exc.exit_code)
-    return result if isinstance(result, int) else 0
+
+def _usage_error(exc: Exception) -> int:
+    """Answer an exception of the typer app's parsing: help, an abort, or one usage line (exit 2)."""
+    # click's exceptions (typer vendors its own copy of click, so match by shape, not class)
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        # `cronkit dlq`: that group's help, as `cronkit dlq --help` shows it. Building the
+        # error already rendered the help (typer's rich help prints as it is built and
+        # leaves the message empty; plain click help is the message): finish it the way
+        # the --help option does, once.
+        print(exc.format_message())  # type: ignore[attr-defined]
+        return 0
+    if type(exc).__name__ == "Abort":
+        return 130
+    if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+        raise exc
+    from .cli.usage import error_line
+
+    print(f"cronkit: error: {error_line(exc)}", file=sys.stderr)
+    return int(exc.exit_code)
 
 
 def _bare_user_flag(args: list[str]) -> list[str]:

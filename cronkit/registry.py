@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect  # dataclasses imports it already: no cost on the run path
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -121,6 +122,7 @@ class Task:
             obj = getattr(obj, part, None)
         if not callable(obj):
             raise RegistryError(f"task {self.name}: {self.target} is not a function")
+        check_takes_context(f"task {self.name}", obj)
         return obj  # type: ignore[no-any-return]
 
     def zone(self, default: str) -> str:
@@ -200,6 +202,8 @@ class Registry:
         func, path, name, description = _identify(target, name, description)
         if not NAME_PATTERN.fullmatch(name):
             raise RegistryError(f"task name {name!r}: use a-z, 0-9 and '-', starting with a letter or digit, at most 64")
+        if func is not None:
+            check_takes_context(f"task {name}", func)
         if name in self._tasks:
             raise RegistryError(f"task name {name!r}: already registered")
         where = f"task {name}"
@@ -316,6 +320,23 @@ class Registry:
 
 
 REQUIREMENT_KINDS = ("setting", "service")
+
+
+def check_takes_context(where: str, func: TaskFunc) -> None:
+    """Refuse, at registration, a function the runner cannot call as `func(ctx)` (not at 3 a.m.)."""
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # no signature to read (some builtins): the call will tell
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        name = getattr(func, "__name__", "the function")
+        empty = inspect.Parameter.empty
+        shown = signature.replace(parameters=[p.replace(annotation=empty) for p in signature.parameters.values()],
+                                  return_annotation=empty)
+        raise RegistryError(f"{where}: {name}{shown} cannot take the context:"
+                            f" declare it as def {name}(ctx: TaskContext)") from None
 
 
 def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:

@@ -8,9 +8,38 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import CronkitError, RegistryError
+from .errors import ConfigError, CronkitError, RegistryError
 from .registry import Registry
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+NO_REGISTRY = ("no task registry configured: set CRONKIT_TASKS (pkg.module, pkg.module:attr or file.py),"
+               " --tasks, or `registry` in cronkit.toml (`cronkit demo run` tries the built-in tasks)")
+
+
+def configured_registry(settings: Settings) -> str:
+    """Return the registry the settings name (else the adopted crontab's file, when it exists);
+    ConfigError (exit 78) naming CRONKIT_TASKS when there is neither.
+
+    No registry is never the built-in demo's: `install` would put the demo tasks into the user's
+    crontab. Only `cronkit demo ...` names `cronkit.tasks` itself.
+    """
+    if settings.registry is not None:
+        return settings.registry
+    if settings.adopted is not None and settings.adopted.is_file():
+        return str(settings.adopted)
+    raise ConfigError(NO_REGISTRY)
+
+
+def registry_spec(registry: Registry, settings: Settings) -> str:
+    """Return how a run elsewhere names this loaded registry: the `registry` setting, else the spec it
+    was loaded from (a library caller that loaded it by name); an error when it has neither."""
+    if settings.registry is None and registry.source:
+        return registry.source
+    return configured_registry(settings)
 
 
 def load_registry(spec: str, path: Path | str | None = None) -> Registry:

@@ -13,7 +13,7 @@ from pathlib import Path
 from .config import Settings
 from .errors import RegistryError
 from .registry import Registry
-from .registry_loader import import_root, load_registry
+from .registry_loader import NO_REGISTRY, import_root, load_registry
 
 PLUGIN_GROUP = "cronkit.registries"
 PLUGIN_PREFIX = "plugin:"
@@ -45,7 +45,7 @@ def load_registries(settings: Settings) -> Registry:
     """Load the registries the settings name, as one Registry whose tasks know their origin."""
     entries = registry_entries(settings)
     if not entries:
-        raise RegistryError("registry: no registry named (set CRONKIT_TASKS or the registry setting)")
+        raise RegistryError(NO_REGISTRY)
     parts = [_load_entry(entry, settings.registry_path) for entry in entries]
     if len(parts) == 1:
         return parts[0]

@@ -21,6 +21,7 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .debcron import (
+    FIELD_NAMES,
     MINUTES_PER_DAY,
     SEARCH_YEARS,
     Clock,
@@ -141,14 +142,71 @@ def expand(expr: str) -> str:
 
 @lru_cache(maxsize=1024)
 def describe(expr: str) -> str:
-    """Return the schedule in plain English, 24-hour clock (e.g. "At 03:00").
+    """Return the schedule in plain English, 24-hour clock (e.g. "At 03:00"), true to what cron does.
 
-    Cached: cron_descriptor parses its locale file at every call (1 ms a task on each status check).
+    A step that does not divide its range is described by the values it sets: `*/45` fires at
+    minutes 0 and 45, not every 45 minutes; `0 */5 * * *` at 00:00, 05:00, 10:00, 15:00 and 20:00.
+    `list`, `--json`, the API and the dashboard all read this one function. Cached:
+    cron_descriptor parses its locale file at every call (1 ms a task on each status check).
     """
     from cron_descriptor import ExpressionDescriptor, Options
 
+    fields = expand(expr).split()
+    if len(fields) == 5:
+        for index in uneven_fields(expr):
+            fields[index] = ",".join(str(value) for value in field_values(fields[index], index))
     options = Options(use_24hour_time_format=True, locale_code="en_US")
-    return str(ExpressionDescriptor(expand(expr), options).get_description())
+    return str(ExpressionDescriptor(" ".join(fields), options).get_description())
+
+
+# The cycle a `*/n` step wraps around in. Day-of-month has none (months differ in length): any
+# step over `*` there leaves a shorter gap at the end of some month.
+_CYCLES = (60, 24, None, 12, 7)
+
+
+def field_values(text: str, index: int) -> list[int]:
+    """Return the values a field sets, ascending (day-of-week 7 read as 0, Sunday)."""
+    values = parse_field(text, index, "schedule")
+    return sorted({value % 7 for value in values} if index == 4 else values)
+
+
+def uneven_fields(expr: str) -> list[int]:
+    """Return the indexes of the fields whose step does not divide its range.
+
+    `*/n` is even when n divides the field's cycle (60 minutes, 24 hours, 12 months, 7 days), so
+    the gap across the wrap is n too; `a-b/n` when n divides b - a, so b is the last value set.
+    """
+    fields = expand(expr).split()
+    if len(fields) != 5:
+        return []
+    return [index for index, text in enumerate(fields) if "/" in text and _uneven(text, index)]
+
+
+def _uneven(text: str, index: int) -> bool:
+    for item in text.split(","):
+        base, slash, step_text = item.partition("/")
+        if not slash or not step_text.isdigit():
+            continue
+        step = int(step_text)
+        if base == "*":
+            cycle = _CYCLES[index]
+            if step > 1 and (cycle is None or cycle % step):
+                return True
+        else:
+            bounds = parse_field(base, index, "schedule")
+            if (max(bounds) - min(bounds)) % step:
+                return True
+    return False
+
+
+def uneven_step_warning(expr: str) -> str | None:
+    """Return what `install` warns about a schedule with uneven steps (None when it has none)."""
+    fields = expand(expr).split()
+    uneven = uneven_fields(expr)
+    if not uneven:
+        return None
+    parts = ", ".join(f"{FIELD_NAMES[index]} {fields[index]!r}" for index in uneven)
+    return f"schedule {expr!r} steps unevenly ({parts}); cron fires it: {describe(expr)}"
 
 
 # --- slots in a zone -----------------------------------------------------------------------

@@ -70,7 +70,8 @@ def test_a_reader_that_leaves_early_gets_no_traceback(many, cronkit_env, tmp_pat
 
 def test_a_reader_that_leaves_keeps_a_failure_code(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A command that had failed already (no run log: 78) keeps its code when its reader has gone."""
-    code, _, stderr = _reader_leaves(cronkit_env, tmp_path, ("status",), {}, read_first=False)
+    code, _, stderr = _reader_leaves(cronkit_env, tmp_path, ("status",), {"CRONKIT_TASKS": "cronkit.tasks"},
+                                     read_first=False)
     assert code == 78 and stderr.startswith("cronkit: error: no run log at ")
 
 
@@ -197,8 +198,15 @@ def test_demo_notes_name_their_paths_whole(run_process, tmp_path: Path) -> None:
                        env={"CRONKIT_HOME": str(home), "COLUMNS": "80"})
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {home}/demo.key"
+    assert lines[0] == f"CRONKIT_SECRET_KEY is not set: the demo uses the key in {home}/demo/demo.key"
     assert [line for line in lines if line != line.rstrip()] == []
+    # Nothing configured (no CRONKIT_TASKS), and the demo keeps its own home: the user's own
+    # history starts empty.
+    assert lines[-1] == (f"The demo keeps its own home, {home}/demo; look further with:"
+                         f" cronkit --home {home}/demo --tasks cronkit.tasks status (or history, serve)")
+    assert (home / "demo" / "cronkit.db").exists() and (home / "demo" / "platform.db").exists()
+    assert sorted(p.name for p in home.iterdir()) == ["demo"]
+    assert " 7 secret-rotation " in proc.stdout  # history's id column, at 80 columns
 
 
 def test_seed_and_show_print_paths_and_errors_whole(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -31,7 +31,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "app_db_url": ("sqlite:////o.db", "postgresql://e/db", "sqlite:////f.db", "sqlite:////h/platform.db"),
     "redis_url": ("redis://o:1/0", "redis://e:2/0", "redis://f:3/0", None),
     "environment": ("opt", "envv", "filev", "development"),
-    "registry": ("a.opt", "a.env", "a.file:registry", "cronkit.tasks"),
+    "registry": ("a.opt", "a.env", "a.file:registry", None),  # none configured: only `cronkit demo` runs
     "log_dir": ("/opt/lo", "/opt/le", "/opt/lf", "/h/logs"),
     "reports_dir": ("/opt/ro", "/opt/re", "/opt/rf", "/h/reports"),
     "timezone": ("Europe/Paris", "Asia/Tokyo", "America/New_York", "UTC"),
@@ -238,6 +238,7 @@ RUNTIME_VALUES: dict[str, tuple[Any, str, str, tuple[Any, Any, Any, Any]]] = {
                         (("sudo", "crontab"), ("/opt/bin/crontab", "-n"), ("fake-crontab",), DEFAULT_CRONTAB_COMMAND)),
     "cron_d": ("/o/cron.d", "/e/cron.d", '"/f/cron.d"', (Path("/o/cron.d"), Path("/e/cron.d"), Path("/f/cron.d"), DEFAULT_CRON_D)),
     "debug": (True, "1", "true", (True, True, True, False)),
+    "environments": ("qa,prod", "qa, prod ,qa", '["prod"]', (("qa", "prod"), ("qa", "prod"), ("prod",), ())),
 }
 
 

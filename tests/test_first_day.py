@@ -82,7 +82,7 @@ def test_installed_module_is_found_without_a_recorded_directory(run_process, cro
     """cronkit's own registry comes from the installation: nothing to record."""
     cron_d = tmp_path / "cron.d"
     cron_d.mkdir()
-    env = {**cronkit_env, "CRONKIT_ENV": "production", "CRONKIT_CRON_D": str(cron_d)}
+    env = {**cronkit_env, "CRONKIT_ENV": "production", "CRONKIT_CRON_D": str(cron_d), "CRONKIT_TASKS": "cronkit.tasks"}
     done = run_process("install", "--target", "cron.d", "--user", "root", env=env)
     assert done.returncode == 0, done.stderr
     settings = tomllib.loads((home / "cron" / "cronkit-tasks.toml").read_text())
@@ -149,7 +149,7 @@ def test_cron_run_with_invalid_settings_leaves_a_trace(run_process, app_env, tmp
     (("daily-log-pruning", "--date", "2026-01-01"), "daily-log-pruning: takes no --date"),
 ])
 def test_bad_task_arguments_are_usage_errors_and_record_nothing(run_process, cronkit_env, home: Path, args, message) -> None:  # type: ignore[no-untyped-def]
-    done = run_process("run", *args, env={**cronkit_env, "CRONKIT_ENV": "production"})
+    done = run_process("run", *args, env={**cronkit_env, "CRONKIT_ENV": "production", "CRONKIT_TASKS": "cronkit.tasks"})
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("cronkit: error: ") and message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -157,12 +157,13 @@ def test_bad_task_arguments_are_usage_errors_and_record_nothing(run_process, cro
 
 
 def test_list_task_shows_its_parameters(run_cli) -> None:  # type: ignore[no-untyped-def]
-    shown = run_cli("list", "daily-session-cleanup")
+    env = {"CRONKIT_TASKS": "cronkit.tasks"}
+    shown = run_cli("list", "daily-session-cleanup", env=env)
     assert shown.returncode == 0, shown.stderr
     assert "user_id=N, 1 or more" in shown.stdout and "--date        not taken" in shown.stdout
-    data = json.loads(run_cli("list", "hourly-metrics", "--json").stdout)
+    data = json.loads(run_cli("list", "hourly-metrics", "--json", env=env).stdout)
     assert data["params"]["hour"]["kind"] == "hour" and data["dates"] == "past"
-    unknown = run_cli("list", "hourly-metric")
+    unknown = run_cli("list", "hourly-metric", env=env)
     assert unknown.returncode == 2 and "did you mean hourly-metrics" in unknown.stderr
 
 
@@ -185,15 +186,15 @@ def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp
 
 
 def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process, cronkit_env, home: Path) -> None:  # type: ignore[no-untyped-def]
-    env = {**cronkit_env, "COLUMNS": "80", "CRONKIT_NOW": "2026-11-30T03:00:00Z"}
+    env = {**cronkit_env, "COLUMNS": "80", "CRONKIT_NOW": "2026-11-30T03:00:00Z", "CRONKIT_TASKS": "cronkit.tasks"}
     assert run_process("run", "daily-analytics-updates", "--dry-run", env=env).returncode == 0
     table = run_process("history", env=env)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0] == "1 run, newest first"
-    assert lines[2].split() == ["task", "status", "trigger", "started", "took", "exit"]
+    assert lines[2].split() == ["id", "task", "status", "trigger", "started", "took", "exit"]
     assert all(len(line) <= 80 and line == line.rstrip() for line in lines)
-    assert lines[4].split()[:3] == ["daily-analytics-updates", "succeeded", "manual"]
+    assert lines[4].split()[:4] == ["1", "daily-analytics-updates", "succeeded", "manual"]
 
 
 def test_block_check_line_that_cannot_start_leaves_the_same_trace(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
@@ -237,7 +238,7 @@ def daily_log_pruning(ctx: TaskContext) -> dict:
 def test_read_screens_fit_80_columns(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The demo's longest task name (27 characters), a failure with a long error, a dead letter, a
     task not scheduled here: at 80 columns no line of a table screen is wider, none ends in a
-    space, and history keeps task, status, trigger, started, took and exit."""
+    space, and history keeps id (for `cronkit show`), task, status, trigger, started and took."""
     from tests.conftest import write_registry
 
     env = {"CRONKIT_TASKS": str(write_registry(tmp_path / "wide_tasks.py", WIDE_REGISTRY)), "COLUMNS": "80"}
@@ -250,6 +251,6 @@ def test_read_screens_fit_80_columns(run_cli, tmp_path: Path) -> None:  # type: 
         for line in proc.stdout.splitlines():
             assert len(line) <= 80 and line == line.rstrip(), (args, line)
         if args == ("history",):
-            assert proc.stdout.splitlines()[2].split() == ["task", "status", "trigger", "started", "took", "exit"]
+            assert proc.stdout.splitlines()[2].split() == ["id", "task", "status", "trigger", "started", "took"]
         if args == ("status",):
             assert any(line.startswith("services: run_log up") for line in proc.stdout.splitlines())

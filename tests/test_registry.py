@@ -337,3 +337,35 @@ def test_a_registry_file_named_like_a_library_does_not_shadow_it(tmp_path: Path,
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["result"] == {"v": 42}
     assert load_registry(str(registry)).id == "json"  # the block id stays the file's name
+
+
+def test_a_function_that_cannot_take_the_context_is_refused_at_registration() -> None:
+    registry = Registry()
+
+    def no_ctx() -> dict:
+        return {}
+
+    def two(ctx: TaskContext, other: int) -> dict:
+        return {}
+
+    for func, shown in ((no_ctx, "no_ctx()"), (two, "two(ctx, other)")):
+        with pytest.raises(RegistryError) as caught:
+            registry.add("0 3 * * *", func)
+        name = func.__name__.replace("_", "-")
+        assert str(caught.value) == (f"task {name}: {shown} cannot take the context:"
+                                     f" declare it as def {func.__name__}(ctx: TaskContext)")
+        assert caught.value.exit_code == 78
+
+    def fine(ctx: TaskContext, extra: int = 1) -> dict:
+        return {}
+
+    def anything(*args: object, **kwargs: object) -> dict:
+        return {}
+
+    registry.add("0 3 * * *", fine)
+    registry.add("0 3 * * *", anything)
+    registry.add("0 3 * * *", lambda ctx: {}, name="lam")
+    # A lazy "module:function" target is checked when it is loaded (in the run).
+    lazy = registry.add("0 3 * * *", "os:getpid", name="lazy")
+    with pytest.raises(RegistryError, match="task lazy: getpid"):
+        lazy.load()

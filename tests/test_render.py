@@ -221,7 +221,8 @@ def test_run_settings_file_round_trips(tmp_path: Path) -> None:
     config.write_text('log_dir = "logs"\n[tasks.nightly]\nenabled = true\n')
     settings_ = load_settings(
         {"environment": "production"},
-        environ={"CRONKIT_HOME": str(tmp_path / "h"), "CRONKIT_DB_URL": 'sqlite:////tmp/a "b".db'},
+        environ={"CRONKIT_HOME": str(tmp_path / "h"), "CRONKIT_DB_URL": 'sqlite:////tmp/a "b".db',
+                 "CRONKIT_TASKS": "cronkit.tasks"},
         config_path=str(config),
     )
     text = run_settings_toml(settings_, registry(), "app")
@@ -264,12 +265,13 @@ def test_crontab_d_files_match_the_registry(run_cli, cronkit_env: dict[str, str]
 def test_render_check_reports_a_diff(run_cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     stale = tmp_path / "stale"
     stale.write_text((REPO / "crontab.d" / "production").read_text().replace("0 5 * * *", "0 6 * * *"))
-    done = run_cli("--env", "production", *CRONTAB_D_ARGS, "--check", str(stale), env=cronkit_env)
+    done = run_cli("--env", "production", "--tasks", "cronkit.tasks", *CRONTAB_D_ARGS, "--check", str(stale),
+                   env=cronkit_env)
     assert done.returncode == 1
     assert "-0 6 * * * cronkit /usr/local/bin/cronkit" in done.stdout
     assert "+0 5 * * * cronkit /usr/local/bin/cronkit" in done.stdout
     assert done.stderr == f"cronkit: error: {stale} differs from the rendered cron.d block\n"
-    shown = run_cli("--env", "production", *CRONTAB_D_ARGS, env=cronkit_env)
+    shown = run_cli("--env", "production", "--tasks", "cronkit.tasks", *CRONTAB_D_ARGS, env=cronkit_env)
     assert shown.returncode == 0
     assert shown.stdout == (REPO / "crontab.d" / "production").read_text()
 

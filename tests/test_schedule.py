@@ -19,6 +19,7 @@ from cronkit.schedule import (
     next_run,
     slot_for,
     slots_between,
+    uneven_step_warning,
     validate_schedule,
 )
 
@@ -126,6 +127,36 @@ def test_expand_and_describe() -> None:
     assert describe("@hourly") == describe("0 * * * *")
     assert describe("15 0 * * 1-5") == "At 00:15, Monday through Friday"
     assert describe("*/15 * * * *") == "Every 15 minutes"
+
+
+@pytest.mark.parametrize(("expr", "text", "uneven"), [
+    # Uneven steps: what the daemon does, not "every N".
+    ("*/45 * * * *", "At 0 and 45 minutes past the hour", True),
+    ("0 */5 * * *", "At 00:00, 05:00, 10:00, 15:00 and 20:00", True),
+    ("*/61 * * * *", "Every hour", True),  # hourly at :00
+    ("*/7 * * * *", "At 0, 7, 14, 21, 28, 35, 42, 49, and 56 minutes past the hour", True),
+    ("10-50/15 * * * *", "At 10, 25, and 40 minutes past the hour", True),
+    ("0 9-17/5 * * *", "At 09:00 and 14:00", True),
+    ("0 0 * */5 *", "At 00:00, only in January, June, and November", True),
+    ("0 0 * * */2", "At 00:00, only on Sunday, Tuesday, Thursday, and Saturday", True),
+    # Steps that divide their range keep the short text.
+    ("*/15 * * * *", "Every 15 minutes", False),
+    ("*/30 * * * *", "Every 30 minutes", False),
+    ("0 */6 * * *", "Every 6 hours", False),
+    ("0-30/10 * * * *", "Every 10 minutes, minutes 0 through 30 past the hour", False),
+    ("0 0 * */3 *", "At 00:00, every 3 months", False),
+])
+def test_describe_tells_what_uneven_steps_do(expr: str, text: str, uneven: bool) -> None:
+    assert describe(expr) == text
+    assert (uneven_step_warning(expr) is not None) == uneven
+
+
+def test_the_uneven_step_warning_names_the_field() -> None:
+    assert uneven_step_warning("*/45 * * * *") == (
+        "schedule '*/45 * * * *' steps unevenly (minute '*/45'); cron fires it: At 0 and 45 minutes past the hour")
+    assert uneven_step_warning("0 */5 * * *") == (
+        "schedule '0 */5 * * *' steps unevenly (hour '*/5'); cron fires it: At 00:00, 05:00, 10:00, 15:00 and 20:00")
+    assert uneven_step_warning("@hourly") is None
 
 
 # --- slots in a zone -----------------------------------------------------------------------

@@ -66,7 +66,7 @@ def test_secrets_never_print_a_value_without_reveal(run_cli, env, home: Path) ->
 def test_preflight_install_warns_health_and_status_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cron_d = tmp_path / "cron.d"
     cron_d.mkdir()
-    env = {"CRONKIT_ENV": "production", "CRONKIT_CRON_D": str(cron_d)}
+    env = {"CRONKIT_ENV": "production", "CRONKIT_CRON_D": str(cron_d), "CRONKIT_TASKS": "cronkit.tasks"}
     installed = run_cli("install", "--target", "cron.d", env=env)
     assert installed.returncode == 0, installed.stderr
     warnings = [line for line in installed.stderr.splitlines() if "secret-rotation" in line]

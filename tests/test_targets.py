@@ -40,7 +40,14 @@ def settings_for(tmp_path: Path, toml: str = "", environment: str = "production"
     config = tmp_path / "cronkit.toml"
     config.write_text(toml)
     return load_settings({"environment": environment}, config_path=str(config),
-                         environ={"CRONKIT_HOME": str(tmp_path / "home"), **env})
+                         environ={"CRONKIT_HOME": str(tmp_path / "home"), "CRONKIT_TASKS": "cronkit.tasks", **env})
+
+
+@pytest.fixture
+def cronkit_env(cronkit_env: dict[str, str]) -> dict[str, str]:
+    """These tests render the built-in registry, named explicitly (no registry configured is an error)."""
+    cronkit_env["CRONKIT_TASKS"] = "cronkit.tasks"
+    return cronkit_env
 
 
 def registry() -> Registry:

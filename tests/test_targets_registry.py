@@ -156,11 +156,11 @@ def test_an_executable_systemd_cannot_run_is_refused(app_env: dict[str, str], pr
 
 
 def test_the_built_in_registry_needs_no_path(cronkit_env: dict[str, str], tmp_path: Path) -> None:
-    done = render({**cronkit_env, "CRONKIT_ENV": "production"}, tmp_path, "--target", "systemd",
-                  "--executable", "/usr/local/bin/cronkit")
+    built_in = {**cronkit_env, "CRONKIT_ENV": "production", "CRONKIT_TASKS": "cronkit.tasks"}
+    done = render(built_in, tmp_path, "--target", "systemd", "--executable", "/usr/local/bin/cronkit")
     assert done.returncode == 0, done.stderr
     assert "CRONKIT_TASKS_PATH" not in done.stdout
-    cronjobs = render({**cronkit_env, "CRONKIT_ENV": "production"}, tmp_path, "--target", "kubernetes")
+    cronjobs = render(built_in, tmp_path, "--target", "kubernetes")
     assert (cronjobs.returncode, cronjobs.stderr) == (0, "")
 
 

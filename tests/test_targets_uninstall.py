@@ -14,6 +14,13 @@ import pytest
 from cronkit.targets.files import MANIFEST, install_units, uninstall_units
 from tests.conftest import write_registry
 
+
+@pytest.fixture
+def cronkit_env(cronkit_env: dict[str, str]) -> dict[str, str]:
+    """These tests use the built-in registry, named explicitly (no registry configured is an error)."""
+    cronkit_env["CRONKIT_TASKS"] = "cronkit.tasks"
+    return cronkit_env
+
 EXECUTABLE = "/usr/local/bin/cronkit"
 FOREIGN_TIMER = "[Timer]\nOnCalendar=daily\n"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ import typer
 
 from ..errors import CheckFailed, UsageError
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
-from .explain import check_options, print_explain
+from .due import due
 from .targets import (
     INSTALL_TARGET_OPTION,
     INSTALL_TARGETS,
@@ -44,7 +43,17 @@ RUN_CONFIG_OPTION = typer.Option(
     None, "--run-config",
     help="Config file the cron runs read; install then writes none "
     "(default: <home>/cron/<id>.toml, written by install).")
-MAX_WINDOW = timedelta(days=366)
+ALLOW_EMPTY_OPTION = typer.Option(
+    False, "--allow-empty",
+    help="Accept an environment no task declares (nor the `environments` setting lists): its block is empty.")
+
+
+def _check_environment(ctx: typer.Context, target: str, allow_empty: bool) -> None:
+    """Refuse an environment the registry does not know (a typo would empty the block), exit 78."""
+    from ..environments import check_environment
+
+    if target != "serve-unit":  # the service's unit runs no task
+        check_environment(get_registry(ctx), get_settings(ctx), allow_empty=allow_empty)
 
 
 def _inputs(ctx: typer.Context, target: str, block_id: str | None, user: str | None, host_zone: str | None,
@@ -102,6 +111,7 @@ def _warn_preflight(ctx: typer.Context) -> list[str]:
     settings = get_settings(ctx)
     reasons = [item["reason"] for item in
                refusals(get_registry(ctx).enabled_in(settings.environment, settings.task_config), settings)]
+    reasons += _uneven_steps(ctx)
     if settings.notifiers:
         from ..notify.hcsync import shared_checks
 
@@ -109,6 +119,25 @@ def _warn_preflight(ctx: typer.Context) -> list[str]:
     for reason in reasons:
         print(f"cronkit: warning: {reason}", file=sys.stderr)
     return reasons
+
+
+def _uneven_steps(ctx: typer.Context) -> list[str]:
+    """Return a warning for each scheduled task whose schedule steps unevenly (`*/45`: :00 and :45)."""
+    from ..schedule import uneven_step_warning
+
+    settings = get_settings(ctx)
+    warnings = []
+    for task in get_registry(ctx).enabled_in(settings.environment, settings.task_config):
+        said = uneven_step_warning(task.resolved_schedule)
+        if said is not None:
+            warnings.append(f"task {task.name}: {said}")
+    return warnings
+
+
+def warn_uneven_steps(ctx: typer.Context) -> None:
+    """Print _uneven_steps' warnings on stderr (the other targets' install)."""
+    for warning in _uneven_steps(ctx):
+        print(f"cronkit: warning: {warning}", file=sys.stderr)
 
 
 def outcome_dict(outcome: Any, warnings: list[str] | None = None) -> dict[str, Any]:
@@ -137,6 +166,7 @@ def render_(
     run_config: str | None = RUN_CONFIG_OPTION,
     check: Path | None = typer.Option(None, "--check", help="Compare with FILE: exit 1 with a diff when it differs."),
     output: Path | None = OUTPUT_OPTION,
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
     json: bool = JSON_OPTION,
 ) -> None:
     """Print the block `install` would write (for cron.d: the whole file); writes nothing.
@@ -157,11 +187,13 @@ def render_(
             raise UsageError(f"--json: not available for --target {target}; use --output DIR")
         if check is not None:
             raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
+        _check_environment(ctx, target, allow_empty)
         targets.render(ctx, target, output, executable)
         return
     check_target(target, RENDER_TARGETS)
     if output is not None:
         raise UsageError("--output: only for --target kubernetes, systemd or serve-unit")
+    _check_environment(ctx, target, allow_empty)
 
     inputs, _, _ = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
     text = render(get_registry(ctx), get_settings(ctx), inputs).text
@@ -200,6 +232,7 @@ def install_(
     output: Path | None = typer.Option(None, "--output", help="kubernetes: write the CronJob files into DIR."),
     unit_dir: Path | None = typer.Option(
         None, "--unit-dir", help="systemd: write the units here instead of /etc/systemd/system."),
+    allow_empty: bool = ALLOW_EMPTY_OPTION,
     json: bool = JSON_OPTION,
 ) -> None:
     """Write the registry's block into the crontab, keeping every other line byte for byte.
@@ -220,14 +253,15 @@ def install_(
         for option, value in (("--id", block_id), ("--host-zone", host_zone), ("--run-config", run_config)):
             if value is not None:
                 raise UsageError(f"{option}: only for --target user or cron.d (a crontab block)")
-        targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable)
+        targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable, allow_empty)
+        warn_uneven_steps(ctx)
         return
     check_target(target, INSTALL_TARGETS)
     if output is not None or unit_dir is not None:
         raise UsageError("--output and --unit-dir: only for --target kubernetes or systemd")
     if user == "":
         raise UsageError("--user: needs a user name with --target user or cron.d")
-
+    _check_environment(ctx, target, allow_empty)
     settings = get_settings(ctx)
     inputs, crontab_user, write_run_config = _inputs(ctx, target, block_id, user, host_zone, executable, run_config)
     outcome = install(settings, get_registry(ctx), inputs, user=crontab_user, dry_run=dry_run,
@@ -306,129 +340,9 @@ def uninstall_(
     _report(outcome, "removed")
 
 
-@cli_errors
-def due(
-    ctx: typer.Context,
-    at: str | None = typer.Option(None, "--at", help="ISO time; without an offset it is UTC. The minute it falls in."),
-    until: str | None = typer.Option(None, "--until", help="End of a window (inclusive): list every slot from --at to here."),
-    expect: list[str] | None = typer.Option(None, "--expect", help="Exit 1 unless this task is due (repeatable): a CI check."),
-    all_tasks: bool = typer.Option(False, "--all", help="Include tasks not scheduled in this environment."),
-    explain: str | None = typer.Option(
-        None, "--explain", metavar="TASK",
-        help="For each recent slot of TASK (the latest 200): whether it ran, will be caught up, or is skipped,"
-        " and why. Not with --at, --until, --expect or --all."),
-    since: str | None = typer.Option(
-        None, "--since", help="--explain: start here: a date, an instant or a duration ago such as 6h"
-        " (default: two catchup windows and a day back)."),
-    json: bool = JSON_OPTION,
-) -> None:
-    """Show which tasks fire at a minute, or in a window, in the task's zone and UTC.
-
-    Example: cronkit --env production due --at 2026-03-29T05:00+02:00 --expect daily-session-cleanup
-
-    Example: cronkit due --explain daily-analytics-updates --since 2026-11-18
-    """
-    check_options(explain, since, at, until, expect, all_tasks)
-    if explain is not None:
-        print_explain(ctx, explain, since, json)
-        return
-    if at is None:
-        raise UsageError("--at: required (or --explain TASK)")
-    rows = due_rows(ctx, at, until, all_tasks)
-    settings, registry = get_settings(ctx), get_registry(ctx)
-    missing = []
-    for name in expect or []:
-        registry[name]  # an unknown task is a usage error
-        if not any(row["task"] == name for row in rows):
-            missing.append(name)
-    if json:
-        print_json(rows)
-    elif not rows:
-        scope = "registered" if all_tasks else f"scheduled in {settings.environment}"
-        print(f"no task {scope} fires {_window_text(at, until)}")
-    else:
-        _print_due(rows)
-    if missing:
-        raise CheckFailed(f"not due {_window_text(at, until)}: {', '.join(missing)}")
-
-
 def register(app: typer.Typer) -> None:
-    """Add render, install, uninstall and due to `app`."""
+    """Add render, install, uninstall and due (cli/due.py) to `app`."""
     app.command("render")(render_)
     app.command("install")(install_)
     app.command("uninstall")(uninstall_)
     app.command("due")(due)
-
-
-def parse_time(value: str, option: str) -> datetime:
-    """Parse an ISO time; naive means UTC. Raise UsageError naming the option."""
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
-    except ValueError:
-        raise UsageError(f"{option}: {value!r} is not an ISO time such as 2026-03-29T03:00+02:00") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def _window_text(at: str, until: str | None) -> str:
-    start = parse_time(at, "--at").replace(second=0, microsecond=0)
-    if until is None:
-        return f"at {start.isoformat(sep=' ', timespec='minutes')}"
-    end = parse_time(until, "--until")
-    return f"from {start.isoformat(sep=' ', timespec='minutes')} to {end.isoformat(sep=' ', timespec='minutes')}"
-
-
-def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool) -> list[dict[str, Any]]:
-    """Return the slots of the window (or the minute of --at), ordered by time then task."""
-    from zoneinfo import ZoneInfo
-
-    from ..schedule import fires_at, slots_between
-
-    settings, registry = get_settings(ctx), get_registry(ctx)
-    start = parse_time(at, "--at").replace(second=0, microsecond=0)
-    end = parse_time(until, "--until") if until is not None else None
-    if end is not None and end < start:
-        raise UsageError("--until: must not be before --at")
-    if end is not None and end - start > MAX_WINDOW:
-        raise UsageError("--until: the window is limited to 366 days")
-    here = {t.name for t in registry.enabled_in(settings.environment, settings.task_config)}
-    tasks = [t for t in registry if all_tasks or t.name in here]
-    rows = []
-    for task in tasks:
-        zone = task.zone(settings.timezone)
-        if end is None:
-            slots = [start] if fires_at(task.resolved_schedule, zone, start) else []
-        else:
-            slots = list(slots_between(task.resolved_schedule, zone, start - timedelta(seconds=1), end))
-        for slot in slots:
-            rows.append({
-                "task": task.name,
-                "schedule": task.schedule,
-                "timezone": zone,
-                "slot": slot.isoformat(),
-                "slot_local": slot.astimezone(ZoneInfo(zone)).isoformat(),
-                "enabled": task.name in here,
-            })
-    rows.sort(key=lambda row: (row["slot"], row["task"]))
-    return rows
-
-
-def _print_due(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    from .common import console
-    from .tables import print_lines
-
-    table = Table(title=f"{len(rows)} slots", title_justify="left")
-    table.add_column("task", no_wrap=True)
-    table.add_column("slot in the task's zone", no_wrap=True)
-    table.add_column("slot (UTC)", no_wrap=True)
-    for row in rows:
-        local = row["slot_local"][:16].replace("T", " ")
-        if row["timezone"] == "UTC":
-            local += " UTC"
-        else:
-            local += f"{row['slot_local'][19:]} {row['timezone']}"
-        table.add_row(row["task"], local, row["slot"][:16].replace("T", " "))
-    print_lines(console(), table)

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from ..config import Settings
+from ..config import DEMO_REGISTRY, Settings
 from .common import JSON_OPTION, cli_errors, console, get_settings, print_json
 from .tables import print_lines
 
@@ -130,8 +130,8 @@ def run_all(
     from ..registry_loader import load_registry
     from ..tasks.demo import seed_demo
 
-    settings = get_settings(ctx)
-    env = dict(os.environ)
+    settings = demo_settings(get_settings(ctx))
+    env = {**os.environ, **_demo_paths_env(settings)}
     out = console()
     if settings.secret_key is None:
         settings, key_file = _with_demo_key(settings)
@@ -147,7 +147,7 @@ def run_all(
         )
     base = _cronkit_command(settings)
     runs = []
-    for task in load_registry("cronkit.tasks"):
+    for task in load_registry(DEMO_REGISTRY):
         runs.append(_run_task(base, env, task.name))
         if not as_json:
             code = runs[-1]["exit_code"]
@@ -158,8 +158,32 @@ def run_all(
         print_json({"seeded": counts, "runs": runs, "failed": failed})
     else:
         subprocess.run([*base, "history", "--limit", "10"], env=env)
+        out.print(f"The demo keeps its own home, {settings.home}; look further with:"
+                  f" cronkit --home {settings.home} --tasks {DEMO_REGISTRY} status (or history, serve)",
+                  markup=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
+
+
+DEMO_HOME = "demo"
+
+
+def demo_settings(settings: Settings) -> Settings:
+    """Return the settings `demo run` works with: a home of its own, `<home>/demo`, and every path
+    under it (run log, platform database, logs, reports, metrics), so that the user's own history
+    never starts with the demo's runs, whatever CRONKIT_DB_URL or the config file say."""
+    import dataclasses
+
+    home = settings.home / DEMO_HOME
+    return dataclasses.replace(
+        settings, home=home, db_url=f"sqlite:///{home / 'cronkit.db'}", app_db_url=f"sqlite:///{home / 'platform.db'}",
+        log_dir=home / "logs", reports_dir=home / "reports", metrics_dir=home / "metrics", registry=DEMO_REGISTRY)
+
+
+def _demo_paths_env(settings: Settings) -> dict[str, str]:
+    """Return the variables that point the demo's `cronkit run`s at its own paths (no option sets them)."""
+    return {"CRONKIT_APP_DB_URL": settings.app_db_url, "CRONKIT_LOG_DIR": str(settings.log_dir),
+            "CRONKIT_REPORTS_DIR": str(settings.reports_dir), "CRONKIT_METRICS_DIR": str(settings.metrics_path)}
 
 
 def _with_demo_key(settings: Settings) -> tuple[Settings, Path]:
@@ -184,7 +208,7 @@ def _cronkit_command(settings: Settings) -> list[str]:
                         ("--env", settings.environment), ("--db-url", settings.db_url)):
         if value:
             base += [flag, str(value)]
-    return [*base, "--tasks", "cronkit.tasks"]
+    return [*base, "--tasks", DEMO_REGISTRY]
 
 
 def _run_task(base: list[str], env: dict[str, str], task: str) -> dict[str, Any]:

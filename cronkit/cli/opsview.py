@@ -11,6 +11,7 @@ from datetime import UTC
 from typing import Any
 
 from ..cronfile.block import runs_check
+from ..registry_loader import configured_registry
 from .state import CliState
 from .tables import (
     console,
@@ -187,6 +188,7 @@ def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     from ..health.status import status_dict as build
     from ..runlog.queries import require_existing
 
+    configured_registry(state.settings())  # none configured: say so first, whatever the run log
     require_existing(state.settings().db_url)  # a mistyped path is an error, not an empty log
     report = build(state.settings(), state.registry(), now(), lean=lean)
     if as_json:
@@ -203,6 +205,7 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     from ..health.verdict import health_report
 
     settings = state.settings()  # bad settings: no check can run (exit 78)
+    configured_registry(settings)  # none configured: a usage of cronkit to fix (exit 78), not a verdict
     try:
         registry = state.registry()
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error

@@ -98,14 +98,20 @@ def styled_status(status: str | None) -> str:
     return f"[{style}]{status}[/{style}]" if style else str(status)
 
 
+# rich draws a table's outer edges (spaces in box.SIMPLE_HEAD) even with pad_edge=False: a cell each side.
+EDGES = 2
+
+
 def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict[str, str]],
-                wrap: str | None = None, tight: int = -1) -> None:
+                wrap: str | None = None, tight: int = -1, shrink: tuple[str, int, int] | None = None) -> None:
     """Print rows as a compact rich table that fits the terminal.
 
     `columns` holds (name, justify, priority); when the natural widths do not fit, columns of the
     lowest priority (highest number) go first, so a narrow terminal keeps what an operator scans
     for. Before a column of priority `tight` or less goes, the gaps between columns narrow from
     two spaces to one. `wrap` names the one column allowed to fold instead (it fills what is left).
+    `shrink` is (column, least width, priority): before a column of that priority or less goes,
+    that column is cut (with an ellipsis) to what is left, down to its least width.
     """
     from rich import box
     from rich.table import Table
@@ -117,23 +123,32 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
         cells = [Text.from_markup(row.get(name, "")).cell_len for row in rows]
         return max([len(name), *cells])
 
-    def fits(kept: list[tuple[str, str, int]], gap: int) -> bool:
-        fixed = sum(width(name) for name, _, _ in kept if name != wrap) + gap * (len(kept) - 1)
+    def used(kept: list[tuple[str, str, int]], gap: int, cut: bool) -> int:
+        """Return the cells the kept columns take, the shrinking one at its least width when `cut`."""
+        least = {shrink[0]: min(shrink[1], width(shrink[0]))} if cut and shrink else {}
+        fixed = sum(least.get(name, width(name)) for name, _, _ in kept if name != wrap)
         room = 20 if any(name == wrap for name, _, _ in kept) else 0
-        return bool(fixed + room <= out.width - 1)
+        return fixed + room + gap * (len(kept) - 1) + EDGES
 
-    kept, gap = list(columns), 2
-    while len(kept) > 1 and not fits(kept, gap):
+    kept, gap, cut = list(columns), 2, False
+    while len(kept) > 1 and used(kept, gap, cut) > out.width:
         last = max(kept, key=lambda column: column[2])
         if gap == 2 and last[2] <= tight:
             gap = 1
-            continue
-        kept.remove(last)
+        elif shrink is not None and not cut and last[2] <= shrink[2] and any(n == shrink[0] for n, _, _ in kept):
+            cut = True
+        else:
+            kept.remove(last)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True, padding=(0, 1 if gap == 2 else 0))
     for name, justify, _ in kept:
         if name == wrap:
             table.add_column(name, overflow="fold", ratio=1)
+        elif cut and shrink is not None and name == shrink[0]:
+            # What the others leave it, never less than its least width (used() made sure it fits).
+            room = out.width - used(kept, gap, cut) + min(shrink[1], width(name))
+            table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=max(room, shrink[1]),
+                             justify=justify)  # type: ignore[arg-type]
         else:
             table.add_column(name, no_wrap=True, justify=justify)  # type: ignore[arg-type]
     for row in rows:
@@ -152,9 +167,10 @@ def escape(text: str) -> str:
 
 def print_history(runs: list[dict[str, Any]]) -> None:
     """Print `cronkit history`'s table of runs (newest first)."""
-    # At 80 columns the table keeps what answers "did it run, how did it go": task, status,
-    # trigger (did cron run it?), started, took, exit; tries, error and id go first.
-    columns = [("id", "right", 5), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 1),
+    # At 80 columns the table keeps what answers "did it run, how did it go": id (for `cronkit
+    # show`, typed next), task, status, trigger (did cron run it?), started, took; tries, error and
+    # exit go first, and a long task name is cut (to 20 cells at least) before took goes.
+    columns = [("id", "right", 0), ("task", "left", 0), ("status", "left", 0), ("trigger", "left", 1),
                ("started", "left", 1), ("took", "left", 2), ("tries", "right", 7), ("exit", "right", 3),
                ("error", "left", 6)]
     rows = [{
@@ -164,7 +180,8 @@ def print_history(runs: list[dict[str, Any]]) -> None:
         "exit": "-" if run["exit_code"] is None else str(run["exit_code"]),
         "error": escape(printable((run["error"] or "")[:200])),
     } for run in runs]
-    print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error", tight=3)
+    print_table(f"{plural(len(runs), 'run')}, newest first", columns, rows, wrap="error", tight=3,
+                shrink=("task", 20, 2))
 
 
 def resources_text(row: dict[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..registry_loader import registry_spec
 from .common import get_registry, get_settings
 
 RENDER_TARGETS = ("user", "cron.d", "kubernetes", "systemd", "serve-unit")
@@ -94,28 +95,31 @@ def _report_changes(changes: object) -> None:
 
 
 def install(ctx: typer.Context, target: str, output: Path | None, user_units: bool, unit_dir: Path | None,
-            dry_run: bool, executable: str | None) -> None:
+            dry_run: bool, executable: str | None, allow_empty: bool = False) -> None:
     """Write the files (Kubernetes: into --output; systemd: into the unit directory)."""
+    from ..environments import check_environment
     from ..targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
 
     if target == "serve-unit":
         raise UsageError("--target serve-unit: render it (cronkit render --target serve-unit --output DIR) "
                          "and enable it with systemctl")
+    if target == "kubernetes" and output is None:
+        raise UsageError("--target kubernetes: give --output DIR (applying the files is kubectl's job)")
+    if target != "kubernetes" and output is not None:
+        raise UsageError("--output: for --target systemd use --unit-dir DIR")
     settings, registry = get_settings(ctx), get_registry(ctx)
-    install_id = registry.id or settings.registry
+    check_environment(registry, settings, allow_empty=allow_empty)
+    install_id = registry.id or registry_spec(registry, settings)
     files = _files(ctx, target, executable)
     if not files:
         print(f"environment {settings.environment} schedules no task", file=sys.stderr)
     if target == "kubernetes":
-        if output is None:
-            raise UsageError("--target kubernetes: give --output DIR (applying the files is kubectl's job)")
+        assert output is not None
         changes = write_files(output, files, install_id, dry_run=dry_run)
         _report_changes(changes)
         if not dry_run:
             print(f"apply them with: kubectl apply -f {output}")
         return
-    if output is not None:
-        raise UsageError("--output: for --target systemd use --unit-dir DIR")
     directory = unit_dir or (user_unit_dir() if user_units else SYSTEM_UNIT_DIR)
     outcome = install_units(directory, files, install_id, user=user_units, dry_run=dry_run)
     _report_changes(outcome.changes)
@@ -157,17 +161,19 @@ def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: P
     if target == "serve-unit":
         raise UsageError(f"--target serve-unit: cronkit does not install it; run systemctl disable --now "
                          f"{settings.systemd.unit_prefix}serve.service and delete its unit file")
-    if install_id is None:
-        install_id = get_registry(ctx).id or settings.registry
     if target == "kubernetes":
         if unit_dir is not None or user_units:
             raise UsageError("--unit-dir and --user: only for --target systemd")
         if output is None:
             raise UsageError("--target kubernetes: give --output DIR, the directory install wrote the CronJobs into")
+    elif output is not None:
+        raise UsageError("--output: for --target systemd use --unit-dir DIR")
+    if install_id is None:
+        install_id = get_registry(ctx).id or registry_spec(get_registry(ctx), settings)
+    if target == "kubernetes":
+        assert output is not None
         _uninstall_cronjobs(output, install_id, settings.kubernetes.namespace, dry_run)
         return
-    if output is not None:
-        raise UsageError("--output: for --target systemd use --unit-dir DIR")
     directory = unit_dir or (user_unit_dir() if user_units else SYSTEM_UNIT_DIR)
     outcome = uninstall_units(directory, install_id, user=user_units, dry_run=dry_run)
     _report_removal(outcome.changes, install_id)

@@ -78,3 +78,46 @@ def error_line(exc: Any) -> str:
     ctx = getattr(exc, "ctx", None)
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     return f"{exc.format_message()}{hint}"
+
+
+def hoist_global_option(args: list[str], name: str) -> list[str] | None:
+    """Return args with the global option `name` (and its value) moved from after the command to
+    just before it, where the app reads it; None when `name` is no global option or is not there.
+
+    For `cronkit install --tasks x`: click reads a group's options before its command only.
+    """
+    from .run import GLOBAL_OPTIONS
+
+    option = next((o for o in GLOBAL_OPTIONS if o.name == name), None)
+    if option is None:
+        return None
+    command = _command_index(args)
+    if command is None:
+        return None
+    for index in range(command + 1, len(args)):
+        word = args[index]
+        if word == "--":
+            break
+        if word == name and (option.flag or index + 1 < len(args)):
+            taken = args[index:index + (1 if option.flag else 2)]
+        elif word.startswith(name + "=") and not option.flag:
+            taken = [word]
+        else:
+            continue
+        rest = args[:index] + args[index + len(taken):]
+        return rest[:command] + taken + rest[command:]
+    return None
+
+
+def _command_index(args: list[str]) -> int | None:
+    """Return the index of the command's name: the first word that is no global option or its value."""
+    from .run import GLOBAL_OPTIONS
+
+    index = 0
+    while index < len(args):
+        word = args[index]
+        option = next((o for o in GLOBAL_OPTIONS if word == o.name or word.startswith(o.name + "=")), None)
+        if option is None:
+            return None if word.startswith("-") else index
+        index += 1 if option.flag or "=" in word else 2
+    return None

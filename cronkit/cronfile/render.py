@@ -21,6 +21,7 @@ from typing import Any
 from ..config import ENV_VARS, Settings
 from ..errors import ConfigError, UsageError
 from ..registry import Registry
+from ..registry_loader import registry_spec
 from .block import begin_line, end_line
 
 TARGETS = ("user", "cron.d")
@@ -250,7 +251,7 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
     from ..registry_set import registry_location
 
-    values["registry"], root = registry_location(registry, settings.registry)
+    values["registry"], root = registry_location(registry, registry_spec(registry, settings))
     if root is not None:
         values["registry_path"] = root
     # A relative SQLite path would resolve against the directory each run starts in.

@@ -20,6 +20,7 @@ from ..errors import EXIT_SKIPPED, ConfigError, CronkitError
 from ..fileutil import write_atomic
 from ..host import invoking_user
 from ..registry import Registry
+from ..registry_loader import registry_spec
 from .block import extract, inner_lines
 from .hostzone import detect_host_zone, detected_zone
 from .io import Location, location_for, read_crontab
@@ -150,7 +151,7 @@ def record_install(settings: Settings, registry: Registry, inputs: RenderInputs,
         "run_config": inputs.run_config,
         "run_config_written": run_config_written,
         "environment": settings.environment,
-        "registry": registry.source or settings.registry,
+        "registry": registry.source or registry_spec(registry, settings),
         "installed_at": when if (not same or previous.get("block") != rendered.text)
         else previous.get("installed_at", when),
         "tasks": tasks,
@@ -174,7 +175,7 @@ def forget_install(settings: Settings, block_id: str, target: str) -> None:
 
 def default_block_id(settings: Settings, registry: Registry) -> str:
     """Return the block id used when none is given: the registry's id, else its name in the settings."""
-    return registry.id or settings.registry
+    return registry.id or registry_spec(registry, settings)
 
 
 def default_inputs(settings: Settings, registry: Registry, target: str = DEFAULT_TARGET,

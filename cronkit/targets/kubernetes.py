@@ -19,6 +19,7 @@ from typing import Any
 from ..config import Settings
 from ..limits import kubernetes_limits
 from ..registry import Registry, Task
+from ..registry_loader import configured_registry, registry_spec
 from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
@@ -98,7 +99,7 @@ def starting_deadline(task: Task) -> int:
     return max(MIN_STARTING_DEADLINE, math.ceil(seconds))
 
 
-def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
+def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str | None = None) -> dict[str, Any]:
     """Return the CronJob object of one task (a plain dict, in the order it is written).
 
     Long because it is the manifest itself, one field per line, in the order kubectl shows it.
@@ -113,7 +114,7 @@ def cronjob(task: Task, settings: Settings, suspended: bool) -> dict[str, Any]:
             "superset of the task's days; cronkit run skips the starts that are not slots")
     env: list[dict[str, Any]] = [
         {"name": "CRONKIT_ENV", "value": settings.environment},
-        {"name": "CRONKIT_TASKS", "value": settings.registry},
+        {"name": "CRONKIT_TASKS", "value": registry_name or configured_registry(settings)},
         # The project's directory in the image, looked in first, as registry_path is on a cron host.
         *([{"name": "CRONKIT_TASKS_PATH", "value": k8s.working_dir}] if k8s.working_dir else []),
         {"name": "CRONKIT_TIMEZONE", "value": settings.timezone},
@@ -202,11 +203,12 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
     for task in registry:
         if not task.runs_in(settings.environment):
             continue
-        document = cronjob(task, settings, suspended=task.name not in enabled)
+        document = cronjob(task, settings, suspended=task.name not in enabled,
+                           registry_name=registry_spec(registry, settings))
         file_name = f"{document['metadata']['name']}.yaml"
         if file_name in files:
             raise ConfigError(f"task {task.name}: its CronJob name {file_name[:-5]!r} is taken by another task")
-        header = (f"{rendered_by(registry.id or settings.registry, settings.environment)}: task {task.name}. "
+        header = (f"{rendered_by(registry.id or registry_spec(registry, settings), settings.environment)}: task {task.name}. "
                   "Edits are overwritten.\n")
         files[file_name] = header + to_yaml(document)
     return files
@@ -219,7 +221,7 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
 
     if settings.kubernetes.working_dir is not None:
         return None
-    spec, root = registry_location(registry, settings.registry)
+    spec, root = registry_location(registry, registry_spec(registry, settings))
     where = str(Path(spec).parent) if spec.startswith("/") else root
     if where is None:
         return None

@@ -19,6 +19,7 @@ from ..config import ENV_VARS, Settings
 from ..errors import UsageError
 from ..limits import systemd_lines
 from ..registry import Registry, Task
+from ..registry_loader import registry_spec
 from . import OUTER_MARGIN, rendered_by, value_runs
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
@@ -61,7 +62,7 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     project directory), that directory as `registry_path`, which is looked in first."""
     from ..registry_set import registry_location
 
-    spec, root = registry_location(registry, settings.registry)
+    spec, root = registry_location(registry, registry_spec(registry, settings))
     environment = {ENV_VARS["registry"]: spec}
     if root is not None:
         environment[ENV_VARS["registry_path"]] = root
@@ -204,7 +205,7 @@ def render(registry: Registry, settings: Settings, executable: str) -> dict[str,
     """Return {unit file name: text} for the tasks enabled in the settings' environment."""
     if not Path(executable).is_absolute():
         raise UsageError(f"--executable: {executable!r} must be an absolute path")
-    header = (f"{rendered_by(registry.id or settings.registry, settings.environment)}. "
+    header = (f"{rendered_by(registry.id or registry_spec(registry, settings), settings.environment)}. "
               "Edits are overwritten by `cronkit install --target systemd`.\n")
     files: dict[str, str] = {}
     for task in registry.enabled_in(settings.environment, settings.task_config):

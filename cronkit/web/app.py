@@ -30,6 +30,7 @@ from ..health.status import StatusReport
 from ..jsonsafe import finite
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
+from ..registry_loader import configured_registry
 from .auth import TokenInfo
 from .cache import DataVersion, VersionedCache
 from .health import DeepHealth
@@ -140,7 +141,7 @@ def child_environment(settings: Settings, environ: Mapping[str, str]) -> dict[st
     """
     env = dict(environ)
     pinned = {"home": str(settings.home), "db_url": settings.db_url, "environment": settings.environment,
-              "registry": settings.registry}
+              "registry": configured_registry(settings)}
     for name, value in pinned.items():
         env[ENV_VARS[name]] = value
     if settings.config_file is not None:

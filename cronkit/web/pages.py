@@ -425,7 +425,8 @@ def _declared_params(task: Any) -> list[dict[str, Any]] | None:
     declared = getattr(task, "params", None)
     if not declared:
         return None
-    return [{"name": name, "type": param.describe(), "help": param.help, "required": False, "default": None}
+    return [{"name": name, "type": param.describe(), "help": param.help, "required": False, "default": None,
+             "choices": list(param.choices) if param.choices else (["true", "false"] if param.kind == "bool" else None)}
             for name, param in declared.items()]
 
 

@@ -58,7 +58,8 @@ def test_the_parser_reads_back_every_rendered_block(tmp_path: Path, target: str,
 
 
 def test_default_inputs_one_default_for_cli_and_reinstall(tmp_path: Path) -> None:
-    settings = load_settings({"environment": "production"}, environ={"CRONKIT_HOME": str(tmp_path)})
+    settings = load_settings({"environment": "production"},
+                             environ={"CRONKIT_HOME": str(tmp_path), "CRONKIT_TASKS": "cronkit.tasks"})
     reg = registry()
     assert default_block_id(settings, reg) == "app"
     reg.id = None

@@ -130,7 +130,7 @@ def test_files_symlinked_log_directory_through_the_cli(run_cli, tmp_path: Path) 
     before = snapshot(target)
 
     proc = run_cli("run", "daily-log-pruning",
-                   env={"CRONKIT_LOG_DIR": str(link), "CRONKIT_ENV": "production"})
+                   env={"CRONKIT_LOG_DIR": str(link), "CRONKIT_ENV": "production", "CRONKIT_TASKS": "cronkit.tasks"})
 
     assert proc.returncode == 78, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr

@@ -32,7 +32,7 @@ def test_files_malformed_urls_never_leak_their_password(  # type: ignore[no-unty
     to history, stats, health and run.
     Promise: a one-line error (no traceback) with the URL's password masked whole, in every
     message; exit 78 for a URL to fix, 69 for a service that does not answer."""
-    done = run_cli(*command, env={name: url}, timeout=120)
+    done = run_cli(*command, env={name: url, "CRONKIT_TASKS": "cronkit.tasks"}, timeout=120)
     output = done.stdout + done.stderr
     assert "Traceback" not in output, output
     for secret in secrets:

@@ -12,6 +12,13 @@ import pytest
 from ..conftest import RedisServer, need, write_registry
 from .serverkit import REGISTRY, Server, StallingProxy, make_token, server_env
 
+
+@pytest.fixture
+def cronkit_env(cronkit_env: dict[str, str]) -> dict[str, str]:
+    """These tests use the built-in registry, named explicitly (no registry configured is an error)."""
+    cronkit_env["CRONKIT_TASKS"] = "cronkit.tasks"
+    return cronkit_env
+
 # The service answers within its bound (web.health.DEEP_TIMEOUT, 6 s); a client that waits longer
 # than this fails the test with a timeout instead of hanging.
 CLIENT_TIMEOUT = 15.0

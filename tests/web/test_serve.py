@@ -30,6 +30,13 @@ from .serverkit import (
 )
 
 
+@pytest.fixture
+def cronkit_env(cronkit_env: dict[str, str]) -> dict[str, str]:
+    """These tests use the built-in registry, named explicitly (no registry configured is an error)."""
+    cronkit_env["CRONKIT_TASKS"] = "cronkit.tasks"
+    return cronkit_env
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     setup = Setup(tmp_path_factory.mktemp("serve"))

@@ -36,6 +36,7 @@ from .config_values import (
     serve_settings,
 )
 from .errors import ConfigError
+from .insights.rules import Rules, insight_settings
 
 if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
@@ -81,23 +82,21 @@ ENV_VARS: dict[str, str] = {
     "serve_port": "CRONKIT_SERVE_PORT",
     "health_public": "CRONKIT_HEALTH_PUBLIC",
     "public_url": "CRONKIT_PUBLIC_URL",
-    # Registry lookup (issue 13): the directory a registry module is imported from, which
-    # `install` records so that a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
+    # Registry lookup (issue 13): the directory `install` records for cron runs to import the same module.
     "registry_path": "CRONKIT_TASKS_PATH",
     "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
     # Deterministic spread (issue 16): mixed into the hash that resolves `H` schedule parts.
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
-    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
-    # `registry` setting's registries whenever it exists.
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded whenever it exists.
     "adopted": "CRONKIT_ADOPTED",
     # Runtime control (issue 28): the block's `cronkit check` reinstalls it when the registry's lines change.
     "auto_sync": "CRONKIT_AUTO_SYNC",
+    "insights_critical_unhealthy": "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY",  # issue 29: critical insights fail health
 }
-# Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
-# the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
-# Same precedence as the others (option > environment > file > default).
+# Settings SPEC section 2 does not list: runner tuning, the host name of runs and locks, the clock pin
+# of tests and "what if" checks, how the crontab is reached, tracebacks. Same precedence as the others.
 RUNTIME_ENV_VARS: dict[str, str] = {
     "stop_grace": "CRONKIT_STOP_GRACE",
     "lease_ttl": "CRONKIT_LEASE_TTL",
@@ -145,8 +144,7 @@ class Settings:
     notify: tuple[str, ...] = ()
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     task_notify: Mapping[str, TaskNotify] = field(default_factory=dict)
-    # The file's own notification tables, as written: `install` copies them into the run settings
-    # file, since cron's runs read no other config file.
+    # The file's own notification tables, as written: `install` copies them into the run settings file.
     notify_source: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # `[secret_env]`: values for the variables the notifiers name (secret_env, password_env), which
     # install writes into the 0600 run settings file; the process environment wins over them.
@@ -180,6 +178,8 @@ class Settings:
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
     adopted: Path | None = None
     auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
+    task_insights: Mapping[str, Rules] = field(default_factory=dict)  # issue 29: [tasks.NAME.insights]
+    insights_critical_unhealthy: bool = False
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -295,6 +295,7 @@ def load_settings(
             sources=raw.sources,
             **_runtime_fields(raw),
             **serve_settings(raw.values),
+            **insight_settings(raw.get("insights_critical_unhealthy", False), file_data.get("tasks", {})),
         )
     except ConfigError as exc:
         raise raw.named(exc) from None

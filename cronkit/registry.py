@@ -415,8 +415,10 @@ def task_config(task: Task, table: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise_config(f"tasks.{task.name}.enabled: must be true or false")
             continue
+        if key == "insights":  # cronkit's own thresholds (SPEC 16), checked when the settings are read
+            continue
         if key not in task.defaults:
-            known = ", ".join(["enabled", *task.defaults]) or "enabled"
+            known = ", ".join(["enabled", "insights", *task.defaults])
             raise_config(f"tasks.{task.name}.{key}: unknown setting (known: {known})")
         default = task.defaults[key]
         if default is not None and not _same_kind(default, value):

@@ -1,5 +1,5 @@
 """A lean path for `cronkit history` and `cronkit show` on a SQLite run log: no typer, no SQLAlchemy
-(`list`, `status`, `health` and `stats` take theirs in cli/leanops.py).
+(`list`, `status`, `health`, `stats` and `insights` take theirs in cli/leanops.py).
 
 typer (with pydantic) and SQLAlchemy cost most of a read command's start; reading a SQLite
 log needs neither. main() hands `[global options] history [TASK] [--status S] [--limit N]
@@ -75,7 +75,8 @@ def read_run(url: str, run_id: int) -> dict[str, Any] | None:
         record = run_dict(row)
         record["attempt_log"] = [
             {"number": a["number"], "status": a["status"], "started_at": iso(a["started_at"]),
-             "finished_at": iso(a["finished_at"]), "error": reveal(a["error"], "error")}
+             "finished_at": iso(a["finished_at"]), "error": reveal(a["error"], "error"), "cpu_user_ms": a["cpu_user_ms"],
+             "cpu_system_ms": a["cpu_system_ms"], "max_rss_kb": a["max_rss_kb"]}
             for a in conn.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY number", (run_id,))
         ]
         letter = conn.execute("SELECT id, resolved_at FROM dead_letters WHERE run_id = ?", (run_id,)).fetchone()

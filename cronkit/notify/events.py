@@ -85,6 +85,19 @@ def missed_event(task: str, slot: datetime, public_url: str | None) -> dict[str,
     }
 
 
+def insight_event(finding: Mapping[str, Any], public_url: str | None) -> dict[str, Any]:
+    """Build the `insight` event of a new finding (SPEC 16; `finding` in the shape of `insights --json`)."""
+    task = str(finding["task"])
+    run_id = finding["evidence"].get("run_id")
+    return {
+        "event": "insight", "task": task, "run_id": run_id, "status": finding["severity"], "trigger": None,
+        "host": hostname(), "scheduled_for": None, "started_at": finding["since"], "duration_ms": None,
+        "exit_code": None, "error": finding["message"], "attempts": 0,
+        "url": f"{public_url}/api/v1/insights?task={task}" if public_url else None, "rid": None, "output": "",
+        "insight": dict(finding),
+    }
+
+
 def drift_event(block_id: str, summary: str, at: datetime, diff: str) -> dict[str, Any]:
     """Build the `drift` event of a block `cronkit check` re-installed (auto_sync); `task` names the block."""
     return {
@@ -109,7 +122,10 @@ def sample_event(notifier: str, public_url: str | None, task: str | None = None)
 
 def body(event: Mapping[str, Any]) -> dict[str, Any]:
     """Return the webhook body: BODY_KEYS of the event, in that order."""
-    return {key: event.get(key) for key in BODY_KEYS}
+    out = {key: event.get(key) for key in BODY_KEYS}
+    if event.get("event") == "insight":  # the finding itself: kind, severity, since, evidence, message
+        out["insight"] = event.get("insight")
+    return out
 
 
 def describe(event: Mapping[str, Any]) -> str:
@@ -126,6 +142,7 @@ def describe(event: Mapping[str, Any]) -> str:
         "too_long": f"ran too long ({seconds})",
         "too_fast": f"finished too fast ({seconds})",
         "test": "test notification",
+        "insight": f"insight {(event.get('insight') or {}).get('kind')} ({event.get('status')})",
         "drift": "re-installed by auto_sync",
     }.get(str(event["event"]), str(event["event"]))
     tail = exit_part if event["event"] in ("failure", "test") else ""
@@ -136,5 +153,5 @@ def _failed_word(status: Any) -> str:
     return {"timed_out": "timed out", "lost": "was lost", "failed": "failed"}.get(str(status), "failed")
 
 
-__all__ = ["BODY_KEYS", "FAILED", "RUN_COLUMNS", "body", "describe", "missed_event", "run_event",
+__all__ = ["BODY_KEYS", "FAILED", "RUN_COLUMNS", "body", "describe", "insight_event", "missed_event", "run_event",
            "run_uuid", "sample_event"]

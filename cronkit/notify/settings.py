@@ -15,8 +15,9 @@ from ..config_values import checked_port, checked_text
 from ..errors import ConfigError
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
-# `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); not in any default `on`.
-EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast", "drift")
+# `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); `insight` (issue 29): a new
+# finding of `cronkit insights`. Neither is in any default `on`.
+EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast", "drift", "insight")
 # A healthchecks check keeps its own alerting state: it hears about every start and end.
 PING_EVENTS = ("start", "success", "failure")
 DEFAULT_ON: Mapping[str, tuple[str, ...]] = {

@@ -163,8 +163,7 @@ async def health_deep(request: Request) -> Response:
 @reading
 async def status(request: Request) -> Response:
     service = _service(request)
-    # A report at most STATUS_FRESH s old, or (while one thread computes a fresh one) STATUS_STALE s:
-    # a status check probes every service and reads the run log; its `checked_at` says when.
+    # A report at most STATUS_FRESH s old, or STATUS_STALE s while a thread computes a fresh one.
     report = service.status.peek(STATUS_FRESH, STATUS_STALE)
     if report is None:
         report = await run_in_threadpool(service.status.get, STATUS_FRESH)
@@ -174,6 +173,7 @@ async def status(request: Request) -> Response:
     if shown is not None:
         doc = json.loads(body)
         doc["tasks"] = [t for t in doc.get("tasks", []) if t.get("name") in shown]
+        doc["insights"] = [i for i in doc.get("insights", []) if i.get("task") in shown]
         body = json_bytes(doc)
     return Response(body, media_type="application/json")
 

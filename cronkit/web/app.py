@@ -120,6 +120,9 @@ class Service:
     version: DataVersion
     runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0, 4 << 20))
     scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
+    # The findings of GET /api/v1/insights by (task, days): kept while the run log is unchanged,
+    # at most a minute (their window moves with the clock).
+    insights: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(16, 60.0, 4 << 20))
     auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
     verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)
@@ -147,7 +150,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     from .. import __version__
     from ..clock import now
     from ..health.status import status
-    from . import api, pages, pause_pages, pausing, tokens_api
+    from . import api, insights_api, pages, pause_pages, pausing, tokens_api
     from .metrics import RunLogCollector
 
     environ = os.environ if environ is None else environ
@@ -188,8 +191,8 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
             service.version.close()
             engine.dispose()
 
-    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *pausing.routes(), *pages.routes(),
-                            *pause_pages.routes()], lifespan=lifespan,
+    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *pausing.routes(), *insights_api.routes(),
+                            *pages.routes(), *pause_pages.routes()], lifespan=lifespan,
                     exception_handlers={Problem: _problem, HTTPException: _http_error,
                                         CronkitError: _cronkit_error, Exception: _internal_error})
     app.state.service = service

@@ -98,7 +98,14 @@ def fmt_dur(ms: Any) -> str:
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
-_env.filters.update({"when": fmt_when, "dur": fmt_dur})
+def fmt_kib(kb: Any) -> str:
+    if kb is None:
+        return "—"
+    kb = float(kb)
+    return f"{kb / 1024:.1f} MiB" if kb < 1024 * 1024 else f"{kb / 1024 / 1024:.2f} GiB"
+
+
+_env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -328,11 +335,12 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
     stats = await run_in_threadpool(views.task_stats, service, name, now())
     rows, older = await run_in_threadpool(views.task_runs, service, name, before)
     letters = await run_in_threadpool(views.dead_letters, service, name)
+    insights = await run_in_threadpool(views.task_insights, service, name)
     started = request.query_params.get("started", "")
     pause = (await run_in_threadpool(views.paused, service, now())).get(name)
     return _render(request, "task.html", status, task=task, pause=pause.as_dict() if pause else None,
                    pause_error=pause_error, stats=stats, chart=duration_chart(stats, task.timeout),
-                   runs=rows, older=older, before=before, letters=letters, error=error, form=form or {},
+                   runs=rows, older=older, before=before, letters=letters, insights=insights, error=error, form=form or {},
                    params=_declared_params(task),
                    may_run=session.token.may_trigger(name, service.settings.environment),
                    started=row_id(started),

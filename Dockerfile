@@ -13,7 +13,10 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     CRONKIT_HOME=/var/lib/cronkit
 COPY --from=build /wheels /wheels
-RUN python -m pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+COPY requirements/lock.txt /wheels/
+# The dependencies at the versions the tests passed with (hash-checked), then cronkit alone.
+RUN python -m pip install --no-cache-dir --requirement /wheels/lock.txt \
+ && python -m pip install --no-cache-dir --no-deps /wheels/*.whl && rm -rf /wheels \
  && groupadd --system --gid 10001 cronkit \
  && useradd --system --uid 10001 --gid cronkit --home-dir /var/lib/cronkit --create-home cronkit
 USER 10001:10001

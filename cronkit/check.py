@@ -70,6 +70,7 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
             ("catchup", lambda: catch_up(settings, registry, now, report)),
             ("missed", lambda: _missed_events(store, settings, registry, now)),
             ("metrics", lambda: _metrics_files(store, settings, registry, now)),
+            ("insights", lambda: _insight_events(store, settings, registry, now)),
             ("outbox", lambda: _deliver_outbox(store, settings, environ)),
         ]
         for name, duty in duties:
@@ -264,6 +265,16 @@ def _metrics_files(store: RunStore, settings: Settings, registry: Registry, now:
 
     written = [write(store, settings, task, now).name for task in registry]
     return {"written": len(written)}
+
+
+# --- insights (issue 29): the `insight` event, once per new finding --------------------------------
+
+def _insight_events(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
+    if not settings.notifiers:
+        return {"findings": 0, "queued": 0}
+    from .insights.alerts import queue_insights
+
+    return queue_insights(store, settings, registry, now)
 
 
 # --- notifications (issue 15): deliver the outbox, oldest first ---------------------------------

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from .config_tables import (
     KubernetesSettings,
     SystemdSettings,
-    checked_str,
     kubernetes_settings,
     notify_fields,
     systemd_settings,
@@ -30,11 +29,14 @@ from .config_values import (
     checked_flag,
     checked_hostname,
     checked_instant,
+    checked_redis_url,
     checked_retention_days,
     checked_seconds,
-    checked_url_text,
+    checked_text,
+    serve_settings,
 )
 from .errors import ConfigError
+from .insights.rules import Rules, insight_settings
 
 if TYPE_CHECKING:
     from .notify.settings import Notifier, TaskNotify
@@ -54,6 +56,8 @@ DEFAULT_FINISH_RETRY = 30.0  # seconds the end of a run retries the run log befo
 FINISH_RETRY_RANGE = (0.0, 3600.0)
 DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-marking waits 4 of them)
 HEARTBEAT_INTERVAL_RANGE = (0.1, DEFAULT_HEARTBEAT_INTERVAL)  # shorter only: other hosts assume 30 s
+DEFAULT_SERVE_HEADER_TIMEOUT = 10.0  # seconds; web/guard.py closes a connection whose request head is later
+SERVE_HEADER_TIMEOUT_RANGE = (0.1, 600.0)
 DEFAULT_CRON_D = Path("/etc/cron.d")
 
 # setting name -> environment variable; the file uses the setting name as its key.
@@ -78,23 +82,21 @@ ENV_VARS: dict[str, str] = {
     "serve_port": "CRONKIT_SERVE_PORT",
     "health_public": "CRONKIT_HEALTH_PUBLIC",
     "public_url": "CRONKIT_PUBLIC_URL",
-    # Registry lookup (issue 13): the directory a registry module is imported from, which
-    # `install` records so that a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
+    # Registry lookup (issue 13): the directory `install` records for cron runs to import the same module.
     "registry_path": "CRONKIT_TASKS_PATH",
     "metrics_dir": "CRONKIT_METRICS_DIR",  # notifications and metrics files (issue 15)
     # Deterministic spread (issue 16): mixed into the hash that resolves `H` schedule parts.
     "spread_seed": "CRONKIT_SPREAD_SEED",
     # Catch-up (issue 16): how often the block's `cronkit check` line runs (host's zone, as cron reads it).
     "check_schedule": "CRONKIT_CHECK_SCHEDULE",
-    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded with the
-    # `registry` setting's registries whenever it exists.
+    # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes, loaded whenever it exists.
     "adopted": "CRONKIT_ADOPTED",
     # Runtime control (issue 28): the block's `cronkit check` reinstalls it when the registry's lines change.
     "auto_sync": "CRONKIT_AUTO_SYNC",
+    "insights_critical_unhealthy": "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY",  # issue 29: critical insights fail health
 }
-# Settings SPEC section 2 does not list: runner tuning, the host name recorded in runs and locks,
-# the clock pin of tests and "what if" checks, how the crontab is reached, tracebacks of errors.
-# Same precedence as the others (option > environment > file > default).
+# Settings SPEC section 2 does not list: runner tuning, the host name of runs and locks, the clock pin
+# of tests and "what if" checks, how the crontab is reached, tracebacks. Same precedence as the others.
 RUNTIME_ENV_VARS: dict[str, str] = {
     "stop_grace": "CRONKIT_STOP_GRACE",
     "lease_ttl": "CRONKIT_LEASE_TTL",
@@ -106,6 +108,8 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "finish_retry": "CRONKIT_FINISH_RETRY",
     "heartbeat_interval": "CRONKIT_HEARTBEAT_INTERVAL",
     "environments": "CRONKIT_ENVIRONMENTS",  # known besides the tasks' own: install refuses others (issue 26)
+    # `cronkit serve` (issue 25): seconds a request's line and headers may take to arrive.
+    "serve_header_timeout": "CRONKIT_SERVE_HEADER_TIMEOUT",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
@@ -140,8 +144,7 @@ class Settings:
     notify: tuple[str, ...] = ()
     notifiers: Mapping[str, Notifier] = field(default_factory=dict)
     task_notify: Mapping[str, TaskNotify] = field(default_factory=dict)
-    # The file's own notification tables, as written: `install` copies them into the run settings
-    # file, since cron's runs read no other config file.
+    # The file's own notification tables, as written: `install` copies them into the run settings file.
     notify_source: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # `[secret_env]`: values for the variables the notifiers name (secret_env, password_env), which
     # install writes into the 0600 run settings file; the process environment wins over them.
@@ -159,6 +162,7 @@ class Settings:
     debug: bool = False
     finish_retry: float = DEFAULT_FINISH_RETRY
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
+    serve_header_timeout: float = DEFAULT_SERVE_HEADER_TIMEOUT
     # `cronkit serve` (the HTTP service, SPEC 10)
     serve_host: str = DEFAULT_SERVE_HOST
     serve_port: int = DEFAULT_SERVE_PORT
@@ -174,6 +178,8 @@ class Settings:
     # Adopted crontab jobs (issue 30): the registry file `cronkit adopt` writes; None: <home>/adopted.py.
     adopted: Path | None = None
     auto_sync: bool = False  # `cronkit check` reinstalls the block when the registry renders other lines
+    task_insights: Mapping[str, Rules] = field(default_factory=dict)  # issue 29: [tasks.NAME.insights]
+    insights_critical_unhealthy: bool = False
 
     def for_task(self, name: str) -> Mapping[str, Any]:
         """Return the `[tasks.<name>]` table, empty when there is none."""
@@ -234,6 +240,9 @@ def read_config_file(path: Path) -> dict[str, Any]:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config: {path}: {exc}") from None
+    except UnicodeDecodeError as exc:  # TOML is UTF-8; tomllib decodes before it parses
+        raise ConfigError(f"config: {path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+                          ) from None
     except OSError as exc:
         raise ConfigError(f"config: cannot read {path}: {exc.strerror}") from None
     known = set(ENV_VARS) | set(RUNTIME_ENV_VARS) | FILE_ONLY_KEYS
@@ -286,6 +295,7 @@ def load_settings(
             sources=raw.sources,
             **_runtime_fields(raw),
             **serve_settings(raw.values),
+            **insight_settings(raw.get("insights_critical_unhealthy", False), file_data.get("tasks", {})),
         )
     except ConfigError as exc:
         raise raw.named(exc) from None
@@ -311,7 +321,9 @@ class RawSettings:
                 raw.values[name], raw.sources[name] = file_data[name], "file"
                 # A relative path in the file means relative to the file; a non-string is left for text() to reject.
                 value = file_data[name]
-                if name in PATH_SETTINGS and path is not None and isinstance(value, str) and value.strip():
+                # A NUL is left for text() to reject too: resolve() would raise on it.
+                if (name in PATH_SETTINGS and path is not None and isinstance(value, str) and value.strip()
+                        and "\x00" not in value):
                     raw.values[name] = str((path.parent / Path(value.strip()).expanduser()).resolve())
         return raw
 
@@ -333,7 +345,7 @@ class RawSettings:
             return None
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{name}: must be a non-empty string")
-        return value.strip()
+        return checked_text(name, value.strip())
 
     def directory(self, name: str, default: Path) -> Path:
         value = self.text(name)
@@ -343,10 +355,8 @@ class RawSettings:
 def _place_fields(raw: RawSettings, home: Path) -> dict[str, Any]:
     """Return where cronkit keeps and finds things: databases, Redis, registry, zone, directories."""
     redis_url = raw.text("redis_url")
-    if redis_url is not None and not redis_url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("redis_url: must start with redis://, rediss:// or unix://")
     if redis_url is not None:
-        checked_url_text("redis_url", redis_url)
+        checked_redis_url("redis_url", redis_url)
     environment = raw.text("environment") or DEFAULT_ENVIRONMENT
     if not ENV_NAME.fullmatch(environment):
         raise ConfigError(f"environment: {environment!r} is not a lowercase name")
@@ -387,41 +397,9 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
         "environments": checked_environments(raw.get("environments")),
         "heartbeat_interval": checked_seconds("heartbeat_interval", raw.get("heartbeat_interval", DEFAULT_HEARTBEAT_INTERVAL),
                                        HEARTBEAT_INTERVAL_RANGE),
+        "serve_header_timeout": checked_seconds("serve_header_timeout", raw.get(
+            "serve_header_timeout", DEFAULT_SERVE_HEADER_TIMEOUT), SERVE_HEADER_TIMEOUT_RANGE),
     }
-
-
-def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate the settings of `cronkit serve` (from options, environment or file)."""
-    out: dict[str, Any] = {}
-    host = raw.get("serve_host")
-    if host is not None:
-        out["serve_host"] = checked_str("serve_host", host).strip()
-    port = raw.get("serve_port")
-    if port is not None:
-        try:
-            if isinstance(port, bool) or isinstance(port, float):
-                raise ValueError
-            out["serve_port"] = int(port.strip() if isinstance(port, str) else port)
-            if not 1 <= out["serve_port"] <= 65535:
-                raise ValueError
-        except (TypeError, ValueError):
-            raise ConfigError("serve_port: must be a port number (1-65535)") from None
-    public = raw.get("health_public")
-    if public is not None:
-        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if isinstance(public, bool):
-            out["health_public"] = public
-        elif isinstance(public, str) and public.strip().lower() in words:
-            out["health_public"] = words[public.strip().lower()]
-        else:
-            raise ConfigError("health_public: must be true or false")
-    url = raw.get("public_url")
-    if url is not None:
-        url = checked_str("public_url", url).strip().rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"public_url: {url!r} must start with http:// or https://")
-        out["public_url"] = url
-    return out
 
 
 def debug_requested(environ: Mapping[str, str] | None = None) -> bool:

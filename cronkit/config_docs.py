@@ -49,6 +49,10 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
                   "other lines ([runtime control](../runtime-control.md))."),
     "environments": ("unset", "Environment names known besides the tasks' own and `development`: "
                      "`install` refuses any other ([safe by default](../safe-defaults.md))."),
+    "insights_critical_unhealthy": ("", "`true`: a `critical` insight makes `health` unhealthy "
+                                    "([insights](../insights.md))."),
+    "serve_header_timeout": ("", "Seconds `cronkit serve` waits for a request's head before answering 408 "
+                             "([input limits](../input-limits.md))."),
     "stop_grace": ("", "Seconds between SIGTERM and SIGKILL when a task is stopped "
                    "(timeout, signal, lost lease)."),
     "lease_ttl": ("", "Seconds a Redis lease lives without renewal; renewed every third of it. "

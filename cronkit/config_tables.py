@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config_values import checked_text
 from .errors import ConfigError
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -25,6 +26,7 @@ DEFAULT_RESOURCES: Mapping[str, Mapping[str, str]] = {
 }
 DEFAULT_SUCCESSFUL_JOBS_HISTORY = 3
 DEFAULT_FAILED_JOBS_HISTORY = 5
+MAX_INT32 = 2**31 - 1  # Kubernetes' integer fields are int32
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,12 @@ def checked_str(name: str, value: Any, pattern: re.Pattern[str] | None = None, w
         raise ConfigError(f"{name}: must be a non-empty string")
     if pattern is not None and not pattern.fullmatch(value):
         raise ConfigError(f"{name}: {value!r} is not {what}")
-    return value
+    return checked_text(name, value)
 
 
-def _count(name: str, value: Any, low: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{name}: must be a whole number >= {low}")
+def _count(name: str, value: Any, low: int = 0, high: int = MAX_INT32) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigError(f"{name}: must be a whole number from {low} to {high}")
     return value
 
 
@@ -158,17 +160,21 @@ def notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Pa
     if metrics_dir is not None:
         if not isinstance(metrics_dir, str) or not metrics_dir.strip():
             raise ConfigError("metrics_dir: must be a non-empty string")
+        checked_text("metrics_dir", metrics_dir)
         fields["metrics_dir"] = Path(metrics_dir.strip()).expanduser().absolute()
     emf = file_data.get("emf_file")
     if emf is not None:
         if not isinstance(emf, str) or not emf.strip():
             raise ConfigError("emf_file: must be a file path")
+        checked_text("emf_file", emf)
         base = path.parent if path is not None else Path.cwd()
         fields["emf_file"] = (base / Path(emf.strip()).expanduser()).absolute()
     secrets = file_data.get("secret_env", {})
     if not isinstance(secrets, Mapping) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in secrets.items()):
         raise ConfigError("secret_env: must be a table of NAME = \"value\" strings")
+    for key, value in secrets.items():  # an environment variable holds no NUL: exec would refuse it
+        checked_text(f"secret_env.{key}", value)
     fields["secret_env"] = dict(secrets)
     from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
     if "notify" not in file_data and not from_tasks:

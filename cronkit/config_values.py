@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +18,14 @@ _HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
 DEFAULT_CRONTAB_COMMAND = ("crontab",)
 DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # an environment's name
+MAX_RETENTION_DAYS = 36_525  # a century: further back than any run log holds, short of datetime's end
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_MAX_DB = 1_000_000  # far above any server's `databases`; the server names its own limit
+# The query keys redis-py reads as numbers (redis.connection.URL_QUERY_ARGUMENT_PARSERS): a bad one
+# fails inside redis-py's parse at the first connection, as a traceback.
+_REDIS_WHOLE = frozenset({"db", "socket_read_size", "max_connections", "health_check_interval",
+                          "ssl_min_version", "protocol"})
+_REDIS_SECONDS = frozenset({"socket_timeout", "socket_connect_timeout", "timeout"})
 
 
 def checked_retention_days(retention: Any) -> int:
@@ -25,10 +34,10 @@ def checked_retention_days(retention: Any) -> int:
         if isinstance(retention, bool) or (isinstance(retention, float) and not retention.is_integer()):
             raise ValueError
         days = int(retention.strip() if isinstance(retention, str) else retention)
-        if days < 1:
+        if not 1 <= days <= MAX_RETENTION_DAYS:
             raise ValueError
-    except (TypeError, ValueError):
-        raise ConfigError("runlog_retention_days: must be a whole number of days >= 1") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"runlog_retention_days: must be a whole number of days from 1 to {MAX_RETENTION_DAYS}") from None
     return days
 
 
@@ -77,7 +86,10 @@ def checked_instant(name: str, value: Any) -> datetime | None:
         raise ConfigError(f"{name}: {value!r} is not an ISO 8601 instant (2026-11-28T10:00:00+00:00)") from None
     if instant.tzinfo is None:
         instant = instant.replace(tzinfo=UTC)
-    return instant.astimezone(UTC)
+    try:
+        return instant.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before datetime's first UTC instant
+        raise ConfigError(f"{name}: {value!r} is out of range") from None
 
 
 def checked_command(name: str, value: str | None) -> tuple[str, ...]:
@@ -121,13 +133,68 @@ def checked_db_url(name: str, value: str) -> str:
     if password is not None and any(c in password for c in "/?#"):  # they end the URL's authority
         raise ConfigError(f"{name}: {redact_url(value)}: the password holds '/', '?' or '#';"
                           " percent-encode it (%2F, %3F, %23)")
+    checked_port(name, value)
+    return checked_url_text(name, value)
+
+
+def checked_port(name: str, value: str) -> None:
+    """Refuse a URL whose port is not a number from 1 to 65535 (urllib raises ValueError when it is read)."""
     from urllib.parse import urlsplit
 
     try:
-        urlsplit(value).port
+        port = urlsplit(value).port
     except ValueError:
-        raise ConfigError(f"{name}: {redact_url(value)}: the port is not a number from 1 to 65535") from None
-    return checked_url_text(name, value)
+        port = 0
+    if port == 0:
+        raise ConfigError(f"{name}: {redact_url(value)}: the port is not a number from 1 to 65535")
+
+
+def checked_redis_url(name: str, value: str) -> str:
+    """Check a Redis URL as redis-py will read it: scheme, port, database number, numeric query values."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    if not value.startswith(REDIS_SCHEMES):
+        raise ConfigError(f"{name}: must start with redis://, rediss:// or unix://")
+    checked_url_text(name, value)
+    checked_port(name, value)
+    parts = urlsplit(value)
+    shown = redact_url(value)
+    db = unquote(parts.path).strip("/") if parts.scheme != "unix" else ""
+    if db and not _whole(db, REDIS_MAX_DB):  # redis-py would quietly use database 0
+        raise ConfigError(f"{name}: {shown}: the path {parts.path!r} is not a database number (/0 to /{REDIS_MAX_DB})")
+    for key, text in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _REDIS_WHOLE and not _whole(text, 2**31 - 1):
+            raise ConfigError(f"{name}: {shown}: {key}={text!r} is not a whole number")
+        if key in _REDIS_SECONDS and not _seconds(text):
+            raise ConfigError(f"{name}: {shown}: {key}={text!r} is not a number of seconds")
+    return value
+
+
+def _whole(text: str, high: int) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= high
+
+
+def _seconds(text: str) -> bool:
+    try:
+        return 0 < float(text) <= 86_400
+    except ValueError:
+        return False
+
+
+def checked_text(name: str, value: str) -> str:
+    """Refuse a NUL (no path, URL or name holds one) and a lone surrogate.
+
+    A byte that is not UTF-8 (in a path from the environment, say) arrives as a lone surrogate,
+    which the files cronkit writes (the run settings, the crontab) and the database drivers
+    cannot encode: a traceback later, where the setting is no longer named.
+    """
+    if "\x00" in value:
+        raise ConfigError(f"{name}: holds a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(f"{name}: is not valid UTF-8 text") from None
+    return value
 
 
 def checked_url_text(name: str, value: str) -> str:
@@ -161,3 +228,42 @@ def checked_environments(value: Any) -> tuple[str, ...]:
         if not ENV_NAME.fullmatch(name):
             raise ConfigError(f"environments: {name!r} is not a lowercase name")
     return tuple(dict.fromkeys(names))
+
+
+def serve_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the settings of `cronkit serve` (from options, environment or file)."""
+    out: dict[str, Any] = {}
+    host = raw.get("serve_host")
+    if host is not None:
+        if not isinstance(host, str) or not host.strip():
+            raise ConfigError("serve_host: must be a non-empty string")
+        out["serve_host"] = checked_text("serve_host", host.strip())
+    port = raw.get("serve_port")
+    if port is not None:
+        try:
+            if isinstance(port, bool) or isinstance(port, float):
+                raise ValueError
+            out["serve_port"] = int(port.strip() if isinstance(port, str) else port)
+            if not 1 <= out["serve_port"] <= 65535:
+                raise ValueError
+        except (TypeError, ValueError):
+            raise ConfigError("serve_port: must be a port number (1-65535)") from None
+    public = raw.get("health_public")
+    if public is not None:
+        words = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if isinstance(public, bool):
+            out["health_public"] = public
+        elif isinstance(public, str) and public.strip().lower() in words:
+            out["health_public"] = words[public.strip().lower()]
+        else:
+            raise ConfigError("health_public: must be true or false")
+    url = raw.get("public_url")
+    if url is not None:
+        if not isinstance(url, str) or not url.strip():
+            raise ConfigError("public_url: must be a non-empty string")
+        url = checked_text("public_url", url.strip().rstrip("/"))
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"public_url: {redact_url(url)!r} must start with http:// or https://")
+        checked_port("public_url", url)
+        out["public_url"] = url
+    return out

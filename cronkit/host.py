@@ -96,5 +96,20 @@ def invoking_user() -> str:
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
-__all__ = ["CRON_DAEMON_NAMES", "children_of", "cron_daemon_pids", "hostname", "invoking_user", "is_alive",
+def cli_actor() -> str:
+    """Return who ran a command, as the audit records it: `cli:<user>`, the user of the process's
+    real uid (its number when it has no name), and for root under sudo the user who ran sudo too
+    (`cli:root (sudo: alice)`): the login variables are the user's to set, the uid is not."""
+    import pwd
+
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        name = f"uid {uid}"
+    sudo = os.environ.get("SUDO_USER") if uid == 0 else None
+    return (f"cli:{name}" + (f" (sudo: {sudo})" if sudo and sudo != name else ""))[:64]  # the audit's column
+
+
+__all__ = ["CRON_DAEMON_NAMES", "cli_actor", "children_of", "cron_daemon_pids", "hostname", "invoking_user", "is_alive",
            "process_start", "set_hostname"]

@@ -10,7 +10,7 @@ the other schedulers' targets, never on the run path.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
 from .debcron import FIELD_RANGES
@@ -52,6 +52,21 @@ def _transitions(zone: str) -> tuple[tuple[datetime, timedelta], ...]:
             offset = new
         day = following
     return tuple(changes)
+
+
+def midnight_gaps(zone: str) -> tuple[date, ...]:
+    """Return the local days whose 00:00 a spring-forward removes, within the horizon (Asia/Beirut,
+    Africa/Cairo, America/Havana, America/Santiago, Atlantic/Azores move their clocks at midnight)."""
+    days: list[date] = []
+    changes = _transitions(zone)
+    for (_, old), (instant, new) in zip(changes, changes[1:], strict=False):
+        if new <= old:
+            continue
+        start, end = (instant + old).replace(tzinfo=None), (instant + new).replace(tzinfo=None)
+        midnight = datetime.combine(start.date(), time()) + (timedelta(days=1) if start.time() != time() else timedelta())
+        if midnight < end:
+            days.append(midnight.date())
+    return tuple(days)
 
 
 def whole_hour_offsets(zone: str) -> bool:

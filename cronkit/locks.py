@@ -338,6 +338,31 @@ def _redis_errors(task: str) -> Iterator[None]:
         if type(exc).__module__.startswith("redis") and "DB index is out of range" in str(exc):
             raise ConfigError(f"redis_url: the database number is out of this server's range ({exc})") from None
         if type(exc).__module__.startswith("redis"):
-            # redis-py ends its messages with a full stop; the callers append "; <what it meant>".
-            raise ServiceUnavailable(f"{task}: Redis unavailable: {str(exc).rstrip('.')}") from None
+            raise ServiceUnavailable(f"{task}: Redis unavailable: {redis_trouble(exc)}") from None
         raise
+
+
+def redis_trouble(exc: BaseException) -> str:
+    """Say what a Redis client error means in cronkit's words, the client's own text after them.
+
+    The kind comes from the exception's class and cause, never from the client's wording,
+    which changes between redis-py releases ("Timeout reading from socket" became "... from
+    host:port"); the callers append "; <what it meant>".
+    """
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    cause = exc.__cause__ or exc.__context__
+    if "AuthenticationError" in names or "AuthenticationWrongNumberOfArgsError" in names:
+        what = "it refused the credentials in redis_url"
+    elif "BusyLoadingError" in names:
+        what = "it is still loading its data"
+    elif "TimeoutError" in names or isinstance(cause, TimeoutError):
+        what = "no answer in time"
+    elif isinstance(cause, ConnectionRefusedError):
+        what = "connection refused"
+    elif "ConnectionError" in names:
+        what = "connection failed"
+    else:
+        what = f"error {type(exc).__name__}"
+    lines = str(exc).strip().splitlines()
+    detail = lines[0].rstrip(".") if lines else ""
+    return f"{what} ({detail})" if detail else what

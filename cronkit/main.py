@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 # The read commands with a lean path (cli/lean.py): no typer, and no SQLAlchemy on a SQLite run log.
-LEAN_COMMANDS = frozenset({"history", "show", "list", "status", "health", "stats"})
+LEAN_COMMANDS = frozenset({"history", "show", "list", "status", "health", "stats", "insights"})
 
 
 # The exit code when the reader of stdout has gone (`cronkit status | head -1`): 1, as the Python

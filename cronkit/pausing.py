@@ -18,7 +18,7 @@ from .config import Settings
 from .errors import RegistryError, UsageError
 from .registry import Registry, parse_duration
 from .runlog.pauses import Origin, Pause, current_pauses, pause_keys, write_pauses, write_resumes
-from .runlog.times import to_ms
+from .runlog.times import bounded_utc, to_ms
 
 MAX_REASON = 500  # characters of a pause's reason
 MAX_PAUSE = timedelta(days=366)  # the longest end a pause may name; no end at all is allowed
@@ -54,7 +54,7 @@ def pause_end(for_: str | None, until: str | None, now: datetime, zone: str = "U
 
 def _until(text: str, now: datetime, zone: str) -> datetime:
     parts = text.split(":")
-    if len(parts) == 2 and all(p.isdigit() for p in parts) and int(parts[0]) < 24 and int(parts[1]) < 60:
+    if len(parts) == 2 and all(p.isascii() and p.isdigit() for p in parts) and int(parts[0]) < 24 and int(parts[1]) < 60:
         local = now.astimezone(ZoneInfo(zone))
         at = local.replace(hour=int(parts[0]), minute=int(parts[1]), second=0, microsecond=0)
         return (at if at > local else at + timedelta(days=1)).astimezone(UTC)
@@ -62,7 +62,7 @@ def _until(text: str, now: datetime, zone: str) -> datetime:
         parsed = datetime.fromisoformat(text.replace(" ", "T", 1))
     except ValueError:
         raise UsageError(f"--until: {text!r} is not a time such as 14:00 or 2026-12-07T14:00+01:00") from None
-    return (parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed).astimezone(UTC)
+    return bounded_utc(parsed, "--until", text)  # not near datetime's ends, where the zone overflows
 
 
 def _names(registry: Registry, tasks: Sequence[str]) -> list[str]:

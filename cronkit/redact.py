@@ -44,7 +44,8 @@ def _starts_word(word: str, joiner: str = "_") -> tuple[str, str]:
 _BEARER_WORDS = ("bearer", "token", "basic")
 _BEARER = re.compile(
     "(?P<head>" + _alternation(_starts_word(w, joiner="") for w in _BEARER_WORDS) + r"\s+)"
-    r"(?P<secret>[A-Za-z0-9._~+/=-]{6,})"
+    # `cronkit token create`, `token revoke` name a command, not a token: a hint in a message stays whole.
+    r"(?P<secret>(?!(?:create|revoke)(?![A-Za-z0-9._~+/=-]))[A-Za-z0-9._~+/=-]{6,})"
 )
 # `name: value` / `name=value` where the name ENDS in a secret word (db_password=..., "api_key": ...);
 # names that merely contain one (secret-rotation: ..., password_reset_tokens_deleted=0) are left alone.

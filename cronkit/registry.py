@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect  # dataclasses imports it already: no cost on the run path
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,8 @@ DEFAULT_CATCHUP_WINDOW = 86400.0  # "24h"
 DEFAULT_CATCHUP_MAX = 24
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("skip", "latest", "all")
+MAX_DURATION = 100 * 366 * 86_400.0  # a century: longer than any wait, short of datetime's end
+MAX_DURATION_TEXT = "100 years"
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -41,7 +44,7 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
     if isinstance(value, bool):
         raise RegistryError(f"{what}: {value!r} is not a duration")
     if isinstance(value, (int, float)):
-        seconds = float(value)
+        seconds = float(value) if abs(value) <= MAX_DURATION else math.inf
     else:
         text = value.strip().lower().replace(" ", "")
         pos, seconds = 0, 0.0
@@ -57,6 +60,8 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
                 raise RegistryError(f"{what}: {value!r} is not a duration such as 30s, 5m, 1h30m")
     if seconds < 0:
         raise RegistryError(f"{what}: must not be negative")
+    if not seconds <= MAX_DURATION:  # inf and nan too: a datetime plus it would overflow
+        raise RegistryError(f"{what}: {value!r} is longer than {MAX_DURATION_TEXT}")
     return seconds
 
 
@@ -410,8 +415,10 @@ def task_config(task: Task, table: Mapping[str, Any]) -> dict[str, Any]:
             if not isinstance(value, bool):
                 raise_config(f"tasks.{task.name}.enabled: must be true or false")
             continue
+        if key == "insights":  # cronkit's own thresholds (SPEC 16), checked when the settings are read
+            continue
         if key not in task.defaults:
-            known = ", ".join(["enabled", *task.defaults]) or "enabled"
+            known = ", ".join(["enabled", "insights", *task.defaults])
             raise_config(f"tasks.{task.name}.{key}: unknown setting (known: {known})")
         default = task.defaults[key]
         if default is not None and not _same_kind(default, value):

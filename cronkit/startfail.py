@@ -10,6 +10,7 @@ on the run path, and written when everything else may be broken.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 from collections.abc import Mapping
@@ -21,6 +22,8 @@ from .fileutil import write_atomic
 DIRECTORY = "start-failures"
 RUN_CONFIG_DIR = "cron"  # as cronfile.render.RUN_CONFIG_DIR: install writes <home>/cron/<key>.toml
 DEFAULT_KEY = "default"
+CLAIM_SUFFIX = ".told"  # notify/start_failure.py: `<key>.<digest of the error>.told`, a cause told
+CLAIM_DIGITS = 16
 
 
 def key_for(config: str | None) -> str:
@@ -61,11 +64,21 @@ def record(home: Path, key: str, *, task: str, error: str, exit_code: int, at: s
 
 
 def clear(home: Path, key: str) -> None:
-    """Remove the record after a start that succeeded (nothing to do when there is none)."""
+    """Remove the record after a start that succeeded (nothing to do when there is none), and the
+    marks of the causes its notifiers were told (notify/start_failure.py): a new failure is news."""
     try:
         os.unlink(path_of(home, key))
     except OSError:
         pass
+    try:
+        told = list((home / DIRECTORY).glob(f"{glob.escape(key)}.{'[0-9a-f]' * CLAIM_DIGITS}{CLAIM_SUFFIX}"))
+    except OSError:
+        return
+    for path in told:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def read(home: Path, key: str) -> dict[str, Any] | None:

@@ -38,7 +38,8 @@ def prod_only(ctx: TaskContext) -> dict:
 """
 
 RUN_KEYS = {"attempts", "dry_run", "duration_ms", "error", "exit_code", "finished_at", "heartbeat_at", "host", "id",
-            "params", "pid", "pid_start", "result", "scheduled_for", "started_at", "status", "task", "trigger", "user"}
+            "params", "pid", "pid_start", "result", "scheduled_for", "started_at", "status", "task", "trigger", "user",
+            "cpu_user_ms", "cpu_system_ms", "max_rss_kb"}  # issue 29: what the run's process tree used
 SHOW_KEYS = RUN_KEYS | {"attempt_log", "dead_letter", "output", "traceback"}
 LIST_KEYS = {"name", "schedule", "resolved_schedule", "schedule_text", "description", "timezone", "environments", "next_run",
              "next_run_local", "enabled", "disabled_reason", "timeout_s", "retries", "singleton",

@@ -166,8 +166,8 @@ def test_reflow_keeps_paragraphs_and_example_lines() -> None:
     (("history", "--limit", "abc"), "--limit: 'abc' is not a whole number"),
     (("history", "--limit", "1.5"), "--limit: '1.5' is not a whole number"),
     (("history", "--limit", "0"), "--limit: must be between 1 and 100000, not 0"),
-    (("notify", "log", "--limit", "0"), "--limit: must be at least 1, not 0"),
-    (("demo", "seed", "--large-log-mb", "-1"), "--large-log-mb: must be at least 0, not -1"),
+    (("notify", "log", "--limit", "0"), "--limit: must be between 1 and 100000, not 0"),
+    (("demo", "seed", "--large-log-mb", "-1"), "--large-log-mb: must be between 0 and 10240, not -1"),
     (("serve", "--port", "99999"), "--port: must be between 1 and 65535, not 99999"),
     (("show", "abc"), "RUN_ID: 'abc' is not a whole number"),
 ])

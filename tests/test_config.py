@@ -49,6 +49,7 @@ VALUES: dict[str, tuple[Any, str, Any, Any]] = {
     "adopted": ("/opt/o.py", "/opt/e.py", "/opt/f.py", "/h/adopted.py"),
     "auto_sync": (True, "false", True, False),
     "encrypt_payloads": (True, "false", True, False),
+    "insights_critical_unhealthy": (True, "false", True, False),
 }
 
 
@@ -79,7 +80,8 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
 
     expect = {"runlog_retention_days": (5, 6, 7), "serve_port": (9001, 9002, 9003),
               "health_public": (True, False, True), "auto_sync": (True, False, True),
-              "encrypt_payloads": (True, False, True)}.get(name, (opt, env, file_value))
+              "encrypt_payloads": (True, False, True),
+              "insights_critical_unhealthy": (True, False, True)}.get(name, (opt, env, file_value))
     assert get(options={name: opt}, environ=environ, config_path=str(config)) == expect[0]
     assert load_settings(options={name: opt}, environ=environ, config_path=str(config)).sources[name] == "option"
     assert get(environ=environ, config_path=str(config)) == expect[1]
@@ -237,6 +239,7 @@ RUNTIME_VALUES: dict[str, tuple[Any, str, str, tuple[Any, Any, Any, Any]]] = {
     "cron_d": ("/o/cron.d", "/e/cron.d", '"/f/cron.d"', (Path("/o/cron.d"), Path("/e/cron.d"), Path("/f/cron.d"), DEFAULT_CRON_D)),
     "debug": (True, "1", "true", (True, True, True, False)),
     "environments": ("qa,prod", "qa, prod ,qa", '["prod"]', (("qa", "prod"), ("qa", "prod"), ("prod",), ())),
+    "serve_header_timeout": ("5", "6.5", "7", (5.0, 6.5, 7.0, 10.0)),
 }
 
 

@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -104,11 +103,16 @@ def test_sqlite_wal_busy_timeout_and_private_files(tmp_path: Path) -> None:
         blocker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         blocker.execute("BEGIN IMMEDIATE")
         blocker.execute("UPDATE runs SET user = 'blocker' WHERE id = ?", (run_id,))
-        release = threading.Timer(1.0, lambda: blocker.execute("COMMIT"))
+        releasing = threading.Event()
+
+        def release_lock() -> None:
+            releasing.set()  # before the COMMIT: no write can get in before this is set
+            blocker.execute("COMMIT")
+
+        release = threading.Timer(1.0, release_lock)
         release.start()
-        began = time.monotonic()
         second = store.start_run(task="t", trigger="manual", started_at=to_ms(T0), user=None)
-        assert time.monotonic() - began >= 0.5  # it waited for the lock instead of failing
+        assert releasing.is_set()  # it waited for the lock instead of failing (no timing margin)
         release.join()
         blocker.close()
         assert second == run_id + 1

@@ -113,7 +113,7 @@ def test_bad_task_options_name_the_task_and_option(options: dict[str, Any], mess
     ("[kubernetes]\nresources = {requests = {cpu = 'lots'}}\n", "kubernetes.resources.requests.cpu: 'lots' is not a quantity"),
     ("[kubernetes]\nresources = {wants = {cpu = '1'}}\n", "kubernetes.resources.wants: unknown setting"),
     ("[kubernetes]\nenv_from = ['vault/x']\n", "kubernetes.env_from: 'vault/x' is not secret/NAME or configmap/NAME"),
-    ("[kubernetes]\nfailed_jobs_history_limit = -1\n", "kubernetes.failed_jobs_history_limit: must be a whole number >= 0"),
+    ("[kubernetes]\nfailed_jobs_history_limit = -1\n", "kubernetes.failed_jobs_history_limit: must be a whole number from 0 to 2147483647"),
     ("kubernetes = 3\n", "'kubernetes' must be a [kubernetes] table"),
     ("[systemd]\nunit_prefix = 'a b'\n", "systemd.unit_prefix: 'a b' is not a unit name prefix"),
     ("[systemd]\nprefix = 'x-'\n", "systemd.prefix: unknown setting"),
@@ -331,6 +331,35 @@ def test_systemd_units_carry_the_task_policy(tmp_path: Path) -> None:
     assert "Unit=app-nightly.service\n" in timer
 
 
+def test_system_units_name_their_user_and_home_whoever_renders_them(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Issue 26: a system unit without User= runs as root, against root's home: another run log than
+    # the one `history` reads, without the settings of the user who rendered it.
+    import pwd
+
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    home = tmp_path / "state"
+    registry_file = write_registry(tmp_path / "unit_tasks.py", 'registry.add("0 3 * * *", "os:getcwd", name="nightly")\n')
+    config = tmp_path / "cronkit.toml"
+    env = {"HOME": str(tmp_path), "CRONKIT_TASKS": str(registry_file), "CRONKIT_CONFIG": str(config),
+           "CRONKIT_HOME": str(home), "PATH": os.environ["PATH"]}
+
+    def service(*user: str, table: str = "") -> str:
+        config.write_text(table)
+        done = run_cli("--env", "production", "render", "--target", "systemd", *user, "--executable", EXECUTABLE,
+                       env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split("# --- cronkit-nightly.service\n")[1].split("# --- ")[0]
+
+    for user, table, expected in ((), "", me), (("--user", "app"), "", "app"), ((), '[systemd]\nuser = "svc"\n', "svc"):
+        text = service(*user, table=table)
+        assert f"\nUser={expected}\n" in text and f"\nEnvironment=CRONKIT_HOME={home}\n" in text
+        assert f"--config {config} run nightly" in text  # the settings it read
+    own = service("--user")  # units for the user's own systemd: they run as that user
+    assert "User=" not in own and f"\nEnvironment=CRONKIT_HOME={home}\n" in own
+    refused = run_cli("render", "--target", "kubernetes", "--user", "app", env=env)
+    assert (refused.returncode, refused.stderr) == (2, "cronkit: error: --user: takes no value with --target kubernetes\n")
+
+
 # --- one registry, three schedulers, a year in three zones ---------------------------------------
 
 YEAR = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
@@ -425,6 +454,49 @@ def test_the_robfig_port_follows_kubernetes_across_dst() -> None:
     assert [t.strftime("%m-%d %H:%M") for t in fall] == ["10-31 05:30", "11-01 05:30", "11-01 06:30", "11-02 06:30"]
 
 
+# Zones whose clocks move forward at midnight: robfig/cron steps into such a day at 01:00 and (east of
+# UTC, where Go's time.Date reads the missing midnight as 01:00) back into the day before, so the day
+# is left out; west of UTC (Havana) it reads it as 23:00 the day before and only 00:xx is lost.
+MIDNIGHT_ZONES = ("Asia/Beirut", "Africa/Cairo", "America/Havana")
+MIDNIGHT_SCHEDULES = ("0 12 * * *", "0 12 * * 0", "0 12 * * 5", "0 9 * * 1-5", "30 6 29 * *", "0 12 24 4 *",
+                      "0 12 1,15 * 5", "0 12 */2 * *", "15 3 * * 6,0", "0 12 8 3 *")
+
+
+def test_midnight_skips_are_the_days_kubernetes_leaves_out() -> None:
+    from cronkit.targets.kubernetes import midnight_skips
+
+    span = (datetime(2026, 1, 1, tzinfo=UTC), datetime(2028, 1, 1, tzinfo=UTC))
+    found = {}
+    for zone in MIDNIGHT_ZONES:
+        tz = zone_info(zone)
+        for schedule in MIDNIGHT_SCHEDULES:
+            missing = set(slots_between(schedule, zone, *span)) - set(
+                robfig.instants(kubernetes_schedule(schedule)[0], zone, *span))
+            days = sorted({t.astimezone(tz).date() for t in missing})
+            assert days == [d for d in midnight_skips(schedule, zone) if span[0].year <= d.year < span[1].year]
+            found[(zone, schedule)] = len(days)
+    # The comparison is not empty: Beirut's Sunday and 29th, Cairo's Fridays and 24 April lose their
+    # day; Saturday-and-Sunday does not (robfig reaches Sunday from Saturday hour by hour).
+    assert {key for key, count in found.items() if count} == {
+        ("Asia/Beirut", "0 12 * * 0"), ("Asia/Beirut", "30 6 29 * *"), ("Asia/Beirut", "0 12 */2 * *"),
+        ("Africa/Cairo", "0 12 * * 5"), ("Africa/Cairo", "0 12 1,15 * 5"), ("Africa/Cairo", "0 12 24 4 *")}
+
+
+def test_a_cronjob_that_loses_a_spring_forward_day_is_annotated_and_warned_of(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    registry_file = write_registry(tmp_path / "beirut_tasks.py", (
+        'registry.add("0 12 * * 0", "os:getcwd", name="sunday", timezone="Asia/Beirut", environments=["*"])\n'
+        'registry.add("0 12 * * *", "os:getcwd", name="daily", timezone="Asia/Beirut", environments=["*"])\n'))
+    out = tmp_path / "k8s"
+    done = run_cli("--tasks", str(registry_file), "render", "--target", "kubernetes", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    note = ("Asia/Beirut moves its clocks forward at midnight, and on such a day the CronJob controller "
+            "(robfig/cron) skips the task's runs; schedule it in a zone such as UTC to keep them")
+    assert f"cronkit: warning: task sunday: {note}\n" in done.stderr and "task daily:" not in done.stderr
+    sunday, daily = (yaml.safe_load((out / f"{name}.yaml").read_text()) for name in ("sunday", "daily"))
+    assert sunday["metadata"]["annotations"]["cronkit/schedule-note"] == note
+    assert "cronkit/schedule-note" not in daily["metadata"]["annotations"]
+
+
 # --- the command line ----------------------------------------------------------------------------
 
 
@@ -513,14 +585,17 @@ DEPLOY_ENV = {"CRONKIT_HOME": "/var/lib/cronkit"}
 def test_deploy_examples_match_the_registry(run_cli, cronkit_env: dict[str, str], tmp_path: Path,  # type: ignore[no-untyped-def]
                                             target: str) -> None:
     env = {**cronkit_env, **DEPLOY_ENV}
+    # systemd: units that run as the Dockerfile's user, whoever renders them
+    user = ["--user", "cronkit"] if target == "systemd" else []
     for environment in ("production", "staging"):
         out = tmp_path / target / environment
-        done = run_cli("--env", environment, "--tasks", "cronkit.tasks", "render", "--target", target,
+        done = run_cli("--env", environment, "--tasks", "cronkit.tasks", "render", "--target", target, *user,
                        "--executable", EXECUTABLE, "--output", str(out), env=env)
         assert done.returncode == 0, done.stderr
         checked_in = REPO / "deploy" / target / environment
-        regenerate = (f"CRONKIT_HOME=/var/lib/cronkit cronkit --env {environment} render --target {target} "
-                      f"--executable {EXECUTABLE} --output deploy/{target}/{environment}")
+        regenerate = (f"CRONKIT_HOME=/var/lib/cronkit cronkit --env {environment} --tasks cronkit.tasks render "
+                      f"--target {target} {' '.join(user)}{' ' if user else ''}--executable {EXECUTABLE} "
+                      f"--output deploy/{target}/{environment}")
         expected = {p.name: p.read_text() for p in out.iterdir()}
         present = {p.name: p.read_text() for p in checked_in.iterdir()} if checked_in.is_dir() else {}
         assert present == expected, f"deploy/{target}/{environment} drifted from the registry; regenerate it:\n  " \

@@ -62,6 +62,10 @@ from . import ops as _ops  # noqa: E402
 
 _ops.register(app)
 
+from . import insights as _insights  # noqa: E402
+
+_insights.register(app)
+
 from . import dlq as _dlq  # noqa: E402
 from . import locks as _locks  # noqa: E402
 

@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 import typer
 
 from ..config import Settings
-from ..errors import CronkitError
+from ..errors import CronkitError, UsageError
+from ..inputs import text_problem
 from ..registry import Registry
 from .run import report_error
 from .state import CliState
@@ -45,6 +46,18 @@ def get_settings(ctx: typer.Context) -> Settings:
 def get_registry(ctx: typer.Context) -> Registry:
     """Return the task registry named by the settings, its [tasks.*] tables checked."""
     return state_of(ctx).registry()
+
+
+def task_filter(value: str | None, name: str = "--task") -> str | None:
+    """Return a task filter of a read command; UsageError for one no task name can be.
+
+    A byte that is not UTF-8 reaches Python as a lone surrogate, which the database driver
+    cannot encode (a traceback); a NUL neither.
+    """
+    problem = text_problem(value) if value is not None else None
+    if problem is not None:
+        raise UsageError(f"{name}: {value!r} {problem}")
+    return value
 
 
 def cli_errors(func: F) -> F:

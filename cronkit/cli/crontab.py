@@ -27,14 +27,17 @@ OUTPUT_OPTION = typer.Option(
     None, "--output", help="kubernetes, systemd, serve-unit: write the files into DIR instead of printing them.")
 ID_OPTION = typer.Option(
     None, "--id", help="Block id: names the installation (default: the registry's module name).")
+# A bare `--user` (systemd's user units) takes no value: main turns it into `--user=`.
 USER_OPTION = typer.Option(
     None, "--user",
-    help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you).")
-# `install --target systemd --user` takes no value: main turns a bare --user into `--user=`.
+    help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you); "
+    "systemd, serve-unit: User= of the system units (default: [systemd] user, else you), bare --user: units "
+    "for your own systemd.")
 INSTALL_USER_OPTION = typer.Option(
     None, "--user",
     help="user target: whose crontab (crontab -u, as root); cron.d: the user the lines run as (default: you); "
-    "systemd: bare --user installs into ~/.config/systemd/user.")
+    "systemd: User= of the system units (default: [systemd] user, else you), bare --user: installs into "
+    "~/.config/systemd/user.")
 HOST_ZONE_OPTION = typer.Option(
     None, "--host-zone", help="Zone the host's cron runs in (default: from /etc/localtime).")
 EXECUTABLE_OPTION = typer.Option(
@@ -188,7 +191,7 @@ def render_(
         if check is not None:
             raise UsageError(f"--check: not available for --target {target}; use --output DIR and diff")
         _check_environment(ctx, target, allow_empty)
-        targets.render(ctx, target, output, executable)
+        targets.render(ctx, target, output, executable, user)
         return
     check_target(target, RENDER_TARGETS)
     if output is not None:
@@ -249,11 +252,11 @@ def install_(
     if target in TARGETS:
         from . import targets
 
-        check_target_options(target, user, json)
+        check_target_options(target, user, json, user_name=target == "systemd")
         for option, value in (("--id", block_id), ("--host-zone", host_zone), ("--run-config", run_config)):
             if value is not None:
                 raise UsageError(f"{option}: only for --target user or cron.d (a crontab block)")
-        targets.install(ctx, target, output, user == "", unit_dir, dry_run, executable, allow_empty)
+        targets.install(ctx, target, output, user, unit_dir, dry_run, executable, allow_empty)
         warn_uneven_steps(ctx)
         return
     check_target(target, INSTALL_TARGETS)

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..config import DEMO_REGISTRY, Settings
+from ..inputs import MAX_INT64
 from .common import JSON_OPTION, cli_errors, console, get_settings, print_json
 from .progress import progress
 from .tables import print_lines
@@ -26,24 +27,30 @@ DEFAULT_COURSES = 30
 DEFAULT_DAYS = 60
 DEFAULT_SEED = 42
 DEFAULT_LARGE_LOG_MB = 101.0
+# Bounds a person seeding a demo never reaches, short of the sizes that overflow dates and memory.
+MAX_USERS = 1_000_000
+MAX_COURSES = 10_000
+MAX_DAYS = 3650
+MAX_LARGE_LOG_MB = 10_240.0
 
 
 @app.command("seed")
 @cli_errors
 def seed(
     ctx: typer.Context,
-    users: int = typer.Option(DEFAULT_USERS, "--users", min=1, help="Number of users."),
-    courses: int = typer.Option(DEFAULT_COURSES, "--courses", min=1, help="Number of courses."),
+    users: int = typer.Option(DEFAULT_USERS, "--users", min=1, max=MAX_USERS, help="Number of users."),
+    courses: int = typer.Option(DEFAULT_COURSES, "--courses", min=1, max=MAX_COURSES, help="Number of courses."),
     days: int = typer.Option(
-        DEFAULT_DAYS, "--days", min=1, help="Days of activity events, ending now."
+        DEFAULT_DAYS, "--days", min=1, max=MAX_DAYS, help="Days of activity events, ending now."
     ),
     seed: int = typer.Option(
-        DEFAULT_SEED, "--seed", help="Random seed: the same seed and clock give the same data."
+        DEFAULT_SEED, "--seed", min=0, max=MAX_INT64, help="Random seed: the same seed and clock give the same data."
     ),
     large_log_mb: float = typer.Option(
         DEFAULT_LARGE_LOG_MB,
         "--large-log-mb",
         min=0,
+        max=MAX_LARGE_LOG_MB,
         help="Size of the one oversized log file (0: none); by default just over "
         "log pruning's 100 MB cap.",
     ),
@@ -106,9 +113,9 @@ DEMO_KEY_FILE = "demo.key"
 @cli_errors
 def run_all(
     ctx: typer.Context,
-    users: int = typer.Option(DEFAULT_USERS, "--users", min=1, help="Number of users to seed."),
-    days: int = typer.Option(DEFAULT_DAYS, "--days", min=1, help="Days of activity events, ending now."),
-    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="Random seed of the demo data."),
+    users: int = typer.Option(DEFAULT_USERS, "--users", min=1, max=MAX_USERS, help="Number of users to seed."),
+    days: int = typer.Option(DEFAULT_DAYS, "--days", min=1, max=MAX_DAYS, help="Days of activity events, ending now."),
+    seed: int = typer.Option(DEFAULT_SEED, "--seed", min=0, max=MAX_INT64, help="Random seed of the demo data."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Seed demo data afresh, run every built-in task once through `cronkit run`, show the history.

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from ..errors import UsageError
+from ..inputs import MAX_ROW_ID
 from ..status import RunStatus
 from ..textsafe import printable
 from .common import (
@@ -20,6 +21,7 @@ from .common import (
     get_settings,
     print_json,
     short_time,
+    task_filter,
 )
 
 app = typer.Typer(
@@ -58,6 +60,7 @@ def list_(
     """
     from ..runlog.deadletters import list_letters
 
+    task = task_filter(task)  # before the run log: a usage error first
     letters = list_letters(_engine(ctx), include_resolved=all_, task=task, limit=limit)
     if task is not None and not letters:
         get_registry(ctx)[task]  # a task with no letters and not registered is a typo: exit 2, with a hint
@@ -84,7 +87,7 @@ def list_(
 @cli_errors
 def show(
     ctx: typer.Context,
-    letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    letter_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="Dead letter id, as `cronkit dlq list` shows it."),
     json: bool = JSON_OPTION,
 ) -> None:
     """Show one dead letter: task, params, slot, error, traceback, attempts (redacted).
@@ -123,7 +126,7 @@ def show(
 @cli_errors
 def retry(
     ctx: typer.Context,
-    letter_id: int = typer.Argument(..., help="Dead letter id, as `cronkit dlq list` shows it."),
+    letter_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="Dead letter id, as `cronkit dlq list` shows it."),
     force: bool = typer.Option(False, "--force", help="Retry even while the task is paused (cronkit pause)."),
     json: bool = JSON_OPTION,
 ) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
 
 from ..errors import CheckFailed, UsageError
+from ..runlog.times import bounded_utc
 from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 from .explain import check_options, print_explain
 from .progress import progress
@@ -67,9 +68,7 @@ def parse_time(value: str, option: str) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace(" ", "T", 1))
     except ValueError:
         raise UsageError(f"{option}: {value!r} is not an ISO time such as 2026-03-29T03:00+02:00") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    return bounded_utc(parsed, option, value)
 
 
 def _window_text(at: str, until: str | None) -> str:

@@ -1,5 +1,5 @@
 """A lean path for `cronkit history` and `cronkit show` on a SQLite run log: no typer, no SQLAlchemy
-(`list`, `status`, `health` and `stats` take theirs in cli/leanops.py).
+(`list`, `status`, `health`, `stats` and `insights` take theirs in cli/leanops.py).
 
 typer (with pydantic) and SQLAlchemy cost most of a read command's start; reading a SQLite
 log needs neither. main() hands `[global options] history [TASK] [--status S] [--limit N]
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import CronkitError
+from ..inputs import row_id, text_problem
 from .run import (
     GLOBAL_OPTIONS,
     GlobalOptions,
@@ -74,7 +75,8 @@ def read_run(url: str, run_id: int) -> dict[str, Any] | None:
         record = run_dict(row)
         record["attempt_log"] = [
             {"number": a["number"], "status": a["status"], "started_at": iso(a["started_at"]),
-             "finished_at": iso(a["finished_at"]), "error": reveal(a["error"], "error")}
+             "finished_at": iso(a["finished_at"]), "error": reveal(a["error"], "error"), "cpu_user_ms": a["cpu_user_ms"],
+             "cpu_system_ms": a["cpu_system_ms"], "max_rss_kb": a["max_rss_kb"]}
             for a in conn.execute("SELECT * FROM attempts WHERE run_id = ? ORDER BY number", (run_id,))
         ]
         letter = conn.execute("SELECT id, resolved_at FROM dead_letters WHERE run_id = ?", (run_id,)).fetchone()
@@ -118,9 +120,11 @@ def show_main(argv: list[str]) -> int | None:
         while args and args[0] != "show":
             if not _take(args, GLOBAL_OPTIONS, opts):
                 return None
-        if len(args) < 2 or not args[1].isdigit() or any(a != "--json" for a in args[2:]):
+        # Not a run id (too large, not ASCII digits): typer answers with its usage error.
+        run_id = row_id(args[1]) if len(args) >= 2 else None
+        if run_id is None or any(a != "--json" for a in args[2:]):
             return None
-        run_id, as_json = int(args[1]), "--json" in args[2:]
+        as_json = "--json" in args[2:]
     except _Fallback:
         return None
     settings = None
@@ -157,10 +161,12 @@ def main(argv: list[str]) -> int | None:
     opts, hist = parsed
     from ..status import RunStatus
 
-    if not hist.limit.isdigit() or not 1 <= int(hist.limit) <= 100_000:
+    if not (hist.limit.isascii() and hist.limit.isdigit()) or not 1 <= int(hist.limit) <= 100_000:
         return None
     if hist.status is not None and hist.status not in {s.value for s in RunStatus}:
         return None
+    if hist.task is not None and text_problem(hist.task) is not None:
+        return None  # typer's command says what is wrong with it
     settings = None
     try:
         settings = opts.settings()

@@ -1,4 +1,5 @@
-"""A lean path for `cronkit list`, `status`, `health` and `stats`: no typer; on a SQLite run log, no SQLAlchemy.
+"""A lean path for `cronkit list`, `status`, `health`, `stats` and `insights`: no typer; on a SQLite run log,
+no SQLAlchemy.
 
 main() hands `[global options] list [TASK] [--json]`, `[global options] status [--json]`,
 `[global options] health [--json]` and `[global options] stats [--days N] [--json]` here. The
@@ -23,13 +24,16 @@ COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
     "status": (JSON_FLAG,),
     "health": (JSON_FLAG,),
     "stats": (JSON_FLAG, Option("--days", "days", "")),
+    "insights": (JSON_FLAG, Option("--days", "days", "")),
 }
 DEFAULT_DAYS, MIN_DAYS, MAX_DAYS = 7.0, 0.01, 3650.0  # as cli/ops.py's `stats --days`
+INSIGHTS_DAYS = 30.0  # as cli/insights.py's `insights --days`
+TAKES_TASK = ("list", "insights")
 
 
 @dataclass
 class OpsArgs:
-    task: str | None = None  # only `list` takes an argument: another command's hands the line to typer
+    task: str | None = None  # only `list` and `insights` take one: another command's hands the line to typer
     json: bool = False
     days: str | None = None
 
@@ -40,14 +44,14 @@ def parse_ops_line(argv: list[str]) -> tuple[str, GlobalOptions, OpsArgs] | None
         args = OpsArgs()
         opts = parse_command_line(argv, command, table, args)
         if opts is not None:
-            return (command, opts, args) if args.task is None or command == "list" else None
+            return (command, opts, args) if args.task is None or command in TAKES_TASK else None
     return None
 
 
-def _days(text: str | None) -> float | None:
-    """Return the window of `stats --days`; None for a value typer would refuse."""
+def _days(text: str | None, default: float = DEFAULT_DAYS) -> float | None:
+    """Return the window of `stats --days` (`insights --days`); None for a value typer would refuse."""
     if text is None:
-        return DEFAULT_DAYS
+        return default
     try:
         days = float(text)
     except ValueError:
@@ -61,10 +65,10 @@ def main(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     command, opts, args = parsed
-    days = _days(args.days)
+    days = _days(args.days, INSIGHTS_DAYS if command == "insights" else DEFAULT_DAYS)
     if days is None:
         return None
-    from .opsview import health_command, stats_command, status_command
+    from .opsview import health_command, insights_command, stats_command, status_command
     from .state import CliState
 
     state = CliState(opts)
@@ -77,6 +81,8 @@ def main(argv: list[str]) -> int | None:
             return status_command(state, args.json, lean=True)
         if command == "health":
             return health_command(state, args.json, lean=True)
+        if command == "insights":
+            return insights_command(state, args.task, days, args.json)
         return stats_command(state, days, args.json, lean=True)
     except CronkitError as exc:
         return report_error(exc, state.debug)

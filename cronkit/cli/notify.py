@@ -14,6 +14,7 @@ from .common import (
     print_json,
     print_table,
     short_time,
+    task_filter,
 )
 
 app = typer.Typer(help="Notifications: send a test, list deliveries.\n\nExample: cronkit notify test ops-hook",
@@ -109,7 +110,7 @@ def sync(ctx: typer.Context, name: str = typer.Argument(..., help="A healthcheck
 
 @app.command("log")
 @cli_errors
-def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help="How many deliveries, newest first."),
+def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=100_000, help="How many deliveries, newest first."),
         task: str | None = typer.Option(None, "--task", help="Only this task's notifications."),
         json: bool = JSON_OPTION) -> None:
     """List notifications, newest first: delivered, pending in the outbox, or given up.
@@ -120,6 +121,7 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, help
     from ..runlog.reader import RunLog
     from ..runlog.writer import RunStore
 
+    task_filter(task)
     RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
     store = RunStore.open(get_settings(ctx).db_url)
     try:

@@ -106,6 +106,10 @@ def print_status(report: dict[str, Any]) -> None:
                     highlight=False)
     for item in report.get("preflight", ()):
         print_lines(out, f"[yellow]{escape(item['reason'])}[/yellow]", highlight=False)
+    for item in report.get("insights", ()):  # SPEC 16: what `cronkit insights` finds
+        style = SEVERITY_STYLE[item["severity"]]
+        print_lines(out, f"[{style}]insight[/{style}] {item['task']} {item['kind']}: {escape(item['message'])}",
+                    highlight=False)
 
     columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
                ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),
@@ -148,10 +152,19 @@ def _drift_lines(item: dict[str, Any]) -> list[str]:
     return said
 
 
+def _mib(kb: int | None) -> str:
+    return "-" if kb is None else f"{kb / 1024:.0f}M"
+
+
+def _pair(p50: int | None, p95: int | None, show: Any) -> str:
+    return "-" if p50 is None else f"{show(p50)}/{show(p95)}"
+
+
 def print_stats(rows: list[dict[str, Any]], days: float) -> None:
     right = "right"
     columns = [("task", "left", 0), ("runs", right, 0), ("ok", right, 3), ("failed", right, 0),
                ("skipped", right, 5), ("success", right, 0), ("p50", right, 2), ("p95", right, 1),
+               ("cpu p50/p95", right, 4), ("rss p50/p95", right, 4),
                ("last success", "left", 4), ("last failure", "left", 4), ("dead letters", right, 0)]
     table_rows = []
     for row in rows:
@@ -161,6 +174,8 @@ def print_stats(rows: list[dict[str, Any]], days: float) -> None:
             "skipped": str(row["skipped"]),
             "success": "-" if row["success_rate"] is None else f"{row['success_rate'] * 100:.1f}%",
             "p50": duration(row["p50_ms"]), "p95": duration(row["p95_ms"]),
+            "cpu p50/p95": _pair(row["cpu_p50_ms"], row["cpu_p95_ms"], duration),
+            "rss p50/p95": _pair(row["rss_p50_kb"], row["rss_p95_kb"], _mib),
             "last success": short_time(row["last_success"]), "last failure": short_time(row["last_failure"]),
             "dead letters": f"[bold red]{row['open_dead_letters']}[/bold red]" if row["open_dead_letters"] else "0",
         })
@@ -195,17 +210,19 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
         registry = state.registry()
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error
         return _unloadable_registry(state, exc, as_json)
+    from ..health.verdict import insight_line
+
     healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
     warnings = _notify_warnings(settings, registry)
     if as_json:
         print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
-                    "services": report.services, "warnings": warnings})
+                    "services": report.services, "warnings": warnings, "insights": list(report.insights)})
         return 0 if healthy else 1
-    if healthy:
-        print("healthy")
-    else:
-        for reason in reasons:
-            print(reason)
+    print("healthy" if healthy else "\n".join(reasons))
+    listed = set(reasons)
+    for insight in report.insights:  # listed, never a reason (unless insights_critical_unhealthy)
+        if insight_line(insight) not in listed:
+            print(insight_line(insight))
     for warning in warnings:
         print(f"cronkit: warning: {warning}", file=sys.stderr)
     return 0 if healthy else 1
@@ -250,4 +267,28 @@ def stats_command(state: CliState, days: float, as_json: bool, *, lean: bool) ->
         print_json(rows)
     else:
         print_stats(rows, days)
+    return 0
+
+
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
+
+
+def insights_command(state: CliState, task: str | None, days: float, as_json: bool) -> int:
+    """Print the findings of the last `days` (`cronkit insights`); return the exit code (0 whatever is found)."""
+    from ..clock import now
+    from ..insights.read import as_dicts, insights
+
+    found = as_dicts(insights(state.settings(), state.registry(), now(), days=days, task=task))
+    if as_json:
+        print_json({"insights": found})
+        return 0
+    if not found:
+        print(f"no findings for {f'task {task}' if task else 'any task'} over the last {days:g} days")
+        return 0
+    rows = [{"task": f["task"], "kind": f["kind"],
+             "severity": f"[{SEVERITY_STYLE[f['severity']]}]{f['severity']}[/{SEVERITY_STYLE[f['severity']]}]",
+             "since": short_time(f["since"]), "finding": escape(f["message"])} for f in found]
+    columns = [("task", "left", 0), ("kind", "left", 0), ("severity", "left", 1), ("since", "left", 2),
+               ("finding", "left", 0)]
+    print_table(f"last {days:g} days", columns, rows, wrap="finding")
     return 0

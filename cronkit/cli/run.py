@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import jsonsafe
 from ..errors import EXIT_USAGE, CronkitError, UsageError
+from ..inputs import MAX_ROW_ID, row_id
 from ..textsafe import printable
 
 if TYPE_CHECKING:
@@ -113,9 +114,10 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 def parse_run_id(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise UsageError(f"--run-id: {value!r} is not a run id")
-    return int(value)
+    number = row_id(value)
+    if number is None:
+        raise UsageError(f"--run-id: {value!r} is not a run id (a whole number from 1 to {MAX_ROW_ID})")
+    return number
 
 
 def parse_date(value: str | None) -> date | None:
@@ -205,7 +207,7 @@ def check_run_request(settings: Settings, registry: Any, request: Any) -> None:
 def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | None,
                          exc: BaseException, code: int) -> None:
     """Leave the trace of a cron run (`run TASK`, or the block's `check`) that could not start,
-    for `status` and `health`."""
+    for `status` and `health`, and tell the failure notifiers its settings name, once per cause."""
     from datetime import UTC, datetime
 
     from .. import startfail
@@ -213,8 +215,18 @@ def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | No
     home = settings.home if settings is not None else startfail.home_for(opts.config, opts.home, os.environ)
     error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     error = redact_for(settings)(error)
-    startfail.record(home, startfail.key_for(opts.config), task=task, error=error, exit_code=code,
+    key = startfail.key_for(opts.config)
+    startfail.record(home, key, task=task, error=error, exit_code=code,
                      at=datetime.now(UTC).isoformat(timespec="seconds"))
+    try:
+        # Lazy: the config reader and the notification stack, only for a start that failed.
+        from ..config import find_config_file
+        from ..notify.start_failure import tell
+
+        config = settings.config_file if settings is not None else find_config_file(opts.config, os.environ)
+        tell(home / startfail.DIRECTORY, key, task, error, code, settings, config, os.environ)
+    except Exception:  # noqa: BLE001 - telling is a courtesy: the record and the exit code stand
+        pass
 
 
 def redact_for(settings: Settings | None) -> Callable[[str], str]:

@@ -7,12 +7,14 @@ from typing import Any
 import typer
 
 from ..errors import UsageError
+from ..inputs import MAX_ROW_ID
 from ..status import RunStatus
 from .common import (
     JSON_OPTION,
     cli_errors,
     get_settings,
     print_json,
+    task_filter,
 )
 from .tables import print_history, print_run
 
@@ -46,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
         if status is not None and status not in STATUSES:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
-        flt = HistoryFilter(task=task, status=status, since=parse_since(since, now()) if since else None, limit=limit)
+        flt = HistoryFilter(task=task_filter(task, "TASK"), status=status, since=parse_since(since, now()) if since else None, limit=limit)
         runs = open_runlog(ctx).history(flt)
         if task is not None and not runs:
             # A task no longer registered may still have runs; one with neither is a typo.
@@ -62,7 +64,7 @@ def register(app: typer.Typer) -> None:
     @cli_errors
     def show(
         ctx: typer.Context,
-        run_id: int = typer.Argument(..., help="Run id, as `cronkit history` shows it."),
+        run_id: int = typer.Argument(..., min=1, max=MAX_ROW_ID, help="Run id, as `cronkit history` shows it."),
         json: bool = JSON_OPTION,
     ) -> None:
         """Show one run: attempts, error, traceback, result and captured output (redacted).

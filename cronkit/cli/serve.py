@@ -46,13 +46,15 @@ def create(
     Example: cronkit token create ops-oncall --role operator --task 'daily-*' --env production
     """
     from ..errors import UsageError
+    from ..host import cli_actor
     from ..runlog.times import now_ms
     from ..web.auth import check_scope, create_token
 
     if (role is None) == (scope is None):
         raise UsageError("token create: give one of --role viewer|operator|admin (or the older --scope)")
     chosen = role if role is not None else check_scope(scope or "")
-    info, token = create_token(_engine(ctx, create=True), name, chosen, task, at=now_ms(), actor="cli", envs=env)
+    info, token = create_token(_engine(ctx, create=True), name, chosen, task, at=now_ms(), actor=cli_actor(),
+                               envs=env)
     if json:
         print_json({"name": info.name, "token": token, "role": info.role, "scopes": list(info.scopes),
                     "tasks": list(info.globs), "environments": list(info.envs)})
@@ -94,10 +96,11 @@ def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The token's
 
     Example: cronkit token revoke ops-oncall
     """
+    from ..host import cli_actor
     from ..runlog.times import now_ms
     from ..web.auth import revoke_token
 
-    revoke_token(_engine(ctx), name, at=now_ms(), actor="cli")
+    revoke_token(_engine(ctx), name, at=now_ms(), actor=cli_actor())
     print(f"token {name} revoked")
 
 

@@ -184,6 +184,19 @@ def print_history(runs: list[dict[str, Any]]) -> None:
                 shrink=("task", 20, 2))
 
 
+def resources_text(row: dict[str, Any]) -> str | None:
+    """Return "cpu 1.2 s user + 0.1 s system, peak RSS 45.3 MiB" of a run or attempt; None when unrecorded."""
+    user, system, rss = row.get("cpu_user_ms"), row.get("cpu_system_ms"), row.get("max_rss_kb")
+    if user is None and rss is None:
+        return None
+    parts = []
+    if user is not None:
+        parts.append(f"cpu {user / 1000:.2f} s user + {(system or 0) / 1000:.2f} s system")
+    if rss is not None:
+        parts.append(f"peak RSS {rss / 1024:.1f} MiB")
+    return ", ".join(parts)
+
+
 def print_run(run: dict[str, Any]) -> None:
     """Print `cronkit show`'s view of one run (its JSON form, as RunLog.run returns it)."""
     out = console(soft_wrap=True)
@@ -194,6 +207,7 @@ def print_run(run: dict[str, Any]) -> None:
         ("duration", duration(run["duration_ms"])), ("attempts", run["attempts"]),
         ("exit code", run["exit_code"]), ("host / pid", f"{run['host']} / {run['pid']}"),
         ("user", run["user"]), ("params", run["params"]), ("dry run", run["dry_run"]),
+        ("resources", resources_text(run)),
     ]
     for label, value in fields:
         if value not in (None, "-", "", {}):
@@ -207,7 +221,10 @@ def print_run(run: dict[str, Any]) -> None:
     if len(run["attempt_log"]) > 1 or any(a["error"] for a in run["attempt_log"]):
         out.print("\n[bold]attempts[/bold]")
         for a in run["attempt_log"]:
-            out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}  {printable(a['error'] or '')}", markup=False)
+            used = resources_text(a)
+            used = f"  ({used})" if used else ""
+            out.print(f"  #{a['number']} {a['status']:<10} {short_time(a['started_at'])}{used}  {printable(a['error'] or '')}",
+                      markup=False)
     if run["result"] is not None:
         out.print("\n[bold]result[/bold]")
         out.print(jsonsafe.dumps(run["result"], indent=2, sort_keys=True, default=str), markup=False)

@@ -32,9 +32,10 @@ UNINSTALL_ID_OPTION = typer.Option(
     "systemd: the registry named in the files' first line, so a registry that no longer imports can go.")
 
 
-def check_target_options(target: str, user: str | None, json: bool) -> None:
-    """Refuse the crontab options that install and uninstall of kubernetes or systemd do not take."""
-    if user not in (None, ""):
+def check_target_options(target: str, user: str | None, json: bool, user_name: bool = False) -> None:
+    """Refuse the crontab options that install and uninstall of kubernetes or systemd do not take
+    (`user_name`: systemd takes `--user NAME`, the User= of system units)."""
+    if user not in (None, "") and not (user_name and target != "kubernetes"):
         raise UsageError(f"--user: takes no value with --target {target}")
     if json:
         raise UsageError(f"--json: not available for --target {target}")
@@ -47,29 +48,31 @@ def check_target(target: str, accepted: tuple[str, ...]) -> str:
     return target
 
 
-def _files(ctx: typer.Context, target: str, executable: str | None) -> dict[str, str]:
+def _files(ctx: typer.Context, target: str, executable: str | None, user: str | None) -> dict[str, str]:
+    """Render the target's files; `user` as --user gives it: None, "" (bare: user units) or a name."""
     from ..targets import render_target
 
     if target in ("systemd", "serve-unit") and executable is None:
         from ..cronfile.render import find_executable
 
         executable = find_executable()
-    files = render_target(target, get_registry(ctx), get_settings(ctx), executable or "")
+    files = render_target(target, get_registry(ctx), get_settings(ctx), executable or "", user or None, user == "")
     if target == "kubernetes":
-        from ..targets.kubernetes import registry_note
+        from ..targets.kubernetes import registry_note, schedule_warnings
 
         note = registry_note(get_registry(ctx), get_settings(ctx))
-        if note:
-            print(f"cronkit: warning: {note}", file=sys.stderr)
+        for warning in [*([note] if note else []), *schedule_warnings(get_registry(ctx), get_settings(ctx))]:
+            print(f"cronkit: warning: {warning}", file=sys.stderr)
     return files
 
 
-def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None) -> None:
+def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None, user: str | None) -> None:
     """Print the files, each after `# --- <name>`, or write them into `output`."""
     from ..targets import joined
     from ..targets.files import write_file
 
-    files = _files(ctx, target, executable)
+    check_target_options(target, user, False, user_name=True)
+    files = _files(ctx, target, executable, user)
     if output is None:
         if not files:
             print(f"# environment {get_settings(ctx).environment} schedules no task", file=sys.stderr)
@@ -94,9 +97,10 @@ def _report_changes(changes: object) -> None:
     print(changes.summary())
 
 
-def install(ctx: typer.Context, target: str, output: Path | None, user_units: bool, unit_dir: Path | None,
+def install(ctx: typer.Context, target: str, output: Path | None, user: str | None, unit_dir: Path | None,
             dry_run: bool, executable: str | None, allow_empty: bool = False) -> None:
-    """Write the files (Kubernetes: into --output; systemd: into the unit directory)."""
+    """Write the files (Kubernetes: into --output; systemd: into the unit directory; `user` as
+    --user gives it: "" for the user's own units, a name for User= of system units)."""
     from ..environments import check_environment
     from ..targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
 
@@ -110,7 +114,8 @@ def install(ctx: typer.Context, target: str, output: Path | None, user_units: bo
     settings, registry = get_settings(ctx), get_registry(ctx)
     check_environment(registry, settings, allow_empty=allow_empty)
     install_id = registry.id or registry_spec(registry, settings)
-    files = _files(ctx, target, executable)
+    user_units = user == ""
+    files = _files(ctx, target, executable, user)
     if not files:
         print(f"environment {settings.environment} schedules no task", file=sys.stderr)
     if target == "kubernetes":

@@ -14,6 +14,8 @@ from typing import Any
 
 from typer._click import types
 
+from ..inputs import MAX_INT64, MIN_INT64
+
 
 def _number(value: Any) -> str:
     """Show a bound or a value as a person writes it: 3650, not 3650.0."""
@@ -22,7 +24,7 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-def _convert_number(self: Any, value: Any, param: Any, ctx: Any) -> Any:
+def _read_number(self: Any, value: Any, param: Any, ctx: Any) -> Any:
     """Read an int or a float; a finite one (`nan` and `inf` are not a number of days or users)."""
     try:
         number = self._number_class(value)
@@ -31,6 +33,15 @@ def _convert_number(self: Any, value: Any, param: Any, ctx: Any) -> Any:
     if number is None or (isinstance(number, float) and not math.isfinite(number)):
         what = "a whole number" if self._number_class is int else "a number"
         self.fail(f"{value!r} is not {what}", param, ctx)
+    return number
+
+
+def _convert_number(self: Any, value: Any, param: Any, ctx: Any) -> Any:
+    """Read a number; a whole one within 64 bits, where no range of the option's own bounds it."""
+    number = _read_number(self, value, param, ctx)
+    if isinstance(number, int) and not MIN_INT64 <= number <= MAX_INT64:
+        # past 64 bits no database or C call takes it (an OverflowError traceback)
+        self.fail(f"must be between {MIN_INT64} and {MAX_INT64}, not {value}", param, ctx)
     return number
 
 
@@ -44,7 +55,8 @@ def range_text(kind: Any) -> str:
 
 
 def _convert_range(self: Any, value: Any, param: Any, ctx: Any) -> Any:
-    number = _convert_number(self, value, param, ctx)
+    number = _read_number(self, value, param, ctx) if self.min is not None and self.max is not None else \
+        _convert_number(self, value, param, ctx)
     below = self.min is not None and (operator.le if self.min_open else operator.lt)(number, self.min)
     above = self.max is not None and (operator.ge if self.max_open else operator.gt)(number, self.max)
     if self.clamp and (below or above):

@@ -25,6 +25,7 @@ from .render import RenderInputs, render, run_settings_toml
 from .sharedlock import crontab_lock
 from .state import (
     LOCK_WAIT_SECONDS,
+    CrontabChanged,
     InstallBusy,
     backup,
     forget_install,
@@ -101,15 +102,19 @@ def _lock_unless(dry_run: bool, settings: Settings, location: Location) -> Abstr
 
 
 def _commit(settings: Settings, location: Location, before: str | None, after: str | None) -> Path | None:
-    """Back up, write, re-read and verify; put the previous crontab back if anything fails."""
+    """Back up, write, re-read and verify; put the previous crontab back if the write fails.
+
+    crontab(1) takes no lock, so a person's `crontab -e` may land between cronkit's reading and
+    writing: the crontab is read again just before writing and just after, and when it changed
+    meanwhile cronkit writes nothing more (overwriting it would lose that edit) and fails with
+    CrontabChanged, both versions saved.
+    """
+    now = read_crontab(location, exact=True)
+    if now != before:
+        raise _changed(settings, location, now, after, written=False)
     saved = backup(settings, location, before)
     try:
         write_crontab(location, after)
-        found = read_crontab(location, exact=True)
-        if found != after:
-            raise CrontabUnavailable(
-                f"verification failed: {location.describe()} does not hold what cronkit wrote"
-            )
     except BaseException as exc:
         try:
             # Only put the previous text back if the crontab changed: a refused write left it as it was.
@@ -119,7 +124,23 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
             kept = f"; the previous crontab is in {saved}" if saved else ""
             raise CrontabUnavailable(f"{exc}; restoring it failed too: {again}{kept}") from None
         raise
+    found = read_crontab(location, exact=True)
+    if found != after:  # not restored: what is there now may be someone's edit
+        raise _changed(settings, location, found, after, written=True)
     return saved
+
+
+def _changed(settings: Settings, location: Location, theirs: str | None, ours: str | None,
+             *, written: bool) -> CrontabChanged:
+    """Save the crontab as found and cronkit's intended text; return the error that names both."""
+    found = backup(settings, location, theirs, "-found")
+    intended = backup(settings, location, ours, "-cronkit")
+    where = location.describe()
+    when = "right after cronkit wrote it" if written else "while cronkit was installing"
+    kept = f"it is saved in {found}" if found else "it has no crontab now"
+    wanted = f"cronkit's version is in {intended}" if intended else "cronkit would have removed it"
+    return CrontabChanged(f"{where} changed {when} (someone else wrote it): {kept}, {wanted};"
+                          f" nothing more was written: check it and run the command again")
 
 
 def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, user: str | None = None,

@@ -51,6 +51,13 @@ class InstallBusy(CronkitError):
     what_to_do = "Wait for the other install to finish, then run it again."
 
 
+class CrontabChanged(CronkitError):
+    """Someone else changed the crontab while cronkit was writing it (crontab(1) takes no lock):
+    both versions are saved under the home's backups; run install again."""
+
+    exit_code = EXIT_SKIPPED
+
+
 # --- private files under the home ------------------------------------------------------------
 
 
@@ -78,19 +85,22 @@ def install_lock(settings: Settings, wait: float = LOCK_WAIT_SECONDS) -> Iterato
         os.close(fd)
 
 
-def backup(settings: Settings, location: Location, text: str | None) -> Path | None:
-    """Save the previous crontab under `<home>/backups/` (0600, timestamped); keep the newest 20."""
+def backup(settings: Settings, location: Location, text: str | None, label: str = "") -> Path | None:
+    """Save the previous crontab under `<home>/backups/` (0600, timestamped); keep the newest 20.
+
+    `label` ends the name (`-theirs`, `-cronkit`) when one save holds something else than the
+    crontab before a write."""
     if text is None:
         return None
     from ..clock import now
 
     directory = _private_dir(settings.home / BACKUP_DIR)
     stamp = now().strftime("%Y%m%dT%H%M%S.%fZ")
-    path = directory / f"{location.slug}-{stamp}.crontab"
+    path = directory / f"{location.slug}-{stamp}{label}.crontab"
     counter = 1
     while path.exists():
         counter += 1
-        path = directory / f"{location.slug}-{stamp}-{counter}.crontab"
+        path = directory / f"{location.slug}-{stamp}-{counter}{label}.crontab"
     write_private(path, text)
     old = sorted(directory.glob(f"{location.slug}-*.crontab"), key=lambda p: p.stat().st_mtime_ns)
     for stale in old[:-BACKUPS_KEPT]:

@@ -1,4 +1,5 @@
-"""Figures per task over a window: runs, outcomes, success rate, duration percentiles, dead letters.
+"""Figures per task over a window: runs, outcomes, success rate, duration, CPU and memory
+percentiles, dead letters.
 
 **Durations** are the runs that executed the task (succeeded, failed, timed_out, interrupted);
 percentiles use the nearest-rank method: the p-th percentile of n sorted values is the value at
@@ -38,7 +39,7 @@ _ID, _STATUS, _STARTED_AT = 0, 1, 4
 
 
 def _row(execute: Execute, name: str, by_status: dict[str, int], durations: list[int],
-         open_letters: int) -> dict[str, Any]:
+         open_letters: int, used: tuple[list[int], list[int]] = ([], [])) -> dict[str, Any]:
     """Return the stats row of one task from its counts by status and its durations in the window."""
     successes = by_status.get(RunStatus.SUCCEEDED, 0)
     failures = sum(by_status.get(s, 0) for s in FAILED_STATUSES)
@@ -62,6 +63,11 @@ def _row(execute: Execute, name: str, by_status: dict[str, int], durations: list
         "success_rate": round(successes / decided, 4) if decided else None,
         "p50_ms": percentile(values, 50),
         "p95_ms": percentile(values, 95),
+        # What the runs' process trees used (recorded since schema version 8; None before).
+        "cpu_p50_ms": percentile(sorted(used[0]), 50),
+        "cpu_p95_ms": percentile(sorted(used[0]), 95),
+        "rss_p50_kb": percentile(sorted(used[1]), 50),
+        "rss_p95_kb": percentile(sorted(used[1]), 95),
         "last_success": instant_iso(last_success[_STARTED_AT]) if last_success is not None else None,
         "last_failure": instant_iso(last_failure[_STARTED_AT]) if last_failure is not None else None,
         "last_failure_status": last_failure[_STATUS] if last_failure is not None else None,
@@ -84,17 +90,25 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     log = open_reader(settings, lean=lean)
     counts: dict[str, dict[str, int]] = {}
     durations: dict[str, list[int]] = {}
+    used: dict[str, tuple[list[int], list[int]]] = {}
     try:
         with log.connection() as execute:
-            for task, status_, duration_ms in execute(WINDOW_RUNS, {"since": to_ms(since), "until": to_ms(now)}):
+            for task, status_, duration_ms, cpu_ms, rss_kb in execute(
+                    WINDOW_RUNS, {"since": to_ms(since), "until": to_ms(now)}):
                 by_status = counts.setdefault(task, {})
                 by_status[status_] = by_status.get(status_, 0) + 1
                 if status_ in EXECUTED_STATUSES and duration_ms is not None:
                     durations.setdefault(task, []).append(int(duration_ms))
+                if cpu_ms is not None or rss_kb is not None:
+                    cpu, rss = used.setdefault(task, ([], []))
+                    if cpu_ms is not None:
+                        cpu.append(int(cpu_ms))
+                    if rss_kb is not None:
+                        rss.append(int(rss_kb))
             letters = {task: int(n) for task, n in execute(OPEN_DEAD_LETTERS, {})}
             names = list(registry.names()) if registry is not None else []
             names += sorted(set(counts) - set(names))
-            return [_row(execute, name, counts.get(name, {}), durations.get(name, []), letters.get(name, 0))
-                    for name in names]
+            return [_row(execute, name, counts.get(name, {}), durations.get(name, []), letters.get(name, 0),
+                         used.get(name, ([], []))) for name in names]
     finally:
         log.close()

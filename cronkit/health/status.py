@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import Settings
 from ..cronfile.drift import Drift, Installation, read_installation
+from ..insights.read import as_dicts, find_for
 from ..payloads import reveal
 from ..registry import Registry, Task
 from ..runlog.pauses import Pause, current_pauses, pause_keys
@@ -149,13 +150,13 @@ class StatusReport:
     service_errors: dict[str, str]
     block: BlockStatus
     tasks: tuple[TaskStatus, ...]
-    # Milliseconds each probe took (the run log's includes reading it); not part of `status --json`:
-    # `/health/deep` shows them.
+    # Milliseconds each probe took (the run log's includes reading it); `/health/deep` shows them.
     timings_ms: dict[str, int] = field(default_factory=dict)
     # The latest cron run of the installed block that could not start (startfail), else None.
     start_failure: dict[str, Any] | None = None
     # Scheduled tasks that will refuse for an unmet `requires=` (preflight.refusals).
     preflight: tuple[dict[str, Any], ...] = ()
+    insights: tuple[dict[str, Any], ...] = ()  # the findings of cronkit.insights (SPEC 16), JSON-shaped
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON-ready dict `cronkit status --json` prints, with stable keys."""
@@ -177,7 +178,7 @@ class StatusReport:
             "block": self.block.as_dict(),
             "tasks": [t.as_dict() for t in self.tasks],
             "start_failure": self.start_failure,
-            "preflight": list(self.preflight),
+            "preflight": list(self.preflight), "insights": list(self.insights),
         }
 
 
@@ -214,8 +215,7 @@ class _Services:
 def _open_runlog(settings: Settings, lean: bool) -> Reader:
     from ..runlog.queries import open_reader
 
-    # `health` records its check in the run log, so it may create it; `status` refuses a
-    # missing one before it gets here (cli/ops.py).
+    # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
     log = open_reader(settings, lean=lean, create=True)
     with log.connection() as execute:
         execute("SELECT max(id) FROM runs", {})
@@ -224,8 +224,7 @@ def _open_runlog(settings: Settings, lean: bool) -> Reader:
 
 def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
-    # Import what the probes need first: the deadline is for services that hang, not for a
-    # loaded machine importing SQLAlchemy (which the lean path of a SQLite run log does without).
+    # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
     from ..config import sqlite_path
     from ..cronfile import state as install_state  # noqa: F401
 
@@ -294,6 +293,7 @@ class _RunLogFacts:
     last: dict[str, RunSummary | None]
     missed: dict[str, Missed]
     pauses: dict[str, Pause] = field(default_factory=dict)
+    insights: tuple[dict[str, Any], ...] = ()
 
 
 def _windows(settings: Settings, scheduled: list[Task], installation: Installation | None,
@@ -313,7 +313,7 @@ def _windows(settings: Settings, scheduled: list[Task], installation: Installati
     return windows
 
 
-def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window], now: datetime) -> _RunLogFacts:
+def _read_runlog(log: Reader, settings: Settings, registry: Registry, windows: dict[str, Window], now: datetime) -> _RunLogFacts:
     with log.connection() as execute:
         return _RunLogFacts(
             active=int(execute(ACTIVE_RUNS, {})[0][0] or 0),
@@ -321,6 +321,7 @@ def _read_runlog(log: Reader, registry: Registry, windows: dict[str, Window], no
             last_health_result=read_meta(execute, LAST_HEALTH_RESULT),
             last={t.name: RunSummary.from_rows(execute(LATEST_RUN, {"task": t.name})) for t in registry},
             missed={name: count_missed(execute, window) for name, window in windows.items()},
+            insights=tuple(as_dicts(find_for(settings, execute, registry, now))),
             pauses=current_pauses(execute, to_ms(now)),
         )
 
@@ -401,7 +402,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         read_started = time.monotonic()
         try:
             facts = bounded("run log", max(0.5, deadline - time.monotonic()),
-                            lambda: _read_runlog(log, registry, windows, now))
+                            lambda: _read_runlog(log, settings, registry, windows, now))
         except Exception as exc:
             services.down("run_log", message(exc))
         timings["run_log"] += int(1000 * (time.monotonic() - read_started))
@@ -430,7 +431,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
         tasks=tasks,
         timings_ms=timings,
         start_failure=start_failure(settings),
-        preflight=tuple(refusals(scheduled, settings)),
+        preflight=tuple(refusals(scheduled, settings)), insights=facts.insights if facts else (),
     )
     return StatusCheck(report, log, started + timeout)
 

@@ -70,6 +70,11 @@ def reasons_from_status(report: Mapping[str, Any]) -> list[str]:
     return reasons
 
 
+def insight_line(insight: Mapping[str, Any]) -> str:
+    """Return the one line `health` shows for an insight (SPEC 16)."""
+    return f"task {insight['task']}: insight {insight['kind']} ({insight['severity']}): {printable(insight['message'])}"
+
+
 def start_failure_text(failure: Mapping[str, Any]) -> str:
     """Return the one line `status` and `health` show for a start-failure record."""
     return (f"cron runs of this block are failing to start: {failure.get('task')} at {failure.get('at')}: "
@@ -87,6 +92,8 @@ def health_report(settings: Settings, registry: Registry, now: datetime, *,
     try:
         report = check.report
         reasons = reasons_from_status(report.as_dict())
+        if settings.insights_critical_unhealthy:
+            reasons.extend(f"{insight_line(i)}" for i in report.insights if i["severity"] == "critical")
         healthy = not reasons
         if report.services["run_log"] == UP and check.runlog is not None:
             runlog = check.runlog

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from ..host import hostname
 from ..payloads import reveal
@@ -35,6 +36,16 @@ def _iso(ms: Any) -> str | None:
     return iso(int(ms)) if ms is not None else None
 
 
+def run_page(public_url: str | None, run_id: int) -> str | None:
+    """Return the dashboard page of a run, the one a person opens (the API's JSON wants a token)."""
+    return f"{public_url.rstrip('/')}/runs/{run_id}" if public_url else None
+
+
+def task_page(public_url: str | None, task: str) -> str | None:
+    """Return the dashboard page of a task."""
+    return f"{public_url.rstrip('/')}/tasks/{quote(task)}" if public_url else None
+
+
 def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Callable[[str], str],
               note: str | None = None) -> dict[str, Any]:
     """Build an event from a `runs` row selected with RUN_COLUMNS; redact every text."""
@@ -52,7 +63,7 @@ def run_event(event: str, row: Sequence[Any], public_url: str | None, redact: Ca
         "duration_ms": int(duration) if duration is not None else None,
         "exit_code": int(exit_code) if exit_code is not None else None,
         "error": redact(first) if first else None, "attempts": int(attempts or 0),
-        "url": f"{public_url}/api/v1/runs/{int(run_id)}" if public_url else None,
+        "url": run_page(public_url, int(run_id)),
         "rid": run_uuid(task, int(run_id), int(started)), "output": redact(tail),
         "traceback_tail": redact(_last_line(traceback)) if traceback else None,
     }
@@ -70,7 +81,20 @@ def missed_event(task: str, slot: datetime, public_url: str | None) -> dict[str,
         "event": "missed", "task": task, "run_id": None, "status": "missed", "trigger": "cron",
         "host": hostname(), "scheduled_for": instant_iso(slot), "started_at": None, "duration_ms": None,
         "exit_code": None, "error": f"no run served the slot {instant_iso(slot)}", "attempts": 0,
-        "url": f"{public_url}/api/v1/tasks/{task}" if public_url else None, "rid": None, "output": "",
+        "url": task_page(public_url, task), "rid": None, "output": "",
+    }
+
+
+def insight_event(finding: Mapping[str, Any], public_url: str | None) -> dict[str, Any]:
+    """Build the `insight` event of a new finding (SPEC 16; `finding` in the shape of `insights --json`)."""
+    task = str(finding["task"])
+    run_id = finding["evidence"].get("run_id")
+    return {
+        "event": "insight", "task": task, "run_id": run_id, "status": finding["severity"], "trigger": None,
+        "host": hostname(), "scheduled_for": None, "started_at": finding["since"], "duration_ms": None,
+        "exit_code": None, "error": finding["message"], "attempts": 0,
+        "url": f"{public_url}/api/v1/insights?task={task}" if public_url else None, "rid": None, "output": "",
+        "insight": dict(finding),
     }
 
 
@@ -98,7 +122,10 @@ def sample_event(notifier: str, public_url: str | None, task: str | None = None)
 
 def body(event: Mapping[str, Any]) -> dict[str, Any]:
     """Return the webhook body: BODY_KEYS of the event, in that order."""
-    return {key: event.get(key) for key in BODY_KEYS}
+    out = {key: event.get(key) for key in BODY_KEYS}
+    if event.get("event") == "insight":  # the finding itself: kind, severity, since, evidence, message
+        out["insight"] = event.get("insight")
+    return out
 
 
 def describe(event: Mapping[str, Any]) -> str:
@@ -115,6 +142,7 @@ def describe(event: Mapping[str, Any]) -> str:
         "too_long": f"ran too long ({seconds})",
         "too_fast": f"finished too fast ({seconds})",
         "test": "test notification",
+        "insight": f"insight {(event.get('insight') or {}).get('kind')} ({event.get('status')})",
         "drift": "re-installed by auto_sync",
     }.get(str(event["event"]), str(event["event"]))
     tail = exit_part if event["event"] in ("failure", "test") else ""
@@ -125,5 +153,5 @@ def _failed_word(status: Any) -> str:
     return {"timed_out": "timed out", "lost": "was lost", "failed": "failed"}.get(str(status), "failed")
 
 
-__all__ = ["BODY_KEYS", "FAILED", "RUN_COLUMNS", "body", "describe", "missed_event", "run_event",
+__all__ = ["BODY_KEYS", "FAILED", "RUN_COLUMNS", "body", "describe", "insight_event", "missed_event", "run_event",
            "run_uuid", "sample_event"]

@@ -41,6 +41,8 @@ SERVICE_FAMILIES: dict[str, tuple[str, str]] = {
     "cronkit_crontab_drift": (GAUGE, "Lines of the installed crontab block that differ from the registry."),
     "cronkit_start_failure_timestamp_seconds": (GAUGE, "When a cron run of the block last failed to start."),
     "cronkit_build_info": (GAUGE, "cronkit's version."),
+    # Insights (issue 29): one sample per finding of the status report, /metrics only (`cronkit insights`).
+    "cronkit_task_insight": (GAUGE, "A finding of cronkit insights about the task (SPEC 16)."),
 }
 FAMILIES = {**TASK_FAMILIES, **SERVICE_FAMILIES}
 

@@ -45,6 +45,8 @@ def post_response(url: str, data: bytes, headers: Mapping[str, str], timeout: fl
         raise DeliveryError(f"HTTP {exc.code} from {where(url)}{_auth_hint(exc.code, auth)}") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):  # the library says "timed out", "read timed out"...
+            reason = f"no answer within {timeout:g} s"
         raise DeliveryError(f"cannot reach {where(url)}: {reason}") from None
     except ValueError:  # http.client.InvalidURL and kin quote the URL: say it without it
         raise DeliveryError(f"cannot send to {where(url)}: the URL is not valid") from None

@@ -11,11 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..config_values import checked_port, checked_text
 from ..errors import ConfigError
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
-# `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); not in any default `on`.
-EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast", "drift")
+# `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); `insight` (issue 29): a new
+# finding of `cronkit insights`. Neither is in any default `on`.
+EVENTS = ("start", "success", "failure", "recovery", "missed", "too_long", "too_fast", "drift", "insight")
 # A healthchecks check keeps its own alerting state: it hears about every start and end.
 PING_EVENTS = ("start", "success", "failure")
 DEFAULT_ON: Mapping[str, tuple[str, ...]] = {
@@ -26,6 +28,7 @@ DEFAULT_ON: Mapping[str, tuple[str, ...]] = {
 }
 DEFAULT_TIMEOUT = 5.0
 TASK_KEYS = ("notify", "max_duration", "min_duration")
+MAX_FAILURES_BEFORE_ALERT = 10_000
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -98,7 +101,7 @@ def _names(name: str, value: Any) -> tuple[str, ...]:
 def _text(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{name}: must be a non-empty string")
-    return value.strip()
+    return checked_text(name, value.strip())
 
 
 def _url(name: str, value: Any) -> str:
@@ -111,12 +114,8 @@ def _url(name: str, value: Any) -> str:
     shown = redact_url(url)
     if not url.startswith(("http://", "https://")):
         raise ConfigError(f"{name}: {shown!r} is not an http:// or https:// URL")
-    parts = urlsplit(url)
-    try:
-        parts.port  # parses the port: ValueError when it is not one
-    except ValueError:
-        raise ConfigError(f"{name}: {shown!r} has a bad port") from None
-    if not parts.hostname:
+    checked_port(name, url)
+    if not urlsplit(url).hostname:
         raise ConfigError(f"{name}: {shown!r} has no host")
     return url.rstrip("/")
 
@@ -149,8 +148,8 @@ def notifier(name: str, table: Any) -> Notifier:
         if event not in allowed:
             raise ConfigError(f"{where}.on: {event!r} is not an event a {kind} notifier sends ({', '.join(allowed)})")
     n = table.get("failures_before_alert", 1)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"{where}.failures_before_alert: must be a whole number >= 1")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_FAILURES_BEFORE_ALERT:
+        raise ConfigError(f"{where}.failures_before_alert: must be a whole number from 1 to {MAX_FAILURES_BEFORE_ALERT}")
     repeat = table.get("repeat_after")
     timeout = _duration(f"{where}.timeout", table.get("timeout", DEFAULT_TIMEOUT))
     if not 0 < timeout <= 60:
@@ -168,6 +167,8 @@ def notifier(name: str, table: Any) -> Notifier:
         urls = table.get("urls")
         if not isinstance(urls, list) or not urls or not all(isinstance(u, str) and u for u in urls):
             raise ConfigError(f"{where}.urls: must be a non-empty list of apprise URLs")
+        for url in urls:
+            checked_text(f"{where}.urls", url)
         options["urls"] = tuple(urls)
     return Notifier(name=name, kind=kind, on=tuple(on), failures_before_alert=n,
                     repeat_after=_duration(f"{where}.repeat_after", repeat) if repeat is not None else None,

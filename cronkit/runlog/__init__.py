@@ -16,7 +16,7 @@ from __future__ import annotations
 # The schema version this cronkit writes. It lives here, not in `schema`, because the run path
 # compares it with a SQLite file's user_version without importing SQLAlchemy; `schema` asserts
 # that it equals the number of its migrations. Bump it together with schema.MIGRATIONS.
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 # The last schema version each release wrote, oldest first (CHANGELOG.md): errors and the
 # pre-migration copies name a release, which an operator can reinstall, not only a number.

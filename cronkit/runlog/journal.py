@@ -38,8 +38,9 @@ Op = tuple[str, dict[str, Any]]
 _SQL = {
     "finish": FINISH_RUN,  # applied through writer.end_run, which also adds the run to its totals
     "attempt": (
-        "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
-        " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error) ON CONFLICT DO NOTHING"
+        "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error, cpu_user_ms,"
+        " cpu_system_ms, max_rss_kb) VALUES (:run_id, :number, :started_at, :finished_at, :status, :error,"
+        " :cpu_user_ms, :cpu_system_ms, :max_rss_kb) ON CONFLICT DO NOTHING"
     ),
     "dead_letter": (
         "INSERT INTO dead_letters (run_id, task, params, scheduled_for, error, traceback, attempts,"
@@ -51,6 +52,7 @@ _SQL = {
     ),
 }
 _TEXT = ("error", "traceback", "output")
+_RESOURCES = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")
 
 
 def op(kind: str, **params: Any) -> Op:
@@ -85,6 +87,8 @@ def record_outcome(store: RunStore, ops: Sequence[Op], wait_ms: int) -> int | No
         letter: int | None = None
         ordered = sorted(ops, key=lambda o: o[0] != "finish")  # the guard first
         for kind, params in ordered:
+            if kind in ("finish", "attempt"):  # a journal written before version 11 has no resources
+                params = {**dict.fromkeys(_RESOURCES), **params}
             if kind == "finish":
                 if not end_run(execute, params):
                     return None  # applied before: by this runner's late write, or an earlier journal pass

@@ -31,8 +31,9 @@ _LATEST = ('SELECT id, status, "trigger", scheduled_for, started_at, finished_at
            " FROM runs WHERE task = :task")
 LATEST_RUN = _LATEST + " ORDER BY id DESC LIMIT 1"
 LATEST_RUN_OF_STATUS = _LATEST + " AND status = :status ORDER BY id DESC LIMIT 1"
-# (task, status, duration) of the runs started in [since, until].
-WINDOW_RUNS = "SELECT task, status, duration_ms FROM runs WHERE started_at >= :since AND started_at <= :until"
+# (task, status, duration, CPU ms (user + system), peak RSS KiB) of the runs started in [since, until].
+WINDOW_RUNS = ("SELECT task, status, duration_ms, cpu_user_ms + cpu_system_ms, max_rss_kb FROM runs"
+               " WHERE started_at >= :since AND started_at <= :until")
 ACTIVE_RUNS = "SELECT count(*) FROM runs WHERE status = 'running'"
 # (task, count) of the open dead letters.
 OPEN_DEAD_LETTERS = "SELECT task, count(*) FROM dead_letters WHERE resolved_at IS NULL GROUP BY task"

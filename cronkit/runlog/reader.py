@@ -122,6 +122,9 @@ class RunLog:
                     "started_at": iso(a.started_at),
                     "finished_at": iso(a.finished_at),
                     "error": reveal(a.error, "error"),
+                    "cpu_user_ms": a.cpu_user_ms,
+                    "cpu_system_ms": a.cpu_system_ms,
+                    "max_rss_kb": a.max_rss_kb,
                 }
                 for a in conn.execute(
                     select(attempts).where(attempts.c.run_id == run_id).order_by(attempts.c.number)

@@ -60,6 +60,10 @@ runs = Table(
     Column("traceback", Text),
     Column("result", Text),
     Column("output", Text),
+    # Version 11 (issue 29): the resources of the run's attempts (CPU summed, the largest RSS).
+    Column("cpu_user_ms", BigInteger),
+    Column("cpu_system_ms", BigInteger),
+    Column("max_rss_kb", BigInteger),
     Index("ix_runs_task_id", "task", "id"),
     Index("ix_runs_status_id", "status", "id"),
     Index("ix_runs_started_at", "started_at"),
@@ -74,6 +78,10 @@ attempts = Table(
     Column("finished_at", BigInteger),
     Column("status", String(16), nullable=False),
     Column("error", Text),
+    # Version 11 (issue 29): what the attempt's process tree used (os.wait4 of the attempt).
+    Column("cpu_user_ms", BigInteger),
+    Column("cpu_system_ms", BigInteger),
+    Column("max_rss_kb", BigInteger),
 )
 
 slots = Table(
@@ -294,6 +302,21 @@ def _add_pauses(conn: Connection) -> None:
         index.create(conn, checkfirst=True)
 
 
+# Version 11 (issue 29): the resources of each attempt's process tree (CPU time, peak resident
+# memory), on `attempts` and, summed over a run's attempts (the largest RSS), on `runs`, so that
+# `stats` and `insights` read one row per run. Nullable columns added in place: no rewrite of a
+# million-run table (SQLite and PostgreSQL both add such a column without touching the rows).
+RESOURCE_COLUMNS = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")
+
+
+def _add_resources(conn: Connection) -> None:
+    for table in ("attempts", "runs"):
+        have = {c["name"] for c in inspect(conn).get_columns(table)}
+        for column in RESOURCE_COLUMNS:
+            if column not in have:
+                conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} BIGINT")
+
+
 # Each entry upgrades the schema from version N-1 to N; append, never edit.
 # Version 1 creates the tables of its day only: a later version's tables come from its own step.
 MIGRATIONS: list[Callable[[Connection], None]] = [
@@ -307,6 +330,7 @@ MIGRATIONS: list[Callable[[Connection], None]] = [
     _add_token_environments,
     _add_pauses,
     _add_run_totals,
+    _add_resources,
 ]
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -418,6 +442,6 @@ def _schema_lock(engine: Engine) -> Iterator[None]:
     yield
 
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters", "ended_sessions",
-           "idempotency_keys", "meta", "metadata", "notifications", "pauses", "run_totals", "runs", "set_meta",
-           "slots", "upgrade"]
+__all__ = ["MIGRATIONS", "RESOURCE_COLUMNS", "SCHEMA_VERSION", "api_tokens", "attempts", "audit", "dead_letters",
+           "ended_sessions", "idempotency_keys", "meta", "metadata", "notifications", "pauses", "run_totals", "runs",
+           "set_meta", "slots", "upgrade"]

@@ -44,6 +44,23 @@ def instant_iso(value: datetime | int | None) -> str | None:
     return value.astimezone(UTC).isoformat(timespec="seconds")
 
 
+MIN_YEAR, MAX_YEAR = 1970, 9000  # instants a person asks about; room on both sides for windows and zones
+
+
+def bounded_utc(parsed: datetime, option: str, value: str) -> datetime:
+    """Return `parsed` in UTC (naive means UTC); UsageError when it is outside MIN_YEAR to MAX_YEAR.
+
+    Near datetime's ends (year 1, year 9999) a zone offset or a window's days overflow: a traceback.
+    """
+    from ..errors import UsageError
+
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        raise UsageError(f"{option}: {value!r} is out of range (years {MIN_YEAR} to {MAX_YEAR})")
+    return parsed.astimezone(UTC)
+
+
 def parse_since(value: str, now: datetime) -> datetime:
     """Parse `--since`: an ISO date or instant (UTC when no offset) or a duration ago such as 2h, 7d."""
     from ..errors import RegistryError, UsageError
@@ -51,16 +68,17 @@ def parse_since(value: str, now: datetime) -> datetime:
 
     try:
         parsed = datetime.fromisoformat(value)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
     except ValueError:
         pass
+    else:
+        return bounded_utc(parsed, "--since", value)
     try:
         return now - timedelta(seconds=parse_duration(value, "--since"))
     except RegistryError:
         raise UsageError(f"--since: {value!r} is neither a date, an instant nor a duration such as 2h or 7d") from None
 
 
-__all__ = ["from_ms", "instant_iso", "iso", "now_ms", "parse_since", "run_dict", "to_ms"]
+__all__ = ["bounded_utc", "from_ms", "instant_iso", "iso", "now_ms", "parse_since", "run_dict", "to_ms"]
 
 
 def run_dict(row: Any) -> dict[str, Any]:

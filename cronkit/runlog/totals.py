@@ -164,7 +164,8 @@ def advance_missed(execute: Execute, task: str, missed_ms: Sequence[int], judged
 FINISH_RUN = (
     "UPDATE runs SET status = :status, finished_at = :finished_at, duration_ms = :duration_ms,"
     " attempts = :attempts, exit_code = :exit_code, error = :error, traceback = :traceback,"
-    " result = :result, output = :output WHERE id = :id AND status IN (:running, :lost) RETURNING id"
+    " result = :result, output = :output, cpu_user_ms = :cpu_user_ms, cpu_system_ms = :cpu_system_ms,"
+    " max_rss_kb = :max_rss_kb WHERE id = :id AND status IN (:running, :lost) RETURNING id"
 )
 
 
@@ -173,7 +174,9 @@ def end_run(execute: Execute, params: Mapping[str, Any]) -> bool:
 
     False when the run was not `running` or `lost` (its outcome is recorded already): nothing changed.
     """
-    done = execute(FINISH_RUN, {**params, "running": "running", "lost": "lost"})
+    # The resources (schema version 11) default to unknown: a journal written before them has none.
+    done = execute(FINISH_RUN, {"cpu_user_ms": None, "cpu_system_ms": None, "max_rss_kb": None, **params,
+                                "running": "running", "lost": "lost"})
     if not done:
         return False
     execute(ADD_RUN, {"id": params["id"]})

@@ -305,14 +305,14 @@ class RunStore:
 
     def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
                    attempts: int, exit_code: int, error: str | None = None,
-                   traceback: str | None = None, result: Any = None, output: str | None = None) -> None:
-        """Record the outcome of a `running` run (and add it to its task's totals), in one transaction."""
+                   traceback: str | None = None, result: Any = None, output: str | None = None, usage: Mapping[str, int] | None = None) -> None:
+        """Record the outcome of a `running` run, its resources (`usage`) and its task's totals, in one transaction."""
         params = {
             "id": run_id, "status": _word(status), "finished_at": finished_at,
             "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
             "error": clean_text(error), "traceback": clean_text(traceback),
             "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-            "output": clean_text(output),
+            "output": clean_text(output), **(usage or {}),
         }
         self._transact(lambda execute: end_run(execute, params), 60_000)
 

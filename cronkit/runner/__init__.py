@@ -20,6 +20,8 @@ from datetime import datetime
 from ..config import Settings
 from ..errors import EXIT_OK
 from ..registry import Registry, task_config
+from ..runlog.pauses import current_pause
+from ..runlog.times import to_ms
 from ..runlog.writer import RunStore
 from ..status import Trigger
 from .policy import RunPolicy
@@ -77,9 +79,6 @@ def _paused(store: RunStore, request: RunRequest, started: datetime) -> str | No
     run); so is an API start, whose run the service recorded already. A start by hand (`run`,
     `dlq retry`) refuses with TaskPaused (exit 75) and records nothing.
     """
-    from ..runlog.pauses import current_pause
-    from ..runlog.times import to_ms
-
     pause = current_pause(store.sql, request.task, to_ms(started))
     if pause is None:
         return None

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import ServiceUnavailable
+from ..locks import redis_trouble
 from ..runlog.times import to_ms
 from ..runlog.writer import HEARTBEAT_INTERVAL, RunStore
 
@@ -115,7 +116,7 @@ class LeaseKeeper:
             why = "the Redis lease was taken over by another holder"
         except Exception as exc:  # noqa: BLE001 - any Redis failure means the same here
             renewed = None
-            why = f"the Redis lease could not be renewed (Redis unavailable: {_first_line(exc)})"
+            why = f"the Redis lease could not be renewed (Redis unavailable: {redis_trouble(exc)})"
         if renewed:
             if self.trouble is not None:
                 self.note("the Redis lease is renewed again")
@@ -188,8 +189,3 @@ class Duties:
             if self.lease.stop_at is not None and self.lease.stop_at > now:
                 due.append(self.lease.stop_at)
         return min(due)
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__

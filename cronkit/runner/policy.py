@@ -372,7 +372,7 @@ class RunPolicy:
             attempt_started = to_ms(_now())
             last = supervisor.attempt(AttemptSpec(call, number, output_path, deadline, self.facts.grace, kept))
             record.attempt(number, attempt_started, last.status,
-                           self.facts.redact(last.error) if last.error else None)
+                           self.facts.redact(last.error) if last.error else None, last.usage)
             if last.output_dropped:
                 self.capture.note(f"{last.output_dropped} bytes of the task's output were dropped (attempt {number}):"
                                   " the disk of the capture file was full")

@@ -24,7 +24,9 @@ from ..status import RunStatus
 from .capture import Capture
 
 if TYPE_CHECKING:
-    from .spec import RunFacts, RunOutcome
+    from .spec import RunFacts, RunOutcome, Usage
+
+RESOURCE_COLUMNS = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")  # runlog.schema's, without importing it
 
 MIN_COPY_TIME = 5.0  # seconds the output's copy to the task's log gets, even after a timeout
 
@@ -46,6 +48,7 @@ class Record:
         self.trouble: str | None = None
         self.nowhere: str | None = None  # why not even a journal took the outcome
         self.cancelled = lambda: False  # a signal came: stop long work at the end of the run
+        self.usage: Usage | None = None  # the attempts' resources so far: CPU summed, the largest RSS
 
     def start(self) -> None:
         """Record the run's start, or adopt the `running` row `cronkit serve` recorded for it."""
@@ -64,10 +67,13 @@ class Record:
             params=facts.redact.value(facts.params()), dry_run=facts.request.dry_run,  # type: ignore[arg-type]
         )
 
-    def attempt(self, number: int, started_at: int, status: RunStatus, error: str | None) -> None:
-        """Keep one finished attempt, written with the run's end."""
+    def attempt(self, number: int, started_at: int, status: RunStatus, error: str | None,
+                usage: Usage | None = None) -> None:
+        """Keep one finished attempt and what its processes used, written with the run's end."""
+        self.usage = usage.plus(self.usage) if usage is not None else self.usage
         self.pending.append(op("attempt", run_id=self.run_id, number=number, started_at=started_at,
-                               finished_at=to_ms(_now()), status=status.value, error=seal(error, "error")))
+                               finished_at=to_ms(_now()), status=status.value, error=seal(error, "error"),
+                               **_usage_columns(usage)))
 
     def finish(self, status: RunStatus, exit_code: int, *, error: str | None = None,
                traceback: str | None = None, result: Any = None, letter: bool = False,
@@ -85,7 +91,7 @@ class Record:
                   attempts=self.attempts, exit_code=exit_code, error=seal(error, "error"),
                   traceback=seal(traceback, "traceback"),
                   result=seal(json.dumps(result, sort_keys=True, default=str), "result") if result is not None else None,
-                  output=seal(output, "output")), *self.pending]
+                  output=seal(output, "output"), **_usage_columns(self.usage)), *self.pending]
         request = facts.request
         if letter and request.dead_letter_id is None:  # a failed retry keeps its letter open
             ops.append(op("dead_letter", run_id=self.run_id, task=facts.task.name,
@@ -142,6 +148,12 @@ class Record:
     def elapsed_ms(self) -> int:
         """Return the run's duration so far: never negative, even when the clock was stepped back."""
         return max(0, int((time.monotonic() - self.t0) * 1000))
+
+
+def _usage_columns(usage: Usage | None) -> dict[str, int | None]:
+    if usage is None:
+        return dict.fromkeys(RESOURCE_COLUMNS)
+    return dict(usage.columns())
 
 
 def _json(params: Any) -> str | None:

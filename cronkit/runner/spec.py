@@ -78,6 +78,36 @@ class AttemptSpec:
     inherited_fds: tuple[int, ...] = ()  # descriptors the child closes at once (the local lock)
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What an attempt's process tree used: CPU time (user, system) and the peak resident set.
+
+    From os.wait4 of the attempt's process, which the kernel fills with that process's own use
+    plus that of every descendant it (or one of its descendants) waited for; the runner adds the
+    descendants it reaps itself as the subreaper. CPU adds up; the peak is the largest of them.
+    """
+
+    cpu_user_ms: int
+    cpu_system_ms: int
+    max_rss_kb: int
+
+    @classmethod
+    def of(cls, rusage: Any) -> Usage:
+        """Return the Usage of a resource.struct_rusage (ru_maxrss is in KiB on Linux)."""
+        return cls(int(rusage.ru_utime * 1000), int(rusage.ru_stime * 1000), int(rusage.ru_maxrss))
+
+    def plus(self, other: Usage | None) -> Usage:
+        """Return the use of both: CPU summed, the larger peak."""
+        if other is None:
+            return self
+        return Usage(self.cpu_user_ms + other.cpu_user_ms, self.cpu_system_ms + other.cpu_system_ms,
+                     max(self.max_rss_kb, other.max_rss_kb))
+
+    def columns(self) -> dict[str, int]:
+        """Return the run log's columns of this use."""
+        return {"cpu_user_ms": self.cpu_user_ms, "cpu_system_ms": self.cpu_system_ms, "max_rss_kb": self.max_rss_kb}
+
+
 @dataclass
 class AttemptResult:
     """How one attempt ended (or the wait between two), as the run policy records it."""
@@ -89,6 +119,7 @@ class AttemptResult:
     transient: bool = False
     exit_code: int = EXIT_OK
     output_dropped: int = 0  # bytes of the task's output a full disk refused
+    usage: Usage | None = None  # None: no process ran (the attempt was cut short before it began)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ AttemptSpec per attempt; it knows nothing of locks, slots, retries or the run lo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import signal
@@ -21,7 +22,7 @@ from ..host import children_of
 from ..status import RunStatus
 from .child import child_main, decode_report
 from .duties import Duties
-from .spec import AttemptResult, AttemptSpec
+from .spec import AttemptResult, AttemptSpec, Usage
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
@@ -89,6 +90,7 @@ class _Child:
         self.result_r = result_r
         self.chunks: list[bytes] = []
         self.status: int | None = None  # its wait status, once reaped
+        self.usage: Usage | None = None  # its process tree's resources, once reaped
         self.pipe_open = True
         self.stopping: AttemptResult | None = None  # the outcome the runner decided when it began to stop it
         self.kill_at: float | None = None  # when to SIGKILL its group
@@ -185,18 +187,23 @@ class Supervisor:
                 waits.append(child.kill_at - now)
             ready = self.signals.wait([child.result_r] if child.pipe_open else [], max(0.0, min(waits)))
             child.read(ready)
-            done, code = os.waitpid(child.pid, os.WNOHANG)
+            # wait4, not waitpid: the kernel hands over the resources of the attempt's process and
+            # of every descendant that was waited for, which is what the attempt used.
+            done, code, rusage = os.wait4(child.pid, os.WNOHANG)
             if done:
-                child.status = code
+                child.status, child.usage = code, Usage.of(rusage)
         child.read_rest()
         _send(child.pid, signal.SIGKILL, group=True)  # nothing the task started outlives the attempt
         if self.adopting:  # nor what it detached from its group (setsid, a daemon's double fork)
-            left = stop_adopted()
+            left, used = stop_adopted()
+            child.usage = used.plus(child.usage) if used is not None else child.usage
             if left:
                 self.note(f"killed {left} process(es) the task left running outside its process group")
         if child.stopping is not None:  # the runner decided the outcome, whatever the task said
-            return child.stopping
-        return decode_report(b"".join(child.chunks), child.status, spec.call.task.limits)
+            return dataclasses.replace(child.stopping, usage=child.usage)
+        result = decode_report(b"".join(child.chunks), child.status, spec.call.task.limits)
+        result.usage = child.usage
+        return result
 
     def _steer(self, child: _Child, spec: AttemptSpec, now: float) -> None:
         """Begin to stop the child on a signal, at the timeout or for the lease; KILL it after the grace."""
@@ -265,24 +272,27 @@ def become_subreaper() -> bool:
         return False
 
 
-def stop_adopted(limit: float = 5.0) -> int:
-    """SIGKILL and reap the processes an attempt left behind, adopted by this process; return how many.
+def stop_adopted(limit: float = 5.0) -> tuple[int, Usage | None]:
+    """SIGKILL and reap the processes an attempt left behind, adopted by this process; return how
+    many were killed, and the resources of every process reaped (None when none was).
 
     A killed process's own children are adopted in turn and go in the next round. Gives up after
     `limit` seconds (a process stuck in the kernel cannot be reaped), leaving the rest to init.
     """
     me = os.getpid()
     killed: set[int] = set()
+    used: Usage | None = None
     deadline = time.monotonic() + limit
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            pid, _, rusage = os.wait4(-1, os.WNOHANG)
         except ChildProcessError:  # no children left
-            return len(killed)
+            return len(killed), used
         if pid:
+            used = Usage.of(rusage).plus(used)
             continue
         if time.monotonic() >= deadline:
-            return len(killed)
+            return len(killed), used
         for child in children_of(me):
             _send(child, signal.SIGKILL, group=False)
             killed.add(child)

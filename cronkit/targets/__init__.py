@@ -47,19 +47,21 @@ def check_target(target: str) -> str:
     return target
 
 
-def render_target(target: str, registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
-    """Return {file name: text} for `target`; the executable matters to systemd only."""
+def render_target(target: str, registry: Registry, settings: Settings, executable: str, user: str | None = None,
+                  user_units: bool = False) -> dict[str, str]:
+    """Return {file name: text} for `target`; the executable and the units' user (`user`, or
+    `user_units` for the user's own systemd) matter to systemd only."""
     if check_target(target) == "serve-unit":
         from .serve_unit import render as render_serve
 
-        return render_serve(registry, settings, executable)
+        return render_serve(registry, settings, executable, user, user_units)
     if target == "kubernetes":
         from .kubernetes import render
 
         return render(registry, settings)
     from .systemd import render as render_systemd
 
-    return render_systemd(registry, settings, executable)
+    return render_systemd(registry, settings, executable, user, user_units)
 
 
 def joined(files: dict[str, str]) -> str:

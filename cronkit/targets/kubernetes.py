@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,70 @@ def kubernetes_schedule(expr: str) -> tuple[str, bool]:
     return " ".join([fields[0], fields[1], dom_text, fields[3], dow_text]), exact
 
 
+def midnight_skips(expr: str, zone: str) -> list[date]:
+    """Return the days with a slot that a CronJob in `zone` skips whole (within hostlines' horizon).
+
+    robfig/cron steps from a day that does not fire to the next one by date, and when a
+    spring-forward removes that day's midnight (Asia/Beirut, Africa/Cairo...) it lands at 01:00,
+    steps back an hour into the day before, and leaves the day out.
+    """
+    from ..hostlines import midnight_gaps
+    from ..schedule import days_and, parse_fields
+
+    fields, sets = parse_fields(kubernetes_schedule(expr)[0])
+    if fields[2] == fields[4] == "*":
+        return []  # every day of a month fires: robfig never steps by day
+
+    def fires(day: date) -> bool:
+        dom, dow = day.day in sets[2], day.isoweekday() % 7 in sets[4]
+        return day.month in sets[3] and ((dom and dow) if days_and(fields) else (dom or dow))
+
+    skipped = []
+    for day in midnight_gaps(zone):
+        before = day - timedelta(days=1)
+        # From a firing day robfig reaches the next by the hour; from another month, by its 1st.
+        if fires(day) and not fires(before) and before.month in sets[3] and _go_midnight(day, zone) == day:
+            skipped.append(day)
+    return skipped
+
+
+def _go_midnight(day: date, zone: str) -> date:
+    """Return the day Go's time.Date(day, 00:00) lands on when that midnight does not exist: the
+    day itself (01:00, zones east of UTC such as Beirut) or the day before (23:00, e.g. Havana)."""
+    from ..schedule import zone_info
+
+    tz = zone_info(zone)
+    wall = datetime.combine(day, time(), tzinfo=UTC)  # the wall time read as UTC, as Go first looks it up
+    offset = wall.astimezone(tz).utcoffset() or timedelta()
+    utc = wall - offset
+    if (utc.astimezone(tz).utcoffset() or timedelta()) != offset:  # outside that offset's period: look again
+        offset = utc.astimezone(tz).utcoffset() or timedelta()
+    return (wall - offset).astimezone(tz).date()
+
+
+def schedule_note(task: Task, settings: Settings) -> str | None:
+    """Return what a CronJob cannot say of the task's schedule (its `cronkit/schedule-note`), if anything."""
+    notes = []
+    if not kubernetes_schedule(task.resolved_schedule)[1]:
+        notes.append("superset of the task's days; cronkit run skips the starts that are not slots")
+    zone = task.zone(settings.timezone)
+    if midnight_skips(task.resolved_schedule, zone):
+        notes.append(f"{zone} moves its clocks forward at midnight, and on such a day the CronJob controller "
+                     "(robfig/cron) skips the task's runs; schedule it in a zone such as UTC to keep them")
+    return "; ".join(notes) or None
+
+
+def schedule_warnings(registry: Registry, settings: Settings) -> list[str]:
+    """Return a warning per task of the environment whose CronJob carries a schedule note."""
+    warnings = []
+    for task in registry:
+        if task.runs_in(settings.environment):
+            note = schedule_note(task, settings)
+            if note:
+                warnings.append(f"task {task.name}: {note}")
+    return warnings
+
+
 def _values(values: set[int], full: set[int]) -> str:
     """Return a field listing `values` ('*' when they are `full`), runs of three or more as ranges."""
     if values == full:
@@ -107,11 +172,11 @@ def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str 
     k8s = settings.kubernetes
     name = object_name(task.name)
     labels = _labels(task, name)
-    schedule, exact = kubernetes_schedule(task.resolved_schedule)
+    schedule, _ = kubernetes_schedule(task.resolved_schedule)
     annotations = {"cronkit/task-name": task.name, "cronkit/schedule": task.schedule}
-    if not exact:
-        annotations["cronkit/schedule-note"] = (
-            "superset of the task's days; cronkit run skips the starts that are not slots")
+    note = schedule_note(task, settings)
+    if note:
+        annotations["cronkit/schedule-note"] = note
     env: list[dict[str, Any]] = [
         {"name": "CRONKIT_ENV", "value": settings.environment},
         {"name": "CRONKIT_TASKS", "value": registry_name or configured_registry(settings)},

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ..config import ENV_VARS, Settings
 from ..errors import UsageError
+from ..host import invoking_user
 from ..limits import systemd_lines
 from ..registry import Registry, Task
 from ..registry_loader import registry_spec
@@ -127,11 +128,21 @@ def timeout_start(task: Task) -> int:
     return math.ceil(task.timeout) + OUTER_MARGIN
 
 
+def unit_user(settings: Settings, user: str | None = None, user_units: bool = False) -> str | None:
+    """Return the User= of the units: none for user units (the user's own systemd runs them as
+    that user), else `user` (`--user NAME`), the `[systemd]` user, or whoever renders them, so
+    that a system unit never runs as root by omission, against root's home and settings."""
+    if user_units:
+        return None
+    return user or settings.systemd.user or invoking_user()
+
+
 def service_lines(settings: Settings, description: str, unit_type: str, arguments: list[str],
-                  executable: str, registry: Registry) -> list[str]:
+                  executable: str, registry: Registry, run_as: str | None) -> list[str]:
     """Return the [Unit] section and the start of [Service] that every cronkit unit shares:
     `executable [--config FILE] ARGUMENTS`, the settings that decide what runs (the registry as
-    the cron lines find it), the secrets' file and the user (`[systemd]` settings)."""
+    the cron lines find it, the home whatever the unit's user), the secrets' file and the user
+    (`run_as`, from unit_user)."""
     if not Path(executable).is_absolute():
         raise UsageError(f"--executable: {executable!r} must be an absolute path")
     command = []
@@ -141,9 +152,10 @@ def service_lines(settings: Settings, description: str, unit_type: str, argument
         ENV_VARS["environment"]: settings.environment,
         **registry_environment(registry, settings),
         ENV_VARS["timezone"]: settings.timezone,
+        # Always: the default home depends on the user's HOME (and XDG_STATE_HOME), which a unit
+        # does not share with the shell that rendered it; the run log must be the one `history` reads.
+        ENV_VARS["home"]: str(settings.home),
     }
-    if settings.sources.get("home", "default") != "default":
-        environment[ENV_VARS["home"]] = str(settings.home)
     lines = [
         "[Unit]",
         f"Description={_escape(description)}",
@@ -158,15 +170,15 @@ def service_lines(settings: Settings, description: str, unit_type: str, argument
     ]
     if settings.systemd.environment_file:
         lines.append(f"EnvironmentFile=-{_escape(settings.systemd.environment_file)}")
-    if settings.systemd.user:
-        lines.append(f"User={settings.systemd.user}")
+    if run_as:
+        lines.append(f"User={systemd_word(run_as)}")
     return lines
 
 
-def service(task: Task, settings: Settings, executable: str, registry: Registry) -> str:
+def service(task: Task, settings: Settings, executable: str, registry: Registry, run_as: str | None) -> str:
     """Return the `.service` unit: one oneshot `cronkit run TASK --trigger cron`."""
     lines = service_lines(settings, f"cronkit task {task.name}: {task.description or task.schedule}", "oneshot",
-                          ["run", task.name, "--trigger", "cron"], executable, registry)
+                          ["run", task.name, "--trigger", "cron"], executable, registry, run_as)
     lines += [
         # cronkit enforces the timeout and records it; systemd steps in only if cronkit hangs.
         f"TimeoutStartSec={timeout_start(task)}",
@@ -175,8 +187,8 @@ def service(task: Task, settings: Settings, executable: str, registry: Registry)
         # The task's limits (SPEC 18): systemd enforces them on the whole unit, cronkit on the attempt.
         *systemd_lines(task.limits),
     ]
-    if task.user:  # the task's own user wins over [systemd] user
-        lines = [line for line in lines if not line.startswith("User=")] + [f"User={task.user}"]
+    if task.user and run_as is not None:  # the task's own user wins in a system unit; user units have none
+        lines = [line for line in lines if not line.startswith("User=")] + [f"User={systemd_word(task.user)}"]
     return "\n".join(lines) + "\n"
 
 
@@ -201,8 +213,11 @@ def timer(task: Task, settings: Settings, base: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(registry: Registry, settings: Settings, executable: str) -> dict[str, str]:
-    """Return {unit file name: text} for the tasks enabled in the settings' environment."""
+def render(registry: Registry, settings: Settings, executable: str, user: str | None = None,
+           user_units: bool = False) -> dict[str, str]:
+    """Return {unit file name: text} for the tasks enabled in the settings' environment: system
+    units run as unit_user(settings, user), user units (`user_units`) as their owner."""
+    run_as = unit_user(settings, user, user_units)
     if not Path(executable).is_absolute():
         raise UsageError(f"--executable: {executable!r} must be an absolute path")
     header = (f"{rendered_by(registry.id or registry_spec(registry, settings), settings.environment)}. "
@@ -210,6 +225,6 @@ def render(registry: Registry, settings: Settings, executable: str) -> dict[str,
     files: dict[str, str] = {}
     for task in registry.enabled_in(settings.environment, settings.task_config):
         base = unit_base(settings, task.name)
-        files[f"{base}.service"] = header + service(task, settings, executable, registry)
+        files[f"{base}.service"] = header + service(task, settings, executable, registry, run_as)
         files[f"{base}.timer"] = header + timer(task, settings, base)
     return files

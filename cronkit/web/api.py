@@ -15,10 +15,10 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..jsonsafe import finite
+from ..inputs import row_id
 from ..status import RunStatus, Trigger
 from . import audit as audit_log
 from . import query
@@ -34,6 +34,7 @@ from .app import (
 )
 from .auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
 from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
+from .jsonout import SafeJSONResponse
 from .problems import Problem
 from .trigger import Caller
 
@@ -48,8 +49,8 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(finite(data), status_code=status, headers=headers)  # a result's NaN: no 500
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> SafeJSONResponse:
+    return SafeJSONResponse(data, status_code=status, headers=headers)  # a result's NaN, a lone surrogate: no 500
 
 
 # --- authentication ------------------------------------------------------------------------------
@@ -162,8 +163,7 @@ async def health_deep(request: Request) -> Response:
 @reading
 async def status(request: Request) -> Response:
     service = _service(request)
-    # A report at most STATUS_FRESH s old, or (while one thread computes a fresh one) STATUS_STALE s:
-    # a status check probes every service and reads the run log; its `checked_at` says when.
+    # A report at most STATUS_FRESH s old, or STATUS_STALE s while a thread computes a fresh one.
     report = service.status.peek(STATUS_FRESH, STATUS_STALE)
     if report is None:
         report = await run_in_threadpool(service.status.get, STATUS_FRESH)
@@ -173,6 +173,7 @@ async def status(request: Request) -> Response:
     if shown is not None:
         doc = json.loads(body)
         doc["tasks"] = [t for t in doc.get("tasks", []) if t.get("name") in shown]
+        doc["insights"] = [i for i in doc.get("insights", []) if i.get("task") in shown]
         body = json_bytes(doc)
     return Response(body, media_type="application/json")
 
@@ -239,7 +240,7 @@ async def runs(request: Request) -> Response:
     from ..runlog.reader import runs_page
 
     service = _service(request)
-    task_name = request.query_params.get("task") or None
+    task_name = query.text(request, "task")
     status, trigger = query.choice(request, "status", STATUSES), query.choice(request, "trigger", TRIGGERS)
     since, before = query.since(request), query.decode_cursor(request.query_params.get("cursor"))
     limit = query.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
@@ -283,9 +284,10 @@ def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
 async def run(request: Request) -> Response:
     service = _service(request)
     raw = request.path_params["run_id"]
-    if not raw.isdigit():
+    run_id = row_id(raw)
+    if run_id is None:  # not digits, or past 64 bits: no run has that id
         raise Problem(404, "unknown-run", f"no run with id {raw!r}")
-    record = await run_in_threadpool(_one_run, service, int(raw))
+    record = await run_in_threadpool(_one_run, service, run_id)
     shown = visible(request)
     if record is None or (shown is not None and record["task"] not in shown):
         raise Problem(404, "unknown-run", f"no run with id {raw}")
@@ -298,7 +300,7 @@ async def dead_letters(request: Request) -> Response:
 
     service = _service(request)
     include = query.flag(request, "all")
-    task_name = request.query_params.get("task") or None
+    task_name = query.text(request, "task")
     limit = query.int_param(request, "limit", 100, 1, MAX_LIMIT)
     shown = visible(request)
     if task_name is not None:
@@ -405,7 +407,7 @@ async def _trigger(request: Request, task: str | None) -> Response:
     if answer.status >= 400:
         from .problems import CONTENT_TYPE
 
-        return JSONResponse(answer.body, answer.status, headers, media_type=CONTENT_TYPE)
+        return SafeJSONResponse(answer.body, answer.status, headers, media_type=CONTENT_TYPE)
     return _json(answer.body, answer.status, headers)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import threading
 import time
@@ -27,13 +26,13 @@ from starlette.responses import Response
 from ..config import ENV_VARS, Settings
 from ..errors import CronkitError, ServiceUnavailable
 from ..health.status import StatusReport
-from ..jsonsafe import finite
 from ..redact import Redactor, redactor_for
 from ..registry import Registry
 from ..registry_loader import configured_registry
 from .auth import TokenInfo
 from .cache import DataVersion, VersionedCache
 from .health import DeepHealth
+from .jsonout import json_bytes
 from .problems import Problem
 from .trigger import Launcher
 
@@ -106,11 +105,6 @@ class StatusCache:
         return body
 
 
-def json_bytes(data: Any) -> bytes:
-    """Encode as Starlette's JSONResponse does."""
-    return json.dumps(finite(data), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
-
-
 @dataclass
 class Service:
     """What every request shares."""
@@ -126,6 +120,9 @@ class Service:
     version: DataVersion
     runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0, 4 << 20))
     scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
+    # The findings of GET /api/v1/insights by (task, days): kept while the run log is unchanged,
+    # at most a minute (their window moves with the clock).
+    insights: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(16, 60.0, 4 << 20))
     auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
     verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
     touched: dict[str, float] = field(default_factory=dict)
@@ -153,7 +150,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     from .. import __version__
     from ..clock import now
     from ..health.status import status
-    from . import api, pages, pause_pages, pausing, tokens_api
+    from . import api, insights_api, pages, pause_pages, pausing, tokens_api
     from .metrics import RunLogCollector
 
     environ = os.environ if environ is None else environ
@@ -194,8 +191,8 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
             service.version.close()
             engine.dispose()
 
-    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *pausing.routes(), *pages.routes(),
-                            *pause_pages.routes()], lifespan=lifespan,
+    app = Starlette(routes=[*api.routes(), *tokens_api.routes(), *pausing.routes(), *insights_api.routes(),
+                            *pages.routes(), *pause_pages.routes()], lifespan=lifespan,
                     exception_handlers={Problem: _problem, HTTPException: _http_error,
                                         CronkitError: _cronkit_error, Exception: _internal_error})
     app.state.service = service
@@ -313,6 +310,7 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
 
     from ..errors import ConfigError
     from .auth import active_token_count
+    from .guard import guarded_protocol
     from .listen import listen, run
 
     limit_malloc_arenas(MALLOC_ARENAS)
@@ -327,8 +325,10 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     except CronkitError:
         service.engine.dispose()
         raise
+    # httptools, as uvicorn picks it, with a bound on a request head's size and time (guard.py).
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on",
-                            timeout_graceful_shutdown=10, server_header=False, proxy_headers=False)
+                            timeout_graceful_shutdown=10, server_header=False, proxy_headers=False,
+                            http=guarded_protocol(settings.serve_header_timeout))
     run(config, sockets)
 
 

@@ -119,6 +119,9 @@ class RunLogCollector(Collector):
                 ("cronkit_start_failure_timestamp_seconds", (("block", block),), at)
                 for block, at in start_failures(self.settings.home).items()],
             "cronkit_build_info": [("cronkit_build_info", (("version", self.version),), 1.0)],
+            "cronkit_task_insight": [  # the task label stays bounded by the registry
+                ("cronkit_task_insight", (("kind", i["kind"]), ("severity", i["severity"]), ("task", i["task"])), 1.0)
+                for i in (report.insights if report is not None else ()) if i["task"] in self._zones],
         }
 
 

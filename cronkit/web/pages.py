@@ -10,6 +10,7 @@ POST checks again. A run started here goes through the API's own launcher (a det
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,9 +24,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from ..inputs import row_id
 from . import views
 from .app import Service
 from .auth import ROLE_FOR
+from .bodies import read_body
+from .problems import Problem
 from .session import (
     COOKIE,
     SESSION_MAX_AGE,
@@ -94,7 +98,14 @@ def fmt_dur(ms: Any) -> str:
 
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
-_env.filters.update({"when": fmt_when, "dur": fmt_dur})
+def fmt_kib(kb: Any) -> str:
+    if kb is None:
+        return "—"
+    kb = float(kb)
+    return f"{kb / 1024:.1f} MiB" if kb < 1024 * 1024 else f"{kb / 1024 / 1024:.2f} GiB"
+
+
+_env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -106,7 +117,8 @@ def _render(request: Request, name: str, status: int = 200, **context: Any) -> H
     html = _env.get_template(name).render(
         request=request, session=session, now=at, rel=lambda v: fmt_rel(v, at), refresh=REFRESH_SECONDS,
         path=request.url.path, **context)
-    return HTMLResponse(html, status_code=status, headers=HEADERS)
+    # A lone surrogate stored in a run (its params, a task's text) shows as its escape, not a 500.
+    return HTMLResponse(html.encode("utf-8", "backslashreplace"), status_code=status, headers=HEADERS)
 
 
 # --- sessions ------------------------------------------------------------------------------------
@@ -172,14 +184,12 @@ async def _form(request: Request) -> dict[str, str]:
     """Return a urlencoded form's fields (the pages send no other kind); {} past MAX_FORM bytes."""
     from urllib.parse import parse_qsl
 
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_FORM:
+    try:
+        body = await read_body(request, MAX_FORM)
+    except Problem as problem:
+        if problem.status != 413:
+            raise
         return {}
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            return {}
     try:
         return dict(parse_qsl(body.decode(), keep_blank_values=True, max_num_fields=100))
     except (UnicodeDecodeError, ValueError):
@@ -204,6 +214,7 @@ async def signin(request: Request) -> Response:
         form = await _form(request)
         if not sessions.check_signin(request.cookies.get(SIGNIN_COOKIE), form.get("csrf")):
             error, status = "The form expired or its CSRF token is missing: try again.", 403
+            await _refused(request, "dashboard.signin", None, 403, "sign-in form: CSRF token missing or wrong")
         else:
             info, digest = await run_in_threadpool(_check_token, _service(request), form.get("token", ""), request)
             if info is not None:
@@ -235,14 +246,24 @@ def _check_token(service: Service, token: str, request: Request) -> tuple[Any, s
 
 async def signout(request: Request) -> Response:
     """End the session for good: its id is recorded as ended (session.end_session), so the cookie
-    is refused even where a copy of it was kept, and after a restart."""
+    is refused even where a copy of it was kept, and after a restart.
+
+    Without a session cookie there is nothing to end, and the answer leaves the browser's cookies
+    alone: a form on another site (whose POST carries no SameSite=Strict cookie) cannot sign anyone
+    out by the cookie deletion of the answer. A live session's form must carry its CSRF token; a
+    cookie whose session has ended or expired is only deleted.
+    """
     import time
 
     from .session import end_session
 
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return RedirectResponse("/signin", 303, headers=HEADERS)
     session = await _session(request)
     form = await _form(request)
     if session is not None and not session.check_csrf(form.get("csrf")):
+        await _refused(request, "dashboard.signout", session.token.name, 403, "sign-out form: CSRF token missing or wrong")
         return _forbidden(request, "The sign-out form's CSRF token is missing or wrong.")
     if session is not None:
         try:
@@ -257,6 +278,20 @@ async def signout(request: Request) -> Response:
     response = RedirectResponse("/signin", 303, headers=HEADERS)
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+async def _refused(request: Request, action: str, token_name: str | None, status: int, detail: str,
+                   task: str | None = None) -> None:
+    """Write the audit row of a refused dashboard post (a CSRF check failed); the refusal stands
+    even when the run log does not take the row."""
+    from ..runlog.times import now_ms
+    from . import audit
+
+    fields = {"at": now_ms(), "action": action, "result": "refused", "token_name": token_name, "task": task,
+              "remote_addr": request.client.host if request.client else None,
+              "user_agent": request.headers.get("user-agent"), "status_code": status, "detail": detail}
+    with contextlib.suppress(Exception):
+        await run_in_threadpool(lambda: audit.record_alone(_service(request).engine, **fields))
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -294,34 +329,35 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
     if name not in service.registry or not session.token.sees(name, service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     task = service.registry[name]
-    raw = request.query_params.get("before", "")
-    before = int(raw) if raw.isdigit() else None
+    before = row_id(request.query_params.get("before", ""))
     from .chart import duration_chart
 
     stats = await run_in_threadpool(views.task_stats, service, name, now())
     rows, older = await run_in_threadpool(views.task_runs, service, name, before)
     letters = await run_in_threadpool(views.dead_letters, service, name)
+    insights = await run_in_threadpool(views.task_insights, service, name)
     started = request.query_params.get("started", "")
     pause = (await run_in_threadpool(views.paused, service, now())).get(name)
     return _render(request, "task.html", status, task=task, pause=pause.as_dict() if pause else None,
                    pause_error=pause_error, stats=stats, chart=duration_chart(stats, task.timeout),
-                   runs=rows, older=older, before=before, letters=letters, error=error, form=form or {},
+                   runs=rows, older=older, before=before, letters=letters, insights=insights, error=error, form=form or {},
                    params=_declared_params(task),
                    may_run=session.token.may_trigger(name, service.settings.environment),
-                   started=int(started) if started.isdigit() else None,
+                   started=row_id(started),
                    zone=task.zone(service.settings.timezone))
 
 
 @page()
 async def run_now(request: Request, session: Session) -> Response:
     from .bodies import check_declared, parse_trigger
-    from .problems import Problem
     from .trigger import Caller
 
     service = _service(request)
     name = request.path_params["name"]
     form = await _form(request)
     if not session.check_csrf(form.get("csrf")):
+        await _refused(request, "trigger", session.token.name, 403, "dashboard: CSRF token missing or wrong",
+                       task=name[:64])
         return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
     caller = Caller(session.token.name, request.client.host if request.client else None,
                     request.headers.get("user-agent"))
@@ -372,7 +408,8 @@ def _audit_refusal(service: Service, caller: Any, task: str | None, status: int,
 async def run_page(request: Request, session: Session) -> Response:
     raw = request.path_params["run_id"]
     service = _service(request)
-    record = await run_in_threadpool(views.one_run, service, int(raw)) if raw.isdigit() else None
+    run_id = row_id(raw)
+    record = await run_in_threadpool(views.one_run, service, run_id) if run_id is not None else None
     if record is None or not session.token.sees(str(record["task"]), service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown run", message=f"There is no run {raw}.")
     return _render(request, "run.html", run=record)
@@ -382,8 +419,7 @@ async def run_page(request: Request, session: Session) -> Response:
 async def audit_page(request: Request, session: Session) -> Response:
     from .audit import list_audit
 
-    raw = request.query_params.get("before", "")
-    before = int(raw) if raw.isdigit() else None
+    before = row_id(request.query_params.get("before", ""))
     rows = await run_in_threadpool(lambda: list_audit(_service(request).engine, before_id=before, limit=51))
     older = rows[49]["id"] if len(rows) > 50 else None
     return _render(request, "audit.html", rows=rows[:50], older=older)

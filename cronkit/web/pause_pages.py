@@ -27,11 +27,13 @@ async def _act(request: Request, session: Session, action: str) -> Response:
     service = _service(request)
     name = request.path_params["name"]
     form = await _form(request)
+    remote, agent = request.client.host if request.client else None, request.headers.get("user-agent")
     if not session.check_csrf(form.get("csrf")):
+        await run_in_threadpool(_refused, service, session.token.name, remote, agent, action, name[:64],
+                                "CSRF token missing or wrong")
         return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
     if name not in service.registry or not session.token.sees(name, service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
-    remote, agent = request.client.host if request.client else None, request.headers.get("user-agent")
     if not session.token.may_trigger(name, service.settings.environment):
         await run_in_threadpool(_refused, service, session.token.name, remote, agent, action, name,
                                 f"dashboard: token may not {action} this task")

@@ -7,12 +7,11 @@ answer: the pause or resume itself (written with it), or the refusal.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import CronkitError
@@ -20,7 +19,8 @@ from ..runlog.pauses import Origin
 from ..runlog.writer import RunStore
 from .api import _audit_refusal, _service, _unknown_task, _who
 from .app import Service
-from .bodies import read_body
+from .bodies import check_text, load_json, read_body
+from .jsonout import SafeJSONResponse
 from .problems import Problem
 
 PAUSE_KEYS = {"for", "until", "reason"}
@@ -28,13 +28,7 @@ PAUSE_KEYS = {"for", "until", "reason"}
 
 def parse_pause(body: bytes, action: str) -> dict[str, str | None]:
     """Validate a pause body `{"for": "2h" | "until": "...", "reason": "..."}` (resume: none or `{}`)."""
-    if not body.strip():
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise Problem(400, "invalid-json", "the body is not JSON") from None
+    data: Any = load_json(body)
     if not isinstance(data, dict):
         raise Problem(422, "invalid-body", "the body must be a JSON object")
     allowed = PAUSE_KEYS if action == "pause" else set()
@@ -53,6 +47,9 @@ def act(service: Service, action: str, task: str, asked: dict[str, str | None], 
     from ..clock import now
     from ..pausing import pause, resume
 
+    for key, value in asked.items():  # a NUL or a lone surrogate: no audit row or run log column takes it
+        if value is not None:
+            check_text(key, value, "invalid-pause")
     store = RunStore.for_engine(service.engine)  # the service's engine: not closed here
     try:
         if action == "pause":
@@ -90,7 +87,7 @@ async def _pause_or_resume(request: Request, action: str) -> Response:
     except Problem as problem:
         await _audit_refusal(service, fields, problem)
         raise
-    return JSONResponse(row)
+    return SafeJSONResponse(row)
 
 
 async def pause_task(request: Request) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse
+from .jsonout import SafeJSONResponse
 
 PROBLEM_TYPE_BASE = "https://cronkit.invalid/problems/"
 CONTENT_TYPE = "application/problem+json"
@@ -15,10 +15,12 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    431: "Request header fields too large",
     500: "Internal server error",
     503: "Service unavailable",
 }
@@ -39,12 +41,12 @@ class Problem(Exception):
         return {"type": PROBLEM_TYPE_BASE + self.kind, "title": TITLES.get(self.status, "Error"),
                 "status": self.status, "detail": self.detail, **self.extra}
 
-    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+    def response(self, headers: dict[str, str] | None = None) -> SafeJSONResponse:
         """Return the answer, with `WWW-Authenticate` on a 401."""
         headers = dict(headers or {})
         if self.status == 401:
             headers.setdefault("WWW-Authenticate", 'Bearer realm="cronkit"')
-        return JSONResponse(self.body(), status_code=self.status, headers=headers, media_type=CONTENT_TYPE)
+        return SafeJSONResponse(self.body(), status_code=self.status, headers=headers, media_type=CONTENT_TYPE)
 
 
 def problem_body(status: int, kind: str, detail: str, **extra: Any) -> dict[str, Any]:

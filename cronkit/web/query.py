@@ -14,6 +14,7 @@ from collections.abc import Callable
 from starlette.requests import Request
 
 from ..errors import UsageError
+from ..inputs import row_id, text_problem
 from ..registry import Registry
 from .problems import Problem
 
@@ -24,9 +25,20 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise Problem(422, "invalid-query", f"{name}: must be a whole number from {low} to {high}")
     return int(raw)
+
+
+def text(request: Request, name: str, longest: int = 255) -> str | None:
+    """Return a text query parameter (None when absent or empty); 422 for a NUL or past `longest` characters."""
+    raw = request.query_params.get(name) or None
+    if raw is None:
+        return None
+    problem = text_problem(raw) or (f"longer than {longest} characters" if len(raw) > longest else None)
+    if problem is not None:
+        raise Problem(422, "invalid-query", f"{name}: {problem}")
+    return raw
 
 
 def choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -79,11 +91,12 @@ def decode_cursor(raw: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
         kind, _, value = text.partition(":")
-        if kind != "v1" or not value.isdigit():
+        before = row_id(value)
+        if kind != "v1" or before is None:
             raise ValueError
-        return int(value)
+        return before
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise Problem(422, "invalid-query", "cursor: not a cursor this service gave out") from None
 
 
-__all__ = ["FLAGS", "choice", "decode_cursor", "encode_cursor", "flag", "int_param", "since", "task_filter"]
+__all__ = ["FLAGS", "choice", "text", "decode_cursor", "encode_cursor", "flag", "int_param", "since", "task_filter"]

@@ -5,19 +5,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from ..errors import UsageError
 from ..runlog.times import now_ms
 from .api import _require, _service
 from .auth import TokenInfo, create_token, list_tokens, revoke_token
-from .bodies import read_body
+from .bodies import load_json, read_body
+from .jsonout import SafeJSONResponse
 from .problems import Problem
 
 FIELDS = {"name", "role", "tasks", "environments"}
@@ -34,15 +34,12 @@ async def _admin(request: Request) -> TokenInfo:
 
 async def tokens(request: Request) -> Response:
     await _admin(request)
-    return JSONResponse({"tokens": await run_in_threadpool(list_tokens, _service(request).engine)})
+    return SafeJSONResponse({"tokens": await run_in_threadpool(list_tokens, _service(request).engine)})
 
 
 def _spec(body: bytes) -> dict[str, Any]:
     """Check a create request: {"name", "role", "tasks": [globs], "environments": [names]}."""
-    try:
-        spec = json.loads(body or b"{}")
-    except ValueError:
-        raise Problem(400, "invalid-json", "the body is not JSON") from None
+    spec = load_json(body)
     if not isinstance(spec, dict):
         raise Problem(422, "invalid-token", "send an object: {\"name\": ..., \"role\": ...}")
     unknown = set(spec) - FIELDS
@@ -67,7 +64,7 @@ async def create(request: Request) -> Response:
                                  at=now_ms(), actor=admin.name, envs=spec.get("environments", [])))
     except UsageError as exc:
         raise Problem(409 if "exists" in str(exc) else 422, "invalid-token", str(exc)) from None
-    return JSONResponse({"name": info.name, "token": token, "role": info.role, "tasks": list(info.globs),
+    return SafeJSONResponse({"name": info.name, "token": token, "role": info.role, "tasks": list(info.globs),
                          "environments": list(info.envs)}, status_code=201)
 
 

@@ -179,8 +179,10 @@ class Launcher:
                 argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 env=self.child_env, start_new_session=True, close_fds=True,
             )
-        except OSError as exc:
-            return self._not_started(req, caller, run_id, f"could not start cronkit run: {exc.strerror}")
+        except Exception as exc:  # noqa: BLE001 - whatever stops the start, the run must not stay `running`
+            # OSError (no processes left, no memory), ValueError (a NUL), UnicodeEncodeError: the
+            # run was recorded under this service's pid, which never dies, so nothing else would end it.
+            return self._not_started(req, caller, run_id, self.redact(f"could not start cronkit run: {_reason(exc)}"))
         # The child's pid, unless it adopted the run already (then it wrote the same) or finished.
         with self.engine.begin() as conn:
             conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == RunStatus.RUNNING.value,
@@ -202,6 +204,14 @@ class Launcher:
             conn.execute(idempotency_keys.delete().where(idempotency_keys.c.token_name == (caller.token_name or ""),
                                                          idempotency_keys.c.key == (req.idempotency_key or "")))
         return Answer(503, problem_body(503, "run-not-started", error, run_id=run_id))
+
+
+def _reason(exc: Exception) -> str:
+    """Say why a start failed in one line, without the argument list (it holds the params)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    said = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return f"{type(exc).__name__}: {said}" if said else type(exc).__name__
 
 
 def _location(run_id: Any) -> str | None:

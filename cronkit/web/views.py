@@ -58,6 +58,7 @@ class TaskCard:
     drift: list[str]
     strip: list[dict[str, Any]] = field(default_factory=list)
     pause: dict[str, Any] | None = None  # the pause keys (runlog.pauses) of a paused task
+    insights: list[dict[str, Any]] = field(default_factory=list)  # the task's findings (SPEC 16)
 
 
 def strip_runs(service: Service, task: str, limit: int = STRIP) -> list[dict[str, Any]]:
@@ -99,8 +100,19 @@ def overview(service: Service) -> list[TaskCard]:
             drift=[d.kind for d in st.drift] if st else [],
             strip=strip_runs(service, task.name),
             pause=pauses[task.name].as_dict() if task.name in pauses else None,
+            insights=_insights_of(report.insights if report is not None else (), task.name, service),
         ))
     return cards
+
+
+def _insights_of(found: Any, task: str, service: Service) -> list[dict[str, Any]]:
+    return cast(list[dict[str, Any]], service.redactor.value([i for i in found if i["task"] == task]))
+
+
+def task_insights(service: Service, task: str) -> list[dict[str, Any]]:
+    """Return a task's findings from the status report (refreshed at most every 10 s)."""
+    report = service.status.get(10.0)
+    return _insights_of(report.insights if report is not None else (), task, service)
 
 
 def paused(service: Service, at: datetime) -> dict[str, Any]:
@@ -137,7 +149,8 @@ class ChartPoint:
 def task_stats(service: Service, task: str, now: datetime) -> dict[str, Any]:
     """Return a task's last 30 days: chart points, p50/p95 (s), success rate, counts."""
     since = to_ms(now - timedelta(days=CHART_DAYS))
-    query = (select(runs.c.id, runs.c.status, runs.c.started_at, runs.c.duration_ms)
+    query = (select(runs.c.id, runs.c.status, runs.c.started_at, runs.c.duration_ms,
+                    (runs.c.cpu_user_ms + runs.c.cpu_system_ms).label("cpu_ms"), runs.c.max_rss_kb)
              .where(runs.c.task == task, runs.c.started_at >= since, runs.c.duration_ms.is_not(None))
              .order_by(runs.c.id.desc()).limit(CHART_MAX_POINTS))
     counts_q = (select(runs.c.status, func.count()).where(runs.c.task == task, runs.c.started_at >= since)
@@ -148,6 +161,8 @@ def task_stats(service: Service, task: str, now: datetime) -> dict[str, Any]:
     points = [ChartPoint(utc_ms(r.started_at) or now, r.duration_ms / 1000, state_of(r.status), r.id)
               for r in reversed(rows)]
     durations = sorted(p.duration_s for p in points)
+    cpu = sorted(float(r.cpu_ms) for r in rows if r.cpu_ms is not None)
+    rss = sorted(float(r.max_rss_kb) for r in rows if r.max_rss_kb is not None)
     finished = sum(n for s, n in counts.items() if s != RunStatus.RUNNING.value)
     succeeded = counts.get(RunStatus.SUCCEEDED.value, 0)
     return {
@@ -156,6 +171,8 @@ def task_stats(service: Service, task: str, now: datetime) -> dict[str, Any]:
         "failed": sum(n for s, n in counts.items() if s in FAILED_STATUSES),
         "success_rate": (100.0 * succeeded / finished) if finished else None,
         "since": now - timedelta(days=CHART_DAYS), "now": now,
+        "cpu_p50_ms": percentile(cpu, 50), "cpu_p95_ms": percentile(cpu, 95),
+        "rss_p50_kb": percentile(rss, 50), "rss_p95_kb": percentile(rss, 95),
     }
 
 
@@ -200,4 +217,4 @@ def one_run(service: Service, run_id: int) -> dict[str, Any] | None:
 
 
 __all__ = ["TaskCard", "dead_letters", "health_summary", "one_run", "overview", "percentile", "state_of",
-           "strip_runs", "task_runs", "task_stats"]
+           "strip_runs", "task_insights", "task_runs", "task_stats"]

@@ -87,7 +87,7 @@ def test_every_setting_has_a_meaning_and_every_error_class_its_exit_code() -> No
 def test_the_site_builds_strictly(tmp_path: Path) -> None:
     """`mkdocs build --strict`: every page in the nav, every link and anchor found (also run by .ci/run)."""
     if importlib.util.find_spec("mkdocs") is None or importlib.util.find_spec("material") is None:
-        need("mkdocs and mkdocs-material", "pip install --group docs")
+        need("mkdocs and mkdocs-material", "pip install --require-hashes -r requirements/docs-lock.txt")
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})

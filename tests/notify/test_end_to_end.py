@@ -13,6 +13,8 @@ from tests.notify.conftest import DB_PASSWORD, SECRET, TOKEN, notifications, run
 
 def test_three_failures_then_success(run, config, http, smtp, home: Path) -> None:  # type: ignore[no-untyped-def]
     config(f"""
+public_url = "https://cronkit.example"
+
 [notify]
 default = ["hook", "mail"]
 
@@ -59,11 +61,15 @@ notify = ["hc", "hook", "mail"]
     assert set(bodies[0]) == {"event", "task", "run_id", "status", "trigger", "host", "scheduled_for",
                               "started_at", "duration_ms", "exit_code", "error", "attempts", "url"}
     assert bodies[0]["status"] == "failed" and bodies[0]["exit_code"] == 1
+    # the link a person opens: the dashboard's run page, not the API's token-protected JSON
+    assert bodies[0]["url"] == f"https://cronkit.example/runs/{ids[1]}"
 
     # email: the first failure alerts, then the recovery.
     assert smtp.subjects()[0].startswith("[cronkit] flip failed on ") and smtp.subjects()[0].endswith("(exit 1)")
     assert smtp.subjects()[1].startswith("[cronkit] flip recovered on ")
     assert len(smtp.messages) == 2 and smtp.envelopes[0] == ("cronkit@example.com", ["ops@example.com"])
+    text = smtp.messages[0].get_payload(decode=True).decode().replace("\r\n", "\n")
+    assert f"url:           https://cronkit.example/runs/{ids[0]}\n" in text
 
     # nothing secret left the host, on any channel
     sent = [r.body.decode() for r in http.requests] + [m.as_string() for m in smtp.messages]

@@ -104,7 +104,7 @@ def test_wrong_password_is_one_clear_line_and_the_password_is_nowhere(  # type: 
 
 def test_a_bad_url_is_shown_masked(run, config, http) -> None:  # type: ignore[no-untyped-def]
     for url, complaint in ((f"ftp://{USER}:{IN_URL}@127.0.0.1/x", "is not an http:// or https:// URL"),
-                           (f"http://{USER}:{IN_URL}@127.0.0.1:99999/x", "has a bad port"),
+                           (f"http://{USER}:{IN_URL}@127.0.0.1:99999/x", "the port is not a number from 1 to 65535"),
                            (f"http://{USER}:{IN_URL}@/x", "has no host")):
         config(f'[notify.hook]\nkind = "webhook"\nurl = "{url}"\n')
         done = run("notify", "test", "hook")

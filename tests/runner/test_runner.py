@@ -235,14 +235,17 @@ def test_a_task_stuck_in_a_child_process_times_out(env, home, db, tmp_path, redi
 def test_processes_the_task_detached_from_its_group_are_stopped_too(env, home, db, tmp_path, hang) -> None:
     secs = f"600.{uuid.uuid4().int % 10**9}"  # a sleep no one else runs
     ready, release = tmp_path / "ready", tmp_path / "release"
-    proc = start(env, "detach", "--param", f"ready={ready}", "--param", f"secs={secs}",
-                 "--param", f"release={'' if hang else release}")
-    wait_for(ready, proc=proc)
-    deadline = time.monotonic() + 10  # a double fork may still be on its way to exec on a loaded host
-    while len(pids_of(f"sleep {secs}")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(pids_of(f"sleep {secs}")) == 2  # both running, each in a session of its own
-    release.touch()
+    if hang:  # its 3 s timeout may pass before this test looks: the run's output says what it killed
+        proc = start(env, "detach-hang", "--param", f"ready={ready}", "--param", f"secs={secs}")
+    else:
+        proc = start(env, "detach", "--param", f"ready={ready}", "--param", f"secs={secs}",
+                     "--param", f"release={release}")
+        wait_for(ready, proc=proc)
+        deadline = time.monotonic() + 10  # a double fork may still be on its way to exec on a loaded host
+        while len(pids_of(f"sleep {secs}")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(pids_of(f"sleep {secs}")) == 2  # both running, each in a session of its own
+        release.touch()
     returncode, out, err = finish(proc)
     assert returncode == (124 if hang else 0), err
     assert pids_of(f"sleep {secs}") == []  # setsid and a dead parent did not take them out of reach
@@ -259,7 +262,8 @@ def test_redis_down_before_a_run_fails_closed_or_falls_back(env, home, db, tmp_p
     finally:
         redis_server.start()
     assert closed.returncode == 69
-    assert closed.stderr.startswith("hold failed: hold: Redis unavailable: ")
+    # cronkit's words for the failure, whatever redis-py's release says about it
+    assert closed.stderr.startswith("hold failed: hold: Redis unavailable: connection refused (")
     assert "needs the Redis lock (fail closed)" in closed.stderr
     assert fallback.returncode == 0, fallback.stderr
     shut, fell_back = runs(db)
@@ -295,9 +299,11 @@ def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env, home, d
     assert gone(task_pid)
     [run] = runs(db)
     assert run["status"] == "failed" and run["exit_code"] == 69
-    assert run["error"].startswith("the Redis lease could not be renewed (Redis unavailable: ")
+    # cronkit's words for the outage (redis-py's own text, which changes between its releases,
+    # follows in parentheses): a stopped server refuses, a hung one leaves the renewal unanswered.
+    said = "no answer in time" if outage == "hung" else "connection"
+    assert run["error"].startswith(f"the Redis lease could not be renewed (Redis unavailable: {said}")
     if outage == "hung":
-        assert "Timeout reading from socket" in run["error"]
         # Commands queued while Redis hung may have renewed it once more; it expires by itself.
         deadline = time.monotonic() + 10
         while lease(redis_url, "hold") is not None and time.monotonic() < deadline:

@@ -1,0 +1,9 @@
+"""Insights (SPEC 16): failure seen coming, from the run log alone.
+
+- `robust`: median/MAD, Theil–Sen, Mann–Kendall, the binomial tail (pure functions of numbers)
+- `rules`: the thresholds, their defaults, the `[tasks.NAME.insights]` table
+- `detect`: the six kinds of finding, each a pure function of a task's recent runs
+- `read`: the bounded read of the run log and `insights()`, behind the CLI, status and the API
+- `alerts`: the `insight` notification, once per new finding (raised by `cronkit check`)
+- `words`: durations and sizes in a finding's message
+"""

@@ -17,8 +17,10 @@ and `.venv` pointing at the tests' venv. Variables a block exports reach the nex
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +53,9 @@ PYTHON_PRELUDE = "from cronkit import Registry, TaskContext, TransientError\nreg
 FILE_HEADER = re.compile(r"#\s*(?P<path>[\w./-]+\.py)\s*$")
 # What an example must not do to the machine the tests run on (often as root): such a block is marked skip.
 # (cronkit's systemd target writes /etc/systemd/system unless given --unit-dir, --dry-run or a bare --user.)
+# (`cronkit serve` would not end; a request to a local service would reach whatever listens there.)
 DANGEROUS = re.compile(r"\b(u?mount|systemctl|kubectl|shutdown|reboot|mkfs|dd|useradd|userdel)\b|\brm\s+-\w*r|/etc/"
+                       r"|cronkit serve\b(?!.*--help)|\bcurl\b.*(localhost|127\.0\.0\.1)"
                        r"|install --target systemd(?!.*(--unit-dir|--dry-run))", re.M)
 RUNNABLE = [page for page in pages() if any(b.skip is None for b in blocks(page))]
 
@@ -97,7 +101,16 @@ def run_block(block: Block, tmp: Path, env: dict[str, str]) -> subprocess.Comple
             uses_registry = re.search(r"\bregistry\.", block.text) and not re.search(r"^registry\s*=", block.text, re.M)
             target.write_text((PYTHON_PRELUDE if uses_registry else "") + block.text)
         argv = [python, "-c", "import runpy, sys; runpy.run_path(sys.argv[1], run_name='example')", str(target)]
-    return subprocess.run(argv, env=env, cwd=tmp, capture_output=True, text=True, timeout=300)
+    # A session of its own, so that whatever the example started goes with it, even on a timeout.
+    proc = subprocess.Popen(argv, env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return subprocess.CompletedProcess(argv, proc.returncode, out if proc.returncode is not None else "", err)
 
 
 @pytest.mark.parametrize("page", RUNNABLE, ids=[str(p.relative_to(ROOT)) for p in RUNNABLE])

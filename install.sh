@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install cronkit into a virtual environment beside this file and put `cronkit` on the PATH.
 #   ./install.sh                 the tool, its dependencies at the versions in requirements/lock.txt
-#   ./install.sh --dev           the tool plus the test tools (requirements/dev-lock.txt), and as root
+#   ./install.sh --dev           the tool plus the test and docs tools (requirements/dev-lock.txt,
+#                                docs-lock.txt), and as root
 #                                on Debian the system packages the test suite needs (apt-get)
 #   ./install.sh --dev --latest  the newest versions pyproject.toml allows instead of the locked ones
 # Running it again upgrades in place; it never touches a crontab. scripts/lock refreshes the locks.
@@ -75,7 +76,7 @@ if $latest; then
   # The newest releases the ranges in pyproject.toml allow: what the next lock would pin.
   "${pip[@]}" install --upgrade pip
   group=()
-  $dev && group=(--group "$here/pyproject.toml:dev")
+  $dev && group=(--group "$here/pyproject.toml:dev" --group "$here/pyproject.toml:docs")
   "${pip[@]}" install --upgrade --upgrade-strategy eager "$here" "${group[@]}"
 else
   # The versions the tests passed with, each file checked against its sha256 (hash-checking mode).
@@ -87,6 +88,8 @@ else
   "${pip[@]}" install --requirement "$pin"
   rm -f "$pin"
   "${pip[@]}" install --requirement "$lock"
+  # The documentation site's tools: the suite builds the site (tests/docs) as CI does.
+  $dev && "${pip[@]}" install --require-hashes --requirement "$here/requirements/docs-lock.txt"
   # cronkit itself, built with the locked setuptools. A regular (not editable) install: `cronkit
   # run` starts on every cron tick, and an editable install's import hook costs it time.
   "${pip[@]}" install --upgrade --no-deps --no-build-isolation "$here"

@@ -36,6 +36,7 @@ from .auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
 from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
 from .jsonout import SafeJSONResponse
 from .problems import Problem
+from .scoping import absent_unless_visible, only_tasks, visible
 from .trigger import Caller
 
 MAX_LIMIT = 500
@@ -113,22 +114,6 @@ async def _require(request: Request, scope: str) -> TokenInfo:
         raise problem
     request.state.token = info
     return info
-
-
-def visible(request: Request) -> tuple[str, ...] | None:
-    """Return the tasks the caller's token sees, None when it sees every task (no limits)."""
-    info: TokenInfo = request.state.token
-    if not info.limited:
-        return None
-    service = _service(request)
-    return tuple(t.name for t in service.registry if info.sees(t.name, service.settings.environment))
-
-
-def _absent_unless_visible(request: Request, task: str) -> None:
-    """Answer 404 for a task outside the caller's limits: to that token, it does not exist."""
-    shown = visible(request)
-    if shown is not None and task not in shown:
-        raise Problem(404, "unknown-task", f"unknown task {task!r}", task=task, suggestions=[])
 
 
 def reading(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
@@ -223,7 +208,7 @@ def _one_task(service: Service, name: str) -> dict[str, Any]:
 
 async def task(request: Request) -> Response:
     await _require(request, "read")
-    _absent_unless_visible(request, request.path_params["name"])
+    absent_unless_visible(request, request.path_params["name"])
     return _json(await run_in_threadpool(_one_task, _service(request), request.path_params["name"]))
 
 
@@ -246,7 +231,7 @@ async def runs(request: Request) -> Response:
     limit = query.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     shown = visible(request)
     if task_name is not None and shown is not None and task_name not in shown:
-        _absent_unless_visible(request, task_name)
+        absent_unless_visible(request, task_name)
 
     def page() -> bytes:
         got = runs_page(service.engine, task=task_name, status=status, trigger=trigger, since_ms=since,
@@ -304,7 +289,7 @@ async def dead_letters(request: Request) -> Response:
     limit = query.int_param(request, "limit", 100, 1, MAX_LIMIT)
     shown = visible(request)
     if task_name is not None:
-        _absent_unless_visible(request, task_name)
+        absent_unless_visible(request, task_name)
 
     def letters() -> list[dict[str, Any]]:
         found = list_letters(service.engine, include_resolved=include, task=task_name, limit=limit, tasks=shown)
@@ -352,20 +337,6 @@ async def metrics(request: Request) -> Response:
     if shown is not None:
         body = only_tasks(body, shown)
     return Response(body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-def only_tasks(exposition: bytes, shown: tuple[str, ...]) -> bytes:
-    """Drop the samples of the tasks a limited token does not see (a `task` label outside `shown`)."""
-    allowed = {f'task="{name}"'.encode() for name in shown}
-    kept = []
-    for line in exposition.splitlines(keepends=True):
-        if not line.startswith(b"#") and b'task="' in line:
-            start = line.index(b'task="')
-            label = line[start:line.index(b'"', start + 6) + 1]
-            if label not in allowed:
-                continue
-        kept.append(line)
-    return b"".join(kept)
 
 
 # --- triggers ------------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from ..clock import now
 from ..insights.read import DEFAULT_DAYS, as_dicts, find_for
 from ..runlog.reader import execute_on
 from . import query
-from .api import _absent_unless_visible, _redacted, _service, _unknown_task, reading, visible
+from .api import _redacted, _service, _unknown_task, reading
 from .app import json_bytes
+from .scoping import absent_unless_visible, visible
 
 
 @reading
@@ -27,7 +28,7 @@ async def insights(request: Request) -> Response:
     if task_name is not None:
         if task_name not in service.registry:
             raise _unknown_task(service, task_name)
-        _absent_unless_visible(request, task_name)
+        absent_unless_visible(request, task_name)
     days = query.int_param(request, "days", int(DEFAULT_DAYS), 1, 3650)
     tasks = [t for t in service.registry if (task_name is None or t.name == task_name)
              and (shown is None or t.name in shown)]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
@@ -29,6 +28,7 @@ from . import views
 from .app import Service
 from .auth import ROLE_FOR
 from .bodies import read_body
+from .formats import fmt_dur, fmt_kib, fmt_rel, fmt_when
 from .problems import Problem
 from .session import (
     COOKIE,
@@ -52,59 +52,8 @@ STATIC = {"style.css": "text/css; charset=utf-8", "app.js": "text/javascript; ch
 MAX_FORM = 16 * 1024
 
 
-# --- formatting ----------------------------------------------------------------------------------
-
-
-def _instant(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
-
-
-def fmt_when(value: Any) -> str:
-    at = _instant(value)
-    return "—" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def fmt_rel(value: Any, now: datetime) -> str:
-    """Return "in 12 min", "3 h ago", "just now"."""
-    at = _instant(value)
-    if at is None:
-        return ""
-    seconds = (at - now).total_seconds()
-    size = abs(seconds)
-    if size < 45:
-        return "just now" if seconds <= 0 else "in under a minute"
-    for unit, width in (("d", 86400), ("h", 3600), ("min", 60)):
-        if size >= width or unit == "min":
-            n = round(size / width)
-            text = f"{n} {unit}"
-            break
-    return f"in {text}" if seconds > 0 else f"{text} ago"
-
-
-def fmt_dur(ms: Any) -> str:
-    if ms is None:
-        return "—"
-    ms = float(ms)
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 120_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{ms / 60000:.1f} min"
-
-
 _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]),
                    trim_blocks=True, lstrip_blocks=True)
-def fmt_kib(kb: Any) -> str:
-    if kb is None:
-        return "—"
-    kb = float(kb)
-    return f"{kb / 1024:.1f} MiB" if kb < 1024 * 1024 else f"{kb / 1024 / 1024:.2f} GiB"
-
-
 _env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 
 

@@ -109,18 +109,24 @@ def merge(parts: list[Registry]) -> Registry:
     return merged
 
 
-def registry_location(registry: Registry, registry_setting: str) -> tuple[str, str | None]:
+def registry_location(registry: Registry, registry_setting: str,
+                      leave_out: Path | None = None) -> tuple[str, str | None]:
     """Return (registry spec, import root): what a run started elsewhere needs to import the same registries.
 
     A file registry by its absolute path; a module by its name and, when it came from a directory
     of its own (a project directory, PYTHONPATH's), that directory (`registry_path`); a plugin by
     `plugin:NAME`. Several registries: their specs comma-separated, and the one import root they
-    share (two different ones cannot be written into one `registry_path`).
+    share (two different ones cannot be written into one `registry_path`). `leave_out`: the adopted
+    crontab's file, which a run loads by itself while it exists (the `adopted` setting): named in the
+    list, a run would fail once `adopt --undo` took it away.
     """
     parts = registry.parts or (registry,)
     specs: list[str] = []
     roots: list[str] = []
     for part in parts:
+        if leave_out is not None and part.source and _is_file_entry(part.source) \
+                and Path(part.source).expanduser().resolve() == leave_out.expanduser().resolve():
+            continue
         if part.source.startswith(PLUGIN_PREFIX):
             specs.append(part.source)
             continue

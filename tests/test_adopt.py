@@ -180,6 +180,30 @@ def test_adopt_runs_into_an_existing_registry_and_refuses_a_file_it_did_not_writ
     assert names[0] == "date-f" and names[1].startswith("date-f-")
 
 
+def test_undo_leaves_the_block_installed_before_able_to_start(  # type: ignore[no-untyped-def]
+        run_cli, run_process, env, tmp_path: Path, home: Path) -> None:
+    """Adopt into a block installed from a registry of one's own, undo: the block's cron lines still
+    start (its run settings never named the adopted file, which the `adopted` setting loads)."""
+    own = tmp_path / "own.py"
+    own.write_text("from cronkit import Registry\nregistry = Registry()\n"
+                   "registry.command('* * * * *', 'true', name='tick', environments='*')\n")
+    cron_d = tmp_path / "cron.d"
+    cron_d.mkdir()
+    jobs = cron_d / "own"
+    mine = {**env, "CRONKIT_TASKS": str(own), "CRONKIT_CRON_D": str(cron_d)}
+    assert run_cli("install", "--target", "cron.d", "--user", "root", "--id", "own", "--host-zone", "UTC",
+                   env=mine).returncode == 0
+    jobs.write_text("0 1 * * * root date\n" + jobs.read_text())
+    where = ("--target", "cron.d", "--file", str(jobs))
+    assert run_cli("adopt", *where, env=mine).returncode == 0
+    config = home / "cron" / "own.toml"
+    assert "adopted.py" not in config.read_text()
+    assert run_cli("adopt", "--undo", *where, env=mine).returncode == 0
+    bare = {"PATH": env["PATH"], "HOME": str(tmp_path)}
+    started = run_process("--config", str(config), "run", "tick", "--trigger", "cron", env=bare)
+    assert started.returncode == 0, started.stderr
+
+
 def test_adopt_a_user_crontab_with_a_cr_and_undo(run_cli, env, throwaway_user: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     user = throwaway_user
     original = "MAILTO=''\n# nightly\r\n0 1 * * * date +\\%s > /dev/null # x\r\n@reboot true\n"

@@ -169,3 +169,21 @@ def test_help_has_an_example(run_cli: Any) -> None:
         assert "Example: cronkit" in docs[name]
     result = run_cli("stats", "--help")
     assert result.returncode == 0 and "Example:" in result.stdout and "--json" in result.stdout
+
+
+def test_a_skipped_run_does_not_hide_the_failure_before_it(run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+    """A run that failed, then a start skipped while it ran (its lock was held): health names the failure."""
+    import sqlite3
+
+    registry = write_registry(tmp_path / "skip_registry.py",
+                              "registry.add('* * * * *', 'os:abort_me', name='flaky', environments='*')\n"
+                              "import os\nos.abort_me = lambda ctx: 1 / 0\n")
+    env = {"CRONKIT_TASKS": str(registry)}
+    assert run_cli("run", "flaky", env=env).returncode == 1
+    with sqlite3.connect(home / "cronkit.db") as conn:  # the skipped start, recorded after the failed one
+        conn.execute("INSERT INTO runs (task, status, \"trigger\", started_at, finished_at, attempts, host, pid,"
+                     " dry_run) SELECT task, 'skipped', 'cron', started_at + 1, started_at + 2, 0, host, pid, 0"
+                     " FROM runs WHERE task = 'flaky'")
+    health = run_cli("health", env=env)
+    assert health.returncode == 1
+    assert "task flaky: latest run 1 failed" in health.stdout

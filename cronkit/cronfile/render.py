@@ -251,7 +251,7 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
     from ..registry_set import registry_location
 
-    values["registry"], root = registry_location(registry, registry_spec(registry, settings))
+    values["registry"], root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
     if root is not None:
         values["registry_path"] = root
     # A relative SQLite path would resolve against the directory each run starts in.

@@ -29,7 +29,9 @@ Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 # The summary of a task's latest run, as status shows it; the columns of RunSummary, in order.
 _LATEST = ('SELECT id, status, "trigger", scheduled_for, started_at, finished_at, duration_ms, error'
            " FROM runs WHERE task = :task")
-LATEST_RUN = _LATEST + " ORDER BY id DESC LIMIT 1"
+# A task's latest run that says how it went: a skipped run (lock held, slot served, paused) is no
+# outcome, and started after a run that failed later it would hide that failure from `health`.
+LATEST_RUN = _LATEST + " AND status != 'skipped' ORDER BY id DESC LIMIT 1"
 LATEST_RUN_OF_STATUS = _LATEST + " AND status = :status ORDER BY id DESC LIMIT 1"
 # (task, status, duration, CPU ms (user + system), peak RSS KiB) of the runs started in [since, until].
 WINDOW_RUNS = ("SELECT task, status, duration_ms, cpu_user_ms + cpu_system_ms, max_rss_kb FROM runs"

@@ -63,7 +63,7 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     project directory), that directory as `registry_path`, which is looked in first."""
     from ..registry_set import registry_location
 
-    spec, root = registry_location(registry, registry_spec(registry, settings))
+    spec, root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
     environment = {ENV_VARS["registry"]: spec}
     if root is not None:
         environment[ENV_VARS["registry_path"]] = root

@@ -142,12 +142,14 @@ def killed_by(limits: Limits, signum: int, cpu_seconds: float | None = None) -> 
 
 
 def systemd_lines(limits: Limits) -> list[str]:
-    """Return the [Service] lines of the limits (`MemoryMax=`, `LimitCPU=`, ..., `Nice=`)."""
+    """Return the [Service] lines of the limits (`MemoryMax=`, `LimitCPU=`, `LimitNOFILE=`, `LimitNPROC=`, `Nice=`)."""
     lines = []
     if limits.memory is not None:
         lines.append(f"MemoryMax={limits.memory}")
-    for key, directive in (("cpu", "LimitCPU"), ("nofile", "LimitNOFILE"), ("nproc", "LimitNPROC"),
-                           ("fsize", "LimitFSIZE")):
+    # No LimitFSIZE=: on the unit it would bound cronkit's own writes too (the run log, the task
+    # log), and a run log larger than the task's limit would fail every run; cronkit sets it on the
+    # attempt alone.
+    for key, directive in (("cpu", "LimitCPU"), ("nofile", "LimitNOFILE"), ("nproc", "LimitNPROC")):
         value = getattr(limits, key)
         if value is not None:
             lines.append(f"{directive}={value}")
@@ -167,7 +169,7 @@ def _quantity(size: int) -> str:
 def kubernetes_limits(limits: Limits) -> tuple[dict[str, str], list[str]]:
     """Return `resources.limits` of the limits, and a note for each limit Kubernetes cannot express."""
     resources = {"memory": _quantity(limits.memory)} if limits.memory is not None else {}
-    notes = [f"limits.{key} {limits.said(key)} is not expressible as a container limit; the pod runs without it"
+    notes = [f"limits.{key} {limits.said(key)} has no container limit: cronkit sets it on the task's process in the pod"
              for key in ("cpu", "nofile", "nproc", "fsize") if getattr(limits, key) is not None]
     if limits.nice is not None:
         notes.append(f"nice {limits.nice} is not expressible in a pod spec; the pod runs at the default priority")

@@ -151,6 +151,8 @@ def test_adopt_a_cron_d_file_then_undo_it_to_the_same_bytes(run_cli, env, tmp_pa
     jobs.write_bytes(after + b"0 6 * * * root true\n")
     refused = run_cli("adopt", "--undo", *where, env=env)
     assert refused.returncode == 78 and "changed since it was adopted" in refused.stderr
+    shown = run_cli("adopt", "--undo", "--dry-run", *where, env=env)  # the diff the message points to
+    assert shown.returncode == 0 and "-0 6 * * * root true\n" in shown.stdout
     jobs.write_bytes(after)
     dry_undo = run_cli("adopt", "--undo", "--dry-run", *where, env=env)
     assert "+30 2 * * mon-fri root pg_dump -Fc shop > /backups/shop.dump\n" in dry_undo.stdout

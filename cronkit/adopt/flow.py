@@ -169,7 +169,8 @@ def undo(settings: Settings, location: Location, *, dry_run: bool = False, force
         raise ConfigError(f"no adoption of {location.describe()} is recorded under {settings.home}")
 
     def unchanged(found: str | None) -> None:
-        if found != record["after"] and not force:
+        # A dry run shows what --undo would put back even after a change: the diff is how to judge it.
+        if found != record["after"] and not force and not dry_run:
             raise CrontabChanged(f"{location.describe()} changed since it was adopted; --undo would lose "
                                  "those changes (see `cronkit adopt --undo --dry-run`; --force to undo anyway)")
 

@@ -40,7 +40,8 @@ def rekey_command(
     else:
         for table, counts in done.counts.items():
             print(f"{table}: {counts['sealed']} sealed, {counts['resealed']} resealed, {counts['unopenable']} unopenable")
-        print(f"every payload no other key holds is sealed under key {done.key_id}")
+        if not done.unopenable:
+            print(f"every payload is sealed under key {done.key_id}")
     if done.unopenable:
         print(f"cronkit: error: {done.unopenable} payloads open with no key given: set "
               "CRONKIT_PREVIOUS_SECRET_KEY to the key they were sealed with and run rekey again", file=sys.stderr)

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..payloads import HIDDEN, reveal, seal
 from ..runlog.times import now_ms
 from ..runlog.writer import RunStore
 
@@ -43,7 +44,7 @@ class Delivery:
         (id_, notifier, task, event, run_id, created, state, tries, delivered, error, payload) = row
         return cls(int(id_), notifier, task, event, int(run_id) if run_id is not None else None,
                    int(created), state, int(tries), int(delivered) if delivered is not None else None,
-                   error, json.loads(payload))
+                   error, _payload(payload))
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of `cronkit notify log --json` (no payload: it can be large)."""
@@ -52,6 +53,15 @@ class Delivery:
         return {"id": self.id, "notifier": self.notifier, "task": self.task, "event": self.event,
                 "run_id": self.run_id, "created_at": iso(self.created_at), "state": self.state,
                 "tries": self.tries, "delivered_at": iso(self.delivered_at), "last_error": self.last_error}
+
+
+def _payload(stored: str) -> dict[str, Any]:
+    """Return a row's event; an event sealed under a key this process lacks reads as `(encrypted)`."""
+    opened = reveal(stored, "payload")
+    if opened == HIDDEN:
+        return {"event": "unknown", "task": "", "error": HIDDEN, "output": HIDDEN}
+    loaded: dict[str, Any] = json.loads(opened)
+    return loaded
 
 
 def enqueue(store: RunStore, notifier: str, event: Mapping[str, Any], *, dedup: str | None = None,
@@ -63,7 +73,8 @@ def enqueue(store: RunStore, notifier: str, event: Mapping[str, Any], *, dedup: 
         " ON CONFLICT DO NOTHING RETURNING id",
         {"notifier": notifier, "task": event["task"], "event": event["event"], "run_id": event.get("run_id"),
          "dedup": dedup, "at": now_ms() if at is None else at, "state": PENDING,
-         "payload": json.dumps(dict(event), sort_keys=True)},
+         # Sealed at rest with encrypt_payloads: an event carries a run's error and output tail.
+         "payload": seal(json.dumps(dict(event), sort_keys=True), "payload")},
     )
     return int(rows[0][0]) if rows else None
 

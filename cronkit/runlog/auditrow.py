@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from ..payloads import seal
+
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
 INSERT_AUDIT = ("INSERT INTO audit (at, token_name, remote_addr, user_agent, action, task, params, result,"
@@ -25,7 +27,8 @@ def write_audit(execute: Execute, *, at: int, action: str, result: str, task: st
     execute(INSERT_AUDIT, {"at": at, "token": token, "remote_addr": remote_addr,
                            "user_agent": (user_agent or "")[:255] or None, "action": action,
                            "task": task[:64] if task else None,
-                           "params": json.dumps(dict(params), sort_keys=True, default=str) if params else None,
+                           "params": seal(json.dumps(dict(params), sort_keys=True, default=str), "params")
+                           if params else None,
                            "result": result, "status_code": status_code, "detail": detail})
 
 

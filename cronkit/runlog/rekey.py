@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, and_, or_, select, text, update
@@ -18,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from .. import payloads
 from ..errors import ConfigError
+from ..fileutil import write_atomic
 from .queries import READ_META
 from .schema import attempts, dead_letters, runs, set_meta
 
@@ -98,4 +100,26 @@ def _rewrap(row: Any, keys: tuple[str, ...], columns: tuple[str, ...], counts: d
     return changes
 
 
-__all__ = ["DEFAULT_BATCH", "Rekeyed", "rekey"]
+def rekey_logs(directory: Path) -> dict[str, int]:
+    """Re-seal the task logs' lines under the current key (clear lines sealed too); return the counts.
+
+    Each log is rewritten beside itself and renamed over it (0600), so a reader sees the old or
+    the new file whole.
+    """
+    counts = {"sealed": 0, "resealed": 0, "unopenable": 0}
+    for log in sorted(directory.glob("*.log")):
+        lines, changed = [], False
+        with open(log, encoding="utf-8", errors="surrogateescape") as fh:
+            for line in fh:
+                text = line.rstrip("\n")
+                value, state = payloads.rewrap(text, "log") if text else (text, "current")
+                if state in counts:
+                    counts[state] += 1
+                changed = changed or state in ("sealed", "resealed")
+                lines.append(f"{value}\n")
+        if changed:
+            write_atomic(log, "".join(lines), 0o600)
+    return counts
+
+
+__all__ = ["DEFAULT_BATCH", "Rekeyed", "rekey", "rekey_logs"]

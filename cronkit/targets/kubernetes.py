@@ -183,6 +183,8 @@ def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str 
         # The project's directory in the image, looked in first, as registry_path is on a cron host.
         *([{"name": "CRONKIT_TASKS_PATH", "value": k8s.working_dir}] if k8s.working_dir else []),
         {"name": "CRONKIT_TIMEZONE", "value": settings.timezone},
+        # encrypt_payloads (the key comes from the Secret below): a pod seals what it stores as a host does.
+        *([{"name": "CRONKIT_ENCRYPT_PAYLOADS", "value": "true"}] if settings.encrypt_payloads else []),
     ]
     for key, optional in SECRET_KEYS:
         ref: dict[str, Any] = {"name": k8s.secret_name, "key": key}

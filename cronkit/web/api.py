@@ -36,7 +36,13 @@ from .auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
 from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
 from .jsonout import SafeJSONResponse
 from .problems import Problem
-from .scoping import absent_unless_visible, only_tasks, visible
+from .scoping import (
+    absent_unless_visible,
+    hidden_tasks,
+    only_tasks,
+    scrub_health,
+    visible,
+)
 from .trigger import Caller
 
 MAX_LIMIT = 500
@@ -140,7 +146,10 @@ async def health_deep(request: Request) -> Response:
     if service.settings.health_public and request.headers.get("authorization") is None:
         public = True
     else:
-        await _require(request, "read")
+        info = await _require(request, "read")
+        if info.limited:  # the reasons and errors that name other tasks are not this token's to read
+            status, body = await service.deep.answer(public)
+            return _json(scrub_health(body, hidden_tasks(request, info)), status, {"Cache-Control": "no-store"})
     status, body = await service.deep.answer(public)
     return _json(body, status, {"Cache-Control": "no-store"})
 
@@ -274,8 +283,10 @@ async def run(request: Request) -> Response:
         raise Problem(404, "unknown-run", f"no run with id {raw!r}")
     record = await run_in_threadpool(_one_run, service, run_id)
     shown = visible(request)
-    if record is None or (shown is not None and record["task"] not in shown):
+    if record is None:
         raise Problem(404, "unknown-run", f"no run with id {raw}")
+    if shown is not None and record["task"] not in shown:  # to this token the run does not exist
+        raise Problem(404, "unknown-run", f"no run with id {raw}").refused()
     return _json(_redacted(service, record))
 
 
@@ -305,7 +316,7 @@ async def audit(request: Request) -> Response:
     info = await _require(request, "admin")
     if info.limited:  # the audit names every task and token: an admin limited to some tasks reads it not
         raise Problem(403, "scope", f"token {info.name} is limited to some tasks or environments; the audit"
-                      " needs an admin token without limits")
+                      " needs an admin token without limits").refused()
     service = _service(request)
     since = query.since(request)
     before = query.decode_cursor(request.query_params.get("cursor"))

@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -247,7 +248,26 @@ async def _sweep_lost(service: Service) -> None:
 
 async def _problem(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, Problem)
+    if exc.refusal:
+        await run_in_threadpool(_audit_refusal, request, exc)
     return exc.response()
+
+
+def _audit_refusal(request: Request, problem: Problem) -> None:
+    """Write the audit row of a refusal: the token, where from, what it asked, the answer."""
+    from ..runlog.times import now_ms
+    from . import audit
+
+    token = getattr(request.state, "token", None)
+    try:
+        audit.record_alone(request.app.state.service.engine, at=now_ms(), action=f"{request.method} {request.url.path}"[:32],
+                           result="forbidden" if problem.status == 403 else "not_visible",
+                           token_name=getattr(token, "name", None),
+                           remote_addr=request.client.host if request.client else None,
+                           user_agent=request.headers.get("user-agent"), status_code=problem.status,
+                           detail=problem.detail)
+    except Exception:  # noqa: BLE001 - the refusal stands even when it cannot be recorded
+        pass
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

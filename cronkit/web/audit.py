@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
+from ..payloads import HIDDEN, reveal, seal
 from ..redact import Redactor
 from ..runlog.schema import audit
 from ..runlog.times import iso
@@ -27,7 +28,7 @@ def record(conn: Connection, *, at: int, action: str, result: str, token_name: s
            redactor: Redactor | None = None) -> int:
     """Write one audit row in the caller's transaction; return its id."""
     redact = redactor or Redactor()
-    stored = json.dumps(redact.value(dict(params)), sort_keys=True, default=str) if params else None
+    stored = seal(json.dumps(redact.value(dict(params)), sort_keys=True, default=str), "params") if params else None
     row = conn.execute(audit.insert().values(
         at=at, token_name=token_name, remote_addr=remote_addr,
         user_agent=(user_agent or "")[:_USER_AGENT_MAX] or None, action=action,
@@ -44,12 +45,19 @@ def record_alone(engine: Engine, **fields: Any) -> int:
         return record(conn, **fields)
 
 
+def _params(stored: str | None) -> Any:
+    """Return an audit row's params; `(encrypted)` as it is without the key (encrypt_payloads)."""
+    if stored == HIDDEN:
+        return stored
+    return json.loads(stored) if stored else None
+
+
 def audit_dict(row: Any) -> dict[str, Any]:
     """Turn an audit row into its stable JSON shape."""
     return {
         "id": row.id, "at": iso(row.at), "token": row.token_name, "remote_addr": row.remote_addr,
         "user_agent": row.user_agent, "action": row.action, "task": row.task,
-        "params": json.loads(row.params) if row.params else None, "idempotency_key": row.idempotency_key,
+        "params": _params(reveal(row.params, "params")), "idempotency_key": row.idempotency_key,
         "result": row.result, "status_code": row.status_code, "run_id": row.run_id, "detail": row.detail,
     }
 

@@ -35,6 +35,12 @@ class Problem(Exception):
         self.kind = kind
         self.detail = detail
         self.extra = extra
+        self.refusal = False  # a refusal of what the token may not do or see: the answer writes an audit row
+
+    def refused(self) -> Problem:
+        """Mark this problem a refusal (SPEC 18: every refusal is an audit row); return it."""
+        self.refusal = True
+        return self
 
     def body(self) -> dict[str, Any]:
         """Return the problem JSON object."""

@@ -28,7 +28,7 @@ async def _admin(request: Request) -> TokenInfo:
     info = await _require(request, "admin")
     if info.limited:
         raise Problem(403, "scope", f"token {info.name} is limited to some tasks or environments; managing"
-                      " tokens needs an admin token without limits")
+                      " tokens needs an admin token without limits").refused()
     return info
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from ..host import hostname, process_start
+from ..payloads import seal
 from ..redact import Redactor
 from ..runlog.pauses import current_pause
 from ..runlog.reader import execute_on
@@ -146,7 +147,8 @@ class Launcher:
                 task=req.task, status=RunStatus.RUNNING.value, trigger=Trigger.API.value, started_at=at,
                 heartbeat_at=at, attempts=0, host=hostname(), pid=pid, pid_start=process_start(pid),
                 user=f"api:{caller.token_name}" if caller.token_name else "api",
-                params=json.dumps(self.redact.value(req.stored_params()), sort_keys=True) if req.stored_params() else None,
+                params=seal(json.dumps(self.redact.value(req.stored_params()), sort_keys=True), "params")
+                if req.stored_params() else None,
                 dry_run=req.dry_run,
             ).returning(runs.c.id)).scalar_one())
             body = {"run_id": run_id, "task": req.task, "status": RunStatus.RUNNING.value}

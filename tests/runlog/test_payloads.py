@@ -120,3 +120,28 @@ def test_rekey_after_a_key_change_goes_on_where_it_stopped(run_cli: Any, env: di
     assert all(c["sealed"] == c["resealed"] == 0 for c in again["tables"].values())
     engine.dispose()
     payloads.configure(None)
+
+
+def test_notifications_and_the_audit_are_sealed_too(run_cli: Any, env: dict[str, str], home: Path, tmp_path: Path) -> None:
+    """The outbox holds a run's error and output tail; an audit row a trigger's params: sealed as the run is."""
+    (tmp_path / "cronkit.toml").write_text('[notify]\ndefault = ["hook"]\n\n[notify.hook]\nkind = "webhook"\n'
+                                           'url = "http://127.0.0.1:9/hook"\ntimeout = 1\n')
+    with_hook = {**env, "CRONKIT_CONFIG": str(tmp_path / "cronkit.toml")}
+    assert run_cli("run", "export", "--param", "fail=1", env=with_hook).returncode == 1
+    from cronkit.web.audit import record_alone
+
+    settings = activate(load_settings(environ={**env, "CRONKIT_HOME": str(home)}))
+    engine = create_engine_for(settings.db_url)
+    record_alone(engine, at=1, action="trigger", result="accepted", params={"customer": CUSTOMER})
+    with sqlite3.connect(home / "cronkit.db") as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        payloads_stored = [row[0] for row in conn.execute("SELECT payload FROM notifications")]
+        audit_params = [row[0] for row in conn.execute("SELECT params FROM audit WHERE params IS NOT NULL")]
+    assert payloads_stored and all(p.startswith("ckenc1:") for p in payloads_stored)
+    assert audit_params and all(p.startswith("ckenc1:") for p in audit_params)
+    assert CUSTOMER.encode() not in raw_bytes(home)
+    from cronkit.web.audit import list_audit
+
+    assert list_audit(engine)[0]["params"] == {"customer": CUSTOMER}
+    engine.dispose()
+    payloads.configure(None)

@@ -145,3 +145,22 @@ def test_old_scopes_are_aliases_of_the_roles(setup: Setup) -> None:
     assert json.loads(done.stdout)["role"] == "operator"
     both = setup.cli("token", "create", "both", "--scope", "read", "--role", "viewer")
     assert both.returncode == 2 and "give one of --role" in both.stderr
+
+
+def test_a_limited_token_reads_no_other_task_in_status_or_health(setup: Setup) -> None:
+    token = make_token(setup.env, setup.root, "viewer-quick", "viewer", "--task", "quick")
+    with setup.server.client(token) as client:
+        status = client.get("/api/v1/status").json()
+        text = json.dumps(status)
+        assert [t["name"] for t in status["tasks"]] == ["quick"]
+        assert '"broken"' not in text and '"leaky"' not in text
+        deep = client.get("/health/deep").json()
+        assert not any("broken" in reason or "leaky" in reason for reason in deep["reasons"])
+        assert "broken" not in json.dumps(deep["components"])
+    with setup.server.client(setup.admin) as client:  # a token without limits reads them all
+        assert any("broken" in reason for reason in client.get("/health/deep").json()["reasons"])
+    refusals = setup.sql("SELECT token_name, status_code FROM audit WHERE result = 'not_visible'")
+    assert refusals == [] or all(code == 404 for _, code in refusals)
+    with setup.server.client(token) as client:
+        assert client.get(f"/api/v1/runs/{_run_of(setup, 'broken')}").status_code == 404
+    assert ("viewer-quick", 404) in setup.sql("SELECT token_name, status_code FROM audit WHERE result = 'not_visible'")

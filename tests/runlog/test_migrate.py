@@ -52,7 +52,6 @@ def test_releases_name_every_schema() -> None:
     assert release_of(SCHEMA_VERSION + 1) is None
 
 
-@pytest.mark.skipif(SCHEMA_VERSION == OLD, reason="this release adds no migration to copy before")
 def test_the_first_command_after_an_upgrade_keeps_a_copy(run_cli, env: dict[str, str], home: Path) -> None:  # type: ignore[no-untyped-def]
     database = home / "cronkit.db"
     build_old(f"sqlite:///{database}")
@@ -90,7 +89,6 @@ def test_a_fresh_run_log_is_not_copied(tmp_path: Path) -> None:
     assert copies_of(database) == []
 
 
-@pytest.mark.skipif(SCHEMA_VERSION == OLD, reason="this release adds no migration to wait for")
 def test_postgresql_waits_for_cronkit_migrate(pg_url: str, run_cli, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     build_old(pg_url)
     engine = create_engine_for(pg_url)
@@ -102,12 +100,11 @@ def test_postgresql_waits_for_cronkit_migrate(pg_url: str, run_cli, env: dict[st
     assert refused.returncode == 78
     assert refused.stderr == (f"cronkit: error: run log schema version {OLD} (cronkit 0.2.0) needs migrating to"
                               f" {SCHEMA_VERSION} (cronkit {__version__}): back up the database (pg_dump),"
-                              " then run `cronkit migrate`\n") or SCHEMA_VERSION == OLD
+                              " then run `cronkit migrate`\n")
     done = run_cli("migrate", env=env)
     assert done.returncode == 0, done.stderr
-    if SCHEMA_VERSION != OLD:
-        assert done.stdout.endswith(f"migrated from schema {OLD} (cronkit 0.2.0) to {SCHEMA_VERSION}"
-                                    f" (cronkit {__version__})\n")
+    assert done.stdout.endswith(f"migrated from schema {OLD} (cronkit 0.2.0) to {SCHEMA_VERSION}"
+                                f" (cronkit {__version__})\n")
     assert run_cli("history", "--json", env=env).returncode == 0
     again = run_cli("migrate", env=env)
     assert again.stdout.endswith(f"is at schema {SCHEMA_VERSION} (cronkit {__version__}): nothing to migrate\n")

@@ -23,13 +23,19 @@ def known_environments(registry: Registry, settings: Settings) -> list[str] | No
     return sorted(names)
 
 
-def check_environment(registry: Registry, settings: Settings, *, allow_empty: bool = False) -> None:
-    """Refuse (ConfigError, exit 78) an environment the registry does not know, unless `allow_empty`."""
+def check_environment(registry: Registry, settings: Settings, *, allow_empty: bool = False,
+                      rendering: bool = True) -> None:
+    """Refuse (ConfigError, exit 78) an environment the registry does not know, unless `allow_empty`.
+
+    `rendering`: the command writes a block (its advice names --allow-empty); `status` and `health`
+    refuse it too, since every verdict they would give about an unknown environment is wrong.
+    """
     known = known_environments(registry, settings)
     if allow_empty or known is None or settings.environment in known:
         return
     source = settings.sources.get("environment", "default")
     where = _SET_BY.get(source) or (f"set in {settings.config_file}" if settings.config_file else source)
+    advice = f", or pass {ALLOW_EMPTY_FLAG} to render an empty block on purpose" if rendering else ""
     raise ConfigError(
         f"environment {settings.environment!r} ({where}) is not one this registry knows: {', '.join(known)};"
-        f" list it in the `environments` setting, or pass {ALLOW_EMPTY_FLAG} to render an empty block on purpose")
+        f" list it in the `environments` setting{advice}")

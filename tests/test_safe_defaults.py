@@ -70,6 +70,16 @@ def test_an_unknown_environment_never_empties_the_block(run_cli, env, tmp_path: 
     assert "run nightly" not in cron_file.read_text() if cron_file.exists() else True
 
 
+def test_status_and_health_refuse_an_unknown_environment(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+    """Every verdict about a mistyped environment would be wrong (drift, nothing scheduled): refused."""
+    told = ("cronkit: error: environment 'prod' (--env) is not one this registry knows: development, production,"
+            " staging; list it in the `environments` setting\n")
+    for command in ("status", "health"):
+        refused = run_cli("--env", "prod", command, env=env)
+        assert (refused.returncode, refused.stdout, refused.stderr) == (78, "", told), command
+    assert "environment" not in run_cli("--env", "staging", "status", env=env).stderr  # known: no refusal
+
+
 def test_a_task_running_everywhere_makes_every_environment_known(run_cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     registry = write_registry(tmp_path / "anywhere.py", 'registry.add("0 3 * * *", "os:getcwd", name="a", environments="*")\n')
     done = run_cli("--env", "whatever", "render", env={**cronkit_env, "CRONKIT_TASKS": str(registry)})

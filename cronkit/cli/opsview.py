@@ -11,6 +11,7 @@ from datetime import UTC
 from typing import Any
 
 from ..cronfile.block import runs_check
+from ..environments import check_environment
 from ..registry_loader import configured_registry
 from .state import CliState
 from .tables import (
@@ -189,6 +190,7 @@ def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     from ..runlog.queries import require_existing
 
     configured_registry(state.settings())  # none configured: say so first, whatever the run log
+    check_environment(state.registry(), state.settings(), rendering=False)  # `--env prodution`: exit 78
     require_existing(state.settings().db_url)  # a mistyped path is an error, not an empty log
     report = build(state.settings(), state.registry(), now(), lean=lean)
     if as_json:
@@ -212,6 +214,7 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
         return _unloadable_registry(state, exc, as_json)
     from ..health.verdict import insight_line
 
+    check_environment(registry, settings, rendering=False)  # a verdict about a mistyped environment is wrong
     healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
     warnings = _notify_warnings(settings, registry)
     if as_json:

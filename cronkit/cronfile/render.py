@@ -252,6 +252,8 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     from ..registry_set import registry_location
 
     values["registry"], root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
+    if not values["registry"]:  # the adopted file alone: a run loads it by the `adopted` setting
+        del values["registry"]
     if root is not None:
         values["registry_path"] = root
     # A relative SQLite path would resolve against the directory each run starts in.

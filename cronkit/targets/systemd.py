@@ -64,7 +64,8 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     from ..registry_set import registry_location
 
     spec, root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
-    environment = {ENV_VARS["registry"]: spec}
+    # The adopted file alone: a unit loads it by the `adopted` setting (the home is in its environment).
+    environment = {ENV_VARS["registry"]: spec} if spec else {}
     if root is not None:
         environment[ENV_VARS["registry_path"]] = root
     return environment

@@ -101,6 +101,10 @@ def test_while_paused_cron_skips_by_hand_refuses_and_the_pause_ends_by_itself(ho
     assert by_hand.returncode == 75 and by_hand.stdout == ""
     assert by_hand.stderr == ("cronkit: error: hourly is paused by alice until 2026-11-20T11:50:00+00:00: migration;"
                               " `cronkit resume hourly`, or run it anyway with --force\n")
+    scripted = host.cli("run", "hourly", "--json", now="2026-11-20T10:10:00Z")  # a script gets an answer to parse
+    assert scripted.returncode == 75 and json.loads(scripted.stdout) == {
+        "run_id": None, "status": None, "exit_code": 75, "duration_ms": None, "result": None,
+        "error": by_hand.stderr.removeprefix("cronkit: error: ").rstrip("\n"), "dead_letter_id": None}
     forced = host.cli("run", "hourly", "--force", now="2026-11-20T10:20:00Z")
     assert forced.returncode == 0, forced.stderr
     untouched = host.cli("run", "other", "--trigger", "cron", now="2026-11-20T10:30:05Z")

@@ -159,7 +159,11 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
     except CronkitError as exc:
         if args.trigger == "cron":
             record_start_failure(opts, args.task, settings, exc, int(getattr(exc, "exit_code", 1)))
-        return report_error(exc, opts.wants_debug(settings))
+        code = report_error(exc, opts.wants_debug(settings))
+        if args.json:  # a script asked for JSON: the refusal is an answer too (no run was recorded)
+            print(jsonsafe.dumps({"run_id": None, "status": None, "exit_code": code, "duration_ms": None,
+                              "result": None, "error": printable(str(exc)), "dead_letter_id": None}, sort_keys=True))
+        return code
     except Exception as exc:
         if args.trigger != "cron" or opts.wants_debug(settings):
             raise

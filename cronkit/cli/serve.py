@@ -79,7 +79,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
     if json:
         print_json(rows)
         return
-    columns = [("name", "left", 0), ("role", "left", 0), ("tasks", "left", 2), ("envs", "left", 2),
+    columns = [("name", "left", 0), ("role", "left", 0), ("tasks", "left", 0), ("envs", "left", 0),
                ("created", "left", 1), ("last used", "left", 3), ("state", "left", 0)]
     print_table(f"{len(rows)} tokens", columns, [{
         "name": r["name"], "role": r["role"], "tasks": ", ".join(r["tasks"]) or "*",

@@ -342,8 +342,8 @@ class StatusCheck:
             self.runlog.close()
 
 
-def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], now: datetime,
-                   installation: Installation | None, facts: _RunLogFacts | None) -> tuple[TaskStatus, ...]:
+def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], now: datetime, installation:
+                   Installation | None, facts: _RunLogFacts | None, texts: bool = True) -> tuple[TaskStatus, ...]:
     from ..schedule import describe, next_run
 
     out = []
@@ -351,7 +351,7 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
         zone = task.zone(settings.timezone)
         here = task.name in scheduled
         out.append(TaskStatus(
-            name=task.name, schedule=task.schedule, schedule_text=describe(task.resolved_schedule), timezone=zone,
+            name=task.name, schedule=task.schedule, timezone=zone, schedule_text=describe(task.resolved_schedule) if texts else "",
             scheduled=here,
             installed_at=installation.installed_at.get(task.name) if installation else None,
             next_run=next_run(task.resolved_schedule, zone, now) if here else None,
@@ -379,11 +379,11 @@ def start_failure(settings: Settings) -> dict[str, Any] | None:
 
 
 def check_status(settings: Settings, registry: Registry, now: datetime, *,
-                 timeout: float = CHECK_TIMEOUT, lean: bool = False) -> StatusCheck:
+                 timeout: float = CHECK_TIMEOUT, lean: bool = False, texts: bool = True) -> StatusCheck:
     """Probe every service and read the run log within `timeout` s; the caller closes the check.
 
     `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
-    (runlog.queries), as the lean CLI does; the answer is the same.
+    (runlog.queries), as the lean CLI does. `texts`: schedules in words (`health` needs none).
     """
     from ..preflight import refusals
 
@@ -407,7 +407,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
             services.down("run_log", message(exc))
         timings["run_log"] += int(1000 * (time.monotonic() - read_started))
 
-    tasks = _task_statuses(settings, registry, {t.name for t in scheduled}, now, installation, facts)
+    tasks = _task_statuses(settings, registry, {t.name for t in scheduled}, now, installation, facts, texts)
     failed = sum(1 for t in tasks if t.scheduled and t.last_run and t.last_run.status in FAILED_STATUSES)
     block = (BlockStatus(installation.block_id, installation.target, installation.block_present,
                          tuple(installation.drift))

@@ -88,7 +88,7 @@ def health_report(settings: Settings, registry: Registry, now: datetime, *,
     Records the check (`last_health_check`, `last_health_result`) in the run log the status was
     read from, within what is left of `timeout`.
     """
-    check = check_status(settings, registry, now, timeout=timeout, lean=lean)
+    check = check_status(settings, registry, now, timeout=timeout, lean=lean, texts=False)
     try:
         report = check.report
         reasons = reasons_from_status(report.as_dict())

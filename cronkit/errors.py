@@ -67,6 +67,7 @@ class TaskPaused(CronkitError):
     """The task is paused (`cronkit pause`): a start by hand refuses unless forced."""
 
     exit_code = EXIT_SKIPPED
+    what_to_do = "`cronkit resume TASK` when the pause's reason is over, or `cronkit run TASK --force` to run it once anyway."
 
 
 class ServiceUnavailable(CronkitError):
@@ -79,6 +80,16 @@ class ServiceUnavailable(CronkitError):
 
 class DiskFull(ServiceUnavailable):
     """The disk under the run log (or the journal) has no room for what must be written."""
+
+    what_to_do = ("Free space on the disk the line names (`df -h`); the outcome waits in the journal and "
+                  "the next command writes it (docs: A full disk).")
+
+
+class SchemaTooNew(ServiceUnavailable):
+    """The run log was migrated by a newer cronkit than this one (a rollback, or a host left behind)."""
+
+    what_to_do = ("Install the release the line names, or roll back the run log to the copy kept before the "
+                  "upgrade (docs: Upgrading, Rolling back).")
 
 
 class CheckFailed(CronkitError):

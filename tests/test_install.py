@@ -219,6 +219,37 @@ def test_reinstall_names_the_check_lines_it_adds(run_cli, env, cron_d: Path, hom
     assert "1 added, 0 changed, 0 removed, 2 unchanged" in again.stdout.splitlines()[-1]
 
 
+def test_another_projects_block_of_the_same_name_is_left_alone(run_cli, env, cron_d: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two projects whose registries are both called app_tasks.py: the second does not take the
+    first one's block (its lines read the first home's run settings), it is told to pick an id."""
+    assert run_cli("install", "--target", "cron.d", *FIXED, env=env).returncode == 0
+    block = (cron_d / "app_tasks").read_text()
+    other = tmp_path / "other"
+    other.mkdir()
+    registry = write_registry(other / "app_tasks.py", "registry.add('0 5 * * *', 'os:getcwd', name='solo', environments='*')\n")
+    second = {**env, "CRONKIT_HOME": str(other / "home"), "CRONKIT_TASKS": str(registry)}
+    refused = run_cli("install", "--target", "cron.d", *FIXED, env=second)
+    assert refused.returncode == 78
+    assert refused.stderr.startswith(f"cronkit: error: block app_tasks in {cron_d / 'app_tasks'} belongs to another"
+                                     " project: its lines read ")
+    assert "give this one a block of its own (--id NAME)" in refused.stderr
+    assert (cron_d / "app_tasks").read_text() == block
+    mine = run_cli("install", "--target", "cron.d", "--id", "other-tasks", *FIXED, env=second)
+    assert mine.returncode == 0, mine.stderr
+    assert (cron_d / "app_tasks").read_text() == block
+
+
+def test_auto_sync_keeps_the_check_lines_while_nothing_is_scheduled(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
+    """The check lines are what syncs the block back once tasks are scheduled again."""
+    synced = {**env, "CRONKIT_AUTO_SYNC": "true"}
+    assert run_cli("install", "--target", "cron.d", *FIXED, env=synced).returncode == 0
+    emptied = run_cli("--env", "development", "install", "--target", "cron.d", *FIXED, env=synced)
+    assert emptied.returncode == 0, emptied.stderr
+    text = (cron_d / "app_tasks").read_text()
+    assert "# No task is scheduled in environment development." in text
+    assert " check\n" in text and " check --boot\n" in text
+
+
 def test_cron_d_file_of_only_the_block_is_removed_on_uninstall(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("install", "--target", "cron.d", "--id", "my-app", *FIXED, env=env).returncode == 0
     target = cron_d / "my-app"

@@ -108,6 +108,15 @@ def unified_diff(before: str, after: str, old_label: str, new_label: str) -> str
     return "".join(out)
 
 
+def settings_files(block: str | None) -> set[str]:
+    """Return the `--config FILE`s the job lines of a block read (the run settings of a home)."""
+    found: set[str] = set()
+    for line in (block or "").splitlines():
+        words = _words(line)
+        found.update(value for word, value in zip(words, words[1:]) if word == "--config")
+    return found
+
+
 def task_of_line(line: str) -> str | None:
     """Return the task a cron line runs (`... cronkit ... run TASK ...`), None for any other line.
 

@@ -16,16 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Settings
-from ..errors import CronkitError
+from ..errors import ConfigError, CronkitError
 from ..registry import Registry
-from .block import extract, lines_by_owner, splice, unified_diff
+from .block import extract, lines_by_owner, settings_files, splice, unified_diff
 from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
 from .lineuser import check_reach, hand_over, other_line_user
 from .render import RenderInputs, render, run_settings_toml
 from .sharedlock import crontab_lock
 from .state import (
     LOCK_WAIT_SECONDS,
-    CrontabChanged,
+    CrontabEditedMeanwhile,
     InstallBusy,
     backup,
     forget_install,
@@ -107,7 +107,7 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
     crontab(1) takes no lock, so a person's `crontab -e` may land between cronkit's reading and
     writing: the crontab is read again just before writing and just after, and when it changed
     meanwhile cronkit writes nothing more (overwriting it would lose that edit) and fails with
-    CrontabChanged, both versions saved.
+    CrontabEditedMeanwhile, both versions saved.
     """
     now = read_crontab(location, exact=True)
     if now != before:
@@ -131,7 +131,7 @@ def _commit(settings: Settings, location: Location, before: str | None, after: s
 
 
 def _changed(settings: Settings, location: Location, theirs: str | None, ours: str | None,
-             *, written: bool) -> CrontabChanged:
+             *, written: bool) -> CrontabEditedMeanwhile:
     """Save the crontab as found and cronkit's intended text; return the error that names both."""
     found = backup(settings, location, theirs, "-found")
     intended = backup(settings, location, ours, "-cronkit")
@@ -139,7 +139,7 @@ def _changed(settings: Settings, location: Location, theirs: str | None, ours: s
     when = "right after cronkit wrote it" if written else "while cronkit was installing"
     kept = f"it is saved in {found}" if found else "it has no crontab now"
     wanted = f"cronkit's version is in {intended}" if intended else "cronkit would have removed it"
-    return CrontabChanged(f"{where} changed {when} (someone else wrote it): {kept}, {wanted};"
+    return CrontabEditedMeanwhile(f"{where} changed {when} (someone else wrote it): {kept}, {wanted};"
                           f" nothing more was written: check it and run the command again")
 
 
@@ -166,6 +166,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     with _lock_unless(dry_run, settings, location):
         before = read_crontab(location, exact=True)
         old_block = extract(before or "", inputs.block_id)
+        _refuse_another_homes_block(settings, location, inputs, old_block)
         outcome = Outcome(location, inputs.block_id, before, before, dry_run=dry_run,
                           run_config=run_config if write_run_config else None)
         outcome.changes = _changes(lines_by_owner(old_block), lines_by_owner(rendered.text))
@@ -199,6 +200,20 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     if line_user is not None:
         hand_over(line_user, *made, *([run_config] if write_run_config else []), *_sqlite_files(settings.db_url))
     return outcome
+
+
+def _refuse_another_homes_block(settings: Settings, location: Location, inputs: RenderInputs,
+                                old_block: str | None) -> None:
+    """Refuse to replace a block whose lines belong to another project: they read the run settings of
+    another home (a file that still exists), as two registries both called `tasks` would share one id."""
+    home = settings.home.resolve()
+    for config in sorted(settings_files(old_block)):
+        path = Path(config)
+        if config == inputs.run_config or not path.exists() or path.resolve().is_relative_to(home):
+            continue
+        raise ConfigError(
+            f"block {inputs.block_id} in {location.describe()} belongs to another project: its lines read {config};"
+            f" give this one a block of its own (--id NAME), or uninstall that one from its home first")
 
 
 def _sqlite_files(url: str) -> list[Path]:

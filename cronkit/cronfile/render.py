@@ -214,7 +214,8 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
             body.append(f"# {task.name}: {task.resolved_schedule} in {zone}; `cronkit run` keeps only its slots")
         body.extend(lines)
         tasks.append(RenderedTask(task.name, task.resolved_schedule, zone, lines))
-    if enabled and needs_check(settings, registry):
+    # With auto_sync the check lines stay even while nothing is scheduled: they are what syncs it back.
+    if (enabled or settings.auto_sync) and needs_check(settings, registry):
         body.extend(check_lines(inputs, user, settings.check_schedule))
     header = (
         f"# Managed by cronkit: environment {settings.environment}, host zone {inputs.host_zone}. "

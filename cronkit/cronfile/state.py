@@ -51,11 +51,12 @@ class InstallBusy(CronkitError):
     what_to_do = "Wait for the other install to finish, then run it again."
 
 
-class CrontabChanged(CronkitError):
-    """Someone else changed the crontab while cronkit was writing it (crontab(1) takes no lock):
-    both versions are saved under the home's backups; run install again."""
+class CrontabEditedMeanwhile(CronkitError):
+    """Someone else changed the crontab while cronkit was writing it (crontab(1) takes no lock)."""
 
     exit_code = EXIT_SKIPPED
+    what_to_do = ("Both versions are saved under the home's backups (the line names them): check the other "
+                  "edit is in the crontab, then run the command again.")
 
 
 # --- private files under the home ------------------------------------------------------------

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from .. import __version__
 from ..config import sqlite_path
-from ..errors import ConfigError, ServiceUnavailable
+from ..errors import ConfigError, SchemaTooNew, ServiceUnavailable
 from . import SCHEMA_VERSION, release_of, totals
 from .backup import copy_before_migrating
 from .engines import schema_file_lock
@@ -378,7 +378,7 @@ def _release(schema: int) -> str:
 def _check_upgradable(engine: Engine, found: int, migrate: bool) -> None:
     """Refuse a schema newer than this cronkit, and an unasked migration of a PostgreSQL run log."""
     if found > SCHEMA_VERSION:
-        raise ServiceUnavailable(
+        raise SchemaTooNew(
             f"run log schema version {found} is newer than this cronkit {__version__} (schema"
             f" {SCHEMA_VERSION}): it needs {_release(found)}; upgrade cronkit, or restore the copy"
             " kept before the upgrade (CHANGELOG.md, Upgrading)"

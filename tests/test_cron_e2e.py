@@ -118,20 +118,12 @@ def test_cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(
     - a second project whose registry breaks after install: its cron run cannot start, leaves a
       start-failure record, and `status` and `health` in that project say so.
     """
-    if shutil.which("cron") is None:
-        need("the cron daemon", "apt-get install cron")
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("the cron end-to-end test needs root (it writes /etc/cron.d) in CI", pytrace=False)
-        pytest.skip("needs root: it writes a file into /etc/cron.d")
+    _need_cron_as_root()
     app = project(tmp_path, cronkit_env, "shop", "myapp")
     broken = project(tmp_path, cronkit_env, "billing", "billingapp")
     daemon: subprocess.Popen[bytes] | None = None
     try:
-        if not cron_running():
-            daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)
-            assert daemon.poll() is None, "cron -f exited at once"
+        daemon = _start_cron_unless_running()
         installed_at, boundary, missed = _install_for_next_minute(app, broken)
         broken.module.write_text("import billing_sdk_missing\n" + broken.module.read_text())
         fire = datetime.fromtimestamp(boundary, ZoneInfo(_host_zone()))
@@ -177,14 +169,7 @@ def test_cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(
     finally:
         for proj in (app, broken):
             (CRON_D / proj.block_id).unlink(missing_ok=True)
-        if daemon is not None:
-            daemon.terminate()
-            daemon.wait(10)
-            try:  # the daemon we started leaves its pidfile behind
-                if int(PIDFILE.read_text().split()[0]) == daemon.pid:
-                    PIDFILE.unlink()
-            except (OSError, ValueError, IndexError):
-                pass
+        _stop_cron(daemon)
 
 
 def _assert_reports_start_failure(broken: Project) -> None:
@@ -281,12 +266,7 @@ def test_cron_runs_an_adopted_crontab_through_cronkit_and_undo_restores_its_byte
     """A hand-written cron.d file is adopted; at the next minute cron runs its jobs through
     `cronkit run` (each with its shell, environment and exit code recorded); `history` and `list`
     show them; `adopt --undo` puts the file back byte for byte."""
-    if shutil.which("cron") is None:
-        need("the cron daemon", "apt-get install cron")
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("the cron end-to-end test needs root (it writes /etc/cron.d) in CI", pytrace=False)
-        pytest.skip("needs root: it writes a file into /etc/cron.d")
+    _need_cron_as_root()
     out, home = tmp_path / "out", tmp_path / "state"
     out.mkdir()
     env = {k: v for k, v in cronkit_env.items() if k not in ("PYTHONPATH", "CRONKIT_CRON_D", "CRONKIT_TASKS")}
@@ -333,13 +313,24 @@ def test_cron_runs_an_adopted_crontab_through_cronkit_and_undo_restores_its_byte
         _stop_cron(daemon)
 
 
+def _need_cron_as_root() -> None:
+    """Fail in CI, skip elsewhere, without the cron daemon or root (the tests write /etc/cron.d)."""
+    if shutil.which("cron") is None:
+        need("the cron daemon", "apt-get install cron")
+    if os.geteuid() != 0:
+        if IN_CI:
+            pytest.fail("the cron end-to-end test needs root (it writes /etc/cron.d) in CI", pytrace=False)
+        pytest.skip("needs root: it writes a file into /etc/cron.d")
+
+
 def _start_cron_unless_running() -> subprocess.Popen[bytes] | None:
     """Start `cron -f` when no cron daemon runs (return it), else None."""
     if cron_running():
         return None
     daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)
-    return daemon if daemon.poll() is None else None
+    assert daemon.poll() is None, "cron -f exited at once"
+    return daemon
 
 
 def _stop_cron(daemon: subprocess.Popen[bytes] | None) -> None:
@@ -403,22 +394,14 @@ def test_cron_check_line_syncs_the_block_after_a_deploy(cronkit_env: dict[str, s
     """auto_sync with the real cron daemon (issue 28): a deploy adds a task to the registry after
     `install`; at the next minute cron runs the block's own `cronkit check` line, which re-installs
     the block (the new task's line in the same cron.d file) and writes the audit row."""
-    if shutil.which("cron") is None:
-        need("the cron daemon", "apt-get install cron")
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("the cron end-to-end test needs root (it writes /etc/cron.d) in CI", pytrace=False)
-        pytest.skip("needs root: it writes a file into /etc/cron.d")
+    _need_cron_as_root()
     app = project(tmp_path, cronkit_env, "deploy", "syncapp")
     app.env["CRONKIT_AUTO_SYNC"] = "true"
     app.module.write_text(SYNC_APP.format(extra=""))
     daemon: subprocess.Popen[bytes] | None = None
     target = CRON_D / app.block_id
     try:
-        if not cron_running():
-            daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(1)
-            assert daemon.poll() is None, "cron -f exited at once"
+        daemon = _start_cron_unless_running()
         time.sleep(max(0.0, 2 - time.time() % 60))  # cron notices cron.d by its mtime, in seconds
         done = app.cronkit("install", "--target", "cron.d", "--id", app.block_id, "--user", "root")
         assert done.returncode == 0, done.stderr
@@ -436,11 +419,4 @@ def test_cron_check_line_syncs_the_block_after_a_deploy(cronkit_env: dict[str, s
         assert list((app.home / "backups").glob("cron.d-*.crontab"))
     finally:
         target.unlink(missing_ok=True)
-        if daemon is not None:
-            daemon.terminate()
-            daemon.wait(10)
-            try:
-                if int(PIDFILE.read_text().split()[0]) == daemon.pid:
-                    PIDFILE.unlink()
-            except (OSError, ValueError, IndexError):
-                pass
+        _stop_cron(daemon)

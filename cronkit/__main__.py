@@ -1,3 +1,3 @@
-from .main import main
+from cronkit.main import main
 
 main()

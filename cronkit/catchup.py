@@ -27,13 +27,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from .health.missed import (
+from cronkit.health.missed import (
     INSTALL_SETTLE,  # a slot within a minute of the install may not have fired
 )
-from .registry import Task
-from .runlog.pauses import Pause, covering
-from .runlog.times import to_ms
-from .runner.slots import LATE_REACH
+from cronkit.registry import Task
+from cronkit.runlog.pauses import Pause, covering
+from cronkit.runlog.times import to_ms
+from cronkit.runner.slots import LATE_REACH
 
 EXPLAIN_MAX_SLOTS = 200
 
@@ -91,7 +91,7 @@ def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, 
 def _latest_slots(task: Task, zone: str, since: datetime, now: datetime) -> tuple[list[datetime], int]:
     """Return the latest EXPLAIN_MAX_SLOTS slots of `task` in (since, now], oldest first, and how
     many older slots the window has."""
-    from .schedule import slots_between
+    from cronkit.schedule import slots_between
 
     kept: deque[datetime] = deque(maxlen=EXPLAIN_MAX_SLOTS)
     total = 0
@@ -187,7 +187,7 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
     """Read from the run log which slots in [since, until] each task's runs served."""
     from sqlalchemy import select
 
-    from .runlog.schema import runs, slots
+    from cronkit.runlog.schema import runs, slots
 
     names = list(tasks)
     out: dict[str, dict[int, Served]] = {name: {} for name in names}
@@ -214,8 +214,8 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
 
 def read_paused(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
     """Read from the run log the pauses of each task that overlap [since, until]."""
-    from .runlog.pauses import pauses_between
-    from .runlog.reader import EngineReader
+    from cronkit.runlog.pauses import pauses_between
+    from cronkit.runlog.reader import EngineReader
 
     with EngineReader(engine).connection() as execute:
         return {name: pauses_between(execute, name, to_ms(since), to_ms(until)) for name in tasks}
@@ -227,8 +227,8 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
     missing from the answer was never installed nor run by cron: there is nothing to catch up."""
     from sqlalchemy import func, select
 
-    from .runlog.schema import runs
-    from .runlog.times import from_ms
+    from cronkit.runlog.schema import runs
+    from cronkit.runlog.times import from_ms
 
     names = list(tasks)
     known = {k: v for k, v in _install_times(settings).items() if k in names}
@@ -245,8 +245,8 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
 
 def _install_times(settings: Any) -> dict[str, datetime]:
     """Return when each task's line was installed under this home, from its install record."""
-    from .cronfile.drift import installed_times
-    from .cronfile.state import read_install_state
+    from cronkit.cronfile.drift import installed_times
+    from cronkit.cronfile.state import read_install_state
 
     state = read_install_state(settings)
     return installed_times(state) if state else {}
@@ -263,8 +263,8 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
     """Return `explain_window` for a task with the facts read from the run log, the install record
     and the block's start-failure record."""
-    from .health.status import start_failure
-    from .runlog.reader import RunLog
+    from cronkit.health.status import start_failure
+    from cronkit.runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)
     log = RunLog.open(settings)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .errors import RegistryError
+from cronkit.errors import RegistryError
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DESCRIPTION_CHARS = 100

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from .errors import ConfigError
-from .redact import redact_url, url_password
+from cronkit.errors import ConfigError
+from cronkit.redact import redact_url, url_password
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -45,7 +45,7 @@ def checked_check_schedule(value: str | None) -> str:
     """Return the schedule of the block's periodic `cronkit check` line, validated as Debian's cron reads it."""
     if value is None:
         return DEFAULT_CHECK_SCHEDULE
-    from .schedule import validate_schedule
+    from cronkit.schedule import validate_schedule
 
     if value.startswith("@"):
         raise ConfigError(f"check_schedule: {value!r}: give five cron fields (the block adds its own @reboot line)")

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-from .errors import Cancelled, ServiceUnavailable
+from cronkit.errors import Cancelled, ServiceUnavailable
 
 if TYPE_CHECKING:
     import logging
@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-    from .config import Settings
-    from .params import Param
+    from cronkit.config import Settings
+    from cronkit.params import Param
 
 
 class LazyLogger:
@@ -99,7 +99,7 @@ class TaskContext:
     @cached_property
     def app_db(self) -> Engine:
         """Open the platform database (CRONKIT_APP_DB_URL) on first use."""
-        from .runlog.engines import create_engine_for
+        from cronkit.runlog.engines import create_engine_for
 
         return create_engine_for(self.settings.app_db_url)
 
@@ -108,6 +108,6 @@ class TaskContext:
         """Connect to Redis (CRONKIT_REDIS_URL) on first use; ServiceUnavailable when unset."""
         if not self.settings.redis_url:
             raise ServiceUnavailable(f"{self.task}: needs Redis, but CRONKIT_REDIS_URL is not set")
-        from .redisutil import connect
+        from cronkit.redisutil import connect
 
         return connect(self.settings.redis_url)

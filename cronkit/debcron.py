@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
-from .errors import ScheduleError
+from cronkit.errors import ScheduleError
 
 FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))

@@ -3,9 +3,9 @@ say `production` would render an empty block and `install` would empty the cront
 
 from __future__ import annotations
 
-from .config import DEFAULT_ENVIRONMENT, Settings
-from .errors import ConfigError
-from .registry import Registry
+from cronkit.config import DEFAULT_ENVIRONMENT, Settings
+from cronkit.errors import ConfigError
+from cronkit.registry import Registry
 
 ALLOW_EMPTY_FLAG = "--allow-empty"
 _SET_BY = {"option": "--env", "env": "CRONKIT_ENV"}

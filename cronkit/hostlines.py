@@ -13,8 +13,15 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
-from .debcron import FIELD_RANGES
-from .schedule import MINUTE, fires_at, parse_fields, slots_between, validate_schedule, zone_info
+from cronkit.debcron import FIELD_RANGES
+from cronkit.schedule import (
+    MINUTE,
+    fires_at,
+    parse_fields,
+    slots_between,
+    validate_schedule,
+    zone_info,
+)
 
 # Years whose DST rules host_lines takes into account: a rendered crontab stays
 # installed for years, and tzdata's rules past 2037 repeat its last rule.

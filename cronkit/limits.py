@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import RegistryError
+from cronkit.errors import RegistryError
 
 KEYS = ("memory", "cpu", "nofile", "nproc", "fsize")
 CPU_KILL_GRACE = 5  # seconds of CPU between SIGXCPU (soft) and SIGKILL (hard)

@@ -37,13 +37,13 @@ def main(argv: list[str] | None = None) -> None:
 def _dispatch(args: list[str]) -> Any:
     """Answer the command line through the lean `run` path, a lean read path or typer; return the exit code."""
     if _is_plain_run(args):
-        from .cli.run import main as run_main
+        from cronkit.cli.run import main as run_main
 
         code = run_main(args)
         if code is not None:
             return code
     elif LEAN_COMMANDS.intersection(args) and "--help" not in args and "-h" not in args:
-        from .cli.lean import main as lean_main
+        from cronkit.cli.lean import main as lean_main
 
         code = lean_main(args)
         if code is not None:
@@ -72,9 +72,9 @@ def _typer_main(args: list[str]) -> int:
     A global option given after the command (`cronkit install --tasks x`) is taken as if it came
     before it, unless that command has an option of the same name.
     """
-    from .cli.app import app
-    from .cli.run import GLOBAL_OPTIONS
-    from .cli.usage import hoist_global_option
+    from cronkit.cli.app import app
+    from cronkit.cli.run import GLOBAL_OPTIONS
+    from cronkit.cli.usage import hoist_global_option
 
     global_names = {option.name for option in GLOBAL_OPTIONS}
 
@@ -113,7 +113,7 @@ def _usage_error(exc: Exception) -> int:
         return 130
     if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
         raise exc
-    from .cli.usage import error_line
+    from cronkit.cli.usage import error_line
 
     print(f"cronkit: error: {error_line(exc)}", file=sys.stderr)
     return int(exc.exit_code)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from .errors import RegistryError, UsageError
+from cronkit.errors import RegistryError, UsageError
 
 Kind = Literal["str", "int", "float", "bool", "date", "hour"]
 KINDS: tuple[str, ...] = ("str", "int", "float", "bool", "date", "hour")

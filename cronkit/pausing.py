@@ -14,11 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .config import Settings
-from .errors import RegistryError, UsageError
-from .registry import Registry, parse_duration
-from .runlog.pauses import Origin, Pause, current_pauses, pause_keys, write_pauses, write_resumes
-from .runlog.times import bounded_utc, to_ms
+from cronkit.config import Settings
+from cronkit.errors import RegistryError, UsageError
+from cronkit.registry import Registry, parse_duration
+from cronkit.runlog.pauses import (
+    Origin,
+    Pause,
+    current_pauses,
+    pause_keys,
+    write_pauses,
+    write_resumes,
+)
+from cronkit.runlog.times import bounded_utc, to_ms
 
 MAX_REASON = 500  # characters of a pause's reason
 MAX_PAUSE = timedelta(days=366)  # the longest end a pause may name; no end at all is allowed
@@ -78,7 +85,7 @@ def pause(settings: Settings, registry: Registry, tasks: Sequence[str], *, for_:
           reason: str | None, origin: Origin, now: datetime, transact: Transact | None = None,
           ) -> list[dict[str, Any]]:
     """Pause `tasks` on every host sharing the run log; return each task's pause keys."""
-    from .redact import redactor_for
+    from cronkit.redact import redactor_for
 
     names = _names(registry, tasks)
     end = pause_end(for_, until, now, settings.timezone)
@@ -104,7 +111,7 @@ def resume(settings: Settings, registry: Registry, tasks: Sequence[str], *, orig
 def _with_store(settings: Settings, transact: Transact | None, work: Callable[[Transact], Any]) -> Any:
     if transact is not None:
         return work(transact)
-    from .runlog.writer import RunStore
+    from cronkit.runlog.writer import RunStore
 
     store = RunStore.open(settings.db_url)
     try:
@@ -118,11 +125,11 @@ def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
 
     A SQLite run log is read with sqlite3 (read-only, never created); another through SQLAlchemy.
     """
-    from .config import sqlite_path
+    from cronkit.config import sqlite_path
 
     path = sqlite_path(settings.db_url)
     if path is None:
-        from .runlog.reader import EngineReader, RunLog
+        from cronkit.runlog.reader import EngineReader, RunLog
 
         reader = EngineReader(RunLog.open(settings).engine)
         try:
@@ -133,7 +140,7 @@ def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
         return {}
     import sqlite3
 
-    from .runlog.queries import database_error
+    from cronkit.runlog.queries import database_error
 
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)

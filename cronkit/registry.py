@@ -12,10 +12,10 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from .commandtask import CommandSpec, command_spec, describe_command
-from .errors import RegistryError
-from .limits import Limits, parse_limits
-from .params import Param, check_declaration
+from cronkit.commandtask import CommandSpec, command_spec, describe_command
+from cronkit.errors import RegistryError
+from cronkit.limits import Limits, parse_limits
+from cronkit.params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)  # as useradd takes them
@@ -215,7 +215,7 @@ class Registry:
         written = " ".join(schedule.split())
         resolved = self._resolve(written, name, where)
         if timezone is not None:
-            from .config_values import check_timezone
+            from cronkit.config_values import check_timezone
 
             check_timezone(f"{where}: timezone", timezone)
         envs = (environments,) if isinstance(environments, str) else tuple(environments)
@@ -287,10 +287,10 @@ class Registry:
 
     def _resolve(self, schedule: str, name: str, where: str) -> str:
         """Return the plain, validated cron expression of a schedule that may hold `H` parts."""
-        from .schedule import validate_schedule
+        from cronkit.schedule import validate_schedule
 
         if "H" in schedule:
-            from .spread import Spreader, resolve
+            from cronkit.spread import Spreader, resolve
 
             if self._spreader is None:
                 self._spreader = Spreader()
@@ -301,7 +301,7 @@ class Registry:
         try:
             return self._tasks[name]
         except KeyError:
-            from .errors import UnknownTask
+            from cronkit.errors import UnknownTask
 
             raise UnknownTask(name, list(self._tasks)) from None
 
@@ -346,7 +346,7 @@ def check_takes_context(where: str, func: TaskFunc) -> None:
 
 def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
     """Validate `requires=` entries: `setting:<name>` (a setting that must be set) or `service:redis`."""
-    from .config import ENV_VARS
+    from cronkit.config import ENV_VARS
 
     items = (requires,) if isinstance(requires, str) else tuple(requires)
     for item in items:
@@ -376,7 +376,7 @@ def _identify(target: TaskFunc | str, name: str | None,
 def _catchup_policy(where: str, resolved: str, catchup: Catchup | None, catchup_window: str | float,
                     catchup_max: int) -> tuple[Catchup, float]:
     """Return the checked catch-up policy (default: latest for an hourly or slower schedule) and window."""
-    from .schedule import period_at_least_an_hour
+    from cronkit.schedule import period_at_least_an_hour
 
     if catchup is None:
         catchup = "latest" if period_at_least_an_hour(resolved) else "skip"
@@ -436,7 +436,7 @@ def _same_kind(default: Any, value: Any) -> bool:
 
 
 def raise_config(message: str) -> None:
-    from .errors import ConfigError
+    from cronkit.errors import ConfigError
 
     raise ConfigError(message)
 

@@ -10,11 +10,11 @@ import types
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ConfigError, CronkitError, RegistryError
-from .registry import Registry
+from cronkit.errors import ConfigError, CronkitError, RegistryError
+from cronkit.registry import Registry
 
 if TYPE_CHECKING:
-    from .config import Settings
+    from cronkit.config import Settings
 
 NO_REGISTRY = ("no task registry configured: set CRONKIT_TASKS (pkg.module, pkg.module:attr or file.py),"
                " --tasks, or `registry` in cronkit.toml (`cronkit demo run` tries the built-in tasks)")
@@ -84,7 +84,7 @@ def _said(exc: BaseException) -> str:
     start-failure record, and a registry that fails on its configuration often names a secret."""
     import os
 
-    from .redact import Redactor
+    from cronkit.redact import Redactor
 
     return Redactor.from_sources(os.environ)(f"{type(exc).__name__}: {exc}")
 

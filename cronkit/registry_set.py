@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .config import Settings
-from .errors import RegistryError
-from .registry import Registry
-from .registry_loader import NO_REGISTRY, import_root, load_registry
+from cronkit.config import Settings
+from cronkit.errors import RegistryError
+from cronkit.registry import Registry
+from cronkit.registry_loader import NO_REGISTRY, import_root, load_registry
 
 PLUGIN_GROUP = "cronkit.registries"
 PLUGIN_PREFIX = "plugin:"

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .debcron import (
+from cronkit.debcron import (
     FIELD_NAMES,
     MINUTES_PER_DAY,
     SEARCH_YEARS,
@@ -29,7 +29,7 @@ from .debcron import (
     cron_spec,
     parse_field,
 )
-from .errors import ScheduleError
+from cronkit.errors import ScheduleError
 
 UTC = UTC
 

@@ -23,7 +23,7 @@ import hashlib
 import re
 from collections import Counter
 
-from .errors import ScheduleError
+from cronkit.errors import ScheduleError
 
 FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 H_RANGES = ((0, 59), (0, 23), (1, 28), (1, 12), (0, 6))

@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .config import Settings
-from .registry import Registry, Task
-from .runlog.pauses import Pause, pause_keys
+from cronkit.config import Settings
+from cronkit.registry import Registry, Task
+from cronkit.runlog.pauses import Pause, pause_keys
 
 
 def task_row(task: Task, settings: Settings, now: datetime, pauses: Mapping[str, Pause] | None = None) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def task_row(task: Task, settings: Settings, now: datetime, pauses: Mapping[str,
 
     `pauses`: the pauses in force by task (pausing.read_pauses); None when the caller read none.
     """
-    from .schedule import describe, next_run
+    from cronkit.schedule import describe, next_run
 
     zone = task.zone(settings.timezone)
     upcoming = next_run(task.resolved_schedule, zone, now)

@@ -15,17 +15,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..cronfile.block import find_block
-from ..cronfile.hostzone import detect_host_zone
-from ..cronfile.install import Outcome, install, restore
-from ..cronfile.io import Location, location_for, read_crontab
-from ..cronfile.state import default_inputs, forget_install, read_install_state, write_private
-from ..errors import ConfigError, UsageError
-from ..host import invoking_user
-from ..registry_set import load_registries
-from .module import MARK, module_text, registrations
-from .plan import Plan, make_plan
+from cronkit.adopt.module import MARK, module_text, registrations
+from cronkit.adopt.plan import Plan, make_plan
+from cronkit.config import Settings
+from cronkit.cronfile.block import find_block
+from cronkit.cronfile.hostzone import detect_host_zone
+from cronkit.cronfile.install import Outcome, install, restore
+from cronkit.cronfile.io import Location, location_for, read_crontab
+from cronkit.cronfile.state import default_inputs, forget_install, read_install_state, write_private
+from cronkit.errors import ConfigError, UsageError
+from cronkit.host import invoking_user
+from cronkit.registry_set import load_registries
 
 ADOPT_DIR = "adopt"
 
@@ -79,7 +79,7 @@ def adopt(settings: Settings, location: Location, *, into: Path | None = None, u
         return adoption
     state = read_install_state(settings) if location.target == "user" else None
     zone = (state or {}).get("host_zone") or detect_host_zone()
-    from ..clock import now
+    from cronkit.clock import now
 
     where = location.describe()
     adoption.module = (previous + registrations(plan.adopted, where, zone) if previous is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .plan import AdoptedJob
+from cronkit.adopt.plan import AdoptedJob
 
 MARK = "Written by `cronkit adopt`"
 ADOPTED_TIMEOUT = "24h"  # cron never stopped a job; the task's timeout is a day until someone says less

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ..cronfile.block import BEGIN_MARK, END_MARK
+from cronkit.cronfile.block import BEGIN_MARK, END_MARK
 
 CRON_DEFAULT_SHELL = "/bin/sh"
 CRON_DEFAULT_PATH = "/usr/bin:/bin"

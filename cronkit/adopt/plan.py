@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..cronfile.block import task_of_line
-from ..errors import ScheduleError
-from ..schedule import validate_schedule
-from .names import unique_name
-from .parse import CronLine, job_env, read_lines
+from cronkit.adopt.names import unique_name
+from cronkit.adopt.parse import CronLine, job_env, read_lines
+from cronkit.cronfile.block import task_of_line
+from cronkit.errors import ScheduleError
+from cronkit.schedule import validate_schedule
 
 
 @dataclass(frozen=True)

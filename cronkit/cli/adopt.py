@@ -8,8 +8,8 @@ from typing import Any
 
 import typer
 
-from ..textsafe import printable
-from .common import JSON_OPTION, cli_errors, get_settings, print_json
+from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json
+from cronkit.textsafe import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit adopt --dry-run; cronkit adopt; cronkit adopt --undo
         """
-        from ..adopt.flow import crontab_location
+        from cronkit.adopt.flow import crontab_location
 
         settings = get_settings(ctx)
         location = crontab_location(settings, target, file, user if target == "user" else None)
@@ -46,14 +46,14 @@ def register(app: typer.Typer) -> None:
             _undo(settings, location, dry_run, force, json)
             return
         if force:
-            from ..errors import UsageError
+            from cronkit.errors import UsageError
 
             raise UsageError("--force: only with --undo")
         _adopt(settings, location, into, user if target == "cron.d" else None, dry_run, json)
 
 
 def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dry_run: bool, json: bool) -> None:
-    from ..adopt.flow import adopt
+    from cronkit.adopt.flow import adopt
 
     adoption = adopt(settings, location, into=into, user=user, dry_run=dry_run)
     plan, outcome = adoption.plan, adoption.install
@@ -72,7 +72,7 @@ def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dr
         return
     out = sys.stderr if dry_run else sys.stdout
     if dry_run and diff:
-        from .crontab import _write_bytes
+        from cronkit.cli.crontab import _write_bytes
 
         _write_bytes(diff)
     verb = "would adopt" if dry_run else "adopted"
@@ -96,7 +96,7 @@ def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dr
 
 
 def _undo(settings: Any, location: Any, dry_run: bool, force: bool, json: bool) -> None:
-    from ..adopt.flow import undo
+    from cronkit.adopt.flow import undo
 
     outcome = undo(settings, location, dry_run=dry_run, force=force)
     diff = _redactor(outcome.diff())(outcome.diff()) if outcome.changed else ""
@@ -105,7 +105,7 @@ def _undo(settings: Any, location: Any, dry_run: bool, force: bool, json: bool) 
                     "backup": str(outcome.backup) if outcome.backup else None, "diff": diff or None})
         return
     if dry_run:
-        from .crontab import _write_bytes
+        from cronkit.cli.crontab import _write_bytes
 
         _write_bytes(diff)
         print(f"dry run: {location.describe()} would be put back as it was before adoption; nothing written",
@@ -120,8 +120,8 @@ def _redactor(crontab: str, *envs: Any) -> Any:
     assignments (and the adopted jobs' environments), URL passwords, the process's own secrets."""
     import os
 
-    from ..adopt.parse import env_assignment
-    from ..redact import Redactor
+    from cronkit.adopt.parse import env_assignment
+    from cronkit.redact import Redactor
 
     lines = (line.lstrip("+- ") for line in crontab.splitlines())
     assignments = dict(filter(None, (env_assignment(line) for line in lines)))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from . import helpfmt, usage
-from .common import CliState
-from .run import GLOBAL_OPTIONS, GlobalOptions
+from cronkit.cli import helpfmt, usage
+from cronkit.cli.common import CliState
+from cronkit.cli.run import GLOBAL_OPTIONS, GlobalOptions
 
 helpfmt.install()
 usage.install()
@@ -29,7 +29,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from .. import __version__
+        from cronkit import __version__
 
         typer.echo(__version__)
         raise typer.Exit()
@@ -52,66 +52,66 @@ def main(
     ctx.obj = CliState(GlobalOptions(config=config, home=home, env=env, db_url=db_url, tasks=tasks, debug=debug))
 
 
-from . import runs as _runs  # noqa: E402
-from . import tasks as _tasks  # noqa: E402
+from cronkit.cli import runs as _runs  # noqa: E402
+from cronkit.cli import tasks as _tasks  # noqa: E402
 
 _tasks.register(app)
 _runs.register(app)
 
-from . import ops as _ops  # noqa: E402
+from cronkit.cli import ops as _ops  # noqa: E402
 
 _ops.register(app)
 
-from . import insights as _insights  # noqa: E402
+from cronkit.cli import insights as _insights  # noqa: E402
 
 _insights.register(app)
 
-from . import dlq as _dlq  # noqa: E402
-from . import locks as _locks  # noqa: E402
+from cronkit.cli import dlq as _dlq  # noqa: E402
+from cronkit.cli import locks as _locks  # noqa: E402
 
 _dlq.register(app)
 _locks.register(app)
 
-from . import crontab as _crontab  # noqa: E402
+from cronkit.cli import crontab as _crontab  # noqa: E402
 
 _crontab.register(app)
 
-from . import adopt as _adopt  # noqa: E402
+from cronkit.cli import adopt as _adopt  # noqa: E402
 
 _adopt.register(app)
 
-from . import check as _check  # noqa: E402
+from cronkit.cli import check as _check  # noqa: E402
 
 _check.register(app)
 
-from . import demo as _demo  # noqa: E402
+from cronkit.cli import demo as _demo  # noqa: E402
 
 app.add_typer(_demo.app, name="demo")
 
-from . import serve as _serve  # noqa: E402
+from cronkit.cli import serve as _serve  # noqa: E402
 
 _serve.register(app)
 
-from . import notify as _notify  # noqa: E402
+from cronkit.cli import notify as _notify  # noqa: E402
 
 app.add_typer(_notify.app, name="notify")
 
-from . import pause as _pause  # noqa: E402
+from cronkit.cli import pause as _pause  # noqa: E402
 
 _pause.register(app)
 
-from . import secrets_cmd as _secrets_cmd  # noqa: E402
+from cronkit.cli import secrets_cmd as _secrets_cmd  # noqa: E402
 
 _secrets_cmd.register(app)
 
-from . import migrate as _migrate  # noqa: E402
+from cronkit.cli import migrate as _migrate  # noqa: E402
 
 _migrate.register(app)
 
-from . import rekey as _rekey  # noqa: E402
+from cronkit.cli import rekey as _rekey  # noqa: E402
 
 _rekey.register(app)
 
-from . import logs as _logs  # noqa: E402
+from cronkit.cli import logs as _logs  # noqa: E402
 
 _logs.register(app)

@@ -8,10 +8,17 @@ from pathlib import Path
 
 import typer
 
-from ..config import Settings
-from ..errors import CronkitError
-from ..registry import Registry
-from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json, state_of
+from cronkit.cli.common import (
+    JSON_OPTION,
+    cli_errors,
+    get_registry,
+    get_settings,
+    print_json,
+    state_of,
+)
+from cronkit.config import Settings
+from cronkit.errors import CronkitError
+from cronkit.registry import Registry
 
 
 def register(app: typer.Typer) -> None:
@@ -30,8 +37,8 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit check --json
         """
-        from ..check import run_check
-        from ..clock import now
+        from cronkit.check import run_check
+        from cronkit.clock import now
 
         settings, registry = _start(ctx)
         report = run_check(settings, registry, now(), boot=boot)
@@ -58,8 +65,8 @@ def register(app: typer.Typer) -> None:
 def _start(ctx: typer.Context) -> tuple[Settings, Registry]:
     """Resolve the settings and the registry; from a block's line (`--config <home>/cron/<block>.toml`)
     a failure leaves the block's start-failure record, and a start clears it, as `cronkit run` does."""
-    from .. import startfail
-    from .run import record_start_failure
+    from cronkit import startfail
+    from cronkit.cli.run import record_start_failure
 
     options = state_of(ctx).options
     from_block = options.config is not None and Path(options.config).parent.name == startfail.RUN_CONFIG_DIR

@@ -8,13 +8,9 @@ from typing import Any, TypeVar
 
 import typer
 
-from ..config import Settings
-from ..errors import CronkitError, UsageError
-from ..inputs import text_problem
-from ..registry import Registry
-from .run import report_error
-from .state import CliState
-from .tables import (
+from cronkit.cli.run import report_error
+from cronkit.cli.state import CliState
+from cronkit.cli.tables import (
     STATUS_STYLE,
     console,
     duration,
@@ -24,6 +20,10 @@ from .tables import (
     short_time,
     styled_status,
 )
+from cronkit.config import Settings
+from cronkit.errors import CronkitError, UsageError
+from cronkit.inputs import text_problem
+from cronkit.registry import Registry
 
 __all__ = ["JSON_OPTION", "STATUS_STYLE", "CliState", "cli_errors", "console", "duration", "get_registry",
            "get_settings", "plural", "print_json", "print_table", "short_time", "state_of", "styled_status"]

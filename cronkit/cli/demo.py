@@ -9,11 +9,11 @@ from typing import Any
 
 import typer
 
-from ..config import DEMO_REGISTRY, Settings
-from ..inputs import MAX_INT64
-from .common import JSON_OPTION, cli_errors, console, get_settings, print_json
-from .progress import progress
-from .tables import print_lines
+from cronkit.cli.common import JSON_OPTION, cli_errors, console, get_settings, print_json
+from cronkit.cli.progress import progress
+from cronkit.cli.tables import print_lines
+from cronkit.config import DEMO_REGISTRY, Settings
+from cronkit.inputs import MAX_INT64
 
 app = typer.Typer(
     help="Sample data for trying the built-in tasks.\n\n"
@@ -63,7 +63,7 @@ def seed(
 
     Example: cronkit demo seed --users 2000 --days 90 --seed 7
     """
-    from ..tasks.demo import seed_demo
+    from cronkit.tasks.demo import seed_demo
 
     settings = get_settings(ctx)
     with progress("Seeding", unit="rows", as_json=as_json) as note:
@@ -74,7 +74,7 @@ def seed(
         return
     from rich.table import Table
 
-    from ..redact import redact_url
+    from cronkit.redact import redact_url
 
     table = Table(title="Demo data", show_header=True)
     table.add_column("what")
@@ -129,8 +129,8 @@ def run_all(
 
     from rich.markup import escape
 
-    from ..registry_loader import load_registry
-    from ..tasks.demo import seed_demo
+    from cronkit.registry_loader import load_registry
+    from cronkit.tasks.demo import seed_demo
 
     settings = demo_settings(get_settings(ctx))
     env = {**os.environ, **_demo_paths_env(settings)}

@@ -9,11 +9,7 @@ from typing import Any
 
 import typer
 
-from ..errors import UsageError
-from ..inputs import MAX_ROW_ID
-from ..status import RunStatus
-from ..textsafe import printable
-from .common import (
+from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
     console,
@@ -23,6 +19,10 @@ from .common import (
     short_time,
     task_filter,
 )
+from cronkit.errors import UsageError
+from cronkit.inputs import MAX_ROW_ID
+from cronkit.status import RunStatus
+from cronkit.textsafe import printable
 
 app = typer.Typer(
     name="dlq",
@@ -35,7 +35,7 @@ app = typer.Typer(
 
 
 def _engine(ctx: typer.Context) -> Any:
-    from ..runlog.reader import RunLog
+    from cronkit.runlog.reader import RunLog
 
     return RunLog.open(get_settings(ctx)).engine
 
@@ -58,7 +58,7 @@ def list_(
 
     Example: cronkit dlq list --task daily-session-cleanup --all
     """
-    from ..runlog.deadletters import list_letters
+    from cronkit.runlog.deadletters import list_letters
 
     task = task_filter(task)  # before the run log: a usage error first
     letters = list_letters(_engine(ctx), include_resolved=all_, task=task, limit=limit)
@@ -67,7 +67,7 @@ def list_(
     if json:
         print_json(letters)
         return
-    from .tables import escape, plural, print_table
+    from cronkit.cli.tables import escape, plural, print_table
 
     kind = "dead letter" if all_ else "open dead letter"
     # At 80 columns the table keeps which letter, of which task, why, and whether it is open.
@@ -94,7 +94,7 @@ def show(
 
     Example: cronkit dlq show 3
     """
-    from ..runlog.deadletters import get_letter
+    from cronkit.runlog.deadletters import get_letter
 
     letter = get_letter(_engine(ctx), letter_id)
     if json:
@@ -137,9 +137,9 @@ def retry(
 
     Example: cronkit dlq retry 3
     """
-    from ..runlog.deadletters import get_letter, retry_fields
-    from ..runner import RunRequest, run_task
-    from ..status import Trigger
+    from cronkit.runlog.deadletters import get_letter, retry_fields
+    from cronkit.runner import RunRequest, run_task
+    from cronkit.status import Trigger
 
     request = RunRequest(trigger=Trigger.RETRY, force=force,
                          **vars(retry_fields(get_letter(_engine(ctx), letter_id))))
@@ -168,9 +168,9 @@ def purge(
 
     Example: cronkit dlq purge --before 30d
     """
-    from ..clock import now
-    from ..runlog.deadletters import purge as purge_letters
-    from ..runlog.times import parse_since
+    from cronkit.clock import now
+    from cronkit.runlog.deadletters import purge as purge_letters
+    from cronkit.runlog.times import parse_since
 
     try:
         cutoff = parse_since(before, now()) if before else None
@@ -181,7 +181,7 @@ def purge(
         print_json({"deleted": 0 if dry_run else len(ids), "ids": ids, "dry_run": dry_run,
                     "before": cutoff.isoformat(timespec="seconds") if cutoff else None})
         return
-    from .common import plural
+    from cronkit.cli.common import plural
 
     kind = "dead letter" if include_open else "resolved dead letter"
     verb = "would delete" if dry_run else "deleted"

@@ -7,11 +7,11 @@ from typing import Any
 
 import typer
 
-from ..errors import CheckFailed, UsageError
-from ..runlog.times import bounded_utc
-from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
-from .explain import check_options, print_explain
-from .progress import progress
+from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from cronkit.cli.explain import check_options, print_explain
+from cronkit.cli.progress import progress
+from cronkit.errors import CheckFailed, UsageError
+from cronkit.runlog.times import bounded_utc
 
 MAX_WINDOW = timedelta(days=366)
 
@@ -87,7 +87,7 @@ def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool, qu
     """
     from zoneinfo import ZoneInfo
 
-    from ..schedule import fires_at, slots_between
+    from cronkit.schedule import fires_at, slots_between
 
     settings, registry = get_settings(ctx), get_registry(ctx)
     start = parse_time(at, "--at").replace(second=0, microsecond=0)
@@ -124,8 +124,8 @@ def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool, qu
 def _print_due(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    from .common import console
-    from .tables import print_lines
+    from cronkit.cli.common import console
+    from cronkit.cli.tables import print_lines
 
     table = Table(title=f"{len(rows)} slots", title_justify="left")
     table.add_column("task", no_wrap=True)

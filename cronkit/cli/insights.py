@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, state_of
-from .opsview import insights_command
+from cronkit.cli.common import JSON_OPTION, cli_errors, state_of
+from cronkit.cli.opsview import insights_command
 
 
 def register(app: typer.Typer) -> None:

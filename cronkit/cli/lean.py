@@ -14,9 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import CronkitError
-from ..inputs import row_id, text_problem
-from .run import (
+from cronkit.cli.run import (
     GLOBAL_OPTIONS,
     GlobalOptions,
     Option,
@@ -25,6 +23,8 @@ from .run import (
     parse_command_line,
     report_error,
 )
+from cronkit.errors import CronkitError
+from cronkit.inputs import row_id, text_problem
 
 HISTORY_OPTIONS: tuple[Option, ...] = (
     Option("--status", "status", ""),
@@ -50,7 +50,7 @@ def parse_history_line(argv: list[str]) -> tuple[GlobalOptions, HistoryArgs] | N
 
 def _open(url: str) -> sqlite3.Connection | None:
     """Open a SQLite run log of the current schema read-only; None for anything else."""
-    from ..runlog.queries import open_sqlite
+    from cronkit.runlog.queries import open_sqlite
 
     # With a `running` run, one may be a run whose process is gone: RunLog.open applies what the
     # journal holds, marks it lost and keeps its redacted output; the full path does that.
@@ -62,8 +62,8 @@ def _open(url: str) -> sqlite3.Connection | None:
 
 def read_run(url: str, run_id: int) -> dict[str, Any] | None:
     """Return what `show` shows (as RunLog.run does); None when there is no such run or it cannot tell."""
-    from ..payloads import reveal
-    from ..runlog.times import iso, run_dict
+    from cronkit.payloads import reveal
+    from cronkit.runlog.times import iso, run_dict
 
     conn = _open(url)
     if conn is None:
@@ -91,7 +91,7 @@ def read_run(url: str, run_id: int) -> dict[str, Any] | None:
 
 def read_history(url: str, hist: HistoryArgs, limit: int) -> list[dict[str, Any]] | None:
     """Return the runs `history` shows from a current SQLite run log; None when it cannot tell."""
-    from ..runlog.times import run_dict
+    from cronkit.runlog.times import run_dict
 
     conn = _open(url)
     if conn is None:
@@ -136,11 +136,11 @@ def show_main(argv: list[str]) -> int | None:
     if run is None:
         return None
     if as_json:
-        from .tables import print_json
+        from cronkit.cli.tables import print_json
 
         print_json(run)
         return 0
-    from .tables import print_run
+    from cronkit.cli.tables import print_run
 
     print_run(run)
     return 0
@@ -152,14 +152,14 @@ def main(argv: list[str]) -> int | None:
         code = show_main(argv)
         if code is not None:
             return code
-        from .leanops import main as ops_main
+        from cronkit.cli.leanops import main as ops_main
 
         return ops_main(argv)
     parsed = parse_history_line(argv)
     if parsed is None:
         return None
     opts, hist = parsed
-    from ..status import RunStatus
+    from cronkit.status import RunStatus
 
     if not (hist.limit.isascii() and hist.limit.isdigit()) or not 1 <= int(hist.limit) <= 100_000:
         return None
@@ -176,11 +176,11 @@ def main(argv: list[str]) -> int | None:
     if runs is None or (hist.task is not None and not runs):
         return None
     if hist.json:
-        from .tables import print_json
+        from cronkit.cli.tables import print_json
 
         print_json(runs)
         return 0
-    from .tables import print_history
+    from cronkit.cli.tables import print_history
 
     print_history(runs)
     return 0

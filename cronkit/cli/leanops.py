@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..errors import CronkitError
-from .run import GlobalOptions, Option, parse_command_line, report_error
+from cronkit.cli.run import GlobalOptions, Option, parse_command_line, report_error
+from cronkit.errors import CronkitError
 
 JSON_FLAG = Option("--json", "json", "", flag=True)
 COMMAND_OPTIONS: dict[str, tuple[Option, ...]] = {
@@ -68,13 +68,13 @@ def main(argv: list[str]) -> int | None:
     days = _days(args.days, INSIGHTS_DAYS if command == "insights" else DEFAULT_DAYS)
     if days is None:
         return None
-    from .opsview import health_command, insights_command, stats_command, status_command
-    from .state import CliState
+    from cronkit.cli.opsview import health_command, insights_command, stats_command, status_command
+    from cronkit.cli.state import CliState
 
     state = CliState(opts)
     try:
         if command == "list":
-            from .listview import list_command
+            from cronkit.cli.listview import list_command
 
             return list_command(state, args.task, args.json)
         if command == "status":

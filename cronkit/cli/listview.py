@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .opsview import escape, pause_text
-from .state import CliState
-from .tables import console, plural, print_json, print_lines, print_table
+from cronkit.cli.opsview import escape, pause_text
+from cronkit.cli.state import CliState
+from cronkit.cli.tables import console, plural, print_json, print_lines, print_table
 
 DATES_TEXT = {"any": "any day (YYYY-MM-DD)", "past": "a day not in the future (YYYY-MM-DD)",
               "ended": "a day that has ended (YYYY-MM-DD)", "none": "not taken"}
@@ -80,9 +80,9 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
 
 def list_command(state: CliState, task: str | None, as_json: bool) -> int:
     """List the registered tasks, or show one in full (`cronkit list [TASK]`); return the exit code."""
-    from ..clock import now
-    from ..pausing import read_pauses
-    from ..tasklist import task_rows
+    from cronkit.clock import now
+    from cronkit.pausing import read_pauses
+    from cronkit.tasklist import task_rows
 
     registry = state.registry()
     if task is not None:

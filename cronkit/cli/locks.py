@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -21,9 +21,9 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit unlock daily-session-cleanup
         """
-        from ..locks import lock_dir
-        from ..locks import unlock as unlock_task
-        from ..runlog.reader import RunLog
+        from cronkit.locks import lock_dir
+        from cronkit.locks import unlock as unlock_task
+        from cronkit.runlog.reader import RunLog
 
         settings = get_settings(ctx)
         get_registry(ctx)[task]  # an unknown task is a usage error (exit 2)
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         client = None
         if settings.redis_url:
-            from ..redisutil import connect
+            from cronkit.redisutil import connect
 
             client = connect(settings.redis_url, timeout=2.0)
         report = unlock_task(client, lock_dir(settings), task, run_status, settings.lease_ttl)

@@ -7,8 +7,8 @@ from collections import deque
 
 import typer
 
-from ..payloads import is_sealed, reveal
-from .common import cli_errors, get_registry, get_settings
+from cronkit.cli.common import cli_errors, get_registry, get_settings
+from cronkit.payloads import is_sealed, reveal
 
 
 def logs(

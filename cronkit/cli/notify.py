@@ -6,7 +6,7 @@ from json import dumps
 
 import typer
 
-from .common import (
+from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
     get_registry,
@@ -32,10 +32,10 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
     import os
     import time
 
-    from ..errors import UsageError
-    from ..notify.deliver import send_once
-    from ..notify.events import sample_event
-    from ..redact import redactor_for
+    from cronkit.errors import UsageError
+    from cronkit.notify.deliver import send_once
+    from cronkit.notify.events import sample_event
+    from cronkit.redact import redactor_for
 
     settings = get_settings(ctx)
     notifier = settings.notifiers.get(name)
@@ -45,7 +45,7 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
     redact = redactor_for(settings, os.environ)
     task = None
     if notifier.kind == "healthchecks" and "{task}" in (notifier.url or ""):
-        from ..notify.hcsync import tasks_using
+        from cronkit.notify.hcsync import tasks_using
 
         users = tasks_using(settings, get_registry(ctx), name)
         if not users:
@@ -80,8 +80,8 @@ def sync(ctx: typer.Context, name: str = typer.Argument(..., help="A healthcheck
     """
     import os
 
-    from ..errors import UsageError
-    from ..notify import hcsync
+    from cronkit.errors import UsageError
+    from cronkit.notify import hcsync
 
     settings = get_settings(ctx)
     notifier = settings.notifiers.get(name)
@@ -117,9 +117,9 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=
 
     Example: cronkit notify log --limit 20
     """
-    from ..notify.outbox import recent
-    from ..runlog.reader import RunLog
-    from ..runlog.writer import RunStore
+    from cronkit.notify.outbox import recent
+    from cronkit.runlog.reader import RunLog
+    from cronkit.runlog.writer import RunStore
 
     task_filter(task)
     RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)

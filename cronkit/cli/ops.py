@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, state_of
-from .opsview import health_command, stats_command, status_command
+from cronkit.cli.common import JSON_OPTION, cli_errors, state_of
+from cronkit.cli.opsview import health_command, stats_command, status_command
 
 
 def register(app: typer.Typer) -> None:

@@ -10,11 +10,8 @@ import sys
 from datetime import UTC
 from typing import Any
 
-from ..cronfile.block import runs_check
-from ..environments import check_environment
-from ..registry_loader import configured_registry
-from .state import CliState
-from .tables import (
+from cronkit.cli.state import CliState
+from cronkit.cli.tables import (
     console,
     duration,
     packed,
@@ -24,6 +21,9 @@ from .tables import (
     short_time,
     styled_status,
 )
+from cronkit.cronfile.block import runs_check
+from cronkit.environments import check_environment
+from cronkit.registry_loader import configured_registry
 
 
 def escape(text: str) -> str:
@@ -101,7 +101,7 @@ def print_status(report: dict[str, Any]) -> None:
     for name, error in report["service_errors"].items():
         print_lines(out, f"  [red]{name}[/red]: {escape(str(error))}", highlight=False)
     if report.get("start_failure"):
-        from ..health.verdict import start_failure_text
+        from cronkit.health.verdict import start_failure_text
 
         print_lines(out, f"[bold red]{escape(start_failure_text(report['start_failure']))}[/bold red]",
                     highlight=False)
@@ -185,9 +185,9 @@ def print_stats(rows: list[dict[str, Any]], days: float) -> None:
 
 def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     """Print the scheduler's state (`cronkit status`); return the exit code."""
-    from ..clock import now
-    from ..health.status import status_dict as build
-    from ..runlog.queries import require_existing
+    from cronkit.clock import now
+    from cronkit.health.status import status_dict as build
+    from cronkit.runlog.queries import require_existing
 
     configured_registry(state.settings())  # none configured: say so first, whatever the run log
     check_environment(state.registry(), state.settings(), rendering=False)  # `--env prodution`: exit 78
@@ -202,9 +202,9 @@ def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
 
 def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     """Check the scheduler (`cronkit health`): 0 when healthy, 1 with every reason (one per line)."""
-    from ..clock import now
-    from ..errors import ConfigError
-    from ..health.verdict import health_report
+    from cronkit.clock import now
+    from cronkit.errors import ConfigError
+    from cronkit.health.verdict import health_report
 
     settings = state.settings()  # bad settings: no check can run (exit 78)
     configured_registry(settings)  # none configured: a usage of cronkit to fix (exit 78), not a verdict
@@ -212,7 +212,7 @@ def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
         registry = state.registry()
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error
         return _unloadable_registry(state, exc, as_json)
-    from ..health.verdict import insight_line
+    from cronkit.health.verdict import insight_line
 
     check_environment(registry, settings, rendering=False)  # a verdict about a mistyped environment is wrong
     healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
@@ -235,7 +235,7 @@ def _notify_warnings(settings: Any, registry: Any) -> list[str]:
     """Return what is wrong with the notification settings without making the scheduler unhealthy."""
     if not settings.notifiers:
         return []
-    from ..notify.hcsync import shared_checks
+    from cronkit.notify.hcsync import shared_checks
 
     return shared_checks(settings, registry)
 
@@ -243,9 +243,9 @@ def _notify_warnings(settings: Any, registry: Any) -> list[str]:
 def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:
     """Answer `health` when the registry cannot be loaded: unhealthy, with the error and whatever
     the block's cron runs recorded when they could not start either (start-failure record)."""
-    from ..clock import now
-    from ..health.status import start_failure
-    from ..health.verdict import start_failure_text
+    from cronkit.clock import now
+    from cronkit.health.status import start_failure
+    from cronkit.health.verdict import start_failure_text
 
     reasons = [str(exc)]
     failure = start_failure(state.settings())
@@ -262,8 +262,8 @@ def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:
 
 def stats_command(state: CliState, days: float, as_json: bool, *, lean: bool) -> int:
     """Print per task figures over the last `days` (`cronkit stats`); return the exit code."""
-    from ..clock import now
-    from ..health.stats import stats as build
+    from cronkit.clock import now
+    from cronkit.health.stats import stats as build
 
     rows = build(state.settings(), days, now(), state.registry(), lean=lean)
     if as_json:
@@ -278,8 +278,8 @@ SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
 
 def insights_command(state: CliState, task: str | None, days: float, as_json: bool) -> int:
     """Print the findings of the last `days` (`cronkit insights`); return the exit code (0 whatever is found)."""
-    from ..clock import now
-    from ..insights.read import as_dicts, insights
+    from cronkit.clock import now
+    from cronkit.insights.read import as_dicts, insights
 
     found = as_dicts(insights(state.settings(), state.registry(), now(), days=days, task=task))
     if as_json:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 
 
 def register(app: typer.Typer) -> None:
@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit pause daily-analytics-updates --for 2h --reason "database migration"
         """
-        from ..clock import now
-        from ..pausing import cli_origin
-        from ..pausing import pause as pause_tasks
+        from cronkit.clock import now
+        from cronkit.pausing import cli_origin
+        from cronkit.pausing import pause as pause_tasks
 
         rows = pause_tasks(get_settings(ctx), get_registry(ctx), tasks, for_=for_, until=until, reason=reason,
                            origin=cli_origin(), now=now())
@@ -54,9 +54,9 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit resume daily-analytics-updates
         """
-        from ..clock import now
-        from ..pausing import cli_origin
-        from ..pausing import resume as resume_tasks
+        from cronkit.clock import now
+        from cronkit.pausing import cli_origin
+        from cronkit.pausing import resume as resume_tasks
 
         rows = resume_tasks(get_settings(ctx), get_registry(ctx), tasks, origin=cli_origin(), now=now())
         if json:

@@ -6,12 +6,12 @@ import sys
 
 import typer
 
-from ..runlog.engines import create_engine_for
-from ..runlog.queries import require_existing
-from ..runlog.rekey import DEFAULT_BATCH, rekey
-from ..runlog.schema import upgrade
-from .common import JSON_OPTION, cli_errors, get_settings, print_json
-from .progress import progress
+from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json
+from cronkit.cli.progress import progress
+from cronkit.runlog.engines import create_engine_for
+from cronkit.runlog.queries import require_existing
+from cronkit.runlog.rekey import DEFAULT_BATCH, rekey
+from cronkit.runlog.schema import upgrade
 
 
 def rekey_command(

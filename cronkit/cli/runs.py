@@ -6,23 +6,23 @@ from typing import Any
 
 import typer
 
-from ..errors import UsageError
-from ..inputs import MAX_ROW_ID
-from ..status import RunStatus
-from .common import (
+from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
     get_settings,
     print_json,
     task_filter,
 )
-from .tables import print_history, print_run
+from cronkit.cli.tables import print_history, print_run
+from cronkit.errors import UsageError
+from cronkit.inputs import MAX_ROW_ID
+from cronkit.status import RunStatus
 
 STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, timed_out, interrupted, skipped, lost
 
 
 def open_runlog(ctx: typer.Context) -> Any:
-    from ..runlog.reader import RunLog
+    from cronkit.runlog.reader import RunLog
 
     return RunLog.open(get_settings(ctx))
 
@@ -42,9 +42,9 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit history daily-session-cleanup --status failed --since 7d
         """
-        from ..clock import now
-        from ..runlog.reader import HistoryFilter
-        from ..runlog.times import parse_since
+        from cronkit.clock import now
+        from cronkit.runlog.reader import HistoryFilter
+        from cronkit.runlog.times import parse_since
 
         if status is not None and status not in STATUSES:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         runs = open_runlog(ctx).history(flt)
         if task is not None and not runs:
             # A task no longer registered may still have runs; one with neither is a typo.
-            from .common import get_registry
+            from cronkit.cli.common import get_registry
 
             get_registry(ctx)[task]  # UnknownTask (exit 2) with a hint
         if json:

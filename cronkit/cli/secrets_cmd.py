@@ -12,8 +12,8 @@ from typing import Any
 
 import typer
 
-from ..errors import ConfigError, UsageError
-from .common import JSON_OPTION, cli_errors, get_settings, print_json, print_table
+from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json, print_table
+from cronkit.errors import ConfigError, UsageError
 
 app = typer.Typer(
     help="Secrets rotated by secret-rotation: add, list (never values), show, rotate.\n\n"
@@ -46,8 +46,8 @@ def _periods(ctx: typer.Context) -> tuple[timedelta, timedelta]:
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
     """Open the platform database; None when it is a SQLite file that does not exist and not `create`:
     only `secrets add` creates one (read commands create nothing)."""
-    from ..config import sqlite_path
-    from ..tasks.platform import engine_for
+    from cronkit.config import sqlite_path
+    from cronkit.tasks.platform import engine_for
 
     settings = get_settings(ctx)
     path = sqlite_path(settings.app_db_url)
@@ -57,7 +57,7 @@ def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
 
 
 def _iso(value: Any) -> str | None:
-    from ..runlog.times import instant_iso
+    from cronkit.runlog.times import instant_iso
 
     return instant_iso(value) if value is not None else None
 
@@ -74,8 +74,8 @@ def add(
 
     Example: openssl rand -hex 32 | cronkit secrets add partner-api-key --stdin
     """
-    from ..clock import now
-    from ..tasks.secret_rotation import keyring_for, new_value, store_new_secret
+    from cronkit.clock import now
+    from cronkit.tasks.secret_rotation import keyring_for, new_value, store_new_secret
 
     _name(name)
     if generate == stdin:
@@ -100,7 +100,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
 
     Example: cronkit secrets list --json
     """
-    from ..tasks.secret_rotation import list_secrets
+    from cronkit.tasks.secret_rotation import list_secrets
 
     rows = [{"name": r["name"], "version": r["version"], "status": r["status"],
              "created_at": _iso(r["created_at"]), "rotate_after": _iso(r["rotate_after"]),
@@ -131,7 +131,7 @@ def show(
 
     Example: cronkit secrets show payments-api-key --reveal
     """
-    from ..tasks.secret_rotation import TASK, SecretNotFound, active_value
+    from cronkit.tasks.secret_rotation import TASK, SecretNotFound, active_value
 
     _name(name)
     if not reveal:
@@ -153,8 +153,8 @@ def rotate(
 
     Example: cronkit secrets rotate payments-api-key --dry-run
     """
-    from ..clock import now
-    from ..tasks.secret_rotation import (
+    from cronkit.clock import now
+    from cronkit.tasks.secret_rotation import (
         SecretNotFound,
         keyring_for,
         list_secrets,

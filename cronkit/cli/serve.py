@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from .common import (
+from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
     get_registry,
@@ -22,7 +22,7 @@ token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once)
 
 
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
-    from ..runlog.reader import RunLog
+    from cronkit.runlog.reader import RunLog
 
     return RunLog.open(get_settings(ctx), create=create).engine
 
@@ -45,10 +45,10 @@ def create(
 
     Example: cronkit token create ops-oncall --role operator --task 'daily-*' --env production
     """
-    from ..errors import UsageError
-    from ..host import cli_actor
-    from ..runlog.times import now_ms
-    from ..web.auth import check_scope, create_token
+    from cronkit.errors import UsageError
+    from cronkit.host import cli_actor
+    from cronkit.runlog.times import now_ms
+    from cronkit.web.auth import check_scope, create_token
 
     if (role is None) == (scope is None):
         raise UsageError("token create: give one of --role viewer|operator|admin (or the older --scope)")
@@ -73,7 +73,7 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
 
     Example: cronkit token list --json
     """
-    from ..web.auth import list_tokens
+    from cronkit.web.auth import list_tokens
 
     rows = list_tokens(_engine(ctx))
     if json:
@@ -96,9 +96,9 @@ def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The token's
 
     Example: cronkit token revoke ops-oncall
     """
-    from ..host import cli_actor
-    from ..runlog.times import now_ms
-    from ..web.auth import revoke_token
+    from cronkit.host import cli_actor
+    from cronkit.runlog.times import now_ms
+    from cronkit.web.auth import revoke_token
 
     revoke_token(_engine(ctx), name, at=now_ms(), actor=cli_actor())
     print(f"token {name} revoked")
@@ -119,9 +119,9 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit audit --since 7d
         """
-        from ..clock import now
-        from ..runlog.times import parse_since, to_ms
-        from ..web.audit import list_audit
+        from cronkit.clock import now
+        from cronkit.runlog.times import parse_since, to_ms
+        from cronkit.web.audit import list_audit
 
         since_ms = to_ms(parse_since(since, now())) if since else None
         rows = list_audit(_engine(ctx), since_ms=since_ms, limit=limit)
@@ -149,7 +149,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit serve --port 8765
         """
-        from ..web.app import serve as run_server
+        from cronkit.web.app import serve as run_server
 
         settings = get_settings(ctx)
         run_server(settings, get_registry(ctx), host or settings.serve_host, port or settings.serve_port,

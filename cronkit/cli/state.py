@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Settings
-from ..registry import Registry
-from .run import GlobalOptions
+from cronkit.cli.run import GlobalOptions
+from cronkit.config import Settings
+from cronkit.registry import Registry
 
 
 @dataclass
@@ -34,8 +34,8 @@ class CliState:
     def registry(self) -> Registry:
         """Return the task registry named by the settings, its [tasks.*] tables checked."""
         if self._registry is None:
-            from ..registry import check_task_tables
-            from ..registry_set import load_registries
+            from cronkit.registry import check_task_tables
+            from cronkit.registry_set import load_registries
 
             settings = self.settings()
             registry = load_registries(settings)

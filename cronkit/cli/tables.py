@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from .. import jsonsafe
-from ..status import RunStatus
-from ..textsafe import printable
+from cronkit import jsonsafe
+from cronkit.status import RunStatus
+from cronkit.textsafe import printable
 
 
 def print_json(data: Any) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import typer
 
-from ..errors import UsageError
-from ..registry_loader import registry_spec
-from .common import get_registry, get_settings
+from cronkit.cli.common import get_registry, get_settings
+from cronkit.errors import UsageError
+from cronkit.registry_loader import registry_spec
 
 RENDER_TARGETS = ("user", "cron.d", "kubernetes", "systemd", "serve-unit")
 INSTALL_TARGETS = ("user", "cron.d", "kubernetes", "systemd")  # install and uninstall: serve-unit is rendered only
@@ -50,15 +50,15 @@ def check_target(target: str, accepted: tuple[str, ...]) -> str:
 
 def _files(ctx: typer.Context, target: str, executable: str | None, user: str | None) -> dict[str, str]:
     """Render the target's files; `user` as --user gives it: None, "" (bare: user units) or a name."""
-    from ..targets import render_target
+    from cronkit.targets import render_target
 
     if target in ("systemd", "serve-unit") and executable is None:
-        from ..cronfile.render import find_executable
+        from cronkit.cronfile.render import find_executable
 
         executable = find_executable()
     files = render_target(target, get_registry(ctx), get_settings(ctx), executable or "", user or None, user == "")
     if target == "kubernetes":
-        from ..targets.kubernetes import registry_note, schedule_warnings
+        from cronkit.targets.kubernetes import registry_note, schedule_warnings
 
         note = registry_note(get_registry(ctx), get_settings(ctx))
         for warning in [*([note] if note else []), *schedule_warnings(get_registry(ctx), get_settings(ctx))]:
@@ -68,8 +68,8 @@ def _files(ctx: typer.Context, target: str, executable: str | None, user: str | 
 
 def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None, user: str | None) -> None:
     """Print the files, each after `# --- <name>`, or write them into `output`."""
-    from ..targets import joined
-    from ..targets.files import write_file
+    from cronkit.targets import joined
+    from cronkit.targets.files import write_file
 
     check_target_options(target, user, False, user_name=True)
     files = _files(ctx, target, executable, user)
@@ -85,7 +85,7 @@ def render(ctx: typer.Context, target: str, output: Path | None, executable: str
 
 
 def _report_changes(changes: object) -> None:
-    from ..targets.files import FileChanges
+    from cronkit.targets.files import FileChanges
 
     assert isinstance(changes, FileChanges)
     verb = {"added": "would add" if changes.dry_run else "added",
@@ -101,8 +101,8 @@ def install(ctx: typer.Context, target: str, output: Path | None, user: str | No
             dry_run: bool, executable: str | None, allow_empty: bool = False) -> None:
     """Write the files (Kubernetes: into --output; systemd: into the unit directory; `user` as
     --user gives it: "" for the user's own units, a name for User= of system units)."""
-    from ..environments import check_environment
-    from ..targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
+    from cronkit.environments import check_environment
+    from cronkit.targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
 
     if target == "serve-unit":
         raise UsageError("--target serve-unit: render it (cronkit render --target serve-unit --output DIR) "
@@ -142,7 +142,7 @@ def install(ctx: typer.Context, target: str, output: Path | None, user: str | No
 
 
 def _report_removal(changes: object, install_id: str) -> None:
-    from ..targets.files import FileChanges
+    from cronkit.targets.files import FileChanges
 
     assert isinstance(changes, FileChanges)
     if not changes.removed and not changes.kept:
@@ -160,7 +160,7 @@ def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: P
               unit_dir: Path | None, dry_run: bool) -> None:
     """Remove the files install wrote (Kubernetes: from --output; systemd: from the unit directory),
     only those that start with cronkit's mark for this registry (`--id`: the registry id in that mark)."""
-    from ..targets.files import SYSTEM_UNIT_DIR, uninstall_units, user_unit_dir
+    from cronkit.targets.files import SYSTEM_UNIT_DIR, uninstall_units, user_unit_dir
 
     settings = get_settings(ctx)
     if target == "serve-unit":
@@ -194,8 +194,8 @@ def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: P
 def _uninstall_cronjobs(directory: Path, install_id: str, namespace: str, dry_run: bool) -> None:
     import shlex
 
-    from ..targets.files import plan_removal, remove_files
-    from ..targets.kubernetes import cronjob_names
+    from cronkit.targets.files import plan_removal, remove_files
+    from cronkit.targets.kubernetes import cronjob_names
 
     suffixes = (".yaml",)
     names = cronjob_names([directory / name for name in plan_removal(directory, install_id, suffixes).removed],

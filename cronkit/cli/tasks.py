@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from .common import JSON_OPTION, cli_errors, state_of
-from .listview import list_command
-from .run import DEFAULT_TRIGGER, RUN_OPTIONS, TASK_HELP
+from cronkit.cli.common import JSON_OPTION, cli_errors, state_of
+from cronkit.cli.listview import list_command
+from cronkit.cli.run import DEFAULT_TRIGGER, RUN_OPTIONS, TASK_HELP
 
 
 def _help(name: str) -> str:
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit run daily-analytics-updates --date 2026-11-20 --dry-run
         """
-        from .run import RunArgs, run_command
+        from cronkit.cli.run import RunArgs, run_command
 
         code = run_command(state_of(ctx).options, RunArgs(task=task, params=list(params or []), date=date,
                                                           dry_run=dry_run, trigger=trigger, json=json,

@@ -14,7 +14,7 @@ from typing import Any
 
 from typer._click import types
 
-from ..inputs import MAX_INT64, MIN_INT64
+from cronkit.inputs import MAX_INT64, MIN_INT64
 
 
 def _number(value: Any) -> str:
@@ -98,7 +98,7 @@ def hoist_global_option(args: list[str], name: str) -> list[str] | None:
 
     For `cronkit install --tasks x`: click reads a group's options before its command only.
     """
-    from .run import GLOBAL_OPTIONS
+    from cronkit.cli.run import GLOBAL_OPTIONS
 
     option = next((o for o in GLOBAL_OPTIONS if o.name == name), None)
     if option is None:
@@ -123,7 +123,7 @@ def hoist_global_option(args: list[str], name: str) -> list[str] | None:
 
 def _command_index(args: list[str]) -> int | None:
     """Return the index of the command's name: the first word that is no global option or its value."""
-    from .run import GLOBAL_OPTIONS
+    from cronkit.cli.run import GLOBAL_OPTIONS
 
     index = 0
     while index < len(args):

@@ -21,14 +21,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..registry import Registry
-from ..runlog.auditrow import write_audit
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
-from .block import inner_lines
-from .render import render
-from .state import default_inputs, installed_lines, read_install_state
+from cronkit.config import Settings
+from cronkit.cronfile.block import inner_lines
+from cronkit.cronfile.render import render
+from cronkit.cronfile.state import default_inputs, installed_lines, read_install_state
+from cronkit.registry import Registry
+from cronkit.runlog.auditrow import write_audit
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 CRONTAB_TARGETS = ("user", "cron.d")
 
@@ -56,7 +56,7 @@ def sync_block(settings: Settings, registry: Registry, store: RunStore, now: dat
         return {"state": "in sync", "auto_sync": settings.auto_sync}
     if not settings.auto_sync:
         return {"state": "drift", "auto_sync": False}
-    from .install import install
+    from cronkit.cronfile.install import install
 
     outcome = install(settings, registry, inputs, user=state.get("user") if target == "user" else None,
                       write_run_config=False, run_config_owned=bool(state.get("run_config_written")))
@@ -83,8 +83,8 @@ def _notify(store: RunStore, settings: Settings, block_id: str, summary: str, li
     wanting = [n for n in settings.notifiers.values() if "drift" in n.on]
     if not wanting:
         return 0
-    from ..notify import outbox
-    from ..notify.events import drift_event
+    from cronkit.notify import outbox
+    from cronkit.notify.events import drift_event
 
     event = drift_event(block_id, summary, now, lines)
     key = hashlib.sha256(f"{block_id}\n{to_ms(now)}\n{lines}".encode()).hexdigest()[:32]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 import shlex
 
-from ..errors import ConfigError
-from ..registry import NAME_PATTERN
+from cronkit.errors import ConfigError
+from cronkit.registry import NAME_PATTERN
 
 BEGIN_MARK = "# BEGIN cronkit:"
 END_MARK = "# END cronkit:"

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config import Settings
-from ..registry import Registry
-from .block import runs_check, task_of_line
+from cronkit.config import Settings
+from cronkit.cronfile.block import runs_check, task_of_line
+from cronkit.registry import Registry
 
 
 @dataclass
@@ -137,7 +137,7 @@ def zone_drift(state: Mapping[str, Any], root: str = "/") -> Drift | None:
     hand on a host that detection reads differently is not a change. An install recorded
     without a detected zone (older state, or detection failed then) is not judged.
     """
-    from .hostzone import detected_zone, same_zone
+    from cronkit.cronfile.hostzone import detected_zone, same_zone
 
     then = state.get("detected_zone")
     if not isinstance(then, str):
@@ -163,7 +163,7 @@ installed_times = _installed_at  # for the catch-up planner (check.py)
 
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
-    from . import state as install
+    from cronkit.cronfile import state as install
 
     state = install.read_install_state(settings)
     target = (state or {}).get("target") or install.DEFAULT_TARGET

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import ConfigError
+from cronkit.errors import ConfigError
 
 ZONEINFO = "usr/share/zoneinfo"
 DAEMON_NAMES = ("cron", "crond")

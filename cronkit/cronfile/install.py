@@ -15,15 +15,19 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Settings
-from ..errors import ConfigError, CronkitError
-from ..registry import Registry
-from .block import extract, lines_by_owner, settings_files, splice, unified_diff
-from .io import CrontabUnavailable, Location, location_for, read_crontab, write_crontab
-from .lineuser import check_reach, hand_over, other_line_user
-from .render import RenderInputs, render, run_settings_toml
-from .sharedlock import crontab_lock
-from .state import (
+from cronkit.config import Settings
+from cronkit.cronfile.block import extract, lines_by_owner, settings_files, splice, unified_diff
+from cronkit.cronfile.io import (
+    CrontabUnavailable,
+    Location,
+    location_for,
+    read_crontab,
+    write_crontab,
+)
+from cronkit.cronfile.lineuser import check_reach, hand_over, other_line_user
+from cronkit.cronfile.render import RenderInputs, render, run_settings_toml
+from cronkit.cronfile.sharedlock import crontab_lock
+from cronkit.cronfile.state import (
     LOCK_WAIT_SECONDS,
     CrontabEditedMeanwhile,
     InstallBusy,
@@ -33,6 +37,8 @@ from .state import (
     record_install,
     write_private,
 )
+from cronkit.errors import ConfigError, CronkitError
+from cronkit.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -156,7 +162,7 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     install writes none (auto_sync keeps what the install before it recorded); default
     `write_run_config`.
     """
-    from ..clock import now
+    from cronkit.clock import now
 
     rendered = render(registry, settings, inputs)
     location = location or location_for(settings, inputs.target, inputs.block_id, user=user)
@@ -226,7 +232,7 @@ def _sqlite_files(url: str) -> list[Path]:
 
 def _create_runlog(settings: Settings) -> str | None:
     """Create the run log the cron runs will write (read commands never create one); the error, if any."""
-    from ..runlog.reader import RunLog
+    from cronkit.runlog.reader import RunLog
 
     try:
         RunLog.open(settings, create=True).engine.dispose()

@@ -11,12 +11,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Settings
-from ..config_values import DEFAULT_CRONTAB_COMMAND
-from ..errors import ConfigError, ServiceUnavailable
-from ..fileutil import write_atomic
-from ..host import invoking_user
-from .render import check_target, cron_d_name
+from cronkit.config import Settings
+from cronkit.config_values import DEFAULT_CRONTAB_COMMAND
+from cronkit.cronfile.render import check_target, cron_d_name
+from cronkit.errors import ConfigError, ServiceUnavailable
+from cronkit.fileutil import write_atomic
+from cronkit.host import invoking_user
 
 
 class CrontabUnavailable(ServiceUnavailable):

@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from cronkit.errors import ConfigError
 
 if TYPE_CHECKING:
     import pwd

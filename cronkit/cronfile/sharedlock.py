@@ -28,9 +28,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import CronkitError
-from ..host import invoking_user
-from .io import CrontabUnavailable, Location
+from cronkit.cronfile.io import CrontabUnavailable, Location
+from cronkit.errors import CronkitError
+from cronkit.host import invoking_user
 
 LOCK_DIRS = ("/run/lock", "/tmp")
 POLL_SECONDS = 0.1

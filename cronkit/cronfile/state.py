@@ -15,16 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..errors import EXIT_SKIPPED, ConfigError, CronkitError
-from ..fileutil import write_atomic
-from ..host import invoking_user
-from ..registry import Registry
-from ..registry_loader import registry_spec
-from .block import extract, inner_lines
-from .hostzone import detect_host_zone, detected_zone
-from .io import Location, location_for, read_crontab
-from .render import (
+from cronkit.config import Settings
+from cronkit.cronfile.block import extract, inner_lines
+from cronkit.cronfile.hostzone import detect_host_zone, detected_zone
+from cronkit.cronfile.io import Location, location_for, read_crontab
+from cronkit.cronfile.render import (
     Rendered,
     RenderInputs,
     check_block_id,
@@ -33,7 +28,12 @@ from .render import (
     find_executable,
     render,
 )
-from .sharedlock import flock_within
+from cronkit.cronfile.sharedlock import flock_within
+from cronkit.errors import EXIT_SKIPPED, ConfigError, CronkitError
+from cronkit.fileutil import write_atomic
+from cronkit.host import invoking_user
+from cronkit.registry import Registry
+from cronkit.registry_loader import registry_spec
 
 STATE_FILE = "install-state.json"
 LOCK_FILE = "install.lock"
@@ -93,7 +93,7 @@ def backup(settings: Settings, location: Location, text: str | None, label: str 
     crontab before a write."""
     if text is None:
         return None
-    from ..clock import now
+    from cronkit.clock import now
 
     directory = _private_dir(settings.home / BACKUP_DIR)
     stamp = now().strftime("%Y%m%dT%H%M%S.%fZ")

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..registry import Task
-from ..runlog.pauses import covering, pauses_between
-from ..runlog.times import instant_iso
+from cronkit.registry import Task
+from cronkit.runlog.pauses import covering, pauses_between
+from cronkit.runlog.times import instant_iso
 
 if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
     from sqlalchemy.engine import Engine
 
-    from ..runlog.queries import Execute
+    from cronkit.runlog.queries import Execute
 
 MISSED_LOOKBACK = timedelta(days=7)
 MISSED_MAX_SLOTS = 1440
@@ -52,7 +52,7 @@ def candidate_slots(expr: str, zone: str, *, installed_at: datetime, now: dateti
     Walks back from `now - grace` in windows that double in width, so a dense schedule stops
     after about `max_slots` slots and a sparse one after a few calls.
     """
-    from ..schedule import slots_between
+    from cronkit.schedule import slots_between
 
     end = now.astimezone(UTC) - timedelta(seconds=grace)
     floor = max(installed_at.astimezone(UTC) + INSTALL_SETTLE, now - lookback)
@@ -90,8 +90,8 @@ class Missed:
 
 def count_missed(execute: Execute, window: Window) -> Missed:
     """Count the slots of `window` no run served and no pause covered, with two indexed queries."""
-    from ..runlog.queries import SERVED_SLOTS
-    from ..runlog.times import to_ms
+    from cronkit.runlog.queries import SERVED_SLOTS
+    from cronkit.runlog.times import to_ms
 
     if not window.slots:
         return Missed(0, None, window.since, window.capped)
@@ -108,7 +108,7 @@ def missed_slots(engine: Engine, task: Task, zone: str, *, installed_at: datetim
     """Return how many slots of `task` were missed since it was installed, and the latest."""
     window = candidate_slots(task.resolved_schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
                              lookback=lookback, max_slots=max_slots, task=task.name)
-    from ..runlog.reader import EngineReader
+    from cronkit.runlog.reader import EngineReader
 
     with EngineReader(engine).connection() as execute:
         return count_missed(execute, window)

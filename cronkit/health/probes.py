@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from ..errors import ServiceUnavailable
-from ..host import cron_daemon_pids, hostname
+from cronkit.errors import ServiceUnavailable
+from cronkit.host import cron_daemon_pids, hostname
 
 T = TypeVar("T")
 
@@ -88,14 +88,14 @@ def bounded(what: str, seconds: float, func: Callable[[], T]) -> T:
 
 def message(exc: BaseException) -> str:
     """Return the first line of an error, as a check reports it."""
-    from ..runlog.engines import first_line
+    from cronkit.runlog.engines import first_line
 
     return first_line(exc)
 
 
 def redacted(url: str) -> str:
     """Return `url` with its secrets hidden, as the checks show it."""
-    from ..runlog.engines import describe_url
+    from cronkit.runlog.engines import describe_url
 
     return describe_url(url)
 

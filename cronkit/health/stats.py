@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..config import Settings
-from ..registry import Registry
-from ..runlog.queries import (
+from cronkit.config import Settings
+from cronkit.registry import Registry
+from cronkit.runlog.queries import (
     LATEST_RUN_OF_STATUS,
     OPEN_DEAD_LETTERS,
     WINDOW_RUNS,
     Execute,
     open_reader,
 )
-from ..runlog.times import instant_iso
-from ..status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
+from cronkit.runlog.times import instant_iso
+from cronkit.status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
 
 
 def percentile(values: Sequence[int], p: float) -> int | None:
@@ -83,7 +83,7 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     and status for the last success and failure, whenever they were. `lean`: read a SQLite run
     log with sqlite3 when nothing is left for RunLog.open to do (runlog.queries); the answer is the same.
     """
-    from ..runlog.times import to_ms
+    from cronkit.runlog.times import to_ms
 
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)

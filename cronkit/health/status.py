@@ -14,24 +14,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..config import Settings
-from ..cronfile.drift import Drift, Installation, read_installation
-from ..insights.read import as_dicts, find_for
-from ..payloads import reveal
-from ..registry import Registry, Task
-from ..runlog.pauses import Pause, current_pauses, pause_keys
-from ..runlog.queries import (
-    ACTIVE_RUNS,
-    LAST_HEALTH_CHECK,
-    LAST_HEALTH_RESULT,
-    LATEST_RUN,
-    Reader,
-    read_meta,
-)
-from ..runlog.times import instant_iso, to_ms
-from ..status import FAILED_STATUSES
-from .missed import Missed, Window, candidate_slots, count_missed
-from .probes import (
+from cronkit.config import Settings
+from cronkit.cronfile.drift import Drift, Installation, read_installation
+from cronkit.health.missed import Missed, Window, candidate_slots, count_missed
+from cronkit.health.probes import (
     CHECK_TIMEOUT,
     DOWN,
     UNUSED,
@@ -45,6 +31,20 @@ from .probes import (
     probe_redis,
     redacted,
 )
+from cronkit.insights.read import as_dicts, find_for
+from cronkit.payloads import reveal
+from cronkit.registry import Registry, Task
+from cronkit.runlog.pauses import Pause, current_pauses, pause_keys
+from cronkit.runlog.queries import (
+    ACTIVE_RUNS,
+    LAST_HEALTH_CHECK,
+    LAST_HEALTH_RESULT,
+    LATEST_RUN,
+    Reader,
+    read_meta,
+)
+from cronkit.runlog.times import instant_iso, to_ms
+from cronkit.status import FAILED_STATUSES
 
 # --- the report ------------------------------------------------------------------------------
 
@@ -213,7 +213,7 @@ class _Services:
 
 
 def _open_runlog(settings: Settings, lean: bool) -> Reader:
-    from ..runlog.queries import open_reader
+    from cronkit.runlog.queries import open_reader
 
     # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
     log = open_reader(settings, lean=lean, create=True)
@@ -225,11 +225,11 @@ def _open_runlog(settings: Settings, lean: bool) -> Reader:
 def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
-    from ..config import sqlite_path
-    from ..cronfile import state as install_state  # noqa: F401
+    from cronkit.config import sqlite_path
+    from cronkit.cronfile import state as install_state  # noqa: F401
 
     if not lean or sqlite_path(settings.db_url) is None:
-        from ..runlog import engines, reader  # noqa: F401
+        from cronkit.runlog import engines, reader  # noqa: F401
     if settings.redis_url:
         import redis  # noqa: F401
 
@@ -344,7 +344,7 @@ class StatusCheck:
 
 def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], now: datetime, installation:
                    Installation | None, facts: _RunLogFacts | None, texts: bool = True) -> tuple[TaskStatus, ...]:
-    from ..schedule import describe, next_run
+    from cronkit.schedule import describe, next_run
 
     out = []
     for task in registry:
@@ -365,9 +365,9 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
 
 def start_failure(settings: Settings) -> dict[str, Any] | None:
     """Return the start-failure record of the installed block's cron runs, None when they start."""
-    from .. import startfail
-    from ..cronfile.state import read_install_state
-    from ..errors import CronkitError
+    from cronkit import startfail
+    from cronkit.cronfile.state import read_install_state
+    from cronkit.errors import CronkitError
 
     try:
         state = read_install_state(settings)
@@ -385,7 +385,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
     `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
     (runlog.queries), as the lean CLI does. `texts`: schedules in words (`health` needs none).
     """
-    from ..preflight import refusals
+    from cronkit.preflight import refusals
 
     started = time.monotonic()
     now = now.astimezone(UTC)

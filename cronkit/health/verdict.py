@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..config import Settings
-from ..cronfile.drift import Drift
-from ..registry import Registry
-from ..runlog.queries import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT
-from ..runlog.times import instant_iso
-from ..status import FAILED_STATUSES
-from ..textsafe import printable
-from .probes import CHECK_TIMEOUT, DOWN, UP, bounded, message
-from .status import StatusReport, check_status
+from cronkit.config import Settings
+from cronkit.cronfile.drift import Drift
+from cronkit.health.probes import CHECK_TIMEOUT, DOWN, UP, bounded, message
+from cronkit.health.status import StatusReport, check_status
+from cronkit.registry import Registry
+from cronkit.runlog.queries import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT
+from cronkit.runlog.times import instant_iso
+from cronkit.status import FAILED_STATUSES
+from cronkit.textsafe import printable
 
 
 def _task_reasons(task: Mapping[str, Any]) -> list[str]:

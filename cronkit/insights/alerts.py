@@ -13,12 +13,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..config import Settings
-from ..registry import Registry
-from ..runlog.queries import SET_META, read_meta
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
-from .read import find_for
+from cronkit.config import Settings
+from cronkit.insights.read import find_for
+from cronkit.registry import Registry
+from cronkit.runlog.queries import SET_META, read_meta
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 INSIGHTS_OPEN = "insights_open"
 REOPEN_AFTER_MS = 24 * 3600 * 1000
@@ -34,8 +34,8 @@ def _open_findings(store: RunStore) -> dict[str, dict[str, int]]:
 
 def queue_insights(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
     """Queue an `insight` event per new finding for the notifiers of its task that are `on` it."""
-    from ..notify import outbox
-    from ..notify.events import insight_event
+    from cronkit.notify import outbox
+    from cronkit.notify.events import insight_event
 
     listening = [t for t in registry if any("insight" in n.on for n in settings.notifiers_for(t.name))]
     if not listening:

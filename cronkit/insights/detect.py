@@ -12,9 +12,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .robust import binned, binomial_tail, changes, mann_kendall_z, percentile, robust_z, theil_sen
-from .rules import CRITICAL, DEFAULT_RULES, WARNING, Rules
-from .words import amount, span
+from cronkit.insights.robust import (
+    binned,
+    binomial_tail,
+    changes,
+    mann_kendall_z,
+    percentile,
+    robust_z,
+    theil_sen,
+)
+from cronkit.insights.rules import CRITICAL, DEFAULT_RULES, WARNING, Rules
+from cronkit.insights.words import amount, span
 
 DAY_MS = 86_400_000
 SUCCEEDED = "succeeded"
@@ -57,7 +65,7 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of `insights --json` (SPEC 16)."""
-        from ..runlog.times import iso
+        from cronkit.runlog.times import iso
 
         return {"task": self.task, "kind": self.kind, "severity": self.severity, "since": iso(self.since_ms),
                 "evidence": self.evidence, "message": self.message}

@@ -12,14 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..registry import Registry, Task
-from ..runlog.queries import Execute
-from ..runlog.times import to_ms
-from .detect import Finding, Limits, Run, detect
-from .rules import DEFAULT_RULES, KINDS, Rules
+from cronkit.insights.detect import Finding, Limits, Run, detect
+from cronkit.insights.rules import DEFAULT_RULES, KINDS, Rules
+from cronkit.registry import Registry, Task
+from cronkit.runlog.queries import Execute
+from cronkit.runlog.times import to_ms
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from cronkit.config import Settings
 
 DEFAULT_DAYS = 30.0
 MAX_RUNS = 200  # the newest finished runs of a task the insights read, at most
@@ -70,7 +70,7 @@ def insights(settings: Settings, registry: Registry, now: datetime, *, days: flo
 
     An unknown `task` is UnknownTask (exit 2, with a hint).
     """
-    from ..runlog.queries import open_reader
+    from cronkit.runlog.queries import open_reader
 
     tasks = [registry[task]] if task is not None else list(registry)
     log = open_reader(settings, lean=True)

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..config_values import checked_flag
-from ..errors import ConfigError
+from cronkit.config_values import checked_flag
+from cronkit.errors import ConfigError
 
 KINDS = ("slow_run", "duration_trend", "failure_rate", "flapping", "memory_trend", "late_starts")
 WARNING, CRITICAL = "warning", "critical"

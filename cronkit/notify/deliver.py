@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..runlog.writer import RunStore
-from . import outbox
-from .http import DeliveryError, FinalDeliveryError
-from .settings import Notifier
+from cronkit.notify import outbox
+from cronkit.notify.http import DeliveryError, FinalDeliveryError
+from cronkit.notify.settings import Notifier
+from cronkit.runlog.writer import RunStore
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from cronkit.config import Settings
 
 TRIES_PER_PASS = 2
 RETRY_PAUSE = 0.5
@@ -29,13 +29,13 @@ Sender = Callable[[Notifier, Mapping[str, Any], Mapping[str, str], float], None]
 def sender_for(kind: str) -> Sender:
     """Return the send function of a kind, importing only that channel."""
     if kind == "healthchecks":
-        from .healthchecks import send
+        from cronkit.notify.healthchecks import send
     elif kind == "webhook":
-        from .webhook import send
+        from cronkit.notify.webhook import send
     elif kind == "email":
-        from .email import send
+        from cronkit.notify.email import send
     else:
-        from .apprise_urls import send
+        from cronkit.notify.apprise_urls import send
     return send
 
 
@@ -70,7 +70,7 @@ def attempt(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, 
 
 def scrub(notifier: Notifier, text: str) -> str:
     """Mask the passwords of the notifier's URLs in `text` (an error goes to the outbox and the screen)."""
-    from ..redact import Redactor
+    from cronkit.redact import Redactor
 
     urls = [url for url in (notifier.url, *notifier.urls) if url]
     return Redactor.from_sources({f"url{i}": url for i, url in enumerate(urls)})(text)
@@ -133,7 +133,7 @@ def superseded(rows: list[outbox.Delivery], notifiers: Mapping[str, Notifier]) -
     newest run's pings (an older run's failure after an outage would page for what has recovered),
     and no start ping after its run's end is queued (start and end would arrive together, and the
     check would show a run of a few milliseconds)."""
-    from .healthchecks import check_url
+    from cronkit.notify.healthchecks import check_url
 
     pings = [(row, notifiers[row.notifier]) for row in rows
              if row.notifier in notifiers and notifiers[row.notifier].kind == "healthchecks" and row.run_id is not None]

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from ..host import hostname
-from ..payloads import reveal
-from ..runlog.times import instant_iso, iso
+from cronkit.host import hostname
+from cronkit.payloads import reveal
+from cronkit.runlog.times import instant_iso, iso
 
 BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_for", "started_at",
              "duration_ms", "exit_code", "error", "attempts", "url")
@@ -109,7 +109,7 @@ def drift_event(block_id: str, summary: str, at: datetime, diff: str) -> dict[st
 
 def sample_event(notifier: str, public_url: str | None, task: str | None = None) -> dict[str, Any]:
     """Build the sample event `cronkit notify test` sends (as `task`'s, for a check per task)."""
-    from ..runlog.times import now_ms
+    from cronkit.runlog.times import now_ms
 
     now = now_ms()
     return {

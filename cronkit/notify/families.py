@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..runlog.totals import BUCKETS, FINAL_STATUSES, Totals
+from cronkit.runlog.totals import BUCKETS, FINAL_STATUSES, Totals
 
 GAUGE, COUNTER, HISTOGRAM = "gauge", "counter", "histogram"
 

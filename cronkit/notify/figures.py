@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..registry import Task
-from ..runlog import totals as run_totals
-from ..status import FAILED_STATUSES, RunStatus
-from .families import TaskFigures
+from cronkit.notify.families import TaskFigures
+from cronkit.registry import Task
+from cronkit.runlog import totals as run_totals
+from cronkit.status import FAILED_STATUSES, RunStatus
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
@@ -34,7 +34,7 @@ _LETTERS_ALL = "SELECT task, COUNT(*) FROM dead_letters WHERE resolved_at IS NUL
 
 def interval_seconds(task: Task, zone: str, now: datetime) -> float:
     """Return the longest gap between the task's next few slots: how often it is due, at least."""
-    from ..schedule import slots_between
+    from cronkit.schedule import slots_between
 
     slots = list(itertools.islice(slots_between(task.resolved_schedule, zone, now, now + timedelta(days=800)), 4))
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]

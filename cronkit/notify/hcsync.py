@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..errors import ConfigError, ServiceUnavailable
-from .http import DeliveryError, post_response
-from .settings import Notifier
+from cronkit.errors import ConfigError, ServiceUnavailable
+from cronkit.notify.http import DeliveryError, post_response
+from cronkit.notify.settings import Notifier
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..registry import Registry, Task
+    from cronkit.config import Settings
+    from cronkit.registry import Registry, Task
 
 MIN_GRACE = 60  # seconds: the least grace healthchecks accepts
 NICKNAMES = {"@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ..config import Settings
-from ..runlog.writer import RunStore
-from . import outbox
-from .deliver import Pass, flush
-from .events import RUN_COLUMNS, run_event
-from .rules import RunFacts, duration_note, events_for
+from cronkit.config import Settings
+from cronkit.notify import outbox
+from cronkit.notify.deliver import Pass, flush
+from cronkit.notify.events import RUN_COLUMNS, run_event
+from cronkit.notify.rules import RunFacts, duration_note, events_for
+from cronkit.runlog.writer import RunStore
 
 START_BUDGET = 5.0  # seconds the start pings may hold up the task
 AFTER_BUDGET = 15.0  # seconds the deliveries after a run may take

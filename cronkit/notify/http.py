@@ -29,7 +29,7 @@ def post_response(url: str, data: bytes, headers: Mapping[str, str], timeout: fl
     import urllib.error
     import urllib.request
 
-    from .. import __version__
+    from cronkit import __version__
 
     target, auth = split_credentials(url)
     try:

@@ -9,12 +9,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..config import Settings
-from ..registry import Task
-from ..runlog.pauses import covering, pauses_between
-from ..runlog.queries import SERVED_SLOTS
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
+from cronkit.config import Settings
+from cronkit.registry import Task
+from cronkit.runlog.pauses import covering, pauses_between
+from cronkit.runlog.queries import SERVED_SLOTS
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 STATE_FILE = "install-state.json"  # cronfile/state.py's, read here without importing the crontab I/O
 
@@ -27,7 +27,7 @@ def installed_at(settings: Settings) -> dict[str, datetime]:
         return {}
     if not isinstance(state, dict):
         return {}
-    from ..cronfile.drift import _installed_at
+    from cronkit.cronfile.drift import _installed_at
 
     return _installed_at(state)
 
@@ -38,7 +38,7 @@ def judged_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
     installed = (installed_at(settings) if since is None else since).get(task.name)
     if installed is None:
         return (), []
-    from ..health.missed import candidate_slots
+    from cronkit.health.missed import candidate_slots
 
     window = candidate_slots(task.resolved_schedule, task.zone(settings.timezone), installed_at=installed, now=now,
                              grace=task.grace, task=task.name)

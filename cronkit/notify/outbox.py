@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..payloads import HIDDEN, reveal, seal
-from ..runlog.times import now_ms
-from ..runlog.writer import RunStore
+from cronkit.payloads import HIDDEN, reveal, seal
+from cronkit.runlog.times import now_ms
+from cronkit.runlog.writer import RunStore
 
 PENDING, DELIVERED, FAILED, DROPPED = "pending", "delivered", "failed", "dropped"
 SUPERSEDED = "superseded"  # a newer ping of the same healthchecks check made it pointless
@@ -48,7 +48,7 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of `cronkit notify log --json` (no payload: it can be large)."""
-        from ..runlog.times import iso
+        from cronkit.runlog.times import iso
 
         return {"id": self.id, "notifier": self.notifier, "task": self.task, "event": self.event,
                 "run_id": self.run_id, "created_at": iso(self.created_at), "state": self.state,

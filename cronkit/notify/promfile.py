@@ -15,21 +15,21 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from ..config import Settings
-from ..fileutil import write_atomic
-from ..registry import Task
-from ..runlog import totals as run_totals
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
-from .families import render as render_families
-from .families import task_samples
-from .figures import task_figures
-from .missed import judged_slots
+from cronkit.config import Settings
+from cronkit.fileutil import write_atomic
+from cronkit.notify.families import render as render_families
+from cronkit.notify.families import task_samples
+from cronkit.notify.figures import task_figures
+from cronkit.notify.missed import judged_slots
+from cronkit.registry import Task
+from cronkit.runlog import totals as run_totals
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 
 def render(store: RunStore, settings: Settings, task: Task, now: datetime) -> str:
     """Return the text exposition of one task's series, counting its newly missed slots on the way."""
-    from ..schedule import next_run
+    from cronkit.schedule import next_run
 
     zone = task.zone(settings.timezone)
     judged, missed = judged_slots(store, settings, task, now)

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..runlog.times import now_ms
-from ..runlog.writer import RunStore
-from .events import FAILED
-from .outbox import last_alert
-from .settings import Notifier, TaskNotify
+from cronkit.notify.events import FAILED
+from cronkit.notify.outbox import last_alert
+from cronkit.notify.settings import Notifier, TaskNotify
+from cronkit.runlog.times import now_ms
+from cronkit.runlog.writer import RunStore
 
 _NEUTRAL = ("skipped", "running", "interrupted")
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config_values import checked_port, checked_text
-from ..errors import ConfigError
+from cronkit.config_values import checked_port, checked_text
+from cronkit.errors import ConfigError
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
 # `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); `insight` (issue 29): a new
@@ -83,8 +83,8 @@ class TaskNotify:
 
 
 def _duration(name: str, value: Any) -> float:
-    from ..errors import RegistryError
-    from ..registry import parse_duration
+    from cronkit.errors import RegistryError
+    from cronkit.registry import parse_duration
 
     try:
         return parse_duration(value, name)
@@ -108,7 +108,7 @@ def _url(name: str, value: Any) -> str:
     """Check an http(s) URL; a `user:password@` in it is sent as Basic auth and masked in the message."""
     from urllib.parse import urlsplit
 
-    from ..redact import redact_url
+    from cronkit.redact import redact_url
 
     url = _text(name, value)
     shown = redact_url(url)

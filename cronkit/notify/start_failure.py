@@ -21,16 +21,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
-from ..host import hostname
-from ..runlog.times import iso, now_ms
-from ..startfail import CLAIM_DIGITS, CLAIM_SUFFIX
-from .deliver import send_once
-from .events import task_page
-from .settings import Notifier, notify_settings
+from cronkit.errors import ConfigError
+from cronkit.host import hostname
+from cronkit.notify.deliver import send_once
+from cronkit.notify.events import task_page
+from cronkit.notify.settings import Notifier, notify_settings
+from cronkit.runlog.times import iso, now_ms
+from cronkit.startfail import CLAIM_DIGITS, CLAIM_SUFFIX
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from cronkit.config import Settings
 
 BUDGET = 10.0  # seconds the notifications of a failed start may take, all notifiers together
 

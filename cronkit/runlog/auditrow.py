@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..payloads import seal
+from cronkit.payloads import seal
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 

@@ -15,7 +15,7 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from .engines import create_private_file
+from cronkit.runlog.engines import create_private_file
 
 KEEP = 3
 DIRECTORY = "backups"

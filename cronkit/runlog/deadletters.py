@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.engine import Engine
 
-from ..errors import CheckFailed, UsageError
-from ..payloads import HIDDEN, reveal
-from .schema import dead_letters, runs
-from .times import iso, to_ms
+from cronkit.errors import CheckFailed, UsageError
+from cronkit.payloads import HIDDEN, reveal
+from cronkit.runlog.schema import dead_letters, runs
+from cronkit.runlog.times import iso, to_ms
 
 
 def _params(stored: str | None) -> Any:

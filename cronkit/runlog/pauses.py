@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from .auditrow import write_audit
-from .times import iso
+from cronkit.runlog.auditrow import write_audit
+from cronkit.runlog.times import iso
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 

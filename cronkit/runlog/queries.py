@@ -19,10 +19,10 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..errors import ServiceUnavailable
+from cronkit.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from cronkit.config import Settings
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
@@ -72,7 +72,7 @@ class Reader(Protocol):
 
 def database_error(where: str, exc: BaseException) -> ServiceUnavailable:
     """Return the one-line error of a query that failed on the run log at `where` (exit 69)."""
-    from .engines import first_line
+    from cronkit.runlog.engines import first_line
 
     text = first_line(exc)
     hint = ""
@@ -83,12 +83,12 @@ def database_error(where: str, exc: BaseException) -> ServiceUnavailable:
 
 def require_existing(url: str) -> None:
     """Raise ConfigError (exit 78) when `url` names a SQLite file that does not exist."""
-    from ..config import sqlite_path
+    from cronkit.config import sqlite_path
 
     path = sqlite_path(url)
     if path is None:
         return
-    from ..errors import ConfigError
+    from cronkit.errors import ConfigError
 
     try:
         path.stat()
@@ -104,8 +104,8 @@ def open_sqlite(url: str, *, write: bool = False) -> sqlite3.Connection | None:
 
     Read-only unless `write`; never creates a file.
     """
-    from ..config import sqlite_path
-    from . import SCHEMA_VERSION
+    from cronkit.config import sqlite_path
+    from cronkit.runlog import SCHEMA_VERSION
 
     path = sqlite_path(url)
     if path is None or not path.is_file():
@@ -132,7 +132,7 @@ def open_reader(settings: Settings, *, lean: bool, create: bool = False) -> Read
         reader = SqliteReader.open(settings.db_url)
         if reader is not None:
             return reader
-    from .reader import EngineReader, RunLog
+    from cronkit.runlog.reader import EngineReader, RunLog
 
     return EngineReader(RunLog.open(settings, create=create).engine)
 
@@ -147,7 +147,7 @@ class SqliteReader:
     @classmethod
     def open(cls, url: str) -> SqliteReader | None:
         """Open the SQLite run log at `url` lean; None when it must be opened the full way."""
-        from ..config import sqlite_path
+        from cronkit.config import sqlite_path
 
         conn = open_sqlite(url, write=True)
         path = sqlite_path(url)

@@ -28,12 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from .. import __version__
-from ..config import sqlite_path
-from ..errors import ConfigError, SchemaTooNew, ServiceUnavailable
-from . import SCHEMA_VERSION, release_of, totals
-from .backup import copy_before_migrating
-from .engines import schema_file_lock
+from cronkit import __version__
+from cronkit.config import sqlite_path
+from cronkit.errors import ConfigError, SchemaTooNew, ServiceUnavailable
+from cronkit.runlog import SCHEMA_VERSION, release_of, totals
+from cronkit.runlog.backup import copy_before_migrating
+from cronkit.runlog.engines import schema_file_lock
 
 metadata = MetaData()
 
@@ -407,7 +407,7 @@ def _copy_before(engine: Engine, found: int) -> Path | None:
 def _version(conn: Connection) -> int:
     if not inspect(conn).has_table("meta"):
         return 0
-    from .queries import READ_META
+    from cronkit.runlog.queries import READ_META
 
     value = conn.execute(text(READ_META), {"key": "schema_version"}).scalar()
     return int(value) if value else 0
@@ -415,7 +415,7 @@ def _version(conn: Connection) -> int:
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Set one key of the `meta` table, in the caller's transaction."""
-    from .queries import SET_META
+    from cronkit.runlog.queries import SET_META
 
     conn.execute(text(SET_META), {"key": key, "value": value})
 

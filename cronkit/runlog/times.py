@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..payloads import HIDDEN, reveal
+from cronkit.payloads import HIDDEN, reveal
 
 SEALED = ("params", "result", "error", "traceback", "output")  # the columns encrypt_payloads seals
 
@@ -23,7 +23,7 @@ def from_ms(ms: int) -> datetime:
 
 def now_ms() -> int:
     """Return cronkit's clock (CRONKIT_NOW in tests) as epoch milliseconds."""
-    from ..clock import now
+    from cronkit.clock import now
 
     return to_ms(now())
 
@@ -52,7 +52,7 @@ def bounded_utc(parsed: datetime, option: str, value: str) -> datetime:
 
     Near datetime's ends (year 1, year 9999) a zone offset or a window's days overflow: a traceback.
     """
-    from ..errors import UsageError
+    from cronkit.errors import UsageError
 
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
@@ -63,8 +63,8 @@ def bounded_utc(parsed: datetime, option: str, value: str) -> datetime:
 
 def parse_since(value: str, now: datetime) -> datetime:
     """Parse `--since`: an ISO date or instant (UTC when no offset) or a duration ago such as 2h, 7d."""
-    from ..errors import RegistryError, UsageError
-    from ..registry import parse_duration
+    from cronkit.errors import RegistryError, UsageError
+    from cronkit.registry import parse_duration
 
     try:
         parsed = datetime.fromisoformat(value)

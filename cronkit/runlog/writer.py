@@ -15,15 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any
 
-from ..errors import ConfigError, DiskFull, ServiceUnavailable
-from ..host import hostname, is_alive, process_start
-from ..payloads import seal
-from ..status import RunStatus
-from . import SCHEMA_VERSION
-from .engines import create_private_file, schema_file_lock
-from .leftover import OUTPUT_TAIL_BYTES
-from .times import now_ms
-from .totals import end_run, mark_one_lost
+from cronkit.errors import ConfigError, DiskFull, ServiceUnavailable
+from cronkit.host import hostname, is_alive, process_start
+from cronkit.payloads import seal
+from cronkit.runlog import SCHEMA_VERSION
+from cronkit.runlog.engines import create_private_file, schema_file_lock
+from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES
+from cronkit.runlog.times import now_ms
+from cronkit.runlog.totals import end_run, mark_one_lost
+from cronkit.status import RunStatus
 
 HEARTBEAT_INTERVAL = 30.0
 # How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
@@ -107,8 +107,8 @@ def _ensure_sqlite_schema(conn: Any, path: str) -> None:
         return
     with schema_file_lock(path):
         if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            from .engines import create_engine_for
-            from .schema import upgrade
+            from cronkit.runlog.engines import create_engine_for
+            from cronkit.runlog.schema import upgrade
 
             engine = create_engine_for(f"sqlite:///{path}")
             try:
@@ -146,12 +146,12 @@ class RunStore:
     @classmethod
     def open(cls, url: str) -> RunStore:
         """Open the run log at `url`, creating or upgrading its schema when needed."""
-        from ..config import sqlite_path
+        from cronkit.config import sqlite_path
 
         path = sqlite_path(url)
         if path is None:
-            from .engines import create_engine_for, describe_url, first_line
-            from .schema import upgrade
+            from cronkit.runlog.engines import create_engine_for, describe_url, first_line
+            from cronkit.runlog.schema import upgrade
 
             engine = create_engine_for(url)
             try:
@@ -180,7 +180,7 @@ class RunStore:
             raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {exc}") from None
         except Exception as exc:
             if type(exc).__module__.startswith("sqlalchemy"):
-                from .engines import first_line
+                from cronkit.runlog.engines import first_line
 
                 raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {first_line(exc)}") from None
             raise
@@ -235,7 +235,7 @@ class RunStore:
                     result = conn.execute(text(sql), dict(params))
                     return result.fetchall() if result.returns_rows else []
             except SQLAlchemyError as exc:  # one line, as on the SQLite path, not a driver's essay
-                from .engines import describe_url, first_line
+                from cronkit.runlog.engines import describe_url, first_line
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 
@@ -255,7 +255,7 @@ class RunStore:
 
                     return work(run)
             except SQLAlchemyError as exc:
-                from .engines import describe_url, first_line
+                from cronkit.runlog.engines import describe_url, first_line
 
                 raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
 

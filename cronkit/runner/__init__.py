@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from ..config import Settings
-from ..errors import EXIT_OK
-from ..registry import Registry, task_config
-from ..runlog.pauses import current_pause
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
-from ..status import Trigger
-from .policy import RunPolicy
-from .spec import RunFacts, RunOutcome, RunRequest
+from cronkit.config import Settings
+from cronkit.errors import EXIT_OK
+from cronkit.registry import Registry, task_config
+from cronkit.runlog.pauses import current_pause
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
+from cronkit.runner.policy import RunPolicy
+from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
+from cronkit.status import Trigger
 
 
 def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],
@@ -35,7 +35,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     `adopt_orphans` (for a process that starts no children of its own, like the `cronkit run`
     CLI) makes this process the reaper of what the task detaches, so that it is stopped too.
     """
-    from ..clock import now as clock_now
+    from cronkit.clock import now as clock_now
 
     task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
     config = task_config(task, settings.for_task(task.name))
@@ -45,8 +45,8 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     late_ms = 0
     try:
         if request.trigger == Trigger.CRON:
-            from ..runlog.times import to_ms
-            from .slots import choose_slot
+            from cronkit.runlog.times import to_ms
+            from cronkit.runner.slots import choose_slot
 
             def held(candidate: datetime) -> bool:
                 nonlocal store
@@ -59,7 +59,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
         store = store or RunStore.open(settings.db_url)
-        from ..runlog.journal import apply_journal, fallback_dir
+        from cronkit.runlog.journal import apply_journal, fallback_dir
 
         # outcomes earlier runs could not write
         apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
@@ -83,7 +83,7 @@ def _paused(store: RunStore, request: RunRequest, started: datetime) -> str | No
     if pause is None:
         return None
     if request.trigger in (Trigger.MANUAL, Trigger.RETRY):
-        from ..errors import TaskPaused
+        from cronkit.errors import TaskPaused
 
         raise TaskPaused(f"{request.task} is {pause.describe()}; `cronkit resume {request.task}`,"
                          " or run it anyway with --force")

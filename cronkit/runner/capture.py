@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..payloads import seal, sealing
-from ..redact import Redactor
-from ..redactcut import PieceRedactor
-from ..runlog.leftover import OUTPUT_TAIL_BYTES, capture_path, redacted_tail
+from cronkit.payloads import seal, sealing
+from cronkit.redact import Redactor
+from cronkit.redactcut import PieceRedactor
+from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES, capture_path, redacted_tail
 
 COPY_PIECE = 1024 * 1024  # bytes redacted at a time on the way to the task's log file
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -52,7 +52,7 @@ class Capture:
         if not self.path:
             self._waiting.append(text)
             return
-        from ..clock import now
+        from cronkit.clock import now
 
         line = f"cronkit: {now().isoformat(timespec='seconds')} {text}\n"
         try:

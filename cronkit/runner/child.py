@@ -15,12 +15,12 @@ import sys
 import traceback as tb
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from ..errors import EXIT_FAILED, EXIT_SIGTERM, CronkitError
-from ..jsonsafe import finite
-from ..limits import Limits, broken_by, killed_by
-from ..limits import apply as apply_limits
-from ..status import RunStatus
-from .spec import AttemptResult, AttemptSpec
+from cronkit.errors import EXIT_FAILED, EXIT_SIGTERM, CronkitError
+from cronkit.jsonsafe import finite
+from cronkit.limits import Limits, broken_by, killed_by
+from cronkit.limits import apply as apply_limits
+from cronkit.runner.spec import AttemptResult, AttemptSpec
+from cronkit.status import RunStatus
 
 if TYPE_CHECKING:
     import logging
@@ -75,7 +75,7 @@ def _setup_and_attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
     os.close(out)
     os.close(devnull)
     if spec.call.task.command is not None:
-        from .command import run_command  # only a command task needs it
+        from cronkit.runner.command import run_command  # only a command task needs it
 
         return run_command(spec, lambda: _lifeline(life_r))
     return _attempt(spec, life_r)
@@ -135,8 +135,8 @@ def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
     """Call the task function with its TaskContext; return the report (status, result or error)."""
     import threading
 
-    from ..context import TaskContext
-    from ..errors import Cancelled, TransientError
+    from cronkit.context import TaskContext
+    from cronkit.errors import Cancelled, TransientError
 
     _python_streams_to_fds()
     threading.Thread(target=_lifeline, args=(life_r,), daemon=True).start()
@@ -218,7 +218,7 @@ def _lifeline(life_r: int) -> None:
 
 def _task_logger(task: str) -> logging.Logger:
     """Return the task's logger, which sends logging to the captured stderr on first use (LazyLogger)."""
-    from ..context import lazy_logger
+    from cronkit.context import lazy_logger
 
     return lazy_logger(f"cronkit.task.{task}", _log_to_stderr)
 
@@ -243,7 +243,7 @@ def _is_transient(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__
     if module.startswith("redis"):
-        from ..redisutil import TRANSIENT_ERRORS
+        from cronkit.redisutil import TRANSIENT_ERRORS
 
         return isinstance(exc, TRANSIENT_ERRORS)
     if module.startswith("sqlalchemy"):

@@ -17,9 +17,9 @@ import signal
 import threading
 from typing import Any
 
-from ..limits import Limits, killed_by
-from ..limits import apply as apply_limits
-from .spec import AttemptSpec
+from cronkit.limits import Limits, killed_by
+from cronkit.limits import apply as apply_limits
+from cronkit.runner.spec import AttemptSpec
 
 EXIT_NOT_FOUND = 127  # what a shell answers for a command it cannot run
 RESTORED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGQUIT)

@@ -10,13 +10,13 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..errors import ServiceUnavailable
-from ..locks import redis_trouble
-from ..runlog.times import to_ms
-from ..runlog.writer import HEARTBEAT_INTERVAL, RunStore
+from cronkit.errors import ServiceUnavailable
+from cronkit.locks import redis_trouble
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import HEARTBEAT_INTERVAL, RunStore
 
 if TYPE_CHECKING:
-    from ..locks import RedisLease
+    from cronkit.locks import RedisLease
 
 # Stop a task this long (plus one Redis timeout, which a hung renewal may cost) before the
 # grace period would run into its lease's expiry.
@@ -56,7 +56,7 @@ class Heartbeat:
         """Beat when due; a busy or unreachable run log must not fail the task: beat again soon."""
         if now < self.next_at:
             return
-        from ..clock import now as clock_now
+        from cronkit.clock import now as clock_now
 
         at = to_ms(clock_now())
         if self.store.remote:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..locks import LocalLock, RedisLease
-    from ..pglock import AdvisoryLock
+    from cronkit.locks import LocalLock, RedisLease
+    from cronkit.pglock import AdvisoryLock
 
 
 class Guards:

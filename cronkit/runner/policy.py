@@ -14,25 +14,25 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import (
+from cronkit.errors import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_SKIPPED,
     EXIT_UNAVAILABLE,
     ServiceUnavailable,
 )
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
-from ..status import RunStatus, Trigger
-from .capture import Capture
-from .duties import Duties, Heartbeat, LeaseKeeper
-from .guards import Guards
-from .record import Record, _now, seconds
-from .spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome, TaskCall
-from .supervise import SignalWatch, Supervisor, become_subreaper
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
+from cronkit.runner.capture import Capture
+from cronkit.runner.duties import Duties, Heartbeat, LeaseKeeper
+from cronkit.runner.guards import Guards
+from cronkit.runner.record import Record, _now, seconds
+from cronkit.runner.spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome, TaskCall
+from cronkit.runner.supervise import SignalWatch, Supervisor, become_subreaper
+from cronkit.status import RunStatus, Trigger
 
 if TYPE_CHECKING:
-    from ..locks import LocalLock, RedisLease
+    from cronkit.locks import LocalLock, RedisLease
 
 
 REPLACE_POLL = 0.05  # seconds between tries to take a lock whose holder was asked to stop
@@ -52,7 +52,7 @@ class RunPolicy:
 
     def execute(self) -> RunOutcome:
         """Record the run's start, decide and run it, record its end; always release what it took."""
-        from ..runlog.leftover import salvager
+        from cronkit.runlog.leftover import salvager
 
         salvage = salvager(self.facts.settings.home, self.facts.redact)
         lost: list[int] = []
@@ -91,12 +91,12 @@ class RunPolicy:
         facts = self.facts
         settings, task = facts.settings, facts.task
         try:
-            from ..notify.promfile import write
+            from cronkit.notify.promfile import write
 
             write(self.store, settings, task, _now())
             if settings.emf_file is not None:
-                from ..host import hostname
-                from ..notify import emf
+                from cronkit.host import hostname
+                from cronkit.notify import emf
 
                 row = self.store.sql("SELECT status, duration_ms FROM runs WHERE id = :id", {"id": self.record.run_id})
                 emf.append(settings.emf_file, emf.line(task.name, self.record.run_id, row[0][0], row[0][1], hostname(),
@@ -104,7 +104,7 @@ class RunPolicy:
         except Exception:  # noqa: S110 (a metrics file must not fail a recorded run)
             pass
         if settings.notifiers:
-            from ..notify.hook import after_run
+            from cronkit.notify.hook import after_run
 
             after_run(self.store, settings, task.name, [*lost, self.record.run_id], facts.redact, facts.environ)
 
@@ -175,7 +175,7 @@ class RunPolicy:
         return f"slot {slot.isoformat()} is being served by run {run_id} on {holder.get('host')}"
 
     def _take_locks(self, signals: SignalWatch) -> RunOutcome | None:
-        from ..locks import Holder, LocalLock, LockHeld, RedisLease, lock_dir
+        from cronkit.locks import Holder, LocalLock, LockHeld, RedisLease, lock_dir
 
         task = self.facts.task
         me = Holder.me(self.record.run_id)
@@ -218,8 +218,8 @@ class RunPolicy:
         if self.facts.task.lock_scope != "global" or engine is None or engine.dialect.name != "postgresql":
             return None
         # Only on a PostgreSQL run log, where SQLAlchemy is loaded already.
-        from ..locks import LockHeld
-        from ..pglock import AdvisoryLock
+        from cronkit.locks import LockHeld
+        from cronkit.pglock import AdvisoryLock
 
         advisory = AdvisoryLock(engine, self.facts.task.name, self.record.run_id)
         try:
@@ -254,7 +254,7 @@ class RunPolicy:
                 return None  # the first attempt sees the signal
             signals.wait([], min(0.2, max(0.0, end - time.monotonic())))
             if time.monotonic() - renewed_at >= timing.renew_every:
-                from ..locks import LockHeld, _redis_errors
+                from cronkit.locks import LockHeld, _redis_errors
 
                 with _redis_errors(task):
                     if not lease.renew():
@@ -266,7 +266,7 @@ class RunPolicy:
 
     def _replace_local(self, local: LocalLock, me: Any, holder: dict[str, Any]) -> bool:
         """Ask the local holder to stop (TERM, its runner KILLs after the grace); True once the lock is ours."""
-        from ..locks import LockHeld, ask_local_holder_to_stop, stop_file
+        from cronkit.locks import LockHeld, ask_local_holder_to_stop, stop_file
 
         ask_local_holder_to_stop(local.path.parent, local.task, holder, self.record.run_id)
         deadline = time.monotonic() + self.facts.grace + REPLACE_MARGIN
@@ -288,7 +288,7 @@ class RunPolicy:
         and this run never both hold it: the holder stops its task, then releases; a holder that
         cannot be reached loses the lease when it expires, and stops before that by itself.
         """
-        from ..locks import LockHeld
+        from cronkit.locks import LockHeld
 
         lease.ask_holder_to_stop(holder, self.record.run_id)
         deadline = time.monotonic() + self.facts.lease.ttl_ms / 1000 + self.facts.grace + REPLACE_MARGIN
@@ -304,7 +304,7 @@ class RunPolicy:
 
     def _redis(self) -> Any:
         if self.guards.redis is None:
-            from ..redisutil import connect
+            from cronkit.redisutil import connect
 
             self.guards.redis = connect(self.facts.settings.redis_url or "", timeout=self.facts.lease.redis_timeout)
         return self.guards.redis
@@ -329,7 +329,7 @@ class RunPolicy:
         if holder is not None:
             return self._skip(self._served_by(slot, holder))
         if self._uses_redis() and (self.guards.redis is not None or not task.singleton):
-            from ..locks import claim_slot
+            from cronkit.locks import claim_slot
 
             try:
                 other = claim_slot(self._redis(), task.name, slot_ms, self.record.run_id)
@@ -342,7 +342,7 @@ class RunPolicy:
 
     def _late_start(self) -> RunOutcome | None:
         """Skip a start past the task's grace (its slot is claimed: it stays recorded); note a late one."""
-        from .slots import SlotChoice
+        from cronkit.runner.slots import SlotChoice
 
         facts = self.facts
         assert facts.slot is not None
@@ -359,7 +359,7 @@ class RunPolicy:
         deadline = record.t0 + task.timeout
         output_path = self.capture.open(record.run_id)
         if any("start" in n.on for n in self.facts.settings.notifiers_for(task.name)):
-            from ..notify.hook import START_BUDGET, before_run
+            from cronkit.notify.hook import START_BUDGET, before_run
 
             before_run(self.store, self.facts.settings, task.name, record.run_id, self.facts.redact,
                        self.facts.environ, min(START_BUDGET, task.timeout / 4))
@@ -409,7 +409,7 @@ class RunPolicy:
         record, redact, request = self.record, self.facts.redact, self.facts.request
         status = last.status
         if status == RunStatus.INTERRUPTED and self.guards.local is not None:
-            from ..locks import local_stop_request
+            from cronkit.locks import local_stop_request
 
             replaced = local_stop_request(self.guards.local.path.parent, self.facts.task.name, record.run_id)
             if replaced is not None:  # a run with concurrency="replace" sent the TERM

@@ -15,16 +15,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
-from ..payloads import seal
-from ..runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
-from ..status import RunStatus
-from .capture import Capture
+from cronkit.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
+from cronkit.payloads import seal
+from cronkit.runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
+from cronkit.runner.capture import Capture
+from cronkit.status import RunStatus
 
 if TYPE_CHECKING:
-    from .spec import RunFacts, RunOutcome, Usage
+    from cronkit.runner.spec import RunFacts, RunOutcome, Usage
 
 RESOURCE_COLUMNS = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")  # runlog.schema's, without importing it
 
@@ -133,7 +133,7 @@ class Record:
         return summary + ")"
 
     def outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
-        from .spec import RunOutcome
+        from cronkit.runner.spec import RunOutcome
 
         if self.journal is not None:
             summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
@@ -161,7 +161,7 @@ def _json(params: Any) -> str | None:
 
 
 def _now() -> datetime:
-    from ..clock import now
+    from cronkit.clock import now
 
     return now()
 

@@ -60,7 +60,7 @@ class SlotChoice:
 def choose_slot(schedule: str, zone: str, started: datetime, grace: float,
                 held: Callable[[datetime], bool]) -> SlotChoice | None:
     """Return the slot a cron run starting at `started` serves, or None when it serves none."""
-    from ..schedule import slots_between
+    from cronkit.schedule import slots_between
 
     started = started.astimezone(UTC)
     floor = started.replace(second=0, microsecond=0)

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..config import Settings
-from ..errors import EXIT_OK
-from ..registry import Task
-from ..status import RunStatus, Trigger
+from cronkit.config import Settings
+from cronkit.errors import EXIT_OK
+from cronkit.registry import Task
+from cronkit.status import RunStatus, Trigger
 
 if TYPE_CHECKING:
-    from ..redact import Redactor
-    from .duties import LeaseTiming
+    from cronkit.redact import Redactor
+    from cronkit.runner.duties import LeaseTiming
 
 
 @dataclass
@@ -146,8 +146,8 @@ class RunFacts:
               environ: Mapping[str, str], started: datetime, slot: datetime | None,
               *, late_ms: int = 0, paused: str | None = None) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
-        from ..redact import redactor_for
-        from .duties import LeaseTiming
+        from cronkit.redact import redactor_for
+        from cronkit.runner.duties import LeaseTiming
 
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)

@@ -17,12 +17,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from ..errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
-from ..host import children_of
-from ..status import RunStatus
-from .child import child_main, decode_report
-from .duties import Duties
-from .spec import AttemptResult, AttemptSpec, Usage
+from cronkit.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
+from cronkit.host import children_of
+from cronkit.runner.child import child_main, decode_report
+from cronkit.runner.duties import Duties
+from cronkit.runner.spec import AttemptResult, AttemptSpec, Usage
+from cronkit.status import RunStatus
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 

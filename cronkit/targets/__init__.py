@@ -8,9 +8,9 @@ Writing the files (with the record of what cronkit wrote) is `targets.files`.
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..errors import UsageError
-from ..registry import Registry
+from cronkit.config import Settings
+from cronkit.errors import UsageError
+from cronkit.registry import Registry
 
 TARGETS = ("kubernetes", "systemd", "serve-unit")  # serve-unit: `cronkit serve` as a systemd service
 # The outer schedulers kill a run only if cronkit itself hangs: cronkit stops the task at its
@@ -52,14 +52,14 @@ def render_target(target: str, registry: Registry, settings: Settings, executabl
     """Return {file name: text} for `target`; the executable and the units' user (`user`, or
     `user_units` for the user's own systemd) matter to systemd only."""
     if check_target(target) == "serve-unit":
-        from .serve_unit import render as render_serve
+        from cronkit.targets.serve_unit import render as render_serve
 
         return render_serve(registry, settings, executable, user, user_units)
     if target == "kubernetes":
-        from .kubernetes import render
+        from cronkit.targets.kubernetes import render
 
         return render(registry, settings)
-    from .systemd import render as render_systemd
+    from cronkit.targets.systemd import render as render_systemd
 
     return render_systemd(registry, settings, executable, user, user_units)
 

@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..fileutil import write_atomic
+from cronkit.errors import ConfigError
+from cronkit.fileutil import write_atomic
 
 MANIFEST = ".cronkit-manifest.json"
 MODE = 0o644
@@ -121,7 +121,7 @@ def write_files(directory: Path, files: dict[str, str], install_id: str, dry_run
 
 def _carries_mark(path: Path, install_id: str) -> bool:
     """Tell a regular file (not a link someone made) whose first line is cronkit's mark for `install_id`."""
-    from . import rendered_by
+    from cronkit.targets import rendered_by
 
     if path.is_symlink() or not path.is_file():
         return False
@@ -212,11 +212,11 @@ def _systemctl(args: list[str], user: bool, commands: list[list[str]]) -> None:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        from ..errors import ServiceUnavailable
+        from cronkit.errors import ServiceUnavailable
 
         raise ServiceUnavailable(f"{' '.join(argv)}: {exc}") from None
     if done.returncode != 0:
-        from ..errors import ServiceUnavailable
+        from cronkit.errors import ServiceUnavailable
 
         message = (done.stderr or done.stdout).strip().splitlines()
         raise ServiceUnavailable(f"{' '.join(argv)} failed: {message[-1] if message else done.returncode}")

@@ -17,11 +17,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from ..config import Settings
-from ..limits import kubernetes_limits
-from ..registry import Registry, Task
-from ..registry_loader import configured_registry, registry_spec
-from . import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
+from cronkit.config import Settings
+from cronkit.limits import kubernetes_limits
+from cronkit.registry import Registry, Task
+from cronkit.registry_loader import configured_registry, registry_spec
+from cronkit.targets import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
 MAX_NAME = 52
@@ -58,8 +58,8 @@ def kubernetes_schedule(expr: str) -> tuple[str, bool]:
     `0 0 */2 * 1`), robfig cannot say it: the schedule keeps the day-of-month alone, a
     superset of the days, and `cronkit run --trigger cron` skips the others.
     """
-    from ..debcron import FIELD_RANGES
-    from ..schedule import days_and, parse_fields
+    from cronkit.debcron import FIELD_RANGES
+    from cronkit.schedule import days_and, parse_fields
 
     fields, sets = parse_fields(expr)
     all_days = set(range(FIELD_RANGES[2][0], FIELD_RANGES[2][1] + 1))
@@ -88,8 +88,8 @@ def midnight_skips(expr: str, zone: str) -> list[date]:
     spring-forward removes that day's midnight (Asia/Beirut, Africa/Cairo...) it lands at 01:00,
     steps back an hour into the day before, and leaves the day out.
     """
-    from ..hostlines import midnight_gaps
-    from ..schedule import days_and, parse_fields
+    from cronkit.hostlines import midnight_gaps
+    from cronkit.schedule import days_and, parse_fields
 
     fields, sets = parse_fields(kubernetes_schedule(expr)[0])
     if fields[2] == fields[4] == "*":
@@ -111,7 +111,7 @@ def midnight_skips(expr: str, zone: str) -> list[date]:
 def _go_midnight(day: date, zone: str) -> date:
     """Return the day Go's time.Date(day, 00:00) lands on when that midnight does not exist: the
     day itself (01:00, zones east of UTC such as Beirut) or the day before (23:00, e.g. Havana)."""
-    from ..schedule import zone_info
+    from cronkit.schedule import zone_info
 
     tz = zone_info(zone)
     wall = datetime.combine(day, time(), tzinfo=UTC)  # the wall time read as UTC, as Go first looks it up
@@ -263,7 +263,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
     files stops a CronJob applied before. No setting's value is inlined except the
     environment, registry and default zone: URLs and keys come from the Secret.
     """
-    from ..errors import ConfigError
+    from cronkit.errors import ConfigError
 
     enabled = {t.name for t in registry.enabled_in(settings.environment, settings.task_config)}
     files: dict[str, str] = {}
@@ -284,7 +284,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
 def registry_note(registry: Registry, settings: Settings) -> str | None:
     """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
     and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
-    from ..registry_set import registry_location
+    from cronkit.registry_set import registry_location
 
     if settings.kubernetes.working_dir is not None:
         return None

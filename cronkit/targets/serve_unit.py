@@ -8,9 +8,9 @@ server alone, where the default would kill every process of the unit, runs inclu
 
 from __future__ import annotations
 
-from ..config import Settings
-from ..registry import Registry
-from .systemd import service_lines, unit_user
+from cronkit.config import Settings
+from cronkit.registry import Registry
+from cronkit.targets.systemd import service_lines, unit_user
 
 SERVE_UNIT = "serve"
 

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from cronkit import clock
 from cronkit.errors import UsageError
-
-from . import platform as p
-from .demo_logs import DEFAULT_LARGE_LOG_MB, seed_logs
+from cronkit.tasks import platform as p
+from cronkit.tasks.demo_logs import DEFAULT_LARGE_LOG_MB, seed_logs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -186,7 +185,7 @@ def seed_demo(
 
 
 def _seed_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
-    from .secret_rotation import seed_demo_secrets
+    from cronkit.tasks.secret_rotation import seed_demo_secrets
 
     return int(seed_demo_secrets(engine, settings, now))
 

@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..inputs import row_id
-from ..status import RunStatus, Trigger
-from . import audit as audit_log
-from . import query
-from .app import (
+from cronkit.inputs import row_id
+from cronkit.status import RunStatus, Trigger
+from cronkit.web import audit as audit_log
+from cronkit.web import query
+from cronkit.web.app import (
     AUTH_TIMEOUT,
     STATUS_FRESH,
     STATUS_STALE,
@@ -32,18 +32,18 @@ from .app import (
     Service,
     json_bytes,
 )
-from .auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
-from .bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
-from .jsonout import SafeJSONResponse
-from .problems import Problem
-from .scoping import (
+from cronkit.web.auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
+from cronkit.web.bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
+from cronkit.web.jsonout import SafeJSONResponse
+from cronkit.web.problems import Problem
+from cronkit.web.scoping import (
     absent_unless_visible,
     hidden_tasks,
     only_tasks,
     scrub_health,
     visible,
 )
-from .trigger import Caller
+from cronkit.web.trigger import Caller
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
@@ -89,7 +89,7 @@ async def _who(request: Request) -> TokenInfo:
     last = service.touched.get(info.name, 0.0)
     if time.monotonic() - last >= TOUCH_EVERY:
         service.touched[info.name] = time.monotonic()
-        from ..runlog.times import now_ms
+        from cronkit.runlog.times import now_ms
 
         loop.run_in_executor(service.auth_pool, _touch_quietly, service, info.name, now_ms())
     return info
@@ -174,15 +174,15 @@ async def status(request: Request) -> Response:
 
 def _pauses(service: Service, at: Any) -> dict[str, Any]:
     """Return the pauses in force, by task, read on the service's engine (left open)."""
-    from ..pausing import pauses_of
-    from ..runlog.reader import EngineReader
+    from cronkit.pausing import pauses_of
+    from cronkit.runlog.reader import EngineReader
 
     return pauses_of(EngineReader(service.engine), at)
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
-    from ..clock import now
-    from ..tasklist import task_rows
+    from cronkit.clock import now
+    from cronkit.tasklist import task_rows
 
     at = now()
     return task_rows(service.settings, service.registry, at, _pauses(service, at))
@@ -203,9 +203,9 @@ def _unknown_task(service: Service, name: str) -> Problem:
 
 
 def _one_task(service: Service, name: str) -> dict[str, Any]:
-    from ..clock import now
-    from ..runlog.reader import runs_page
-    from ..tasklist import task_row
+    from cronkit.clock import now
+    from cronkit.runlog.reader import runs_page
+    from cronkit.tasklist import task_row
 
     if name not in service.registry:
         raise _unknown_task(service, name)
@@ -231,7 +231,7 @@ def _redacted(service: Service, value: Any) -> Any:
 
 @reading
 async def runs(request: Request) -> Response:
-    from ..runlog.reader import runs_page
+    from cronkit.runlog.reader import runs_page
 
     service = _service(request)
     task_name = query.text(request, "task")
@@ -262,8 +262,8 @@ async def runs(request: Request) -> Response:
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
-    from ..runlog.reader import RunLog
-    from ..runlog.writer import RunStore
+    from cronkit.runlog.reader import RunLog
+    from cronkit.runlog.writer import RunStore
 
     log = RunLog(service.engine)
     record = log.run(run_id)
@@ -292,7 +292,7 @@ async def run(request: Request) -> Response:
 
 @reading
 async def dead_letters(request: Request) -> Response:
-    from ..runlog.deadletters import list_letters
+    from cronkit.runlog.deadletters import list_letters
 
     service = _service(request)
     include = query.flag(request, "all")
@@ -387,14 +387,14 @@ async def _trigger(request: Request, task: str | None) -> Response:
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
     if answer.status >= 400:
-        from .problems import CONTENT_TYPE
+        from cronkit.web.problems import CONTENT_TYPE
 
         return SafeJSONResponse(answer.body, answer.status, headers, media_type=CONTENT_TYPE)
     return _json(answer.body, answer.status, headers)
 
 
 async def _audit_refusal(service: Service, fields: dict[str, Any], problem: Problem) -> None:
-    from ..runlog.times import now_ms
+    from cronkit.runlog.times import now_ms
 
     results = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "unknown_task", 413: "too_large",
                422: "invalid", 503: "unavailable"}

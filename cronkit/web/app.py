@@ -24,18 +24,18 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..config import ENV_VARS, Settings
-from ..errors import CronkitError, ServiceUnavailable
-from ..health.status import StatusReport
-from ..redact import Redactor, redactor_for
-from ..registry import Registry
-from ..registry_loader import configured_registry
-from .auth import TokenInfo
-from .cache import DataVersion, VersionedCache
-from .health import DeepHealth
-from .jsonout import json_bytes
-from .problems import Problem
-from .trigger import Launcher
+from cronkit.config import ENV_VARS, Settings
+from cronkit.errors import CronkitError, ServiceUnavailable
+from cronkit.health.status import StatusReport
+from cronkit.redact import Redactor, redactor_for
+from cronkit.registry import Registry
+from cronkit.registry_loader import configured_registry
+from cronkit.web.auth import TokenInfo
+from cronkit.web.cache import DataVersion, VersionedCache
+from cronkit.web.health import DeepHealth
+from cronkit.web.jsonout import json_bytes
+from cronkit.web.problems import Problem
+from cronkit.web.trigger import Launcher
 
 LOST_SWEEP_INTERVAL = 30.0  # seconds between marking dead runs `lost` (clients poll runs for their outcome)
 TOKEN_GRACE = 300.0  # seconds a verified token is still accepted while the run log does not answer
@@ -148,11 +148,11 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     """Build the application for `settings` and `registry`."""
     from prometheus_client import CollectorRegistry
 
-    from .. import __version__
-    from ..clock import now
-    from ..health.status import status
-    from . import api, insights_api, pages, pause_pages, pausing, tokens_api
-    from .metrics import RunLogCollector
+    from cronkit import __version__
+    from cronkit.clock import now
+    from cronkit.health.status import status
+    from cronkit.web import api, insights_api, pages, pause_pages, pausing, tokens_api
+    from cronkit.web.metrics import RunLogCollector
 
     environ = os.environ if environ is None else environ
     engine = _open_run_log(settings)
@@ -202,8 +202,8 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
 
 def _open_run_log(settings: Settings) -> Engine:
     """Return the service's engine of the run log, its schema brought up to date."""
-    from ..runlog.engines import create_engine_for, describe_url, first_line
-    from ..runlog.schema import upgrade
+    from cronkit.runlog.engines import create_engine_for, describe_url, first_line
+    from cronkit.runlog.schema import upgrade
 
     engine = create_engine_for(settings.db_url, pool_size=8, max_overflow=8, pool_timeout=5)
     _small_page_caches(engine)
@@ -237,7 +237,7 @@ def _warm(service: Service, collector: Any) -> None:
 
 
 async def _sweep_lost(service: Service) -> None:
-    from ..runlog.writer import RunStore
+    from cronkit.runlog.writer import RunStore
 
     store = RunStore.for_engine(service.engine)
     while True:
@@ -255,8 +255,8 @@ async def _problem(request: Request, exc: Exception) -> Response:
 
 def _audit_refusal(request: Request, problem: Problem) -> None:
     """Write the audit row of a refusal: the token, where from, what it asked, the answer."""
-    from ..runlog.times import now_ms
-    from . import audit
+    from cronkit.runlog.times import now_ms
+    from cronkit.web import audit
 
     token = getattr(request.state, "token", None)
     try:
@@ -328,10 +328,10 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     """
     import uvicorn
 
-    from ..errors import ConfigError
-    from .auth import active_token_count
-    from .guard import guarded_protocol
-    from .listen import listen, run
+    from cronkit.errors import ConfigError
+    from cronkit.web.auth import active_token_count
+    from cronkit.web.guard import guarded_protocol
+    from cronkit.web.listen import listen, run
 
     limit_malloc_arenas(MALLOC_ARENAS)
     app = create_app(settings, registry)

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection, Engine
 
-from ..errors import UsageError
-from ..runlog.schema import api_tokens
-from ..runlog.times import iso
-from . import audit
+from cronkit.errors import UsageError
+from cronkit.runlog.schema import api_tokens
+from cronkit.runlog.times import iso
+from cronkit.web import audit
 
 ROLES = ("viewer", "operator", "admin")
 ALIASES = {"read": "viewer", "trigger": "operator"}  # the scopes of 0.2.0, stored as they were

@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
-from ..config import Settings
-from ..errors import UsageError
-from ..inputs import text_problem
-from ..registry import Task
-from .problems import Problem
-from .trigger import TriggerRequest
+from cronkit.config import Settings
+from cronkit.errors import UsageError
+from cronkit.inputs import text_problem
+from cronkit.registry import Task
+from cronkit.web.problems import Problem
+from cronkit.web.trigger import TriggerRequest
 
 MAX_BODY = 16 * 1024  # bytes; a trigger's body is a few hundred
 MAX_PARAMS = 64
@@ -124,7 +124,7 @@ def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:
     """Problem 422 for params or a date `task` does not take (its declaration), as `cronkit run` checks them."""
     if not req.params and req.date is None:
         return
-    from ..params import check_request
+    from cronkit.params import check_request
 
     now = (settings.now or datetime.now(UTC)).astimezone(UTC)
     today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()

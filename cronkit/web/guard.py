@@ -21,7 +21,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .problems import CONTENT_TYPE, problem_body
+from cronkit.web.problems import CONTENT_TYPE, problem_body
 
 MAX_HEAD_BYTES = 64 * 1024  # the request line and every header; browsers send a few KiB
 DEFAULT_HEADER_TIMEOUT = 10.0  # seconds from a request's first byte (or the connection) to its blank line

@@ -12,13 +12,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..clock import now
-from ..config import Settings
-from ..health.probes import CHECK_TIMEOUT, DOWN, UNUSED, UP
-from ..health.status import StatusReport
-from ..registry import Registry
-from ..runlog.times import instant_iso
-from ..status import FAILED_STATUSES
+from cronkit.clock import now
+from cronkit.config import Settings
+from cronkit.health.probes import CHECK_TIMEOUT, DOWN, UNUSED, UP
+from cronkit.health.status import StatusReport
+from cronkit.registry import Registry
+from cronkit.runlog.times import instant_iso
+from cronkit.status import FAILED_STATUSES
 
 # health_report's own budget, plus recording the check, plus slack for a loaded host.
 DEEP_TIMEOUT = CHECK_TIMEOUT + 2.0
@@ -100,7 +100,7 @@ class DeepHealth:
         self._inflight: asyncio.Future[tuple[bool, list[str], StatusReport, int]] | None = None
 
     def _check(self) -> tuple[bool, list[str], StatusReport, int]:
-        from ..health.verdict import health_report
+        from cronkit.health.verdict import health_report
 
         started = time.monotonic()
         healthy, reasons, report = health_report(self.settings, self.registry, now(), timeout=CHECK_TIMEOUT)

@@ -11,13 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..clock import now
-from ..insights.read import DEFAULT_DAYS, as_dicts, find_for
-from ..runlog.reader import execute_on
-from . import query
-from .api import _redacted, _service, _unknown_task, reading
-from .app import json_bytes
-from .scoping import absent_unless_visible, visible
+from cronkit.clock import now
+from cronkit.insights.read import DEFAULT_DAYS, as_dicts, find_for
+from cronkit.runlog.reader import execute_on
+from cronkit.web import query
+from cronkit.web.api import _redacted, _service, _unknown_task, reading
+from cronkit.web.app import json_bytes
+from cronkit.web.scoping import absent_unless_visible, visible
 
 
 @reading

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from ..jsonsafe import finite
+from cronkit.jsonsafe import finite
 
 
 def json_bytes(data: Any) -> bytes:

@@ -14,7 +14,7 @@ import socket
 
 import uvicorn
 
-from ..errors import ConfigError, CronkitError, ServiceUnavailable
+from cronkit.errors import ConfigError, CronkitError, ServiceUnavailable
 
 BACKLOG = 2048  # uvicorn's default
 # Retrying may help (another process holds the port, the interface is not up yet): exit 69, which

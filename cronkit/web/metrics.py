@@ -24,23 +24,23 @@ from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
-from ..clock import now
-from ..config import Settings
-from ..health.status import StatusReport
-from ..notify.families import COUNTER, FAMILIES, Sample, merge, task_samples
-from ..notify.figures import (
+from cronkit.clock import now
+from cronkit.config import Settings
+from cronkit.health.status import StatusReport
+from cronkit.notify.families import COUNTER, FAMILIES, Sample, merge, task_samples
+from cronkit.notify.figures import (
     interval_seconds,
     latest_by_task,
     letters_by_task,
     running_by_task,
     task_figures,
 )
-from ..notify.missed import installed_at, judged_slots
-from ..registry import Registry
-from ..runlog import totals as run_totals
-from ..runlog.reader import execute_on
-from ..runlog.times import to_ms
-from ..runlog.writer import RunStore
+from cronkit.notify.missed import installed_at, judged_slots
+from cronkit.registry import Registry
+from cronkit.runlog import totals as run_totals
+from cronkit.runlog.reader import execute_on
+from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 
 STATUS_MAX_AGE = 30.0
 START_FAILURES = "start-failures"  # startfail.DIRECTORY: <home>/start-failures/<block>.json

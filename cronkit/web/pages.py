@@ -23,15 +23,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..inputs import row_id
-from . import views
-from .app import Service
-from .auth import ROLE_FOR
-from .bodies import read_body
-from .formats import fmt_dur, fmt_kib, fmt_rel, fmt_when
-from .problems import Problem
-from .scoping import hidden_tasks, scrub_health
-from .session import (
+from cronkit.inputs import row_id
+from cronkit.web import views
+from cronkit.web.app import Service
+from cronkit.web.auth import ROLE_FOR
+from cronkit.web.bodies import read_body
+from cronkit.web.formats import fmt_dur, fmt_kib, fmt_rel, fmt_when
+from cronkit.web.problems import Problem
+from cronkit.web.scoping import hidden_tasks, scrub_health
+from cronkit.web.session import (
     COOKIE,
     SESSION_MAX_AGE,
     SIGNIN_COOKIE,
@@ -59,7 +59,7 @@ _env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    from ..clock import now
+    from cronkit.clock import now
 
     at = now()
     session: Session | None = getattr(request.state, "session", None)
@@ -82,14 +82,14 @@ def _service(request: Request) -> Service:
 def _sessions(request: Request) -> Sessions:
     found = getattr(request.app.state, "sessions", None)
     if found is None:
-        from .session import signing_key
+        from cronkit.web.session import signing_key
 
         found = request.app.state.sessions = Sessions(signing_key(_service(request).settings.home))
     return cast(Sessions, found)
 
 
 async def _session(request: Request) -> Session | None:
-    from .session import session_token
+    from cronkit.web.session import session_token
 
     data = _sessions(request).read(request.cookies.get(COOKIE))
     if data is None:
@@ -182,9 +182,9 @@ async def signin(request: Request) -> Response:
 
 
 def _check_token(service: Service, token: str, request: Request) -> tuple[Any, str]:
-    from ..runlog.times import now_ms
-    from . import audit
-    from .auth import hash_token, verify
+    from cronkit.runlog.times import now_ms
+    from cronkit.web import audit
+    from cronkit.web.auth import hash_token, verify
 
     info = verify(service.engine, token.strip())
     audit.record_alone(service.engine, at=now_ms(), action="dashboard.signin",
@@ -205,7 +205,7 @@ async def signout(request: Request) -> Response:
     """
     import time
 
-    from .session import end_session
+    from cronkit.web.session import end_session
 
     cookie = request.cookies.get(COOKIE)
     if not cookie:
@@ -234,8 +234,8 @@ async def _refused(request: Request, action: str, token_name: str | None, status
                    task: str | None = None) -> None:
     """Write the audit row of a refused dashboard post (a CSRF check failed); the refusal stands
     even when the run log does not take the row."""
-    from ..runlog.times import now_ms
-    from . import audit
+    from cronkit.runlog.times import now_ms
+    from cronkit.web import audit
 
     fields = {"at": now_ms(), "action": action, "result": "refused", "token_name": token_name, "task": task,
               "remote_addr": request.client.host if request.client else None,
@@ -275,7 +275,7 @@ async def task_page(request: Request, session: Session) -> Response:
 
 async def _task(request: Request, session: Session, *, error: str | None = None,
                 status: int = 200, form: dict[str, str] | None = None, pause_error: str | None = None) -> Response:
-    from ..clock import now
+    from cronkit.clock import now
 
     service = _service(request)
     name = request.path_params["name"]
@@ -283,7 +283,7 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     task = service.registry[name]
     before = row_id(request.query_params.get("before", ""))
-    from .chart import duration_chart
+    from cronkit.web.chart import duration_chart
 
     stats = await run_in_threadpool(views.task_stats, service, name, now())
     rows, older = await run_in_threadpool(views.task_runs, service, name, before)
@@ -302,8 +302,8 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
 
 @page()
 async def run_now(request: Request, session: Session) -> Response:
-    from .bodies import check_declared, parse_trigger
-    from .trigger import Caller
+    from cronkit.web.bodies import check_declared, parse_trigger
+    from cronkit.web.trigger import Caller
 
     service = _service(request)
     name = request.path_params["name"]
@@ -341,7 +341,7 @@ async def run_now(request: Request, session: Session) -> Response:
 
 
 def _caller(request: Request, session: Session) -> Any:
-    from .trigger import Caller
+    from cronkit.web.trigger import Caller
 
     return Caller(session.token.name, request.client.host if request.client else None,
                   request.headers.get("user-agent"))
@@ -349,8 +349,8 @@ def _caller(request: Request, session: Session) -> Any:
 
 def _audit_refusal(service: Service, caller: Any, task: str | None, status: int, detail: str,
                    action: str = "trigger") -> None:
-    from ..runlog.times import now_ms
-    from . import audit
+    from cronkit.runlog.times import now_ms
+    from cronkit.web import audit
 
     audit.record_alone(service.engine, at=now_ms(), action=action, result="forbidden", token_name=caller.token_name,
                        remote_addr=caller.remote_addr, user_agent=caller.user_agent, task=task,
@@ -370,7 +370,7 @@ async def run_page(request: Request, session: Session) -> Response:
 
 @page("admin")
 async def audit_page(request: Request, session: Session) -> Response:
-    from .audit import list_audit
+    from cronkit.web.audit import list_audit
 
     before = row_id(request.query_params.get("before", ""))
     rows = await run_in_threadpool(lambda: list_audit(_service(request).engine, before_id=before, limit=51))

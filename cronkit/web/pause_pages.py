@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from ..runlog.pauses import Origin
-from ..runlog.times import now_ms
-from . import audit
-from .pages import HEADERS, _forbidden, _form, _render, _service, _task, page
-from .pausing import act
-from .problems import Problem
-from .session import Session
+from cronkit.runlog.pauses import Origin
+from cronkit.runlog.times import now_ms
+from cronkit.web import audit
+from cronkit.web.pages import HEADERS, _forbidden, _form, _render, _service, _task, page
+from cronkit.web.pausing import act
+from cronkit.web.problems import Problem
+from cronkit.web.session import Session
 
 
 async def _act(request: Request, session: Session, action: str) -> Response:

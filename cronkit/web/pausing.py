@@ -14,14 +14,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import CronkitError
-from ..runlog.pauses import Origin
-from ..runlog.writer import RunStore
-from .api import _audit_refusal, _service, _unknown_task, _who
-from .app import Service
-from .bodies import check_text, load_json, read_body
-from .jsonout import SafeJSONResponse
-from .problems import Problem
+from cronkit.errors import CronkitError
+from cronkit.runlog.pauses import Origin
+from cronkit.runlog.writer import RunStore
+from cronkit.web.api import _audit_refusal, _service, _unknown_task, _who
+from cronkit.web.app import Service
+from cronkit.web.bodies import check_text, load_json, read_body
+from cronkit.web.jsonout import SafeJSONResponse
+from cronkit.web.problems import Problem
 
 PAUSE_KEYS = {"for", "until", "reason"}
 
@@ -44,8 +44,8 @@ def parse_pause(body: bytes, action: str) -> dict[str, str | None]:
 
 def act(service: Service, action: str, task: str, asked: dict[str, str | None], origin: Origin) -> dict[str, Any]:
     """Pause or resume one task through the library; return its JSON (a UsageError is a 422)."""
-    from ..clock import now
-    from ..pausing import pause, resume
+    from cronkit.clock import now
+    from cronkit.pausing import pause, resume
 
     for key, value in asked.items():  # a NUL or a lone surrogate: no audit row or run log column takes it
         if value is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .jsonout import SafeJSONResponse
+from cronkit.web.jsonout import SafeJSONResponse
 
 PROBLEM_TYPE_BASE = "https://cronkit.invalid/problems/"
 CONTENT_TYPE = "application/problem+json"

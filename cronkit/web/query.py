@@ -13,10 +13,10 @@ from collections.abc import Callable
 
 from starlette.requests import Request
 
-from ..errors import UsageError
-from ..inputs import row_id, text_problem
-from ..registry import Registry
-from .problems import Problem
+from cronkit.errors import UsageError
+from cronkit.inputs import row_id, text_problem
+from cronkit.registry import Registry
+from cronkit.web.problems import Problem
 
 FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
@@ -70,8 +70,8 @@ def since(request: Request) -> int | None:
     raw = request.query_params.get("since") or None
     if raw is None:
         return None
-    from ..clock import now
-    from ..runlog.times import parse_since, to_ms
+    from cronkit.clock import now
+    from cronkit.runlog.times import parse_since, to_ms
 
     try:
         return to_ms(parse_since(raw, now()))

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
-from .auth import TokenInfo
-from .problems import Problem
+from cronkit.web.auth import TokenInfo
+from cronkit.web.problems import Problem
 
 if TYPE_CHECKING:
-    from .app import Service
+    from cronkit.web.app import Service
 
 
 def visible(request: Request) -> tuple[str, ...] | None:

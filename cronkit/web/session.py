@@ -22,8 +22,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
-from ..runlog.schema import api_tokens, ended_sessions
-from .auth import IMPLIED, TokenInfo
+from cronkit.runlog.schema import api_tokens, ended_sessions
+from cronkit.web.auth import IMPLIED, TokenInfo
 
 COOKIE = "cronkit_session"
 SIGNIN_COOKIE = "cronkit_signin"  # the CSRF secret of the sign-in form, before there is a session
@@ -130,8 +130,8 @@ def end_session(engine: Engine, session: Session, *, now: float, remote_addr: st
                 user_agent: str | None = None) -> None:
     """Record that `session` signed out (refused from now on), with its audit row, and forget the
     ended sessions whose cookies have expired. `now`: epoch seconds on the cookies' clock."""
-    from ..runlog.times import now_ms
-    from . import audit
+    from cronkit.runlog.times import now_ms
+    from cronkit.web import audit
 
     with engine.begin() as conn:
         conn.execute(delete(ended_sessions).where(ended_sessions.c.expires_at < int((now - ENDED_MARGIN) * 1000)))

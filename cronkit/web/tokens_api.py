@@ -12,13 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from ..errors import UsageError
-from ..runlog.times import now_ms
-from .api import _require, _service
-from .auth import TokenInfo, create_token, list_tokens, revoke_token
-from .bodies import load_json, read_body
-from .jsonout import SafeJSONResponse
-from .problems import Problem
+from cronkit.errors import UsageError
+from cronkit.runlog.times import now_ms
+from cronkit.web.api import _require, _service
+from cronkit.web.auth import TokenInfo, create_token, list_tokens, revoke_token
+from cronkit.web.bodies import load_json, read_body
+from cronkit.web.jsonout import SafeJSONResponse
+from cronkit.web.problems import Problem
 
 FIELDS = {"name", "role", "tasks", "environments"}
 

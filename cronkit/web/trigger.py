@@ -24,18 +24,18 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
-from ..host import hostname, process_start
-from ..payloads import seal
-from ..redact import Redactor
-from ..runlog.pauses import current_pause
-from ..runlog.reader import execute_on
-from ..runlog.schema import audit, idempotency_keys, runs
-from ..runlog.times import now_ms
-from ..runlog.totals import ADD_RUN
-from ..runlog.writer import RunStore
-from ..status import RunStatus, Trigger
-from . import audit as audit_log
-from .problems import problem_body
+from cronkit.host import hostname, process_start
+from cronkit.payloads import seal
+from cronkit.redact import Redactor
+from cronkit.runlog.pauses import current_pause
+from cronkit.runlog.reader import execute_on
+from cronkit.runlog.schema import audit, idempotency_keys, runs
+from cronkit.runlog.times import now_ms
+from cronkit.runlog.totals import ADD_RUN
+from cronkit.runlog.writer import RunStore
+from cronkit.status import RunStatus, Trigger
+from cronkit.web import audit as audit_log
+from cronkit.web.problems import problem_body
 
 IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000  # a key is remembered this long
 TRIGGER_LOCK_KEY = 727275  # PostgreSQL advisory lock of the trigger transaction

@@ -10,9 +10,8 @@ from sqlalchemy.engine import Connection
 
 from cronkit.context import TaskContext
 from cronkit.tasks import platform as p
-
-from .periods import DAY, day_to_compute, midnight
-from .sql import between, count_if, open_app_db
+from cronkit.tasks.analytics.periods import DAY, day_to_compute, midnight
+from cronkit.tasks.analytics.sql import between, count_if, open_app_db
 
 
 def daily_course_select(day: date) -> Any:

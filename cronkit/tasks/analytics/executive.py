@@ -9,13 +9,12 @@ from sqlalchemy.engine import Connection
 
 from cronkit.context import TaskContext
 from cronkit.tasks import platform as p
-
-from .kpis import change, ratio
-from .markdown import render_monthly_markdown
-from .periods import Period, month_to_compute
-from .report_store import int_config, run_report
-from .sql import between, count_if
-from .window_stats import PerCourse, window_stats
+from cronkit.tasks.analytics.kpis import change, ratio
+from cronkit.tasks.analytics.markdown import render_monthly_markdown
+from cronkit.tasks.analytics.periods import Period, month_to_compute
+from cronkit.tasks.analytics.report_store import int_config, run_report
+from cronkit.tasks.analytics.sql import between, count_if
+from cronkit.tasks.analytics.window_stats import PerCourse, window_stats
 
 _SUMMARY_KPIS = (
     "total_users", "active_users", "signups", "enrollments", "completions", "time_spent_seconds",

@@ -10,9 +10,8 @@ from sqlalchemy.engine import Connection
 
 from cronkit.context import TaskContext
 from cronkit.tasks import platform as p
-
-from .periods import HOUR, hours_to_compute
-from .sql import between, open_app_db
+from cronkit.tasks.analytics.periods import HOUR, hours_to_compute
+from cronkit.tasks.analytics.sql import between, open_app_db
 
 
 def _hour_metrics(conn: Connection, start: datetime) -> tuple[dict[str, Any], dict[str, int]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .kpis import MONTHLY_METRICS, WEEKLY_METRICS
-from .periods import DAY, Period
+from cronkit.tasks.analytics.kpis import MONTHLY_METRICS, WEEKLY_METRICS
+from cronkit.tasks.analytics.periods import DAY, Period
 
 
 def fmt_num(value: float | None, kind: str = "int") -> str:

@@ -14,9 +14,8 @@ from cronkit.context import TaskContext
 from cronkit.errors import ConfigError
 from cronkit.tasks import platform as p
 from cronkit.tasks._support import atomic_write
-
-from .periods import Period, utc
-from .sql import open_app_db
+from cronkit.tasks.analytics.periods import Period, utc
+from cronkit.tasks.analytics.sql import open_app_db
 
 
 def int_config(ctx: TaskContext, key: str, default: int) -> int:

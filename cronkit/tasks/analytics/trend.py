@@ -7,12 +7,11 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from cronkit.context import TaskContext
-
-from .kpis import WEEKLY_METRICS, change
-from .markdown import render_weekly_markdown
-from .periods import Period, week_to_compute
-from .report_store import int_config, run_report
-from .window_stats import window_stats
+from cronkit.tasks.analytics.kpis import WEEKLY_METRICS, change
+from cronkit.tasks.analytics.markdown import render_weekly_markdown
+from cronkit.tasks.analytics.periods import Period, week_to_compute
+from cronkit.tasks.analytics.report_store import int_config, run_report
+from cronkit.tasks.analytics.window_stats import window_stats
 
 
 def _mover(entry: dict[str, Any]) -> dict[str, Any]:

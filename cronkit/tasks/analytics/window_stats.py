@@ -13,9 +13,8 @@ from sqlalchemy import and_, case, func, null, or_, select
 from sqlalchemy.engine import Connection
 
 from cronkit.tasks import platform as p
-
-from .kpis import ratio
-from .sql import between, count_if
+from cronkit.tasks.analytics.kpis import ratio
+from cronkit.tasks.analytics.sql import between, count_if
 
 Overall = dict[str, dict[str, Any]]
 PerCourse = dict[int, dict[str, Any]]

@@ -13,12 +13,11 @@ from datetime import datetime
 
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError
-
-from .fileops import Skip, copy_truncate, gzip_atomically
-from .policy import Policy
-from .report import Report
-from .scan import Entry, scan
-from .writers import open_for_writing
+from cronkit.tasks.logs.fileops import Skip, copy_truncate, gzip_atomically
+from cronkit.tasks.logs.policy import Policy
+from cronkit.tasks.logs.report import Report
+from cronkit.tasks.logs.scan import Entry, scan
+from cronkit.tasks.logs.writers import open_for_writing
 
 ACTIVE_WINDOW_SECONDS = 300
 

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from .fileops import TEMP_PREFIX, unlink_quietly
-from .names import classify
-from .report import Report
+from cronkit.tasks.logs.fileops import TEMP_PREFIX, unlink_quietly
+from cronkit.tasks.logs.names import classify
+from cronkit.tasks.logs.report import Report
 
 STALE_TEMP_SECONDS = 3600
 MAX_DEPTH = 16

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from cronkit.context import TaskContext
-
-from .policy import Policy
-from .pruning import prune_directory
-from .report import report_dict
-from .runlog_retention import prune_run_log
+from cronkit.tasks.logs.policy import Policy
+from cronkit.tasks.logs.pruning import prune_directory
+from cronkit.tasks.logs.report import report_dict
+from cronkit.tasks.logs.runlog_retention import prune_run_log
 
 
 def daily_log_pruning(ctx: TaskContext) -> dict[str, Any]:

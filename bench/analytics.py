@@ -170,7 +170,7 @@ CHILD = (
     + r"""
 import json, sys, time
 from datetime import datetime
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.registry import task_config
 from cronkit.tasks import registry
@@ -203,7 +203,7 @@ BASELINE_CHILD = (
     PEAK
     + r"""
 import json
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.tasks.analytics.daily import daily_analytics_updates
 import sqlalchemy.dialects.sqlite

@@ -31,7 +31,7 @@ COMMANDS = (("list",), ("history",), ("show", "1"), ("status",), ("health",), ("
 
 def fill(home: Path, count: int) -> None:
     """Write `count` finished runs of the built-in tasks into `<home>/cronkit.db`."""
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
     from cronkit.runlog.schema import runs
 

@@ -253,9 +253,9 @@ def speed(rows: int, repeat: int) -> None:
 
 
 def _in_process(env: dict[str, str], repeat: int) -> float:
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
     from cronkit.insights.read import insights
-    from cronkit.registry_loader import load_registry
+    from cronkit.registry.loader import load_registry
 
     settings = load_settings(environ=env)
     sys.path.insert(0, env["PYTHONPATH"])

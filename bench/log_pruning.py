@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
     from cronkit.context import TaskContext
     from cronkit.registry import task_config
     from cronkit.runlog.reader import RunLog

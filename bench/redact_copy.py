@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from cronkit.redact import Redactor
 from cronkit.runner.capture import COPY_PIECE, Capture
+from cronkit.safe.redact import Redactor
 
 TARGETS = {"log lines": 1.5, "long lines": 2.5}
 SECRET = "sk-live-" + "S3CR3T" * 6

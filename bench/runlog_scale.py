@@ -136,10 +136,10 @@ def timed(args: list[str], env: dict[str, str]) -> float:
 
 def in_process(empty: dict[str, str], full: dict[str, str], repeat: int) -> dict[str, tuple[float, float]]:
     """Time the library calls behind the commands, without process start-up; return medians."""
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
+    from cronkit.health.report import status
     from cronkit.health.stats import stats
-    from cronkit.health.status import status
-    from cronkit.registry_loader import load_registry
+    from cronkit.registry.loader import load_registry
     from cronkit.runlog.reader import HistoryFilter, RunLog
 
     sys.path.insert(0, str(Path(empty["CRONKIT_TASKS"]).parent))

@@ -55,7 +55,7 @@ return last - first + 1
 _CLEANUP = """
 import json, resource, sys, time
 from datetime import datetime, timezone
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.registry import task_config
 from cronkit.tasks import registry

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from cronsim import CronSim  # noqa: E402
 
-from cronkit.debcron import cron_spec  # noqa: E402
 from cronkit.schedule import _slot_minutes, zone_info  # noqa: E402
+from cronkit.schedule.debcron import cron_spec  # noqa: E402
 from tests.debcron_model import Host, parse_line  # noqa: E402
 from tests.test_debcron import ZONES, valid_expressions  # noqa: E402
 

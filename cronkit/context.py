@@ -17,8 +17,8 @@ if TYPE_CHECKING:
     import redis
     from sqlalchemy.engine import Engine
 
-    from cronkit.config import Settings
-    from cronkit.params import Param
+    from cronkit.config.settings import Settings
+    from cronkit.registry.params import Param
 
 
 class LazyLogger:
@@ -108,6 +108,6 @@ class TaskContext:
         """Connect to Redis (CRONKIT_REDIS_URL) on first use; ServiceUnavailable when unset."""
         if not self.settings.redis_url:
             raise ServiceUnavailable(f"{self.task}: needs Redis, but CRONKIT_REDIS_URL is not set")
-        from cronkit.redisutil import connect
+        from cronkit.locks.redisconn import connect
 
         return connect(self.settings.redis_url)

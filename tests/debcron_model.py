@@ -1,6 +1,6 @@
 """A model of Debian cron 3.0pl1, written from its source, to check cronkit's schedule math.
 
-Independent of cronkit.debcron on purpose (a port, not a reuse):
+Independent of cronkit.schedule.debcron on purpose (a port, not a reuse):
 
 * `parse_line` follows entry.c character by character (load_entry, get_list, get_range,
   get_number, set_element), including what cron tolerates (characters after a valid

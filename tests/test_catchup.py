@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from cronkit.catchup import (
+from cronkit.duties.catchup import (
     CATCH_UP,
     RAN,
     SKIPPED,

@@ -131,7 +131,7 @@ def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronki
 
 def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
     from cronkit.cli.lean import read_run
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
 
     for task in ("noop", "boom"):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cronkit.config import (
+from cronkit.config.settings import (
     DEFAULT_CRON_D,
     DEFAULT_CRONTAB_COMMAND,
     DEFAULT_LEASE_TTL,

@@ -16,10 +16,10 @@ from functools import cache
 
 import pytest
 
-from cronkit.debcron import cron_spec
 from cronkit.errors import ScheduleError
 from cronkit.schedule import _slot_minutes as slot_minutes
 from cronkit.schedule import fires_at, next_run, slots_between, validate_schedule, zone_info
+from cronkit.schedule.debcron import cron_spec
 from tests.conftest import need
 
 from .debcron_model import Host, parse_line

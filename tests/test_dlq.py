@@ -109,7 +109,7 @@ def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, t
 
 
 def test_dlq_usage_errors(env, run_cli) -> None:
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
 
     RunLog.open(load_settings(environ=env), create=True).engine.dispose()  # read commands create none

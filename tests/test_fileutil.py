@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cronkit.fileutil import write_atomic
+from cronkit.safe.files import write_atomic
 
 
 def test_mode_is_exact_whatever_the_umask_and_text_keeps_foreign_bytes(tmp_path: Path) -> None:

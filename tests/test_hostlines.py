@@ -9,8 +9,8 @@ from functools import cache
 
 import pytest
 
-from cronkit.hostlines import host_lines
 from cronkit.schedule import expand, slot_for, validate_schedule
+from cronkit.schedule.hostlines import host_lines
 
 from .debcron_model import model_host, parse_line
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.cronfile.block import CrontabParseError, extract, find_block, splice
 from cronkit.cronfile.state import InstallBusy, install_lock, installed_block, read_install_state
 from tests.conftest import need, write_registry

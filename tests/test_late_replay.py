@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from cronkit.health.missed import candidate_slots, count_missed
-from cronkit.hostlines import _transitions, host_lines
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.reader import execute_on
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.slots import choose_slot
+from cronkit.schedule.hostlines import _transitions, host_lines
 from tests.debcron_model import Host, parse_line, timed_starts
 
 ZONES = ("UTC", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham", "Europe/Berlin")

@@ -116,7 +116,7 @@ def test_a_slot_is_claimed_once_across_hosts(client) -> None:  # type: ignore[no
 
 
 def test_lease_ttl_comes_from_the_environment() -> None:
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
 
     assert load_settings(environ={}).lease_ttl_ms == 60_000
     assert load_settings(environ={"CRONKIT_LEASE_TTL": "2.5"}).lease_ttl_ms == 2500
@@ -195,7 +195,7 @@ def test_unlock_without_redis_and_of_an_unknown_task(env, run_cli) -> None:
 def test_a_redis_database_number_the_server_lacks_is_a_configuration_error(redis_url: str) -> None:
     from cronkit.errors import ConfigError
     from cronkit.locks import RedisLease
-    from cronkit.redisutil import connect
+    from cronkit.locks.redisconn import connect
 
     base = redis_url.rsplit("/", 1)[0]
     with pytest.raises(ConfigError, match="redis_url: the database number is out of this server's range"):

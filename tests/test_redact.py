@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cronkit.redact import MASK, Redactor, redactor_for
+from cronkit.safe.redact import MASK, Redactor, redactor_for
 from tests.runhelpers import SECRETS, letters, make_registry, runs
 
 
@@ -41,7 +41,7 @@ def test_values_inside_structures() -> None:
 
 
 def test_settings_and_task_tables_feed_the_redactor() -> None:
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
 
     settings = load_settings({"home": "/tmp/cronkit-redact-test", "db_url": "postgresql://u:dbpass99@h/x"}, environ={})
     redact = redactor_for(settings, {"SERVICE_CREDENTIAL": "cred-12345"})

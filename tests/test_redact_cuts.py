@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cronkit import redactcut
-from cronkit.redact import MASK, Redactor
 from cronkit.runlog import leftover
 from cronkit.runner import capture
 from cronkit.runner.capture import Capture
+from cronkit.safe import cut as redactcut
+from cronkit.safe.redact import MASK, Redactor
 from tests.conftest import write_registry
 from tests.runhelpers import runs
 

@@ -111,4 +111,4 @@ def test_the_run_path_scans_distributions_only_for_a_plugin(cronkit_env, two) ->
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    assert "cronkit.registry_set" in imported and "importlib.metadata" not in imported
+    assert "cronkit.registry.sets" in imported and "importlib.metadata" not in imported

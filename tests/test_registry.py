@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from cronkit import Registry, TaskContext
+from cronkit.config.values import parse_duration
 from cronkit.errors import ConfigError, RegistryError, ScheduleError
-from cronkit.registry import Task, check_task_tables, parse_duration, task_config
-from cronkit.registry_loader import load_registry
+from cronkit.registry import Task, check_task_tables, task_config
+from cronkit.registry.loader import load_registry
 
 from .conftest import write_registry
 
@@ -299,7 +300,7 @@ def test_cli_registry_that_fails_to_load(run_cli, tmp_path: Path, home: Path, bo
 
 def test_cli_history_does_not_need_the_registry(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = write_registry(tmp_path / "failing.py", "import no_such_dependency_xyz\n")
-    from cronkit.config import load_settings
+    from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
 
     home = tmp_path / "home"  # read commands create no run log (issue 13): make one

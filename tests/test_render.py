@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.cronfile.render import RenderInputs, cron_d_name, render, run_settings_toml
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import Registry
-from cronkit.registry_loader import load_registry
+from cronkit.registry.loader import load_registry
 from cronkit.schedule import fires_at, slot_for, slots_between
 from tests.conftest import write_registry
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.notify import figures
 from cronkit.registry import Registry
 from cronkit.runlog import SCHEMA_VERSION, totals

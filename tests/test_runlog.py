@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import inspect, text
 
 from cronkit import __version__
-from cronkit.config import Settings, load_settings
+from cronkit.config.settings import Settings, load_settings
 from cronkit.errors import ServiceUnavailable
 from cronkit.runlog import SCHEMA_VERSION
 from cronkit.runlog import schema as runlog

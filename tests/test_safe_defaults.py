@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cronkit.registry_loader import NO_REGISTRY
+from cronkit.registry.loader import NO_REGISTRY
 from tests.conftest import write_registry
 
 REGISTRY = """

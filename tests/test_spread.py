@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from cronkit.errors import ScheduleError
 from cronkit.registry import Registry
 from cronkit.schedule import parse_fields, validate_schedule
-from cronkit.spread import FIELD_LIMITS, H_RANGES, has_spread, resolve
+from cronkit.schedule.spread import FIELD_LIMITS, H_RANGES, has_spread, resolve
 from tests.conftest import write_registry
 
 

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from cronkit.config import Settings, load_settings
+from cronkit.config.settings import Settings, load_settings
 from cronkit.health.missed import Window, count_missed
+from cronkit.health.report import status
 from cronkit.health.stats import percentile, stats
-from cronkit.health.status import status
 from cronkit.registry import Registry
 from cronkit.runlog.reader import execute_on
 from cronkit.runlog.times import to_ms

@@ -40,8 +40,8 @@ def settings_env(env: dict[str, str], cronkit_env: dict[str, str]) -> dict[str, 
 
 
 def load(environ: dict[str, str]) -> tuple[Any, Any]:
-    from cronkit.config import load_settings
-    from cronkit.registry_loader import load_registry
+    from cronkit.config.settings import load_settings
+    from cronkit.registry.loader import load_registry
 
     settings = load_settings(environ=environ)
     return settings, load_registry(settings.registry)
@@ -51,7 +51,7 @@ def load(environ: dict[str, str]) -> tuple[Any, Any]:
 def installed(settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Path:
     """Install the block into the test's cron.d directory, in process, at INSTALLED."""
     from cronkit import clock
-    from cronkit.config import activate
+    from cronkit.config.settings import activate
     from cronkit.cronfile.install import install
     from cronkit.cronfile.state import default_inputs
 
@@ -68,7 +68,7 @@ def status(_run_cli: Any, env: dict[str, str], now: str) -> dict[str, Any]:
     """Return `cronkit status --json` at `now`, computed in process (the CLI is a thin view of it)."""
     import os
 
-    from cronkit.health.status import status_dict as build
+    from cronkit.health.report import status_dict as build
 
     settings, registry = load({**{k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}, **env})
     report = build(settings, registry, datetime.fromisoformat(now))

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import yaml
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.errors import ConfigError, RegistryError
 from cronkit.registry import Registry
-from cronkit.registry_loader import load_registry
+from cronkit.registry.loader import load_registry
 from cronkit.schedule import slots_between, zone_info
 from cronkit.targets import joined
 from cronkit.targets.kubernetes import MAX_NAME, kubernetes_schedule, object_name
@@ -371,7 +371,7 @@ SUB_DAILY = {"*/30 * * * *", "15 */2 * * *"}
 
 
 def _windows(schedule: str, zone: str) -> list[tuple[datetime, datetime]]:
-    from cronkit.hostlines import _transitions
+    from cronkit.schedule.hostlines import _transitions
 
     if schedule not in SUB_DAILY:
         return [YEAR]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cronkit.catchup import (
+from cronkit.duties.catchup import (
     PENDING,
     SKIPPED,
     START_FAILED,

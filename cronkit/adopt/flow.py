@@ -17,7 +17,7 @@ from typing import Any
 
 from cronkit.adopt.module import MARK, module_text, registrations
 from cronkit.adopt.plan import Plan, make_plan
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.block import find_block
 from cronkit.cronfile.hostzone import detect_host_zone
 from cronkit.cronfile.install import Outcome, install, restore
@@ -25,7 +25,7 @@ from cronkit.cronfile.io import Location, location_for, read_crontab
 from cronkit.cronfile.state import default_inputs, forget_install, read_install_state, write_private
 from cronkit.errors import ConfigError, UsageError
 from cronkit.host import invoking_user
-from cronkit.registry_set import load_registries
+from cronkit.registry.sets import load_registries
 
 ADOPT_DIR = "adopt"
 

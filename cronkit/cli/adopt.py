@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json
-from cronkit.textsafe import printable
+from cronkit.safe.terminal import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -121,7 +121,7 @@ def _redactor(crontab: str, *envs: Any) -> Any:
     import os
 
     from cronkit.adopt.parse import env_assignment
-    from cronkit.redact import Redactor
+    from cronkit.safe.redact import Redactor
 
     lines = (line.lstrip("+- ") for line in crontab.splitlines())
     assignments = dict(filter(None, (env_assignment(line) for line in lines)))

@@ -16,7 +16,7 @@ from cronkit.cli.common import (
     print_json,
     state_of,
 )
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import CronkitError
 from cronkit.registry import Registry
 
@@ -37,8 +37,8 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit check --json
         """
-        from cronkit.check import run_check
         from cronkit.clock import now
+        from cronkit.duties.check import run_check
 
         settings, registry = _start(ctx)
         report = run_check(settings, registry, now(), boot=boot)
@@ -65,8 +65,8 @@ def register(app: typer.Typer) -> None:
 def _start(ctx: typer.Context) -> tuple[Settings, Registry]:
     """Resolve the settings and the registry; from a block's line (`--config <home>/cron/<block>.toml`)
     a failure leaves the block's start-failure record, and a start clears it, as `cronkit run` does."""
-    from cronkit import startfail
     from cronkit.cli.run import record_start_failure
+    from cronkit.runlog import startfail
 
     options = state_of(ctx).options
     from_block = options.config is not None and Path(options.config).parent.name == startfail.RUN_CONFIG_DIR

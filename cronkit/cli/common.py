@@ -20,10 +20,10 @@ from cronkit.cli.tables import (
     short_time,
     styled_status,
 )
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import CronkitError, UsageError
-from cronkit.inputs import text_problem
 from cronkit.registry import Registry
+from cronkit.safe.inputs import text_problem
 
 __all__ = ["JSON_OPTION", "STATUS_STYLE", "CliState", "cli_errors", "console", "duration", "get_registry",
            "get_settings", "plural", "print_json", "print_table", "short_time", "state_of", "styled_status"]

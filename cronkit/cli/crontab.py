@@ -53,7 +53,7 @@ ALLOW_EMPTY_OPTION = typer.Option(
 
 def _check_environment(ctx: typer.Context, target: str, allow_empty: bool) -> None:
     """Refuse an environment the registry does not know (a typo would empty the block), exit 78."""
-    from cronkit.environments import check_environment
+    from cronkit.registry.environments import check_environment
 
     if target != "serve-unit":  # the service's unit runs no task
         check_environment(get_registry(ctx), get_settings(ctx), allow_empty=allow_empty)
@@ -109,7 +109,7 @@ def _report(outcome: Any, verb: str) -> None:
 
 def _warn_preflight(ctx: typer.Context) -> list[str]:
     """Warn (stderr, one line per task) about each scheduled task that will refuse to run here."""
-    from cronkit.preflight import refusals
+    from cronkit.health.preflight import refusals
 
     settings = get_settings(ctx)
     reasons = [item["reason"] for item in

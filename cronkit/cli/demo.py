@@ -12,8 +12,8 @@ import typer
 from cronkit.cli.common import JSON_OPTION, cli_errors, console, get_settings, print_json
 from cronkit.cli.progress import progress
 from cronkit.cli.tables import print_lines
-from cronkit.config import DEMO_REGISTRY, Settings
-from cronkit.inputs import MAX_INT64
+from cronkit.config.settings import DEMO_REGISTRY, Settings
+from cronkit.safe.inputs import MAX_INT64
 
 app = typer.Typer(
     help="Sample data for trying the built-in tasks.\n\n"
@@ -74,7 +74,7 @@ def seed(
         return
     from rich.table import Table
 
-    from cronkit.redact import redact_url
+    from cronkit.safe.redact import redact_url
 
     table = Table(title="Demo data", show_header=True)
     table.add_column("what")
@@ -129,7 +129,7 @@ def run_all(
 
     from rich.markup import escape
 
-    from cronkit.registry_loader import load_registry
+    from cronkit.registry.loader import load_registry
     from cronkit.tasks.demo import seed_demo
 
     settings = demo_settings(get_settings(ctx))

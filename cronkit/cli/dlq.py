@@ -20,9 +20,9 @@ from cronkit.cli.common import (
     task_filter,
 )
 from cronkit.errors import UsageError
-from cronkit.inputs import MAX_ROW_ID
-from cronkit.status import RunStatus
-from cronkit.textsafe import printable
+from cronkit.runlog.status import RunStatus
+from cronkit.safe.inputs import MAX_ROW_ID
+from cronkit.safe.terminal import printable
 
 app = typer.Typer(
     name="dlq",
@@ -138,8 +138,8 @@ def retry(
     Example: cronkit dlq retry 3
     """
     from cronkit.runlog.deadletters import get_letter, retry_fields
+    from cronkit.runlog.status import Trigger
     from cronkit.runner import RunRequest, run_task
-    from cronkit.status import Trigger
 
     request = RunRequest(trigger=Trigger.RETRY, force=force,
                          **vars(retry_fields(get_letter(_engine(ctx), letter_id))))

@@ -12,7 +12,7 @@ from cronkit.cli.common import get_registry, get_settings, print_json
 from cronkit.errors import UsageError
 
 if TYPE_CHECKING:
-    from cronkit.catchup import Explained
+    from cronkit.duties.catchup import Explained
 
 
 def check_options(explain: str | None, since: str | None, at: str | None, until: str | None,
@@ -31,8 +31,8 @@ def check_options(explain: str | None, since: str | None, at: str | None, until:
 
 def print_explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:
     """Print `due --explain`: a header, then a line per slot, or per run of alike slots."""
-    from cronkit.catchup import explain_from_log
     from cronkit.clock import now
+    from cronkit.duties.catchup import explain_from_log
     from cronkit.runlog.times import parse_since
 
     settings, task = get_settings(ctx), get_registry(ctx)[name]
@@ -61,7 +61,7 @@ def cut_note(explained: Explained) -> str:
 def slot_lines(explained: Explained) -> list[str]:
     """Return the slot lines: one per slot, or per run of consecutive slots alike (same verdict
     and reason, never a slot that ran), which names its first slot, its count and its last slot."""
-    from cronkit.catchup import fold
+    from cronkit.duties.catchup import fold
 
     if not explained.verdicts:
         return ["no slot in the window"]

@@ -24,7 +24,7 @@ from cronkit.cli.run import (
     report_error,
 )
 from cronkit.errors import CronkitError
-from cronkit.inputs import row_id, text_problem
+from cronkit.safe.inputs import row_id, text_problem
 
 HISTORY_OPTIONS: tuple[Option, ...] = (
     Option("--status", "status", ""),
@@ -62,8 +62,8 @@ def _open(url: str) -> sqlite3.Connection | None:
 
 def read_run(url: str, run_id: int) -> dict[str, Any] | None:
     """Return what `show` shows (as RunLog.run does); None when there is no such run or it cannot tell."""
-    from cronkit.payloads import reveal
     from cronkit.runlog.times import iso, run_dict
+    from cronkit.safe.encrypt import reveal
 
     conn = _open(url)
     if conn is None:
@@ -159,7 +159,7 @@ def main(argv: list[str]) -> int | None:
     if parsed is None:
         return None
     opts, hist = parsed
-    from cronkit.status import RunStatus
+    from cronkit.runlog.status import RunStatus
 
     if not (hist.limit.isascii() and hist.limit.isdigit()) or not 1 <= int(hist.limit) <= 100_000:
         return None

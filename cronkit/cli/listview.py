@@ -81,8 +81,8 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
 def list_command(state: CliState, task: str | None, as_json: bool) -> int:
     """List the registered tasks, or show one in full (`cronkit list [TASK]`); return the exit code."""
     from cronkit.clock import now
-    from cronkit.pausing import read_pauses
-    from cronkit.tasklist import task_rows
+    from cronkit.health.listing import task_rows
+    from cronkit.runlog.pausing import read_pauses
 
     registry = state.registry()
     if task is not None:

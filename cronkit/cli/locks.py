@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         client = None
         if settings.redis_url:
-            from cronkit.redisutil import connect
+            from cronkit.locks.redisconn import connect
 
             client = connect(settings.redis_url, timeout=2.0)
         report = unlock_task(client, lock_dir(settings), task, run_status, settings.lease_ttl)

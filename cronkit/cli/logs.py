@@ -8,7 +8,7 @@ from collections import deque
 import typer
 
 from cronkit.cli.common import cli_errors, get_registry, get_settings
-from cronkit.payloads import is_sealed, reveal
+from cronkit.safe.encrypt import is_sealed, reveal
 
 
 def logs(

@@ -35,7 +35,7 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
     from cronkit.errors import UsageError
     from cronkit.notify.deliver import send_once
     from cronkit.notify.events import sample_event
-    from cronkit.redact import redactor_for
+    from cronkit.safe.redact import redactor_for
 
     settings = get_settings(ctx)
     notifier = settings.notifiers.get(name)

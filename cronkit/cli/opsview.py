@@ -22,8 +22,8 @@ from cronkit.cli.tables import (
     styled_status,
 )
 from cronkit.cronfile.block import runs_check
-from cronkit.environments import check_environment
-from cronkit.registry_loader import configured_registry
+from cronkit.registry.environments import check_environment
+from cronkit.registry.loader import configured_registry
 
 
 def escape(text: str) -> str:
@@ -186,7 +186,7 @@ def print_stats(rows: list[dict[str, Any]], days: float) -> None:
 def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     """Print the scheduler's state (`cronkit status`); return the exit code."""
     from cronkit.clock import now
-    from cronkit.health.status import status_dict as build
+    from cronkit.health.report import status_dict as build
     from cronkit.runlog.queries import require_existing
 
     configured_registry(state.settings())  # none configured: say so first, whatever the run log
@@ -244,7 +244,7 @@ def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:
     """Answer `health` when the registry cannot be loaded: unhealthy, with the error and whatever
     the block's cron runs recorded when they could not start either (start-failure record)."""
     from cronkit.clock import now
-    from cronkit.health.status import start_failure
+    from cronkit.health.report import start_failure
     from cronkit.health.verdict import start_failure_text
 
     reasons = [str(exc)]

@@ -28,8 +28,8 @@ def register(app: typer.Typer) -> None:
         Example: cronkit pause daily-analytics-updates --for 2h --reason "database migration"
         """
         from cronkit.clock import now
-        from cronkit.pausing import cli_origin
-        from cronkit.pausing import pause as pause_tasks
+        from cronkit.runlog.pausing import cli_origin
+        from cronkit.runlog.pausing import pause as pause_tasks
 
         rows = pause_tasks(get_settings(ctx), get_registry(ctx), tasks, for_=for_, until=until, reason=reason,
                            origin=cli_origin(), now=now())
@@ -55,8 +55,8 @@ def register(app: typer.Typer) -> None:
         Example: cronkit resume daily-analytics-updates
         """
         from cronkit.clock import now
-        from cronkit.pausing import cli_origin
-        from cronkit.pausing import resume as resume_tasks
+        from cronkit.runlog.pausing import cli_origin
+        from cronkit.runlog.pausing import resume as resume_tasks
 
         rows = resume_tasks(get_settings(ctx), get_registry(ctx), tasks, origin=cli_origin(), now=now())
         if json:

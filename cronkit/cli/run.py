@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from cronkit import jsonsafe
 from cronkit.errors import EXIT_USAGE, CronkitError, UsageError
-from cronkit.inputs import MAX_ROW_ID, row_id
-from cronkit.textsafe import printable
+from cronkit.safe import jsontext as jsonsafe
+from cronkit.safe.inputs import MAX_ROW_ID, row_id
+from cronkit.safe.terminal import printable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 
 
@@ -71,7 +71,7 @@ class GlobalOptions:
                 "debug": True if self.debug else None}
 
     def settings(self) -> Settings:
-        from cronkit.config import activate, load_settings
+        from cronkit.config.settings import activate, load_settings
 
         return activate(load_settings(self.setting_overrides(), config_path=self.config))
 
@@ -84,7 +84,7 @@ class GlobalOptions:
             return True
         if settings is not None:
             return settings.debug
-        from cronkit.config import debug_requested
+        from cronkit.config.settings import debug_requested
 
         return debug_requested()
 
@@ -131,8 +131,8 @@ def parse_date(value: str | None) -> date | None:
 
 def run_command(opts: GlobalOptions, args: RunArgs) -> int:
     """Run a task for the CLI: print per SPEC (quiet cron success), return the exit code."""
+    from cronkit.runlog.status import RunStatus, Trigger
     from cronkit.runner import RunRequest, run_task
-    from cronkit.status import RunStatus, Trigger
 
     settings: Settings | None = None
     try:
@@ -147,7 +147,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
                              force=args.force)
         settings = opts.settings()
         from cronkit.registry import check_task_tables
-        from cronkit.registry_set import load_registries
+        from cronkit.registry.sets import load_registries
 
         registry = load_registries(settings)
         registry.apply_spread_seed(settings.spread_seed)
@@ -173,7 +173,7 @@ def run_command(opts: GlobalOptions, args: RunArgs) -> int:
         print(f"cronkit: error: {said} (run with --debug for the traceback)", file=sys.stderr)
         return 1
     if args.trigger == "cron":
-        from cronkit import startfail
+        from cronkit.runlog import startfail
 
         startfail.clear(settings.home, startfail.key_for(opts.config))
     if args.json:
@@ -198,7 +198,7 @@ def check_run_request(settings: Settings, registry: Any, request: Any) -> None:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
-    from cronkit.params import check_request
+    from cronkit.registry.params import check_request
 
     task = registry[request.task]
     if not request.params and request.date is None:
@@ -214,7 +214,7 @@ def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | No
     for `status` and `health`, and tell the failure notifiers its settings name, once per cause."""
     from datetime import UTC, datetime
 
-    from cronkit import startfail
+    from cronkit.runlog import startfail
 
     home = settings.home if settings is not None else startfail.home_for(opts.config, opts.home, os.environ)
     error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -224,7 +224,7 @@ def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | No
                      at=datetime.now(UTC).isoformat(timespec="seconds"))
     try:
         # Lazy: the config reader and the notification stack, only for a start that failed.
-        from cronkit.config import find_config_file
+        from cronkit.config.settings import find_config_file
         from cronkit.notify.start_failure import tell
 
         config = settings.config_file if settings is not None else find_config_file(opts.config, os.environ)
@@ -235,7 +235,7 @@ def record_start_failure(opts: GlobalOptions, task: str, settings: Settings | No
 
 def redact_for(settings: Settings | None) -> Callable[[str], str]:
     """The redactor for what a command that failed before its run says: settings and environment."""
-    from cronkit.redact import Redactor, redactor_for
+    from cronkit.safe.redact import Redactor, redactor_for
 
     return redactor_for(settings, os.environ) if settings is not None else Redactor.from_sources(os.environ)
 

@@ -15,8 +15,8 @@ from cronkit.cli.common import (
 )
 from cronkit.cli.tables import print_history, print_run
 from cronkit.errors import UsageError
-from cronkit.inputs import MAX_ROW_ID
-from cronkit.status import RunStatus
+from cronkit.runlog.status import RunStatus
+from cronkit.safe.inputs import MAX_ROW_ID
 
 STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, timed_out, interrupted, skipped, lost
 

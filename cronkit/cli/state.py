@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cronkit.cli.run import GlobalOptions
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.registry import Registry
 
 
@@ -35,7 +35,7 @@ class CliState:
         """Return the task registry named by the settings, its [tasks.*] tables checked."""
         if self._registry is None:
             from cronkit.registry import check_task_tables
-            from cronkit.registry_set import load_registries
+            from cronkit.registry.sets import load_registries
 
             settings = self.settings()
             registry = load_registries(settings)

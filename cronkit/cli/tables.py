@@ -8,9 +8,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from cronkit import jsonsafe
-from cronkit.status import RunStatus
-from cronkit.textsafe import printable
+from cronkit.runlog.status import RunStatus
+from cronkit.safe import jsontext as jsonsafe
+from cronkit.safe.terminal import printable
 
 
 def print_json(data: Any) -> None:

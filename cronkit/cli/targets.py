@@ -9,7 +9,7 @@ import typer
 
 from cronkit.cli.common import get_registry, get_settings
 from cronkit.errors import UsageError
-from cronkit.registry_loader import registry_spec
+from cronkit.registry.loader import registry_spec
 
 RENDER_TARGETS = ("user", "cron.d", "kubernetes", "systemd", "serve-unit")
 INSTALL_TARGETS = ("user", "cron.d", "kubernetes", "systemd")  # install and uninstall: serve-unit is rendered only
@@ -101,7 +101,7 @@ def install(ctx: typer.Context, target: str, output: Path | None, user: str | No
             dry_run: bool, executable: str | None, allow_empty: bool = False) -> None:
     """Write the files (Kubernetes: into --output; systemd: into the unit directory; `user` as
     --user gives it: "" for the user's own units, a name for User= of system units)."""
-    from cronkit.environments import check_environment
+    from cronkit.registry.environments import check_environment
     from cronkit.targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
 
     if target == "serve-unit":

@@ -14,7 +14,7 @@ from typing import Any
 
 from typer._click import types
 
-from cronkit.inputs import MAX_INT64, MIN_INT64
+from cronkit.safe.inputs import MAX_INT64, MIN_INT64
 
 
 def _number(value: Any) -> str:

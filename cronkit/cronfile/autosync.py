@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.block import inner_lines
 from cronkit.cronfile.render import render
 from cronkit.cronfile.state import default_inputs, installed_lines, read_install_state

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.block import runs_check, task_of_line
 from cronkit.registry import Registry
 

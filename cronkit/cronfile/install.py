@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.block import extract, lines_by_owner, settings_files, splice, unified_diff
 from cronkit.cronfile.io import (
     CrontabUnavailable,

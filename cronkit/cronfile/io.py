@@ -11,12 +11,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from cronkit.config import Settings
-from cronkit.config_values import DEFAULT_CRONTAB_COMMAND
+from cronkit.config.settings import Settings
+from cronkit.config.values import DEFAULT_CRONTAB_COMMAND
 from cronkit.cronfile.render import check_target, cron_d_name
 from cronkit.errors import ConfigError, ServiceUnavailable
-from cronkit.fileutil import write_atomic
 from cronkit.host import invoking_user
+from cronkit.safe.files import write_atomic
 
 
 class CrontabUnavailable(ServiceUnavailable):

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cronkit.config import ENV_VARS, Settings
+from cronkit.config.settings import ENV_VARS, Settings
 from cronkit.cronfile.block import begin_line, end_line
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import Registry
-from cronkit.registry_loader import registry_spec
+from cronkit.registry.loader import registry_spec
 
 TARGETS = ("user", "cron.d")
 # Debian's cron reads a line into a 1000-byte buffer (MAX_COMMAND); stay below it.
@@ -115,7 +115,7 @@ class RenderInputs:
             if not self.user:
                 raise UsageError("--target cron.d needs the user the lines run as (--user NAME)")
             check_user(self.user)
-        from cronkit.config_values import check_timezone
+        from cronkit.config.values import check_timezone
 
         check_timezone("--host-zone", self.host_zone)
 
@@ -154,10 +154,13 @@ def check_command(inputs: RenderInputs, *extra: str) -> str:
 
 
 def needs_check(settings: Settings, registry: Registry) -> bool:
-    """Return whether the block needs its `cronkit check` lines: a duty of check has work here."""
-    from cronkit.check import needs_check as check_has_work
+    """Return True when a duty of `cronkit check` (cronkit.duties.check) needs `cronkit check` scheduled: a notifier, a catch-up policy, auto_sync."""
+    return bool(settings.notifiers) or needs_catchup(settings, registry) or settings.auto_sync
 
-    return check_has_work(settings, registry)
+
+def needs_catchup(settings: Settings, registry: Registry) -> bool:
+    """Return whether a task scheduled here has a catch-up policy (so the block needs `check` lines)."""
+    return any(t.catchup != "skip" for t in registry.enabled_in(settings.environment, settings.task_config))
 
 
 def check_lines(inputs: RenderInputs, user: str | None, schedule: str) -> list[str]:
@@ -189,7 +192,7 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
     differs from the task's, the lines fire at a superset of the task's instants and
     `cronkit run --trigger cron` drops the minutes that are not its slots.
     """
-    from cronkit.hostlines import host_lines
+    from cronkit.schedule.hostlines import host_lines
 
     user = inputs.user if inputs.target == "cron.d" else None
     body: list[str] = []
@@ -250,7 +253,7 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # A file registry is stored resolved: cron runs in the home directory, not here; a module
     # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
-    from cronkit.registry_set import registry_location
+    from cronkit.registry.sets import registry_location
 
     values["registry"], root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
     if not values["registry"]:  # the adopted file alone: a run loads it by the `adopted` setting

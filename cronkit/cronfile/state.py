@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.block import extract, inner_lines
 from cronkit.cronfile.hostzone import detect_host_zone, detected_zone
 from cronkit.cronfile.io import Location, location_for, read_crontab
@@ -30,10 +30,10 @@ from cronkit.cronfile.render import (
 )
 from cronkit.cronfile.sharedlock import flock_within
 from cronkit.errors import EXIT_SKIPPED, ConfigError, CronkitError
-from cronkit.fileutil import write_atomic
 from cronkit.host import invoking_user
 from cronkit.registry import Registry
-from cronkit.registry_loader import registry_spec
+from cronkit.registry.loader import registry_spec
+from cronkit.safe.files import write_atomic
 
 STATE_FILE = "install-state.json"
 LOCK_FILE = "install.lock"

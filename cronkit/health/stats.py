@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.registry import Registry
 from cronkit.runlog.queries import (
     LATEST_RUN_OF_STATUS,
@@ -22,8 +22,8 @@ from cronkit.runlog.queries import (
     Execute,
     open_reader,
 )
+from cronkit.runlog.status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
 from cronkit.runlog.times import instant_iso
-from cronkit.status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
 
 
 def percentile(values: Sequence[int], p: float) -> int | None:

@@ -8,15 +8,15 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.drift import Drift
 from cronkit.health.probes import CHECK_TIMEOUT, DOWN, UP, bounded, message
-from cronkit.health.status import StatusReport, check_status
+from cronkit.health.report import StatusReport, check_status
 from cronkit.registry import Registry
 from cronkit.runlog.queries import LAST_HEALTH_CHECK, LAST_HEALTH_RESULT
+from cronkit.runlog.status import FAILED_STATUSES
 from cronkit.runlog.times import instant_iso
-from cronkit.status import FAILED_STATUSES
-from cronkit.textsafe import printable
+from cronkit.safe.terminal import printable
 
 
 def _task_reasons(task: Mapping[str, Any]) -> list[str]:

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.insights.read import find_for
 from cronkit.registry import Registry
 from cronkit.runlog.queries import SET_META, read_meta

@@ -19,7 +19,7 @@ from cronkit.runlog.queries import Execute
 from cronkit.runlog.times import to_ms
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 DEFAULT_DAYS = 30.0
 MAX_RUNS = 200  # the newest finished runs of a task the insights read, at most

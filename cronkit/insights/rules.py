@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from cronkit.config_values import checked_flag
+from cronkit.config.values import checked_flag
 from cronkit.errors import ConfigError
 
 KINDS = ("slow_run", "duration_trend", "failure_rate", "flapping", "memory_trend", "late_starts")

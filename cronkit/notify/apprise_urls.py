@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cronkit.config.notify import Notifier
 from cronkit.notify.email import text_body
 from cronkit.notify.events import describe
 from cronkit.notify.http import DeliveryError
-from cronkit.notify.settings import Notifier
 
 
 def send(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str], timeout: float) -> None:

@@ -13,13 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cronkit.config.notify import Notifier
 from cronkit.notify import outbox
 from cronkit.notify.http import DeliveryError, FinalDeliveryError
-from cronkit.notify.settings import Notifier
 from cronkit.runlog.writer import RunStore
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 TRIES_PER_PASS = 2
 RETRY_PAUSE = 0.5
@@ -70,7 +70,7 @@ def attempt(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, 
 
 def scrub(notifier: Notifier, text: str) -> str:
     """Mask the passwords of the notifier's URLs in `text` (an error goes to the outbox and the screen)."""
-    from cronkit.redact import Redactor
+    from cronkit.safe.redact import Redactor
 
     urls = [url for url in (notifier.url, *notifier.urls) if url]
     return Redactor.from_sources({f"url{i}": url for i, url in enumerate(urls)})(text)

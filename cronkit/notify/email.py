@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cronkit.config.notify import Notifier
 from cronkit.notify.events import describe
 from cronkit.notify.http import DeliveryError
-from cronkit.notify.settings import Notifier
 
 OUTPUT_LINES = 40
 

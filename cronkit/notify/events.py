@@ -15,8 +15,8 @@ from typing import Any
 from urllib.parse import quote
 
 from cronkit.host import hostname
-from cronkit.payloads import reveal
 from cronkit.runlog.times import instant_iso, iso
+from cronkit.safe.encrypt import reveal
 
 BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_for", "started_at",
              "duration_ms", "exit_code", "error", "attempts", "url")

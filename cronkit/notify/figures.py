@@ -18,7 +18,7 @@ from typing import Any
 from cronkit.notify.families import TaskFigures
 from cronkit.registry import Task
 from cronkit.runlog import totals as run_totals
-from cronkit.status import FAILED_STATUSES, RunStatus
+from cronkit.runlog.status import FAILED_STATUSES, RunStatus
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 

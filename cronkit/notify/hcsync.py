@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cronkit.config.notify import Notifier
 from cronkit.errors import ConfigError, ServiceUnavailable
 from cronkit.notify.http import DeliveryError, post_response
-from cronkit.notify.settings import Notifier
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
     from cronkit.registry import Registry, Task
 
 MIN_GRACE = 60  # seconds: the least grace healthchecks accepts

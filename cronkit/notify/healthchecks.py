@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from cronkit.config.notify import Notifier
 from cronkit.notify.http import DeliveryError, FinalDeliveryError, post_response
-from cronkit.notify.settings import Notifier
 
 DEFAULT_BODY_LIMIT = 10_000  # healthchecks' PING_BODY_LIMIT unless its server says otherwise
 TIMED_OUT_CODE = 124  # timeout(1)'s exit status: the check shows "exit status 124", not a bare failure

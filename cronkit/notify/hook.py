@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.notify import outbox
 from cronkit.notify.deliver import Pass, flush
 from cronkit.notify.events import RUN_COLUMNS, run_event

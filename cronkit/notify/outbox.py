@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cronkit.payloads import HIDDEN, reveal, seal
 from cronkit.runlog.times import now_ms
 from cronkit.runlog.writer import RunStore
+from cronkit.safe.encrypt import HIDDEN, reveal, seal
 
 PENDING, DELIVERED, FAILED, DROPPED = "pending", "delivered", "failed", "dropped"
 SUPERSEDED = "superseded"  # a newer ping of the same healthchecks check made it pointless

@@ -15,16 +15,16 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from cronkit.config import Settings
-from cronkit.fileutil import write_atomic
+from cronkit.config.settings import Settings
+from cronkit.duties.missed import judged_slots
 from cronkit.notify.families import render as render_families
 from cronkit.notify.families import task_samples
 from cronkit.notify.figures import task_figures
-from cronkit.notify.missed import judged_slots
 from cronkit.registry import Task
 from cronkit.runlog import totals as run_totals
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
+from cronkit.safe.files import write_atomic
 
 
 def render(store: RunStore, settings: Settings, task: Task, now: datetime) -> str:

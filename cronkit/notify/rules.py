@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from cronkit.config.notify import Notifier, TaskNotify
 from cronkit.notify.events import FAILED
 from cronkit.notify.outbox import last_alert
-from cronkit.notify.settings import Notifier, TaskNotify
 from cronkit.runlog.times import now_ms
 from cronkit.runlog.writer import RunStore
 

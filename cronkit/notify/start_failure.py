@@ -1,5 +1,5 @@
 """Tell the failure notifiers at once when a cron start fails: the registry no longer imports, or
-the settings are invalid (the start-failure record of cronkit/startfail.py says what failed).
+the settings are invalid (the start-failure record of cronkit/runlog/startfail.py says what failed).
 
 The failing start sends it itself, because nothing else would: `cronkit check` fails to start for
 the same cause, and the first `missed` event comes a grace period later without the cause. The
@@ -21,16 +21,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cronkit.config.notify import Notifier, notify_settings
 from cronkit.errors import ConfigError
 from cronkit.host import hostname
 from cronkit.notify.deliver import send_once
 from cronkit.notify.events import task_page
-from cronkit.notify.settings import Notifier, notify_settings
+from cronkit.runlog.startfail import CLAIM_DIGITS, CLAIM_SUFFIX
 from cronkit.runlog.times import iso, now_ms
-from cronkit.startfail import CLAIM_DIGITS, CLAIM_SUFFIX
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 BUDGET = 10.0  # seconds the notifications of a failed start may take, all notifiers together
 

@@ -13,9 +13,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from cronkit.config.notify import Notifier
 from cronkit.notify.events import body
 from cronkit.notify.http import DeliveryError, post
-from cronkit.notify.settings import Notifier
 
 HEADER = "X-Cronkit-Signature"
 REPLAY_WINDOW = 300  # seconds

@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from cronkit.payloads import seal
+from cronkit.safe.encrypt import seal
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 

@@ -15,9 +15,9 @@ from sqlalchemy import ColumnElement, Select, delete, select
 from sqlalchemy.engine import Engine
 
 from cronkit.errors import CheckFailed, UsageError
-from cronkit.payloads import HIDDEN, reveal
 from cronkit.runlog.schema import dead_letters, runs
 from cronkit.runlog.times import iso, to_ms
+from cronkit.safe.encrypt import HIDDEN, reveal
 
 
 def _params(stored: str | None) -> Any:

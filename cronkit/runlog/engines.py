@@ -43,7 +43,7 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
     from sqlalchemy import create_engine, event
     from sqlalchemy.exc import ArgumentError
 
-    from cronkit.config import sqlite_path
+    from cronkit.config.settings import sqlite_path
     from cronkit.errors import ConfigError
 
     path = sqlite_path(url)
@@ -92,7 +92,7 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
 
 def describe_url(url: str) -> str:
     """Return a database URL fit for messages: its password redacted (malformed URLs too)."""
-    from cronkit.redact import redact_url
+    from cronkit.safe.redact import redact_url
 
     return redact_url(url)
 
@@ -102,7 +102,7 @@ def url_error(url: str, exc: BaseException) -> str:
 
     Drivers quote what they could not parse (the URL, or a host that is half a password).
     """
-    from cronkit.redact import MASK, url_password
+    from cronkit.safe.redact import MASK, url_password
 
     text_ = first_line(exc).replace(url, describe_url(url))
     password = url_password(url)

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from cronkit.errors import DiskFull, ServiceUnavailable
-from cronkit.fileutil import write_atomic
 from cronkit.runlog.totals import FINISH_RUN, end_run
 from cronkit.runlog.writer import REMOTE_CALL_LIMIT, Execute, RunStore, bounded, clean_text
+from cronkit.safe.files import write_atomic
 
 # How long the end of a run keeps trying the run log before it journals the outcome.
 FINISH_RETRY = 30.0

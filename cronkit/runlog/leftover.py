@@ -12,8 +12,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cronkit.redact import Redactor
-from cronkit.redactcut import reach, safe_start
+from cronkit.safe.cut import reach, safe_start
+from cronkit.safe.redact import Redactor
 
 CAPTURE_DIR = "capture"
 OUTPUT_TAIL_BYTES = 64 * 1024

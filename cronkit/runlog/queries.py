@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cronkit.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
@@ -83,7 +83,7 @@ def database_error(where: str, exc: BaseException) -> ServiceUnavailable:
 
 def require_existing(url: str) -> None:
     """Raise ConfigError (exit 78) when `url` names a SQLite file that does not exist."""
-    from cronkit.config import sqlite_path
+    from cronkit.config.settings import sqlite_path
 
     path = sqlite_path(url)
     if path is None:
@@ -104,7 +104,7 @@ def open_sqlite(url: str, *, write: bool = False) -> sqlite3.Connection | None:
 
     Read-only unless `write`; never creates a file.
     """
-    from cronkit.config import sqlite_path
+    from cronkit.config.settings import sqlite_path
     from cronkit.runlog import SCHEMA_VERSION
 
     path = sqlite_path(url)
@@ -147,7 +147,7 @@ class SqliteReader:
     @classmethod
     def open(cls, url: str) -> SqliteReader | None:
         """Open the SQLite run log at `url` lean; None when it must be opened the full way."""
-        from cronkit.config import sqlite_path
+        from cronkit.config.settings import sqlite_path
 
         conn = open_sqlite(url, write=True)
         path = sqlite_path(url)

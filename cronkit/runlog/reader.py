@@ -13,14 +13,14 @@ from sqlalchemy import and_, delete, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import ServiceUnavailable
-from cronkit.payloads import reveal
 from cronkit.runlog.engines import create_engine_for, describe_url, first_line
 from cronkit.runlog.queries import Execute, database_error, require_existing
 from cronkit.runlog.schema import attempts, dead_letters, runs, set_meta, slots, upgrade
+from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import iso, run_dict, to_ms
-from cronkit.status import RunStatus
+from cronkit.safe.encrypt import reveal
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def _one_line_errors(engine: Engine, url: str) -> None:
     """
     from sqlalchemy import event
 
-    from cronkit.config import sqlite_path
+    from cronkit.config.settings import sqlite_path
 
     path = sqlite_path(url)
     where = str(path) if path is not None else describe_url(url)
@@ -84,10 +84,10 @@ class RunLog:
         log = cls(engine)
         import os
 
-        from cronkit.redact import redactor_for
         from cronkit.runlog.journal import apply_journal, fallback_dir
         from cronkit.runlog.leftover import salvager
         from cronkit.runlog.writer import RunStore
+        from cronkit.safe.redact import redactor_for
 
         store = RunStore.for_engine(engine)
         # before mark_lost: a journaled run is not lost

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import Table, and_, or_, select, text, update
 from sqlalchemy.engine import Engine
 
-from cronkit import payloads
 from cronkit.errors import ConfigError
-from cronkit.fileutil import write_atomic
 from cronkit.runlog.queries import READ_META
 from cronkit.runlog.schema import attempts, dead_letters, runs, set_meta
+from cronkit.safe import encrypt as payloads
+from cronkit.safe.files import write_atomic
 
 SEALED: tuple[tuple[Table, tuple[str, ...], tuple[str, ...]], ...] = (
     (runs, ("id",), ("params", "result", "error", "traceback", "output")),

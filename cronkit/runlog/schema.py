@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 
 from cronkit import __version__
-from cronkit.config import sqlite_path
+from cronkit.config.settings import sqlite_path
 from cronkit.errors import ConfigError, SchemaTooNew, ServiceUnavailable
 from cronkit.runlog import SCHEMA_VERSION, release_of, totals
 from cronkit.runlog.backup import copy_before_migrating

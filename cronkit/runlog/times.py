@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cronkit.payloads import HIDDEN, reveal
+from cronkit.safe.encrypt import HIDDEN, reveal
 
 SEALED = ("params", "result", "error", "traceback", "output")  # the columns encrypt_payloads seals
 
@@ -63,8 +63,8 @@ def bounded_utc(parsed: datetime, option: str, value: str) -> datetime:
 
 def parse_since(value: str, now: datetime) -> datetime:
     """Parse `--since`: an ISO date or instant (UTC when no offset) or a duration ago such as 2h, 7d."""
+    from cronkit.config.values import parse_duration
     from cronkit.errors import RegistryError, UsageError
-    from cronkit.registry import parse_duration
 
     try:
         parsed = datetime.fromisoformat(value)

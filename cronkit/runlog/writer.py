@@ -17,13 +17,13 @@ from typing import Any
 
 from cronkit.errors import ConfigError, DiskFull, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
-from cronkit.payloads import seal
 from cronkit.runlog import SCHEMA_VERSION
 from cronkit.runlog.engines import create_private_file, schema_file_lock
 from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES
+from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import now_ms
 from cronkit.runlog.totals import end_run, mark_one_lost
-from cronkit.status import RunStatus
+from cronkit.safe.encrypt import seal
 
 HEARTBEAT_INTERVAL = 30.0
 # How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
@@ -146,7 +146,7 @@ class RunStore:
     @classmethod
     def open(cls, url: str) -> RunStore:
         """Open the run log at `url`, creating or upgrading its schema when needed."""
-        from cronkit.config import sqlite_path
+        from cronkit.config.settings import sqlite_path
 
         path = sqlite_path(url)
         if path is None:

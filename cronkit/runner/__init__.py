@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import EXIT_OK
 from cronkit.registry import Registry, task_config
 from cronkit.runlog.pauses import current_pause
+from cronkit.runlog.status import Trigger
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.policy import RunPolicy
 from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
-from cronkit.status import Trigger
 
 
 def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],

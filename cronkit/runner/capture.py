@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cronkit.payloads import seal, sealing
-from cronkit.redact import Redactor
-from cronkit.redactcut import PieceRedactor
 from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES, capture_path, redacted_tail
+from cronkit.safe.cut import PieceRedactor
+from cronkit.safe.encrypt import seal, sealing
+from cronkit.safe.redact import Redactor
 
 COPY_PIECE = 1024 * 1024  # bytes redacted at a time on the way to the task's log file
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

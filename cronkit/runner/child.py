@@ -16,11 +16,11 @@ import traceback as tb
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from cronkit.errors import EXIT_FAILED, EXIT_SIGTERM, CronkitError
-from cronkit.jsonsafe import finite
-from cronkit.limits import Limits, broken_by, killed_by
-from cronkit.limits import apply as apply_limits
+from cronkit.registry.limits import Limits, broken_by, killed_by
+from cronkit.registry.limits import apply as apply_limits
+from cronkit.runlog.status import RunStatus
 from cronkit.runner.spec import AttemptResult, AttemptSpec
-from cronkit.status import RunStatus
+from cronkit.safe.jsontext import finite
 
 if TYPE_CHECKING:
     import logging
@@ -243,7 +243,7 @@ def _is_transient(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__
     if module.startswith("redis"):
-        from cronkit.redisutil import TRANSIENT_ERRORS
+        from cronkit.locks.redisconn import TRANSIENT_ERRORS
 
         return isinstance(exc, TRANSIENT_ERRORS)
     if module.startswith("sqlalchemy"):

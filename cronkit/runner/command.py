@@ -17,8 +17,8 @@ import signal
 import threading
 from typing import Any
 
-from cronkit.limits import Limits, killed_by
-from cronkit.limits import apply as apply_limits
+from cronkit.registry.limits import Limits, killed_by
+from cronkit.registry.limits import apply as apply_limits
 from cronkit.runner.spec import AttemptSpec
 
 EXIT_NOT_FOUND = 127  # what a shell answers for a command it cannot run

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cronkit.locks import LocalLock, RedisLease
-    from cronkit.pglock import AdvisoryLock
+    from cronkit.locks.postgres import AdvisoryLock
 
 
 class Guards:

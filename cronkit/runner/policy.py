@@ -21,6 +21,7 @@ from cronkit.errors import (
     EXIT_UNAVAILABLE,
     ServiceUnavailable,
 )
+from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.capture import Capture
@@ -29,7 +30,6 @@ from cronkit.runner.guards import Guards
 from cronkit.runner.record import Record, _now, seconds
 from cronkit.runner.spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome, TaskCall
 from cronkit.runner.supervise import SignalWatch, Supervisor, become_subreaper
-from cronkit.status import RunStatus, Trigger
 
 if TYPE_CHECKING:
     from cronkit.locks import LocalLock, RedisLease
@@ -219,7 +219,7 @@ class RunPolicy:
             return None
         # Only on a PostgreSQL run log, where SQLAlchemy is loaded already.
         from cronkit.locks import LockHeld
-        from cronkit.pglock import AdvisoryLock
+        from cronkit.locks.postgres import AdvisoryLock
 
         advisory = AdvisoryLock(engine, self.facts.task.name, self.record.run_id)
         try:
@@ -304,7 +304,7 @@ class RunPolicy:
 
     def _redis(self) -> Any:
         if self.guards.redis is None:
-            from cronkit.redisutil import connect
+            from cronkit.locks.redisconn import connect
 
             self.guards.redis = connect(self.facts.settings.redis_url or "", timeout=self.facts.lease.redis_timeout)
         return self.guards.redis

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cronkit.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
-from cronkit.payloads import seal
 from cronkit.runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
+from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.capture import Capture
-from cronkit.status import RunStatus
+from cronkit.safe.encrypt import seal
 
 if TYPE_CHECKING:
     from cronkit.runner.spec import RunFacts, RunOutcome, Usage

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import EXIT_OK
 from cronkit.registry import Task
-from cronkit.status import RunStatus, Trigger
+from cronkit.runlog.status import RunStatus, Trigger
 
 if TYPE_CHECKING:
-    from cronkit.redact import Redactor
     from cronkit.runner.duties import LeaseTiming
+    from cronkit.safe.redact import Redactor
 
 
 @dataclass
@@ -146,8 +146,8 @@ class RunFacts:
               environ: Mapping[str, str], started: datetime, slot: datetime | None,
               *, late_ms: int = 0, paused: str | None = None) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
-        from cronkit.redact import redactor_for
         from cronkit.runner.duties import LeaseTiming
+        from cronkit.safe.redact import redactor_for
 
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)

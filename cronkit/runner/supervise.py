@@ -19,10 +19,10 @@ from typing import Any
 
 from cronkit.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
 from cronkit.host import children_of
+from cronkit.runlog.status import RunStatus
 from cronkit.runner.child import child_main, decode_report
 from cronkit.runner.duties import Duties
 from cronkit.runner.spec import AttemptResult, AttemptSpec, Usage
-from cronkit.status import RunStatus
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 

@@ -8,7 +8,7 @@ Writing the files (with the record of what cronkit wrote) is `targets.files`.
 
 from __future__ import annotations
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import UsageError
 from cronkit.registry import Registry
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cronkit.errors import ConfigError
-from cronkit.fileutil import write_atomic
+from cronkit.safe.files import write_atomic
 
 MANIFEST = ".cronkit-manifest.json"
 MODE = 0o644

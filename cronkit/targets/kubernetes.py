@@ -17,10 +17,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from cronkit.config import Settings
-from cronkit.limits import kubernetes_limits
+from cronkit.config.settings import Settings
 from cronkit.registry import Registry, Task
-from cronkit.registry_loader import configured_registry, registry_spec
+from cronkit.registry.limits import kubernetes_limits
+from cronkit.registry.loader import configured_registry, registry_spec
 from cronkit.targets import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
@@ -58,8 +58,8 @@ def kubernetes_schedule(expr: str) -> tuple[str, bool]:
     `0 0 */2 * 1`), robfig cannot say it: the schedule keeps the day-of-month alone, a
     superset of the days, and `cronkit run --trigger cron` skips the others.
     """
-    from cronkit.debcron import FIELD_RANGES
     from cronkit.schedule import days_and, parse_fields
+    from cronkit.schedule.debcron import FIELD_RANGES
 
     fields, sets = parse_fields(expr)
     all_days = set(range(FIELD_RANGES[2][0], FIELD_RANGES[2][1] + 1))
@@ -88,8 +88,8 @@ def midnight_skips(expr: str, zone: str) -> list[date]:
     spring-forward removes that day's midnight (Asia/Beirut, Africa/Cairo...) it lands at 01:00,
     steps back an hour into the day before, and leaves the day out.
     """
-    from cronkit.hostlines import midnight_gaps
     from cronkit.schedule import days_and, parse_fields
+    from cronkit.schedule.hostlines import midnight_gaps
 
     fields, sets = parse_fields(kubernetes_schedule(expr)[0])
     if fields[2] == fields[4] == "*":
@@ -284,7 +284,7 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
 def registry_note(registry: Registry, settings: Settings) -> str | None:
     """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
     and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
-    from cronkit.registry_set import registry_location
+    from cronkit.registry.sets import registry_location
 
     if settings.kubernetes.working_dir is not None:
         return None

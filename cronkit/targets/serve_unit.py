@@ -8,7 +8,7 @@ server alone, where the default would kill every process of the unit, runs inclu
 
 from __future__ import annotations
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.registry import Registry
 from cronkit.targets.systemd import service_lines, unit_user
 

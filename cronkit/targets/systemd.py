@@ -15,12 +15,12 @@ import math
 import re
 from pathlib import Path
 
-from cronkit.config import ENV_VARS, Settings
+from cronkit.config.settings import ENV_VARS, Settings
 from cronkit.errors import UsageError
 from cronkit.host import invoking_user
-from cronkit.limits import systemd_lines
 from cronkit.registry import Registry, Task
-from cronkit.registry_loader import registry_spec
+from cronkit.registry.limits import systemd_lines
+from cronkit.registry.loader import registry_spec
 from cronkit.targets import OUTER_MARGIN, rendered_by, value_runs
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
@@ -61,7 +61,7 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     """Return the variables that make a unit import the registry the way the cron lines do: the
     registry (a file by its absolute path) and, for a module from a directory of its own (the
     project directory), that directory as `registry_path`, which is looked in first."""
-    from cronkit.registry_set import registry_location
+    from cronkit.registry.sets import registry_location
 
     spec, root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
     # The adopted file alone: a unit loads it by the `adopted` setting (the home is in its environment).
@@ -102,8 +102,8 @@ def _weekdays(values: set[int]) -> str:
 
 def calendar_expressions(expr: str, zone: str) -> list[str]:
     """Return the `OnCalendar=` values that fire at the schedule's instants in `zone`."""
-    from cronkit.hostlines import whole_hour_offsets
     from cronkit.schedule import days_and, parse_fields
+    from cronkit.schedule.hostlines import whole_hour_offsets
 
     fields, sets = parse_fields(expr)
     minutes, hours, dom, months, dow = sets

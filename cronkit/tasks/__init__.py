@@ -5,8 +5,8 @@ Targets are lazy "module:function" strings naming the module of one task:
 uses) and no other task's module, and `cronkit list` imports no task module at all.
 """
 
-from cronkit.params import Param
 from cronkit.registry import Registry
+from cronkit.registry.params import Param
 
 registry = Registry(id="cronkit.tasks")
 

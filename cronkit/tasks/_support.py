@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection, Engine
 
-from cronkit.fileutil import write_atomic
+from cronkit.safe.files import write_atomic
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from cronkit.tasks.demo_logs import DEFAULT_LARGE_LOG_MB, seed_logs
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 DEFAULT_USERS = 1000
 DEFAULT_COURSES = 30
@@ -386,7 +386,7 @@ def _seed_redis(
     """Store 1-3 refresh tokens per user who logged in; some expired, most valid."""
     if not settings.redis_url:
         return {"refresh_tokens": 0, "expired_refresh_tokens": 0}
-    from cronkit.redisutil import connect
+    from cronkit.locks.redisconn import connect
 
     client = connect(settings.redis_url)
     try:

@@ -36,7 +36,7 @@ from sqlalchemy.types import TypeDecorator
 if TYPE_CHECKING:
     import redis
 
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 
 class UTCDateTime(TypeDecorator[datetime]):

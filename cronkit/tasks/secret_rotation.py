@@ -34,7 +34,7 @@ from cronkit.tasks.platform import SECRET_ACTIVE, SECRET_PREVIOUS, SECRET_RETIRE
 from cronkit.tasks.platform import secrets as secrets_table
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 TASK = "secret-rotation"
 FORMAT_V1 = b"\x01"

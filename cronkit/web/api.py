@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from cronkit.inputs import row_id
-from cronkit.status import RunStatus, Trigger
+from cronkit.runlog.status import RunStatus, Trigger
+from cronkit.safe.inputs import row_id
 from cronkit.web import audit as audit_log
 from cronkit.web import query
 from cronkit.web.app import (
@@ -174,7 +174,7 @@ async def status(request: Request) -> Response:
 
 def _pauses(service: Service, at: Any) -> dict[str, Any]:
     """Return the pauses in force, by task, read on the service's engine (left open)."""
-    from cronkit.pausing import pauses_of
+    from cronkit.runlog.pausing import pauses_of
     from cronkit.runlog.reader import EngineReader
 
     return pauses_of(EngineReader(service.engine), at)
@@ -182,7 +182,7 @@ def _pauses(service: Service, at: Any) -> dict[str, Any]:
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
     from cronkit.clock import now
-    from cronkit.tasklist import task_rows
+    from cronkit.health.listing import task_rows
 
     at = now()
     return task_rows(service.settings, service.registry, at, _pauses(service, at))
@@ -204,8 +204,8 @@ def _unknown_task(service: Service, name: str) -> Problem:
 
 def _one_task(service: Service, name: str) -> dict[str, Any]:
     from cronkit.clock import now
+    from cronkit.health.listing import task_row
     from cronkit.runlog.reader import runs_page
-    from cronkit.tasklist import task_row
 
     if name not in service.registry:
         raise _unknown_task(service, name)

@@ -24,12 +24,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cronkit.config import ENV_VARS, Settings
+from cronkit.config.settings import ENV_VARS, Settings
 from cronkit.errors import CronkitError, ServiceUnavailable
-from cronkit.health.status import StatusReport
-from cronkit.redact import Redactor, redactor_for
+from cronkit.health.report import StatusReport
 from cronkit.registry import Registry
-from cronkit.registry_loader import configured_registry
+from cronkit.registry.loader import configured_registry
+from cronkit.safe.redact import Redactor, redactor_for
 from cronkit.web.auth import TokenInfo
 from cronkit.web.cache import DataVersion, VersionedCache
 from cronkit.web.health import DeepHealth
@@ -150,7 +150,7 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
 
     from cronkit import __version__
     from cronkit.clock import now
-    from cronkit.health.status import status
+    from cronkit.health.report import status
     from cronkit.web import api, insights_api, pages, pause_pages, pausing, tokens_api
     from cronkit.web.metrics import RunLogCollector
 

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from cronkit.payloads import HIDDEN, reveal, seal
-from cronkit.redact import Redactor
 from cronkit.runlog.schema import audit
 from cronkit.runlog.times import iso
+from cronkit.safe.encrypt import HIDDEN, reveal, seal
+from cronkit.safe.redact import Redactor
 
 _USER_AGENT_MAX = 255
 

@@ -2,7 +2,7 @@
 
 Shared by the API's trigger routes and the dashboard's Run now form: a body too large is 413,
 one that is not a JSON object of the known keys is 422, and params or a date the task does not
-take (its declared `params=` and `dates=`, cronkit/params.py) are 422 before any run is recorded.
+take (its declared `params=` and `dates=`, cronkit/registry/params.py) are 422 before any run is recorded.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import UsageError
-from cronkit.inputs import text_problem
 from cronkit.registry import Task
+from cronkit.safe.inputs import text_problem
 from cronkit.web.problems import Problem
 from cronkit.web.trigger import TriggerRequest
 
@@ -124,7 +124,7 @@ def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:
     """Problem 422 for params or a date `task` does not take (its declaration), as `cronkit run` checks them."""
     if not req.params and req.date is None:
         return
-    from cronkit.params import check_request
+    from cronkit.registry.params import check_request
 
     now = (settings.now or datetime.now(UTC)).astimezone(UTC)
     today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from cronkit.clock import now
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.health.probes import CHECK_TIMEOUT, DOWN, UNUSED, UP
-from cronkit.health.status import StatusReport
+from cronkit.health.report import StatusReport
 from cronkit.registry import Registry
+from cronkit.runlog.status import FAILED_STATUSES
 from cronkit.runlog.times import instant_iso
-from cronkit.status import FAILED_STATUSES
 
 # health_report's own budget, plus recording the check, plus slack for a loaded host.
 DEEP_TIMEOUT = CHECK_TIMEOUT + 2.0

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from cronkit.jsonsafe import finite
+from cronkit.safe.jsontext import finite
 
 
 def json_bytes(data: Any) -> bytes:

@@ -25,8 +25,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from cronkit.clock import now
-from cronkit.config import Settings
-from cronkit.health.status import StatusReport
+from cronkit.config.settings import Settings
+from cronkit.duties.missed import installed_at, judged_slots
+from cronkit.health.report import StatusReport
 from cronkit.notify.families import COUNTER, FAMILIES, Sample, merge, task_samples
 from cronkit.notify.figures import (
     interval_seconds,
@@ -35,7 +36,6 @@ from cronkit.notify.figures import (
     running_by_task,
     task_figures,
 )
-from cronkit.notify.missed import installed_at, judged_slots
 from cronkit.registry import Registry
 from cronkit.runlog import totals as run_totals
 from cronkit.runlog.reader import execute_on

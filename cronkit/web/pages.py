@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cronkit.inputs import row_id
+from cronkit.safe.inputs import row_id
 from cronkit.web import views
 from cronkit.web.app import Service
 from cronkit.web.auth import ROLE_FOR

@@ -1,7 +1,7 @@
 """Pause and resume over HTTP (SPEC 15): `POST /api/v1/tasks/{name}/pause` and `.../resume`.
 
 The same authorisation as a trigger (the `operator` role, within the token's tasks and
-environments), the same library as the CLI (cronkit.pausing), and an audit row for every
+environments), the same library as the CLI (cronkit.runlog.pausing), and an audit row for every
 answer: the pause or resume itself (written with it), or the refusal.
 """
 
@@ -45,7 +45,7 @@ def parse_pause(body: bytes, action: str) -> dict[str, str | None]:
 def act(service: Service, action: str, task: str, asked: dict[str, str | None], origin: Origin) -> dict[str, Any]:
     """Pause or resume one task through the library; return its JSON (a UsageError is a 422)."""
     from cronkit.clock import now
-    from cronkit.pausing import pause, resume
+    from cronkit.runlog.pausing import pause, resume
 
     for key, value in asked.items():  # a NUL or a lone surrogate: no audit row or run log column takes it
         if value is not None:

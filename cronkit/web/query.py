@@ -14,8 +14,8 @@ from collections.abc import Callable
 from starlette.requests import Request
 
 from cronkit.errors import UsageError
-from cronkit.inputs import row_id, text_problem
 from cronkit.registry import Registry
+from cronkit.safe.inputs import row_id, text_problem
 from cronkit.web.problems import Problem
 
 FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

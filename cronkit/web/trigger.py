@@ -25,15 +25,15 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from cronkit.host import hostname, process_start
-from cronkit.payloads import seal
-from cronkit.redact import Redactor
 from cronkit.runlog.pauses import current_pause
 from cronkit.runlog.reader import execute_on
 from cronkit.runlog.schema import audit, idempotency_keys, runs
+from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.times import now_ms
 from cronkit.runlog.totals import ADD_RUN
 from cronkit.runlog.writer import RunStore
-from cronkit.status import RunStatus, Trigger
+from cronkit.safe.encrypt import seal
+from cronkit.safe.redact import Redactor
 from cronkit.web import audit as audit_log
 from cronkit.web.problems import problem_body
 

@@ -14,8 +14,8 @@ from typing import Any, cast
 from sqlalchemy import func, select
 
 from cronkit.runlog.schema import runs
+from cronkit.runlog.status import FAILED_STATUSES, RunStatus
 from cronkit.runlog.times import to_ms
-from cronkit.status import FAILED_STATUSES, RunStatus
 from cronkit.web.app import Service
 
 STRIP = 30  # runs in each task's strip on the overview
@@ -117,7 +117,7 @@ def task_insights(service: Service, task: str) -> list[dict[str, Any]]:
 
 def paused(service: Service, at: datetime) -> dict[str, Any]:
     """Return the pauses in force, by task, read now (not from the cached status report)."""
-    from cronkit.pausing import pauses_of
+    from cronkit.runlog.pausing import pauses_of
     from cronkit.runlog.reader import EngineReader
 
     return pauses_of(EngineReader(service.engine), at)

@@ -2,8 +2,8 @@
 
 Each function returns Markdown built from the code's own declarations, so that the pages cannot
 drift from it: the command tree typer builds from cronkit/cli (every command, argument and option
-with its help and default), the settings of cronkit/config.py (file key, `CRONKIT_*` variable,
-option, default) with their meanings from cronkit/config_docs.py, and the error classes of
+with its help and default), the settings of cronkit/config/settings.py (file key, `CRONKIT_*` variable,
+option, default) with their meanings from cronkit/config/docs.py, and the error classes of
 cronkit/errors.py with their exit codes. hooks.py puts them into the pages at build time; the tests
 (tests/docs/) call them too.
 """
@@ -122,7 +122,7 @@ def command_names() -> list[str]:
 
 
 def _literal_default(name: str) -> str:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
     for f in dataclasses.fields(Settings):
         if f.name == name and f.default is not dataclasses.MISSING:
@@ -153,14 +153,14 @@ def _setting_options() -> dict[str, str]:
 
 def settings_rows() -> list[dict[str, str]]:
     """Return one row per setting: key, variable, option, default, meaning. Raise Undocumented."""
-    from cronkit.config import ENV_VARS, FILE_ONLY_KEYS, RUNTIME_ENV_VARS
-    from cronkit.config_docs import SETTING_DOCS
+    from cronkit.config.settings import ENV_VARS, FILE_ONLY_KEYS, RUNTIME_ENV_VARS
+    from cronkit.config.docs import SETTING_DOCS
 
     options = _setting_options()
     names = [*ENV_VARS, *RUNTIME_ENV_VARS, *sorted(FILE_ONLY_KEYS)]
     missing = [name for name in names if name not in SETTING_DOCS]
     if missing:
-        raise Undocumented(f"settings without a meaning in cronkit/config_docs.py: {', '.join(missing)}")
+        raise Undocumented(f"settings without a meaning in cronkit/config/docs.py: {', '.join(missing)}")
     rows = []
     for name in names:
         default, meaning = SETTING_DOCS[name]
@@ -173,7 +173,7 @@ def settings_rows() -> list[dict[str, str]]:
 
 def settings_markdown() -> str:
     """Return the settings reference: every setting, then the variables read or set elsewhere."""
-    from cronkit.config_docs import COMMAND_TASK_VARIABLES, OTHER_VARIABLES
+    from cronkit.config.docs import COMMAND_TASK_VARIABLES, OTHER_VARIABLES
 
     out = ["| key in `cronkit.toml` | environment | option | default | meaning |", "|---|---|---|---|---|"]
     for row in settings_rows():

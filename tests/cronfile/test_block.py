@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.cronfile.block import CHECK_LINES, lines_by_owner, task_of_line
 from cronkit.cronfile.render import RenderInputs, render
 from cronkit.cronfile.state import STATE_FILE, default_block_id, default_inputs, read_install_state

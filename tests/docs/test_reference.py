@@ -72,7 +72,7 @@ def test_every_cronkit_variable_the_code_reads_is_in_the_settings_reference() ->
 
 
 def test_every_setting_has_a_meaning_and_every_error_class_its_exit_code() -> None:
-    from cronkit.config import ENV_VARS, FILE_ONLY_KEYS, RUNTIME_ENV_VARS
+    from cronkit.config.settings import ENV_VARS, FILE_ONLY_KEYS, RUNTIME_ENV_VARS
 
     rows = reference.settings_rows()
     assert {row["key"].strip("`") for row in rows} == {*ENV_VARS, *RUNTIME_ENV_VARS, *FILE_ONLY_KEYS}

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cronkit.redact import MASK, Redactor
+from cronkit.safe.redact import MASK, Redactor
 
 # The patterns as they were before they were made linear: the reference of what was redacted.
 _OLD_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<secret>[^@\s/]+)(?=@)")
@@ -92,7 +92,7 @@ def test_files_redaction_now_covers_more(text: str, expected: str) -> None:
 
 HUGE = r"""
 import sys, time
-from cronkit.redact import Redactor
+from cronkit.safe.redact import Redactor
 r = Redactor(["known-secret-value"])
 for text in ("a" * 20_000_000, "a." * 10_000_000, "x://" + "a:" * 5_000_000,
              ("y" * 900 + " password=hunter22 https://u:p@h/ Bearer abcdefgh ") * 20_000):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cronkit.textsafe import printable
+from cronkit.safe.terminal import printable
 from tests.conftest import write_registry
 
 HOSTILE = ("title\x1b]0;pwned\x07 clear\x1b[2J\x1b[H link\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\"

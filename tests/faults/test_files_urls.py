@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cronkit.redact import MASK, redact_url
+from cronkit.safe.redact import MASK, redact_url
 
 URLS = [
     # (setting, url, secret pieces that must not appear, expected exit code)

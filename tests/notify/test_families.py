@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.notify import promfile
 from cronkit.notify.families import FAMILIES, TASK_FAMILIES
 from cronkit.registry import Registry
@@ -95,7 +95,7 @@ def test_counters_are_exported_at_zero_and_running_is_a_gauge(tmp_path: Path, da
 
 
 def test_a_start_failure_is_exported_per_block(tmp_path: Path) -> None:
-    from cronkit import startfail
+    from cronkit.runlog import startfail
 
     startfail.record(tmp_path / "home", "blk", task="alpha", error="bad registry", exit_code=78,
                      at="2026-12-01T10:00:00+00:00")

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from cronkit.config.notify import TaskNotify, notifier
 from cronkit.notify import outbox
 from cronkit.notify.rules import RunFacts, events_for
-from cronkit.notify.settings import TaskNotify, notifier
 from cronkit.runlog.writer import RunStore
 
 HOUR = 3_600_000

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from cronkit import payloads
-from cronkit.config import activate, load_settings
+from cronkit.config.settings import activate, load_settings
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.rekey import rekey
+from cronkit.safe import encrypt as payloads
 from tests.conftest import write_registry
 
 KEY, NEW_KEY = "first secret key 0123456789", "second secret key 9876543210"

@@ -12,7 +12,7 @@ import pytest
 
 from cronkit import Registry
 from cronkit.errors import RegistryError
-from cronkit.limits import kubernetes_limits, systemd_lines
+from cronkit.registry.limits import kubernetes_limits, systemd_lines
 from tests.conftest import write_registry
 
 TASKS = '''

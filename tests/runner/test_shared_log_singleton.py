@@ -111,9 +111,9 @@ def test_a_released_postgresql_lock_lets_the_other_host_run(cronkit_env: dict[st
 
 def test_catch_up_leaves_a_task_whose_advisory_lock_another_host_holds(pg_url: str, tmp_path: Path) -> None:
     """`cronkit check` defers a missed slot while the task runs on another host, as it does for a Redis lease."""
-    from cronkit.check import _busy
-    from cronkit.config import load_settings
-    from cronkit.pglock import AdvisoryLock
+    from cronkit.config.settings import load_settings
+    from cronkit.duties.check import _busy
+    from cronkit.locks.postgres import AdvisoryLock
     from cronkit.registry import Registry
     from cronkit.runlog.engines import create_engine_for
     from cronkit.runlog.writer import RunStore

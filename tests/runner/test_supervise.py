@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import EXIT_SIGTERM, EXIT_TIMEOUT
 from cronkit.registry import Registry
+from cronkit.runlog.status import RunStatus
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.capture import Capture
 from cronkit.runner.duties import Duties, Heartbeat
 from cronkit.runner.spec import AttemptResult, AttemptSpec, TaskCall
 from cronkit.runner.supervise import SignalWatch, Supervisor
-from cronkit.status import RunStatus
 from tests.runhelpers import wait_gone
 
 

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
-from cronkit.config import Settings, load_settings
+from cronkit.config.settings import Settings, load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import task_config

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from cronkit.config import Settings, load_settings
+from cronkit.config.settings import Settings, load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import UsageError
 from cronkit.registry import task_config

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.registry import task_config
 from cronkit.tasks import registry

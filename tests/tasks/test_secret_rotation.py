@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError
 from cronkit.registry import task_config

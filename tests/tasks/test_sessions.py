@@ -11,7 +11,7 @@ import pytest
 import redis
 from sqlalchemy import func, insert, select
 
-from cronkit.config import load_settings
+from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import Cancelled, ServiceUnavailable, UsageError
 from cronkit.registry import task_config
@@ -277,7 +277,7 @@ def test_redis_down_still_cleans_the_database_then_fails_clearly(tmp_path: Path,
     assert message.endswith("the database cleanup ran and deleted 26 unverified accounts, 3 enrollments, "
                             "4 activity events, 1 reset tokens of those accounts, "
                             "2 old password reset tokens")
-    from cronkit.redact import Redactor
+    from cronkit.safe.redact import Redactor
     assert Redactor()(message) == message  # nothing in it looks like a secret to the redactor
     assert user_ids(dead) == {1, 3, 4}
     assert r.zcard("rt:exp") == 2509  # Redis untouched

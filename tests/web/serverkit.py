@@ -24,7 +24,7 @@ REGISTRY = '''
 def quick(ctx: TaskContext) -> dict:
     return {"params": dict(ctx.params), "dry_run": ctx.dry_run}
 
-from cronkit.params import Param
+from cronkit.registry.params import Param
 
 @registry.task("0 4 * * *", name="slow", environments=("*",), singleton=True, dates="none",
                params={"seconds": Param("float", "how long to sleep", min=0, max=30)})

@@ -18,7 +18,7 @@ from ..conftest import write_registry
 from .serverkit import Server, cli, csrf_of, make_token
 
 REGISTRY = '''
-from cronkit.params import Param
+from cronkit.registry.params import Param
 
 @registry.task("*/45 * * * *", name="pick", environments=("*",),
                params={"mode": Param("str", "how much", choices=("fast", "full")), "verbose": Param("bool")})

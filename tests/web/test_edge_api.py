@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cronkit.redact import Redactor
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.schema import upgrade
+from cronkit.safe.redact import Redactor
 from cronkit.web.trigger import Caller, Launcher, TriggerRequest
 
 from .serverkit import Server, Setup, csrf_of, is_problem, wait_run

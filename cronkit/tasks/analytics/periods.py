@@ -30,7 +30,7 @@ def _require_ended(task: str, end: datetime, now: datetime) -> None:
 
 def parse_hour(text: str) -> datetime:
     """Parse `2026-11-20T13` (or `...T13:00`, optional offset) into the hour's start, UTC."""
-    from cronkit.params import parse_hour as parse
+    from cronkit.registry.params import parse_hour as parse
 
     return parse(text.strip(), "hour")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from cronkit.redact import LOOKBEHIND, MASK, Redactor
+from cronkit.safe.redact import LOOKBEHIND, MASK, Redactor
 
 OVERLAP = 64 * 1024  # characters read past a cut to see the secrets that cross it
 HEAD = 256  # the longest run before a pattern's secret: its word, quotes, separator and blanks

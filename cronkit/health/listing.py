@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.registry import Registry, Task
 from cronkit.runlog.pauses import Pause, pause_keys
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from cronkit.fileutil import write_atomic
+from cronkit.safe.files import write_atomic
 
 DIRECTORY = "start-failures"
 RUN_CONFIG_DIR = "cron"  # as cronfile.render.RUN_CONFIG_DIR: install writes <home>/cron/<key>.toml
@@ -42,7 +42,7 @@ def home_for(config: str | None, home: str | None, environ: Mapping[str, str]) -
     chosen = home or environ.get("CRONKIT_HOME")
     if chosen:
         return Path(chosen).expanduser().absolute()
-    from cronkit.config import default_home
+    from cronkit.config.settings import default_home
 
     return default_home(environ)
 

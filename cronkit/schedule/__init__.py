@@ -1,7 +1,7 @@
 """Cron schedules: Debian-cron validation, slots in a zone, plain-language text.
 
-One reading of a schedule, Debian cron 3.0pl1's (cronkit.debcron, written from cron's
-entry.c and cron.c), serves validation, slots and (in cronkit.hostlines) host lines alike. A task's slots are the
+One reading of a schedule, Debian cron 3.0pl1's (cronkit.schedule.debcron, written from cron's
+entry.c and cron.c), serves validation, slots and (in cronkit.schedule.hostlines) host lines alike. A task's slots are the
 UTC minutes at which Debian's cron, running on a host in the task's zone and waking up on
 time, starts the job: a fixed-time job whose wall time a spring-forward skips starts at
 the end of the gap, a fixed-time job runs once in a fall-back, a job with `*` leading its
@@ -20,7 +20,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronkit.debcron import (
+from cronkit.errors import ScheduleError
+from cronkit.schedule.debcron import (
     FIELD_NAMES,
     MINUTES_PER_DAY,
     SEARCH_YEARS,
@@ -29,7 +30,6 @@ from cronkit.debcron import (
     cron_spec,
     parse_field,
 )
-from cronkit.errors import ScheduleError
 
 UTC = UTC
 

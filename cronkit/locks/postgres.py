@@ -21,8 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from cronkit.errors import ServiceUnavailable
 from cronkit.locks import LockHeld
 from cronkit.runlog.engines import describe_url, first_line
+from cronkit.runlog.status import RunStatus
 from cronkit.runlog.writer import REMOTE_CALL_LIMIT, bounded
-from cronkit.status import RunStatus
 
 _KEY = "('x' || substr(md5(current_database() || '/' || current_schema() || '/' || :task), 1, 16))::bit(64)::bigint"
 _HOLDER = ("SELECT id, host, pid FROM runs WHERE task = :task AND status = :running AND id <> :me"

@@ -9,14 +9,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cronkit.config_tables import (
+from cronkit.config.tables import (
     KubernetesSettings,
     SystemdSettings,
     kubernetes_settings,
     notify_fields,
     systemd_settings,
 )
-from cronkit.config_values import (
+from cronkit.config.values import (
     DEFAULT_CHECK_SCHEDULE,
     DEFAULT_CRONTAB_COMMAND,
     ENV_NAME,
@@ -39,7 +39,7 @@ from cronkit.errors import ConfigError
 from cronkit.insights.rules import Rules, insight_settings
 
 if TYPE_CHECKING:
-    from cronkit.notify.settings import Notifier, TaskNotify
+    from cronkit.config.notify import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
 DEMO_REGISTRY = "cronkit.tasks"  # `cronkit demo ...` only: every other command needs a registry set
@@ -264,7 +264,8 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from cronkit import clock, host, payloads
+    from cronkit import clock, host
+    from cronkit.safe import encrypt as payloads
 
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)

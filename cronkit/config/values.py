@@ -3,14 +3,15 @@ into a validated one, each raising ConfigError that names the setting."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from cronkit.errors import ConfigError
-from cronkit.redact import redact_url, url_password
+from cronkit.errors import ConfigError, RegistryError
+from cronkit.safe.redact import redact_url, url_password
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
@@ -26,6 +27,38 @@ REDIS_MAX_DB = 1_000_000  # far above any server's `databases`; the server names
 _REDIS_WHOLE = frozenset({"db", "socket_read_size", "max_connections", "health_check_interval",
                           "ssl_min_version", "protocol"})
 _REDIS_SECONDS = frozenset({"socket_timeout", "socket_connect_timeout", "timeout"})
+
+MAX_DURATION = 100 * 366 * 86_400.0  # a century: longer than any wait, short of datetime's end
+MAX_DURATION_TEXT = "100 years"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(value: str | float | int, what: str = "duration") -> float:
+    """Return seconds for `90`, `"30s"`, `"30m"`, `"1h30m"` or `"2d"`."""
+    if isinstance(value, bool):
+        raise RegistryError(f"{what}: {value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        seconds = float(value) if abs(value) <= MAX_DURATION else math.inf
+    else:
+        text = value.strip().lower().replace(" ", "")
+        pos, seconds = 0, 0.0
+        for match in _DURATION.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            if text.replace(".", "", 1).isdigit():
+                seconds, pos = float(text), len(text)
+            else:
+                raise RegistryError(f"{what}: {value!r} is not a duration such as 30s, 5m, 1h30m")
+    if seconds < 0:
+        raise RegistryError(f"{what}: must not be negative")
+    if not seconds <= MAX_DURATION:  # inf and nan too: a datetime plus it would overflow
+        raise RegistryError(f"{what}: {value!r} is longer than {MAX_DURATION_TEXT}")
+    return seconds
+
 
 
 def checked_retention_days(retention: Any) -> int:

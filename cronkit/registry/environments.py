@@ -3,7 +3,7 @@ say `production` would render an empty block and `install` would empty the cront
 
 from __future__ import annotations
 
-from cronkit.config import DEFAULT_ENVIRONMENT, Settings
+from cronkit.config.settings import DEFAULT_ENVIRONMENT, Settings
 from cronkit.errors import ConfigError
 from cronkit.registry import Registry
 

@@ -263,7 +263,7 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
     """Return `explain_window` for a task with the facts read from the run log, the install record
     and the block's start-failure record."""
-    from cronkit.health.status import start_failure
+    from cronkit.health.report import start_failure
     from cronkit.runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)

@@ -9,7 +9,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.registry import Task
 from cronkit.runlog.pauses import covering, pauses_between
 from cronkit.runlog.queries import SERVED_SLOTS

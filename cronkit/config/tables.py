@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cronkit.config_values import checked_text
+from cronkit.config.values import checked_text
 from cronkit.errors import ConfigError
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -179,7 +179,7 @@ def notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Pa
     from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
     if "notify" not in file_data and not from_tasks:
         return fields
-    from cronkit.notify.settings import TASK_KEYS, notify_settings, task_notify
+    from cronkit.config.notify import TASK_KEYS, notify_settings, task_notify
 
     fields["notify_source"] = {
         "notify": file_data.get("notify", {}),

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.errors import RegistryError
 from cronkit.registry import Registry
-from cronkit.registry_loader import NO_REGISTRY, import_root, load_registry
+from cronkit.registry.loader import NO_REGISTRY, import_root, load_registry
 
 PLUGIN_GROUP = "cronkit.registries"
 PLUGIN_PREFIX = "plugin:"

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cronkit.config_values import checked_port, checked_text
+from cronkit.config.values import checked_port, checked_text
 from cronkit.errors import ConfigError
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
@@ -83,8 +83,8 @@ class TaskNotify:
 
 
 def _duration(name: str, value: Any) -> float:
+    from cronkit.config.values import parse_duration
     from cronkit.errors import RegistryError
-    from cronkit.registry import parse_duration
 
     try:
         return parse_duration(value, name)
@@ -108,7 +108,7 @@ def _url(name: str, value: Any) -> str:
     """Check an http(s) URL; a `user:password@` in it is sent as Basic auth and masked in the message."""
     from urllib.parse import urlsplit
 
-    from cronkit.redact import redact_url
+    from cronkit.safe.redact import redact_url
 
     url = _text(name, value)
     shown = redact_url(url)

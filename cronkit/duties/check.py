@@ -1,6 +1,6 @@
 """`cronkit check`: the duties the block's `*/5 * * * *` and `@reboot` lines run, in order.
 
-Each duty is a section below, with the feature that owns it; `needs_check` says whether the
+Each duty is a section below, with the feature that owns it; `needs_check` (beside the renderer, cronkit.cronfile.render) says whether the
 crontab block should schedule `cronkit check` at all (each feature ORs its need in). A duty
 that fails is reported and the next duty still runs. Catch-up runs before the missed-slot
 notifications, so a slot it caught up is not reported missed.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cronkit.config import Settings, sqlite_path
+from cronkit.config.settings import Settings, sqlite_path
 from cronkit.registry import Registry
 from cronkit.runlog.writer import RunStore
 
@@ -45,16 +45,6 @@ class CheckReport:
         """Return the JSON shape of `cronkit check --json`."""
         return {"ok": self.ok, "boot": self.boot, "duties": self.duties, "errors": self.errors,
                 "catchup": {"runs": self.catchup, "note": self.catchup_note}}
-
-
-def needs_check(settings: Settings, registry: Registry) -> bool:
-    """Return True when a duty below needs `cronkit check` scheduled: a notifier, a catch-up policy, auto_sync."""
-    return bool(settings.notifiers) or needs_catchup(settings, registry) or settings.auto_sync
-
-
-def needs_catchup(settings: Settings, registry: Registry) -> bool:
-    """Return whether a task scheduled here has a catch-up policy (so the block needs `check` lines)."""
-    return any(t.catchup != "skip" for t in registry.enabled_in(settings.environment, settings.task_config))
 
 
 def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bool = False,
@@ -112,7 +102,7 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     A task whose lock is held (its run goes on, here or on another host) is left for the next
     check rather than recorded as skipped, which would count its slot as served.
     """
-    from cronkit.catchup import plan, read_paused, read_served, scheduled_from
+    from cronkit.duties.catchup import plan, read_paused, read_served, scheduled_from
     from cronkit.locks import Holder, LocalLock, LockHeld, lock_dir
     from cronkit.runlog.reader import RunLog
 
@@ -149,8 +139,8 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
 
 
 def _run_one(settings: Settings, registry: Registry, task: str, slot: datetime) -> dict[str, Any]:
+    from cronkit.runlog.status import Trigger
     from cronkit.runner import RunRequest, run_task
-    from cronkit.status import Trigger
 
     outcome = run_task(settings, registry, RunRequest(task=task, trigger=Trigger.CATCHUP, slot=slot), os.environ)
     return {"task": task, "slot": slot.isoformat(), "status": outcome.status, "run_id": outcome.run_id,
@@ -172,7 +162,7 @@ def _busy(settings: Settings, task: Any) -> str | None:
     except OSError:
         return None
     if settings.redis_url and task.lock_scope == "global":
-        from cronkit.redisutil import connect
+        from cronkit.locks.redisconn import connect
 
         try:
             client = connect(settings.redis_url)
@@ -196,7 +186,7 @@ def _advisory_holder(settings: Settings, task: str) -> str | None:
     try:
         if engine.dialect.name != "postgresql":
             return None
-        from cronkit.pglock import (
+        from cronkit.locks.postgres import (
             AdvisoryLock,  # SQLAlchemy is loaded already: the engine is PostgreSQL's
         )
 
@@ -219,7 +209,7 @@ def _lost_runs(store: RunStore, settings: Settings, environ: Mapping[str, str]) 
     lost = store.mark_lost()
     if lost and settings.notifiers:
         from cronkit.notify.hook import queue_run
-        from cronkit.redact import redactor_for
+        from cronkit.safe.redact import redactor_for
 
         redact = redactor_for(settings, environ)
         for run_id in lost:
@@ -235,9 +225,9 @@ def _missed_events(store: RunStore, settings: Settings, registry: Registry, now:
     """Queue one `missed` event per task and notifier for the slots missed since the last one it sent."""
     if not settings.notifiers:
         return {"queued": 0}
+    from cronkit.duties.missed import installed_at, missed_slots
     from cronkit.notify import outbox
     from cronkit.notify.events import missed_event
-    from cronkit.notify.missed import installed_at, missed_slots
     from cronkit.runlog.times import to_ms
 
     since = installed_at(settings)
@@ -289,4 +279,4 @@ def _deliver_outbox(store: RunStore, settings: Settings, environ: Mapping[str, s
     return flush(store, settings, environ, CHECK_BUDGET).as_dict()
 
 
-__all__ = ["CheckReport", "needs_catchup", "needs_check", "run_check"]
+__all__ = ["CheckReport", "run_check"]

@@ -5,17 +5,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect  # dataclasses imports it already: no cost on the run path
-import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Literal
 
-from cronkit.commandtask import CommandSpec, command_spec, describe_command
+from cronkit.config.values import parse_duration
 from cronkit.errors import RegistryError
-from cronkit.limits import Limits, parse_limits
-from cronkit.params import Param, check_declaration
+from cronkit.registry.command import CommandSpec, command_spec, describe_command
+from cronkit.registry.limits import Limits, parse_limits
+from cronkit.registry.params import Param, check_declaration
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)  # as useradd takes them
@@ -28,41 +28,11 @@ DEFAULT_CATCHUP_WINDOW = 86400.0  # "24h"
 DEFAULT_CATCHUP_MAX = 24
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("skip", "latest", "all")
-MAX_DURATION = 100 * 366 * 86_400.0  # a century: longer than any wait, short of datetime's end
-MAX_DURATION_TEXT = "100 years"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 TaskFunc = Callable[..., Any]
 LockScope = Literal["global", "local"]
 Concurrency = Literal["forbid", "allow", "replace"]
 Catchup = Literal["skip", "latest", "all"]
-
-
-def parse_duration(value: str | float | int, what: str = "duration") -> float:
-    """Return seconds for `90`, `"30s"`, `"30m"`, `"1h30m"` or `"2d"`."""
-    if isinstance(value, bool):
-        raise RegistryError(f"{what}: {value!r} is not a duration")
-    if isinstance(value, (int, float)):
-        seconds = float(value) if abs(value) <= MAX_DURATION else math.inf
-    else:
-        text = value.strip().lower().replace(" ", "")
-        pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
-            if match.start() != pos:
-                break
-            seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-            pos = match.end()
-        if pos != len(text) or not text:
-            if text.replace(".", "", 1).isdigit():
-                seconds, pos = float(text), len(text)
-            else:
-                raise RegistryError(f"{what}: {value!r} is not a duration such as 30s, 5m, 1h30m")
-    if seconds < 0:
-        raise RegistryError(f"{what}: must not be negative")
-    if not seconds <= MAX_DURATION:  # inf and nan too: a datetime plus it would overflow
-        raise RegistryError(f"{what}: {value!r} is longer than {MAX_DURATION_TEXT}")
-    return seconds
 
 
 @dataclass(frozen=True)
@@ -215,7 +185,7 @@ class Registry:
         written = " ".join(schedule.split())
         resolved = self._resolve(written, name, where)
         if timezone is not None:
-            from cronkit.config_values import check_timezone
+            from cronkit.config.values import check_timezone
 
             check_timezone(f"{where}: timezone", timezone)
         envs = (environments,) if isinstance(environments, str) else tuple(environments)
@@ -290,7 +260,7 @@ class Registry:
         from cronkit.schedule import validate_schedule
 
         if "H" in schedule:
-            from cronkit.spread import Spreader, resolve
+            from cronkit.schedule.spread import Spreader, resolve
 
             if self._spreader is None:
                 self._spreader = Spreader()
@@ -346,7 +316,7 @@ def check_takes_context(where: str, func: TaskFunc) -> None:
 
 def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
     """Validate `requires=` entries: `setting:<name>` (a setting that must be set) or `service:redis`."""
-    from cronkit.config import ENV_VARS
+    from cronkit.config.settings import ENV_VARS
 
     items = (requires,) if isinstance(requires, str) else tuple(requires)
     for item in items:

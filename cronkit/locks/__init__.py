@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cronkit.config import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
+from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
 from cronkit.errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
-from cronkit.status import RunStatus
+from cronkit.runlog.status import RunStatus
 
 LEASE_TTL_MS = int(DEFAULT_LEASE_TTL * 1000)
 SLOT_TTL_S = 3 * 86400

@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
 
-from cronkit.debcron import FIELD_RANGES
 from cronkit.schedule import (
     MINUTE,
     fires_at,
@@ -22,6 +21,7 @@ from cronkit.schedule import (
     validate_schedule,
     zone_info,
 )
+from cronkit.schedule.debcron import FIELD_RANGES
 
 # Years whose DST rules host_lines takes into account: a rendered crontab stays
 # installed for years, and tzdata's rules past 2037 repeat its last rule.

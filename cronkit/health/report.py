@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
 from cronkit.cronfile.drift import Drift, Installation, read_installation
 from cronkit.health.missed import Missed, Window, candidate_slots, count_missed
 from cronkit.health.probes import (
@@ -32,7 +32,6 @@ from cronkit.health.probes import (
     redacted,
 )
 from cronkit.insights.read import as_dicts, find_for
-from cronkit.payloads import reveal
 from cronkit.registry import Registry, Task
 from cronkit.runlog.pauses import Pause, current_pauses, pause_keys
 from cronkit.runlog.queries import (
@@ -43,8 +42,9 @@ from cronkit.runlog.queries import (
     Reader,
     read_meta,
 )
+from cronkit.runlog.status import FAILED_STATUSES
 from cronkit.runlog.times import instant_iso, to_ms
-from cronkit.status import FAILED_STATUSES
+from cronkit.safe.encrypt import reveal
 
 # --- the report ------------------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ def _open_runlog(settings: Settings, lean: bool) -> Reader:
 def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
-    from cronkit.config import sqlite_path
+    from cronkit.config.settings import sqlite_path
     from cronkit.cronfile import state as install_state  # noqa: F401
 
     if not lean or sqlite_path(settings.db_url) is None:
@@ -365,9 +365,9 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
 
 def start_failure(settings: Settings) -> dict[str, Any] | None:
     """Return the start-failure record of the installed block's cron runs, None when they start."""
-    from cronkit import startfail
     from cronkit.cronfile.state import read_install_state
     from cronkit.errors import CronkitError
+    from cronkit.runlog import startfail
 
     try:
         state = read_install_state(settings)
@@ -385,7 +385,7 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
     `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
     (runlog.queries), as the lean CLI does. `texts`: schedules in words (`health` needs none).
     """
-    from cronkit.preflight import refusals
+    from cronkit.health.preflight import refusals
 
     started = time.monotonic()
     now = now.astimezone(UTC)

@@ -14,7 +14,7 @@ from cronkit.errors import ConfigError, CronkitError, RegistryError
 from cronkit.registry import Registry
 
 if TYPE_CHECKING:
-    from cronkit.config import Settings
+    from cronkit.config.settings import Settings
 
 NO_REGISTRY = ("no task registry configured: set CRONKIT_TASKS (pkg.module, pkg.module:attr or file.py),"
                " --tasks, or `registry` in cronkit.toml (`cronkit demo run` tries the built-in tasks)")
@@ -84,7 +84,7 @@ def _said(exc: BaseException) -> str:
     start-failure record, and a registry that fails on its configuration often names a secret."""
     import os
 
-    from cronkit.redact import Redactor
+    from cronkit.safe.redact import Redactor
 
     return Redactor.from_sources(os.environ)(f"{type(exc).__name__}: {exc}")
 

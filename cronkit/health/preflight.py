@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from cronkit.config import ENV_VARS, Settings
+from cronkit.config.settings import ENV_VARS, Settings
 from cronkit.registry import Task
 
 SERVICE_SETTINGS = {"redis": "redis_url", "app_db": "app_db_url"}

@@ -14,9 +14,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cronkit.config import Settings
+from cronkit.config.settings import Settings
+from cronkit.config.values import parse_duration
 from cronkit.errors import RegistryError, UsageError
-from cronkit.registry import Registry, parse_duration
+from cronkit.registry import Registry
 from cronkit.runlog.pauses import (
     Origin,
     Pause,
@@ -85,7 +86,7 @@ def pause(settings: Settings, registry: Registry, tasks: Sequence[str], *, for_:
           reason: str | None, origin: Origin, now: datetime, transact: Transact | None = None,
           ) -> list[dict[str, Any]]:
     """Pause `tasks` on every host sharing the run log; return each task's pause keys."""
-    from cronkit.redact import redactor_for
+    from cronkit.safe.redact import redactor_for
 
     names = _names(registry, tasks)
     end = pause_end(for_, until, now, settings.timezone)
@@ -125,7 +126,7 @@ def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
 
     A SQLite run log is read with sqlite3 (read-only, never created); another through SQLAlchemy.
     """
-    from cronkit.config import sqlite_path
+    from cronkit.config.settings import sqlite_path
 
     path = sqlite_path(settings.db_url)
     if path is None:

@@ -1,6 +1,6 @@
 """What each setting means and, where it is computed, its default in words: the settings reference.
 
-docs/gen/reference.py builds the reference page from cronkit/config.py's declarations (the file
+docs/gen/reference.py builds the reference page from cronkit/config/settings.py's declarations (the file
 keys, the `CRONKIT_*` variables, the defaults written in `Settings`) and from this table; a setting
 declared there and missing here fails the documentation build (`mkdocs build --strict`), so the
 reference cannot fall behind the code. Nothing at run time imports this module.

@@ -1,0 +1,1 @@
+"""Settings and their checks: command-line options > environment > cronkit.toml > defaults."""

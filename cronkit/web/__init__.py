@@ -3,6 +3,8 @@
 Nothing on the `cronkit run` path imports this package: cron's runs never load the HTTP stack.
 
 - `app`: the Starlette application, its shared state (engine, caches) and its lifespan
+- `service`: what every request shares (the `Service`, its status cache, its timings)
+- `access`: who calls and what they may do: bearer tokens, scopes, the audit row of a refusal
 - `api`: the JSON routes (health, status, tasks, runs, dead letters, audit, triggers, metrics)
 - `bodies`: a trigger's request body: bounded, validated, checked against the task's declared params
 - `cache`: the run log's version and the caches of answers keyed on it

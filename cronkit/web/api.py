@@ -6,42 +6,43 @@ Each route authenticates, validates at the edge, then calls one library function
 
 from __future__ import annotations
 
-import asyncio
-import difflib
 import json
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cronkit.clock import now
+from cronkit.health.listing import task_row, task_rows
+from cronkit.runlog.deadletters import list_letters
+from cronkit.runlog.pausing import pauses_of
+from cronkit.runlog.reader import EngineReader, RunLog, runs_page
 from cronkit.runlog.status import RunStatus, Trigger
+from cronkit.runlog.writer import RunStore
 from cronkit.safe.inputs import row_id
 from cronkit.web import audit as audit_log
 from cronkit.web import query
-from cronkit.web.app import (
-    AUTH_TIMEOUT,
-    STATUS_FRESH,
-    STATUS_STALE,
-    TOKEN_GRACE,
-    TOKEN_RECHECK,
-    TOUCH_EVERY,
-    Service,
-    json_bytes,
-)
-from cronkit.web.auth import ROLE_FOR, TokenInfo, bearer, hash_token, touch, verify
+from cronkit.web.access import audit_refusal, reading, require, who
 from cronkit.web.bodies import KEY, MAX_BODY, check_declared, parse_trigger, read_body
-from cronkit.web.jsonout import SafeJSONResponse
-from cronkit.web.problems import Problem
+from cronkit.web.jsonout import SafeJSONResponse, json_bytes
+from cronkit.web.problems import CONTENT_TYPE, Problem
 from cronkit.web.scoping import (
     absent_unless_visible,
     hidden_tasks,
     only_tasks,
     scrub_health,
     visible,
+)
+from cronkit.web.service import (
+    STATUS_FRESH,
+    STATUS_STALE,
+    Service,
+    redacted,
+    service_of,
+    unknown_task,
 )
 from cronkit.web.trigger import Caller
 
@@ -51,86 +52,8 @@ STATUSES = tuple(s.value for s in RunStatus)
 TRIGGERS = tuple(t.value for t in Trigger)
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> SafeJSONResponse:
     return SafeJSONResponse(data, status_code=status, headers=headers)  # a result's NaN, a lone surrogate: no 500
-
-
-# --- authentication ------------------------------------------------------------------------------
-
-
-async def _who(request: Request) -> TokenInfo:
-    """Return the caller's token; Problem 401 when missing or bad (503 when it cannot be checked)."""
-    service = _service(request)
-    presented = bearer(request.headers.get("authorization"))
-    if presented is None:
-        raise Problem(401, "token-missing", "send Authorization: Bearer <token> (cronkit token create)")
-    digest = hash_token(presented)
-    kept = service.verified.get(digest)
-    if kept is not None and time.monotonic() - kept[1] <= TOKEN_RECHECK:
-        return kept[0]  # verified within the last second: a revocation is seen within TOKEN_RECHECK
-    loop = asyncio.get_running_loop()
-    try:
-        info = await asyncio.wait_for(
-            loop.run_in_executor(service.auth_pool, verify, service.engine, presented), AUTH_TIMEOUT)
-    except Exception as exc:  # the run log is down or slow: a token verified lately still counts
-        if kept is not None and time.monotonic() - kept[1] <= TOKEN_GRACE:
-            return kept[0]
-        why = "no answer" if isinstance(exc, TimeoutError) else "unavailable"
-        raise Problem(503, "auth-unavailable", f"cannot check the token: run log {why}") from None
-    if info is None:
-        service.verified.pop(digest, None)
-        raise Problem(401, "token-invalid", "the token is unknown or revoked")
-    service.verified[digest] = (info, time.monotonic())
-    last = service.touched.get(info.name, 0.0)
-    if time.monotonic() - last >= TOUCH_EVERY:
-        service.touched[info.name] = time.monotonic()
-        from cronkit.runlog.times import now_ms
-
-        loop.run_in_executor(service.auth_pool, _touch_quietly, service, info.name, now_ms())
-    return info
-
-
-def _touch_quietly(service: Service, name: str, at: int) -> None:
-    try:
-        touch(service.engine, name, at)
-    except Exception:  # noqa: BLE001 - last_used_at is a convenience, never a reason to fail
-        pass
-
-
-async def _require(request: Request, scope: str) -> TokenInfo:
-    """Return the caller's token when its role allows `scope` (and it works in this environment);
-    else Problem 403, written to the audit."""
-    info = await _who(request)
-    service = _service(request)
-    problem = None
-    if not info.allows(scope):
-        problem = Problem(403, "scope", f"token {info.name} has role {info.role}; this needs {ROLE_FOR[scope]}")
-    elif not info.works_in(service.settings.environment):
-        problem = Problem(403, "environment", f"token {info.name} is limited to environments"
-                          f" {', '.join(info.envs)}; this service runs {service.settings.environment}")
-    if problem is not None:
-        await _audit_refusal(service, {"action": f"{request.method} {request.url.path}"[:32], "token_name": info.name,
-                                       "remote_addr": request.client.host if request.client else None,
-                                       "user_agent": request.headers.get("user-agent")}, problem)
-        raise problem
-    request.state.token = info
-    return info
-
-
-def reading(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Guard a route with the `read` scope (the viewer role)."""
-
-    async def guarded(request: Request) -> Response:
-        await _require(request, "read")
-        return await handler(request)
-
-    guarded.__name__ = handler.__name__
-    return guarded
 
 
 # --- health, status, tasks -----------------------------------------------------------------------
@@ -141,12 +64,12 @@ async def healthz(request: Request) -> Response:
 
 
 async def health_deep(request: Request) -> Response:
-    service = _service(request)
+    service = service_of(request)
     public = False
     if service.settings.health_public and request.headers.get("authorization") is None:
         public = True
     else:
-        info = await _require(request, "read")
+        info = await require(request, "read")
         if info.limited:  # the reasons and errors that name other tasks are not this token's to read
             status, body = await service.deep.answer(public)
             return _json(scrub_health(body, hidden_tasks(request, info)), status, {"Cache-Control": "no-store"})
@@ -156,7 +79,7 @@ async def health_deep(request: Request) -> Response:
 
 @reading
 async def status(request: Request) -> Response:
-    service = _service(request)
+    service = service_of(request)
     # A report at most STATUS_FRESH s old, or STATUS_STALE s while a thread computes a fresh one.
     report = service.status.peek(STATUS_FRESH, STATUS_STALE)
     if report is None:
@@ -174,66 +97,42 @@ async def status(request: Request) -> Response:
 
 def _pauses(service: Service, at: Any) -> dict[str, Any]:
     """Return the pauses in force, by task, read on the service's engine (left open)."""
-    from cronkit.runlog.pausing import pauses_of
-    from cronkit.runlog.reader import EngineReader
-
     return pauses_of(EngineReader(service.engine), at)
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
-    from cronkit.clock import now
-    from cronkit.health.listing import task_rows
-
     at = now()
     return task_rows(service.settings, service.registry, at, _pauses(service, at))
 
 
 @reading
 async def tasks(request: Request) -> Response:
-    rows = await run_in_threadpool(_task_rows, _service(request))
+    rows = await run_in_threadpool(_task_rows, service_of(request))
     shown = visible(request)
     return _json(rows if shown is None else [row for row in rows if row["name"] in shown])
 
 
-def _unknown_task(service: Service, name: str) -> Problem:
-    names = [t.name for t in service.registry]
-    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
-    return Problem(404, "unknown-task", f"unknown task {name!r}{hint}", task=name, suggestions=close)
-
-
 def _one_task(service: Service, name: str) -> dict[str, Any]:
-    from cronkit.clock import now
-    from cronkit.health.listing import task_row
-    from cronkit.runlog.reader import runs_page
-
     if name not in service.registry:
-        raise _unknown_task(service, name)
+        raise unknown_task(service, name)
     at = now()
     row = task_row(service.registry[name], service.settings, at, _pauses(service, at))
-    row["recent_runs"] = _redacted(service, runs_page(service.engine, task=name, limit=5).runs)
+    row["recent_runs"] = redacted(service, runs_page(service.engine, task=name, limit=5).runs)
     return row
 
 
 async def task(request: Request) -> Response:
-    await _require(request, "read")
+    await require(request, "read")
     absent_unless_visible(request, request.path_params["name"])
-    return _json(await run_in_threadpool(_one_task, _service(request), request.path_params["name"]))
+    return _json(await run_in_threadpool(_one_task, service_of(request), request.path_params["name"]))
 
 
 # --- runs, dead letters, audit -------------------------------------------------------------------
 
 
-def _redacted(service: Service, value: Any) -> Any:
-    """Redact a run or a list of runs once more on the way out (they are stored redacted already)."""
-    return service.redactor.value(value)
-
-
 @reading
 async def runs(request: Request) -> Response:
-    from cronkit.runlog.reader import runs_page
-
-    service = _service(request)
+    service = service_of(request)
     task_name = query.text(request, "task")
     status, trigger = query.choice(request, "status", STATUSES), query.choice(request, "trigger", TRIGGERS)
     since, before = query.since(request), query.decode_cursor(request.query_params.get("cursor"))
@@ -262,9 +161,6 @@ async def runs(request: Request) -> Response:
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
-    from cronkit.runlog.reader import RunLog
-    from cronkit.runlog.writer import RunStore
-
     log = RunLog(service.engine)
     record = log.run(run_id)
     if record is not None and record["status"] == RunStatus.RUNNING.value:
@@ -276,7 +172,7 @@ def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
 
 @reading
 async def run(request: Request) -> Response:
-    service = _service(request)
+    service = service_of(request)
     raw = request.path_params["run_id"]
     run_id = row_id(raw)
     if run_id is None:  # not digits, or past 64 bits: no run has that id
@@ -287,14 +183,12 @@ async def run(request: Request) -> Response:
         raise Problem(404, "unknown-run", f"no run with id {raw}")
     if shown is not None and record["task"] not in shown:  # to this token the run does not exist
         raise Problem(404, "unknown-run", f"no run with id {raw}").refused()
-    return _json(_redacted(service, record))
+    return _json(redacted(service, record))
 
 
 @reading
 async def dead_letters(request: Request) -> Response:
-    from cronkit.runlog.deadletters import list_letters
-
-    service = _service(request)
+    service = service_of(request)
     include = query.flag(request, "all")
     task_name = query.text(request, "task")
     limit = query.int_param(request, "limit", 100, 1, MAX_LIMIT)
@@ -309,15 +203,15 @@ async def dead_letters(request: Request) -> Response:
                 list_letters(service.engine, include_resolved=True, task=task_name, limit=1)))
         return found
 
-    return _json(_redacted(service, await run_in_threadpool(letters)))
+    return _json(redacted(service, await run_in_threadpool(letters)))
 
 
 async def audit(request: Request) -> Response:
-    info = await _require(request, "admin")
+    info = await require(request, "admin")
     if info.limited:  # the audit names every task and token: an admin limited to some tasks reads it not
         raise Problem(403, "scope", f"token {info.name} is limited to some tasks or environments; the audit"
                       " needs an admin token without limits").refused()
-    service = _service(request)
+    service = service_of(request)
     since = query.since(request)
     before = query.decode_cursor(request.query_params.get("cursor"))
     limit = query.int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
@@ -330,9 +224,7 @@ async def audit(request: Request) -> Response:
 
 @reading
 async def metrics(request: Request) -> Response:
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    service = _service(request)
+    service = service_of(request)
 
     def version(wait: bool = True) -> Any:  # the run log's and the status report's
         found = service.version.read(wait=wait)
@@ -354,7 +246,7 @@ async def metrics(request: Request) -> Response:
 
 
 async def _trigger(request: Request, task: str | None) -> Response:
-    service = _service(request)
+    service = service_of(request)
     caller = Caller(None, request.client.host if request.client else None, request.headers.get("user-agent"))
     fields: dict[str, Any] = {"action": "trigger", "task": task, "remote_addr": caller.remote_addr,
                               "user_agent": caller.user_agent, "redactor": service.redactor}
@@ -363,7 +255,7 @@ async def _trigger(request: Request, task: str | None) -> Response:
         fields["idempotency_key"] = key
         # The token before the body: a lookup (or its verdict of the last second) and no body read,
         # so a refusal of the body (413) names who sent it, and nobody unknown gets a body read.
-        info = await _who(request)
+        info = await who(request)
         fields["token_name"] = info.name
         caller = Caller(info.name, caller.remote_addr, caller.user_agent)
         if not info.allows("trigger"):
@@ -374,36 +266,21 @@ async def _trigger(request: Request, task: str | None) -> Response:
         req = parse_trigger(body, task, key)
         fields["task"], fields["params"] = req.task, req.stored_params() or None
         if req.task not in service.registry:
-            raise _unknown_task(service, req.task)
+            raise unknown_task(service, req.task)
         if not info.may_trigger(req.task, service.settings.environment):
             limits = ", ".join([*info.globs, *(f"environment {env}" for env in info.envs)])
             raise Problem(403, "task-not-allowed", f"token {info.name} may trigger {limits} only", task=req.task)
         check_declared(service.settings, service.registry[req.task], req)
     except Problem as problem:
-        await _audit_refusal(service, fields, problem)
+        await audit_refusal(service, fields, problem)
         raise
     answer = await run_in_threadpool(service.launcher.trigger, req, caller)
     headers = {"Location": answer.location} if answer.location and answer.status < 300 else {}
     if answer.replayed:
         headers["Idempotent-Replayed"] = "true"
     if answer.status >= 400:
-        from cronkit.web.problems import CONTENT_TYPE
-
         return SafeJSONResponse(answer.body, answer.status, headers, media_type=CONTENT_TYPE)
     return _json(answer.body, answer.status, headers)
-
-
-async def _audit_refusal(service: Service, fields: dict[str, Any], problem: Problem) -> None:
-    from cronkit.runlog.times import now_ms
-
-    results = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "unknown_task", 413: "too_large",
-               422: "invalid", 503: "unavailable"}
-    try:
-        await asyncio.wait_for(run_in_threadpool(
-            audit_log.record_alone, service.engine, at=now_ms(), result=results.get(problem.status, "refused"),
-            status_code=problem.status, detail=problem.detail, **fields), AUTH_TIMEOUT * 2)
-    except (TimeoutError, Exception):  # noqa: BLE001 - the refusal stands even when it cannot be recorded
-        pass
 
 
 async def trigger_task(request: Request) -> Response:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import ipaddress
 import os
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import anyio.to_thread
+import uvicorn
+from prometheus_client import CollectorRegistry
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,109 +27,33 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from cronkit import __version__
+from cronkit.clock import now
 from cronkit.config.settings import ENV_VARS, Settings
-from cronkit.errors import CronkitError, ServiceUnavailable
-from cronkit.health.report import StatusReport
+from cronkit.errors import ConfigError, CronkitError, ServiceUnavailable
+from cronkit.health.report import status
 from cronkit.registry import Registry
 from cronkit.registry.loader import configured_registry
-from cronkit.safe.redact import Redactor, redactor_for
-from cronkit.web.auth import TokenInfo
-from cronkit.web.cache import DataVersion, VersionedCache
+from cronkit.runlog.engines import create_engine_for, describe_url, first_line
+from cronkit.runlog.schema import upgrade
+from cronkit.runlog.times import now_ms
+from cronkit.runlog.writer import RunStore
+from cronkit.safe.redact import redactor_for
+from cronkit.web import api, audit, insights_api, pages, pause_pages, pausing, tokens_api
+from cronkit.web.auth import active_token_count
+from cronkit.web.cache import DataVersion
+from cronkit.web.guard import guarded_protocol
 from cronkit.web.health import DeepHealth
-from cronkit.web.jsonout import json_bytes
+from cronkit.web.listen import listen, run
+from cronkit.web.metrics import RunLogCollector
 from cronkit.web.problems import Problem
+from cronkit.web.service import LOST_SWEEP_INTERVAL, Service, StatusCache
 from cronkit.web.trigger import Launcher
 
-LOST_SWEEP_INTERVAL = 30.0  # seconds between marking dead runs `lost` (clients poll runs for their outcome)
-TOKEN_GRACE = 300.0  # seconds a verified token is still accepted while the run log does not answer
-AUTH_TIMEOUT = 1.5  # seconds a token lookup may take before that grace applies
-TOUCH_EVERY = 60.0  # seconds between two last_used_at writes of one token
-TOKEN_RECHECK = 1.0  # seconds a token's verdict is reused: a revoked token is refused within this
 MALLOC_ARENAS = 2  # glibc malloc arenas of the serving process (limit_malloc_arenas)
 M_ARENA_MAX = -8  # glibc's mallopt parameter number
 SQLITE_CACHE_KIB = 256  # page cache of each of the service's SQLite connections
 REQUEST_THREADS = 8  # threads answering requests (anyio's default is 40)
-STATUS_FRESH = 5.0  # seconds /api/v1/status answers a report without refreshing it
-STATUS_STALE = 15.0  # seconds a report may be answered while a fresh one is computed
-
-
-class StatusCache:
-    """The latest status report: computed by one thread at a time, reused while fresh."""
-
-    def __init__(self, compute: Callable[[], StatusReport]) -> None:
-        self._compute = compute
-        self._lock = threading.Lock()
-        self._value: StatusReport | None = None
-        self._at = 0.0
-        self._refreshing = False
-        self._json: tuple[StatusReport, bytes] | None = None
-        # One long-lived thread refreshes in the background (a thread a refresh churned memory).
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="cronkit-status")
-
-    @property
-    def stamp(self) -> float:
-        """When the report now kept was computed (monotonic seconds): it changes with the report."""
-        return self._at
-
-    def peek(self, max_age: float, stale: float) -> StatusReport | None:
-        """Return a report at most `max_age` s old, or one at most `stale` s old while a thread
-        computes a fresh one; None (computing nothing) when there is neither."""
-        if self._value is None or time.monotonic() - self._at > stale:
-            return None
-        return self.get(max_age, wait=False)
-
-    def get(self, max_age: float, *, wait: bool = True) -> StatusReport | None:
-        """Return a report at most `max_age` s old; without `wait`, a stale one while refreshing."""
-        if self._value is not None and time.monotonic() - self._at <= max_age:
-            return self._value
-        if not wait and self._value is not None:
-            if not self._refreshing:
-                self._refreshing = True
-                self._pool.submit(self._refresh, max_age)
-            return self._value
-        return self._refresh(max_age)
-
-    def _refresh(self, max_age: float) -> StatusReport | None:
-        try:
-            with self._lock:
-                if self._value is None or time.monotonic() - self._at > max_age:
-                    value = self._compute()
-                    self._value, self._at = value, time.monotonic()
-                return self._value
-        finally:
-            self._refreshing = False
-
-    def as_json(self, report: StatusReport) -> bytes:
-        """Return `report` as JSON bytes, encoded once per report."""
-        kept = self._json
-        if kept is not None and kept[0] is report:
-            return kept[1]
-        body = json_bytes(report.as_dict())
-        self._json = (report, body)
-        return body
-
-
-@dataclass
-class Service:
-    """What every request shares."""
-
-    settings: Settings
-    registry: Registry
-    engine: Engine
-    redactor: Redactor
-    launcher: Launcher
-    deep: DeepHealth
-    status: StatusCache
-    metrics: Any  # prometheus_client CollectorRegistry
-    version: DataVersion
-    runs_pages: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(64, 60.0, 4 << 20))
-    scrapes: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(1, 15.0))
-    # The findings of GET /api/v1/insights by (task, days): kept while the run log is unchanged,
-    # at most a minute (their window moves with the clock).
-    insights: VersionedCache[bytes] = field(default_factory=lambda: VersionedCache(16, 60.0, 4 << 20))
-    auth_pool: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="cronkit-auth"))
-    verified: dict[str, tuple[TokenInfo, float]] = field(default_factory=dict)
-    touched: dict[str, float] = field(default_factory=dict)
 
 
 def child_environment(settings: Settings, environ: Mapping[str, str]) -> dict[str, str]:
@@ -146,14 +73,6 @@ def child_environment(settings: Settings, environ: Mapping[str, str]) -> dict[st
 
 def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str] | None = None) -> Starlette:
     """Build the application for `settings` and `registry`."""
-    from prometheus_client import CollectorRegistry
-
-    from cronkit import __version__
-    from cronkit.clock import now
-    from cronkit.health.report import status
-    from cronkit.web import api, insights_api, pages, pause_pages, pausing, tokens_api
-    from cronkit.web.metrics import RunLogCollector
-
     environ = os.environ if environ is None else environ
     engine = _open_run_log(settings)
     redactor = redactor_for(settings, environ)
@@ -172,8 +91,6 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.service = service
-        import anyio.to_thread
-
         # The request threads (Starlette's run_in_threadpool): a few are as fast as 40 on a small
         # host, and each thread costs memory of its own (a malloc arena, a connection's page cache).
         anyio.to_thread.current_default_thread_limiter().total_tokens = REQUEST_THREADS
@@ -202,9 +119,6 @@ def create_app(settings: Settings, registry: Registry, environ: Mapping[str, str
 
 def _open_run_log(settings: Settings) -> Engine:
     """Return the service's engine of the run log, its schema brought up to date."""
-    from cronkit.runlog.engines import create_engine_for, describe_url, first_line
-    from cronkit.runlog.schema import upgrade
-
     engine = create_engine_for(settings.db_url, pool_size=8, max_overflow=8, pool_timeout=5)
     _small_page_caches(engine)
     try:
@@ -222,8 +136,6 @@ def _small_page_caches(engine: Engine) -> None:
     was memory growing for minutes under load."""
     if engine.dialect.name != "sqlite":
         return
-    from sqlalchemy import event
-
     @event.listens_for(engine, "connect")
     def _cache(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
@@ -237,8 +149,6 @@ def _warm(service: Service, collector: Any) -> None:
 
 
 async def _sweep_lost(service: Service) -> None:
-    from cronkit.runlog.writer import RunStore
-
     store = RunStore.for_engine(service.engine)
     while True:
         await asyncio.sleep(LOST_SWEEP_INTERVAL)
@@ -255,9 +165,6 @@ async def _problem(request: Request, exc: Exception) -> Response:
 
 def _audit_refusal(request: Request, problem: Problem) -> None:
     """Write the audit row of a refusal: the token, where from, what it asked, the answer."""
-    from cronkit.runlog.times import now_ms
-    from cronkit.web import audit
-
     token = getattr(request.state, "token", None)
     try:
         audit.record_alone(request.app.state.service.engine, at=now_ms(), action=f"{request.method} {request.url.path}"[:32],
@@ -296,9 +203,6 @@ def limit_malloc_arenas(count: int) -> bool:
     threads each growing one made the RSS creep for minutes under load (bench/serve.py). Other C
     libraries have no such call: nothing happens there. Return whether the cap was set.
     """
-    import ctypes
-    import ctypes.util
-
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name) if name else None
@@ -309,8 +213,6 @@ def limit_malloc_arenas(count: int) -> bool:
 
 def is_loopback(host: str) -> bool:
     """Tell whether `host` is a loopback address (or `localhost`)."""
-    import ipaddress
-
     if host == "localhost":
         return True
     try:
@@ -326,13 +228,6 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     open to the network with nobody able to use it but everybody able to probe it.
     ServiceUnavailable (exit 69) when the port is in use (listen.listen says which errors are which).
     """
-    import uvicorn
-
-    from cronkit.errors import ConfigError
-    from cronkit.web.auth import active_token_count
-    from cronkit.web.guard import guarded_protocol
-    from cronkit.web.listen import listen, run
-
     limit_malloc_arenas(MALLOC_ARENAS)
     app = create_app(settings, registry)
     service: Service = app.state.service
@@ -352,4 +247,4 @@ def serve(settings: Settings, registry: Registry, host: str, port: int, *, log_l
     run(config, sockets)
 
 
-__all__ = ["Service", "StatusCache", "child_environment", "create_app", "is_loopback", "json_bytes", "serve"]
+__all__ = ["child_environment", "create_app", "is_loopback", "serve"]

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from cronkit.config.settings import Settings
 from cronkit.errors import UsageError
 from cronkit.registry import Task
+from cronkit.registry.params import check_request
 from cronkit.safe.inputs import text_problem
 from cronkit.web.problems import Problem
 from cronkit.web.trigger import TriggerRequest
@@ -124,8 +125,6 @@ def check_declared(settings: Settings, task: Task, req: TriggerRequest) -> None:
     """Problem 422 for params or a date `task` does not take (its declaration), as `cronkit run` checks them."""
     if not req.params and req.date is None:
         return
-    from cronkit.registry.params import check_request
-
     now = (settings.now or datetime.now(UTC)).astimezone(UTC)
     today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()
     day = date.fromisoformat(req.date) if req.date is not None else None

@@ -16,6 +16,7 @@ from cronkit.clock import now
 from cronkit.config.settings import Settings
 from cronkit.health.probes import CHECK_TIMEOUT, DOWN, UNUSED, UP
 from cronkit.health.report import StatusReport
+from cronkit.health.verdict import health_report
 from cronkit.registry import Registry
 from cronkit.runlog.status import FAILED_STATUSES
 from cronkit.runlog.times import instant_iso
@@ -100,8 +101,6 @@ class DeepHealth:
         self._inflight: asyncio.Future[tuple[bool, list[str], StatusReport, int]] | None = None
 
     def _check(self) -> tuple[bool, list[str], StatusReport, int]:
-        from cronkit.health.verdict import health_report
-
         started = time.monotonic()
         healthy, reasons, report = health_report(self.settings, self.registry, now(), timeout=CHECK_TIMEOUT)
         return healthy, reasons, report, max(0, int((time.monotonic() - started) * 1000))

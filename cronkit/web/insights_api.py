@@ -15,19 +15,20 @@ from cronkit.clock import now
 from cronkit.insights.read import DEFAULT_DAYS, as_dicts, find_for
 from cronkit.runlog.reader import execute_on
 from cronkit.web import query
-from cronkit.web.api import _redacted, _service, _unknown_task, reading
-from cronkit.web.app import json_bytes
+from cronkit.web.access import reading
+from cronkit.web.jsonout import json_bytes
 from cronkit.web.scoping import absent_unless_visible, visible
+from cronkit.web.service import redacted, service_of, unknown_task
 
 
 @reading
 async def insights(request: Request) -> Response:
-    service = _service(request)
+    service = service_of(request)
     task_name = request.query_params.get("task") or None
     shown = visible(request)
     if task_name is not None:
         if task_name not in service.registry:
-            raise _unknown_task(service, task_name)
+            raise unknown_task(service, task_name)
         absent_unless_visible(request, task_name)
     days = query.int_param(request, "days", int(DEFAULT_DAYS), 1, 3650)
     tasks = [t for t in service.registry if (task_name is None or t.name == task_name)
@@ -36,7 +37,7 @@ async def insights(request: Request) -> Response:
     def compute() -> bytes:
         with service.engine.connect() as conn:
             found = find_for(service.settings, execute_on(conn), tasks, now(), days)
-        return json_bytes({"insights": _redacted(service, as_dicts(found))})
+        return json_bytes({"insights": redacted(service, as_dicts(found))})
 
     key = (task_name, days, shown)
     body = service.insights.kept(key, service.version.read(wait=False))

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from time import monotonic
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
@@ -23,14 +25,18 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cronkit.clock import now
+from cronkit.runlog.times import now_ms
 from cronkit.safe.inputs import row_id
-from cronkit.web import views
-from cronkit.web.app import Service
-from cronkit.web.auth import ROLE_FOR
-from cronkit.web.bodies import read_body
+from cronkit.web import audit, views
+from cronkit.web.audit import list_audit
+from cronkit.web.auth import ROLE_FOR, hash_token, verify
+from cronkit.web.bodies import check_declared, parse_trigger, read_body
+from cronkit.web.chart import duration_chart
 from cronkit.web.formats import fmt_dur, fmt_kib, fmt_rel, fmt_when
 from cronkit.web.problems import Problem
 from cronkit.web.scoping import hidden_tasks, scrub_health
+from cronkit.web.service import Service, service_of
 from cronkit.web.session import (
     COOKIE,
     SESSION_MAX_AGE,
@@ -39,7 +45,11 @@ from cronkit.web.session import (
     Session,
     Sessions,
     cookie_options,
+    end_session,
+    session_token,
+    signing_key,
 )
+from cronkit.web.trigger import Caller
 
 HERE = Path(__file__).parent
 REFRESH_SECONDS = 15
@@ -59,8 +69,6 @@ _env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 
 
 def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-    from cronkit.clock import now
-
     at = now()
     session: Session | None = getattr(request.state, "session", None)
     context.setdefault("fragment", request.query_params.get("fragment") == "1")
@@ -74,27 +82,18 @@ def _render(request: Request, name: str, status: int = 200, **context: Any) -> H
 # --- sessions ------------------------------------------------------------------------------------
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
 def _sessions(request: Request) -> Sessions:
     found = getattr(request.app.state, "sessions", None)
     if found is None:
-        from cronkit.web.session import signing_key
-
-        found = request.app.state.sessions = Sessions(signing_key(_service(request).settings.home))
+        found = request.app.state.sessions = Sessions(signing_key(service_of(request).settings.home))
     return cast(Sessions, found)
 
 
 async def _session(request: Request) -> Session | None:
-    from cronkit.web.session import session_token
-
     data = _sessions(request).read(request.cookies.get(COOKIE))
     if data is None:
         return None
-    info = await run_in_threadpool(session_token, _service(request).engine, data["h"], data["s"])
+    info = await run_in_threadpool(session_token, service_of(request).engine, data["h"], data["s"])
     if info is None or info.name != data["n"]:
         return None
     return Session(info, data["h"], data["c"], data["s"], data["e"])
@@ -115,8 +114,8 @@ def page(scope: str = "read") -> Callable[[Handler], Callable[[Request], Awaitab
                                    message="Your session has ended: sign in again.")
                 return RedirectResponse("/signin?next=" + quote(request.url.path), 303, headers=HEADERS)
             request.state.session = session
-            if not session.token.allows(scope) or not session.token.works_in(_service(request).settings.environment):
-                await run_in_threadpool(_audit_refusal, _service(request), _caller(request, session),
+            if not session.token.allows(scope) or not session.token.works_in(service_of(request).settings.environment):
+                await run_in_threadpool(_audit_refusal, service_of(request), _caller(request, session),
                                         None, 403, f"dashboard: {request.url.path}", "page")
                 return _render(request, "error.html", 403, title="Not allowed",
                                message=f"Token {session.token.name} has role {session.token.role}"
@@ -132,8 +131,6 @@ def page(scope: str = "read") -> Callable[[Handler], Callable[[Request], Awaitab
 
 async def _form(request: Request) -> dict[str, str]:
     """Return a urlencoded form's fields (the pages send no other kind); {} past MAX_FORM bytes."""
-    from urllib.parse import parse_qsl
-
     try:
         body = await read_body(request, MAX_FORM)
     except Problem as problem:
@@ -166,7 +163,7 @@ async def signin(request: Request) -> Response:
             error, status = "The form expired or its CSRF token is missing: try again.", 403
             await _refused(request, "dashboard.signin", None, 403, "sign-in form: CSRF token missing or wrong")
         else:
-            info, digest = await run_in_threadpool(_check_token, _service(request), form.get("token", ""), request)
+            info, digest = await run_in_threadpool(_check_token, service_of(request), form.get("token", ""), request)
             if info is not None:
                 cookie, _ = sessions.issue(digest, info.name)
                 done = RedirectResponse(_next(form.get("next")), 303, headers=HEADERS)
@@ -182,10 +179,6 @@ async def signin(request: Request) -> Response:
 
 
 def _check_token(service: Service, token: str, request: Request) -> tuple[Any, str]:
-    from cronkit.runlog.times import now_ms
-    from cronkit.web import audit
-    from cronkit.web.auth import hash_token, verify
-
     info = verify(service.engine, token.strip())
     audit.record_alone(service.engine, at=now_ms(), action="dashboard.signin",
                        result="signed_in" if info else "refused", token_name=info.name if info else None,
@@ -203,10 +196,6 @@ async def signout(request: Request) -> Response:
     out by the cookie deletion of the answer. A live session's form must carry its CSRF token; a
     cookie whose session has ended or expired is only deleted.
     """
-    import time
-
-    from cronkit.web.session import end_session
-
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         return RedirectResponse("/signin", 303, headers=HEADERS)
@@ -218,7 +207,7 @@ async def signout(request: Request) -> Response:
     if session is not None:
         try:
             await run_in_threadpool(
-                lambda: end_session(_service(request).engine, session, now=time.time(),
+                lambda: end_session(service_of(request).engine, session, now=time.time(),
                                     remote_addr=request.client.host if request.client else None,
                                     user_agent=request.headers.get("user-agent")))
         except Exception:  # noqa: BLE001 - the run log did not answer: the session goes on, say so
@@ -234,14 +223,11 @@ async def _refused(request: Request, action: str, token_name: str | None, status
                    task: str | None = None) -> None:
     """Write the audit row of a refused dashboard post (a CSRF check failed); the refusal stands
     even when the run log does not take the row."""
-    from cronkit.runlog.times import now_ms
-    from cronkit.web import audit
-
     fields = {"at": now_ms(), "action": action, "result": "refused", "token_name": token_name, "task": task,
               "remote_addr": request.client.host if request.client else None,
               "user_agent": request.headers.get("user-agent"), "status_code": status, "detail": detail}
     with contextlib.suppress(Exception):
-        await run_in_threadpool(lambda: audit.record_alone(_service(request).engine, **fields))
+        await run_in_threadpool(lambda: audit.record_alone(service_of(request).engine, **fields))
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -249,15 +235,13 @@ async def _refused(request: Request, action: str, token_name: str | None, status
 
 @page()
 async def overview(request: Request, session: Session) -> Response:
-    service = _service(request)
+    service = service_of(request)
     env = service.settings.environment
     cards = [card for card in await run_in_threadpool(views.overview, service)
              if session.token.sees(card.name, env)]  # a limited token's other tasks are absent
     cache: dict[str, Any] | None = getattr(request.app.state, "dashboard_health", None)
     if cache is None:
         cache = request.app.state.dashboard_health = {}
-    from time import monotonic
-
     if cache.get("at", -1e9) + 10 < monotonic():
         _, body = await service.deep.answer(False)
         cache.update(at=monotonic(), body=body)
@@ -275,16 +259,12 @@ async def task_page(request: Request, session: Session) -> Response:
 
 async def _task(request: Request, session: Session, *, error: str | None = None,
                 status: int = 200, form: dict[str, str] | None = None, pause_error: str | None = None) -> Response:
-    from cronkit.clock import now
-
-    service = _service(request)
+    service = service_of(request)
     name = request.path_params["name"]
     if name not in service.registry or not session.token.sees(name, service.settings.environment):
         return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     task = service.registry[name]
     before = row_id(request.query_params.get("before", ""))
-    from cronkit.web.chart import duration_chart
-
     stats = await run_in_threadpool(views.task_stats, service, name, now())
     rows, older = await run_in_threadpool(views.task_runs, service, name, before)
     letters = await run_in_threadpool(views.dead_letters, service, name)
@@ -302,10 +282,7 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
 
 @page()
 async def run_now(request: Request, session: Session) -> Response:
-    from cronkit.web.bodies import check_declared, parse_trigger
-    from cronkit.web.trigger import Caller
-
-    service = _service(request)
+    service = service_of(request)
     name = request.path_params["name"]
     form = await _form(request)
     if not session.check_csrf(form.get("csrf")):
@@ -341,17 +318,12 @@ async def run_now(request: Request, session: Session) -> Response:
 
 
 def _caller(request: Request, session: Session) -> Any:
-    from cronkit.web.trigger import Caller
-
     return Caller(session.token.name, request.client.host if request.client else None,
                   request.headers.get("user-agent"))
 
 
 def _audit_refusal(service: Service, caller: Any, task: str | None, status: int, detail: str,
                    action: str = "trigger") -> None:
-    from cronkit.runlog.times import now_ms
-    from cronkit.web import audit
-
     audit.record_alone(service.engine, at=now_ms(), action=action, result="forbidden", token_name=caller.token_name,
                        remote_addr=caller.remote_addr, user_agent=caller.user_agent, task=task,
                        status_code=status, detail=detail)
@@ -360,7 +332,7 @@ def _audit_refusal(service: Service, caller: Any, task: str | None, status: int,
 @page()
 async def run_page(request: Request, session: Session) -> Response:
     raw = request.path_params["run_id"]
-    service = _service(request)
+    service = service_of(request)
     run_id = row_id(raw)
     record = await run_in_threadpool(views.one_run, service, run_id) if run_id is not None else None
     if record is None or not session.token.sees(str(record["task"]), service.settings.environment):
@@ -370,10 +342,8 @@ async def run_page(request: Request, session: Session) -> Response:
 
 @page("admin")
 async def audit_page(request: Request, session: Session) -> Response:
-    from cronkit.web.audit import list_audit
-
     before = row_id(request.query_params.get("before", ""))
-    rows = await run_in_threadpool(lambda: list_audit(_service(request).engine, before_id=before, limit=51))
+    rows = await run_in_threadpool(lambda: list_audit(service_of(request).engine, before_id=before, limit=51))
     older = rows[49]["id"] if len(rows) > 50 else None
     return _render(request, "audit.html", rows=rows[:50], older=older)
 

@@ -17,14 +17,15 @@ from starlette.routing import BaseRoute, Route
 from cronkit.runlog.pauses import Origin
 from cronkit.runlog.times import now_ms
 from cronkit.web import audit
-from cronkit.web.pages import HEADERS, _forbidden, _form, _render, _service, _task, page
+from cronkit.web.pages import HEADERS, _forbidden, _form, _render, _task, page
 from cronkit.web.pausing import act
 from cronkit.web.problems import Problem
+from cronkit.web.service import service_of
 from cronkit.web.session import Session
 
 
 async def _act(request: Request, session: Session, action: str) -> Response:
-    service = _service(request)
+    service = service_of(request)
     name = request.path_params["name"]
     form = await _form(request)
     remote, agent = request.client.host if request.client else None, request.headers.get("user-agent")

@@ -14,14 +14,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from cronkit.clock import now
 from cronkit.errors import CronkitError
 from cronkit.runlog.pauses import Origin
+from cronkit.runlog.pausing import pause, resume
 from cronkit.runlog.writer import RunStore
-from cronkit.web.api import _audit_refusal, _service, _unknown_task, _who
-from cronkit.web.app import Service
+from cronkit.web.access import audit_refusal, who
 from cronkit.web.bodies import check_text, load_json, read_body
 from cronkit.web.jsonout import SafeJSONResponse
 from cronkit.web.problems import Problem
+from cronkit.web.service import Service, service_of, unknown_task
 
 PAUSE_KEYS = {"for", "until", "reason"}
 
@@ -44,9 +46,6 @@ def parse_pause(body: bytes, action: str) -> dict[str, str | None]:
 
 def act(service: Service, action: str, task: str, asked: dict[str, str | None], origin: Origin) -> dict[str, Any]:
     """Pause or resume one task through the library; return its JSON (a UsageError is a 422)."""
-    from cronkit.clock import now
-    from cronkit.runlog.pausing import pause, resume
-
     for key, value in asked.items():  # a NUL or a lone surrogate: no audit row or run log column takes it
         if value is not None:
             check_text(key, value, "invalid-pause")
@@ -64,13 +63,13 @@ def act(service: Service, action: str, task: str, asked: dict[str, str | None], 
 
 
 async def _pause_or_resume(request: Request, action: str) -> Response:
-    service = _service(request)
+    service = service_of(request)
     name = request.path_params["name"]
     remote = request.client.host if request.client else None
     fields: dict[str, Any] = {"action": action, "task": name, "remote_addr": remote,
                               "user_agent": request.headers.get("user-agent"), "redactor": service.redactor}
     try:
-        info = await _who(request)
+        info = await who(request)
         fields["token_name"] = info.name
         # The trigger route's checks: the `operator` role (SPEC 18), within the token's tasks and environments.
         if not info.allows("trigger"):
@@ -78,14 +77,14 @@ async def _pause_or_resume(request: Request, action: str) -> Response:
         asked = parse_pause(await read_body(request), action)
         fields["params"] = {k: v for k, v in asked.items() if v is not None} or None
         if name not in service.registry:
-            raise _unknown_task(service, name)
+            raise unknown_task(service, name)
         if not info.may_trigger(name, service.settings.environment):
             limits = ", ".join([*info.globs, *(f"environment {env}" for env in info.envs)])
             raise Problem(403, "task-not-allowed", f"token {info.name} may {action} {limits} only", task=name)
         origin = Origin("api", token=info.name, remote_addr=remote, user_agent=request.headers.get("user-agent"))
         row = await run_in_threadpool(act, service, action, name, asked, origin)
     except Problem as problem:
-        await _audit_refusal(service, fields, problem)
+        await audit_refusal(service, fields, problem)
         raise
     return SafeJSONResponse(row)
 

@@ -13,8 +13,10 @@ from collections.abc import Callable
 
 from starlette.requests import Request
 
+from cronkit.clock import now
 from cronkit.errors import UsageError
 from cronkit.registry import Registry
+from cronkit.runlog.times import parse_since, to_ms
 from cronkit.safe.inputs import row_id, text_problem
 from cronkit.web.problems import Problem
 
@@ -70,9 +72,6 @@ def since(request: Request) -> int | None:
     raw = request.query_params.get("since") or None
     if raw is None:
         return None
-    from cronkit.clock import now
-    from cronkit.runlog.times import parse_since, to_ms
-
     try:
         return to_ms(parse_since(raw, now()))
     except UsageError as exc:

@@ -4,15 +4,13 @@ read, and the answers with the others taken out, as if they did not exist."""
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 
 from cronkit.web.auth import TokenInfo
 from cronkit.web.problems import Problem
-
-if TYPE_CHECKING:
-    from cronkit.web.app import Service
+from cronkit.web.service import service_of
 
 
 def visible(request: Request) -> tuple[str, ...] | None:
@@ -20,7 +18,7 @@ def visible(request: Request) -> tuple[str, ...] | None:
     info: TokenInfo = request.state.token
     if not info.limited:
         return None
-    service: Service = request.app.state.service
+    service = service_of(request)
     return tuple(t.name for t in service.registry if info.sees(t.name, service.settings.environment))
 
 
@@ -56,7 +54,7 @@ def _mentions(text: Any, hidden: frozenset[str]) -> bool:
 
 def hidden_tasks(request: Request, info: TokenInfo) -> frozenset[str]:
     """Return the registered tasks outside a limited token's tasks and environments."""
-    service: Service = request.app.state.service
+    service = service_of(request)
     environment = service.settings.environment
     return frozenset(t.name for t in service.registry if not info.sees(t.name, environment))
 

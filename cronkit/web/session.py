@@ -23,6 +23,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.engine import Engine
 
 from cronkit.runlog.schema import api_tokens, ended_sessions
+from cronkit.runlog.times import now_ms
+from cronkit.web import audit
 from cronkit.web.auth import IMPLIED, TokenInfo
 
 COOKIE = "cronkit_session"
@@ -130,9 +132,6 @@ def end_session(engine: Engine, session: Session, *, now: float, remote_addr: st
                 user_agent: str | None = None) -> None:
     """Record that `session` signed out (refused from now on), with its audit row, and forget the
     ended sessions whose cookies have expired. `now`: epoch seconds on the cookies' clock."""
-    from cronkit.runlog.times import now_ms
-    from cronkit.web import audit
-
     with engine.begin() as conn:
         conn.execute(delete(ended_sessions).where(ended_sessions.c.expires_at < int((now - ENDED_MARGIN) * 1000)))
         known = select(ended_sessions.c.session_id).where(ended_sessions.c.session_id == session.session_id)

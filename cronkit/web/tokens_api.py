@@ -14,18 +14,19 @@ from starlette.routing import BaseRoute, Route
 
 from cronkit.errors import UsageError
 from cronkit.runlog.times import now_ms
-from cronkit.web.api import _require, _service
+from cronkit.web.access import require
 from cronkit.web.auth import TokenInfo, create_token, list_tokens, revoke_token
 from cronkit.web.bodies import load_json, read_body
 from cronkit.web.jsonout import SafeJSONResponse
 from cronkit.web.problems import Problem
+from cronkit.web.service import service_of
 
 FIELDS = {"name", "role", "tasks", "environments"}
 
 
 async def _admin(request: Request) -> TokenInfo:
     """Return the caller, an admin without limits: a limited admin could make itself an unlimited token."""
-    info = await _require(request, "admin")
+    info = await require(request, "admin")
     if info.limited:
         raise Problem(403, "scope", f"token {info.name} is limited to some tasks or environments; managing"
                       " tokens needs an admin token without limits").refused()
@@ -34,7 +35,7 @@ async def _admin(request: Request) -> TokenInfo:
 
 async def tokens(request: Request) -> Response:
     await _admin(request)
-    return SafeJSONResponse({"tokens": await run_in_threadpool(list_tokens, _service(request).engine)})
+    return SafeJSONResponse({"tokens": await run_in_threadpool(list_tokens, service_of(request).engine)})
 
 
 def _spec(body: bytes) -> dict[str, Any]:
@@ -60,7 +61,7 @@ async def create(request: Request) -> Response:
     spec = _spec(await read_body(request))
     try:
         info, token = await run_in_threadpool(
-            lambda: create_token(_service(request).engine, spec["name"], spec["role"], spec.get("tasks", []),
+            lambda: create_token(service_of(request).engine, spec["name"], spec["role"], spec.get("tasks", []),
                                  at=now_ms(), actor=admin.name, envs=spec.get("environments", [])))
     except UsageError as exc:
         raise Problem(409 if "exists" in str(exc) else 422, "invalid-token", str(exc)) from None
@@ -72,7 +73,7 @@ async def revoke(request: Request) -> Response:
     admin = await _admin(request)
     name = request.path_params["name"]
     try:
-        await run_in_threadpool(lambda: revoke_token(_service(request).engine, name, at=now_ms(), actor=admin.name))
+        await run_in_threadpool(lambda: revoke_token(service_of(request).engine, name, at=now_ms(), actor=admin.name))
     except UsageError as exc:
         raise Problem(404, "unknown-token", str(exc)) from None
     return Response(status_code=204)

@@ -13,10 +13,15 @@ from typing import Any, cast
 
 from sqlalchemy import func, select
 
+from cronkit.clock import now
+from cronkit.runlog.deadletters import list_letters
+from cronkit.runlog.pausing import pauses_of
+from cronkit.runlog.reader import EngineReader, RunLog, runs_page
 from cronkit.runlog.schema import runs
 from cronkit.runlog.status import FAILED_STATUSES, RunStatus
 from cronkit.runlog.times import to_ms
-from cronkit.web.app import Service
+from cronkit.schedule import next_run
+from cronkit.web.service import Service
 
 STRIP = 30  # runs in each task's strip on the overview
 RUNS_PER_PAGE = 25
@@ -75,9 +80,6 @@ def overview(service: Service) -> list[TaskCard]:
     """Return a card per task of the registry, in registry order."""
     report = service.status.get(10.0)
     statuses = {t.name: t for t in report.tasks} if report is not None else {}
-    from cronkit.clock import now
-    from cronkit.schedule import next_run
-
     at = now()
     pauses = paused(service, at)
     cards = []
@@ -117,9 +119,6 @@ def task_insights(service: Service, task: str) -> list[dict[str, Any]]:
 
 def paused(service: Service, at: datetime) -> dict[str, Any]:
     """Return the pauses in force, by task, read now (not from the cached status report)."""
-    from cronkit.runlog.pausing import pauses_of
-    from cronkit.runlog.reader import EngineReader
-
     return pauses_of(EngineReader(service.engine), at)
 
 
@@ -186,8 +185,6 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 def task_runs(service: Service, task: str, before: int | None) -> tuple[list[dict[str, Any]], int | None]:
     """Return a page of a task's runs (newest first, redacted) and the cursor of the next page."""
-    from cronkit.runlog.reader import runs_page
-
     page = runs_page(service.engine, task=task, before_id=before, limit=RUNS_PER_PAGE)
     rows = cast(list[dict[str, Any]], service.redactor.value(page.runs))
     for row in rows:
@@ -196,15 +193,11 @@ def task_runs(service: Service, task: str, before: int | None) -> tuple[list[dic
 
 
 def dead_letters(service: Service, task: str) -> list[dict[str, Any]]:
-    from cronkit.runlog.deadletters import list_letters
-
     return cast(list[dict[str, Any]], service.redactor.value(list_letters(service.engine, task=task, limit=50)))
 
 
 def one_run(service: Service, run_id: int) -> dict[str, Any] | None:
     """Return a run with its attempts, dead letter and output tail, redacted; None when unknown."""
-    from cronkit.runlog.reader import RunLog
-
     record = RunLog(service.engine).run(run_id)
     if record is None:
         return None

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cronkit.web.app import TOKEN_RECHECK
+from cronkit.web.service import TOKEN_RECHECK
 
 from ..conftest import CRONKIT, free_port, write_registry
 from .serverkit import (

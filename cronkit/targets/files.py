@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cronkit.errors import ConfigError
+from cronkit.errors import ConfigError, ServiceUnavailable
 from cronkit.safe.files import write_atomic
+from cronkit.targets.common import rendered_by
 
 MANIFEST = ".cronkit-manifest.json"
 MODE = 0o644
@@ -121,8 +123,6 @@ def write_files(directory: Path, files: dict[str, str], install_id: str, dry_run
 
 def _carries_mark(path: Path, install_id: str) -> bool:
     """Tell a regular file (not a link someone made) whose first line is cronkit's mark for `install_id`."""
-    from cronkit.targets import rendered_by
-
     if path.is_symlink() or not path.is_file():
         return False
     try:
@@ -205,19 +205,13 @@ class UnitsOutcome:
 
 
 def _systemctl(args: list[str], user: bool, commands: list[list[str]]) -> None:
-    import subprocess
-
     argv = ["systemctl", *(["--user"] if user else []), *args]
     commands.append(argv)
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        from cronkit.errors import ServiceUnavailable
-
         raise ServiceUnavailable(f"{' '.join(argv)}: {exc}") from None
     if done.returncode != 0:
-        from cronkit.errors import ServiceUnavailable
-
         message = (done.stderr or done.stdout).strip().splitlines()
         raise ServiceUnavailable(f"{' '.join(argv)} failed: {message[-1] if message else done.returncode}")
 

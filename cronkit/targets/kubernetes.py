@@ -18,10 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from cronkit.config.settings import Settings
+from cronkit.errors import ConfigError
 from cronkit.registry import Registry, Task
 from cronkit.registry.limits import kubernetes_limits
 from cronkit.registry.loader import configured_registry, registry_spec
-from cronkit.targets import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
+from cronkit.registry.sets import registry_location
+from cronkit.schedule import days_and, parse_fields, zone_info
+from cronkit.schedule.debcron import FIELD_RANGES
+from cronkit.schedule.hostlines import midnight_gaps
+from cronkit.targets.common import MIN_STARTING_DEADLINE, OUTER_MARGIN, rendered_by, value_runs
 
 # A CronJob's name becomes its Jobs' names plus an 11-character suffix, under 63.
 MAX_NAME = 52
@@ -58,9 +63,6 @@ def kubernetes_schedule(expr: str) -> tuple[str, bool]:
     `0 0 */2 * 1`), robfig cannot say it: the schedule keeps the day-of-month alone, a
     superset of the days, and `cronkit run --trigger cron` skips the others.
     """
-    from cronkit.schedule import days_and, parse_fields
-    from cronkit.schedule.debcron import FIELD_RANGES
-
     fields, sets = parse_fields(expr)
     all_days = set(range(FIELD_RANGES[2][0], FIELD_RANGES[2][1] + 1))
     all_weekdays = set(range(7))
@@ -88,9 +90,6 @@ def midnight_skips(expr: str, zone: str) -> list[date]:
     spring-forward removes that day's midnight (Asia/Beirut, Africa/Cairo...) it lands at 01:00,
     steps back an hour into the day before, and leaves the day out.
     """
-    from cronkit.schedule import days_and, parse_fields
-    from cronkit.schedule.hostlines import midnight_gaps
-
     fields, sets = parse_fields(kubernetes_schedule(expr)[0])
     if fields[2] == fields[4] == "*":
         return []  # every day of a month fires: robfig never steps by day
@@ -111,8 +110,6 @@ def midnight_skips(expr: str, zone: str) -> list[date]:
 def _go_midnight(day: date, zone: str) -> date:
     """Return the day Go's time.Date(day, 00:00) lands on when that midnight does not exist: the
     day itself (01:00, zones east of UTC such as Beirut) or the day before (23:00, e.g. Havana)."""
-    from cronkit.schedule import zone_info
-
     tz = zone_info(zone)
     wall = datetime.combine(day, time(), tzinfo=UTC)  # the wall time read as UTC, as Go first looks it up
     offset = wall.astimezone(tz).utcoffset() or timedelta()
@@ -164,19 +161,9 @@ def starting_deadline(task: Task) -> int:
     return max(MIN_STARTING_DEADLINE, math.ceil(seconds))
 
 
-def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str | None = None) -> dict[str, Any]:
-    """Return the CronJob object of one task (a plain dict, in the order it is written).
-
-    Long because it is the manifest itself, one field per line, in the order kubectl shows it.
-    """
+def _env(task: Task, settings: Settings, registry_name: str | None) -> list[dict[str, Any]]:
+    """Return the container's environment: the settings a pod needs inlined, the rest from the Secret."""
     k8s = settings.kubernetes
-    name = object_name(task.name)
-    labels = _labels(task, name)
-    schedule, _ = kubernetes_schedule(task.resolved_schedule)
-    annotations = {"cronkit/task-name": task.name, "cronkit/schedule": task.schedule}
-    note = schedule_note(task, settings)
-    if note:
-        annotations["cronkit/schedule-note"] = note
     env: list[dict[str, Any]] = [
         {"name": "CRONKIT_ENV", "value": settings.environment},
         {"name": "CRONKIT_TASKS", "value": registry_name or configured_registry(settings)},
@@ -191,13 +178,20 @@ def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str 
         if optional:
             ref["optional"] = True
         env.append({"name": key, "valueFrom": {"secretKeyRef": ref}})
+    return env
+
+
+def _container(task: Task, settings: Settings, registry_name: str | None,
+               annotations: dict[str, str]) -> dict[str, Any]:
+    """Return the CronJob's one container; what a pod cannot do as a host does goes into `annotations`."""
+    k8s = settings.kubernetes
     container: dict[str, Any] = {
         "name": "cronkit",
         "image": k8s.image,
         "command": ["cronkit"],
         "args": ["run", task.name, "--trigger", "cron"],
         **({"workingDir": k8s.working_dir} if k8s.working_dir else {}),
-        "env": env,
+        "env": _env(task, settings, registry_name),
     }
     if k8s.env_from:
         container["envFrom"] = [
@@ -215,10 +209,23 @@ def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str 
     if resources:
         container["resources"] = resources
     container["securityContext"] = {"allowPrivilegeEscalation": False, "runAsNonRoot": True}
+    return container
+
+
+def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str | None = None) -> dict[str, Any]:
+    """Return the CronJob object of one task (a plain dict, in the order it is written)."""
+    k8s = settings.kubernetes
+    name = object_name(task.name)
+    labels = _labels(task, name)
+    schedule, _ = kubernetes_schedule(task.resolved_schedule)
+    annotations = {"cronkit/task-name": task.name, "cronkit/schedule": task.schedule}
+    note = schedule_note(task, settings)
+    if note:
+        annotations["cronkit/schedule-note"] = note
     pod_spec: dict[str, Any] = {"restartPolicy": "Never"}
     if k8s.service_account:
         pod_spec["serviceAccountName"] = k8s.service_account
-    pod_spec["containers"] = [container]
+    pod_spec["containers"] = [_container(task, settings, registry_name, annotations)]
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -246,7 +253,7 @@ def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str 
 
 def to_yaml(document: Any) -> str:
     """Return `document` as block YAML, keys in the given order, no anchors (`&id001`)."""
-    import yaml
+    import yaml  # lazy: PyYAML (~30 ms) for the Kubernetes target only; render/install import targets for TARGETS
 
     class Dumper(yaml.SafeDumper):  # type: ignore[misc]
         def ignore_aliases(self, data: Any) -> bool:
@@ -263,8 +270,6 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
     files stops a CronJob applied before. No setting's value is inlined except the
     environment, registry and default zone: URLs and keys come from the Secret.
     """
-    from cronkit.errors import ConfigError
-
     enabled = {t.name for t in registry.enabled_in(settings.environment, settings.task_config)}
     files: dict[str, str] = {}
     for task in registry:
@@ -284,8 +289,6 @@ def render(registry: Registry, settings: Settings) -> dict[str, str]:
 def registry_note(registry: Registry, settings: Settings) -> str | None:
     """Return a warning when the registry comes from this host's files, not from cronkit or site-packages,
     and no `[kubernetes] working_dir` says where the image holds it: the pods cannot see this host."""
-    from cronkit.registry.sets import registry_location
-
     if settings.kubernetes.working_dir is not None:
         return None
     spec, root = registry_location(registry, registry_spec(registry, settings))
@@ -300,7 +303,7 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
 def cronjob_names(paths: list[Path], namespace: str) -> dict[str, list[str]]:
     """Return {namespace: [CronJob names]} of rendered files, from their metadata (else the file's
     name and the `[kubernetes]` namespace)."""
-    import yaml
+    import yaml  # lazy: PyYAML (~30 ms) for the Kubernetes target only; render/install import targets for TARGETS
 
     found: dict[str, list[str]] = {}
     for path in paths:

@@ -21,7 +21,10 @@ from cronkit.host import invoking_user
 from cronkit.registry import Registry, Task
 from cronkit.registry.limits import systemd_lines
 from cronkit.registry.loader import registry_spec
-from cronkit.targets import OUTER_MARGIN, rendered_by, value_runs
+from cronkit.registry.sets import registry_location
+from cronkit.schedule import days_and, parse_fields
+from cronkit.schedule.hostlines import whole_hour_offsets
+from cronkit.targets.common import OUTER_MARGIN, rendered_by, value_runs
 
 WEEKDAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 # A word systemd reads as it is (after `%%`); any other is written in double quotes.
@@ -61,8 +64,6 @@ def registry_environment(registry: Registry, settings: Settings) -> dict[str, st
     """Return the variables that make a unit import the registry the way the cron lines do: the
     registry (a file by its absolute path) and, for a module from a directory of its own (the
     project directory), that directory as `registry_path`, which is looked in first."""
-    from cronkit.registry.sets import registry_location
-
     spec, root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
     # The adopted file alone: a unit loads it by the `adopted` setting (the home is in its environment).
     environment = {ENV_VARS["registry"]: spec} if spec else {}
@@ -102,9 +103,6 @@ def _weekdays(values: set[int]) -> str:
 
 def calendar_expressions(expr: str, zone: str) -> list[str]:
     """Return the `OnCalendar=` values that fire at the schedule's instants in `zone`."""
-    from cronkit.schedule import days_and, parse_fields
-    from cronkit.schedule.hostlines import whole_hour_offsets
-
     fields, sets = parse_fields(expr)
     minutes, hours, dom, months, dow = sets
     every_day = fields[2] == fields[3] == fields[4] == "*"

@@ -17,6 +17,7 @@ from typing import Any
 
 from cronkit.adopt.module import MARK, module_text, registrations
 from cronkit.adopt.plan import Plan, make_plan
+from cronkit.clock import now
 from cronkit.config.settings import Settings
 from cronkit.cronfile.block import find_block
 from cronkit.cronfile.hostzone import detect_host_zone
@@ -79,8 +80,6 @@ def adopt(settings: Settings, location: Location, *, into: Path | None = None, u
         return adoption
     state = read_install_state(settings) if location.target == "user" else None
     zone = (state or {}).get("host_zone") or detect_host_zone()
-    from cronkit.clock import now
-
     where = location.describe()
     adoption.module = (previous + registrations(plan.adopted, where, zone) if previous is not None
                        else module_text(plan.adopted, where, zone, now().strftime("%Y-%m-%d %H:%M UTC")))

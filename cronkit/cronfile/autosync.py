@@ -23,8 +23,11 @@ from typing import Any
 
 from cronkit.config.settings import Settings
 from cronkit.cronfile.block import inner_lines
+from cronkit.cronfile.install import install
 from cronkit.cronfile.render import render
 from cronkit.cronfile.state import default_inputs, installed_lines, read_install_state
+from cronkit.notify import outbox
+from cronkit.notify.events import drift_event
 from cronkit.registry import Registry
 from cronkit.runlog.auditrow import write_audit
 from cronkit.runlog.times import to_ms
@@ -56,8 +59,6 @@ def sync_block(settings: Settings, registry: Registry, store: RunStore, now: dat
         return {"state": "in sync", "auto_sync": settings.auto_sync}
     if not settings.auto_sync:
         return {"state": "drift", "auto_sync": False}
-    from cronkit.cronfile.install import install
-
     outcome = install(settings, registry, inputs, user=state.get("user") if target == "user" else None,
                       write_run_config=False, run_config_owned=bool(state.get("run_config_written")))
     changed = [c for c in outcome.changes if c.kind != "unchanged"]
@@ -83,9 +84,6 @@ def _notify(store: RunStore, settings: Settings, block_id: str, summary: str, li
     wanting = [n for n in settings.notifiers.values() if "drift" in n.on]
     if not wanting:
         return 0
-    from cronkit.notify import outbox
-    from cronkit.notify.events import drift_event
-
     event = drift_event(block_id, summary, now, lines)
     key = hashlib.sha256(f"{block_id}\n{to_ms(now)}\n{lines}".encode()).hexdigest()[:32]
     return sum(outbox.enqueue(store, n.name, event, dedup=f"drift:{key}") is not None for n in wanting)

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cronkit.config.settings import Settings
+from cronkit.cronfile import state as install
 from cronkit.cronfile.block import runs_check, task_of_line
+from cronkit.cronfile.hostzone import detected_zone, same_zone
 from cronkit.registry import Registry
 
 
@@ -114,7 +116,7 @@ def _parse_instant(value: Any) -> datetime | None:
     return None
 
 
-def _installed_at(state: Mapping[str, Any]) -> dict[str, datetime]:
+def installed_times(state: Mapping[str, Any]) -> dict[str, datetime]:
     """Return when each task was installed: its own entry in state, else the install's time."""
     installed_at: dict[str, datetime] = {}
     default = _parse_instant(state.get("installed_at"))
@@ -137,8 +139,6 @@ def zone_drift(state: Mapping[str, Any], root: str = "/") -> Drift | None:
     hand on a host that detection reads differently is not a change. An install recorded
     without a detected zone (older state, or detection failed then) is not judged.
     """
-    from cronkit.cronfile.hostzone import detected_zone, same_zone
-
     then = state.get("detected_zone")
     if not isinstance(then, str):
         return None
@@ -158,18 +158,13 @@ def _recorded_lines(state: Mapping[str, Any]) -> list[str] | None:
     return list(lines) if isinstance(lines, list) else None
 
 
-installed_times = _installed_at  # for the catch-up planner (check.py)
-
-
 def read_installation(settings: Settings, registry: Registry) -> Installation:
     """Read install state and the installed block, render the registry now, and compare them."""
-    from cronkit.cronfile import state as install
-
     state = install.read_install_state(settings)
     target = (state or {}).get("target") or install.DEFAULT_TARGET
     expected = install.expected_lines(settings, registry, target)
     installed = install.installed_lines(settings, registry, target, state)
-    installed_at = _installed_at(state) if state else {}
+    installed_at = installed_times(state) if state else {}
     recorded = _recorded_lines(state) if state else None
     drift = compare_lines(installed, expected, recorded) if installed is not None else []
     moved = zone_drift(state) if state and installed is not None else None

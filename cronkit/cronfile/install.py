@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cronkit.clock import now
 from cronkit.config.settings import Settings
 from cronkit.cronfile.block import extract, lines_by_owner, settings_files, splice, unified_diff
 from cronkit.cronfile.io import (
@@ -162,8 +163,6 @@ def install(settings: Settings, registry: Registry, inputs: RenderInputs, *, use
     install writes none (auto_sync keeps what the install before it recorded); default
     `write_run_config`.
     """
-    from cronkit.clock import now
-
     rendered = render(registry, settings, inputs)
     location = location or location_for(settings, inputs.target, inputs.block_id, user=user)
     run_config = Path(inputs.run_config)

@@ -10,6 +10,7 @@ run log). A user this host does not know is left alone: the file may be meant fo
 from __future__ import annotations
 
 import os
+import pwd
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,8 +23,6 @@ if TYPE_CHECKING:
 
 def other_line_user(target: str, user: str | None) -> pwd.struct_passwd | None:
     """Return the password entry of the cron.d lines' user when it is a user of this host other than us."""
-    import pwd
-
     if target != "cron.d" or user is None:
         return None
     try:
@@ -75,8 +74,6 @@ def _can_enter(uid: int, groups: set[int], path: Path) -> bool:
 
 
 def _owner(path: Path) -> str:
-    import pwd
-
     uid = path.stat().st_uid
     try:
         return pwd.getpwuid(uid).pw_name

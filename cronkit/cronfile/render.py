@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from cronkit.config.settings import ENV_VARS, Settings
+from cronkit.config.values import check_timezone
 from cronkit.cronfile.block import begin_line, end_line
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import Registry
 from cronkit.registry.loader import registry_spec
+from cronkit.registry.sets import registry_location
+from cronkit.schedule.hostlines import host_lines
 
 TARGETS = ("user", "cron.d")
 # Debian's cron reads a line into a 1000-byte buffer (MAX_COMMAND); stay below it.
@@ -115,8 +118,6 @@ class RenderInputs:
             if not self.user:
                 raise UsageError("--target cron.d needs the user the lines run as (--user NAME)")
             check_user(self.user)
-        from cronkit.config.values import check_timezone
-
         check_timezone("--host-zone", self.host_zone)
 
 
@@ -192,8 +193,6 @@ def render(registry: Registry, settings: Settings, inputs: RenderInputs) -> Rend
     differs from the task's, the lines fire at a superset of the task's instants and
     `cronkit run --trigger cron` drops the minutes that are not its slots.
     """
-    from cronkit.schedule.hostlines import host_lines
-
     user = inputs.user if inputs.target == "cron.d" else None
     body: list[str] = []
     tasks: list[RenderedTask] = []
@@ -253,8 +252,6 @@ def run_settings(settings: Settings, registry: Registry) -> dict[str, Any]:
     # A file registry is stored resolved: cron runs in the home directory, not here; a module
     # registry with the directory it was imported from (the current one, PYTHONPATH's), so that
     # a cron run (cwd $HOME, no PYTHONPATH) imports the same module.
-    from cronkit.registry.sets import registry_location
-
     values["registry"], root = registry_location(registry, registry_spec(registry, settings), settings.adopted)
     if not values["registry"]:  # the adopted file alone: a run loads it by the `adopted` setting
         del values["registry"]

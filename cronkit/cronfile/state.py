@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cronkit.clock import now
 from cronkit.config.settings import Settings
 from cronkit.cronfile.block import extract, inner_lines
 from cronkit.cronfile.hostzone import detect_host_zone, detected_zone
@@ -93,8 +94,6 @@ def backup(settings: Settings, location: Location, text: str | None, label: str 
     crontab before a write."""
     if text is None:
         return None
-    from cronkit.clock import now
-
     directory = _private_dir(settings.home / BACKUP_DIR)
     stamp = now().strftime("%Y%m%dT%H%M%S.%fZ")
     path = directory / f"{location.slug}-{stamp}{label}.crontab"

@@ -27,9 +27,9 @@ def installed_at(settings: Settings) -> dict[str, datetime]:
         return {}
     if not isinstance(state, dict):
         return {}
-    from cronkit.cronfile.drift import _installed_at
+    from cronkit.cronfile.drift import installed_times
 
-    return _installed_at(state)
+    return installed_times(state)
 
 
 def judged_slots(store: RunStore, settings: Settings, task: Task, now: datetime,

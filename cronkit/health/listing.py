@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from cronkit.config.settings import Settings
 from cronkit.registry import Registry, Task
 from cronkit.runlog.pauses import Pause, pause_keys
+from cronkit.schedule import describe, next_run
 
 
 def task_row(task: Task, settings: Settings, now: datetime, pauses: Mapping[str, Pause] | None = None) -> dict[str, Any]:
@@ -17,8 +18,6 @@ def task_row(task: Task, settings: Settings, now: datetime, pauses: Mapping[str,
 
     `pauses`: the pauses in force by task (pausing.read_pauses); None when the caller read none.
     """
-    from cronkit.schedule import describe, next_run
-
     zone = task.zone(settings.timezone)
     upcoming = next_run(task.resolved_schedule, zone, now)
     table = settings.for_task(task.name)

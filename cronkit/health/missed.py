@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from cronkit.registry import Task
 from cronkit.runlog.pauses import covering, pauses_between
-from cronkit.runlog.times import instant_iso
+from cronkit.runlog.queries import SERVED_SLOTS
+from cronkit.runlog.times import instant_iso, to_ms
+from cronkit.schedule import slots_between
 
 if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
     from sqlalchemy.engine import Engine
@@ -52,8 +54,6 @@ def candidate_slots(expr: str, zone: str, *, installed_at: datetime, now: dateti
     Walks back from `now - grace` in windows that double in width, so a dense schedule stops
     after about `max_slots` slots and a sparse one after a few calls.
     """
-    from cronkit.schedule import slots_between
-
     end = now.astimezone(UTC) - timedelta(seconds=grace)
     floor = max(installed_at.astimezone(UTC) + INSTALL_SETTLE, now - lookback)
     found: list[datetime] = []
@@ -90,9 +90,6 @@ class Missed:
 
 def count_missed(execute: Execute, window: Window) -> Missed:
     """Count the slots of `window` no run served and no pause covered, with two indexed queries."""
-    from cronkit.runlog.queries import SERVED_SLOTS
-    from cronkit.runlog.times import to_ms
-
     if not window.slots:
         return Missed(0, None, window.since, window.capped)
     first, last = to_ms(window.slots[0]), to_ms(window.slots[-1])

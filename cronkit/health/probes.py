@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from cronkit.errors import ServiceUnavailable
 from cronkit.host import cron_daemon_pids, hostname
+from cronkit.runlog.engines import describe_url, first_line
 
 T = TypeVar("T")
 
@@ -88,15 +89,11 @@ def bounded(what: str, seconds: float, func: Callable[[], T]) -> T:
 
 def message(exc: BaseException) -> str:
     """Return the first line of an error, as a check reports it."""
-    from cronkit.runlog.engines import first_line
-
     return first_line(exc)
 
 
 def redacted(url: str) -> str:
     """Return `url` with its secrets hidden, as the checks show it."""
-    from cronkit.runlog.engines import describe_url
-
     return describe_url(url)
 
 

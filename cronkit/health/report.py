@@ -14,9 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cronkit.config.settings import Settings
+from cronkit.config.settings import Settings, sqlite_path
 from cronkit.cronfile.drift import Drift, Installation, read_installation
+from cronkit.cronfile.state import read_install_state
+from cronkit.errors import CronkitError
 from cronkit.health.missed import Missed, Window, candidate_slots, count_missed
+from cronkit.health.preflight import refusals
 from cronkit.health.probes import (
     CHECK_TIMEOUT,
     DOWN,
@@ -33,6 +36,7 @@ from cronkit.health.probes import (
 )
 from cronkit.insights.read import as_dicts, find_for
 from cronkit.registry import Registry, Task
+from cronkit.runlog import startfail
 from cronkit.runlog.pauses import Pause, current_pauses, pause_keys
 from cronkit.runlog.queries import (
     ACTIVE_RUNS,
@@ -40,11 +44,13 @@ from cronkit.runlog.queries import (
     LAST_HEALTH_RESULT,
     LATEST_RUN,
     Reader,
+    open_reader,
     read_meta,
 )
 from cronkit.runlog.status import FAILED_STATUSES
 from cronkit.runlog.times import instant_iso, to_ms
 from cronkit.safe.encrypt import reveal
+from cronkit.schedule import describe, next_run
 
 # --- the report ------------------------------------------------------------------------------
 
@@ -213,8 +219,6 @@ class _Services:
 
 
 def _open_runlog(settings: Settings, lean: bool) -> Reader:
-    from cronkit.runlog.queries import open_reader
-
     # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
     log = open_reader(settings, lean=lean, create=True)
     with log.connection() as execute:
@@ -225,9 +229,6 @@ def _open_runlog(settings: Settings, lean: bool) -> Reader:
 def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
-    from cronkit.config.settings import sqlite_path
-    from cronkit.cronfile import state as install_state  # noqa: F401
-
     if not lean or sqlite_path(settings.db_url) is None:
         from cronkit.runlog import engines, reader  # noqa: F401
     if settings.redis_url:
@@ -344,8 +345,6 @@ class StatusCheck:
 
 def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], now: datetime, installation:
                    Installation | None, facts: _RunLogFacts | None, texts: bool = True) -> tuple[TaskStatus, ...]:
-    from cronkit.schedule import describe, next_run
-
     out = []
     for task in registry:
         zone = task.zone(settings.timezone)
@@ -365,10 +364,6 @@ def _task_statuses(settings: Settings, registry: Registry, scheduled: set[str], 
 
 def start_failure(settings: Settings) -> dict[str, Any] | None:
     """Return the start-failure record of the installed block's cron runs, None when they start."""
-    from cronkit.cronfile.state import read_install_state
-    from cronkit.errors import CronkitError
-    from cronkit.runlog import startfail
-
     try:
         state = read_install_state(settings)
     except CronkitError:
@@ -385,8 +380,6 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
     `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
     (runlog.queries), as the lean CLI does. `texts`: schedules in words (`health` needs none).
     """
-    from cronkit.health.preflight import refusals
-
     started = time.monotonic()
     now = now.astimezone(UTC)
     scheduled = registry.enabled_in(settings.environment, settings.task_config)

@@ -23,7 +23,7 @@ from cronkit.runlog.queries import (
     open_reader,
 )
 from cronkit.runlog.status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
-from cronkit.runlog.times import instant_iso
+from cronkit.runlog.times import instant_iso, to_ms
 
 
 def percentile(values: Sequence[int], p: float) -> int | None:
@@ -83,8 +83,6 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     and status for the last success and failure, whenever they were. `lean`: read a SQLite run
     log with sqlite3 when nothing is left for RunLog.open to do (runlog.queries); the answer is the same.
     """
-    from cronkit.runlog.times import to_ms
-
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)
     log = open_reader(settings, lean=lean)

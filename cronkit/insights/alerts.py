@@ -15,6 +15,8 @@ from typing import Any
 
 from cronkit.config.settings import Settings
 from cronkit.insights.read import find_for
+from cronkit.notify import outbox
+from cronkit.notify.events import insight_event
 from cronkit.registry import Registry
 from cronkit.runlog.queries import SET_META, read_meta
 from cronkit.runlog.times import to_ms
@@ -34,9 +36,6 @@ def _open_findings(store: RunStore) -> dict[str, dict[str, int]]:
 
 def queue_insights(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
     """Queue an `insight` event per new finding for the notifiers of its task that are `on` it."""
-    from cronkit.notify import outbox
-    from cronkit.notify.events import insight_event
-
     listening = [t for t in registry if any("insight" in n.on for n in settings.notifiers_for(t.name))]
     if not listening:
         return {"findings": 0, "queued": 0}

@@ -23,6 +23,7 @@ from cronkit.insights.robust import (
 )
 from cronkit.insights.rules import CRITICAL, DEFAULT_RULES, WARNING, Rules
 from cronkit.insights.words import amount, span
+from cronkit.runlog.times import iso
 
 DAY_MS = 86_400_000
 SUCCEEDED = "succeeded"
@@ -65,8 +66,6 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of `insights --json` (SPEC 16)."""
-        from cronkit.runlog.times import iso
-
         return {"task": self.task, "kind": self.kind, "severity": self.severity, "since": iso(self.since_ms),
                 "evidence": self.evidence, "message": self.message}
 

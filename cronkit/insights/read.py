@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from cronkit.insights.detect import Finding, Limits, Run, detect
 from cronkit.insights.rules import DEFAULT_RULES, KINDS, Rules
 from cronkit.registry import Registry, Task
-from cronkit.runlog.queries import Execute
+from cronkit.runlog.queries import Execute, open_reader
 from cronkit.runlog.times import to_ms
 
 if TYPE_CHECKING:
@@ -70,8 +70,6 @@ def insights(settings: Settings, registry: Registry, now: datetime, *, days: flo
 
     An unknown `task` is UnknownTask (exit 2, with a hint).
     """
-    from cronkit.runlog.queries import open_reader
-
     tasks = [registry[task]] if task is not None else list(registry)
     log = open_reader(settings, lean=True)
     try:

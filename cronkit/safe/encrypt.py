@@ -14,16 +14,13 @@ only when a value is sealed or opened.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-# hashlib, base64 and cryptography are imported where a value is sealed or opened: `cronkit run`
-# imports this module on every tick, and most ticks seal nothing.
+# The AES-GCM and HKDF code (safe/aead.py: hashlib, base64, cryptography) is imported where a value
+# is sealed or opened: `cronkit run` and the read commands import this module, and most seal nothing.
 
 PREFIX = "ckenc1:"
 HIDDEN = "(encrypted)"
-NONCE_BYTES = 12
-_INFO = b"cronkit payloads v1"
 
 _secrets: list[str] = []  # the current secret key first, then the previous one (it only opens)
 _keys: dict[str, bytes] = {}  # key id -> key, derived from _secrets on first use
@@ -33,13 +30,10 @@ _sealing = False
 
 def derive(secret_key: str) -> tuple[str, bytes]:
     """Return (key id, key) derived from a secret key."""
-    import hashlib
+    # lazy: cryptography and hashlib, only when a value is sealed or opened
+    from cronkit.safe import aead
 
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
-    return hashlib.sha256(key).hexdigest()[:8], key
+    return aead.derive(secret_key)
 
 
 def configure(secret_key: str | None, previous_key: str | None = None, *, encrypt: bool = False) -> None:
@@ -78,38 +72,25 @@ def seal(value: str | None, column: str) -> str | None:
     """Return `value` sealed under the current key when sealing is on; None and plain values as they are otherwise."""
     if value is None or not _sealing or is_sealed(value):
         return value
-    import base64
-
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    # lazy: cryptography and base64, only when a value is sealed
+    from cronkit.safe import aead
 
     _derive_all()
     assert _current is not None
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(_keys[_current]).encrypt(nonce, value.encode("utf-8", "surrogateescape"), column.encode())
-    return f"{PREFIX}{_current}:{base64.b64encode(nonce + sealed).decode('ascii')}"
+    return f"{PREFIX}{_current}:{aead.seal(_keys[_current], value, column)}"
 
 
 def open_value(value: str, column: str) -> str | None:
     """Return the plaintext of a sealed value; None when no key of this process opens it."""
-    import base64
-
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    # lazy: cryptography and base64, only when a value is opened
+    from cronkit.safe import aead
 
     _derive_all()
-    try:
-        found, data = value[len(PREFIX):].split(":", 1)
-        raw = base64.b64decode(data, validate=True)
-    except ValueError:
-        return None
+    found, colon, data = value[len(PREFIX):].partition(":")
     key = _keys.get(found)
-    if key is None or len(raw) < NONCE_BYTES + 16:
+    if not colon or key is None:
         return None
-    try:
-        return AESGCM(key).decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], column.encode()).decode(
-            "utf-8", "surrogateescape")
-    except InvalidTag:
-        return None
+    return aead.open_sealed(key, data, column)
 
 
 def reveal(value: Any, column: str) -> Any:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict, is_dataclass
+from urllib.parse import unquote
 
 MASK = "***"
 SENSITIVE_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
@@ -96,8 +98,6 @@ class Redactor:
                 for match in _URL_PASSWORD.finditer(value):
                     known.append(match.group("secret"))
                     if "%" in match.group("secret"):  # a task may print it decoded (p%40ss is p@ss)
-                        from urllib.parse import unquote
-
                         known.append(unquote(match.group("secret")))
         return cls(known)
 
@@ -159,8 +159,6 @@ class Redactor:
 
 def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
     """Build the redactor for a run: sensitive environment variables and settings, task tables too."""
-    from dataclasses import asdict, is_dataclass
-
     values: dict[str, object] = {}
     if is_dataclass(settings):
         for name, value in asdict(settings).items():  # type: ignore[arg-type]

@@ -253,7 +253,8 @@ def cronjob(task: Task, settings: Settings, suspended: bool, registry_name: str 
 
 def to_yaml(document: Any) -> str:
     """Return `document` as block YAML, keys in the given order, no anchors (`&id001`)."""
-    import yaml  # lazy: PyYAML (~30 ms) for the Kubernetes target only; render/install import targets for TARGETS
+    # lazy: PyYAML (~30 ms) for the Kubernetes target only; render/install import targets for TARGETS
+    import yaml
 
     class Dumper(yaml.SafeDumper):  # type: ignore[misc]
         def ignore_aliases(self, data: Any) -> bool:
@@ -303,7 +304,8 @@ def registry_note(registry: Registry, settings: Settings) -> str | None:
 def cronjob_names(paths: list[Path], namespace: str) -> dict[str, list[str]]:
     """Return {namespace: [CronJob names]} of rendered files, from their metadata (else the file's
     name and the `[kubernetes]` namespace)."""
-    import yaml  # lazy: PyYAML (~30 ms) for the Kubernetes target only; render/install import targets for TARGETS
+    # lazy: PyYAML (~30 ms) for the Kubernetes target only; render/install import targets for TARGETS
+    import yaml
 
     found: dict[str, list[str]] = {}
     for path in paths:

@@ -370,7 +370,6 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-
 def _declared_params(task: Any) -> list[dict[str, Any]] | None:
     """Return the task's declared parameters (issue 13's `params=`) for the form, None when undeclared."""
     declared = getattr(task, "params", None)

@@ -43,8 +43,6 @@ def only_tasks(exposition: bytes, shown: tuple[str, ...]) -> bytes:
     return b"".join(kept)
 
 
-
-
 def _mentions(text: Any, hidden: frozenset[str]) -> bool:
     """Tell whether `text` names one of the `hidden` tasks (as a whole name, not inside another)."""
     if not hidden or not isinstance(text, str):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from cronkit.config.settings import Settings
 from cronkit.cronfile import state as install
 from cronkit.cronfile.block import runs_check, task_of_line
 from cronkit.cronfile.hostzone import detected_zone, same_zone
+from cronkit.cronfile.installed import installed_times
 from cronkit.registry import Registry
 
 
@@ -104,34 +105,6 @@ def compare_lines(installed: Sequence[str], expected: Sequence[str], recorded: S
     return drift
 
 
-def _parse_instant(value: Any) -> datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000 if value > 10**11 else value, tz=UTC)
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return None
-
-
-def installed_times(state: Mapping[str, Any]) -> dict[str, datetime]:
-    """Return when each task was installed: its own entry in state, else the install's time."""
-    installed_at: dict[str, datetime] = {}
-    default = _parse_instant(state.get("installed_at"))
-    per_task = state.get("tasks") or {}
-    for name, info in per_task.items():
-        when = _parse_instant(info.get("installed_at") if isinstance(info, Mapping) else info)
-        if when is not None:
-            installed_at[name] = when
-    if default is not None:
-        for name in _by_task(state.get("lines") or []):
-            if name is not None:
-                installed_at.setdefault(name, default)
-    return installed_at
-
-
 def zone_drift(state: Mapping[str, Any], root: str = "/") -> Drift | None:
     """Flag a host whose detected zone changed since the install (installed: then; expected: now).
 
@@ -173,4 +146,4 @@ def read_installation(settings: Settings, registry: Registry) -> Installation:
     return Installation(state, (state or {}).get("block_id"), target, installed, expected, installed_at, drift)
 
 
-__all__ = ["Drift", "Installation", "compare_lines", "installed_times", "read_installation", "zone_drift"]
+__all__ = ["Drift", "Installation", "compare_lines", "read_installation", "zone_drift"]

@@ -40,6 +40,7 @@ from cronkit.cronfile.state import (
 )
 from cronkit.errors import ConfigError, CronkitError
 from cronkit.registry import Registry
+from cronkit.runlog.reader import RunLog
 
 
 @dataclass(frozen=True)
@@ -231,8 +232,6 @@ def _sqlite_files(url: str) -> list[Path]:
 
 def _create_runlog(settings: Settings) -> str | None:
     """Create the run log the cron runs will write (read commands never create one); the error, if any."""
-    from cronkit.runlog.reader import RunLog
-
     try:
         RunLog.open(settings, create=True).engine.dispose()
     except CronkitError as exc:

@@ -27,13 +27,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
+
+from cronkit.cronfile.installed import installed_times
+from cronkit.cronfile.state import read_install_state
 from cronkit.health.missed import (
     INSTALL_SETTLE,  # a slot within a minute of the install may not have fired
 )
+from cronkit.health.report import start_failure
 from cronkit.registry import Task
-from cronkit.runlog.pauses import Pause, covering
-from cronkit.runlog.times import to_ms
+from cronkit.runlog.pauses import Pause, covering, pauses_between
+from cronkit.runlog.reader import EngineReader, RunLog
+from cronkit.runlog.schema import runs, slots
+from cronkit.runlog.times import from_ms, to_ms
 from cronkit.runner.slots import LATE_REACH
+from cronkit.schedule import slots_between
 
 EXPLAIN_MAX_SLOTS = 200
 
@@ -91,8 +99,6 @@ def explain(task: Task, zone: str, served: Mapping[int, Served], now: datetime, 
 def _latest_slots(task: Task, zone: str, since: datetime, now: datetime) -> tuple[list[datetime], int]:
     """Return the latest EXPLAIN_MAX_SLOTS slots of `task` in (since, now], oldest first, and how
     many older slots the window has."""
-    from cronkit.schedule import slots_between
-
     kept: deque[datetime] = deque(maxlen=EXPLAIN_MAX_SLOTS)
     total = 0
     for slot in slots_between(task.resolved_schedule, zone, since, now):
@@ -185,10 +191,6 @@ def plan(tasks: Iterable[Task], zones: Mapping[str, str], served: Mapping[str, M
 
 def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, dict[int, Served]]:
     """Read from the run log which slots in [since, until] each task's runs served."""
-    from sqlalchemy import select
-
-    from cronkit.runlog.schema import runs, slots
-
     names = list(tasks)
     out: dict[str, dict[int, Served]] = {name: {} for name in names}
     if not names:
@@ -214,9 +216,6 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
 
 def read_paused(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
     """Read from the run log the pauses of each task that overlap [since, until]."""
-    from cronkit.runlog.pauses import pauses_between
-    from cronkit.runlog.reader import EngineReader
-
     with EngineReader(engine).connection() as execute:
         return {name: pauses_between(execute, name, to_ms(since), to_ms(until)) for name in tasks}
 
@@ -225,11 +224,6 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
     """Return, per task known to be scheduled here, when that began: its install record's time,
     else its first cron run's slot (less INSTALL_SETTLE, so that slot is the floor). A task
     missing from the answer was never installed nor run by cron: there is nothing to catch up."""
-    from sqlalchemy import func, select
-
-    from cronkit.runlog.schema import runs
-    from cronkit.runlog.times import from_ms
-
     names = list(tasks)
     known = {k: v for k, v in _install_times(settings).items() if k in names}
     others = [name for name in names if name not in known]
@@ -245,9 +239,6 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
 
 def _install_times(settings: Any) -> dict[str, datetime]:
     """Return when each task's line was installed under this home, from its install record."""
-    from cronkit.cronfile.drift import installed_times
-    from cronkit.cronfile.state import read_install_state
-
     state = read_install_state(settings)
     return installed_times(state) if state else {}
 
@@ -263,9 +254,6 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
     """Return `explain_window` for a task with the facts read from the run log, the install record
     and the block's start-failure record."""
-    from cronkit.health.report import start_failure
-    from cronkit.runlog.reader import RunLog
-
     since = since or explain_default_since(task, now)
     log = RunLog.open(settings)
     try:

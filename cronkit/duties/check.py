@@ -15,8 +15,26 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cronkit.config.settings import Settings, sqlite_path
+from cronkit.cronfile.autosync import sync_block
+from cronkit.duties.catchup import plan, read_paused, read_served, scheduled_from
+from cronkit.duties.missed import installed_at, missed_slots
+from cronkit.errors import CronkitError
+from cronkit.insights.alerts import queue_insights
+from cronkit.locks import Holder, LocalLock, LockHeld, lease_key, lock_dir
+from cronkit.locks.postgres import AdvisoryLock
+from cronkit.notify import outbox
+from cronkit.notify.deliver import flush
+from cronkit.notify.events import missed_event
+from cronkit.notify.hook import queue_run
+from cronkit.notify.promfile import write
 from cronkit.registry import Registry
+from cronkit.runlog.engines import create_engine_for
+from cronkit.runlog.reader import RunLog
+from cronkit.runlog.status import Trigger
+from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
+from cronkit.runner import RunRequest, run_task
+from cronkit.safe.redact import redactor_for
 
 CHECK_BUDGET = 60.0  # seconds the outbox delivery of one check may take
 
@@ -80,9 +98,6 @@ def _sync(store: RunStore, settings: Settings, registry: Registry, now: datetime
 
     With auto_sync off this duty only looks: a crontab it cannot read is said, not a failed check.
     """
-    from cronkit.cronfile.autosync import sync_block
-    from cronkit.errors import CronkitError
-
     if settings.auto_sync:
         return sync_block(settings, registry, store, now)
     try:
@@ -102,10 +117,6 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     A task whose lock is held (its run goes on, here or on another host) is left for the next
     check rather than recorded as skipped, which would count its slot as served.
     """
-    from cronkit.duties.catchup import plan, read_paused, read_served, scheduled_from
-    from cronkit.locks import Holder, LocalLock, LockHeld, lock_dir
-    from cronkit.runlog.reader import RunLog
-
     tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
     if not tasks:
         return {"runs": 0}
@@ -139,9 +150,6 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
 
 
 def _run_one(settings: Settings, registry: Registry, task: str, slot: datetime) -> dict[str, Any]:
-    from cronkit.runlog.status import Trigger
-    from cronkit.runner import RunRequest, run_task
-
     outcome = run_task(settings, registry, RunRequest(task=task, trigger=Trigger.CATCHUP, slot=slot), os.environ)
     return {"task": task, "slot": slot.isoformat(), "status": outcome.status, "run_id": outcome.run_id,
             "summary": outcome.summary}
@@ -151,8 +159,6 @@ def _busy(settings: Settings, task: Any) -> str | None:
     """Return who holds the task's lock (local flock, Redis lease), None when it is free."""
     if not task.singleton:
         return None
-    from cronkit.locks import Holder, LocalLock, LockHeld, lease_key, lock_dir
-
     local = LocalLock(lock_dir(settings), task.name)
     try:
         local.acquire(Holder.me(None))
@@ -179,17 +185,10 @@ def _busy(settings: Settings, task: Any) -> str | None:
 
 def _advisory_holder(settings: Settings, task: str) -> str | None:
     """Return who holds the task's PostgreSQL advisory lock (a run on another host), None when it is free."""
-    from cronkit.locks import LockHeld
-    from cronkit.runlog.engines import create_engine_for
-
     engine = create_engine_for(settings.db_url)
     try:
         if engine.dialect.name != "postgresql":
             return None
-        from cronkit.locks.postgres import (
-            AdvisoryLock,  # SQLAlchemy is loaded already: the engine is PostgreSQL's
-        )
-
         probe = AdvisoryLock(engine, task, 0)
         try:
             probe.acquire()
@@ -208,9 +207,6 @@ def _advisory_holder(settings: Settings, task: str) -> str | None:
 def _lost_runs(store: RunStore, settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
     lost = store.mark_lost()
     if lost and settings.notifiers:
-        from cronkit.notify.hook import queue_run
-        from cronkit.safe.redact import redactor_for
-
         redact = redactor_for(settings, environ)
         for run_id in lost:
             rows = store.sql("SELECT task FROM runs WHERE id = :id", {"id": run_id})
@@ -225,11 +221,6 @@ def _missed_events(store: RunStore, settings: Settings, registry: Registry, now:
     """Queue one `missed` event per task and notifier for the slots missed since the last one it sent."""
     if not settings.notifiers:
         return {"queued": 0}
-    from cronkit.duties.missed import installed_at, missed_slots
-    from cronkit.notify import outbox
-    from cronkit.notify.events import missed_event
-    from cronkit.runlog.times import to_ms
-
     since = installed_at(settings)
     queued = 0
     for task in registry:
@@ -253,8 +244,6 @@ def _missed_events(store: RunStore, settings: Settings, registry: Registry, now:
 # --- metrics files (issue 15): every task's .prom, so missed slots show without a run -----------
 
 def _metrics_files(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
-    from cronkit.notify.promfile import write
-
     written = [write(store, settings, task, now).name for task in registry]
     return {"written": len(written)}
 
@@ -264,8 +253,6 @@ def _metrics_files(store: RunStore, settings: Settings, registry: Registry, now:
 def _insight_events(store: RunStore, settings: Settings, registry: Registry, now: datetime) -> dict[str, Any]:
     if not settings.notifiers:
         return {"findings": 0, "queued": 0}
-    from cronkit.insights.alerts import queue_insights
-
     return queue_insights(store, settings, registry, now)
 
 
@@ -274,8 +261,6 @@ def _insight_events(store: RunStore, settings: Settings, registry: Registry, now
 def _deliver_outbox(store: RunStore, settings: Settings, environ: Mapping[str, str]) -> dict[str, Any]:
     if not settings.notifiers:
         return {"delivered": 0, "failed": 0, "left": 0, "errors": []}
-    from cronkit.notify.deliver import flush
-
     return flush(store, settings, environ, CHECK_BUDGET).as_dict()
 
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from cronkit.config.settings import Settings
+from cronkit.health.missed import candidate_slots
 from cronkit.registry import Task
 from cronkit.runlog.pauses import covering, pauses_between
 from cronkit.runlog.queries import SERVED_SLOTS
@@ -27,7 +28,8 @@ def installed_at(settings: Settings) -> dict[str, datetime]:
         return {}
     if not isinstance(state, dict):
         return {}
-    from cronkit.cronfile.drift import installed_times
+    # lazy: the block's line parser (shlex, difflib), only on a host where tasks are installed
+    from cronkit.cronfile.installed import installed_times
 
     return installed_times(state)
 
@@ -38,8 +40,6 @@ def judged_slots(store: RunStore, settings: Settings, task: Task, now: datetime,
     installed = (installed_at(settings) if since is None else since).get(task.name)
     if installed is None:
         return (), []
-    from cronkit.health.missed import candidate_slots
-
     window = candidate_slots(task.resolved_schedule, task.zone(settings.timezone), installed_at=installed, now=now,
                              grace=task.grace, task=task.name)
     if not window.slots:

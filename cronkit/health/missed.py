@@ -105,6 +105,7 @@ def missed_slots(engine: Engine, task: Task, zone: str, *, installed_at: datetim
     """Return how many slots of `task` were missed since it was installed, and the latest."""
     window = candidate_slots(task.resolved_schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
                              lookback=lookback, max_slots=max_slots, task=task.name)
+    # lazy: SQLAlchemy, for the engine's run log only: `status` on SQLite reads without it
     from cronkit.runlog.reader import EngineReader
 
     with EngineReader(engine).connection() as execute:

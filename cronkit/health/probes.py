@@ -137,6 +137,7 @@ _PROBE_DELETE = "return redis.call('del', KEYS[1])"
 
 def probe_redis(url: str, timeout: float = REDIS_TIMEOUT) -> Probe:
     """Tell whether Redis at `url` takes the writes a run needs, with socket timeouts of `timeout` seconds."""
+    # lazy: redis-py, only where a Redis is configured
     import redis
 
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)

@@ -14,6 +14,7 @@ from cronkit.notify.http import DeliveryError
 def send(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str], timeout: float) -> None:
     """Notify every URL of the notifier; DeliveryError when apprise is missing or a URL failed."""
     try:
+        # lazy: apprise is optional (cronkit[apprise]) and slow to import
         import apprise  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         raise DeliveryError("apprise is not installed: pip install 'cronkit[apprise]'") from None

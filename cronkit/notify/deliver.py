@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from cronkit.config.notify import Notifier
 from cronkit.notify import outbox
+from cronkit.notify.healthchecks import check_url
 from cronkit.notify.http import DeliveryError, FinalDeliveryError
 from cronkit.runlog.writer import RunStore
+from cronkit.safe.redact import Redactor
 
 if TYPE_CHECKING:
     from cronkit.config.settings import Settings
@@ -28,6 +30,7 @@ Sender = Callable[[Notifier, Mapping[str, Any], Mapping[str, str], float], None]
 
 def sender_for(kind: str) -> Sender:
     """Return the send function of a kind, importing only that channel."""
+    # lazy: each channel's own libraries (smtplib and ssl, apprise) load only when it sends
     if kind == "healthchecks":
         from cronkit.notify.healthchecks import send
     elif kind == "webhook":
@@ -70,8 +73,6 @@ def attempt(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, 
 
 def scrub(notifier: Notifier, text: str) -> str:
     """Mask the passwords of the notifier's URLs in `text` (an error goes to the outbox and the screen)."""
-    from cronkit.safe.redact import Redactor
-
     urls = [url for url in (notifier.url, *notifier.urls) if url]
     return Redactor.from_sources({f"url{i}": url for i, url in enumerate(urls)})(text)
 
@@ -133,8 +134,6 @@ def superseded(rows: list[outbox.Delivery], notifiers: Mapping[str, Notifier]) -
     newest run's pings (an older run's failure after an outage would page for what has recovered),
     and no start ping after its run's end is queued (start and end would arrive together, and the
     check would show a run of a few milliseconds)."""
-    from cronkit.notify.healthchecks import check_url
-
     pings = [(row, notifiers[row.notifier]) for row in rows
              if row.notifier in notifiers and notifiers[row.notifier].kind == "healthchecks" and row.run_id is not None]
     newest: dict[tuple[str, str], int] = {}

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import smtplib
+import ssl
 from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Any
 
 from cronkit.config.notify import Notifier
@@ -28,9 +32,6 @@ def text_body(event: Mapping[str, Any]) -> str:
 
 def message(notifier: Notifier, event: Mapping[str, Any]) -> Any:
     """Return the EmailMessage of an event."""
-    from email.message import EmailMessage
-    from email.utils import formatdate, make_msgid
-
     msg = EmailMessage()
     msg["Subject"] = describe(event)
     msg["From"] = notifier.sender
@@ -44,9 +45,6 @@ def message(notifier: Notifier, event: Mapping[str, Any]) -> Any:
 
 def send(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str], timeout: float) -> None:
     """Send the event's mail; DeliveryError on any SMTP or network failure."""
-    import smtplib
-    import ssl
-
     password = environ.get(notifier.password_env, "") if notifier.password_env else ""
     if notifier.password_env and not password:
         raise DeliveryError(f"{notifier.password_env} is not set: cannot log in to {notifier.smtp_host}")

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cronkit.host import hostname
-from cronkit.runlog.times import instant_iso, iso
+from cronkit.runlog.times import instant_iso, iso, now_ms
 from cronkit.safe.encrypt import reveal
 
 BODY_KEYS = ("event", "task", "run_id", "status", "trigger", "host", "scheduled_for", "started_at",
@@ -109,8 +109,6 @@ def drift_event(block_id: str, summary: str, at: datetime, diff: str) -> dict[st
 
 def sample_event(notifier: str, public_url: str | None, task: str | None = None) -> dict[str, Any]:
     """Build the sample event `cronkit notify test` sends (as `task`'s, for a check per task)."""
-    from cronkit.runlog.times import now_ms
-
     now = now_ms()
     return {
         "event": "test", "task": task or "cronkit-notify-test", "run_id": 0, "status": "failed",

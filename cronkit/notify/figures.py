@@ -19,6 +19,7 @@ from cronkit.notify.families import TaskFigures
 from cronkit.registry import Task
 from cronkit.runlog import totals as run_totals
 from cronkit.runlog.status import FAILED_STATUSES, RunStatus
+from cronkit.schedule import slots_between
 
 Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 
@@ -34,8 +35,6 @@ _LETTERS_ALL = "SELECT task, COUNT(*) FROM dead_letters WHERE resolved_at IS NUL
 
 def interval_seconds(task: Task, zone: str, now: datetime) -> float:
     """Return the longest gap between the task's next few slots: how often it is due, at least."""
-    from cronkit.schedule import slots_between
-
     slots = list(itertools.islice(slots_between(task.resolved_schedule, zone, now, now + timedelta(days=800)), 4))
     gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]
     return max(gaps) if gaps else 0.0

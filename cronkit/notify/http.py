@@ -6,7 +6,11 @@ for part of the host name), and never appears in a message: they name scheme://h
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from cronkit import __version__
 
 
 class DeliveryError(Exception):
@@ -26,10 +30,10 @@ def post_response(url: str, data: bytes, headers: Mapping[str, str], timeout: fl
                   method: str = "POST") -> tuple[int, dict[str, str], bytes]:
     """Send `data` to `url`; return the status, the answer's headers and the start of its body
     (64 KiB at most); raise DeliveryError unless the status is 2xx."""
+    # lazy: urllib.request (http.client, email parsing) only when a notification is sent
     import urllib.error
     import urllib.request
 
-    from cronkit import __version__
 
     target, auth = split_credentials(url)
     try:
@@ -54,8 +58,6 @@ def post_response(url: str, data: bytes, headers: Mapping[str, str], timeout: fl
 
 def split_credentials(url: str) -> tuple[str, str | None]:
     """Return `url` without its `user:password@` and the Basic Authorization value they make (or None)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     if "@" not in parts.netloc:
         return url, None
@@ -65,9 +67,6 @@ def split_credentials(url: str) -> tuple[str, str | None]:
 
 def basic_auth(userinfo: str) -> str:
     """Return the Authorization value of a URL's `user[:password]`, percent-escapes decoded (RFC 7617)."""
-    import base64
-    from urllib.parse import unquote
-
     user, _, password = userinfo.partition(":")
     pair = f"{unquote(user)}:{unquote(password)}".encode()
     return "Basic " + base64.b64encode(pair).decode("ascii")
@@ -75,8 +74,6 @@ def basic_auth(userinfo: str) -> str:
 
 def where(url: str) -> str:
     """Return scheme://host[:port] of a URL: no credentials, no path (ping URLs carry a secret UUID there)."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 

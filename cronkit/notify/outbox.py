@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cronkit.runlog.times import now_ms
+from cronkit.runlog.times import iso, now_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.safe.encrypt import HIDDEN, reveal, seal
 
@@ -48,8 +48,6 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the JSON shape of `cronkit notify log --json` (no payload: it can be large)."""
-        from cronkit.runlog.times import iso
-
         return {"id": self.id, "notifier": self.notifier, "task": self.task, "event": self.event,
                 "run_id": self.run_id, "created_at": iso(self.created_at), "state": self.state,
                 "tries": self.tries, "delivered_at": iso(self.delivered_at), "last_error": self.last_error}

@@ -25,12 +25,11 @@ from cronkit.runlog import totals as run_totals
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.safe.files import write_atomic
+from cronkit.schedule import next_run
 
 
 def render(store: RunStore, settings: Settings, task: Task, now: datetime) -> str:
     """Return the text exposition of one task's series, counting its newly missed slots on the way."""
-    from cronkit.schedule import next_run
-
     zone = task.zone(settings.timezone)
     judged, missed = judged_slots(store, settings, task, now)
     if judged:

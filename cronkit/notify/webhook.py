@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,8 +48,6 @@ def encode(event: Mapping[str, Any]) -> bytes:
 
 def send(notifier: Notifier, event: Mapping[str, Any], environ: Mapping[str, str], timeout: float) -> None:
     """POST the event, signed when the notifier names a secret."""
-    import time
-
     assert notifier.url is not None
     raw = encode(event)
     headers = {"Content-Type": "application/json", "X-Cronkit-Event": str(event["event"])}

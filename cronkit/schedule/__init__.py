@@ -149,6 +149,7 @@ def describe(expr: str) -> str:
     `list`, `--json`, the API and the dashboard all read this one function. Cached:
     cron_descriptor parses its locale file at every call (1 ms a task on each status check).
     """
+    # lazy: cron_descriptor (a tenth of a bare start), only when a schedule is put in words
     from cron_descriptor import ExpressionDescriptor, Options
 
     fields = expand(expr).split()

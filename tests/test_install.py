@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cronkit.config.settings import load_settings
 from cronkit.cronfile.block import CrontabParseError, extract, find_block, splice
-from cronkit.cronfile.state import InstallBusy, install_lock, installed_block, read_install_state
+from cronkit.cronfile.state import InstallBusy, install_lock, read_install_state
 from tests.conftest import need, write_registry
 
 ID = "app.tasks"
@@ -336,7 +336,7 @@ def test_install_state_keeps_the_first_install_time_of_an_unchanged_line(run_cli
     assert state is not None
     assert {t["installed_at"] for t in state["tasks"].values()} == {"2026-02-01T00:00:00+00:00"}
     assert state["lines"] == [line for t in state["tasks"].values() for line in t["lines"]]
-    assert installed_block(settings) == state["block"]  # the recorded cron.d path
+    assert extract(Path(state["path"]).read_text(), state["block_id"]) == state["block"]  # the recorded cron.d path
     assert json.loads((home / "install-state.json").read_text()) == state
 
 

@@ -233,30 +233,13 @@ def _recorded_location(settings: Settings, target: str, block_id: str, state: Ma
     return location
 
 
-def installed_block(settings: Settings, target: str | None = None, block_id: str | None = None,
-                    user: str | None = None) -> str | None:
-    """Return the block currently in the crontab (markers included), None when it is absent.
-
-    Target, block id and user default to what `read_install_state` recorded (target `user`
-    when nothing was recorded); with neither a block id nor a recorded install, None. Raises
-    CrontabUnavailable (exit 69) when the crontab cannot be read and CrontabParseError
-    (exit 78) when its markers do not pair up.
-    """
-    state = read_install_state(settings) or {}
-    block_id = block_id or state.get("block_id")
-    if block_id is None:
-        return None
-    target = target or state.get("target") or DEFAULT_TARGET
-    text = read_crontab(_recorded_location(settings, target, block_id, state, user))
-    return None if text is None else extract(text, block_id)
-
-
 def installed_lines(settings: Settings, registry: Registry, target: str = DEFAULT_TARGET,
                     state: Mapping[str, Any] | None = None) -> list[str] | None:
     """Return the lines between our markers in the crontab now, None when there is no block.
 
     The block id and location come from `state` when it is for `target`, else the defaults.
-    Raises CrontabUnavailable (69) or CrontabParseError (78) like `installed_block`.
+    Raises CrontabUnavailable (69) when the crontab cannot be read and CrontabParseError (78)
+    when its markers do not pair up.
     """
     state = state or {}
     recorded = state.get("target") == target

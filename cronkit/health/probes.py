@@ -21,7 +21,6 @@ from cronkit.runlog.engines import describe_url, first_line
 T = TypeVar("T")
 
 UP, DOWN, UNUSED = "up", "down", "unused"
-SERVICES = ("run_log", "redis", "crontab", "cron_daemon", "log_dir")
 
 # Budget of every probe and of the run-log queries of one command; `health` must stay within a
 # few seconds even with a service hanging.

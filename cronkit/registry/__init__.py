@@ -294,9 +294,6 @@ class Registry:
         ]
 
 
-REQUIREMENT_KINDS = ("setting", "service")
-
-
 def check_takes_context(where: str, func: TaskFunc) -> None:
     """Refuse, at registration, a function the runner cannot call as `func(ctx)` (not at 3 a.m.)."""
     try:

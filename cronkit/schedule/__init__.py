@@ -262,11 +262,6 @@ def fires_at(expr: str, zone: str, instant: datetime) -> bool:
         raise ScheduleError(f"schedule {expr!r} in {zone}: {exc}") from None
 
 
-def slot_for(expr: str, zone: str, instant: datetime) -> datetime | None:
-    """Return the slot (UTC, whole minute) a run starting at `instant` serves, or None if not due."""
-    return _floor_minute(instant) if fires_at(expr, zone, instant) else None
-
-
 def _slot_minutes(spec: CronSpec, tz: tzinfo, start: int, end: int) -> Iterator[int]:
     """Yield the UTC minutes in [start, end) at which Debian's cron runs `spec` in `tz`."""
     cursor = start

@@ -3,8 +3,9 @@
 Debian's cron has no CRON_TZ, so a task whose zone differs from the host's is rendered as
 the task's wall times moved by every host-minus-task offset difference that occurs, plus
 lines for the slots a DST change moves. The lines may fire more often than the task;
-`cronkit run` drops the extra firings with schedule.slot_for. Used by install, render and
-the other schedulers' targets, never on the run path.
+`cronkit run` drops the extra firings: a start that serves no slot, or a slot already served,
+runs nothing (runner/slots.py). Used by install, render and the other schedulers' targets, never
+on the run path.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def host_lines(expr: str, task_zone: str, host_zone: str) -> list[str]:
     """Return crontab schedules that, run by Debian cron in `host_zone`, cover every slot of `expr`.
 
     The union of the lines' firings (as Debian's cron reads them in the host zone) contains every instant at which
-    `expr` fires in `task_zone`; `cronkit run` drops the extra ones with `slot_for`.
+    `expr` fires in `task_zone`; `cronkit run` drops the extra ones (runner/slots.py).
     Exact when the zones agree at every instant; otherwise the task's wall times moved by
     each offset difference that occurs, plus lines for slots a DST change moves.
     """

@@ -12,10 +12,14 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete, func, insert, select, text
+
 from cronkit import clock
 from cronkit.errors import UsageError
+from cronkit.locks.redisconn import connect
 from cronkit.tasks import platform as p
 from cronkit.tasks.demo_logs import DEFAULT_LARGE_LOG_MB, seed_logs
+from cronkit.tasks.secret_rotation import seed_demo_secrets
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -100,8 +104,6 @@ def _insert(
     conn: Connection, table: Any, rows: Iterator[dict[str, Any]] | list[dict[str, Any]],
     progress: Progress = _quiet,
 ) -> int:
-    from sqlalchemy import insert
-
     count = 0
     for batch in _batched(rows):
         conn.execute(insert(table), batch)
@@ -111,16 +113,12 @@ def _insert(
 
 
 def _reset(conn: Connection) -> None:
-    from sqlalchemy import delete
-
     for table in PLATFORM_DATA_TABLES:
         conn.execute(delete(table))
 
 
 def _fix_sequences(conn: Connection) -> None:
     """Move PostgreSQL's id sequences past the ids the seed chose, so later inserts fit."""
-    from sqlalchemy import text
-
     if conn.dialect.name != "postgresql":
         return
     for table in (p.users, p.courses):
@@ -155,8 +153,6 @@ def seed_demo(
         raise UsageError("demo seed: --users, --courses and --days must be at least 1")
     if large_log_mb < 0:
         raise UsageError("demo seed: --large-log-mb must not be negative")
-    from sqlalchemy import func, select
-
     now = (now or clock.now()).astimezone(UTC)
     rng = random.Random(seed)
     engine = engine or p.engine_for(settings)
@@ -185,8 +181,6 @@ def seed_demo(
 
 
 def _seed_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
-    from cronkit.tasks.secret_rotation import seed_demo_secrets
-
     return int(seed_demo_secrets(engine, settings, now))
 
 
@@ -386,8 +380,6 @@ def _seed_redis(
     """Store 1-3 refresh tokens per user who logged in; some expired, most valid."""
     if not settings.redis_url:
         return {"refresh_tokens": 0, "expired_refresh_tokens": 0}
-    from cronkit.locks.redisconn import connect
-
     client = connect(settings.redis_url)
     try:
         if reset:

@@ -33,6 +33,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.types import TypeDecorator
 
+from cronkit.runlog.engines import create_engine_for
+
 if TYPE_CHECKING:
     import redis
 
@@ -119,14 +121,6 @@ activity_events = Table(
 LESSON_VIEWED = "lesson_viewed"
 QUIZ_SUBMITTED = "quiz_submitted"
 LESSON_COMPLETED = "lesson_completed"
-EVENT_KINDS = (
-    LESSON_VIEWED,
-    QUIZ_SUBMITTED,
-    LESSON_COMPLETED,
-    "video_watched",
-    "forum_posted",
-    "login",
-)
 
 password_reset_tokens = Table(
     "password_reset_tokens",
@@ -239,8 +233,6 @@ def create_all(engine: Engine) -> None:
 
 def engine_for(settings: Settings) -> Engine:
     """Open the platform database named by CRONKIT_APP_DB_URL."""
-    from cronkit.runlog.engines import create_engine_for
-
     return create_engine_for(settings.app_db_url)
 
 

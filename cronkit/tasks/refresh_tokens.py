@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import redis
+
 from cronkit.context import TaskContext
 from cronkit.errors import ServiceUnavailable
 from cronkit.tasks.platform import REFRESH_TOKEN_EXPIRY_ZSET, REFRESH_TOKEN_PREFIX
@@ -128,8 +130,6 @@ class RedisPart:
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        import redis
-
         try:
             yield
         except redis.exceptions.RedisError as exc:

@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, insert, select, update
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+from sqlalchemy import and_, func, insert, inspect, select, update
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from cronkit.context import TaskContext
-from cronkit.errors import ConfigError, CronkitError
+from cronkit.errors import ConfigError, CronkitError, UsageError
 from cronkit.tasks import platform
 from cronkit.tasks._support import write_transaction
 from cronkit.tasks.platform import SECRET_ACTIVE, SECRET_PREVIOUS, SECRET_RETIRED
@@ -71,15 +75,11 @@ class Keyring:
 
     def key(self, salt: bytes) -> bytes:
         if salt not in self._keys:
-            from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
             kdf = Scrypt(salt=salt, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
             self._keys[salt] = kdf.derive(self.secret_key.encode("utf-8"))
         return self._keys[salt]
 
     def encrypt(self, name: str, version: int, value: str) -> bytes:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         if self.salt is None:
             self.salt = os.urandom(SALT_BYTES)
         nonce = os.urandom(NONCE_BYTES)
@@ -88,9 +88,6 @@ class Keyring:
         return FORMAT_V1 + self.salt + nonce + sealed
 
     def decrypt(self, name: str, version: int, blob: bytes) -> str:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         blob = bytes(blob)
         if not blob.startswith(FORMAT_V1) or len(blob) < 1 + SALT_BYTES + NONCE_BYTES + 16:
             raise _wrong_key(name)
@@ -190,8 +187,6 @@ def rotate_one(engine: Engine, keyring: Keyring, name: str, now: datetime, grace
 
     False when there is no active version, or someone else rotated it first.
     """
-    from sqlalchemy.exc import IntegrityError
-
     t = secrets_table
     try:
         with write_transaction(engine) as conn:
@@ -279,8 +274,6 @@ def list_secrets(engine: Engine) -> list[dict[str, Any]]:
 def store_new_secret(engine: Engine, keyring: Keyring, name: str, value: str, now: datetime,
                      interval: timedelta) -> int:
     """Store `value` as the first version of a new secret; UsageError when `name` has an active one."""
-    from cronkit.errors import UsageError
-
     platform.create_all(engine)
     verify_key(engine, keyring)  # reuse the database's salt; refuse a different key
     t = secrets_table
@@ -339,8 +332,6 @@ def seed_demo_secrets(engine: Engine, settings: Settings, now: datetime) -> int:
 
 
 def _has_table(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
     return inspect(engine).has_table(secrets_table.name)
 
 

@@ -20,11 +20,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, false, func, or_, select
+from sqlalchemy import delete, false, func, inspect, or_, select
 from sqlalchemy.engine import Connection, Engine
 
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError, ServiceUnavailable, UsageError
+from cronkit.runlog.engines import create_engine_for
 from cronkit.tasks import platform
 from cronkit.tasks._support import write_transaction
 from cronkit.tasks.platform import (
@@ -54,8 +55,6 @@ def daily_session_cleanup(ctx: TaskContext) -> dict[str, Any]:
     elif not _has_schema(engine):
         # A dry run changes nothing, not even by creating tables: an empty database holds
         # nothing to count, so count against an empty in-memory copy of the schema.
-        from cronkit.runlog.engines import create_engine_for
-
         engine = create_engine_for("sqlite://")
         platform.create_all(engine)
     rds = RedisPart(ctx)
@@ -273,8 +272,6 @@ def _summary(result: Mapping[str, Any]) -> str:
 
 
 def _has_schema(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
     names = set(inspect(engine).get_table_names())
     return all(t.name in names for t in (users, password_reset_tokens, enrollments, activity_events))
 

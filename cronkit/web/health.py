@@ -26,7 +26,7 @@ DEEP_TIMEOUT = CHECK_TIMEOUT + 2.0
 SERVICE_COMPONENTS = ("run_log", "redis", "crontab", "cron_daemon", "log_dir")
 
 
-def components(healthy_reasons: list[str], report: StatusReport) -> dict[str, dict[str, Any]]:
+def components(report: StatusReport) -> dict[str, dict[str, Any]]:
     """Return each component's state, detail or error, and the milliseconds its check took."""
     out: dict[str, dict[str, Any]] = {}
     for name in SERVICE_COMPONENTS:
@@ -66,7 +66,7 @@ def _crontab_error(report: StatusReport) -> str:
 def deep_answer(healthy: bool, reasons: list[str], report: StatusReport, elapsed_ms: int,
                 public: bool) -> dict[str, Any]:
     """Return the JSON of /health/deep; `public` keeps only each component's up/down."""
-    parts = components(reasons, report)
+    parts = components(report)
     body: dict[str, Any] = {
         "status": "healthy" if healthy else "unhealthy",
         "healthy": healthy,

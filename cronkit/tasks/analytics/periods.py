@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from cronkit.context import TaskContext
 from cronkit.errors import UsageError
+from cronkit.registry.params import parse_hour as parse
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -30,8 +31,6 @@ def _require_ended(task: str, end: datetime, now: datetime) -> None:
 
 def parse_hour(text: str) -> datetime:
     """Parse `2026-11-20T13` (or `...T13:00`, optional offset) into the hour's start, UTC."""
-    from cronkit.registry.params import parse_hour as parse
-
     return parse(text.strip(), "hour")
 
 

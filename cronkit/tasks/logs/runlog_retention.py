@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from cronkit.context import TaskContext
+from cronkit.runlog.reader import RunLog
 
 
 def prune_run_log(ctx: TaskContext) -> int:
@@ -12,8 +13,6 @@ def prune_run_log(ctx: TaskContext) -> int:
 
     The run log's engine is disposed before returning, so no pooled connection stays open.
     """
-    from cronkit.runlog.reader import RunLog
-
     cutoff = ctx.now - timedelta(days=ctx.settings.runlog_retention_days)
     runlog = RunLog.open(ctx.settings, create=True)  # a run: the log is its own
     try:

@@ -168,6 +168,7 @@ def _busy(settings: Settings, task: Any) -> str | None:
     except OSError:
         return None
     if settings.redis_url and task.lock_scope == "global":
+        # lazy: redis-py, only where a Redis is configured and a task locks globally
         from cronkit.locks.redisconn import connect
 
         try:

@@ -68,7 +68,8 @@ _env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=selec
 _env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 
 
-def _render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Return the page of template `name` with the dashboard's headers (CSP and the rest)."""
     at = now()
     session: Session | None = getattr(request.state, "session", None)
     context.setdefault("fragment", request.query_params.get("fragment") == "1")
@@ -110,14 +111,14 @@ def page(scope: str = "read") -> Callable[[Handler], Callable[[Request], Awaitab
             session = await _session(request)
             if session is None:
                 if request.method != "GET" or request.query_params.get("fragment") == "1":
-                    return _render(request, "error.html", 401, title="Signed out",
+                    return render(request, "error.html", 401, title="Signed out",
                                    message="Your session has ended: sign in again.")
                 return RedirectResponse("/signin?next=" + quote(request.url.path), 303, headers=HEADERS)
             request.state.session = session
             if not session.token.allows(scope) or not session.token.works_in(service_of(request).settings.environment):
                 await run_in_threadpool(_audit_refusal, service_of(request), _caller(request, session),
                                         None, 403, f"dashboard: {request.url.path}", "page")
-                return _render(request, "error.html", 403, title="Not allowed",
+                return render(request, "error.html", 403, title="Not allowed",
                                message=f"Token {session.token.name} has role {session.token.role}"
                                        f"{' in other environments' if session.token.allows(scope) else ''};"
                                        f" this page needs {ROLE_FOR[scope]}.")
@@ -129,7 +130,7 @@ def page(scope: str = "read") -> Callable[[Handler], Callable[[Request], Awaitab
     return wrap
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def read_form(request: Request) -> dict[str, str]:
     """Return a urlencoded form's fields (the pages send no other kind); {} past MAX_FORM bytes."""
     try:
         body = await read_body(request, MAX_FORM)
@@ -143,8 +144,9 @@ async def _form(request: Request) -> dict[str, str]:
         return {}
 
 
-def _forbidden(request: Request, message: str) -> HTMLResponse:
-    return _render(request, "error.html", 403, title="Refused", message=message)
+def forbidden(request: Request, message: str) -> HTMLResponse:
+    """Return the 403 page that says `message`."""
+    return render(request, "error.html", 403, title="Refused", message=message)
 
 
 # --- sign in, sign out ---------------------------------------------------------------------------
@@ -158,7 +160,7 @@ async def signin(request: Request) -> Response:
     sessions = _sessions(request)
     error, status = None, 200
     if request.method == "POST":
-        form = await _form(request)
+        form = await read_form(request)
         if not sessions.check_signin(request.cookies.get(SIGNIN_COOKIE), form.get("csrf")):
             error, status = "The form expired or its CSRF token is missing: try again.", 403
             await _refused(request, "dashboard.signin", None, 403, "sign-in form: CSRF token missing or wrong")
@@ -172,7 +174,7 @@ async def signin(request: Request) -> Response:
                 return done
             error, status = "That token is unknown or revoked.", 401
     cookie, csrf = sessions.signin_csrf()
-    response = _render(request, "signin.html", status, csrf=csrf, error=error,
+    response = render(request, "signin.html", status, csrf=csrf, error=error,
                        next=_next(request.query_params.get("next")))
     response.set_cookie(SIGNIN_COOKIE, cookie, **cookie_options(request.url.scheme == "https", SIGNIN_MAX_AGE))
     return response
@@ -200,10 +202,10 @@ async def signout(request: Request) -> Response:
     if not cookie:
         return RedirectResponse("/signin", 303, headers=HEADERS)
     session = await _session(request)
-    form = await _form(request)
+    form = await read_form(request)
     if session is not None and not session.check_csrf(form.get("csrf")):
         await _refused(request, "dashboard.signout", session.token.name, 403, "sign-out form: CSRF token missing or wrong")
-        return _forbidden(request, "The sign-out form's CSRF token is missing or wrong.")
+        return forbidden(request, "The sign-out form's CSRF token is missing or wrong.")
     if session is not None:
         try:
             await run_in_threadpool(
@@ -212,7 +214,7 @@ async def signout(request: Request) -> Response:
                                     user_agent=request.headers.get("user-agent")))
         except Exception:  # noqa: BLE001 - the run log did not answer: the session goes on, say so
             request.state.session = session  # the page keeps its sign-out form: try again
-            return _render(request, "error.html", 503, title="Not signed out",
+            return render(request, "error.html", 503, title="Not signed out",
                            message="The run log did not answer, so the session could not be ended: try again.")
     response = RedirectResponse("/signin", 303, headers=HEADERS)
     response.delete_cookie(COOKIE, path="/")
@@ -248,21 +250,22 @@ async def overview(request: Request, session: Session) -> Response:
     body = cache["body"]
     if session.token.limited:  # reasons naming other tasks are not this token's to read
         body = scrub_health(body, hidden_tasks(request, session.token))
-    return _render(request, "overview.html", cards=cards, health=views.health_summary(body),
+    return render(request, "overview.html", cards=cards, health=views.health_summary(body),
                    environment=service.settings.environment)
 
 
 @page()
 async def task_page(request: Request, session: Session) -> Response:
-    return await _task(request, session)
+    return await task_view(request, session)
 
 
-async def _task(request: Request, session: Session, *, error: str | None = None,
-                status: int = 200, form: dict[str, str] | None = None, pause_error: str | None = None) -> Response:
+async def task_view(request: Request, session: Session, *, error: str | None = None,
+                    status: int = 200, form: dict[str, str] | None = None, pause_error: str | None = None) -> Response:
+    """Return a task's page (its stats, chart, runs, dead letters, findings), with a form's error if any."""
     service = service_of(request)
     name = request.path_params["name"]
     if name not in service.registry or not session.token.sees(name, service.settings.environment):
-        return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
+        return render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     task = service.registry[name]
     before = row_id(request.query_params.get("before", ""))
     stats = await run_in_threadpool(views.task_stats, service, name, now())
@@ -271,7 +274,7 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
     insights = await run_in_threadpool(views.task_insights, service, name)
     started = request.query_params.get("started", "")
     pause = (await run_in_threadpool(views.paused, service, now())).get(name)
-    return _render(request, "task.html", status, task=task, pause=pause.as_dict() if pause else None,
+    return render(request, "task.html", status, task=task, pause=pause.as_dict() if pause else None,
                    pause_error=pause_error, stats=stats, chart=duration_chart(stats, task.timeout),
                    runs=rows, older=older, before=before, letters=letters, insights=insights, error=error, form=form or {},
                    params=_declared_params(task),
@@ -284,24 +287,24 @@ async def _task(request: Request, session: Session, *, error: str | None = None,
 async def run_now(request: Request, session: Session) -> Response:
     service = service_of(request)
     name = request.path_params["name"]
-    form = await _form(request)
+    form = await read_form(request)
     if not session.check_csrf(form.get("csrf")):
         await _refused(request, "trigger", session.token.name, 403, "dashboard: CSRF token missing or wrong",
                        task=name[:64])
-        return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
+        return forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
     caller = Caller(session.token.name, request.client.host if request.client else None,
                     request.headers.get("user-agent"))
     if name not in service.registry or not session.token.sees(name, service.settings.environment):
-        return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
+        return render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     if not session.token.may_trigger(name, service.settings.environment):
         await run_in_threadpool(_audit_refusal, service, caller, name, 403, "dashboard: token may not trigger this task")
-        return _forbidden(request, f"Token {session.token.name} (role {session.token.role}) may not run {name}.")
+        return forbidden(request, f"Token {session.token.name} (role {session.token.role}) may not run {name}.")
     params = {k[6:]: v for k, v in form.items() if k.startswith("param.") and v.strip()}
     for line in form.get("params", "").splitlines():
         if line.strip():
             key, sep, value = line.partition("=")
             if not sep:
-                return await _task(request, session, error=f"parameter line {line.strip()!r}: write name=value",
+                return await task_view(request, session, error=f"parameter line {line.strip()!r}: write name=value",
                                        status=422, form=form)
             params[key.strip()] = value.strip()
     body = {"params": params, "dry_run": form.get("dry_run") == "on", "date": form.get("date") or None}
@@ -309,10 +312,10 @@ async def run_now(request: Request, session: Session) -> Response:
         req = parse_trigger(json.dumps(body).encode(), name, None)
         check_declared(service.settings, service.registry[name], req)
     except Problem as problem:
-        return await _task(request, session, error=problem.detail, status=422, form=form)
+        return await task_view(request, session, error=problem.detail, status=422, form=form)
     answer = await run_in_threadpool(service.launcher.trigger, req, caller)
     if answer.status >= 300:
-        return await _task(request, session, error=str(answer.body.get("detail", "the run was not started")),
+        return await task_view(request, session, error=str(answer.body.get("detail", "the run was not started")),
                                status=answer.status, form=form)
     return RedirectResponse(f"/tasks/{quote(name)}?started={answer.body['run_id']}", 303, headers=HEADERS)
 
@@ -336,8 +339,8 @@ async def run_page(request: Request, session: Session) -> Response:
     run_id = row_id(raw)
     record = await run_in_threadpool(views.one_run, service, run_id) if run_id is not None else None
     if record is None or not session.token.sees(str(record["task"]), service.settings.environment):
-        return _render(request, "error.html", 404, title="Unknown run", message=f"There is no run {raw}.")
-    return _render(request, "run.html", run=record)
+        return render(request, "error.html", 404, title="Unknown run", message=f"There is no run {raw}.")
+    return render(request, "run.html", run=record)
 
 
 @page("admin")
@@ -345,7 +348,7 @@ async def audit_page(request: Request, session: Session) -> Response:
     before = row_id(request.query_params.get("before", ""))
     rows = await run_in_threadpool(lambda: list_audit(service_of(request).engine, before_id=before, limit=51))
     older = rows[49]["id"] if len(rows) > 50 else None
-    return _render(request, "audit.html", rows=rows[:50], older=older)
+    return render(request, "audit.html", rows=rows[:50], older=older)
 
 
 async def static(request: Request) -> Response:

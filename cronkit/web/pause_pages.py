@@ -17,7 +17,7 @@ from starlette.routing import BaseRoute, Route
 from cronkit.runlog.pauses import Origin
 from cronkit.runlog.times import now_ms
 from cronkit.web import audit
-from cronkit.web.pages import HEADERS, _forbidden, _form, _render, _task, page
+from cronkit.web.pages import HEADERS, forbidden, page, read_form, render, task_view
 from cronkit.web.pausing import act
 from cronkit.web.problems import Problem
 from cronkit.web.service import service_of
@@ -27,18 +27,18 @@ from cronkit.web.session import Session
 async def _act(request: Request, session: Session, action: str) -> Response:
     service = service_of(request)
     name = request.path_params["name"]
-    form = await _form(request)
+    form = await read_form(request)
     remote, agent = request.client.host if request.client else None, request.headers.get("user-agent")
     if not session.check_csrf(form.get("csrf")):
         await run_in_threadpool(_refused, service, session.token.name, remote, agent, action, name[:64],
                                 "CSRF token missing or wrong")
-        return _forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
+        return forbidden(request, "The form's CSRF token is missing or wrong: reload the page and try again.")
     if name not in service.registry or not session.token.sees(name, service.settings.environment):
-        return _render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
+        return render(request, "error.html", 404, title="Unknown task", message=f"There is no task {name!r}.")
     if not session.token.may_trigger(name, service.settings.environment):
         await run_in_threadpool(_refused, service, session.token.name, remote, agent, action, name,
                                 f"dashboard: token may not {action} this task")
-        return _forbidden(request, f"Token {session.token.name} (role {session.token.role}) may not {action} {name}.")
+        return forbidden(request, f"Token {session.token.name} (role {session.token.role}) may not {action} {name}.")
     asked: dict[str, str | None] = {}
     if action == "pause":
         asked = {"for": form.get("for", "").strip() or None, "until": form.get("until", "").strip() or None,
@@ -48,7 +48,7 @@ async def _act(request: Request, session: Session, action: str) -> Response:
         await run_in_threadpool(act, service, action, name, asked, origin)
     except Problem as problem:
         await run_in_threadpool(_refused, service, session.token.name, remote, agent, action, name, problem.detail)
-        return await _task(request, session, status=problem.status, form=form, pause_error=problem.detail)
+        return await task_view(request, session, status=problem.status, form=form, pause_error=problem.detail)
     return RedirectResponse(f"/tasks/{quote(name)}", 303, headers=HEADERS)
 
 

@@ -230,7 +230,7 @@ def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[st
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
     if not lean or sqlite_path(settings.db_url) is None:
-        # lazy: SQLAlchemy, only for a run log the lean path does not read
+        # lazy: SQLAlchemy, only for a run log not read with sqlite3 (PostgreSQL, or one to create)
         from cronkit.runlog import engines, reader  # noqa: F401
     if settings.redis_url:
         # lazy: redis-py, only where a Redis is configured

@@ -1,11 +1,12 @@
 """Output helpers of the read commands: rich tables that fit, times, durations, plurals.
 
-Free of typer (and of rich until a table is printed), so the lean read path (cli/lean.py) shares them.
+Free of typer (and of rich until a table is printed): the fast path (cli/fastpath.py) prints through them.
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from cronkit.runlog.status import RunStatus
@@ -160,9 +161,24 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
 
 
 def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
+    """Return text with rich markup's brackets escaped, so that it prints as written."""
+    from rich.markup import escape as rich_escape  # lazy: as console()
 
     return rich_escape(text)
+
+
+def minute(iso: str | None) -> str:
+    """Show an ISO instant as `2026-06-12 03:00` (UTC; the column header says so)."""
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def pause_text(row: dict[str, Any]) -> str:
+    """Say a task's pause in one line: `name by WHO until T (or until resumed): why`."""
+    end = f"until {minute(row['paused_until'])}" if row.get("paused_until") else "until resumed"
+    why = f": {row['pause_reason']}" if row.get("pause_reason") else ""
+    return f"{row.get('name') or row.get('task')} by {row['paused_by']} {end}{why}"
 
 
 def print_history(runs: list[dict[str, Any]]) -> None:

@@ -179,7 +179,6 @@ def render_(
 
     Example: cronkit --env production render --target cron.d --check crontab.d/production
     """
-    from cronkit.cronfile.block import unified_diff
     from cronkit.cronfile.render import render
     from cronkit.targets import TARGETS
 
@@ -206,12 +205,19 @@ def render_(
             return
         sys.stdout.write(text)
         return
+    _compare(check, text, target, inputs.block_id, json)
+
+
+def _compare(check: Path, text: str, target: str, block_id: str, json: bool) -> None:
+    """Answer `render --check FILE`: exit 1 with a diff (or its JSON) when FILE differs from `text`."""
+    from cronkit.cronfile.block import unified_diff
+
     try:
         current = check.read_text()
     except OSError as exc:
         raise CheckFailed(f"--check: cannot read {check}: {exc.strerror}") from None
     if json:
-        print_json({"target": target, "block_id": inputs.block_id, "text": text, "check": str(check),
+        print_json({"target": target, "block_id": block_id, "text": text, "check": str(check),
                     "differs": current != text,
                     "diff": unified_diff(current, text, str(check), "rendered") if current != text else None})
         if current != text:
@@ -271,16 +277,21 @@ def install_(
                       write_run_config=write_run_config)
     if outcome.runlog_error:
         print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
-    warnings = _warn_preflight(ctx)
+    _report_install(outcome, settings.environment, inputs.block_id, dry_run, json, _warn_preflight(ctx))
+
+
+def _report_install(outcome: Any, environment: str, block_id: str, dry_run: bool, json: bool,
+                    warnings: list[str]) -> None:
+    """Print what `install` did to a crontab block (or would do, with --dry-run)."""
     if json:
         print_json(outcome_dict(outcome, [*([outcome.runlog_error] if outcome.runlog_error else []), *warnings]))
         return
     if outcome.nothing_scheduled and outcome.before == outcome.after:
-        print(f"environment {settings.environment} schedules no task; "
+        print(f"environment {environment} schedules no task; "
               f"nothing written to {outcome.location.describe()}")
         return
     if outcome.nothing_scheduled:
-        print(f"environment {settings.environment} schedules no task; emptying block {inputs.block_id}",
+        print(f"environment {environment} schedules no task; emptying block {block_id}",
               file=sys.stderr if dry_run else sys.stdout)
     if dry_run:
         _write_bytes(outcome.diff())

@@ -7,35 +7,71 @@ exit 2, as SPEC asks.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import sys
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import typer
+import typer.main
+from typer._click.core import Command as ClickCommand
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption
+from typer.core import TyperGroup
 
 from cronkit import __version__
-from cronkit.cli import (
-    adopt,
-    check,
-    crontab,
-    demo,
-    dlq,
-    helpfmt,
-    locks,
-    logs,
-    migrate,
-    notify,
-    pause,
-    rekey,
-    secrets_cmd,
-    serve,
-    usage,
+from cronkit.cli import helpfmt, usage
+from cronkit.cli.commands import (
+    COMMANDS,
+    GLOBAL_OPTIONS,
+    TYPER_ONLY,
+    Argument,
+    Command,
+    Option,
+    global_option,
 )
-from cronkit.cli.commands import COMMANDS, GLOBAL_OPTIONS, Argument, Command, Option, global_option
 from cronkit.cli.common import state_of
 from cronkit.cli.fastpath import call
 from cronkit.cli.state import CliState, GlobalOptions
+
+MODULE_OF = dict(TYPER_ONLY)
+
+
+class _Commands(MutableMapping[str, ClickCommand]):
+    """The app's commands by name: those of the command table, then the typer-only ones, each loaded
+    (its module imported, its commands built) when first looked up."""
+
+    def __init__(self, built: MutableMapping[str, ClickCommand]) -> None:
+        self._built = dict(built)
+
+    def __getitem__(self, name: str) -> ClickCommand:
+        if name not in self._built and name in MODULE_OF:
+            sub = typer.Typer()
+            # lazy: a typer-only command's module, named by the table, only when that command is asked for
+            importlib.import_module(MODULE_OF[name]).register(sub)
+            self._built.update(typer.main.get_group(sub).commands)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: ClickCommand) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*(name for name in self._built if name not in MODULE_OF), *MODULE_OF])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+class _Group(TyperGroup):
+    """The app's group: its commands load as they are looked up (_Commands)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
+
 
 helpfmt.install()
 usage.install()
@@ -48,6 +84,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=_Group,
 )
 
 
@@ -101,13 +138,6 @@ app.callback()(_declared(_global_options, _global_options.__doc__ or "",
                          [*(_parameter(option) for option in GLOBAL_OPTIONS), VERSION]))
 for declared in COMMANDS:
     add_command(declared)
-for module in (dlq, locks, crontab, adopt, check):
-    module.register(app)
-app.add_typer(demo.app, name="demo")
-serve.register(app)
-app.add_typer(notify.app, name="notify")
-for module in (pause, secrets_cmd, migrate, rekey, logs):
-    module.register(app)
 
 
 def run_app(args: list[str]) -> int:

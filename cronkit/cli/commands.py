@@ -150,3 +150,17 @@ BY_NAME = {command.name: command for command in COMMANDS}
 def global_option(name: str) -> Option | None:
     """Return the global option called `name` (`--home`), None when there is none."""
     return next((option for option in GLOBAL_OPTIONS if option.name == name), None)
+
+
+# The commands typer alone answers, in the order `cronkit --help` lists them, each with the module
+# whose register(app) adds it: imported only when that command (or the list of every command) is
+# asked for, so that `cronkit install` does not load the web app, Redis or the runner.
+TYPER_ONLY: tuple[tuple[str, str], ...] = (
+    ("unlock", "cronkit.cli.locks"), ("render", "cronkit.cli.crontab"), ("install", "cronkit.cli.crontab"),
+    ("uninstall", "cronkit.cli.crontab"), ("due", "cronkit.cli.crontab"), ("adopt", "cronkit.cli.adopt"),
+    ("check", "cronkit.cli.check"), ("audit", "cronkit.cli.serve"), ("serve", "cronkit.cli.serve"),
+    ("pause", "cronkit.cli.pause"), ("resume", "cronkit.cli.pause"), ("migrate", "cronkit.cli.migrate"),
+    ("rekey", "cronkit.cli.rekey"), ("logs", "cronkit.cli.logs"), ("dlq", "cronkit.cli.dlq"),
+    ("demo", "cronkit.cli.demo"), ("token", "cronkit.cli.serve"), ("notify", "cronkit.cli.notify"),
+    ("secrets", "cronkit.cli.secrets_cmd"),
+)

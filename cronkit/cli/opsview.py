@@ -26,8 +26,7 @@ from cronkit.cli.tables import (
 from cronkit.clock import now
 from cronkit.cronfile.block import runs_check
 from cronkit.errors import ConfigError
-from cronkit.health.report import start_failure
-from cronkit.health.report import status_dict as build_status
+from cronkit.health.report import check_status, start_failure
 from cronkit.health.stats import stats as build_stats
 from cronkit.health.verdict import health_report, insight_line, start_failure_text
 from cronkit.insights.read import as_dicts, insights
@@ -182,7 +181,10 @@ def status_command(state: CliState, *, json: bool) -> int:
     configured_registry(state.settings())  # none configured: say so first, whatever the run log
     check_environment(state.registry(), state.settings(), rendering=False)  # `--env prodution`: exit 78
     require_existing(state.settings().db_url)  # a mistyped path is an error, not an empty log
-    report = build_status(state.settings(), state.registry(), now())
+    # The table names no schedule in words: only --json describes them (cron_descriptor's import).
+    check = check_status(state.settings(), state.registry(), now(), texts=json)
+    check.close()
+    report = check.report.as_dict()
     if json:
         print_json(report)
     else:

@@ -184,3 +184,20 @@ def test_a_group_without_a_subcommand_prints_its_help_once(run_cli, run_process,
     assert bare.stdout.count(f"Usage: cronkit {group} ") == 1
     real = run_process(group)
     assert (real.returncode, real.stdout, real.stderr) == (0, help_.stdout, "")
+
+
+def test_the_table_names_every_command_of_the_typer_only_modules() -> None:
+    """Each typer-only command is loaded by the name the table gives it, and `--help` lists all, in order."""
+    import importlib
+
+    from cronkit.cli.commands import TYPER_ONLY
+
+    registered: list[str] = []
+    for module in dict.fromkeys(module for _, module in TYPER_ONLY):
+        sub = typer.Typer()
+        importlib.import_module(module).register(sub)
+        registered += [name for name in typer.main.get_group(sub).commands if (name, module) in TYPER_ONLY]
+        assert {name for name in typer.main.get_group(sub).commands} == {n for n, m in TYPER_ONLY if m == module}
+    assert sorted(registered) == sorted(name for name, _ in TYPER_ONLY)
+    group = typer.main.get_command(app)
+    assert group.list_commands(None) == [c.name for c in COMMANDS] + [name for name, _ in TYPER_ONLY]  # type: ignore[attr-defined,arg-type]

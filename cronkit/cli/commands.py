@@ -9,15 +9,13 @@ and returns the exit code.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cronkit.runlog.status import RunStatus
 from cronkit.safe.inputs import MAX_ROW_ID
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(NamedTuple):
     """One option: `name` on the command line, `dest` the body's keyword, `kind` what it converts to.
 
     A number option with `low` and `high` takes only a finite number in [low, high].
@@ -35,8 +33,7 @@ class Option:
     metavar: str | None = None
 
 
-@dataclass(frozen=True)
-class Argument:
+class Argument(NamedTuple):
     """One positional argument (at most one per command here); optional unless `required`."""
 
     dest: str
@@ -47,8 +44,7 @@ class Argument:
     high: float | None = None
 
 
-@dataclass(frozen=True)
-class Command:
+class Command(NamedTuple):
     """One command: its name, its body (`module:function`), its help, argument and options.
 
     `own_errors`: the body reports its errors itself (`run`); else a CronkitError becomes one

@@ -1,4 +1,5 @@
-"""The CLI's plumbing: one `run` parser that its help describes, state per invocation, in-process runs."""
+"""The CLI's plumbing: one declaration per command that the fast parser and typer's help both read, state per
+invocation, in-process runs."""
 
 from __future__ import annotations
 
@@ -11,14 +12,10 @@ import pytest
 import typer.main
 
 from cronkit.cli.app import app
-from cronkit.cli.run import (
-    GLOBAL_OPTIONS,
-    RUN_OPTIONS,
-    TASK_HELP,
-    GlobalOptions,
-    RunArgs,
-    parse_run_line,
-)
+from cronkit.cli.commands import COMMANDS, GLOBAL_OPTIONS, RUN, Command, Option
+from cronkit.cli.fastpath import parse
+from cronkit.cli.helpfmt import reflow
+from cronkit.cli.state import GlobalOptions
 
 from .conftest import run_in_process, write_registry
 
@@ -40,7 +37,7 @@ def env(cronkit_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_NOW": "2026-11-28T09:30:00+00:00"}
 
 
-# -- one `run` parser ------------------------------------------------------------------------------
+# -- one declaration per command ------------------------------------------------------------------
 
 def _options(command: Any) -> dict[str, Any]:
     """Return a click command's options by their long name, without --help and --version."""
@@ -48,43 +45,48 @@ def _options(command: Any) -> dict[str, Any]:
             if param.param_type_name == "option" and param.opts[0] not in ("--help", "--version")}
 
 
-@pytest.mark.parametrize(("table", "where"), [(RUN_OPTIONS, "run"), (GLOBAL_OPTIONS, "global")])
-def test_run_help_and_parser_agree_on_every_option(table: Any, where: str) -> None:
+@pytest.mark.parametrize("declared", [None, *COMMANDS], ids=lambda c: c.name if c else "global")
+def test_help_and_parser_agree_on_every_option(declared: Command | None) -> None:
     group = typer.main.get_command(app)
-    command = group.get_command(None, "run") if where == "run" else group  # type: ignore[attr-defined]
+    command = group.get_command(None, declared.name) if declared else group  # type: ignore[attr-defined]
+    table: tuple[Option, ...] = declared.options if declared else GLOBAL_OPTIONS
     shown = _options(command)
     assert sorted(shown) == sorted(option.name for option in table)
     for option in table:
         param = shown[option.name]
         assert (param.name, param.help, param.is_flag, param.multiple) == (
             option.dest, option.help, option.flag, option.repeat), option.name
-    if where == "run":
-        [task] = [param for param in command.params if param.param_type_name == "argument"]
-        assert (task.name, task.help) == ("task", TASK_HELP)
+    if declared is not None:
+        arguments = [param for param in command.params if param.param_type_name == "argument"]
+        assert [(a.name, a.help, a.required) for a in arguments] == (
+            [(declared.argument.dest, declared.argument.help, declared.argument.required)] if declared.argument else [])
+        assert command.help == reflow(declared.help)
 
 
 def test_run_help_shows_every_option_of_the_parser(run_cli) -> None:  # type: ignore[no-untyped-def]
     proc = run_cli("run", "--help")
     assert proc.returncode == 0
-    for option in RUN_OPTIONS:
+    for option in RUN.options:
         assert option.name in proc.stdout and option.help in proc.stdout, option.name
     top = run_cli("--help")
     for option in GLOBAL_OPTIONS:
         assert option.name in top.stdout and option.help in top.stdout, option.name
 
 
-def typer_parse(argv: list[str]) -> tuple[GlobalOptions, RunArgs]:
-    """Parse `[global options] run ...` the way the typer app does, without running it."""
+def typer_parse(argv: list[str]) -> tuple[str, GlobalOptions, dict[str, Any]]:
+    """Parse `[global options] COMMAND ...` the way the typer app does, without running it."""
     group = typer.main.get_command(app)
     root = group.make_context("cronkit", list(argv))
     found = root.params
     name, command, rest = group.resolve_command(root, [*root._protected_args, *root.args])  # type: ignore[attr-defined]
-    assert name == "run"
-    run = command.make_context("run", rest, parent=root)
-    p = run.params
+    values = command.make_context(name, rest, parent=root).params
     opts = GlobalOptions(**{o.dest: found[o.dest] for o in GLOBAL_OPTIONS})
-    return opts, RunArgs(task=p["task"], params=list(p["params"] or []), date=p["date"], dry_run=p["dry_run"],
-                         trigger=p["trigger"], json=p["json"])
+    return name, opts, {**values, **({"params": list(values["params"] or [])} if "params" in values else {})}
+
+
+def fast_parse(argv: list[str]) -> tuple[str, GlobalOptions, dict[str, Any]] | None:
+    parsed = parse(argv)
+    return None if parsed is None else (parsed[0].name, parsed[1], parsed[2])
 
 
 @pytest.mark.parametrize("argv", [
@@ -92,26 +94,37 @@ def typer_parse(argv: list[str]) -> tuple[GlobalOptions, RunArgs]:
     ["--config", "c.toml", "run", "t", "--trigger", "cron"],
     ["--home=/h", "--env", "production", "--db-url", "sqlite:///x.db", "--tasks", "m:r", "--debug", "run", "t"],
     ["run", "--param", "a=1", "t", "--param=b=x=y", "--date", "2026-11-20", "--dry-run", "--json"],
-    ["run", "t", "--trigger=retry", "--param", "", "--date=2026-01-01"],
+    ["run", "t", "--trigger=retry", "--param", "", "--date=2026-01-01", "--run-id", "7", "--force"],
+    ["list"], ["list", "noop", "--json"], ["history", "--limit", "5", "--status", "failed", "noop", "--since", "2h"],
+    ["history", "--limit=100000"], ["show", "42", "--json"], ["status"], ["--env", "x", "health", "--json"],
+    ["stats", "--days", "0.5"], ["stats"], ["insights", "t", "--days=3650"], ["insights"],
 ])
-def test_lean_parser_reads_a_command_line_as_typer_does(argv: list[str]) -> None:
-    assert parse_run_line(argv) == typer_parse(argv)
+def test_fast_parser_reads_a_command_line_as_typer_does(argv: list[str]) -> None:
+    assert fast_parse(argv) == typer_parse(argv)
 
 
 @pytest.mark.parametrize("argv", [
     ["run"], ["run", "t", "u"], ["run", "t", "--frobnicate"], ["run", "t", "--date"], ["run", "t", "--dry-run=yes"],
     ["--bogus", "run", "t"], ["run", "t", "-x"], ["--home", "run", "t"],
+    ["history", "--limit", "0"], ["history", "--limit", "abc"], ["show"], ["show", "abc"], ["show", "0"],
+    ["show", "99999999999999999999999"], ["stats", "--days", "nan"], ["stats", "--days", "0"], ["status", "x"],
+    ["list", "a", "b"], ["status", "--days", "3"],
 ])
-def test_lean_parser_leaves_what_typer_rejects_to_typer(argv: list[str]) -> None:
-    assert parse_run_line(argv) is None
+def test_fast_parser_leaves_what_typer_rejects_to_typer(argv: list[str]) -> None:
+    assert parse(argv) is None
     with pytest.raises(Exception) as info:
         typer_parse(argv)
     assert getattr(info.value, "exit_code", None) == 2  # a usage error, reported by typer
 
 
-def test_lean_parser_takes_global_options_after_the_task_too() -> None:
-    assert parse_run_line(["run", "t", "--home", "/h", "--debug", "--json"]) == parse_run_line(
+def test_fast_parser_takes_global_options_after_the_task_too() -> None:
+    assert parse(["run", "t", "--home", "/h", "--debug", "--json"]) == parse(
         ["--home", "/h", "--debug", "run", "t", "--json"])
+
+
+@pytest.mark.parametrize("argv", [["run", "t", "--help"], ["-h", "status"], ["install"], ["--version"], []])
+def test_help_and_other_commands_go_to_typer(argv: list[str]) -> None:
+    assert parse(argv) is None
 
 
 # -- state per invocation --------------------------------------------------------------------------
@@ -150,7 +163,7 @@ def test_in_process_run_matches_the_executable(run_process, env: dict[str, str],
 
 def test_debug_from_the_environment_or_the_config_file(run_cli, env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (Path(env["CRONKIT_HOME"]) / "cronkit.db").write_bytes(os.urandom(4096))
-    for command in (["history"], ["run", "noop"]):  # typer, then the lean run path
+    for command in (["history"], ["run", "noop"]):  # bodies that report their errors alike and their own way
         assert "Traceback (most recent call last)" in run_cli(*command, env={**env, "CRONKIT_DEBUG": "1"}).stderr
         assert "Traceback" not in run_cli(*command, env={**env, "CRONKIT_DEBUG": "0"}).stderr
         bad = run_cli(*command, env={**env, "CRONKIT_DEBUG": "maybe"})
@@ -171,3 +184,20 @@ def test_a_group_without_a_subcommand_prints_its_help_once(run_cli, run_process,
     assert bare.stdout.count(f"Usage: cronkit {group} ") == 1
     real = run_process(group)
     assert (real.returncode, real.stdout, real.stderr) == (0, help_.stdout, "")
+
+
+def test_the_table_names_every_command_of_the_typer_only_modules() -> None:
+    """Each typer-only command is loaded by the name the table gives it, and `--help` lists all, in order."""
+    import importlib
+
+    from cronkit.cli.commands import TYPER_ONLY
+
+    registered: list[str] = []
+    for module in dict.fromkeys(module for _, module in TYPER_ONLY):
+        sub = typer.Typer()
+        importlib.import_module(module).register(sub)
+        registered += [name for name in typer.main.get_group(sub).commands if (name, module) in TYPER_ONLY]
+        assert {name for name in typer.main.get_group(sub).commands} == {n for n, m in TYPER_ONLY if m == module}
+    assert sorted(registered) == sorted(name for name, _ in TYPER_ONLY)
+    group = typer.main.get_command(app)
+    assert group.list_commands(None) == [c.name for c in COMMANDS] + [name for name, _ in TYPER_ONLY]  # type: ignore[attr-defined,arg-type]

@@ -103,8 +103,8 @@ def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ig
 
 
 @pytest.mark.slow
-def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """`history` on a SQLite log takes a lean path (no typer, no SQLAlchemy) with the same answer."""
+def test_history_answers_without_typer_or_sqlalchemy(cli, run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`history` on a SQLite log answers without typer or SQLAlchemy; an unknown task is a usage error."""
     import subprocess
     import sys
 
@@ -112,11 +112,13 @@ def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronki
     for task in ("noop", "boom", "noop"):
         cli("run", task)
     env = {"CRONKIT_TASKS": registry, "COLUMNS": "80"}
-    for extra in ((), ("--json",), ("noop", "--limit", "1"), ("--status", "failed", "--json")):
-        lean = run_process("history", *extra, env=env)
-        full = run_process("history", *extra, "--since", "3650d", env=env)  # --since: the typer command
-        assert (lean.returncode, lean.stdout, lean.stderr) == (full.returncode, full.stdout, full.stderr)
-        assert lean.returncode == 0 and lean.stdout
+    for extra in ((), ("--json",), ("noop", "--limit", "1"), ("--status", "failed", "--json"), ("--since", "3650d")):
+        done = run_process("history", *extra, env=env)
+        assert done.returncode == 0 and done.stdout, done.stderr
+    one = run_process("history", "noop", "--limit", "1", "--json", env=env)
+    assert [run["id"] for run in json.loads(one.stdout)] == [3]
+    failed = run_process("history", "--status", "failed", "--json", env=env)
+    assert [run["task"] for run in json.loads(failed.stdout)] == ["boom"]
     unknown = run_process("history", "nop", env=env)
     assert (unknown.returncode, unknown.stderr) == (2, "cronkit: error: unknown task 'nop'; did you mean noop?\n")
 
@@ -129,8 +131,8 @@ def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronki
     assert done.returncode == 0 and done.stderr == "[]\n", done.stderr
 
 
-def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
-    from cronkit.cli.lean import read_run
+def test_show_by_sqlite3_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    from cronkit.cli.runs import read_run
     from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
 
@@ -151,14 +153,13 @@ def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ig
     assert (missing.returncode, missing.stderr) == (2, "cronkit: error: no run with id 99\n")
 
 
-def test_lean_list_status_health_stats_answer_as_the_typer_commands_do(cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """`list`, `status`, `health` and `stats` take a lean path (no typer; a SQLite run log read
-    through sqlite3) with the typer commands' answer (SQLAlchemy): output, exit code, --json keys."""
+def test_list_status_health_stats_answer_without_typer(cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`list`, `status`, `health` and `stats` answer (output, exit code) without typer, and without
+    SQLAlchemy on a SQLite run log (read through sqlite3)."""
     import subprocess
     import sys
     from datetime import UTC, datetime, timedelta
 
-    from cronkit.main import _typer_main
     from tests.conftest import run_in_process
 
     for task in ("noop", "boom", "noop"):
@@ -166,19 +167,14 @@ def test_lean_list_status_health_stats_answer_as_the_typer_commands_do(cli, cron
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat(timespec="seconds")
     env = {**cronkit_env, "CRONKIT_TASKS": str(tmp_path / "conv_registry.py"), "COLUMNS": "80", "CRONKIT_NOW": later}
 
-    def typer_main(args: list[str]) -> None:
-        sys.exit(_typer_main(args))
-
     codes = {"health": 1, "nop": 2}
     for args in (("list",), ("list", "noop"), ("list", "--json"), ("list", "nop"), ("status",), ("status", "--json"),
                  ("health",), ("--debug", "health", "--json"), ("stats",), ("stats", "--days", "0.5", "--json"),
                  ("status",)):
-        lean = run_in_process(args, env, tmp_path)
-        full = run_in_process(args, env, tmp_path, entry=typer_main)
-        assert (lean.returncode, lean.stdout, lean.stderr) == (full.returncode, full.stdout, full.stderr), args
+        done = run_in_process(args, env, tmp_path)
         code = next((codes[word] for word in args if word in codes), 0)
-        assert lean.returncode == code and (lean.stdout or code == 2), (args, lean.stderr)
-    assert "last health check" in lean.stdout and "boom" in lean.stdout
+        assert done.returncode == code and (done.stdout or code == 2), (args, done.stderr)
+    assert "last health check" in done.stdout and "boom" in done.stdout
 
     probe = ("import atexit, sys\n"
              "atexit.register(lambda: print(sorted(m for m in ('typer', 'sqlalchemy', 'pydantic') if m in sys.modules),"

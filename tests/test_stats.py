@@ -128,17 +128,28 @@ def fill(store: RunStore, tasks: int = 5, per_task: int = 400) -> None:
 
 
 def capture(func: Any) -> list[tuple[str, Any]]:
-    """Run func() and return every SQL statement SQLAlchemy sent, with its parameters."""
+    """Run func() and return every SQL statement sent, with its parameters: through SQLAlchemy, or
+    through the sqlite3 reader the read commands take on a SQLite run log."""
+    from cronkit.runlog.queries import SqliteReader
+
     seen: list[tuple[str, Any]] = []
 
     def listener(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         seen.append((statement, parameters))
 
+    execute = SqliteReader.execute
+
+    def recorded(self: SqliteReader, sql: str, params: Any) -> Any:
+        seen.append((sql, dict(params)))
+        return execute(self, sql, params)
+
     event.listen(Engine, "before_cursor_execute", listener)
+    SqliteReader.execute = recorded  # type: ignore[method-assign]
     try:
         func()
     finally:
         event.remove(Engine, "before_cursor_execute", listener)
+        SqliteReader.execute = execute  # type: ignore[method-assign]
     return seen
 
 

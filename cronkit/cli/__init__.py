@@ -1,1 +1,1 @@
-"""The command line. `app` (typer) lives in cli/app.py; `cronkit run` starts in cli/run.py without typer."""
+"""The command line: commands.py declares the commands cron and scripts call, fastpath.py answers them without typer, app.py is the typer app."""

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from cronkit.adopt.flow import adopt, crontab_location, undo
+from cronkit.adopt.parse import env_assignment
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json
+from cronkit.cli.crontab import _write_bytes
+from cronkit.errors import UsageError
+from cronkit.safe.redact import Redactor
 from cronkit.safe.terminal import printable
 
 
@@ -38,23 +44,17 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit adopt --dry-run; cronkit adopt; cronkit adopt --undo
         """
-        from cronkit.adopt.flow import crontab_location
-
         settings = get_settings(ctx)
         location = crontab_location(settings, target, file, user if target == "user" else None)
         if undo:
             _undo(settings, location, dry_run, force, json)
             return
         if force:
-            from cronkit.errors import UsageError
-
             raise UsageError("--force: only with --undo")
         _adopt(settings, location, into, user if target == "cron.d" else None, dry_run, json)
 
 
 def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dry_run: bool, json: bool) -> None:
-    from cronkit.adopt.flow import adopt
-
     adoption = adopt(settings, location, into=into, user=user, dry_run=dry_run)
     plan, outcome = adoption.plan, adoption.install
     redact = _redactor(outcome.diff() if outcome is not None else "", *(job.env for job in plan.adopted))
@@ -72,8 +72,6 @@ def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dr
         return
     out = sys.stderr if dry_run else sys.stdout
     if dry_run and diff:
-        from cronkit.cli.crontab import _write_bytes
-
         _write_bytes(diff)
     verb = "would adopt" if dry_run else "adopted"
     for job in plan.adopted:
@@ -96,8 +94,6 @@ def _adopt(settings: Any, location: Any, into: Path | None, user: str | None, dr
 
 
 def _undo(settings: Any, location: Any, dry_run: bool, force: bool, json: bool) -> None:
-    from cronkit.adopt.flow import undo
-
     outcome = undo(settings, location, dry_run=dry_run, force=force)
     diff = _redactor(outcome.diff())(outcome.diff()) if outcome.changed else ""
     if json:
@@ -105,8 +101,6 @@ def _undo(settings: Any, location: Any, dry_run: bool, force: bool, json: bool) 
                     "backup": str(outcome.backup) if outcome.backup else None, "diff": diff or None})
         return
     if dry_run:
-        from cronkit.cli.crontab import _write_bytes
-
         _write_bytes(diff)
         print(f"dry run: {location.describe()} would be put back as it was before adoption; nothing written",
               file=sys.stderr)
@@ -118,11 +112,6 @@ def _undo(settings: Any, location: Any, dry_run: bool, force: bool, json: bool) 
 def _redactor(crontab: str, *envs: Any) -> Any:
     """Return the redactor of what cronkit prints of a crontab: the values of its secret-looking
     assignments (and the adopted jobs' environments), URL passwords, the process's own secrets."""
-    import os
-
-    from cronkit.adopt.parse import env_assignment
-    from cronkit.safe.redact import Redactor
-
     lines = (line.lstrip("+- ") for line in crontab.splitlines())
     assignments = dict(filter(None, (env_assignment(line) for line in lines)))
     return Redactor.from_sources(assignments, os.environ, *envs)

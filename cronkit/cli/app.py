@@ -1,20 +1,80 @@
-"""The typer application: global options and the command groups."""
+"""The typer application: the global options and every command, those of the command table built from it.
+
+main() answers a plain command line of the table on the fast path (cli/fastpath.py); this app
+answers `--help`, usage errors and every other command. A usage error is one line on stderr and
+exit 2, as SPEC asks.
+"""
 
 from __future__ import annotations
 
-import typer
+import importlib
+import inspect
+import sys
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
+import typer
+import typer.main
+from typer._click.core import Command as ClickCommand
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption
+from typer.core import TyperGroup
+
+from cronkit import __version__
 from cronkit.cli import helpfmt, usage
-from cronkit.cli.common import CliState
-from cronkit.cli.run import GLOBAL_OPTIONS, GlobalOptions
+from cronkit.cli.commands import (
+    COMMANDS,
+    GLOBAL_OPTIONS,
+    TYPER_ONLY,
+    Argument,
+    Command,
+    Option,
+    global_option,
+)
+from cronkit.cli.common import state_of
+from cronkit.cli.fastpath import call
+from cronkit.cli.state import CliState, GlobalOptions
+
+MODULE_OF = dict(TYPER_ONLY)
+
+
+class _Commands(MutableMapping[str, ClickCommand]):
+    """The app's commands by name: those of the command table, then the typer-only ones, each loaded
+    (its module imported, its commands built) when first looked up."""
+
+    def __init__(self, built: MutableMapping[str, ClickCommand]) -> None:
+        self._built = dict(built)
+
+    def __getitem__(self, name: str) -> ClickCommand:
+        if name not in self._built and name in MODULE_OF:
+            sub = typer.Typer()
+            # lazy: a typer-only command's module, named by the table, only when that command is asked for
+            importlib.import_module(MODULE_OF[name]).register(sub)
+            self._built.update(typer.main.get_group(sub).commands)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: ClickCommand) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([*(name for name in self._built if name not in MODULE_OF), *MODULE_OF])
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+class _Group(TyperGroup):
+    """The app's group: its commands load as they are looked up (_Commands)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands)
+
 
 helpfmt.install()
 usage.install()
-
-
-def _help(name: str) -> str:
-    return next(option.help for option in GLOBAL_OPTIONS if option.name == name)
-
 
 app = typer.Typer(
     name="cronkit",
@@ -24,94 +84,112 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=_Group,
 )
+
+
+def _parameter(item: Option | Argument) -> inspect.Parameter:
+    """Return the typer parameter of a declared option or argument (its default says how typer reads it)."""
+    if isinstance(item, Argument):
+        info: Any = typer.Argument(... if item.required else None, help=item.help, min=item.low, max=item.high)
+        annotation: Any = item.kind if item.required else item.kind | None
+    else:
+        info = typer.Option(item.default, item.name, help=item.help, min=item.low, max=item.high,
+                            metavar=item.metavar)
+        annotation = (bool if item.flag else list[str] | None if item.repeat
+                      else item.kind if item.default is not None else item.kind | None)
+    return inspect.Parameter(item.dest, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation)
+
+
+def _declared(func: Any, doc: str, items: list[inspect.Parameter]) -> Any:
+    """Give `func` (taking ctx and **values) the signature and help typer reads."""
+    ctx = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    func.__signature__ = inspect.Signature([ctx, *items])
+    func.__annotations__ = {p.name: p.annotation for p in (ctx, *items)}
+    func.__doc__ = doc
+    return func
+
+
+def add_command(command: Command) -> None:
+    """Add a command of the table to the app: its help, argument and options, its body."""
+
+    def answer(ctx: typer.Context, **values: Any) -> None:
+        raise typer.Exit(call(command, state_of(ctx), values))
+
+    items = ([command.argument] if command.argument else []) + list(command.options)
+    app.command(command.name)(_declared(answer, command.help, [_parameter(item) for item in items]))
 
 
 def _print_version(value: bool) -> None:
     if value:
-        from cronkit import __version__
-
         typer.echo(__version__)
         raise typer.Exit()
 
 
-# The global options come from cli/run.py's GLOBAL_OPTIONS, which the lean `run` parser reads.
-@app.callback()
-def main(
-    ctx: typer.Context,
-    config: str | None = typer.Option(None, "--config", help=_help("--config")),
-    home: str | None = typer.Option(None, "--home", help=_help("--home")),
-    env: str | None = typer.Option(None, "--env", help=_help("--env")),
-    db_url: str | None = typer.Option(None, "--db-url", help=_help("--db-url")),
-    tasks: str | None = typer.Option(None, "--tasks", help=_help("--tasks")),
-    debug: bool = typer.Option(False, "--debug", help=_help("--debug")),
-    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
-) -> None:
+def _global_options(ctx: typer.Context, *, version: bool = False, **values: Any) -> None:
     """Run a backend's scheduled work with the host's own cron."""
     # A fresh state for every invocation: nothing of one command line outlives it.
-    ctx.obj = CliState(GlobalOptions(config=config, home=home, env=env, db_url=db_url, tasks=tasks, debug=debug))
+    ctx.obj = CliState(GlobalOptions(**values))
 
 
-from cronkit.cli import runs as _runs  # noqa: E402
-from cronkit.cli import tasks as _tasks  # noqa: E402
+VERSION = inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, annotation=bool, default=typer.Option(
+    False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."))
+app.callback()(_declared(_global_options, _global_options.__doc__ or "",
+                         [*(_parameter(option) for option in GLOBAL_OPTIONS), VERSION]))
+for declared in COMMANDS:
+    add_command(declared)
 
-_tasks.register(app)
-_runs.register(app)
 
-from cronkit.cli import ops as _ops  # noqa: E402
+def run_app(args: list[str]) -> int:
+    """Run the typer app; a usage error becomes one line on stderr and exit 2, as SPEC asks.
 
-_ops.register(app)
+    A global option given after the command (`cronkit install --tasks x`) is taken as if it came
+    before it, unless that command has an option of the same name.
+    """
+    args = _bare_user_flag(args or ["--help"])
+    for _ in range(len(args) + 1):
+        try:
+            result: Any = app(args=args, prog_name="cronkit", standalone_mode=False)
+        except NoSuchOption as exc:
+            moved = usage.hoist_global_option(args, exc.option_name)
+            if moved is not None:
+                args = moved
+                continue
+            if global_option(exc.option_name) is not None:  # at the end, without its value
+                print(f"cronkit: error: {exc.option_name}: needs a value (cronkit {exc.option_name} VALUE COMMAND ...)",
+                      file=sys.stderr)
+                return 2
+            return _usage_error(exc)
+        except (ClickException, typer.Abort) as exc:
+            return _usage_error(exc)
+        return result if isinstance(result, int) else 0
+    return 2
 
-from cronkit.cli import insights as _insights  # noqa: E402
 
-_insights.register(app)
+def _usage_error(exc: ClickException | typer.Abort) -> int:
+    """Answer an exception of the typer app's parsing: help, an abort, or one usage line (exit 2)."""
+    if isinstance(exc, NoArgsIsHelpError):
+        # `cronkit dlq`: that group's help, as `cronkit dlq --help` shows it. Building the
+        # error already rendered the help (typer's rich help prints as it is built and
+        # leaves the message empty; plain click help is the message): finish it the way
+        # the --help option does, once.
+        print(exc.format_message())
+        return 0
+    if isinstance(exc, typer.Abort):
+        return 130
+    print(f"cronkit: error: {usage.error_line(exc)}", file=sys.stderr)
+    return int(exc.exit_code)
 
-from cronkit.cli import dlq as _dlq  # noqa: E402
-from cronkit.cli import locks as _locks  # noqa: E402
 
-_dlq.register(app)
-_locks.register(app)
+def _bare_user_flag(args: list[str]) -> list[str]:
+    """Return args with a bare `--user` (systemd's user units, SPEC 13) written as `--user=`.
 
-from cronkit.cli import crontab as _crontab  # noqa: E402
-
-_crontab.register(app)
-
-from cronkit.cli import adopt as _adopt  # noqa: E402
-
-_adopt.register(app)
-
-from cronkit.cli import check as _check  # noqa: E402
-
-_check.register(app)
-
-from cronkit.cli import demo as _demo  # noqa: E402
-
-app.add_typer(_demo.app, name="demo")
-
-from cronkit.cli import serve as _serve  # noqa: E402
-
-_serve.register(app)
-
-from cronkit.cli import notify as _notify  # noqa: E402
-
-app.add_typer(_notify.app, name="notify")
-
-from cronkit.cli import pause as _pause  # noqa: E402
-
-_pause.register(app)
-
-from cronkit.cli import secrets_cmd as _secrets_cmd  # noqa: E402
-
-_secrets_cmd.register(app)
-
-from cronkit.cli import migrate as _migrate  # noqa: E402
-
-_migrate.register(app)
-
-from cronkit.cli import rekey as _rekey  # noqa: E402
-
-_rekey.register(app)
-
-from cronkit.cli import logs as _logs  # noqa: E402
-
-_logs.register(app)
+    `--user NAME` names a crontab's user elsewhere; click has no option whose value is optional.
+    """
+    out = list(args)
+    for index, arg in enumerate(out):
+        if arg == "--":
+            break
+        if arg == "--user" and (index + 1 == len(out) or out[index + 1].startswith("-")):
+            out[index] = "--user="
+    return out

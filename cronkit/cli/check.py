@@ -16,9 +16,13 @@ from cronkit.cli.common import (
     print_json,
     state_of,
 )
+from cronkit.cli.run import record_start_failure
+from cronkit.clock import now
 from cronkit.config.settings import Settings
+from cronkit.duties.check import run_check
 from cronkit.errors import CronkitError
 from cronkit.registry import Registry
+from cronkit.runlog import startfail
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +41,6 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit check --json
         """
-        from cronkit.clock import now
-        from cronkit.duties.check import run_check
-
         settings, registry = _start(ctx)
         report = run_check(settings, registry, now(), boot=boot)
         if json:
@@ -65,9 +66,6 @@ def register(app: typer.Typer) -> None:
 def _start(ctx: typer.Context) -> tuple[Settings, Registry]:
     """Resolve the settings and the registry; from a block's line (`--config <home>/cron/<block>.toml`)
     a failure leaves the block's start-failure record, and a start clears it, as `cronkit run` does."""
-    from cronkit.cli.run import record_start_failure
-    from cronkit.runlog import startfail
-
     options = state_of(ctx).options
     from_block = options.config is not None and Path(options.config).parent.name == startfail.RUN_CONFIG_DIR
     try:

@@ -8,8 +8,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from cronkit.cli.run import report_error
-from cronkit.cli.state import CliState
+from cronkit.cli.state import CliState, report_error
 from cronkit.cli.tables import (
     STATUS_STYLE,
     console,

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from cronkit.cli import targets
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 from cronkit.cli.due import due
 from cronkit.cli.targets import (
@@ -21,7 +22,16 @@ from cronkit.cli.targets import (
     check_target,
     check_target_options,
 )
+from cronkit.cronfile.block import unified_diff
+from cronkit.cronfile.install import install, uninstall
+from cronkit.cronfile.render import check_block_id, render
+from cronkit.cronfile.state import default_block_id, default_inputs
 from cronkit.errors import CheckFailed, UsageError
+from cronkit.health.preflight import refusals
+from cronkit.notify.hcsync import shared_checks
+from cronkit.registry.environments import check_environment
+from cronkit.schedule import uneven_step_warning
+from cronkit.targets import TARGETS
 
 OUTPUT_OPTION = typer.Option(
     None, "--output", help="kubernetes, systemd, serve-unit: write the files into DIR instead of printing them.")
@@ -53,8 +63,6 @@ ALLOW_EMPTY_OPTION = typer.Option(
 
 def _check_environment(ctx: typer.Context, target: str, allow_empty: bool) -> None:
     """Refuse an environment the registry does not know (a typo would empty the block), exit 78."""
-    from cronkit.registry.environments import check_environment
-
     if target != "serve-unit":  # the service's unit runs no task
         check_environment(get_registry(ctx), get_settings(ctx), allow_empty=allow_empty)
 
@@ -62,8 +70,6 @@ def _check_environment(ctx: typer.Context, target: str, allow_empty: bool) -> No
 def _inputs(ctx: typer.Context, target: str, block_id: str | None, user: str | None, host_zone: str | None,
             executable: str | None, run_config: str | None) -> tuple[Any, str | None, bool]:
     """Return (RenderInputs, crontab -u user, whether install writes the run settings file)."""
-    from cronkit.cronfile.state import default_inputs
-
     inputs = default_inputs(get_settings(ctx), get_registry(ctx), target, block_id=block_id, user=user,
                             host_zone=host_zone, executable=executable, run_config=run_config)
     return inputs, (user if target == "user" else None), run_config is None
@@ -109,15 +115,11 @@ def _report(outcome: Any, verb: str) -> None:
 
 def _warn_preflight(ctx: typer.Context) -> list[str]:
     """Warn (stderr, one line per task) about each scheduled task that will refuse to run here."""
-    from cronkit.health.preflight import refusals
-
     settings = get_settings(ctx)
     reasons = [item["reason"] for item in
                refusals(get_registry(ctx).enabled_in(settings.environment, settings.task_config), settings)]
     reasons += _uneven_steps(ctx)
     if settings.notifiers:
-        from cronkit.notify.hcsync import shared_checks
-
         reasons += shared_checks(settings, get_registry(ctx))
     for reason in reasons:
         print(f"cronkit: warning: {reason}", file=sys.stderr)
@@ -126,8 +128,6 @@ def _warn_preflight(ctx: typer.Context) -> list[str]:
 
 def _uneven_steps(ctx: typer.Context) -> list[str]:
     """Return a warning for each scheduled task whose schedule steps unevenly (`*/45`: :00 and :45)."""
-    from cronkit.schedule import uneven_step_warning
-
     settings = get_settings(ctx)
     warnings = []
     for task in get_registry(ctx).enabled_in(settings.environment, settings.task_config):
@@ -179,13 +179,7 @@ def render_(
 
     Example: cronkit --env production render --target cron.d --check crontab.d/production
     """
-    from cronkit.cronfile.block import unified_diff
-    from cronkit.cronfile.render import render
-    from cronkit.targets import TARGETS
-
     if target in TARGETS:
-        from cronkit.cli import targets
-
         if json:
             raise UsageError(f"--json: not available for --target {target}; use --output DIR")
         if check is not None:
@@ -206,12 +200,17 @@ def render_(
             return
         sys.stdout.write(text)
         return
+    _compare(check, text, target, inputs.block_id, json)
+
+
+def _compare(check: Path, text: str, target: str, block_id: str, json: bool) -> None:
+    """Answer `render --check FILE`: exit 1 with a diff (or its JSON) when FILE differs from `text`."""
     try:
         current = check.read_text()
     except OSError as exc:
         raise CheckFailed(f"--check: cannot read {check}: {exc.strerror}") from None
     if json:
-        print_json({"target": target, "block_id": inputs.block_id, "text": text, "check": str(check),
+        print_json({"target": target, "block_id": block_id, "text": text, "check": str(check),
                     "differs": current != text,
                     "diff": unified_diff(current, text, str(check), "rendered") if current != text else None})
         if current != text:
@@ -246,12 +245,7 @@ def install_(
 
     Example: cronkit --env production install --target cron.d --dry-run
     """
-    from cronkit.cronfile.install import install
-    from cronkit.targets import TARGETS
-
     if target in TARGETS:
-        from cronkit.cli import targets
-
         check_target_options(target, user, json, user_name=target == "systemd")
         for option, value in (("--id", block_id), ("--host-zone", host_zone), ("--run-config", run_config)):
             if value is not None:
@@ -271,16 +265,21 @@ def install_(
                       write_run_config=write_run_config)
     if outcome.runlog_error:
         print(f"cronkit: warning: {outcome.runlog_error}", file=sys.stderr)
-    warnings = _warn_preflight(ctx)
+    _report_install(outcome, settings.environment, inputs.block_id, dry_run, json, _warn_preflight(ctx))
+
+
+def _report_install(outcome: Any, environment: str, block_id: str, dry_run: bool, json: bool,
+                    warnings: list[str]) -> None:
+    """Print what `install` did to a crontab block (or would do, with --dry-run)."""
     if json:
         print_json(outcome_dict(outcome, [*([outcome.runlog_error] if outcome.runlog_error else []), *warnings]))
         return
     if outcome.nothing_scheduled and outcome.before == outcome.after:
-        print(f"environment {settings.environment} schedules no task; "
+        print(f"environment {environment} schedules no task; "
               f"nothing written to {outcome.location.describe()}")
         return
     if outcome.nothing_scheduled:
-        print(f"environment {settings.environment} schedules no task; emptying block {inputs.block_id}",
+        print(f"environment {environment} schedules no task; emptying block {block_id}",
               file=sys.stderr if dry_run else sys.stdout)
     if dry_run:
         _write_bytes(outcome.diff())
@@ -311,14 +310,7 @@ def uninstall_(
 
     Example: cronkit uninstall --target systemd --unit-dir /etc/systemd/system
     """
-    from cronkit.cronfile.install import uninstall
-    from cronkit.cronfile.render import check_block_id
-    from cronkit.cronfile.state import default_block_id
-    from cronkit.targets import TARGETS
-
     if target in TARGETS:
-        from cronkit.cli import targets
-
         check_target_options(target, user, json)
         targets.uninstall(ctx, target, block_id, output, user == "", unit_dir, dry_run)
         return

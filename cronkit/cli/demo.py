@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import secrets
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, console, get_settings, print_json
 from cronkit.cli.progress import progress
 from cronkit.cli.tables import print_lines
 from cronkit.config.settings import DEMO_REGISTRY, Settings
+from cronkit.registry.loader import load_registry
 from cronkit.safe.inputs import MAX_INT64
+from cronkit.safe.redact import redact_url
+from cronkit.tasks.demo import seed_demo
 
 app = typer.Typer(
     help="Sample data for trying the built-in tasks.\n\n"
@@ -63,8 +72,6 @@ def seed(
 
     Example: cronkit demo seed --users 2000 --days 90 --seed 7
     """
-    from cronkit.tasks.demo import seed_demo
-
     settings = get_settings(ctx)
     with progress("Seeding", unit="rows", as_json=as_json) as note:
         counts = seed_demo(settings, users=users, courses=courses, days=days, seed=seed,
@@ -72,9 +79,6 @@ def seed(
     if as_json:
         print_json(counts)
         return
-    from rich.table import Table
-
-    from cronkit.safe.redact import redact_url
 
     table = Table(title="Demo data", show_header=True)
     table.add_column("what")
@@ -125,13 +129,6 @@ def run_all(
 
     Example: cronkit demo run --users 500
     """
-    import subprocess
-
-    from rich.markup import escape
-
-    from cronkit.registry.loader import load_registry
-    from cronkit.tasks.demo import seed_demo
-
     settings = demo_settings(get_settings(ctx))
     env = {**os.environ, **_demo_paths_env(settings)}
     out = console()
@@ -179,8 +176,6 @@ def demo_settings(settings: Settings) -> Settings:
     """Return the settings `demo run` works with: a home of its own, `<home>/demo`, and every path
     under it (run log, platform database, logs, reports, metrics), so that the user's own history
     never starts with the demo's runs, whatever CRONKIT_DB_URL or the config file say."""
-    import dataclasses
-
     home = settings.home / DEMO_HOME
     return dataclasses.replace(
         settings, home=home, db_url=f"sqlite:///{home / 'cronkit.db'}", app_db_url=f"sqlite:///{home / 'platform.db'}",
@@ -195,9 +190,6 @@ def _demo_paths_env(settings: Settings) -> dict[str, str]:
 
 def _with_demo_key(settings: Settings) -> tuple[Settings, Path]:
     """Return the settings with the demo's own secret key (made once, mode 0600), and its file."""
-    import dataclasses
-    import secrets
-
     key_file = settings.home / DEMO_KEY_FILE
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not key_file.exists():
@@ -220,9 +212,6 @@ def _cronkit_command(settings: Settings) -> list[str]:
 
 def _run_task(base: list[str], env: dict[str, str], task: str) -> dict[str, Any]:
     """Run one task through `cronkit run --json`; return its line of the report."""
-    import json
-    import subprocess
-
     done = subprocess.run([*base, "run", task, "--json"], env=env, capture_output=True, text=True)
     try:
         report = json.loads(done.stdout)
@@ -232,3 +221,7 @@ def _run_task(base: list[str], env: dict[str, str], task: str) -> dict[str, Any]
     return {"task": task, "exit_code": done.returncode, "status": status,
             "run_id": report.get("run_id") if isinstance(report, dict) else None,
             "error": report.get("error") if isinstance(report, dict) else status}
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="demo")

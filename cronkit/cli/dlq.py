@@ -15,12 +15,20 @@ from cronkit.cli.common import (
     console,
     get_registry,
     get_settings,
+    plural,
     print_json,
     short_time,
     task_filter,
 )
+from cronkit.cli.tables import escape, print_table
+from cronkit.clock import now
 from cronkit.errors import UsageError
-from cronkit.runlog.status import RunStatus
+from cronkit.runlog.deadletters import get_letter, list_letters, retry_fields
+from cronkit.runlog.deadletters import purge as purge_letters
+from cronkit.runlog.reader import RunLog
+from cronkit.runlog.status import RunStatus, Trigger
+from cronkit.runlog.times import parse_since
+from cronkit.runner import RunRequest, run_task
 from cronkit.safe.inputs import MAX_ROW_ID
 from cronkit.safe.terminal import printable
 
@@ -35,8 +43,6 @@ app = typer.Typer(
 
 
 def _engine(ctx: typer.Context) -> Any:
-    from cronkit.runlog.reader import RunLog
-
     return RunLog.open(get_settings(ctx)).engine
 
 
@@ -58,8 +64,6 @@ def list_(
 
     Example: cronkit dlq list --task daily-session-cleanup --all
     """
-    from cronkit.runlog.deadletters import list_letters
-
     task = task_filter(task)  # before the run log: a usage error first
     letters = list_letters(_engine(ctx), include_resolved=all_, task=task, limit=limit)
     if task is not None and not letters:
@@ -67,7 +71,6 @@ def list_(
     if json:
         print_json(letters)
         return
-    from cronkit.cli.tables import escape, plural, print_table
 
     kind = "dead letter" if all_ else "open dead letter"
     # At 80 columns the table keeps which letter, of which task, why, and whether it is open.
@@ -94,8 +97,6 @@ def show(
 
     Example: cronkit dlq show 3
     """
-    from cronkit.runlog.deadletters import get_letter
-
     letter = get_letter(_engine(ctx), letter_id)
     if json:
         print_json(letter)
@@ -137,10 +138,6 @@ def retry(
 
     Example: cronkit dlq retry 3
     """
-    from cronkit.runlog.deadletters import get_letter, retry_fields
-    from cronkit.runlog.status import Trigger
-    from cronkit.runner import RunRequest, run_task
-
     request = RunRequest(trigger=Trigger.RETRY, force=force,
                          **vars(retry_fields(get_letter(_engine(ctx), letter_id))))
     outcome = run_task(get_settings(ctx), get_registry(ctx), request, os.environ, adopt_orphans=True)
@@ -168,10 +165,6 @@ def purge(
 
     Example: cronkit dlq purge --before 30d
     """
-    from cronkit.clock import now
-    from cronkit.runlog.deadletters import purge as purge_letters
-    from cronkit.runlog.times import parse_since
-
     try:
         cutoff = parse_since(before, now()) if before else None
     except UsageError as exc:
@@ -181,7 +174,6 @@ def purge(
         print_json({"deleted": 0 if dry_run else len(ids), "ids": ids, "dry_run": dry_run,
                     "before": cutoff.isoformat(timespec="seconds") if cutoff else None})
         return
-    from cronkit.cli.common import plural
 
     kind = "dead letter" if include_open else "resolved dead letter"
     verb = "would delete" if dry_run else "deleted"

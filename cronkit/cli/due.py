@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
+from rich.table import Table
 
-from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from cronkit.cli.common import (
+    JSON_OPTION,
+    cli_errors,
+    console,
+    get_registry,
+    get_settings,
+    print_json,
+)
 from cronkit.cli.explain import check_options, print_explain
 from cronkit.cli.progress import progress
+from cronkit.cli.tables import print_lines
 from cronkit.errors import CheckFailed, UsageError
 from cronkit.runlog.times import bounded_utc
+from cronkit.schedule import fires_at, slots_between
 
 MAX_WINDOW = timedelta(days=366)
 
@@ -85,10 +96,6 @@ def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool, qu
 
     A window shows a bar of the tasks done at a terminal (a year of a per-minute task takes seconds).
     """
-    from zoneinfo import ZoneInfo
-
-    from cronkit.schedule import fires_at, slots_between
-
     settings, registry = get_settings(ctx), get_registry(ctx)
     start = parse_time(at, "--at").replace(second=0, microsecond=0)
     end = parse_time(until, "--until") if until is not None else None
@@ -122,11 +129,6 @@ def due_rows(ctx: typer.Context, at: str, until: str | None, all_tasks: bool, qu
 
 
 def _print_due(rows: list[dict[str, Any]]) -> None:
-    from rich.table import Table
-
-    from cronkit.cli.common import console
-    from cronkit.cli.tables import print_lines
-
     table = Table(title=f"{len(rows)} slots", title_justify="left")
     table.add_column("task", no_wrap=True)
     table.add_column("slot in the task's zone", no_wrap=True)

@@ -9,7 +9,10 @@ from typing import TYPE_CHECKING
 import typer
 
 from cronkit.cli.common import get_registry, get_settings, print_json
+from cronkit.clock import now
+from cronkit.duties.catchup import explain_from_log, fold
 from cronkit.errors import UsageError
+from cronkit.runlog.times import parse_since
 
 if TYPE_CHECKING:
     from cronkit.duties.catchup import Explained
@@ -31,10 +34,6 @@ def check_options(explain: str | None, since: str | None, at: str | None, until:
 
 def print_explain(ctx: typer.Context, name: str, since: str | None, json: bool) -> None:
     """Print `due --explain`: a header, then a line per slot, or per run of alike slots."""
-    from cronkit.clock import now
-    from cronkit.duties.catchup import explain_from_log
-    from cronkit.runlog.times import parse_since
-
     settings, task = get_settings(ctx), get_registry(ctx)[name]
     at = now()
     explained = explain_from_log(settings, task, at, parse_since(since, at).astimezone(UTC) if since else None)
@@ -61,8 +60,6 @@ def cut_note(explained: Explained) -> str:
 def slot_lines(explained: Explained) -> list[str]:
     """Return the slot lines: one per slot, or per run of consecutive slots alike (same verdict
     and reason, never a slot that ran), which names its first slot, its count and its last slot."""
-    from cronkit.duties.catchup import fold
-
     if not explained.verdicts:
         return ["no slot in the window"]
     lines = [f"  ({cut_note(explained)})"] if explained.older else []

@@ -108,6 +108,7 @@ class _Unpadded:
 
 def _plain_rich_text(*, text: str, style: str = "", markup_mode: Any) -> Any:
     """Return help text as rich Text, as written: brackets are text, not rich markup."""
+    # lazy: cli -> rich, only when help is shown
     from rich.text import Text
     from typer import rich_utils
 
@@ -129,7 +130,7 @@ _rich_console: Any = None
 def _patch_rich_help() -> None:
     """Patch typer's rich help, once, when help is first shown (rich is not imported before)."""
     global _rich_text, _rich_console
-    from typer import rich_utils
+    from typer import rich_utils  # lazy: cli -> rich, only when help is shown
 
     if _rich_text is None:
         _rich_text, _rich_console = rich_utils._make_rich_text, rich_utils._get_rich_console

@@ -1,16 +1,25 @@
 """How `cronkit list` answers: the command body and its text.
 
-Free of typer: the typer command (cli/tasks.py) and the lean path (cli/leanops.py) run this same
-function, so both print the same.
+The command table (cli/commands.py) names list_command; the fast path and the typer app run it alike.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from cronkit.cli.opsview import escape, pause_text
 from cronkit.cli.state import CliState
-from cronkit.cli.tables import console, plural, print_json, print_lines, print_table
+from cronkit.cli.tables import (
+    console,
+    escape,
+    pause_text,
+    plural,
+    print_json,
+    print_lines,
+    print_table,
+)
+from cronkit.clock import now
+from cronkit.health.listing import task_rows
+from cronkit.runlog.pausing import read_pauses
 
 DATES_TEXT = {"any": "any day (YYYY-MM-DD)", "past": "a day not in the future (YYYY-MM-DD)",
               "ended": "a day that has ended (YYYY-MM-DD)", "none": "not taken"}
@@ -78,19 +87,15 @@ def print_tasks(rows: list[dict[str, Any]], environment: str) -> None:
             print_lines(out, f"[yellow]paused:[/yellow] {escape(pause_text(row))}", highlight=False)
 
 
-def list_command(state: CliState, task: str | None, as_json: bool) -> int:
+def list_command(state: CliState, *, task: str | None, json: bool) -> int:
     """List the registered tasks, or show one in full (`cronkit list [TASK]`); return the exit code."""
-    from cronkit.clock import now
-    from cronkit.health.listing import task_rows
-    from cronkit.runlog.pausing import read_pauses
-
     registry = state.registry()
     if task is not None:
         registry[task]  # an unknown task is a usage error, with a hint
     at = now()
     pauses = read_pauses(state.settings(), at)
     rows = [row for row in task_rows(state.settings(), registry, at, pauses) if task is None or row["name"] == task]
-    if as_json:
+    if json:
         print_json(rows[0] if task is not None else rows)
     elif task is not None:
         print_task(rows[0])

@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from cronkit.locks import lock_dir
+from cronkit.locks import unlock as unlock_task
+from cronkit.locks.redisconn import connect
+from cronkit.runlog.reader import RunLog
 
 
 def register(app: typer.Typer) -> None:
@@ -21,10 +25,6 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit unlock daily-session-cleanup
         """
-        from cronkit.locks import lock_dir
-        from cronkit.locks import unlock as unlock_task
-        from cronkit.runlog.reader import RunLog
-
         settings = get_settings(ctx)
         get_registry(ctx)[task]  # an unknown task is a usage error (exit 2)
         log = RunLog.open(settings, create=True)  # marks dead `running` runs lost first
@@ -35,8 +35,6 @@ def register(app: typer.Typer) -> None:
 
         client = None
         if settings.redis_url:
-            from cronkit.locks.redisconn import connect
-
             client = connect(settings.redis_url, timeout=2.0)
         report = unlock_task(client, lock_dir(settings), task, run_status, settings.lease_ttl)
         if json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from json import dumps
 
 import typer
@@ -16,6 +18,15 @@ from cronkit.cli.common import (
     short_time,
     task_filter,
 )
+from cronkit.errors import UsageError
+from cronkit.notify import hcsync
+from cronkit.notify.deliver import send_once
+from cronkit.notify.events import sample_event
+from cronkit.notify.hcsync import tasks_using
+from cronkit.notify.outbox import recent
+from cronkit.runlog.reader import RunLog
+from cronkit.runlog.writer import RunStore
+from cronkit.safe.redact import redactor_for
 
 app = typer.Typer(help="Notifications: send a test, list deliveries.\n\nExample: cronkit notify test ops-hook",
                   no_args_is_help=True)
@@ -29,14 +40,6 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
 
     Example: cronkit notify test ops-hook
     """
-    import os
-    import time
-
-    from cronkit.errors import UsageError
-    from cronkit.notify.deliver import send_once
-    from cronkit.notify.events import sample_event
-    from cronkit.safe.redact import redactor_for
-
     settings = get_settings(ctx)
     notifier = settings.notifiers.get(name)
     if notifier is None:
@@ -45,8 +48,6 @@ def test(ctx: typer.Context, name: str = typer.Argument(..., help="A [notify.<na
     redact = redactor_for(settings, os.environ)
     task = None
     if notifier.kind == "healthchecks" and "{task}" in (notifier.url or ""):
-        from cronkit.notify.hcsync import tasks_using
-
         users = tasks_using(settings, get_registry(ctx), name)
         if not users:
             raise UsageError(f"notify test {name}: its url has {{task}} and no task scheduled here uses it")
@@ -78,11 +79,6 @@ def sync(ctx: typer.Context, name: str = typer.Argument(..., help="A healthcheck
 
     Example: cronkit notify sync ops-checks --dry-run
     """
-    import os
-
-    from cronkit.errors import UsageError
-    from cronkit.notify import hcsync
-
     settings = get_settings(ctx)
     notifier = settings.notifiers.get(name)
     if notifier is None or notifier.kind != "healthchecks":
@@ -117,10 +113,6 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=
 
     Example: cronkit notify log --limit 20
     """
-    from cronkit.notify.outbox import recent
-    from cronkit.runlog.reader import RunLog
-    from cronkit.runlog.writer import RunStore
-
     task_filter(task)
     RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
     store = RunStore.open(get_settings(ctx).db_url)
@@ -141,3 +133,7 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=
                   "task": d.task, "event": d.event, "run": str(d.run_id or "-"),
                   "state": f"[{style[d.state]}]{d.state}[/{style[d.state]}]", "tries": str(d.tries),
                   "error": d.last_error or ""} for d in rows], wrap="error")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="notify")

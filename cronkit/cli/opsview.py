@@ -1,55 +1,47 @@
-"""How `cronkit status`, `cronkit health` and `cronkit stats` answer: the command bodies and their text.
+"""How `cronkit status`, `cronkit health`, `cronkit stats` and `cronkit insights` answer: the bodies and their text.
 
-Free of typer: the typer commands (cli/ops.py) and the lean path (cli/leanops.py) run these same
-functions, so both print the same. `lean` reads a SQLite run log with sqlite3 (runlog.queries).
+The command table (cli/commands.py) names these bodies; the fast path and the typer app run them alike.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from cronkit.cli.state import CliState
 from cronkit.cli.tables import (
     console,
     duration,
+    escape,
+    minute,
     packed,
+    pause_text,
     print_json,
     print_lines,
     print_table,
     short_time,
     styled_status,
 )
+from cronkit.clock import now
 from cronkit.cronfile.block import runs_check
+from cronkit.errors import ConfigError
+from cronkit.health.report import check_status, start_failure
+from cronkit.health.stats import stats as build_stats
+from cronkit.health.verdict import health_report, insight_line, start_failure_text
+from cronkit.insights.read import as_dicts, insights
 from cronkit.registry.environments import check_environment
 from cronkit.registry.loader import configured_registry
-
-
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
+from cronkit.runlog.queries import require_existing
 
 SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
-
-
-def _minute(iso: str | None) -> str:
-    """Show an ISO instant as `2026-06-12 03:00` (UTC; the column header says so)."""
-    if not iso:
-        return "-"
-    from datetime import datetime
-
-    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
 
 
 def _second(iso: str | None) -> str:
     """Show an ISO instant as `2026-06-12 03:00:05 UTC`."""
     if not iso:
         return "-"
-    from datetime import datetime
-
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -63,32 +55,43 @@ def _missed(missed: dict[str, Any] | None) -> str:
     if not missed["count"]:
         return "0"
     more = "+" if missed["capped"] else ""
-    return f"[bold red]{missed['count']}{more}[/bold red], latest {_minute(missed['latest'])}"
+    return f"[bold red]{missed['count']}{more}[/bold red], latest {minute(missed['latest'])}"
 
 
 def _drift(items: list[dict[str, Any]]) -> str:
     return ", ".join(f"[yellow]{item['kind']}[/yellow]" for item in items) or "-"
 
 
-def pause_text(row: dict[str, Any]) -> str:
-    """Say a task's pause in one line: `name by WHO until T (or until resumed): why`."""
-    end = f"until {_minute(row['paused_until'])}" if row.get("paused_until") else "until resumed"
-    why = f": {row['pause_reason']}" if row.get("pause_reason") else ""
-    return f"{row.get('name') or row.get('task')} by {row['paused_by']} {end}{why}"
-
-
 def print_status(report: dict[str, Any]) -> None:
-    """Render a status report for people: summary, services, one row per task."""
-
+    """Render a status report for people: summary, services, notes, one row per task, drift."""
     out = console()
-    # Each summary line breaks between its parts where the terminal is too narrow (issue 13).
+    print_lines(out, "\n".join(packed(parts, out.width) for parts in _summary(report)))
+    for line in _notes(report):
+        print_lines(out, line, highlight=False)
+    _print_tasks(report["tasks"])
+    for task in report["tasks"]:
+        if task.get("paused"):
+            print_lines(out, f"[yellow]paused:[/yellow] {escape(pause_text(task))}", highlight=False)
+    block = report["block"]
+    for item in block["drift"]:
+        if item["kind"] == "host-zone":
+            print_lines(out, f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
+                        f" {item['expected'][0]} now", highlight=False)
+    for item in block["drift"]:
+        if item["task"] is None and item["kind"] != "host-zone":
+            for line in _drift_lines(item):
+                print_lines(out, line, highlight=False)
+
+
+def _summary(report: dict[str, Any]) -> list[list[str]]:
+    """Return the summary lines of `status`, each a list of parts (a narrow terminal breaks between them)."""
     last_check = _second(report["last_health_check"])
     if report.get("last_health_result"):
         last_check += f" ({report['last_health_result']})"
     block = report["block"]
     services = [f"{name} [{SERVICE_STYLE.get(state, '')}]{state}[/{SERVICE_STYLE.get(state, '')}]"
                 for name, state in report["services"].items()]
-    summary = [
+    return [
         ["[bold]cronkit[/bold]", f"environment [bold]{report['environment']}[/bold]", f"zone {report['timezone']}",
          f"checked {_second(report['checked_at'])}"],
         [f"initialized {_yes(report['initialized'])}", f"enabled {_yes(report['enabled'])}",
@@ -97,49 +100,39 @@ def print_status(report: dict[str, Any]) -> None:
          f"{report['active_jobs']} running", f"failed {report['failed_jobs']}", f"last health check {last_check}"],
         ["services: " + services[0], *services[1:]],
     ]
-    print_lines(out, "\n".join(packed(parts, out.width) for parts in summary))
-    for name, error in report["service_errors"].items():
-        print_lines(out, f"  [red]{name}[/red]: {escape(str(error))}", highlight=False)
-    if report.get("start_failure"):
-        from cronkit.health.verdict import start_failure_text
 
-        print_lines(out, f"[bold red]{escape(start_failure_text(report['start_failure']))}[/bold red]",
-                    highlight=False)
-    for item in report.get("preflight", ()):
-        print_lines(out, f"[yellow]{escape(item['reason'])}[/yellow]", highlight=False)
+
+def _notes(report: dict[str, Any]) -> list[str]:
+    """Return the lines under the summary: service errors, a start failure, preflight refusals, insights."""
+    lines = [f"  [red]{name}[/red]: {escape(str(error))}" for name, error in report["service_errors"].items()]
+    if report.get("start_failure"):
+        lines.append(f"[bold red]{escape(start_failure_text(report['start_failure']))}[/bold red]")
+    lines += [f"[yellow]{escape(item['reason'])}[/yellow]" for item in report.get("preflight", ())]
     for item in report.get("insights", ()):  # SPEC 16: what `cronkit insights` finds
         style = SEVERITY_STYLE[item["severity"]]
-        print_lines(out, f"[{style}]insight[/{style}] {item['task']} {item['kind']}: {escape(item['message'])}",
-                    highlight=False)
+        lines.append(f"[{style}]insight[/{style}] {item['task']} {item['kind']}: {escape(item['message'])}")
+    return lines
 
+
+def _print_tasks(tasks: list[dict[str, Any]]) -> None:
+    """Print the table of `status`: one row per task."""
     columns = [("task", "left", 0), ("schedule", "left", 1), ("zone", "left", 5), ("next run (UTC)", "left", 3),
                ("last run (UTC)", "left", 2), ("status", "left", 0), ("took", "left", 6), ("missed", "left", 0),
                ("drift", "left", 4)]
     rows = []
-    for task in report["tasks"]:
+    for task in tasks:
         last = task["last_run"] or {}
         rows.append({
             "task": task["name"] if task["scheduled"] else f"[dim]{task['name']}[/dim]",
             "schedule": task["schedule"], "zone": task["timezone"],
             "next run (UTC)": "[yellow]paused[/yellow]" if task.get("paused")
-            else _minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
-            "last run (UTC)": _minute(last.get("started_at")),
+            else minute(task["next_run"]) if task["scheduled"] else "[dim]not here[/dim]",
+            "last run (UTC)": minute(last.get("started_at")),
             "status": styled_status(last["status"]) if last else "-",
             "took": duration(last.get("duration_ms")), "missed": _missed(task["missed"]),
             "drift": _drift(task["drift"]),
         })
     print_table("", columns, rows)
-    for task in report["tasks"]:
-        if task.get("paused"):
-            print_lines(out, f"[yellow]paused:[/yellow] {escape(pause_text(task))}", highlight=False)
-    orphans = [d for d in block["drift"] if d["task"] is None and d["kind"] != "host-zone"]
-    for item in block["drift"]:
-        if item["kind"] == "host-zone":
-            print_lines(out, f"[yellow]host zone changed:[/yellow] {item['installed'][0]} at install,"
-                        f" {item['expected'][0]} now", highlight=False)
-    for item in orphans:
-        for line in _drift_lines(item):
-            print_lines(out, line, highlight=False)
 
 
 def _drift_lines(item: dict[str, Any]) -> list[str]:
@@ -183,41 +176,34 @@ def print_stats(rows: list[dict[str, Any]], days: float) -> None:
     print_table(f"last {days:g} days", columns, table_rows)
 
 
-def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
+def status_command(state: CliState, *, json: bool) -> int:
     """Print the scheduler's state (`cronkit status`); return the exit code."""
-    from cronkit.clock import now
-    from cronkit.health.report import status_dict as build
-    from cronkit.runlog.queries import require_existing
-
     configured_registry(state.settings())  # none configured: say so first, whatever the run log
     check_environment(state.registry(), state.settings(), rendering=False)  # `--env prodution`: exit 78
     require_existing(state.settings().db_url)  # a mistyped path is an error, not an empty log
-    report = build(state.settings(), state.registry(), now(), lean=lean)
-    if as_json:
+    # The table names no schedule in words: only --json describes them (cron_descriptor's import).
+    check = check_status(state.settings(), state.registry(), now(), texts=json)
+    check.close()
+    report = check.report.as_dict()
+    if json:
         print_json(report)
     else:
         print_status(report)
     return 0
 
 
-def health_command(state: CliState, as_json: bool, *, lean: bool) -> int:
+def health_command(state: CliState, *, json: bool) -> int:
     """Check the scheduler (`cronkit health`): 0 when healthy, 1 with every reason (one per line)."""
-    from cronkit.clock import now
-    from cronkit.errors import ConfigError
-    from cronkit.health.verdict import health_report
-
     settings = state.settings()  # bad settings: no check can run (exit 78)
     configured_registry(settings)  # none configured: a usage of cronkit to fix (exit 78), not a verdict
     try:
         registry = state.registry()
     except ConfigError as exc:  # the registry the cron lines run is broken: a verdict (exit 1), not a usage error
-        return _unloadable_registry(state, exc, as_json)
-    from cronkit.health.verdict import insight_line
-
+        return _unloadable_registry(state, exc, json)
     check_environment(registry, settings, rendering=False)  # a verdict about a mistyped environment is wrong
-    healthy, reasons, report = health_report(settings, registry, now(), lean=lean)
+    healthy, reasons, report = health_report(settings, registry, now())
     warnings = _notify_warnings(settings, registry)
-    if as_json:
+    if json:
         print_json({"healthy": healthy, "reasons": reasons, "checked_at": report.as_dict()["checked_at"],
                     "services": report.services, "warnings": warnings, "insights": list(report.insights)})
         return 0 if healthy else 1
@@ -235,6 +221,7 @@ def _notify_warnings(settings: Any, registry: Any) -> list[str]:
     """Return what is wrong with the notification settings without making the scheduler unhealthy."""
     if not settings.notifiers:
         return []
+    # lazy: the notification stack only when notifiers are configured
     from cronkit.notify.hcsync import shared_checks
 
     return shared_checks(settings, registry)
@@ -243,10 +230,6 @@ def _notify_warnings(settings: Any, registry: Any) -> list[str]:
 def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:
     """Answer `health` when the registry cannot be loaded: unhealthy, with the error and whatever
     the block's cron runs recorded when they could not start either (start-failure record)."""
-    from cronkit.clock import now
-    from cronkit.health.report import start_failure
-    from cronkit.health.verdict import start_failure_text
-
     reasons = [str(exc)]
     failure = start_failure(state.settings())
     if failure:
@@ -260,29 +243,20 @@ def _unloadable_registry(state: CliState, exc: Exception, as_json: bool) -> int:
     return 1
 
 
-def stats_command(state: CliState, days: float, as_json: bool, *, lean: bool) -> int:
+def stats_command(state: CliState, *, days: float, json: bool) -> int:
     """Print per task figures over the last `days` (`cronkit stats`); return the exit code."""
-    from cronkit.clock import now
-    from cronkit.health.stats import stats as build
-
-    rows = build(state.settings(), days, now(), state.registry(), lean=lean)
-    if as_json:
+    rows = build_stats(state.settings(), days, now(), state.registry())
+    if json:
         print_json(rows)
     else:
         print_stats(rows, days)
     return 0
 
 
-SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}
-
-
-def insights_command(state: CliState, task: str | None, days: float, as_json: bool) -> int:
+def insights_command(state: CliState, *, task: str | None, days: float, json: bool) -> int:
     """Print the findings of the last `days` (`cronkit insights`); return the exit code (0 whatever is found)."""
-    from cronkit.clock import now
-    from cronkit.insights.read import as_dicts, insights
-
     found = as_dicts(insights(state.settings(), state.registry(), now(), days=days, task=task))
-    if as_json:
+    if json:
         print_json({"insights": found})
         return 0
     if not found:

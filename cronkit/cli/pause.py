@@ -5,6 +5,10 @@ from __future__ import annotations
 import typer
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
+from cronkit.clock import now
+from cronkit.runlog.pausing import cli_origin
+from cronkit.runlog.pausing import pause as pause_tasks
+from cronkit.runlog.pausing import resume as resume_tasks
 
 
 def register(app: typer.Typer) -> None:
@@ -27,10 +31,6 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit pause daily-analytics-updates --for 2h --reason "database migration"
         """
-        from cronkit.clock import now
-        from cronkit.runlog.pausing import cli_origin
-        from cronkit.runlog.pausing import pause as pause_tasks
-
         rows = pause_tasks(get_settings(ctx), get_registry(ctx), tasks, for_=for_, until=until, reason=reason,
                            origin=cli_origin(), now=now())
         if json:
@@ -54,10 +54,6 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit resume daily-analytics-updates
         """
-        from cronkit.clock import now
-        from cronkit.runlog.pausing import cli_origin
-        from cronkit.runlog.pausing import resume as resume_tasks
-
         rows = resume_tasks(get_settings(ctx), get_registry(ctx), tasks, origin=cli_origin(), now=now())
         if json:
             print_json(rows)

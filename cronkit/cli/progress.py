@@ -53,7 +53,7 @@ def progress(label: str, total: int | None = None, *, unit: str = "", as_json: b
     if not wanted(as_json):
         yield Reporter()
         return
-    # Lazy: rich costs import time, and only a command at a terminal draws a bar (cli -> rich seam).
+    # lazy: cli -> rich; rich costs import time, and only a command at a terminal draws a bar.
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,

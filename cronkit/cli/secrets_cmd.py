@@ -13,7 +13,21 @@ from typing import Any
 import typer
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json, print_table
+from cronkit.clock import now
+from cronkit.config.settings import sqlite_path
 from cronkit.errors import ConfigError, UsageError
+from cronkit.runlog.times import instant_iso
+from cronkit.tasks.platform import engine_for
+from cronkit.tasks.secret_rotation import (
+    SecretNotFound,
+    active_value,
+    keyring_for,
+    list_secrets,
+    new_value,
+    rotate_one,
+    store_new_secret,
+    verify_key,
+)
 
 app = typer.Typer(
     help="Secrets rotated by secret-rotation: add, list (never values), show, rotate.\n\n"
@@ -46,9 +60,6 @@ def _periods(ctx: typer.Context) -> tuple[timedelta, timedelta]:
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
     """Open the platform database; None when it is a SQLite file that does not exist and not `create`:
     only `secrets add` creates one (read commands create nothing)."""
-    from cronkit.config.settings import sqlite_path
-    from cronkit.tasks.platform import engine_for
-
     settings = get_settings(ctx)
     path = sqlite_path(settings.app_db_url)
     if not create and path is not None and not path.exists():
@@ -57,8 +68,6 @@ def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
 
 
 def _iso(value: Any) -> str | None:
-    from cronkit.runlog.times import instant_iso
-
     return instant_iso(value) if value is not None else None
 
 
@@ -74,9 +83,6 @@ def add(
 
     Example: openssl rand -hex 32 | cronkit secrets add partner-api-key --stdin
     """
-    from cronkit.clock import now
-    from cronkit.tasks.secret_rotation import keyring_for, new_value, store_new_secret
-
     _name(name)
     if generate == stdin:
         raise UsageError("secrets add: give exactly one of --generate or --stdin")
@@ -100,8 +106,6 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
 
     Example: cronkit secrets list --json
     """
-    from cronkit.tasks.secret_rotation import list_secrets
-
     rows = [{"name": r["name"], "version": r["version"], "status": r["status"],
              "created_at": _iso(r["created_at"]), "rotate_after": _iso(r["rotate_after"]),
              "previous_until": _iso(r["previous_until"]), "retired_at": _iso(r["retired_at"])}
@@ -131,8 +135,6 @@ def show(
 
     Example: cronkit secrets show payments-api-key --reveal
     """
-    from cronkit.tasks.secret_rotation import TASK, SecretNotFound, active_value
-
     _name(name)
     if not reveal:
         raise UsageError(f"secrets show {name}: refusing to print a secret value without --reveal")
@@ -153,15 +155,6 @@ def rotate(
 
     Example: cronkit secrets rotate payments-api-key --dry-run
     """
-    from cronkit.clock import now
-    from cronkit.tasks.secret_rotation import (
-        SecretNotFound,
-        keyring_for,
-        list_secrets,
-        rotate_one,
-        verify_key,
-    )
-
     _name(name)
     keyring = keyring_for(get_settings(ctx))
     engine = _engine(ctx)

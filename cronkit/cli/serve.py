@@ -16,14 +16,20 @@ from cronkit.cli.common import (
     print_table,
     short_time,
 )
+from cronkit.clock import now
+from cronkit.errors import UsageError
+from cronkit.host import cli_actor
+from cronkit.runlog.reader import RunLog
+from cronkit.runlog.times import now_ms, parse_since, to_ms
+from cronkit.web.app import serve as run_server
+from cronkit.web.audit import list_audit
+from cronkit.web.auth import check_scope, create_token, list_tokens, revoke_token
 
 token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once), list, revoke.\n\n"
                         "Example: cronkit token create grafana --role viewer", no_args_is_help=True)
 
 
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
-    from cronkit.runlog.reader import RunLog
-
     return RunLog.open(get_settings(ctx), create=create).engine
 
 
@@ -45,11 +51,6 @@ def create(
 
     Example: cronkit token create ops-oncall --role operator --task 'daily-*' --env production
     """
-    from cronkit.errors import UsageError
-    from cronkit.host import cli_actor
-    from cronkit.runlog.times import now_ms
-    from cronkit.web.auth import check_scope, create_token
-
     if (role is None) == (scope is None):
         raise UsageError("token create: give one of --role viewer|operator|admin (or the older --scope)")
     chosen = role if role is not None else check_scope(scope or "")
@@ -73,8 +74,6 @@ def list_(ctx: typer.Context, json: bool = JSON_OPTION) -> None:
 
     Example: cronkit token list --json
     """
-    from cronkit.web.auth import list_tokens
-
     rows = list_tokens(_engine(ctx))
     if json:
         print_json(rows)
@@ -96,10 +95,6 @@ def revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The token's
 
     Example: cronkit token revoke ops-oncall
     """
-    from cronkit.host import cli_actor
-    from cronkit.runlog.times import now_ms
-    from cronkit.web.auth import revoke_token
-
     revoke_token(_engine(ctx), name, at=now_ms(), actor=cli_actor())
     print(f"token {name} revoked")
 
@@ -119,10 +114,6 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit audit --since 7d
         """
-        from cronkit.clock import now
-        from cronkit.runlog.times import parse_since, to_ms
-        from cronkit.web.audit import list_audit
-
         since_ms = to_ms(parse_since(since, now())) if since else None
         rows = list_audit(_engine(ctx), since_ms=since_ms, limit=limit)
         if json:
@@ -149,8 +140,6 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit serve --port 8765
         """
-        from cronkit.web.app import serve as run_server
-
         settings = get_settings(ctx)
         run_server(settings, get_registry(ctx), host or settings.serve_host, port or settings.serve_port,
                    log_level=log_level)

@@ -1,16 +1,50 @@
-"""What one command line resolved: its global options, then its settings and registry, once each.
+"""What one command line resolved: its global options, then its settings and registry, once each; and
+how a command says an error.
 
-Free of typer: the typer commands (cli/common.py) and the lean read paths (cli/lean.py,
-cli/leanops.py) share it.
+Free of typer: the fast path (cli/fastpath.py) and the typer app (cli/app.py) share it.
 """
 
 from __future__ import annotations
 
+import sys
+import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
-from cronkit.cli.run import GlobalOptions
-from cronkit.config.settings import Settings
-from cronkit.registry import Registry
+from cronkit.config.settings import Settings, activate, debug_requested, load_settings
+from cronkit.registry import Registry, check_task_tables
+from cronkit.registry.sets import load_registries
+from cronkit.safe.terminal import printable
+
+
+@dataclass
+class GlobalOptions:
+    """Options every command takes before its name: they override environment and config file."""
+
+    config: str | None = None
+    home: str | None = None
+    env: str | None = None
+    db_url: str | None = None
+    tasks: str | None = None
+    debug: bool = False
+
+    def setting_overrides(self) -> dict[str, Any]:
+        return {"home": self.home, "environment": self.env, "db_url": self.db_url, "registry": self.tasks,
+                "debug": True if self.debug else None}
+
+    def settings(self) -> Settings:
+        return activate(load_settings(self.setting_overrides(), config_path=self.config))
+
+    def wants_debug(self, settings: Settings | None) -> bool:
+        """Tell whether an error should show its traceback: --debug, else the settings' `debug`.
+
+        Before the settings exist (the error may be theirs), CRONKIT_DEBUG alone decides.
+        """
+        if self.debug:
+            return True
+        if settings is not None:
+            return settings.debug
+        return debug_requested()
 
 
 @dataclass
@@ -34,9 +68,6 @@ class CliState:
     def registry(self) -> Registry:
         """Return the task registry named by the settings, its [tasks.*] tables checked."""
         if self._registry is None:
-            from cronkit.registry import check_task_tables
-            from cronkit.registry.sets import load_registries
-
             settings = self.settings()
             registry = load_registries(settings)
             registry.apply_spread_seed(settings.spread_seed)
@@ -47,3 +78,11 @@ class CliState:
     @property
     def debug(self) -> bool:
         return self.options.wants_debug(self._settings)
+
+
+def report_error(exc: BaseException, debug: bool) -> int:
+    """Print one line for a CronkitError (with the traceback under --debug); return its exit code."""
+    if debug:
+        traceback.print_exc()
+    print(f"cronkit: error: {printable(str(exc))}", file=sys.stderr)
+    return int(getattr(exc, "exit_code", 1))

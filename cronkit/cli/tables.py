@@ -1,13 +1,16 @@
 """Output helpers of the read commands: rich tables that fit, times, durations, plurals.
 
-Free of typer (and of rich until a table is printed), so the lean read path (cli/lean.py) shares them.
+Free of typer (and of rich until a table is printed): the fast path (cli/fastpath.py) prints through them.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
+from cronkit.cli import plain
 from cronkit.runlog.status import RunStatus
 from cronkit.safe import jsontext as jsonsafe
 from cronkit.safe.terminal import printable
@@ -19,12 +22,21 @@ def print_json(data: Any) -> None:
 
 
 def console(soft_wrap: bool = False) -> Any:
-    """Return a rich console for stdout; with `soft_wrap`, one that prints each line whole.
+    """Return a console for stdout (rich's, or plain.Out where stdout is no terminal); with
+    `soft_wrap`, one that prints each line whole.
 
     rich wraps a long line at the terminal's width and leaves a space at the end of the first part:
     a note that names a path, or a run's error, output or traceback, is printed whole instead
     (the terminal folds it, a copy of it stays one line).
     """
+    width = plain.width()
+    if width is not None:
+        return plain.Out(width, soft_wrap, lambda: _rich_console(soft_wrap))
+    return _rich_console(soft_wrap)
+
+
+def _rich_console(soft_wrap: bool) -> Any:
+    # lazy: cli -> rich, only for what plain.py cannot print (a terminal, wide or control characters)
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=soft_wrap)
@@ -33,9 +45,25 @@ def console(soft_wrap: bool = False) -> Any:
 def print_lines(out: Any, text: Any, **options: Any) -> None:
     """Print rich markup (or a renderable) through `out`, without the trailing spaces rich leaves
     where it wraps or pads a line."""
+    if isinstance(out, plain.Out):
+        lines = out.lines(text, options.get("markup", True))
+        if lines is not None:
+            sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
+            return
+        out = out.rich()
     with out.capture() as captured:
         out.print(text, **options)
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def _cell_len(markup: str) -> int:
+    """Return the cells `markup`'s text takes on a terminal."""
+    shown = plain.text(markup)
+    if shown is not None:
+        return len(shown)
+    from rich.text import Text  # lazy: as _rich_console
+
+    return int(Text.from_markup(markup).cell_len)
 
 
 def packed(parts: list[str], width: int, indent: str = "  ") -> str:
@@ -43,12 +71,10 @@ def packed(parts: list[str], width: int, indent: str = "  ") -> str:
 
     A line that fits stays one line; a narrow terminal gets the rest on lines indented by `indent`.
     """
-    from rich.text import Text
-
     lines: list[str] = []
     line, size = "", 0
     for part in parts:
-        cells = Text.from_markup(part).cell_len
+        cells = _cell_len(part)
         if line and size + 3 + cells > width:
             lines.append(line)
             line, size = indent + part, len(indent) + cells
@@ -113,15 +139,24 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
     `shrink` is (column, least width, priority): before a column of that priority or less goes,
     that column is cut (with an ellipsis) to what is left, down to its least width.
     """
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+    total = plain.width()
+    shown = plain.cells(rows) if total is not None else None
+    if total is not None and shown is not None:
+        kept, gap, cut = _layout(columns, shown, total, len, wrap, tight, shrink)
+        lines = None if cut or any(name == wrap for name, _, _ in kept) else plain.table(title, kept, shown, gap, total)
+        if lines is not None:
+            sys.stdout.write("".join(line.rstrip() + "\n" for line in lines))
+            return
+    _print_rich_table(title, columns, rows, wrap, tight, shrink)
 
-    out = console()
+
+def _layout(columns: list[tuple[str, str, int]], rows: list[dict[str, str]], total: int, cell_len: Callable[[str], int],
+            wrap: str | None, tight: int, shrink: tuple[str, int, int] | None,
+            ) -> tuple[list[tuple[str, str, int]], int, bool]:
+    """Return the columns that fit in `total` cells, the gap between them, and whether `shrink`'s is cut."""
 
     def width(name: str) -> int:
-        cells = [Text.from_markup(row.get(name, "")).cell_len for row in rows]
-        return max([len(name), *cells])
+        return max([len(name), *(cell_len(row.get(name, "")) for row in rows)])
 
     def used(kept: list[tuple[str, str, int]], gap: int, cut: bool) -> int:
         """Return the cells the kept columns take, the shrinking one at its least width when `cut`."""
@@ -131,7 +166,7 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
         return fixed + room + gap * (len(kept) - 1) + EDGES
 
     kept, gap, cut = list(columns), 2, False
-    while len(kept) > 1 and used(kept, gap, cut) > out.width:
+    while len(kept) > 1 and used(kept, gap, cut) > total:
         last = max(kept, key=lambda column: column[2])
         if gap == 2 and last[2] <= tight:
             gap = 1
@@ -139,14 +174,29 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
             cut = True
         else:
             kept.remove(last)
+    return kept, gap, cut
+
+
+def _print_rich_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict[str, str]],
+                      wrap: str | None, tight: int, shrink: tuple[str, int, int] | None) -> None:
+    """Print the table of print_table through rich: a terminal, or cells plain.py cannot lay out."""
+    # lazy: cli -> rich, as _rich_console
+    from rich import box
+    from rich.table import Table
+
+    out = _rich_console(False)
+    kept, gap, cut = _layout(columns, rows, out.width, _cell_len, wrap, tight, shrink)
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
                   collapse_padding=True, padding=(0, 1 if gap == 2 else 0))
     for name, justify, _ in kept:
         if name == wrap:
             table.add_column(name, overflow="fold", ratio=1)
         elif cut and shrink is not None and name == shrink[0]:
-            # What the others leave it, never less than its least width (used() made sure it fits).
-            room = out.width - used(kept, gap, cut) + min(shrink[1], width(name))
+            # What the others leave it, never less than its least width (_layout made sure it fits).
+            others = sum(max([len(n), *(_cell_len(row.get(n, "")) for row in rows)])
+                         for n, _, _ in kept if n not in (wrap, name))
+            room = out.width - (others + (20 if any(n == wrap for n, _, _ in kept) else 0)
+                                + gap * (len(kept) - 1) + EDGES)
             table.add_column(name, no_wrap=True, overflow="ellipsis", max_width=max(room, shrink[1]),
                              justify=justify)  # type: ignore[arg-type]
         else:
@@ -159,10 +209,21 @@ def print_table(title: str, columns: list[tuple[str, str, int]], rows: list[dict
     sys.stdout.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
-def escape(text: str) -> str:
-    from rich.markup import escape as rich_escape
+escape = plain.escape
 
-    return rich_escape(text)
+
+def minute(iso: str | None) -> str:
+    """Show an ISO instant as `2026-06-12 03:00` (UTC; the column header says so)."""
+    if not iso:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def pause_text(row: dict[str, Any]) -> str:
+    """Say a task's pause in one line: `name by WHO until T (or until resumed): why`."""
+    end = f"until {minute(row['paused_until'])}" if row.get("paused_until") else "until resumed"
+    why = f": {row['pause_reason']}" if row.get("pause_reason") else ""
+    return f"{row.get('name') or row.get('task')} by {row['paused_by']} {end}{why}"
 
 
 def print_history(runs: list[dict[str, Any]]) -> None:

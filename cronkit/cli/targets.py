@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 
 import typer
 
 from cronkit.cli.common import get_registry, get_settings
+from cronkit.cronfile.render import find_executable
 from cronkit.errors import UsageError
+from cronkit.registry.environments import check_environment
 from cronkit.registry.loader import registry_spec
+from cronkit.targets import joined, render_target
+from cronkit.targets.files import (
+    SYSTEM_UNIT_DIR,
+    FileChanges,
+    install_units,
+    plan_removal,
+    remove_files,
+    uninstall_units,
+    user_unit_dir,
+    write_file,
+    write_files,
+)
+from cronkit.targets.kubernetes import cronjob_names, registry_note, schedule_warnings
 
 RENDER_TARGETS = ("user", "cron.d", "kubernetes", "systemd", "serve-unit")
 INSTALL_TARGETS = ("user", "cron.d", "kubernetes", "systemd")  # install and uninstall: serve-unit is rendered only
@@ -50,16 +66,10 @@ def check_target(target: str, accepted: tuple[str, ...]) -> str:
 
 def _files(ctx: typer.Context, target: str, executable: str | None, user: str | None) -> dict[str, str]:
     """Render the target's files; `user` as --user gives it: None, "" (bare: user units) or a name."""
-    from cronkit.targets import render_target
-
     if target in ("systemd", "serve-unit") and executable is None:
-        from cronkit.cronfile.render import find_executable
-
         executable = find_executable()
     files = render_target(target, get_registry(ctx), get_settings(ctx), executable or "", user or None, user == "")
     if target == "kubernetes":
-        from cronkit.targets.kubernetes import registry_note, schedule_warnings
-
         note = registry_note(get_registry(ctx), get_settings(ctx))
         for warning in [*([note] if note else []), *schedule_warnings(get_registry(ctx), get_settings(ctx))]:
             print(f"cronkit: warning: {warning}", file=sys.stderr)
@@ -68,9 +78,6 @@ def _files(ctx: typer.Context, target: str, executable: str | None, user: str | 
 
 def render(ctx: typer.Context, target: str, output: Path | None, executable: str | None, user: str | None) -> None:
     """Print the files, each after `# --- <name>`, or write them into `output`."""
-    from cronkit.targets import joined
-    from cronkit.targets.files import write_file
-
     check_target_options(target, user, False, user_name=True)
     files = _files(ctx, target, executable, user)
     if output is None:
@@ -85,8 +92,6 @@ def render(ctx: typer.Context, target: str, output: Path | None, executable: str
 
 
 def _report_changes(changes: object) -> None:
-    from cronkit.targets.files import FileChanges
-
     assert isinstance(changes, FileChanges)
     verb = {"added": "would add" if changes.dry_run else "added",
             "changed": "would change" if changes.dry_run else "changed",
@@ -101,9 +106,6 @@ def install(ctx: typer.Context, target: str, output: Path | None, user: str | No
             dry_run: bool, executable: str | None, allow_empty: bool = False) -> None:
     """Write the files (Kubernetes: into --output; systemd: into the unit directory; `user` as
     --user gives it: "" for the user's own units, a name for User= of system units)."""
-    from cronkit.registry.environments import check_environment
-    from cronkit.targets.files import SYSTEM_UNIT_DIR, install_units, user_unit_dir, write_files
-
     if target == "serve-unit":
         raise UsageError("--target serve-unit: render it (cronkit render --target serve-unit --output DIR) "
                          "and enable it with systemctl")
@@ -142,8 +144,6 @@ def install(ctx: typer.Context, target: str, output: Path | None, user: str | No
 
 
 def _report_removal(changes: object, install_id: str) -> None:
-    from cronkit.targets.files import FileChanges
-
     assert isinstance(changes, FileChanges)
     if not changes.removed and not changes.kept:
         print(f"no file of registry {install_id} in {changes.directory}; nothing to do")
@@ -160,8 +160,6 @@ def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: P
               unit_dir: Path | None, dry_run: bool) -> None:
     """Remove the files install wrote (Kubernetes: from --output; systemd: from the unit directory),
     only those that start with cronkit's mark for this registry (`--id`: the registry id in that mark)."""
-    from cronkit.targets.files import SYSTEM_UNIT_DIR, uninstall_units, user_unit_dir
-
     settings = get_settings(ctx)
     if target == "serve-unit":
         raise UsageError(f"--target serve-unit: cronkit does not install it; run systemctl disable --now "
@@ -192,11 +190,6 @@ def uninstall(ctx: typer.Context, target: str, install_id: str | None, output: P
 
 
 def _uninstall_cronjobs(directory: Path, install_id: str, namespace: str, dry_run: bool) -> None:
-    import shlex
-
-    from cronkit.targets.files import plan_removal, remove_files
-    from cronkit.targets.kubernetes import cronjob_names
-
     suffixes = (".yaml",)
     names = cronjob_names([directory / name for name in plan_removal(directory, install_id, suffixes).removed],
                           namespace)

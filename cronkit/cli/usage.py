@@ -14,6 +14,7 @@ from typing import Any
 
 from typer._click import types
 
+from cronkit.cli.commands import GLOBAL_OPTIONS
 from cronkit.safe.inputs import MAX_INT64, MIN_INT64
 
 
@@ -98,8 +99,6 @@ def hoist_global_option(args: list[str], name: str) -> list[str] | None:
 
     For `cronkit install --tasks x`: click reads a group's options before its command only.
     """
-    from cronkit.cli.run import GLOBAL_OPTIONS
-
     option = next((o for o in GLOBAL_OPTIONS if o.name == name), None)
     if option is None:
         return None
@@ -123,8 +122,6 @@ def hoist_global_option(args: list[str], name: str) -> list[str] | None:
 
 def _command_index(args: list[str]) -> int | None:
     """Return the index of the command's name: the first word that is no global option or its value."""
-    from cronkit.cli.run import GLOBAL_OPTIONS
-
     index = 0
     while index < len(args):
         word = args[index]

@@ -218,18 +218,18 @@ class _Services:
             (self.details if outcome.state == UP else self.errors)[name] = outcome.detail
 
 
-def _open_runlog(settings: Settings, lean: bool) -> Reader:
+def _open_runlog(settings: Settings) -> Reader:
     # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
-    log = open_reader(settings, lean=lean, create=True)
+    log = open_reader(settings, create=True)
     with log.connection() as execute:
         execute("SELECT max(id) FROM runs", {})
     return log
 
 
-def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
+def _start_probes(settings: Settings, registry: Registry) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
-    if not lean or sqlite_path(settings.db_url) is None:
+    if sqlite_path(settings.db_url) is None:
         # lazy: SQLAlchemy, only for a run log not read with sqlite3 (PostgreSQL, or one to create)
         from cronkit.runlog import engines, reader  # noqa: F401
     if settings.redis_url:
@@ -237,7 +237,7 @@ def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[st
         import redis  # noqa: F401
 
     probes: dict[str, Callable[[], Any]] = {
-        "run_log": lambda: _open_runlog(settings, lean),
+        "run_log": lambda: _open_runlog(settings),
         "installation": lambda: read_installation(settings, registry),
         "cron_daemon": probe_cron_daemon,
         "log_dir": lambda: probe_log_dir(settings.log_dir),
@@ -376,16 +376,15 @@ def start_failure(settings: Settings) -> dict[str, Any] | None:
 
 
 def check_status(settings: Settings, registry: Registry, now: datetime, *,
-                 timeout: float = CHECK_TIMEOUT, lean: bool = False, texts: bool = True) -> StatusCheck:
+                 timeout: float = CHECK_TIMEOUT, texts: bool = True) -> StatusCheck:
     """Probe every service and read the run log within `timeout` s; the caller closes the check.
 
-    `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
-    (runlog.queries), as the lean CLI does. `texts`: schedules in words (`health` needs none).
+    `texts`: schedules in words (`health` needs none).
     """
     started = time.monotonic()
     now = now.astimezone(UTC)
     scheduled = registry.enabled_in(settings.environment, settings.task_config)
-    pending = _start_probes(settings, registry, lean)
+    pending = _start_probes(settings, registry)
     deadline = time.monotonic() + timeout
     outcomes = {name: p.outcome(deadline - time.monotonic(), budget=timeout) for name, p in pending.items()}
     services, log, installation = _assess(settings, outcomes, bool(scheduled))
@@ -432,14 +431,14 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
 
 
 def status(settings: Settings, registry: Registry, now: datetime, *,
-           timeout: float = CHECK_TIMEOUT, lean: bool = False) -> StatusReport:
+           timeout: float = CHECK_TIMEOUT) -> StatusReport:
     """Return the scheduler's state (SPEC section 8); `.as_dict()` is what `status --json` prints."""
-    check = check_status(settings, registry, now, timeout=timeout, lean=lean)
+    check = check_status(settings, registry, now, timeout=timeout)
     check.close()
     return check.report
 
 
 def status_dict(settings: Settings, registry: Registry, now: datetime, *,
-                timeout: float = CHECK_TIMEOUT, lean: bool = False) -> dict[str, Any]:
+                timeout: float = CHECK_TIMEOUT) -> dict[str, Any]:
     """Return `status(...)` as the JSON-ready dict `cronkit status --json` prints."""
-    return status(settings, registry, now, timeout=timeout, lean=lean).as_dict()
+    return status(settings, registry, now, timeout=timeout).as_dict()

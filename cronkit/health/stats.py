@@ -75,17 +75,15 @@ def _row(execute: Execute, name: str, by_status: dict[str, int], durations: list
     }
 
 
-def stats(settings: Settings, days: float, now: datetime, registry: Registry | None = None, *,
-          lean: bool = False) -> list[dict[str, Any]]:
+def stats(settings: Settings, days: float, now: datetime, registry: Registry | None = None) -> list[dict[str, Any]]:
     """Return per task, over the last `days`: runs, outcomes, success rate, p50/p95, last success and failure.
 
     Reads only the runs of the window (index on started_at), plus one indexed lookup per task
-    and status for the last success and failure, whenever they were. `lean`: read a SQLite run
-    log with sqlite3 when nothing is left for RunLog.open to do (runlog.queries); the answer is the same.
+    and status for the last success and failure, whenever they were.
     """
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)
-    log = open_reader(settings, lean=lean)
+    log = open_reader(settings)
     counts: dict[str, dict[str, int]] = {}
     durations: dict[str, list[int]] = {}
     used: dict[str, tuple[list[int], list[int]]] = {}

@@ -82,13 +82,13 @@ def start_failure_text(failure: Mapping[str, Any]) -> str:
 
 
 def health_report(settings: Settings, registry: Registry, now: datetime, *,
-                  timeout: float = CHECK_TIMEOUT, lean: bool = False) -> tuple[bool, list[str], StatusReport]:
+                  timeout: float = CHECK_TIMEOUT) -> tuple[bool, list[str], StatusReport]:
     """Check the scheduler; return (healthy, every reason it is not, the status judged).
 
     Records the check (`last_health_check`, `last_health_result`) in the run log the status was
     read from, within what is left of `timeout`.
     """
-    check = check_status(settings, registry, now, timeout=timeout, lean=lean, texts=False)
+    check = check_status(settings, registry, now, timeout=timeout, texts=False)
     try:
         report = check.report
         reasons = reasons_from_status(report.as_dict())

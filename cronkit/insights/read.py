@@ -71,7 +71,7 @@ def insights(settings: Settings, registry: Registry, now: datetime, *, days: flo
     An unknown `task` is UnknownTask (exit 2, with a hint).
     """
     tasks = [registry[task]] if task is not None else list(registry)
-    log = open_reader(settings, lean=True)
+    log = open_reader(settings)
     try:
         with log.connection() as execute:
             return find_for(settings, execute, tasks, now, days)

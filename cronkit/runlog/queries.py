@@ -1,14 +1,14 @@
 """The SQL of the read commands (`status`, `health`, `stats`), written once, and a lean way to run it.
 
 Each query is plain SQL with named parameters: SQLAlchemy runs it (`text()`, reader.EngineReader)
-on any run log, and the standard sqlite3 module runs the very same text (SqliteReader) on the lean
-path of a SQLite run log, which imports neither typer nor SQLAlchemy. Each is served by an index
-(schema.HEALTH_INDEXES and the runs indexes), whatever the log's size.
+on any run log, and the standard sqlite3 module runs the very same text (SqliteReader) on a
+SQLite run log, without importing SQLAlchemy. Each is served by an index (schema.HEALTH_INDEXES
+and the runs indexes), whatever the log's size.
 
-A reader is opened lean only when nothing is left for RunLog.open to do: the file exists and has
-this cronkit's schema, and no run is `running` (one may be a run whose process is gone, which
-RunLog.open marks lost, applying the journal first). Anything else returns None and the caller
-opens the run log the full way, with its checks and errors.
+open_reader() takes sqlite3 whenever nothing is left for RunLog.open to do: the file exists and
+has this cronkit's schema, and no run is `running` (one may be a run whose process is gone,
+which RunLog.open marks lost, applying the journal first). Anything else is opened the full way,
+with its checks and errors.
 """
 
 from __future__ import annotations
@@ -125,13 +125,12 @@ def open_sqlite(url: str, *, write: bool = False) -> sqlite3.Connection | None:
     return None
 
 
-def open_reader(settings: Settings, *, lean: bool, create: bool = False) -> Reader:
-    """Open the run log of `settings` to read: lean (sqlite3) when asked and possible, else the full
-    way (RunLog.open: schema upgrade, journal, lost runs; it creates a SQLite file only if `create`)."""
-    if lean:
-        reader = SqliteReader.open(settings.db_url)
-        if reader is not None:
-            return reader
+def open_reader(settings: Settings, *, create: bool = False) -> Reader:
+    """Open the run log of `settings` to read: by sqlite3 when nothing is left for RunLog.open to do,
+    else the full way (RunLog.open: schema upgrade, journal, lost runs; it creates a SQLite file only if `create`)."""
+    reader = SqliteReader.open(settings.db_url)
+    if reader is not None:
+        return reader
     from cronkit.runlog.reader import EngineReader, RunLog
 
     return EngineReader(RunLog.open(settings, create=create).engine)

@@ -139,7 +139,7 @@ def _literal_default(name: str) -> str:
 
 def _setting_options() -> dict[str, str]:
     """Return setting -> the command-line option that sets it (global options and serve's)."""
-    from cronkit.cli.run import GLOBAL_OPTIONS
+    from cronkit.cli.commands import GLOBAL_OPTIONS
 
     alias = {"env": "environment", "tasks": "registry"}
     out = {alias.get(o.dest, o.dest): f"`{o.name}`" for o in GLOBAL_OPTIONS if o.dest != "config"}

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from cronkit.adopt.names import base_name, unique_name
 from cronkit.adopt.parse import job_env, read_lines
 from cronkit.adopt.plan import make_plan
+from tests.fixturetypes import RunCli
 from tests.test_install import crontab_l, throwaway_user  # noqa: F401 - a fixture
 
 CRONTAB = (
@@ -118,7 +119,7 @@ def env(cronkit_env: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in cronkit_env.items() if k != "CRONKIT_TASKS"}
 
 
-def test_adopt_a_cron_d_file_then_undo_it_to_the_same_bytes(run_cli, env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_adopt_a_cron_d_file_then_undo_it_to_the_same_bytes(run_cli: RunCli, env: dict[str, str], tmp_path: Path, home: Path) -> None:
     jobs = tmp_path / "jobs"
     original = CRONTAB.encode() + b"# caf\xe9 in latin-1\n"
     jobs.write_bytes(original)
@@ -164,8 +165,8 @@ def test_adopt_a_cron_d_file_then_undo_it_to_the_same_bytes(run_cli, env, tmp_pa
     assert run_cli("adopt", "--undo", *where, env=env).returncode == 78  # nothing recorded any more
 
 
-def test_adopt_runs_into_an_existing_registry_and_refuses_a_file_it_did_not_write(  # type: ignore[no-untyped-def]
-        run_cli, env, tmp_path: Path, home: Path) -> None:
+def test_adopt_runs_into_an_existing_registry_and_refuses_a_file_it_did_not_write(
+        run_cli: RunCli, env: dict[str, str], tmp_path: Path, home: Path) -> None:
     own = tmp_path / "own.py"
     own.write_text("from cronkit import Registry\nregistry = Registry()\n"
                    "registry.command('0 0 * * *', 'true', name='date-f', environments='*')\n")
@@ -182,8 +183,8 @@ def test_adopt_runs_into_an_existing_registry_and_refuses_a_file_it_did_not_writ
     assert names[0] == "date-f" and names[1].startswith("date-f-")
 
 
-def test_undo_leaves_the_block_installed_before_able_to_start(  # type: ignore[no-untyped-def]
-        run_cli, run_process, env, tmp_path: Path, home: Path) -> None:
+def test_undo_leaves_the_block_installed_before_able_to_start(
+        run_cli: RunCli, run_process: RunCli, env: dict[str, str], tmp_path: Path, home: Path) -> None:
     """Adopt into a block installed from a registry of one's own, undo: the block's cron lines still
     start (its run settings never named the adopted file, which the `adopted` setting loads)."""
     own = tmp_path / "own.py"
@@ -206,7 +207,7 @@ def test_undo_leaves_the_block_installed_before_able_to_start(  # type: ignore[n
     assert started.returncode == 0, started.stderr
 
 
-def test_adopt_a_user_crontab_with_a_cr_and_undo(run_cli, env, throwaway_user: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_adopt_a_user_crontab_with_a_cr_and_undo(run_cli: RunCli, env: dict[str, str], throwaway_user: str) -> None:  # noqa: F811
     user = throwaway_user
     original = "MAILTO=''\n# nightly\r\n0 1 * * * date +\\%s > /dev/null # x\r\n@reboot true\n"
     subprocess.run(["crontab", "-u", user, "-"], input=original, text=True, check=True)

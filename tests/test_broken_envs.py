@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CRONKIT
+from tests.fixturetypes import RunCli
 
 PASSWORD = "hunter2pw"
 COMMANDS = [
@@ -63,7 +64,7 @@ def broken_env(kind: str, tmp_path: Path, home: Path) -> tuple[dict[str, str], l
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", BROKEN)
-def test_every_command_fails_in_one_line(kind: str, run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_every_command_fails_in_one_line(kind: str, run_cli: RunCli, tmp_path: Path, home: Path) -> None:
     """In process where that is faithful (an exception escaping main() fails the test as a traceback
     would), as a real process for `run`."""
     variables, options = broken_env(kind, tmp_path, home)

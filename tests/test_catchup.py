@@ -37,8 +37,8 @@ BOOT = "2026-11-21T02:00:00+00:00"
 SLOT_20, SLOT_21 = datetime(2026, 11, 20, tzinfo=UTC), datetime(2026, 11, 21, tzinfo=UTC)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def daily_registry(tmp_path: Path, **options: Any) -> Path:

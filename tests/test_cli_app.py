@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import typer.main
+from typer.core import TyperArgument, TyperGroup, TyperOption
 
 from cronkit.cli.app import app
 from cronkit.cli.run import (
@@ -19,6 +20,7 @@ from cronkit.cli.run import (
     RunArgs,
     parse_run_line,
 )
+from tests.fixturetypes import RunCli
 
 from .conftest import run_in_process, write_registry
 
@@ -51,19 +53,22 @@ def _options(command: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(("table", "where"), [(RUN_OPTIONS, "run"), (GLOBAL_OPTIONS, "global")])
 def test_run_help_and_parser_agree_on_every_option(table: Any, where: str) -> None:
     group = typer.main.get_command(app)
-    command = group.get_command(None, "run") if where == "run" else group  # type: ignore[attr-defined]
+    assert isinstance(group, TyperGroup)
+    command = group.commands["run"] if where == "run" else group
     shown = _options(command)
     assert sorted(shown) == sorted(option.name for option in table)
     for option in table:
         param = shown[option.name]
+        assert isinstance(param, TyperOption)
         assert (param.name, param.help, param.is_flag, param.multiple) == (
             option.dest, option.help, option.flag, option.repeat), option.name
     if where == "run":
         [task] = [param for param in command.params if param.param_type_name == "argument"]
+        assert isinstance(task, TyperArgument)
         assert (task.name, task.help) == ("task", TASK_HELP)
 
 
-def test_run_help_shows_every_option_of_the_parser(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_help_shows_every_option_of_the_parser(run_cli: RunCli) -> None:
     proc = run_cli("run", "--help")
     assert proc.returncode == 0
     for option in RUN_OPTIONS:
@@ -139,7 +144,7 @@ def test_in_process_invocations_do_not_share_state(env: dict[str, str], tmp_path
     ["list", "--json"], ["history", "--json"], ["show", "9"], ["frobnicate"], ["--version"], ["dlq"],
     ["--env", "Prod!", "list"], ["due", "--at", "2026-11-28T10:00:00Z", "--json"],
 ])
-def test_in_process_run_matches_the_executable(run_process, env: dict[str, str], tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_in_process_run_matches_the_executable(run_process: RunCli, env: dict[str, str], tmp_path: Path,
                                                args: list[str]) -> None:
     real = run_process(*args, env=env)
     inside = run_in_process(args, env, tmp_path)
@@ -148,7 +153,7 @@ def test_in_process_run_matches_the_executable(run_process, env: dict[str, str],
 
 # -- debug is a setting ----------------------------------------------------------------------------
 
-def test_debug_from_the_environment_or_the_config_file(run_cli, env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_debug_from_the_environment_or_the_config_file(run_cli: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     (Path(env["CRONKIT_HOME"]) / "cronkit.db").write_bytes(os.urandom(4096))
     for command in (["history"], ["run", "noop"]):  # typer, then the lean run path
         assert "Traceback (most recent call last)" in run_cli(*command, env={**env, "CRONKIT_DEBUG": "1"}).stderr
@@ -164,7 +169,7 @@ def test_debug_from_the_environment_or_the_config_file(run_cli, env: dict[str, s
 # -- groups without a subcommand -------------------------------------------------------------------
 
 @pytest.mark.parametrize("group", ["dlq", "demo"])
-def test_a_group_without_a_subcommand_prints_its_help_once(run_cli, run_process, group: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_group_without_a_subcommand_prints_its_help_once(run_cli: RunCli, run_process: RunCli, group: str) -> None:
     bare, help_ = run_cli(group), run_cli(group, "--help")
     assert (bare.returncode, bare.stderr) == (0, "")
     assert bare.stdout == help_.stdout

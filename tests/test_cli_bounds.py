@@ -8,6 +8,7 @@ durations) are listed by hand.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import typer
 from typer._click import types
 
 from cronkit.cli.app import app
+from tests.fixturetypes import RunCli
 
 from .conftest import write_registry
 
@@ -59,7 +61,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {"CRONKIT_TASKS": str(registry)}
 
 
-def _usage_error(proc, name: str) -> None:  # type: ignore[no-untyped-def]
+def _usage_error(proc: subprocess.CompletedProcess[str], name: str) -> None:
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith(f"cronkit: error: {name}: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
@@ -67,7 +69,7 @@ def _usage_error(proc, name: str) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(("path", "name", "is_option"), NUMERIC, ids=[f"{' '.join(p)} {n}" for p, n, _ in NUMERIC])
 @pytest.mark.parametrize("value", [HUGE, "-" + HUGE, "1e400", "nan", "\u00b2"])
-def test_a_number_out_of_bounds_is_a_usage_error(run_cli, env: dict[str, str], path: tuple[str, ...],  # type: ignore[no-untyped-def]
+def test_a_number_out_of_bounds_is_a_usage_error(run_cli: RunCli, env: dict[str, str], path: tuple[str, ...],
                                                  name: str, is_option: bool, value: str) -> None:
     args = [*path, name, value] if is_option else [*path, "--", value]  # "--": -9... is not an option
     proc = run_cli(*args, env=env)
@@ -107,12 +109,12 @@ def test_a_number_out_of_bounds_is_a_usage_error(run_cli, env: dict[str, str], p
         (("pause", "t1", "--for", HUGE + "d"), "--for"),
     ],
 )
-def test_lean_paths_and_text_values_are_bounded(run_cli, env: dict[str, str], args: tuple[str, ...],  # type: ignore[no-untyped-def]
+def test_lean_paths_and_text_values_are_bounded(run_cli: RunCli, env: dict[str, str], args: tuple[str, ...],
                                                 name: str) -> None:
     _usage_error(run_cli(*args, env=env), name)
 
 
-def test_the_largest_run_id_is_just_not_found(run_cli, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_the_largest_run_id_is_just_not_found(run_cli: RunCli, env: dict[str, str]) -> None:
     assert run_cli("run", "t1", env=env).returncode == 0
     proc = run_cli("show", "9223372036854775807", env=env)
     assert proc.returncode == 2 and proc.stderr == "cronkit: error: no run with id 9223372036854775807\n"

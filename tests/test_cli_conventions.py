@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import write_registry
+from tests.fixturetypes import Cli, RunCli
 
 REGISTRY = """
 @registry.task("0 * * * *", environments=["*"])
@@ -26,12 +28,12 @@ OUTCOME_KEYS = {"block_id", "location", "dry_run", "changed", "wrote", "backup",
 
 
 @pytest.fixture
-def cli(run_cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+def cli(run_cli: RunCli, tmp_path: Path) -> Cli:
     registry = write_registry(tmp_path / "conv_registry.py", REGISTRY)
     cron_d = tmp_path / "cron.d"
     cron_d.mkdir()
 
-    def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, env={"CRONKIT_TASKS": str(registry), "CRONKIT_CRON_D": str(cron_d), **(env or {})})
 
     return run
@@ -39,7 +41,7 @@ def cli(run_cli, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("command", [("history",), ("run",), ("install",), ("status",), ("dlq", "list"),
                                      ("secrets", "add"), ("render",), ("stats",)])
-def test_help_shows_conventional_placeholders(cli, command: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+def test_help_shows_conventional_placeholders(cli: Cli, command: tuple[str, ...]) -> None:
     proc = cli(*command, "--help", env={"COLUMNS": "120"})
     assert proc.returncode == 0, proc.stderr
     assert not re.search(r"<(bool|str|int|float|int range|path)>", proc.stdout), proc.stdout
@@ -48,12 +50,12 @@ def test_help_shows_conventional_placeholders(cli, command: tuple[str, ...]) -> 
         assert flag.group(1) == "Print", proc.stdout
 
 
-def test_history_limit_placeholder(cli) -> None:  # type: ignore[no-untyped-def]
+def test_history_limit_placeholder(cli: Cli) -> None:
     out = cli("history", "--help", env={"COLUMNS": "120"}).stdout
     assert re.search(r"--limit\s+LIMIT", out) and re.search(r"\[TASK\]", out)
 
 
-def test_run_json_of_a_failed_run_has_the_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_json_of_a_failed_run_has_the_error(cli: Cli) -> None:
     proc = cli("run", "boom", "--json")
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
@@ -63,7 +65,7 @@ def test_run_json_of_a_failed_run_has_the_error(cli) -> None:  # type: ignore[no
     assert ok["status"] == "succeeded" and ok["error"] is None
 
 
-def test_history_of_an_unknown_task_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+def test_history_of_an_unknown_task_is_a_usage_error(cli: Cli) -> None:
     assert cli("run", "noop").returncode == 0
     proc = cli("history", "nop")
     assert proc.returncode == 2
@@ -76,7 +78,7 @@ def test_history_of_an_unknown_task_is_a_usage_error(cli) -> None:  # type: igno
         assert cli(*args[:-1], "noop").returncode == 0, args
 
 
-def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_install_uninstall_render_json(cli: Cli, tmp_path: Path) -> None:
     rendered = cli("render", "--target", "cron.d", "--json")
     assert rendered.returncode == 0, rendered.stderr
     doc = json.loads(rendered.stdout)
@@ -103,7 +105,7 @@ def test_install_uninstall_render_json(cli, tmp_path: Path) -> None:  # type: ig
 
 
 @pytest.mark.slow
-def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lean_history_answers_as_the_typer_command_does(cli: Cli, run_process: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """`history` on a SQLite log takes a lean path (no typer, no SQLAlchemy) with the same answer."""
     import subprocess
     import sys
@@ -129,7 +131,7 @@ def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronki
     assert done.returncode == 0 and done.stderr == "[]\n", done.stderr
 
 
-def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lean_show_reads_what_runlog_reads(cli: Cli, home: Path) -> None:
     from cronkit.cli.lean import read_run
     from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
@@ -151,7 +153,7 @@ def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ig
     assert (missing.returncode, missing.stderr) == (2, "cronkit: error: no run with id 99\n")
 
 
-def test_lean_list_status_health_stats_answer_as_the_typer_commands_do(cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_lean_list_status_health_stats_answer_as_the_typer_commands_do(cli: Cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """`list`, `status`, `health` and `stats` take a lean path (no typer; a SQLite run log read
     through sqlite3) with the typer commands' answer (SQLAlchemy): output, exit code, --json keys."""
     import subprocess

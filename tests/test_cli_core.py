@@ -6,9 +6,15 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.core import TyperGroup
+
+from tests.fixturetypes import Cli, RunCli
 
 from .conftest import write_registry
 
@@ -50,17 +56,17 @@ ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$")
 
 
 @pytest.fixture
-def cli(run_cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+def cli(run_cli: RunCli, tmp_path: Path) -> Cli:
     """run_cli with this file's registry."""
     registry = write_registry(tmp_path / "core_registry.py", REGISTRY)
 
-    def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         return run_cli(*args, env={"CRONKIT_TASKS": str(registry), **(env or {})})
 
     return run
 
 
-def runs_in(home: Path) -> list[dict]:
+def runs_in(home: Path) -> list[dict[str, Any]]:
     db = home / "cronkit.db"
     if not db.exists():
         return []
@@ -79,7 +85,7 @@ def one_error_line(stderr: str) -> str:
 
 # -- run -------------------------------------------------------------------------------------------
 
-def test_run_success_prints_summary_and_result(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_success_prints_summary_and_result(cli: Cli, home: Path) -> None:
     proc = cli("run", "echo-ctx", "--param", "a=1", "--param", "b=x=y", "--date", "2026-11-20", "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -95,18 +101,18 @@ def test_run_success_prints_summary_and_result(cli, home: Path) -> None:  # type
     assert run["pid"] != os.getpid() and run["host"]
 
 
-def test_run_success_with_empty_result_prints_only_the_summary(cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_success_with_empty_result_prints_only_the_summary(cli: Cli) -> None:
     proc = cli("run", "noop")
     assert proc.returncode == 0
     assert re.fullmatch(r"noop succeeded in \d+(ms|\.\ds) \(run 1\)\n", proc.stdout)
 
 
-def test_run_records_the_invoking_user(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_records_the_invoking_user(cli: Cli, home: Path) -> None:
     assert cli("run", "noop", env={"LOGNAME": "alice-ops", "USER": "alice-ops"}).returncode == 0
     assert runs_in(home)[0]["user"] == "alice-ops"
 
 
-def test_run_failure_exits_1_with_one_line_on_stderr(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_failure_exits_1_with_one_line_on_stderr(cli: Cli, home: Path) -> None:
     proc = cli("run", "boom")
     assert proc.returncode == 1
     assert proc.stdout == ""
@@ -116,7 +122,7 @@ def test_run_failure_exits_1_with_one_line_on_stderr(cli, home: Path) -> None:  
     assert run["traceback"].rstrip().endswith("ValueError: bad thing")
 
 
-def test_run_json(cli) -> None:  # type: ignore[no-untyped-def]
+def test_run_json(cli: Cli) -> None:
     proc = cli("run", "echo-ctx", "--json")
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
@@ -127,13 +133,13 @@ def test_run_json(cli) -> None:  # type: ignore[no-untyped-def]
     assert json.loads(proc.stdout)["status"] == "failed"
 
 
-def test_manual_run_runs_whatever_the_environment(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_manual_run_runs_whatever_the_environment(cli: Cli, home: Path) -> None:
     proc = cli("run", "prod-only")  # development: not scheduled here, but a person asked for it
     assert proc.returncode == 0, proc.stderr
     assert runs_in(home)[0]["status"] == "succeeded"
 
 
-def test_cron_trigger_is_quiet_records_the_slot(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_trigger_is_quiet_records_the_slot(cli: Cli, home: Path) -> None:
     env = {"CRONKIT_NOW": "2026-11-28T10:00:20+00:00"}
     proc = cli("run", "noop", "--trigger", "cron", env=env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
@@ -155,14 +161,14 @@ def test_cron_trigger_is_quiet_records_the_slot(cli, home: Path) -> None:  # typ
     assert (last["task"], last["status"], last["error"]) == ("prod-only", "skipped", "not enabled in environment development")
 
 
-def test_cron_failure_prints_a_short_summary(cli) -> None:  # type: ignore[no-untyped-def]
+def test_cron_failure_prints_a_short_summary(cli: Cli) -> None:
     proc = cli("run", "boom", "--trigger", "cron", env={"CRONKIT_NOW": "2026-11-28T10:00:00+00:00"})
     assert proc.returncode == 1
     assert proc.stdout == ""
     assert proc.stderr == "boom failed: ValueError: bad thing (run 1; cronkit show 1; dead letter 1)\n"
 
 
-def test_unknown_task_exits_2_with_suggestions_and_records_nothing(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_task_exits_2_with_suggestions_and_records_nothing(cli: Cli, home: Path) -> None:
     proc = cli("run", "nop")
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -180,14 +186,14 @@ def test_unknown_task_exits_2_with_suggestions_and_records_nothing(cli, home: Pa
         (("--trigger", "sometimes"), "cronkit: error: --trigger: must be cron, manual, retry or api, not 'sometimes'"),
     ],
 )
-def test_run_usage_errors_exit_2(cli, home: Path, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_run_usage_errors_exit_2(cli: Cli, home: Path, args: tuple[str, ...], message: str) -> None:
     proc = cli("run", "noop", *args)
     assert proc.returncode == 2
     assert one_error_line(proc.stderr) == message
     assert runs_in(home) == []
 
 
-def test_run_unknown_option_is_a_usage_error(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_unknown_option_is_a_usage_error(cli: Cli, home: Path) -> None:
     proc = cli("run", "noop", "--frobnicate")
     assert proc.returncode == 2
     assert "--frobnicate" in proc.stderr and "Traceback" not in proc.stderr
@@ -196,7 +202,7 @@ def test_run_unknown_option_is_a_usage_error(cli, home: Path) -> None:  # type: 
 
 # -- list, history, show ---------------------------------------------------------------------------
 
-def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
+def test_list_json_and_table(cli: Cli) -> None:
     proc = cli("list", "--json", env={"CRONKIT_NOW": "2026-11-28T09:30:00+00:00"})
     assert proc.returncode == 0, proc.stderr
     rows = {row["name"]: row for row in json.loads(proc.stdout)}
@@ -221,7 +227,7 @@ def test_list_json_and_table(cli) -> None:  # type: ignore[no-untyped-def]
     assert "2026-11-28 10:31 (09:31Z)" in table.stdout and "not here (not scheduled in development): prod-only" in table.stdout
 
 
-def test_history_and_show(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_history_and_show(cli: Cli, home: Path) -> None:
     assert cli("run", "noop").returncode == 0
     assert cli("run", "boom").returncode == 1
     assert cli("run", "echo-ctx", "--param", "k=v").returncode == 0
@@ -261,7 +267,7 @@ def test_history_and_show(cli, home: Path) -> None:  # type: ignore[no-untyped-d
     assert "output (last 64 KiB)" in text.stdout and "echo ran" in text.stdout
 
 
-def test_history_and_show_usage_errors(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_history_and_show_usage_errors(cli: Cli, home: Path) -> None:
     assert cli("run", "noop").returncode == 0  # a run log to look in (read commands create none)
     proc = cli("show", "99")
     assert (proc.returncode, one_error_line(proc.stderr)) == (2, "cronkit: error: no run with id 99")
@@ -273,7 +279,7 @@ def test_history_and_show_usage_errors(cli, home: Path) -> None:  # type: ignore
     assert one_error_line(proc.stderr).startswith("cronkit: error: --since: 'last tuesday' is neither")
 
 
-def test_history_on_an_empty_home_names_the_missing_run_log(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_history_on_an_empty_home_names_the_missing_run_log(cli: Cli, home: Path) -> None:
     # Issue 13 changed this: read commands never create a run log (it was `[]`, exit 0).
     for args in (("history", "--json"), ("show", "1"), ("stats",), ("status",), ("dlq", "list"), ("notify", "log")):
         proc = cli(*args)
@@ -286,7 +292,7 @@ def test_history_on_an_empty_home_names_the_missing_run_log(cli, home: Path) -> 
 
 # -- errors ----------------------------------------------------------------------------------------
 
-def test_unwritable_home(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unwritable_home(cli: Cli, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory\n")
     home = blocker / "home"  # mkdir fails with ENOTDIR, for root too
@@ -299,7 +305,7 @@ def test_unwritable_home(cli, tmp_path: Path) -> None:  # type: ignore[no-untype
     assert blocker.read_text() == "not a directory\n"
 
 
-def test_run_log_that_is_not_a_database(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_log_that_is_not_a_database(cli: Cli, home: Path) -> None:
     garbage = os.urandom(8192)
     (home / "cronkit.db").write_bytes(garbage)
     for args in (("run", "noop"), ("show", "1")):
@@ -314,7 +320,7 @@ def test_run_log_that_is_not_a_database(cli, home: Path) -> None:  # type: ignor
     assert debug.returncode == 69 and "Traceback (most recent call last)" in debug.stderr
 
 
-def test_registry_that_fails_to_import(run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_registry_that_fails_to_import(run_cli: RunCli, tmp_path: Path, home: Path) -> None:
     registry = write_registry(tmp_path / "broken_registry.py", "from no_such_lib import thing\n")
     proc = run_cli("run", "noop", env={"CRONKIT_TASKS": str(registry)})
     assert proc.returncode == 78
@@ -330,16 +336,16 @@ def all_commands() -> list[list[str]]:
 
     from cronkit.cli.app import app
 
-    def walk(command, prefix: list[str]):  # type: ignore[no-untyped-def]
+    def walk(command: object, prefix: list[str]) -> Iterator[list[str]]:
         yield prefix
-        if hasattr(command, "list_commands"):
-            for name in command.list_commands(None):
-                yield from walk(command.get_command(None, name), [*prefix, name])
+        if isinstance(command, TyperGroup):
+            for name, sub in command.commands.items():
+                yield from walk(sub, [*prefix, name])
 
     return list(walk(typer.main.get_command(app), []))
 
 
-def test_a_registry_import_error_naming_a_secret_is_redacted(run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_registry_import_error_naming_a_secret_is_redacted(run_cli: RunCli, tmp_path: Path, home: Path) -> None:
     registry = write_registry(tmp_path / "leaky_registry.py", (
         "raise RuntimeError('config missing: password=hunter22; billing key ' + os.environ['BILLING_API_KEY'])\n"
     ))
@@ -373,7 +379,7 @@ def test_every_command_has_help_with_an_example() -> None:
     assert missing == []
 
 
-def test_help_through_the_executable(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_help_through_the_executable(run_cli: RunCli) -> None:
     proc = run_cli("run", "--help")  # not the lean run path: typer's help
     assert proc.returncode == 0
     assert "Usage: cronkit run [OPTIONS] TASK" in proc.stdout
@@ -385,7 +391,7 @@ def test_help_through_the_executable(run_cli) -> None:  # type: ignore[no-untype
         assert re.search(rf"│ {name} ", top.stdout), name
 
 
-def test_usage_errors_are_one_line_with_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors_are_one_line_with_exit_2(run_cli: RunCli) -> None:
     for args, message in (
         (("frobnicate",), "cronkit: error: No such command 'frobnicate'. (see 'cronkit --help')\n"),
         (("run", "x", "--bogus"), "cronkit: error: No such option: --bogus (see 'cronkit run --help')\n"),

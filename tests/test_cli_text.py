@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CRONKIT, write_registry
+from tests.fixturetypes import RunCli
 from tests.test_cli_core import all_commands
 
 # Enough tasks that `list`, `status` and `render` print far more than a pipe holds (64 KiB).
@@ -32,7 +33,7 @@ def boom(ctx: TaskContext) -> dict:
 
 
 @pytest.fixture
-def many(run_process, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def many(run_process: RunCli, tmp_path: Path) -> dict[str, str]:
     env = {"CRONKIT_TASKS": str(write_registry(tmp_path / "many_tasks.py", MANY_TASKS)),
            "CRONKIT_CRON_D": str(tmp_path)}
     assert run_process("run", "task-number-0000", env=env).returncode == 0  # a run log for `status`
@@ -52,7 +53,7 @@ def _reader_leaves(cronkit_env: dict[str, str], tmp_path: Path, args: tuple[str,
 
 
 @pytest.mark.slow
-def test_a_reader_that_leaves_early_gets_no_traceback(many, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reader_that_leaves_early_gets_no_traceback(many: dict[str, str], cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """`cronkit status | head -1`: no traceback and nothing on stderr, on the lean paths and typer's.
 
     With the reader gone before the first write, every write fails: exit 1 (main.EXIT_READER_GONE).
@@ -68,7 +69,7 @@ def test_a_reader_that_leaves_early_gets_no_traceback(many, cronkit_env, tmp_pat
         assert first and stderr == "" and code in (0, 1), (args, code, stderr)
 
 
-def test_a_reader_that_leaves_keeps_a_failure_code(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_reader_that_leaves_keeps_a_failure_code(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """A command that had failed already (no run log: 78) keeps its code when its reader has gone."""
     code, _, stderr = _reader_leaves(cronkit_env, tmp_path, ("status",), {"CRONKIT_TASKS": "cronkit.tasks"},
                                      read_first=False)
@@ -119,7 +120,7 @@ def _bracketed_help(path: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("columns", [80, 120])
-def test_every_help_reads_as_written(run_cli, columns: int) -> None:  # type: ignore[no-untyped-def]
+def test_every_help_reads_as_written(run_cli: RunCli, columns: int) -> None:
     """Every command's --help: no line ends in a space, brackets are text (not rich markup that
     vanishes, leaving `A  table`), paragraphs reflowed to the width (not broken where the
     docstring's lines were)."""
@@ -171,7 +172,7 @@ def test_reflow_keeps_paragraphs_and_example_lines() -> None:
     (("serve", "--port", "99999"), "--port: must be between 1 and 65535, not 99999"),
     (("show", "abc"), "RUN_ID: 'abc' is not a whole number"),
 ])
-def test_a_bad_number_is_one_plain_line(run_cli, args: tuple[str, ...], message: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_number_is_one_plain_line(run_cli: RunCli, args: tuple[str, ...], message: str) -> None:
     proc = run_cli(*args)
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", f"cronkit: error: {message}\n")
 
@@ -191,7 +192,7 @@ def test_range_text_says_what_a_range_takes() -> None:
 # -- paths whole ---------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_demo_notes_name_their_paths_whole(run_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_notes_name_their_paths_whole(run_process: RunCli, tmp_path: Path) -> None:
     """At 80 columns, a long home's key file is on the line that names it, no line ends in a space."""
     home = tmp_path / ("trial-home-with-a-rather-long-name-" + "x" * 40)
     proc = run_process("demo", "run", "--users", "10", "--days", "1",
@@ -209,7 +210,7 @@ def test_demo_notes_name_their_paths_whole(run_process, tmp_path: Path) -> None:
     assert " 7 secret-rotation " in proc.stdout  # history's id column, at 80 columns
 
 
-def test_seed_and_show_print_paths_and_errors_whole(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_seed_and_show_print_paths_and_errors_whole(run_cli: RunCli, tmp_path: Path) -> None:
     home = tmp_path / ("trial-home-with-a-rather-long-name-" + "x" * 40)
     env = {"CRONKIT_HOME": str(home), "COLUMNS": "80",
            "CRONKIT_TASKS": str(write_registry(tmp_path / "failing_tasks.py", FAILING))}

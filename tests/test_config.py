@@ -12,7 +12,6 @@ import pytest
 
 from cronkit.config.settings import (
     DEFAULT_CRON_D,
-    DEFAULT_CRONTAB_COMMAND,
     DEFAULT_LEASE_TTL,
     DEFAULT_STOP_GRACE,
     ENV_VARS,
@@ -20,7 +19,9 @@ from cronkit.config.settings import (
     debug_requested,
     load_settings,
 )
+from cronkit.config.values import DEFAULT_CRONTAB_COMMAND
 from cronkit.errors import ConfigError
+from tests.fixturetypes import RunCli
 
 from .conftest import write_registry
 
@@ -338,7 +339,7 @@ def registry_file(tmp_path: Path) -> Path:
     return write_registry(tmp_path / "cfg_registry.py", REGISTRY)
 
 
-def test_cli_precedence_of_env_and_tasks(run_cli, registry_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_precedence_of_env_and_tasks(run_cli: RunCli, registry_file: Path, tmp_path: Path) -> None:
     (tmp_path / "cronkit.toml").write_text('environment = "staging"\n')
 
     def enabled(*args: str, env: dict[str, str] | None = None) -> bool:
@@ -352,7 +353,7 @@ def test_cli_precedence_of_env_and_tasks(run_cli, registry_file: Path, tmp_path:
     assert enabled("--env", "production") is True
 
 
-def test_cli_precedence_of_home_and_db_url(run_cli, registry_file: Path, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_precedence_of_home_and_db_url(run_cli: RunCli, registry_file: Path, tmp_path: Path, home: Path) -> None:
     env = {"CRONKIT_TASKS": str(registry_file)}
     (tmp_path / "cronkit.toml").write_text(f'home = "{tmp_path / "filehome"}"\n')
     assert run_cli("run", "only-prod", env=env).returncode == 0  # CRONKIT_HOME beats the file
@@ -365,7 +366,7 @@ def test_cli_precedence_of_home_and_db_url(run_cli, registry_file: Path, tmp_pat
     assert db.exists()
 
 
-def test_cli_config_option_env_and_local_file(run_cli, registry_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_config_option_env_and_local_file(run_cli: RunCli, registry_file: Path, tmp_path: Path) -> None:
     (tmp_path / "cronkit.toml").write_text("[tasks.only-prod]\nbatch_size = 1\n")
     (tmp_path / "env.toml").write_text("[tasks.only-prod]\nbatch_size = 2\n")
     (tmp_path / "opt.toml").write_text("[tasks.only-prod]\nbatch_size = 3\n")
@@ -396,7 +397,7 @@ def test_cli_config_option_env_and_local_file(run_cli, registry_file: Path, tmp_
         ('[tasks.only-prod]\nenabled = "no"', "tasks.only-prod.enabled: must be true or false"),
     ],
 )
-def test_cli_config_errors_exit_78_naming_the_key(run_cli, registry_file: Path, tmp_path: Path, home: Path,  # type: ignore[no-untyped-def]
+def test_cli_config_errors_exit_78_naming_the_key(run_cli: RunCli, registry_file: Path, tmp_path: Path, home: Path,
                                                   text: str, message: str) -> None:
     (tmp_path / "cronkit.toml").write_text(text + "\n")
     # `run` parses its command line by hand; the other commands go through typer (three cases suffice)
@@ -409,20 +410,20 @@ def test_cli_config_errors_exit_78_naming_the_key(run_cli, registry_file: Path, 
     assert not (home / "cronkit.db").exists()  # nothing recorded
 
 
-def test_cli_missing_config_file_exits_78(run_cli, registry_file: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_missing_config_file_exits_78(run_cli: RunCli, registry_file: Path, tmp_path: Path) -> None:
     for args, env in [(("--config", str(tmp_path / "no.toml")), {}), ((), {"CRONKIT_CONFIG": str(tmp_path / "no.toml")})]:
         proc = run_cli(*args, "run", "only-prod", env={"CRONKIT_TASKS": str(registry_file), **env})
         assert proc.returncode == 78
         assert proc.stderr == f"cronkit: error: config: file not found: {tmp_path / 'no.toml'}\n"
 
 
-def test_cli_bad_env_option_exits_78(run_cli, registry_file: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_bad_env_option_exits_78(run_cli: RunCli, registry_file: Path) -> None:
     proc = run_cli("--env", "Prod!", "list", env={"CRONKIT_TASKS": str(registry_file)})
     assert proc.returncode == 78
     assert proc.stderr == "cronkit: error: environment: 'Prod!' is not a lowercase name\n"
 
 
-def test_cli_run_checks_every_task_table(run_cli, registry_file: Path, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_run_checks_every_task_table(run_cli: RunCli, registry_file: Path, tmp_path: Path, home: Path) -> None:
     (tmp_path / "cronkit.toml").write_text("[tasks.ghost]\nbatch_size = 1\n")
     proc = run_cli("run", "only-prod", env={"CRONKIT_TASKS": str(registry_file)})
     assert proc.returncode == 78

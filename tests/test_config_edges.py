@@ -8,9 +8,12 @@ environment, read by a real `cronkit` command line.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.fixturetypes import RunCli
 
 from .conftest import write_registry
 
@@ -80,7 +83,7 @@ def registry_file(tmp_path: Path) -> Path:
     return write_registry(tmp_path / "edge_registry.py", REGISTRY)
 
 
-def _one_line_78(proc, message: str) -> None:  # type: ignore[no-untyped-def]
+def _one_line_78(proc: subprocess.CompletedProcess[str], message: str) -> None:
     assert proc.returncode == 78, proc.stderr
     assert proc.stderr.startswith("cronkit: error: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert message in proc.stderr
@@ -89,7 +92,7 @@ def _one_line_78(proc, message: str) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("text", "message"), FILE_CASES, ids=[c[1].split(":")[0] for c in FILE_CASES])
-def test_bad_file_value_is_one_line_78(run_cli, registry_file: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_bad_file_value_is_one_line_78(run_cli: RunCli, registry_file: Path, tmp_path: Path,
                                        text: str, message: str) -> None:
     (tmp_path / "cronkit.toml").write_text(text + "\n")
     env = {"CRONKIT_TASKS": str(registry_file), **({"CRONKIT_HOME": ""} if text.startswith("home") else {})}
@@ -98,7 +101,7 @@ def test_bad_file_value_is_one_line_78(run_cli, registry_file: Path, tmp_path: P
 
 @pytest.mark.parametrize(("var", "value", "message"), ENV_CASES, ids=[c[0] for c in ENV_CASES])
 @pytest.mark.parametrize("command", [("status",), ("run", "t1")])
-def test_bad_environment_value_is_one_line_78(run_cli, registry_file: Path, var: str, value: str,  # type: ignore[no-untyped-def]
+def test_bad_environment_value_is_one_line_78(run_cli: RunCli, registry_file: Path, var: str, value: str,
                                               message: str, command: tuple[str, ...]) -> None:
     proc = run_cli(*command, env={"CRONKIT_TASKS": str(registry_file), var: value})
     _one_line_78(proc, message)
@@ -106,7 +109,7 @@ def test_bad_environment_value_is_one_line_78(run_cli, registry_file: Path, var:
 
 
 @pytest.mark.parametrize("command", [("status",), ("run", "t1")])
-def test_config_file_not_utf8_is_one_line_78(run_cli, registry_file: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_config_file_not_utf8_is_one_line_78(run_cli: RunCli, registry_file: Path, tmp_path: Path,
                                              command: tuple[str, ...]) -> None:
     (tmp_path / "cronkit.toml").write_bytes(b'environment = "caf\xe9"\n')
     proc = run_cli(*command, env={"CRONKIT_TASKS": str(registry_file)})

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,7 @@ from cronkit.schedule import _slot_minutes as slot_minutes
 from cronkit.schedule import fires_at, next_run, slots_between, validate_schedule, zone_info
 from cronkit.schedule.debcron import cron_spec
 from tests.conftest import need
+from tests.fixturetypes import RunCli
 
 from .debcron_model import Host, parse_line
 
@@ -111,7 +113,9 @@ def test_slots_match_the_model_minute_by_minute_over_a_year(zone: str) -> None:
     start, end = year_minutes()
     disagreements = []
     for expr in valid_expressions(seed=19 + len(zone), count=10):
-        model = host(zone).runs(parse_line(expr))
+        entry = parse_line(expr)
+        assert entry is not None, expr
+        model = host(zone).runs(entry)
         fields = expr.split()
         spec = cron_spec((fields[0], fields[1], fields[2], fields[3], fields[4]))
         mine = list(slot_minutes(spec, zone_info(zone), start, end))
@@ -131,7 +135,9 @@ def test_every_answer_is_the_same_whatever_the_starting_point(zone: str) -> None
     changes = sorted(m for m in model_host.special if m - 1 not in model_host.special)
     exprs = ["*/5 3 * * *", "45 */3 * * *", "* 1 * * *", "30 2 * * *", "0 3 * * *", "15,45 * * * 0", "0 0 * * *"]
     for expr in exprs:
-        slots = set(model_host.runs(parse_line(expr)))
+        entry = parse_line(expr)
+        assert entry is not None, expr
+        slots = set(model_host.runs(entry))
         for change in changes:
             window = range(change - 200, change + 200)
             expected = sorted(m for m in slots if m in window)
@@ -216,7 +222,7 @@ def test_the_lists_agree_with_the_real_crontab(expr: str, accepted: bool, tmp_pa
 
 
 @pytest.mark.parametrize("expr", ["*/60 * * * *", "0 */24 * * *", "*/90 */30 */40 */13 */8", "0 4-4/1 * * *"])
-def test_steps_wider_than_their_range_render_as_cron_reads_them(expr: str, run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_steps_wider_than_their_range_render_as_cron_reads_them(expr: str, run_cli: RunCli, tmp_path: Path) -> None:
     # Issue 12: accepted at registration, then render crashed with a traceback.
     from .conftest import write_registry
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixturetypes import RunCli
 from tests.runhelpers import assert_unlocked, letters, make_registry, runs
 
 SLOT = "2026-03-01T10:00:00+00:00"
@@ -23,7 +24,7 @@ def db(home: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env, home, db, tmp_path, run_cli) -> None:
+def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env: dict[str, str], home: Path, db: Path, tmp_path: Path, run_cli: RunCli) -> None:
     flag, count = tmp_path / "flag", tmp_path / "count"
     failed = run_cli("run", "broken", "--trigger", "cron", "--param", f"flag={flag}", "--param", f"count={count}",
                      "--date", "2026-02-28", env=env)
@@ -88,7 +89,7 @@ def test_a_permanent_error_writes_a_dead_letter_that_retry_resolves(env, home, d
 
 
 @pytest.mark.slow
-def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, tmp_path, run_cli) -> None:
+def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env: dict[str, str], db: Path, tmp_path: Path, run_cli: RunCli) -> None:
     for _ in range(3):
         assert run_cli("run", "broken", "--param", f"flag={tmp_path / 'flag'}", env=env).returncode == 1
     (tmp_path / "flag").touch()
@@ -108,7 +109,7 @@ def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env, db, t
     assert len(runs(db)) == 4  # the runs stay; the run log's retention prunes them
 
 
-def test_dlq_usage_errors(env, run_cli) -> None:
+def test_dlq_usage_errors(env: dict[str, str], run_cli: RunCli) -> None:
     from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
 

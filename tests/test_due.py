@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 REGISTRY = """
 registry.add("0 3 * * *", "os:getcwd", name="paris-cleanup", timezone="Europe/Paris", environments=["*"])
@@ -22,13 +24,14 @@ def env(cronkit_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**cronkit_env, "CRONKIT_TASKS": str(registry)}
 
 
-def due_json(run_cli, env, *args: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+def due_json(run_cli: RunCli, env: dict[str, str], *args: str) -> list[dict[str, Any]]:
     done = run_cli("due", *args, "--json", env=env)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    rows: list[dict[str, Any]] = json.loads(done.stdout)
+    return rows
 
 
-def test_a_minute_across_the_spring_forward(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_a_minute_across_the_spring_forward(run_cli: RunCli, env: dict[str, str]) -> None:
     # 2026-03-29: Paris springs forward at 02:00 CET -> 03:00 CEST; 03:00 CEST is 01:00 UTC.
     rows = due_json(run_cli, env, "--at", "2026-03-29T01:00")
     assert rows == [
@@ -44,7 +47,7 @@ def test_a_minute_across_the_spring_forward(run_cli, env) -> None:  # type: igno
     assert [r["task"] for r in due_json(run_cli, env, "--at", "2026-03-28T02:00Z")] == ["hourly", "paris-cleanup"]
 
 
-def test_a_window_lists_every_slot_in_order(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_a_window_lists_every_slot_in_order(run_cli: RunCli, env: dict[str, str]) -> None:
     rows = due_json(run_cli, env, "--at", "2026-10-24T23:30Z", "--until", "2026-10-25T02:00Z", "--all")
     assert [(r["slot"][11:16], r["task"]) for r in rows] == [
         ("00:00", "hourly"), ("01:00", "hourly"), ("01:30", "prod-only"),
@@ -55,7 +58,7 @@ def test_a_window_lists_every_slot_in_order(run_cli, env) -> None:  # type: igno
     assert [r["task"] for r in due_json(run_cli, env, "--at", "2026-10-25T01:30Z")] == []
 
 
-def test_table_and_empty_output(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_table_and_empty_output(run_cli: RunCli, env: dict[str, str]) -> None:
     done = run_cli("due", "--at", "2026-03-29T01:00", env=env)
     assert done.returncode == 0
     assert "paris-cleanup │ 2026-03-29 03:00+02:00 Europe/Paris │ 2026-03-29 01:00" in done.stdout
@@ -63,7 +66,7 @@ def test_table_and_empty_output(run_cli, env) -> None:  # type: ignore[no-untype
     assert (none.returncode, none.stdout) == (0, "no task scheduled in development fires at 2026-03-29 01:17+00:00\n")
 
 
-def test_expect_is_a_ci_check(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_expect_is_a_ci_check(run_cli: RunCli, env: dict[str, str]) -> None:
     ok = run_cli("due", "--at", "2026-03-29T01:00Z", "--expect", "paris-cleanup", "--json", env=env)
     assert ok.returncode == 0
     late = run_cli("due", "--at", "2026-03-29T02:00Z", "--expect", "paris-cleanup", "--expect", "hourly",
@@ -78,7 +81,7 @@ def test_expect_is_a_ci_check(run_cli, env) -> None:  # type: ignore[no-untyped-
     assert prod.returncode == 0
 
 
-def test_usage_errors(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors(run_cli: RunCli, env: dict[str, str]) -> None:
     bad = run_cli("due", "--at", "tomorrow", env=env)
     assert (bad.returncode, bad.stderr) == (
         2, "cronkit: error: --at: 'tomorrow' is not an ISO time such as 2026-03-29T03:00+02:00\n")
@@ -90,7 +93,7 @@ def test_usage_errors(run_cli, env) -> None:  # type: ignore[no-untyped-def]
     assert helped.returncode == 0 and "Example: cronkit --env production due --at" in helped.stdout
 
 
-def test_explain_refuses_the_options_of_a_minute_or_window(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_explain_refuses_the_options_of_a_minute_or_window(run_cli: RunCli, env: dict[str, str]) -> None:
     why = "not with --explain, which looks back from now (--since T sets how far)"
     for extra in (["--at", "2026-11-30T08:00Z"], ["--until", "2026-11-30T09:00Z"], ["--expect", "hourly"], ["--all"]):
         done = run_cli("due", "--explain", "hourly", *extra, env=env)

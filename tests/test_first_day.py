@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixturetypes import RunCli
+
 APP = '''from cronkit import Registry, TaskContext
 
 registry = Registry()
@@ -55,7 +57,7 @@ def as_cron(command: str, cwd: Path, now: str = "2026-11-30T03:30:00Z") -> subpr
                           timeout=120)
 
 
-def test_readme_registry_found_by_hand_and_by_cron(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_readme_registry_found_by_hand_and_by_cron(run_process: RunCli, app_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     listed = run_process("list", "--json", env=app_env)
     assert listed.returncode == 0, listed.stderr
     assert [row["name"] for row in json.loads(listed.stdout)] == ["sync-invoices"]
@@ -78,7 +80,7 @@ def test_readme_registry_found_by_hand_and_by_cron(run_process, app_env, tmp_pat
     assert [(r["task"], r["trigger"], r["status"]) for r in runs] == [("sync-invoices", "cron", "succeeded")]
 
 
-def test_installed_module_is_found_without_a_recorded_directory(run_process, cronkit_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_installed_module_is_found_without_a_recorded_directory(run_process: RunCli, cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     """cronkit's own registry comes from the installation: nothing to record."""
     cron_d = tmp_path / "cron.d"
     cron_d.mkdir()
@@ -90,7 +92,7 @@ def test_installed_module_is_found_without_a_recorded_directory(run_process, cro
     assert "registry_path" not in settings
 
 
-def test_cron_run_that_cannot_start_is_reported_until_one_starts(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_run_that_cannot_start_is_reported_until_one_starts(run_process: RunCli, app_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     assert run_process("install", "--target", "cron.d", "--user", "root", env=app_env).returncode == 0
     command = cron_command(tmp_path)
     elsewhere = tmp_path / "cron-home"
@@ -128,7 +130,7 @@ def test_cron_run_that_cannot_start_is_reported_until_one_starts(run_process, ap
     assert json.loads(run_process("status", "--json", env=fine).stdout)["start_failure"] is None
 
 
-def test_cron_run_with_invalid_settings_leaves_a_trace(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_run_with_invalid_settings_leaves_a_trace(run_process: RunCli, app_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     assert run_process("install", "--target", "cron.d", "--user", "root", env=app_env).returncode == 0
     config = home / "cron" / "myapp-cron.toml"
     config.write_text(config.read_text() + "timezone = \"Mars/Olympus\"\n")
@@ -148,7 +150,7 @@ def test_cron_run_with_invalid_settings_leaves_a_trace(run_process, app_env, tmp
     (("weekly-trend-reports", "--date", "2099-01-01"), "--date: 2099-01-01 is in the future"),
     (("daily-log-pruning", "--date", "2026-01-01"), "daily-log-pruning: takes no --date"),
 ])
-def test_bad_task_arguments_are_usage_errors_and_record_nothing(run_process, cronkit_env, home: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_task_arguments_are_usage_errors_and_record_nothing(run_process: RunCli, cronkit_env: dict[str, str], home: Path, args: tuple[str, ...], message: str) -> None:
     done = run_process("run", *args, env={**cronkit_env, "CRONKIT_ENV": "production", "CRONKIT_TASKS": "cronkit.tasks"})
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("cronkit: error: ") and message in done.stderr
@@ -156,7 +158,7 @@ def test_bad_task_arguments_are_usage_errors_and_record_nothing(run_process, cro
     assert not (home / "cronkit.db").exists()
 
 
-def test_list_task_shows_its_parameters(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_list_task_shows_its_parameters(run_cli: RunCli) -> None:
     env = {"CRONKIT_TASKS": "cronkit.tasks"}
     shown = run_cli("list", "daily-session-cleanup", env=env)
     assert shown.returncode == 0, shown.stderr
@@ -167,7 +169,7 @@ def test_list_task_shows_its_parameters(run_cli) -> None:  # type: ignore[no-unt
     assert unknown.returncode == 2 and "did you mean hourly-metrics" in unknown.stderr
 
 
-def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_params_declared_in_a_registry_of_ones_own(run_process: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     from tests.conftest import write_registry
 
     registry = write_registry(tmp_path / "own.py", (
@@ -185,7 +187,7 @@ def test_params_declared_in_a_registry_of_ones_own(run_process, cronkit_env, tmp
     assert json.loads(good.stdout)["result"] == {"mode": "quick", "limit": "5", "typed": [5, "quick", 7]}
 
 
-def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process, cronkit_env, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process: RunCli, cronkit_env: dict[str, str], home: Path) -> None:
     env = {**cronkit_env, "COLUMNS": "80", "CRONKIT_NOW": "2026-11-30T03:00:00Z", "CRONKIT_TASKS": "cronkit.tasks"}
     assert run_process("run", "daily-analytics-updates", "--dry-run", env=env).returncode == 0
     table = run_process("history", env=env)
@@ -197,7 +199,7 @@ def test_history_at_80_columns_keeps_what_answers_did_cron_run_it(run_process, c
     assert lines[4].split()[:4] == ["1", "daily-analytics-updates", "succeeded", "manual"]
 
 
-def test_block_check_line_that_cannot_start_leaves_the_same_trace(run_process, app_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_block_check_line_that_cannot_start_leaves_the_same_trace(run_process: RunCli, app_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     """The block's `cronkit check` line is a cron run of the block too: its start failure is reported."""
     app = tmp_path / "myapp" / "cron.py"
     app.write_text(APP.replace('"*/15 * * * *"', '"0 * * * *"'))  # hourly: catchup=latest, so check lines
@@ -235,7 +237,7 @@ def daily_log_pruning(ctx: TaskContext) -> dict:
 '''
 
 
-def test_read_screens_fit_80_columns(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_read_screens_fit_80_columns(run_cli: RunCli, tmp_path: Path) -> None:
     """The demo's longest task name (27 characters), a failure with a long error, a dead letter, a
     task not scheduled here: at 80 columns no line of a table screen is wider, none ends in a
     space, and history keeps id (for `cronkit show`), task, status, trigger, started and took."""

@@ -22,6 +22,7 @@ from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 UTC = UTC
 
@@ -230,7 +231,7 @@ def env(tmp_path: Path, cronkit_env: dict[str, str]) -> dict[str, str]:
     return {"CRONKIT_TASKS": str(registry), "CRONKIT_NOW": "2026-06-11T12:00:00+00:00"}
 
 
-def test_health_is_quiet_when_nothing_is_scheduled_here(run_cli: Any, env: dict[str, str]) -> None:
+def test_health_is_quiet_when_nothing_is_scheduled_here(run_cli: RunCli, env: dict[str, str]) -> None:
     result = run_cli("health", env=env)
     assert (result.returncode, result.stdout, result.stderr) == (0, "healthy\n", "")
     status = json.loads(run_cli("status", "--json", env=env).stdout)
@@ -240,7 +241,7 @@ def test_health_is_quiet_when_nothing_is_scheduled_here(run_cli: Any, env: dict[
     assert status["services"]["crontab"] == "unused" and status["services"]["cron_daemon"] in ("unused", "up")
 
 
-def test_health_lists_a_failed_latest_run_and_a_missing_block(run_cli: Any, env: dict[str, str]) -> None:
+def test_health_lists_a_failed_latest_run_and_a_missing_block(run_cli: RunCli, env: dict[str, str]) -> None:
     assert run_cli("run", "broken", env=env).returncode == 1
     result = run_cli("--env", "production", "health", env=env)
     assert result.returncode == 1, result.stderr
@@ -252,7 +253,7 @@ def test_health_lists_a_failed_latest_run_and_a_missing_block(run_cli: Any, env:
     assert doc["healthy"] is False and doc["reasons"] == lines
 
 
-def test_health_names_a_log_directory_runs_cannot_write(run_cli: Any, env: dict[str, str], tmp_path: Path) -> None:
+def test_health_names_a_log_directory_runs_cannot_write(run_cli: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     blocker = tmp_path / "logs-is-a-file"
     blocker.write_text("")
     env = {**env, "CRONKIT_LOG_DIR": str(blocker)}
@@ -263,7 +264,7 @@ def test_health_names_a_log_directory_runs_cannot_write(run_cli: Any, env: dict[
     assert (quiet.returncode, quiet.stdout) == (0, "healthy\n")
 
 
-def test_health_with_a_corrupted_run_log(run_cli: Any, env: dict[str, str], home: Path) -> None:
+def test_health_with_a_corrupted_run_log(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     assert run_cli("run", "nightly", env=env).returncode == 0
     db = home / "cronkit.db"
     for extra in ("-wal", "-shm"):
@@ -278,7 +279,7 @@ def test_health_with_a_corrupted_run_log(run_cli: Any, env: dict[str, str], home
     assert status.returncode == 0 and json.loads(status.stdout)["services"]["run_log"] == "down"
 
 
-def test_health_with_redis_stopped(run_cli: Any, env: dict[str, str], redis_server: Any, redis_url: str) -> None:
+def test_health_with_redis_stopped(run_cli: RunCli, env: dict[str, str], redis_server: Any, redis_url: str) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     assert run_cli("health", env=env).returncode == 0
     redis_server.stop()
@@ -294,7 +295,7 @@ def test_health_with_redis_stopped(run_cli: Any, env: dict[str, str], redis_serv
 
 
 @pytest.mark.parametrize("mode", ["replica", "oom", "acl"])
-def test_health_calls_down_a_redis_that_cannot_hold_a_lease(run_cli: Any, env: dict[str, str], tmp_path: Path,
+def test_health_calls_down_a_redis_that_cannot_hold_a_lease(run_cli: RunCli, env: dict[str, str], tmp_path: Path,
                                                             mode: str) -> None:
     """A read-only replica (of a primary that is gone), a server out of memory, an ACL without writes:
     each answers PING, none takes the lease a run needs: health says Redis is down."""
@@ -327,7 +328,8 @@ def test_health_calls_down_a_redis_that_cannot_hold_a_lease(run_cli: Any, env: d
                 time.sleep(0.05)
         url = f"redis://127.0.0.1:{port}/0"
         if mode == "acl":  # a user that may read and ping, not write
-            client.execute_command("ACL", "SETUSER", "reader", "on", ">readerpw", "~*", "+@read", "+ping")
+            client.execute_command(  # type: ignore[no-untyped-call]  # redis-py leaves execute_command untyped
+                "ACL", "SETUSER", "reader", "on", ">readerpw", "~*", "+@read", "+ping")
             url = f"redis://reader:readerpw@127.0.0.1:{port}/0"
         client.close()
         result = run_cli("health", env={**env, "CRONKIT_REDIS_URL": url}, timeout=30)
@@ -343,7 +345,7 @@ def test_health_calls_down_a_redis_that_cannot_hold_a_lease(run_cli: Any, env: d
 
 
 @pytest.mark.slow
-def test_health_with_a_hanging_redis_stays_bounded(run_cli: Any, env: dict[str, str]) -> None:
+def test_health_with_a_hanging_redis_stays_bounded(run_cli: RunCli, env: dict[str, str]) -> None:
     # A listening socket nobody accepts from: connects succeed, every reply hangs.
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -355,7 +357,7 @@ def test_health_with_a_hanging_redis_stays_bounded(run_cli: Any, env: dict[str, 
 
 
 @pytest.mark.slow
-def test_health_with_a_run_log_that_hangs(run_cli: Any, env: dict[str, str], home: Path) -> None:
+def test_health_with_a_run_log_that_hangs(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     assert run_cli("run", "nightly", env=env).returncode == 0
     # Another process holds the SQLite file exclusively: every reader waits out its busy timeout (60 s).
     holder = sqlite3.connect(home / "cronkit.db", isolation_level=None)

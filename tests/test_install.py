@@ -20,6 +20,7 @@ from cronkit.config.settings import load_settings
 from cronkit.cronfile.block import CrontabParseError, extract, find_block, splice
 from cronkit.cronfile.state import InstallBusy, install_lock, installed_block, read_install_state
 from tests.conftest import need, write_registry
+from tests.fixturetypes import RunCli
 
 ID = "app.tasks"
 BEGIN, END = f"# BEGIN cronkit:{ID}", f"# END cronkit:{ID}"
@@ -38,7 +39,7 @@ BLOCK_B = block("0 4 * * * /usr/bin/cronkit --config '/h/50%/c.toml' run a --tri
 foreign_line = st.one_of(
     st.just(""),
     st.just("   "),
-    st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",)), max_size=40)
+    st.text(alphabet=st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), max_size=40)
     .map(lambda t: "#" + t),
     st.from_regex(r"[A-Z_]{1,8}=[a-z@.%\\ ]{0,12}", fullmatch=True),
     st.from_regex(r"(\*|[0-5]?[0-9]) (\*|1?[0-9]) \* \* \* [a-z /%\\-]{1,20}", fullmatch=True),
@@ -58,8 +59,9 @@ foreign_line = st.one_of(
 def foreign_crontabs(draw: st.DrawFn) -> str:
     lines = draw(st.lists(foreign_line, max_size=12))
     text = "\n".join(lines)
-    if lines and draw(st.booleans()):
-        text += "\n"
+    if lines:
+        if draw(st.booleans()):
+            text += "\n"
     return text
 
 
@@ -142,7 +144,7 @@ def env(cronkit_env: dict[str, str], tmp_path: Path, cron_d: Path) -> dict[str, 
 FIXED = ("--host-zone", "UTC", "--executable", "/usr/local/bin/cronkit")
 
 
-def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_d_install_reinstall_change_uninstall(run_cli: RunCli, env: dict[str, str], cron_d: Path, home: Path) -> None:
     target = cron_d / "app_tasks"
     foreign = "MAILTO=ops@example.com\n# 50% of the time\n0 1 * * * root date +\\%s\n"
     target.write_text(foreign)
@@ -197,7 +199,7 @@ def test_cron_d_install_reinstall_change_uninstall(run_cli, env, cron_d: Path, h
     assert nothing.stdout == f"no block app_tasks in {target}; nothing to do\n"
 
 
-def test_reinstall_names_the_check_lines_it_adds(run_cli, env, cron_d: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reinstall_names_the_check_lines_it_adds(run_cli: RunCli, env: dict[str, str], cron_d: Path, home: Path) -> None:
     """A block installed by a release without `cronkit check` lines: the reinstall says it adds them."""
     assert run_cli("install", "--target", "cron.d", "--user", "app", *FIXED, env=env).returncode == 0
     target = cron_d / "app_tasks"
@@ -219,7 +221,7 @@ def test_reinstall_names_the_check_lines_it_adds(run_cli, env, cron_d: Path, hom
     assert "1 added, 0 changed, 0 removed, 2 unchanged" in again.stdout.splitlines()[-1]
 
 
-def test_another_projects_block_of_the_same_name_is_left_alone(run_cli, env, cron_d: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_another_projects_block_of_the_same_name_is_left_alone(run_cli: RunCli, env: dict[str, str], cron_d: Path, tmp_path: Path) -> None:
     """Two projects whose registries are both called app_tasks.py: the second does not take the
     first one's block (its lines read the first home's run settings), it is told to pick an id."""
     assert run_cli("install", "--target", "cron.d", *FIXED, env=env).returncode == 0
@@ -239,7 +241,7 @@ def test_another_projects_block_of_the_same_name_is_left_alone(run_cli, env, cro
     assert (cron_d / "app_tasks").read_text() == block
 
 
-def test_auto_sync_keeps_the_check_lines_while_nothing_is_scheduled(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
+def test_auto_sync_keeps_the_check_lines_while_nothing_is_scheduled(run_cli: RunCli, env: dict[str, str], cron_d: Path) -> None:
     """The check lines are what syncs the block back once tasks are scheduled again."""
     synced = {**env, "CRONKIT_AUTO_SYNC": "true"}
     assert run_cli("install", "--target", "cron.d", *FIXED, env=synced).returncode == 0
@@ -250,7 +252,7 @@ def test_auto_sync_keeps_the_check_lines_while_nothing_is_scheduled(run_cli, env
     assert " check\n" in text and " check --boot\n" in text
 
 
-def test_cron_d_file_of_only_the_block_is_removed_on_uninstall(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_d_file_of_only_the_block_is_removed_on_uninstall(run_cli: RunCli, env: dict[str, str], cron_d: Path) -> None:
     assert run_cli("install", "--target", "cron.d", "--id", "my-app", *FIXED, env=env).returncode == 0
     target = cron_d / "my-app"
     assert target.read_text().startswith("# BEGIN cronkit:my-app\n")
@@ -260,7 +262,7 @@ def test_cron_d_file_of_only_the_block_is_removed_on_uninstall(run_cli, env, cro
     assert list(cron_d.iterdir()) == []
 
 
-def test_dry_run_prints_a_diff_and_writes_nothing(run_cli, env, cron_d: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_prints_a_diff_and_writes_nothing(run_cli: RunCli, env: dict[str, str], cron_d: Path, home: Path) -> None:
     target = cron_d / "app_tasks"
     target.write_text("# keep\n")
     done = run_cli("install", "--target", "cron.d", "--user", "app", "--dry-run", *FIXED, env=env)
@@ -271,7 +273,7 @@ def test_dry_run_prints_a_diff_and_writes_nothing(run_cli, env, cron_d: Path, ho
     assert list(home.iterdir()) == []
 
 
-def test_environment_that_schedules_nothing(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
+def test_environment_that_schedules_nothing(run_cli: RunCli, env: dict[str, str], cron_d: Path) -> None:
     done = run_cli("--env", "development", "install", "--target", "cron.d", *FIXED, env=env)
     assert done.returncode == 0
     assert done.stdout == f"environment development schedules no task; nothing written to {cron_d / 'app_tasks'}\n"
@@ -285,7 +287,7 @@ def test_environment_that_schedules_nothing(run_cli, env, cron_d: Path) -> None:
         cron_d / "app_tasks").read_text()
 
 
-def test_unparseable_crontab_is_left_untouched(run_cli, env, cron_d: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unparseable_crontab_is_left_untouched(run_cli: RunCli, env: dict[str, str], cron_d: Path) -> None:
     target = cron_d / "app_tasks"
     broken = "# BEGIN cronkit:app_tasks\n0 1 * * * root true\n"
     target.write_text(broken)
@@ -298,7 +300,7 @@ def test_unparseable_crontab_is_left_untouched(run_cli, env, cron_d: Path) -> No
     assert target.read_text() == broken
 
 
-def test_usage_errors(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_usage_errors(run_cli: RunCli, env: dict[str, str]) -> None:
     bad = run_cli("install", "--target", "system", env=env)
     assert (bad.returncode, bad.stderr) == (2, "cronkit: error: --target: must be user, cron.d, kubernetes or systemd, not 'system'\n")
     bad_id = run_cli("render", "--id", "a b", env=env)
@@ -310,13 +312,13 @@ def test_usage_errors(run_cli, env) -> None:  # type: ignore[no-untyped-def]
         assert helped.returncode == 0 and "Example: cronkit" in helped.stdout
 
 
-def test_missing_crontab_command_exits_69(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_missing_crontab_command_exits_69(run_cli: RunCli, env: dict[str, str]) -> None:
     done = run_cli("install", *FIXED, env={**env, "CRONKIT_CRONTAB_COMMAND": "/nonexistent/crontab"})
     assert done.returncode == 69
     assert done.stderr == "cronkit: error: crontab command not found: /nonexistent/crontab (install cron)\n"
 
 
-def test_install_state_keeps_the_first_install_time_of_an_unchanged_line(run_cli, env, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_install_state_keeps_the_first_install_time_of_an_unchanged_line(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     first = {**env, "CRONKIT_NOW": "2026-01-01T00:00:00Z"}
     assert run_cli("install", "--target", "cron.d", *FIXED, env=first).returncode == 0
     later = {**env, "CRONKIT_NOW": "2026-02-01T00:00:00Z"}
@@ -354,7 +356,7 @@ def test_install_lock_is_exclusive(home: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 75
 
 
-def test_run_settings_file_holds_what_cron_runs_need(run_cli, env, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_settings_file_holds_what_cron_runs_need(run_cli: RunCli, env: dict[str, str], home: Path, tmp_path: Path) -> None:
     import tomllib
 
     config = tmp_path / "cronkit.toml"
@@ -403,7 +405,7 @@ def crontab_l(user: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def test_user_crontab_install_and_uninstall(run_cli, env, throwaway_user: str) -> None:  # type: ignore[no-untyped-def]
+def test_user_crontab_install_and_uninstall(run_cli: RunCli, env: dict[str, str], throwaway_user: str) -> None:
     user = throwaway_user
     foreign = "MAILTO=ops@example.com\n# backup 100%\n\n0 1 1 1 * date +\\%s > /dev/null\n"
     subprocess.run(["crontab", "-u", user, "-"], input=foreign, text=True, check=True)
@@ -427,7 +429,7 @@ def test_user_crontab_install_and_uninstall(run_cli, env, throwaway_user: str) -
     assert crontab_l(user) == foreign
 
 
-def test_user_crontab_created_and_removed(run_cli, env, throwaway_user: str) -> None:  # type: ignore[no-untyped-def]
+def test_user_crontab_created_and_removed(run_cli: RunCli, env: dict[str, str], throwaway_user: str) -> None:
     user = throwaway_user
     assert crontab_l(user) is None
     assert run_cli("install", "--user", user, *FIXED, env=env).returncode == 0
@@ -436,7 +438,7 @@ def test_user_crontab_created_and_removed(run_cli, env, throwaway_user: str) -> 
     assert crontab_l(user) is None  # as before: no crontab at all
 
 
-def test_crontab_refusing_the_text_leaves_it_untouched(run_cli, env, throwaway_user: str) -> None:  # type: ignore[no-untyped-def]
+def test_crontab_refusing_the_text_leaves_it_untouched(run_cli: RunCli, env: dict[str, str], throwaway_user: str) -> None:
     user = throwaway_user
     # A crontab the crontab command would not accept (written behind its back, as a hand edit
     # of the spool file would): installing must fail cleanly and change nothing.
@@ -453,7 +455,7 @@ def test_crontab_refusing_the_text_leaves_it_untouched(run_cli, env, throwaway_u
     assert crontab_l(user) == before
 
 
-def test_unknown_user_exits_69(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_user_exits_69(run_cli: RunCli, env: dict[str, str]) -> None:
     if shutil.which("crontab") is None:
         need("the crontab command", "apt-get install cron")
     if os.geteuid() != 0:
@@ -463,7 +465,7 @@ def test_unknown_user_exits_69(run_cli, env) -> None:  # type: ignore[no-untyped
     assert done.stderr.startswith("cronkit: error: crontab -l failed")
 
 
-def test_cron_d_lines_for_another_user_get_a_home_they_can_use(run_cli, env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_d_lines_for_another_user_get_a_home_they_can_use(run_cli: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     import tempfile
 
     if os.geteuid() != 0:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,15 @@ from cronkit.locks import (
     claim_slot,
     lease_key,
 )
-from tests.runhelpers import assert_unlocked, lease, local_lock_free, make_registry, start, wait_for
+from tests.fixturetypes import RunCli
+from tests.runhelpers import (
+    assert_unlocked,
+    lease_pid,
+    local_lock_free,
+    make_registry,
+    start,
+    wait_for,
+)
 
 HOST = hostname()
 
@@ -29,7 +38,7 @@ SLOT = "2026-03-01T10:00:00+00:00"
 
 
 @pytest.fixture
-def client(redis_url: str):  # type: ignore[no-untyped-def]
+def client(redis_url: str) -> Iterator[redis.Redis]:
     c = redis.Redis.from_url(redis_url)
     yield c
     c.close()
@@ -72,7 +81,7 @@ def test_the_kernel_releases_a_local_lock_with_its_process(tmp_path: Path) -> No
     lock.release()
 
 
-def test_a_lease_is_exclusive_renewed_and_released_only_by_its_owner(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_lease_is_exclusive_renewed_and_released_only_by_its_owner(client: redis.Redis) -> None:
     mine, theirs = RedisLease(client, "t", 5000), RedisLease(client, "t", 5000)
     mine.acquire(Holder.me(1))
     with pytest.raises(LockHeld) as held:
@@ -86,11 +95,12 @@ def test_a_lease_is_exclusive_renewed_and_released_only_by_its_owner(client) -> 
     assert not client.exists(lease_key("t"))
 
 
-def test_a_dead_holder_on_this_host_is_taken_over_but_not_one_elsewhere(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_dead_holder_on_this_host_is_taken_over_but_not_one_elsewhere(client: redis.Redis) -> None:
     client.set(lease_key("t"), json.dumps({"host": HOST, "pid": dead_pid(), "pid_start": 1, "run_id": 1}))
     lease_ = RedisLease(client, "t", 5000)
     lease_.acquire(Holder.me(2))
-    assert json.loads(client.get(lease_key("t")))["run_id"] == 2
+    held = client.get(lease_key("t"))
+    assert held is not None and json.loads(held)["run_id"] == 2
     lease_.release()
 
     client.set(lease_key("t"), json.dumps({"host": "elsewhere", "pid": dead_pid(), "run_id": 3}))
@@ -98,7 +108,7 @@ def test_a_dead_holder_on_this_host_is_taken_over_but_not_one_elsewhere(client) 
         RedisLease(client, "t", 5000).acquire(Holder.me(4))
 
 
-def test_renewing_takes_a_vanished_lease_again_and_fails_when_another_owns_it(client) -> None:  # type: ignore[no-untyped-def]
+def test_renewing_takes_a_vanished_lease_again_and_fails_when_another_owns_it(client: redis.Redis) -> None:
     lease_ = RedisLease(client, "t", 5000)
     lease_.acquire(Holder.me(1))
     before = lease_.expires_at
@@ -109,7 +119,7 @@ def test_renewing_takes_a_vanished_lease_again_and_fails_when_another_owns_it(cl
     assert lease_.renew() is False
 
 
-def test_a_slot_is_claimed_once_across_hosts(client) -> None:  # type: ignore[no-untyped-def]
+def test_a_slot_is_claimed_once_across_hosts(client: redis.Redis) -> None:
     assert claim_slot(client, "t", 1_000, 5) is None
     assert claim_slot(client, "t", 1_000, 6) == {"host": HOST, "run_id": 5}
     assert claim_slot(client, "t", 2_000, 7) is None
@@ -134,7 +144,7 @@ def env(cronkit_env: dict[str, str], tmp_path: Path, redis_url: str) -> dict[str
             "CRONKIT_STOP_GRACE": "0.5"}
 
 
-def test_unlock_refuses_while_the_holder_is_alive_and_clears_it_once_gone(env, home, tmp_path, redis_url, run_cli) -> None:
+def test_unlock_refuses_while_the_holder_is_alive_and_clears_it_once_gone(env: dict[str, str], home: Path, tmp_path: Path, redis_url: str, run_cli: RunCli) -> None:
     ready, release = tmp_path / "ready", tmp_path / "release"
     holder = start(env, "hold", "--param", f"ready={ready}", "--param", f"release={release}", "--param", "for=30")
     wait_for(ready, proc=holder)
@@ -142,7 +152,7 @@ def test_unlock_refuses_while_the_holder_is_alive_and_clears_it_once_gone(env, h
     assert refused.returncode == 1
     assert refused.stdout == ""
     assert refused.stderr == f"cronkit: error: refusing to unlock hold: pid {holder.pid} on {HOST} (run 1) holds its local lock and is alive\n"
-    assert lease(redis_url, "hold")["pid"] == holder.pid  # untouched
+    assert lease_pid(redis_url, "hold") == holder.pid  # untouched
 
     holder.kill()
     holder.wait(10)
@@ -155,7 +165,7 @@ def test_unlock_refuses_while_the_holder_is_alive_and_clears_it_once_gone(env, h
     assert json.loads(again.stdout) == {"task": "hold", "local": "free", "redis": "free", "holder": None}
 
 
-def test_unlock_of_a_holder_on_another_host_follows_its_run(env, home, tmp_path, redis_url, run_cli) -> None:
+def test_unlock_of_a_holder_on_another_host_follows_its_run(env: dict[str, str], home: Path, tmp_path: Path, redis_url: str, run_cli: RunCli) -> None:
     ready = tmp_path / "ready"
     elsewhere = {**env, "CRONKIT_HOSTNAME": "host-x", "CRONKIT_NOW": SLOT}
     holder = start(elsewhere, "hold", "--param", f"ready={ready}", "--param", "for=30")
@@ -175,7 +185,7 @@ def test_unlock_of_a_holder_on_another_host_follows_its_run(env, home, tmp_path,
     assert_unlocked(home, "hold", redis_url)
 
 
-def test_unlock_refuses_a_holder_it_cannot_check(env, run_cli, client) -> None:  # type: ignore[no-untyped-def]
+def test_unlock_refuses_a_holder_it_cannot_check(env: dict[str, str], run_cli: RunCli, client: redis.Redis) -> None:
     client.set(lease_key("hold"), json.dumps({"host": "far-away", "pid": 4242, "run_id": 99}))
     refused = run_cli("unlock", "hold", env=env)
     assert refused.returncode == 1
@@ -184,7 +194,7 @@ def test_unlock_refuses_a_holder_it_cannot_check(env, run_cli, client) -> None: 
     assert client.exists(lease_key("hold"))
 
 
-def test_unlock_without_redis_and_of_an_unknown_task(env, run_cli) -> None:
+def test_unlock_without_redis_and_of_an_unknown_task(env: dict[str, str], run_cli: RunCli) -> None:
     local_only = {k: v for k, v in env.items() if k != "CRONKIT_REDIS_URL"}
     result = run_cli("unlock", "hold", env=local_only)
     assert result.returncode == 0 and result.stdout == "hold: not locked (local lock free; no Redis configured)\n"

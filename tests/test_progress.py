@@ -46,7 +46,7 @@ def at_terminal(args: tuple[str, ...], env: dict[str, str], cwd: Path) -> tuple[
     return proc.wait(60), b"".join(chunks).decode(errors="replace")
 
 
-def test_demo_seed_shows_a_spinner_with_counts_at_a_terminal(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_seed_shows_a_spinner_with_counts_at_a_terminal(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     code, out = at_terminal(SEED, cronkit_env, tmp_path)
     assert code == 0, out
     assert HIDE_CURSOR in out
@@ -54,7 +54,7 @@ def test_demo_seed_shows_a_spinner_with_counts_at_a_terminal(cronkit_env, tmp_pa
     assert "Demo data" in out  # the table a pipe gets too, once the bar is gone
 
 
-def test_demo_seed_is_silent_in_a_pipe_and_with_json(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_seed_is_silent_in_a_pipe_and_with_json(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     piped = subprocess.run([CRONKIT, *SEED], env=cronkit_env, cwd=tmp_path, capture_output=True, text=True,
                            timeout=120)
     assert piped.returncode == 0, piped.stderr
@@ -67,7 +67,7 @@ def test_demo_seed_is_silent_in_a_pipe_and_with_json(cronkit_env, tmp_path: Path
     assert json.loads(out.replace("\r\n", "\n"))["users"] == 50
 
 
-def test_due_over_a_window_shows_a_bar_at_a_terminal_only(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_due_over_a_window_shows_a_bar_at_a_terminal_only(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "app.py", '''
 @registry.task("*/5 * * * *", name="often", environments=("*",))
 def often(ctx): return {}
@@ -96,7 +96,7 @@ def nightly(ctx): return {}
     assert "Finding slots" not in out and "nightly" in out
 
 
-def test_the_cron_path_never_loads_the_progress_bar(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_cron_path_never_loads_the_progress_bar(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """`cronkit run` at a terminal (a person's manual run) still imports neither rich nor the progress module."""
     registry = write_registry(tmp_path / "app.py", '''
 @registry.task("0 3 * * *", name="nightly", environments=("*",))
@@ -115,7 +115,7 @@ def nightly(ctx): return {"ok": True}
 
 
 @pytest.mark.slow
-def test_demo_run_shows_a_bar_of_the_tasks_at_a_terminal(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_demo_run_shows_a_bar_of_the_tasks_at_a_terminal(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     code, out = at_terminal(("demo", "run", "--users", "10", "--days", "1"), cronkit_env, tmp_path)
     assert code == 0, out
     assert "Running the built-in tasks" in out and "0/7" in out and "7/7" in out
@@ -124,7 +124,7 @@ def test_demo_run_shows_a_bar_of_the_tasks_at_a_terminal(cronkit_env, tmp_path: 
     assert "Running the built-in tasks" not in done.split("\x1b[?25h", 1)[-1]  # the bar is gone at the end
 
 
-def test_rekey_and_migrate_show_their_progress_at_a_terminal_only(cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rekey_and_migrate_show_their_progress_at_a_terminal_only(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "app.py", '''
 @registry.task("0 3 * * *", name="export", environments=("*",))
 def export(ctx): return {"customer": "Ada"}

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cronkit.safe.redact import MASK, Redactor, redactor_for
+from tests.fixturetypes import RunCli
 from tests.runhelpers import SECRETS, letters, make_registry, runs
 
 
@@ -49,7 +50,7 @@ def test_settings_and_task_tables_feed_the_redactor() -> None:
 
 
 @pytest.mark.slow
-def test_a_leaky_task_stores_and_prints_no_secret(cronkit_env, home, tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_leaky_task_stores_and_prints_no_secret(cronkit_env: dict[str, str], home: Path, tmp_path: Path, run_cli: RunCli) -> None:
     env = {**cronkit_env, "CRONKIT_TASKS": str(make_registry(tmp_path)), "PLATFORM_API_KEY": SECRETS[-1]}
     param_secret = "param-s3cret-value"
     outputs = []

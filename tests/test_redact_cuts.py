@@ -21,6 +21,7 @@ from cronkit.runner.capture import Capture
 from cronkit.safe import cut as redactcut
 from cronkit.safe.redact import MASK, Redactor
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 from tests.runhelpers import runs
 
 SECRET = st.text(alphabet="ABCDEFGHJKLMNPRSTUVWXYZ", min_size=6, max_size=120)
@@ -164,7 +165,7 @@ def test_a_secret_of_several_lines_is_known_line_by_line() -> None:
 
 
 def test_a_secret_across_the_megabyte_cut_of_a_real_run(cronkit_env: dict[str, str], home: Path,
-                                                        tmp_path: Path, run_process) -> None:  # type: ignore[no-untyped-def]
+                                                        tmp_path: Path, run_process: RunCli) -> None:
     """A line of 3 MiB with the task's API key astride each 1 MiB cut: the task log holds none of it."""
     secret = "sk-live-" + "Q" * 40
     registry = write_registry(tmp_path / "long_lines.py", f'''

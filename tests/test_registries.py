@@ -48,7 +48,7 @@ def two(tmp_path: Path) -> tuple[Path, Path]:
     return first, second
 
 
-def test_a_comma_separated_registry_loads_both_and_list_says_where_from(cronkit_env, two) -> None:  # type: ignore[no-untyped-def]
+def test_a_comma_separated_registry_loads_both_and_list_says_where_from(cronkit_env: dict[str, str], two: tuple[Path, Path]) -> None:
     first, second = two
     env = {**cronkit_env, "CRONKIT_TASKS": f"{first}, {second},{first}"}  # a file named twice loads once
     listed = cronkit(env, "list", "--json")
@@ -63,7 +63,7 @@ def test_a_comma_separated_registry_loads_both_and_list_says_where_from(cronkit_
     assert cronkit(env, "run", "invoice").returncode == 0
 
 
-def test_a_name_defined_twice_names_both_sources(cronkit_env, two, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_name_defined_twice_names_both_sources(cronkit_env: dict[str, str], two: tuple[Path, Path], tmp_path: Path) -> None:
     first, _ = two
     again = write_registry(tmp_path / "more.py", 'registry.command("0 2 * * *", "true", name="invoice")\n')
     for command in (("list",), ("run", "invoice")):
@@ -72,7 +72,7 @@ def test_a_name_defined_twice_names_both_sources(cronkit_env, two, tmp_path: Pat
         assert done.stderr == f"cronkit: error: task 'invoice' is defined twice: in {first} and in {again}\n"
 
 
-def test_a_plugin_distribution_built_and_installed_publishes_its_registry(cronkit_env, two,  # type: ignore[no-untyped-def]
+def test_a_plugin_distribution_built_and_installed_publishes_its_registry(cronkit_env: dict[str, str], two: tuple[Path, Path],
                                                                           tmp_path: Path) -> None:
     source = tmp_path / "shop-jobs"
     (source / "src" / "shop_jobs").mkdir(parents=True)
@@ -102,7 +102,7 @@ def test_a_plugin_distribution_built_and_installed_publishes_its_registry(cronki
                               "'nothing' in the cronkit.registries entry point group (shop)\n")
 
 
-def test_the_run_path_scans_distributions_only_for_a_plugin(cronkit_env, two) -> None:  # type: ignore[no-untyped-def]
+def test_the_run_path_scans_distributions_only_for_a_plugin(cronkit_env: dict[str, str], two: tuple[Path, Path]) -> None:
     """Reading every installed distribution's metadata costs a cron tick: only `plugin:` may pay it."""
     first, second = two
     env = {**cronkit_env, "CRONKIT_TASKS": f"{first},{second}"}

@@ -7,6 +7,7 @@ import itertools
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from cronkit.config.values import parse_duration
 from cronkit.errors import ConfigError, RegistryError, ScheduleError
 from cronkit.registry import Task, check_task_tables, task_config
 from cronkit.registry.loader import load_registry
+from tests.fixturetypes import RunCli
 
 from .conftest import write_registry
 
@@ -28,7 +30,7 @@ def test_decorator_records_every_option() -> None:
                    environments=("production", "staging"), timeout="30m", retries=3, backoff="30s",
                    backoff_max="5m", singleton=False, lock_scope="local", redis_fallback=True,
                    grace="2m", description="Clean up sessions", defaults={"batch_size": 500})
-    def cleanup(ctx: TaskContext) -> dict:
+    def cleanup(ctx: TaskContext) -> dict[str, Any]:
         return {"n": 1}
 
     assert cleanup.__name__ == "cleanup"  # the decorator returns the function itself
@@ -49,7 +51,7 @@ def test_defaults_name_and_description_from_the_function() -> None:
     registry = Registry()
 
     @registry.task("@daily")
-    def hourly_metrics_rollup(ctx: TaskContext) -> dict:
+    def hourly_metrics_rollup(ctx: TaskContext) -> dict[str, Any]:
         """Roll up the metrics.
 
         More text.
@@ -135,7 +137,7 @@ def test_good_schedules(schedule: str) -> None:
         ({"grace": True}, "grace"),
     ],
 )
-def test_bad_options_are_rejected_naming_the_option(options: dict, message: str) -> None:
+def test_bad_options_are_rejected_naming_the_option(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message) as info:
         Registry().add("* * * * *", "os:getcwd", name="opt", **options)
     assert "task opt" in str(info.value)
@@ -187,12 +189,13 @@ def test_task_config_merges_over_defaults_and_checks_types() -> None:
                         defaults={"batch_size": 100, "ratio": 0.5, "flag": True, "label": "x", "opt": None})
     assert task_config(task, {}) == {"batch_size": 100, "ratio": 0.5, "flag": True, "label": "x", "opt": None}
     assert task_config(task, {"batch_size": 5, "ratio": 1, "enabled": False, "opt": [1]})["batch_size"] == 5
-    for table, message in [({"batch": 1}, "tasks.t.batch: unknown setting"),
+    cases: list[tuple[dict[str, Any], str]] = [({"batch": 1}, "tasks.t.batch: unknown setting"),
                            ({"batch_size": "5"}, "tasks.t.batch_size: expected int"),
                            ({"batch_size": 1.5}, "expected int"),
                            ({"batch_size": True}, "expected int"),
                            ({"flag": 1}, "tasks.t.flag: expected bool"),
-                           ({"enabled": "no"}, "tasks.t.enabled: must be true or false")]:
+                           ({"enabled": "no"}, "tasks.t.enabled: must be true or false")]
+    for table, message in cases:
         with pytest.raises(ConfigError, match=message):
             task_config(task, table)
     check_task_tables(registry, {"t": {"batch_size": 1}})
@@ -261,7 +264,7 @@ def test_load_errors(tmp_path: Path) -> None:
 
 # -- through the CLI -------------------------------------------------------------------------------
 
-def test_cli_loads_a_package_module(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_loads_a_package_module(run_cli: RunCli, tmp_path: Path) -> None:
     pkg = make_package(tmp_path, "@registry.task('@hourly', environments=['*'])\n"
                                  "def ping(ctx):\n    return {'pong': 1}\n")
     env = {"PYTHONPATH": str(tmp_path), "CRONKIT_TASKS": f"{pkg}.jobs:registry"}
@@ -282,7 +285,7 @@ def test_cli_loads_a_package_module(run_cli, tmp_path: Path) -> None:  # type: i
         ("registry.add('* * * * *', 'os:getcwd', name='Bad_Name')\n", "task name 'Bad_Name'"),
     ],
 )
-def test_cli_registry_that_fails_to_load(run_cli, tmp_path: Path, home: Path, body: str, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_cli_registry_that_fails_to_load(run_cli: RunCli, tmp_path: Path, home: Path, body: str, message: str) -> None:
     path = write_registry(tmp_path / "failing.py", body)
     # `run` parses its command line by hand, the rest goes through typer: one case of each suffices there
     command = ("list",) if "no_such_dependency_xyz" in body else ("run", "anything")
@@ -298,7 +301,7 @@ def test_cli_registry_that_fails_to_load(run_cli, tmp_path: Path, home: Path, bo
     assert debug.stderr.rstrip().endswith(proc.stderr.rstrip())
 
 
-def test_cli_history_does_not_need_the_registry(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_history_does_not_need_the_registry(run_cli: RunCli, tmp_path: Path) -> None:
     path = write_registry(tmp_path / "failing.py", "import no_such_dependency_xyz\n")
     from cronkit.config.settings import load_settings
     from cronkit.runlog.reader import RunLog
@@ -310,7 +313,7 @@ def test_cli_history_does_not_need_the_registry(run_cli, tmp_path: Path) -> None
     assert json.loads(proc.stdout) == []
 
 
-def test_cli_names_in_lists_and_ranges_are_read_like_debian_cron(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_names_in_lists_and_ranges_are_read_like_debian_cron(run_cli: RunCli, tmp_path: Path) -> None:
     # Debian's crontab installs `MON-FRI` and `mon,wed` and its daemon runs them.
     body = (
         "registry.add('0 9 * * MON-FRI', 'os:getcwd', name='weekdays')\n"
@@ -327,7 +330,7 @@ def test_cli_names_in_lists_and_ranges_are_read_like_debian_cron(run_cli, tmp_pa
     assert proc.stderr.startswith("cronkit: error: task weekend: day-of-week: range 'fri-mon' is reversed")
 
 
-def test_a_registry_file_named_like_a_library_does_not_shadow_it(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_registry_file_named_like_a_library_does_not_shadow_it(tmp_path: Path, run_cli: RunCli) -> None:
     (tmp_path / "helper_mod.py").write_text("VALUE = 42\n")
     registry = tmp_path / "json.py"  # the run path itself uses the json module
     registry.write_text(
@@ -343,10 +346,10 @@ def test_a_registry_file_named_like_a_library_does_not_shadow_it(tmp_path: Path,
 def test_a_function_that_cannot_take_the_context_is_refused_at_registration() -> None:
     registry = Registry()
 
-    def no_ctx() -> dict:
+    def no_ctx() -> dict[str, Any]:
         return {}
 
-    def two(ctx: TaskContext, other: int) -> dict:
+    def two(ctx: TaskContext, other: int) -> dict[str, Any]:
         return {}
 
     for func, shown in ((no_ctx, "no_ctx()"), (two, "two(ctx, other)")):
@@ -357,10 +360,10 @@ def test_a_function_that_cannot_take_the_context_is_refused_at_registration() ->
                                      f" declare it as def {func.__name__}(ctx: TaskContext)")
         assert caught.value.exit_code == 78
 
-    def fine(ctx: TaskContext, extra: int = 1) -> dict:
+    def fine(ctx: TaskContext, extra: int = 1) -> dict[str, Any]:
         return {}
 
-    def anything(*args: object, **kwargs: object) -> dict:
+    def anything(*args: object, **kwargs: object) -> dict[str, Any]:
         return {}
 
     registry.add("0 3 * * *", fine)

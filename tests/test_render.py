@@ -10,27 +10,28 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cronkit.config.settings import load_settings
+from cronkit.config.settings import Settings, load_settings
 from cronkit.cronfile.render import RenderInputs, cron_d_name, render, run_settings_toml
 from cronkit.errors import ConfigError, UsageError
 from cronkit.registry import Registry
 from cronkit.registry.loader import load_registry
 from cronkit.schedule import fires_at, slot_for, slots_between
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 UTC = UTC
 REPO = Path(__file__).resolve().parent.parent
 
 
-def make_settings(tmp_path: Path, environment: str = "production", **env: str):  # type: ignore[no-untyped-def]
+def make_settings(tmp_path: Path, environment: str = "production", **env: str) -> Settings:
     return load_settings({"environment": environment}, environ={"CRONKIT_HOME": str(tmp_path / "home"), **env})
 
 
-def inputs(**overrides: str) -> RenderInputs:
+def inputs(user: str | None = None, **overrides: str) -> RenderInputs:
     values = {"block_id": "app", "host_zone": "UTC", "executable": "/opt/app/bin/cronkit",
               "run_config": "/var/lib/app/cron/app.toml"}
     values.update(overrides)
-    return RenderInputs(**values)  # type: ignore[arg-type]
+    return RenderInputs(user=user, **values)
 
 
 def registry() -> Registry:
@@ -183,7 +184,7 @@ def test_paris_task_on_new_york_host_fires_at_a_superset_and_the_slot_check_make
     assert len(fired) > len(wanted)  # the host line does fire at minutes run has to drop
 
 
-def test_cron_triggered_run_checks_its_slot(run_cli, cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_triggered_run_checks_its_slot(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     reg = write_registry(tmp_path / "tz_tasks.py", (
         '@registry.task("30 2 * * *", name="paris", timezone="Europe/Paris", environments=["*"])\n'
         'def paris(ctx):\n'
@@ -244,7 +245,7 @@ CRONTAB_D_ARGS = ("render", "--target", "cron.d", "--user", "cronkit", "--host-z
                   "--executable", "/usr/local/bin/cronkit", "--run-config", "/etc/cronkit/cronkit.toml")
 
 
-def test_crontab_d_files_match_the_registry(run_cli, cronkit_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_crontab_d_files_match_the_registry(run_cli: RunCli, cronkit_env: dict[str, str]) -> None:
     builtin = load_registry("cronkit.tasks")
     environments = sorted({env for task in builtin for env in task.environments})
     present = sorted(path.name for path in (REPO / "crontab.d").iterdir())
@@ -262,7 +263,7 @@ def test_crontab_d_files_match_the_registry(run_cli, cronkit_env: dict[str, str]
             f"  {regenerate}\n{done.stdout}{done.stderr}"
 
 
-def test_render_check_reports_a_diff(run_cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_render_check_reports_a_diff(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     stale = tmp_path / "stale"
     stale.write_text((REPO / "crontab.d" / "production").read_text().replace("0 5 * * *", "0 6 * * *"))
     done = run_cli("--env", "production", "--tasks", "cronkit.tasks", *CRONTAB_D_ARGS, "--check", str(stale),
@@ -276,7 +277,7 @@ def test_render_check_reports_a_diff(run_cli, cronkit_env: dict[str, str], tmp_p
     assert shown.stdout == (REPO / "crontab.d" / "production").read_text()
 
 
-def test_check_schedule_setting_and_its_drift(run_cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_check_schedule_setting_and_its_drift(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """`check_schedule` sets the periodic check line; health names that line when it drifts."""
     reg = write_registry(tmp_path / "reg.py", '@registry.task("0 * * * *", environments=["*"], catchup="latest")\n'
                                                "def hourly(ctx):\n    return {}\n")

@@ -26,6 +26,7 @@ from cronkit.runlog.reader import HistoryFilter, RunLog
 from cronkit.runlog.schema import upgrade
 from cronkit.runlog.times import parse_since, to_ms
 from cronkit.runlog.writer import RunStore
+from tests.fixturetypes import RunCli
 
 from .conftest import write_registry
 
@@ -94,9 +95,9 @@ def test_sqlite_wal_busy_timeout_and_private_files(tmp_path: Path) -> None:
                 assert mode == 0o600, f"{name} has mode {oct(mode)}"
         assert stat.S_IMODE(os.stat(path.parent).st_mode) == 0o700
         engine = create_engine_for(f"sqlite:///{path}")
-        with engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        with engine.connect() as pooled:
+            assert pooled.exec_driver_sql("PRAGMA busy_timeout").scalar() == 60_000
+            assert pooled.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         engine.dispose()
 
         # A writer holding the database for a while delays the run path's write; it does not fail it.
@@ -339,7 +340,7 @@ def test_parse_since() -> None:
 
 # -- through the CLI, on either database ------------------------------------------------------------
 
-def test_cli_run_and_history_json(db_url: str, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_run_and_history_json(db_url: str, run_cli: RunCli, tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "rl_registry.py", (
         "@registry.task('@hourly', environments=['*'])\n"
         "def count(ctx: TaskContext) -> dict:\n"
@@ -362,7 +363,7 @@ def test_cli_run_and_history_json(db_url: str, run_cli, tmp_path: Path) -> None:
     assert shown["output"] == "counting\n" and shown["attempt_log"][0]["status"] == "succeeded"
 
 
-def test_cli_refuses_a_newer_schema(db_url: str, run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_refuses_a_newer_schema(db_url: str, run_cli: RunCli, tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "rl_registry.py", "registry.add('@hourly', 'os:getcwd', name='t', environments='*')\n")
     set_version(db_url, SCHEMA_VERSION + 1)
     env = {"CRONKIT_TASKS": str(registry), "CRONKIT_DB_URL": db_url}

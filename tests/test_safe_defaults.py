@@ -10,6 +10,7 @@ import pytest
 
 from cronkit.registry.loader import NO_REGISTRY
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 REGISTRY = """
 registry.add("0 3 * * *", "os:getcwd", name="nightly", environments=["production", "staging"])
@@ -29,7 +30,7 @@ def env(cronkit_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return cronkit_env
 
 
-def test_an_unknown_environment_never_empties_the_block(run_cli, env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_environment_never_empties_the_block(run_cli: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     cron_file = tmp_path / "cron.d" / "app_tasks"
     args = ("install", "--target", "cron.d", "--user", "app", *FIXED)
     done = run_cli("--env", "production", *args, env=env)
@@ -70,7 +71,7 @@ def test_an_unknown_environment_never_empties_the_block(run_cli, env, tmp_path: 
     assert "run nightly" not in cron_file.read_text() if cron_file.exists() else True
 
 
-def test_status_and_health_refuse_an_unknown_environment(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_status_and_health_refuse_an_unknown_environment(run_cli: RunCli, env: dict[str, str]) -> None:
     """Every verdict about a mistyped environment would be wrong (drift, nothing scheduled): refused."""
     told = ("cronkit: error: environment 'prod' (--env) is not one this registry knows: development, production,"
             " staging; list it in the `environments` setting\n")
@@ -80,7 +81,7 @@ def test_status_and_health_refuse_an_unknown_environment(run_cli, env) -> None: 
     assert "environment" not in run_cli("--env", "staging", "status", env=env).stderr  # known: no refusal
 
 
-def test_a_task_running_everywhere_makes_every_environment_known(run_cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_task_running_everywhere_makes_every_environment_known(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "anywhere.py", 'registry.add("0 3 * * *", "os:getcwd", name="a", environments="*")\n')
     done = run_cli("--env", "whatever", "render", env={**cronkit_env, "CRONKIT_TASKS": str(registry)})
     assert done.returncode == 0, done.stderr
@@ -91,14 +92,14 @@ def test_a_task_running_everywhere_makes_every_environment_known(run_cli, cronki
     ("list",), ("render",), ("install", "--dry-run"), ("uninstall",), ("due", "--at", "2026-12-01T03:00"),
     ("health",), ("stats",), ("check",), ("run", "hourly-metrics"), ("list", "--json"), ("status",),
 ])
-def test_no_registry_configured_is_an_error_naming_cronkit_tasks(run_cli, args: tuple[str, ...], home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_registry_configured_is_an_error_naming_cronkit_tasks(run_cli: RunCli, args: tuple[str, ...], home: Path) -> None:
     done = run_cli(*args)
     assert (done.returncode, done.stdout, done.stderr) == (78, "", f"cronkit: error: {NO_REGISTRY}\n")
     assert "CRONKIT_TASKS" in NO_REGISTRY
     assert not (home / "platform.db").exists()
 
 
-def test_the_registry_setting_from_the_file_or_an_option_is_enough(run_cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_registry_setting_from_the_file_or_an_option_is_enough(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "mine.py", 'registry.add("0 3 * * *", "os:getcwd", name="mine")\n')
     (tmp_path / "cronkit.toml").write_text(f'registry = "{registry}"\n')
     by_file = run_cli("list", "--json")
@@ -109,7 +110,7 @@ def test_the_registry_setting_from_the_file_or_an_option_is_enough(run_cli, cron
     assert by_option.returncode == 0, by_option.stderr
 
 
-def test_a_task_function_that_cannot_take_the_context_fails_at_import(run_cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_task_function_that_cannot_take_the_context_fails_at_import(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "noctx.py", '@registry.task("0 3 * * *")\ndef no_ctx():\n    return {}\n')
     done = run_cli("list", env={**cronkit_env, "CRONKIT_TASKS": str(registry)})
     assert (done.returncode, done.stdout, done.stderr) == (
@@ -117,7 +118,7 @@ def test_a_task_function_that_cannot_take_the_context_fails_at_import(run_cli, c
                 " declare it as def no_ctx(ctx: TaskContext)\n")
 
 
-def test_global_options_after_the_command(run_cli, env) -> None:  # type: ignore[no-untyped-def]
+def test_global_options_after_the_command(run_cli: RunCli, env: dict[str, str]) -> None:
     before = run_cli("--env", "production", "render", *FIXED, env=env)
     assert before.returncode == 0, before.stderr
     tasks = env["CRONKIT_TASKS"]
@@ -139,7 +140,7 @@ def test_global_options_after_the_command(run_cli, env) -> None:  # type: ignore
     assert unknown.returncode == 2 and unknown.stderr.startswith("cronkit: error: No such option: --bogus")
 
 
-def test_config_dev_null_is_an_empty_config_and_a_directory_is_named(run_cli, env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_config_dev_null_is_an_empty_config_and_a_directory_is_named(run_cli: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     empty = run_cli("--config", "/dev/null", "list", "--json", env=env)
     assert empty.returncode == 0, empty.stderr
     assert [row["name"] for row in json.loads(empty.stdout)] == ["nightly", "weekdays"]
@@ -150,7 +151,7 @@ def test_config_dev_null_is_an_empty_config_and_a_directory_is_named(run_cli, en
     assert (absent.returncode, absent.stderr) == (78, f"cronkit: error: config: file not found: {tmp_path / 'nope.toml'}\n")
 
 
-def test_uneven_steps_are_told_in_list_and_warned_at_install(run_cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_uneven_steps_are_told_in_list_and_warned_at_install(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "steps.py", (
         'registry.add("*/45 * * * *", "os:getcwd", name="often")\n'
         'registry.add("0 */5 * * *", "os:getcwd", name="fivehourly")\n'

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixturetypes import RunCli
+
 KEY = "correct horse battery staple"
 VALUE = "s3cr3t-value-from-stdin-0123456789"
 
@@ -16,7 +18,7 @@ def env(cronkit_env: dict[str, str], home: Path) -> dict[str, str]:
     return {"CRONKIT_SECRET_KEY": KEY, "CRONKIT_APP_DB_URL": f"sqlite:///{home / 'platform.db'}"}
 
 
-def test_secrets_never_print_a_value_without_reveal(run_cli, env, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_never_print_a_value_without_reveal(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     added = run_cli("secrets", "add", "webhook-secret", "--stdin", env=env, input=VALUE + "\n")
     assert added.returncode == 0, added.stderr
     assert "version 1" in added.stdout
@@ -63,7 +65,7 @@ def test_secrets_never_print_a_value_without_reveal(run_cli, env, home: Path) ->
     assert VALUE.encode() not in (home / "platform.db").read_bytes()
 
 
-def test_preflight_install_warns_health_and_status_report(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_preflight_install_warns_health_and_status_report(run_cli: RunCli, tmp_path: Path) -> None:
     cron_d = tmp_path / "cron.d"
     cron_d.mkdir()
     env = {"CRONKIT_ENV": "production", "CRONKIT_CRON_D": str(cron_d), "CRONKIT_TASKS": "cronkit.tasks"}
@@ -84,7 +86,7 @@ def test_preflight_install_warns_health_and_status_report(run_cli, tmp_path: Pat
     assert json.loads(run_cli("status", "--json", env=keyed).stdout)["preflight"] == []
 
 
-def test_reading_secrets_creates_nothing(run_cli, env, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_reading_secrets_creates_nothing(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     """`secrets list`, `show` and `rotate` on a home without a platform database leave none behind."""
     listed = run_cli("secrets", "list", env=env)
     assert (listed.returncode, listed.stdout) == (0, "no secrets stored\n")

@@ -15,6 +15,7 @@ from cronkit.registry import Registry
 from cronkit.schedule import parse_fields, validate_schedule
 from cronkit.schedule.spread import FIELD_LIMITS, H_RANGES, has_spread, resolve
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 
 def fifty(seed: str = "") -> Registry:
@@ -67,7 +68,7 @@ def test_bad_h_parts_fail_at_registration(expr: str, message: str) -> None:
         Registry().add(expr, "m:f", name="bad")
 
 
-def test_list_json_shows_written_and_resolved(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_list_json_shows_written_and_resolved(run_cli: RunCli, tmp_path: Path) -> None:
     reg = write_registry(tmp_path / "spreadtasks.py",
                          'registry.add("H H * * *", "spreadtasks:f", name="nightly", environments=["*"])\n')
     out = run_cli("--tasks", str(reg), "list", "--json")

@@ -7,7 +7,7 @@ import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from sqlalchemy import event
@@ -21,8 +21,18 @@ from cronkit.registry import Registry
 from cronkit.runlog.reader import execute_on
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
+from tests.fixturetypes import RunCli
 
 UTC = UTC
+
+
+class RunFilters(TypedDict, total=False):
+    """The filters of /api/v1/runs a test passes to runs_page."""
+
+    task: str
+    status: str
+    trigger: str
+
 NOW = datetime(2026, 6, 30, 12, 0, tzinfo=UTC)
 
 
@@ -97,7 +107,7 @@ def test_stats_against_hand_computed_figures(settings: Settings, store: RunStore
     assert rows["gamma"]["last_success"] is None and rows["gamma"]["runs"] == 0
 
 
-def test_stats_cli_json(run_cli: Any, home: Path, tmp_path: Path) -> None:
+def test_stats_cli_json(run_cli: RunCli, home: Path, tmp_path: Path) -> None:
     from tests.conftest import write_registry
 
     reg = write_registry(tmp_path / "statsreg.py", '@registry.task("0 * * * *", name="alpha", environments=["*"])\n'
@@ -184,7 +194,8 @@ def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
     def api_pages() -> None:  # GET /api/v1/runs?task=|status=|trigger=
         from cronkit.runlog.reader import runs_page
 
-        for filters in ({}, {"task": "task-3"}, {"status": "failed"}, {"trigger": "catchup"}):
+        pages: list[RunFilters] = [{}, {"task": "task-3"}, {"status": "failed"}, {"trigger": "catchup"}]
+        for filters in pages:
             runs_page(log.engine, limit=50, **filters)
 
     def missed() -> None:

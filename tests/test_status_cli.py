@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from cronkit.config.settings import Settings, load_settings
+from cronkit.registry import Registry
+from cronkit.registry.loader import load_registry
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 TASKS = """
 @registry.task("0 3 * * *", name="nightly", environments=["production"])
@@ -39,11 +43,9 @@ def settings_env(env: dict[str, str], cronkit_env: dict[str, str]) -> dict[str, 
     return {**cronkit_env, **env}
 
 
-def load(environ: dict[str, str]) -> tuple[Any, Any]:
-    from cronkit.config.settings import load_settings
-    from cronkit.registry.loader import load_registry
-
+def load(environ: dict[str, str]) -> tuple[Settings, Registry]:
     settings = load_settings(environ=environ)
+    assert settings.registry is not None
     return settings, load_registry(settings.registry)
 
 
@@ -75,7 +77,7 @@ def status(_run_cli: Any, env: dict[str, str], now: str) -> dict[str, Any]:
     return json.loads(json.dumps(report, default=str))  # type: ignore[no-any-return]
 
 
-def test_status_after_install_and_runs(run_cli: Any, env: dict[str, str], installed: Path) -> None:
+def test_status_after_install_and_runs(run_cli: RunCli, env: dict[str, str], installed: Path) -> None:
     at_night = {**env, "CRONKIT_NOW": "2026-06-11T03:00:20+00:00"}
     assert run_cli("run", "nightly", "--trigger", "cron", env=at_night).returncode == 0
     in_paris = {**env, "CRONKIT_NOW": "2026-06-11T00:30:03+00:00"}
@@ -115,7 +117,7 @@ def test_status_after_install_and_runs(run_cli: Any, env: dict[str, str], instal
     ]
 
 
-def test_hand_edit_is_reported_as_drift(run_cli: Any, env: dict[str, str], installed: Path) -> None:
+def test_hand_edit_is_reported_as_drift(run_cli: RunCli, env: dict[str, str], installed: Path) -> None:
     text = installed.read_text()
     assert "0 3 * * * " in text
     installed.write_text(text.replace("0 3 * * * ", "15 3 * * * ", 1))
@@ -142,14 +144,14 @@ def test_hand_edit_is_reported_as_drift(run_cli: Any, env: dict[str, str], insta
     ]
 
 
-def test_registry_change_after_install_is_reported(run_cli: Any, env: dict[str, str], installed: Path) -> None:
+def test_registry_change_after_install_is_reported(run_cli: RunCli, env: dict[str, str], installed: Path) -> None:
     registry = Path(env["CRONKIT_TASKS"])
     registry.write_text(registry.read_text().replace('"0 3 * * *"', '"0 4 * * *"'))
     report = status(run_cli, env, "2026-06-10T13:00:00+00:00")
     assert [(d["task"], d["kind"]) for d in report["block"]["drift"]] == [("nightly", "changed")]
 
 
-def test_status_screen_for_people(run_cli: Any, env: dict[str, str], installed: Path) -> None:
+def test_status_screen_for_people(run_cli: RunCli, env: dict[str, str], installed: Path) -> None:
     result = run_cli("status", env={**env, "CRONKIT_NOW": "2026-06-10T13:00:00+00:00"})
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -161,7 +163,7 @@ def test_status_screen_for_people(run_cli: Any, env: dict[str, str], installed: 
     assert "not here" in rows["devonly"]
 
 
-def test_help_has_an_example(run_cli: Any) -> None:
+def test_help_has_an_example(run_cli: RunCli) -> None:
     from cronkit.cli.app import app
 
     docs = {c.name: c.callback.__doc__ or "" for c in app.registered_commands if c.callback}
@@ -171,7 +173,7 @@ def test_help_has_an_example(run_cli: Any) -> None:
     assert result.returncode == 0 and "Example:" in result.stdout and "--json" in result.stdout
 
 
-def test_a_skipped_run_does_not_hide_the_failure_before_it(run_cli, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_skipped_run_does_not_hide_the_failure_before_it(run_cli: RunCli, tmp_path: Path, home: Path) -> None:
     """A run that failed, then a start skipped while it ran (its lock was held): health names the failure."""
     import sqlite3
 

@@ -30,6 +30,7 @@ from cronkit.targets.systemd import calendar_expressions
 from cronkit.targets.systemd import render as render_systemd
 from tests import robfig
 from tests.conftest import need, write_registry
+from tests.fixturetypes import RunCli
 
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -331,7 +332,7 @@ def test_systemd_units_carry_the_task_policy(tmp_path: Path) -> None:
     assert "Unit=app-nightly.service\n" in timer
 
 
-def test_system_units_name_their_user_and_home_whoever_renders_them(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_system_units_name_their_user_and_home_whoever_renders_them(run_cli: RunCli, tmp_path: Path) -> None:
     # Issue 26: a system unit without User= runs as root, against root's home: another run log than
     # the one `history` reads, without the settings of the user who rendered it.
     import pwd
@@ -482,7 +483,7 @@ def test_midnight_skips_are_the_days_kubernetes_leaves_out() -> None:
         ("Africa/Cairo", "0 12 * * 5"), ("Africa/Cairo", "0 12 1,15 * 5"), ("Africa/Cairo", "0 12 24 4 *")}
 
 
-def test_a_cronjob_that_loses_a_spring_forward_day_is_annotated_and_warned_of(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cronjob_that_loses_a_spring_forward_day_is_annotated_and_warned_of(run_cli: RunCli, tmp_path: Path) -> None:
     registry_file = write_registry(tmp_path / "beirut_tasks.py", (
         'registry.add("0 12 * * 0", "os:getcwd", name="sunday", timezone="Asia/Beirut", environments=["*"])\n'
         'registry.add("0 12 * * *", "os:getcwd", name="daily", timezone="Asia/Beirut", environments=["*"])\n'))
@@ -500,7 +501,7 @@ def test_a_cronjob_that_loses_a_spring_forward_day_is_annotated_and_warned_of(ru
 # --- the command line ----------------------------------------------------------------------------
 
 
-def test_render_prints_each_file_after_its_name(run_cli, cronkit_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_render_prints_each_file_after_its_name(run_cli: RunCli, cronkit_env: dict[str, str]) -> None:
     done = run_cli("--env", "staging", "render", "--target", "systemd", "--executable", EXECUTABLE, env=cronkit_env)
     assert done.returncode == 0, done.stderr
     builtin = load_registry("cronkit.tasks")
@@ -511,7 +512,7 @@ def test_render_prints_each_file_after_its_name(run_cli, cronkit_env: dict[str, 
     assert bad.returncode == 2
 
 
-def test_install_systemd_keeps_foreign_units_and_removes_only_its_own(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_install_systemd_keeps_foreign_units_and_removes_only_its_own(run_cli: RunCli, cronkit_env: dict[str, str],
                                                                       tmp_path: Path) -> None:
     reg_file = write_registry(tmp_path / "jobs.py", (
         "registry.add('0 3 * * *', 'os:getcwd', name='nightly')\n"
@@ -554,7 +555,7 @@ def test_install_systemd_keeps_foreign_units_and_removes_only_its_own(run_cli, c
     assert (units / "cronkit-later.timer").read_text() == "mine\n"
 
 
-def test_install_systemd_user_units_go_under_the_users_config(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_install_systemd_user_units_go_under_the_users_config(run_cli: RunCli, cronkit_env: dict[str, str],
                                                              tmp_path: Path) -> None:
     done = run_cli("--env", "staging", "install", "--target", "systemd", "--user", "--executable", EXECUTABLE,
                    env=cronkit_env)
@@ -564,7 +565,7 @@ def test_install_systemd_user_units_go_under_the_users_config(run_cli, cronkit_e
     assert "systemctl --user daemon-reload" in done.stdout
 
 
-def test_install_kubernetes_needs_an_output_directory(run_cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_install_kubernetes_needs_an_output_directory(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     missing = run_cli("--env", "production", "install", "--target", "kubernetes", env=cronkit_env)
     assert missing.returncode == 2
     assert "--output DIR" in missing.stderr
@@ -582,7 +583,7 @@ DEPLOY_ENV = {"CRONKIT_HOME": "/var/lib/cronkit"}
 
 
 @pytest.mark.parametrize("target", ["kubernetes", "systemd"])
-def test_deploy_examples_match_the_registry(run_cli, cronkit_env: dict[str, str], tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_deploy_examples_match_the_registry(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path,
                                             target: str) -> None:
     env = {**cronkit_env, **DEPLOY_ENV}
     # systemd: units that run as the Dockerfile's user, whoever renders them

@@ -68,13 +68,13 @@ def render(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedPr
     return subprocess.run([CRONKIT, "render", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-def start_like_systemd(unit: str, **popen: object) -> subprocess.Popen[str]:
+def start_like_systemd(unit: str) -> subprocess.Popen[str]:
     """Start a unit's command as systemd would: its argv, a bare environment plus the unit's, and
     its WorkingDirectory= or else `/` (a system service), not the directory it was rendered in."""
     service = parse_service(unit)
     env = {"PATH": "/usr/bin:/bin", **service.environment}
     return subprocess.Popen(service.argv, env=env, cwd=service.working_directory or "/", text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)  # type: ignore[call-overload]
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_the_systemd_model_reads_what_systemd_reads() -> None:

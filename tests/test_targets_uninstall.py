@@ -13,6 +13,7 @@ import pytest
 
 from cronkit.targets.files import MANIFEST, install_units, uninstall_units
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def listing(directory: Path) -> dict[str, str]:
             for p in sorted(directory.iterdir()) if p.is_file() or p.is_symlink()}
 
 
-def test_uninstall_systemd_removes_only_the_units_cronkit_wrote(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_uninstall_systemd_removes_only_the_units_cronkit_wrote(run_cli: RunCli, cronkit_env: dict[str, str],
                                                                 tmp_path: Path, jobs: Path) -> None:
     units = tmp_path / "units"
     units.mkdir()
@@ -92,7 +93,7 @@ def test_uninstall_systemd_removes_only_the_units_cronkit_wrote(run_cli, cronkit
     assert sorted(listing(units)) == ["backup.timer", "cronkit-later.service", "linked.timer"]
 
 
-def test_uninstall_systemd_finds_rendered_units_by_their_mark(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_uninstall_systemd_finds_rendered_units_by_their_mark(run_cli: RunCli, cronkit_env: dict[str, str],
                                                               tmp_path: Path) -> None:
     """Units written by `render --output` (no manifest) or installed as user units go too."""
     units = tmp_path / "rendered"
@@ -144,7 +145,7 @@ def test_where_systemd_runs_timers_stop_before_their_units_go(tmp_path: Path, mo
         f"--user disable --now cronkit-a.timer cronkit-b.timer | {every}", "--user daemon-reload | "]
 
 
-def test_uninstall_kubernetes_removes_the_files_and_says_what_to_delete(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_uninstall_kubernetes_removes_the_files_and_says_what_to_delete(run_cli: RunCli, cronkit_env: dict[str, str],
                                                                         tmp_path: Path) -> None:
     config = tmp_path / "cronkit.toml"
     config.write_text('[kubernetes]\nnamespace = "batch"\n')
@@ -184,13 +185,13 @@ def test_uninstall_kubernetes_removes_the_files_and_says_what_to_delete(run_cli,
     (("install", "--target", "kubernetes", "--host-zone", "UTC"),
      "--host-zone: only for --target user or cron.d (a crontab block)"),
 ])
-def test_each_command_names_exactly_the_targets_it_takes(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_each_command_names_exactly_the_targets_it_takes(run_cli: RunCli, cronkit_env: dict[str, str],
                                                          args: tuple[str, ...], message: str) -> None:
     done = run_cli(*args, env=cronkit_env)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", f"cronkit: error: {message}\n")
 
 
-def test_help_lists_the_targets_and_options_each_command_takes(run_cli, cronkit_env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_help_lists_the_targets_and_options_each_command_takes(run_cli: RunCli, cronkit_env: dict[str, str]) -> None:
     helps = {command: " ".join(run_cli(command, "--help", env=cronkit_env).stdout.split())
              for command in ("render", "install", "uninstall")}
     assert "serve-unit" in helps["render"]

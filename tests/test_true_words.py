@@ -21,6 +21,7 @@ from cronkit.duties.catchup import (
 )
 from cronkit.registry import Registry
 from tests.conftest import CRONKIT, write_registry
+from tests.fixturetypes import RunCli
 
 LONG = "nightly-export-of-the-quarterly-revenue-by-region-and-product-line"[:64]
 TASKS = f"""
@@ -35,7 +36,7 @@ def short(ctx: TaskContext) -> dict:
 
 
 @pytest.mark.parametrize("columns", ["80", None])  # an 80-column terminal; a pipe (rich's 80 then)
-def test_history_keeps_the_id_at_80_columns(run_cli, cronkit_env, tmp_path: Path, columns: str | None) -> None:  # type: ignore[no-untyped-def]
+def test_history_keeps_the_id_at_80_columns(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path, columns: str | None) -> None:
     env = {**cronkit_env, "CRONKIT_TASKS": str(write_registry(tmp_path / "long_tasks.py", TASKS))}
     if columns is None:
         env.pop("COLUMNS")
@@ -107,7 +108,7 @@ def test_explain_labels_a_start_that_failed_before_its_run() -> None:
     assert with_start_failure(_verdicts((5, PENDING)), task, None).verdicts[0].verdict == PENDING
 
 
-def test_due_explain_after_a_real_failed_cron_start(run_cli, cronkit_env, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_due_explain_after_a_real_failed_cron_start(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> None:
     """Install, break the registry, let cron's start fail, mend it: the slot reads `failed`, not `pending`."""
     source = 'registry.add("* * * * *", "os:getcwd", name="every", environments=["production"], grace="1h")\n'
     registry = write_registry(tmp_path / "ticks.py", source)

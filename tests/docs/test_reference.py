@@ -80,7 +80,7 @@ def test_every_setting_has_a_meaning_and_every_error_class_its_exit_code() -> No
     table = reference.errors_markdown()
     for cls in reference.error_classes():
         assert f"| `{cls.__name__}` (" in table
-        assert cls.what_to_do, cls  # type: ignore[attr-defined]
+        assert cls.what_to_do, cls
     assert "| `LockHeld` (locks) | 75 |" in table and "| `ConfigError` (errors) | 78 |" in table
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,14 +145,15 @@ def test_command_registration_is_checked() -> None:
     assert task.command is not None and task.command.shell == "/bin/sh" and task.command.retry_codes == (75,)
     assert task.description == "pg_dump db > /backups/db.sql" and task.params == {}
     assert task.command.outcome(0) == "succeeded" and task.command.outcome(75) == "retry"
-    for kwargs, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"shell": "bash"}, "task x: shell must be an absolute path, such as /bin/sh"),
         ({"cwd": "tmp"}, "task x: cwd must be an absolute path"),
         ({"env": {"A-B": "1"}}, "task x: env: 'A-B' is not a variable name"),
         ({"success_codes": ()}, "task x: success_codes must name at least one exit code"),
         ({"retry_codes": (0,)}, "task x: exit code 0 is in both success_codes and retry_codes"),
         ({"retry_codes": (256,)}, "task x: retry_codes: 256 is not an exit code (0-255)"),
-    ]:
+    ]
+    for kwargs, message in cases:
         with pytest.raises(RegistryError) as caught:
             registry.command("@daily", "true", name="x", **kwargs)
         assert str(caught.value) == message

@@ -25,8 +25,8 @@ from cronkit.tasks import registry
 from cronkit.tasks.analytics import periods as a
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- databases ---------------------------------------------------------------------------

@@ -81,10 +81,11 @@ def test_run_help_shows_every_option_of_the_parser(run_cli: RunCli) -> None:
 def typer_parse(argv: list[str]) -> tuple[GlobalOptions, RunArgs]:
     """Parse `[global options] run ...` the way the typer app does, without running it."""
     group = typer.main.get_command(app)
+    assert isinstance(group, TyperGroup)
     root = group.make_context("cronkit", list(argv))
     found = root.params
-    name, command, rest = group.resolve_command(root, [*root._protected_args, *root.args])  # type: ignore[attr-defined]
-    assert name == "run"
+    name, command, rest = group.resolve_command(root, [*root._protected_args, *root.args])
+    assert name == "run" and command is not None
     run = command.make_context("run", rest, parent=root)
     p = run.params
     opts = GlobalOptions(**{o.dest: found[o.dest] for o in GLOBAL_OPTIONS})

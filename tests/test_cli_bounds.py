@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import typer
 from typer._click import types
+from typer.core import TyperGroup
 
 from cronkit.cli.app import app
 from tests.fixturetypes import RunCli
@@ -48,7 +49,8 @@ def test_every_numeric_parameter_has_a_range() -> None:
     for path, name, _ in NUMERIC:
         node = command
         for part in path:
-            node = node.commands[part]  # type: ignore[attr-defined]
+            assert isinstance(node, TyperGroup), path
+            node = node.commands[part]
         param = next(p for p in node.params if name in (*p.opts, p.human_readable_name))
         assert getattr(param.type, "max", None) is not None, f"{' '.join(path)} {name} has no upper bound"
         assert getattr(param.type, "min", None) is not None, f"{' '.join(path)} {name} has no lower bound"

@@ -143,7 +143,8 @@ def test_lean_show_reads_what_runlog_reads(cli: Cli, home: Path) -> None:
     try:
         for run_id in (1, 2):
             assert read_run(settings.db_url, run_id) == log.run(run_id)
-        assert read_run(settings.db_url, 2)["dead_letter"] is not None  # type: ignore[index]
+        second = read_run(settings.db_url, 2)
+        assert second is not None and second["dead_letter"] is not None
     finally:
         log.engine.dispose()
     assert read_run(settings.db_url, 99) is None

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from typer.core import TyperGroup
 
 from tests.conftest import CRONKIT, write_registry
 from tests.fixturetypes import RunCli
@@ -114,7 +115,8 @@ def _bracketed_help(path: list[str]) -> list[str]:
 
     command = typer.main.get_command(app)
     for name in path:
-        command = command.get_command(None, name)  # type: ignore[attr-defined]
+        assert isinstance(command, TyperGroup), path
+        command = command.commands[name]
     texts = [command.help or "", *(getattr(param, "help", None) or "" for param in command.params)]
     return [found for text in texts for found in re.findall(r"\[[^\]\s]*\]", text)]
 

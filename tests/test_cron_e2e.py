@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -345,7 +346,7 @@ def _stop_cron(daemon: subprocess.Popen[bytes] | None) -> None:
         pass
 
 
-def _adopt_for_next_minute(env: dict[str, str], path: Path, out: Path) -> tuple[bytes, int, dict[str, dict]]:  # type: ignore[type-arg]
+def _adopt_for_next_minute(env: dict[str, str], path: Path, out: Path) -> tuple[bytes, int, dict[str, dict[str, Any]]]:
     """Write the hand-written file for the next minute boundary at least LEAD seconds away and adopt it.
 
     Return (its bytes, the boundary, the adopted jobs by name). If the adoption ran past the

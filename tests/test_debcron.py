@@ -24,7 +24,7 @@ from cronkit.schedule.debcron import cron_spec
 from tests.conftest import need
 from tests.fixturetypes import RunCli
 
-from .debcron_model import Host, parse_line
+from .debcron_model import Host, parse_line, parse_valid
 
 ZONES = [
     "Australia/Lord_Howe",
@@ -203,8 +203,8 @@ def test_the_lists_agree_with_the_model() -> None:
             validate_schedule(expr)
     assert all(parse_line(expr) is None for expr in REFUSED_BY_BOTH)
     assert all(parse_line(expr) is not None for expr in REFUSED_BY_CRONKIT_ONLY + ACCEPTED_BY_BOTH)
-    assert parse_line("*/60 * * * *").minute == {0}  # type: ignore[union-attr]
-    assert parse_line("0 */24 * * *").hour == {0}  # type: ignore[union-attr]
+    assert parse_valid("*/60 * * * *").minute == {0}
+    assert parse_valid("0 */24 * * *").hour == {0}
 
 
 @pytest.mark.parametrize(("expr", "accepted"), [(e, False) for e in REFUSED_BY_BOTH] + [(e, True) for e in ACCEPTED_BY_BOTH])

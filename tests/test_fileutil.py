@@ -34,7 +34,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path) -> None:
     assert (target / "keep").read_text() == "x"
 
 
-def test_the_temp_file_is_dotted_so_cron_and_the_textfile_collector_skip_it(tmp_path: Path) -> None:
+def test_the_temp_file_is_dotted_so_cron_and_the_textfile_collector_skip_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[str] = []
     real_replace = os.replace
 
@@ -42,9 +42,7 @@ def test_the_temp_file_is_dotted_so_cron_and_the_textfile_collector_skip_it(tmp_
         seen.append(Path(src).name)
         real_replace(src, dst)
 
-    os.replace = spy  # type: ignore[assignment]
-    try:
-        write_atomic(tmp_path / "cronkit_x.prom", "m 1\n")
-    finally:
-        os.replace = real_replace
+    monkeypatch.setattr(os, "replace", spy)
+    write_atomic(tmp_path / "cronkit_x.prom", "m 1\n")
+    monkeypatch.undo()
     assert len(seen) == 1 and seen[0].startswith(".cronkit_x.prom.") and seen[0].endswith(".tmp")

@@ -12,7 +12,7 @@ import pytest
 from cronkit.schedule import expand, slot_for, validate_schedule
 from cronkit.schedule.hostlines import host_lines
 
-from .debcron_model import model_host, parse_line
+from .debcron_model import model_host, parse_valid
 
 # --- host lines: a whole year (2026; 2028 for 29 February), minute by minute --------------------------------------------
 
@@ -57,7 +57,7 @@ def cron_minutes(expr: str, zone: str, year: tuple[datetime, datetime]) -> list[
     A minute appears once per run cron starts then (a fixed-time job in a spring-forward
     gap can run several times at the gap's end), in order.
     """
-    runs = model_host(zone, year).runs(parse_line(expand(expr)))  # type: ignore[arg-type]
+    runs = model_host(zone, year).runs(parse_valid(expand(expr)))
     return sorted(runs.elements())
 
 

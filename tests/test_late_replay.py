@@ -74,8 +74,9 @@ def test_replay_every_slot_once_and_health_raises_no_false_alarm(tmp_path: Path)
             assert entry is not None
             model[(name, low)] = {datetime.fromtimestamp(m * 60, UTC) for m in hosts[zone].runs(entry)}
     for host_zone in ZONES:
-        entries = [(parse_line(line), name) for name, expr, zone in tasks for line in host_lines(expr, zone, host_zone)]
-        assert all(entry is not None for entry, _ in entries)
+        parsed = [(parse_line(line), name) for name, expr, zone in tasks for line in host_lines(expr, zone, host_zone)]
+        entries = [(entry, name) for entry, name in parsed if entry is not None]
+        assert len(entries) == len(parsed)
         store = RunStore.open(f"sqlite:///{tmp_path / host_zone.replace('/', '_')}.db")
         engine = create_engine_for(f"sqlite:///{tmp_path / host_zone.replace('/', '_')}.db")
         by_name = {name: (expr, zone) for name, expr, zone in tasks}
@@ -86,7 +87,7 @@ def test_replay_every_slot_once_and_health_raises_no_false_alarm(tmp_path: Path)
                     before = to_ms(slot)
                     run_id = store.start_run(task=name, trigger="cron", scheduled_for=before, started_at=before, user=None)
                     store.claim_slot(name, before, run_id)
-            starts = sorted(timed_starts(host_zone, entries, low, high))  # type: ignore[arg-type]
+            starts = sorted(timed_starts(host_zone, entries, low, high))
             # health at instants after each change (the first as soon as the grace has passed) and between.
             checks = sorted({low + SETTLE + timedelta(minutes=m) for m in range(0, int((high - low - SETTLE) / timedelta(minutes=1)), 240)}
                             | {change + timedelta(minutes=m) for change in CHANGES if low < change < high for m in (6, 31, 61)})

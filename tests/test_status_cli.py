@@ -74,7 +74,8 @@ def status(_run_cli: Any, env: dict[str, str], now: str) -> dict[str, Any]:
 
     settings, registry = load({**{k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}, **env})
     report = build(settings, registry, datetime.fromisoformat(now))
-    return json.loads(json.dumps(report, default=str))  # type: ignore[no-any-return]
+    shown: dict[str, Any] = json.loads(json.dumps(report, default=str))
+    return shown
 
 
 def test_status_after_install_and_runs(run_cli: RunCli, env: dict[str, str], installed: Path) -> None:

@@ -76,11 +76,11 @@ def test_a_slug_url_with_a_query_pings_each_task_its_own_check(cli: Cli, hc: Hea
 def test_a_failure_ping_says_why_and_keeps_the_end(cli: Cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}?create=1"))
     assert cli("run", "quiet", "--param", "fail=1").returncode == 1
-    [_, failure] = hc.of(hc.by_slug("quiet"))  # type: ignore[arg-type]
+    [_, failure] = hc.of(hc.named("quiet"))
     assert failure.body == b"RuntimeError: quiet failure\n"  # the error, though the task printed nothing
 
     assert cli("run", "chatty").returncode == 1
-    [_, failure] = hc.of(hc.by_slug("chatty"))  # type: ignore[arg-type]
+    [_, failure] = hc.of(hc.named("chatty"))
     assert len(failure.body) == PING_BODY_LIMIT  # cut from the front to what the server keeps
     text = failure.body.decode()
     assert text.endswith("line 01999 " + "x" * 20 + "\nValueError: chatty failure\n")
@@ -89,7 +89,7 @@ def test_a_failure_ping_says_why_and_keeps_the_end(cli: Cli, hc: HealthchecksSer
 def test_a_timed_out_run_pings_124(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}?create=1"))
     assert cli("run", "slow").returncode == 124
-    assert [p.kind for p in hc.of(hc.by_slug("slow"))] == ["start", "124"]  # type: ignore[arg-type]
+    assert [p.kind for p in hc.of(hc.named("slow"))] == ["start", "124"]
 
 
 def test_notify_test_logs_without_changing_the_check(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
@@ -163,13 +163,13 @@ def test_notify_sync_creates_then_updates_one_check_per_task(cli: Cli, hc: Healt
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == f"created check quiet: pings go to {hc.url(f'/ping/{PING_KEY}/quiet')}"
     assert sorted(c.slug or "" for c in hc.checks.values()) == ["chatty", "quiet", "slow"]
-    assert hc.by_slug("slow").spec["grace"] == 60  # type: ignore[union-attr]  # healthchecks' least
+    assert hc.named("slow").spec["grace"] == 60  # healthchecks' least
     again = cli("notify", "sync", "hc", "--json")
     assert [c["action"] for c in json.loads(again.stdout)["checks"]] == ["updated"] * 3
     assert len(hc.checks) == 3
 
     assert cli("run", "quiet").returncode == 0  # the synced check hears the run
-    assert [p.kind for p in hc.of(hc.by_slug("quiet"))] == ["start", "success"]  # type: ignore[arg-type]
+    assert [p.kind for p in hc.of(hc.named("quiet"))] == ["start", "success"]
 
 
 def test_notify_sync_says_what_is_missing(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:

@@ -47,10 +47,11 @@ def cronkit(env: dict[str, str], *args: str, **extra: str) -> subprocess.Complet
     return subprocess.run([CRONKIT, *args], env={**env, **extra}, capture_output=True, text=True, timeout=60)
 
 
-def show(env: dict[str, str], run_id: int) -> dict:  # type: ignore[type-arg]
+def show(env: dict[str, str], run_id: int) -> dict[str, Any]:
     done = cronkit(env, "show", str(run_id), "--json")
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    shown: dict[str, Any] = json.loads(done.stdout)
+    return shown
 
 
 def test_exit_codes_output_env_and_cwd_are_recorded(env: dict[str, str], home: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def choose(schedule: str, started: str, held: set[datetime] = frozenset(), grace: float = 300,  # type: ignore[assignment]
+def choose(schedule: str, started: str, held: AbstractSet[datetime] = frozenset(), grace: float = 300,
            zone: str = "UTC") -> tuple[str, int] | None:
     choice = choose_slot(schedule, zone, at(started), grace, lambda slot: slot in held)
     return None if choice is None else (choice.slot.strftime("%H:%M"), choice.late_ms)

@@ -85,9 +85,9 @@ class Runner:
             dry_run=dry_run,
         )
         self.contexts.append(ctx)
-        result = task.load()(ctx)
+        result: dict[str, Any] = task.load()(ctx)
         json.dumps(result)  # a run's result must be JSON-serialisable
-        return result  # type: ignore[no-any-return]
+        return result
 
     def close(self) -> None:
         for ctx in self.contexts:

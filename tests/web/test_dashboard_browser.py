@@ -209,7 +209,9 @@ def test_run_a_task_with_a_parameter_and_see_it_appear(browser: Any, demo: Demo)
     browser.find_element(By.ID, "dry_run").click()
     browser.find_element(By.ID, "run-now").click()
     notice = _wait(lambda: browser.find_element(By.CSS_SELECTOR, ".notice").text, 30, "the started notice")
-    run_id = int(re.search(r"#(\d+)", notice).group(1))  # type: ignore[union-attr]
+    started = re.search(r"#(\d+)", notice)
+    assert started is not None, notice
+    run_id = int(started.group(1))
     assert browser.find_elements(By.ID, f"run-{run_id}")
     row = demo.sql("SELECT trigger, user, params, dry_run FROM runs WHERE id = ?", run_id)[0]
     assert row[0] == "api" and row[1] == "api:ops-admin" and json.loads(row[2]) == {"user_id": "7"} and row[3]

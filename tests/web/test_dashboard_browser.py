@@ -169,7 +169,9 @@ def test_sign_in_see_every_task_and_the_health(browser: Any, demo: Demo) -> None
     names = {e.text for e in browser.find_elements(By.CSS_SELECTOR, ".card .task-name")}
     assert names == set(TASKS)
     health = browser.find_element(By.CSS_SELECTOR, ".health h1").text
-    assert "Healthy" in health or "Unhealthy" in health
+    # The demo's tasks run in production and staging; this home is in development, where nothing is
+    # scheduled: the failed run of a task not scheduled here does not make the scheduler unhealthy.
+    assert health.split() == ["Healthy", "environment", "development"], health
     components = browser.find_element(By.CSS_SELECTOR, ".components").text
     assert "run log" in components and "redis" in components
     card = browser.find_element(By.ID, "task-daily-session-cleanup")

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from cronkit.adopt.names import base_name, unique_name
 from cronkit.adopt.parse import job_env, read_lines
 from cronkit.adopt.plan import make_plan
+from tests.crontabs import crontab_l, throwaway_user  # noqa: F401 - a fixture
 from tests.fixturetypes import RunCli
-from tests.test_install import crontab_l, throwaway_user  # noqa: F401 - a fixture
 
 CRONTAB = (
     "# m h dom mon dow user command\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CRONKIT, write_registry
+from tests.conftest import CRONKIT, write_registry
 
 PROCESSES = 50
 

@@ -20,9 +20,8 @@ from cronkit.cli.run import (
     RunArgs,
     parse_run_line,
 )
+from tests.conftest import run_in_process, write_registry
 from tests.fixturetypes import RunCli
-
-from .conftest import run_in_process, write_registry
 
 REGISTRY = """
 @registry.task("0 10 * * *", environments=["*"])

@@ -17,9 +17,8 @@ from typer._click import types
 from typer.core import TyperGroup
 
 from cronkit.cli.app import app
+from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
-
-from .conftest import write_registry
 
 HUGE = "99999999999999999999999"
 

@@ -7,16 +7,14 @@ import os
 import re
 import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.core import TyperGroup
 
+from tests.clitree import all_commands
+from tests.conftest import write_registry
 from tests.fixturetypes import Cli, RunCli
-
-from .conftest import write_registry
 
 REGISTRY = """
 @registry.task("0 10 * * *", environments=["*"])
@@ -330,20 +328,6 @@ def test_registry_that_fails_to_import(run_cli: RunCli, tmp_path: Path, home: Pa
 
 
 # -- help ------------------------------------------------------------------------------------------
-
-def all_commands() -> list[list[str]]:
-    import typer.main
-
-    from cronkit.cli.app import app
-
-    def walk(command: object, prefix: list[str]) -> Iterator[list[str]]:
-        yield prefix
-        if isinstance(command, TyperGroup):
-            for name, sub in command.commands.items():
-                yield from walk(sub, [*prefix, name])
-
-    return list(walk(typer.main.get_command(app), []))
-
 
 def test_a_registry_import_error_naming_a_secret_is_redacted(run_cli: RunCli, tmp_path: Path, home: Path) -> None:
     registry = write_registry(tmp_path / "leaky_registry.py", (

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.core import TyperGroup
 
+from tests.clitree import all_commands
 from tests.conftest import CRONKIT, write_registry
 from tests.fixturetypes import RunCli
-from tests.test_cli_core import all_commands
 
 # Enough tasks that `list`, `status` and `render` print far more than a pipe holds (64 KiB).
 MANY_TASKS = """

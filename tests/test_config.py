@@ -21,9 +21,8 @@ from cronkit.config.settings import (
 )
 from cronkit.config.values import DEFAULT_CRONTAB_COMMAND
 from cronkit.errors import ConfigError
+from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
-
-from .conftest import write_registry
 
 # setting -> (option value, env value, file value, expected default given home=/h)
 VALUES: dict[str, tuple[Any, str, Any, Any]] = {

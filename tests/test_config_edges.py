@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
-
-from .conftest import write_registry
 
 SECRET = "s3cretpw"
 REGISTRY = '@registry.task("0 3 * * *", name="t1")\ndef t1(ctx): return {}\n'

@@ -11,8 +11,7 @@ import pytest
 
 from cronkit.schedule import expand, slot_for, validate_schedule
 from cronkit.schedule.hostlines import host_lines
-
-from .debcron_model import model_host, parse_valid
+from tests.debcron_model import model_host, parse_valid
 
 # --- host lines: a whole year (2026; 2028 for 29 February), minute by minute --------------------------------------------
 

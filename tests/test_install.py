@@ -8,8 +8,6 @@ import pwd
 import shutil
 import stat
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +18,10 @@ from cronkit.config.settings import load_settings
 from cronkit.cronfile.block import CrontabParseError, extract, find_block, splice
 from cronkit.cronfile.state import InstallBusy, install_lock, installed_block, read_install_state
 from tests.conftest import need, write_registry
+from tests.crontabs import FIXED, crontab_l, throwaway_user
 from tests.fixturetypes import RunCli
+
+__all__ = ["throwaway_user"]  # the fixture, imported for its use here
 
 ID = "app.tasks"
 BEGIN, END = f"# BEGIN cronkit:{ID}", f"# END cronkit:{ID}"
@@ -139,9 +140,6 @@ def env(cronkit_env: dict[str, str], tmp_path: Path, cron_d: Path) -> dict[str, 
     cronkit_env.update({"CRONKIT_TASKS": str(registry), "CRONKIT_CRON_D": str(cron_d),
                         "CRONKIT_ENV": "production"})
     return cronkit_env
-
-
-FIXED = ("--host-zone", "UTC", "--executable", "/usr/local/bin/cronkit")
 
 
 def test_cron_d_install_reinstall_change_uninstall(run_cli: RunCli, env: dict[str, str], cron_d: Path, home: Path) -> None:
@@ -381,28 +379,6 @@ def test_run_settings_file_holds_what_cron_runs_need(run_cli: RunCli, env: dict[
 
 
 # --- the user target, with the real crontab command for a throwaway user ---------------------
-
-
-@pytest.fixture
-def throwaway_user() -> Iterator[str]:
-    """A system user created for this test, its crontab and account removed afterwards."""
-    if shutil.which("crontab") is None:
-        need("the crontab command", "apt-get install cron")
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        need("root (crontab -u) and useradd", "run the tests as root on a host with useradd")
-    name = f"ckt{uuid.uuid4().hex[:8]}"
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-                   check=True, capture_output=True)
-    try:
-        yield name
-    finally:
-        subprocess.run(["crontab", "-u", name, "-r"], capture_output=True)
-        subprocess.run(["userdel", name], capture_output=True)
-
-
-def crontab_l(user: str) -> str | None:
-    done = subprocess.run(["crontab", "-u", user, "-l"], capture_output=True, text=True)
-    return done.stdout if done.returncode == 0 else None
 
 
 def test_user_crontab_install_and_uninstall(run_cli: RunCli, env: dict[str, str], throwaway_user: str) -> None:

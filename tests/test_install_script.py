@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import need
+from tests.paths import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 TOOLS = ("bash", "sed", "cat", "id", "mktemp", "rm", "dirname")
 EXPECTED = ("python3-venv redis-server redis-tools cron sqlite3 chromium chromium-driver prometheus systemd "
             "faketime")

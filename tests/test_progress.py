@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CRONKIT, write_registry
+from tests.conftest import CRONKIT, write_registry
 
 SEED = ("demo", "seed", "--users", "50", "--days", "1", "--large-log-mb", "0")
 WINDOW = ("due", "--at", "2026-01-01", "--until", "2026-01-03")

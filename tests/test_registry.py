@@ -16,9 +16,8 @@ from cronkit.config.values import parse_duration
 from cronkit.errors import ConfigError, RegistryError, ScheduleError, UnknownTask
 from cronkit.registry import Task, check_task_tables, task_config
 from cronkit.registry.loader import load_registry
+from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
-
-from .conftest import write_registry
 
 _unique = itertools.count()
 

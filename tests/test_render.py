@@ -18,9 +18,9 @@ from cronkit.registry.loader import load_registry
 from cronkit.schedule import fires_at, slot_for, slots_between
 from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
+from tests.paths import REPO
 
 UTC = UTC
-REPO = Path(__file__).resolve().parent.parent
 
 
 def make_settings(tmp_path: Path, environment: str = "production", **env: str) -> Settings:

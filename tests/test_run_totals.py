@@ -27,9 +27,10 @@ from cronkit.runlog.reader import RunLog
 from cronkit.runlog.schema import MIGRATIONS, _add_run_totals, upgrade
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
+from tests.paths import DATA
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-OLD_LOG = Path(__file__).parent / "data" / "runlog-schema7.db"  # written by cronkit at schema 7 (see below)
+OLD_LOG = DATA / "runlog-schema7.db"  # written by cronkit at schema 7 (see below)
 DEAD_PID = 4_194_303  # above the default pid_max: no such process
 
 

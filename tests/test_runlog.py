@@ -26,9 +26,8 @@ from cronkit.runlog.reader import HistoryFilter, RunLog
 from cronkit.runlog.schema import upgrade
 from cronkit.runlog.times import parse_since, to_ms
 from cronkit.runlog.writer import RunStore
+from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
-
-from .conftest import write_registry
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -22,8 +22,7 @@ from cronkit.schedule import (
     uneven_step_warning,
     validate_schedule,
 )
-
-from .debcron_model import model_host, parse_valid
+from tests.debcron_model import model_host, parse_valid
 
 UTC = UTC
 YEAR_START = datetime(2026, 1, 1, tzinfo=UTC)

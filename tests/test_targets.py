@@ -29,11 +29,11 @@ from cronkit.targets.kubernetes import render as render_kubernetes
 from cronkit.targets.systemd import calendar_expressions
 from cronkit.targets.systemd import render as render_systemd
 from tests import robfig
-from tests.conftest import need, write_registry
+from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
+from tests.paths import REPO
+from tests.targetcheck import need_systemd_analyze, validate
 
-REPO = Path(__file__).resolve().parent.parent
-SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 EXECUTABLE = "/usr/local/bin/cronkit"
 
 
@@ -61,13 +61,6 @@ def registry() -> Registry:
     reg.add("5 4 * * *", "os:getcwd", name="staging-only", environments=["staging"])
     reg.add("0 6 * * *", "os:getcwd", name="switched-off")
     return reg
-
-
-def need_systemd_analyze() -> str:
-    if SYSTEMD_ANALYZE is None:
-        need("systemd-analyze", "apt-get install systemd")
-    assert SYSTEMD_ANALYZE is not None
-    return SYSTEMD_ANALYZE
 
 
 # --- registry options (SPEC section 12) ---------------------------------------------------------
@@ -141,12 +134,6 @@ resources = {requests = {cpu = "250m", memory = "256Mi"}, limits = {cpu = 1, mem
 [tasks.switched-off]
 enabled = false
 """
-
-
-def validate(document: dict[str, Any]) -> None:
-    import kubernetes_validate
-
-    kubernetes_validate.validate(document, "1.30.0", strict=True)
 
 
 def test_cronjobs_carry_the_task_policy_and_validate(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import yaml
 
 from tests.conftest import CRONKIT, free_port
 from tests.systemd_unit import UnitError, parse_service, specifiers, split_words
-from tests.test_targets import need_systemd_analyze, validate
+from tests.targetcheck import need_systemd_analyze, validate
 
 # Every character systemd treats specially in a unit, in the directories the units name.
 AWKWARD = "my proj %h $HOME ${PATH} 'q' \"d\" back\\slash"

@@ -19,10 +19,10 @@ import pytest
 
 from cronkit import __version__
 from cronkit.runlog import SCHEMA_VERSION
+from tests.conftest import need
+from tests.paths import REPO
 
-from .conftest import need
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = REPO
 # Older releases, as commits of this repository: (commit, release, its run log schema).
 RELEASES = {
     "0.1.0": ("e48ec32", 2),  # the first wave: install, run, history; no `cronkit check` lines

@@ -1,6 +1,6 @@
 """Generate cron expressions and name the zones that schedule readers are checked in against the model.
 
-Shared by tests/test_debcron.py and bench/time_exact.py (which runs more of them).
+Shared by tests/schedule/test_debcron.py and bench/time_exact.py (which runs more of them).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from cronsim import CronSim  # noqa: E402
 
 from cronkit.schedule import _slot_minutes, zone_info  # noqa: E402
 from cronkit.schedule.debcron import cron_spec  # noqa: E402
+from tests.cronexprs import ZONES, valid_expressions  # noqa: E402
 from tests.debcron_model import Host, parse_line  # noqa: E402
-from tests.test_debcron import ZONES, valid_expressions  # noqa: E402
 
 EXTRA_ZONES = ["Europe/Riga", "Europe/Paris", "Australia/Sydney"]
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixturetypes import RunCli
+
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 
@@ -218,7 +220,7 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
 
 
 @pytest.fixture
-def run_process(cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+def run_process(cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
     """Run the installed `cronkit` executable; return the CompletedProcess (text)."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
@@ -232,7 +234,7 @@ def run_process(cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no
 
 
 @pytest.fixture
-def run_cli(run_process, cronkit_env: dict[str, str], tmp_path: Path):  # type: ignore[no-untyped-def]
+def run_cli(run_process: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
     """Run `cronkit`: in this process, or as the installed executable when the command line needs
     a real process (needs_process); return the CompletedProcess (text) either way."""
 
@@ -240,7 +242,7 @@ def run_cli(run_process, cronkit_env: dict[str, str], tmp_path: Path):  # type: 
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         full = {**cronkit_env, **(env or {})}
         if needs_process(args, full):
-            return run_process(*args, env=env, timeout=timeout, input=input)  # type: ignore[no-any-return]
+            return run_process(*args, env=env, timeout=timeout, input=input)
         return run_in_process(args, full, tmp_path, input=input)
 
     return run

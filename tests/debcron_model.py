@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 FIRST = (0, 0, 1, 1, 0)
@@ -79,7 +80,7 @@ def _get_number(low: int, names: list[str] | None, ch: str | None, f: _Stream) -
     return None
 
 
-def _get_range(bits: set[int], low: int, high: int, names: list[str] | None, ch: str | None, f: _Stream) -> str | None | bool:
+def _get_range(bits: set[int], low: int, high: int, names: list[str] | None, ch: str | None, f: _Stream) -> str | None | Literal[False]:
     """Return the next character, or False for cron's EOF (a parse error)."""
     if ch == "*":
         num1, num2 = low, high
@@ -130,7 +131,7 @@ def _get_list(low: int, high: int, names: list[str] | None, ch: str | None, f: _
         got = _get_range(bits, low, high, names, ch, f)
         if got is False:
             return None
-        ch = got  # type: ignore[assignment]
+        ch = got
         if ch == ",":
             ch = f.get()
         else:
@@ -214,6 +215,14 @@ def parse_line(line: str) -> Entry | None:
 # --- cron.c ----------------------------------------------------------------------------------
 
 EPOCH = datetime(1970, 1, 1)
+
+
+def parse_valid(line: str) -> Entry:
+    """parse_line for a line cron takes: raise ValueError if cron refuses it."""
+    entry = parse_line(line)
+    if entry is None:
+        raise ValueError(f"cron refuses {line!r}")
+    return entry
 
 
 def _local(minute: int) -> datetime:

@@ -81,7 +81,8 @@ def _star(field: str) -> bool:
 def parse(schedule: str) -> Spec:
     """Parse a schedule as robfig's standard parser does (day-of-week 0-6)."""
     fields, sets = parse_fields(schedule)
-    return Spec(*(frozenset(s) for s in sets), _star(fields[2]), _star(fields[4]))  # type: ignore[arg-type]
+    minutes, hours, dom, months, dow = (frozenset(s) for s in sets)
+    return Spec(minutes, hours, dom, months, dow, _star(fields[2]), _star(fields[4]))
 
 
 def _day_matches(spec: Spec, t: datetime) -> bool:

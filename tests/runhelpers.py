@@ -242,6 +242,12 @@ def lease(redis_url: str, task: str) -> dict[str, Any] | None:
     return json.loads(raw) if raw else None
 
 
+def lease_pid(redis_url: str, task: str) -> int | None:
+    """Return the pid of the runner holding the Redis lease of `task`, or None when none does."""
+    held = lease(redis_url, task)
+    return None if held is None else int(held["pid"])
+
+
 def assert_unlocked(home: Path, task: str, redis_url: str | None = None) -> None:
     """No lock of `task` stays held: the local flock is free and no Redis lease remains."""
     assert local_lock_free(home, task), f"the local lock of {task} is still held"

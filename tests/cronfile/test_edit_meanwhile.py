@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 REGISTRY = 'registry.add("0 3 * * *", "os:getcwd", name="nightly", environments=["production"])\n'
 MINE = "MAILTO=ops@example.com\n0 1 * * * /usr/bin/backup\n"
@@ -73,7 +74,7 @@ def _saved(message: str) -> tuple[str, str | None]:
 
 
 @pytest.mark.parametrize("when", ["between the reads", "right after the write"])
-def test_an_edit_meanwhile_fails_install_and_loses_nothing(run_process, env: dict[str, str], tmp_path: Path,
+def test_an_edit_meanwhile_fails_install_and_loses_nothing(run_process: RunCli, env: dict[str, str], tmp_path: Path,
                                                            home: Path, when: str) -> None:
     # `-l` number 1 is install's first read, number 2 its read just before writing.
     env.update({"FAKE_EDIT_ON_LIST": "2"} if when == "between the reads" else {"FAKE_EDIT_AFTER_WRITE": "1"})
@@ -93,7 +94,7 @@ def test_an_edit_meanwhile_fails_install_and_loses_nothing(run_process, env: dic
     assert (tmp_path / "crontab").read_text().startswith(THEIRS + "# BEGIN cronkit:app_tasks\n")
 
 
-def test_an_edit_meanwhile_fails_uninstall_too(run_process, env: dict[str, str], tmp_path: Path) -> None:
+def test_an_edit_meanwhile_fails_uninstall_too(run_process: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     assert run_process("install", *FIXED, env=env).returncode == 0
     installed = (tmp_path / "crontab").read_text()
     Path(env["FAKE_CRONTAB"] + ".lists").unlink()
@@ -105,7 +106,7 @@ def test_an_edit_meanwhile_fails_uninstall_too(run_process, env: dict[str, str],
     assert theirs.endswith("# a note they added\n") and ours == MINE
 
 
-def test_no_edit_meanwhile_installs_as_before(run_process, env: dict[str, str], tmp_path: Path) -> None:
+def test_no_edit_meanwhile_installs_as_before(run_process: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     done = run_process("install", *FIXED, env=env)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "crontab").read_text().startswith(MINE + "# BEGIN cronkit:app_tasks\n")

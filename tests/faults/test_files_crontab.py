@@ -12,7 +12,7 @@ from cronkit.cronfile.io import Location
 from cronkit.cronfile.sharedlock import crontab_lock, lock_path
 from cronkit.cronfile.state import InstallBusy
 from tests.conftest import CRONKIT, write_registry
-from tests.test_install import FIXED, crontab_l, throwaway_user
+from tests.crontabs import FIXED, crontab_l, throwaway_user
 
 __all__ = ["throwaway_user"]  # the fixture, imported for its use here
 

@@ -53,7 +53,7 @@ def test_files_redaction_redacts_what_it_did_before(text: str) -> None:
 
 
 secret = st.text(alphabet="abcdefghijkLMNOP0123456789-._~+", min_size=6, max_size=20)
-noise = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30).map(
+noise = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30).map(
     lambda t: re.sub(r"[\w.@:/=-]", " ", t))
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 REGISTRY = """
 @registry.task("* * * * *", name="chatty", environments=["*"], timeout="30s")
@@ -18,7 +19,7 @@ def chatty(ctx):
 
 
 @pytest.fixture
-def damaged_runlog(run_cli, home: Path, tmp_path: Path) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def damaged_runlog(run_cli: RunCli, home: Path, tmp_path: Path) -> dict[str, str]:
     """A run log of 6 real runs whose `runs` table pages (not the header page) are overwritten."""
     env = {"CRONKIT_TASKS": str(write_registry(tmp_path / "chatty_tasks.py", REGISTRY))}
     for _ in range(6):
@@ -41,7 +42,7 @@ def damaged_runlog(run_cli, home: Path, tmp_path: Path) -> dict[str, str]:  # ty
 
 
 @pytest.mark.parametrize("command", [("history",), ("stats",), ("show", "2"), ("history", "--json")])
-def test_files_corrupt_runlog_pages_give_one_line(run_cli, damaged_runlog: dict[str, str], home: Path,  # type: ignore[no-untyped-def]
+def test_files_corrupt_runlog_pages_give_one_line(run_cli: RunCli, damaged_runlog: dict[str, str], home: Path,
                                                   command: tuple[str, ...]) -> None:
     """Scenario: pages of the SQLite run log's `runs` table are damaged (the header is intact);
     the operator runs history, stats and show.

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cronkit.safe.terminal import printable
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 HOSTILE = ("title\x1b]0;pwned\x07 clear\x1b[2J\x1b[H link\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\"
            " csi\x9b31m bell\x07 hide\rOVERWRITE bidi\u202eevil\u202c [link=https://evil.example]x[/link]")
@@ -37,7 +38,7 @@ def test_files_printable_keeps_text_and_neutralises_controls() -> None:
     assert "hide\\rOVERWRITE" in out and "\\u202e" in out
 
 
-def test_files_task_escape_sequences_never_reach_the_terminal(run_cli, cronkit_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_files_task_escape_sequences_never_reach_the_terminal(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """Scenario: a task prints and raises text full of terminal escapes (title change, clear
     screen, OSC 8 hyperlinks, CSI, CR, bidi, rich markup); the operator runs it and reads it
     back with show, history, dlq list/show and health.

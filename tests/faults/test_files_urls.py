@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cronkit.safe.redact import MASK, redact_url
+from tests.fixturetypes import RunCli
 
 URLS = [
     # (setting, url, secret pieces that must not appear, expected exit code)
@@ -24,8 +25,8 @@ URLS = [
 
 @pytest.mark.parametrize(("name", "url", "secrets", "code"), URLS)
 @pytest.mark.parametrize("command", [("history",), ("stats",), ("health",), ("run", "daily-log-pruning", "--dry-run")])
-def test_files_malformed_urls_never_leak_their_password(  # type: ignore[no-untyped-def]
-    run_cli, name: str, url: str, secrets: list[str], code: int, command: tuple[str, ...]
+def test_files_malformed_urls_never_leak_their_password(
+    run_cli: RunCli, name: str, url: str, secrets: list[str], code: int, command: tuple[str, ...]
 ) -> None:
     """Scenario: malformed or unusable database/Redis URLs (a password holding `@` or a blank,
     `postgresql:/`, a missing driver, a bad port, an unknown dialect, nobody listening) given

@@ -91,7 +91,7 @@ def _fill(path: Path) -> None:
         os.close(fd)
 
 
-def test_a_full_log_directory_stops_the_copy_with_a_note_and_keeps_the_outcome(env, home: Path, tmpfs) -> None:  # type: ignore[no-untyped-def]
+def test_a_full_log_directory_stops_the_copy_with_a_note_and_keeps_the_outcome(env: dict[str, str], home: Path, tmpfs: Callable[[str, str], Path]) -> None:
     logs = tmpfs("logs", "256k")
     done = _run({**env, "CRONKIT_LOG_DIR": str(logs)}, "--param", "lines=40000", "--trigger", "manual")
     assert done.returncode == 0, done.stderr
@@ -105,7 +105,7 @@ def test_a_full_log_directory_stops_the_copy_with_a_note_and_keeps_the_outcome(e
     assert os.listdir(home / "capture") == []
 
 
-def test_a_log_directory_full_before_the_run_still_records_its_short_output(env, home: Path, tmpfs) -> None:  # type: ignore[no-untyped-def]
+def test_a_log_directory_full_before_the_run_still_records_its_short_output(env: dict[str, str], home: Path, tmpfs: Callable[[str, str], Path]) -> None:
     logs = tmpfs("logs", "64k")
     (logs / "cronkit").mkdir()
     _fill(logs / "filler")
@@ -116,8 +116,8 @@ def test_a_log_directory_full_before_the_run_still_records_its_short_output(env,
     assert run["output"].count("output line") == 12 and "bytes of output not copied to" in run["output"]
 
 
-def test_a_home_filled_by_the_run_output_is_given_back_and_the_run_recorded(env, home: Path, tmp_path: Path,
-                                                                            tmpfs) -> None:  # type: ignore[no-untyped-def]
+def test_a_home_filled_by_the_run_output_is_given_back_and_the_run_recorded(env: dict[str, str], home: Path, tmp_path: Path,
+                                                                            tmpfs: Callable[[str, str], Path]) -> None:
     small = tmpfs("smallhome", "4m")
     env = {**env, "CRONKIT_HOME": str(small), "CRONKIT_LOG_DIR": str(tmp_path / "logs")}
     done = _run(env, "--param", "lines=100000", "--json")
@@ -127,7 +127,7 @@ def test_a_home_filled_by_the_run_output_is_given_back_and_the_run_recorded(env,
     assert not os.listdir(small / "capture")
 
 
-def test_a_task_printing_to_a_full_home_does_not_fail(env, home: Path, tmp_path: Path, tmpfs) -> None:  # type: ignore[no-untyped-def]
+def test_a_task_printing_to_a_full_home_does_not_fail(env: dict[str, str], home: Path, tmp_path: Path, tmpfs: Callable[[str, str], Path]) -> None:
     small = tmpfs("smallhome", "4m")
     env = {**env, "CRONKIT_HOME": str(small), "CRONKIT_LOG_DIR": str(tmp_path / "logs")}
     done = _run(env, "--param", "lines=100000", "--param", "print=1", "--json")
@@ -139,8 +139,8 @@ def test_a_task_printing_to_a_full_home_does_not_fail(env, home: Path, tmp_path:
     assert int(note.split("cronkit: ", 1)[1].split()[1]) > 0
 
 
-def test_a_home_full_at_the_commit_journals_the_outcome_beside_the_logs(env, home: Path, tmp_path: Path,
-                                                                        tmpfs) -> None:  # type: ignore[no-untyped-def]
+def test_a_home_full_at_the_commit_journals_the_outcome_beside_the_logs(env: dict[str, str], home: Path, tmp_path: Path,
+                                                                        tmpfs: Callable[[str, str], Path]) -> None:
     small = tmpfs("smallhome", "2m")
     env = {**env, "CRONKIT_HOME": str(small), "CRONKIT_LOG_DIR": str(tmp_path / "logs")}
     assert _run(env).returncode == 0  # the run log exists, with room for this run's start
@@ -155,7 +155,7 @@ def test_a_home_full_at_the_commit_journals_the_outcome_beside_the_logs(env, hom
     assert os.listdir(journal) == []
 
 
-def test_no_room_anywhere_is_one_line_and_a_non_zero_exit(env, tmp_path: Path, tmpfs) -> None:  # type: ignore[no-untyped-def]
+def test_no_room_anywhere_is_one_line_and_a_non_zero_exit(env: dict[str, str], tmp_path: Path, tmpfs: Callable[[str, str], Path]) -> None:
     small, logs = tmpfs("smallhome", "2m"), tmpfs("logs", "64k")
     env = {**env, "CRONKIT_HOME": str(small), "CRONKIT_LOG_DIR": str(logs)}
     assert _run(env).returncode == 0

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import create_engine, inspect
 
 from cronkit.runlog import schema
 from cronkit.runlog.journal import apply_journal, op, write_journal
 from cronkit.runlog.writer import RunStore
+from tests.fixturetypes import RunCli
 
 from ..conftest import write_registry
 
@@ -27,7 +27,7 @@ def crunch(ctx):
 """
 
 
-def test_a_run_records_what_its_process_tree_used(run_cli: Any, cronkit_env: dict[str, str], tmp_path: Path,
+def test_a_run_records_what_its_process_tree_used(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path,
                                                   home: Path) -> None:
     env = {**cronkit_env, "CRONKIT_TASKS": str(write_registry(tmp_path / "crunch_registry.py", REGISTRY))}
     done = run_cli("run", "crunch", env=env)

@@ -15,6 +15,7 @@ import pytest
 
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
+from tests.fixturetypes import RunCli
 
 from ..conftest import write_registry
 from ..notify.receivers import HttpReceiver
@@ -58,7 +59,7 @@ def env(cronkit_env: dict[str, str], tmp_path: Path, home: Path) -> dict[str, st
     return {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_NOW": NOW.isoformat()}
 
 
-def test_the_insights_command(run_cli: Any, env: dict[str, str]) -> None:
+def test_the_insights_command(run_cli: RunCli, env: dict[str, str]) -> None:
     done = run_cli("insights", "--json", env=env)
     assert done.returncode == 0, done.stderr
     found = json.loads(done.stdout)["insights"]
@@ -76,7 +77,7 @@ def test_the_insights_command(run_cli: Any, env: dict[str, str]) -> None:
     assert bad.returncode == 2 and "unknown task 'nightly-exprot'" in bad.stderr and "nightly-export" in bad.stderr
 
 
-def test_status_and_health_list_insights(run_cli: Any, env: dict[str, str]) -> None:
+def test_status_and_health_list_insights(run_cli: RunCli, env: dict[str, str]) -> None:
     status = json.loads(run_cli("status", "--json", env=env).stdout)
     assert [(i["task"], i["kind"]) for i in status["insights"]] == [("nightly-export", "slow_run")]
     health = run_cli("health", env=env)
@@ -89,7 +90,7 @@ def test_status_and_health_list_insights(run_cli: Any, env: dict[str, str]) -> N
     assert strict.returncode == 1 and strict.stdout.splitlines() == lines[1:]
 
 
-def test_a_warning_stays_out_of_health_even_when_strict(run_cli: Any, env: dict[str, str], home: Path) -> None:
+def test_a_warning_stays_out_of_health_even_when_strict(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     (home / "cronkit.db").unlink()
     fill(home, last_ms=300_000)  # 5 min: slow, but far from the 10 min timeout: a warning
     strict = run_cli("health", "--json", env={**env, "CRONKIT_INSIGHTS_CRITICAL_UNHEALTHY": "1"})
@@ -97,7 +98,7 @@ def test_a_warning_stays_out_of_health_even_when_strict(run_cli: Any, env: dict[
     assert strict.returncode == 0 and body["healthy"] and body["insights"][0]["severity"] == "warning"
 
 
-def test_task_tables_tune_insights(run_cli: Any, env: dict[str, str], tmp_path: Path) -> None:
+def test_task_tables_tune_insights(run_cli: RunCli, env: dict[str, str], tmp_path: Path) -> None:
     config = tmp_path / "cronkit.toml"
     config.write_text('[tasks.nightly-export.insights]\ndisabled = ["slow_run"]\n')
     assert json.loads(run_cli("insights", "--json", env={**env, "CRONKIT_CONFIG": str(config)}).stdout) == \
@@ -107,7 +108,7 @@ def test_task_tables_tune_insights(run_cli: Any, env: dict[str, str], tmp_path: 
     assert bad.returncode == 78 and "tasks.nightly-export.insights.slow_run_z: must be a number >= 0" in bad.stderr
 
 
-def test_check_notifies_a_new_finding_once(run_cli: Any, env: dict[str, str], tmp_path: Path, home: Path) -> None:
+def test_check_notifies_a_new_finding_once(run_cli: RunCli, env: dict[str, str], tmp_path: Path, home: Path) -> None:
     receiver = HttpReceiver()
     try:
         config = tmp_path / "cronkit.toml"

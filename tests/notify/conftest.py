@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import free_port, write_registry
+from tests.fixturetypes import Run, RunCli, WriteConfig
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 
 SECRET = "whsec-test-0123456789"
@@ -55,7 +56,7 @@ def notify_env(cronkit_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def config(tmp_path: Path, notify_env: dict[str, str]) -> Callable[[str], Path]:
+def config(tmp_path: Path, notify_env: dict[str, str]) -> WriteConfig:
     """Write cronkit.toml (the CRONKIT_CONFIG of the run_cli environment)."""
 
     def write(text: str) -> Path:
@@ -67,9 +68,9 @@ def config(tmp_path: Path, notify_env: dict[str, str]) -> Callable[[str], Path]:
 
 
 @pytest.fixture
-def run(run_cli: Any, notify_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+def run(run_cli: RunCli, notify_env: dict[str, str]) -> Run:
     def go(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return run_cli(*args, env=notify_env, timeout=timeout)  # type: ignore[no-any-return]
+        return run_cli(*args, env=notify_env, timeout=timeout)
 
     return go
 

@@ -128,6 +128,12 @@ class HealthchecksServer:
         ping = self.url(f"/ping/{PING_KEY}/{check.slug}") if check.slug else self.url(f"/ping/{check.uuid}")
         return code, {"name": check.spec.get("name"), "slug": check.slug, "ping_url": ping, **check.spec}
 
+    def named(self, slug: str) -> Check:
+        """Return the check of `slug`, which must exist."""
+        check = self.by_slug(slug)
+        assert check is not None, f"no check {slug!r}"
+        return check
+
     def of(self, check: Check) -> list[Ping]:
         return [p for p in self.pings if p.check == check.uuid]
 

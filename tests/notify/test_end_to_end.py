@@ -8,10 +8,12 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from cronkit.notify.webhook import verify
+from tests.fixturetypes import Run, WriteConfig
 from tests.notify.conftest import DB_PASSWORD, SECRET, TOKEN, notifications, runs
+from tests.notify.receivers import HttpReceiver, SmtpReceiver
 
 
-def test_three_failures_then_success(run, config, http, smtp, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_three_failures_then_success(run: Run, config: WriteConfig, http: HttpReceiver, smtp: SmtpReceiver, home: Path) -> None:
     config(f"""
 public_url = "https://cronkit.example"
 
@@ -68,7 +70,9 @@ notify = ["hc", "hook", "mail"]
     assert smtp.subjects()[0].startswith("[cronkit] flip failed on ") and smtp.subjects()[0].endswith("(exit 1)")
     assert smtp.subjects()[1].startswith("[cronkit] flip recovered on ")
     assert len(smtp.messages) == 2 and smtp.envelopes[0] == ("cronkit@example.com", ["ops@example.com"])
-    text = smtp.messages[0].get_payload(decode=True).decode().replace("\r\n", "\n")
+    body = smtp.messages[0].get_payload(decode=True)
+    assert isinstance(body, bytes)
+    text = body.decode().replace("\r\n", "\n")
     assert f"url:           https://cronkit.example/runs/{ids[0]}\n" in text
 
     # nothing secret left the host, on any channel

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import write_registry
+from tests.fixturetypes import Cli, RunCli
 from tests.notify.conftest import notifications
 from tests.notify.hcserver import API_KEY, PING_BODY_LIMIT, PING_KEY, HealthchecksServer
 
@@ -45,7 +46,7 @@ def hc() -> Iterator[HealthchecksServer]:
 
 
 @pytest.fixture
-def cli(run_cli: Any, cronkit_env: dict[str, str], tmp_path: Path) -> Callable[..., Any]:
+def cli(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> Callable[..., Any]:
     registry = write_registry(tmp_path / "hc_registry.py", TASKS)
     env = {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_CONFIG": str(tmp_path / "cronkit.toml"),
            "HC_API_KEY": API_KEY}
@@ -61,7 +62,7 @@ def configure(tmp_path: Path, url: str, extra: str = "") -> None:
                                            f'url = "{url}"\n{extra}')
 
 
-def test_a_slug_url_with_a_query_pings_each_task_its_own_check(cli, hc: HealthchecksServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_slug_url_with_a_query_pings_each_task_its_own_check(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}?create=1"))
     assert cli("run", "quiet").returncode == 0
     assert cli("run", "quiet", "--param", "fail=1").returncode == 1
@@ -72,26 +73,26 @@ def test_a_slug_url_with_a_query_pings_each_task_its_own_check(cli, hc: Healthch
     assert pings[0].rid == pings[1].rid and pings[2].rid == pings[3].rid and pings[0].rid != pings[2].rid
 
 
-def test_a_failure_ping_says_why_and_keeps_the_end(cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_failure_ping_says_why_and_keeps_the_end(cli: Cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}?create=1"))
     assert cli("run", "quiet", "--param", "fail=1").returncode == 1
-    [_, failure] = hc.of(hc.by_slug("quiet"))  # type: ignore[arg-type]
+    [_, failure] = hc.of(hc.named("quiet"))
     assert failure.body == b"RuntimeError: quiet failure\n"  # the error, though the task printed nothing
 
     assert cli("run", "chatty").returncode == 1
-    [_, failure] = hc.of(hc.by_slug("chatty"))  # type: ignore[arg-type]
+    [_, failure] = hc.of(hc.named("chatty"))
     assert len(failure.body) == PING_BODY_LIMIT  # cut from the front to what the server keeps
     text = failure.body.decode()
     assert text.endswith("line 01999 " + "x" * 20 + "\nValueError: chatty failure\n")
 
 
-def test_a_timed_out_run_pings_124(cli, hc: HealthchecksServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_timed_out_run_pings_124(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}?create=1"))
     assert cli("run", "slow").returncode == 124
-    assert [p.kind for p in hc.of(hc.by_slug("slow"))] == ["start", "124"]  # type: ignore[arg-type]
+    assert [p.kind for p in hc.of(hc.named("slow"))] == ["start", "124"]
 
 
-def test_notify_test_logs_without_changing_the_check(cli, hc: HealthchecksServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_notify_test_logs_without_changing_the_check(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     check = hc.add()
     check.status = "up"
     configure(tmp_path, hc.url(f"/ping/{check.uuid}"), '\n[tasks.quiet]\nnotify = ["hc"]\n[tasks.chatty]\nnotify = []\n'
@@ -102,7 +103,7 @@ def test_notify_test_logs_without_changing_the_check(cli, hc: HealthchecksServer
     assert [p.kind for p in hc.of(check)] == ["log"] and check.status == "up"
 
 
-def test_an_unknown_check_is_given_up_at_once_and_holds_nothing_back(cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_check_is_given_up_at_once_and_holds_nothing_back(cli: Cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}"))  # no ?create=1: slugs must exist
     hc.add("quiet")
     assert cli("run", "chatty").returncode == 1  # its check does not exist: 404
@@ -116,7 +117,7 @@ def test_an_unknown_check_is_given_up_at_once_and_holds_nothing_back(cli, hc: He
     assert {d["state"] for d in json.loads(log.stdout)["deliveries"] if d["task"] == "chatty"} == {"failed"}
 
 
-def test_after_an_outage_only_the_newest_run_is_sent(cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_after_an_outage_only_the_newest_run_is_sent(cli: Cli, hc: HealthchecksServer, tmp_path: Path, home: Path) -> None:
     down = HealthchecksServer()
     dead_url = down.url(f"/ping/{PING_KEY}/{{task}}?create=1")
     down.stop()  # nothing listens there now: every ping stays pending
@@ -134,7 +135,7 @@ def test_after_an_outage_only_the_newest_run_is_sent(cli, hc: HealthchecksServer
                       ("success", "delivered")]
 
 
-def test_one_check_shared_by_several_tasks_is_a_warning(cli, hc: HealthchecksServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_one_check_shared_by_several_tasks_is_a_warning(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     configure(tmp_path, hc.url("/ping/0f2f3a4b-5c6d-4e7f-8a9b-0c1d2e3f4a5b"))
     health = cli("health", "--json")
     [warning] = json.loads(health.stdout)["warnings"]
@@ -146,7 +147,7 @@ def test_one_check_shared_by_several_tasks_is_a_warning(cli, hc: HealthchecksSer
     assert json.loads(cli("health", "--json").stdout)["warnings"] == []
 
 
-def test_notify_sync_creates_then_updates_one_check_per_task(cli, hc: HealthchecksServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_notify_sync_creates_then_updates_one_check_per_task(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}"), 'api_key_env = "HC_API_KEY"\n')
     dry = cli("notify", "sync", "hc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -162,16 +163,16 @@ def test_notify_sync_creates_then_updates_one_check_per_task(cli, hc: Healthchec
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == f"created check quiet: pings go to {hc.url(f'/ping/{PING_KEY}/quiet')}"
     assert sorted(c.slug or "" for c in hc.checks.values()) == ["chatty", "quiet", "slow"]
-    assert hc.by_slug("slow").spec["grace"] == 60  # type: ignore[union-attr]  # healthchecks' least
+    assert hc.named("slow").spec["grace"] == 60  # healthchecks' least
     again = cli("notify", "sync", "hc", "--json")
     assert [c["action"] for c in json.loads(again.stdout)["checks"]] == ["updated"] * 3
     assert len(hc.checks) == 3
 
     assert cli("run", "quiet").returncode == 0  # the synced check hears the run
-    assert [p.kind for p in hc.of(hc.by_slug("quiet"))] == ["start", "success"]  # type: ignore[arg-type]
+    assert [p.kind for p in hc.of(hc.named("quiet"))] == ["start", "success"]
 
 
-def test_notify_sync_says_what_is_missing(cli, hc: HealthchecksServer, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_notify_sync_says_what_is_missing(cli: Cli, hc: HealthchecksServer, tmp_path: Path) -> None:
     configure(tmp_path, hc.url(f"/ping/{PING_KEY}/{{task}}"))
     done = cli("notify", "sync", "hc")
     assert done.returncode == 78

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from cronkit.notify.webhook import verify
 from tests.conftest import CRONKIT
+from tests.fixturetypes import Run, WriteConfig
 from tests.notify.conftest import SECRET, notifications
+from tests.notify.receivers import HttpReceiver
 
 
-def test_a_cron_run_in_a_bare_environment_notifies_as_configured(run, config, http, notify_env,  # type: ignore[no-untyped-def]
+def test_a_cron_run_in_a_bare_environment_notifies_as_configured(run: Run, config: WriteConfig, http: HttpReceiver, notify_env: dict[str, str],
                                                                  home: Path, tmp_path: Path) -> None:
     cron_d = tmp_path / "cron.d"
     cron_d.mkdir()

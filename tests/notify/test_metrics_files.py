@@ -9,7 +9,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.fixturetypes import Run, WriteConfig
 from tests.notify.conftest import notifications, runs
+from tests.notify.receivers import HttpReceiver
 
 
 def parse(path: Path) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
@@ -20,7 +22,7 @@ def parse(path: Path) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     return found
 
 
-def test_prom_file_matches_the_run_log(run, config, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_prom_file_matches_the_run_log(run: Run, config: WriteConfig, home: Path, tmp_path: Path) -> None:
     config(f'metrics_dir = "{tmp_path / "metrics"}"\nemf_file = "{tmp_path / "emf.log"}"\n')
     for fail in (1, 0, 1, 0, 0):
         run("run", "flip", "--param", f"fail={fail}")
@@ -53,7 +55,7 @@ def test_prom_file_matches_the_run_log(run, config, home: Path, tmp_path: Path) 
         assert doc["Duration"] == row["duration_ms"] and doc["Failed"] == (row["status"] == "failed")
 
 
-def test_check_notifies_a_missed_slot_once(run, config, http, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_check_notifies_a_missed_slot_once(run: Run, config: WriteConfig, http: HttpReceiver, home: Path, tmp_path: Path) -> None:
     config(f"""
 metrics_dir = "{tmp_path / 'metrics'}"
 
@@ -85,7 +87,7 @@ on = ["missed"]
     assert notifications(home)[0]["state"] == "delivered"
 
 
-def test_tasks_missing_the_same_slot_are_each_notified(run, config, http, notify_env, home: Path,  # type: ignore[no-untyped-def]
+def test_tasks_missing_the_same_slot_are_each_notified(run: Run, config: WriteConfig, http: HttpReceiver, notify_env: dict[str, str], home: Path,
                                                        tmp_path: Path) -> None:
     from tests.conftest import write_registry
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,7 @@ HOUR = 3_600_000
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     url = f"sqlite:///{tmp_path / 'log.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     store = RunStore.open(url)
     yield store
@@ -29,7 +31,7 @@ def finish(store: RunStore, status: str, at: int, duration_ms: int = 1000) -> in
     return run_id
 
 
-def play(store: RunStore, table: dict, statuses: list[str], limits: TaskNotify | None = None) -> list[str]:  # type: ignore[type-arg]
+def play(store: RunStore, table: dict[str, Any], statuses: list[str], limits: TaskNotify | None = None) -> list[str]:
     """Record runs an hour apart; queue what the rules say as the hook does; return 'event@index'."""
     hook = notifier("hook", {"kind": "webhook", "url": "http://127.0.0.1:9/h", **table})
     said = []

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CRONKIT, free_port
+from tests.fixturetypes import Run, WriteConfig
 from tests.notify.conftest import notifications, runs
 from tests.notify.receivers import HttpReceiver
 
@@ -33,7 +34,7 @@ def events(http: HttpReceiver) -> list[tuple[str, int]]:
 
 
 @pytest.mark.slow
-def test_no_repeat_and_no_recovery_without_an_alert(run, config, http) -> None:  # type: ignore[no-untyped-def]
+def test_no_repeat_and_no_recovery_without_an_alert(run: Run, config: WriteConfig, http: HttpReceiver) -> None:
     config(hook(http.url("/h"), '["failure", "recovery", "success"]', "failures_before_alert = 3"))
     for fail in (1, 1, 0, 1, 1, 1, 1, 0):
         run("run", "flip", "--param", f"fail={fail}")
@@ -41,7 +42,7 @@ def test_no_repeat_and_no_recovery_without_an_alert(run, config, http) -> None: 
     assert [e for e, _ in events(http)] == ["success", "failure", "success", "recovery"]
 
 
-def test_too_long_and_too_fast(run, config, http) -> None:  # type: ignore[no-untyped-def]
+def test_too_long_and_too_fast(run: Run, config: WriteConfig, http: HttpReceiver) -> None:
     # Only lower bounds on a run's duration are certain (a task sleeps at least what it is told;
     # a loaded machine only adds), so each run is far on one side of the limit it is checked against.
     def limits(max_duration: str, min_duration: str) -> None:
@@ -63,7 +64,7 @@ min_duration = "{min_duration}"
     assert "longer than max_duration 0.3s" in got[1]["error"]
 
 
-def test_outbox_delivers_once_in_order_when_the_receiver_is_back(run, config, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_outbox_delivers_once_in_order_when_the_receiver_is_back(run: Run, config: WriteConfig, home: Path) -> None:
     port = free_port()
     config(hook(f"http://127.0.0.1:{port}/h", '["failure", "recovery", "success"]'))
     assert run("run", "flip", "--param", "fail=1").returncode == 1  # receiver down
@@ -86,7 +87,7 @@ def test_outbox_delivers_once_in_order_when_the_receiver_is_back(run, config, ho
     assert [d["state"] for d in json.loads(log.stdout)["deliveries"]] == ["delivered"] * 4
 
 
-def test_hanging_receiver_leaves_the_run_alone(run, config, http, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_hanging_receiver_leaves_the_run_alone(run: Run, config: WriteConfig, http: HttpReceiver, home: Path) -> None:
     http.hang.set()
     config(hook(http.url("/h"), '["failure"]'))
     began = time.monotonic()
@@ -101,7 +102,7 @@ def test_hanging_receiver_leaves_the_run_alone(run, config, http, home: Path) ->
     assert len(http.requests) == 2  # bounded: two tries of one second
 
 
-def test_notify_test_and_config_errors(run, config, http) -> None:  # type: ignore[no-untyped-def]
+def test_notify_test_and_config_errors(run: Run, config: WriteConfig, http: HttpReceiver) -> None:
     config(hook(http.url("/h"), '["failure"]'))
     assert run("notify", "test", "hook").returncode == 0
     assert json.loads(http.requests[0].body)["event"] == "test"
@@ -124,7 +125,7 @@ def test_notify_test_and_config_errors(run, config, http) -> None:  # type: igno
     assert run("list").returncode == 0  # a display name is an address smtplib takes
 
 
-def test_no_notifier_imports_no_channel(run, config, notify_env) -> None:  # type: ignore[no-untyped-def]
+def test_no_notifier_imports_no_channel(run: Run, config: WriteConfig, notify_env: dict[str, str]) -> None:
     config("")  # no notifier
     assert run("run", "flip").returncode == 0  # creates the run log (that imports SQLAlchemy, once)
     proc = subprocess.run([CRONKIT, "run", "flip"], env={**notify_env, "PYTHONPROFILEIMPORTTIME": "1"},
@@ -136,7 +137,7 @@ def test_no_notifier_imports_no_channel(run, config, notify_env) -> None:  # typ
         assert heavy not in modules
 
 
-def test_a_run_that_never_started_its_task_is_not_too_long(run, config, http, notify_env) -> None:  # type: ignore[no-untyped-def]
+def test_a_run_that_never_started_its_task_is_not_too_long(run: Run, config: WriteConfig, http: HttpReceiver, notify_env: dict[str, str]) -> None:
     config(hook(http.url("/h"), '["too_long", "failure"]') + '\n[tasks.flip]\nmax_duration = "1ms"\n')
     notify_env["CRONKIT_REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # down: the singleton fails closed
     assert run("run", "flip").returncode == 69

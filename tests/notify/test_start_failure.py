@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import write_registry
+from tests.fixturetypes import Run
 from tests.notify.conftest import TASKS
 from tests.notify.receivers import HttpReceiver, SmtpReceiver
 
@@ -44,7 +45,7 @@ to = ["ops@example.com"]
     return path
 
 
-def test_a_start_that_fails_is_told_once_per_cause(run, http, smtp, home: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_a_start_that_fails_is_told_once_per_cause(run: Run, http: HttpReceiver, smtp: SmtpReceiver, home: Path, tmp_path: Path,
                                                     notify_env: dict[str, str]) -> None:
     registry = write_registry(tmp_path / "app_tasks.py", TASKS)
     good = registry.read_text()
@@ -66,7 +67,8 @@ def test_a_start_that_fails_is_told_once_per_cause(run, http, smtp, home: Path, 
     assert told["url"] == f"{PUBLIC}/tasks/flip"  # the dashboard's page, not the token-protected API
     [mail] = smtp.messages
     assert str(mail["Subject"]).startswith("[cronkit] flip failed on ") and str(mail["Subject"]).endswith("(exit 78)")
-    assert "failed to import: SyntaxError" in mail.get_payload(decode=True).decode()
+    body = mail.get_payload(decode=True)
+    assert isinstance(body, bytes) and "failed to import: SyntaxError" in body.decode()
 
     # The same cause again, from this line or another of the block: already told (failures_before_alert
     # is about runs; a start that cannot start is told at the first).
@@ -85,7 +87,7 @@ def test_a_start_that_fails_is_told_once_per_cause(run, http, smtp, home: Path, 
     assert len(smtp.messages) == 3
 
 
-def test_invalid_settings_still_reach_the_notifiers_their_file_names(run, http, smtp, home: Path,  # type: ignore[no-untyped-def]
+def test_invalid_settings_still_reach_the_notifiers_their_file_names(run: Run, http: HttpReceiver, smtp: SmtpReceiver, home: Path,
                                                                     tmp_path: Path, notify_env: dict[str, str]) -> None:
     registry = write_registry(tmp_path / "app_tasks.py", TASKS)
     config = block_config(home, registry, http, smtp, notify_env, extra="retention_dayz = 3\n")

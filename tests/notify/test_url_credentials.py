@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import write_registry
+from tests.fixturetypes import Run, WriteConfig
 from tests.notify.conftest import notifications, runs
 from tests.notify.receivers import HttpReceiver, basic
 
@@ -59,7 +60,7 @@ def assert_nowhere(texts: list[str], root: Path) -> None:
             assert piece.encode() not in data, path
 
 
-def test_notify_test_sends_basic_auth_to_the_real_host(run, config, http) -> None:  # type: ignore[no-untyped-def]
+def test_notify_test_sends_basic_auth_to_the_real_host(run: Run, config: WriteConfig, http: HttpReceiver) -> None:
     http.basic = (USER, PASSWORD)
     config(hooks(http, IN_URL))
     done = run("notify", "test", "hook")
@@ -69,8 +70,8 @@ def test_notify_test_sends_basic_auth_to_the_real_host(run, config, http) -> Non
     assert json.loads(request.body)["event"] == "test"
 
 
-def test_wrong_password_is_one_clear_line_and_the_password_is_nowhere(  # type: ignore[no-untyped-def]
-    run, config, http, notify_env, home: Path, tmp_path: Path
+def test_wrong_password_is_one_clear_line_and_the_password_is_nowhere(
+    run: Run, config: WriteConfig, http: HttpReceiver, notify_env: dict[str, str], home: Path, tmp_path: Path
 ) -> None:
     notify_env.update({"CRONKIT_TASKS": str(write_registry(tmp_path / "say_tasks.py", TASKS)), "HOOK_PW": WRONG})
     http.basic = (USER, PASSWORD)
@@ -102,7 +103,7 @@ def test_wrong_password_is_one_clear_line_and_the_password_is_nowhere(  # type: 
     assert_nowhere(outputs + [r.body.decode() for r in http.requests], home)
 
 
-def test_a_bad_url_is_shown_masked(run, config, http) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_url_is_shown_masked(run: Run, config: WriteConfig, http: HttpReceiver) -> None:
     for url, complaint in ((f"ftp://{USER}:{IN_URL}@127.0.0.1/x", "is not an http:// or https:// URL"),
                            (f"http://{USER}:{IN_URL}@127.0.0.1:99999/x", "the port is not a number from 1 to 65535"),
                            (f"http://{USER}:{IN_URL}@/x", "has no host")):

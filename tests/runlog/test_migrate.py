@@ -15,6 +15,7 @@ from cronkit.runlog import RELEASES, SCHEMA_VERSION, release_of
 from cronkit.runlog.backup import KEEP, copies_of
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.schema import MIGRATIONS, set_meta, upgrade
+from tests.fixturetypes import RunCli
 
 from ..conftest import write_registry
 
@@ -52,7 +53,7 @@ def test_releases_name_every_schema() -> None:
     assert release_of(SCHEMA_VERSION + 1) is None
 
 
-def test_the_first_command_after_an_upgrade_keeps_a_copy(run_cli, env: dict[str, str], home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_first_command_after_an_upgrade_keeps_a_copy(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     database = home / "cronkit.db"
     build_old(f"sqlite:///{database}")
     proc = run_cli("history", "--json", env=env)
@@ -89,7 +90,7 @@ def test_a_fresh_run_log_is_not_copied(tmp_path: Path) -> None:
     assert copies_of(database) == []
 
 
-def test_postgresql_waits_for_cronkit_migrate(pg_url: str, run_cli, env: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def test_postgresql_waits_for_cronkit_migrate(pg_url: str, run_cli: RunCli, env: dict[str, str]) -> None:
     build_old(pg_url)
     engine = create_engine_for(pg_url)
     with pytest.raises(ConfigError, match=r"back up the database \(pg_dump\), then run `cronkit migrate`"):
@@ -110,14 +111,14 @@ def test_postgresql_waits_for_cronkit_migrate(pg_url: str, run_cli, env: dict[st
     assert again.stdout.endswith(f"is at schema {SCHEMA_VERSION} (cronkit {__version__}): nothing to migrate\n")
 
 
-def test_migrate_creates_no_run_log(run_cli, env: dict[str, str], home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_migrate_creates_no_run_log(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     proc = run_cli("migrate", env=env)
     assert proc.returncode == 78
     assert proc.stderr.startswith(f"cronkit: error: no run log at {home / 'cronkit.db'}")
     assert not (home / "cronkit.db").exists()
 
 
-def test_a_cron_start_refused_for_a_newer_schema_leaves_a_start_failure(run_cli, env: dict[str, str], home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cron_start_refused_for_a_newer_schema_leaves_a_start_failure(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     database = home / "cronkit.db"
     build_old(f"sqlite:///{database}", SCHEMA_VERSION)
     with sqlite3.connect(database) as conn:

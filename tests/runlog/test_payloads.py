@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.rekey import rekey
 from cronkit.safe import encrypt as payloads
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 KEY, NEW_KEY = "first secret key 0123456789", "second secret key 9876543210"
 CUSTOMER = "Ada Lovelace, card 4111-1111-1111-1111"
@@ -42,7 +42,7 @@ def raw_bytes(home: Path) -> bytes:
     return data
 
 
-def test_payloads_are_sealed_at_rest_and_opened_with_the_key(run_cli: Any, env: dict[str, str], home: Path) -> None:
+def test_payloads_are_sealed_at_rest_and_opened_with_the_key(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     assert run_cli("run", "export", "--param", "who=ada", env=env).returncode == 0
     assert run_cli("run", "export", "--param", "fail=1", env=env).returncode == 1
     with sqlite3.connect(home / "cronkit.db") as conn:
@@ -79,14 +79,14 @@ def test_payloads_are_sealed_at_rest_and_opened_with_the_key(run_cli: Any, env: 
     assert blind_log.returncode == 0 and CUSTOMER not in blind_log.stdout and "(encrypted)" in blind_log.stdout
 
 
-def test_encryption_needs_a_key(run_cli: Any, env: dict[str, str]) -> None:
+def test_encryption_needs_a_key(run_cli: RunCli, env: dict[str, str]) -> None:
     done = run_cli("list", env={**env, "CRONKIT_SECRET_KEY": ""})
     assert done.returncode == 78
     assert done.stderr == ("cronkit: error: encrypt_payloads: needs secret_key (CRONKIT_SECRET_KEY), the key"
                            " payloads are sealed with (set by CRONKIT_ENCRYPT_PAYLOADS)\n")
 
 
-def test_rekey_after_a_key_change_goes_on_where_it_stopped(run_cli: Any, env: dict[str, str], home: Path) -> None:
+def test_rekey_after_a_key_change_goes_on_where_it_stopped(run_cli: RunCli, env: dict[str, str], home: Path) -> None:
     plain = {**env, "CRONKIT_ENCRYPT_PAYLOADS": "false"}
     assert run_cli("run", "export", env=plain).returncode == 0  # stored clear, before encryption was on
     for _ in range(4):
@@ -122,7 +122,7 @@ def test_rekey_after_a_key_change_goes_on_where_it_stopped(run_cli: Any, env: di
     payloads.configure(None)
 
 
-def test_notifications_and_the_audit_are_sealed_too(run_cli: Any, env: dict[str, str], home: Path, tmp_path: Path) -> None:
+def test_notifications_and_the_audit_are_sealed_too(run_cli: RunCli, env: dict[str, str], home: Path, tmp_path: Path) -> None:
     """The outbox holds a run's error and output tail; an audit row a trigger's params: sealed as the run is."""
     (tmp_path / "cronkit.toml").write_text('[notify]\ndefault = ["hook"]\n\n[notify.hook]\nkind = "webhook"\n'
                                            'url = "http://127.0.0.1:9/hook"\ntimeout = 1\n')

@@ -12,10 +12,12 @@ import resource
 import sqlite3
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import CRONKIT, write_registry
+from tests.fixturetypes import RunCli
 from tests.runhelpers import attempts, letters, runs
 
 TASKS = '''
@@ -77,7 +79,7 @@ def env(cronkit_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     return {**cronkit_env, "CRONKIT_TASKS": str(write_registry(tmp_path / "child_tasks.py", TASKS))}
 
 
-def _strict(text: str) -> object:
+def _strict(text: str) -> Any:
     """Parse JSON as RFC 8259 has it: a bare NaN or Infinity is an error."""
     def refuse(name: str) -> object:
         raise ValueError(f"bare {name} in JSON")
@@ -85,8 +87,8 @@ def _strict(text: str) -> object:
 
 
 @pytest.mark.parametrize("how", ["error", "exit", "memory", "base"])
-def test_a_result_that_raises_when_shown_fails_the_run_once_with_a_dead_letter(env, home: Path, run_process,
-                                                                              how: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_result_that_raises_when_shown_fails_the_run_once_with_a_dead_letter(env: dict[str, str], home: Path, run_process: RunCli,
+                                                                              how: str) -> None:
     done = run_process("run", "unshowable", "--param", f"how={how}", env=env)
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -100,7 +102,7 @@ def test_a_result_that_raises_when_shown_fails_the_run_once_with_a_dead_letter(e
     assert not (run["output"] or "").strip(), run["output"]
 
 
-def test_a_result_that_refers_to_itself_fails_with_a_dead_letter(env, home: Path, run_process) -> None:  # type: ignore[no-untyped-def]
+def test_a_result_that_refers_to_itself_fails_with_a_dead_letter(env: dict[str, str], home: Path, run_process: RunCli) -> None:
     done = run_process("run", "selfish", env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     (run,) = runs(home / "cronkit.db")
@@ -108,22 +110,22 @@ def test_a_result_that_refers_to_itself_fails_with_a_dead_letter(env, home: Path
     assert len(letters(home / "cronkit.db")) == 1
 
 
-def test_a_process_the_task_forks_never_reports_nor_records(env, home: Path, run_process) -> None:  # type: ignore[no-untyped-def]
+def test_a_process_the_task_forks_never_reports_nor_records(env: dict[str, str], home: Path, run_process: RunCli) -> None:
     done = run_process("run", "forker", "--json", env=env)
     assert done.returncode == 0, done.stderr
-    assert _strict(done.stdout)["result"] == {"from": "the attempt"}  # type: ignore[index]
+    assert _strict(done.stdout)["result"] == {"from": "the attempt"}
     (run,) = runs(home / "cronkit.db")
     assert run["status"] == "succeeded" and len(attempts(home / "cronkit.db", run["id"])) == 1
 
 
-def test_three_failed_runs_leave_three_dead_letters(env, home: Path, run_process) -> None:  # type: ignore[no-untyped-def]
+def test_three_failed_runs_leave_three_dead_letters(env: dict[str, str], home: Path, run_process: RunCli) -> None:
     for how in ("error", "exit", "memory"):
         assert run_process("run", "unshowable", "--param", f"how={how}", env=env).returncode == 1
     assert [r["status"] for r in runs(home / "cronkit.db")] == ["failed"] * 3
     assert [letter["run_id"] for letter in letters(home / "cronkit.db")] == [1, 2, 3]
 
 
-def test_too_few_file_descriptors_is_one_line_and_a_failed_run_with_its_dead_letter(env, home: Path,
+def test_too_few_file_descriptors_is_one_line_and_a_failed_run_with_its_dead_letter(env: dict[str, str], home: Path,
                                                                                      tmp_path: Path) -> None:
     assert subprocess.run([CRONKIT, "run", "fine"], env=env, capture_output=True, timeout=60).returncode == 0
     said = {}
@@ -146,17 +148,17 @@ def test_too_few_file_descriptors_is_one_line_and_a_failed_run_with_its_dead_let
         assert code == 0 or line, said
 
 
-def test_json_is_valid_for_a_result_with_nan_and_infinity(env, home: Path, run_process) -> None:  # type: ignore[no-untyped-def]
+def test_json_is_valid_for_a_result_with_nan_and_infinity(env: dict[str, str], home: Path, run_process: RunCli) -> None:
     done = run_process("run", "nonfinite", "--json", env=env)
     assert done.returncode == 0, done.stderr
-    result = _strict(done.stdout)["result"]  # type: ignore[index]
+    result = _strict(done.stdout)["result"]
     assert result == {"nan": "NaN", "inf": "Infinity", "ninf": "-Infinity", "list": ["NaN", 1.5]}
     # a row an older cronkit stored with bare NaN: every --json reader still prints valid JSON
     with sqlite3.connect(home / "cronkit.db") as conn:
         conn.execute("UPDATE runs SET result = '{\"x\": NaN, \"y\": -Infinity}'")
     for args in (["show", "1", "--json"], ["history", "--json"], ["status", "--json"], ["list", "--json"]):
         shown = run_process(*args, env=env)
-        assert shown.returncode in (0, 1), shown.stderr
+        assert shown.returncode == 0, (args, shown.stderr)
         _strict(shown.stdout)
-    shown = _strict(run_process("show", "1", "--json", env=env).stdout)
-    assert shown["result"] == {"x": "NaN", "y": "-Infinity"}  # type: ignore[index]
+    record = _strict(run_process("show", "1", "--json", env=env).stdout)
+    assert record["result"] == {"x": "NaN", "y": "-Infinity"}

@@ -39,7 +39,7 @@ def test_a_clock_stepped_back_mid_run_records_no_negative_duration(cronkit_env: 
     proc = subprocess.Popen([CRONKIT, "run", "stepback", "--json", "--param", f"ready={ready}",
                              "--param", f"stepped={stepped}"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    wait_path(ready, proc=proc)  # type: ignore[arg-type]
+    wait_path(ready, proc=proc)
     offset.write_text("-3600\n")  # the clock goes back an hour, the monotonic one too
     stepped.touch()
     out, err = proc.communicate(timeout=60)

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,10 +47,11 @@ def cronkit(env: dict[str, str], *args: str, **extra: str) -> subprocess.Complet
     return subprocess.run([CRONKIT, *args], env={**env, **extra}, capture_output=True, text=True, timeout=60)
 
 
-def show(env: dict[str, str], run_id: int) -> dict:  # type: ignore[type-arg]
+def show(env: dict[str, str], run_id: int) -> dict[str, Any]:
     done = cronkit(env, "show", str(run_id), "--json")
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    shown: dict[str, Any] = json.loads(done.stdout)
+    return shown
 
 
 def test_exit_codes_output_env_and_cwd_are_recorded(env: dict[str, str], home: Path) -> None:
@@ -144,14 +146,15 @@ def test_command_registration_is_checked() -> None:
     assert task.command is not None and task.command.shell == "/bin/sh" and task.command.retry_codes == (75,)
     assert task.description == "pg_dump db > /backups/db.sql" and task.params == {}
     assert task.command.outcome(0) == "succeeded" and task.command.outcome(75) == "retry"
-    for kwargs, message in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"shell": "bash"}, "task x: shell must be an absolute path, such as /bin/sh"),
         ({"cwd": "tmp"}, "task x: cwd must be an absolute path"),
         ({"env": {"A-B": "1"}}, "task x: env: 'A-B' is not a variable name"),
         ({"success_codes": ()}, "task x: success_codes must name at least one exit code"),
         ({"retry_codes": (0,)}, "task x: exit code 0 is in both success_codes and retry_codes"),
         ({"retry_codes": (256,)}, "task x: retry_codes: 256 is not an exit code (0-255)"),
-    ]:
+    ]
+    for kwargs, message in cases:
         with pytest.raises(RegistryError) as caught:
             registry.command("@daily", "true", name="x", **kwargs)
         assert str(caught.value) == message

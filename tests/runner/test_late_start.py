@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cronkit.runner.slots import choose_slot
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 REGISTRY = """
 @registry.task("0 10 * * *", environments=["*"], grace="5m")
@@ -28,7 +33,7 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def choose(schedule: str, started: str, held: set[datetime] = frozenset(), grace: float = 300,  # type: ignore[assignment]
+def choose(schedule: str, started: str, held: AbstractSet[datetime] = frozenset(), grace: float = 300,
            zone: str = "UTC") -> tuple[str, int] | None:
     choice = choose_slot(schedule, zone, at(started), grace, lambda slot: slot in held)
     return None if choice is None else (choice.slot.strftime("%H:%M"), choice.late_ms)
@@ -66,7 +71,7 @@ def test_not_a_slot_in_the_task_zone_is_quiet() -> None:
     assert choose("30 2 * * *", "2026-01-10T01:30:01", zone="Europe/Paris") == ("01:30", 1000)
 
 
-def runs(home: Path) -> list[dict]:
+def runs(home: Path) -> list[dict[str, Any]]:
     with sqlite3.connect(home / "cronkit.db") as conn:
         conn.row_factory = sqlite3.Row
         rows = [dict(r) for r in conn.execute("SELECT * FROM runs ORDER BY id")]
@@ -75,17 +80,17 @@ def runs(home: Path) -> list[dict]:
 
 
 @pytest.fixture
-def cron(run_cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+def cron(run_cli: RunCli, tmp_path: Path) -> Callable[[str, str], subprocess.CompletedProcess[str]]:
     registry = write_registry(tmp_path / "late_registry.py", REGISTRY)
 
-    def run(task: str, now: str):  # type: ignore[no-untyped-def]
+    def run(task: str, now: str) -> subprocess.CompletedProcess[str]:
         return run_cli("run", task, "--trigger", "cron",
                        env={"CRONKIT_TASKS": str(registry), "CRONKIT_NOW": now})
 
     return run
 
 
-def test_cron_run_late_within_grace_runs_and_says_how_late(cron, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_run_late_within_grace_runs_and_says_how_late(cron: Callable[[str, str], subprocess.CompletedProcess[str]], home: Path) -> None:
     proc = cron("daily", "2026-11-28T10:01:05+00:00")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     [run] = runs(home)
@@ -101,7 +106,7 @@ def test_cron_run_late_within_grace_runs_and_says_how_late(cron, home: Path) -> 
     assert len(runs(home)) == 1
 
 
-def test_cron_run_past_grace_is_recorded_skipped_once(cron, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_run_past_grace_is_recorded_skipped_once(cron: Callable[[str, str], subprocess.CompletedProcess[str]], home: Path) -> None:
     proc = cron("daily", "2026-11-28T10:07:30+00:00")
     assert (proc.returncode, proc.stdout) == (75, "")
     [run] = runs(home)
@@ -113,7 +118,7 @@ def test_cron_run_past_grace_is_recorded_skipped_once(cron, home: Path) -> None:
     assert len(runs(home)) == 1  # never twice for one slot
 
 
-def test_cron_run_not_a_slot_in_the_task_zone_stays_quiet(cron, home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_run_not_a_slot_in_the_task_zone_stays_quiet(cron: Callable[[str, str], subprocess.CompletedProcess[str]], home: Path) -> None:
     proc = cron("paris", "2026-01-10T00:30:01+00:00")
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     assert not (home / "cronkit.db").exists()  # nothing near: the run log is not even opened

@@ -14,6 +14,7 @@ from cronkit import Registry
 from cronkit.errors import RegistryError
 from cronkit.registry.limits import kubernetes_limits, systemd_lines
 from tests.conftest import write_registry
+from tests.fixturetypes import RunCli
 
 TASKS = '''
 @registry.task("0 3 * * *", name="hog", environments=["*"], timeout="60s", limits={"memory": "256M"})
@@ -58,7 +59,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     ("files", "nofile limit 32 exceeded (too many open files)"),
     ("big", "fsize limit 1M exceeded (file too large)"),
 ])
-def test_a_run_stopped_by_its_limit_names_it(task: str, error: str, run_cli: Any, env: dict[str, str],
+def test_a_run_stopped_by_its_limit_names_it(task: str, error: str, run_cli: RunCli, env: dict[str, str],
                                              tmp_path: Path) -> None:
     done = run_cli("run", task, "--param", f"path={tmp_path / 'big.bin'}", "--json", env=env)
     assert done.returncode == 1, done.stderr
@@ -69,7 +70,7 @@ def test_a_run_stopped_by_its_limit_names_it(task: str, error: str, run_cli: Any
     assert [(d["task"], d["error"]) for d in letters] == [(task, error)]
 
 
-def test_limits_and_nice_leave_a_task_within_them_alone(run_cli: Any, env: dict[str, str]) -> None:
+def test_limits_and_nice_leave_a_task_within_them_alone(run_cli: RunCli, env: dict[str, str]) -> None:
     done = run_cli("run", "gentle", "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["result"] == {"nice": 10, "files": 50}
@@ -100,7 +101,7 @@ def test_limits_as_systemd_and_kubernetes_write_them() -> None:
     assert len(notes) == 5
 
 
-def test_a_task_user_runs_its_cron_d_lines_and_its_systemd_unit(run_cli: Any, tmp_path: Path) -> None:
+def test_a_task_user_runs_its_cron_d_lines_and_its_systemd_unit(run_cli: RunCli, tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "user_registry.py", (
         "registry.add('0 3 * * *', 'os:getcwd', name='as-app', environments=['*'], user='app',\n"
         "             limits={'memory': '512M'}, nice=10)\n"
@@ -119,7 +120,7 @@ def test_a_task_user_runs_its_cron_d_lines_and_its_systemd_unit(run_cli: Any, tm
     assert "User=app\n" in service and "MemoryMax=536870912\n" in service and "Nice=10\n" in service
 
 
-def test_a_cronjob_seals_as_the_host_does(run_cli: Any, tmp_path: Path) -> None:
+def test_a_cronjob_seals_as_the_host_does(run_cli: RunCli, tmp_path: Path) -> None:
     """encrypt_payloads reaches the pods: a CronJob of an encrypting setup says so (its key comes from the Secret)."""
     registry = write_registry(tmp_path / "k8s_registry.py", "registry.add('0 3 * * *', 'os:getcwd', name='t', environments=['*'])\n")
     env = {"CRONKIT_TASKS": str(registry), "CRONKIT_SECRET_KEY": "k" * 32, "CRONKIT_ENCRYPT_PAYLOADS": "true"}

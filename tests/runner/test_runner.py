@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CRONKIT, RedisServer
+from tests.fixturetypes import RunCli
 from tests.runhelpers import (
     assert_unlocked,
     attempts,
     finish,
     gone,
     lease,
+    lease_pid,
     letters,
     local_lock_free,
     make_registry,
@@ -47,13 +50,13 @@ def db(home: Path) -> Path:
     return home / "cronkit.db"
 
 
-def test_second_run_of_a_singleton_is_skipped_with_the_holder(env, home, db, tmp_path, redis_url) -> None:
+def test_second_run_of_a_singleton_is_skipped_with_the_holder(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_url: str) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     ready, release = tmp_path / "ready", tmp_path / "release"
     first = start(env, "hold", "--param", f"ready={ready}", "--param", f"release={release}", "--param", "for=20")
     wait_for(ready, proc=first)
 
-    second = subprocess.run([*first.args[:2], "hold", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    second = subprocess.run([CRONKIT, "run", "hold", "--json"], env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 75, second.stderr
     assert run_json(second)["status"] == "skipped"
     release.touch()
@@ -69,7 +72,7 @@ def test_second_run_of_a_singleton_is_skipped_with_the_holder(env, home, db, tmp
     assert_unlocked(home, "hold", redis_url)
 
 
-def test_manual_skip_prints_the_reason(env, home, tmp_path, run_cli) -> None:
+def test_manual_skip_prints_the_reason(env: dict[str, str], home: Path, tmp_path: Path, run_cli: RunCli) -> None:
     ready, release = tmp_path / "ready", tmp_path / "release"
     first = start(env, "hold", "--param", f"ready={ready}", "--param", f"release={release}", "--param", "for=20")
     wait_for(ready, proc=first)
@@ -104,7 +107,7 @@ def shared_log(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_url, shared_log) -> None:
+def test_two_hosts_firing_the_same_slot_run_the_task_once(env: dict[str, str], tmp_path: Path, redis_url: str, shared_log: str) -> None:
     count = tmp_path / "count"
     hosts = [_host(env, tmp_path, name, shared_log, redis_url) for name in ("host-a", "host-b")]
     args = ("hold", "--trigger", "cron", "--param", f"count={count}", "--param", "for=0.5", "--json")
@@ -127,7 +130,7 @@ def test_two_hosts_firing_the_same_slot_run_the_task_once(env, tmp_path, redis_u
 
 
 @pytest.mark.slow
-def test_two_hosts_with_separate_run_logs_share_the_slot_through_redis(env, tmp_path, redis_url, run_cli) -> None:
+def test_two_hosts_with_separate_run_logs_share_the_slot_through_redis(env: dict[str, str], tmp_path: Path, redis_url: str, run_cli: RunCli) -> None:
     count = tmp_path / "count"
     host_a, host_b = (_host(env, tmp_path, name, None, redis_url) for name in ("host-a", "host-b"))
     args = ("run", "hold", "--trigger", "cron", "--param", f"count={count}")
@@ -152,7 +155,7 @@ def test_two_hosts_with_separate_run_logs_share_the_slot_through_redis(env, tmp_
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_runner_then_a_new_run(env, home, db, tmp_path, redis_url, run_cli) -> None:
+def test_kill_9_of_the_runner_then_a_new_run(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_url: str, run_cli: RunCli) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     ready = tmp_path / "ready"
     victim = start(env, "hold", "--param", f"ready={ready}", "--param", "for=30")
@@ -161,7 +164,7 @@ def test_kill_9_of_the_runner_then_a_new_run(env, home, db, tmp_path, redis_url,
     victim.wait(10)
     assert wait_gone(task_pid), "the task process outlived its runner"
     assert local_lock_free(home, "hold")  # the kernel released the flock with the process
-    assert lease(redis_url, "hold")["pid"] == victim.pid  # the lease lingers until its TTL...
+    assert lease_pid(redis_url, "hold") == victim.pid  # the lease lingers until its TTL...
 
     history = run_cli("history", "--json", env=env)
     assert history.returncode == 0, history.stderr
@@ -177,7 +180,7 @@ def test_kill_9_of_the_runner_then_a_new_run(env, home, db, tmp_path, redis_url,
 
 
 @pytest.mark.parametrize(("sig", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "SIGINT")])
-def test_signal_interrupts_the_run(env, home, db, tmp_path, redis_url, sig, code, name) -> None:
+def test_signal_interrupts_the_run(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_url: str, sig: signal.Signals, code: int, name: str) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url, "CRONKIT_STOP_GRACE": "20"}
     ready = tmp_path / "ready"
     proc = start(env, "hold", "--param", f"ready={ready}", "--param", "for=30")
@@ -196,7 +199,7 @@ def test_signal_interrupts_the_run(env, home, db, tmp_path, redis_url, sig, code
     assert_unlocked(home, "hold", redis_url)
 
 
-def test_a_task_that_ignores_sigterm_is_still_stopped(env, home, db, tmp_path) -> None:
+def test_a_task_that_ignores_sigterm_is_still_stopped(env: dict[str, str], home: Path, db: Path, tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     proc = start(env, "stubborn", "--param", f"ready={ready}")
     task_pid = int(wait_for(ready, proc=proc))
@@ -209,7 +212,7 @@ def test_a_task_that_ignores_sigterm_is_still_stopped(env, home, db, tmp_path) -
     assert_unlocked(home, "stubborn")
 
 
-def test_a_task_stuck_in_a_child_process_times_out(env, home, db, tmp_path, redis_url, run_cli) -> None:
+def test_a_task_stuck_in_a_child_process_times_out(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_url: str, run_cli: RunCli) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     secs = f"600.{uuid.uuid4().int % 10**9}"  # a sleep no one else runs
     ready = tmp_path / "ready"
@@ -232,7 +235,7 @@ def test_a_task_stuck_in_a_child_process_times_out(env, home, db, tmp_path, redi
 
 @pytest.mark.slow
 @pytest.mark.parametrize("hang", [False, True], ids=["returns", "times-out"])
-def test_processes_the_task_detached_from_its_group_are_stopped_too(env, home, db, tmp_path, hang) -> None:
+def test_processes_the_task_detached_from_its_group_are_stopped_too(env: dict[str, str], home: Path, db: Path, tmp_path: Path, hang: bool) -> None:
     secs = f"600.{uuid.uuid4().int % 10**9}"  # a sleep no one else runs
     ready, release = tmp_path / "ready", tmp_path / "release"
     if hang:  # its 3 s timeout may pass before this test looks: the run's output says what it killed
@@ -253,7 +256,7 @@ def test_processes_the_task_detached_from_its_group_are_stopped_too(env, home, d
     assert "killed 2 process(es) the task left running outside its process group" in run["output"]
 
 
-def test_redis_down_before_a_run_fails_closed_or_falls_back(env, home, db, tmp_path, redis_server, redis_url, run_cli) -> None:
+def test_redis_down_before_a_run_fails_closed_or_falls_back(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_server: RedisServer, redis_url: str, run_cli: RunCli) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url}
     redis_server.stop()
     try:
@@ -278,16 +281,17 @@ def test_redis_down_before_a_run_fails_closed_or_falls_back(env, home, db, tmp_p
 
 @pytest.mark.slow
 @pytest.mark.parametrize("outage", ["stopped", "hung"])
-def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env, home, db, tmp_path, redis_server, redis_url, run_cli, outage) -> None:
+def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_server: RedisServer, redis_url: str, run_cli: RunCli, outage: str) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url, "CRONKIT_LEASE_TTL": "2", "CRONKIT_STOP_GRACE": "0.3"}
     ready = tmp_path / "ready"
     proc = start(env, "hold", "--param", f"ready={ready}", "--param", "for=30")
     try:
         task_pid = int(wait_for(ready, proc=proc))
-        assert lease(redis_url, "hold")["pid"] == proc.pid
+        assert lease_pid(redis_url, "hold") == proc.pid
         if outage == "stopped":
             redis_server.stop()
         else:  # a network partition: connections stay open, nothing answers
+            assert redis_server.proc is not None
             redis_server.proc.send_signal(signal.SIGSTOP)
         returncode, out, err = finish(proc)
     finally:
@@ -318,7 +322,7 @@ def test_redis_lost_mid_run_stops_the_task_before_its_lease_expires(env, home, d
 
 
 @pytest.mark.slow
-def test_redis_down_mid_run_of_a_fallback_task_goes_on(env, home, db, tmp_path, redis_server, redis_url) -> None:
+def test_redis_down_mid_run_of_a_fallback_task_goes_on(env: dict[str, str], home: Path, db: Path, tmp_path: Path, redis_server: RedisServer, redis_url: str) -> None:
     env = {**env, "CRONKIT_REDIS_URL": redis_url, "CRONKIT_LEASE_TTL": "1.5"}
     ready, release = tmp_path / "ready", tmp_path / "release"
     proc = start(env, "hold-fallback", "--param", f"ready={ready}", "--param", f"release={release}", "--param", "for=30")
@@ -339,7 +343,7 @@ def test_redis_down_mid_run_of_a_fallback_task_goes_on(env, home, db, tmp_path, 
     assert_unlocked(home, "hold-fallback", redis_url)
 
 
-def test_a_transient_error_succeeds_on_the_third_attempt(env, home, db, tmp_path, run_cli) -> None:
+def test_a_transient_error_succeeds_on_the_third_attempt(env: dict[str, str], home: Path, db: Path, tmp_path: Path, run_cli: RunCli) -> None:
     counter = tmp_path / "counter"
     result = run_cli("run", "flaky", "--param", f"counter={counter}", env=env)
     assert result.returncode == 0, result.stderr
@@ -356,7 +360,7 @@ def test_a_transient_error_succeeds_on_the_third_attempt(env, home, db, tmp_path
     assert_unlocked(home, "flaky")
 
 
-def test_a_permanent_error_fails_at_once(env, home, db, tmp_path, run_cli) -> None:
+def test_a_permanent_error_fails_at_once(env: dict[str, str], home: Path, db: Path, tmp_path: Path, run_cli: RunCli) -> None:
     result = run_cli("run", "broken", "--param", f"flag={tmp_path / 'flag'}", env=env)
     assert result.returncode == 1
     [run] = runs(db)
@@ -369,7 +373,7 @@ def test_a_permanent_error_fails_at_once(env, home, db, tmp_path, run_cli) -> No
 
 
 @pytest.mark.parametrize("reader", [("show", "1", "--json"), ("status", "--json")], ids=["show", "status"])
-def test_a_dead_runner_is_marked_lost_by_the_next_reader(env, home, db, tmp_path, run_cli, reader) -> None:
+def test_a_dead_runner_is_marked_lost_by_the_next_reader(env: dict[str, str], home: Path, db: Path, tmp_path: Path, run_cli: RunCli, reader: tuple[str, ...]) -> None:
     ready = tmp_path / "ready"
     victim = start(env, "hold", "--param", f"ready={ready}", "--param", "for=30")
     task_pid = int(wait_for(ready, proc=victim))
@@ -386,7 +390,7 @@ def test_a_dead_runner_is_marked_lost_by_the_next_reader(env, home, db, tmp_path
     assert_unlocked(home, "hold")
 
 
-def test_a_run_on_another_host_is_lost_once_its_heartbeat_is_stale(env, db, tmp_path, run_cli) -> None:
+def test_a_run_on_another_host_is_lost_once_its_heartbeat_is_stale(env: dict[str, str], db: Path, tmp_path: Path, run_cli: RunCli) -> None:
     ready = tmp_path / "ready"
     elsewhere = {**env, "CRONKIT_HOSTNAME": "host-elsewhere", "CRONKIT_NOW": SLOT}
     victim = start(elsewhere, "hold", "--param", f"ready={ready}", "--param", "for=30")

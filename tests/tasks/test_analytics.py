@@ -25,8 +25,8 @@ from cronkit.tasks import registry
 from cronkit.tasks.analytics import periods as a
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 # --- databases ---------------------------------------------------------------------------
@@ -85,9 +85,9 @@ class Runner:
             dry_run=dry_run,
         )
         self.contexts.append(ctx)
-        result = task.load()(ctx)
+        result: dict[str, Any] = task.load()(ctx)
         json.dumps(result)  # a run's result must be JSON-serialisable
-        return result  # type: ignore[no-any-return]
+        return result
 
     def close(self) -> None:
         for ctx in self.contexts:

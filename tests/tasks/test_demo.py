@@ -7,7 +7,7 @@ import json
 import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from sqlalchemy import func, select
@@ -21,9 +21,20 @@ from cronkit.runlog.engines import create_engine_for
 from cronkit.tasks import platform as p
 from cronkit.tasks import registry
 from cronkit.tasks.demo import seed_demo
+from tests.fixturetypes import RunCli
 
 NOW = datetime(2026, 11, 22, 1, 0, 30, tzinfo=UTC)
-SMALL = {"users": 120, "courses": 6, "days": 21, "seed": 7, "large_log_mb": 0.25}
+class DemoSize(TypedDict):
+    """The size of a demo seed, as seed_demo takes it."""
+
+    users: int
+    courses: int
+    days: int
+    seed: int
+    large_log_mb: float
+
+
+SMALL: DemoSize = {"users": 120, "courses": 6, "days": 21, "seed": 7, "large_log_mb": 0.25}
 
 
 def settings_for(home: Path, **env: str) -> Settings:
@@ -45,8 +56,8 @@ def count(engine: Engine, table: Any, *where: Any) -> int:
 
 def test_seed_is_deterministic_and_counts_what_it_wrote(tmp_path: Path) -> None:
     first, second = settings_for(tmp_path / "a"), settings_for(tmp_path / "b")
-    counts = seed_demo(first, now=NOW, **SMALL)  # type: ignore[arg-type]
-    assert seed_demo(second, now=NOW, **SMALL) == counts  # type: ignore[arg-type]
+    counts = seed_demo(first, now=NOW, **SMALL)
+    assert seed_demo(second, now=NOW, **SMALL) == counts
     e1, e2 = create_engine_for(first.app_db_url), create_engine_for(second.app_db_url)
     try:
         assert dump(e1) == dump(e2)
@@ -113,10 +124,10 @@ def test_weekdays_are_busier_than_weekends(tmp_path: Path) -> None:
 
 def test_seed_refuses_existing_data_unless_reset(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    counts = seed_demo(settings, now=NOW, **SMALL)  # type: ignore[arg-type]
+    counts = seed_demo(settings, now=NOW, **SMALL)
     with pytest.raises(UsageError, match="already holds 120 users; pass --reset"):
-        seed_demo(settings, now=NOW, **SMALL)  # type: ignore[arg-type]
-    again = seed_demo(settings, now=NOW, reset=True, **SMALL)  # type: ignore[arg-type]
+        seed_demo(settings, now=NOW, **SMALL)
+    again = seed_demo(settings, now=NOW, reset=True, **SMALL)
     assert again == counts
     with pytest.raises(UsageError, match="at least 1"):
         seed_demo(settings, now=NOW, users=0)
@@ -128,18 +139,20 @@ def test_seed_writes_redis_tokens_and_secrets(tmp_path: Path, redis_url: str) ->
     settings = settings_for(
         tmp_path, CRONKIT_REDIS_URL=redis_url, CRONKIT_SECRET_KEY="demo-key-for-tests-only-123"
     )
-    counts = seed_demo(settings, now=NOW, **SMALL)  # type: ignore[arg-type]
+    counts = seed_demo(settings, now=NOW, **SMALL)
     client = redis.Redis.from_url(redis_url)
     try:
         assert counts["refresh_tokens"] == client.zcard(p.REFRESH_TOKEN_EXPIRY_ZSET) > 0
         expired = client.zcount(p.REFRESH_TOKEN_EXPIRY_ZSET, "-inf", f"({int(NOW.timestamp())}")
         assert 0 < counts["expired_refresh_tokens"] == expired < counts["refresh_tokens"]
-        key = client.zrange(p.REFRESH_TOKEN_EXPIRY_ZSET, 0, 0)[0].decode()
+        [first] = client.zrange(p.REFRESH_TOKEN_EXPIRY_ZSET, 0, 0)
+        assert isinstance(first, bytes)
+        key = first.decode()
         uid = key.split(":")[1]  # `rt:{user_id}:{token_id}`
-        assert client.hgetall(key)[b"user_id"].decode() == uid
+        assert client.hgetall(key)[b"user_id"] == uid.encode()
         assert client.hexists(p.user_tokens_key(uid), key)
         # --reset replaces the tokens instead of adding to them.
-        again = seed_demo(settings, now=NOW, reset=True, **SMALL)  # type: ignore[arg-type]
+        again = seed_demo(settings, now=NOW, reset=True, **SMALL)
         assert (
             client.zcard(p.REFRESH_TOKEN_EXPIRY_ZSET)
             == again["refresh_tokens"]
@@ -155,7 +168,7 @@ def test_seed_writes_redis_tokens_and_secrets(tmp_path: Path, redis_url: str) ->
 
 def test_seed_writes_logs_of_various_ages_and_sizes(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    counts = seed_demo(settings, now=NOW, **SMALL)  # type: ignore[arg-type]
+    counts = seed_demo(settings, now=NOW, **SMALL)
     files = {f.name: f for f in settings.log_dir.iterdir()}
     assert len(files) == counts["log_files"]
     assert {"app.log", "app.log.1", "app.log.2.gz", "app.log.14.gz", "api.log"} <= set(files)
@@ -169,7 +182,7 @@ def test_seed_writes_logs_of_various_ages_and_sizes(tmp_path: Path) -> None:
 
 def test_the_analytics_tasks_run_on_demo_data(tmp_path: Path) -> None:
     settings = settings_for(tmp_path)
-    seed_demo(settings, now=NOW, **SMALL)  # type: ignore[arg-type]
+    seed_demo(settings, now=NOW, **SMALL)
     results = {}
     for name in (
         "hourly-metrics",
@@ -200,7 +213,7 @@ def test_the_analytics_tasks_run_on_demo_data(tmp_path: Path) -> None:
     )
 
 
-def test_cli_demo_seed(run_cli: Any, home: Path) -> None:
+def test_cli_demo_seed(run_cli: RunCli, home: Path) -> None:
     done: subprocess.CompletedProcess[str] = run_cli(
         "demo",
         "seed",

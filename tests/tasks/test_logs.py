@@ -21,6 +21,7 @@ from cronkit.registry import task_config
 from cronkit.tasks import registry
 from cronkit.tasks.logs.names import classify
 from cronkit.tasks.logs.task import daily_log_pruning
+from tests.fixturetypes import RunCli
 
 MB = 1024 * 1024
 DAY = 86400
@@ -338,7 +339,7 @@ def test_missing_log_dir_and_bad_settings(tmp_path: Path) -> None:
         daily_log_pruning(make_ctx(tmp_path, tmp_path, max_files=-1))
 
 
-def test_cli_run_prunes_the_log_dir_and_its_own_logs(run_cli, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_run_prunes_the_log_dir_and_its_own_logs(run_cli: RunCli, home: Path, tmp_path: Path) -> None:
     logs = tmp_path / "var-log"
     old = write(logs / "api.log.4.gz", b"o", age_days=45)
     own_old = write(logs / "cronkit" / "hourly-metrics.log.2.gz", b"o", age_days=45)

@@ -184,8 +184,9 @@ def test_store_refresh_tokens_writes_the_three_structures(redis_url: str) -> Non
     assert client.zscore("rt:exp", "rt:0:t2499") == 1_700_002_499  # member: the token's key
     assert client.hlen("rt:0") == 834 and client.hget("rt:2", "rt:2:t5") == b"1700000005"
     assert p.refresh_token_key("2", "a:b") == "rt:2:a:b" and p.user_tokens_key(2) == "rt:2"
-    for bad in (lambda: p.refresh_token_key(1, ""), lambda: p.user_tokens_key(-1)):
-        with pytest.raises(ValueError):
-            bad()
+    with pytest.raises(ValueError):
+        p.refresh_token_key(1, "")
+    with pytest.raises(ValueError):
+        p.user_tokens_key(-1)
     assert p.store_refresh_tokens(client, []) == 0
     client.close()

@@ -25,6 +25,7 @@ from cronkit.tasks.secret_rotation import (
     secret_rotation,
     seed_demo_secrets,
 )
+from tests.fixturetypes import RunCli
 
 NOW = datetime(2024, 6, 1, 5, 0, tzinfo=UTC)
 KEY = "correct horse battery staple, but longer and random: 8d1f0c"
@@ -192,7 +193,7 @@ def test_two_concurrent_rotations_make_one_new_version_each(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_cli_run_refuses_without_key_and_leaves_no_plaintext(run_cli, cronkit_env: dict[str, str],  # type: ignore[no-untyped-def]
+def test_cli_run_refuses_without_key_and_leaves_no_plaintext(run_cli: RunCli, cronkit_env: dict[str, str],
                                                              home: Path) -> None:
     missing = run_cli("run", "secret-rotation")
     assert missing.returncode == 78

@@ -25,6 +25,7 @@ from cronkit.tasks.platform import (
     users,
 )
 from cronkit.tasks.sessions import daily_session_cleanup
+from tests.fixturetypes import RunCli
 
 NOW = datetime(2024, 6, 1, 3, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
@@ -310,7 +311,7 @@ def test_rejects_bad_params(tmp_path: Path, redis_url: str) -> None:
 
 
 @pytest.mark.slow
-def test_cli_run_user_cleanup_and_redis_outage(run_cli, cronkit_env: dict[str, str], redis_url: str,  # type: ignore[no-untyped-def]
+def test_cli_run_user_cleanup_and_redis_outage(run_cli: RunCli, cronkit_env: dict[str, str], redis_url: str,
                                                r: redis.Redis) -> None:
     ctx = TaskContext(task="daily-session-cleanup", settings=load_settings(environ=cronkit_env),
                       config={}, now=NOW)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import text
+from sqlalchemy.engine import Engine
 
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.schema import upgrade
 from cronkit.web.cache import DataVersion, VersionedCache
 
 
-def _insert_meta(engine, key: str) -> None:  # type: ignore[no-untyped-def]
+def _insert_meta(engine: Engine, key: str) -> None:
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO meta (key, value) VALUES (:k, 'v')"), {"k": key})
 
@@ -23,7 +25,7 @@ def _check_version(url: str) -> None:
         upgrade(engine)
         version = DataVersion(engine, url)
 
-        def unchanged_by(action) -> bool:  # type: ignore[no-untyped-def]
+        def unchanged_by(action: Callable[[], object]) -> bool:
             # PostgreSQL's version is the cluster's transaction snapshot: another test's commit
             # (xdist runs several at once) moves it too. So the claim is that *some* try, with no
             # commit of anyone's in between, sees the same version; SQLite's file is ours alone.
@@ -65,8 +67,12 @@ def test_an_answer_is_reused_while_its_version_holds() -> None:
     cache: VersionedCache[str] = VersionedCache(2, 60.0)
     computed: list[str] = []
 
-    def compute(value: str):  # type: ignore[no-untyped-def]
-        return lambda: computed.append(value) or value
+    def compute(value: str) -> Callable[[], str]:
+        def run() -> str:
+            computed.append(value)
+            return value
+
+        return run
 
     assert cache.get("a", 1, compute("a1")) == "a1"
     assert cache.get("a", 1, compute("again")) == "a1"

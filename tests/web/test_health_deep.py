@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.fixturetypes import RunCli
+
 from ..conftest import RedisServer, need, write_registry
 from .serverkit import REGISTRY, Server, StallingProxy, make_token, server_env
 
@@ -106,7 +108,7 @@ def test_public_deep_health_shows_components_up_or_down_only(tmp_path: Path, cro
         server.stop()
 
 
-def test_the_serve_unit_renders_a_service_for_the_server(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_the_serve_unit_renders_a_service_for_the_server(run_cli: RunCli) -> None:
     proc = run_cli("render", "--target", "serve-unit", "--executable", "/opt/cronkit/bin/cronkit")
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
@@ -117,7 +119,7 @@ def test_the_serve_unit_renders_a_service_for_the_server(run_cli) -> None:  # ty
     assert refused.returncode == 2
 
 
-def test_the_serve_unit_passes_systemd_analyze_verify(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_serve_unit_passes_systemd_analyze_verify(run_cli: RunCli, tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         need("systemd-analyze", "apt-get install systemd")

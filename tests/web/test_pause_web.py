@@ -173,8 +173,8 @@ def test_dashboard_pause_form_needs_its_csrf_token_and_a_trigger_token(setup: Se
             forged = client.post("/tasks/quick/pause", data={"csrf": "forged", "for": "1h"})
             assert forged.status_code == 403 and "CSRF" in forged.text
             if token == setup.read:
-                page = client.get("/tasks/quick").text
-                assert 'id="pause"' not in page and 'id="resume"' not in page
+                html = client.get("/tasks/quick").text
+                assert 'id="pause"' not in html and 'id="resume"' not in html
                 refused = client.post("/tasks/quick/pause", data={"csrf": csrf, "for": "1h"})
                 assert refused.status_code == status
             else:

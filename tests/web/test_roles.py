@@ -160,7 +160,10 @@ def test_a_limited_token_reads_no_other_task_in_status_or_health(setup: Setup) -
     with setup.server.client(setup.admin) as client:  # a token without limits reads them all
         assert any("broken" in reason for reason in client.get("/health/deep").json()["reasons"])
     refusals = setup.sql("SELECT token_name, status_code FROM audit WHERE result = 'not_visible'")
-    assert refusals == [] or all(code == 404 for _, code in refusals)
+    # status and health leave the other tasks out: this token has been refused nothing yet (the
+    # module's other tests, sharing the server, leave refusals of their own tokens, each a 404)
+    assert [name for name, _ in refusals if name == "viewer-quick"] == []
+    assert {code for _, code in refusals} <= {404}
     with setup.server.client(token) as client:
         assert client.get(f"/api/v1/runs/{_run_of(setup, 'broken')}").status_code == 404
     assert ("viewer-quick", 404) in setup.sql("SELECT token_name, status_code FROM audit WHERE result = 'not_visible'")

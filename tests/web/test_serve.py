@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from cronkit.web.service import TOKEN_RECHECK
+from tests.fixturetypes import RunCli
 
 from ..conftest import CRONKIT, free_port, write_registry
 from .serverkit import (
@@ -394,7 +395,7 @@ def test_sigterm_stops_gracefully_and_runs_it_started_go_on(tmp_path: Path, cron
     assert shown["status"] == "succeeded" and shown["trigger"] == "api"
 
 
-def test_run_refuses_to_adopt_what_is_not_an_api_run(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_run_refuses_to_adopt_what_is_not_an_api_run(run_cli: RunCli, tmp_path: Path) -> None:
     registry = write_registry(tmp_path / "adopt_tasks.py", REGISTRY)
     proc = run_cli("--tasks", str(registry), "run", "quick", "--trigger", "api", "--run-id", "41")
     assert proc.returncode == 2

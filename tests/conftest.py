@@ -211,11 +211,14 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        # The command line pinned the process-wide clock and host name (config.activate): unpin.
+        # The command line pinned the process-wide clock, host name and payload keys (config.activate):
+        # unpin, so that a later test in this worker starts from a plain process.
         from cronkit import clock, host
+        from cronkit.safe import encrypt
 
         clock.pin(None)
         host.set_hostname(socket.gethostname())
+        encrypt.configure(None)
     return subprocess.CompletedProcess([CRONKIT, *args], code, out.getvalue(), err.getvalue())
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
 
 from cronkit.errors import Cancelled, ServiceUnavailable
+from cronkit.plain import TYPE_CHECKING, field, record
 
 if TYPE_CHECKING:
     import logging
+    from typing import Any
 
     import redis
     from sqlalchemy.engine import Engine
@@ -45,10 +45,10 @@ class LazyLogger:
 
 def lazy_logger(name: str, setup: Callable[[], None] | None = None) -> logging.Logger:
     """Return a LazyLogger typed as the Logger it stands for."""
-    return cast("logging.Logger", LazyLogger(name, setup))
+    return LazyLogger(name, setup)  # type: ignore[return-value]
 
 
-@dataclass
+@record
 class TaskContext:
     """A task's view of its run: settings, params, the slot, lazy handles and cancellation.
 

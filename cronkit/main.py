@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+from cronkit.plain import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # The read commands with a lean path (cli/lean.py): no typer, and no SQLAlchemy on a SQLite run log.
 LEAN_COMMANDS = frozenset({"history", "show", "list", "status", "health", "stats", "insights"})

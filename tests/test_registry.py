@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import sys
@@ -13,6 +12,7 @@ import pytest
 from cronkit import Registry, TaskContext
 from cronkit.config.values import parse_duration
 from cronkit.errors import ConfigError, RegistryError, ScheduleError
+from cronkit.plain import FrozenInstanceError
 from cronkit.registry import Task, check_task_tables, task_config
 from cronkit.registry.loader import load_registry
 
@@ -67,7 +67,7 @@ def test_defaults_name_and_description_from_the_function() -> None:
 def test_task_is_frozen() -> None:
     registry = Registry()
     task = registry.add("* * * * *", "os:getcwd", name="frozen")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         task.retries = 5  # type: ignore[misc]
     with pytest.raises(TypeError):
         task.defaults["x"] = 1  # type: ignore[index]

@@ -179,10 +179,10 @@ def demo_settings(settings: Settings) -> Settings:
     """Return the settings `demo run` works with: a home of its own, `<home>/demo`, and every path
     under it (run log, platform database, logs, reports, metrics), so that the user's own history
     never starts with the demo's runs, whatever CRONKIT_DB_URL or the config file say."""
-    import dataclasses
+    from cronkit.plain import replace
 
     home = settings.home / DEMO_HOME
-    return dataclasses.replace(
+    return replace(
         settings, home=home, db_url=f"sqlite:///{home / 'cronkit.db'}", app_db_url=f"sqlite:///{home / 'platform.db'}",
         log_dir=home / "logs", reports_dir=home / "reports", metrics_dir=home / "metrics", registry=DEMO_REGISTRY)
 
@@ -195,8 +195,9 @@ def _demo_paths_env(settings: Settings) -> dict[str, str]:
 
 def _with_demo_key(settings: Settings) -> tuple[Settings, Path]:
     """Return the settings with the demo's own secret key (made once, mode 0600), and its file."""
-    import dataclasses
     import secrets
+
+    from cronkit.plain import replace
 
     key_file = settings.home / DEMO_KEY_FILE
     settings.home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -204,7 +205,7 @@ def _with_demo_key(settings: Settings) -> tuple[Settings, Path]:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32))
-    return dataclasses.replace(settings, secret_key=key_file.read_text().strip()), key_file
+    return replace(settings, secret_key=key_file.read_text().strip()), key_file
 
 
 def _cronkit_command(settings: Settings) -> list[str]:

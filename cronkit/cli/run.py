@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Any
 
 from cronkit.errors import EXIT_USAGE, CronkitError, UsageError
+from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.safe import jsontext as jsonsafe
 from cronkit.safe.inputs import MAX_ROW_ID, row_id
 from cronkit.safe.terminal import printable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any
 
     from cronkit.config.settings import Settings
 
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Option:
     """One option of `cronkit run`'s command line: the lean parser reads it, typer's help shows it."""
 
@@ -55,7 +55,7 @@ RUN_OPTIONS: tuple[Option, ...] = (
 DEFAULT_TRIGGER = "manual"
 
 
-@dataclass
+@record
 class GlobalOptions:
     """Options every command takes before its name: they override environment and config file."""
 
@@ -89,7 +89,7 @@ class GlobalOptions:
         return debug_requested()
 
 
-@dataclass
+@record
 class RunArgs:
     task: str
     params: list[str] = field(default_factory=list)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from cronkit.config.tables import (
     KubernetesSettings,
@@ -37,8 +35,11 @@ from cronkit.config.values import (
 )
 from cronkit.errors import ConfigError
 from cronkit.insights.rules import Rules, insight_settings
+from cronkit.plain import TYPE_CHECKING, field, record
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.config.notify import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
@@ -118,7 +119,7 @@ DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     """Every setting cronkit reads, resolved and validated; built once per command."""
 
@@ -302,7 +303,7 @@ def load_settings(
         raise raw.named(exc) from None
 
 
-@dataclass
+@record
 class RawSettings:
     """Each setting's raw value by precedence (option > environment > file), and where it came from."""
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cronkit.config.values import checked_text
 from cronkit.errors import ConfigError
+from cronkit.plain import TYPE_CHECKING, field, fields, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -29,7 +31,7 @@ DEFAULT_FAILED_JOBS_HISTORY = 5
 MAX_INT32 = 2**31 - 1  # Kubernetes' integer fields are int32
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KubernetesSettings:
     """The `[kubernetes]` table: what every rendered CronJob shares."""
 
@@ -44,7 +46,7 @@ class KubernetesSettings:
     working_dir: str | None = None  # the project's directory in the image: workingDir and registry_path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SystemdSettings:
     """The `[systemd]` table: unit names and what every rendered service shares."""
 
@@ -76,7 +78,7 @@ def _count(name: str, value: Any, low: int = 0, high: int = MAX_INT32) -> int:
 def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
     """Validate the `[kubernetes]` table; raise ConfigError naming the key."""
     defaults = KubernetesSettings()
-    _known("kubernetes", data, tuple(KubernetesSettings.__dataclass_fields__))
+    _known("kubernetes", data, tuple(f.name for f in fields(KubernetesSettings)))
     image = checked_str("kubernetes.image", data.get("image", defaults.image))
     if any(ch.isspace() for ch in image):
         raise ConfigError(f"kubernetes.image: {image!r} holds white space")
@@ -137,7 +139,7 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
 
 def systemd_settings(data: Mapping[str, Any]) -> SystemdSettings:
     """Validate the `[systemd]` table; raise ConfigError naming the key."""
-    _known("systemd", data, tuple(SystemdSettings.__dataclass_fields__))
+    _known("systemd", data, tuple(f.name for f in fields(SystemdSettings)))
     prefix = checked_str("systemd.unit_prefix", data.get("unit_prefix", DEFAULT_UNIT_PREFIX), _UNIT_PREFIX,
                   "a unit name prefix (letters, digits, ':', '_', '.', '-', at most 64)")
     user = data.get("user")

@@ -8,10 +8,13 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from cronkit.errors import ConfigError, RegistryError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.redact import redact_url, url_password
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})

@@ -8,14 +8,16 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
 from cronkit.errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
+from cronkit.plain import TYPE_CHECKING, record
 from cronkit.runlog.status import RunStatus
+
+if TYPE_CHECKING:
+    from typing import Any
 
 LEASE_TTL_MS = int(DEFAULT_LEASE_TTL * 1000)
 SLOT_TTL_S = 3 * 86400
@@ -34,7 +36,7 @@ class LockHeld(CronkitError):
         super().__init__(f"{task}: {where} lock held by {who or 'another process'}")
 
 
-@dataclass
+@record
 class Holder:
     host: str
     pid: int

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect  # dataclasses imports it already: no cost on the run path
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Any, Literal
+from types import FunctionType, MappingProxyType
 
 from cronkit.config.values import parse_duration
-from cronkit.errors import RegistryError
+from cronkit.errors import ConfigError, RegistryError
+from cronkit.plain import TYPE_CHECKING, field, record, replace
 from cronkit.registry.command import CommandSpec, command_spec, describe_command
 from cronkit.registry.limits import Limits, parse_limits
 from cronkit.registry.params import Param, check_declaration
@@ -29,13 +27,16 @@ DEFAULT_CATCHUP_MAX = 24
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("skip", "latest", "all")
 
-TaskFunc = Callable[..., Any]
-LockScope = Literal["global", "local"]
-Concurrency = Literal["forbid", "allow", "replace"]
-Catchup = Literal["skip", "latest", "all"]
+if TYPE_CHECKING:
+    from typing import Any, Literal, NoReturn
+
+    TaskFunc = Callable[..., Any]
+    LockScope = Literal["global", "local"]
+    Concurrency = Literal["forbid", "allow", "replace"]
+    Catchup = Literal["skip", "latest", "all"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Task:
     """One scheduled task: what to call, when, where, and under which policy."""
 
@@ -299,6 +300,10 @@ REQUIREMENT_KINDS = ("setting", "service")
 
 def check_takes_context(where: str, func: TaskFunc) -> None:
     """Refuse, at registration, a function the runner cannot call as `func(ctx)` (not at 3 a.m.)."""
+    if _plainly_takes_one(func):
+        return
+    import inspect  # lazy: a plain function is read from its code object; inspect costs a cron tick ~8 ms
+
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):  # no signature to read (some builtins): the call will tell
@@ -312,6 +317,19 @@ def check_takes_context(where: str, func: TaskFunc) -> None:
                                   return_annotation=empty)
         raise RegistryError(f"{where}: {name}{shown} cannot take the context:"
                             f" declare it as def {name}(ctx: TaskContext)") from None
+
+
+def _plainly_takes_one(func: Any) -> bool:
+    """Tell whether `func` is a plain function (not wrapped) that one positional argument can call."""
+    if type(func) is not FunctionType or hasattr(func, "__wrapped__") or hasattr(func, "__signature__"):
+        return False
+    code = func.__code__
+    positional = code.co_argcount
+    kwonly = code.co_varnames[positional:positional + code.co_kwonlyargcount]
+    if any(name not in (func.__kwdefaults__ or {}) for name in kwonly):
+        return False
+    required = positional - len(func.__defaults__ or ())
+    return required <= 1 and (positional >= 1 or bool(code.co_flags & 0x04))  # 0x04: CO_VARARGS
 
 
 def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
@@ -405,9 +423,8 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def raise_config(message: str) -> None:
-    from cronkit.errors import ConfigError
-
+def raise_config(message: str) -> NoReturn:
+    """Raise ConfigError(message): a `[tasks.<name>]` table is wrong."""
     raise ConfigError(message)
 
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from cronkit.errors import RegistryError
+from cronkit.plain import field, record
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DESCRIPTION_CHARS = 100
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CommandSpec:
     """How to run a command task: `shell -c command` in `cwd`, with `env` over the run's environment."""
 

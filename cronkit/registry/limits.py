@@ -17,10 +17,12 @@ import os
 import re
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from cronkit.errors import RegistryError
+from cronkit.plain import TYPE_CHECKING, field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 KEYS = ("memory", "cpu", "nofile", "nproc", "fsize")
 CPU_KILL_GRACE = 5  # seconds of CPU between SIGXCPU (soft) and SIGKILL (hard)
@@ -29,7 +31,7 @@ _SIZE = re.compile(r"(\d+)([KMGT]?)i?B?", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """A task's limits, in the kernel's units; `written` keeps each as the registry wrote it."""
 

@@ -8,9 +8,9 @@ import importlib.util
 import sys
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cronkit.errors import ConfigError, CronkitError, RegistryError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry import Registry
 
 if TYPE_CHECKING:

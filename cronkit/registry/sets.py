@@ -7,11 +7,11 @@ naming both sources. A plain single registry loads exactly as before.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from cronkit.config.settings import Settings
 from cronkit.errors import RegistryError
+from cronkit.plain import replace
 from cronkit.registry import Registry
 from cronkit.registry.loader import NO_REGISTRY, import_root, load_registry
 

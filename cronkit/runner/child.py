@@ -13,9 +13,9 @@ import os
 import signal
 import sys
 import traceback as tb
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from cronkit.errors import EXIT_FAILED, EXIT_SIGTERM, CronkitError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry.limits import Limits, broken_by, killed_by
 from cronkit.registry.limits import apply as apply_limits
 from cronkit.runlog.status import RunStatus
@@ -24,6 +24,7 @@ from cronkit.safe.jsontext import finite
 
 if TYPE_CHECKING:
     import logging
+    from typing import Any, NoReturn
 
 
 def child_main(spec: AttemptSpec, result_w: int, life_r: int) -> NoReturn:

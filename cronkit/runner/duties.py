@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from cronkit.errors import ServiceUnavailable
 from cronkit.locks import redis_trouble
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import HEARTBEAT_INTERVAL, RunStore
 

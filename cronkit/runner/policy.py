@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from cronkit.errors import (
     EXIT_FAILED,
@@ -21,6 +20,7 @@ from cronkit.errors import (
     EXIT_UNAVAILABLE,
     ServiceUnavailable,
 )
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
@@ -32,6 +32,8 @@ from cronkit.runner.spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome
 from cronkit.runner.supervise import SignalWatch, Supervisor, become_subreaper
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.locks import LocalLock, RedisLease
 
 

@@ -13,9 +13,9 @@ import time
 import traceback as tb
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from cronkit.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
 from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import to_ms
@@ -24,6 +24,8 @@ from cronkit.runner.capture import Capture
 from cronkit.safe.encrypt import seal
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.runner.spec import RunFacts, RunOutcome, Usage
 
 RESOURCE_COLUMNS = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")  # runlog.schema's, without importing it

@@ -21,8 +21,9 @@ extra firing far from any slot queries the run log before the policy does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from cronkit.plain import record
 
 # How far past the grace a start is still taken for a slot's (too late) start rather than an
 # extra firing: Debian's catch-up after a 3-hour gap sleeps at most 180 x 10 s = 30 minutes.
@@ -32,7 +33,7 @@ LATE_REACH = timedelta(minutes=30)
 MINUTE = timedelta(minutes=1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotChoice:
     """The slot a start serves and how late it started (ms after the slot's first second)."""
 

@@ -9,21 +9,22 @@ to the object that made it, so a child receives only what its attempt needs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
 
 from cronkit.config.settings import Settings
 from cronkit.errors import EXIT_OK
+from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.registry import Task
 from cronkit.runlog.status import RunStatus, Trigger
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.runner.duties import LeaseTiming
     from cronkit.safe.redact import Redactor
 
 
-@dataclass
+@record
 class RunRequest:
     task: str
     trigger: Trigger = Trigger.MANUAL
@@ -36,7 +37,7 @@ class RunRequest:
     force: bool = False  # run even while the task is paused (`cronkit run --force`)
 
 
-@dataclass
+@record
 class RunOutcome:
     """What happened, for the CLI to report: exit code, status, and a one-line summary."""
 
@@ -51,7 +52,7 @@ class RunOutcome:
     error: str | None = None  # the recorded error of a run that did not succeed (redacted)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskCall:
     """The task function's inputs: what its TaskContext holds, except the attempt number."""
 
@@ -66,7 +67,7 @@ class TaskCall:
     run_id: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AttemptSpec:
     """One attempt: the call the child makes, where its output goes, and how long it may take."""
 
@@ -78,7 +79,7 @@ class AttemptSpec:
     inherited_fds: tuple[int, ...] = ()  # descriptors the child closes at once (the local lock)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Usage:
     """What an attempt's process tree used: CPU time (user, system) and the peak resident set.
 
@@ -108,7 +109,7 @@ class Usage:
         return {"cpu_user_ms": self.cpu_user_ms, "cpu_system_ms": self.cpu_system_ms, "max_rss_kb": self.max_rss_kb}
 
 
-@dataclass
+@record
 class AttemptResult:
     """How one attempt ended (or the wait between two), as the run policy records it."""
 
@@ -122,7 +123,7 @@ class AttemptResult:
     usage: Usage | None = None  # None: no process ran (the attempt was cut short before it began)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunFacts:
     """What a run is, fixed before it starts: the task, its settings, the request, slot and timings."""
 

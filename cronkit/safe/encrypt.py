@@ -15,7 +15,11 @@ only when a value is sealed or opened.
 from __future__ import annotations
 
 import os
-from typing import Any
+
+from cronkit.plain import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # hashlib, base64 and cryptography are imported where a value is sealed or opened: `cronkit run`
 # imports this module on every tick, and most ticks seal nothing.

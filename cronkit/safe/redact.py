@@ -159,11 +159,11 @@ class Redactor:
 
 def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
     """Build the redactor for a run: sensitive environment variables and settings, task tables too."""
-    from dataclasses import asdict, is_dataclass
+    from cronkit.plain import asdict, is_record
 
     values: dict[str, object] = {}
-    if is_dataclass(settings):
-        for name, value in asdict(settings).items():  # type: ignore[arg-type]
+    if is_record(settings):
+        for name, value in asdict(settings).items():
             if isinstance(value, str):
                 values[name] = value
         for task, table in getattr(settings, "task_config", {}).items():

@@ -99,6 +99,7 @@ class TaskContext:
     @cached_property
     def app_db(self) -> Engine:
         """Open the platform database (CRONKIT_APP_DB_URL) on first use."""
+        # lazy: SQLAlchemy, only for a task that asks
         from cronkit.runlog.engines import create_engine_for
 
         return create_engine_for(self.settings.app_db_url)
@@ -108,6 +109,6 @@ class TaskContext:
         """Connect to Redis (CRONKIT_REDIS_URL) on first use; ServiceUnavailable when unset."""
         if not self.settings.redis_url:
             raise ServiceUnavailable(f"{self.task}: needs Redis, but CRONKIT_REDIS_URL is not set")
-        from cronkit.locks.redisconn import connect
+        from cronkit.locks.redisconn import connect  # lazy: redis, only for a task that asks
 
         return connect(self.settings.redis_url)

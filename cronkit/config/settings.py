@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 
+from cronkit import clock, host
 from cronkit.config.tables import (
     KubernetesSettings,
     SystemdSettings,
@@ -36,6 +37,7 @@ from cronkit.config.values import (
 from cronkit.errors import ConfigError
 from cronkit.insights.rules import Rules, insight_settings
 from cronkit.plain import TYPE_CHECKING, field, record
+from cronkit.safe import encrypt as payloads
 
 if TYPE_CHECKING:
     from typing import Any
@@ -234,7 +236,7 @@ def find_config_file(option: str | None, environ: Mapping[str, str]) -> Path | N
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a TOML config file, naming the file and line of a syntax error."""
-    import tomllib
+    import tomllib  # lazy: only when there is a config file
 
     try:
         with path.open("rb") as fh:
@@ -265,9 +267,6 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from cronkit import clock, host
-    from cronkit.safe import encrypt as payloads
-
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)
     payloads.configure(settings.secret_key, settings.previous_secret_key, encrypt=settings.encrypt_payloads)

@@ -181,6 +181,7 @@ def notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Pa
     from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
     if "notify" not in file_data and not from_tasks:
         return fields
+    # lazy: the notification settings, only when the config file has [notify] tables
     from cronkit.config.notify import TASK_KEYS, notify_settings, task_notify
 
     fields["notify_source"] = {

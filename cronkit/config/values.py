@@ -8,10 +8,13 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronkit.errors import ConfigError, RegistryError
 from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.redact import redact_url, url_password
+from cronkit.schedule import validate_schedule
 
 if TYPE_CHECKING:
     from typing import Any
@@ -81,7 +84,6 @@ def checked_check_schedule(value: str | None) -> str:
     """Return the schedule of the block's periodic `cronkit check` line, validated as Debian's cron reads it."""
     if value is None:
         return DEFAULT_CHECK_SCHEDULE
-    from cronkit.schedule import validate_schedule
 
     if value.startswith("@"):
         raise ConfigError(f"check_schedule: {value!r}: give five cron fields (the block adds its own @reboot line)")
@@ -131,7 +133,7 @@ def checked_instant(name: str, value: Any) -> datetime | None:
 def checked_command(name: str, value: str | None) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_CRONTAB_COMMAND
-    import shlex  # not on the run path, which never sets it
+    import shlex  # lazy: only the crontab_command setting, which the run path never reads
 
     try:
         words = tuple(shlex.split(value))
@@ -175,8 +177,6 @@ def checked_db_url(name: str, value: str) -> str:
 
 def checked_port(name: str, value: str) -> None:
     """Refuse a URL whose port is not a number from 1 to 65535 (urllib raises ValueError when it is read)."""
-    from urllib.parse import urlsplit
-
     try:
         port = urlsplit(value).port
     except ValueError:
@@ -187,8 +187,6 @@ def checked_port(name: str, value: str) -> None:
 
 def checked_redis_url(name: str, value: str) -> str:
     """Check a Redis URL as redis-py will read it: scheme, port, database number, numeric query values."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
-
     if not value.startswith(REDIS_SCHEMES):
         raise ConfigError(f"{name}: must start with redis://, rediss:// or unix://")
     checked_url_text(name, value)
@@ -242,8 +240,6 @@ def checked_url_text(name: str, value: str) -> str:
 
 
 def check_timezone(name: str, value: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -242,8 +243,6 @@ def parse_stop(raw: bytes | str | None, run_id: int | None) -> dict[str, Any] | 
 
 def ask_local_holder_to_stop(directory: Path, task: str, holder: Mapping[str, Any], by: int) -> None:
     """Leave a stop request next to the local lock and TERM the holding runner, as a timeout would."""
-    import signal
-
     path = stop_file(directory, task)
     path.write_bytes(stop_request(holder.get("run_id"), by))
     pid = holder.get("pid")

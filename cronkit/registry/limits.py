@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import resource
 import signal
 from collections.abc import Callable, Mapping
 
@@ -94,8 +95,6 @@ def parse_limits(where: str, limits: Mapping[str, Any] | None, nice: int | None,
 
 def apply(limits: Limits) -> None:
     """Set the limits on this process (the attempt's child, before the task runs)."""
-    import resource
-
     def cap(kind: int, soft: int, hard: int | None = None) -> None:
         current_hard = resource.getrlimit(kind)[1]
         wanted = soft if hard is None else hard

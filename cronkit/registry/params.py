@@ -9,7 +9,7 @@ Standard library only: this is on the run path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from cronkit.errors import RegistryError, UsageError
 from cronkit.plain import TYPE_CHECKING, record
@@ -110,8 +110,6 @@ class Param:
 
 def parse_hour(text: str, what: str) -> datetime:
     """Read `2026-11-20T13` (or `...T13:00`, with an optional offset) as that hour's start, in UTC."""
-    from datetime import UTC
-
     candidate = text + ":00" if len(text) == 13 else text
     try:
         value = datetime.fromisoformat(candidate)

@@ -75,7 +75,7 @@ def load_plugin(name: str, path: Path | None) -> tuple[Registry, str]:
 
     Returns the registry and how `list` names its origin (`plugin:NAME (module, distribution)`).
     """
-    # Lazy: scanning the installed distributions' metadata costs tens of milliseconds, which a
+    # lazy: scanning the installed distributions' metadata costs tens of milliseconds, which a
     # cron tick pays only when a `plugin:` registry is configured.
     from importlib.metadata import entry_points
 

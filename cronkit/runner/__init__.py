@@ -17,14 +17,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from cronkit.clock import now as clock_now
 from cronkit.config.settings import Settings
-from cronkit.errors import EXIT_OK
+from cronkit.errors import EXIT_OK, TaskPaused
 from cronkit.registry import Registry, task_config
+from cronkit.runlog.journal import apply_journal, fallback_dir
 from cronkit.runlog.pauses import current_pause
 from cronkit.runlog.status import Trigger
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.policy import RunPolicy
+from cronkit.runner.slots import choose_slot
 from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
 
 
@@ -35,8 +38,6 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     `adopt_orphans` (for a process that starts no children of its own, like the `cronkit run`
     CLI) makes this process the reaper of what the task detaches, so that it is stopped too.
     """
-    from cronkit.clock import now as clock_now
-
     task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
     config = task_config(task, settings.for_task(task.name))
     started = clock_now()
@@ -45,9 +46,6 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     late_ms = 0
     try:
         if request.trigger == Trigger.CRON:
-            from cronkit.runlog.times import to_ms
-            from cronkit.runner.slots import choose_slot
-
             def held(candidate: datetime) -> bool:
                 nonlocal store
                 store = store or RunStore.open(settings.db_url)
@@ -59,7 +57,6 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
         store = store or RunStore.open(settings.db_url)
-        from cronkit.runlog.journal import apply_journal, fallback_dir
 
         # outcomes earlier runs could not write
         apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
@@ -83,8 +80,6 @@ def _paused(store: RunStore, request: RunRequest, started: datetime) -> str | No
     if pause is None:
         return None
     if request.trigger in (Trigger.MANUAL, Trigger.RETRY):
-        from cronkit.errors import TaskPaused
-
         raise TaskPaused(f"{request.task} is {pause.describe()}; `cronkit resume {request.task}`,"
                          " or run it anyway with --force")
     return pause.describe()

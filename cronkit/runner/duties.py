@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from cronkit.clock import now as clock_now
 from cronkit.errors import ServiceUnavailable
 from cronkit.locks import redis_trouble
 from cronkit.plain import TYPE_CHECKING
@@ -56,7 +57,6 @@ class Heartbeat:
         """Beat when due; a busy or unreachable run log must not fail the task: beat again soon."""
         if now < self.next_at:
             return
-        from cronkit.clock import now as clock_now
 
         at = to_ms(clock_now())
         if self.store.remote:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import time
-import traceback as tb
 from datetime import datetime
 from pathlib import Path
 
+from cronkit.clock import now
 from cronkit.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
 from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
@@ -21,6 +22,7 @@ from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.capture import Capture
+from cronkit.runner.spec import RunOutcome
 from cronkit.safe.encrypt import seal
 
 if TYPE_CHECKING:
@@ -122,8 +124,11 @@ class Record:
             message, code = f"cannot run the task: {exc.strerror or exc}", EXIT_FAILED
         else:
             message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
+        import traceback  # lazy: traceback (with linecache, tokenize, textwrap), only for a run that raised
+
         redact = self.facts.redact
-        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()), letter=True)
+        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(traceback.format_exc()),
+                    letter=True)
 
     def failure_summary(self, status: RunStatus, error: str | None) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
@@ -135,8 +140,6 @@ class Record:
         return summary + ")"
 
     def outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
-        from cronkit.runner.spec import RunOutcome
-
         if self.journal is not None:
             summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
                         " recorded by the next cronkit command that opens the run log")
@@ -163,8 +166,6 @@ def _json(params: Any) -> str | None:
 
 
 def _now() -> datetime:
-    from cronkit.clock import now
-
     return now()
 
 
@@ -174,7 +175,6 @@ def _user() -> str | None:
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         if os.environ.get(name):
             return os.environ[name]
-    import pwd
 
     try:
         return pwd.getpwuid(os.getuid()).pw_name

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from cronkit.plain import record
+from cronkit.schedule import slots_between
 
 # How far past the grace a start is still taken for a slot's (too late) start rather than an
 # extra firing: Debian's catch-up after a 3-hour gap sleeps at most 180 x 10 s = 30 minutes.
@@ -61,8 +62,6 @@ class SlotChoice:
 def choose_slot(schedule: str, zone: str, started: datetime, grace: float,
                 held: Callable[[datetime], bool]) -> SlotChoice | None:
     """Return the slot a cron run starting at `started` serves, or None when it serves none."""
-    from cronkit.schedule import slots_between
-
     started = started.astimezone(UTC)
     floor = started.replace(second=0, microsecond=0)
     reach = timedelta(seconds=grace) + LATE_REACH

@@ -16,11 +16,12 @@ from cronkit.errors import EXIT_OK
 from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.registry import Task
 from cronkit.runlog.status import RunStatus, Trigger
+from cronkit.runner.duties import LeaseTiming
+from cronkit.safe.redact import redactor_for
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from cronkit.runner.duties import LeaseTiming
     from cronkit.safe.redact import Redactor
 
 
@@ -147,9 +148,6 @@ class RunFacts:
               environ: Mapping[str, str], started: datetime, slot: datetime | None,
               *, late_ms: int = 0, paused: str | None = None) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
-        from cronkit.runner.duties import LeaseTiming
-        from cronkit.safe.redact import redactor_for
-
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)
         # A command task's own env (a crontab's PGPASSWORD=...) is redacted like the run's environment.

@@ -8,6 +8,7 @@ AttemptSpec per attempt; it knows nothing of locks, slots, retries or the run lo
 
 from __future__ import annotations
 
+import ctypes
 import os
 import select
 import signal
@@ -267,8 +268,6 @@ def become_subreaper() -> bool:
     stop_adopted reaps any child it finds.
     """
     try:
-        import ctypes
-
         return int(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
     except (OSError, AttributeError):  # not Linux, or no prctl
         return False

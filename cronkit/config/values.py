@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
+_HOSTNAME = r"[^\s\x00-\x1f\x7f]{1,253}"  # text: compiled only when the setting is given
 DEFAULT_CRONTAB_COMMAND = ("crontab",)
 DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # an environment's name
@@ -36,7 +36,7 @@ _REDIS_SECONDS = frozenset({"socket_timeout", "socket_connect_timeout", "timeout
 
 MAX_DURATION = 100 * 366 * 86_400.0  # a century: longer than any wait, short of datetime's end
 MAX_DURATION_TEXT = "100 years"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION = r"(\d+(?:\.\d+)?)(ms|s|m|h|d)"  # text: compiled only when a duration is written out
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -49,7 +49,7 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
     else:
         text = value.strip().lower().replace(" ", "")
         pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
+        for match in re.finditer(_DURATION, text):
             if match.start() != pos:
                 break
             seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -107,7 +107,7 @@ def checked_seconds(name: str, value: Any, bounds: tuple[float, float]) -> float
 def checked_hostname(value: str | None) -> str:
     if value is None:
         return os.uname().nodename  # socket.gethostname()'s answer, without importing socket
-    if not _HOSTNAME.fullmatch(value):
+    if not re.fullmatch(_HOSTNAME, value):
         raise ConfigError(f"hostname: {value!r} is not a host name (no spaces, at most 253 characters)")
     return value
 

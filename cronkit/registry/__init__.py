@@ -18,7 +18,7 @@ from cronkit.registry.params import Param, check_declaration
 from cronkit.schedule import period_at_least_an_hour, validate_schedule
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)  # as useradd takes them
+USER_PATTERN = r"(?i)[a-z_][a-z0-9_.-]{0,31}\$?"  # as useradd takes them; compiled only when a task names a user
 DEFAULT_ENVIRONMENTS = ("production",)
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_BACKOFF = 10.0
@@ -353,7 +353,7 @@ def _placement(where: str, timezone: str | None, environments: tuple[str, ...] |
         check_timezone(f"{where}: timezone", timezone)
     if lock_scope not in ("global", "local"):
         raise RegistryError(f"{where}: lock_scope must be 'global' or 'local'")
-    if user is not None and not USER_PATTERN.fullmatch(str(user)):
+    if user is not None and not re.fullmatch(USER_PATTERN, str(user)):
         raise RegistryError(f"{where}: user {user!r} is not a user name")
     envs = (environments,) if isinstance(environments, str) else tuple(environments)
     return {"timezone": timezone, "environments": envs, "lock_scope": lock_scope, "user": user}

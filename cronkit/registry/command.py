@@ -13,7 +13,7 @@ from types import MappingProxyType
 from cronkit.errors import RegistryError
 from cronkit.plain import field, record
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # text: compiled only when a command task sets env
 DESCRIPTION_CHARS = 100
 
 
@@ -48,7 +48,7 @@ def command_spec(where: str, command: str, shell: str, env: Mapping[str, str] | 
         raise RegistryError(f"{where}: cwd must be an absolute path")
     checked: dict[str, str] = {}
     for name, value in (env or {}).items():
-        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+        if not isinstance(name, str) or not re.fullmatch(ENV_NAME, name):
             raise RegistryError(f"{where}: env: {name!r} is not a variable name")
         if not isinstance(value, str) or "\0" in value:
             raise RegistryError(f"{where}: env {name}: the value must be a string without NUL")

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 KEYS = ("memory", "cpu", "nofile", "nproc", "fsize")
 CPU_KILL_GRACE = 5  # seconds of CPU between SIGXCPU (soft) and SIGKILL (hard)
 NICE_RANGE = range(-20, 20)
-_SIZE = re.compile(r"(\d+)([KMGT]?)i?B?", re.IGNORECASE)
+_SIZE = r"(?i)(\d+)([KMGT]?)i?B?"  # text: compiled only when a task limits memory or files
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
@@ -56,7 +56,7 @@ def parse_size(where: str, value: Any) -> int:
     """Return bytes for `512M`, `1G`, `64K`, `2048` (binary units, as systemd reads them)."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    match = _SIZE.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    match = re.fullmatch(_SIZE, str(value).strip()) if isinstance(value, str) else None
     if match is None or int(match.group(1)) <= 0:
         raise RegistryError(f"{where}: {value!r} is not a size such as 512M, 1G or 65536")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]

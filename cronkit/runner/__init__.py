@@ -7,9 +7,11 @@
 - capture.py: the run's output, in a temp file, then the task's log file and the run log.
 - spec.py: the plain data passed between them (RunRequest, RunFacts, RunOutcome, AttemptSpec, ...).
 
-Data passed across a seam is a dataclass; objects with state and behaviour (RunPolicy, Record,
-Guards, Supervisor, Duties, Capture) are plain classes, because each dataclass costs about half a
-millisecond to create at import, on the path cron starts every minute (bench/run_overhead.py).
+Data passed across a seam is a record (`cronkit.plain`: a dataclass's shape without importing
+`dataclasses`); objects with state and behaviour (RunPolicy, Record, Guards, Supervisor, Duties,
+Capture) are plain classes. Cron starts this path every minute, so what it imports is declared
+(tests/runner/test_import_probe.py) and the rest waits behind lazy seams, each marked `# lazy:`:
+the notifiers, Redis, SQLAlchemy, logging and traceback load only for a run that needs them.
 """
 
 from __future__ import annotations

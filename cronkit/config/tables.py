@@ -80,7 +80,7 @@ def _count(name: str, value: Any, low: int = 0, high: int = MAX_INT32) -> int:
 def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
     """Validate the `[kubernetes]` table; raise ConfigError naming the key."""
     defaults = KubernetesSettings()
-    if isinstance(data, Mapping) and not data:  # no [kubernetes] table: the defaults, valid as written (a cron tick checks nothing)
+    if isinstance(data, Mapping) and not data:  # no [kubernetes] table: the defaults, valid as written
         return defaults
     _known("kubernetes", data, tuple(f.name for f in fields(KubernetesSettings)))
     image = checked_str("kubernetes.image", data.get("image", defaults.image))
@@ -94,24 +94,7 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
     if account is not None:
         account = checked_str("kubernetes.service_account", account, _DNS_SUBDOMAIN,
                        "a ServiceAccount name (a DNS-1123 subdomain)")
-    raw_resources = data.get("resources", defaults.resources)
-    if not isinstance(raw_resources, Mapping):
-        raise ConfigError("kubernetes.resources: must be a table with requests and/or limits")
-    resources: dict[str, dict[str, str]] = {}
-    for kind, table in raw_resources.items():
-        name = f"kubernetes.resources.{kind}"
-        if kind not in ("requests", "limits"):
-            raise ConfigError(f"{name}: unknown setting (known: requests, limits)")
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{name}: must be a table such as {{cpu = \"100m\", memory = \"128Mi\"}}")
-        resources[kind] = {}
-        for resource, quantity in table.items():
-            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
-                raise ConfigError(f"{name}.{resource}: must be a quantity such as \"100m\" or \"128Mi\"")
-            text = str(quantity)
-            if not re.fullmatch(_QUANTITY, text):
-                raise ConfigError(f"{name}.{resource}: {text!r} is not a quantity such as \"100m\" or \"128Mi\"")
-            resources[kind][str(resource)] = text
+    resources = _resources(data.get("resources", defaults.resources))
     env_from = data.get("env_from", [])
     if not isinstance(env_from, list):
         raise ConfigError('kubernetes.env_from: must be a list such as ["secret/app-env", "configmap/app"]')
@@ -139,6 +122,28 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
             data.get("failed_jobs_history_limit", defaults.failed_jobs_history_limit)),
         working_dir=working_dir,
     )
+
+
+def _resources(raw_resources: Any) -> dict[str, dict[str, str]]:
+    """Validate `kubernetes.resources`: requests and limits, each a table of quantities."""
+    if not isinstance(raw_resources, Mapping):
+        raise ConfigError("kubernetes.resources: must be a table with requests and/or limits")
+    resources: dict[str, dict[str, str]] = {}
+    for kind, table in raw_resources.items():
+        name = f"kubernetes.resources.{kind}"
+        if kind not in ("requests", "limits"):
+            raise ConfigError(f"{name}: unknown setting (known: requests, limits)")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name}: must be a table such as {{cpu = \"100m\", memory = \"128Mi\"}}")
+        resources[kind] = {}
+        for resource, quantity in table.items():
+            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
+                raise ConfigError(f"{name}.{resource}: must be a quantity such as \"100m\" or \"128Mi\"")
+            text = str(quantity)
+            if not re.fullmatch(_QUANTITY, text):
+                raise ConfigError(f"{name}.{resource}: {text!r} is not a quantity such as \"100m\" or \"128Mi\"")
+            resources[kind][str(resource)] = text
+    return resources
 
 
 def systemd_settings(data: Mapping[str, Any]) -> SystemdSettings:

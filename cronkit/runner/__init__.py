@@ -16,29 +16,38 @@ the notifiers, Redis, SQLAlchemy, logging and traceback load only for a run that
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import gc
 
-from cronkit.clock import now as clock_now
-from cronkit.config.settings import Settings
-from cronkit.errors import EXIT_OK, TaskPaused
-from cronkit.registry import Registry, task_config
-from cronkit.runlog.journal import apply_journal, fallback_dir
-from cronkit.runlog.pauses import current_pause
-from cronkit.runlog.status import Trigger
-from cronkit.runlog.times import to_ms
-from cronkit.runlog.writer import RunStore
-from cronkit.runner.policy import RunPolicy
-from cronkit.runner.slots import choose_slot
-from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
+_collecting = gc.isenabled()
+gc.disable()  # during the imports: see cronkit/__init__.py
+try:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from cronkit.clock import now as clock_now
+    from cronkit.config.settings import Settings
+    from cronkit.errors import EXIT_OK, TaskPaused
+    from cronkit.registry import Registry, task_config
+    from cronkit.runlog.journal import apply_journal, fallback_dir
+    from cronkit.runlog.pauses import current_pause
+    from cronkit.runlog.status import Trigger
+    from cronkit.runlog.times import to_ms
+    from cronkit.runlog.writer import RunStore
+    from cronkit.runner.policy import RunPolicy
+    from cronkit.runner.slots import choose_slot
+    from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
+finally:
+    if _collecting:
+        gc.enable()
 
 
 def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],
              *, adopt_orphans: bool = False) -> RunOutcome:
     """Run one task as SPEC section 6 says, record it, and return what the CLI should report.
 
-    `adopt_orphans` (for a process that starts no children of its own, like the `cronkit run`
-    CLI) makes this process the reaper of what the task detaches, so that it is stopped too.
+    `adopt_orphans` (for a process that starts no children of its own and ends with the run,
+    like the `cronkit run` CLI) makes this process the reaper of what the task detaches, so that
+    it is stopped too.
     """
     task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
     config = task_config(task, settings.for_task(task.name))
@@ -65,7 +74,12 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
         paused = None if request.force else _paused(store, request, started)
         facts = RunFacts.build(settings, task, config, request, environ, started, slot, late_ms=late_ms,
                                paused=paused)
-        return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
+        outcome = RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
+        if adopt_orphans:
+            # The process ends with this run: what is alive now lives until its exit, where the
+            # interpreter's last collection would scan it all to free nothing (a few ms a tick).
+            gc.freeze()
+        return outcome
     finally:
         if store is not None:
             store.close()

@@ -22,7 +22,7 @@ from cronkit.runlog.engines import create_private_file, schema_file_lock
 from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES
 from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import now_ms
-from cronkit.runlog.totals import end_run, mark_one_lost
+from cronkit.runlog.totals import Execute, end_run, mark_one_lost
 from cronkit.safe.encrypt import seal
 
 if TYPE_CHECKING:
@@ -35,13 +35,10 @@ HEARTBEAT_INTERVAL = 30.0
 HEARTBEAT_WAIT_MS = 250
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
-
 # The longest a single call to a PostgreSQL run log may take on the run path before the runner
 # gives up on it (the call goes on in a worker thread): a connection that stops answering without
 # a reset must not hold up the supervision loop or the end of a run.
 REMOTE_CALL_LIMIT = 10.0
-
-Execute = Callable[[str, Mapping[str, "Any"]], Sequence[Sequence["Any"]]]
 # transact(work, wait_ms): run work(execute) in one transaction that waits at most wait_ms for locks.
 Transact = Callable[[Callable[[Execute], "Any"], int], "Any"]
 
@@ -450,4 +447,4 @@ class RunStore:
         return [run_id for run_id, _ in lost]
 
 
-__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]
+__all__ = ["Execute", "HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]

@@ -20,7 +20,7 @@ else:
     def dataclass_transform(**_options):  # noqa: ANN001, ANN202 - typing's marker, a no-op at run time
         return lambda decorator: decorator
 
-_MISSING: Any = object()
+MISSING: Any = object()  # a field without a default
 
 
 class FrozenInstanceError(AttributeError):
@@ -32,7 +32,7 @@ class Field:
 
     __slots__ = ("compare", "default", "default_factory", "name", "repr")
 
-    def __init__(self, default: Any = _MISSING, default_factory: Any = _MISSING, repr: bool = True,  # noqa: A002
+    def __init__(self, default: Any = MISSING, default_factory: Any = MISSING, repr: bool = True,  # noqa: A002
                  compare: bool = True) -> None:
         self.name = ""
         self.default = default
@@ -44,7 +44,7 @@ class Field:
         return f"Field({self.name!r})"
 
 
-def field(*, default: Any = _MISSING, default_factory: Callable[[], Any] = _MISSING, repr: bool = True,  # noqa: A002
+def field(*, default: Any = MISSING, default_factory: Callable[[], Any] = MISSING, repr: bool = True,  # noqa: A002
           compare: bool = True) -> Any:
     """Describe a field whose default is made per instance, or that repr or == leave out."""
     return Field(default, default_factory, repr, compare)
@@ -65,11 +65,11 @@ def _make(cls: Any, frozen: bool) -> None:
     for name, annotation in cls.__dict__.get("__annotations__", {}).items():
         if str(annotation).startswith(("ClassVar", "typing.ClassVar")):
             continue
-        value = cls.__dict__.get(name, _MISSING)
+        value = cls.__dict__.get(name, MISSING)
         spec = value if isinstance(value, Field) else Field(default=value)
         spec.name = name
         if isinstance(value, Field):  # as dataclasses: the class keeps a plain default, not the Field
-            if spec.default is _MISSING:
+            if spec.default is MISSING:
                 delattr(cls, name)
             else:
                 setattr(cls, name, spec.default)
@@ -102,9 +102,9 @@ def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     for spec in specs:
         if spec.name in values:
             value = values.pop(spec.name)
-        elif spec.default is not _MISSING:
+        elif spec.default is not MISSING:
             value = spec.default
-        elif spec.default_factory is not _MISSING:
+        elif spec.default_factory is not MISSING:
             value = spec.default_factory()
         else:
             raise TypeError(f"{type(self).__name__}() missing required argument: {spec.name!r}")
@@ -173,4 +173,4 @@ def _plain(value: Any) -> Any:
     return value
 
 
-__all__ = ["Field", "FrozenInstanceError", "asdict", "field", "fields", "is_record", "record", "replace"]
+__all__ = ["MISSING", "Field", "FrozenInstanceError", "asdict", "field", "fields", "is_record", "record", "replace"]

@@ -124,11 +124,8 @@ class Record:
             message, code = f"cannot run the task: {exc.strerror or exc}", EXIT_FAILED
         else:
             message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
-        import traceback  # lazy: traceback (with linecache, tokenize, textwrap), only for a run that raised
-
         redact = self.facts.redact
-        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(traceback.format_exc()),
-                    letter=True)
+        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(_trace(exc)), letter=True)
 
     def failure_summary(self, status: RunStatus, error: str | None) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
@@ -180,6 +177,16 @@ def _user() -> str | None:
         return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
         return None
+
+
+def _trace(exc: BaseException) -> str:
+    """Return the traceback of the exception being handled; its last line alone when even reading
+    the traceback module fails (no file descriptor left: the very failure being recorded)."""
+    try:
+        import traceback  # lazy: traceback (with linecache, tokenize, textwrap), only for a run that raised
+    except OSError:
+        return f"{type(exc).__name__}: {exc}"
+    return traceback.format_exc()
 
 
 def seconds(ms: int) -> str:

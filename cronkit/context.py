@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
 
 from cronkit.errors import Cancelled, ServiceUnavailable
+from cronkit.plain import TYPE_CHECKING, field, record
 
 if TYPE_CHECKING:
     import logging
+    from typing import Any
 
     import redis
     from sqlalchemy.engine import Engine
@@ -45,10 +45,10 @@ class LazyLogger:
 
 def lazy_logger(name: str, setup: Callable[[], None] | None = None) -> logging.Logger:
     """Return a LazyLogger typed as the Logger it stands for."""
-    return cast("logging.Logger", LazyLogger(name, setup))
+    return LazyLogger(name, setup)  # type: ignore[return-value]
 
 
-@dataclass
+@record
 class TaskContext:
     """A task's view of its run: settings, params, the slot, lazy handles and cancellation.
 
@@ -99,6 +99,7 @@ class TaskContext:
     @cached_property
     def app_db(self) -> Engine:
         """Open the platform database (CRONKIT_APP_DB_URL) on first use."""
+        # lazy: SQLAlchemy, only for a task that asks
         from cronkit.runlog.engines import create_engine_for
 
         return create_engine_for(self.settings.app_db_url)
@@ -108,6 +109,6 @@ class TaskContext:
         """Connect to Redis (CRONKIT_REDIS_URL) on first use; ServiceUnavailable when unset."""
         if not self.settings.redis_url:
             raise ServiceUnavailable(f"{self.task}: needs Redis, but CRONKIT_REDIS_URL is not set")
-        from cronkit.locks.redisconn import connect
+        from cronkit.locks.redisconn import connect  # lazy: redis, only for a task that asks
 
         return connect(self.settings.redis_url)

@@ -34,7 +34,7 @@ class UnknownTask(UsageError):
     what_to_do = "Use a name `cronkit list` shows (the line suggests close ones); check CRONKIT_TASKS."
 
     def __init__(self, name: str, known: list[str]) -> None:
-        import difflib
+        import difflib  # lazy: only a mistyped task name needs close matches
 
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else ""

@@ -6,6 +6,7 @@ Imported on the run path: standard library only.
 from __future__ import annotations
 
 import os
+import pwd
 from pathlib import Path
 
 # os.uname().nodename is what socket.gethostname() returns on Linux, without importing socket.
@@ -91,8 +92,6 @@ def cron_daemon_pids(proc: Path = Path("/proc")) -> list[int]:
 
 def invoking_user() -> str:
     """Return the name of the user running this process (the default user field of cron.d lines)."""
-    import pwd
-
     return pwd.getpwuid(os.geteuid()).pw_name
 
 
@@ -100,8 +99,6 @@ def cli_actor() -> str:
     """Return who ran a command, as the audit records it: `cli:<user>`, the user of the process's
     real uid (its number when it has no name), and for root under sudo the user who ran sudo too
     (`cli:root (sudo: alice)`): the login variables are the user's to set, the uid is not."""
-    import pwd
-
     uid = os.getuid()
     try:
         name = pwd.getpwuid(uid).pw_name

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+
+from cronkit.plain import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 from cronkit.cli import fastpath
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from cronkit.cronfile.io import Location, location_for, read_crontab
 from cronkit.cronfile.state import default_inputs, forget_install, read_install_state, write_private
 from cronkit.errors import ConfigError, UsageError
 from cronkit.host import invoking_user
+from cronkit.plain import replace
 from cronkit.registry.sets import load_registries
 
 ADOPT_DIR = "adopt"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -19,6 +18,7 @@ from cronkit.cli.common import JSON_OPTION, cli_errors, console, get_settings, p
 from cronkit.cli.progress import progress
 from cronkit.cli.tables import print_lines
 from cronkit.config.settings import DEMO_REGISTRY, Settings
+from cronkit.plain import replace
 from cronkit.registry.loader import load_registry
 from cronkit.safe.inputs import MAX_INT64
 from cronkit.safe.redact import redact_url
@@ -177,7 +177,7 @@ def demo_settings(settings: Settings) -> Settings:
     under it (run log, platform database, logs, reports, metrics), so that the user's own history
     never starts with the demo's runs, whatever CRONKIT_DB_URL or the config file say."""
     home = settings.home / DEMO_HOME
-    return dataclasses.replace(
+    return replace(
         settings, home=home, db_url=f"sqlite:///{home / 'cronkit.db'}", app_db_url=f"sqlite:///{home / 'platform.db'}",
         log_dir=home / "logs", reports_dir=home / "reports", metrics_dir=home / "metrics", registry=DEMO_REGISTRY)
 
@@ -196,7 +196,7 @@ def _with_demo_key(settings: Settings) -> tuple[Settings, Path]:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_urlsafe(32))
-    return dataclasses.replace(settings, secret_key=key_file.read_text().strip()), key_file
+    return replace(settings, secret_key=key_file.read_text().strip()), key_file
 
 
 def _cronkit_command(settings: Settings) -> list[str]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from cronkit.cli.state import CliState, GlobalOptions, report_error
-from cronkit.config.settings import Settings, find_config_file
+from cronkit.config.settings import find_config_file
 from cronkit.errors import CronkitError, UsageError
+from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.registry import Registry, check_task_tables
 from cronkit.registry.params import check_request
 from cronkit.registry.sets import load_registries
@@ -22,10 +21,15 @@ from cronkit.safe.inputs import MAX_ROW_ID, row_id
 from cronkit.safe.redact import Redactor, redactor_for
 from cronkit.safe.terminal import printable
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cronkit.config.settings import Settings
+
 DEFAULT_TRIGGER = "manual"
 
 
-@dataclass
+@record
 class RunArgs:
     task: str
     params: list[str] = field(default_factory=list)

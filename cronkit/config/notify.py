@@ -10,9 +10,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from cronkit.config.values import checked_port, checked_text
-from cronkit.errors import ConfigError
+from cronkit.config.values import checked_port, checked_text, parse_duration
+from cronkit.errors import ConfigError, RegistryError
+from cronkit.safe.redact import redact_url
 
 KINDS = ("healthchecks", "webhook", "email", "apprise")
 # `drift` (issue 28): `cronkit check` re-installed the block (auto_sync); `insight` (issue 29): a new
@@ -35,7 +37,7 @@ _ENV = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def _is_address(text: str) -> bool:
     """Whether smtplib can take `text` as an address: `ops@example.com` or `Ops <ops@example.com>`."""
-    from email.utils import parseaddr
+    from email.utils import parseaddr  # lazy: the email package, only for an email notifier
 
     address = parseaddr(text)[1]
     return "@" in address and " " not in address
@@ -83,9 +85,6 @@ class TaskNotify:
 
 
 def _duration(name: str, value: Any) -> float:
-    from cronkit.config.values import parse_duration
-    from cronkit.errors import RegistryError
-
     try:
         return parse_duration(value, name)
     except RegistryError as exc:
@@ -106,10 +105,6 @@ def _text(name: str, value: Any) -> str:
 
 def _url(name: str, value: Any) -> str:
     """Check an http(s) URL; a `user:password@` in it is sent as Basic auth and masked in the message."""
-    from urllib.parse import urlsplit
-
-    from cronkit.safe.redact import redact_url
-
     url = _text(name, value)
     shown = redact_url(url)
     if not url.startswith(("http://", "https://")):
@@ -177,8 +172,6 @@ def notifier(name: str, table: Any) -> Notifier:
 
 def _healthchecks(where: str, table: Mapping[str, Any], url: str) -> dict[str, Any]:
     """Check a healthchecks notifier's own keys: `{task}` only in the path, the management API's URL and key."""
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if "{task}" in parts.netloc or "{task}" in parts.query:
         raise ConfigError(f"{where}.url: {{task}} may stand in the path only (a slug: .../ping/<ping-key>/{{task}})")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from cronkit import clock, host
 from cronkit.config.tables import (
     KubernetesSettings,
     SystemdSettings,
@@ -37,8 +36,12 @@ from cronkit.config.values import (
 )
 from cronkit.errors import ConfigError
 from cronkit.insights.rules import Rules, insight_settings
+from cronkit.plain import TYPE_CHECKING, field, record
+from cronkit.safe import encrypt as payloads
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.config.notify import Notifier, TaskNotify
 
 DEFAULT_ENVIRONMENT = "development"
@@ -118,7 +121,7 @@ DEFAULT_SERVE_HOST = "127.0.0.1"
 DEFAULT_SERVE_PORT = 8765
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Settings:
     """Every setting cronkit reads, resolved and validated; built once per command."""
 
@@ -233,7 +236,7 @@ def find_config_file(option: str | None, environ: Mapping[str, str]) -> Path | N
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Parse a TOML config file, naming the file and line of a syntax error."""
-    import tomllib
+    import tomllib  # lazy: only when there is a config file
 
     try:
         with path.open("rb") as fh:
@@ -264,9 +267,6 @@ def activate(settings: Settings) -> Settings:
     Called once by each command line after it resolved its settings; library callers that
     want CRONKIT_NOW or CRONKIT_HOSTNAME honoured call it too.
     """
-    from cronkit import clock, host
-    from cronkit.safe import encrypt as payloads
-
     clock.pin(settings.now)
     host.set_hostname(settings.hostname)
     payloads.configure(settings.secret_key, settings.previous_secret_key, encrypt=settings.encrypt_payloads)
@@ -302,7 +302,7 @@ def load_settings(
         raise raw.named(exc) from None
 
 
-@dataclass
+@record
 class RawSettings:
     """Each setting's raw value by precedence (option > environment > file), and where it came from."""
 

@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cronkit.config.values import checked_text
 from cronkit.errors import ConfigError
+from cronkit.plain import TYPE_CHECKING, field, fields, record
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_QUANTITY = re.compile(r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
-_UNIT_PREFIX = re.compile(r"[A-Za-z0-9:_.-]{0,64}")
+if TYPE_CHECKING:
+    from typing import Any
+
+# Patterns as text: re compiles (and caches) one when a table that has the key is read, not on every tick.
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_DNS_SUBDOMAIN = r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+_QUANTITY = r"[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?"
+_UNIT_PREFIX = r"[A-Za-z0-9:_.-]{0,64}"
+_USER = r"(?i)[a-z_][a-z0-9_.-]{0,31}"
 DEFAULT_IMAGE = "cronkit:latest"
 DEFAULT_NAMESPACE = "default"
 DEFAULT_SECRET_NAME = "cronkit"
@@ -29,7 +33,7 @@ DEFAULT_FAILED_JOBS_HISTORY = 5
 MAX_INT32 = 2**31 - 1  # Kubernetes' integer fields are int32
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class KubernetesSettings:
     """The `[kubernetes]` table: what every rendered CronJob shares."""
 
@@ -44,7 +48,7 @@ class KubernetesSettings:
     working_dir: str | None = None  # the project's directory in the image: workingDir and registry_path
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SystemdSettings:
     """The `[systemd]` table: unit names and what every rendered service shares."""
 
@@ -59,10 +63,10 @@ def _known(table: str, data: Mapping[str, Any], known: tuple[str, ...]) -> None:
             raise ConfigError(f"{table}.{key}: unknown setting (known: {', '.join(known)})")
 
 
-def checked_str(name: str, value: Any, pattern: re.Pattern[str] | None = None, what: str = "") -> str:
+def checked_str(name: str, value: Any, pattern: re.Pattern[str] | str | None = None, what: str = "") -> str:
     if not isinstance(value, str) or (pattern is None and not value.strip()):
         raise ConfigError(f"{name}: must be a non-empty string")
-    if pattern is not None and not pattern.fullmatch(value):
+    if pattern is not None and not re.fullmatch(pattern, value):
         raise ConfigError(f"{name}: {value!r} is not {what}")
     return checked_text(name, value)
 
@@ -76,7 +80,9 @@ def _count(name: str, value: Any, low: int = 0, high: int = MAX_INT32) -> int:
 def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
     """Validate the `[kubernetes]` table; raise ConfigError naming the key."""
     defaults = KubernetesSettings()
-    _known("kubernetes", data, tuple(KubernetesSettings.__dataclass_fields__))
+    if isinstance(data, Mapping) and not data:  # no [kubernetes] table: the defaults, valid as written
+        return defaults
+    _known("kubernetes", data, tuple(f.name for f in fields(KubernetesSettings)))
     image = checked_str("kubernetes.image", data.get("image", defaults.image))
     if any(ch.isspace() for ch in image):
         raise ConfigError(f"kubernetes.image: {image!r} holds white space")
@@ -88,30 +94,13 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
     if account is not None:
         account = checked_str("kubernetes.service_account", account, _DNS_SUBDOMAIN,
                        "a ServiceAccount name (a DNS-1123 subdomain)")
-    raw_resources = data.get("resources", defaults.resources)
-    if not isinstance(raw_resources, Mapping):
-        raise ConfigError("kubernetes.resources: must be a table with requests and/or limits")
-    resources: dict[str, dict[str, str]] = {}
-    for kind, table in raw_resources.items():
-        name = f"kubernetes.resources.{kind}"
-        if kind not in ("requests", "limits"):
-            raise ConfigError(f"{name}: unknown setting (known: requests, limits)")
-        if not isinstance(table, Mapping):
-            raise ConfigError(f"{name}: must be a table such as {{cpu = \"100m\", memory = \"128Mi\"}}")
-        resources[kind] = {}
-        for resource, quantity in table.items():
-            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
-                raise ConfigError(f"{name}.{resource}: must be a quantity such as \"100m\" or \"128Mi\"")
-            text = str(quantity)
-            if not _QUANTITY.fullmatch(text):
-                raise ConfigError(f"{name}.{resource}: {text!r} is not a quantity such as \"100m\" or \"128Mi\"")
-            resources[kind][str(resource)] = text
+    resources = _resources(data.get("resources", defaults.resources))
     env_from = data.get("env_from", [])
     if not isinstance(env_from, list):
         raise ConfigError('kubernetes.env_from: must be a list such as ["secret/app-env", "configmap/app"]')
     for item in env_from:
         kind, _, name = item.partition("/") if isinstance(item, str) else ("", "", "")
-        if kind not in ("secret", "configmap") or not _DNS_SUBDOMAIN.fullmatch(name):
+        if kind not in ("secret", "configmap") or not re.fullmatch(_DNS_SUBDOMAIN, name):
             raise ConfigError(f"kubernetes.env_from: {item!r} is not secret/NAME or configmap/NAME")
     working_dir = data.get("working_dir")
     if working_dir is not None:
@@ -135,14 +124,38 @@ def kubernetes_settings(data: Mapping[str, Any]) -> KubernetesSettings:
     )
 
 
+def _resources(raw_resources: Any) -> dict[str, dict[str, str]]:
+    """Validate `kubernetes.resources`: requests and limits, each a table of quantities."""
+    if not isinstance(raw_resources, Mapping):
+        raise ConfigError("kubernetes.resources: must be a table with requests and/or limits")
+    resources: dict[str, dict[str, str]] = {}
+    for kind, table in raw_resources.items():
+        name = f"kubernetes.resources.{kind}"
+        if kind not in ("requests", "limits"):
+            raise ConfigError(f"{name}: unknown setting (known: requests, limits)")
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{name}: must be a table such as {{cpu = \"100m\", memory = \"128Mi\"}}")
+        resources[kind] = {}
+        for resource, quantity in table.items():
+            if isinstance(quantity, bool) or not isinstance(quantity, (str, int, float)):
+                raise ConfigError(f"{name}.{resource}: must be a quantity such as \"100m\" or \"128Mi\"")
+            text = str(quantity)
+            if not re.fullmatch(_QUANTITY, text):
+                raise ConfigError(f"{name}.{resource}: {text!r} is not a quantity such as \"100m\" or \"128Mi\"")
+            resources[kind][str(resource)] = text
+    return resources
+
+
 def systemd_settings(data: Mapping[str, Any]) -> SystemdSettings:
     """Validate the `[systemd]` table; raise ConfigError naming the key."""
-    _known("systemd", data, tuple(SystemdSettings.__dataclass_fields__))
+    if isinstance(data, Mapping) and not data:  # no [systemd] table: the defaults, valid as written
+        return SystemdSettings()
+    _known("systemd", data, tuple(f.name for f in fields(SystemdSettings)))
     prefix = checked_str("systemd.unit_prefix", data.get("unit_prefix", DEFAULT_UNIT_PREFIX), _UNIT_PREFIX,
                   "a unit name prefix (letters, digits, ':', '_', '.', '-', at most 64)")
     user = data.get("user")
     if user is not None:
-        user = checked_str("systemd.user", user, re.compile(r"[a-z_][a-z0-9_.-]{0,31}", re.IGNORECASE), "a user name")
+        user = checked_str("systemd.user", user, _USER, "a user name")
     env_file = data.get("environment_file")
     if env_file is not None:
         env_file = checked_str("systemd.environment_file", env_file)
@@ -179,6 +192,7 @@ def notify_fields(file_data: Mapping[str, Any], raw: Mapping[str, Any], path: Pa
     from_tasks = any(key in table for table in tasks.values() for key in ("notify", "max_duration", "min_duration"))
     if "notify" not in file_data and not from_tasks:
         return fields
+    # lazy: the notification settings, only when the config file has [notify] tables
     from cronkit.config.notify import TASK_KEYS, notify_settings, task_notify
 
     fields["notify_source"] = {

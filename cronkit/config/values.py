@@ -8,14 +8,20 @@ import os
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronkit.errors import ConfigError, RegistryError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.redact import redact_url, url_password
+from cronkit.schedule import validate_schedule
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_HOSTNAME = re.compile(r"[^\s\x00-\x1f\x7f]{1,253}")
+_HOSTNAME = r"[^\s\x00-\x1f\x7f]{1,253}"  # text: compiled only when the setting is given
 DEFAULT_CRONTAB_COMMAND = ("crontab",)
 DEFAULT_CHECK_SCHEDULE = "*/5 * * * *"
 ENV_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # an environment's name
@@ -30,7 +36,7 @@ _REDIS_SECONDS = frozenset({"socket_timeout", "socket_connect_timeout", "timeout
 
 MAX_DURATION = 100 * 366 * 86_400.0  # a century: longer than any wait, short of datetime's end
 MAX_DURATION_TEXT = "100 years"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION = r"(\d+(?:\.\d+)?)(ms|s|m|h|d)"  # text: compiled only when a duration is written out
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -43,7 +49,7 @@ def parse_duration(value: str | float | int, what: str = "duration") -> float:
     else:
         text = value.strip().lower().replace(" ", "")
         pos, seconds = 0, 0.0
-        for match in _DURATION.finditer(text):
+        for match in re.finditer(_DURATION, text):
             if match.start() != pos:
                 break
             seconds += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -78,7 +84,6 @@ def checked_check_schedule(value: str | None) -> str:
     """Return the schedule of the block's periodic `cronkit check` line, validated as Debian's cron reads it."""
     if value is None:
         return DEFAULT_CHECK_SCHEDULE
-    from cronkit.schedule import validate_schedule
 
     if value.startswith("@"):
         raise ConfigError(f"check_schedule: {value!r}: give five cron fields (the block adds its own @reboot line)")
@@ -102,7 +107,7 @@ def checked_seconds(name: str, value: Any, bounds: tuple[float, float]) -> float
 def checked_hostname(value: str | None) -> str:
     if value is None:
         return os.uname().nodename  # socket.gethostname()'s answer, without importing socket
-    if not _HOSTNAME.fullmatch(value):
+    if not re.fullmatch(_HOSTNAME, value):
         raise ConfigError(f"hostname: {value!r} is not a host name (no spaces, at most 253 characters)")
     return value
 
@@ -128,7 +133,7 @@ def checked_instant(name: str, value: Any) -> datetime | None:
 def checked_command(name: str, value: str | None) -> tuple[str, ...]:
     if value is None:
         return DEFAULT_CRONTAB_COMMAND
-    import shlex  # not on the run path, which never sets it
+    import shlex  # lazy: only the crontab_command setting, which the run path never reads
 
     try:
         words = tuple(shlex.split(value))
@@ -172,8 +177,6 @@ def checked_db_url(name: str, value: str) -> str:
 
 def checked_port(name: str, value: str) -> None:
     """Refuse a URL whose port is not a number from 1 to 65535 (urllib raises ValueError when it is read)."""
-    from urllib.parse import urlsplit
-
     try:
         port = urlsplit(value).port
     except ValueError:
@@ -184,8 +187,6 @@ def checked_port(name: str, value: str) -> None:
 
 def checked_redis_url(name: str, value: str) -> str:
     """Check a Redis URL as redis-py will read it: scheme, port, database number, numeric query values."""
-    from urllib.parse import parse_qsl, unquote, urlsplit
-
     if not value.startswith(REDIS_SCHEMES):
         raise ConfigError(f"{name}: must start with redis://, rediss:// or unix://")
     checked_url_text(name, value)
@@ -239,8 +240,6 @@ def checked_url_text(name: str, value: str) -> str:
 
 
 def check_timezone(name: str, value: str) -> None:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):

@@ -16,7 +16,6 @@ fails to start and the block stays as it is.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from cronkit.cronfile.render import render
 from cronkit.cronfile.state import default_inputs, installed_lines, read_install_state
 from cronkit.notify import outbox
 from cronkit.notify.events import drift_event
+from cronkit.plain import replace
 from cronkit.registry import Registry
 from cronkit.runlog.auditrow import write_audit
 from cronkit.runlog.times import to_ms

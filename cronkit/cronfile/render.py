@@ -180,7 +180,7 @@ def _cron_line(schedule: str, command: str, user: str | None) -> str:
     A bare `%` in a command is a newline to cron (the rest goes to the job's stdin), so each is
     written `\\%`; nothing else in a shell-quoted command means anything to cron. This used to be
     python-crontab's job, whose import alone (asyncio, ssl, logging) cost `status` and `health`
-    ~40 ms a call; tests/test_render.py reads every line back with python-crontab.
+    ~40 ms a call; tests/cronfile/test_render.py reads every line back with python-crontab.
     """
     escaped = command.strip().replace("%", "\\%")
     return f"{schedule} {user} {escaped}" if user else f"{schedule} {escaped}"

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from cronkit.config.settings import Settings
 from cronkit.health.missed import candidate_slots
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry import Task
 from cronkit.runlog.pauses import covering, pauses_between
 from cronkit.runlog.queries import SERVED_SLOTS
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
+
+if TYPE_CHECKING:
+    from typing import Any
 
 STATE_FILE = "install-state.json"  # cronfile/state.py's, read here without importing the crontab I/O
 

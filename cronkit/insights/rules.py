@@ -4,17 +4,19 @@ that tunes them per task (validated when the settings are read)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any
 
 from cronkit.config.values import checked_flag
 from cronkit.errors import ConfigError
+from cronkit.plain import TYPE_CHECKING, fields, record, replace
+
+if TYPE_CHECKING:
+    from typing import Any
 
 KINDS = ("slow_run", "duration_trend", "failure_rate", "flapping", "memory_trend", "late_starts")
 WARNING, CRITICAL = "warning", "critical"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Rules:
     """When each kind of finding is raised; every field is a key of `[tasks.NAME.insights]`."""
 

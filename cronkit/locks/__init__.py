@@ -5,17 +5,20 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
 from cronkit.errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
+from cronkit.plain import TYPE_CHECKING, record
 from cronkit.runlog.status import RunStatus
+
+if TYPE_CHECKING:
+    from typing import Any
 
 LEASE_TTL_MS = int(DEFAULT_LEASE_TTL * 1000)
 SLOT_TTL_S = 3 * 86400
@@ -34,7 +37,7 @@ class LockHeld(CronkitError):
         super().__init__(f"{task}: {where} lock held by {who or 'another process'}")
 
 
-@dataclass
+@record
 class Holder:
     host: str
     pid: int
@@ -240,8 +243,6 @@ def parse_stop(raw: bytes | str | None, run_id: int | None) -> dict[str, Any] | 
 
 def ask_local_holder_to_stop(directory: Path, task: str, holder: Mapping[str, Any], by: int) -> None:
     """Leave a stop request next to the local lock and TERM the holding runner, as a timeout would."""
-    import signal
-
     path = stop_file(directory, task)
     path.write_bytes(stop_request(holder.get("run_id"), by))
     pid = holder.get("pid")

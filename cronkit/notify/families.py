@@ -11,8 +11,8 @@ progress are the gauge `cronkit_task_running`. Standard library only: the run pa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
+from cronkit.plain import record
 from cronkit.runlog.totals import BUCKETS, FINAL_STATUSES, Totals
 
 GAUGE, COUNTER, HISTOGRAM = "gauge", "counter", "histogram"
@@ -50,7 +50,7 @@ Labels = tuple[tuple[str, str], ...]
 Sample = tuple[str, Labels, float]  # the sample's full name, its labels sorted by name, its value
 
 
-@dataclass
+@record
 class TaskFigures:
     """What the families say about one task, each read in O(1) (see notify/figures.py)."""
 

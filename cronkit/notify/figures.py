@@ -13,15 +13,18 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from cronkit.notify.families import TaskFigures
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry import Task
 from cronkit.runlog import totals as run_totals
 from cronkit.runlog.status import FAILED_STATUSES, RunStatus
 from cronkit.schedule import slots_between
 
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+if TYPE_CHECKING:
+    from typing import Any
+
+Execute = Callable[[str, Mapping[str, "Any"]], Sequence[Sequence["Any"]]]
 
 # The latest run, success and failures of each task: indexed seeks (ix_runs_task_id, ix_runs_task_status_id).
 _SEEK = "(SELECT id FROM runs WHERE task = :t{i}{where} ORDER BY id DESC LIMIT 1)"

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-import inspect  # dataclasses imports it already: no cost on the run path
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
-from types import MappingProxyType
-from typing import Any, Literal
+from types import FunctionType, MappingProxyType
 
-from cronkit.config.values import parse_duration
-from cronkit.errors import RegistryError
+from cronkit.config.settings import ENV_VARS
+from cronkit.config.values import check_timezone, parse_duration
+from cronkit.errors import ConfigError, RegistryError, UnknownTask
+from cronkit.plain import TYPE_CHECKING, field, record, replace
 from cronkit.registry.command import CommandSpec, command_spec, describe_command
 from cronkit.registry.limits import Limits, parse_limits
 from cronkit.registry.params import Param, check_declaration
+from cronkit.schedule import period_at_least_an_hour, validate_schedule
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-USER_PATTERN = re.compile(r"[a-z_][a-z0-9_.-]{0,31}\$?", re.IGNORECASE)  # as useradd takes them
+USER_PATTERN = r"(?i)[a-z_][a-z0-9_.-]{0,31}\$?"  # as useradd takes them; compiled only when a task names a user
 DEFAULT_ENVIRONMENTS = ("production",)
 DEFAULT_TIMEOUT = 3600.0
 DEFAULT_BACKOFF = 10.0
@@ -29,13 +29,16 @@ DEFAULT_CATCHUP_MAX = 24
 CONCURRENCY_POLICIES = ("forbid", "allow", "replace")
 CATCHUP_POLICIES = ("skip", "latest", "all")
 
-TaskFunc = Callable[..., Any]
-LockScope = Literal["global", "local"]
-Concurrency = Literal["forbid", "allow", "replace"]
-Catchup = Literal["skip", "latest", "all"]
+if TYPE_CHECKING:
+    from typing import Any, Literal, NoReturn
+
+    TaskFunc = Callable[..., Any]
+    LockScope = Literal["global", "local"]
+    Concurrency = Literal["forbid", "allow", "replace"]
+    Catchup = Literal["skip", "latest", "all"]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Task:
     """One scheduled task: what to call, when, where, and under which policy."""
 
@@ -175,63 +178,35 @@ class Registry:
         Long only by its signature (one keyword per registration option) and the Task it fills.
         """
         func, path, name, description = _identify(target, name, description)
+        self._check_new(name, func)
+        where = f"task {name}"
+        written = " ".join(schedule.split())
+        resolved = self._resolve(written, name, where)
+        placement = _placement(where, timezone, environments, lock_scope, user)
+        timing = _timing(where, timeout, retries, backoff, backoff_max, grace)
+        singleton, concurrency = _concurrency(where, singleton, concurrency)
+        catchup, window = _catchup_policy(where, resolved, catchup, catchup_window, catchup_max)
+        declared = check_declaration(where, params, dates)
+        task = Task(
+            name=name, schedule=written, resolved_schedule=resolved, target=path, func=func,
+            description=description or "", defaults=MappingProxyType(dict(defaults or {})),
+            singleton=singleton, concurrency=concurrency, catchup=catchup, catchup_window=window,
+            catchup_max=catchup_max, redis_fallback=redis_fallback,
+            params=MappingProxyType(declared) if declared is not None else None, dates=dates,
+            requires=check_requires(where, requires), limits=parse_limits(where, limits, nice, parse_duration),
+            **placement, **timing,
+        )
+        self._tasks[name] = task
+        return task
+
+    def _check_new(self, name: str, func: TaskFunc | None) -> None:
+        """Refuse a task name that is malformed or taken, and a function that cannot take the context."""
         if not NAME_PATTERN.fullmatch(name):
             raise RegistryError(f"task name {name!r}: use a-z, 0-9 and '-', starting with a letter or digit, at most 64")
         if func is not None:
             check_takes_context(f"task {name}", func)
         if name in self._tasks:
             raise RegistryError(f"task name {name!r}: already registered")
-        where = f"task {name}"
-        written = " ".join(schedule.split())
-        resolved = self._resolve(written, name, where)
-        if timezone is not None:
-            from cronkit.config.values import check_timezone
-
-            check_timezone(f"{where}: timezone", timezone)
-        envs = (environments,) if isinstance(environments, str) else tuple(environments)
-        if not retries >= 0 or isinstance(retries, bool) or not isinstance(retries, int):
-            raise RegistryError(f"{where}: retries must be a whole number >= 0")
-        if lock_scope not in ("global", "local"):
-            raise RegistryError(f"{where}: lock_scope must be 'global' or 'local'")
-        seconds = parse_duration(timeout, f"{where}: timeout")
-        if seconds <= 0:
-            raise RegistryError(f"{where}: timeout must be positive")
-        singleton, concurrency = _concurrency(where, singleton, concurrency)
-        catchup, window = _catchup_policy(where, resolved, catchup, catchup_window, catchup_max)
-        declared = check_declaration(where, params, dates)
-        needs = check_requires(where, requires)
-        if user is not None and not USER_PATTERN.fullmatch(str(user)):
-            raise RegistryError(f"{where}: user {user!r} is not a user name")
-        task = Task(
-            name=name,
-            schedule=written,
-            resolved_schedule=resolved,
-            target=path,
-            timezone=timezone,
-            environments=envs,
-            timeout=seconds,
-            retries=retries,
-            backoff=parse_duration(backoff, f"{where}: backoff"),
-            backoff_max=parse_duration(backoff_max, f"{where}: backoff_max"),
-            singleton=singleton,
-            lock_scope=lock_scope,
-            redis_fallback=redis_fallback,
-            grace=parse_duration(grace, f"{where}: grace"),
-            concurrency=concurrency,
-            catchup=catchup,
-            catchup_window=window,
-            catchup_max=catchup_max,
-            description=description or "",
-            defaults=MappingProxyType(dict(defaults or {})),
-            func=func,
-            params=MappingProxyType(declared) if declared is not None else None,
-            dates=dates,
-            requires=needs,
-            limits=parse_limits(where, limits, nice, parse_duration),
-            user=user,
-        )
-        self._tasks[name] = task
-        return task
 
     def command(self, schedule: str, command: str, *, name: str, shell: str = "/bin/sh",
                 env: Mapping[str, str] | None = None, cwd: str | None = None,
@@ -257,9 +232,8 @@ class Registry:
 
     def _resolve(self, schedule: str, name: str, where: str) -> str:
         """Return the plain, validated cron expression of a schedule that may hold `H` parts."""
-        from cronkit.schedule import validate_schedule
-
         if "H" in schedule:
+            # lazy: only `H` schedules are spread
             from cronkit.schedule.spread import Spreader, resolve
 
             if self._spreader is None:
@@ -271,8 +245,6 @@ class Registry:
         try:
             return self._tasks[name]
         except KeyError:
-            from cronkit.errors import UnknownTask
-
             raise UnknownTask(name, list(self._tasks)) from None
 
     def __contains__(self, name: object) -> bool:
@@ -296,6 +268,11 @@ class Registry:
 
 def check_takes_context(where: str, func: TaskFunc) -> None:
     """Refuse, at registration, a function the runner cannot call as `func(ctx)` (not at 3 a.m.)."""
+    if _plainly_takes_one(func):
+        return
+    # lazy: a plain function is read from its code object; inspect costs a cron tick ~8 ms
+    import inspect
+
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError):  # no signature to read (some builtins): the call will tell
@@ -311,10 +288,21 @@ def check_takes_context(where: str, func: TaskFunc) -> None:
                             f" declare it as def {name}(ctx: TaskContext)") from None
 
 
+def _plainly_takes_one(func: Any) -> bool:
+    """Tell whether `func` is a plain function (not wrapped) that one positional argument can call."""
+    if type(func) is not FunctionType or hasattr(func, "__wrapped__") or hasattr(func, "__signature__"):
+        return False
+    code = func.__code__
+    positional = code.co_argcount
+    kwonly = code.co_varnames[positional:positional + code.co_kwonlyargcount]
+    if any(name not in (func.__kwdefaults__ or {}) for name in kwonly):
+        return False
+    required = positional - len(func.__defaults__ or ())
+    return required <= 1 and (positional >= 1 or bool(code.co_flags & 0x04))  # 0x04: CO_VARARGS
+
+
 def check_requires(where: str, requires: tuple[str, ...] | list[str] | str) -> tuple[str, ...]:
     """Validate `requires=` entries: `setting:<name>` (a setting that must be set) or `service:redis`."""
-    from cronkit.config.settings import ENV_VARS
-
     items = (requires,) if isinstance(requires, str) else tuple(requires)
     for item in items:
         kind, _, name = item.partition(":") if isinstance(item, str) else ("", "", "")
@@ -343,8 +331,6 @@ def _identify(target: TaskFunc | str, name: str | None,
 def _catchup_policy(where: str, resolved: str, catchup: Catchup | None, catchup_window: str | float,
                     catchup_max: int) -> tuple[Catchup, float]:
     """Return the checked catch-up policy (default: latest for an hourly or slower schedule) and window."""
-    from cronkit.schedule import period_at_least_an_hour
-
     if catchup is None:
         catchup = "latest" if period_at_least_an_hour(resolved) else "skip"
     elif catchup not in CATCHUP_POLICIES:
@@ -356,6 +342,32 @@ def _catchup_policy(where: str, resolved: str, catchup: Catchup | None, catchup_
     if isinstance(catchup_max, bool) or not isinstance(catchup_max, int) or not 1 <= catchup_max <= 200:
         raise RegistryError(f"{where}: catchup_max must be a whole number from 1 to 200")
     return catchup, window
+
+def _placement(where: str, timezone: str | None, environments: tuple[str, ...] | list[str] | str,
+               lock_scope: str, user: str | None) -> dict[str, Any]:
+    """Return a task's checked zone, environments, lock scope and user, as Task's fields."""
+    if timezone is not None:
+        check_timezone(f"{where}: timezone", timezone)
+    if lock_scope not in ("global", "local"):
+        raise RegistryError(f"{where}: lock_scope must be 'global' or 'local'")
+    if user is not None and not re.fullmatch(USER_PATTERN, str(user)):
+        raise RegistryError(f"{where}: user {user!r} is not a user name")
+    envs = (environments,) if isinstance(environments, str) else tuple(environments)
+    return {"timezone": timezone, "environments": envs, "lock_scope": lock_scope, "user": user}
+
+
+def _timing(where: str, timeout: str | float, retries: int, backoff: str | float, backoff_max: str | float,
+            grace: str | float) -> dict[str, Any]:
+    """Return a task's checked timeout, retries, backoff and grace, as Task's fields (seconds)."""
+    if not retries >= 0 or isinstance(retries, bool) or not isinstance(retries, int):
+        raise RegistryError(f"{where}: retries must be a whole number >= 0")
+    seconds = parse_duration(timeout, f"{where}: timeout")
+    if seconds <= 0:
+        raise RegistryError(f"{where}: timeout must be positive")
+    return {"timeout": seconds, "retries": retries, "backoff": parse_duration(backoff, f"{where}: backoff"),
+            "backoff_max": parse_duration(backoff_max, f"{where}: backoff_max"),
+            "grace": parse_duration(grace, f"{where}: grace")}
+
 
 def _concurrency(where: str, singleton: bool | None, concurrency: str | None) -> tuple[bool, Concurrency]:
     """Return (singleton, concurrency) resolved from either or both, which must agree."""
@@ -402,9 +414,8 @@ def _same_kind(default: Any, value: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def raise_config(message: str) -> None:
-    from cronkit.errors import ConfigError
-
+def raise_config(message: str) -> NoReturn:
+    """Raise ConfigError(message): a `[tasks.<name>]` table is wrong."""
     raise ConfigError(message)
 
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from cronkit.errors import RegistryError
+from cronkit.plain import field, record
 
-ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # text: compiled only when a command task sets env
 DESCRIPTION_CHARS = 100
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CommandSpec:
     """How to run a command task: `shell -c command` in `cwd`, with `env` over the run's environment."""
 
@@ -48,7 +48,7 @@ def command_spec(where: str, command: str, shell: str, env: Mapping[str, str] | 
         raise RegistryError(f"{where}: cwd must be an absolute path")
     checked: dict[str, str] = {}
     for name, value in (env or {}).items():
-        if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
+        if not isinstance(name, str) or not re.fullmatch(ENV_NAME, name):
             raise RegistryError(f"{where}: env: {name!r} is not a variable name")
         if not isinstance(value, str) or "\0" in value:
             raise RegistryError(f"{where}: env {name}: the value must be a string without NUL")

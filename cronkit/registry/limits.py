@@ -15,21 +15,24 @@ from __future__ import annotations
 import errno
 import os
 import re
+import resource
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from cronkit.errors import RegistryError
+from cronkit.plain import TYPE_CHECKING, field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 KEYS = ("memory", "cpu", "nofile", "nproc", "fsize")
 CPU_KILL_GRACE = 5  # seconds of CPU between SIGXCPU (soft) and SIGKILL (hard)
 NICE_RANGE = range(-20, 20)
-_SIZE = re.compile(r"(\d+)([KMGT]?)i?B?", re.IGNORECASE)
+_SIZE = r"(?i)(\d+)([KMGT]?)i?B?"  # text: compiled only when a task limits memory or files
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """A task's limits, in the kernel's units; `written` keeps each as the registry wrote it."""
 
@@ -53,7 +56,7 @@ def parse_size(where: str, value: Any) -> int:
     """Return bytes for `512M`, `1G`, `64K`, `2048` (binary units, as systemd reads them)."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    match = _SIZE.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    match = re.fullmatch(_SIZE, str(value).strip()) if isinstance(value, str) else None
     if match is None or int(match.group(1)) <= 0:
         raise RegistryError(f"{where}: {value!r} is not a size such as 512M, 1G or 65536")
     return int(match.group(1)) * _SIZE_UNITS[match.group(2).upper()]
@@ -92,8 +95,6 @@ def parse_limits(where: str, limits: Mapping[str, Any] | None, nice: int | None,
 
 def apply(limits: Limits) -> None:
     """Set the limits on this process (the attempt's child, before the task runs)."""
-    import resource
-
     def cap(kind: int, soft: int, hard: int | None = None) -> None:
         current_hard = resource.getrlimit(kind)[1]
         wanted = soft if hard is None else hard

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import site
 import sys
+import sysconfig
 import types
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cronkit.errors import ConfigError, CronkitError, RegistryError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry import Registry
+from cronkit.safe.redact import Redactor
 
 if TYPE_CHECKING:
     from cronkit.config.settings import Settings
@@ -82,10 +86,6 @@ def load_registry(spec: str, path: Path | str | None = None) -> Registry:
 def _said(exc: BaseException) -> str:
     """Return what an import error says, redacted: the message reaches stderr, `health` and the
     start-failure record, and a registry that fails on its configuration often names a secret."""
-    import os
-
-    from cronkit.safe.redact import Redactor
-
     return Redactor.from_sources(os.environ)(f"{type(exc).__name__}: {exc}")
 
 
@@ -97,8 +97,6 @@ def _extend_sys_path(path: Path | str | None, *, cwd_last: bool) -> None:
             sys.path.remove(entry)
         sys.path.insert(0, entry)
     elif cwd_last:
-        import os
-
         cwd = os.getcwd()
         if cwd not in sys.path and "" not in sys.path:
             sys.path.append(cwd)
@@ -155,8 +153,6 @@ def import_root(registry: Registry) -> str | None:
         if not locations:
             return None
         root = Path(locations[0]).resolve().parent
-    import site
-    import sysconfig
 
     own = {Path(p).resolve() for key in ("purelib", "platlib", "stdlib", "platstdlib")
            if (p := sysconfig.get_paths().get(key))}

@@ -9,24 +9,26 @@ Standard library only: this is on the run path.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import UTC, date, datetime
 
 from cronkit.errors import RegistryError, UsageError
+from cronkit.plain import TYPE_CHECKING, record
 
-Kind = Literal["str", "int", "float", "bool", "date", "hour"]
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    Kind = Literal["str", "int", "float", "bool", "date", "hour"]
+    # What `--date D` means to a task: "any" (no check), "past" (D is not after today),
+    # "ended" (D is over: before today), "none" (the task takes no --date).
+    Dates = Literal["any", "past", "ended", "none"]
 KINDS: tuple[str, ...] = ("str", "int", "float", "bool", "date", "hour")
-# What `--date D` means to a task: "any" (no check), "past" (D is not after today),
-# "ended" (D is over: before today), "none" (the task takes no --date).
-Dates = Literal["any", "past", "ended", "none"]
 DATES: tuple[str, ...] = ("any", "past", "ended", "none")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 _PLACEHOLDER = {"str": "TEXT", "int": "N", "float": "X", "bool": "true|false", "date": "YYYY-MM-DD",
                 "hour": "YYYY-MM-DDTHH"}
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Param:
     """One `--param NAME=VALUE` a task takes.
 
@@ -108,8 +110,6 @@ class Param:
 
 def parse_hour(text: str, what: str) -> datetime:
     """Read `2026-11-20T13` (or `...T13:00`, with an optional offset) as that hour's start, in UTC."""
-    from datetime import UTC
-
     candidate = text + ":00" if len(text) == 13 else text
     try:
         value = datetime.fromisoformat(candidate)

@@ -7,11 +7,11 @@ naming both sources. A plain single registry loads exactly as before.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from cronkit.config.settings import Settings
 from cronkit.errors import RegistryError
+from cronkit.plain import replace
 from cronkit.registry import Registry
 from cronkit.registry.loader import NO_REGISTRY, import_root, load_registry
 
@@ -75,7 +75,7 @@ def load_plugin(name: str, path: Path | None) -> tuple[Registry, str]:
 
     Returns the registry and how `list` names its origin (`plugin:NAME (module, distribution)`).
     """
-    # Lazy: scanning the installed distributions' metadata costs tens of milliseconds, which a
+    # lazy: scanning the installed distributions' metadata costs tens of milliseconds, which a
     # cron tick pays only when a `plugin:` registry is configured.
     from importlib.metadata import entry_points
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
+from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.encrypt import seal
 
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+if TYPE_CHECKING:
+    from typing import Any
+
+Execute = Callable[[str, Mapping[str, "Any"]], Sequence[Sequence["Any"]]]
 
 INSERT_AUDIT = ("INSERT INTO audit (at, token_name, remote_addr, user_agent, action, task, params, result,"
                 " status_code, detail) VALUES (:at, :token, :remote_addr, :user_agent, :action, :task, :params,"

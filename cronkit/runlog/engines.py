@@ -10,9 +10,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+
+from cronkit.plain import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000

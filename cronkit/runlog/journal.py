@@ -19,21 +19,23 @@ import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cronkit.errors import DiskFull, ServiceUnavailable
+from cronkit.plain import TYPE_CHECKING, record
 from cronkit.runlog.totals import FINISH_RUN, end_run
 from cronkit.runlog.writer import REMOTE_CALL_LIMIT, Execute, RunStore, bounded, clean_text
 from cronkit.safe.files import write_atomic
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # How long the end of a run keeps trying the run log before it journals the outcome.
 FINISH_RETRY = 30.0
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
 JOURNAL_DIR = "journal"
 
-Op = tuple[str, dict[str, Any]]
+Op = tuple[str, dict[str, "Any"]]
 
 _SQL = {
     "finish": FINISH_RUN,  # applied through writer.end_run, which also adds the run to its totals
@@ -67,7 +69,7 @@ def op(kind: str, **params: Any) -> Op:
     return kind, params
 
 
-@dataclass
+@record
 class Committed:
     """How an outcome ended up: in the run log (with its dead letter's id) or in a journal file."""
 

@@ -12,12 +12,15 @@ HTTP service), with where it came from: the CLI's user, or the API's or dashboar
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.auditrow import write_audit
 from cronkit.runlog.times import iso
 
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+if TYPE_CHECKING:
+    from typing import Any
+
+Execute = Callable[[str, Mapping[str, "Any"]], Sequence[Sequence["Any"]]]
 
 _COLUMNS = "task, paused_at, paused_by, origin, paused_until, reason, ended_at"
 # The latest pause of a task: in force when it has not ended (the run path's one read).

@@ -17,14 +17,18 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
 
 from cronkit.errors import ServiceUnavailable
+from cronkit.plain import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from cronkit.config.settings import Settings
+    from typing import Any, Protocol
 
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+    from cronkit.config.settings import Settings
+else:
+    Protocol = object  # lazy: typing (a cron tick's 2 ms) for a class only the type checker reads
+
+Execute = Callable[[str, Mapping[str, "Any"]], Sequence[Sequence["Any"]]]
 
 # The summary of a task's latest run, as status shows it; the columns of RunSummary, in order.
 _LATEST = ('SELECT id, status, "trigger", scheduled_for, started_at, finished_at, duration_ms, error'

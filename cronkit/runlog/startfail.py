@@ -15,9 +15,12 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
+from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.files import write_atomic
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DIRECTORY = "start-failures"
 RUN_CONFIG_DIR = "cron"  # as cronfile.render.RUN_CONFIG_DIR: install writes <home>/cron/<key>.toml

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.encrypt import HIDDEN, reveal
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SEALED = ("params", "result", "error", "traceback", "output")  # the columns encrypt_payloads seals
 

@@ -24,8 +24,11 @@ Standard library only: the run path imports this.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+
+from cronkit.plain import TYPE_CHECKING, field, record
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Upper bounds (seconds) of the duration histogram's buckets, for /metrics and the .prom files
 # alike: from a quick cleanup to a two-hour report. One column of run_totals per bound.
@@ -96,10 +99,10 @@ ADVANCE_MISSED = (
     f" WHERE task = :task AND COALESCE(missed_through, -1) = :seen RETURNING task"
 )
 
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+Execute = Callable[[str, Mapping[str, "Any"]], Sequence[Sequence["Any"]]]
 
 
-@dataclass
+@record
 class Totals:
     """One task's totals as read from run_totals (zeros for a task that never finished a run)."""
 

@@ -13,17 +13,20 @@ import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from typing import Any
 
 from cronkit.errors import ConfigError, DiskFull, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog import SCHEMA_VERSION
 from cronkit.runlog.engines import create_private_file, schema_file_lock
 from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES
 from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import now_ms
-from cronkit.runlog.totals import end_run, mark_one_lost
+from cronkit.runlog.totals import Execute, end_run, mark_one_lost
 from cronkit.safe.encrypt import seal
+
+if TYPE_CHECKING:
+    from typing import Any
 
 HEARTBEAT_INTERVAL = 30.0
 # How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
@@ -32,15 +35,12 @@ HEARTBEAT_INTERVAL = 30.0
 HEARTBEAT_WAIT_MS = 250
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
-
 # The longest a single call to a PostgreSQL run log may take on the run path before the runner
 # gives up on it (the call goes on in a worker thread): a connection that stops answering without
 # a reset must not hold up the supervision loop or the end of a run.
 REMOTE_CALL_LIMIT = 10.0
-
-Execute = Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
 # transact(work, wait_ms): run work(execute) in one transaction that waits at most wait_ms for locks.
-Transact = Callable[[Callable[[Execute], Any], int], Any]
+Transact = Callable[[Callable[[Execute], "Any"], int], "Any"]
 
 
 def clean_text(text: str | None) -> str | None:
@@ -447,4 +447,4 @@ class RunStore:
         return [run_id for run_id, _ in lost]
 
 
-__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]
+__all__ = ["Execute", "HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]

@@ -7,37 +7,54 @@
 - capture.py: the run's output, in a temp file, then the task's log file and the run log.
 - spec.py: the plain data passed between them (RunRequest, RunFacts, RunOutcome, AttemptSpec, ...).
 
-Data passed across a seam is a dataclass; objects with state and behaviour (RunPolicy, Record,
-Guards, Supervisor, Duties, Capture) are plain classes, because each dataclass costs about half a
-millisecond to create at import, on the path cron starts every minute (bench/run_overhead.py).
+Data passed across a seam is a record (`cronkit.plain`: a dataclass's shape without importing
+`dataclasses`); objects with state and behaviour (RunPolicy, Record, Guards, Supervisor, Duties,
+Capture) are plain classes. Cron starts this path every minute, so what it imports is declared
+(tests/runner/test_import_probe.py) and the rest waits behind lazy seams, each marked `# lazy:`:
+the notifiers, Redis, SQLAlchemy, logging and traceback load only for a run that needs them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import datetime
+import gc
 
-from cronkit.config.settings import Settings
-from cronkit.errors import EXIT_OK
-from cronkit.registry import Registry, task_config
-from cronkit.runlog.pauses import current_pause
-from cronkit.runlog.status import Trigger
-from cronkit.runlog.times import to_ms
-from cronkit.runlog.writer import RunStore
-from cronkit.runner.policy import RunPolicy
-from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
+_collecting = gc.isenabled()
+gc.disable()  # during the imports: see cronkit/__init__.py
+try:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+    from cronkit.clock import now as clock_now
+    from cronkit.config.settings import Settings
+    from cronkit.errors import EXIT_OK, TaskPaused
+    from cronkit.registry import Registry, task_config
+    from cronkit.runlog.journal import apply_journal, fallback_dir
+    from cronkit.runlog.pauses import current_pause
+    from cronkit.runlog.status import Trigger
+    from cronkit.runlog.times import to_ms
+    from cronkit.runlog.writer import RunStore
+    from cronkit.runner.policy import RunPolicy
+    from cronkit.runner.slots import choose_slot
+    from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
+finally:
+    if _collecting:
+        gc.enable()
 
 
 def run_task(settings: Settings, registry: Registry, request: RunRequest, environ: Mapping[str, str],
              *, adopt_orphans: bool = False) -> RunOutcome:
     """Run one task as SPEC section 6 says, record it, and return what the CLI should report.
 
-    `adopt_orphans` (for a process that starts no children of its own, like the `cronkit run`
-    CLI) makes this process the reaper of what the task detaches, so that it is stopped too.
+    `adopt_orphans` (for a process that starts no children of its own and ends with the run,
+    like the `cronkit run` CLI) makes this process the reaper of what the task detaches, so that
+    it is stopped too.
     """
-    from cronkit.clock import now as clock_now
-
     task = registry[request.task]  # UnknownTask: exit 2, nothing recorded
+    if adopt_orphans:
+        # The process ends with this run, and what is alive now (modules, settings, registry) lives
+        # until then: frozen, the collector stops scanning it (a full pass costs ~2 ms a tick) and
+        # the forked attempt does not copy the pages a collection would touch.
+        gc.freeze()
     config = task_config(task, settings.for_task(task.name))
     started = clock_now()
     slot = request.slot if request.trigger != Trigger.CRON else None
@@ -45,9 +62,6 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
     late_ms = 0
     try:
         if request.trigger == Trigger.CRON:
-            from cronkit.runlog.times import to_ms
-            from cronkit.runner.slots import choose_slot
-
             def held(candidate: datetime) -> bool:
                 nonlocal store
                 store = store or RunStore.open(settings.db_url)
@@ -59,14 +73,16 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
         store = store or RunStore.open(settings.db_url)
-        from cronkit.runlog.journal import apply_journal, fallback_dir
 
         # outcomes earlier runs could not write
         apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))
         paused = None if request.force else _paused(store, request, started)
         facts = RunFacts.build(settings, task, config, request, environ, started, slot, late_ms=late_ms,
                                paused=paused)
-        return RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
+        outcome = RunPolicy(facts, store, adopt_orphans=adopt_orphans).execute()
+        if adopt_orphans:  # and at its exit, the interpreter's last collection frees nothing either
+            gc.freeze()
+        return outcome
     finally:
         if store is not None:
             store.close()
@@ -83,8 +99,6 @@ def _paused(store: RunStore, request: RunRequest, started: datetime) -> str | No
     if pause is None:
         return None
     if request.trigger in (Trigger.MANUAL, Trigger.RETRY):
-        from cronkit.errors import TaskPaused
-
         raise TaskPaused(f"{request.task} is {pause.describe()}; `cronkit resume {request.task}`,"
                          " or run it anyway with --force")
     return pause.describe()

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cronkit.clock import now
 from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES, capture_path, redacted_tail
 from cronkit.safe.cut import PieceRedactor
 from cronkit.safe.encrypt import seal, sealing
@@ -52,7 +53,6 @@ class Capture:
         if not self.path:
             self._waiting.append(text)
             return
-        from cronkit.clock import now
 
         line = f"cronkit: {now().isoformat(timespec='seconds')} {text}\n"
         try:

@@ -12,18 +12,21 @@ import json
 import os
 import signal
 import sys
-import traceback as tb
-from typing import TYPE_CHECKING, Any, NoReturn
+import threading
 
-from cronkit.errors import EXIT_FAILED, EXIT_SIGTERM, CronkitError
+from cronkit.context import TaskContext, lazy_logger
+from cronkit.errors import EXIT_FAILED, EXIT_SIGTERM, Cancelled, CronkitError, TransientError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry.limits import Limits, broken_by, killed_by
 from cronkit.registry.limits import apply as apply_limits
 from cronkit.runlog.status import RunStatus
+from cronkit.runner.command import run_command
 from cronkit.runner.spec import AttemptResult, AttemptSpec
 from cronkit.safe.jsontext import finite
 
 if TYPE_CHECKING:
     import logging
+    from typing import Any, NoReturn
 
 
 def child_main(spec: AttemptSpec, result_w: int, life_r: int) -> NoReturn:
@@ -75,8 +78,6 @@ def _setup_and_attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
     os.close(out)
     os.close(devnull)
     if spec.call.task.command is not None:
-        from cronkit.runner.command import run_command  # only a command task needs it
-
         return run_command(spec, lambda: _lifeline(life_r))
     return _attempt(spec, life_r)
 
@@ -97,7 +98,9 @@ def _describe(exc: BaseException) -> str:
 def _trace() -> str | None:
     """Return the current exception's traceback, or None when even that fails."""
     try:
-        return tb.format_exc()
+        import traceback  # lazy: traceback (with linecache, tokenize, textwrap), only for a task that raised
+
+        return traceback.format_exc()
     except BaseException:  # noqa: BLE001
         return None
 
@@ -133,11 +136,6 @@ def _send(fd: int, payload: bytes) -> int:
 
 def _attempt(spec: AttemptSpec, life_r: int) -> dict[str, Any]:
     """Call the task function with its TaskContext; return the report (status, result or error)."""
-    import threading
-
-    from cronkit.context import TaskContext
-    from cronkit.errors import Cancelled, TransientError
-
     _python_streams_to_fds()
     threading.Thread(target=_lifeline, args=(life_r,), daemon=True).start()
     cancel = threading.Event()
@@ -204,8 +202,6 @@ class _Output(io.RawIOBase):
 
 def _python_streams_to_fds() -> None:
     """Point sys.stdout and sys.stderr at descriptors 1 and 2, unbuffered, so output lands in order."""
-    import sys
-
     sys.stdout = io.TextIOWrapper(_Output(1), write_through=True)
     sys.stderr = io.TextIOWrapper(_Output(2), write_through=True)
 
@@ -218,8 +214,6 @@ def _lifeline(life_r: int) -> None:
 
 def _task_logger(task: str) -> logging.Logger:
     """Return the task's logger, which sends logging to the captured stderr on first use (LazyLogger)."""
-    from cronkit.context import lazy_logger
-
     return lazy_logger(f"cronkit.task.{task}", _log_to_stderr)
 
 
@@ -243,10 +237,11 @@ def _is_transient(exc: BaseException) -> bool:
         return True
     module = type(exc).__module__
     if module.startswith("redis"):
-        from cronkit.locks.redisconn import TRANSIENT_ERRORS
+        from cronkit.locks.redisconn import TRANSIENT_ERRORS  # lazy: redis, only when a task raised
 
         return isinstance(exc, TRANSIENT_ERRORS)
     if module.startswith("sqlalchemy"):
+        # lazy: SQLAlchemy, only when a task raised (a SQLite run log never loads it)
         from sqlalchemy.exc import DBAPIError, OperationalError
         from sqlalchemy.exc import TimeoutError as PoolTimeout
 

@@ -15,11 +15,14 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Any
 
+from cronkit.plain import TYPE_CHECKING
 from cronkit.registry.limits import Limits, killed_by
 from cronkit.registry.limits import apply as apply_limits
 from cronkit.runner.spec import AttemptSpec
+
+if TYPE_CHECKING:
+    from typing import Any
 
 EXIT_NOT_FOUND = 127  # what a shell answers for a command it cannot run
 RESTORED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGQUIT)

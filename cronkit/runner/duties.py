@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
+from cronkit.clock import now as clock_now
 from cronkit.errors import ServiceUnavailable
 from cronkit.locks import redis_trouble
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import HEARTBEAT_INTERVAL, RunStore
 
@@ -56,7 +57,6 @@ class Heartbeat:
         """Beat when due; a busy or unreachable run log must not fail the task: beat again soon."""
         if now < self.next_at:
             return
-        from cronkit.clock import now as clock_now
 
         at = to_ms(clock_now())
         if self.store.remote:

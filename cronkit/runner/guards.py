@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from cronkit.plain import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.locks import LocalLock, RedisLease
     from cronkit.locks.postgres import AdvisoryLock
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from cronkit.errors import (
     EXIT_FAILED,
@@ -21,6 +20,21 @@ from cronkit.errors import (
     EXIT_UNAVAILABLE,
     ServiceUnavailable,
 )
+from cronkit.host import hostname
+from cronkit.locks import (
+    Holder,
+    LocalLock,
+    LockHeld,
+    RedisLease,
+    _redis_errors,
+    ask_local_holder_to_stop,
+    claim_slot,
+    local_stop_request,
+    lock_dir,
+    stop_file,
+)
+from cronkit.plain import TYPE_CHECKING
+from cronkit.runlog.leftover import salvager
 from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
@@ -28,10 +42,13 @@ from cronkit.runner.capture import Capture
 from cronkit.runner.duties import Duties, Heartbeat, LeaseKeeper
 from cronkit.runner.guards import Guards
 from cronkit.runner.record import Record, _now, seconds
+from cronkit.runner.slots import SlotChoice
 from cronkit.runner.spec import AttemptResult, AttemptSpec, RunFacts, RunOutcome, TaskCall
 from cronkit.runner.supervise import SignalWatch, Supervisor, become_subreaper
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.locks import LocalLock, RedisLease
 
 
@@ -52,8 +69,6 @@ class RunPolicy:
 
     def execute(self) -> RunOutcome:
         """Record the run's start, decide and run it, record its end; always release what it took."""
-        from cronkit.runlog.leftover import salvager
-
         salvage = salvager(self.facts.settings.home, self.facts.redact)
         lost: list[int] = []
         if self.facts.request.run_id is None:
@@ -91,12 +106,12 @@ class RunPolicy:
         facts = self.facts
         settings, task = facts.settings, facts.task
         try:
+            # lazy: runner -> notify, after the run is recorded
             from cronkit.notify.promfile import write
 
             write(self.store, settings, task, _now())
             if settings.emf_file is not None:
-                from cronkit.host import hostname
-                from cronkit.notify import emf
+                from cronkit.notify import emf  # lazy: only with an emf_file
 
                 row = self.store.sql("SELECT status, duration_ms FROM runs WHERE id = :id", {"id": self.record.run_id})
                 emf.append(settings.emf_file, emf.line(task.name, self.record.run_id, row[0][0], row[0][1], hostname(),
@@ -104,7 +119,7 @@ class RunPolicy:
         except Exception:  # noqa: S110 (a metrics file must not fail a recorded run)
             pass
         if settings.notifiers:
-            from cronkit.notify.hook import after_run
+            from cronkit.notify.hook import after_run  # lazy: runner -> notify, only with notifiers
 
             after_run(self.store, settings, task.name, [*lost, self.record.run_id], facts.redact, facts.environ)
 
@@ -175,8 +190,6 @@ class RunPolicy:
         return f"slot {slot.isoformat()} is being served by run {run_id} on {holder.get('host')}"
 
     def _take_locks(self, signals: SignalWatch) -> RunOutcome | None:
-        from cronkit.locks import Holder, LocalLock, LockHeld, RedisLease, lock_dir
-
         task = self.facts.task
         me = Holder.me(self.record.run_id)
         local = LocalLock(lock_dir(self.facts.settings), task.name)
@@ -218,8 +231,7 @@ class RunPolicy:
         if self.facts.task.lock_scope != "global" or engine is None or engine.dialect.name != "postgresql":
             return None
         # Only on a PostgreSQL run log, where SQLAlchemy is loaded already.
-        from cronkit.locks import LockHeld
-        from cronkit.locks.postgres import AdvisoryLock
+        from cronkit.locks.postgres import AdvisoryLock  # lazy: only on a PostgreSQL run log
 
         advisory = AdvisoryLock(engine, self.facts.task.name, self.record.run_id)
         try:
@@ -254,8 +266,6 @@ class RunPolicy:
                 return None  # the first attempt sees the signal
             signals.wait([], min(0.2, max(0.0, end - time.monotonic())))
             if time.monotonic() - renewed_at >= timing.renew_every:
-                from cronkit.locks import LockHeld, _redis_errors
-
                 with _redis_errors(task):
                     if not lease.renew():
                         raise LockHeld(task, None, "Redis")
@@ -266,8 +276,6 @@ class RunPolicy:
 
     def _replace_local(self, local: LocalLock, me: Any, holder: dict[str, Any]) -> bool:
         """Ask the local holder to stop (TERM, its runner KILLs after the grace); True once the lock is ours."""
-        from cronkit.locks import LockHeld, ask_local_holder_to_stop, stop_file
-
         ask_local_holder_to_stop(local.path.parent, local.task, holder, self.record.run_id)
         deadline = time.monotonic() + self.facts.grace + REPLACE_MARGIN
         while time.monotonic() < deadline:
@@ -288,8 +296,6 @@ class RunPolicy:
         and this run never both hold it: the holder stops its task, then releases; a holder that
         cannot be reached loses the lease when it expires, and stops before that by itself.
         """
-        from cronkit.locks import LockHeld
-
         lease.ask_holder_to_stop(holder, self.record.run_id)
         deadline = time.monotonic() + self.facts.lease.ttl_ms / 1000 + self.facts.grace + REPLACE_MARGIN
         while time.monotonic() < deadline:
@@ -304,6 +310,7 @@ class RunPolicy:
 
     def _redis(self) -> Any:
         if self.guards.redis is None:
+            # lazy: runner -> redis, only with a redis_url
             from cronkit.locks.redisconn import connect
 
             self.guards.redis = connect(self.facts.settings.redis_url or "", timeout=self.facts.lease.redis_timeout)
@@ -329,8 +336,6 @@ class RunPolicy:
         if holder is not None:
             return self._skip(self._served_by(slot, holder))
         if self._uses_redis() and (self.guards.redis is not None or not task.singleton):
-            from cronkit.locks import claim_slot
-
             try:
                 other = claim_slot(self._redis(), task.name, slot_ms, self.record.run_id)
             except ServiceUnavailable as exc:
@@ -342,8 +347,6 @@ class RunPolicy:
 
     def _late_start(self) -> RunOutcome | None:
         """Skip a start past the task's grace (its slot is claimed: it stays recorded); note a late one."""
-        from cronkit.runner.slots import SlotChoice
-
         facts = self.facts
         assert facts.slot is not None
         late = SlotChoice(facts.slot, facts.late_ms, facts.task.grace)
@@ -359,6 +362,7 @@ class RunPolicy:
         deadline = record.t0 + task.timeout
         output_path = self.capture.open(record.run_id)
         if any("start" in n.on for n in self.facts.settings.notifiers_for(task.name)):
+            # lazy: runner -> notify, only with notifiers
             from cronkit.notify.hook import START_BUDGET, before_run
 
             before_run(self.store, self.facts.settings, task.name, record.run_id, self.facts.redact,
@@ -378,7 +382,7 @@ class RunPolicy:
                                   " the disk of the capture file was full")
             if last.status != RunStatus.FAILED or not last.transient or number > task.retries:
                 break
-            import random  # only a retry needs it: not imported on every cron tick
+            import random  # lazy: only a retry needs it, not every cron tick
 
             delay = min(task.backoff_max, task.backoff * 2 ** (number - 1)) * random.random()
             if time.monotonic() + delay >= deadline:
@@ -409,8 +413,6 @@ class RunPolicy:
         record, redact, request = self.record, self.facts.redact, self.facts.request
         status = last.status
         if status == RunStatus.INTERRUPTED and self.guards.local is not None:
-            from cronkit.locks import local_stop_request
-
             replaced = local_stop_request(self.guards.local.path.parent, self.facts.task.name, record.run_id)
             if replaced is not None:  # a run with concurrency="replace" sent the TERM
                 last.error = f"replaced by run {replaced.get('by')} on {replaced.get('host')}"

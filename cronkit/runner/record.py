@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import time
-import traceback as tb
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
+from cronkit.clock import now
 from cronkit.errors import EXIT_FAILED, EXIT_UNAVAILABLE, CronkitError, UsageError
+from cronkit.plain import TYPE_CHECKING
 from cronkit.runlog.journal import JOURNAL_DIR, Op, commit, fallback_dir, op
 from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.capture import Capture
+from cronkit.runner.spec import RunOutcome
 from cronkit.safe.encrypt import seal
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from cronkit.runner.spec import RunFacts, RunOutcome, Usage
 
 RESOURCE_COLUMNS = ("cpu_user_ms", "cpu_system_ms", "max_rss_kb")  # runlog.schema's, without importing it
@@ -121,7 +125,7 @@ class Record:
         else:
             message, code = f"cronkit internal error: {type(exc).__name__}: {exc}", EXIT_FAILED
         redact = self.facts.redact
-        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(tb.format_exc()), letter=True)
+        self.finish(RunStatus.FAILED, code, error=redact(message), traceback=redact(_trace(exc)), letter=True)
 
     def failure_summary(self, status: RunStatus, error: str | None) -> str:
         tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
@@ -133,8 +137,6 @@ class Record:
         return summary + ")"
 
     def outcome(self, status: RunStatus, exit_code: int, summary: str, result: Any = None) -> RunOutcome:
-        from cronkit.runner.spec import RunOutcome
-
         if self.journal is not None:
             summary += (f"; the run log did not take the outcome ({self.trouble}): kept in {self.journal},"
                         " recorded by the next cronkit command that opens the run log")
@@ -161,8 +163,6 @@ def _json(params: Any) -> str | None:
 
 
 def _now() -> datetime:
-    from cronkit.clock import now
-
     return now()
 
 
@@ -172,12 +172,21 @@ def _user() -> str | None:
     for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
         if os.environ.get(name):
             return os.environ[name]
-    import pwd
 
     try:
         return pwd.getpwuid(os.getuid()).pw_name
     except (KeyError, OSError):
         return None
+
+
+def _trace(exc: BaseException) -> str:
+    """Return the traceback of the exception being handled; its last line alone when even reading
+    the traceback module fails (no file descriptor left: the very failure being recorded)."""
+    try:
+        import traceback  # lazy: traceback (with linecache, tokenize, textwrap), only for a run that raised
+    except OSError:
+        return f"{type(exc).__name__}: {exc}"
+    return traceback.format_exc()
 
 
 def seconds(ms: int) -> str:

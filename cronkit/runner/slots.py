@@ -21,8 +21,10 @@ extra firing far from any slot queries the run log before the policy does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+from cronkit.plain import record
+from cronkit.schedule import slots_between
 
 # How far past the grace a start is still taken for a slot's (too late) start rather than an
 # extra firing: Debian's catch-up after a 3-hour gap sleeps at most 180 x 10 s = 30 minutes.
@@ -32,7 +34,7 @@ LATE_REACH = timedelta(minutes=30)
 MINUTE = timedelta(minutes=1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SlotChoice:
     """The slot a start serves and how late it started (ms after the slot's first second)."""
 
@@ -60,8 +62,6 @@ class SlotChoice:
 def choose_slot(schedule: str, zone: str, started: datetime, grace: float,
                 held: Callable[[datetime], bool]) -> SlotChoice | None:
     """Return the slot a cron run starting at `started` serves, or None when it serves none."""
-    from cronkit.schedule import slots_between
-
     started = started.astimezone(UTC)
     floor = started.replace(second=0, microsecond=0)
     reach = timedelta(seconds=grace) + LATE_REACH

@@ -9,21 +9,23 @@ to the object that made it, so a child receives only what its attempt needs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
 
 from cronkit.config.settings import Settings
 from cronkit.errors import EXIT_OK
+from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.registry import Task
 from cronkit.runlog.status import RunStatus, Trigger
+from cronkit.runner.duties import LeaseTiming
+from cronkit.safe.redact import redactor_for
 
 if TYPE_CHECKING:
-    from cronkit.runner.duties import LeaseTiming
+    from typing import Any
+
     from cronkit.safe.redact import Redactor
 
 
-@dataclass
+@record
 class RunRequest:
     task: str
     trigger: Trigger = Trigger.MANUAL
@@ -36,7 +38,7 @@ class RunRequest:
     force: bool = False  # run even while the task is paused (`cronkit run --force`)
 
 
-@dataclass
+@record
 class RunOutcome:
     """What happened, for the CLI to report: exit code, status, and a one-line summary."""
 
@@ -51,7 +53,7 @@ class RunOutcome:
     error: str | None = None  # the recorded error of a run that did not succeed (redacted)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class TaskCall:
     """The task function's inputs: what its TaskContext holds, except the attempt number."""
 
@@ -66,7 +68,7 @@ class TaskCall:
     run_id: int
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class AttemptSpec:
     """One attempt: the call the child makes, where its output goes, and how long it may take."""
 
@@ -78,7 +80,7 @@ class AttemptSpec:
     inherited_fds: tuple[int, ...] = ()  # descriptors the child closes at once (the local lock)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Usage:
     """What an attempt's process tree used: CPU time (user, system) and the peak resident set.
 
@@ -108,7 +110,7 @@ class Usage:
         return {"cpu_user_ms": self.cpu_user_ms, "cpu_system_ms": self.cpu_system_ms, "max_rss_kb": self.max_rss_kb}
 
 
-@dataclass
+@record
 class AttemptResult:
     """How one attempt ended (or the wait between two), as the run policy records it."""
 
@@ -122,7 +124,7 @@ class AttemptResult:
     usage: Usage | None = None  # None: no process ran (the attempt was cut short before it began)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class RunFacts:
     """What a run is, fixed before it starts: the task, its settings, the request, slot and timings."""
 
@@ -146,9 +148,6 @@ class RunFacts:
               environ: Mapping[str, str], started: datetime, slot: datetime | None,
               *, late_ms: int = 0, paused: str | None = None) -> RunFacts:
         """Read the timings from the environment (ConfigError when out of range) and build the redactor."""
-        from cronkit.runner.duties import LeaseTiming
-        from cronkit.safe.redact import redactor_for
-
         grace = settings.stop_grace
         timing = LeaseTiming(settings.lease_ttl_ms)
         # A command task's own env (a crontab's PGPASSWORD=...) is redacted like the run's environment.

@@ -8,21 +8,24 @@ AttemptSpec per attempt; it knows nothing of locks, slots, retries or the run lo
 
 from __future__ import annotations
 
-import dataclasses
+import ctypes
 import os
 import select
 import signal
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
 
 from cronkit.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, EXIT_UNAVAILABLE
 from cronkit.host import children_of
+from cronkit.plain import TYPE_CHECKING, replace
 from cronkit.runlog.status import RunStatus
 from cronkit.runner.child import child_main, decode_report
 from cronkit.runner.duties import Duties
 from cronkit.runner.spec import AttemptResult, AttemptSpec, Usage
+
+if TYPE_CHECKING:
+    from typing import Any
 
 PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
 
@@ -200,7 +203,7 @@ class Supervisor:
             if left:
                 self.note(f"killed {left} process(es) the task left running outside its process group")
         if child.stopping is not None:  # the runner decided the outcome, whatever the task said
-            return dataclasses.replace(child.stopping, usage=child.usage)
+            return replace(child.stopping, usage=child.usage)
         result = decode_report(b"".join(child.chunks), child.status, spec.call.task.limits)
         result.usage = child.usage
         return result
@@ -265,8 +268,6 @@ def become_subreaper() -> bool:
     stop_adopted reaps any child it finds.
     """
     try:
-        import ctypes
-
         return int(ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
     except (OSError, AttributeError):  # not Linux, or no prctl
         return False

@@ -14,7 +14,10 @@ only when a value is sealed or opened.
 
 from __future__ import annotations
 
-from typing import Any
+from cronkit.plain import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # The AES-GCM and HKDF code (safe/aead.py: hashlib, base64, cryptography) is imported where a value
 # is sealed or opened: `cronkit run` and the read commands import this module, and most seal nothing.

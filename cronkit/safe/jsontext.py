@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+
+from cronkit.plain import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NON_FINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, is_dataclass
 from urllib.parse import unquote
+
+from cronkit.plain import asdict, is_record
 
 MASK = "***"
 SENSITIVE_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|PASSWD|KEY|CREDENTIAL", re.IGNORECASE)
@@ -160,8 +161,8 @@ class Redactor:
 def redactor_for(settings: object, environ: Mapping[str, str]) -> Redactor:
     """Build the redactor for a run: sensitive environment variables and settings, task tables too."""
     values: dict[str, object] = {}
-    if is_dataclass(settings):
-        for name, value in asdict(settings).items():  # type: ignore[arg-type]
+    if is_record(settings):
+        for name, value in asdict(settings).items():
             if isinstance(value, str):
                 values[name] = value
         for task, table in getattr(settings, "task_config", {}).items():

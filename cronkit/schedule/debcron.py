@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 
 from cronkit.errors import ScheduleError
+from cronkit.plain import record
 
 FIELD_NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 FIELD_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
@@ -123,7 +123,7 @@ def parse_field(text: str, index: int, where: str) -> frozenset[int]:
     return frozenset(values)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class CronSpec:
     """A schedule as cron's `entry` holds it: the bit sets and the *_STAR flags."""
 
@@ -230,7 +230,7 @@ def _week_transitions(tz: tzinfo, week: int) -> tuple[tuple[int, int], ...]:
     return tuple(found)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Action:
     """What cron's loop does at one UTC minute outside its normal case."""
 

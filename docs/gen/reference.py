@@ -10,7 +10,6 @@ cronkit/errors.py with their exit codes. hooks.py puts them into the pages at bu
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import re
 import sys
@@ -122,10 +121,11 @@ def command_names() -> list[str]:
 
 
 def _literal_default(name: str) -> str:
+    from cronkit import plain
     from cronkit.config.settings import Settings
 
-    for f in dataclasses.fields(Settings):
-        if f.name == name and f.default is not dataclasses.MISSING:
+    for f in plain.fields(Settings):
+        if f.name == name and f.default is not plain.MISSING:
             value = f.default
             if isinstance(value, tuple):
                 value = " ".join(value)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import json
 import sys
@@ -14,6 +13,7 @@ import pytest
 from cronkit import Registry, TaskContext
 from cronkit.config.values import parse_duration
 from cronkit.errors import ConfigError, RegistryError, ScheduleError, UnknownTask
+from cronkit.plain import FrozenInstanceError
 from cronkit.registry import Task, check_task_tables, task_config
 from cronkit.registry.loader import load_registry
 from tests.conftest import write_registry
@@ -68,7 +68,7 @@ def test_defaults_name_and_description_from_the_function() -> None:
 def test_task_is_frozen() -> None:
     registry = Registry()
     task = registry.add("* * * * *", "os:getcwd", name="frozen")
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenInstanceError):
         setattr(task, "retries", 5)  # what mypy refuses to let a test write: the task refuses it too
     with pytest.raises(TypeError):
         task.defaults["x"] = 1  # type: ignore[index]  # the point: a read-only mapping refuses a write

@@ -33,9 +33,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cronkit.config.insights import KINDS
 from cronkit.insights.detect import DAY_MS, Limits, Run, detect
 from cronkit.insights.read import DEFAULT_DAYS, MAX_RUNS
-from cronkit.insights.rules import KINDS
 
 HOUR_MS = 3_600_000
 CADENCES = {"hourly": HOUR_MS, "6-hourly": 6 * HOUR_MS, "daily": DAY_MS}

@@ -12,9 +12,9 @@ try:
     from cronkit.errors import Cancelled, TransientError
     from cronkit.registry import Registry, Task
     from cronkit.registry.params import Param
+    from cronkit.version import __version__
 finally:
     if _collecting:
         gc.enable()
 
-__version__ = "0.3.0"
 __all__ = ["Cancelled", "Param", "Registry", "Task", "TaskContext", "TransientError", "__version__"]

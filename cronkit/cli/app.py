@@ -19,7 +19,6 @@ from typer._click.core import Command as ClickCommand
 from typer._click.exceptions import ClickException, NoArgsIsHelpError, NoSuchOption
 from typer.core import TyperGroup
 
-from cronkit import __version__
 from cronkit.cli import helpfmt, usage
 from cronkit.cli.commands import (
     COMMANDS,
@@ -33,6 +32,7 @@ from cronkit.cli.commands import (
 from cronkit.cli.common import state_of
 from cronkit.cli.fastpath import call
 from cronkit.cli.state import CliState, GlobalOptions
+from cronkit.version import __version__
 
 MODULE_OF = dict(TYPER_ONLY)
 

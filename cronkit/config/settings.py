@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from cronkit import clock, host
+from cronkit.config.insights import Rules, insight_settings
 from cronkit.config.tables import (
     KubernetesSettings,
     SystemdSettings,
@@ -35,7 +36,6 @@ from cronkit.config.values import (
     serve_settings,
 )
 from cronkit.errors import ConfigError
-from cronkit.insights.rules import Rules, insight_settings
 from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.safe import encrypt as payloads
 

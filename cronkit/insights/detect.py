@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cronkit.config.insights import CRITICAL, DEFAULT_RULES, WARNING, Rules
 from cronkit.insights.robust import (
     binned,
     binomial_tail,
@@ -21,7 +22,6 @@ from cronkit.insights.robust import (
     robust_z,
     theil_sen,
 )
-from cronkit.insights.rules import CRITICAL, DEFAULT_RULES, WARNING, Rules
 from cronkit.insights.words import amount, span
 from cronkit.runlog.times import iso
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cronkit.config.insights import DEFAULT_RULES, KINDS, Rules
 from cronkit.insights.detect import Finding, Limits, Run, detect
-from cronkit.insights.rules import DEFAULT_RULES, KINDS, Rules
 from cronkit.registry import Registry, Task
 from cronkit.runlog.queries import Execute, open_reader
 from cronkit.runlog.times import to_ms

@@ -10,7 +10,7 @@ import base64
 from collections.abc import Mapping
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from cronkit import __version__
+from cronkit.version import __version__
 
 
 class DeliveryError(Exception):

@@ -28,12 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from cronkit import __version__
 from cronkit.config.settings import sqlite_path
 from cronkit.errors import ConfigError, SchemaTooNew, ServiceUnavailable
 from cronkit.runlog import SCHEMA_VERSION, release_of, totals
 from cronkit.runlog.backup import copy_before_migrating
 from cronkit.runlog.engines import schema_file_lock
+from cronkit.version import __version__
 
 metadata = MetaData()
 

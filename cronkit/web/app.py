@@ -27,7 +27,6 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from cronkit import __version__
 from cronkit.clock import now
 from cronkit.config.settings import ENV_VARS, Settings
 from cronkit.errors import ConfigError, CronkitError, ServiceUnavailable
@@ -39,6 +38,7 @@ from cronkit.runlog.schema import upgrade
 from cronkit.runlog.times import now_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.safe.redact import redactor_for
+from cronkit.version import __version__
 from cronkit.web import api, audit, insights_api, pages, pause_pages, pausing, tokens_api
 from cronkit.web.auth import active_token_count
 from cronkit.web.cache import DataVersion

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cronkit.config.insights import DEFAULT_RULES, Rules, rules_from_table
 from cronkit.errors import ConfigError
 from cronkit.insights.detect import (
     DAY_MS,
@@ -35,7 +36,6 @@ from cronkit.insights.robust import (
     robust_z,
     theil_sen,
 )
-from cronkit.insights.rules import DEFAULT_RULES, Rules, rules_from_table
 from cronkit.insights.words import amount, span
 
 LIMITS = Limits(timeout_s=600, grace_s=300)

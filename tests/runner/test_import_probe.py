@@ -26,7 +26,7 @@ RUN_PATH_MODULES = frozenset({
     "cronkit.registry", "cronkit.registry.command", "cronkit.registry.limits", "cronkit.registry.loader",
     "cronkit.registry.params", "cronkit.registry.sets",
     "cronkit.schedule", "cronkit.schedule.debcron",
-    "cronkit.insights", "cronkit.config.insights",
+    "cronkit.config.insights", "cronkit.version",
     "cronkit.locks",
     "cronkit.runner", "cronkit.runner.capture", "cronkit.runner.child", "cronkit.runner.command",
     "cronkit.runner.duties", "cronkit.runner.guards", "cronkit.runner.policy", "cronkit.runner.record",

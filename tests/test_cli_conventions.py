@@ -130,20 +130,21 @@ def test_lean_history_answers_as_the_typer_command_does(cli, run_process, cronki
 
 
 def test_lean_show_reads_what_runlog_reads(cli, home: Path) -> None:  # type: ignore[no-untyped-def]
+    from cronkit import runlog
     from cronkit.cli.lean import read_run
     from cronkit.config.settings import load_settings
-    from cronkit.runlog.reader import RunLog
+    from cronkit.runlog.reader import run_record
 
     for task in ("noop", "boom"):
         cli("run", task)
     settings = load_settings(environ={"CRONKIT_HOME": str(home)})
-    log = RunLog.open(settings)
+    log = runlog.open(settings.db_url, settle=settings)
     try:
         for run_id in (1, 2):
-            assert read_run(settings.db_url, run_id) == log.run(run_id)
+            assert read_run(settings.db_url, run_id) == run_record(log, run_id)
         assert read_run(settings.db_url, 2)["dead_letter"] is not None  # type: ignore[index]
     finally:
-        log.engine.dispose()
+        log.close()
     assert read_run(settings.db_url, 99) is None
     shown = cli("show", "2")
     assert shown.returncode == 0 and "ValueError: bad thing" in shown.stdout

@@ -35,9 +35,9 @@ app = typer.Typer(
 
 
 def _engine(ctx: typer.Context) -> Any:
-    from cronkit.runlog.reader import RunLog
+    from cronkit import runlog
 
-    return RunLog.open(get_settings(ctx)).engine
+    return runlog.open(get_settings(ctx).db_url, settle=get_settings(ctx)).sqlalchemy_engine()
 
 
 def _first_line(text: str | None, width: int = 70) -> str:

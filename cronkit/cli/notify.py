@@ -117,13 +117,11 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=
 
     Example: cronkit notify log --limit 20
     """
+    from cronkit import runlog
     from cronkit.notify.outbox import recent
-    from cronkit.runlog.reader import RunLog
-    from cronkit.runlog.writer import RunStore
 
     task_filter(task)
-    RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
-    store = RunStore.open(get_settings(ctx).db_url)
+    store = runlog.open(get_settings(ctx).db_url, settle=get_settings(ctx))  # a read command creates no run log (exit 78 without one)
     try:
         rows = recent(store, limit=limit, task=task)
     finally:

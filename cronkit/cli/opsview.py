@@ -187,7 +187,7 @@ def status_command(state: CliState, as_json: bool, *, lean: bool) -> int:
     """Print the scheduler's state (`cronkit status`); return the exit code."""
     from cronkit.clock import now
     from cronkit.health.report import status_dict as build
-    from cronkit.runlog.queries import require_existing
+    from cronkit.runlog.engines import require_existing
 
     configured_registry(state.settings())  # none configured: say so first, whatever the run log
     check_environment(state.registry(), state.settings(), rendering=False)  # `--env prodution`: exit 78

@@ -22,9 +22,9 @@ STATUSES = tuple(s.value for s in RunStatus)  # running, succeeded, failed, time
 
 
 def open_runlog(ctx: typer.Context) -> Any:
-    from cronkit.runlog.reader import RunLog
+    from cronkit import runlog
 
-    return RunLog.open(get_settings(ctx))
+    return runlog.open(get_settings(ctx).db_url, settle=get_settings(ctx))
 
 
 def register(app: typer.Typer) -> None:
@@ -43,13 +43,13 @@ def register(app: typer.Typer) -> None:
         Example: cronkit history daily-session-cleanup --status failed --since 7d
         """
         from cronkit.clock import now
-        from cronkit.runlog.reader import HistoryFilter
+        from cronkit.runlog.reader import HistoryFilter, history
         from cronkit.runlog.times import parse_since
 
         if status is not None and status not in STATUSES:
             raise UsageError(f"--status: {status!r} is not one of {', '.join(STATUSES)}")
         flt = HistoryFilter(task=task_filter(task, "TASK"), status=status, since=parse_since(since, now()) if since else None, limit=limit)
-        runs = open_runlog(ctx).history(flt)
+        runs = history(open_runlog(ctx), flt)
         if task is not None and not runs:
             # A task no longer registered may still have runs; one with neither is a typo.
             from cronkit.cli.common import get_registry
@@ -71,7 +71,9 @@ def register(app: typer.Typer) -> None:
 
         Example: cronkit show 42
         """
-        run = open_runlog(ctx).run(run_id)
+        from cronkit.runlog.reader import run_record
+
+        run = run_record(open_runlog(ctx), run_id)
         if run is None:
             raise UsageError(f"no run with id {run_id}")
         if json:

@@ -46,7 +46,7 @@ def _periods(ctx: typer.Context) -> tuple[timedelta, timedelta]:
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
     """Open the platform database; None when it is a SQLite file that does not exist and not `create`:
     only `secrets add` creates one (read commands create nothing)."""
-    from cronkit.config.settings import sqlite_path
+    from cronkit.runlog.engines import sqlite_path
     from cronkit.tasks.platform import engine_for
 
     settings = get_settings(ctx)

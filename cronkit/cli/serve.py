@@ -22,9 +22,9 @@ token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once)
 
 
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
-    from cronkit.runlog.reader import RunLog
+    from cronkit import runlog
 
-    return RunLog.open(get_settings(ctx), create=create).engine
+    return runlog.open(get_settings(ctx).db_url, create=create, settle=get_settings(ctx)).sqlalchemy_engine()
 
 
 @token_app.command("create")

@@ -232,10 +232,10 @@ def _sqlite_files(url: str) -> list[Path]:
 
 def _create_runlog(settings: Settings) -> str | None:
     """Create the run log the cron runs will write (read commands never create one); the error, if any."""
-    from cronkit.runlog.reader import RunLog
+    from cronkit import runlog
 
     try:
-        RunLog.open(settings, create=True).engine.dispose()
+        runlog.open(settings.db_url, create=True, settle=settings).close()
     except CronkitError as exc:
         return str(exc)
     return None

@@ -215,9 +215,9 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
 def read_paused(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
     """Read from the run log the pauses of each task that overlap [since, until]."""
     from cronkit.runlog.pauses import pauses_between
-    from cronkit.runlog.reader import EngineReader
+    from cronkit.runlog.writer import RunStore
 
-    with EngineReader(engine).connection() as execute:
+    with RunStore.for_engine(engine, owned=False).connection() as execute:
         return {name: pauses_between(execute, name, to_ms(since), to_ms(until)) for name in tasks}
 
 
@@ -263,17 +263,17 @@ def explain_default_since(task: Task, now: datetime) -> datetime:
 def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime | None = None) -> Explained:
     """Return `explain_window` for a task with the facts read from the run log, the install record
     and the block's start-failure record."""
+    from cronkit import runlog
     from cronkit.health.report import start_failure
-    from cronkit.runlog.reader import RunLog
 
     since = since or explain_default_since(task, now)
-    log = RunLog.open(settings)
+    log = runlog.open(settings.db_url, settle=settings)
     try:
-        served = read_served(log.engine, [task.name], since, now)[task.name]
-        began = scheduled_from(settings, log.engine, [task.name]).get(task.name)
-        paused = read_paused(log.engine, [task.name], since, now)[task.name]
+        served = read_served(log.sqlalchemy_engine(), [task.name], since, now)[task.name]
+        began = scheduled_from(settings, log.sqlalchemy_engine(), [task.name]).get(task.name)
+        paused = read_paused(log.sqlalchemy_engine(), [task.name], since, now)[task.name]
     finally:
-        log.engine.dispose()
+        log.close()
     explained = explain_window(task, task.zone(settings.timezone), served, now, since, began, paused)
     if began is None:
         explained = replace(explained, verdicts=[

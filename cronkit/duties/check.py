@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cronkit.config.settings import Settings, sqlite_path
+from cronkit import runlog
+from cronkit.config.settings import Settings
 from cronkit.registry import Registry
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.writer import RunStore
 
 CHECK_BUDGET = 60.0  # seconds the outbox delivery of one check may take
@@ -52,7 +54,7 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
     """Run every duty in order against the run log; never stop at a duty that failed."""
     environ = os.environ if environ is None else environ
     report = CheckReport(boot=boot)
-    store = RunStore.open(settings.db_url)
+    store = runlog.open(settings.db_url, create=True)
     try:
         duties: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("sync", lambda: _sync(store, settings, registry, now)),
@@ -104,7 +106,6 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     """
     from cronkit.duties.catchup import plan, read_paused, read_served, scheduled_from
     from cronkit.locks import Holder, LocalLock, LockHeld, lock_dir
-    from cronkit.runlog.reader import RunLog
 
     tasks = [t for t in registry.enabled_in(settings.environment, settings.task_config) if t.catchup != "skip"]
     if not tasks:
@@ -116,15 +117,15 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
         report.catchup_note = "another cronkit check is catching up on this host"
         return {"runs": 0}
     try:
-        log = RunLog.open(settings)
+        log = runlog.open(settings.db_url, settle=settings)
         try:
-            began = scheduled_from(settings, log.engine, [t.name for t in tasks])
+            began = scheduled_from(settings, log.sqlalchemy_engine(), [t.name for t in tasks])
             tasks = [t for t in tasks if t.name in began]  # never installed nor run by cron: not ours to run
             oldest = min((now - timedelta(seconds=t.catchup_window) for t in tasks), default=now)
-            served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
-            paused = read_paused(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            served = read_served(log.sqlalchemy_engine(), [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            paused = read_paused(log.sqlalchemy_engine(), [t.name for t in tasks], oldest - timedelta(minutes=1), now)
         finally:
-            log.engine.dispose()
+            log.close()
         zones = {t.name: t.zone(settings.timezone) for t in tasks}
         for item in plan(tasks, zones, served, now, began, paused):
             busy = _busy(settings, registry[item.task])

@@ -108,7 +108,7 @@ def missed_slots(engine: Engine, task: Task, zone: str, *, installed_at: datetim
     """Return how many slots of `task` were missed since it was installed, and the latest."""
     window = candidate_slots(task.resolved_schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
                              lookback=lookback, max_slots=max_slots, task=task.name)
-    from cronkit.runlog.reader import EngineReader
+    from cronkit.runlog.writer import RunStore
 
-    with EngineReader(engine).connection() as execute:
+    with RunStore.for_engine(engine, owned=False).connection() as execute:
         return count_missed(execute, window)

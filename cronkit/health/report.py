@@ -213,10 +213,10 @@ class _Services:
 
 
 def _open_runlog(settings: Settings, lean: bool) -> Reader:
-    from cronkit.runlog.queries import open_reader
+    from cronkit import runlog
 
     # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
-    log = open_reader(settings, lean=lean, create=True)
+    log = runlog.open(settings.db_url, create=True, settle=settings)
     with log.connection() as execute:
         execute("SELECT max(id) FROM runs", {})
     return log
@@ -225,8 +225,8 @@ def _open_runlog(settings: Settings, lean: bool) -> Reader:
 def _start_probes(settings: Settings, registry: Registry, lean: bool) -> dict[str, Pending[Any]]:
     """Start every probe at once, each in its own thread."""
     # Import what the probes need first: the deadline is for services that hang, not a loaded machine.
-    from cronkit.config.settings import sqlite_path
     from cronkit.cronfile import state as install_state  # noqa: F401
+    from cronkit.runlog.engines import sqlite_path
 
     if not lean or sqlite_path(settings.db_url) is None:
         from cronkit.runlog import engines, reader  # noqa: F401

@@ -70,10 +70,10 @@ def insights(settings: Settings, registry: Registry, now: datetime, *, days: flo
 
     An unknown `task` is UnknownTask (exit 2, with a hint).
     """
-    from cronkit.runlog.queries import open_reader
+    from cronkit import runlog
 
     tasks = [registry[task]] if task is not None else list(registry)
-    log = open_reader(settings, lean=True)
+    log = runlog.open(settings.db_url, settle=settings)
     try:
         with log.connection() as execute:
             return find_for(settings, execute, tasks, now, days)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
+from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings
 from cronkit.errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.status import RunStatus
 
 LEASE_TTL_MS = int(DEFAULT_LEASE_TTL * 1000)

@@ -8,7 +8,9 @@ what it did as the JSON every front end shows.
 
 from __future__ import annotations
 
+import getpass
 import os
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +20,8 @@ from cronkit.config.settings import Settings
 from cronkit.config.values import parse_duration
 from cronkit.errors import RegistryError, UsageError
 from cronkit.registry import Registry
+from cronkit.runlog import connect
+from cronkit.runlog.engines import database_error, sqlite_path
 from cronkit.runlog.pauses import (
     Origin,
     Pause,
@@ -27,6 +31,7 @@ from cronkit.runlog.pauses import (
     write_resumes,
 )
 from cronkit.runlog.times import bounded_utc, to_ms
+from cronkit.safe.redact import redactor_for
 
 MAX_REASON = 500  # characters of a pause's reason
 MAX_PAUSE = timedelta(days=366)  # the longest end a pause may name; no end at all is allowed
@@ -86,8 +91,6 @@ def pause(settings: Settings, registry: Registry, tasks: Sequence[str], *, for_:
           reason: str | None, origin: Origin, now: datetime, transact: Transact | None = None,
           ) -> list[dict[str, Any]]:
     """Pause `tasks` on every host sharing the run log; return each task's pause keys."""
-    from cronkit.safe.redact import redactor_for
-
     names = _names(registry, tasks)
     end = pause_end(for_, until, now, settings.timezone)
     text = " ".join((reason or "").split()) or None
@@ -112,9 +115,7 @@ def resume(settings: Settings, registry: Registry, tasks: Sequence[str], *, orig
 def _with_store(settings: Settings, transact: Transact | None, work: Callable[[Transact], Any]) -> Any:
     if transact is not None:
         return work(transact)
-    from cronkit.runlog.writer import RunStore
-
-    store = RunStore.open(settings.db_url)
+    store = connect.open(settings.db_url, create=True)
     try:
         return work(store.transact)
     finally:
@@ -124,25 +125,18 @@ def _with_store(settings: Settings, transact: Transact | None, work: Callable[[T
 def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
     """Return the pauses in force, by task, for a read command; none when there is no run log yet.
 
-    A SQLite run log is read with sqlite3 (read-only, never created); another through SQLAlchemy.
+    A SQLite run log is read read-only (never created nor upgraded: a log of an older schema has
+    no pauses yet); another is opened as every command opens it.
     """
-    from cronkit.config.settings import sqlite_path
-
     path = sqlite_path(settings.db_url)
     if path is None:
-        from cronkit.runlog.reader import EngineReader, RunLog
-
-        reader = EngineReader(RunLog.open(settings).engine)
+        store = connect.open(settings.db_url, settle=settings)
         try:
-            return pauses_of(reader, now)
+            return pauses_of(store, now)
         finally:
-            reader.close()
+            store.close()
     if not path.is_file():
         return {}
-    import sqlite3
-
-    from cronkit.runlog.queries import database_error
-
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     except sqlite3.Error as exc:
@@ -158,7 +152,7 @@ def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
 
 
 def pauses_of(reader: Any, now: datetime) -> dict[str, Pause]:
-    """Return the pauses in force, by task, through an open queries.Reader."""
+    """Return the pauses in force, by task, through an open run log (a RunStore)."""
     with reader.connection() as execute:
         return current_pauses(execute, to_ms(now))
 
@@ -168,8 +162,6 @@ def cli_origin() -> Origin:
 
     As a manual run records its user: the login variables, then the password entry.
     """
-    import getpass
-
     try:
         user = os.environ.get("SUDO_USER") or getpass.getuser()
     except (KeyError, OSError):

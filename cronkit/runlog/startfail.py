@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cronkit.config.settings import default_home
 from cronkit.safe.files import write_atomic
 
 DIRECTORY = "start-failures"
@@ -42,8 +43,6 @@ def home_for(config: str | None, home: str | None, environ: Mapping[str, str]) -
     chosen = home or environ.get("CRONKIT_HOME")
     if chosen:
         return Path(chosen).expanduser().absolute()
-    from cronkit.config.settings import default_home
-
     return default_home(environ)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from cronkit import runlog
 from cronkit.config.settings import Settings
 from cronkit.errors import EXIT_OK
 from cronkit.registry import Registry, task_config
@@ -50,7 +51,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
 
             def held(candidate: datetime) -> bool:
                 nonlocal store
-                store = store or RunStore.open(settings.db_url)
+                store = store or runlog.open(settings.db_url, create=True)
                 return store.slot_holder(task.name, to_ms(candidate)) is not None
 
             zone = task.zone(settings.timezone)
@@ -58,7 +59,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
             if choice is None:
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
-        store = store or RunStore.open(settings.db_url)
+        store = store or runlog.open(settings.db_url, create=True)
         from cronkit.runlog.journal import apply_journal, fallback_dir
 
         # outcomes earlier runs could not write

@@ -175,9 +175,9 @@ async def status(request: Request) -> Response:
 def _pauses(service: Service, at: Any) -> dict[str, Any]:
     """Return the pauses in force, by task, read on the service's engine (left open)."""
     from cronkit.runlog.pausing import pauses_of
-    from cronkit.runlog.reader import EngineReader
+    from cronkit.runlog.writer import RunStore
 
-    return pauses_of(EngineReader(service.engine), at)
+    return pauses_of(RunStore.for_engine(service.engine, owned=False), at)
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
@@ -262,15 +262,15 @@ async def runs(request: Request) -> Response:
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
-    from cronkit.runlog.reader import RunLog
+    from cronkit.runlog.reader import run_record
     from cronkit.runlog.writer import RunStore
 
-    log = RunLog(service.engine)
-    record = log.run(run_id)
+    log = RunStore.for_engine(service.engine, owned=False)
+    record = run_record(log, run_id)
     if record is not None and record["status"] == RunStatus.RUNNING.value:
         # A client polls this for its run's outcome: a run whose process died must show as lost.
         if RunStore.for_engine(service.engine).mark_lost(task=record["task"]):
-            record = log.run(run_id)
+            record = run_record(log, run_id)
     return record
 
 

@@ -118,9 +118,9 @@ def task_insights(service: Service, task: str) -> list[dict[str, Any]]:
 def paused(service: Service, at: datetime) -> dict[str, Any]:
     """Return the pauses in force, by task, read now (not from the cached status report)."""
     from cronkit.runlog.pausing import pauses_of
-    from cronkit.runlog.reader import EngineReader
+    from cronkit.runlog.writer import RunStore
 
-    return pauses_of(EngineReader(service.engine), at)
+    return pauses_of(RunStore.for_engine(service.engine, owned=False), at)
 
 
 def health_summary(body: dict[str, Any]) -> dict[str, Any]:
@@ -203,9 +203,10 @@ def dead_letters(service: Service, task: str) -> list[dict[str, Any]]:
 
 def one_run(service: Service, run_id: int) -> dict[str, Any] | None:
     """Return a run with its attempts, dead letter and output tail, redacted; None when unknown."""
-    from cronkit.runlog.reader import RunLog
+    from cronkit.runlog.reader import run_record
+    from cronkit.runlog.writer import RunStore
 
-    record = RunLog(service.engine).run(run_id)
+    record = run_record(RunStore.for_engine(service.engine, owned=False), run_id)
     if record is None:
         return None
     record = cast(dict[str, Any], service.redactor.value(record))

@@ -382,8 +382,8 @@ def check_status(settings: Settings, registry: Registry, now: datetime, *,
                  timeout: float = CHECK_TIMEOUT, lean: bool = False, texts: bool = True) -> StatusCheck:
     """Probe every service and read the run log within `timeout` s; the caller closes the check.
 
-    `lean`: read a SQLite run log with sqlite3 when nothing is left for RunLog.open to do
-    (runlog.queries), as the lean CLI does. `texts`: schedules in words (`health` needs none).
+    `lean`: as the lean CLI does (runlog.open reads a SQLite run log with sqlite3 whatever it is).
+    `texts`: schedules in words (`health` needs none).
     """
     from cronkit.health.preflight import refusals
 

@@ -80,8 +80,8 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     """Return per task, over the last `days`: runs, outcomes, success rate, p50/p95, last success and failure.
 
     Reads only the runs of the window (index on started_at), plus one indexed lookup per task
-    and status for the last success and failure, whenever they were. `lean`: read a SQLite run
-    log with sqlite3 when nothing is left for RunLog.open to do (runlog.queries); the answer is the same.
+    and status for the last success and failure, whenever they were. `lean`: unused (runlog.open
+    reads a SQLite run log with sqlite3 whatever the caller).
     """
     from cronkit.runlog.times import to_ms
 

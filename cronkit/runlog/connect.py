@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from cronkit.errors import ConfigError, ServiceUnavailable
@@ -18,6 +19,7 @@ from cronkit.runlog.engines import (
     SQLITE_BUSY_TIMEOUT_MS,
     create_engine_for,
     create_private_file,
+    database_error,
     describe_url,
     first_line,
     require_existing,
@@ -35,20 +37,28 @@ if TYPE_CHECKING:
     from cronkit.config.settings import Settings
 
 
-def open(url: str, *, create: bool = False, settle: Settings | None = None) -> RunStore:
+def open(url: str, *, create: bool = False, settle: Settings | None = None, read_only: bool = False,
+         engine_options: Mapping[str, Any] | None = None) -> RunStore:
     """Open the run log at `url`, its schema brought to this cronkit's version; return its RunStore.
 
     `create`: a SQLite file that does not exist is created (the commands that write runs: run,
     install, demo); else it is a ConfigError naming the path, so a mistyped path is an error
     rather than an empty log. `settle` (the settings of the command): apply the journal, then
-    mark runs whose process is gone `lost`, keeping their redacted output. ServiceUnavailable
-    when the run log cannot be used. A caller that also queries with SQLAlchemy Core asks the
-    store for its `sqlalchemy_engine()`.
+    mark runs whose process is gone `lost`, keeping their redacted output. `read_only`: a SQLite
+    file is read as it is, its schema untouched (a read that must not migrate; nothing to settle
+    then). ServiceUnavailable when the run log cannot be used. A caller that also queries with SQLAlchemy Core asks the
+    store for its `sqlalchemy_engine()`, made with `engine_options` (a pool's size, say).
     """
     if not create:
         require_existing(url)
     path = sqlite_path(url)
-    store = _open_engine(url) if path is None else _open_sqlite(str(path))
+    options = engine_options or {}
+    if path is None:
+        store = _open_engine(url, options)
+    elif read_only:
+        return RunStore(SqliteLink(_connect_read_only(str(path)), str(path), options))
+    else:
+        store = _open_sqlite(str(path), options)
     if settle is not None:
         try:
             _settle(store, settle)
@@ -68,13 +78,13 @@ def _settle(store: RunStore, settings: Settings) -> None:
     store.mark_lost(salvage=salvage)
 
 
-def _open_engine(url: str) -> RunStore:
+def _open_engine(url: str, options: Mapping[str, Any]) -> RunStore:
     """Open a run log through a SQLAlchemy engine, upgrading its schema; SQLAlchemy is loaded by now."""
     # lazy: SQLAlchemy (the schema's tables) only for a run log opened with an engine
     from cronkit.runlog.enginelink import one_line_errors
     from cronkit.runlog.schema import upgrade
 
-    made = create_engine_for(url)
+    made = create_engine_for(url, **options)
     one_line_errors(made, url)
     try:
         upgrade(made)
@@ -89,7 +99,7 @@ def _open_engine(url: str) -> RunStore:
     return RunStore.for_engine(made)
 
 
-def _open_sqlite(path: str) -> RunStore:
+def _open_sqlite(path: str, options: Mapping[str, Any]) -> RunStore:
     """Open a SQLite file with sqlite3 (created 0600 when missing), its schema made current."""
     try:
         create_private_file(path)
@@ -112,7 +122,16 @@ def _open_sqlite(path: str) -> RunStore:
         if type(exc).__module__.startswith("sqlalchemy"):
             raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {first_line(exc)}") from None
         raise
-    return RunStore(SqliteLink(conn, path))
+    return RunStore(SqliteLink(conn, path, options))
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """Connect to an existing SQLite file read-only, as it is."""
+    try:
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                               isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise database_error(path, exc) from None
 
 
 def _ensure_sqlite_schema(conn: Any, path: str) -> None:

@@ -44,9 +44,10 @@ class SqliteLink:
     remote = False  # a local file: no call can hang on a network
     engine: Engine | None = None  # no SQLAlchemy engine behind it
 
-    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+    def __init__(self, conn: sqlite3.Connection, path: str, engine_options: Mapping[str, Any] | None = None) -> None:
         self.conn = conn
         self.path = path
+        self._engine_options = dict(engine_options or {})
         self._made: Engine | None = None
 
     def sqlalchemy_engine(self) -> Engine:
@@ -56,7 +57,7 @@ class SqliteLink:
             from cronkit.runlog.enginelink import one_line_errors
 
             url = f"sqlite:///{self.path}"
-            self._made = create_engine_for(url)
+            self._made = create_engine_for(url, **self._engine_options)
             one_line_errors(self._made, url)
         return self._made
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from cronkit.config.values import parse_duration
 from cronkit.errors import RegistryError, UsageError
 from cronkit.registry import Registry
 from cronkit.runlog import connect
-from cronkit.runlog.engines import database_error, sqlite_path
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.pauses import (
     Origin,
     Pause,
@@ -35,6 +34,8 @@ from cronkit.safe.redact import redactor_for
 
 MAX_REASON = 500  # characters of a pause's reason
 MAX_PAUSE = timedelta(days=366)  # the longest end a pause may name; no end at all is allowed
+
+_HAS_PAUSES = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pauses'"
 
 Transact = Callable[[Callable[[Any], Any], int], Any]
 
@@ -129,26 +130,15 @@ def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
     no pauses yet); another is opened as every command opens it.
     """
     path = sqlite_path(settings.db_url)
-    if path is None:
-        store = connect.open(settings.db_url, settle=settings)
-        try:
-            return pauses_of(store, now)
-        finally:
-            store.close()
-    if not path.is_file():
+    if path is not None and not path.is_file():
         return {}
+    store = connect.open(settings.db_url, read_only=True) if path else connect.open(settings.db_url, settle=settings)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error as exc:
-        raise database_error(str(path), exc) from None
-    try:
-        return current_pauses(lambda sql, params: conn.execute(sql, dict(params)).fetchall(), to_ms(now))
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):  # a run log of an older schema, upgraded by the next run
-            return {}
-        raise database_error(str(path), exc) from None
+        if path is not None and not store.sql(_HAS_PAUSES, {}):
+            return {}  # a run log of an older schema, upgraded by the next run
+        return pauses_of(store, now)
     finally:
-        conn.close()
+        store.close()
 
 
 def pauses_of(reader: Any, now: datetime) -> dict[str, Pause]:

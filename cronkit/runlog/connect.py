@@ -46,8 +46,8 @@ def open(url: str, *, create: bool = False, settle: Settings | None = None, read
     rather than an empty log. `settle` (the settings of the command): apply the journal, then
     mark runs whose process is gone `lost`, keeping their redacted output. `read_only`: a SQLite
     file is read as it is, its schema untouched (a read that must not migrate; nothing to settle
-    then). ServiceUnavailable when the run log cannot be used. A caller that also queries with SQLAlchemy Core asks the
-    store for its `sqlalchemy_engine()`, made with `engine_options` (a pool's size, say).
+    then). ServiceUnavailable when the run log cannot be used. A caller that also queries with
+    SQLAlchemy Core asks the store for its `sqlalchemy_engine()`, made with `engine_options`.
     """
     if not create:
         require_existing(url)

@@ -182,13 +182,7 @@ class RunStore:
             " ON CONFLICT DO NOTHING RETURNING run_id",
             {"task": task, "slot": scheduled_for, "run_id": run_id},
         )
-        if claimed:
-            return None
-        rows = self._link.execute(
-            "SELECT run_id FROM slots WHERE task = :task AND scheduled_for = :slot",
-            {"task": task, "slot": scheduled_for},
-        )
-        return int(rows[0][0]) if rows else None
+        return None if claimed else self.slot_holder(task, scheduled_for)
 
     def host_of(self, run_id: int) -> str | None:
         """Return the host a run was recorded on, None when there is no such run."""

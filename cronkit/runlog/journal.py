@@ -15,7 +15,6 @@ given up on it, finds the outcome there already and changes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -156,6 +155,9 @@ def commit(store: RunStore, ops: Sequence[Op], *, bound: float, directory: Path,
 
 def _key(url: str) -> str:
     """Name a run log without its URL (which may hold a password): a hash, for journal file names."""
+    # lazy: hashlib loads OpenSSL (about 10 ms of every run's start); only a journal file needs the name
+    import hashlib
+
     return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 

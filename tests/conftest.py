@@ -209,11 +209,14 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
         os.chdir(saved_cwd)
         os.environ.clear()
         os.environ.update(saved_env)
-        # The command line pinned the process-wide clock and host name (config.activate): unpin.
+        # The command line pinned the process-wide clock and host name and set the payload keys
+        # (config.activate): unpin and forget them, or a later test in this worker seals its output.
         from cronkit import clock, host
+        from cronkit.safe import encrypt
 
         clock.pin(None)
         host.set_hostname(socket.gethostname())
+        encrypt.configure(None)
     return subprocess.CompletedProcess([CRONKIT, *args], code, out.getvalue(), err.getvalue())
 
 

@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/cli_latency.py [--runs 10000] [--rounds 15]
 
-Builds a private home whose run log holds --runs runs (written directly through the run log's
-schema, as bench/runlog_scale.py does), then times `list`, `history`, `show`, `status`,
+Builds a private home whose run log holds --runs runs (written as the runner writes them: its
+start, then its outcome through the journal), then times `list`, `history`, `show`, `status`,
 `health` and `stats`, each round alternating the command with a bare interpreter start so that
 load on a shared machine affects both alike. Prints the medians and their ratio (target <= 10),
 of wall time and of CPU time (user + system): on a loaded machine every start waits for a core,
@@ -30,23 +30,26 @@ COMMANDS = (("list",), ("history",), ("show", "1"), ("status",), ("health",), ("
 
 
 def fill(home: Path, count: int) -> None:
-    """Write `count` finished runs of the built-in tasks into `<home>/cronkit.db`."""
+    """Write `count` finished runs of the built-in tasks into `<home>/cronkit.db`, as the runner does:
+    its start, then its outcome through the journal's one transaction (the run totals with it)."""
+    from cronkit import runlog
     from cronkit.config.settings import load_settings
-    from cronkit.runlog.reader import RunLog
-    from cronkit.runlog.schema import runs
+    from cronkit.runlog.journal import op, record_outcome
 
     settings = load_settings(environ={"CRONKIT_HOME": str(home)})
-    log = RunLog.open(settings, create=True)
+    store = runlog.open(settings.db_url, create=True, settle=settings)
     names = ["hourly-metrics", "daily-analytics-updates", "daily-session-cleanup", "daily-log-pruning"]
     start = int(time.time() * 1000) - count * 60_000
-    rows = [{"task": names[i % len(names)], "status": "succeeded" if i % 17 else "failed", "trigger": "cron",
-             "started_at": start + i * 60_000, "finished_at": start + i * 60_000 + 900,
-             "duration_ms": 900, "attempts": 1, "exit_code": 0 if i % 17 else 1, "host": "bench", "pid": 1,
-             "user": "bench", "dry_run": False}
-            for i in range(count)]
-    with log.engine.begin() as conn:
-        conn.execute(runs.insert(), rows)
-    log.engine.dispose()
+    try:
+        for i in range(count):
+            started = start + i * 60_000
+            run_id = store.start_run(task=names[i % len(names)], trigger="cron", started_at=started, user="bench")
+            record_outcome(store, [op("finish", id=run_id, status="succeeded" if i % 17 else "failed",
+                                      finished_at=started + 900, duration_ms=900, attempts=1,
+                                      exit_code=0 if i % 17 else 1, error=None, traceback=None, result=None,
+                                      output=None)], 60_000)
+    finally:
+        store.close()
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:

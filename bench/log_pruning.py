@@ -64,10 +64,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
 
+    from cronkit import runlog
     from cronkit.config.settings import load_settings
     from cronkit.context import TaskContext
     from cronkit.registry import task_config
-    from cronkit.runlog.reader import RunLog
     from cronkit.tasks import registry
     from cronkit.tasks.logs.policy import Policy
     from cronkit.tasks.logs.pruning import prune_directory
@@ -80,7 +80,8 @@ def main() -> None:
         old = build(template, args.files)
         settings = load_settings(environ={"CRONKIT_HOME": str(tmp / "home"),
                                            "CRONKIT_LOG_DIR": str(tmp / "task")})
-        RunLog.open(settings, create=True)  # an existing run log, as on a host where cronkit runs daily
+        # an existing run log, as on a host where cronkit runs daily
+        runlog.open(settings.db_url, create=True, settle=settings).close()
         find_times, task_times, pass_times, proc_times = [], [], [], []
         proc_env = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
         proc_env.update({"CRONKIT_HOME": str(tmp / "home"), "CRONKIT_TASKS": "cronkit.tasks",

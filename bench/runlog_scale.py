@@ -33,6 +33,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cronkit.runlog import totals
+
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 TASKS = [("task-00", "* * * * *", 1, 0), ("task-01", "*/5 * * * *", 5, 0)] + [
@@ -97,6 +99,8 @@ def fill(db: Path, rows: int) -> float:
         )
         for sql in indexes:
             conn.execute(sql)
+        conn.execute(f"DELETE FROM {totals.TABLE}")  # the totals of the runs just loaded, as the migration fills them
+        totals.fill(lambda sql, params: conn.execute(sql, dict(params)).fetchall())
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
     return time.perf_counter() - started
@@ -136,11 +140,12 @@ def timed(args: list[str], env: dict[str, str]) -> float:
 
 def in_process(empty: dict[str, str], full: dict[str, str], repeat: int) -> dict[str, tuple[float, float]]:
     """Time the library calls behind the commands, without process start-up; return medians."""
+    from cronkit import runlog
     from cronkit.config.settings import load_settings
     from cronkit.health.report import status
     from cronkit.health.stats import stats
     from cronkit.registry.loader import load_registry
-    from cronkit.runlog.reader import HistoryFilter, RunLog
+    from cronkit.runlog.reader import HistoryFilter, history
 
     sys.path.insert(0, str(Path(empty["CRONKIT_TASKS"]).parent))
     os.environ["CRONKIT_CRON_D"] = empty["CRONKIT_CRON_D"]
@@ -149,8 +154,9 @@ def in_process(empty: dict[str, str], full: dict[str, str], repeat: int) -> dict
         settings = load_settings(environ=env)
         homes[label] = (settings, load_registry(settings.registry))
     calls = {
-        "history --limit 50": lambda s, r: RunLog.open(s).history(HistoryFilter(limit=50)),
-        "history task-07 --limit 50": lambda s, r: RunLog.open(s).history(HistoryFilter(task="task-07", limit=50)),
+        "history --limit 50": lambda s, r: history(runlog.open(s.db_url, settle=s), HistoryFilter(limit=50)),
+        "history task-07 --limit 50": lambda s, r: history(runlog.open(s.db_url, settle=s),
+                                                           HistoryFilter(task="task-07", limit=50)),
         "status": lambda s, r: status(s, r, NOW),
         "stats --days 7": lambda s, r: stats(s, 7, NOW, r),
     }

@@ -37,7 +37,9 @@ from typing import Any
 
 import httpx
 
+from cronkit import runlog
 from cronkit.runlog import totals
+from cronkit.runlog.journal import op, record_outcome
 
 CRONKIT = str(Path(sys.executable).with_name("cronkit"))
 TASKS = 50
@@ -195,19 +197,22 @@ async def load(urls: list[str], token: str, clients: int, seconds: float, pids: 
 
 
 def writer(db: Path, per_second: float, stop: threading.Event) -> int:
-    """Insert a finished run every 1/per_second s until `stop`, as runs arriving from cron; return how many."""
-    conn = sqlite3.connect(db, timeout=30)
+    """Record a finished run every 1/per_second s until `stop`, as runs arriving from cron; return how many.
+
+    Written as the runner writes them: its start, then its outcome and totals in one transaction.
+    """
+    store = runlog.open(f"sqlite:///{db}")
     done = 0
-    while not stop.wait(1 / per_second):
-        at = int(time.time() * 1000)
-        with conn:  # one transaction: the run and its totals, as the runner ends a run
-            run_id = conn.execute("""INSERT INTO runs (task, status, "trigger", started_at, finished_at, duration_ms,
-                                     attempts, host, pid, dry_run)
-                                     VALUES (?, 'succeeded', 'cron', ?, ?, 120, 1, 'bench-host', 4242, 0)""",
-                                  (f"task-{done % TASKS:02d}", at - 120, at)).lastrowid
-            conn.execute(totals.ADD_RUN, {"id": run_id})
-        done += 1
-    conn.close()
+    try:
+        while not stop.wait(1 / per_second):
+            at = int(time.time() * 1000)
+            run_id = store.start_run(task=f"task-{done % TASKS:02d}", trigger="cron", started_at=at - 120, user="cron")
+            record_outcome(store, [op("finish", id=run_id, status="succeeded", finished_at=at, duration_ms=120,
+                                      attempts=1, exit_code=0, error=None, traceback=None, result=None,
+                                      output=None)], 60_000)
+            done += 1
+    finally:
+        store.close()
     return done
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from cronkit import runlog
 from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
@@ -25,7 +26,6 @@ from cronkit.clock import now
 from cronkit.errors import UsageError
 from cronkit.runlog.deadletters import get_letter, list_letters, retry_fields
 from cronkit.runlog.deadletters import purge as purge_letters
-from cronkit.runlog.reader import RunLog
 from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.times import parse_since
 from cronkit.runner import RunRequest, run_task
@@ -43,7 +43,7 @@ app = typer.Typer(
 
 
 def _engine(ctx: typer.Context) -> Any:
-    return RunLog.open(get_settings(ctx)).engine
+    return runlog.open(get_settings(ctx).db_url, settle=get_settings(ctx)).sqlalchemy_engine()
 
 
 def _first_line(text: str | None, width: int = 70) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from cronkit import runlog
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
 from cronkit.locks import lock_dir
 from cronkit.locks import unlock as unlock_task
 from cronkit.locks.redisconn import connect
-from cronkit.runlog.reader import RunLog
+from cronkit.runlog.reader import run_record
 
 
 def register(app: typer.Typer) -> None:
@@ -27,10 +28,10 @@ def register(app: typer.Typer) -> None:
         """
         settings = get_settings(ctx)
         get_registry(ctx)[task]  # an unknown task is a usage error (exit 2)
-        log = RunLog.open(settings, create=True)  # marks dead `running` runs lost first
+        log = runlog.open(settings.db_url, create=True, settle=settings)  # marks dead `running` runs lost first
 
         def run_status(run_id: int) -> str | None:
-            record = log.run(run_id)
+            record = run_record(log, run_id)
             return None if record is None else str(record["status"])
 
         client = None

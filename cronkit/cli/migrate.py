@@ -11,8 +11,7 @@ import typer
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json
 from cronkit.cli.progress import progress
 from cronkit.runlog import SCHEMA_VERSION, release_of
-from cronkit.runlog.engines import create_engine_for, describe_url
-from cronkit.runlog.queries import require_existing
+from cronkit.runlog.engines import create_engine_for, describe_url, require_existing
 from cronkit.runlog.schema import upgrade
 from cronkit.version import __version__
 

@@ -8,6 +8,7 @@ from json import dumps
 
 import typer
 
+from cronkit import runlog
 from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
@@ -24,8 +25,6 @@ from cronkit.notify.deliver import send_once
 from cronkit.notify.events import sample_event
 from cronkit.notify.hcsync import tasks_using
 from cronkit.notify.outbox import recent
-from cronkit.runlog.reader import RunLog
-from cronkit.runlog.writer import RunStore
 from cronkit.safe.redact import redactor_for
 
 app = typer.Typer(help="Notifications: send a test, list deliveries.\n\nExample: cronkit notify test ops-hook",
@@ -114,8 +113,7 @@ def log(ctx: typer.Context, limit: int = typer.Option(50, "--limit", min=1, max=
     Example: cronkit notify log --limit 20
     """
     task_filter(task)
-    RunLog.open(get_settings(ctx)).engine.dispose()  # a read command creates no run log (exit 78 without one)
-    store = RunStore.open(get_settings(ctx).db_url)
+    store = runlog.open(get_settings(ctx).db_url, settle=get_settings(ctx))  # a read command creates no run log (exit 78 without one)
     try:
         rows = recent(store, limit=limit, task=task)
     finally:

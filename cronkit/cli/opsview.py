@@ -32,7 +32,7 @@ from cronkit.health.verdict import health_report, insight_line, start_failure_te
 from cronkit.insights.read import as_dicts, insights
 from cronkit.registry.environments import check_environment
 from cronkit.registry.loader import configured_registry
-from cronkit.runlog.queries import require_existing
+from cronkit.runlog.engines import require_existing
 
 SERVICE_STYLE = {"up": "green", "down": "bold red", "unused": "dim"}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow"}

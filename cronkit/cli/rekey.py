@@ -8,8 +8,7 @@ import typer
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json
 from cronkit.cli.progress import progress
-from cronkit.runlog.engines import create_engine_for
-from cronkit.runlog.queries import require_existing
+from cronkit.runlog.engines import create_engine_for, require_existing
 from cronkit.runlog.rekey import DEFAULT_BATCH, rekey
 from cronkit.runlog.schema import upgrade
 

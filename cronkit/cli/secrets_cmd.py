@@ -14,8 +14,8 @@ import typer
 
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_settings, print_json, print_table
 from cronkit.clock import now
-from cronkit.config.settings import sqlite_path
 from cronkit.errors import ConfigError, UsageError
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.times import instant_iso
 from cronkit.tasks.platform import engine_for
 from cronkit.tasks.secret_rotation import (

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from cronkit import runlog
 from cronkit.cli.common import (
     JSON_OPTION,
     cli_errors,
@@ -19,7 +20,6 @@ from cronkit.cli.common import (
 from cronkit.clock import now
 from cronkit.errors import UsageError
 from cronkit.host import cli_actor
-from cronkit.runlog.reader import RunLog
 from cronkit.runlog.times import now_ms, parse_since, to_ms
 from cronkit.web.app import serve as run_server
 from cronkit.web.audit import list_audit
@@ -30,7 +30,7 @@ token_app = typer.Typer(help="API tokens of `cronkit serve`: create (shown once)
 
 
 def _engine(ctx: typer.Context, *, create: bool = False) -> Any:
-    return RunLog.open(get_settings(ctx), create=create).engine
+    return runlog.open(get_settings(ctx).db_url, create=create, settle=get_settings(ctx)).sqlalchemy_engine()
 
 
 @token_app.command("create")

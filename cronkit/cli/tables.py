@@ -259,7 +259,7 @@ def resources_text(row: dict[str, Any]) -> str | None:
 
 
 def print_run(run: dict[str, Any]) -> None:
-    """Print `cronkit show`'s view of one run (its JSON form, as RunLog.run returns it)."""
+    """Print `cronkit show`'s view of one run (its JSON form, as runlog.reader.run_record returns it)."""
     out = console(soft_wrap=True)
     out.print(f"[bold]run {run['id']}[/bold]  {run['task']}  {styled_status(run['status'])}")
     fields = [

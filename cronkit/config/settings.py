@@ -414,13 +414,3 @@ def debug_requested(environ: Mapping[str, str] | None = None) -> bool:
         return checked_flag("debug", environ.get(RUNTIME_ENV_VARS["debug"], "") or False)
     except ConfigError:
         return False
-
-
-def sqlite_path(url: str) -> Path | None:
-    """Return the file of a `sqlite:///` URL, None for other databases or in-memory SQLite."""
-    if not url.startswith("sqlite:///"):
-        return None
-    rest = url[len("sqlite:///"):].split("?", 1)[0]
-    if not rest or rest == ":memory:":
-        return None
-    return Path(rest if rest.startswith("/") else rest).absolute()

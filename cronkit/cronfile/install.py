@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cronkit import runlog
 from cronkit.clock import now
 from cronkit.config.settings import Settings
 from cronkit.cronfile.block import extract, lines_by_owner, settings_files, splice, unified_diff
@@ -40,7 +41,6 @@ from cronkit.cronfile.state import (
 )
 from cronkit.errors import ConfigError, CronkitError
 from cronkit.registry import Registry
-from cronkit.runlog.reader import RunLog
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def _sqlite_files(url: str) -> list[Path]:
 def _create_runlog(settings: Settings) -> str | None:
     """Create the run log the cron runs will write (read commands never create one); the error, if any."""
     try:
-        RunLog.open(settings, create=True).engine.dispose()
+        runlog.open(settings.db_url, create=True, settle=settings).close()
     except CronkitError as exc:
         return str(exc)
     return None

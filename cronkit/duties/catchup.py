@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from cronkit import runlog
 from cronkit.cronfile.installed import installed_times
 from cronkit.cronfile.state import read_install_state
 from cronkit.health.missed import (
@@ -37,9 +38,9 @@ from cronkit.health.missed import (
 from cronkit.health.report import start_failure
 from cronkit.registry import Task
 from cronkit.runlog.pauses import Pause, covering, pauses_between
-from cronkit.runlog.reader import EngineReader, RunLog
 from cronkit.runlog.schema import runs, slots
 from cronkit.runlog.times import from_ms, to_ms
+from cronkit.runlog.writer import RunStore
 from cronkit.runner.slots import LATE_REACH
 from cronkit.schedule import slots_between
 
@@ -216,7 +217,7 @@ def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datet
 
 def read_paused(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
     """Read from the run log the pauses of each task that overlap [since, until]."""
-    with EngineReader(engine).connection() as execute:
+    with RunStore.for_engine(engine, owned=False).connection() as execute:
         return {name: pauses_between(execute, name, to_ms(since), to_ms(until)) for name in tasks}
 
 
@@ -255,13 +256,13 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
     """Return `explain_window` for a task with the facts read from the run log, the install record
     and the block's start-failure record."""
     since = since or explain_default_since(task, now)
-    log = RunLog.open(settings)
+    log = runlog.open(settings.db_url, settle=settings)
     try:
-        served = read_served(log.engine, [task.name], since, now)[task.name]
-        began = scheduled_from(settings, log.engine, [task.name]).get(task.name)
-        paused = read_paused(log.engine, [task.name], since, now)[task.name]
+        served = read_served(log.sqlalchemy_engine(), [task.name], since, now)[task.name]
+        began = scheduled_from(settings, log.sqlalchemy_engine(), [task.name]).get(task.name)
+        paused = read_paused(log.sqlalchemy_engine(), [task.name], since, now)[task.name]
     finally:
-        log.engine.dispose()
+        log.close()
     explained = explain_window(task, task.zone(settings.timezone), served, now, since, began, paused)
     if began is None:
         explained = replace(explained, verdicts=[

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from cronkit.config.settings import Settings, sqlite_path
+from cronkit import runlog
+from cronkit.config.settings import Settings
 from cronkit.cronfile.autosync import sync_block
 from cronkit.duties.catchup import plan, read_paused, read_served, scheduled_from
 from cronkit.duties.missed import installed_at, missed_slots
@@ -28,8 +29,7 @@ from cronkit.notify.events import missed_event
 from cronkit.notify.hook import queue_run
 from cronkit.notify.promfile import write
 from cronkit.registry import Registry
-from cronkit.runlog.engines import create_engine_for
-from cronkit.runlog.reader import RunLog
+from cronkit.runlog.engines import create_engine_for, sqlite_path
 from cronkit.runlog.status import Trigger
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
@@ -70,7 +70,7 @@ def run_check(settings: Settings, registry: Registry, now: datetime, *, boot: bo
     """Run every duty in order against the run log; never stop at a duty that failed."""
     environ = os.environ if environ is None else environ
     report = CheckReport(boot=boot)
-    store = RunStore.open(settings.db_url)
+    store = runlog.open(settings.db_url, create=True)
     try:
         duties: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             ("sync", lambda: _sync(store, settings, registry, now)),
@@ -127,15 +127,15 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
         report.catchup_note = "another cronkit check is catching up on this host"
         return {"runs": 0}
     try:
-        log = RunLog.open(settings)
+        log = runlog.open(settings.db_url, settle=settings)
         try:
-            began = scheduled_from(settings, log.engine, [t.name for t in tasks])
+            began = scheduled_from(settings, log.sqlalchemy_engine(), [t.name for t in tasks])
             tasks = [t for t in tasks if t.name in began]  # never installed nor run by cron: not ours to run
             oldest = min((now - timedelta(seconds=t.catchup_window) for t in tasks), default=now)
-            served = read_served(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
-            paused = read_paused(log.engine, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            served = read_served(log.sqlalchemy_engine(), [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            paused = read_paused(log.sqlalchemy_engine(), [t.name for t in tasks], oldest - timedelta(minutes=1), now)
         finally:
-            log.engine.dispose()
+            log.close()
         zones = {t.name: t.zone(settings.timezone) for t in tasks}
         for item in plan(tasks, zones, served, now, began, paused):
             busy = _busy(settings, registry[item.task])

@@ -22,6 +22,7 @@ from cronkit.registry import Task
 from cronkit.runlog.pauses import covering, pauses_between
 from cronkit.runlog.queries import SERVED_SLOTS
 from cronkit.runlog.times import instant_iso, to_ms
+from cronkit.runlog.writer import RunStore
 from cronkit.schedule import slots_between
 
 if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
@@ -105,8 +106,6 @@ def missed_slots(engine: Engine, task: Task, zone: str, *, installed_at: datetim
     """Return how many slots of `task` were missed since it was installed, and the latest."""
     window = candidate_slots(task.resolved_schedule, zone, installed_at=installed_at, now=now, grace=task.grace,
                              lookback=lookback, max_slots=max_slots, task=task.name)
-    # lazy: SQLAlchemy, for the engine's run log only: `status` on SQLite reads without it
-    from cronkit.runlog.reader import EngineReader
 
-    with EngineReader(engine).connection() as execute:
+    with RunStore.for_engine(engine, owned=False).connection() as execute:
         return count_missed(execute, window)

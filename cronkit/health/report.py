@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cronkit.config.settings import Settings, sqlite_path
+from cronkit import runlog
+from cronkit.config.settings import Settings
 from cronkit.cronfile.drift import Drift, Installation, read_installation
 from cronkit.cronfile.state import read_install_state
 from cronkit.errors import CronkitError
@@ -37,6 +38,7 @@ from cronkit.health.probes import (
 from cronkit.insights.read import as_dicts, find_for
 from cronkit.registry import Registry, Task
 from cronkit.runlog import startfail
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.pauses import Pause, current_pauses, pause_keys
 from cronkit.runlog.queries import (
     ACTIVE_RUNS,
@@ -44,7 +46,6 @@ from cronkit.runlog.queries import (
     LAST_HEALTH_RESULT,
     LATEST_RUN,
     Reader,
-    open_reader,
     read_meta,
 )
 from cronkit.runlog.status import FAILED_STATUSES
@@ -220,7 +221,7 @@ class _Services:
 
 def _open_runlog(settings: Settings) -> Reader:
     # `health` records its check in the run log, so it may create it (`status` refuses a missing one).
-    log = open_reader(settings, create=True)
+    log = runlog.open(settings.db_url, create=True, settle=settings)
     with log.connection() as execute:
         execute("SELECT max(id) FROM runs", {})
     return log

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cronkit import runlog
 from cronkit.config.settings import Settings
 from cronkit.registry import Registry
 from cronkit.runlog.queries import (
@@ -20,7 +21,6 @@ from cronkit.runlog.queries import (
     OPEN_DEAD_LETTERS,
     WINDOW_RUNS,
     Execute,
-    open_reader,
 )
 from cronkit.runlog.status import EXECUTED_STATUSES, FAILED_STATUSES, RunStatus
 from cronkit.runlog.times import instant_iso, to_ms
@@ -83,7 +83,7 @@ def stats(settings: Settings, days: float, now: datetime, registry: Registry | N
     """
     now = now.astimezone(UTC)
     since = now - timedelta(days=days)
-    log = open_reader(settings)
+    log = runlog.open(settings.db_url, settle=settings)
     counts: dict[str, dict[str, int]] = {}
     durations: dict[str, list[int]] = {}
     used: dict[str, tuple[list[int], list[int]]] = {}

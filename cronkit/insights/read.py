@@ -12,10 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cronkit import runlog
 from cronkit.config.insights import DEFAULT_RULES, KINDS, Rules
 from cronkit.insights.detect import Finding, Limits, Run, detect
 from cronkit.registry import Registry, Task
-from cronkit.runlog.queries import Execute, open_reader
+from cronkit.runlog.queries import Execute
 from cronkit.runlog.times import to_ms
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def insights(settings: Settings, registry: Registry, now: datetime, *, days: flo
     An unknown `task` is UnknownTask (exit 2, with a hint).
     """
     tasks = [registry[task]] if task is not None else list(registry)
-    log = open_reader(settings)
+    log = runlog.open(settings.db_url, settle=settings)
     try:
         with log.connection() as execute:
             return find_for(settings, execute, tasks, now, days)

@@ -11,10 +11,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings, sqlite_path
+from cronkit.config.settings import DEFAULT_DB_NAME, DEFAULT_LEASE_TTL, Settings
 from cronkit.errors import EXIT_SKIPPED, CheckFailed, ConfigError, CronkitError, ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
 from cronkit.plain import TYPE_CHECKING, record
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.status import RunStatus
 
 if TYPE_CHECKING:

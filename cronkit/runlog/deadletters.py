@@ -1,7 +1,8 @@
 """Dead letters: runs that failed for good, kept in the run log for a person to act on.
 
-The runner writes them (through `writer.RunStore`); this module lists, shows and purges them, and
-says what re-running one means (`retry_fields`), leaving the run itself to the runner.
+The runner writes them with the run's end (`journal.record_outcome`); this module lists, shows
+and purges them, and says what re-running one means (`retry_fields`), leaving the run itself to
+the runner.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Connections to the run log: SQLAlchemy engines with the settings cronkit relies on, private
-database files, the lock that serialises schema upgrades, and one-line descriptions of failures.
+"""Where the run log lives and how its failures read: the file of a SQLite URL, private database
+files, the lock that serialises schema upgrades, SQLAlchemy engines with the settings cronkit
+relies on, and one-line descriptions of failures.
 
 SQLAlchemy is imported only by `create_engine_for`: the run path uses the file helpers here
 without it.
@@ -7,11 +8,16 @@ without it.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from cronkit.errors import ConfigError, DiskFull, ServiceUnavailable
 from cronkit.plain import TYPE_CHECKING
+from cronkit.safe.redact import MASK, redact_url, url_password
 
 if TYPE_CHECKING:
     from typing import Any
@@ -19,6 +25,20 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+# How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
+# takes turns); a heartbeat gives up and is tried again soon, because the runner beats from its
+# supervision loop, where a long wait would also hold up the timeout and the lease renewal.
+HEARTBEAT_WAIT_MS = 250
+
+
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a `sqlite:///` URL, None for other databases or in-memory SQLite."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):].split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path(rest if rest.startswith("/") else rest).absolute()
 
 
 def create_private_file(path: str | os.PathLike[str]) -> None:
@@ -31,8 +51,6 @@ def create_private_file(path: str | os.PathLike[str]) -> None:
 @contextmanager
 def schema_file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
     """Hold the flock on `<db>.lock` that serialises schema upgrades of one SQLite file."""
-    import fcntl
-
     fd = os.open(f"{path}.lock", os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -43,11 +61,9 @@ def schema_file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
 def create_engine_for(url: str, **kwargs: Any) -> Engine:
     """Return an engine; SQLite files are created 0600, in WAL mode, with a busy timeout."""
+    # lazy: SQLAlchemy only for whoever asks for an engine; a SQLite run log's run path never does
     from sqlalchemy import create_engine, event
     from sqlalchemy.exc import ArgumentError
-
-    from cronkit.config.settings import sqlite_path
-    from cronkit.errors import ConfigError
 
     path = sqlite_path(url)
     if path is not None:
@@ -95,8 +111,6 @@ def create_engine_for(url: str, **kwargs: Any) -> Engine:
 
 def describe_url(url: str) -> str:
     """Return a database URL fit for messages: its password redacted (malformed URLs too)."""
-    from cronkit.safe.redact import redact_url
-
     return redact_url(url)
 
 
@@ -105,8 +119,6 @@ def url_error(url: str, exc: BaseException) -> str:
 
     Drivers quote what they could not parse (the URL, or a host that is half a password).
     """
-    from cronkit.safe.redact import MASK, url_password
-
     text_ = first_line(exc).replace(url, describe_url(url))
     password = url_password(url)
     if password:
@@ -122,5 +134,33 @@ def first_line(exc: BaseException) -> str:
     return text_[0] if text_ else type(exc).__name__
 
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "create_engine_for", "create_private_file", "describe_url",
-           "first_line", "schema_file_lock", "url_error"]
+def database_error(where: str, exc: BaseException) -> ServiceUnavailable:
+    """Return the one-line error of a statement that failed on the run log at `where` (exit 69).
+
+    DiskFull when its disk is full; a damaged file says how to recover it.
+    """
+    text_ = first_line(exc)
+    if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in text_:
+        return DiskFull(f"run log {where}: {text_}")
+    hint = ""
+    if "malformed" in text_:
+        hint = " (the file is damaged: recover it with `sqlite3 FILE .recover`, or move it aside)"
+    return ServiceUnavailable(f"run log {where}: {text_}{hint}")
+
+
+def require_existing(url: str) -> None:
+    """Raise ConfigError (exit 78) when `url` names a SQLite file that does not exist."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"no run log at {path}: check CRONKIT_DB_URL / CRONKIT_HOME "
+                          "(cronkit run, install and demo create it)") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot open run log {path}: {exc.strerror}") from None
+
+
+__all__ = ["HEARTBEAT_WAIT_MS", "SQLITE_BUSY_TIMEOUT_MS", "create_engine_for", "create_private_file", "database_error", "describe_url",
+           "first_line", "require_existing", "schema_file_lock", "sqlite_path", "url_error"]

@@ -157,6 +157,7 @@ def commit(store: RunStore, ops: Sequence[Op], *, bound: float, directory: Path,
 
 def _key(url: str) -> str:
     """Name a run log without its URL (which may hold a password): a hash, for journal file names."""
+    # lazy: hashlib loads OpenSSL (about 10 ms of every run's start); only a journal file needs the name
     import hashlib
 
     return hashlib.sha256(url.encode()).hexdigest()[:16]

@@ -8,6 +8,7 @@ what it did as the JSON every front end shows.
 
 from __future__ import annotations
 
+import getpass
 import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,8 @@ from cronkit.config.settings import Settings
 from cronkit.config.values import parse_duration
 from cronkit.errors import RegistryError, UsageError
 from cronkit.registry import Registry
+from cronkit.runlog import connect
+from cronkit.runlog.engines import sqlite_path
 from cronkit.runlog.pauses import (
     Origin,
     Pause,
@@ -27,9 +30,12 @@ from cronkit.runlog.pauses import (
     write_resumes,
 )
 from cronkit.runlog.times import bounded_utc, to_ms
+from cronkit.safe.redact import redactor_for
 
 MAX_REASON = 500  # characters of a pause's reason
 MAX_PAUSE = timedelta(days=366)  # the longest end a pause may name; no end at all is allowed
+
+_HAS_PAUSES = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pauses'"
 
 Transact = Callable[[Callable[[Any], Any], int], Any]
 
@@ -86,8 +92,6 @@ def pause(settings: Settings, registry: Registry, tasks: Sequence[str], *, for_:
           reason: str | None, origin: Origin, now: datetime, transact: Transact | None = None,
           ) -> list[dict[str, Any]]:
     """Pause `tasks` on every host sharing the run log; return each task's pause keys."""
-    from cronkit.safe.redact import redactor_for
-
     names = _names(registry, tasks)
     end = pause_end(for_, until, now, settings.timezone)
     text = " ".join((reason or "").split()) or None
@@ -112,9 +116,7 @@ def resume(settings: Settings, registry: Registry, tasks: Sequence[str], *, orig
 def _with_store(settings: Settings, transact: Transact | None, work: Callable[[Transact], Any]) -> Any:
     if transact is not None:
         return work(transact)
-    from cronkit.runlog.writer import RunStore
-
-    store = RunStore.open(settings.db_url)
+    store = connect.open(settings.db_url, create=True)
     try:
         return work(store.transact)
     finally:
@@ -124,41 +126,23 @@ def _with_store(settings: Settings, transact: Transact | None, work: Callable[[T
 def read_pauses(settings: Settings, now: datetime) -> dict[str, Pause]:
     """Return the pauses in force, by task, for a read command; none when there is no run log yet.
 
-    A SQLite run log is read with sqlite3 (read-only, never created); another through SQLAlchemy.
+    A SQLite run log is read read-only (never created nor upgraded: a log of an older schema has
+    no pauses yet); another is opened as every command opens it.
     """
-    from cronkit.config.settings import sqlite_path
-
     path = sqlite_path(settings.db_url)
-    if path is None:
-        from cronkit.runlog.reader import EngineReader, RunLog
-
-        reader = EngineReader(RunLog.open(settings).engine)
-        try:
-            return pauses_of(reader, now)
-        finally:
-            reader.close()
-    if not path.is_file():
+    if path is not None and not path.is_file():
         return {}
-    import sqlite3
-
-    from cronkit.runlog.queries import database_error
-
+    store = connect.open(settings.db_url, read_only=True) if path else connect.open(settings.db_url, settle=settings)
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    except sqlite3.Error as exc:
-        raise database_error(str(path), exc) from None
-    try:
-        return current_pauses(lambda sql, params: conn.execute(sql, dict(params)).fetchall(), to_ms(now))
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):  # a run log of an older schema, upgraded by the next run
-            return {}
-        raise database_error(str(path), exc) from None
+        if path is not None and not store.sql(_HAS_PAUSES, {}):
+            return {}  # a run log of an older schema, upgraded by the next run
+        return pauses_of(store, now)
     finally:
-        conn.close()
+        store.close()
 
 
 def pauses_of(reader: Any, now: datetime) -> dict[str, Pause]:
-    """Return the pauses in force, by task, through an open queries.Reader."""
+    """Return the pauses in force, by task, through an open run log (a RunStore)."""
     with reader.connection() as execute:
         return current_pauses(execute, to_ms(now))
 
@@ -168,8 +152,6 @@ def cli_origin() -> Origin:
 
     As a manual run records its user: the login variables, then the password entry.
     """
-    import getpass
-
     try:
         user = os.environ.get("SUDO_USER") or getpass.getuser()
     except (KeyError, OSError):

@@ -1,7 +1,7 @@
 """The run log's tables (SQLAlchemy Core) and the migrations that bring a database to them.
 
-The run path writes these same tables through `writer` with plain SQL, without importing this
-module unless the schema needs creating or upgrading.
+Everyone reads and writes these tables with plain SQL through `runlog.open`, which imports this
+module only when a schema needs creating or upgrading (or the run log is opened on an engine).
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 
-from cronkit.config.settings import sqlite_path
 from cronkit.errors import ConfigError, SchemaTooNew, ServiceUnavailable
-from cronkit.runlog import SCHEMA_VERSION, release_of, totals
+from cronkit.runlog import totals
 from cronkit.runlog.backup import copy_before_migrating
-from cronkit.runlog.engines import schema_file_lock
+from cronkit.runlog.engines import schema_file_lock, sqlite_path
+from cronkit.runlog.queries import READ_META, RUN_COLUMNS, SET_META
+from cronkit.runlog.version import SCHEMA_VERSION, release_of
 from cronkit.version import __version__
 
 metadata = MetaData()
@@ -69,6 +70,7 @@ runs = Table(
     Index("ix_runs_started_at", "started_at"),
     Index("ix_runs_task_started_at", "task", "started_at"),
 )
+assert tuple(c.name for c in runs.c) == RUN_COLUMNS  # the plain SQL of runlog.reader names them
 
 attempts = Table(
     "attempts", metadata,
@@ -407,16 +409,12 @@ def _copy_before(engine: Engine, found: int) -> Path | None:
 def _version(conn: Connection) -> int:
     if not inspect(conn).has_table("meta"):
         return 0
-    from cronkit.runlog.queries import READ_META
-
     value = conn.execute(text(READ_META), {"key": "schema_version"}).scalar()
     return int(value) if value else 0
 
 
 def set_meta(conn: Connection, key: str, value: str) -> None:
     """Set one key of the `meta` table, in the caller's transaction."""
-    from cronkit.runlog.queries import SET_META
-
     conn.execute(text(SET_META), {"key": key, "value": value})
 
 

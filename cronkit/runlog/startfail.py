@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from cronkit.config.settings import default_home
 from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.files import write_atomic
 
@@ -45,8 +46,6 @@ def home_for(config: str | None, home: str | None, environ: Mapping[str, str]) -
     chosen = home or environ.get("CRONKIT_HOME")
     if chosen:
         return Path(chosen).expanduser().absolute()
-    from cronkit.config.settings import default_home
-
     return default_home(environ)
 
 

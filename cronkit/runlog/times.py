@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+from cronkit import clock
+from cronkit.config.values import parse_duration
+from cronkit.errors import RegistryError, UsageError
 from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.encrypt import HIDDEN, reveal
 
@@ -26,9 +29,7 @@ def from_ms(ms: int) -> datetime:
 
 def now_ms() -> int:
     """Return cronkit's clock (CRONKIT_NOW in tests) as epoch milliseconds."""
-    from cronkit.clock import now
-
-    return to_ms(now())
+    return to_ms(clock.now())
 
 
 def iso(ms: int | None) -> str | None:
@@ -55,8 +56,6 @@ def bounded_utc(parsed: datetime, option: str, value: str) -> datetime:
 
     Near datetime's ends (year 1, year 9999) a zone offset or a window's days overflow: a traceback.
     """
-    from cronkit.errors import UsageError
-
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     if not MIN_YEAR <= parsed.year <= MAX_YEAR:
@@ -66,9 +65,6 @@ def bounded_utc(parsed: datetime, option: str, value: str) -> datetime:
 
 def parse_since(value: str, now: datetime) -> datetime:
     """Parse `--since`: an ISO date or instant (UTC when no offset) or a duration ago such as 2h, 7d."""
-    from cronkit.config.values import parse_duration
-    from cronkit.errors import RegistryError, UsageError
-
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

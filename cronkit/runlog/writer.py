@@ -1,9 +1,9 @@
-"""The run path's writes to the run log: RunStore.
+"""The run path's writes to the run log: RunStore, the one executor every user of the run log holds.
 
-`cronkit run` starts on every cron tick, so this module imports no SQLAlchemy for a SQLite run log:
-the same SQL (named parameters, RETURNING) runs through the standard sqlite3 module there, and
-through SQLAlchemy for PostgreSQL. The tables themselves are defined once, in `schema`, which is
-imported only when a SQLite file's schema needs creating or upgrading.
+`runlog.open` gives one: over a sqlite3 connection for a SQLite run log (`link.SqliteLink`: no
+SQLAlchemy, because `cronkit run` starts on every cron tick) and over a SQLAlchemy engine for
+PostgreSQL (`enginelink.EngineLink`). The same plain SQL (named parameters, RETURNING) runs on
+either. The end of a run is written by `journal` (one transaction, or the journal file).
 """
 
 from __future__ import annotations
@@ -11,36 +11,37 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from enum import Enum
 
-from cronkit.errors import ConfigError, DiskFull, ServiceUnavailable
+from cronkit.errors import ServiceUnavailable
 from cronkit.host import hostname, is_alive, process_start
 from cronkit.plain import TYPE_CHECKING
-from cronkit.runlog import SCHEMA_VERSION
-from cronkit.runlog.engines import create_private_file, schema_file_lock
+from cronkit.runlog.engines import HEARTBEAT_WAIT_MS
 from cronkit.runlog.leftover import OUTPUT_TAIL_BYTES
+from cronkit.runlog.link import Execute, SqliteLink, Transact
+from cronkit.runlog.queries import SET_META
 from cronkit.runlog.status import RunStatus
 from cronkit.runlog.times import now_ms
-from cronkit.runlog.totals import Execute, end_run, mark_one_lost
+from cronkit.runlog.totals import mark_one_lost
 from cronkit.safe.encrypt import seal
 
 if TYPE_CHECKING:
     from typing import Any
 
+    from sqlalchemy.engine import Engine
+
+    from cronkit.runlog.enginelink import EngineLink
+
 HEARTBEAT_INTERVAL = 30.0
-# How long a heartbeat waits for a busy run log. Other writes wait up to a minute (a burst of runs
-# takes turns); a heartbeat gives up and is tried again soon, because the runner beats from its
-# supervision loop, where a long wait would also hold up the timeout and the lease renewal.
-HEARTBEAT_WAIT_MS = 250
 # A run on another host whose heartbeat is this old is taken for dead.
 LOST_AFTER_MS = int(4 * HEARTBEAT_INTERVAL * 1000)
 # The longest a single call to a PostgreSQL run log may take on the run path before the runner
 # gives up on it (the call goes on in a worker thread): a connection that stops answering without
 # a reset must not hold up the supervision loop or the end of a run.
 REMOTE_CALL_LIMIT = 10.0
-# transact(work, wait_ms): run work(execute) in one transaction that waits at most wait_ms for locks.
-Transact = Callable[[Callable[[Execute], "Any"], int], "Any"]
 
 
 def clean_text(text: str | None) -> str | None:
@@ -56,22 +57,12 @@ def clean_text(text: str | None) -> str | None:
     return text
 
 
-def sqlite_trouble(path: str, exc: Exception) -> ServiceUnavailable:
-    """Return the error to raise for a SQLite error on the run log: DiskFull when its disk is full."""
-    import sqlite3
-
-    full = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
-    return (DiskFull if full else ServiceUnavailable)(f"run log {path}: {exc}")
-
-
 def bounded(work: Callable[[], Any], seconds: float, what: str) -> Any:
     """Run `work` in a daemon thread and wait at most `seconds`; ServiceUnavailable when it does not answer.
 
     The abandoned call may still complete later; every write the run path makes this way is
-    idempotent (see RunStore.record_outcome), so completing late is harmless.
+    idempotent (see journal.record_outcome), so completing late is harmless.
     """
-    import threading
-
     box: list[Any] = []
 
     def target() -> None:
@@ -96,176 +87,54 @@ def _word(status: str) -> str:
     return str(status.value if isinstance(status, Enum) else status)
 
 
-def _ensure_sqlite_schema(conn: Any, path: str) -> None:
-    """Bring a SQLite run log to this cronkit's schema; cheap when it already is.
-
-    When many runs start at once on a fresh run log, the first to take the schema lock (the file
-    lock `schema.upgrade` uses) creates the schema while holding it; the others wait, re-read
-    user_version and go on, instead of each importing SQLAlchemy to find nothing left to do.
-    """
-    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return
-    with schema_file_lock(path):
-        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
-            from cronkit.runlog.engines import create_engine_for
-            from cronkit.runlog.schema import upgrade
-
-            engine = create_engine_for(f"sqlite:///{path}")
-            try:
-                upgrade(engine, locked=True)
-            finally:
-                engine.dispose()
-
-
-def _rollback(conn: Any) -> None:
-    """End a transaction that failed; one that cannot even roll back is rolled back by SQLite on its next use."""
-    import sqlite3
-
-    try:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-    except sqlite3.DatabaseError:
-        pass
-
-
 class RunStore:
-    """Insert and update runs, attempts, slots and dead letters with plain SQL."""
+    """An open run log: plain SQL on it (one statement, a transaction, a run of reads), the run path's writes."""
 
-    def __init__(self, execute: Execute, close: Callable[[], None] = lambda: None,
-                 execute_briefly: Execute | None = None, transact: Transact | None = None,
-                 *, remote: bool = False) -> None:
-        self._execute = execute
-        self._execute_briefly = execute_briefly or execute  # waits at most HEARTBEAT_WAIT_MS for locks
-        self._transact: Transact = transact or (lambda work, _wait_ms: work(execute))
-        self.close = close
+    def __init__(self, link: SqliteLink | EngineLink) -> None:
+        self._link = link
         # A run log over the network: a call can hang on a connection that stops answering, so the
         # run path bounds each one with a worker thread (`bounded`), which SQLite does not need.
-        self.remote = remote
-        self.engine: Any = None  # the SQLAlchemy engine behind a run log opened with one
+        self.remote = link.remote
+        self.engine: Engine | None = link.engine  # the SQLAlchemy engine behind it; None over sqlite3
+        self.close: Callable[[], None] = link.close
 
     @classmethod
-    def open(cls, url: str) -> RunStore:
-        """Open the run log at `url`, creating or upgrading its schema when needed."""
-        from cronkit.config.settings import sqlite_path
+    def for_engine(cls, engine: Engine, *, owned: bool = True) -> RunStore:
+        """Run plain SQL through a SQLAlchemy engine; `owned`: close() disposes of it."""
+        # lazy: SQLAlchemy only for a run log opened with an engine, never on a SQLite run path
+        from cronkit.runlog.enginelink import EngineLink
 
-        path = sqlite_path(url)
-        if path is None:
-            from cronkit.runlog.engines import create_engine_for, describe_url, first_line
-            from cronkit.runlog.schema import upgrade
+        return cls(EngineLink(engine, owned=owned))
 
-            engine = create_engine_for(url)
-            try:
-                upgrade(engine)
-            except ServiceUnavailable:
-                raise
-            except Exception as exc:
-                raise ServiceUnavailable(f"run log {describe_url(url)} is unusable: {first_line(exc)}") from None
-            return cls.for_engine(engine)
-        return cls._open_sqlite(str(path))
+    def sqlalchemy_engine(self) -> Engine:
+        """Return a SQLAlchemy engine on this run log, for queries written with SQLAlchemy Core.
 
-    @classmethod
-    def _open_sqlite(cls, path: str) -> RunStore:
-        import sqlite3
+        The store's own on PostgreSQL; on SQLite one made on first call, disposed of with the store.
+        """
+        return self._link.sqlalchemy_engine()
 
-        try:
-            create_private_file(path)
-        except OSError as exc:
-            raise ConfigError(f"run log: cannot create {path}: {exc.strerror}") from None
-        try:
-            conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            _ensure_sqlite_schema(conn, path)
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.DatabaseError as exc:
-            raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {exc}") from None
-        except Exception as exc:
-            if type(exc).__module__.startswith("sqlalchemy"):
-                from cronkit.runlog.engines import first_line
+    def transact(self, work: Callable[[Execute], Any], wait_ms: int) -> Any:
+        """Run `work(execute)` in one transaction that waits at most `wait_ms` for the run log's locks."""
+        return self._link.transact(work, wait_ms)
 
-                raise ServiceUnavailable(f"run log {path} is not a usable SQLite database: {first_line(exc)}") from None
-            raise
+    @contextmanager
+    def connection(self) -> Iterator[Execute]:
+        """Hold one connection for a run of reads; yield the Execute that runs SQL on it."""
+        with self._link.connection() as execute:
+            yield execute
 
-        def execute(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-            try:
-                return conn.execute(sql, params).fetchall()
-            except sqlite3.DatabaseError as exc:
-                raise sqlite_trouble(path, exc) from None
+    def write_meta(self, values: Mapping[str, str]) -> None:
+        """Set `meta` keys in one transaction."""
 
-        def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-            conn.execute(f"PRAGMA busy_timeout = {HEARTBEAT_WAIT_MS}")
-            try:
-                return execute(sql, params)
-            finally:
-                conn.execute("PRAGMA busy_timeout = 60000")
+        def work(execute: Execute) -> None:
+            for key, value in values.items():
+                execute(SET_META, {"key": key, "value": value})
 
-        def transact(work: Callable[[Execute], Any], wait_ms: int) -> Any:
-            conn.execute(f"PRAGMA busy_timeout = {max(1, int(wait_ms))}")
-            try:
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.DatabaseError as exc:
-                    raise sqlite_trouble(path, exc) from None
-                try:
-                    done = work(execute)
-                    conn.execute("COMMIT")  # may fail: the disk full, the WAL with no room to grow
-                    return done
-                except sqlite3.DatabaseError as exc:
-                    _rollback(conn)
-                    raise sqlite_trouble(path, exc) from None
-                except BaseException:
-                    _rollback(conn)
-                    raise
-            finally:
-                conn.execute("PRAGMA busy_timeout = 60000")
-
-        return cls(execute, conn.close, execute_briefly, transact)
-
-    @classmethod
-    def for_engine(cls, engine: Any) -> RunStore:
-        """Write through a SQLAlchemy engine (PostgreSQL, or a reader's engine)."""
-        from sqlalchemy import text
-        from sqlalchemy.exc import SQLAlchemyError
-
-        def execute(sql: str, params: Mapping[str, Any], brief: bool = False) -> Sequence[Sequence[Any]]:
-            try:
-                with engine.begin() as conn:
-                    if brief and conn.dialect.name == "postgresql":
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {HEARTBEAT_WAIT_MS}")
-                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {4 * HEARTBEAT_WAIT_MS}")
-                    result = conn.execute(text(sql), dict(params))
-                    return result.fetchall() if result.returns_rows else []
-            except SQLAlchemyError as exc:  # one line, as on the SQLite path, not a driver's essay
-                from cronkit.runlog.engines import describe_url, first_line
-
-                raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
-
-        def execute_briefly(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-            return execute(sql, params, brief=True)
-
-        def transact(work: Callable[[Execute], Any], wait_ms: int) -> Any:
-            try:
-                with engine.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {max(1, int(wait_ms))}")
-                        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {max(1, int(wait_ms))}")
-
-                    def run(sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
-                        result = conn.execute(text(sql), dict(params))
-                        return result.fetchall() if result.returns_rows else []
-
-                    return work(run)
-            except SQLAlchemyError as exc:
-                from cronkit.runlog.engines import describe_url, first_line
-
-                raise ServiceUnavailable(f"run log {describe_url(str(engine.url))}: {first_line(exc)}") from None
-
-        store = cls(execute, engine.dispose, execute_briefly, transact, remote=engine.dialect.name != "sqlite")
-        store.engine = engine
-        return store
+        self.transact(work, 60_000)
 
     def sql(self, sql: str, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         """Run one statement of plain SQL with named parameters (the notifications' queries)."""
-        return self._execute(sql, params)
+        return self._link.execute(sql, params)
 
     def start_run(self, *, task: str, trigger: str, status: str = RunStatus.RUNNING,
                   scheduled_for: int | None = None, started_at: int, user: str | None,
@@ -273,7 +142,7 @@ class RunStore:
                   pid: int | None = None) -> int:
         """Record a new run and return its id."""
         pid = os.getpid() if pid is None else pid
-        rows = self._execute(
+        rows = self._link.execute(
             "INSERT INTO runs (task, status, trigger, scheduled_for, started_at, heartbeat_at, attempts,"
             ' host, pid, pid_start, "user", params, dry_run)'  # quoted: USER is reserved in PostgreSQL
             " VALUES (:task, :status, :trigger, :scheduled_for, :started_at, :started_at, 0,"
@@ -295,7 +164,7 @@ class RunStore:
         this process from now on. False when there is no such running run of `task` to adopt.
         """
         pid = os.getpid()
-        rows = self._execute(
+        rows = self._link.execute(
             "UPDATE runs SET host = :host, pid = :pid, pid_start = :pid_start, heartbeat_at = :at"
             " WHERE id = :id AND task = :task AND trigger = :trigger AND status = :running RETURNING id",
             {"id": run_id, "task": task, "trigger": trigger, "running": RunStatus.RUNNING.value,
@@ -303,86 +172,31 @@ class RunStore:
         )
         return bool(rows)
 
-    def finish_run(self, run_id: int, *, status: str, finished_at: int, duration_ms: int,
-                   attempts: int, exit_code: int, error: str | None = None,
-                   traceback: str | None = None, result: Any = None, output: str | None = None, usage: Mapping[str, int] | None = None) -> None:
-        """Record the outcome of a `running` run, its resources (`usage`) and its task's totals, in one transaction."""
-        params = {
-            "id": run_id, "status": _word(status), "finished_at": finished_at,
-            "duration_ms": max(0, duration_ms), "attempts": attempts, "exit_code": exit_code,
-            "error": clean_text(error), "traceback": clean_text(traceback),
-            "result": json.dumps(result, sort_keys=True, default=str) if result is not None else None,
-            "output": clean_text(output), **(usage or {}),
-        }
-        self._transact(lambda execute: end_run(execute, params), 60_000)
-
-    def record_attempt(self, run_id: int, number: int, *, started_at: int, finished_at: int,
-                       status: str, error: str | None) -> None:
-        """Record one finished attempt of a run."""
-        self._execute(
-            "INSERT INTO attempts (run_id, number, started_at, finished_at, status, error)"
-            " VALUES (:run_id, :number, :started_at, :finished_at, :status, :error)",
-            {"run_id": run_id, "number": number, "started_at": started_at,
-             "finished_at": finished_at, "status": _word(status), "error": error},
-        )
-
-    def transact(self, work: Callable[[Execute], Any], wait_ms: int) -> Any:
-        """Run `work(execute)` in one transaction that waits at most `wait_ms` for the run log's locks."""
-        return self._transact(work, wait_ms)
-
     def heartbeat(self, run_id: int, at: int) -> None:
         """Beat a run's heartbeat; ServiceUnavailable when the run log stays busy for HEARTBEAT_WAIT_MS."""
-        self._execute_briefly("UPDATE runs SET heartbeat_at = :at WHERE id = :id", {"id": run_id, "at": at})
+        self._link.execute_briefly("UPDATE runs SET heartbeat_at = :at WHERE id = :id", {"id": run_id, "at": at})
 
     def claim_slot(self, task: str, scheduled_for: int, run_id: int) -> int | None:
         """Claim a slot for a run; return the id of the run that already holds it, else None."""
-        claimed = self._execute(
+        claimed = self._link.execute(
             "INSERT INTO slots (task, scheduled_for, run_id) VALUES (:task, :slot, :run_id)"
             " ON CONFLICT DO NOTHING RETURNING run_id",
             {"task": task, "slot": scheduled_for, "run_id": run_id},
         )
-        if claimed:
-            return None
-        rows = self._execute(
-            "SELECT run_id FROM slots WHERE task = :task AND scheduled_for = :slot",
-            {"task": task, "slot": scheduled_for},
-        )
-        return int(rows[0][0]) if rows else None
+        return None if claimed else self.slot_holder(task, scheduled_for)
 
     def host_of(self, run_id: int) -> str | None:
         """Return the host a run was recorded on, None when there is no such run."""
-        rows = self._execute("SELECT host FROM runs WHERE id = :id", {"id": run_id})
+        rows = self._link.execute("SELECT host FROM runs WHERE id = :id", {"id": run_id})
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def slot_holder(self, task: str, scheduled_for: int) -> int | None:
         """Return the id of the run that holds a slot, else None (claims nothing)."""
-        rows = self._execute(
+        rows = self._link.execute(
             "SELECT run_id FROM slots WHERE task = :task AND scheduled_for = :slot",
             {"task": task, "slot": scheduled_for},
         )
         return int(rows[0][0]) if rows else None
-
-    def dead_letter(self, *, run_id: int, task: str, params: Mapping[str, Any] | None,
-                    scheduled_for: int | None, error: str | None, traceback: str | None,
-                    attempts: int, created_at: int) -> int:
-        """Record a run that failed for good as an open dead letter; return the letter's id."""
-        rows = self._execute(
-            "INSERT INTO dead_letters (run_id, task, params, scheduled_for, error, traceback, attempts,"
-            " created_at) VALUES (:run_id, :task, :params, :scheduled_for, :error, :traceback,"
-            " :attempts, :created_at) RETURNING id",
-            {"run_id": run_id, "task": task,
-             "params": json.dumps(dict(params), sort_keys=True) if params else None,
-             "scheduled_for": scheduled_for, "error": error, "traceback": traceback,
-             "attempts": attempts, "created_at": created_at},
-        )
-        return int(rows[0][0])
-
-    def resolve_dead_letter(self, letter_id: int, run_id: int, at: int) -> None:
-        """Mark a dead letter resolved by the (successful) run `run_id`."""
-        self._execute(
-            "UPDATE dead_letters SET resolved_at = :at, resolved_by = :run_id WHERE id = :id",
-            {"id": letter_id, "run_id": run_id, "at": at},
-        )
 
     def claim_letter(self, letter_id: int, run_id: int, started_at: int) -> str | None:
         """Claim an open dead letter for the retry run `run_id`; return why not when another has it.
@@ -391,7 +205,7 @@ class RunStore:
         it, or when the run that did is no longer running and ended before this one started (a
         retry that overlapped another is the same retry, and does not run the task again).
         """
-        rows = self._execute(
+        rows = self._link.execute(
             "UPDATE dead_letters SET claimed_by = :run_id WHERE id = :id AND resolved_at IS NULL"
             " AND (claimed_by IS NULL OR claimed_by = :run_id"
             " OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = dead_letters.claimed_by)"
@@ -401,7 +215,7 @@ class RunStore:
         )
         if rows:
             return None
-        found = self._execute("SELECT resolved_by, claimed_by FROM dead_letters WHERE id = :id", {"id": letter_id})
+        found = self._link.execute("SELECT resolved_by, claimed_by FROM dead_letters WHERE id = :id", {"id": letter_id})
         if not found:
             return f"no dead letter with id {letter_id}"
         resolved_by, claimed_by = found[0]
@@ -411,7 +225,7 @@ class RunStore:
 
     def running_before(self, task: str, run_id: int) -> list[int]:
         """Return the ids of `task`'s runs older than `run_id` that are still `running`."""
-        rows = self._execute(
+        rows = self._link.execute(
             "SELECT id FROM runs WHERE task = :task AND status = :running AND id < :id ORDER BY id",
             {"task": task, "running": RunStatus.RUNNING.value, "id": run_id},
         )
@@ -432,7 +246,7 @@ class RunStore:
             params["task"] = task
         now = now_ms() if now is None else now
         lost: list[tuple[int, str]] = []
-        for run_id, host, pid, pid_start, heartbeat_at, started_at, run_task in self._execute(sql, params):
+        for run_id, host, pid, pid_start, heartbeat_at, started_at, run_task in self._link.execute(sql, params):
             if host == hostname():
                 gone = not is_alive(int(pid), pid_start)
             else:
@@ -443,8 +257,9 @@ class RunStore:
             output = seal(clean_text(salvage(run_id, run_task)), "output") if salvage is not None else None
             marked: dict[str, Any] = {"id": run_id, "now": now, "lost": RunStatus.LOST.value,
                                       "running": RunStatus.RUNNING.value, "output": output}
-            self._transact(functools.partial(mark_one_lost, params=marked), 60_000)
+            self._link.transact(functools.partial(mark_one_lost, params=marked), 60_000)
         return [run_id for run_id, _ in lost]
 
 
-__all__ = ["Execute", "HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "RunStore", "end_run"]
+__all__ = ["HEARTBEAT_INTERVAL", "HEARTBEAT_WAIT_MS", "LOST_AFTER_MS", "OUTPUT_TAIL_BYTES", "REMOTE_CALL_LIMIT", "Execute",
+           "RunStore", "Transact", "bounded", "clean_text"]

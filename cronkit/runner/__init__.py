@@ -24,6 +24,7 @@ try:
     from collections.abc import Mapping
     from datetime import datetime
 
+    from cronkit import runlog
     from cronkit.clock import now as clock_now
     from cronkit.config.settings import Settings
     from cronkit.errors import EXIT_OK, TaskPaused
@@ -64,7 +65,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
         if request.trigger == Trigger.CRON:
             def held(candidate: datetime) -> bool:
                 nonlocal store
-                store = store or RunStore.open(settings.db_url)
+                store = store or runlog.open(settings.db_url, create=True)
                 return store.slot_holder(task.name, to_ms(candidate)) is not None
 
             zone = task.zone(settings.timezone)
@@ -72,7 +73,7 @@ def run_task(settings: Settings, registry: Registry, request: RunRequest, enviro
             if choice is None:
                 return RunOutcome(EXIT_OK, quiet=True, summary=f"{task.name}: not due now in {zone}")
             slot, late_ms = choice.slot, choice.late_ms
-        store = store or RunStore.open(settings.db_url)
+        store = store or runlog.open(settings.db_url, create=True)
 
         # outcomes earlier runs could not write
         apply_journal(store, settings.home, settings.db_url, fallback=fallback_dir(settings.task_log_dir))

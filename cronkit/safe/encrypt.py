@@ -17,6 +17,7 @@ from __future__ import annotations
 from cronkit.plain import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from types import ModuleType
     from typing import Any
 
 # The AES-GCM and HKDF code (safe/aead.py: hashlib, base64, cryptography) is imported where a value
@@ -31,12 +32,18 @@ _current: str | None = None
 _sealing = False
 
 
-def derive(secret_key: str) -> tuple[str, bytes]:
-    """Return (key id, key) derived from a secret key."""
-    # lazy: cryptography and hashlib, only when a value is sealed or opened
+def _aead() -> ModuleType:
+    """Return safe.aead, the AES-GCM and HKDF code, loaded on first use."""
+    # lazy: cryptography, hashlib and base64, only when a value is sealed or opened
     from cronkit.safe import aead
 
-    return aead.derive(secret_key)
+    return aead
+
+
+def derive(secret_key: str) -> tuple[str, bytes]:
+    """Return (key id, key) derived from a secret key."""
+    derived: tuple[str, bytes] = _aead().derive(secret_key)
+    return derived
 
 
 def configure(secret_key: str | None, previous_key: str | None = None, *, encrypt: bool = False) -> None:
@@ -75,25 +82,20 @@ def seal(value: str | None, column: str) -> str | None:
     """Return `value` sealed under the current key when sealing is on; None and plain values as they are otherwise."""
     if value is None or not _sealing or is_sealed(value):
         return value
-    # lazy: cryptography and base64, only when a value is sealed
-    from cronkit.safe import aead
-
     _derive_all()
     assert _current is not None
-    return f"{PREFIX}{_current}:{aead.seal(_keys[_current], value, column)}"
+    return f"{PREFIX}{_current}:{_aead().seal(_keys[_current], value, column)}"
 
 
 def open_value(value: str, column: str) -> str | None:
     """Return the plaintext of a sealed value; None when no key of this process opens it."""
-    # lazy: cryptography and base64, only when a value is opened
-    from cronkit.safe import aead
-
     _derive_all()
     found, colon, data = value[len(PREFIX):].partition(":")
     key = _keys.get(found)
     if not colon or key is None:
         return None
-    return aead.open_sealed(key, data, column)
+    opened: str | None = _aead().open_sealed(key, data, column)
+    return opened
 
 
 def reveal(value: Any, column: str) -> Any:

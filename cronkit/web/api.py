@@ -19,7 +19,7 @@ from cronkit.clock import now
 from cronkit.health.listing import task_row, task_rows
 from cronkit.runlog.deadletters import list_letters
 from cronkit.runlog.pausing import pauses_of
-from cronkit.runlog.reader import EngineReader, RunLog, runs_page
+from cronkit.runlog.reader import run_record, runs_page
 from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.writer import RunStore
 from cronkit.safe.inputs import row_id
@@ -97,7 +97,7 @@ async def status(request: Request) -> Response:
 
 def _pauses(service: Service, at: Any) -> dict[str, Any]:
     """Return the pauses in force, by task, read on the service's engine (left open)."""
-    return pauses_of(EngineReader(service.engine), at)
+    return pauses_of(RunStore.for_engine(service.engine, owned=False), at)
 
 
 def _task_rows(service: Service) -> list[dict[str, Any]]:
@@ -161,12 +161,12 @@ async def runs(request: Request) -> Response:
 
 
 def _one_run(service: Service, run_id: int) -> dict[str, Any] | None:
-    log = RunLog(service.engine)
-    record = log.run(run_id)
+    log = RunStore.for_engine(service.engine, owned=False)
+    record = run_record(log, run_id)
     if record is not None and record["status"] == RunStatus.RUNNING.value:
         # A client polls this for its run's outcome: a run whose process died must show as lost.
         if RunStore.for_engine(service.engine).mark_lost(task=record["task"]):
-            record = log.run(run_id)
+            record = run_record(log, run_id)
     return record
 
 

@@ -21,7 +21,7 @@ from typing import Generic, TypeVar
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from cronkit.config.settings import sqlite_path
+from cronkit.runlog.engines import sqlite_path
 
 T = TypeVar("T")
 

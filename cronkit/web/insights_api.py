@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from cronkit.clock import now
 from cronkit.insights.read import DEFAULT_DAYS, as_dicts, find_for
-from cronkit.runlog.reader import execute_on
+from cronkit.runlog.enginelink import execute_on
 from cronkit.web import query
 from cronkit.web.access import reading
 from cronkit.web.jsonout import json_bytes

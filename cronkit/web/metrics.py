@@ -38,7 +38,7 @@ from cronkit.notify.figures import (
 )
 from cronkit.registry import Registry
 from cronkit.runlog import totals as run_totals
-from cronkit.runlog.reader import execute_on
+from cronkit.runlog.enginelink import execute_on
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 

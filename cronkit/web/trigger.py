@@ -25,8 +25,8 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from cronkit.host import hostname, process_start
+from cronkit.runlog.enginelink import execute_on
 from cronkit.runlog.pauses import current_pause
-from cronkit.runlog.reader import execute_on
 from cronkit.runlog.schema import audit, idempotency_keys, runs
 from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runlog.times import now_ms

@@ -16,10 +16,11 @@ from sqlalchemy import func, select
 from cronkit.clock import now
 from cronkit.runlog.deadletters import list_letters
 from cronkit.runlog.pausing import pauses_of
-from cronkit.runlog.reader import EngineReader, RunLog, runs_page
+from cronkit.runlog.reader import run_record, runs_page
 from cronkit.runlog.schema import runs
 from cronkit.runlog.status import FAILED_STATUSES, RunStatus
 from cronkit.runlog.times import to_ms
+from cronkit.runlog.writer import RunStore
 from cronkit.schedule import next_run
 from cronkit.web.service import Service
 
@@ -119,7 +120,7 @@ def task_insights(service: Service, task: str) -> list[dict[str, Any]]:
 
 def paused(service: Service, at: datetime) -> dict[str, Any]:
     """Return the pauses in force, by task, read now (not from the cached status report)."""
-    return pauses_of(EngineReader(service.engine), at)
+    return pauses_of(RunStore.for_engine(service.engine, owned=False), at)
 
 
 def health_summary(body: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +199,7 @@ def dead_letters(service: Service, task: str) -> list[dict[str, Any]]:
 
 def one_run(service: Service, run_id: int) -> dict[str, Any] | None:
     """Return a run with its attempts, dead letter and output tail, redacted; None when unknown."""
-    record = RunLog(service.engine).run(run_id)
+    record = run_record(RunStore.for_engine(service.engine, owned=False), run_id)
     if record is None:
         return None
     record = cast(dict[str, Any], service.redactor.value(record))

@@ -133,29 +133,6 @@ def test_history_answers_without_typer_or_sqlalchemy(cli: Cli, run_process: RunC
     assert done.returncode == 0 and done.stderr == "[]\n", done.stderr
 
 
-def test_show_by_sqlite3_reads_what_runlog_reads(cli: Cli, home: Path) -> None:
-    from cronkit.cli.runs import read_run
-    from cronkit.config.settings import load_settings
-    from cronkit.runlog.reader import RunLog
-
-    for task in ("noop", "boom"):
-        cli("run", task)
-    settings = load_settings(environ={"CRONKIT_HOME": str(home)})
-    log = RunLog.open(settings)
-    try:
-        for run_id in (1, 2):
-            assert read_run(settings.db_url, run_id) == log.run(run_id)
-        second = read_run(settings.db_url, 2)
-        assert second is not None and second["dead_letter"] is not None
-    finally:
-        log.engine.dispose()
-    assert read_run(settings.db_url, 99) is None
-    shown = cli("show", "2")
-    assert shown.returncode == 0 and "ValueError: bad thing" in shown.stdout
-    missing = cli("show", "99")
-    assert (missing.returncode, missing.stderr) == (2, "cronkit: error: no run with id 99\n")
-
-
 def test_list_status_health_stats_answer_without_typer(cli: Cli, cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """`list`, `status`, `health` and `stats` answer (output, exit code) without typer, and without
     SQLAlchemy on a SQLite run log (read through sqlite3)."""

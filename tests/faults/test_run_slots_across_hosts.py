@@ -13,6 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from cronkit import runlog
 from tests.conftest import CRONKIT, RedisServer, write_registry
 from tests.runhelpers import runs_at
 
@@ -115,9 +116,8 @@ def _pretend_host_x_runs(pg_url: str, redis_url: str, task: str, *, lease: bool)
     """Record a `running` run of `task` for the slot on host-x, holding the lease, with no slot claim yet."""
     import redis
 
-    from cronkit.runlog.writer import RunStore
 
-    store = RunStore.open(pg_url)
+    store = runlog.open(pg_url, create=True)
     run_id = store.start_run(task=task, trigger="cron", scheduled_for=SLOT_MS, started_at=SLOT_MS + 1000, user="x",
                              pid=1)
     store.sql("UPDATE runs SET host = 'host-x' WHERE id = :id", {"id": run_id})
@@ -154,7 +154,6 @@ def test_a_run_fenced_behind_the_run_serving_its_slot_gives_its_lease_back(
     X's renewal never finds the lease in other hands."""
     import redis
 
-    from cronkit.runlog.writer import RunStore
 
     x = _pretend_host_x_runs(pg_url, redis_url, "slotted", lease=False)
     b = _fire(_host(cronkit_env, tmp_path, "host-b", pg_url, redis_url, 20, "120"), "slotted")
@@ -163,7 +162,7 @@ def test_a_run_fenced_behind_the_run_serving_its_slot_gives_its_lease_back(
     while b"host-b" not in (client.get("cronkit:lock:slotted") or b""):  # B holds the lease and waits for X
         assert b.poll() is None and time.monotonic() < deadline, b.communicate()
         time.sleep(0.02)
-    store = RunStore.open(pg_url)
+    store = runlog.open(pg_url, create=True)
     assert store.claim_slot("slotted", SLOT_MS, x) is None
     store.close()
     try:

@@ -18,11 +18,13 @@ from cronkit.health.missed import MISSED_MAX_SLOTS, candidate_slots, missed_slot
 from cronkit.health.probes import NoAnswer, bounded
 from cronkit.host import cron_daemon_pids
 from cronkit.registry import Registry, Task
+from cronkit.runlog import open as open_runlog
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
+from tests.runlog.outcomes import finish_run
 
 UTC = UTC
 
@@ -34,7 +36,7 @@ def at(text: str) -> datetime:
 @pytest.fixture
 def runlog(tmp_path: Path) -> Iterator[tuple[RunStore, Any]]:
     url = f"sqlite:///{tmp_path / 'runs.db'}"
-    store = RunStore.open(url)
+    store = open_runlog(url, create=True)
     engine = create_engine_for(url)
     yield store, engine
     store.close()
@@ -45,7 +47,7 @@ def serve(store: RunStore, task: str, slot: datetime, status: str = "succeeded")
     """Record a cron run that served `slot`, as `cronkit run --trigger cron` would."""
     run_id = store.start_run(task=task, trigger="cron", scheduled_for=to_ms(slot), started_at=to_ms(slot) + 700,
                              user="cron")
-    store.finish_run(run_id, status=status, finished_at=to_ms(slot) + 1700, duration_ms=1000, attempts=1,
+    finish_run(store, run_id, status=status, finished_at=to_ms(slot) + 1700, duration_ms=1000, attempts=1,
                      exit_code=0 if status == "succeeded" else 1)
     return run_id
 

@@ -13,15 +13,18 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from cronkit import runlog
 from cronkit.config.settings import Settings, load_settings
 from cronkit.health.missed import Window, count_missed
 from cronkit.health.report import status
 from cronkit.health.stats import percentile, stats
 from cronkit.registry import Registry
-from cronkit.runlog.reader import execute_on
+from cronkit.runlog.enginelink import execute_on
+from cronkit.runlog.link import SqliteLink
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from tests.fixturetypes import RunCli
+from tests.runlog.outcomes import dead_letter, finish_run, resolve_dead_letter
 
 UTC = UTC
 
@@ -50,14 +53,14 @@ def settings(home: Path) -> Settings:
 
 @pytest.fixture
 def store(settings: Settings) -> Iterator[RunStore]:
-    opened = RunStore.open(settings.db_url)
+    opened = runlog.open(settings.db_url, create=True)
     yield opened
     opened.close()
 
 
 def record(store: RunStore, task: str, started: datetime, status_: str, duration_ms: int) -> int:
     run_id = store.start_run(task=task, trigger="cron", started_at=to_ms(started), user="cron")
-    store.finish_run(run_id, status=status_, finished_at=to_ms(started) + duration_ms, duration_ms=duration_ms,
+    finish_run(store, run_id, status=status_, finished_at=to_ms(started) + duration_ms, duration_ms=duration_ms,
                      attempts=1, exit_code=0)
     return run_id
 
@@ -80,11 +83,11 @@ def test_stats_against_hand_computed_figures(settings: Settings, store: RunStore
     for i, ms in enumerate(order):
         record(store, "alpha", NOW - timedelta(hours=100 - i), statuses.get(ms, "succeeded"), ms)
     record(store, "alpha", NOW - timedelta(hours=1), "skipped", 0)
-    letter = store.dead_letter(run_id=old_failure, task="beta", params=None, scheduled_for=None, error="x",
+    letter = dead_letter(store, run_id=old_failure, task="beta", params=None, scheduled_for=None, error="x",
                                traceback=None, attempts=1, created_at=to_ms(NOW - timedelta(days=20)))
-    resolved = store.dead_letter(run_id=old_failure, task="beta", params=None, scheduled_for=None, error="y",
+    resolved = dead_letter(store, run_id=old_failure, task="beta", params=None, scheduled_for=None, error="y",
                                  traceback=None, attempts=1, created_at=to_ms(NOW - timedelta(days=20)))
-    store.resolve_dead_letter(resolved, old_failure, to_ms(NOW))
+    resolve_dead_letter(store, resolved, old_failure, to_ms(NOW))
     assert letter != resolved
 
     rows = {row["task"]: row for row in stats(settings, 7, NOW, registry())}
@@ -133,33 +136,31 @@ def fill(store: RunStore, tasks: int = 5, per_task: int = 400) -> None:
             slot = start + timedelta(hours=i)
             run_id = store.start_run(task=f"task-{t}", trigger="cron", scheduled_for=to_ms(slot),
                                      started_at=to_ms(slot), user="cron")
-            store.finish_run(run_id, status="succeeded" if i % 7 else "failed", finished_at=to_ms(slot) + 5,
+            finish_run(store, run_id, status="succeeded" if i % 7 else "failed", finished_at=to_ms(slot) + 5,
                              duration_ms=5, attempts=1, exit_code=0)
 
 
 def capture(func: Any) -> list[tuple[str, Any]]:
-    """Run func() and return every SQL statement sent, with its parameters: through SQLAlchemy, or
-    through the sqlite3 reader the read commands take on a SQLite run log."""
-    from cronkit.runlog.queries import SqliteReader
-
+    """Run func() and return every SQL statement it ran, with its parameters: through SQLAlchemy, or
+    through the sqlite3 connection of a SQLite run log (runlog.link.SqliteLink)."""
     seen: list[tuple[str, Any]] = []
 
     def listener(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         seen.append((statement, parameters))
 
-    execute = SqliteReader.execute
+    plain = SqliteLink.execute
 
-    def recorded(self: SqliteReader, sql: str, params: Any) -> Any:
+    def execute(self: SqliteLink, sql: str, params: Any) -> Any:
         seen.append((sql, dict(params)))
-        return execute(self, sql, params)
+        return plain(self, sql, params)
 
     event.listen(Engine, "before_cursor_execute", listener)
-    SqliteReader.execute = recorded  # type: ignore[method-assign]
+    SqliteLink.execute = execute  # type: ignore[method-assign]
     try:
         func()
     finally:
+        SqliteLink.execute = plain  # type: ignore[method-assign]
         event.remove(Engine, "before_cursor_execute", listener)
-        SqliteReader.execute = execute  # type: ignore[method-assign]
     return seen
 
 
@@ -192,32 +193,32 @@ def assert_indexed(found: list[tuple[str, list[str]]]) -> None:
 
 
 def test_read_queries_use_indexes(settings: Settings, store: RunStore) -> None:
-    from cronkit.runlog.reader import HistoryFilter, RunLog
+    from cronkit.runlog.reader import HistoryFilter, history
 
     fill(store)
-    log = RunLog.open(settings)
+    log = runlog.open(settings.db_url, settle=settings)
 
-    def history() -> None:
-        log.history(HistoryFilter(limit=50))
-        log.history(HistoryFilter(task="task-3", limit=50))
-        log.history(HistoryFilter(status="failed", limit=50))
+    def histories() -> None:
+        history(log, HistoryFilter(limit=50))
+        history(log, HistoryFilter(task="task-3", limit=50))
+        history(log, HistoryFilter(status="failed", limit=50))
 
     def api_pages() -> None:  # GET /api/v1/runs?task=|status=|trigger=
         from cronkit.runlog.reader import runs_page
 
         pages: list[RunFilters] = [{}, {"task": "task-3"}, {"status": "failed"}, {"trigger": "catchup"}]
         for filters in pages:
-            runs_page(log.engine, limit=50, **filters)
+            runs_page(log.sqlalchemy_engine(), limit=50, **filters)
 
     def missed() -> None:
         slots = tuple(NOW - timedelta(hours=h) for h in range(48, 0, -1))
-        with log.engine.connect() as conn:
+        with log.sqlalchemy_engine().connect() as conn:
             count_missed(execute_on(conn), Window("task-2", slots, slots[0], False))
 
     reg = Registry()
     for t in range(5):
         reg.add("0 * * * *", "mod:func", name=f"task-{t}")
-    found = plans(settings, capture(history) + capture(api_pages) + capture(missed)
+    found = plans(settings, capture(histories) + capture(api_pages) + capture(missed)
                   + capture(lambda: stats(settings, 7, NOW, reg))
                   + capture(lambda: status(settings, reg, NOW)))
     assert_indexed(found)

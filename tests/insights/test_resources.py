@@ -9,9 +9,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
 
+from cronkit import runlog
 from cronkit.runlog import schema
 from cronkit.runlog.journal import apply_journal, op, write_journal
-from cronkit.runlog.writer import RunStore
 from tests.fixturetypes import RunCli
 
 from ..conftest import write_registry
@@ -62,7 +62,7 @@ def test_version_11_adds_the_columns_to_a_version_10_log(tmp_path: Path) -> None
 
 def test_an_outcome_journaled_before_version_8_still_applies(tmp_path: Path, home: Path) -> None:
     url = f"sqlite:///{home / 'cronkit.db'}"
-    store = RunStore.open(url)
+    store = runlog.open(url, create=True)
     run_id = store.start_run(task="t", trigger="manual", started_at=1000, user="me")
     finish = op("finish", id=run_id, status="succeeded", finished_at=2000, duration_ms=1000, attempts=1,
                 exit_code=0, error=None, traceback=None, result=None, output="")

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from cronkit import runlog
 from cronkit.runlog.times import to_ms
-from cronkit.runlog.writer import RunStore
 from tests.fixturetypes import RunCli
+from tests.runlog.outcomes import finish_run
 
 from ..conftest import write_registry
 from ..notify.receivers import HttpReceiver
@@ -36,7 +37,7 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 def fill(home: Path, *, last_ms: int = 530_000) -> None:
     """Thirty nights of both tasks; nightly-export's last run took `last_ms` (its usual is about 2 min)."""
-    store = RunStore.open(f"sqlite:///{home / 'cronkit.db'}")
+    store = runlog.open(f"sqlite:///{home / 'cronkit.db'}", create=True)
     rng = random.Random(5)
     try:
         for day in range(30):
@@ -45,7 +46,7 @@ def fill(home: Path, *, last_ms: int = 530_000) -> None:
                 took = last_ms if (name == "nightly-export" and day == 29) else int(120_000 * rng.gauss(1, 0.05))
                 run_id = store.start_run(task=name, trigger="cron", scheduled_for=to_ms(slot),
                                          started_at=to_ms(slot) + 700, user="cron")
-                store.finish_run(run_id, status="succeeded", finished_at=to_ms(slot) + 700 + took, duration_ms=took,
+                finish_run(store, run_id, status="succeeded", finished_at=to_ms(slot) + 700 + took, duration_ms=took,
                                  attempts=1, exit_code=0, usage={"cpu_user_ms": took // 4, "cpu_system_ms": took // 50,
                                                                   "max_rss_kb": 70_000 + rng.randint(0, 2000)})
     finally:
@@ -166,19 +167,19 @@ def test_insights_read_a_postgresql_run_log(pg_url: str) -> None:
     """The same SQL on PostgreSQL (its boolean dry_run, its quoted "trigger")."""
     from cronkit.insights.read import find
     from cronkit.registry import Task
+    from cronkit.runlog.enginelink import execute_on
     from cronkit.runlog.engines import create_engine_for
-    from cronkit.runlog.reader import execute_on
 
-    store = RunStore.open(pg_url)
+    store = runlog.open(pg_url, create=True)
     try:
         for day in range(25):
             took = 900_000 if day == 24 else 60_000 + day * 100
             run_id = store.start_run(task="pg-task", trigger="cron", scheduled_for=day * 86_400_000,
                                      started_at=day * 86_400_000 + 500, user="cron")
-            store.finish_run(run_id, status="succeeded", finished_at=day * 86_400_000 + took, duration_ms=took,
+            finish_run(store, run_id, status="succeeded", finished_at=day * 86_400_000 + took, duration_ms=took,
                              attempts=1, exit_code=0, usage={"max_rss_kb": 50_000})
         dry = store.start_run(task="pg-task", trigger="manual", started_at=25 * 86_400_000, user="me", dry_run=True)
-        store.finish_run(dry, status="succeeded", finished_at=25 * 86_400_000 + 5, duration_ms=5, attempts=1, exit_code=0)
+        finish_run(store, dry, status="succeeded", finished_at=25 * 86_400_000 + 5, duration_ms=5, attempts=1, exit_code=0)
     finally:
         store.close()
     engine = create_engine_for(pg_url)

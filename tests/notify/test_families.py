@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from cronkit import runlog
 from cronkit.config.settings import load_settings
 from cronkit.notify import promfile
 from cronkit.notify.families import FAMILIES, TASK_FAMILIES
@@ -19,9 +20,9 @@ from cronkit.registry import Registry
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.totals import BUCKETS, FINAL_STATUSES
-from cronkit.runlog.writer import RunStore
 from cronkit.web.metrics import RunLogCollector
 from tests.conftest import need
+from tests.runlog.outcomes import finish_run
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -33,11 +34,11 @@ def both_exports(tmp_path: Path, url: str | None = None) -> tuple[str, str]:
     registry = Registry()
     for name in ("alpha", "beta"):
         registry.task("*/5 * * * *", name=name, environments=["*"], timeout="10m")(lambda ctx: None)
-    store = RunStore.open(url)
+    store = runlog.open(url, create=True)
     for i, (status, ms) in enumerate([("succeeded", 400), ("failed", 12_000), ("succeeded", 2_500)]):
         started = NOW - timedelta(minutes=10 - i)
         run_id = store.start_run(task="alpha", trigger="cron", started_at=to_ms(started), user="ops")
-        store.finish_run(run_id, status=status, finished_at=to_ms(started) + ms, duration_ms=ms, attempts=1,
+        finish_run(store, run_id, status=status, finished_at=to_ms(started) + ms, duration_ms=ms, attempts=1,
                          exit_code=0 if status == "succeeded" else 1)
     store.start_run(task="alpha", trigger="cron", started_at=to_ms(NOW - timedelta(minutes=1)), user="ops")
     prom = promfile.render(store, settings, registry["alpha"], NOW)

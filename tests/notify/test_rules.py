@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
+from cronkit import runlog
 from cronkit.config.notify import TaskNotify, notifier
 from cronkit.notify import outbox
 from cronkit.notify.rules import RunFacts, events_for
 from cronkit.runlog.writer import RunStore
+from tests.runlog.outcomes import finish_run
 
 HOUR = 3_600_000
 
@@ -19,14 +21,14 @@ HOUR = 3_600_000
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunStore]:
     url = f"sqlite:///{tmp_path / 'log.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    store = RunStore.open(url)
+    store = runlog.open(url, create=True)
     yield store
     store.close()
 
 
 def finish(store: RunStore, status: str, at: int, duration_ms: int = 1000) -> int:
     run_id = store.start_run(task="t", trigger="cron", started_at=at, user=None)
-    store.finish_run(run_id, status=status, finished_at=at + duration_ms, duration_ms=duration_ms, attempts=1,
+    finish_run(store, run_id, status=status, finished_at=at + duration_ms, duration_ms=duration_ms, attempts=1,
                      exit_code=0 if status == "succeeded" else 1)
     return run_id
 

@@ -302,11 +302,12 @@ def test_cli_registry_that_fails_to_load(run_cli: RunCli, tmp_path: Path, home: 
 
 def test_cli_history_does_not_need_the_registry(run_cli: RunCli, tmp_path: Path) -> None:
     path = write_registry(tmp_path / "failing.py", "import no_such_dependency_xyz\n")
+    from cronkit import runlog
     from cronkit.config.settings import load_settings
-    from cronkit.runlog.reader import RunLog
 
     home = tmp_path / "home"  # read commands create no run log (issue 13): make one
-    RunLog.open(load_settings(environ={"CRONKIT_HOME": str(home)}), create=True).engine.dispose()
+    settings = load_settings(environ={"CRONKIT_HOME": str(home)})
+    runlog.open(settings.db_url, create=True, settle=settings).close()
     proc = run_cli("history", "--json", env={"CRONKIT_TASKS": str(path)})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []

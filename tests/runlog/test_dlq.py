@@ -110,10 +110,11 @@ def test_purge_deletes_resolved_letters_and_open_ones_only_when_asked(env: dict[
 
 
 def test_dlq_usage_errors(env: dict[str, str], run_cli: RunCli) -> None:
+    from cronkit import runlog
     from cronkit.config.settings import load_settings
-    from cronkit.runlog.reader import RunLog
 
-    RunLog.open(load_settings(environ=env), create=True).engine.dispose()  # read commands create none
+    settings = load_settings(environ=env)
+    runlog.open(settings.db_url, create=True, settle=settings).close()  # read commands create none
     missing = run_cli("dlq", "show", "9", env=env)
     assert missing.returncode == 2 and missing.stderr == "cronkit: error: no dead letter with id 9\n"
     assert run_cli("dlq", "retry", "9", env=env).returncode == 2

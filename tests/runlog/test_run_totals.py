@@ -17,17 +17,19 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from cronkit import runlog
 from cronkit.config.settings import load_settings
 from cronkit.notify import figures
 from cronkit.registry import Registry
 from cronkit.runlog import SCHEMA_VERSION, totals
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.journal import apply_journal, op, record_outcome, write_journal
-from cronkit.runlog.reader import RunLog
+from cronkit.runlog.reader import prune
 from cronkit.runlog.schema import MIGRATIONS, _add_run_totals, upgrade
 from cronkit.runlog.times import to_ms
 from cronkit.runlog.writer import RunStore
 from tests.paths import DATA
+from tests.runlog.outcomes import finish_run
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 OLD_LOG = DATA / "runlog-schema7.db"  # written by cronkit at schema 7 (see below)
@@ -63,12 +65,12 @@ def start(store: RunStore, task: str, at: datetime, pid: int | None = None) -> i
 
 
 def finish(store: RunStore, run_id: int, status: str, duration_ms: int) -> None:
-    store.finish_run(run_id, status=status, finished_at=to_ms(T0) + duration_ms, duration_ms=duration_ms,
+    finish_run(store, run_id, status=status, finished_at=to_ms(T0) + duration_ms, duration_ms=duration_ms,
                      attempts=1, exit_code=0 if status == "succeeded" else 1)
 
 
 def test_totals_follow_every_way_a_run_ends(db_url: str) -> None:
-    store = RunStore.open(db_url)
+    store = runlog.open(db_url, create=True)
     for i, (status, ms) in enumerate([("succeeded", 50), ("succeeded", 4000), ("failed", 700_000),
                                       ("timed_out", 9_000_000), ("interrupted", 1000), ("skipped", 0)]):
         finish(store, start(store, "alpha", T0 + timedelta(minutes=i)), status, ms)
@@ -93,27 +95,27 @@ def test_totals_follow_every_way_a_run_ends(db_url: str) -> None:
 
 def test_pruning_keeps_the_totals_and_they_never_go_down(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runlog.db'}"
-    store = RunStore.open(url)
+    store = runlog.open(url, create=True)
     for day in range(10):
         finish(store, start(store, "alpha", T0 - timedelta(days=100 - day)), "succeeded", 2000)
     finish(store, start(store, "alpha", T0), "failed", 3000)
     before = stored(store)
     settings = load_settings(options={"db_url": url, "home": str(tmp_path / "home")}, environ={})
-    log = RunLog.open(settings)
-    assert log.prune(T0 - timedelta(days=30)) == 10
+    log = runlog.open(settings.db_url, settle=settings)
+    assert prune(log, T0 - timedelta(days=30)) == 10
     assert stored(store) == before  # "ever" counters: pruning deletes runs, not what was counted
     assert expected(store)["alpha"][0] == 0  # the runs themselves are gone
     finish(store, start(store, "alpha", T0 + timedelta(minutes=1)), "succeeded", 100)
     after = totals.read(store.sql, "alpha")
     assert after.runs["succeeded"] == 11 and after.runs["failed"] == 1 and after.duration_count == 12
-    log.engine.dispose()
+    log.close()
     store.close()
 
 
 def test_an_outcome_replayed_from_the_journal_is_counted_once(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'runlog.db'}"
     home = tmp_path / "home"
-    store = RunStore.open(url)
+    store = runlog.open(url, create=True)
     run_id = start(store, "alpha", T0)
     ops = [op("finish", id=run_id, status="failed", finished_at=to_ms(T0) + 500, duration_ms=500, attempts=1,
               exit_code=1, error="boom", traceback=None, result=None, output=None),
@@ -131,7 +133,7 @@ def test_an_outcome_replayed_from_the_journal_is_counted_once(tmp_path: Path) ->
 
 def test_a_lost_run_concluded_later_stays_counted_as_lost(tmp_path: Path) -> None:
     """Its outcome waited in the journal while another command marked it lost: counters cannot go down."""
-    store = RunStore.open(f"sqlite:///{tmp_path / 'runlog.db'}")
+    store = runlog.open(f"sqlite:///{tmp_path / 'runlog.db'}", create=True)
     run_id = start(store, "alpha", T0, pid=DEAD_PID)
     store.mark_lost(task="alpha")
     record_outcome(store, [op("finish", id=run_id, status="succeeded", finished_at=to_ms(T0) + 100,
@@ -151,7 +153,7 @@ def test_the_migration_fills_the_totals_of_a_schema_7_log(tmp_path: Path) -> Non
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == 7
     conn.close()
-    store = RunStore.open(f"sqlite:///{path}")
+    store = runlog.open(f"sqlite:///{path}", create=True)
     assert store.sql("SELECT value FROM meta WHERE key = 'schema_version'", {})[0][0] == str(SCHEMA_VERSION)
     assert stored(store) == expected(store)
     runs = {name: t.runs for name, t in totals.read_all(store.sql).items()}
@@ -176,13 +178,13 @@ def test_the_migration_fills_the_totals_on_postgresql(pg_url: str) -> None:
             " i, i + 10, (i * 97) % 5000, 1, 'h', 1, false FROM generate_series(1, 500) AS i"))
     assert upgrade(engine, migrate=True) == before  # `cronkit migrate`: PostgreSQL migrates when asked
     engine.dispose()
-    store = RunStore.open(pg_url)
+    store = runlog.open(pg_url, create=True)
     assert stored(store) == expected(store) and len(stored(store)) == 3
     store.close()
 
 
 def test_a_missed_slot_is_counted_once_by_any_number_of_judges(tmp_path: Path) -> None:
-    store = RunStore.open(f"sqlite:///{tmp_path / 'runlog.db'}")
+    store = runlog.open(f"sqlite:///{tmp_path / 'runlog.db'}", create=True)
     slots = [to_ms(T0 + timedelta(minutes=i)) for i in range(10)]
     assert totals.advance_missed(store.sql, "alpha", slots[2:4], slots[5]) == 2
     assert totals.advance_missed(store.sql, "alpha", slots[2:4], slots[5]) == 0  # judged already
@@ -218,7 +220,7 @@ def test_the_metrics_reads_do_not_grow_with_the_log(tmp_path: Path, older_runnin
     work = []
     for size in (1_000, 20_000):
         path = tmp_path / f"log-{size}.db"
-        store = RunStore.open(f"sqlite:///{path}")
+        store = runlog.open(f"sqlite:///{path}", create=True)
         if older_running:
             start(store, "alpha", T0 - timedelta(days=30), pid=1)
         for i in range(5):

@@ -20,14 +20,16 @@ from cronkit import __version__
 from cronkit.config.settings import Settings, load_settings
 from cronkit.errors import ServiceUnavailable
 from cronkit.runlog import SCHEMA_VERSION
+from cronkit.runlog import open as open_runlog
 from cronkit.runlog import schema as runlog
 from cronkit.runlog.engines import create_engine_for
-from cronkit.runlog.reader import HistoryFilter, RunLog
+from cronkit.runlog.reader import HistoryFilter, count_prunable, history, prune, run_record
 from cronkit.runlog.schema import upgrade
 from cronkit.runlog.times import parse_since, to_ms
 from cronkit.runlog.writer import RunStore
 from tests.conftest import write_registry
 from tests.fixturetypes import RunCli
+from tests.runlog.outcomes import dead_letter, finish_run, record_attempt, resolve_dead_letter
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -53,7 +55,7 @@ def seed(store: RunStore, task: str, status: str, started: datetime, **finish: A
     run_id = store.start_run(task=task, trigger="cron", started_at=to_ms(started), user="ops",
                              scheduled_for=to_ms(started.replace(second=0)), params={"k": "v"})
     if status != "running":
-        store.finish_run(run_id, status=status, finished_at=to_ms(started) + 1500, duration_ms=1500,
+        finish_run(store, run_id, status=status, finished_at=to_ms(started) + 1500, duration_ms=1500,
                          attempts=1, exit_code=0 if status == "succeeded" else 1,
                          error=None if status == "succeeded" else f"{task} broke", result={"rows": 3}, **finish)
     return run_id
@@ -62,7 +64,7 @@ def seed(store: RunStore, task: str, status: str, started: datetime, **finish: A
 # -- schema ----------------------------------------------------------------------------------------
 
 def test_schema_is_created_with_every_field_and_index(db_url: str) -> None:
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     store.close()
     engine = create_engine_for(db_url)
     with engine.connect() as conn:
@@ -84,7 +86,7 @@ def test_sqlite_wal_busy_timeout_and_private_files(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "dir" / "cronkit.db"
     old = os.umask(0o022)
     try:
-        store = RunStore.open(f"sqlite:///{path}")
+        store = open_runlog(f"sqlite:///{path}", create=True)
         run_id = store.start_run(task="t", trigger="manual", started_at=to_ms(T0), user=None)
         with sqlite3.connect(path) as conn:  # WAL files exist while a connection is open
             assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -124,7 +126,7 @@ def test_sqlite_wal_busy_timeout_and_private_files(tmp_path: Path) -> None:
 def test_a_heartbeat_gives_up_on_a_busy_run_log_where_other_writes_wait(db_url: str) -> None:
     # The runner beats from its supervision loop: a heartbeat that waited as long as other writes
     # (a minute) would hold up the task's timeout and its Redis lease renewal meanwhile.
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     run_id = store.start_run(task="t", trigger="manual", started_at=to_ms(T0), user=None)
     if db_url.startswith("sqlite"):
         blocker: Any = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None,
@@ -169,7 +171,7 @@ def test_version_zero_database_is_upgraded(tmp_path: Path) -> None:
         conn.execute("INSERT INTO legacy VALUES (1)")
         conn.execute("CREATE TABLE meta (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)")
     conn.close()
-    store = RunStore.open(f"sqlite:///{path}")
+    store = open_runlog(f"sqlite:///{path}", create=True)
     assert store.start_run(task="t", trigger="manual", started_at=to_ms(T0), user=None) == 1
     store.close()
     with sqlite3.connect(path) as conn:
@@ -217,15 +219,15 @@ def test_newer_schema_is_refused_clearly(db_url: str, tmp_path: Path) -> None:
                f" {SCHEMA_VERSION}): it needs a newer cronkit; upgrade cronkit, or restore the copy kept before"
                " the upgrade (CHANGELOG.md, Upgrading)")
     with pytest.raises(ServiceUnavailable, match=message.replace("(", r"\(").replace(")", r"\)")):
-        RunStore.open(db_url)
+        open_runlog(db_url, create=True)
     with pytest.raises(ServiceUnavailable, match="is newer than this cronkit"):
-        RunLog.open(settings_for(db_url, tmp_path))
+        open_runlog(db_url, settle=settings_for(db_url, tmp_path))
 
 
 # -- queries ---------------------------------------------------------------------------------------
 
 def test_history_filters_newest_first(db_url: str, tmp_path: Path) -> None:
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     ids = {
         "a1": seed(store, "alpha", "succeeded", T0),
         "b1": seed(store, "beta", "failed", T0 + timedelta(hours=1)),
@@ -233,10 +235,10 @@ def test_history_filters_newest_first(db_url: str, tmp_path: Path) -> None:
         "a3": seed(store, "alpha", "succeeded", T0 + timedelta(hours=3)),
     }
     store.close()
-    log = RunLog.open(settings_for(db_url, tmp_path))
+    log = open_runlog(db_url, settle=settings_for(db_url, tmp_path))
 
     def ids_of(**kw: Any) -> list[int]:
-        return [r["id"] for r in log.history(HistoryFilter(**kw))]
+        return [r["id"] for r in history(log, HistoryFilter(**kw))]
 
     assert ids_of() == [ids["a3"], ids["a2"], ids["b1"], ids["a1"]]
     assert ids_of(task="alpha") == [ids["a3"], ids["a2"], ids["a1"]]
@@ -245,37 +247,37 @@ def test_history_filters_newest_first(db_url: str, tmp_path: Path) -> None:
     assert ids_of(since=T0 + timedelta(hours=1)) == [ids["a3"], ids["a2"], ids["b1"]]
     assert ids_of(limit=2) == [ids["a3"], ids["a2"]]
     assert ids_of(task="gamma") == []
-    record = log.history(HistoryFilter(limit=1))[0]
+    record = history(log, HistoryFilter(limit=1))[0]
     assert RUN_RECORD_KEYS <= set(record) and "output" not in record
     assert record["started_at"] == "2026-11-01T15:00:00+00:00"
     assert record["finished_at"] == "2026-11-01T15:00:01+00:00"
     assert record["scheduled_for"] == "2026-11-01T15:00:00+00:00"
     assert record["result"] == {"rows": 3} and record["params"] == {"k": "v"} and record["dry_run"] is False
     assert (record["task"], record["status"], record["trigger"], record["user"]) == ("alpha", "succeeded", "cron", "ops")
-    log.engine.dispose()
+    log.close()
 
 
 def test_show_returns_attempts_and_dead_letter(db_url: str, tmp_path: Path) -> None:
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     run_id = seed(store, "alpha", "failed", T0, traceback="Traceback...\nValueError: x", output="line 1\nline 2\n")
-    store.record_attempt(run_id, 1, started_at=to_ms(T0), finished_at=to_ms(T0) + 100, status="failed", error="e1")
-    store.record_attempt(run_id, 2, started_at=to_ms(T0) + 200, finished_at=to_ms(T0) + 300, status="failed", error="e2")
-    letter = store.dead_letter(run_id=run_id, task="alpha", params={"k": "v"}, scheduled_for=None, error="e2",
+    record_attempt(store, run_id, 1, started_at=to_ms(T0), finished_at=to_ms(T0) + 100, status="failed", error="e1")
+    record_attempt(store, run_id, 2, started_at=to_ms(T0) + 200, finished_at=to_ms(T0) + 300, status="failed", error="e2")
+    letter = dead_letter(store, run_id=run_id, task="alpha", params={"k": "v"}, scheduled_for=None, error="e2",
                                traceback=None, attempts=2, created_at=to_ms(T0) + 400)
     store.close()
-    log = RunLog.open(settings_for(db_url, tmp_path))
-    run = log.run(run_id)
+    log = open_runlog(db_url, settle=settings_for(db_url, tmp_path))
+    run = run_record(log, run_id)
     assert run is not None
     assert [(a["number"], a["status"], a["error"]) for a in run["attempt_log"]] == [(1, "failed", "e1"), (2, "failed", "e2")]
     assert run["attempt_log"][1]["started_at"] == "2026-11-01T12:00:00+00:00"
     assert run["dead_letter"] == {"id": letter, "resolved_at": None}
     assert run["output"] == "line 1\nline 2\n" and run["traceback"].endswith("ValueError: x")
-    assert log.run(run_id + 100) is None
-    log.engine.dispose()
+    assert run_record(log, run_id + 100) is None
+    log.close()
 
 
 def test_claim_slot_once(db_url: str) -> None:
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     first = seed(store, "alpha", "running", T0)
     second = seed(store, "alpha", "running", T0)
     assert store.claim_slot("alpha", to_ms(T0), first) is None
@@ -285,46 +287,46 @@ def test_claim_slot_once(db_url: str) -> None:
 
 
 def test_prune_keeps_recent_running_and_open_dead_letters(db_url: str, tmp_path: Path) -> None:
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     old = T0 - timedelta(days=100)
     done = seed(store, "alpha", "succeeded", old)
-    store.record_attempt(done, 1, started_at=to_ms(old), finished_at=to_ms(old) + 1, status="succeeded", error=None)
+    record_attempt(store, done, 1, started_at=to_ms(old), finished_at=to_ms(old) + 1, status="succeeded", error=None)
     store.claim_slot("alpha", to_ms(old), done)
     open_letter = seed(store, "alpha", "failed", old)
-    store.dead_letter(run_id=open_letter, task="alpha", params=None, scheduled_for=None, error="x",
+    dead_letter(store, run_id=open_letter, task="alpha", params=None, scheduled_for=None, error="x",
                       traceback=None, attempts=1, created_at=to_ms(old))
     resolved = seed(store, "alpha", "failed", old)
-    letter = store.dead_letter(run_id=resolved, task="alpha", params=None, scheduled_for=None, error="x",
+    letter = dead_letter(store, run_id=resolved, task="alpha", params=None, scheduled_for=None, error="x",
                                traceback=None, attempts=1, created_at=to_ms(old))
-    store.resolve_dead_letter(letter, done, to_ms(old) + 10)
+    resolve_dead_letter(store, letter, done, to_ms(old) + 10)
     running = store.start_run(task="alpha", trigger="manual", started_at=to_ms(old), user=None)  # this process: alive
     recent = seed(store, "alpha", "succeeded", T0)
     store.close()
-    log = RunLog.open(settings_for(db_url, tmp_path))
+    log = open_runlog(db_url, settle=settings_for(db_url, tmp_path))
     cutoff = T0 - timedelta(days=90)
-    assert log.count_prunable(cutoff) == 2
-    assert log.prune(cutoff) == 2
-    assert log.count_prunable(cutoff) == 0
-    assert sorted(r["id"] for r in log.history(HistoryFilter())) == sorted([open_letter, running, recent])
-    with log.engine.connect() as conn:
+    assert count_prunable(log, cutoff) == 2
+    assert prune(log, cutoff) == 2
+    assert count_prunable(log, cutoff) == 0
+    assert sorted(r["id"] for r in history(log, HistoryFilter())) == sorted([open_letter, running, recent])
+    with log.sqlalchemy_engine().connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM attempts")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM slots")).scalar() == 0
         assert conn.execute(text("SELECT run_id FROM dead_letters")).scalars().all() == [open_letter]
-    log.engine.dispose()
+    log.close()
 
 
 def test_open_marks_dead_running_runs_lost(db_url: str, tmp_path: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    store = RunStore.open(db_url)
+    store = open_runlog(db_url, create=True)
     dead = store.start_run(task="alpha", trigger="cron", started_at=to_ms(T0), user=None, pid=gone.pid)
     alive = store.start_run(task="alpha", trigger="cron", started_at=to_ms(T0), user=None)
     store.close()
-    log = RunLog.open(settings_for(db_url, tmp_path))
-    statuses = {r["id"]: (r["status"], r["error"]) for r in log.history(HistoryFilter())}
+    log = open_runlog(db_url, settle=settings_for(db_url, tmp_path))
+    statuses = {r["id"]: (r["status"], r["error"]) for r in history(log, HistoryFilter())}
     assert statuses[dead] == ("lost", "the run's process died without recording an outcome")
     assert statuses[alive] == ("running", None)
-    log.engine.dispose()
+    log.close()
 
 
 def test_parse_since() -> None:
@@ -381,9 +383,9 @@ def test_a_home_whose_path_holds_percent_and_dollar_signs(tmp_path: Path) -> Non
     # SQLAlchemy's URL text percent-encodes them; the schema lock must use the file's real path.
     home = tmp_path / "state %i $X"
     settings = load_settings(environ={"CRONKIT_HOME": str(home)})
-    log = RunLog.open(settings, create=True)
+    log = open_runlog(settings.db_url, create=True, settle=settings)
     try:
-        assert log.history(HistoryFilter()) == []
+        assert history(log, HistoryFilter()) == []
     finally:
-        log.engine.dispose()
+        log.close()
     assert {"cronkit.db", "cronkit.db.lock"} <= {p.name for p in home.iterdir()}

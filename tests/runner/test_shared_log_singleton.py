@@ -11,6 +11,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from cronkit import runlog
 from tests.conftest import CRONKIT
 from tests.runhelpers import (
     finish,
@@ -116,9 +117,8 @@ def test_catch_up_leaves_a_task_whose_advisory_lock_another_host_holds(pg_url: s
     from cronkit.locks.postgres import AdvisoryLock
     from cronkit.registry import Registry
     from cronkit.runlog.engines import create_engine_for
-    from cronkit.runlog.writer import RunStore
 
-    RunStore.open(pg_url).close()
+    runlog.open(pg_url, create=True).close()
     settings = load_settings({"home": str(tmp_path / "h"), "db_url": pg_url}, environ={})
     task = Registry().add("0 * * * *", "mod:func", name="hourly")
     engine = create_engine_for(pg_url)

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
+from cronkit import runlog
 from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import EXIT_SIGTERM, EXIT_TIMEOUT
 from cronkit.registry import Registry
 from cronkit.runlog.status import RunStatus
-from cronkit.runlog.writer import RunStore
 from cronkit.runner.capture import Capture
 from cronkit.runner.duties import Duties, Heartbeat
 from cronkit.runner.spec import AttemptResult, AttemptSpec, TaskCall
@@ -56,7 +56,7 @@ def exits_without_reporting(ctx: TaskContext) -> None:
 def attempt(home: Path, tmp_path: Path) -> Any:
     """Run one attempt of a function of this module from an AttemptSpec; return (result, output)."""
     settings = load_settings(environ={"CRONKIT_HOME": str(home)})
-    store = RunStore.open(settings.db_url)
+    store = runlog.open(settings.db_url, create=True)
     run_id = store.start_run(task="t", trigger="manual", started_at=0, scheduled_for=None, user=None,
                              params={}, dry_run=False)
 

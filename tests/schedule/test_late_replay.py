@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from cronkit import runlog
 from cronkit.health.missed import candidate_slots, count_missed
+from cronkit.runlog.enginelink import execute_on
 from cronkit.runlog.engines import create_engine_for
-from cronkit.runlog.reader import execute_on
 from cronkit.runlog.times import to_ms
-from cronkit.runlog.writer import RunStore
 from cronkit.runner.slots import choose_slot
 from cronkit.schedule.hostlines import _transitions, host_lines
 from tests.debcron_model import Host, parse_line, timed_starts
@@ -77,7 +77,7 @@ def test_replay_every_slot_once_and_health_raises_no_false_alarm(tmp_path: Path)
         parsed = [(parse_line(line), name) for name, expr, zone in tasks for line in host_lines(expr, zone, host_zone)]
         entries = [(entry, name) for entry, name in parsed if entry is not None]
         assert len(entries) == len(parsed)
-        store = RunStore.open(f"sqlite:///{tmp_path / host_zone.replace('/', '_')}.db")
+        store = runlog.open(f"sqlite:///{tmp_path / host_zone.replace('/', '_')}.db", create=True)
         engine = create_engine_for(f"sqlite:///{tmp_path / host_zone.replace('/', '_')}.db")
         by_name = {name: (expr, zone) for name, expr, zone in tasks}
         for low, high in spans:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cronkit import runlog
 from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.errors import ConfigError
@@ -22,6 +23,7 @@ from cronkit.tasks import registry
 from cronkit.tasks.logs.names import classify
 from cronkit.tasks.logs.task import daily_log_pruning
 from tests.fixturetypes import RunCli
+from tests.runlog.outcomes import finish_run
 
 MB = 1024 * 1024
 DAY = 86400
@@ -312,17 +314,16 @@ def test_dry_run_counts_what_a_real_run_does_and_changes_nothing(tmp_path: Path)
 
 def test_prunes_the_run_log_by_its_retention(tmp_path: Path) -> None:
     from cronkit.runlog.times import to_ms
-    from cronkit.runlog.writer import RunStore
 
     logs = tmp_path / "logs"
     logs.mkdir()
     now = datetime.now(UTC)
     ctx = make_ctx(tmp_path, logs, now=now)
-    store = RunStore.open(ctx.settings.db_url)
+    store = runlog.open(ctx.settings.db_url, create=True)
     for days in (91, 89):
         started = to_ms(now - timedelta(days=days))
         run_id = store.start_run(task="hourly-metrics", trigger="cron", started_at=started, user="t")
-        store.finish_run(run_id, status="succeeded", finished_at=started + 1000, duration_ms=1000,
+        finish_run(store, run_id, status="succeeded", finished_at=started + 1000, duration_ms=1000,
                          attempts=1, exit_code=0)
     store.close()
 

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from cronkit import runlog
 from cronkit.config.settings import load_settings
 from cronkit.context import TaskContext
 from cronkit.registry import task_config
 from cronkit.tasks import registry
 from cronkit.tasks.logs.runlog_retention import prune_run_log
 from cronkit.tasks.logs.task import daily_log_pruning
+from tests.runlog.outcomes import finish_run
 
 
 def make_ctx(home: Path, *, dry_run: bool, now: datetime) -> TaskContext:
@@ -40,15 +42,14 @@ def descriptors_on(db: str) -> list[str]:
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_run_log_retention_closes_its_connections(tmp_path: Path, dry_run: bool) -> None:
     from cronkit.runlog.times import to_ms
-    from cronkit.runlog.writer import RunStore
 
     now = datetime.now(UTC)
     ctx = make_ctx(tmp_path, dry_run=dry_run, now=now)
     (tmp_path / "logs").mkdir()
-    store = RunStore.open(ctx.settings.db_url)
+    store = runlog.open(ctx.settings.db_url, create=True)
     started = to_ms(now - timedelta(days=100))
     run_id = store.start_run(task="hourly-metrics", trigger="cron", started_at=started, user="t")
-    store.finish_run(run_id, status="succeeded", finished_at=started + 1000, duration_ms=1000,
+    finish_run(store, run_id, status="succeeded", finished_at=started + 1000, duration_ms=1000,
                      attempts=1, exit_code=0)
     store.close()
     db = ctx.settings.db_url.removeprefix("sqlite:///")

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from cronkit import runlog
 from cronkit.context import TaskContext
-from cronkit.runlog.reader import RunLog
+from cronkit.runlog.reader import count_prunable, prune
 
 
 def prune_run_log(ctx: TaskContext) -> int:
     """Delete the runs older than the retention; in a dry run, count what would go.
 
-    The run log's engine is disposed before returning, so no pooled connection stays open.
+    The run log is closed before returning, so no connection stays open.
     """
     cutoff = ctx.now - timedelta(days=ctx.settings.runlog_retention_days)
-    runlog = RunLog.open(ctx.settings, create=True)  # a run: the log is its own
+    store = runlog.open(ctx.settings.db_url, create=True, settle=ctx.settings)  # a run: the log is its own
     try:
         if ctx.dry_run:
-            return int(runlog.count_prunable(cutoff))
-        return int(runlog.prune(cutoff))
+            return count_prunable(store, cutoff)
+        return prune(store, cutoff)
     finally:
-        runlog.engine.dispose()
+        store.close()

@@ -9,13 +9,16 @@ and returns the exit code.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
+from cronkit.plain import TYPE_CHECKING, record
 from cronkit.runlog.status import RunStatus
 from cronkit.safe.inputs import MAX_ROW_ID
 
+if TYPE_CHECKING:
+    from typing import Any
 
-class Option(NamedTuple):
+
+@record(frozen=True)
+class Option:
     """One option: `name` on the command line, `dest` the body's keyword, `kind` what it converts to.
 
     A number option with `low` and `high` takes only a finite number in [low, high].
@@ -33,7 +36,8 @@ class Option(NamedTuple):
     metavar: str | None = None
 
 
-class Argument(NamedTuple):
+@record(frozen=True)
+class Argument:
     """One positional argument (at most one per command here); optional unless `required`."""
 
     dest: str
@@ -44,7 +48,8 @@ class Argument(NamedTuple):
     high: float | None = None
 
 
-class Command(NamedTuple):
+@record(frozen=True)
+class Command:
     """One command: its name, its body (`module:function`), its help, argument and options.
 
     `own_errors`: the body reports its errors itself (`run`); else a CronkitError becomes one

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
-from typing import Any
 
 from cronkit.cli.commands import BY_NAME, GLOBAL_OPTIONS, Command, Option
 from cronkit.cli.state import CliState, GlobalOptions, report_error
 from cronkit.errors import CronkitError
+from cronkit.plain import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # Words that always go to typer: help, and the end of options (a task named like an option).
 TYPER_WORDS = frozenset({"--help", "-h", "--"})

@@ -7,17 +7,18 @@ Free of typer: the fast path (cli/fastpath.py) and the typer app (cli/app.py) sh
 from __future__ import annotations
 
 import sys
-import traceback
-from dataclasses import dataclass, field
-from typing import Any
 
 from cronkit.config.settings import Settings, activate, debug_requested, load_settings
+from cronkit.plain import TYPE_CHECKING, field, record
 from cronkit.registry import Registry, check_task_tables
 from cronkit.registry.sets import load_registries
 from cronkit.safe.terminal import printable
 
+if TYPE_CHECKING:
+    from typing import Any
 
-@dataclass
+
+@record
 class GlobalOptions:
     """Options every command takes before its name: they override environment and config file."""
 
@@ -47,7 +48,7 @@ class GlobalOptions:
         return debug_requested()
 
 
-@dataclass
+@record
 class CliState:
     """What one command line resolved: its global options, then its settings and registry, once each.
 
@@ -83,6 +84,8 @@ class CliState:
 def report_error(exc: BaseException, debug: bool) -> int:
     """Print one line for a CronkitError (with the traceback under --debug); return its exit code."""
     if debug:
-        traceback.print_exc()
+        # The interpreter's own report (C), as traceback.print_exc() writes it: the traceback module
+        # and what it imports (linecache, tokenize) stay off the path of every command.
+        sys.__excepthook__(type(exc), exc, exc.__traceback__)
     print(f"cronkit: error: {printable(str(exc))}", file=sys.stderr)
     return int(getattr(exc, "exit_code", 1))

@@ -14,10 +14,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
 
+from cronkit.plain import TYPE_CHECKING, record
 from cronkit.registry import Task
 from cronkit.runlog.pauses import covering, pauses_between
 from cronkit.runlog.queries import SERVED_SLOTS
@@ -26,6 +25,8 @@ from cronkit.runlog.writer import RunStore
 from cronkit.schedule import slots_between
 
 if TYPE_CHECKING:  # the metrics file of the run path uses candidate_slots without SQLAlchemy
+    from typing import Any
+
     from sqlalchemy.engine import Engine
 
     from cronkit.runlog.queries import Execute
@@ -37,7 +38,7 @@ MISSED_MAX_SLOTS = 1440
 INSTALL_SETTLE = timedelta(minutes=1)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Window:
     """The slots of one task to check against the run log."""
 
@@ -70,7 +71,7 @@ def candidate_slots(expr: str, zone: str, *, installed_at: datetime, now: dateti
     return Window(task, tuple(found), since, capped)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Missed:
     """How many slots of a window no run served, and the latest of them."""
 

@@ -21,7 +21,7 @@ from tests.conftest import CRONKIT
 RUN_PATH_MODULES = frozenset({
     "cronkit", "cronkit.main", "cronkit.plain", "cronkit.errors", "cronkit.clock", "cronkit.host",
     "cronkit.context",
-    "cronkit.cli", "cronkit.cli.run",
+    "cronkit.cli", "cronkit.cli.commands", "cronkit.cli.fastpath", "cronkit.cli.state", "cronkit.cli.run",
     "cronkit.config", "cronkit.config.settings", "cronkit.config.tables", "cronkit.config.values",
     "cronkit.registry", "cronkit.registry.command", "cronkit.registry.limits", "cronkit.registry.loader",
     "cronkit.registry.params", "cronkit.registry.sets",
@@ -31,11 +31,12 @@ RUN_PATH_MODULES = frozenset({
     "cronkit.runner", "cronkit.runner.capture", "cronkit.runner.child", "cronkit.runner.command",
     "cronkit.runner.duties", "cronkit.runner.guards", "cronkit.runner.policy", "cronkit.runner.record",
     "cronkit.runner.slots", "cronkit.runner.spec", "cronkit.runner.supervise",
-    "cronkit.runlog", "cronkit.runlog.auditrow", "cronkit.runlog.engines", "cronkit.runlog.journal",
+    "cronkit.runlog", "cronkit.runlog.auditrow", "cronkit.runlog.connect", "cronkit.runlog.engines",
+    "cronkit.runlog.journal", "cronkit.runlog.link", "cronkit.runlog.version",
     "cronkit.runlog.leftover", "cronkit.runlog.pauses", "cronkit.runlog.queries", "cronkit.runlog.status",
     "cronkit.runlog.times", "cronkit.runlog.totals", "cronkit.runlog.writer", "cronkit.runlog.startfail",
     "cronkit.notify", "cronkit.notify.families", "cronkit.notify.figures", "cronkit.notify.promfile",
-    "cronkit.duties", "cronkit.duties.missed",
+    "cronkit.duties", "cronkit.duties.missed", "cronkit.health", "cronkit.health.missed",
     "cronkit.safe", "cronkit.safe.cut", "cronkit.safe.encrypt", "cronkit.safe.files", "cronkit.safe.inputs",
     "cronkit.safe.jsontext", "cronkit.safe.redact", "cronkit.safe.terminal",
 })

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import cache
 from urllib.parse import unquote
 
 from cronkit.plain import asdict, is_record
@@ -45,23 +46,35 @@ def _starts_word(word: str, joiner: str = "_") -> tuple[str, str]:
 
 
 _BEARER_WORDS = ("bearer", "token", "basic")
-_BEARER = re.compile(
-    "(?P<head>" + _alternation(_starts_word(w, joiner="") for w in _BEARER_WORDS) + r"\s+)"
-    # `cronkit token create`, `token revoke` name a command, not a token: a hint in a message stays whole.
-    r"(?P<secret>(?!(?:create|revoke)(?![A-Za-z0-9._~+/=-]))[A-Za-z0-9._~+/=-]{6,})"
-)
+# The two long patterns are compiled on first use (a cron tick whose output names no secret word
+# compiles neither): compiling them was a millisecond of every `cronkit run`.
+
+
+@cache
+def _bearer() -> re.Pattern[str]:
+    return re.compile(
+        "(?P<head>" + _alternation(_starts_word(w, joiner="") for w in _BEARER_WORDS) + r"\s+)"
+        # `cronkit token create`, `token revoke` name a command, not a token: a hint in a message stays whole.
+        r"(?P<secret>(?!(?:create|revoke)(?![A-Za-z0-9._~+/=-]))[A-Za-z0-9._~+/=-]{6,})"
+    )
+
+
 # `name: value` / `name=value` where the name ENDS in a secret word (db_password=..., "api_key": ...);
 # names that merely contain one (secret-rotation: ..., password_reset_tokens_deleted=0) are left alone.
 # The word starts the name or follows `_`, `.` or `-`; `key` follows `_`, or `.`/`-` after a name
 # character.
 _ASSIGNMENT_WORDS = ("secret", "token", "passw", "pwd", "credential", "key")
 _SECRET_WORDS = ("credentials", "credential", "password", "passwd", "apikey", "secret", "token", "pwd")
-_ASSIGNMENT = re.compile(
-    "(?P<head>" + _alternation(
-        [(word, after + "s?") for word, after in map(_starts_word, _SECRET_WORDS)]
-        + [("_key", ""), (".key", r"(?<=[\w.]\.key)"), ("-key", r"(?<=[\w.]-key)")]
-    ) + r""")(?P<sep>["']?\s*[:=]\s*["']?)(?P<secret>[^\s"',;&}]+)"""
-)
+
+
+@cache
+def _assignment() -> re.Pattern[str]:
+    return re.compile(
+        "(?P<head>" + _alternation(
+            [(word, after + "s?") for word, after in map(_starts_word, _SECRET_WORDS)]
+            + [("_key", ""), (".key", r"(?<=[\w.]\.key)"), ("-key", r"(?<=[\w.]-key)")]
+        ) + r""")(?P<sep>["']?\s*[:=]\s*["']?)(?P<secret>[^\s"',;&}]+)"""
+    )
 
 
 def _mask(match: re.Match[str]) -> str:
@@ -112,9 +125,9 @@ class Redactor:
             text = _URL_PASSWORD.sub(_mask, text)
         folded = text.casefold()  # as IGNORECASE matches: the long s, the Kelvin sign
         if any(word in folded for word in _BEARER_WORDS):
-            text = _BEARER.sub(_mask, text)
+            text = _bearer().sub(_mask, text)
         if ("=" in text or ":" in text) and any(word in folded for word in _ASSIGNMENT_WORDS):
-            text = _ASSIGNMENT.sub(_mask, text)
+            text = _assignment().sub(_mask, text)
         return text
 
     def spans(self, text: str, start: int = 0, stop: int | None = None) -> list[tuple[int, int]]:
@@ -131,9 +144,9 @@ class Redactor:
             patterns += [_URL_PASSWORD, _URL_MAYBE_PASSWORD]
         folded = part.casefold()
         if any(word in folded for word in _BEARER_WORDS):
-            patterns.append(_BEARER)
+            patterns.append(_bearer())
         if ("=" in part or ":" in part) and any(word in folded for word in _ASSIGNMENT_WORDS):
-            patterns.append(_ASSIGNMENT)
+            patterns.append(_assignment())
         return [(max(0, m.start() - LOOKBEHIND), m.end() + LOOKAHEAD)
                 for pattern in patterns for m in pattern.finditer(text, start, stop)]
 

@@ -16,7 +16,7 @@ from cronkit.registry.sets import load_registries
 from cronkit.runlog import startfail
 from cronkit.runlog.status import RunStatus, Trigger
 from cronkit.runner import RunOutcome, RunRequest, run_task
-from cronkit.safe import jsontext as jsonsafe
+from cronkit.safe import jsontext
 from cronkit.safe.inputs import MAX_ROW_ID, row_id
 from cronkit.safe.redact import Redactor, redactor_for
 from cronkit.safe.terminal import printable
@@ -124,7 +124,7 @@ def _refused(opts: GlobalOptions, args: RunArgs, settings: Settings | None, exc:
         record_start_failure(opts, args.task, settings, exc, int(getattr(exc, "exit_code", 1)))
     code = report_error(exc, opts.wants_debug(settings))
     if args.json:  # a script asked for JSON: the refusal is an answer too (no run was recorded)
-        print(jsonsafe.dumps({"run_id": None, "status": None, "exit_code": code, "duration_ms": None,
+        print(jsontext.dumps({"run_id": None, "status": None, "exit_code": code, "duration_ms": None,
                               "result": None, "error": printable(str(exc)), "dead_letter_id": None}, sort_keys=True))
     return code
 
@@ -132,7 +132,7 @@ def _refused(opts: GlobalOptions, args: RunArgs, settings: Settings | None, exc:
 def _report(args: RunArgs, trigger: Trigger, outcome: RunOutcome) -> int:
     """Print what a finished run says (per SPEC: nothing for a quiet cron success); return its exit code."""
     if args.json:
-        print(jsonsafe.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
+        print(jsontext.dumps({"run_id": outcome.run_id, "status": outcome.status, "exit_code": outcome.exit_code,
                               "duration_ms": outcome.duration_ms, "result": outcome.result,
                               "error": outcome.error, "dead_letter_id": outcome.dead_letter_id}, sort_keys=True))
         return outcome.exit_code
@@ -142,7 +142,7 @@ def _report(args: RunArgs, trigger: Trigger, outcome: RunOutcome) -> int:
         if trigger != Trigger.CRON:
             print(printable(outcome.summary))
             if outcome.result:
-                print(jsonsafe.dumps(outcome.result, sort_keys=True, indent=2, default=str))
+                print(jsontext.dumps(outcome.result, sort_keys=True, indent=2, default=str))
     elif not (trigger == Trigger.CRON and outcome.status == RunStatus.SKIPPED):
         print(printable(outcome.summary), file=sys.stderr)
     return outcome.exit_code

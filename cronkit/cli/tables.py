@@ -12,13 +12,13 @@ from typing import Any
 
 from cronkit.cli import plain
 from cronkit.runlog.status import RunStatus
-from cronkit.safe import jsontext as jsonsafe
+from cronkit.safe import jsontext
 from cronkit.safe.terminal import printable
 
 
 def print_json(data: Any) -> None:
     """Print `data` as JSON: valid JSON always (a NaN or infinite float as a string, never bare)."""
-    sys.stdout.write(jsonsafe.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    sys.stdout.write(jsontext.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def console(soft_wrap: bool = False) -> Any:
@@ -288,7 +288,7 @@ def print_run(run: dict[str, Any]) -> None:
                       markup=False)
     if run["result"] is not None:
         out.print("\n[bold]result[/bold]")
-        out.print(jsonsafe.dumps(run["result"], indent=2, sort_keys=True, default=str), markup=False)
+        out.print(jsontext.dumps(run["result"], indent=2, sort_keys=True, default=str), markup=False)
     if run["traceback"]:
         out.print("\n[bold]traceback[/bold]")
         out.print(printable(run["traceback"].rstrip()), markup=False)

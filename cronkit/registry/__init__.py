@@ -1,4 +1,4 @@
-"""Task records and the Registry that collects them (registry_loader finds and imports one)."""
+"""Task records and the Registry that collects them (registry.loader finds and imports one)."""
 
 from __future__ import annotations
 

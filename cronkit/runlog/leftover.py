@@ -28,7 +28,7 @@ def redacted_tail(path: Path | str, redact: Redactor, limit: int = OUTPUT_TAIL_B
     """Return the redacted tail of a file: about its last `limit` bytes, starting outside every secret.
 
     The bytes before the tail are read too, so that a secret crossing the tail's start is seen
-    whole and left out (redactcut.safe_start): a tail cut inside a secret would keep its end.
+    whole and left out (safe.cut.safe_start): a tail cut inside a secret would keep its end.
     The tail starts on a line when one starts in it.
     """
     with open(path, "rb") as fh:

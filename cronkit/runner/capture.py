@@ -68,7 +68,7 @@ class Capture:
                 stop_by: float = float("inf"), cancelled: Callable[[], bool] = lambda: False) -> str | None:
         """Copy the redacted output under `header` to the task's log file; return the redacted tail.
 
-        The copy goes a piece at a time, each cut where no secret crosses it (redactcut), and stops
+        The copy goes a piece at a time, each cut where no secret crosses it (safe.cut), and stops
         at `stop_by` (time.monotonic()), when `cancelled()` says a signal came, or when the log's
         disk is full, noting what it left out: in the log, and in the tail when the log has no room.
         The notes the capture file had no room for end the tail.

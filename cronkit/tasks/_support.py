@@ -36,7 +36,7 @@ def write_transaction(engine: Engine, secure_delete: bool = False) -> Iterator[C
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write `text` to `path` so that readers see the old file or the whole new one (fileutil),
+    """Write `text` to `path` so that readers see the old file or the whole new one (safe.files),
     creating the directory when missing."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, text, mode)

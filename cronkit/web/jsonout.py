@@ -4,7 +4,7 @@ A run log may hold what JSON cannot carry as it is: a lone surrogate (a task's t
 that were not UTF-8, or a `\\ud800` escape a client sent before the edge refused them) and NaN or
 Infinity in a task's result. Starlette's JSONResponse raises on both (a 500 on every page that
 shows the run). Here a lone surrogate goes out as its JSON escape (`\\ud800`, what
-`ensure_ascii` writes) and a non-finite number as the string `--json` prints (jsonsafe.finite).
+`ensure_ascii` writes) and a non-finite number as the string `--json` prints (safe.jsontext.finite).
 """
 
 from __future__ import annotations

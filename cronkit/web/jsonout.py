@@ -20,7 +20,7 @@ from cronkit.safe.jsontext import finite
 def json_bytes(data: Any) -> bytes:
     """Encode as Starlette's JSONResponse does, but never fail on a lone surrogate or NaN."""
     text = json.dumps(finite(data), ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
-    # Outside strings JSON text is ASCII: a surrogate is inside one, where `\udXXX` is its escape.
+    # Outside strings JSON text is ASCII: a surrogate is inside one, where its escape (`\udc80`) stands.
     return text.encode("utf-8", "backslashreplace")
 
 

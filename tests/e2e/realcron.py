@@ -100,19 +100,33 @@ def _shared() -> Iterator[dict[str, Any]]:
         SHARED.write_text(json.dumps(state))
 
 
+def _comm(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None
+
+
+def _state(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def _alive(pids: list[int]) -> list[int]:
     return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
 
 
 def _stop(pid: int) -> None:
-    """Stop the cron daemon the tests started, and remove the pidfile it leaves behind."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+    """Stop the cron daemon the tests started, and remove the pidfile it leaves behind.
+
+    Only a live `cron`: a pid recorded by a session that died may since name another process."""
+    if _comm(pid) != "cron":
         return
-    for _ in range(100):
-        if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            break
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while _comm(pid) == "cron" and _state(pid) != "Z" and time.monotonic() < deadline:
         time.sleep(0.1)
     try:
         if int(PIDFILE.read_text().split()[0]) == pid:

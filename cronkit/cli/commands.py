@@ -158,7 +158,7 @@ def global_option(name: str) -> Option | None:
 # asked for, so that `cronkit install` does not load the web app, Redis or the runner.
 TYPER_ONLY: tuple[tuple[str, str], ...] = (
     ("unlock", "cronkit.cli.locks"), ("render", "cronkit.cli.crontab"), ("install", "cronkit.cli.crontab"),
-    ("uninstall", "cronkit.cli.crontab"), ("due", "cronkit.cli.crontab"), ("adopt", "cronkit.cli.adopt"),
+    ("uninstall", "cronkit.cli.crontab"), ("due", "cronkit.cli.due"), ("adopt", "cronkit.cli.adopt"),
     ("check", "cronkit.cli.check"), ("audit", "cronkit.cli.serve"), ("serve", "cronkit.cli.serve"),
     ("pause", "cronkit.cli.pause"), ("resume", "cronkit.cli.pause"), ("migrate", "cronkit.cli.migrate"),
     ("rekey", "cronkit.cli.rekey"), ("logs", "cronkit.cli.logs"), ("dlq", "cronkit.cli.dlq"),

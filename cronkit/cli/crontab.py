@@ -1,4 +1,4 @@
-"""`cronkit render`, `install`, `uninstall` and `due`: the registry and the host's crontab."""
+"""`cronkit render`, `install` and `uninstall`: the registry and the host's crontab."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import typer
 
 from cronkit.cli import targets
 from cronkit.cli.common import JSON_OPTION, cli_errors, get_registry, get_settings, print_json
-from cronkit.cli.due import due
 from cronkit.cli.targets import (
     INSTALL_TARGET_OPTION,
     INSTALL_TARGETS,
@@ -336,8 +335,7 @@ def uninstall_(
 
 
 def register(app: typer.Typer) -> None:
-    """Add render, install, uninstall and due (cli/due.py) to `app`."""
+    """Add render, install and uninstall to `app`."""
     app.command("render")(render_)
     app.command("install")(install_)
     app.command("uninstall")(uninstall_)
-    app.command("due")(due)

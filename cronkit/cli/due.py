@@ -141,3 +141,8 @@ def _print_due(rows: list[dict[str, Any]]) -> None:
             local += f"{row['slot_local'][19:]} {row['timezone']}"
         table.add_row(row["task"], local, row["slot"][:16].replace("T", " "))
     print_lines(console(), table)
+
+
+def register(app: typer.Typer) -> None:
+    """Add due to `app`."""
+    app.command("due")(due)

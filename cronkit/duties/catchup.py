@@ -27,8 +27,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
-
 from cronkit import runlog
 from cronkit.cronfile.installed import installed_times
 from cronkit.cronfile.state import read_install_state
@@ -38,7 +36,6 @@ from cronkit.health.missed import (
 from cronkit.health.report import start_failure
 from cronkit.registry import Task
 from cronkit.runlog.pauses import Pause, covering, pauses_between
-from cronkit.runlog.schema import runs, slots
 from cronkit.runlog.times import from_ms, to_ms
 from cronkit.runlog.writer import RunStore
 from cronkit.runner.slots import LATE_REACH
@@ -190,38 +187,46 @@ def plan(tasks: Iterable[Task], zones: Mapping[str, str], served: Mapping[str, M
     return sorted(todo, key=lambda c: (c.slot, c.task))
 
 
-def read_served(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, dict[int, Served]]:
+# The run log's facts catch-up reads, in plain SQL for SQLite and PostgreSQL alike ({names}: a
+# list of named parameters, one per task).
+SERVED_RUNS = ('SELECT task, scheduled_for, id, status, "trigger" FROM runs WHERE task IN ({names}) '
+               "AND scheduled_for >= :first AND scheduled_for <= :last ORDER BY id")
+CLAIMED_SLOTS = ("SELECT task, scheduled_for FROM slots WHERE task IN ({names}) "
+                 "AND scheduled_for >= :first AND scheduled_for <= :last")
+FIRST_CRON_SLOTS = ("SELECT task, MIN(scheduled_for) FROM runs WHERE task IN ({names}) "
+                    "AND \"trigger\" = 'cron' AND scheduled_for IS NOT NULL GROUP BY task")
+
+
+def _for_tasks(sql: str, names: Sequence[str], **params: int) -> tuple[str, dict[str, Any]]:
+    """Return `sql` with its task list spelled as one named parameter per task, and the parameters."""
+    named = {f"task{i}": name for i, name in enumerate(names)}
+    return sql.format(names=", ".join(f":{key}" for key in named)), {**named, **params}
+
+
+def read_served(log: RunStore, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, dict[int, Served]]:
     """Read from the run log which slots in [since, until] each task's runs served."""
     names = list(tasks)
     out: dict[str, dict[int, Served]] = {name: {} for name in names}
     if not names:
         return out
-    first, last = to_ms(since), to_ms(until)
-    query = (
-        select(runs.c.task, runs.c.scheduled_for, runs.c.id, runs.c.status, runs.c.trigger)
-        .where(runs.c.task.in_(names), runs.c.scheduled_for >= first, runs.c.scheduled_for <= last)
-        .order_by(runs.c.id)
-    )
-    claims = select(slots.c.task, slots.c.scheduled_for).where(
-        slots.c.task.in_(names), slots.c.scheduled_for >= first, slots.c.scheduled_for <= last)
-    with engine.connect() as conn:
-        claimed = {(row.task, int(row.scheduled_for)) for row in conn.execute(claims)}
-        for row in conn.execute(query):
-            slot = int(row.scheduled_for)
+    window = {"first": to_ms(since), "last": to_ms(until)}
+    with log.connection() as execute:
+        claimed = {(str(task), int(slot)) for task, slot in execute(*_for_tasks(CLAIMED_SLOTS, names, **window))}
+        for task, slot, run_id, status, trigger in execute(*_for_tasks(SERVED_RUNS, names, **window)):
             # A catch-up that found the task's lock held never claimed its slot: it is still to do.
-            if row.trigger == "catchup" and row.status == "skipped" and (row.task, slot) not in claimed:
+            if trigger == "catchup" and status == "skipped" and (task, int(slot)) not in claimed:
                 continue
-            out[row.task][slot] = Served(int(row.id), str(row.status), str(row.trigger))
+            out[task][int(slot)] = Served(int(run_id), str(status), str(trigger))
     return out
 
 
-def read_paused(engine: Any, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
+def read_paused(log: RunStore, tasks: Iterable[str], since: datetime, until: datetime) -> dict[str, list[Pause]]:
     """Read from the run log the pauses of each task that overlap [since, until]."""
-    with RunStore.for_engine(engine, owned=False).connection() as execute:
+    with log.connection() as execute:
         return {name: pauses_between(execute, name, to_ms(since), to_ms(until)) for name in tasks}
 
 
-def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str, datetime]:
+def scheduled_from(settings: Any, log: RunStore, tasks: Iterable[str]) -> dict[str, datetime]:
     """Return, per task known to be scheduled here, when that began: its install record's time,
     else its first cron run's slot (less INSTALL_SETTLE, so that slot is the floor). A task
     missing from the answer was never installed nor run by cron: there is nothing to catch up."""
@@ -229,11 +234,8 @@ def scheduled_from(settings: Any, engine: Any, tasks: Iterable[str]) -> dict[str
     known = {k: v for k, v in _install_times(settings).items() if k in names}
     others = [name for name in names if name not in known]
     if others:
-        first = (select(runs.c.task, func.min(runs.c.scheduled_for))
-                 .where(runs.c.task.in_(others), runs.c.trigger == "cron", runs.c.scheduled_for.is_not(None))
-                 .group_by(runs.c.task))
-        with engine.connect() as conn:
-            for task, slot in conn.execute(first):
+        with log.connection() as execute:
+            for task, slot in execute(*_for_tasks(FIRST_CRON_SLOTS, others)):
                 known[task] = from_ms(int(slot)) - INSTALL_SETTLE
     return known
 
@@ -258,9 +260,9 @@ def explain_from_log(settings: Any, task: Task, now: datetime, since: datetime |
     since = since or explain_default_since(task, now)
     log = runlog.open(settings.db_url, settle=settings)
     try:
-        served = read_served(log.sqlalchemy_engine(), [task.name], since, now)[task.name]
-        began = scheduled_from(settings, log.sqlalchemy_engine(), [task.name]).get(task.name)
-        paused = read_paused(log.sqlalchemy_engine(), [task.name], since, now)[task.name]
+        served = read_served(log, [task.name], since, now)[task.name]
+        began = scheduled_from(settings, log, [task.name]).get(task.name)
+        paused = read_paused(log, [task.name], since, now)[task.name]
     finally:
         log.close()
     explained = explain_window(task, task.zone(settings.timezone), served, now, since, began, paused)

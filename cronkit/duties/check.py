@@ -22,7 +22,6 @@ from cronkit.duties.missed import installed_at, missed_slots
 from cronkit.errors import CronkitError
 from cronkit.insights.alerts import queue_insights
 from cronkit.locks import Holder, LocalLock, LockHeld, lease_key, lock_dir
-from cronkit.locks.postgres import AdvisoryLock
 from cronkit.notify import outbox
 from cronkit.notify.deliver import flush
 from cronkit.notify.events import missed_event
@@ -129,11 +128,11 @@ def catch_up(settings: Settings, registry: Registry, now: datetime, report: Chec
     try:
         log = runlog.open(settings.db_url, settle=settings)
         try:
-            began = scheduled_from(settings, log.sqlalchemy_engine(), [t.name for t in tasks])
+            began = scheduled_from(settings, log, [t.name for t in tasks])
             tasks = [t for t in tasks if t.name in began]  # never installed nor run by cron: not ours to run
             oldest = min((now - timedelta(seconds=t.catchup_window) for t in tasks), default=now)
-            served = read_served(log.sqlalchemy_engine(), [t.name for t in tasks], oldest - timedelta(minutes=1), now)
-            paused = read_paused(log.sqlalchemy_engine(), [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            served = read_served(log, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
+            paused = read_paused(log, [t.name for t in tasks], oldest - timedelta(minutes=1), now)
         finally:
             log.close()
         zones = {t.name: t.zone(settings.timezone) for t in tasks}
@@ -186,6 +185,9 @@ def _busy(settings: Settings, task: Any) -> str | None:
 
 def _advisory_holder(settings: Settings, task: str) -> str | None:
     """Return who holds the task's PostgreSQL advisory lock (a run on another host), None when it is free."""
+    # lazy: SQLAlchemy, only for a global task's lock on a PostgreSQL run log (a SQLite one's check never loads it)
+    from cronkit.locks.postgres import AdvisoryLock
+
     engine = create_engine_for(settings.db_url)
     try:
         if engine.dialect.name != "postgresql":

@@ -14,6 +14,7 @@ try:
     from cronkit.registry.params import Param
     from cronkit.version import __version__
 finally:
+    gc.freeze()  # what the imports made lives as long as the process: no collection looks at it again
     if _collecting:
         gc.enable()
 

@@ -20,6 +20,7 @@ from cronkit.safe import jsontext
 from cronkit.safe.inputs import MAX_ROW_ID, row_id
 from cronkit.safe.redact import Redactor, redactor_for
 from cronkit.safe.terminal import printable
+from cronkit.schedule import zone_info
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -153,11 +154,8 @@ def check_run_request(settings: Settings, registry: Registry, request: RunReques
     task = registry[request.task]
     if not request.params and request.date is None:
         return
-    # lazy: zoneinfo (and the sysconfig it reads) only for a run given --param or --date
-    from zoneinfo import ZoneInfo
-
     now = (settings.now or datetime.now(UTC)).astimezone(UTC)
-    today = now.astimezone(ZoneInfo(task.zone(settings.timezone))).date()
+    today = now.astimezone(zone_info(task.zone(settings.timezone))).date()
     check_request(task.name, task.params, task.dates, request.params, request.date, today, now)
 
 

@@ -9,12 +9,11 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronkit.errors import ConfigError, RegistryError
+from cronkit.errors import ConfigError, RegistryError, ScheduleError
 from cronkit.plain import TYPE_CHECKING
 from cronkit.safe.redact import redact_url, url_password
-from cronkit.schedule import validate_schedule
+from cronkit.schedule import validate_schedule, zone_info
 
 if TYPE_CHECKING:
     from typing import Any
@@ -241,8 +240,8 @@ def checked_url_text(name: str, value: str) -> str:
 
 def check_timezone(name: str, value: str) -> None:
     try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+        zone_info(value)
+    except ScheduleError:
         raise ConfigError(f"{name}: unknown timezone {value!r} (use an IANA name such as Europe/Paris)") from None
 
 

@@ -38,6 +38,7 @@ try:
     from cronkit.runner.slots import choose_slot
     from cronkit.runner.spec import RunFacts, RunOutcome, RunRequest
 finally:
+    gc.freeze()  # what the imports made lives as long as the process: no collection looks at it again
     if _collecting:
         gc.enable()
 

@@ -242,11 +242,10 @@ def _is_transient(exc: BaseException) -> bool:
         return isinstance(exc, TRANSIENT_ERRORS)
     if module.startswith("sqlalchemy"):
         # lazy: SQLAlchemy, only when a task raised (a SQLite run log never loads it)
-        from sqlalchemy.exc import DBAPIError, OperationalError
-        from sqlalchemy.exc import TimeoutError as PoolTimeout
+        from sqlalchemy import exc as db
 
-        return isinstance(exc, (OperationalError, PoolTimeout)) or (
-            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        return isinstance(exc, (db.OperationalError, db.TimeoutError)) or (
+            isinstance(exc, db.DBAPIError) and exc.connection_invalidated
         )
     return False
 

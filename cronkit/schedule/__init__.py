@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronkit.errors import ScheduleError
 from cronkit.schedule.debcron import (
@@ -220,6 +219,9 @@ def zone_info(zone: str) -> tzinfo:
     """Return the tzinfo for an IANA name; UTC gets datetime's own UTC (no DST handling, fast)."""
     if zone in _UTC_NAMES:
         return UTC
+    # lazy: zoneinfo and its search for the tz database, only for a zone other than UTC (a UTC tick never loads it)
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         return ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -44,13 +44,15 @@ RUN_PATH_MODULES = frozenset({
 # Packages the run path must not load at all: third-party ones (the CLI's, the web's, the
 # notifiers', Redis and SQLAlchemy, which a SQLite run log without Redis never needs) and the
 # standard library's slow ones (each 2-10 ms of a tick; logging, traceback and inspect load only
-# when a task logs, raises, or registers a function its code object cannot vouch for).
+# when a task logs, raises, or registers a function its code object cannot vouch for; zoneinfo only
+# for a zone other than UTC).
 HEAVY = frozenset({
     "sqlalchemy", "rich", "typer", "click", "redis", "httpx", "cron_descriptor", "cronsim", "cryptography",
     "starlette", "uvicorn", "anyio", "apprise", "jinja2", "yaml", "pydantic",
     "dataclasses", "inspect", "typing", "logging", "traceback", "asyncio", "email", "http", "urllib.request",
     "importlib.metadata", "subprocess", "socket", "ssl", "uuid", "random", "tempfile", "shutil",
     "difflib", "tokenize", "ast", "decimal", "argparse", "textwrap", "shlex", "tomllib", "hashlib",
+    "zoneinfo",
 })
 
 REGISTRY = """\

@@ -222,6 +222,16 @@ def run_in_process(args: Sequence[str], env: dict[str, str], cwd: Path,
     return subprocess.CompletedProcess([CRONKIT, *args], code, out.getvalue(), err.getvalue())
 
 
+def run_cronkit(args: Sequence[str], env: dict[str, str], cwd: Path, *, input: str | None = None,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run `cronkit ARGS` with exactly `env` in `cwd`: in this process (run_in_process), or as the
+    installed executable when the command line needs a real process (needs_process)."""
+    if needs_process(args, env):
+        return subprocess.run([CRONKIT, *args], env=env, cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout, input=input)
+    return run_in_process(args, env, cwd, input=input)
+
+
 @pytest.fixture
 def run_process(cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
     """Run the installed `cronkit` executable; return the CompletedProcess (text)."""
@@ -237,16 +247,13 @@ def run_process(cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
 
 
 @pytest.fixture
-def run_cli(run_process: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
+def run_cli(cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
     """Run `cronkit`: in this process, or as the installed executable when the command line needs
     a real process (needs_process); return the CompletedProcess (text) either way."""
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-        full = {**cronkit_env, **(env or {})}
-        if needs_process(args, full):
-            return run_process(*args, env=env, timeout=timeout, input=input)
-        return run_in_process(args, full, tmp_path, input=input)
+        return run_cronkit(args, {**cronkit_env, **(env or {})}, tmp_path, input=input, timeout=timeout)
 
     return run
 

@@ -17,7 +17,7 @@ from typer._click import types
 from typer.core import TyperGroup
 
 from cronkit.cli.app import app
-from tests.conftest import write_registry
+from tests.conftest import run_in_process, write_registry
 from tests.fixturetypes import RunCli
 
 HUGE = "99999999999999999999999"
@@ -70,10 +70,12 @@ def _usage_error(proc: subprocess.CompletedProcess[str], name: str) -> None:
 
 @pytest.mark.parametrize(("path", "name", "is_option"), NUMERIC, ids=[f"{' '.join(p)} {n}" for p, n, _ in NUMERIC])
 @pytest.mark.parametrize("value", [HUGE, "-" + HUGE, "1e400", "nan", "\u00b2"])
-def test_a_number_out_of_bounds_is_a_usage_error(run_cli: RunCli, env: dict[str, str], path: tuple[str, ...],
-                                                 name: str, is_option: bool, value: str) -> None:
+def test_a_number_out_of_bounds_is_a_usage_error(cronkit_env: dict[str, str], tmp_path: Path, env: dict[str, str],
+                                                 path: tuple[str, ...], name: str, is_option: bool,
+                                                 value: str) -> None:
     args = [*path, name, value] if is_option else [*path, "--", value]  # "--": -9... is not an option
-    proc = run_cli(*args, env=env)
+    # In this process even for `demo run` and `dlq retry`: the command line is refused before any task runs.
+    proc = run_in_process(args, {**cronkit_env, **env}, tmp_path)
     _usage_error(proc, name)
     assert "must be between" in proc.stderr or "is not a" in proc.stderr
 

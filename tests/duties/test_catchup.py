@@ -30,7 +30,7 @@ from cronkit.registry import Registry
 from cronkit.runlog.engines import create_engine_for
 from cronkit.runlog.times import to_ms
 from cronkit.tasks import platform as p
-from tests.conftest import CRONKIT, need, write_registry
+from tests.conftest import CRONKIT, need, run_cronkit, write_registry
 
 RAN_19 = "2026-11-19T00:00:05+00:00"
 BOOT = "2026-11-21T02:00:00+00:00"
@@ -80,13 +80,13 @@ class Host:
 
     def __init__(self, env: dict[str, str], home: Path, registry: Path, db_url: str, app_url: str) -> None:
         home.mkdir(parents=True, exist_ok=True)
+        self.home = home
         self.env = {**env, "CRONKIT_HOME": str(home), "CRONKIT_TASKS": str(registry), "CRONKIT_DB_URL": db_url,
                     "CRONKIT_APP_DB_URL": app_url}
         self.db_url = db_url
 
     def cli(self, *args: str, now: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CRONKIT, *args], env={**self.env, "CRONKIT_NOW": now, **(extra or {})},
-                              capture_output=True, text=True, timeout=120)
+        return run_cronkit(args, {**self.env, "CRONKIT_NOW": now, **(extra or {})}, self.home)
 
     def popen(self, *args: str, now: str) -> subprocess.Popen[str]:
         return subprocess.Popen([CRONKIT, *args], env={**self.env, "CRONKIT_NOW": now},

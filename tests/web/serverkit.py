@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ..conftest import CRONKIT, free_port, write_registry
+from ..conftest import CRONKIT, free_port, run_cronkit, write_registry
 
 SECRET_VALUE = "s3cr3t-value-never-shown-9f8e7d"
 
@@ -83,7 +83,7 @@ class Server:
 
 
 def cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CRONKIT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return run_cronkit(args, env, cwd)
 
 
 def make_token(env: dict[str, str], cwd: Path, name: str, scope: str, *extra: str) -> str:

@@ -53,6 +53,7 @@ SETTING_DOCS: dict[str, tuple[str, str]] = {
                                     "([insights](../insights.md))."),
     "serve_header_timeout": ("", "Seconds `cronkit serve` waits for a request's head before answering 408 "
                              "([input limits](../input-limits.md))."),
+    "serve_refresh": ("", "Seconds between the dashboard's refreshes of a page's live part (1 to 3600)."),
     "stop_grace": ("", "Seconds between SIGTERM and SIGKILL when a task is stopped "
                    "(timeout, signal, lost lease)."),
     "lease_ttl": ("", "Seconds a Redis lease lives without renewal; renewed every third of it. "

@@ -61,6 +61,8 @@ DEFAULT_HEARTBEAT_INTERVAL = 30.0  # seconds between a run's heartbeats (lost-ma
 HEARTBEAT_INTERVAL_RANGE = (0.1, DEFAULT_HEARTBEAT_INTERVAL)  # shorter only: other hosts assume 30 s
 DEFAULT_SERVE_HEADER_TIMEOUT = 10.0  # seconds; web/guard.py closes a connection whose request head is later
 SERVE_HEADER_TIMEOUT_RANGE = (0.1, 600.0)
+DEFAULT_SERVE_REFRESH = 15.0  # seconds between the dashboard's refreshes of a page's live part
+SERVE_REFRESH_RANGE = (1.0, 3600.0)
 DEFAULT_CRON_D = Path("/etc/cron.d")
 
 # setting name -> environment variable; the file uses the setting name as its key.
@@ -113,6 +115,7 @@ RUNTIME_ENV_VARS: dict[str, str] = {
     "environments": "CRONKIT_ENVIRONMENTS",  # known besides the tasks' own: install refuses others (issue 26)
     # `cronkit serve` (issue 25): seconds a request's line and headers may take to arrive.
     "serve_header_timeout": "CRONKIT_SERVE_HEADER_TIMEOUT",
+    "serve_refresh": "CRONKIT_SERVE_REFRESH",
 }
 FILE_ONLY_KEYS = {"tasks", "kubernetes", "systemd", "notify", "emf_file", "secret_env"}
 PATH_SETTINGS = {"home", "log_dir", "reports_dir", "cron_d", "registry_path", "metrics_dir", "adopted"}
@@ -166,6 +169,7 @@ class Settings:
     finish_retry: float = DEFAULT_FINISH_RETRY
     heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL
     serve_header_timeout: float = DEFAULT_SERVE_HEADER_TIMEOUT
+    serve_refresh: float = DEFAULT_SERVE_REFRESH
     # `cronkit serve` (the HTTP service, SPEC 10)
     serve_host: str = DEFAULT_SERVE_HOST
     serve_port: int = DEFAULT_SERVE_PORT
@@ -400,6 +404,8 @@ def _runtime_fields(raw: RawSettings) -> dict[str, Any]:
                                        HEARTBEAT_INTERVAL_RANGE),
         "serve_header_timeout": checked_seconds("serve_header_timeout", raw.get(
             "serve_header_timeout", DEFAULT_SERVE_HEADER_TIMEOUT), SERVE_HEADER_TIMEOUT_RANGE),
+        "serve_refresh": checked_seconds("serve_refresh", raw.get("serve_refresh", DEFAULT_SERVE_REFRESH),
+                                         SERVE_REFRESH_RANGE),
     }
 
 

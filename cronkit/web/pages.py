@@ -4,8 +4,8 @@ Sign in with a token once: a signed session cookie (see `session`) carries who y
 form carries a CSRF token, and every page re-checks the token against the run log. A `read`
 token sees everything; only a token that may trigger a task gets its Run now form, and the
 POST checks again. A run started here goes through the API's own launcher (a detached
-`cronkit run --trigger api`, audited). Pages refresh their live part every 15 s by fetching
-`?fragment=1` (static/app.js); nothing is fetched from another host (see the CSP header).
+`cronkit run --trigger api`, audited). Pages refresh their live part every `serve_refresh` seconds
+(15 by default) by fetching `?fragment=1` (static/app.js); nothing is fetched from another host (see the CSP header).
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ from cronkit.web.session import (
 from cronkit.web.trigger import Caller
 
 HERE = Path(__file__).parent
-REFRESH_SECONDS = 15
 HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                                "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -71,10 +70,11 @@ _env.filters.update({"when": fmt_when, "dur": fmt_dur, "kib": fmt_kib})
 def render(request: Request, name: str, status: int = 200, **context: Any) -> HTMLResponse:
     """Return the page of template `name` with the dashboard's headers (CSP and the rest)."""
     at = now()
+    refresh = f"{request.app.state.service.settings.serve_refresh:g}"
     session: Session | None = getattr(request.state, "session", None)
     context.setdefault("fragment", request.query_params.get("fragment") == "1")
     html = _env.get_template(name).render(
-        request=request, session=session, now=at, rel=lambda v: fmt_rel(v, at), refresh=REFRESH_SECONDS,
+        request=request, session=session, now=at, rel=lambda v: fmt_rel(v, at), refresh=refresh,
         path=request.url.path, **context)
     # A lone surrogate stored in a run (its params, a task's text) shows as its escape, not a 500.
     return HTMLResponse(html.encode("utf-8", "backslashreplace"), status_code=status, headers=HEADERS)

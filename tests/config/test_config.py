@@ -96,6 +96,9 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
         assert get(environ=base, config_path=str(empty)) == default
 
 
+ALL_VARS = {**ENV_VARS, **RUNTIME_ENV_VARS}
+
+
 @pytest.mark.parametrize(("name", "value", "error"), [
     ("serve_port", "0", "serve_port: must be a port number (1-65535)"),
     ("serve_port", "http", "serve_port: must be a port number (1-65535)"),
@@ -104,11 +107,13 @@ def test_precedence_option_env_file_default(name: str, tmp_path: Path) -> None:
     ("check_schedule", "@reboot", "check_schedule: '@reboot': give five cron fields (the block adds its own @reboot line)"),
     ("check_schedule", "61 * * * *", "check_schedule: minute: 61 is out of range 0-59"),
     ("auto_sync", "maybe", "auto_sync: 'maybe' is not a boolean (1/0, true/false, yes/no, on/off)"),
+    ("serve_refresh", "0.5", "serve_refresh: '0.5' is not a number of seconds between 1 and 3600"),
+    ("serve_refresh", "soon", "serve_refresh: 'soon' is not a number of seconds between 1 and 3600"),
 ])
 def test_serve_settings_name_the_bad_key(name: str, value: str, error: str) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_settings(environ={"CRONKIT_HOME": "/h", ENV_VARS[name]: value})
-    assert str(caught.value) == f"{error} (set by {ENV_VARS[name]})"  # where to look for it
+        load_settings(environ={"CRONKIT_HOME": "/h", ALL_VARS[name]: value})
+    assert str(caught.value) == f"{error} (set by {ALL_VARS[name]})"  # where to look for it
 
 
 def test_postgres_urls_are_read_as_postgresql_and_a_bad_port_is_named() -> None:
@@ -240,6 +245,7 @@ RUNTIME_VALUES: dict[str, tuple[Any, str, str, tuple[Any, Any, Any, Any]]] = {
     "debug": (True, "1", "true", (True, True, True, False)),
     "environments": ("qa,prod", "qa, prod ,qa", '["prod"]', (("qa", "prod"), ("qa", "prod"), ("prod",), ())),
     "serve_header_timeout": ("5", "6.5", "7", (5.0, 6.5, 7.0, 10.0)),
+    "serve_refresh": ("5", "6.5", "7", (5.0, 6.5, 7.0, 15.0)),
 }
 
 

@@ -43,7 +43,9 @@ class Demo:
         home.mkdir()
         base = {k: v for k, v in os.environ.items() if not k.startswith("CRONKIT_")}
         base.update({"CRONKIT_HOME": str(home), "HOME": str(root), "COLUMNS": "200", "CRONKIT_TASKS": "cronkit.tasks",
-                     "CRONKIT_SECRET_KEY": SESSION_SECRET_KEY, "CRONKIT_STOP_GRACE": "1"})
+                     "CRONKIT_SECRET_KEY": SESSION_SECRET_KEY, "CRONKIT_STOP_GRACE": "1",
+                     # Pages refresh every 2 s rather than 15: a run shows up without the test waiting.
+                     "CRONKIT_SERVE_REFRESH": "2"})
         base.pop("XDG_STATE_HOME", None)
         self.env = base
         self.db = home / "cronkit.db"
@@ -228,6 +230,7 @@ def test_run_a_task_with_a_parameter_and_see_it_appear(browser: Any, demo: Demo)
     _wait(lambda: browser.find_elements(By.ID, f"run-{other}"), 45, "the API's run to appear")
     assert browser.execute_script("return window.__notReloaded === true")
     assert browser.execute_script("return document.getElementById('live').dataset.refreshedAt")
+    assert browser.execute_script("return document.getElementById('live').dataset.refresh") == "2"
 
 
 def test_read_token_sees_everything_but_cannot_run(demo: Demo) -> None:

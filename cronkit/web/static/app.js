@@ -4,7 +4,7 @@
   "use strict";
   var live = document.getElementById("live");
   if (!live || !live.dataset.refresh) { return; }
-  var every = Math.max(5, parseInt(live.dataset.refresh, 10) || 15) * 1000;
+  var every = Math.max(1, parseFloat(live.dataset.refresh) || 15) * 1000;
   function refresh() {
     if (document.hidden) { return; }
     var url = new URL(window.location.href);

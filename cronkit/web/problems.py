@@ -48,10 +48,14 @@ class Problem(Exception):
                 "status": self.status, "detail": self.detail, **self.extra}
 
     def response(self, headers: dict[str, str] | None = None) -> SafeJSONResponse:
-        """Return the answer, with `WWW-Authenticate` on a 401."""
+        """Return the answer, with `WWW-Authenticate` on a 401, and `Connection: close` on a 408 or a
+        413: the request's body was not read to its end, so the connection cannot carry another
+        request (RFC 9110 15.5.9), and a client left waiting for the rest of it learns at once."""
         headers = dict(headers or {})
         if self.status == 401:
             headers.setdefault("WWW-Authenticate", 'Bearer realm="cronkit"')
+        if self.status in (408, 413):
+            headers.setdefault("Connection", "close")
         return SafeJSONResponse(self.body(), status_code=self.status, headers=headers, media_type=CONTENT_TYPE)
 
 

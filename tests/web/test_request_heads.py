@@ -129,7 +129,7 @@ def test_a_body_that_never_arrives_is_408(site: Setup) -> None:
     answer = _read_all(sock)
     sock.close()
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert b"body-timeout" in answer
+    assert b"body-timeout" in answer and b"\r\nconnection: close\r\n" in answer.lower()  # closed at once
     rows = site.sql("SELECT result, status_code FROM audit WHERE action = 'trigger' ORDER BY id DESC LIMIT 1")
     assert rows == [("refused", 408)]
     sock = _connect(site.server)

@@ -49,7 +49,7 @@ def hc() -> Iterator[HealthchecksServer]:
 def cli(run_cli: RunCli, cronkit_env: dict[str, str], tmp_path: Path) -> Callable[..., Any]:
     registry = write_registry(tmp_path / "hc_registry.py", TASKS)
     env = {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_CONFIG": str(tmp_path / "cronkit.toml"),
-           "HC_API_KEY": API_KEY}
+           "HC_API_KEY": API_KEY, "CRONKIT_STOP_GRACE": "1"}  # slow's timeout: SIGKILL 1 s after SIGTERM
 
     def go(*args: str) -> Any:
         return run_cli(*args, env=env)

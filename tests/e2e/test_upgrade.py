@@ -60,7 +60,9 @@ def pip(*args: str) -> None:
 
 
 def wheel_of(source: Path, into: Path) -> Path:
-    pip("wheel", "--no-deps", "-w", str(into), str(source))
+    # This run's own setuptools (locked, and new enough for every release's build-system) builds it:
+    # an isolated build would install setuptools into a fresh environment for each wheel.
+    pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(into), str(source))
     [wheel] = [p for p in into.glob("cronkit-*.whl") if p.stat().st_mtime >= source.stat().st_mtime - 1]
     return wheel
 

@@ -166,15 +166,15 @@ def cronkit_env(home: Path, tmp_path: Path) -> dict[str, str]:
 
 # Words of a command line that runs a task: `cronkit run`, `cronkit dlq retry`, `cronkit demo run`.
 # A run forks, handles signals, makes its process a subreaper and lets child processes write to
-# its file descriptors: only a real process shows that. Some variables are read only when a
-# process starts: PYTHON* by the interpreter, CRONKIT_HOSTNAME when the run log module is
-# imported; a command line that sets them differently needs a process of its own too.
+# its file descriptors: only a real process shows that. PYTHON* variables are read only when the
+# interpreter starts: a command line that sets them differently needs a process of its own too.
+# (CRONKIT_HOSTNAME and CRONKIT_NOW are settings, applied by each command line and unpinned after.)
 RUNS_A_TASK = frozenset({"run", "retry"})
 
 
 def needs_process(args: Sequence[str], env: dict[str, str]) -> bool:
     """Tell a command line that only a real `cronkit` process runs faithfully."""
-    if RUNS_A_TASK.intersection(args) or "CRONKIT_HOSTNAME" in env:
+    if RUNS_A_TASK.intersection(args):
         return True
     python = {k for k in {*env, *os.environ} if k.startswith("PYTHON")}
     return any(env.get(k) != os.environ.get(k) for k in python)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CRONKIT, write_registry
+from tests.conftest import run_cronkit, write_registry
 
 HOURLY = '''
 @registry.task("0 * * * *", name="hourly", environments=["*"], catchup="all", catchup_window="24h")
@@ -32,12 +32,12 @@ class Host:
 
     def __init__(self, env: dict[str, str], home: Path, registry: Path, db_url: str, name: str) -> None:
         home.mkdir(parents=True, exist_ok=True)
+        self.home = home
         self.env = {**env, "CRONKIT_HOME": str(home), "CRONKIT_TASKS": str(registry), "CRONKIT_DB_URL": db_url,
                     "CRONKIT_HOSTNAME": name, "USER": "alice", "LOGNAME": "alice"}
 
     def cli(self, *args: str, now: str, **extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([CRONKIT, *args], env={**self.env, "CRONKIT_NOW": now, **extra},
-                              capture_output=True, text=True, timeout=120)
+        return run_cronkit(args, {**self.env, "CRONKIT_NOW": now, **extra}, self.home)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ..conftest import CRONKIT
+from ..conftest import run_cronkit
 from .serverkit import Setup, csrf_of, is_problem, make_token
 from .test_dashboard_browser import ARTIFACTS, _wait, browser  # noqa: F401 - `browser` is a fixture
 
@@ -30,8 +30,7 @@ class PauseSetup(Setup):
 
     def cli_at(self, now: str, *args: str) -> subprocess.CompletedProcess[str]:
         """Run `cronkit ARGS` on the server's home with the clock pinned at `now`."""
-        return subprocess.run([CRONKIT, *args], env={**self.env, "CRONKIT_NOW": now}, cwd=self.root,
-                              capture_output=True, text=True, timeout=120)
+        return run_cronkit(args, {**self.env, "CRONKIT_NOW": now}, self.root)
 
 
 @pytest.fixture(scope="module")

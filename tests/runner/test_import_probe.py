@@ -13,6 +13,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import CRONKIT
 
 # Every cronkit module a cron tick of a function task may import (no config file, SQLite run
@@ -101,3 +103,22 @@ def test_a_cron_run_imports_only_the_declared_run_path(cronkit_env: dict[str, st
     modules = imported_by_run(cronkit_env, tmp_path, "--trigger", "cron")
     assert {name for name in modules if name.startswith("cronkit")} - RUN_PATH_MODULES == set()
     assert heavy_among(modules) == set()
+
+
+@pytest.mark.parametrize("args", [("render",), ("install", "--dry-run"), ("check",)])
+def test_crontab_commands_on_a_sqlite_run_log_never_load_sqlalchemy(cronkit_env: dict[str, str], tmp_path: Path,
+                                                                    args: tuple[str, ...]) -> None:
+    """`render`, `install` and the block's periodic `check` (auto_sync runs it every few minutes)
+    read a SQLite run log through sqlite3: SQLAlchemy (0.15 s of a start) is for PostgreSQL (and for
+    creating the run log's schema, which the first run here does)."""
+    registry = tmp_path / "probe_registry.py"
+    registry.write_text(REGISTRY)
+    env = {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_CRONTAB_COMMAND": "true"}
+    first = subprocess.run([CRONKIT, "run", "noop"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    done = subprocess.run([CRONKIT, *args], env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = {line.split("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "cronkit.cli.app" in modules  # the probe sees the typer path at all
+    assert not {name for name in modules if name.partition(".")[0] == "sqlalchemy"}

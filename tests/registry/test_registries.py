@@ -80,8 +80,9 @@ def test_a_plugin_distribution_built_and_installed_publishes_its_registry(cronki
     (source / "src" / "shop_jobs" / "__init__.py").write_text("")
     (source / "src" / "shop_jobs" / "cron.py").write_text(PLUGIN_MODULE)
     target = tmp_path / "site"
-    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                            str(source)], capture_output=True, text=True, timeout=300)
+    # Built with this run's locked setuptools: an isolated build would install setuptools first.
+    built = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                            "--target", str(target), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
     first, _ = two
     env = {**cronkit_env, "PYTHONPATH": str(target), "CRONKIT_TASKS": f"{first},plugin:shop"}

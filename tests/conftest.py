@@ -19,6 +19,9 @@ import pytest
 
 from tests.fixturetypes import RunCli
 
+# The real-cron scenarios are plain functions a test runs side by side: their asserts say what they saw too.
+pytest.register_assert_rewrite("tests.e2e.realcron")
+
 # Hypothesis loads its entry-point plugins on import: here only trio's, which registers trio's random
 # generator (no test runs trio) at the cost of a scan of every installed distribution, 0.85 s of
 # each worker's collection, and a HypothesisWarning. Set before any test module imports hypothesis.

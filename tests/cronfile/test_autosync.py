@@ -2,7 +2,7 @@
 
 Real processes: `cronkit install` into a cron.d directory of the test, then the block's own
 `check` command line (its `--config`, cron's bare environment); a real webhook receiver for the
-`drift` event. The real cron daemon doing it: tests/e2e/test_cron_e2e.py.
+`drift` event. The real cron daemon doing it: tests/e2e/realcron/autosync.py.
 """
 
 from __future__ import annotations

@@ -1,20 +1,15 @@
-"""End to end with the real cron daemon: auto_sync, the block's own `cronkit check` line re-installing
-it after a deploy."""
+"""The real cron daemon and auto_sync: the block's own `cronkit check` line re-installing it after a
+deploy."""
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
 from pathlib import Path
-
-import pytest
 
 from tests.e2e.realcron import (
     CRON_D,
     WAIT_SECONDS,
-    cron_daemon,
-    need_cron_as_root,
     project,
 )
 
@@ -35,20 +30,15 @@ def deployed(ctx):
 """
 
 
-@pytest.mark.slow
-@pytest.mark.cron
-def test_cron_check_line_syncs_the_block_after_a_deploy(cronkit_env: dict[str, str], tmp_path: Path) -> None:
+def cron_check_line_syncs_the_block_after_a_deploy(cronkit_env: dict[str, str], tmp_path: Path) -> None:
     """auto_sync with the real cron daemon (issue 28): a deploy adds a task to the registry after
     `install`; at the next minute cron runs the block's own `cronkit check` line, which re-installs
     the block (the new task's line in the same cron.d file) and writes the audit row."""
-    need_cron_as_root()
     app = project(tmp_path, cronkit_env, "deploy", "syncapp")
     app.env["CRONKIT_AUTO_SYNC"] = "true"
     app.module.write_text(SYNC_APP.format(extra=""))
     target = CRON_D / app.block_id
-    stack = ExitStack()
     try:
-        stack.enter_context(cron_daemon())
         time.sleep(max(0.0, 2 - time.time() % 60))  # cron notices cron.d by its mtime, in seconds
         done = app.cronkit("install", "--target", "cron.d", "--id", app.block_id, "--user", "root")
         assert done.returncode == 0, done.stderr
@@ -66,4 +56,3 @@ def test_cron_check_line_syncs_the_block_after_a_deploy(cronkit_env: dict[str, s
         assert list((app.home / "backups").glob("cron.d-*.crontab"))
     finally:
         target.unlink(missing_ok=True)
-        stack.close()

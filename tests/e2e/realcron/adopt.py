@@ -1,5 +1,5 @@
-"""End to end with the real cron daemon: a hand-written cron.d file adopted, fired by cron through
-`cronkit run`, and `adopt --undo` back to its bytes."""
+"""The real cron daemon and a hand-written cron.d file: adopted, fired by cron through `cronkit run`,
+and `adopt --undo` back to its bytes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import subprocess
 import time
 import uuid
-from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,7 @@ from tests.e2e.realcron import (
     CRON_D,
     LEAD,
     WAIT_SECONDS,
-    cron_daemon,
     host_zone,
-    need_cron_as_root,
     recorded_runs,
 )
 
@@ -52,22 +49,17 @@ HAND_WRITTEN = (
 DAY_RANGES = ("mon-fri", "mon-fri", "mon-fri", "mon-fri", "mon-fri", "sat-sun", "sat-sun")
 
 
-@pytest.mark.slow
-@pytest.mark.cron
-def test_cron_runs_an_adopted_crontab_through_cronkit_and_undo_restores_its_bytes(
-        cronkit_env: dict[str, str], tmp_path: Path) -> None:
+def cron_runs_an_adopted_crontab_through_cronkit_and_undo_restores_its_bytes(cronkit_env: dict[str, str],
+                                                                             tmp_path: Path) -> None:
     """A hand-written cron.d file is adopted; at the next minute cron runs its jobs through
     `cronkit run` (each with its shell, environment and exit code recorded); `history` and `list`
     show them; `adopt --undo` puts the file back byte for byte."""
-    need_cron_as_root()
     out, home = tmp_path / "out", tmp_path / "state"
     out.mkdir()
     env = {k: v for k, v in cronkit_env.items() if k not in ("PYTHONPATH", "CRONKIT_CRON_D", "CRONKIT_TASKS")}
     env["CRONKIT_HOME"] = str(home)
     path = CRON_D / f"cronkit-adopt-{uuid.uuid4().hex[:10]}"
-    stack = ExitStack()
     try:
-        stack.enter_context(cron_daemon())
         original, boundary, adopted = _adopt_for_next_minute(env, path, out)
         expected = {"weekday.txt": "weekday run", "quotes.txt": "it's|say \"hi\"", "cr.txt": "cr",
                     "trailing.txt": "trailing", "bash.txt": "42 bash",
@@ -102,7 +94,6 @@ def test_cron_runs_an_adopted_crontab_through_cronkit_and_undo_restores_its_byte
         assert path.read_bytes() == original
     finally:
         path.unlink(missing_ok=True)
-        stack.close()
 
 
 

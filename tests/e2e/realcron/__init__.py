@@ -1,11 +1,11 @@
-"""What the real-cron tests share: the cron daemon (one for every test of the session, whichever
-worker runs it), a user's project directory, and reading what cron ran from a run log.
+"""The real-cron scenarios and what they share: the cron daemon, a user's project directory, and
+reading what cron ran from a run log.
 
 cron reads /etc/cron.d when it wakes at a minute boundary, then runs what is due in that minute.
-A test schedules its tasks for one minute only, the next boundary the install beats by LEAD
-seconds, and waits for that boundary, then at most WAIT_SECONDS for the runs to be recorded.
-The tests of this kind live in files of their own, so that pytest-xdist (`--dist loadfile`) runs
-them side by side: each waits for cron's minutes, not for the other tests'.
+A scenario schedules its tasks for one minute only, the next boundary its install beats by LEAD
+seconds, waits for that boundary, then at most WAIT_SECONDS for the runs to be recorded.
+tests/e2e/test_real_cron.py runs every scenario of this package side by side, so that they wait
+for the same minute, in one test (one worker), while the rest of the suite has the other workers.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def need_cron_as_root() -> None:
 
 @contextmanager
 def cron_daemon() -> Iterator[None]:
-    """Have a cron daemon run while the block runs: the machine's, or one the tests start and the
-    last test using it stops (tests on other workers may be using it at the same time)."""
+    """Have a cron daemon run meanwhile: the machine's, or one started here and stopped by the last
+    process using it (the state is kept under a file lock: two test sessions may share a machine)."""
     with _shared() as state:
         if not cron_running():
             daemon = subprocess.Popen(["cron", "-f"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -1,11 +1,10 @@
-"""End to end with the real cron daemon: install cron.d files from a user's project, let cron run
-the task, the catch-up check line and a run that cannot start, see it all in the CLI, uninstall."""
+"""The real cron daemon and a user's project: install cron.d files from it, let cron run the task,
+the catch-up check line and a run that cannot start, see it all in the CLI, uninstall."""
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,9 +16,7 @@ from tests.e2e.realcron import (
     LEAD,
     WAIT_SECONDS,
     Project,
-    cron_daemon,
     host_zone,
-    need_cron_as_root,
     project,
     recorded_runs,
 )
@@ -51,10 +48,8 @@ def tock(ctx):
 
 
 
-@pytest.mark.slow
-@pytest.mark.cron
-def test_cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(
-        cronkit_env: dict[str, str], tmp_path: Path) -> None:
+def cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(cronkit_env: dict[str, str],
+                                                                      tmp_path: Path) -> None:
     """The real cron daemon, three things in one minute:
 
     - `tick`, in a project's own module registry installed as the README says, runs with trigger
@@ -66,12 +61,9 @@ def test_cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(
     - a second project whose registry breaks after install: its cron run cannot start, leaves a
       start-failure record, and `status` and `health` in that project say so.
     """
-    need_cron_as_root()
     app = project(tmp_path, cronkit_env, "shop", "myapp")
     broken = project(tmp_path, cronkit_env, "billing", "billingapp")
-    stack = ExitStack()
     try:
-        stack.enter_context(cron_daemon())
         installed_at, boundary, missed = _install_for_next_minute(app, broken)
         broken.module.write_text("import billing_sdk_missing\n" + broken.module.read_text())
         fire = datetime.fromtimestamp(boundary, ZoneInfo(host_zone()))
@@ -117,7 +109,6 @@ def test_cron_runs_a_users_registry_catches_up_and_reports_a_start_failure(
     finally:
         for proj in (app, broken):
             (CRON_D / proj.block_id).unlink(missing_ok=True)
-        stack.close()
 
 
 

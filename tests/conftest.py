@@ -234,9 +234,15 @@ def run_cronkit(args: Sequence[str], env: dict[str, str], cwd: Path, *, input: s
     """Run `cronkit ARGS` with exactly `env` in `cwd`: in this process (run_in_process), or as the
     installed executable when the command line needs a real process (needs_process)."""
     if needs_process(args, env):
-        return subprocess.run([CRONKIT, *args], env=env, cwd=cwd, capture_output=True, text=True,
-                              timeout=timeout, input=input)
+        return run_executable(args, env, cwd, input=input, timeout=timeout)
     return run_in_process(args, env, cwd, input=input)
+
+
+def run_executable(args: Sequence[str], env: dict[str, str], cwd: Path, *, input: str | None = None,
+                   timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the installed `cronkit` executable with exactly `env` in `cwd`; return the CompletedProcess (text)."""
+    return subprocess.run([CRONKIT, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          input=input)
 
 
 @pytest.fixture
@@ -245,10 +251,7 @@ def run_process(cronkit_env: dict[str, str], tmp_path: Path) -> RunCli:
 
     def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [CRONKIT, *args], env={**cronkit_env, **(env or {})}, cwd=tmp_path,
-            capture_output=True, text=True, timeout=timeout, input=input,
-        )
+        return run_executable(args, {**cronkit_env, **(env or {})}, tmp_path, input=input, timeout=timeout)
 
     return run
 

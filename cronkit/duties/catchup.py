@@ -211,7 +211,7 @@ def read_served(log: RunStore, tasks: Iterable[str], since: datetime, until: dat
         return out
     window = {"first": to_ms(since), "last": to_ms(until)}
     with log.connection() as execute:
-        claimed = {(str(task), int(slot)) for task, slot in execute(*_for_tasks(CLAIMED_SLOTS, names, **window))}
+        claimed = {(task, int(slot)) for task, slot in execute(*_for_tasks(CLAIMED_SLOTS, names, **window))}
         for task, slot, run_id, status, trigger in execute(*_for_tasks(SERVED_RUNS, names, **window)):
             # A catch-up that found the task's lock held never claimed its slot: it is still to do.
             if trigger == "catchup" and status == "skipped" and (task, int(slot)) not in claimed:

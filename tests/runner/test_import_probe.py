@@ -69,23 +69,29 @@ def noop(ctx):
 """
 
 
-def imported_by_run(cronkit_env: dict[str, str], tmp_path: Path, *args: str) -> set[str]:
-    """Run `cronkit run noop ARGS` with the interpreter's import profile on; return the modules it imported.
+def imported_by(cronkit_env: dict[str, str], tmp_path: Path, *args: str, **extra: str) -> set[str]:
+    """Run `cronkit ARGS` (EXTRA in its environment) with the interpreter's import profile on;
+    return the modules it imported.
 
-    A first run creates the run log (its schema and migration modules are the first tick's only);
-    the second, profiled one is the tick cron starts every minute after that.
+    A run of noop first creates the run log (its schema and migration modules are the first tick's
+    only); the profiled command comes after, as every tick cron starts after that one does.
     """
     registry = tmp_path / "probe_registry.py"
     registry.write_text(REGISTRY)
-    env = {**cronkit_env, "CRONKIT_TASKS": str(registry)}
+    env = {**cronkit_env, "CRONKIT_TASKS": str(registry), **extra}
     first = subprocess.run([CRONKIT, "run", "noop"], env=env, cwd=tmp_path, capture_output=True, text=True,
                            timeout=120)
     assert first.returncode == 0, first.stderr
-    done = subprocess.run([CRONKIT, "run", "noop", *args], env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+    done = subprocess.run([CRONKIT, *args], env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return {line.split("|")[2].strip() for line in done.stderr.splitlines()
             if line.startswith("import time:") and "self [us]" not in line}
+
+
+def imported_by_run(cronkit_env: dict[str, str], tmp_path: Path, *args: str) -> set[str]:
+    """Return the modules `cronkit run noop ARGS` imported: the tick cron starts every minute."""
+    return imported_by(cronkit_env, tmp_path, "run", "noop", *args)
 
 
 def heavy_among(modules: set[str]) -> set[str]:
@@ -111,14 +117,6 @@ def test_crontab_commands_on_a_sqlite_run_log_never_load_sqlalchemy(cronkit_env:
     """`render`, `install` and the block's periodic `check` (auto_sync runs it every few minutes)
     read a SQLite run log through sqlite3: SQLAlchemy (0.15 s of a start) is for PostgreSQL (and for
     creating the run log's schema, which the first run here does)."""
-    registry = tmp_path / "probe_registry.py"
-    registry.write_text(REGISTRY)
-    env = {**cronkit_env, "CRONKIT_TASKS": str(registry), "CRONKIT_CRONTAB_COMMAND": "true"}
-    first = subprocess.run([CRONKIT, "run", "noop"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert first.returncode == 0, first.stderr
-    done = subprocess.run([CRONKIT, *args], env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    modules = {line.split("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    modules = imported_by(cronkit_env, tmp_path, *args, CRONKIT_CRONTAB_COMMAND="true")
     assert "cronkit.cli.app" in modules  # the probe sees the typer path at all
     assert not {name for name in modules if name.partition(".")[0] == "sqlalchemy"}
